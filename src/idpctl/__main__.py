@@ -1,0 +1,3 @@
+from idpctl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""The command line: verbs, options and exit codes. The only module that prints.
+
+Exit codes: 0 success and no changes; 2 changes present (`plan --detailed-exitcode`, `drift`);
+1 any error, including a partial apply. Heavy modules (httpx, msal, deepdiff) are imported
+only by the verbs that use them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from idpctl import __version__
+from idpctl.errors import IdpctlError
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+_GLOBAL_HELP = {
+    "config": "idpctl.yaml to use (default: found from the working directory upwards)",
+    "debug": "show tracebacks and an HTTP trace with every secret redacted",
+    "env": "environment overlay environments/<NAME>.yaml (default: $IDPCTL_ENV)",
+}
+
+
+def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("-c", "--config", metavar="FILE", default=default,
+                        help=_GLOBAL_HELP["config"])
+    parser.add_argument("--debug", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help=_GLOBAL_HELP["debug"])
+    parser.add_argument("--env", metavar="NAME", default=default, help=_GLOBAL_HELP["env"])
+
+
+def _targets(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", action="append", default=[], metavar="KIND/KEY",
+                        help="limit to this provider (repeatable)")
+
+
+def _format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="idpctl",
+        description="Microsoft Entra identity providers as code: validate, plan, apply.",
+    )
+    parser.add_argument("--version", action="version", version=f"idpctl {__version__}")
+    _add_globals(parser, suppress=False)
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    def verb(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        _add_globals(sub, suppress=True)
+        return sub
+
+    p = verb("validate", "check provider files against the schemas and semantic rules")
+    p.add_argument("--online", action="store_true", help="also run the discovery preflight")
+
+    p = verb("plan", "show what apply would change")
+    p.add_argument("--out", "-out", metavar="FILE", help="save the plan for apply")
+    _format(p)
+    p.add_argument("--detailed-exitcode", "-detailed-exitcode", action="store_true",
+                   help="exit 2 when there are changes")
+    _targets(p)
+    p.add_argument("--rotate", action="append", default=[], metavar="KIND/KEY",
+                   help="re-send this provider's secrets even when unchanged")
+
+    p = verb("apply", "make the tenant match the files")
+    p.add_argument("planfile", nargs="?", metavar="PLANFILE")
+    p.add_argument("--auto-approve", "-auto-approve", action="store_true")
+    p.add_argument("--allow-destroy", action="store_true",
+                   help="allow deletes and replaces")
+    _targets(p)
+    p.add_argument("--rotate", action="append", default=[], metavar="KIND/KEY",
+                   help="re-send this provider's secrets even when unchanged")
+    p.add_argument("--lock-timeout", metavar="DURATION", default="0s",
+                   help="wait this long for the state lock (e.g. 30s)")
+
+    p = verb("show", "render a saved plan file")
+    p.add_argument("planfile", metavar="PLANFILE")
+    _format(p)
+
+    p = verb("state", "inspect or repair the state")
+    state_verbs = p.add_subparsers(dest="state_verb", metavar="ACTION", required=True)
+    for name, help_text in (("list", "list managed providers"),
+                            ("show", "show one managed provider")):
+        sp = state_verbs.add_parser(name, help=help_text)
+        _add_globals(sp, suppress=True)
+        if name == "show":
+            sp.add_argument("address", metavar="KIND/KEY")
+    sp = state_verbs.add_parser("unlock", help="break a lock whose holder is gone")
+    _add_globals(sp, suppress=True)
+    sp.add_argument("lock_id", metavar="LOCK_ID")
+
+    p = verb("schema", "print the JSON Schemas idpctl validates against")
+    p.add_argument("name", nargs="?", help="one schema (e.g. oidcIdentityProvider)")
+
+    p = verb("fmt", "format provider files; --migrate rewrites legacy shapes")
+    p.add_argument("--migrate", action="store_true",
+                   help="rewrite openIdConnectProvider files as openIdConnectIdentityProvider")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+
+    verbs.add_parser("emulator", help="run the local Microsoft Graph emulator", add_help=False)
+    return parser
+
+
+def _handler(verb: str) -> Callable[[argparse.Namespace], int]:
+    import importlib
+
+    return importlib.import_module(f"idpctl.commands.{verb}").run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:
+        from idpctl.emulator.cli import main as emulator_main
+
+        return emulator_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.verb:
+        parser.print_help()
+        return EXIT_OK
+    if args.env is None:
+        args.env = os.environ.get("IDPCTL_ENV") or None
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return _handler(args.verb)(args)
+    except IdpctlError as error:
+        if args.debug:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        print(f"Error: {error}", file=sys.stderr)
+        for problem in getattr(error, "problems", ())[1:]:
+            print(f"Error: {problem}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130

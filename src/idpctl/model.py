@@ -1,0 +1,333 @@
+"""The values the pipeline passes between its steps.
+
+    config.load -> [Provider, SecretRef leaves] -> secrets.resolve -> [Provider, Secret leaves]
+    live.fetch  -> [LiveProvider]
+    plan.build(desired, live, state) -> Plan          (pure)
+    render.*(Plan) -> str                              (pure)
+    apply.run(plan, graph, state)                      (the only writer)
+
+Every value here is frozen. Secret values live only inside `Secret`, whose str/repr are
+masked; the one code path that reads `Secret.reveal()` is the Graph request encoder.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "UNKNOWN",
+    "Action",
+    "Change",
+    "FieldChange",
+    "Kind",
+    "LiveProvider",
+    "Location",
+    "ManagedRecord",
+    "Plan",
+    "PlanBasis",
+    "Provider",
+    "Secret",
+    "SecretRecord",
+    "SecretRef",
+    "State",
+    "Unmanaged",
+]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from in a file the user wrote (1-based line and column)."""
+
+    file: str
+    line: int
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class _Unknown:
+    """A write-only value that Graph masked on read: neither equal nor different nor empty."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(unknown)"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+
+
+class Secret:
+    """A resolved secret value. str/repr never show it; only `reveal()` does, and only the
+    Graph request encoder may call that.
+
+    `source` describes the reference (`env:NAME`, `file:path`, `vault:secret/idp#key@3`);
+    `version` is the source's version where it has one (Vault KV version, Key Vault version id).
+    """
+
+    __slots__ = ("_value", "source", "version")
+
+    def __init__(self, value: str, *, source: str, version: str | None = None) -> None:
+        object.__setattr__(self, "_value", value)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "version", version)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Secret is immutable")
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(source={self.source!r}, value=(sensitive))"
+
+    def __str__(self) -> str:
+        return "(sensitive)"
+
+    def __format__(self, spec: str) -> str:
+        return "(sensitive)"
+
+    def __eq__(self, other: object) -> bool:
+        return NotImplemented
+
+    __hash__ = object.__hash__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """An unresolved reference from YAML: `{env: NAME}`, `{file: PATH}`, `{vault: {...}}`,
+    `{keyVault: URL}`. `spec` is the mapping's value, paths already made absolute."""
+
+    scheme: str  # env | file | vault | keyVault
+    spec: Any
+    location: Location | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        """A short, value-free description used in plans, errors and state."""
+        if self.scheme in ("env", "file", "keyVault"):
+            return f"{self.scheme}:{self.spec}"
+        if self.scheme == "vault" and isinstance(self.spec, Mapping):
+            mount = self.spec.get("mount", "secret")
+            text = f"vault:{mount}/{self.spec.get('path')}#{self.spec.get('key')}"
+            version = self.spec.get("version")
+            return f"{text}@{version}" if version is not None else text
+        return f"{self.scheme}:{self.spec!r}"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What idpctl knows about one Graph identity provider type, read from `schemas/`."""
+
+    name: str  # Graph type name, e.g. "oidcIdentityProvider"
+    odata_type: str  # canonical, e.g. "#microsoft.graph.oidcIdentityProvider"
+    key_field: str | None  # natural key property; None for a singleton
+    singleton_key: str | None  # the key of a singleton kind, e.g. "Apple"
+    fields: tuple[str, ...]  # top-level Graph properties a user may set
+    required: frozenset[str] = frozenset()
+    write_only: frozenset[str] = frozenset()  # dotted: "clientAuthentication.clientSecret"
+    immutable: frozenset[str] = frozenset()  # top-level properties whose change means replace
+    tenant_kinds: frozenset[str] = frozenset()  # workforce | b2c | external
+    api_versions: frozenset[str] = frozenset({"beta"})
+    managed: bool = True  # False: never created, changed or deleted (builtInIdentityProvider)
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One desired identity provider, in Graph's own property shape (no `@odata.type` at the
+    top level; nested complex values carry theirs, e.g. clientAuthentication's subtype).
+
+    Secret leaves are `SecretRef` after loading and `Secret` after `secrets.resolve`.
+    """
+
+    kind: str
+    key: str
+    fields: Mapping[str, Any]
+    auth_method: str | None = None  # oidc: client_secret_post|_jwt, private_key_jwt
+    protected: bool = False
+    absent: bool = False  # ensure: absent
+    user_flows: tuple[str, ...] | None = None  # None: not managed
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.key}"
+
+
+@dataclass(frozen=True)
+class LiveProvider:
+    """One provider as Graph returned it, normalised: `fields` without `@odata.type`, nested
+    types canonical, masked write-only values replaced by `UNKNOWN`.
+
+    `kind` is None for a type idpctl does not know; `raw` is the item as received (masked).
+    """
+
+    id: str
+    odata_type: str
+    kind: str | None
+    key: str | None
+    fields: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def address(self) -> str | None:
+        return f"{self.kind}/{self.key}" if self.kind and self.key is not None else None
+
+
+@dataclass(frozen=True)
+class SecretRecord:
+    """What the state keeps about a write-only value idpctl applied: never the value."""
+
+    fingerprint: str  # "hmac-sha256:<hex>", keyed by State.fingerprint_key
+    set_at: str  # ISO 8601 UTC
+    source: str  # SecretRef.describe()
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class ManagedRecord:
+    """One provider idpctl manages."""
+
+    kind: str
+    key: str
+    id: str
+    auth_method: str | None = None
+    secrets: Mapping[str, SecretRecord] = field(default_factory=dict)  # by dotted path
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.key}"
+
+
+@dataclass(frozen=True)
+class State:
+    """What idpctl owns. `fingerprint_key` is random per state and never leaves it."""
+
+    serial: int
+    lineage: str
+    fingerprint_key: bytes = field(repr=False)
+    providers: Mapping[str, ManagedRecord] = field(default_factory=dict)  # by address
+    version: int = 1
+
+
+class Action(enum.Enum):
+    """A planned action; the value is its display symbol."""
+
+    CREATE = "+"
+    UPDATE = "~"
+    REPLACE = "-/+"
+    DELETE = "-"
+    ADOPT = "<="  # take over a live provider with the same natural key, then update it
+
+    @property
+    def destructive(self) -> bool:
+        return self in (Action.REPLACE, Action.DELETE)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field's change. For a sensitive field `before`/`after` are never rendered: `note`
+    says what happens ("will be set", "rotate", "rotate (vault version 7 -> 8)")."""
+
+    name: str  # top-level Graph property, or dotted path of a write-only value
+    before: Any = None
+    after: Any = None
+    sensitive: bool = False
+    state_only: bool = False  # recorded in state, nothing sent to Graph
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One provider's planned change.
+
+    `body` is exactly what apply sends: the POST body (create, replace) or the PATCH body
+    (update, adopt), with `@odata.type` and `Secret` leaves; None when nothing is sent.
+    """
+
+    action: Action
+    kind: str
+    key: str
+    graph_id: str | None = None
+    fields: tuple[FieldChange, ...] = ()
+    body: Mapping[str, Any] | None = None
+    desired: Provider | None = field(default=None, compare=False)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.key}"
+
+    @property
+    def state_only(self) -> bool:
+        return self.body is None and self.action in (Action.UPDATE, Action.ADOPT)
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    """A live provider idpctl leaves alone, and why."""
+
+    id: str
+    odata_type: str
+    display_name: str | None
+    reason: str  # "not in config" | "built-in" | "unsupported type"
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanBasis:
+    """What a plan was computed from, as digests, so a saved plan can be checked for staleness.
+
+    Digests of desired providers include secret fingerprints keyed by `salt`, never values.
+    """
+
+    salt: str
+    desired: Mapping[str, str]  # address -> digest
+    live: Mapping[str, str]  # graph id -> digest of the raw item
+    state_serial: int
+    state_lineage: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The changes in safe execution order, plus what stays and what is left alone."""
+
+    changes: tuple[Change, ...]
+    unchanged: tuple[str, ...] = ()
+    unmanaged: tuple[Unmanaged, ...] = ()
+    warnings: tuple[str, ...] = ()
+    basis: PlanBasis | None = None
+    tenant: str | None = None
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        counts = {action.name.lower(): 0 for action in Action}
+        for change in self.changes:
+            counts[change.action.name.lower()] += 1
+        return counts
+
+    def summary(self) -> str:
+        if not self.changes:
+            return "No changes."
+        c = self.counts()
+        return (
+            f"Creates={c['create']}, Updates={c['update']}, Replaces={c['replace']}, "
+            f"Deletes={c['delete']}, Adopts={c['adopt']}"
+        )
