@@ -207,6 +207,7 @@ class ManagedRecord:
     id: str
     auth_method: str | None = None
     secrets: Mapping[str, SecretRecord] = field(default_factory=dict)  # by dotted path
+    created_at: str | None = None  # ISO 8601 UTC; lets a plan tell replication delay from loss
 
     @property
     def address(self) -> str:

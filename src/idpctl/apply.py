@@ -1,0 +1,294 @@
+"""The one writer: carries out a Plan through Graph `$batch` and records state per item.
+
+Order and atomicity: changes run in the plan's order, in batches of at most 20 requests; a
+replace's delete and create travel in the same batch with `dependsOn`. After every batch the
+state is saved with each item that succeeded, so a crash loses at most the batch in flight,
+and the next plan adopts what that batch created by natural key. A write whose outcome is
+unknown (dropped connection, timeout, 5xx) is never re-sent blindly: the live providers are
+re-read, the state is reconciled from what is there, and the remaining work is planned again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from idpctl.errors import ApplyError, ApplyReport, GraphError, WriteOutcomeUnknown
+from idpctl.fingerprint import fingerprint
+from idpctl.model import (
+    Action,
+    Change,
+    Kind,
+    LiveProvider,
+    ManagedRecord,
+    Plan,
+    Secret,
+    SecretRecord,
+    State,
+)
+
+__all__ = ["BATCH_LIMIT", "ApplyResult", "run"]
+
+log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 20
+COLLECTION = "/identity/identityProviders"
+MAX_ROUNDS = 3
+
+Progress = Callable[[str], None]
+Reread = Callable[[], Sequence[LiveProvider]]
+Replan = Callable[[State, Sequence[LiveProvider]], Plan]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    state: State
+    done: tuple[str, ...] = ()
+    rounds: int = 1
+
+
+@dataclass
+class _Round:
+    state: State
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    unknown: list[Change] = field(default_factory=list)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run(
+    plan: Plan,
+    *,
+    graph: Any,
+    store: Any,
+    state: State,
+    kinds: Mapping[str, Kind],
+    progress: Progress = lambda line: None,
+    reread: Reread | None = None,
+    replan: Replan | None = None,
+    now: Callable[[], str] = _now,
+) -> ApplyResult:
+    """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way."""
+    done: list[str] = []
+    for round_no in range(1, MAX_ROUNDS + 1):
+        outcome = _execute(plan, graph=graph, store=store, state=state, progress=progress, now=now)
+        done.extend(outcome.done)
+        state = outcome.state
+        if outcome.failed:
+            not_done = [c.address for c in plan.changes
+                        if c.address not in {*outcome.done, *outcome.failed}]
+            raise ApplyError(
+                f"apply stopped: {outcome.failed[0]}"
+                + (f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else "")
+                + f"; {len(done)} change(s) done, {len(not_done)} not done; "
+                "the state records what was done, run apply again after fixing the cause",
+                report=ApplyReport(done=done, failed=outcome.failed, not_done=not_done),
+            )
+        if not outcome.unknown:
+            return ApplyResult(state=state, done=tuple(done), rounds=round_no)
+        if reread is None or replan is None:
+            raise ApplyError(
+                f"apply stopped: the outcome of {len(outcome.unknown)} write(s) is unknown "
+                f"({outcome.unknown[0].address}); run plan and apply again",
+                report=ApplyReport(done=done, failed=[c.address for c in outcome.unknown]),
+            )
+        progress(f"  outcome of {len(outcome.unknown)} write(s) unknown: re-reading the tenant")
+        live = reread()
+        state = _reconcile(outcome.unknown, live, state, kinds=kinds, store=store)
+        plan = replan(state, live)
+    raise ApplyError(f"apply gave up after {MAX_ROUNDS} rounds of writes with unknown outcomes; "
+                     "run plan to see what is left")
+
+
+def _requests(change: Change) -> list[dict[str, Any]]:
+    """The Graph requests one change needs, as batch items (ids unique per change)."""
+    base = change.address
+    if change.action is Action.CREATE:
+        return [_item(f"{base}#create", "POST", COLLECTION, change.body)]
+    if change.action in (Action.UPDATE, Action.ADOPT):
+        if change.body is None:
+            return []
+        return [_item(f"{base}#patch", "PATCH", f"{COLLECTION}/{change.graph_id}", change.body)]
+    if change.action is Action.DELETE:
+        return [_item(f"{base}#delete", "DELETE", f"{COLLECTION}/{change.graph_id}")]
+    if change.action is Action.REPLACE:
+        delete = _item(f"{base}#delete", "DELETE", f"{COLLECTION}/{change.graph_id}")
+        create = _item(f"{base}#create", "POST", COLLECTION, change.body,
+                       depends_on=(delete["id"],))
+        return [delete, create]
+    raise ValueError(f"unknown action {change.action}")
+
+
+def _item(item_id: str, method: str, url: str, body: Any = None,
+          depends_on: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"id": item_id, "method": method, "url": url, "body": body, "depends_on": depends_on}
+
+
+def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
+    """Group changes so no batch exceeds the limit and a change's requests share a batch."""
+    chunks: list[list[Change]] = []
+    current: list[Change] = []
+    size = 0
+    for change in changes:
+        need = max(len(_requests(change)), 1)
+        if current and size + need > BATCH_LIMIT:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(change)
+        size += need
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Progress,
+             now: Callable[[], str]) -> _Round:
+    from idpctl.graph import BatchRequest
+
+    outcome = _Round(state=state)
+    for chunk in _chunks(plan.changes):
+        items = [req for change in chunk for req in _requests(change)]
+        results: Mapping[str, Any] = {}
+        unknown_ids: set[str] = set()
+        if items:
+            batch = [BatchRequest(id=i["id"], method=i["method"], url=i["url"], body=i["body"],
+                                  depends_on=tuple(i["depends_on"])) for i in items]
+            try:
+                results = graph.batch(batch)
+            except WriteOutcomeUnknown as error:
+                unknown_ids = set(getattr(error, "ids", None) or (i["id"] for i in items))
+                results = getattr(error, "results", None) or {}
+        for change in chunk:
+            _settle(change, results, unknown_ids, outcome, progress=progress, now=now)
+        store.save(outcome.state)
+        if outcome.failed or outcome.unknown:
+            break
+    return outcome
+
+
+def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], outcome: _Round,
+            *, progress: Progress, now: Callable[[], str]) -> None:
+    """Fold one change's batch results into the state and the round's report."""
+    symbol = change.action.value
+    ids = [req["id"] for req in _requests(change)]
+    if not ids:  # state-only
+        outcome.state = _record(outcome.state, change, graph_id=change.graph_id, now=now)
+        outcome.done.append(change.address)
+        progress(f"{symbol} {change.address}: recorded in state (nothing sent to Graph)")
+        return
+    statuses = {i: results.get(i) for i in ids}
+    if any(i in unknown_ids for i in ids) or any(
+        r is not None and _outcome_unknown(r.status) for r in statuses.values()
+    ):
+        outcome.unknown.append(change)
+        progress(f"{symbol} {change.address}: outcome unknown")
+        return
+    failed = [r for r in statuses.values() if r is None or not 200 <= r.status < 300]
+    if failed:
+        first = failed[0]
+        reason = "no answer" if first is None else _describe(first)
+        outcome.failed.append(f"{change.address}: {reason}")
+        progress(f"{symbol} {change.address}: failed: {reason}")
+        return
+    if change.action is Action.DELETE:
+        outcome.state = _forget(outcome.state, change.address)
+        progress(f"{symbol} {change.address}: deleted")
+    else:
+        created = statuses.get(f"{change.address}#create")
+        graph_id = _created_id(created) if created is not None else change.graph_id
+        outcome.state = _record(outcome.state, change, graph_id=graph_id, now=now)
+        verb = {Action.CREATE: "created", Action.REPLACE: "replaced"}.get(change.action, "updated")
+        progress(f"{symbol} {change.address}: {verb} (id {graph_id})")
+    outcome.done.append(change.address)
+
+
+def _outcome_unknown(status: int) -> bool:
+    # 503 too: Graph may have carried out a write before answering it (only 429 means "not done")
+    return status >= 500 or status == 408
+
+
+def _describe(result: Any) -> str:
+    body = result.body if isinstance(result.body, Mapping) else {}
+    error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+    code = error.get("code", "")
+    message = str(error.get("message", ""))[:300]
+    return f"Graph {result.status} {code}: {message}".rstrip(": ")
+
+
+def _created_id(result: Any) -> str:
+    body = result.body if isinstance(result.body, Mapping) else {}
+    graph_id = body.get("id")
+    if not isinstance(graph_id, str) or not graph_id:
+        raise GraphError("Graph answered a create without an id")
+    return graph_id
+
+
+def _record(state: State, change: Change, *, graph_id: str | None, now: Callable[[], str]) -> State:
+    """The state after `change` succeeded: its id, method and the secrets it sent."""
+    from idpctl.state import with_record
+
+    previous = state.providers.get(change.address)
+    secrets = dict(previous.secrets) if previous and change.action is not Action.REPLACE else {}
+    for path, secret in _secrets_in(change.body or {}):
+        secrets[path] = SecretRecord(
+            fingerprint=fingerprint(state.fingerprint_key, secret),
+            set_at=now(), source=secret.source, version=secret.version,
+        )
+    desired = change.desired
+    record = ManagedRecord(
+        kind=change.kind, key=change.key, id=graph_id or (previous.id if previous else ""),
+        auth_method=desired.auth_method if desired
+        else (previous.auth_method if previous else None),
+        secrets=secrets,
+    )
+    keeps_object = previous is not None and change.action in (Action.UPDATE, Action.ADOPT)
+    created_at = previous.created_at if keeps_object and previous else now()
+    return with_record(state, replace(record, created_at=created_at))
+
+
+def _forget(state: State, address: str) -> State:
+    from idpctl.state import without
+
+    return without(state, address) if address in state.providers else state
+
+
+def _secrets_in(body: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Secret]]:
+    found: list[tuple[str, Secret]] = []
+    for name, value in body.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, Secret):
+            found.append((path, value))
+        elif isinstance(value, Mapping):
+            found.extend(_secrets_in(value, prefix=f"{path}."))
+    return found
+
+
+def _reconcile(unknown: Sequence[Change], live: Sequence[LiveProvider], state: State, *,
+               kinds: Mapping[str, Kind], store: Any) -> State:
+    """Record what the re-read shows of writes whose outcome was unknown.
+
+    A create found live by natural key is recorded (adopted), so it is never created twice; a
+    delete no longer live is forgotten. Updates are left as they were: the next plan re-sends
+    whatever still differs, secrets included, which is safe because a PATCH is idempotent.
+    """
+    by_address = {p.address: p for p in live if p.address}
+    for change in unknown:
+        found = by_address.get(change.address)
+        if change.action in (Action.CREATE, Action.REPLACE) and found is not None:
+            if change.action is Action.CREATE or found.id != change.graph_id:
+                record = ManagedRecord(kind=change.kind, key=change.key, id=found.id,
+                                       auth_method=change.desired.auth_method
+                                       if change.desired else None)
+                from idpctl.state import with_record
+
+                state = with_record(state, record)
+        elif change.action is Action.DELETE and found is None:
+            state = _forget(state, change.address)
+    store.save(state)
+    return state

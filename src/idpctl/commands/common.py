@@ -1,0 +1,95 @@
+"""Helpers the verbs share: rendering choice, plan files, warnings, the GitHub step summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from idpctl.errors import PlanError
+from idpctl.fileio import write_atomic
+from idpctl.model import Plan
+
+__all__ = [
+    "SavedPlan",
+    "append_step_summary",
+    "load_planfile",
+    "print_warnings",
+    "render",
+    "save_planfile",
+    "use_color",
+]
+
+PLANFILE_MAX_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    plan: Plan
+    targets: tuple[str, ...] = ()
+    rotate: tuple[str, ...] = ()
+
+
+def use_color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def render(plan: Plan, fmt: str, *, color: bool = False) -> str:
+    from idpctl import render as renderers
+
+    if fmt == "json":
+        text = renderers.json(plan)
+    elif fmt == "markdown":
+        text = renderers.markdown(plan)
+    else:
+        text = renderers.text(plan, color=color)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def print_warnings(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
+
+
+def save_planfile(path: Path, plan: Plan, *, targets: Sequence[str], rotate: Sequence[str]) -> None:
+    from idpctl import plan as planner
+
+    data = planner.to_data(plan)
+    data["options"] = {"targets": list(targets), "rotate": list(rotate)}
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def load_planfile(path: Path) -> SavedPlan:
+    from idpctl import plan as planner
+
+    try:
+        if path.stat().st_size > PLANFILE_MAX_BYTES:
+            raise PlanError(f"{path}: not a plan file (larger than 16 MiB)")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError(f"{path}: no such plan file") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PlanError(f"{path}: not a plan file ({type(error).__name__}: "
+                        f"{getattr(error, 'msg', 'invalid text')})") from None
+    if not isinstance(data, dict):
+        raise PlanError(f"{path}: not a plan file (expected a JSON object)")
+    options = data.pop("options", {}) or {}
+    if not isinstance(options, dict):
+        raise PlanError(f"{path}: not a plan file (options is not an object)")
+    try:
+        plan = planner.from_data(data)
+    except PlanError as error:
+        raise PlanError(f"{path}: {error}") from None
+    return SavedPlan(plan, tuple(options.get("targets") or ()), tuple(options.get("rotate") or ()))
+
+
+def append_step_summary(plan: Plan) -> None:
+    """Append the Markdown plan to the GitHub Actions job summary when there is one."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(render(plan, "markdown"))

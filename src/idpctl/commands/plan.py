@@ -1,0 +1,34 @@
+"""`idpctl plan`: read the files and the tenant, print what apply would change."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from pathlib import Path
+
+from idpctl.commands import common
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    from idpctl import pipeline
+
+    desired = pipeline.load_desired(args)
+    common.print_warnings(desired.warnings)
+    targets = pipeline.parse_addresses(args.target)
+    rotate = pipeline.parse_addresses(args.rotate)
+    store = pipeline.state_store(desired.settings)
+    state = store.load()
+    with pipeline.graph_session(desired.settings, debug=args.debug) as graph:
+        live = pipeline.read_live(graph, desired.kinds)
+    plan = pipeline.build_plan(desired, live, state, targets=targets, rotate=rotate,
+                               salt=secrets.token_hex(16))
+    if args.out:
+        common.save_planfile(Path(args.out), plan, targets=targets, rotate=rotate)
+    sys.stdout.write(common.render(plan, args.format, color=common.use_color()))
+    if args.out:
+        print(f"\nSaved the plan to {args.out}: apply it with `idpctl apply {args.out}`.")
+    common.append_step_summary(plan)
+    return 2 if args.detailed_exitcode and plan.has_changes else 0
