@@ -6,4 +6,4 @@ test:
 bench:
 	./scripts/bench
 lint:
-	./scripts/bootstrap && .venv/bin/ruff check src tests benchmarks
+	./scripts/bootstrap && .venv/bin/ruff check .
