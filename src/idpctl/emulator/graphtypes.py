@@ -106,7 +106,7 @@ def social_type(name: str, value: Any, kind: str) -> str:
 def _https_url(name: str, value: Any, kind: str) -> urllib.parse.SplitResult:
     text(name, value, kind)
     parts = urllib.parse.urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
+    if not value.startswith("https://") or not parts.hostname:
         raise _bad(f"Property '{name}' must be an absolute https URL.")
     if parts.fragment or "#" in value:
         raise _bad(f"Property '{name}' must not contain a fragment.")

@@ -59,23 +59,29 @@ def redact(body: Any) -> Any:
     Masks (all asterisks) stay as they are. A str/bytes body is parsed as JSON, else as a form
     (token requests); what cannot be parsed comes back unchanged.
     """
-    if isinstance(body, bytes | str):
-        raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        try:
-            return redact(json.loads(raw))
-        except ValueError:
-            pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True)
-            return redact(dict(pairs)) if pairs else body
-    if isinstance(body, list):
-        return [redact(item) for item in body]
-    if not isinstance(body, dict):
-        return body
+    if not isinstance(body, bytes | str):
+        return _redact(body)
+    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        return _redact(json.loads(raw))
+    except ValueError:
+        pass
+    if "=" in raw and not any(ch.isspace() for ch in raw):
+        return _redact(dict(urllib.parse.parse_qsl(raw, keep_blank_values=True)))
+    return body
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    if not isinstance(value, dict):
+        return value
     out: dict[str, Any] = {}
-    for key, value in body.items():
-        if key in WRITE_ONLY_KEYS and isinstance(value, str) and not _is_mask(value):
-            out[key] = _sha256(value)
+    for key, item in value.items():
+        if key in WRITE_ONLY_KEYS and isinstance(item, str) and not _is_mask(item):
+            out[key] = _sha256(item)
         else:
-            out[key] = redact(value)
+            out[key] = _redact(item)
     return out
 
 
