@@ -1,0 +1,402 @@
+"""Signing in to Graph through msal, the way pipelines do it.
+
+Modes (`auth.mode` in idpctl.yaml; `auto` takes the first configured, in this order):
+
+    federated        an OIDC token as client assertion: read fresh from a file
+                     (AZURE_FEDERATED_TOKEN_FILE, auth.federatedToken.file) or fetched from
+                     GitHub Actions' token service (ACTIONS_ID_TOKEN_REQUEST_URL, or
+                     auth.federatedToken.github), re-fetched when it nears expiry
+    certificate      PEM (key + certificate) or PFX, sent as a signed assertion
+    secret           a client secret (a reference, like every secret)
+    managedIdentity  msal's managed identity client (IDENTITY_ENDPOINT or MSI_ENDPOINT set)
+
+Settings default to the environment variables Azure tooling uses. Besides the Graph request
+encoder this is the one place a secret is revealed: msal must hold the client secret or key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from idpctl.errors import AuthError
+from idpctl.model import Secret, SecretRef
+
+__all__ = [
+    "GRAPH_RESOURCE",
+    "KNOWN_AUTHORITY_HOSTS",
+    "MODES",
+    "TokenProvider",
+    "choose_mode",
+    "decode_claims",
+    "token_provider",
+]
+
+log = logging.getLogger(__name__)
+
+GRAPH_RESOURCE = "https://graph.microsoft.com"
+MODES = ("auto", "secret", "certificate", "federated", "managedIdentity")
+KNOWN_AUTHORITY_HOSTS = frozenset({
+    "login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn", "login.microsoft.com", "login.windows.net",
+})
+GITHUB_AUDIENCE = "api://AzureADTokenExchange"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a chosen mode hands to msal. `credential` is never logged or shown."""
+
+    mode: str  # secret | certificate | federated | managedIdentity
+    detail: str  # value-free: "env:AZURE_CLIENT_SECRET", "file:/var/run/...", "github"
+    credential: Any = None
+    secrets: tuple[str, ...] = ()  # values to scrub from msal's error text
+
+
+class TokenProvider:
+    """Access tokens for one signed-in identity, cached by msal. Thread-safe."""
+
+    def __init__(self, *, mode: str, detail: str, client_id: str | None, tenant: str,
+                 make_app: Callable[[], Any], secrets: tuple[str, ...] = ()) -> None:
+        self.mode = mode
+        self.detail = detail
+        self.client_id = client_id
+        self.tenant = tenant
+        self._make_app = make_app
+        self._app: Any = None
+        self._secrets = secrets
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"TokenProvider(mode={self.mode!r}, client_id={self.client_id!r})"
+
+    def token(self, resource: str = GRAPH_RESOURCE) -> str:
+        """A bearer token for `resource` (e.g. https://graph.microsoft.com)."""
+        with self._lock:
+            try:
+                if self._app is None:
+                    self._app = self._make_app()
+                result = self._acquire(resource.rstrip("/"))
+            except AuthError:
+                raise
+            except Exception as error:  # msal and requests raise many kinds
+                raise AuthError(self._scrub(
+                    f"sign-in failed ({self.mode}): {type(error).__name__}: {error}")) from None
+        if isinstance(result, dict) and result.get("access_token"):
+            return str(result["access_token"])
+        raise AuthError(self._scrub(f"sign-in failed ({self.mode}, client "
+                                    f"{self.client_id or 'managed identity'}): "
+                                    f"{describe_failure(result)}"))
+
+    def claims(self, token: str | None = None) -> dict[str, Any]:
+        """The claims of `token` (default: a fresh Graph token), decoded WITHOUT verifying."""
+        return decode_claims(token if token is not None else self.token())
+
+    def _acquire(self, resource: str) -> Any:
+        if self.mode == "managedIdentity":
+            return self._app.acquire_token_for_client(resource=resource)
+        return self._app.acquire_token_for_client(scopes=[f"{resource}/.default"])
+
+    def _scrub(self, text: str) -> str:
+        line = " ".join(text.split())
+        for secret in self._secrets:
+            if secret:
+                line = line.replace(secret, "(sensitive)")
+        return line[:500]
+
+
+def describe_failure(result: Any) -> str:
+    """msal's error answer as one line: `AADSTS7000215: Invalid client secret provided.`"""
+    if not isinstance(result, Mapping):
+        return "no token in the answer"
+    text = str(result.get("error_description") or result.get("error") or "no token")
+    first = text.strip().splitlines()[0] if text.strip() else "no token"
+    codes = result.get("error_codes") or []
+    if codes and "AADSTS" not in first:
+        first = f"AADSTS{codes[0]}: {first}"
+    for marker in (" Trace ID:", " Trace ID"):
+        first = first.split(marker)[0]
+    return first.strip()
+
+
+def decode_claims(token: str) -> dict[str, Any]:
+    """A JWT's payload, not verified (for whoami and permission checks only)."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as error:
+        raise AuthError(f"the access token is not a readable JWT ({error})") from None
+    return dict(claims)
+
+
+def token_provider(
+    settings_auth: Mapping[str, Any] | None,
+    *,
+    tenant: str,
+    authority_root: str,
+    verify: str | bool = True,
+    env: Mapping[str, str] | None = None,
+) -> TokenProvider:
+    """A TokenProvider for the `auth:` block of idpctl.yaml (None: environment only).
+    Nothing is sent until the first `token()`."""
+    env = os.environ if env is None else env
+    auth = dict(settings_auth or {})
+    tenant = tenant or env.get("AZURE_TENANT_ID", "")
+    if not tenant:
+        raise AuthError("no tenant: set `tenant` in idpctl.yaml or AZURE_TENANT_ID")
+    mode = choose_mode(auth, env)
+    client_id = _text(auth.get("clientId"), "auth.clientId", env) or env.get("AZURE_CLIENT_ID")
+    if mode == "managedIdentity":
+        client_id = _text(auth.get("managedIdentityClientId"), "auth.managedIdentityClientId",
+                          env)
+    elif not client_id:
+        raise AuthError("no client id: set auth.clientId in idpctl.yaml or AZURE_CLIENT_ID")
+    cred = _credential(mode, auth, env, verify=verify)
+    authority = f"{authority_root.rstrip('/')}/{tenant}"
+    log.debug("signing in: mode=%s (%s) client=%s authority=%s", mode, cred.detail, client_id,
+              authority)
+    return TokenProvider(
+        mode=mode, detail=cred.detail, client_id=client_id, tenant=tenant, secrets=cred.secrets,
+        make_app=lambda: _make_app(cred, client_id=client_id, authority=authority,
+                                            verify=verify, env=env))
+
+
+def choose_mode(auth: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """The mode asked for, or for `auto` the first one configured (see the module doc)."""
+    mode = auth.get("mode") or "auto"
+    if mode not in MODES:
+        raise AuthError(f"auth.mode {mode!r} is not one of {', '.join(MODES)}")
+    if mode != "auto":
+        return mode
+    federated = auth.get("federatedToken") or {}
+    if env.get("AZURE_FEDERATED_TOKEN_FILE") or _get(federated, "file"):
+        return "federated"
+    if env.get("ACTIONS_ID_TOKEN_REQUEST_URL") or _get(federated, "github"):
+        return "federated"
+    if env.get("AZURE_CLIENT_CERTIFICATE_PATH") or _configured(auth.get("certificate"), env):
+        return "certificate"
+    if env.get("AZURE_CLIENT_SECRET") or _configured(auth.get("clientSecret"), env):
+        return "secret"
+    if env.get("IDENTITY_ENDPOINT") or env.get("MSI_ENDPOINT"):
+        return "managedIdentity"
+    raise AuthError(
+        "no sign-in configured: set auth in idpctl.yaml, or AZURE_CLIENT_ID with one of "
+        "AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_SECRET "
+        "(or run in GitHub Actions with id-token: write, or with a managed identity)")
+
+
+def _get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, Mapping) else None
+
+
+def _configured(value: Any, env: Mapping[str, str]) -> bool:
+    """Set in the file; an `{env: NAME}` reference counts only when NAME is set, so the
+    default `clientSecret: {env: AZURE_CLIENT_SECRET}` does not shadow later modes."""
+    if value is None or value == "" or value == {}:
+        return False
+    if isinstance(value, SecretRef) and value.scheme == "env":
+        return bool(env.get(str(value.spec)))
+    return True
+
+
+# -- the credential of each mode ---------------------------------------------------------------
+
+
+def _credential(mode: str, auth: Mapping[str, Any], env: Mapping[str, str], *,
+                verify: str | bool) -> Credential:
+    if mode == "secret":
+        ref = auth.get("clientSecret")
+        value = _reveal(ref, "auth.clientSecret", env) if ref is not None else None
+        if value is None:
+            value = env.get("AZURE_CLIENT_SECRET") or None
+            if value is None:
+                raise AuthError("auth.mode secret: no clientSecret and AZURE_CLIENT_SECRET unset")
+        detail = ref.describe() if isinstance(ref, SecretRef) else "env:AZURE_CLIENT_SECRET"
+        return Credential("secret", detail, value, (value,))
+    if mode == "certificate":
+        return _certificate(auth.get("certificate"), env)
+    if mode == "federated":
+        return _federated(auth.get("federatedToken"), env, verify=verify)
+    return Credential("managedIdentity", "managed identity")
+
+
+def _make_app(cred: Credential, *, client_id: str | None, authority: str, verify: str | bool,
+              env: Mapping[str, str]) -> Any:
+    import msal
+
+    if cred.mode == "managedIdentity":
+        import requests
+
+        session = requests.Session()
+        session.verify = verify
+        identity = (msal.UserAssignedManagedIdentity(client_id=client_id) if client_id
+                    else msal.SystemAssignedManagedIdentity())
+        return msal.ManagedIdentityClient(identity, http_client=session)
+    host = (urllib.parse.urlsplit(authority).hostname or "").lower()
+    return msal.ConfidentialClientApplication(
+        client_id, authority=authority, client_credential=cred.credential,
+        instance_discovery=host in KNOWN_AUTHORITY_HOSTS, verify=verify, timeout=30,
+    )
+
+
+def _text(value: Any, where: str, env: Mapping[str, str]) -> str | None:
+    """A plain setting that may be written as a reference (clientId: {env: AZURE_CLIENT_ID})."""
+    if value is None or isinstance(value, str):
+        return value or None
+    return _reveal(value, where, env)
+
+
+def _reveal(value: Any, where: str, env: Mapping[str, str]) -> str:
+    if isinstance(value, SecretRef):
+        from idpctl.secrets import SecretContext, resolve_ref
+
+        value = resolve_ref(value, context=SecretContext(env=env))
+    if isinstance(value, Secret):
+        return value.reveal()  # msal must be handed the credential itself
+    if isinstance(value, str) and value:
+        return value
+    raise AuthError(f"{where} must be a reference such as {{env: NAME}} or {{file: PATH}}")
+
+
+def _certificate(spec: Any, env: Mapping[str, str]) -> Credential:
+    """PEM (private key + certificate) or PFX, loaded with cryptography into msal's form."""
+    if isinstance(spec, str):
+        spec = {"path": spec}
+    spec = dict(spec or {})
+    path = spec.get("path") or env.get("AZURE_CLIENT_CERTIFICATE_PATH")
+    if not path:
+        raise AuthError("auth.mode certificate: no certificate path (auth.certificate.path or "
+                        "AZURE_CLIENT_CERTIFICATE_PATH)")
+    password = spec.get("password")
+    if password is not None:
+        password = _reveal(password, "auth.certificate.password", env)
+    else:
+        password = env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None
+    key_pem, cert_pem = load_certificate(str(path), password)
+    secrets = (key_pem, password) if password else (key_pem,)
+    return Credential("certificate", f"file:{path}",
+                      {"private_key": key_pem, "public_certificate": cert_pem}, secrets)
+
+
+def load_certificate(path: str, password: str | None) -> tuple[str, str]:
+    """(unencrypted PKCS#8 private key PEM, certificate PEM) from a PEM or PFX file."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(1024 * 1024)
+    except OSError as error:
+        raise AuthError(f"cannot read certificate {path}: {error.strerror}") from None
+    secret = password.encode("utf-8") if password else None
+    try:
+        if b"-----BEGIN" in data:
+            key = serialization.load_pem_private_key(_pem_block(data, b"PRIVATE KEY"), secret)
+            cert = x509.load_pem_x509_certificate(_pem_block(data, b"CERTIFICATE"))
+        else:
+            key, cert, _ = pkcs12.load_key_and_certificates(data, secret)
+    except (ValueError, TypeError) as error:
+        reason = "wrong or missing password" if "password" in str(error).lower() else "unreadable"
+        raise AuthError(f"certificate {path}: {reason} (PEM with key and certificate, or PFX)"
+                        ) from None
+    if key is None or cert is None:
+        raise AuthError(f"certificate {path} must hold both the private key and the certificate")
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode("ascii")
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def _pem_block(data: bytes, label: bytes) -> bytes:
+    """The first PEM block whose label ends with `label` (any key type, encrypted or not)."""
+    for block in data.split(b"-----END ")[:-1]:
+        start = block.rfind(b"-----BEGIN ")
+        header = block[start:].split(b"\n", 1)[0]
+        if start >= 0 and header.rstrip(b"- \r").endswith(label):
+            tail = block[start + 11:].split(b"-----", 1)[0]
+            return block[start:] + b"-----END " + tail + b"-----\n"
+    raise ValueError(f"no {label.decode()} block")
+
+
+def _federated(spec: Any, env: Mapping[str, str], *, verify: str | bool) -> Credential:
+    spec = dict(spec) if isinstance(spec, Mapping) else {}
+    path = spec.get("file") or env.get("AZURE_FEDERATED_TOKEN_FILE")
+    if path:
+        return Credential("federated", f"file:{path}",
+                          {"client_assertion": FileAssertion(str(path))})
+    url = env.get("ACTIONS_ID_TOKEN_REQUEST_URL")
+    bearer = env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+    if not url or not bearer:
+        raise AuthError("auth.mode federated: no token file (AZURE_FEDERATED_TOKEN_FILE) and no "
+                        "GitHub Actions OIDC (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN; the workflow "
+                        "needs `permissions: id-token: write`)")
+    return Credential("federated", "github",
+                      {"client_assertion": GitHubAssertion(url, bearer, verify=verify)}, (bearer,))
+
+
+class FileAssertion:
+    """The client assertion read afresh from a file on each call (the platform rotates it)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self) -> str:
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                token = handle.read(64 * 1024).strip()
+        except OSError as error:
+            raise AuthError(f"cannot read federated token file {self.path}: {error.strerror}"
+                            ) from None
+        if not token:
+            raise AuthError(f"federated token file {self.path} is empty")
+        return token
+
+
+class GitHubAssertion:
+    """An OIDC token from GitHub Actions' token service, re-fetched when near expiry."""
+
+    def __init__(self, url: str, bearer: str, *, verify: str | bool, margin: float = 60.0) -> None:
+        self._url = url
+        self._bearer = bearer
+        self._verify = verify
+        self._margin = margin
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def __repr__(self) -> str:
+        return "GitHubAssertion(...)"
+
+    def __call__(self) -> str:
+        import time
+
+        if self._token is None or time.time() > self._expires - self._margin:
+            self._token = self._fetch()
+            exp = decode_claims(self._token).get("exp")
+            self._expires = float(exp) if isinstance(exp, int | float) else 0.0
+        return self._token
+
+    def _fetch(self) -> str:
+        import httpx
+
+        try:
+            response = httpx.get(self._url, params={"audience": GITHUB_AUDIENCE},
+                                 headers={"Authorization": f"Bearer {self._bearer}"},
+                                 verify=self._verify, timeout=10.0)
+        except httpx.HTTPError as error:
+            raise AuthError(f"GitHub OIDC token request failed: {type(error).__name__}") from None
+        if response.status_code != 200:
+            raise AuthError(f"GitHub OIDC token service answered {response.status_code} "
+                            "(does the workflow have `permissions: id-token: write`?)")
+        try:
+            token = response.json()["value"]
+        except (ValueError, KeyError, TypeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise AuthError("GitHub OIDC token service answered without a token")
+        return token

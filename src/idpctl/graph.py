@@ -1,0 +1,406 @@
+"""The one Graph client: every read and write idpctl makes goes through `GraphClient`.
+
+It owns the HTTP details and nothing else (no diff logic): the bearer token, `/beta` paths,
+paging, retries that never duplicate a write, Graph's error body turned into one line, the
+request budget, and `$batch` (see `batching.py`). Its JSON encoder is the one place that calls
+`Secret.reveal()`; values it revealed are remembered so that no answer, error or trace line
+can carry them back out (Graph echoes a created secret in the 201 body, GRAPH.md 4.1).
+
+Retry rules, the core of it:
+
+    read  (GET)          429/500/502/503/504, connect or read failure -> wait and retry
+    write (POST/PATCH/DELETE)
+        not executed     429, 503 with Retry-After, connect failure   -> wait and retry
+        outcome unknown  timeout/drop after sending, 500/502/504,     -> WriteOutcomeUnknown,
+                         503 without Retry-After                         never re-sent
+    past the budget      429 -> ThrottledError; otherwise the last GraphError
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from idpctl.batching import BatchOutcomeUnknown, BatchRequest, BatchResult
+from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
+from idpctl.model import UNKNOWN, Secret
+from idpctl.ratelimit import Backoff, TokenBucket, parse_retry_after
+
+__all__ = [
+    "PROVIDERS",
+    "BatchOutcomeUnknown",
+    "BatchRequest",
+    "BatchResult",
+    "GraphClient",
+    "Reply",
+    "TokenSource",
+]
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = "/identity/identityProviders"
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+MAX_PAGES = 1000
+PERMISSION_HINT = (
+    "the app needs the IdentityProvider.ReadWrite.All application permission "
+    "with admin consent (IdentityProvider.Read.All is enough for plan)"
+)
+_MASK = "********"
+_SENSITIVE_KEYS = frozenset({"clientsecret", "certificatedata"})
+_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class TokenSource(Protocol):
+    """What the client needs from sign-in (`auth.TokenProvider` is one)."""
+
+    def token(self, resource: str = ...) -> str: ...
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful answer: status, lower-cased headers, parsed JSON body (None when empty)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+
+class GraphClient:
+    """Microsoft Graph identity providers through `/beta`, over one pooled HTTPS client."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token_provider: TokenSource,
+        verify: str | bool = True,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        max_wait: float = 120.0,
+        backoff_base: float = 0.5,
+        rate_limit: float | None = None,
+        trace: bool = False,
+        resource: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        parts = urllib.parse.urlsplit(base_url.rstrip("/"))
+        self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        self.root = f"{self.base_url}/beta"
+        self.resource = resource or f"{parts.scheme}://{parts.netloc}"
+        self._origin = (parts.scheme, parts.netloc.lower())
+        self._tokens = token_provider
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self.backoff_base = backoff_base
+        self.bucket = TokenBucket(rate_limit)
+        self.trace = trace
+        self._revealed: set[str] = set()
+        self._revealed_lock = threading.Lock()
+        self._http = httpx.Client(verify=verify, timeout=timeout, transport=transport,
+                                  headers={"Accept": "application/json"})
+
+    # -- the public surface ------------------------------------------------------------------
+
+    def list_providers(self) -> list[dict]:
+        """Every provider, following each `@odata.nextLink` unmodified (GRAPH.md 5.4)."""
+        url: str | None = self.root + PROVIDERS
+        items: list[dict] = []
+        seen: set[str] = set()
+        while url is not None:
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise GraphError(f"Graph paging did not end (page {len(seen) + 1}: {url})")
+            seen.add(url)
+            page = self.request("GET", url).body
+            if not isinstance(page, dict) or not isinstance(page.get("value"), list):
+                raise GraphError("Graph answered the provider list without a 'value' array")
+            items.extend(page["value"])
+            url = self._next_link(page.get("@odata.nextLink"))
+        return items
+
+    def get_provider(self, provider_id: str) -> dict | None:
+        reply = self.request("GET", self._item(provider_id), missing_ok=True)
+        if reply.status == 404:
+            return None
+        return _expect_object(reply.body, "provider")
+
+    def create_provider(self, body: Mapping[str, Any]) -> dict:
+        reply = self.request("POST", self.root + PROVIDERS, body=body)
+        return _expect_object(reply.body, "created provider")
+
+    def update_provider(self, provider_id: str, body: Mapping[str, Any]) -> None:
+        self.request("PATCH", self._item(provider_id), body=body)
+
+    def delete_provider(self, provider_id: str) -> None:
+        self.request("DELETE", self._item(provider_id))
+
+    def available_provider_types(self) -> list[str]:
+        body = self.request("GET", f"{self.root}{PROVIDERS}/availableProviderTypes").body
+        values = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise GraphError("Graph answered availableProviderTypes without a list of names")
+        return values
+
+    def batch(
+        self, requests: Sequence[BatchRequest], *, concurrency: int = 4
+    ) -> dict[str, BatchResult]:
+        """Run requests through `$batch`, 20 at a time; see `idpctl.batching.run`."""
+        from idpctl import batching
+
+        return batching.run(self, requests, concurrency=concurrency)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one request, with retries ---------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        cost: int = 1,
+        missing_ok: bool = False,
+        write: bool | None = None,
+    ) -> Reply:
+        """Send one request with the retry rules above. `url` is absolute or relative to
+        `/beta`. A 404 returns a Reply when `missing_ok`, else raises like any error.
+        `write` overrides the method's kind (a `$batch` POST of GETs is a read); `cost` is
+        what the request counts against the budget (a batch's item count)."""
+        method = method.upper()
+        write = method in _WRITES if write is None else write
+        if not url.startswith(("https://", "http://")):
+            url = self.root + url
+        content = self._encode(body) if body is not None else None
+        backoff = Backoff(base=self.backoff_base, max_total=self.max_wait)
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            self.bucket.acquire(cost)
+            outcome = self._attempt(method, url, content, write=write, missing_ok=missing_ok)
+            if isinstance(outcome, Reply):
+                return outcome
+            wait = None if last else backoff.next_wait(outcome.retry_after)
+            if wait is None:
+                raise outcome
+            if outcome.status == 429:
+                self.bucket.pause(wait)
+            log.debug("retrying %s %s in %.2fs after: %s", method, url, wait, outcome)
+            time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _attempt(
+        self, method: str, url: str, content: bytes | None, *, write: bool, missing_ok: bool
+    ) -> Reply | GraphError:
+        """One try: a Reply, a retryable GraphError (returned), or a final error (raised)."""
+        headers = {"Authorization": f"Bearer {self._tokens.token(self.resource)}"}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        self._trace_request(method, url, content)
+        try:
+            with self._http.stream(method, url, content=content, headers=headers) as response:
+                raw = _read_capped(response)
+        except _NOT_SENT as error:
+            failure = GraphError(f"cannot reach Graph at {self.base_url}: {_oneline(error)}")
+            if "CERTIFICATE_VERIFY_FAILED" in str(error) or isinstance(
+                    error, httpx.UnsupportedProtocol):
+                raise GraphError(f"{failure} (check graph.url and graph.caBundle)") from None
+            return failure
+        except httpx.TransportError as error:
+            if write:
+                raise WriteOutcomeUnknown(
+                    f"{method} {_path(url)} was sent but no answer came back "
+                    f"({type(error).__name__}); re-read before retrying"
+                ) from None
+            return GraphError(f"Graph read failed: {type(error).__name__}: {_oneline(error)}")
+        return self._judge(method, url, response, raw, write=write, missing_ok=missing_ok)
+
+    def _judge(
+        self, method: str, url: str, response: httpx.Response, raw: bytes, *, write: bool,
+        missing_ok: bool,
+    ) -> Reply | GraphError:
+        status = response.status_code
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        try:
+            parsed = self._parse(raw, headers, status)
+        except GraphError as error:
+            if write:
+                raise WriteOutcomeUnknown(f"{method} {_path(url)}: {error}", status=status,
+                                          request_id=error.request_id) from None
+            raise
+        self._trace_response(status, headers, parsed)
+        if status < 400 or (status == 404 and missing_ok):
+            return Reply(status, headers, parsed)
+        error = self._error(status, headers, parsed)
+        if not write:
+            if status in (429, 500, 502, 503, 504):
+                return error
+            raise error
+        if status == 429 or (status == 503 and error.retry_after is not None):
+            return error
+        if status in (500, 502, 503, 504):
+            raise WriteOutcomeUnknown(
+                f"{method} {_path(url)} got {error}; it may or may not have taken effect",
+                status=status, code=error.code, request_id=error.request_id,
+            )
+        raise error
+
+    # -- bodies, errors, secrets -----------------------------------------------------------------
+
+    def _encode(self, body: Any) -> bytes:
+        revealed: set[str] = set()
+        text = json.dumps(_reveal(body, revealed), ensure_ascii=False, separators=(",", ":"))
+        with self._revealed_lock:
+            self._revealed.update(v for v in revealed if v)
+        return text.encode("utf-8")
+
+    def scrub(self, value: Any) -> Any:
+        """`value` with every secret this client sent replaced: whole strings by a mask (so a
+        read-back is 'unknown'), substrings in longer text by `(sensitive)`."""
+        with self._revealed_lock:
+            secrets = sorted(self._revealed, key=len, reverse=True)
+        return _scrub(value, secrets) if secrets else value
+
+    def _parse(self, raw: bytes, headers: Mapping[str, str], status: int) -> Any:
+        if not raw.strip():
+            return None
+        try:
+            return self.scrub(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError):
+            if status >= 400:
+                return None
+            kind = headers.get("content-type", "no content type")
+            raise GraphError(f"Graph answered {status} with a body that is not JSON ({kind})",
+                             status=status, request_id=headers.get("request-id")) from None
+
+    def _error(self, status: int, headers: Mapping[str, str], body: Any) -> GraphError:
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        code = error.get("code") if isinstance(error.get("code"), str) else None
+        message = error.get("message") if isinstance(error.get("message"), str) else None
+        inner = error.get("innerError") or error.get("innererror")
+        request_id = (inner.get("request-id") if isinstance(inner, dict) else None) or headers.get(
+            "request-id")
+        text = f"Graph {status} {code or 'error'}: {_oneline(message or 'no error details')}"
+        if request_id:
+            text += f" (request-id {request_id})"
+        retry_after = parse_retry_after(headers)
+        kwargs = {"status": status, "code": code, "request_id": request_id,
+                  "retry_after": retry_after}
+        if status in (401, 403):
+            return AuthError(f"{text}; {PERMISSION_HINT}", **kwargs)
+        if status == 429:
+            return ThrottledError(text, **kwargs)
+        return GraphError(text, **kwargs)
+
+    def _next_link(self, link: Any) -> str | None:
+        if link is None:
+            return None
+        if not isinstance(link, str):
+            raise GraphError("Graph answered an @odata.nextLink that is not a string")
+        parts = urllib.parse.urlsplit(link)
+        if (parts.scheme, parts.netloc.lower()) != self._origin:
+            # the bearer token must never travel to another host
+            raise GraphError(f"Graph's @odata.nextLink points off {self.base_url}: refused")
+        return link
+
+    def _item(self, provider_id: str) -> str:
+        return f"{self.root}{PROVIDERS}/{urllib.parse.quote(provider_id, safe='')}"
+
+    # -- trace (--debug) ---------------------------------------------------------------------
+
+    def _trace_request(self, method: str, url: str, content: bytes | None) -> None:
+        if not self.trace or not log.isEnabledFor(logging.DEBUG):
+            return
+        body = self.scrub(_redact(json.loads(content))) if content else None
+        log.debug("-> %s %s Authorization: Bearer (redacted) body=%s", method, url,
+                  json.dumps(body) if body is not None else "-")
+
+    def _trace_response(self, status: int, headers: Mapping[str, str], body: Any) -> None:
+        if not self.trace or not log.isEnabledFor(logging.DEBUG):
+            return
+        keep = {k: v for k, v in headers.items()
+                if k in ("request-id", "retry-after", "location") or k.startswith("x-ms-")}
+        log.debug("<- %s %s body=%s", status, json.dumps(keep),
+                  json.dumps(_redact(body)) if body is not None else "-")
+
+
+def _reveal(value: Any, revealed: set[str]) -> Any:
+    """The JSON-ready form of a body: the one caller of `Secret.reveal()`."""
+    if isinstance(value, Secret):
+        plain = value.reveal()
+        revealed.add(plain)
+        return plain
+    if value is UNKNOWN:
+        raise GraphError("refusing to send a masked (unknown) value to Graph")
+    if isinstance(value, Mapping):
+        return {str(k): _reveal(v, revealed) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_reveal(v, revealed) for v in value]
+    return value
+
+
+def _redact(value: Any) -> Any:
+    """For the trace: secret-named string values masked, whatever they hold."""
+    if isinstance(value, dict):
+        return {k: "(sensitive)" if k.lower() in _SENSITIVE_KEYS and isinstance(v, str)
+                else _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _scrub(value: Any, secrets: Sequence[str]) -> Any:
+    if isinstance(value, str):
+        if value in secrets:
+            return _MASK
+        for secret in secrets:
+            if len(secret) >= 4 and secret in value:
+                value = value.replace(secret, "(sensitive)")
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    return value
+
+
+def _read_capped(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise GraphError(f"Graph's answer exceeded {MAX_RESPONSE_BYTES} bytes: refused",
+                             status=response.status_code)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _expect_object(body: Any, what: str) -> dict:
+    if not isinstance(body, dict):
+        raise GraphError(f"Graph answered the {what} without a JSON object")
+    return body
+
+
+def _oneline(text: object, limit: int = 400) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _path(url: str) -> str:
+    return urllib.parse.urlsplit(url).path

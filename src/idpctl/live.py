@@ -1,0 +1,148 @@
+"""The read side: live providers from Graph, normalised for the planner.
+
+Graph spells `@odata.type` with or without `#` and in varying case (GRAPH.md 7.9), masks
+write-only values with a varying number of asterisks or leaves them out (GRAPH.md 7.5), and
+may list types idpctl does not know. Normalising makes all of that one shape:
+
+- `odata_type` canonical (`#microsoft.graph.oidcIdentityProvider`), nested ones too;
+- a masked or missing write-only value is `UNKNOWN`: neither equal, nor different, nor empty;
+- an item of a type idpctl does not know comes back with `kind=None` and is never touched.
+
+A response that is not what Graph sends (not an object, no id) is a `GraphError`, not a crash.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from idpctl.errors import GraphError
+from idpctl.model import UNKNOWN, Kind, LiveProvider
+
+__all__ = ["canonical_type", "fetch", "is_masked", "normalise"]
+
+NAMESPACE = "microsoft.graph."
+# nested complex types Graph sends inside providers (GRAPH.md 2.7, 3.1, 3.2)
+NESTED_TYPES = (
+    "oidcClientSecretAuthentication",
+    "oidcPrivateJwtKeyClientAuthentication",
+    "oidcInboundClaimMappingOverride",
+    "oidcAddressInboundClaims",
+    "claimsMapping",
+)
+# client authentication subtypes that carry no secret: nothing write-only is missing there
+_SECRETLESS = frozenset({"#microsoft.graph.oidcprivatejwtkeyclientauthentication"})
+_MASK = re.compile(r"^\*+$")
+
+
+class ProviderSource(Protocol):
+    def list_providers(self) -> list[dict]: ...
+
+
+def fetch(graph: ProviderSource, kinds: Mapping[str, Kind]) -> tuple[LiveProvider, ...]:
+    """Every live provider (one list walk), normalised; unknown types included, kind None."""
+    items = graph.list_providers()
+    if not isinstance(items, list):
+        raise GraphError("Graph's provider list is not a list")
+    providers = tuple(normalise(item, kinds) for item in items)
+    seen: set[str] = set()
+    for provider in providers:
+        if provider.id in seen:
+            raise GraphError(f"Graph listed provider id {provider.id!r} twice")
+        seen.add(provider.id)
+    return providers
+
+
+def normalise(item: Any, kinds: Mapping[str, Kind]) -> LiveProvider:
+    """One list item as a LiveProvider (see the module doc)."""
+    if not isinstance(item, Mapping):
+        raise GraphError(f"Graph listed a provider that is not an object ({type(item).__name__})")
+    provider_id = item.get("id")
+    if not isinstance(provider_id, str) or not provider_id:
+        raise GraphError("Graph listed a provider without a string id")
+    raw_type = item.get("@odata.type")
+    if raw_type is not None and not isinstance(raw_type, str):
+        raise GraphError(f"Graph listed provider {provider_id!r} with a non-string @odata.type")
+    kind = _kind_for(raw_type or "", kinds)
+    odata_type = kind.odata_type if kind else canonical_type(raw_type or "")
+    fields = {k: _clean(v) for k, v in item.items() if k != "id" and not _annotation(k)}
+    if kind is not None:
+        _mark_missing_write_only(fields, kind.write_only)
+    return LiveProvider(
+        id=provider_id,
+        odata_type=odata_type,
+        kind=kind.name if kind else None,
+        key=_key(kind, fields) if kind else None,
+        fields=fields,
+        raw=dict(item),
+    )
+
+
+def canonical_type(value: str) -> str:
+    """`#microsoft.graph.<name>` with the name in its known casing; unknown names kept."""
+    name = value.strip().lstrip("#")
+    if name.lower().startswith(NAMESPACE):
+        name = name[len(NAMESPACE):]
+    for known in NESTED_TYPES:
+        if known.lower() == name.lower():
+            name = known
+            break
+    return f"#{NAMESPACE}{name}" if name else ""
+
+
+def is_masked(value: Any) -> bool:
+    """Graph's masks: a non-empty string of asterisks only (`****`, `*****`, ...)."""
+    return isinstance(value, str) and bool(_MASK.match(value))
+
+
+def _kind_for(raw_type: str, kinds: Mapping[str, Kind]) -> Kind | None:
+    wanted = raw_type.strip().lstrip("#").lower()
+    if not wanted:
+        return None
+    if not wanted.startswith(NAMESPACE):
+        wanted = NAMESPACE + wanted
+    for kind in kinds.values():
+        if kind.odata_type.lstrip("#").lower() == wanted:
+            return kind
+    return None
+
+
+def _annotation(key: str) -> bool:
+    return key.startswith("@odata.") or "@odata." in key
+
+
+def _clean(value: Any) -> Any:
+    if is_masked(value):
+        return UNKNOWN
+    if isinstance(value, Mapping):
+        out = {k: _clean(v) for k, v in value.items() if k != "@odata.type" and not _annotation(k)}
+        nested = value.get("@odata.type")
+        if isinstance(nested, str):
+            out = {"@odata.type": canonical_type(nested), **out}
+        return out
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _mark_missing_write_only(fields: dict[str, Any], paths: Iterable[str]) -> None:
+    """A write-only value Graph left out is unknown, not absent (its parent must be there)."""
+    for path in paths:
+        *parents, leaf = path.split(".")
+        target: Any = fields
+        for name in parents:
+            target = target.get(name) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            continue
+        if parents and str(target.get("@odata.type", "")).lower() in _SECRETLESS:
+            continue
+        if leaf not in target:
+            target[leaf] = UNKNOWN
+
+
+def _key(kind: Kind, fields: Mapping[str, Any]) -> str | None:
+    if kind.key_field is None:
+        return kind.singleton_key
+    value = fields.get(kind.key_field)
+    return value if isinstance(value, str) else None
