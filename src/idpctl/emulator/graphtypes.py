@@ -65,7 +65,7 @@ def _bad(message: str) -> GraphFault:
 
 
 def text(name: str, value: Any, kind: str) -> str:
-    """A required, non-empty string. Never echoes the value: it may be a secret."""
+    """A required, non-empty string. Messages never echo a value: it may be a secret."""
     if not isinstance(value, str):
         raise _bad(f"Property '{name}' must be a string.")
     if not value.strip():
@@ -98,9 +98,9 @@ def social_type(name: str, value: Any, kind: str) -> str:
     if value in SOCIAL_TYPES[kind]:
         return value
     if value in _ALL_SOCIAL:
-        raise GraphFault(400, "notSupported",
-                         f"identityProviderType '{value}' is not supported in a {kind} tenant.")
-    raise _bad(f"identityProviderType '{value}' is not a known social identity provider type.")
+        raise GraphFault(400, "notSupported", f"Property '{name}': this social identity "
+                         f"provider type is not supported in a {kind} tenant.")
+    raise _bad(f"Property '{name}' must be one of: {', '.join(SOCIAL_TYPES[kind])}.")
 
 
 def _https_url(name: str, value: Any, kind: str) -> urllib.parse.SplitResult:
@@ -157,8 +157,9 @@ def _enum(name: str, value: Any, kind: str, allowed: tuple[str, ...],
     if value in allowed:
         return value
     if value in unsupported:
-        raise GraphFault(400, "notSupported", f"{name} '{value}' is not supported.")
-    raise _bad(f"{name} '{value}' is not one of: {', '.join(allowed)}.")
+        raise GraphFault(400, "notSupported", f"Property '{name}': the value {value!r} is "
+                         "documented but not supported.")
+    raise _bad(f"Property '{name}' must be one of: {', '.join(allowed)}.")
 
 
 def response_mode(name: str, value: Any, kind: str) -> str:
