@@ -9,6 +9,8 @@ import re
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from idpctl.emulator.store import GraphFault, Store, redact, retired_api
 
@@ -703,6 +705,9 @@ def test_snapshot_restore_round_trip_through_json():
         store("external").restore(data)
     with pytest.raises(ValueError):
         other.restore({"providers": []})
+    for bad in ({"displayName": "no id"}, {"id": "x", "@odata.type": "#microsoft.graph.nope"}):
+        with pytest.raises(ValueError):
+            other.restore({**data, "providers": [bad]})
 
 
 def test_restore_seals_plain_secrets_in_a_hand_written_state():
@@ -759,3 +764,33 @@ def test_concurrent_creates_of_one_social_type_yield_one():
     for t in threads:
         t.join()
     assert sorted(results) == ["nameAlreadyExists"] * 15 + ["ok"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(tail=st.text(max_size=40))
+def test_a_secret_never_leaves_the_store_on_read(tail):
+    secret = "CANARY-" + tail
+    s = store()
+    body = oidc(clientAuthentication={
+        "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": secret})
+    body["clientId"] = "c-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
+    pid = s.create("beta", body)["id"]
+    s.create("beta", social(clientSecret=secret))
+    s.update("beta", "Google-OAUTH", {"clientSecret": secret + "2"})
+    reads = [s.list("beta"), s.get("beta", pid), s.dump(), s.snapshot(),
+             s.drift(pid, {"displayName": "d"})]
+    for read in reads:
+        for value in _strings(read):
+            assert secret not in value
+    assert secret not in json.dumps(redact(body), ensure_ascii=False)
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value

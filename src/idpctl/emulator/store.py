@@ -306,7 +306,12 @@ class Store:
                              f"not {self.tenant_kind}")
         items = {}
         for raw in data.get("providers", []):
-            spec = resolve_type(raw.get("@odata.type"))
+            if not isinstance(raw, dict) or not raw.get("id"):
+                raise ValueError("a provider in the snapshot has no id")
+            try:
+                spec = resolve_type(raw.get("@odata.type"))
+            except GraphFault as err:
+                raise ValueError(f"provider {raw['id']!r} in the snapshot: {err.message}") from None
             items[str(raw["id"])] = _seal(spec, {**copy.deepcopy(raw), "@odata.type": spec.odata})
         with self._lock:
             self._items = items
