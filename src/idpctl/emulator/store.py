@@ -231,7 +231,7 @@ class Store:
                     entity: bool = False) -> str:
         """`@odata.context` for a list (or, with entity=True, for one item)."""
         url = f"{base_url.rstrip('/')}/{version}/$metadata#identity/identityProviders"
-        names = [name for name in (select or []) if name.strip()]
+        names = [name.strip() for name in (select or []) if name.strip()]
         if names:
             url += f"({','.join(names)})"
         return url + ("/$entity" if entity else "")
