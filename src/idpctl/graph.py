@@ -295,7 +295,8 @@ class GraphClient:
         inner = error.get("innerError") or error.get("innererror")
         request_id = (inner.get("request-id") if isinstance(inner, dict) else None) or headers.get(
             "request-id")
-        text = f"Graph {status} {code or 'error'}: {_oneline(message or 'no error details')}"
+        message = self.scrub(_oneline(message or "no error details"))
+        text = f"Graph {status} {code or 'error'}: {message}"
         if request_id:
             text += f" (request-id {request_id})"
         retry_after = parse_retry_after(headers)

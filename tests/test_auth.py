@@ -1,0 +1,178 @@
+"""Sign-in: mode choice, certificates, msal error lines; real msal flows against the emulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from idpctl.auth import (
+    choose_mode,
+    decode_claims,
+    describe_failure,
+    load_certificate,
+    token_provider,
+)
+from idpctl.errors import AuthError
+from idpctl.model import SecretRef
+
+CANARY = "CANARY-auth-secret-5678"
+
+
+# -- choosing a mode ---------------------------------------------------------------------------
+
+FULL_ENV = {
+    "AZURE_FEDERATED_TOKEN_FILE": "/tmp/t", "ACTIONS_ID_TOKEN_REQUEST_URL": "https://x",
+    "AZURE_CLIENT_CERTIFICATE_PATH": "/tmp/c.pem", "AZURE_CLIENT_SECRET": CANARY,
+    "IDENTITY_ENDPOINT": "http://127.0.0.1:1",
+}
+
+
+@pytest.mark.parametrize(("drop", "expected"), [
+    ((), "federated"),
+    (("AZURE_FEDERATED_TOKEN_FILE",), "federated"),
+    (("AZURE_FEDERATED_TOKEN_FILE", "ACTIONS_ID_TOKEN_REQUEST_URL"), "certificate"),
+    (("AZURE_FEDERATED_TOKEN_FILE", "ACTIONS_ID_TOKEN_REQUEST_URL",
+      "AZURE_CLIENT_CERTIFICATE_PATH"), "secret"),
+    (("AZURE_FEDERATED_TOKEN_FILE", "ACTIONS_ID_TOKEN_REQUEST_URL",
+      "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_SECRET"), "managedIdentity"),
+])
+def test_auto_order_follows_the_environment(drop: tuple[str, ...], expected: str) -> None:
+    env = {k: v for k, v in FULL_ENV.items() if k not in drop}
+    assert choose_mode({}, env) == expected
+
+
+def test_auto_from_the_file_and_env_refs_only_count_when_set() -> None:
+    assert choose_mode({"federatedToken": {"github": True}}, {}) == "federated"
+    assert choose_mode({"certificate": {"path": "c.pem"}}, {}) == "certificate"
+    ref = SecretRef("env", "AZURE_CLIENT_SECRET")
+    assert choose_mode({"clientSecret": ref}, {"AZURE_CLIENT_SECRET": "x"}) == "secret"
+    # the default `clientSecret: {env: AZURE_CLIENT_SECRET}` must not shadow managed identity
+    assert choose_mode({"clientSecret": ref}, {"MSI_ENDPOINT": "http://127.0.0.1:1"}) == (
+        "managedIdentity")
+    assert choose_mode({"clientSecret": SecretRef("file", "/s")}, {}) == "secret"
+    assert choose_mode({"mode": "secret"}, FULL_ENV) == "secret"
+
+
+def test_nothing_configured_or_bad_mode_is_one_clear_line() -> None:
+    with pytest.raises(AuthError, match="no sign-in configured"):
+        choose_mode({}, {})
+    with pytest.raises(AuthError, match="not one of"):
+        choose_mode({"mode": "password"}, {})
+
+
+def test_missing_tenant_or_client_id() -> None:
+    with pytest.raises(AuthError, match="no tenant"):
+        token_provider({}, tenant="", authority_root="https://a", env={"AZURE_CLIENT_SECRET": "x"})
+    with pytest.raises(AuthError, match="no client id"):
+        token_provider({}, tenant="t", authority_root="https://a", env={"AZURE_CLIENT_SECRET": "x"})
+
+
+def test_secret_from_a_missing_env_ref_names_the_ref_not_a_value() -> None:
+    auth = {"mode": "secret", "clientId": "app", "clientSecret": SecretRef("env", "NOPE_X")}
+    with pytest.raises(Exception, match="NOPE_X") as caught:
+        token_provider(auth, tenant="t", authority_root="https://a", env={})
+    assert CANARY not in str(caught.value)
+
+
+def test_provider_repr_and_detail_hold_no_secret() -> None:
+    provider = token_provider({}, tenant="t", authority_root="https://127.0.0.1:9",
+                              env={"AZURE_CLIENT_ID": "app", "AZURE_CLIENT_SECRET": CANARY})
+    assert provider.mode == "secret" and provider.client_id == "app"
+    assert CANARY not in repr(provider) and CANARY not in provider.detail
+
+
+# -- msal answers --------------------------------------------------------------------------------
+
+
+def test_describe_failure_is_one_line_with_the_aadsts_code() -> None:
+    result = {"error": "invalid_client", "error_codes": [7000215],
+              "error_description": "AADSTS7000215: Invalid client secret provided.\r\n"
+                                   "Trace ID: 1\r\nCorrelation ID: 2"}
+    assert describe_failure(result) == "AADSTS7000215: Invalid client secret provided."
+    assert describe_failure({"error": "x", "error_codes": [50034],
+                             "error_description": "User not found"}) == (
+        "AADSTS50034: User not found")
+    assert describe_failure(None) == "no token in the answer"
+
+
+def test_claims_are_decoded_without_verification() -> None:
+    token = jwt.encode({"roles": ["IdentityProvider.ReadWrite.All"], "tid": "t"}, "k" * 32)
+    assert decode_claims(token)["roles"] == ["IdentityProvider.ReadWrite.All"]
+    with pytest.raises(AuthError):
+        decode_claims("not-a-jwt")
+
+
+# -- certificates --------------------------------------------------------------------------------
+
+
+def _key_and_cert() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idpctl-test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return key, cert
+
+
+@pytest.fixture(scope="module")
+def key_and_cert() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    return _key_and_cert()
+
+
+def _pem(key: rsa.RSAPrivateKey, cert: x509.Certificate, password: bytes | None) -> bytes:
+    encryption = (serialization.BestAvailableEncryption(password) if password
+                  else serialization.NoEncryption())
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              encryption)
+            + cert.public_bytes(serialization.Encoding.PEM))
+
+
+@pytest.mark.parametrize("password", [None, "CANARY-cert-pass"])
+@pytest.mark.parametrize("form", ["pem", "pfx", "pem-cert-first"])
+def test_load_certificate_pem_and_pfx(tmp_path: Path, key_and_cert, form: str,
+                                      password: str | None) -> None:
+    key, cert = key_and_cert
+    secret = password.encode() if password else None
+    if form == "pfx":
+        encryption = (serialization.BestAvailableEncryption(secret) if secret
+                      else serialization.NoEncryption())
+        data = pkcs12.serialize_key_and_certificates(b"idpctl", key, cert, None, encryption)
+    else:
+        data = _pem(key, cert, secret)
+        if form == "pem-cert-first":
+            cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+            data = cert_pem + data.replace(cert_pem, b"")
+    path = tmp_path / f"c.{form}"
+    path.write_bytes(data)
+    key_pem, cert_pem = load_certificate(str(path), password)
+    assert "BEGIN PRIVATE KEY" in key_pem
+    assert x509.load_pem_x509_certificate(cert_pem.encode()) == cert
+
+
+def test_load_certificate_failures_are_clear(tmp_path: Path, key_and_cert) -> None:
+    key, cert = key_and_cert
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(_pem(key, cert, b"right"))
+    with pytest.raises(AuthError, match="password") as caught:
+        load_certificate(str(locked), "wrong")
+    assert "wrong" not in str(caught.value).replace("wrong or missing", "")
+    only_cert = tmp_path / "cert.pem"
+    only_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(AuthError):
+        load_certificate(str(only_cert), None)
+    with pytest.raises(AuthError, match="cannot read"):
+        load_certificate(str(tmp_path / "missing.pem"), None)
+    garbage = tmp_path / "garbage.pfx"
+    garbage.write_bytes(b"\x00\x01not a pfx")
+    with pytest.raises(AuthError, match="unreadable"):
+        load_certificate(str(garbage), None)
