@@ -1,0 +1,374 @@
+"""The Entra token endpoint stand-in and Graph's bearer-token check.
+
+`IdentityService.handle(request)` serves, under the authority root (the emulator's base URL):
+
+    GET  /<tenant>/v2.0/.well-known/openid-configuration   discovery (v2; v1 without "v2.0/")
+    GET  /<tenant>/discovery/v2.0/keys                     the JWKS (also /<tenant>/discovery/keys)
+    POST /<tenant>/oauth2/v2.0/token                       client_credentials
+    /_github/..., /_msi/token, /secrets/...                the stand-ins (standins.py, keyvault.py)
+
+and returns None for every other path. `authorize` checks a Graph request's bearer token and
+role; `app_id` names the calling app for per-app throttling. See docs/emulator-identity.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from idpctl.emulator import wire
+from idpctl.emulator.assertions import AssertionChecker, TokenError
+from idpctl.emulator.clients import Client, ClientRegistry, secret_matches
+from idpctl.emulator.signing import InvalidToken, Signer
+
+__all__ = [
+    "GRAPH_AUDIENCES",
+    "READ_ROLES",
+    "WRITE_ROLES",
+    "IdentityService",
+]
+
+log = logging.getLogger(__name__)
+
+GRAPH_AUDIENCES = frozenset({
+    "https://graph.microsoft.com", "https://graph.microsoft.com/",
+    "00000003-0000-0000-c000-000000000000",
+})
+READ_ROLES = frozenset({"IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"})
+WRITE_ROLES = frozenset({"IdentityProvider.ReadWrite.All"})
+TOKEN_LIFETIME = 3599
+_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+_RESERVED_SCOPES = {"openid", "profile", "offline_access"}
+_MULTI_TENANT = {"common", "organizations", "consumers"}
+_CACHE_MAX = 20_000
+_VAULT_ROLE_PREFIX = "Key Vault "
+
+
+class IdentityService:
+    """Mints and checks the emulator's tokens; thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        registry: ClientRegistry,
+        base_url_fn: Callable[[], str],
+        clock: Callable[[], float] = time.time,
+        domains: Iterable[str] = (),
+        ca_file: Path | None = None,
+    ) -> None:
+        from idpctl.emulator.keyvault import KeyVault
+        from idpctl.emulator.standins import GitHubTokenService, ManagedIdentityEndpoint
+
+        self.tenant_id = tenant_id
+        self.registry = registry
+        self._base_url_fn = base_url_fn
+        self._clock = clock
+        self._domains = {d.lower() for d in domains}
+        self._signer = Signer.generate()
+        self._lock = threading.Lock()
+        self._verified: dict[str, dict[str, Any]] = {}
+        self.github = GitHubTokenService(base_url_fn=base_url_fn, clock=clock)
+        self.managed_identity = ManagedIdentityEndpoint(identity=self)
+        self.keyvault = KeyVault(identity=self, clock=clock)
+        self._assertions = AssertionChecker(
+            clock=clock, local_issuers=lambda: {self.github.issuer: self.github.jwks()},
+            ca_file=ca_file,
+        )
+
+    # -- routing -------------------------------------------------------------------------
+
+    def handle(self, request: wire.Request) -> wire.Response | None:
+        path = request.path
+        for prefix, handler in (("/_github/", self.github.handle),
+                                ("/_msi/", self.managed_identity.handle),
+                                ("/secrets", self.keyvault.handle)):
+            if path.startswith(prefix):
+                return handler(request)
+        match = re.fullmatch(r"/([^/]+)/(.+?)/?", path)
+        if match is None or match.group(2) not in _ROUTES:
+            return None
+        tenant, route = unquote(match.group(1)), _ROUTES[match.group(2)]
+        expected = "POST" if route == "token" else "GET"
+        if request.method != expected:
+            return _aad_error(request, TokenError(
+                405, "invalid_request", 900561,
+                f"The endpoint only accepts {expected} requests. Received a {request.method} "
+                "request."))
+        if not self._known_tenant(tenant):
+            return _aad_error(request, TokenError(
+                400, "invalid_tenant", 90002,
+                f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
+                "and are signing into the correct cloud."))
+        if route == "token":
+            return self._token(request, tenant)
+        if route == "keys":
+            return _plain_json(200, self._signer.jwks())
+        return _plain_json(200, self._discovery(tenant, v2=route == "discovery-v2"))
+
+    def _known_tenant(self, tenant: str) -> bool:
+        t = tenant.lower()
+        return (t == self.tenant_id.lower() or t in _MULTI_TENANT or t in self._domains
+                or t.endswith(".onmicrosoft.com"))
+
+    def _discovery(self, tenant: str, *, v2: bool) -> dict[str, Any]:
+        base = self._base_url_fn().rstrip("/")
+        # a multi-tenant authority keeps its name in the endpoints, as Entra's does
+        t = tenant if tenant.lower() in _MULTI_TENANT else self.tenant_id
+        version = "v2.0/" if v2 else ""
+        issuer = (f"{base}/{t if tenant.lower() not in _MULTI_TENANT else '{tenantid}'}/v2.0"
+                  if v2 else f"https://sts.windows.net/{self.tenant_id}/")
+        return {
+            "issuer": issuer,
+            "token_endpoint": f"{base}/{t}/oauth2/{version}token",
+            "authorization_endpoint": f"{base}/{t}/oauth2/{version}authorize",
+            "device_authorization_endpoint": f"{base}/{t}/oauth2/{version}devicecode",
+            "jwks_uri": f"{base}/{t}/discovery/{version}keys",
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid", "roles"],
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+        }
+
+    # -- the token endpoint --------------------------------------------------------------
+
+    def _token(self, request: wire.Request, tenant: str) -> wire.Response:
+        try:
+            if tenant.lower() in _MULTI_TENANT:
+                raise TokenError(400, "invalid_request", 50059,
+                                 "No tenant-identifying information found in either the request "
+                                 "or implied by any provided credentials.")
+            form = _form(request)
+            client, acr = self._authenticate(request, form, tenant)
+            resource = _resource(form)
+        except TokenError as exc:
+            log.info("token request refused: AADSTS%s", exc.code)
+            return _aad_error(request, exc)
+        token, expires_on = self.issue(client, resource, appidacr=acr)
+        payload = {"token_type": "Bearer", "expires_in": int(expires_on - self._clock()),
+                   "ext_expires_in": int(expires_on - self._clock()), "access_token": token}
+        return _plain_json(200, payload, {"Cache-Control": "no-store, no-cache",
+                                          "Pragma": "no-cache"})
+
+    def _authenticate(self, request: wire.Request, form: dict[str, str],
+                      tenant: str) -> tuple[Client, str]:
+        grant = form.get("grant_type")
+        if not grant:
+            raise _missing("grant_type")
+        if grant != "client_credentials":
+            raise TokenError(400, "unsupported_grant_type", 70003,
+                             f"The app requested an unsupported grant type '{grant}'.")
+        basic_id, basic_secret = _basic_auth(request)
+        client_id = form.get("client_id") or basic_id
+        if not client_id:
+            raise _missing("client_id")
+        client = self.registry.get(client_id)
+        if client is None:
+            raise TokenError(400, "unauthorized_client", 700016,
+                             f"Application with identifier '{client_id}' was not found in the "
+                             f"directory '{self.tenant_id}'. This can happen if the application "
+                             "has not been installed by the administrator of the tenant.")
+        secret = form.get("client_secret") or basic_secret
+        assertion = form.get("client_assertion")
+        if secret and assertion:
+            raise TokenError(400, "invalid_request", 90015,
+                             "Requested query string is invalid: both a client secret and a "
+                             "client assertion were presented; send one credential.")
+        if assertion:
+            if form.get("client_assertion_type") != _ASSERTION_TYPE:
+                raise TokenError(400, "invalid_request", 7000211,
+                                 "The 'client_assertion_type' parameter must be "
+                                 f"'{_ASSERTION_TYPE}'.")
+            self._assertions.check(client, assertion, audiences=self._token_urls(tenant))
+            return client, "2"
+        if secret:
+            if not secret_matches(client, secret):
+                raise TokenError(401, "invalid_client", 7000215,
+                                 "Invalid client secret provided. Ensure the secret being sent in "
+                                 "the request is the client secret value, not the client secret "
+                                 f"ID, for a secret added to app '{client_id}'.")
+            return client, "1"
+        raise TokenError(401, "invalid_client", 7000218,
+                         "The request body must contain the following parameter: "
+                         "'client_assertion' or 'client_secret'.")
+
+    def _token_urls(self, tenant: str) -> set[str]:
+        base = self._base_url_fn().rstrip("/")
+        names = {tenant, self.tenant_id}
+        return {f"{base}/{n}/oauth2/{v}token" for n in names for v in ("v2.0/", "")}
+
+    def issue(self, client: Client, resource: str, *, appidacr: str = "1",
+              extra: dict[str, Any] | None = None) -> tuple[str, int]:
+        """Mint an access token for `client` and `resource`; returns (jwt, expires_on)."""
+        now = int(self._clock())
+        issuer = f"https://sts.windows.net/{self.tenant_id}/"
+        claims: dict[str, Any] = {
+            "aud": resource, "iss": issuer, "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME,
+            "aio": str(uuid.uuid4()), "appid": client.client_id, "azp": client.client_id,
+            "appidacr": appidacr, "idp": issuer, "idtyp": "app", "oid": client.object_id,
+            "sub": client.object_id, "tid": self.tenant_id, "uti": uuid.uuid4().hex[:22],
+            "ver": "1.0",
+        }
+        roles = _roles_for(client.roles, resource)
+        if roles:
+            claims["roles"] = roles
+        claims.update(extra or {})
+        return self._signer.sign(claims), now + TOKEN_LIFETIME
+
+    # -- checking tokens -----------------------------------------------------------------
+
+    def verify_access_token(self, token: str, *, audiences: Iterable[str]) -> dict[str, Any]:
+        """Claims of a token this emulator issued for one of `audiences`, unexpired; else
+        raises InvalidToken with a Graph-style reason."""
+        with self._lock:
+            claims = self._verified.get(token)
+        if claims is None:
+            claims = self._signer.verify(token)
+            if claims.get("iss") != f"https://sts.windows.net/{self.tenant_id}/":
+                raise InvalidToken("Access token validation failure. Invalid issuer.")
+            with self._lock:
+                if len(self._verified) >= _CACHE_MAX:
+                    self._verified.clear()
+                self._verified[token] = claims
+        if claims.get("aud") not in set(audiences):
+            raise InvalidToken("Access token validation failure. Invalid audience.")
+        now = self._clock()
+        if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
+            raise InvalidToken("Lifetime validation failed, the token is expired.")
+        if isinstance(claims.get("nbf"), int) and claims["nbf"] > now + 300:
+            raise InvalidToken("Lifetime validation failed, the token is not yet valid.")
+        return claims
+
+    def authorize(self, request: wire.Request, *, write: bool) -> wire.Response | None:
+        token = _bearer(request)
+        try:
+            if token is None:
+                raise InvalidToken("Access token is empty.")
+            claims = self.verify_access_token(token, audiences=GRAPH_AUDIENCES)
+        except InvalidToken as exc:
+            return wire.graph_error(
+                401, "InvalidAuthenticationToken", str(exc), request_id=request.request_id,
+                client_request_id=request.headers.get("client-request-id"),
+                headers={"WWW-Authenticate": self._graph_challenge()})
+        if not set(claims.get("roles") or ()) & (WRITE_ROLES if write else READ_ROLES):
+            return wire.graph_error(
+                403, "accessDenied",
+                "You cannot perform the requested operation, required scopes are missing in "
+                "the token.", request_id=request.request_id,
+                client_request_id=request.headers.get("client-request-id"))
+        return None
+
+    def app_id(self, request: wire.Request) -> str | None:
+        token = _bearer(request)
+        if token is None:
+            return None
+        try:
+            return self.verify_access_token(token, audiences=GRAPH_AUDIENCES).get("appid")
+        except InvalidToken:
+            return None
+
+    def _graph_challenge(self) -> str:
+        base = self._base_url_fn().rstrip("/")
+        return (f'Bearer realm="", authorization_uri="{base}/{self.tenant_id}/oauth2/authorize", '
+                'client_id="00000003-0000-0000-c000-000000000000"')
+
+
+_ROUTES = {
+    "v2.0/.well-known/openid-configuration": "discovery-v2",
+    ".well-known/openid-configuration": "discovery-v1",
+    "discovery/v2.0/keys": "keys",
+    "discovery/keys": "keys",
+    "oauth2/v2.0/token": "token",
+}
+
+
+def _roles_for(roles: Iterable[str], resource: str) -> list[str]:
+    """Key Vault data roles go into vault tokens; every other role into the rest."""
+    vault = resource.rstrip("/") == "https://vault.azure.net"
+    return [r for r in roles if r.startswith(_VAULT_ROLE_PREFIX) == vault]
+
+
+def _bearer(request: wire.Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _form(request: wire.Request) -> dict[str, str]:
+    ctype = request.headers.get("content-type", "")
+    if "application/x-www-form-urlencoded" not in ctype.lower():
+        raise TokenError(400, "invalid_request", 900144,
+                         "The request body must contain the following parameter: 'grant_type'.")
+    parsed = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: v[0] for k, v in parsed.items()}
+
+
+def _basic_auth(request: wire.Request) -> tuple[str | None, str | None]:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    return unquote(user) or None, unquote(password) or None
+
+
+def _resource(form: dict[str, str]) -> str:
+    scopes = [s for s in form.get("scope", "").split() if s not in _RESERVED_SCOPES]
+    if not scopes:
+        raise _missing("scope")
+    if len(scopes) > 1 or not scopes[0].endswith("/.default"):
+        raise TokenError(400, "invalid_scope", 1002012,
+                         f"The provided value for scope {' '.join(scopes)} is not valid. Client "
+                         "credential flows must have a scope value with /.default suffixed to "
+                         "the resource identifier (application ID URI).")
+    resource = scopes[0][: -len("/.default")].rstrip("/")
+    if not resource:
+        raise _missing("scope")
+    return resource
+
+
+def _missing(name: str) -> TokenError:
+    return TokenError(400, "invalid_request", 900144,
+                      f"The request body must contain the following parameter: '{name}'.")
+
+
+def _plain_json(status: int, payload: Any, headers: dict[str, str] | None = None) -> wire.Response:
+    out = {"Content-Type": "application/json; charset=utf-8"}
+    out.update(headers or {})
+    return wire.Response(status, json.dumps(payload).encode("utf-8"), out)
+
+
+def _aad_error(request: wire.Request, exc: TokenError) -> wire.Response:
+    """Entra's token-endpoint error body."""
+    trace_id = str(uuid.uuid4())
+    correlation = request.headers.get("client-request-id") or str(uuid.uuid4())
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    description = (f"AADSTS{exc.code}: {exc.description} Trace ID: {trace_id} "
+                   f"Correlation ID: {correlation} Timestamp: {stamp}")
+    body = {
+        "error": exc.error, "error_description": description, "error_codes": [exc.code],
+        "timestamp": stamp, "trace_id": trace_id, "correlation_id": correlation,
+        "error_uri": f"https://login.microsoftonline.com/error?code={exc.code}",
+    }
+    return _plain_json(exc.status, body, {"x-ms-request-id": trace_id})
