@@ -27,6 +27,7 @@ def _record(state, key: str = "Contoso", secret_value: str = CANARY) -> ManagedR
         key=key,
         id=f"id-{key}",
         auth_method="client_secret_post",
+        created_at="2026-11-22T20:59:00Z",
         secrets={
             "clientAuthentication.clientSecret": SecretRecord(
                 fingerprint=st.fingerprint_for(state, secret),
@@ -74,6 +75,7 @@ def test_round_trip_keeps_everything(store) -> None:
     assert loaded.fingerprint_key == saved.fingerprint_key
     record = loaded.providers["oidcIdentityProvider/Contoso"]
     assert record.id == "id-Contoso" and record.auth_method == "client_secret_post"
+    assert record.created_at == "2026-11-22T20:59:00Z"
     assert record.secrets["clientAuthentication.clientSecret"].source == "env:CONTOSO_SECRET"
 
 
@@ -83,7 +85,7 @@ def test_file_layout_and_mode(store) -> None:
     assert list(data) == ["format_version", "serial", "lineage", "fingerprint_key", "providers"]
     assert data["format_version"] == 1 and data["serial"] == 1
     entry = data["providers"]["oidcIdentityProvider/Contoso"]
-    assert list(entry) == ["kind", "key", "id", "auth_method", "secrets"]
+    assert list(entry) == ["kind", "key", "id", "auth_method", "created_at", "secrets"]
     secret = entry["secrets"]["clientAuthentication.clientSecret"]
     assert list(secret) == ["fingerprint", "set_at", "source", "version"]
     assert secret["fingerprint"].startswith("hmac-sha256:")
@@ -223,6 +225,10 @@ def _good(store) -> dict:
         (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(key="Other"),
          "address does not match"),
         (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(id=None), ".id must"),
+        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(created_at=5),
+         ".created_at must"),
+        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].pop("secrets"),
+         "missing secrets"),
         (lambda d: d["providers"]["oidcIdentityProvider/Contoso"]["secrets"][
             "clientAuthentication.clientSecret"].update(fingerprint=CANARY), "fingerprint"),
         (lambda d: d["providers"]["oidcIdentityProvider/Contoso"]["secrets"][
@@ -376,3 +382,11 @@ def test_unreadable_lock_file_is_an_error(store) -> None:
     store.lock_path.write_text("garbage")
     with pytest.raises(StateError, match="unreadable"), store.lock(operation="apply"):
         pass
+
+
+def test_created_at_is_optional_on_load(store) -> None:
+    data = _good(store)
+    del data["providers"]["oidcIdentityProvider/Contoso"]["created_at"]
+    _write(store, json.dumps(data))
+    assert st.LocalStateStore(store.path).load().providers[
+        "oidcIdentityProvider/Contoso"].created_at is None

@@ -26,6 +26,8 @@ from idpctl.model import Provider, Secret, SecretRef
 __all__ = [
     "Resolver",
     "SecretContext",
+    "SourceError",
+    "context_for",
     "fingerprint",
     "resolve",
     "resolve_ref",
@@ -64,9 +66,10 @@ class SecretContext:
         env: Mapping[str, str] | None = None,
     ) -> SecretContext:
         """A context from loaded `Settings` (its `vault` block and Graph CA bundle, if any)."""
-        graph = getattr(settings, "graph", None) or {}
-        ca = graph.get("caBundle") if isinstance(graph, Mapping) else getattr(graph, "ca_bundle",
-                                                                                None)
+        ca = getattr(settings, "ca_bundle", None)
+        graph = getattr(settings, "graph", None)
+        if ca is None and isinstance(graph, Mapping):
+            ca = graph.get("caBundle")
         return cls(
             env=os.environ if env is None else env,
             vault=getattr(settings, "vault", None),
@@ -155,6 +158,16 @@ def _walk(value: Any, path: str, leaf: Callable[[SecretRef, str], Any]) -> Any:
         items = [_walk(v, f"{path}[{i}]", leaf) for i, v in enumerate(value)]
         return tuple(items) if isinstance(value, tuple) else items
     return value
+
+
+def context_for(
+    settings: Any,
+    *,
+    keyvault_token: Callable[[], str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SecretContext:
+    """The `SecretContext` for loaded settings (see `SecretContext.from_settings`)."""
+    return SecretContext.from_settings(settings, keyvault_token=keyvault_token, env=env)
 
 
 def resolve_ref(ref: SecretRef, *, context: SecretContext | None = None) -> Secret:

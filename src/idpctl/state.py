@@ -2,7 +2,7 @@
 field, a keyed fingerprint of the value last applied. Never a secret value.
 
     {"format_version": 1, "serial": N, "lineage": uuid, "fingerprint_key": base64,
-     "providers": {address: {kind, key, id, auth_method,
+     "providers": {address: {kind, key, id, auth_method, created_at,
                              secrets: {path: {fingerprint, set_at, source, version}}}}}
 
 `State` values are frozen; `with_record` and `without` derive new ones with the serial
@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _TOP_KEYS = ("format_version", "serial", "lineage", "fingerprint_key", "providers")
-_RECORD_KEYS = ("kind", "key", "id", "auth_method", "secrets")
+_RECORD_KEYS = ("kind", "key", "id", "auth_method", "created_at", "secrets")
+_OPTIONAL_KEYS = frozenset({"created_at"})
 _SECRET_KEYS = ("fingerprint", "set_at", "source", "version")
 _FINGERPRINT = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 
@@ -118,6 +119,7 @@ def _record_data(record: ManagedRecord) -> dict[str, Any]:
         "key": record.key,
         "id": record.id,
         "auth_method": record.auth_method,
+        "created_at": record.created_at,
         "secrets": {
             path: {
                 "fingerprint": s.fingerprint,
@@ -177,8 +179,9 @@ def _record(address: str, raw: Any, where: str) -> ManagedRecord:
     for name in ("kind", "key", "id"):
         if not isinstance(raw[name], str) or not raw[name]:
             raise StateError(f"{at}.{name} must be a non-empty string")
-    if raw["auth_method"] is not None and not isinstance(raw["auth_method"], str):
-        raise StateError(f"{at}.auth_method must be a string or null")
+    for name in ("auth_method", "created_at"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise StateError(f"{at}.{name} must be a string or null")
     if f"{raw['kind']}/{raw['key']}" != address:
         raise StateError(f"{at}: address does not match kind/key")
     if not isinstance(raw["secrets"], dict):
@@ -193,6 +196,7 @@ def _record(address: str, raw: Any, where: str) -> ManagedRecord:
         id=raw["id"],
         auth_method=raw["auth_method"],
         secrets=secret_records,
+        created_at=raw.get("created_at"),
     )
 
 
@@ -216,7 +220,7 @@ def _secret_record(raw: Any, at: str) -> SecretRecord:
 
 
 def _exact_keys(data: Mapping[str, Any], expected: tuple[str, ...], where: str) -> None:
-    missing = [k for k in expected if k not in data]
+    missing = [k for k in expected if k not in data and k not in _OPTIONAL_KEYS]
     extra = sorted(k for k in data if k not in expected)
     if missing:
         raise StateError(f"{where} is missing {', '.join(missing)}")
