@@ -301,6 +301,8 @@ class PlanBasis:
     live: Mapping[str, str]  # graph id -> digest of the raw item
     state_serial: int
     state_lineage: str
+    # graph id -> address (or display name), only to name a live provider that moved
+    live_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

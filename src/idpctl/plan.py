@@ -1,0 +1,414 @@
+"""The planner: a pure diff of desired providers against live Graph and the state, into a Plan.
+
+`build` does no I/O, reads no clock and draws no randomness (the basis salt is passed in), so
+every rule is testable as a plain call on values. Rules, in brief (docs/plan-format.md has
+the long form):
+
+- desired and live meet by natural key `KIND/KEY`; a provider is managed when the state has
+  it (matched to live by the state's Graph id first, then by key);
+- only top-level fields the user set are compared; a complex value is compared whole, members
+  the user left out counting as absent; a masked read-back (`UNKNOWN`) is never a difference;
+- secrets are compared by keyed fingerprint against the state, never by read-back;
+- an immutable field or a `clientAuthentication` subtype change means replace (`-/+`);
+- changes are ordered adopt, update, create, replace, delete; within each by kind then key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from idpctl import planfile
+from idpctl.errors import PlanError, SafetyError
+from idpctl.fingerprint import fingerprint
+from idpctl.model import (
+    UNKNOWN,
+    Action,
+    Change,
+    FieldChange,
+    Kind,
+    LiveProvider,
+    ManagedRecord,
+    Plan,
+    Provider,
+    Secret,
+    SecretRef,
+    State,
+    Unmanaged,
+)
+from idpctl.planfile import basis_differences, from_data, to_data
+
+__all__ = ["basis_differences", "build", "check_safety", "from_data", "split_address", "to_data"]
+
+log = logging.getLogger(__name__)
+
+SECRET_AUTH = "#microsoft.graph.oidcClientSecretAuthentication"
+SECRET_METHODS = frozenset({"client_secret_post", "client_secret_jwt"})
+# a change to one of these re-binds the provider: its secret is re-sent with the PATCH
+REBINDING_FIELDS = ("issuer", "wellKnownEndpoint", "metadataUrl", "clientId")
+# complex properties whose nested @odata.type is a subtype: changing it means replace
+SUBTYPED_FIELDS = frozenset({"clientAuthentication"})
+METHOD_FIELD = "clientAuthentication.method"
+_ORDER = {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3,
+          Action.DELETE: 4}
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """`KIND/KEY` split at the first `/`; the key may itself hold `/`."""
+    kind, sep, key = address.partition("/")
+    if not sep or not kind or not key:
+        raise PlanError(f"{address!r} is not an address: write KIND/KEY")
+    return kind, key
+
+
+def build(
+    desired: Sequence[Provider],
+    live: Sequence[LiveProvider],
+    state: State,
+    *,
+    kinds: Mapping[str, Kind],
+    targets: Sequence[str] = (),
+    rotate: Sequence[str] = (),
+    salt: str,
+    tenant: str | None = None,
+) -> Plan:
+    """Compute the plan. Pure: the same inputs always give the same Plan."""
+    wanted = _index_desired(desired, kinds)
+    for address in (*targets, *rotate):
+        split_address(address)
+    matcher = _Matcher(live, state, kinds)
+    warnings = list(matcher.warnings)
+    addresses = sorted(set(wanted) | set(state.providers))
+    chosen = [a for a in addresses if not targets or a in targets]
+    if targets:
+        skipped = len(addresses) - len(chosen)
+        warnings.append(f"--target: planned {len(chosen)} address(es) only; "
+                        f"{skipped} other(s) left out of this plan")
+    ctx = _Context(kinds=kinds, state=state, rotate=frozenset(rotate))
+    warnings.extend(_rotate_warnings(rotate, wanted, kinds))
+    changes: list[Change] = []
+    unchanged: list[str] = []
+    claimed = {address: matcher.match(address, address in state.providers) for address in
+               addresses}
+    for address in chosen:
+        change = _plan_one(wanted.get(address), state.providers.get(address), claimed[address],
+                           ctx)
+        if change is None:
+            unchanged.append(address)
+        else:
+            changes.append(change)
+    changes.sort(key=lambda c: (_ORDER[c.action], c.kind, c.key))
+    log.debug("planned %s change(s), %s unchanged", len(changes), len(unchanged))
+    return Plan(
+        changes=tuple(changes),
+        unchanged=tuple(unchanged),
+        unmanaged=matcher.unmanaged(kinds),
+        warnings=tuple(warnings),
+        basis=planfile.compute_basis(desired, live, state, salt=salt),
+        tenant=tenant,
+    )
+
+
+def check_safety(plan: Plan, *, allow_destroy: bool) -> None:
+    """Refuse a protected provider's delete or replace (always), and any other destructive
+    change unless `allow_destroy`. A delete that only forgets a provider already gone from
+    Graph (`graph_id` None) destroys nothing and passes."""
+    destructive = [c for c in plan.changes
+                   if c.action.destructive and (c.action is Action.REPLACE or c.graph_id)]
+    protected = [c for c in destructive if c.desired is not None and c.desired.protected]
+    if protected:
+        names = ", ".join(f"{c.address} ({c.action.name.lower()})" for c in protected)
+        raise SafetyError(f"refusing to delete or replace protected provider(s): {names}; "
+                          "remove `protected: true` first if this is intended")
+    if destructive and not allow_destroy:
+        names = ", ".join(f"{c.address} ({c.action.name.lower()})" for c in destructive)
+        raise SafetyError(f"{len(destructive)} destructive change(s) need --allow-destroy: "
+                          f"{names}")
+
+
+class _Context:
+    def __init__(self, *, kinds: Mapping[str, Kind], state: State,
+                 rotate: frozenset[str]) -> None:
+        self.kinds = kinds
+        self.state = state
+        self.rotate = rotate
+
+
+def _index_desired(desired: Iterable[Provider], kinds: Mapping[str, Kind]) -> dict[str, Provider]:
+    out: dict[str, Provider] = {}
+    for provider in desired:
+        kind = kinds.get(provider.kind)
+        if kind is None:
+            raise PlanError(f"{provider.address}: unknown provider kind {provider.kind!r}")
+        if not kind.managed:
+            raise PlanError(f"{provider.address}: idpctl never creates, changes or deletes "
+                            f"a {provider.kind}")
+        if provider.address in out:
+            raise PlanError(f"{provider.address}: declared twice")
+        out[provider.address] = provider
+    return out
+
+
+def _rotate_warnings(rotate: Sequence[str], wanted: Mapping[str, Provider],
+                     kinds: Mapping[str, Kind]) -> list[str]:
+    out = []
+    for address in rotate:
+        provider = wanted.get(address)
+        if provider is None or provider.absent:
+            out.append(f"--rotate {address}: not in the configuration; nothing to rotate")
+        elif not _secret_paths(provider.fields):
+            out.append(f"--rotate {address}: has no secret to re-send")
+    return out
+
+
+class _Matcher:
+    """Pairs addresses with live providers: state ids first, then natural keys."""
+
+    def __init__(self, live: Sequence[LiveProvider], state: State,
+                 kinds: Mapping[str, Kind]) -> None:
+        self.warnings: list[str] = []
+        self.live = sorted(live, key=lambda lp: lp.id)
+        self.by_id = {lp.id: lp for lp in self.live}
+        self.by_address: dict[str, LiveProvider] = {}
+        for lp in self.live:
+            kind = kinds.get(lp.kind) if lp.kind else None
+            if lp.address is None or kind is None or not kind.managed:
+                continue
+            first = self.by_address.setdefault(lp.address, lp)
+            if first is not lp:
+                self.warnings.append(f"two live providers share the address {lp.address} "
+                                     f"(ids {first.id}, {lp.id}); matched {first.id}")
+        self.claimed: set[str] = set()
+        self.records = state.providers
+        for record in sorted(state.providers.values(), key=lambda r: r.address):
+            if record.id in self.by_id:
+                self.claimed.add(record.id)
+
+    def match(self, address: str, managed: bool) -> LiveProvider | None:
+        record = self.records.get(address) if managed else None
+        if record is not None and record.id in self.by_id:
+            return self.by_id[record.id]
+        candidate = self.by_address.get(address)
+        if candidate is None or candidate.id in self.claimed:
+            return None
+        self.claimed.add(candidate.id)
+        return candidate
+
+    def unmanaged(self, kinds: Mapping[str, Kind]) -> tuple[Unmanaged, ...]:
+        out = []
+        for lp in self.live:
+            if lp.id in self.claimed:
+                continue
+            kind = kinds.get(lp.kind) if lp.kind else None
+            reason = ("unsupported type" if kind is None
+                      else "built-in" if not kind.managed else "not in config")
+            name = lp.fields.get("displayName")
+            out.append(Unmanaged(id=lp.id, odata_type=lp.odata_type,
+                                 display_name=name if isinstance(name, str) else None,
+                                 reason=reason, address=lp.address))
+        return tuple(out)
+
+
+def _plan_one(provider: Provider | None, record: ManagedRecord | None,
+              lp: LiveProvider | None, ctx: _Context) -> Change | None:
+    if provider is None or provider.absent:
+        return _plan_delete(provider, record, lp)
+    kind = ctx.kinds[provider.kind]
+    if lp is None:
+        notes = ("deleted outside idpctl; will be created again",) if record else ()
+        return _create(provider, kind, Action.CREATE, None, notes)
+    return _plan_existing(provider, record, lp, kind, ctx)
+
+
+def _plan_delete(provider: Provider | None, record: ManagedRecord | None,
+                 lp: LiveProvider | None) -> Change | None:
+    if record is None and lp is None:
+        return None
+    assert record is not None or provider is not None
+    kind, key = (provider.kind, provider.key) if provider else (record.kind, record.key)
+    if lp is None:
+        note = "already deleted outside idpctl; only forgotten in the state"
+    elif record is None:
+        note = "ensure: absent (not yet managed)"
+    else:
+        note = "ensure: absent" if provider else "removed from the configuration"
+    return Change(action=Action.DELETE, kind=kind, key=key, graph_id=lp.id if lp else None,
+                  desired=provider, notes=(note,))
+
+
+def _create(provider: Provider, kind: Kind, action: Action, lp: LiveProvider | None,
+            notes: tuple[str, ...]) -> Change:
+    body: dict[str, Any] = {"@odata.type": kind.odata_type}
+    fields = []
+    for name in _ordered(provider.fields, kind):
+        value = provider.fields[name]
+        body[name] = _copy(value)
+        before = lp.fields.get(name) if lp is not None else None
+        if isinstance(value, Secret | SecretRef):
+            fields.append(FieldChange(name, sensitive=True, note="will be set"))
+        else:
+            fields.append(FieldChange(name, before=_copy(before), after=_copy(value)))
+    _refuse_unresolved(provider)
+    return Change(action=action, kind=provider.kind, key=provider.key,
+                  graph_id=lp.id if lp is not None else None, fields=tuple(fields),
+                  body=body, desired=provider, notes=notes)
+
+
+def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LiveProvider,
+                   kind: Kind, ctx: _Context) -> Change | None:
+    _refuse_unresolved(provider)
+    diffs = [name for name in _ordered(provider.fields, kind)
+             if not _equal(provider.fields[name], lp.fields.get(name))]
+    replace_reasons = [f"{name} cannot change in place" for name in diffs
+                       if name in kind.immutable]
+    replace_reasons += [f"{name} changes subtype, which Graph cannot switch in place"
+                        for name in diffs if _subtype_changed(name, provider, lp)]
+    adopt_note = () if record else ("not yet managed: idpctl takes it over",)
+    if replace_reasons:
+        change = _create(provider, kind, Action.REPLACE, lp,
+                         (*adopt_note, *replace_reasons))
+        forcing = {name for name in diffs
+                   if name in kind.immutable or _subtype_changed(name, provider, lp)}
+        keep = [replace(f, note="forces replacement") if f.name in forcing else f
+                for f in change.fields if f.sensitive or f.name in diffs]
+        return Change(action=Action.REPLACE, kind=change.kind, key=change.key,
+                      graph_id=lp.id, fields=tuple(keep), body=change.body,
+                      desired=provider, notes=change.notes)
+    field_changes = [FieldChange(name, before=_copy(lp.fields.get(name)),
+                                 after=_copy(provider.fields[name])) for name in diffs]
+    method = _method_change(provider, record)
+    rebind = [name for name in REBINDING_FIELDS if name in diffs]
+    if method is not None and diffs:
+        rebind.append("auth method")  # alone it is state-only: nothing goes to Graph
+    secrets = _secret_changes(provider, record, ctx, rebind)
+    send = sorted(set(diffs) | {path.split(".")[0] for path, _ in secrets})
+    send = [name for name in _ordered(provider.fields, kind) if name in send]
+    fields = [*field_changes, *(fc for _, fc in secrets)]
+    if method is not None:
+        fields.append(method)
+    action = Action.UPDATE if record else Action.ADOPT
+    if not fields and record is not None:
+        return None
+    body = None
+    if send:
+        body = {"@odata.type": kind.odata_type,
+                **{name: _copy(provider.fields[name]) for name in send}}
+    return Change(action=action, kind=provider.kind, key=provider.key, graph_id=lp.id,
+                  fields=tuple(fields), body=body, desired=provider, notes=adopt_note)
+
+
+def _method_change(provider: Provider, record: ManagedRecord | None) -> FieldChange | None:
+    if record is None or provider.auth_method not in SECRET_METHODS:
+        return None
+    if record.auth_method == provider.auth_method:
+        return None
+    if record.auth_method is not None and record.auth_method not in SECRET_METHODS:
+        return None  # a subtype change: planned as replace from the live value
+    return FieldChange(METHOD_FIELD, before=record.auth_method, after=provider.auth_method,
+                       state_only=True, note="state only: Graph holds both methods alike")
+
+
+def _secret_changes(provider: Provider, record: ManagedRecord | None, ctx: _Context,
+                    rebind: Sequence[str]) -> list[tuple[str, FieldChange]]:
+    out = []
+    for path, secret in _secret_paths(provider.fields):
+        known = record.secrets.get(path) if record is not None else None
+        note = _secret_note(provider.address in ctx.rotate, secret, known, ctx.state, rebind)
+        if note is not None:
+            out.append((path, FieldChange(path, sensitive=True, note=note)))
+    return out
+
+
+def _secret_note(requested: bool, secret: Secret, known: Any, state: State,
+                 rebind: Sequence[str]) -> str | None:
+    if requested:
+        return "rotate (requested)"
+    if known is None:
+        return "will be set"
+    if fingerprint(state.fingerprint_key, secret) != known.fingerprint:
+        if known.version and secret.version and known.version != secret.version:
+            scheme = secret.source.split(":", 1)[0]
+            label = {"vault": "vault version", "keyVault": "key vault version"}.get(
+                scheme, "version")
+            return f"rotate ({label} {known.version} -> {secret.version})"
+        return "rotate"
+    if rebind:
+        return f"re-sent ({', '.join(rebind)} changed)"
+    return None
+
+
+def _secret_paths(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Dotted paths of the secret leaves (`Secret` or unresolved `SecretRef`) in a value."""
+    if isinstance(value, Secret | SecretRef):
+        return [(prefix, value)]
+    if isinstance(value, Mapping):
+        out = []
+        for key in sorted(value):
+            out.extend(_secret_paths(value[key], f"{prefix}.{key}" if prefix else key))
+        return out
+    return []
+
+
+def _refuse_unresolved(provider: Provider) -> None:
+    for path, leaf in _secret_paths(provider.fields):
+        if isinstance(leaf, SecretRef):
+            raise PlanError(f"{provider.address}: {path}: secret reference "
+                            f"{leaf.describe()} was not resolved before planning")
+
+
+def _subtype_changed(name: str, provider: Provider, lp: LiveProvider) -> bool:
+    if name not in SUBTYPED_FIELDS:
+        return False
+    want, have = provider.fields.get(name), lp.fields.get(name)
+    if not isinstance(want, Mapping) or not isinstance(have, Mapping):
+        return want is not None and have is not None
+    a, b = want.get("@odata.type"), have.get("@odata.type")
+    return a is not None and b is not None and _odata(a) != _odata(b)
+
+
+def _odata(value: Any) -> str:
+    return str(value).lstrip("#").casefold()
+
+
+def _equal(want: Any, have: Any) -> bool:
+    """Desired vs live. Secret leaves and masked read-backs are left out (fingerprints and
+    the state decide those); a None member counts as absent; a nested @odata.type is compared
+    case-insensitively, and only when both sides carry one."""
+    if isinstance(want, Secret | SecretRef) or have is UNKNOWN:
+        return True
+    if isinstance(want, Mapping) and isinstance(have, Mapping):
+        a, b = _members(want), _members(have)
+        ta, tb = a.pop("@odata.type", None), b.pop("@odata.type", None)
+        if ta is not None and tb is not None and _odata(ta) != _odata(tb):
+            return False
+        for key in set(a) | set(b):
+            if key not in a and (b[key] is UNKNOWN):
+                continue
+            if key not in a or key not in b or not _equal(a[key], b[key]):
+                return False
+        return True
+    if isinstance(want, list | tuple) and isinstance(have, list | tuple):
+        return len(want) == len(have) and all(map(_equal, want, have))
+    if isinstance(want, Mapping | list | tuple) or isinstance(have, Mapping | list | tuple):
+        return False
+    return bool(want == have)
+
+
+def _members(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def _copy(value: Any) -> Any:
+    """A plain deep copy that keeps `Secret` leaves as they are."""
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _ordered(fields: Mapping[str, Any], kind: Kind) -> list[str]:
+    rank = {name: i for i, name in enumerate(kind.fields)}
+    return sorted(fields, key=lambda name: (rank.get(name, len(rank)), name))

@@ -1,0 +1,307 @@
+"""The plan file: a versioned JSON form of a Plan, and the basis a saved plan is checked by.
+
+A plan file holds references and keyed fingerprints, never a secret value: each `Secret`
+leaf is written as `{"sensitive": true, "source": ..., "fingerprint": ..., "version": ...}`
+and reads back as a `SecretPlaceholder`. A plan read from a file is for `show` and for the
+staleness check; apply re-builds the plan from fresh inputs and executes that one.
+docs/plan-format.md describes every key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from idpctl.errors import PlanError
+from idpctl.model import (
+    UNKNOWN,
+    Action,
+    Change,
+    FieldChange,
+    LiveProvider,
+    Plan,
+    PlanBasis,
+    Provider,
+    Secret,
+    SecretRef,
+    State,
+    Unmanaged,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SecretPlaceholder",
+    "basis_differences",
+    "compute_basis",
+    "encode_value",
+    "from_data",
+    "to_data",
+]
+
+FORMAT_VERSION = 1
+_ACTIONS = {action.name.lower(): action for action in Action}
+
+
+@dataclass(frozen=True)
+class SecretPlaceholder:
+    """A secret leaf read back from a plan file: what it referred to, never its value."""
+
+    source: str
+    fingerprint: str | None = None
+    version: str | None = None
+
+    def __str__(self) -> str:
+        return "(sensitive)"
+
+
+def _salted(salt: str, secret: Secret) -> str:
+    digest = hmac.new(salt.encode("utf-8"), secret.reveal().encode("utf-8"), hashlib.sha256)
+    return "hmac-sha256:" + digest.hexdigest()
+
+
+def encode_value(value: Any, salt: str | None) -> Any:
+    """A JSON-ready copy of a field value: secrets as references plus a salted fingerprint,
+    masked read-backs as `{"unknown": true}`."""
+    if isinstance(value, Secret):
+        return {"sensitive": True, "source": value.source,
+                "fingerprint": _salted(salt, value) if salt is not None else None,
+                "version": value.version}
+    if isinstance(value, SecretPlaceholder):
+        return {"sensitive": True, "source": value.source, "fingerprint": value.fingerprint,
+                "version": value.version}
+    if isinstance(value, SecretRef):
+        return {"sensitive": True, "source": value.describe(), "fingerprint": None,
+                "version": None}
+    if value is UNKNOWN:
+        return {"unknown": True}
+    if isinstance(value, Mapping):
+        return {str(k): encode_value(value[k], salt) for k in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return [encode_value(v, salt) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise PlanError(f"cannot write a value of type {type(value).__name__} to a plan")
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def compute_basis(desired: Sequence[Provider], live: Sequence[LiveProvider], state: State,
+                  *, salt: str) -> PlanBasis:
+    """Digests of everything a plan was computed from; secrets enter only as salted HMACs."""
+    wanted = {}
+    for p in desired:
+        wanted[p.address] = _digest({
+            "kind": p.kind, "key": p.key, "fields": encode_value(p.fields, salt),
+            "auth_method": p.auth_method, "protected": p.protected, "absent": p.absent,
+            "user_flows": list(p.user_flows) if p.user_flows is not None else None,
+        })
+    seen, names = {}, {}
+    for lp in live:
+        raw = lp.raw or {"@odata.type": lp.odata_type, **lp.fields}
+        seen[lp.id] = _digest(encode_value(raw, salt))
+        names[lp.id] = lp.address or str(lp.fields.get("displayName") or lp.id)
+    return PlanBasis(salt=salt, desired=dict(sorted(wanted.items())),
+                     live=dict(sorted(seen.items())), state_serial=state.serial,
+                     state_lineage=state.lineage, live_names=dict(sorted(names.items())))
+
+
+def basis_differences(old: PlanBasis, new: PlanBasis) -> list[str]:
+    """What moved between the basis a plan was made from and the current one."""
+    out = []
+    if old.state_lineage != new.state_lineage:
+        out.append(f"state replaced (lineage {old.state_lineage} -> {new.state_lineage})")
+    elif old.state_serial != new.state_serial:
+        out.append(f"state changed (serial {old.state_serial} -> {new.state_serial})")
+    for address in sorted(set(old.desired) | set(new.desired)):
+        before, after = old.desired.get(address), new.desired.get(address)
+        if before != after:
+            what = "added" if before is None else "removed" if after is None else "changed"
+            out.append(f"desired {address} {what}")
+    for graph_id in sorted(set(old.live) | set(new.live)):
+        before, after = old.live.get(graph_id), new.live.get(graph_id)
+        if before != after:
+            name = new.live_names.get(graph_id) or old.live_names.get(graph_id) or graph_id
+            what = "appeared" if before is None else "disappeared" if after is None \
+                else "changed"
+            out.append(f"live provider {name} {what}")
+    return out
+
+
+def to_data(plan: Plan) -> dict[str, Any]:
+    """The plan as versioned, JSON-ready data with a stable key order and a checksum."""
+    salt = plan.basis.salt if plan.basis else None
+    counts = plan.counts()
+    data: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "tenant": plan.tenant,
+        "summary": {**counts, "unchanged": len(plan.unchanged),
+                    "unmanaged": len(plan.unmanaged), "has_changes": plan.has_changes},
+        "changes": [_change_data(c, salt) for c in plan.changes],
+        "unchanged": list(plan.unchanged),
+        "unmanaged": [{"address": u.address, "id": u.id, "odata_type": u.odata_type,
+                       "display_name": u.display_name, "reason": u.reason}
+                      for u in plan.unmanaged],
+        "warnings": list(plan.warnings),
+        "basis": _basis_data(plan.basis),
+    }
+    data["checksum"] = _digest(data)
+    return data
+
+
+def _change_data(change: Change, salt: str | None) -> dict[str, Any]:
+    desired = change.desired
+    return {
+        "action": change.action.name.lower(),
+        "symbol": change.action.value,
+        "address": change.address,
+        "kind": change.kind,
+        "key": change.key,
+        "graph_id": change.graph_id,
+        "state_only": change.state_only,
+        "notes": list(change.notes),
+        "desired": None if desired is None else {
+            "auth_method": desired.auth_method, "protected": desired.protected,
+            "absent": desired.absent},
+        "fields": [{
+            "name": f.name,
+            "before": None if f.sensitive else encode_value(f.before, salt),
+            "after": None if f.sensitive else encode_value(f.after, salt),
+            "sensitive": f.sensitive, "state_only": f.state_only, "note": f.note,
+        } for f in change.fields],
+        "body": None if change.body is None else encode_value(change.body, salt),
+    }
+
+
+def _basis_data(basis: PlanBasis | None) -> dict[str, Any] | None:
+    if basis is None:
+        return None
+    return {"salt": basis.salt, "state_serial": basis.state_serial,
+            "state_lineage": basis.state_lineage, "desired": dict(sorted(basis.desired.items())),
+            "live": dict(sorted(basis.live.items())),
+            "live_names": dict(sorted(basis.live_names.items()))}
+
+
+# ---- reading back -------------------------------------------------------------------------
+
+
+def from_data(data: Any) -> Plan:
+    """A Plan from plan-file data; PlanError names the first thing that is wrong."""
+    r = _Reader(data, "plan")
+    version = r.get("format_version", int)
+    if version != FORMAT_VERSION:
+        raise PlanError(f"plan file format_version {version} is not supported "
+                        f"(this idpctl reads {FORMAT_VERSION})")
+    checksum = r.get("checksum", str)
+    rest = {k: v for k, v in data.items() if k != "checksum"}
+    if _digest(rest) != checksum:
+        raise PlanError("plan file was edited or is corrupt (checksum mismatch); "
+                        "make a new one with idpctl plan --out")
+    return Plan(
+        changes=tuple(_change(c) for c in r.items("changes", dict)),
+        unchanged=tuple(r.items("unchanged", str)),
+        unmanaged=tuple(_unmanaged(u) for u in r.items("unmanaged", dict)),
+        warnings=tuple(r.items("warnings", str)),
+        basis=_basis(r.child("basis", optional=True)),
+        tenant=r.get("tenant", str, optional=True),
+    )
+
+
+class _Reader:
+    """Typed access to one JSON object, naming the path of whatever is wrong."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, dict):
+            raise PlanError(f"plan file: {path} must be an object")
+        self.data, self.path = data, path
+
+    def get(self, key: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
+        if key not in self.data:
+            raise PlanError(f"plan file: {self.path}.{key} is missing")
+        value = self.data[key]
+        if value is None and optional:
+            return None
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise PlanError(f"plan file: {self.path}.{key} has the wrong type")
+        return value
+
+    def items(self, key: str, kind: type) -> list[Any]:
+        values = self.get(key, list)
+        for i, value in enumerate(values):
+            if not isinstance(value, kind):
+                raise PlanError(f"plan file: {self.path}.{key}[{i}] has the wrong type")
+        return [_Reader(v, f"{self.path}.{key}[{i}]") if kind is dict else v
+                for i, v in enumerate(values)]
+
+    def child(self, key: str, *, optional: bool = False) -> _Reader | None:
+        value = self.get(key, dict, optional=optional)
+        return None if value is None else _Reader(value, f"{self.path}.{key}")
+
+    def mapping(self, key: str) -> dict[str, str]:
+        value = self.get(key, dict)
+        if not all(isinstance(v, str) for v in value.values()):
+            raise PlanError(f"plan file: {self.path}.{key} must map names to strings")
+        return dict(value)
+
+
+def _change(r: _Reader) -> Change:
+    action = _ACTIONS.get(r.get("action", str))
+    if action is None:
+        raise PlanError(f"plan file: {r.path}.action is not one of {', '.join(_ACTIONS)}")
+    kind, key = r.get("kind", str), r.get("key", str)
+    if r.get("address", str) != f"{kind}/{key}":
+        raise PlanError(f"plan file: {r.path}.address does not match its kind and key")
+    wanted = r.child("desired", optional=True)
+    desired = None if wanted is None else Provider(
+        kind=kind, key=key, fields={}, auth_method=wanted.get("auth_method", str, optional=True),
+        protected=wanted.get("protected", bool), absent=wanted.get("absent", bool))
+    body = r.get("body", dict, optional=True)
+    return Change(action=action, kind=kind, key=key,
+                  graph_id=r.get("graph_id", str, optional=True),
+                  fields=tuple(_field(f) for f in r.items("fields", dict)),
+                  body=None if body is None else _decode(body), desired=desired,
+                  notes=tuple(r.items("notes", str)))
+
+
+def _field(r: _Reader) -> FieldChange:
+    r.get("before", object, optional=True)
+    return FieldChange(name=r.get("name", str), before=_decode(r.data.get("before")),
+                       after=_decode(r.get("after", object, optional=True)),
+                       sensitive=r.get("sensitive", bool), state_only=r.get("state_only", bool),
+                       note=r.get("note", str, optional=True))
+
+
+def _unmanaged(r: _Reader) -> Unmanaged:
+    return Unmanaged(id=r.get("id", str), odata_type=r.get("odata_type", str),
+                     display_name=r.get("display_name", str, optional=True),
+                     reason=r.get("reason", str), address=r.get("address", str, optional=True))
+
+
+def _basis(r: _Reader | None) -> PlanBasis | None:
+    if r is None:
+        return None
+    return PlanBasis(salt=r.get("salt", str), desired=r.mapping("desired"),
+                     live=r.mapping("live"), state_serial=r.get("state_serial", int),
+                     state_lineage=r.get("state_lineage", str),
+                     live_names=r.mapping("live_names"))
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get("sensitive") is True and set(value) <= {
+                "sensitive", "source", "fingerprint", "version"}:
+            return SecretPlaceholder(source=str(value.get("source")),
+                                     fingerprint=value.get("fingerprint"),
+                                     version=value.get("version"))
+        if value == {"unknown": True}:
+            return UNKNOWN
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value

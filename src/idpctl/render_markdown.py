@@ -1,0 +1,148 @@
+"""The Markdown rendering of a Plan, for a pull-request comment or a job summary.
+
+A summary counts table, flags for deletes, replaces and secret rotations, then one folded
+`<details>` section per provider holding a table of its field changes. Pure; secrets show as
+`(sensitive)`, never by value.
+"""
+
+from __future__ import annotations
+
+from idpctl.model import Action, Change, FieldChange, Plan
+from idpctl.render import format_value, summary_line
+
+__all__ = ["markdown"]
+
+_TITLES = {Action.CREATE: "Create", Action.UPDATE: "Update", Action.REPLACE: "Replace",
+           Action.DELETE: "Delete", Action.ADOPT: "Adopt"}
+_ORDER = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.ADOPT)
+# GitHub refuses comments over 65,536 characters; leave room for a header a workflow adds
+MAX_CHARS = 60_000
+
+
+def markdown(plan: Plan) -> str:
+    head = _header(plan)
+    sections = [_section(change) for change in plan.changes]
+    tail = _tail(plan)
+    out = "\n".join([*head, *sections, *tail])
+    if len(out) <= MAX_CHARS:
+        return out + "\n"
+    short = [_section(change, folded_only=True) for change in plan.changes]
+    note = ["_Field tables left out: the full plan is longer than a comment allows. "
+            "Run `idpctl show PLANFILE` for every field._", ""]
+    return "\n".join([*head, *note, *short, *tail]) + "\n"
+
+
+def _header(plan: Plan) -> list[str]:
+    title = "## idpctl plan" + (f" for `{_code(plan.tenant)}`" if plan.tenant else "")
+    lines = [title, "", f"**{summary_line(plan)}**", ""]
+    if plan.changes:
+        counts = plan.counts()
+        lines += ["| Action | Count |", "|---|---:|"]
+        lines += [f"| `{a.value}` {_TITLES[a]} | {counts[a.name.lower()]} |" for a in _ORDER]
+        lines += [f"| Unchanged | {len(plan.unchanged)} |",
+                  f"| Unmanaged (left alone) | {len(plan.unmanaged)} |", ""]
+    lines += _flags(plan)
+    return lines
+
+
+def _flags(plan: Plan) -> list[str]:
+    deletes = [c.address for c in plan.changes if c.action is Action.DELETE]
+    replaces = [c.address for c in plan.changes if c.action is Action.REPLACE]
+    rotations = [f"{c.address} `{f.name}` ({f.note})" for c in plan.changes for f in c.fields
+                 if f.sensitive and f.note and f.note.startswith("rotate")]
+    flags = []
+    if deletes:
+        flags.append(f"**Deletes** (need `--allow-destroy`): {_list(deletes)}")
+    if replaces:
+        flags.append("**Replaces** (deleted, then created again; need `--allow-destroy`): "
+                     f"{_list(replaces)}")
+    if rotations:
+        flags.append(f"**Secret rotations**: {', '.join(_cell(r) for r in rotations)}")
+    if not flags:
+        return []
+    return ["> [!WARNING]", *(f"> - {flag}" for flag in flags), ""]
+
+
+def _list(addresses: list[str]) -> str:
+    return ", ".join(f"`{_code(a)}`" for a in addresses)
+
+
+def _section(change: Change, *, folded_only: bool = False) -> str:
+    flags = _change_flags(change)
+    summary = (f"<code>{_html(change.action.value)}</code> <b>{_html(change.address)}</b>: "
+               f"{_TITLES[change.action].lower()}{flags}")
+    lines = ["<details>", f"<summary>{summary}</summary>", ""]
+    if change.graph_id:
+        lines += [f"Graph id: `{_code(change.graph_id)}`", ""]
+    lines += [f"- {_cell(note)}" for note in change.notes]
+    if change.notes:
+        lines.append("")
+    if change.fields and not folded_only:
+        lines += ["| Field | Before | After | Note |", "|---|---|---|---|"]
+        lines += [_row(field, change.action) for field in change.fields]
+        lines.append("")
+    lines += ["</details>", ""]
+    return "\n".join(lines)
+
+
+def _change_flags(change: Change) -> str:
+    flags = []
+    if change.action is Action.DELETE:
+        flags.append("deletes a provider")
+    if change.action is Action.REPLACE:
+        flags.append("replaces a provider")
+    if any(f.sensitive and f.note and f.note.startswith("rotate") for f in change.fields):
+        flags.append("rotates a secret")
+    if change.state_only:
+        flags.append("state only")
+    if change.desired is not None and change.desired.protected and change.action.destructive:
+        flags.append("protected: refused")
+    return "".join(f" ⚠️ {flag}" for flag in flags)
+
+
+def _row(field: FieldChange, action: Action) -> str:
+    if field.sensitive:
+        before = "" if action is Action.CREATE else "(sensitive)"
+        after = "(sensitive)"
+    else:
+        before = "" if action is Action.CREATE else format_value(field.before)
+        after = format_value(field.after)
+    note = field.note or ("state only" if field.state_only else "")
+    return (f"| `{_code(field.name)}` | {_value_cell(before)} | {_value_cell(after)} | "
+            f"{_cell(note)} |")
+
+
+def _value_cell(value: str) -> str:
+    return f"`{_code(value)}`" if value else ""
+
+
+def _tail(plan: Plan) -> list[str]:
+    lines = []
+    if plan.unchanged:
+        lines += [f"<details><summary>Unchanged ({len(plan.unchanged)})</summary>", "",
+                  *(f"- `{_code(a)}`" for a in plan.unchanged), "", "</details>", ""]
+    if plan.unmanaged:
+        lines += [f"<details><summary>Left alone, not managed by idpctl "
+                  f"({len(plan.unmanaged)})</summary>", "",
+                  "| Provider | Id | Reason |", "|---|---|---|"]
+        for item in plan.unmanaged:
+            name = item.address or item.display_name or item.odata_type
+            lines.append(f"| `{_code(name)}` | `{_code(item.id)}` | {_cell(item.reason)} |")
+        lines += ["", "</details>", ""]
+    if plan.warnings:
+        lines += ["**Warnings**", "", *(f"- {_cell(w)}" for w in plan.warnings), ""]
+    return lines
+
+
+def _cell(value: str) -> str:
+    """Text safe inside a table cell or list item: no pipes, no newlines, no raw HTML."""
+    return _html(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _code(value: str) -> str:
+    """Text safe inside backticks in a table: backticks and pipes would end the span or cell."""
+    return value.replace("`", "'").replace("|", "\\|").replace("\n", " ")
+
+
+def _html(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
