@@ -1,0 +1,168 @@
+"""JSON batching (GRAPH.md 5.1): parse a `$batch` body, run its items in a dependency order,
+answer 424 for dependents of a failed item, and return the responses shuffled.
+
+Items without a `dependsOn` path between them run in a random order, as Graph promises no
+order for them; the responses come back shuffled whatever the execution order was.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from idpctl.emulator import wire
+
+__all__ = ["MAX_ITEMS", "BatchError", "BatchItem", "item_request", "parse_batch", "run_batch"]
+
+MAX_ITEMS = 20
+
+
+class BatchError(ValueError):
+    """The whole batch is malformed: Graph answers 400 and runs nothing."""
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    id: str
+    method: str
+    url: str  # as sent, relative to the version root
+    headers: dict[str, str]
+    body: bytes
+    depends_on: tuple[str, ...]  # lower-cased ids
+
+    @property
+    def key(self) -> str:
+        return self.id.lower()
+
+
+def _body_bytes(item_id: str, body: Any, headers: dict[str, str]) -> bytes:
+    if body is None:
+        return b""
+    if not any(k.lower() == "content-type" for k in headers):
+        raise BatchError(f"Request '{item_id}' has a body but no Content-Type header.")
+    if isinstance(body, str):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return body.encode("utf-8")
+    return json.dumps(body).encode("utf-8")
+
+
+def _parse_item(raw: Any) -> BatchItem:
+    if not isinstance(raw, dict):
+        raise BatchError("Each batch request must be a JSON object.")
+    item_id, method, url = raw.get("id"), raw.get("method"), raw.get("url")
+    if not isinstance(item_id, str) or not item_id:
+        raise BatchError("Each batch request needs a string 'id'.")
+    if not isinstance(method, str) or not isinstance(url, str) or not url:
+        raise BatchError(f"Request '{item_id}' needs a 'method' and a 'url'.")
+    headers = raw.get("headers") or {}
+    depends = raw.get("dependsOn") or []
+    if not isinstance(headers, dict) or not isinstance(depends, list):
+        raise BatchError(f"Request '{item_id}': 'headers' is an object, 'dependsOn' an array.")
+    headers = {str(k): str(v) for k, v in headers.items()}
+    return BatchItem(item_id, method.upper(), url, headers,
+                     _body_bytes(item_id, raw.get("body"), headers),
+                     tuple(str(d).lower() for d in depends))
+
+
+def parse_batch(payload: Any) -> list[BatchItem]:
+    """Validate a batch body; raises BatchError for >20 items, duplicate ids (compared
+    case-insensitively), unknown or cyclic `dependsOn`, or a malformed item."""
+    requests = payload.get("requests") if isinstance(payload, dict) else None
+    if not isinstance(requests, list) or not requests:
+        raise BatchError("The batch body must be {\"requests\": [...]} with at least one request.")
+    if len(requests) > MAX_ITEMS:
+        raise BatchError(f"A batch may hold at most {MAX_ITEMS} requests; got {len(requests)}.")
+    items = [_parse_item(raw) for raw in requests]
+    seen: set[str] = set()
+    for item in items:
+        if item.key in seen:
+            raise BatchError(f"Duplicate request id '{item.id}' in the batch.")
+        seen.add(item.key)
+    for item in items:
+        for dep in item.depends_on:
+            if dep not in seen or dep == item.key:
+                raise BatchError(f"Request '{item.id}' depends on unknown request '{dep}'.")
+    _order(items, random.Random(0))  # raises on a cycle
+    return items
+
+
+def _order(items: list[BatchItem], rng: random.Random) -> list[BatchItem]:
+    done: set[str] = set()
+    pending = list(items)
+    order: list[BatchItem] = []
+    while pending:
+        ready = [i for i in pending if all(d in done for d in i.depends_on)]
+        if not ready:
+            raise BatchError("The dependsOn references form a cycle.")
+        pick = rng.choice(ready)
+        pending.remove(pick)
+        done.add(pick.key)
+        order.append(pick)
+    return order
+
+
+def _failed_dependency(item: BatchItem, request_id: str) -> wire.Response:
+    return wire.graph_error(424, "FailedDependency",
+                            f"Request '{item.id}' was not run: a request it depends on failed.",
+                            request_id=request_id)
+
+
+def _item_json(item: BatchItem, response: wire.Response) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": item.id, "status": response.status,
+                           "headers": dict(response.headers)}
+    if response.body:
+        try:
+            out["body"] = json.loads(response.body)
+        except ValueError:
+            out["body"] = base64.b64encode(response.body).decode("ascii")
+    return out
+
+
+def run_batch(items: list[BatchItem], execute: Callable[[BatchItem], wire.Response], *,
+              new_request_id: Callable[[], str],
+              rng: random.Random | None = None) -> tuple[dict[str, Any], str | None]:
+    """Run the items; return the batch response body and the first transport action
+    (drop or hang) an item's fault asked for, which then applies to the whole HTTP request."""
+    rng = rng or random.Random()
+    failed: set[str] = set()
+    results: list[dict[str, Any]] = []
+    action: str | None = None
+    for item in _order(items, rng):
+        if any(d in failed for d in item.depends_on):
+            response = _failed_dependency(item, new_request_id())
+        else:
+            response = execute(item)
+        if response.action:
+            action = action or response.action
+            failed.add(item.key)
+            continue
+        if response.status >= 400:
+            failed.add(item.key)
+        results.append(_item_json(item, response))
+    rng.shuffle(results)
+    return {"responses": results}, action
+
+
+def item_request(outer: wire.Request, version: str,
+                 item: BatchItem) -> tuple[wire.Request, str | None]:
+    """The item as a request of its own under the version root, carrying the batch's token;
+    and its path below the version root (None when the URL is not a relative Graph URL)."""
+    split = urlsplit(item.url)
+    sub = split.path if split.path.startswith("/") else "/" + split.path
+    headers = {k.lower(): v for k, v in item.headers.items()}
+    if "authorization" in outer.headers:
+        headers.setdefault("authorization", outer.headers["authorization"])
+    inner = wire.Request(item.method, f"/{version}{sub}",
+                         parse_qs(split.query, keep_blank_values=True), headers, item.body,
+                         outer.client_host)
+    if split.scheme or split.netloc or sub == "/$batch":
+        return inner, None
+    return inner, sub

@@ -1,0 +1,63 @@
+"""Shared fixtures: Graph emulators over real HTTPS (see docs/emulator.md, "Test harness").
+
+- `emulator_external`, `emulator_b2c`, `emulator_workforce`: one in-process emulator per tenant
+  kind for the whole session, throttling off. Tests that use these directly share state.
+- `emulator`: the external one, reset before each test (store, faults, log, latency, throttle
+  counters) with throttling off. What most tests want.
+- `emulator_factory(**options)`: a fresh emulator with custom options (`running_emulator`'s
+  keywords), stopped at the end of the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from idpctl.emulator.harness import EmulatorHandle, running_emulator
+
+
+def _session_emulator(kind: str) -> Iterator[EmulatorHandle]:
+    with running_emulator(tenant_kind=kind, rate_limit="off") as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def emulator_external() -> Iterator[EmulatorHandle]:
+    yield from _session_emulator("external")
+
+
+@pytest.fixture(scope="session")
+def emulator_b2c() -> Iterator[EmulatorHandle]:
+    yield from _session_emulator("b2c")
+
+
+@pytest.fixture(scope="session")
+def emulator_workforce() -> Iterator[EmulatorHandle]:
+    yield from _session_emulator("workforce")
+
+
+def reset_emulator(handle: EmulatorHandle) -> EmulatorHandle:
+    """Back to a fresh tenant: empty store, no faults, no latency, throttling off."""
+    handle.admin.reset()
+    handle.admin.clear_faults()
+    handle.admin.set_latency(0)
+    handle.admin.set_rate_limit(None)
+    return handle
+
+
+@pytest.fixture
+def emulator(emulator_external: EmulatorHandle) -> EmulatorHandle:
+    return reset_emulator(emulator_external)
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
+    with contextlib.ExitStack() as stack:
+
+        def start(**options: Any) -> EmulatorHandle:
+            return stack.enter_context(running_emulator(**options))
+
+        yield start
