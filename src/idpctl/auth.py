@@ -230,19 +230,30 @@ def _make_app(cred: Credential, *, client_id: str | None, authority: str, verify
               env: Mapping[str, str]) -> Any:
     import msal
 
+    session = _session(verify)
     if cred.mode == "managedIdentity":
-        import requests
-
-        session = requests.Session()
-        session.verify = verify
         identity = (msal.UserAssignedManagedIdentity(client_id=client_id) if client_id
                     else msal.SystemAssignedManagedIdentity())
         return msal.ManagedIdentityClient(identity, http_client=session)
     host = (urllib.parse.urlsplit(authority).hostname or "").lower()
     return msal.ConfidentialClientApplication(
         client_id, authority=authority, client_credential=cred.credential,
-        instance_discovery=host in KNOWN_AUTHORITY_HOSTS, verify=verify, timeout=30,
+        instance_discovery=host in KNOWN_AUTHORITY_HOSTS, http_client=session,
     )
+
+
+def _session(verify: str | bool, timeout: float = 30.0) -> Any:
+    """A requests session for msal that applies `verify` and a timeout to every request:
+    requests lets REQUESTS_CA_BUNDLE override a session's own `verify`, so set it per call."""
+    import requests
+
+    class Session(requests.Session):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("verify", verify)
+            kwargs.setdefault("timeout", timeout)
+            return super().request(method, url, *args, **kwargs)
+
+    return Session()
 
 
 def _text(value: Any, where: str, env: Mapping[str, str]) -> str | None:
@@ -387,7 +398,7 @@ class GitHubAssertion:
         try:
             response = httpx.get(self._url, params={"audience": GITHUB_AUDIENCE},
                                  headers={"Authorization": f"Bearer {self._bearer}"},
-                                 verify=self._verify, timeout=10.0)
+                                 verify=_ssl(self._verify), timeout=10.0)
         except httpx.HTTPError as error:
             raise AuthError(f"GitHub OIDC token request failed: {type(error).__name__}") from None
         if response.status_code != 200:
@@ -400,3 +411,10 @@ class GitHubAssertion:
         if not isinstance(token, str) or not token:
             raise AuthError("GitHub OIDC token service answered without a token")
         return token
+
+
+def _ssl(verify: str | bool) -> Any:
+    """httpx's `verify`: a CA bundle path becomes an SSL context trusting only that bundle."""
+    import ssl
+
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 import time
 import urllib.parse
@@ -53,6 +54,8 @@ PERMISSION_HINT = (
     "the app needs the IdentityProvider.ReadWrite.All application permission "
     "with admin consent (IdentityProvider.Read.All is enough for plan)"
 )
+GRAPH_HOSTS = frozenset({"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us",
+                         "microsoftgraph.chinacloudapi.cn"})
 _MASK = "********"
 _SENSITIVE_KEYS = frozenset({"clientsecret", "certificatedata"})
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -82,7 +85,7 @@ class GraphClient:
         base_url: str,
         *,
         token_provider: TokenSource,
-        verify: str | bool = True,
+        verify: str | bool | ssl.SSLContext = True,
         timeout: float = 30.0,
         max_retries: int = 5,
         max_wait: float = 120.0,
@@ -95,7 +98,11 @@ class GraphClient:
         parts = urllib.parse.urlsplit(base_url.rstrip("/"))
         self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
         self.root = f"{self.base_url}/beta"
-        self.resource = resource or f"{parts.scheme}://{parts.netloc}"
+        # a sovereign cloud's token is for its own Graph; any other host (the emulator, a
+        # proxy) stands in for the global one
+        host = (parts.hostname or "").lower()
+        self.resource = resource or (f"https://{host}" if host in GRAPH_HOSTS
+                                     else "https://graph.microsoft.com")
         self._origin = (parts.scheme, parts.netloc.lower())
         self._tokens = token_provider
         self.max_retries = max_retries
@@ -105,6 +112,8 @@ class GraphClient:
         self.trace = trace
         self._revealed: set[str] = set()
         self._revealed_lock = threading.Lock()
+        if isinstance(verify, str):
+            verify = ssl.create_default_context(cafile=verify)
         self._http = httpx.Client(verify=verify, timeout=timeout, transport=transport,
                                   headers={"Accept": "application/json"})
 
