@@ -1,0 +1,311 @@
+"""Safe YAML loading that remembers where every key and value came from.
+
+The files idpctl reads are written by people and sometimes by attackers, so the loader:
+refuses files over 1 MiB and invalid UTF-8 (a UTF-8 BOM is accepted), limits nesting depth
+and alias expansion (no "billion laughs"), refuses duplicate keys and unknown tags, and turns
+every parser complaint into a located `Problem`. Scalars follow YAML 1.2's core schema:
+only `true`/`false` are booleans (`on`, `no`, `yes` stay strings) and dates stay strings.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from idpctl.errors import ConfigError, Problem
+from idpctl.model import Location
+
+__all__ = [
+    "MAX_ALIAS_NODES",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "Document",
+    "display_path",
+    "load_file",
+    "load_text",
+]
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIAS_NODES = 10_000  # values produced by expanding aliases, in one document
+
+_TAG = "tag:yaml.org,2002:"
+_MAPPING, _SEQUENCE = f"{_TAG}map", f"{_TAG}seq"
+_INT = re.compile(r"^[-+]?[0-9]+$|^0o[0-7]+$|^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(
+    r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$"
+    r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+)
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+
+
+def display_path(path: Path | str) -> str:
+    """The path as the user should see it: relative to the working directory when inside it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document as plain Python values, with the location of each key and value.
+
+    Paths are tuples of mapping keys (str) and list indexes (int) from the root.
+    """
+
+    file: str  # as shown to the user
+    path: Path | None
+    data: Any
+    locations: Mapping[tuple[str | int, ...], Location] = field(repr=False)
+    key_locations: Mapping[tuple[str | int, ...], Location] = field(repr=False)
+
+    def locate(self, path: Sequence[str | int] = (), *, key: bool = False) -> Location:
+        """Where the value at `path` (or its key, with `key=True`) is; the nearest ancestor's
+        location when the path does not exist (a missing field is reported at its parent)."""
+        path = tuple(path)
+        if key and path in self.key_locations:
+            return self.key_locations[path]
+        while path:
+            if path in self.locations:
+                return self.locations[path]
+            path = path[:-1]
+        return self.locations.get((), Location(self.file, 1, 1))
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 core scalars and a nesting limit while composing."""
+
+    yaml_implicit_resolvers: dict = {}
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise yaml.MarkedYAMLError(
+                    problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+for _tag, _regex, _first in (
+    ("bool", _BOOL, "tTfF"),
+    ("int", _INT, "-+0123456789"),
+    ("float", _FLOAT, "-+.0123456789"),
+    ("null", _NULL, ["~", "n", "N", ""]),
+    ("merge", re.compile(r"^<<$"), "<"),
+):
+    _Loader.add_implicit_resolver(f"{_TAG}{_tag}", _regex, list(_first))
+
+
+class _Builder:
+    """Turns composed nodes into plain values, recording locations and problems."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.locations: dict[tuple[str | int, ...], Location] = {}
+        self.key_locations: dict[tuple[str | int, ...], Location] = {}
+        self.problems: list[Problem] = []
+        self._seen: set[int] = set()
+        self._alias_nodes = 0
+        self._in_alias = 0
+
+    def loc(self, node: yaml.Node) -> Location:
+        mark = node.start_mark
+        return Location(self.file, mark.line + 1, mark.column + 1)
+
+    def problem(self, node: yaml.Node, message: str) -> None:
+        loc = self.loc(node)
+        self.problems.append(Problem(loc.file, loc.line, loc.column, message))
+
+    def build(self, node: yaml.Node, path: tuple[str | int, ...] = ()) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise self._fatal(node, f"nested deeper than {MAX_DEPTH} levels (recursive alias?)")
+        repeated = id(node) in self._seen
+        self._seen.add(id(node))
+        self._in_alias += repeated
+        try:
+            if self._in_alias:
+                self._alias_nodes += 1
+                if self._alias_nodes > MAX_ALIAS_NODES:
+                    raise self._fatal(node, f"aliases expand to more than {MAX_ALIAS_NODES} "
+                                            "values (alias bomb?)")
+            self.locations.setdefault(path, self.loc(node))
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, yaml.SequenceNode):
+                if node.tag != _SEQUENCE:
+                    self.problem(node, f"unsupported YAML tag {_short(node.tag)!r}")
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            return self._scalar(node)
+        finally:
+            self._in_alias -= repeated
+
+    def _fatal(self, node: yaml.Node, message: str) -> ConfigError:
+        loc = self.loc(node)
+        return ConfigError([Problem(loc.file, loc.line, loc.column, message)])
+
+    def _mapping(self, node: yaml.MappingNode, path: tuple[str | int, ...]) -> dict[str, Any]:
+        if node.tag != _MAPPING:
+            self.problem(node, f"unsupported YAML tag {_short(node.tag)!r}")
+        result: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == f"{_TAG}merge":
+                merged.update(self._merge(value_node, path))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(key_node, "a mapping key must be a plain string")
+                continue
+            key = str(key_node.value)
+            if key in result:
+                first = self.key_locations[(*path, key)]
+                self.problem(key_node, f"duplicate key {key!r} (first at line {first.line})")
+                continue
+            self.key_locations[(*path, key)] = self.loc(key_node)
+            result[key] = self.build(value_node, (*path, key))
+        for key, value in merged.items():
+            result.setdefault(key, value)
+        return result
+
+    def _merge(self, node: yaml.Node, path: tuple[str | int, ...]) -> dict[str, Any]:
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        merged: dict[str, Any] = {}
+        for source in reversed(sources):
+            if not isinstance(source, yaml.MappingNode):
+                self.problem(source, "a merge key ('<<') takes a mapping or a list of mappings")
+                continue
+            merged.update(self._mapping(source, path))
+        return merged
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        value, tag = node.value, node.tag
+        try:
+            if tag == f"{_TAG}str":
+                return value
+            if tag == f"{_TAG}null" and _NULL.match(value):
+                return None
+            if tag == f"{_TAG}bool" and _BOOL.match(value):
+                return value.lower() == "true"
+            if tag == f"{_TAG}int" and _INT.match(value):
+                return _to_int(value)
+            if tag == f"{_TAG}float" and (_FLOAT.match(value) or _INT.match(value)):
+                return _to_float(value)
+        except ValueError:
+            self.problem(node, "number out of range")
+            return value
+        self.problem(node, f"unsupported YAML tag {_short(tag)!r}")
+        return value
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+
+
+def _to_int(value: str) -> int:
+    if value.startswith(("0o", "0x")):
+        return int(value[2:], 8 if value[1] == "o" else 16)
+    if len(value) > 100:
+        raise ValueError("too long")
+    return int(value)
+
+
+def _to_float(value: str) -> float:
+    lowered = value.lower()
+    if lowered.endswith(".inf"):
+        return -math.inf if lowered.startswith("-") else math.inf
+    if lowered == ".nan":
+        return math.nan
+    if len(value) > 100:
+        raise ValueError("too long")
+    return float(value)
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _decode(raw: bytes, file: str) -> str:
+    if len(raw) > MAX_BYTES:
+        raise ConfigError([Problem(file, 1, 1, f"file is larger than 1 MiB ({len(raw)} bytes)")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        prefix = raw[: error.start].decode("utf-8", errors="replace")
+        line, col = _line_col(prefix, len(prefix))
+        byte = raw[error.start]
+        raise ConfigError([Problem(file, line, col, f"not valid UTF-8 (byte 0x{byte:02x}); "
+                                                    "files idpctl reads must be UTF-8")]) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _syntax_problem(error: yaml.YAMLError, text: str, file: str) -> Problem:
+    if isinstance(error, yaml.reader.ReaderError):
+        line, col = _line_col(text, error.position)
+        return Problem(file, line, col, f"character #x{error.character:04x} is not allowed in "
+                                        "YAML (binary data?)")
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = str(getattr(error, "problem", None) or "invalid YAML")
+    if "'\\t'" in problem:
+        message = "a tab character is not allowed here: YAML indents with spaces"
+    else:
+        context = getattr(error, "context", None)
+        message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    if mark is None:
+        return Problem(file, 1, 1, message)
+    return Problem(file, mark.line + 1, mark.column + 1, " ".join(message.split()))
+
+
+def load_text(text: str, *, file: str = "<string>", path: Path | None = None) -> Document:
+    """Parse one YAML document from text. Raises ConfigError listing every located problem."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    builder = _Builder(file)
+    loader: _Loader | None = None
+    try:
+        loader = _Loader(text)
+        node = loader.get_single_node()
+        data = builder.build(node) if node is not None else None
+    except yaml.YAMLError as error:
+        raise ConfigError([_syntax_problem(error, text, file)]) from None
+    except RecursionError:
+        raise ConfigError([Problem(file, 1, 1, "nested too deeply")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if builder.problems:
+        raise ConfigError(builder.problems)
+    return Document(file, path, data, builder.locations, builder.key_locations)
+
+
+def load_file(path: Path, *, file: str | None = None) -> Document:
+    """Read and parse a YAML file (UTF-8, at most 1 MiB)."""
+    shown = file or display_path(path)
+    if path.exists() and not path.is_file():
+        raise ConfigError([Problem(shown, 1, 1, "not a regular file")])
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as error:
+        raise ConfigError([Problem(shown, 1, 1, f"cannot read: {error.strerror}")]) from None
+    if len(raw) > MAX_BYTES:
+        size = os.path.getsize(path)
+        raise ConfigError([Problem(shown, 1, 1, f"file is larger than 1 MiB ({size} bytes)")])
+    return load_text(_decode(raw, shown), file=shown, path=path)
