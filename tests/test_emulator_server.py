@@ -1,17 +1,243 @@
-"""The emulator's Graph surface over real HTTPS: routing, paging, $select, errors, request-id."""
+"""The emulator's Graph surface over real HTTPS: CRUD per type and tenant kind, v1.0 vs beta,
+paging, $select, error shape, request-id, tokens and roles, throttling, replication delay."""
 
 from __future__ import annotations
 
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
 from idpctl.emulator.harness import EmulatorHandle
 
-PROVIDERS = "/beta/identity/identityProviders"
+PROVIDERS = "/identity/identityProviders"
+CLAIMS = {"userId": "sub", "displayName": "name", "givenName": "given_name",
+          "surname": "family_name", "email": "email"}
+
+BODIES: dict[str, dict[str, Any]] = {
+    "social": {"@odata.type": "#microsoft.graph.socialIdentityProvider",
+               "displayName": "Google", "identityProviderType": "Google",
+               "clientId": "google-client", "clientSecret": "CANARY-social"},
+    "apple": {"@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
+              "displayName": "Sign in with Apple", "developerId": "TEAM1",
+              "serviceId": "com.contoso.app", "keyId": "KEY1",
+              "certificateData": "CANARY-apple"},
+    "b2coidc": {"@odata.type": "#microsoft.graph.openIdConnectIdentityProvider",
+                "displayName": "Contoso", "clientId": "contoso-client",
+                "clientSecret": "CANARY-b2c", "claimsMapping": CLAIMS, "domainHint": "contoso",
+                "metadataUrl": "https://idp.contoso.com/.well-known/openid-configuration",
+                "responseMode": "form_post", "responseType": "code", "scope": "openid"},
+    "oidc": {"@odata.type": "#microsoft.graph.oidcIdentityProvider",
+             "displayName": "Contoso IdP", "clientId": "contoso-client",
+             "issuer": "https://idp.contoso.com/t/v2.0/",
+             "wellKnownEndpoint": "https://idp.contoso.com/t/v2.0/.well-known/openid-configuration",
+             "responseType": "code", "scope": "openid profile email",
+             "clientAuthentication": {
+                 "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                 "clientSecret": "CANARY-oidc"},
+             "inboundClaimMapping": {"sub": "sub", "name": "name", "email": "email"}},
+}
+# which bodies each tenant kind accepts on /beta (GRAPH.md 2.1)
+KINDS = {"workforce": ("social",), "b2c": ("social", "apple", "b2coidc"),
+         "external": ("social", "apple", "oidc")}
+PATCHES = {"social": {"displayName": "Google 2"}, "apple": {"keyId": "KEY2"},
+           "b2coidc": {"responseType": "id_token"}, "oidc": {"displayName": "Contoso 2"}}
+SECRET_FIELDS = {"social": "clientSecret", "apple": "certificateData",
+                 "b2coidc": "clientSecret"}
 
 
-def test_list_has_context_and_request_id(emulator: EmulatorHandle) -> None:
+def _error(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) >= {"code", "message", "innerError"}
+    assert error["innerError"]["request-id"] == response.headers["request-id"]
+    assert set(error["innerError"]) >= {"date", "request-id", "client-request-id"}
+    return error
+
+
+@pytest.fixture(params=sorted(KINDS))
+def any_kind(request: pytest.FixtureRequest) -> EmulatorHandle:
+    handle: EmulatorHandle = request.getfixturevalue(f"emulator_{request.param}")
+    handle.admin.reset()
+    return handle
+
+
+def test_crud_for_every_type_and_tenant_kind_on_beta(any_kind: EmulatorHandle) -> None:
+    with any_kind.graph() as graph:
+        for name in KINDS[any_kind.kind]:
+            created = graph.post(f"/beta{PROVIDERS}", json=BODIES[name])
+            assert created.status_code == 201, created.text
+            item = created.json()
+            assert item["@odata.context"].endswith("identityProviders/$entity")
+            assert created.headers["Location"].endswith(item["id"])
+            url = f"/beta{PROVIDERS}/{item['id']}"
+            got = graph.get(url).json()
+            assert got["@odata.type"] == BODIES[name]["@odata.type"]
+            if name in SECRET_FIELDS:
+                assert set(got[SECRET_FIELDS[name]]) == {"*"}
+            assert graph.patch(url, json=PATCHES[name]).status_code == 204
+            changed = graph.get(url).json()
+            assert all(changed[k] == v for k, v in PATCHES[name].items())
+            listed = graph.get(f"/beta{PROVIDERS}").json()["value"]
+            assert item["id"] in [i["id"] for i in listed]
+            assert graph.delete(url).status_code == 204
+            _error(graph.get(url), 404)
+
+
+def test_kind_refuses_types_it_does_not_have(emulator_workforce: EmulatorHandle) -> None:
+    with emulator_workforce.graph() as graph:
+        for name in ("apple", "b2coidc", "oidc"):
+            response = graph.post(f"/beta{PROVIDERS}", json=BODIES[name])
+            assert response.status_code == 400, name
+
+
+def test_v1_allows_social_and_refuses_custom_oidc(emulator: EmulatorHandle) -> None:
     with emulator.graph() as graph:
-        response = graph.get(PROVIDERS)
-    assert response.status_code == 200
-    assert response.headers["request-id"]
-    body = response.json()
-    assert body["@odata.context"].endswith("/beta/$metadata#identity/identityProviders")
-    assert all("@odata.type" in item for item in body["value"])
+        created = graph.post(f"/v1.0{PROVIDERS}", json=BODIES["social"])
+        assert created.status_code == 201
+        assert graph.get(f"/v1.0{PROVIDERS}/{created.json()['id']}").status_code == 200
+        _error(graph.post(f"/v1.0{PROVIDERS}", json=BODIES["oidc"]), 400)
+        oidc = graph.post(f"/beta{PROVIDERS}", json=BODIES["oidc"]).json()
+        v1_ids = [i["id"] for i in graph.get(f"/v1.0{PROVIDERS}").json()["value"]]
+        assert oidc["id"] not in v1_ids and created.json()["id"] in v1_ids
+        assert graph.get(f"/v1.0{PROVIDERS}").json()["@odata.context"].startswith(
+            f"{emulator.base_url}/v1.0/$metadata")
+
+
+def test_paging_follows_next_link(emulator_factory: Any) -> None:
+    emu = emulator_factory(tenant_kind="b2c", page_size=2, rate_limit="off")
+    for kind in ("Google", "Amazon", "GitHub", "Facebook", "LinkedIn"):
+        emu.admin.seed({**BODIES["social"], "identityProviderType": kind, "displayName": kind})
+    seen: list[str] = []
+    with emu.graph() as graph:
+        url: str | None = f"/beta{PROVIDERS}?$select=displayName"
+        while url:
+            page = graph.get(url).json()
+            assert len(page["value"]) <= 2
+            assert all(set(i) == {"@odata.type", "id", "displayName"} for i in page["value"])
+            seen += [i["displayName"] for i in page["value"]]
+            url = page.get("@odata.nextLink")
+            if url:
+                assert url.startswith(emu.base_url) and "$select=displayName" in url
+    assert sorted(seen) == ["Amazon", "Facebook", "GitHub", "Google", "LinkedIn"]
+
+
+def test_select_on_get_and_bad_queries(emulator: EmulatorHandle) -> None:
+    with emulator.graph() as graph:
+        item = graph.post(f"/beta{PROVIDERS}", json=BODIES["social"]).json()
+        got = graph.get(f"/beta{PROVIDERS}/{item['id']}", params={"$select": "clientId"})
+        assert set(got.json()) == {"@odata.context", "@odata.type", "id", "clientId"}
+        assert "(clientId)" in got.json()["@odata.context"]
+        _error(graph.get(f"/beta{PROVIDERS}", params={"$select": "nope"}), 400)
+        _error(graph.get(f"/beta{PROVIDERS}", params={"$filter": "id eq 'x'"}), 400)
+        _error(graph.get(f"/beta{PROVIDERS}", params={"$skiptoken": "!!"}), 400)
+
+
+def test_available_provider_types(emulator_b2c: EmulatorHandle) -> None:
+    with emulator_b2c.graph() as graph:
+        for path in ("availableProviderTypes", "availableProviderTypes()"):
+            body = graph.get(f"/beta{PROVIDERS}/{path}").json()
+            assert "Amazon" in body["value"] and "OpenIdConnect" in body["value"]
+            assert body["@odata.context"].endswith("#Collection(Edm.String)")
+
+
+def test_error_shape_request_id_and_client_request_id(emulator: EmulatorHandle) -> None:
+    with emulator.graph() as graph:
+        mine = str(uuid.uuid4())
+        response = graph.get(f"/beta{PROVIDERS}/nope", headers={"client-request-id": mine})
+        error = _error(response, 404)
+        assert error["innerError"]["client-request-id"] == mine
+        assert response.headers["client-request-id"] == mine
+        _error(graph.put(f"/beta{PROVIDERS}", json={}), 405)
+        _error(graph.get("/beta/identity/nothing"), 400)
+        _error(graph.post(f"/beta{PROVIDERS}", content=b"{not json",
+                          headers={"Content-Type": "application/json"}), 400)
+        ok = graph.get(f"/beta{PROVIDERS}")
+        assert ok.headers["request-id"] != response.headers["request-id"]
+
+
+def test_retired_identity_providers_api(emulator: EmulatorHandle) -> None:
+    with emulator.graph() as graph:
+        assert graph.get("/beta/identityProviders").json()["value"] == []
+        _error(graph.post("/v1.0/identityProviders", json={"type": "Google"}), 400)
+        _error(graph.get("/beta/identityProviders/Google-OAUTH"), 404)
+
+
+def test_missing_invalid_and_underprivileged_tokens(emulator: EmulatorHandle) -> None:
+    verify = emulator.ssl_context()
+    url = f"{emulator.base_url}/beta{PROVIDERS}"
+    _error(httpx.get(url, verify=verify), 401)
+    _error(httpx.get(url, verify=verify, headers={"Authorization": "Bearer nope"}), 401)
+    emulator.admin.register_client({"clientId": "reader", "secret": "CANARY-reader",
+                                    "roles": ["IdentityProvider.Read.All"]})
+    reader = emulator.token(client_id="reader", client_secret="CANARY-reader")
+    with emulator.graph(token=reader) as graph:
+        assert graph.get(f"/beta{PROVIDERS}").status_code == 200
+        _error(graph.post(f"/beta{PROVIDERS}", json=BODIES["social"]), 403)
+    _error(httpx.post(f"{emulator.base_url}/beta/$batch", verify=verify, json={}), 401)
+
+
+def test_msal_client_credentials_against_the_emulator(emulator: EmulatorHandle) -> None:
+    msal = pytest.importorskip("msal")
+    requests = pytest.importorskip("requests")
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
+    session.verify = emulator.ca_path
+    app = msal.ConfidentialClientApplication(
+        emulator.client_id, client_credential=emulator.client_secret,
+        authority=emulator.authority, http_client=session, instance_discovery=False)
+    result = app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    assert "access_token" in result, result.get("error_description")
+    with emulator.graph(token=result["access_token"]) as graph:
+        assert graph.get(f"/beta{PROVIDERS}").status_code == 200
+
+
+def test_tenant_and_app_budgets_answer_429_with_retry_after(emulator_factory: Any) -> None:
+    emu = emulator_factory(rate_limit=6, per_app=4)
+    emu.admin.register_client({"clientId": "second", "secret": "CANARY-second"})
+    with emu.graph() as first, emu.graph(token=emu.token(client_id="second",
+                                                         client_secret="CANARY-second")) as b:
+        assert [first.get(f"/beta{PROVIDERS}").status_code for _ in range(4)] == [200] * 4
+        app_limited = first.get(f"/beta{PROVIDERS}")
+        _error(app_limited, 429)
+        assert float(app_limited.headers["Retry-After"]) > 0
+        assert "app" in app_limited.headers["x-ms-throttle-scope"]
+        # the tenant budget (6) counts the throttled request too: one left for the second app
+        assert b.get(f"/beta{PROVIDERS}").status_code == 200
+        tenant_limited = b.get(f"/beta{PROVIDERS}")
+        assert _error(tenant_limited, 429)["code"] == "TooManyRequests"
+        assert "tenant" in tenant_limited.headers["x-ms-throttle-scope"]
+        assert 0 < float(tenant_limited.headers["Retry-After"]) <= 60
+
+
+def test_short_window_recovers_after_retry_after(emulator_factory: Any) -> None:
+    emu = emulator_factory(rate_limit=2, per_app=2, rate_window=0.5)
+    with emu.graph() as graph:
+        assert graph.get(f"/beta{PROVIDERS}").status_code == 200
+        assert graph.get(f"/beta{PROVIDERS}").status_code == 200
+        limited = graph.get(f"/beta{PROVIDERS}")
+        assert limited.status_code == 429
+        time.sleep(float(limited.headers["Retry-After"]))
+        assert graph.get(f"/beta{PROVIDERS}").status_code == 200
+
+
+def test_replication_delay_hides_new_provider_from_get_and_list(emulator_factory: Any) -> None:
+    emu = emulator_factory(replication_delay=0.6, rate_limit="off")
+    with emu.graph() as graph:
+        item = graph.post(f"/beta{PROVIDERS}", json=BODIES["social"]).json()
+        url = f"/beta{PROVIDERS}/{item['id']}"
+        _error(graph.get(url), 404)
+        assert item["id"] not in [i["id"] for i in graph.get(f"/beta{PROVIDERS}").json()["value"]]
+        time.sleep(0.7)
+        assert graph.get(url).status_code == 200
+        assert item["id"] in [i["id"] for i in graph.get(f"/beta{PROVIDERS}").json()["value"]]
+
+
+def test_plain_http_mode(emulator_factory: Any) -> None:
+    emu = emulator_factory(http=True, rate_limit="off")
+    assert emu.base_url.startswith("http://")
+    with emu.graph() as graph:
+        assert graph.get(f"/beta{PROVIDERS}").status_code == 200
+    assert emu.admin.store()["providers"] is not None
