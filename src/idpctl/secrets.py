@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import os
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,7 @@ class SecretContext:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     vault: Mapping[str, Any] | None = None
     keyvault_token: Callable[[], str] | None = field(default=None, repr=False)
-    verify: bool | str = True
+    verify: bool | str | ssl.SSLContext = True
     timeout: float = 10.0
 
     @classmethod

@@ -6,4 +6,16 @@ value-free reason; `idpctl.secrets.Resolver` names the reference and where it is
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import ssl
+
+__all__ = ["tls_verify"]
+
+
+def tls_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    """httpx's `verify=` for True/False, an SSLContext, or a CA bundle path.
+
+    Raises OSError or ssl.SSLError when the bundle cannot be read; sources turn that into a
+    one-line reason."""
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return verify

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from idpctl.secret_sources import tls_verify
 from idpctl.secrets import SourceError
 
 __all__ = ["actions_token"]
@@ -36,11 +37,14 @@ def actions_token(
         url += ("&" if "?" in url else "?") + urlencode({"audience": audience})
     try:
         response = httpx.get(url, headers={"Authorization": f"Bearer {bearer}"},
-                             timeout=timeout, verify=verify)
+                             timeout=timeout, verify=tls_verify(verify))
     except httpx.TransportError as error:
         raise SourceError(
             f"GitHub Actions OIDC token service unreachable ({type(error).__name__})"
         ) from None
+    except (OSError, ValueError) as error:  # a bad CA bundle path
+        raise SourceError(f"cannot reach the GitHub Actions OIDC token service "
+                          f"({type(error).__name__})") from None
     if response.status_code != 200:
         raise SourceError(f"GitHub Actions OIDC token request answered {response.status_code}")
     try:

@@ -23,6 +23,7 @@ import httpx
 
 from idpctl.errors import SecretError
 from idpctl.model import Secret, SecretRef
+from idpctl.secret_sources import tls_verify
 from idpctl.secrets import SecretContext, SourceError
 
 __all__ = ["VaultClient", "VaultSettings"]
@@ -196,7 +197,7 @@ class VaultClient:
         if s.namespace:
             headers["X-Vault-Namespace"] = s.namespace
         try:
-            with httpx.Client(base_url=str(s.address), verify=s.verify,
+            with httpx.Client(base_url=str(s.address), verify=tls_verify(s.verify),
                               timeout=self._timeout) as client:
                 return client.request(method, url, headers=headers, **kwargs)
         except httpx.TransportError as error:

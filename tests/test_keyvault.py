@@ -1,0 +1,194 @@
+"""The Azure Key Vault secret source against the emulator's Key Vault stand-in over HTTPS,
+with real msal tokens for https://vault.azure.net from the emulator's token endpoint."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from idpctl.auth import token_provider
+from idpctl.errors import AuthError, SecretError
+from idpctl.model import Provider, SecretRef
+from idpctl.secret_sources.keyvault import RESOURCE, parse_url
+from idpctl.secrets import Resolver, SecretContext, SourceError, resolve_ref
+
+V1, V2 = "CANARY-kv-value-1", "CANARY-kv-value-2"
+
+
+@pytest.fixture
+def kv(emulator):
+    """The emulator, checked to serve the Key Vault stand-in (seeding, and a vault token
+    carrying the default client's Key Vault data role)."""
+    from idpctl.auth import decode_claims
+    from idpctl.emulator.harness import AdminError
+
+    try:
+        _seed(emulator, "probe", "CANARY-probe")
+    except AdminError as error:
+        pytest.skip(f"the emulator's Key Vault admin API is not wired yet ({str(error)[:60]})")
+    roles = decode_claims(_tokens(emulator, emulator.client_id, emulator.client_secret)())
+    if "Key Vault Secrets User" not in (roles.get("roles") or ()):
+        pytest.skip("the emulator does not grant its default client Key Vault Secrets User yet")
+    return emulator
+
+
+def _tokens(emu, client_id: str, secret: str) -> Callable[[], str]:
+    provider = token_provider(None, tenant=emu.tenant, authority_root=emu.base_url,
+                              verify=emu.ca_path,
+                              env={"AZURE_CLIENT_ID": client_id, "AZURE_CLIENT_SECRET": secret})
+    return lambda: provider.token(RESOURCE)
+
+
+def _ctx(emu, token: Callable[[], str] | None = None) -> SecretContext:
+    if token is None:
+        token = _tokens(emu, emu.client_id, emu.client_secret)
+    return SecretContext(env={}, keyvault_token=token, verify=emu.ca_path, timeout=10)
+
+
+def _seed(emu, name: str, value: str, **extra) -> str:
+    return emu.admin._call("PUT", f"/keyvault/secrets/{name}", {"value": value, **extra})["version"]
+
+
+def _ref(emu, name: str, version: str | None = None) -> SecretRef:
+    suffix = f"/{version}" if version else ""
+    return SecretRef("keyVault", f"{emu.base_url}/secrets/{name}{suffix}")
+
+
+def _fails(ref: SecretRef, context: SecretContext) -> str:
+    with pytest.raises(SecretError) as caught:
+        resolve_ref(ref, context=context)
+    message = str(caught.value)
+    assert "\n" not in message and "\r" not in message and "CANARY" not in message
+    assert ref.describe() in message and "eyJ" not in message  # no token either
+    return message
+
+
+def test_latest_and_pinned_versions(kv) -> None:
+    first = _seed(kv, "contoso-oidc", V1)
+    second = _seed(kv, "contoso-oidc", V2)
+    context = _ctx(kv)
+    latest = resolve_ref(_ref(kv, "contoso-oidc"), context=context)
+    assert latest.reveal() == V2 and latest.version == second
+    assert latest.source == f"keyVault:{kv.base_url}/secrets/contoso-oidc"
+    pinned = resolve_ref(_ref(kv, "contoso-oidc", first), context=context)
+    assert pinned.reveal() == V1 and pinned.version == first
+    assert V1 not in repr(pinned)
+
+
+def test_not_found(kv) -> None:
+    assert "secret not found (404 SecretNotFound)" in _fails(_ref(kv, "nope"),
+                                                             _ctx(kv))
+    _seed(kv, "present", V1)
+    missing_version = _ref(kv, "present", uuid.uuid4().hex)
+    assert "secret not found" in _fails(missing_version, _ctx(kv))
+
+
+def test_permission_denied_without_a_key_vault_role(kv) -> None:
+    _seed(kv, "contoso-oidc", V1)
+    client_id, secret = str(uuid.uuid4()), f"CANARY-client-{uuid.uuid4().hex}"
+    kv.admin.register_client({"clientId": client_id, "secret": secret,
+                                    "roles": ["IdentityProvider.ReadWrite.All"]})
+    context = _ctx(kv, _tokens(kv, client_id, secret))
+    message = _fails(_ref(kv, "contoso-oidc"), context)
+    assert "permission denied (403 ForbiddenByRbac: Caller is not authorized" in message
+
+
+def test_disabled_secret(kv) -> None:
+    _seed(kv, "disabled", V1, enabled=False)
+    assert "403 SecretDisabled" in _fails(_ref(kv, "disabled"), _ctx(kv))
+
+
+def test_token_for_the_wrong_audience_is_refused(kv) -> None:
+    _seed(kv, "contoso-oidc", V1)
+    provider = token_provider(None, tenant=kv.tenant, authority_root=kv.base_url,
+                              verify=kv.ca_path,
+                              env={"AZURE_CLIENT_ID": kv.client_id,
+                                   "AZURE_CLIENT_SECRET": kv.client_secret})
+    graph_token = provider.token()  # audience Graph, not Key Vault
+    message = _fails(_ref(kv, "contoso-oidc"), _ctx(kv, lambda: graph_token))
+    assert "Key Vault refused the token (401 Unauthorized: AKV10022: Invalid audience" in message
+
+
+def test_sign_in_failure_is_one_line(emulator) -> None:
+    context = _ctx(emulator, _tokens(emulator, emulator.client_id, "CANARY-wrong-secret"))
+    message = _fails(_ref(emulator, "contoso-oidc"), context)
+    assert f"cannot get a token for {RESOURCE}: sign-in failed" in message
+
+
+def test_empty_value(kv) -> None:
+    _seed(kv, "empty", "")
+    assert "the secret is empty" in _fails(_ref(kv, "empty"), _ctx(kv))
+
+
+def test_no_sign_in_configured(emulator) -> None:
+    context = SecretContext(env={}, verify=emulator.ca_path)
+    assert "no Key Vault sign-in" in _fails(_ref(emulator, "x"), context)
+
+
+def test_unreachable(emulator) -> None:
+    ref = SecretRef("keyVault", "https://127.0.0.1:9/secrets/contoso")
+    context = SecretContext(env={}, keyvault_token=lambda: "t", timeout=2)
+    assert "Key Vault at https://127.0.0.1:9 is unreachable" in _fails(ref, context)
+
+
+def test_untrusted_certificate(emulator) -> None:
+    context = SecretContext(env={}, keyvault_token=lambda: "t")  # system CAs only
+    assert "is unreachable (ConnectError)" in _fails(_ref(emulator, "x"), context)
+
+
+@pytest.mark.parametrize("url", [
+    "http://kv.vault.azure.net/secrets/a",
+    "https://kv.vault.azure.net/keys/a",
+    "https://kv.vault.azure.net/secrets/",
+    "https://kv.vault.azure.net/secrets/a_b",
+    "https://kv.vault.azure.net/secrets/a/v/extra",
+    "https://kv.vault.azure.net/secrets/a?api-version=7.4",
+    "kv.vault.azure.net/secrets/a",
+])
+def test_malformed_urls(url: str) -> None:
+    with pytest.raises(SourceError, match="not a Key Vault secret URL"):
+        parse_url(url)
+    assert "not a Key Vault secret URL" in _fails(SecretRef("keyVault", url), SecretContext(env={}))
+
+
+def test_parse_url() -> None:
+    assert parse_url("https://kv.vault.azure.net/secrets/contoso-oidc") == (
+        "https://kv.vault.azure.net", "contoso-oidc", None)
+    assert parse_url("https://kv.vault.azure.net/secrets/a/0123abcd") == (
+        "https://kv.vault.azure.net", "a", "0123abcd")
+
+
+def test_run_fetches_a_token_once_per_reference_and_collects_failures(kv) -> None:
+    _seed(kv, "google", V1)
+    calls: list[int] = []
+    tokens = _tokens(kv, kv.client_id, kv.client_secret)
+
+    def counting() -> str:
+        calls.append(1)
+        return tokens()
+
+    resolver = Resolver(_ctx(kv, counting))
+    providers = [
+        Provider(kind="socialIdentityProvider", key="Google",
+                 fields={"clientSecret": _ref(kv, "google")}),
+        Provider(kind="socialIdentityProvider", key="Facebook",
+                 fields={"clientSecret": _ref(kv, "google")}),
+    ]
+    out = resolver.resolve(providers)
+    assert [p.fields["clientSecret"].reveal() for p in out] == [V1, V1]
+    assert len(calls) == 1
+    with pytest.raises(SecretError, match=r"^socialIdentityProvider/Google clientSecret: "
+                                          r"cannot resolve keyVault:.*/secrets/nope"):
+        resolver.resolve([Provider(kind="socialIdentityProvider", key="Google",
+                                   fields={"clientSecret": _ref(kv, "nope")})])
+
+
+def test_auth_error_from_the_token_callable_is_wrapped() -> None:
+    def failing() -> str:
+        raise AuthError("sign-in failed (secret): AADSTS7000215")
+
+    context = SecretContext(env={}, keyvault_token=failing)
+    message = _fails(SecretRef("keyVault", "https://kv.vault.azure.net/secrets/a"), context)
+    assert "AADSTS7000215" in message
