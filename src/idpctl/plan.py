@@ -93,8 +93,11 @@ def build(
     claimed = {address: matcher.match(address, address in state.providers) for address in
                addresses}
     for address in chosen:
-        change = _plan_one(wanted.get(address), state.providers.get(address), claimed[address],
-                           ctx)
+        record, lp = state.providers.get(address), claimed[address]
+        change = _plan_one(wanted.get(address), record, lp, ctx)
+        if change is not None and record and lp and record.id != lp.id:
+            moved = f"matched by key: its Graph id changed outside idpctl ({record.id} -> {lp.id})"
+            change = replace(change, notes=(*change.notes, moved))
         if change is None:
             unchanged.append(address)
         else:

@@ -79,7 +79,7 @@ def encode_value(value: Any, salt: str | None) -> Any:
     if value is UNKNOWN:
         return {"unknown": True}
     if isinstance(value, Mapping):
-        return {str(k): encode_value(value[k], salt) for k in sorted(value, key=str)}
+        return {str(k): encode_value(v, salt) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [encode_value(v, salt) for v in value]
     if value is None or isinstance(value, str | int | float | bool):
@@ -199,11 +199,7 @@ def from_data(data: Any) -> Plan:
         raise PlanError(f"plan file format_version {version} is not supported "
                         f"(this idpctl reads {FORMAT_VERSION})")
     checksum = r.get("checksum", str)
-    rest = {k: v for k, v in data.items() if k != "checksum"}
-    if _digest(rest) != checksum:
-        raise PlanError("plan file was edited or is corrupt (checksum mismatch); "
-                        "make a new one with idpctl plan --out")
-    return Plan(
+    plan = Plan(
         changes=tuple(_change(c) for c in r.items("changes", dict)),
         unchanged=tuple(r.items("unchanged", str)),
         unmanaged=tuple(_unmanaged(u) for u in r.items("unmanaged", dict)),
@@ -211,6 +207,10 @@ def from_data(data: Any) -> Plan:
         basis=_basis(r.child("basis", optional=True)),
         tenant=r.get("tenant", str, optional=True),
     )
+    if _digest({k: v for k, v in data.items() if k != "checksum"}) != checksum:
+        raise PlanError("plan file was edited or is corrupt (checksum mismatch); "
+                        "make a new one with idpctl plan --out")
+    return plan
 
 
 class _Reader:

@@ -1,0 +1,142 @@
+"""The plan file: round trip, rejection of edited or truncated files, no secret values."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from idpctl import plan as planner
+from idpctl import render
+from idpctl.errors import PlanError
+from idpctl.model import UNKNOWN, Action
+from idpctl.planfile import FORMAT_VERSION, SecretPlaceholder, compute_basis
+from test_plan import SALT, managed, oidc, plan_of, rich_plan, secret, state_of
+
+
+def test_round_trip_keeps_everything_show_and_staleness_need() -> None:
+    original = rich_plan()
+    data = planner.to_data(original)
+    restored = planner.from_data(json.loads(json.dumps(data)))
+    assert planner.to_data(restored) == data
+    assert restored.basis == original.basis
+    assert [c.address for c in restored.changes] == [c.address for c in original.changes]
+    assert render.text(restored) == render.text(original)
+    assert render.markdown(restored) == render.markdown(original)
+
+
+def test_secret_leaves_are_references_and_salted_fingerprints() -> None:
+    data = planner.to_data(rich_plan())
+    create = next(c for c in data["changes"] if c["action"] == "create")
+    leaf = create["body"]["clientAuthentication"]["clientSecret"]
+    assert leaf["sensitive"] is True and leaf["source"] == "env:CONTOSO"
+    assert leaf["fingerprint"].startswith("hmac-sha256:") and leaf["version"] is None
+    restored = planner.from_data(data)
+    body = next(c for c in restored.changes if c.action is Action.CREATE).body
+    assert body is not None
+    placeholder = body["clientAuthentication"]["clientSecret"]
+    assert isinstance(placeholder, SecretPlaceholder)
+    assert str(placeholder) == "(sensitive)" and placeholder.source == "env:CONTOSO"
+
+
+def test_no_secret_value_anywhere_in_the_file() -> None:
+    text = json.dumps(planner.to_data(rich_plan()))
+    assert "CANARY" not in text
+    assert '"format_version": 1' in text
+
+
+def test_masked_values_round_trip_as_unknown() -> None:
+    p = oidc("Contoso", secret("CANARY-x"))
+    lp, rec = managed(p, "id-1", inboundClaimMapping={"sub": UNKNOWN, "x": "y"})
+    result = plan_of([p], [lp], state_of(rec))
+    restored = planner.from_data(planner.to_data(result))
+    assert restored.changes[0].fields[0].before == {"sub": UNKNOWN, "x": "y"}
+
+
+def test_stable_key_order_and_version_first() -> None:
+    data = planner.to_data(rich_plan())
+    assert next(iter(data)) == "format_version" and data["format_version"] == FORMAT_VERSION
+    assert list(data)[-1] == "checksum"
+
+
+def test_truncated_file_is_rejected() -> None:
+    text = json.dumps(planner.to_data(rich_plan()))
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text[: len(text) // 2])
+    data = planner.to_data(rich_plan())
+    del data["changes"]
+    with pytest.raises(PlanError, match=r"plan\.changes is missing"):
+        planner.from_data(data)
+
+
+def _edited(edit: Any) -> dict[str, Any]:
+    data = copy.deepcopy(planner.to_data(rich_plan()))
+    edit(data)
+    return data
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d["changes"][0].__setitem__("graph_id", "someone-else"),
+    lambda d: d["changes"].pop(),
+    lambda d: d["basis"]["desired"].clear(),
+    lambda d: d["unchanged"].append("oidcIdentityProvider/Extra"),
+])
+def test_edited_file_is_rejected_by_checksum(edit: Any) -> None:
+    with pytest.raises(PlanError, match="edited or is corrupt"):
+        planner.from_data(_edited(edit))
+
+
+def _resealed(edit: Any) -> dict[str, Any]:
+    """An edit that also recomputes the checksum: structure checks must still catch it."""
+    from idpctl.planfile import _digest
+
+    data = _edited(edit)
+    data.pop("checksum")
+    data["checksum"] = _digest(data)
+    return data
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d["changes"][0].__setitem__("action", "explode"), r"changes\[0\]\.action"),
+    (lambda d: d["changes"][0].__setitem__("address", "x/y"), "does not match"),
+    (lambda d: d["changes"][0].__setitem__("fields", {}), r"changes\[0\]\.fields"),
+    (lambda d: d["basis"].__setitem__("state_serial", "3"), "state_serial"),
+    (lambda d: d["basis"]["live"].__setitem__("x", 1), r"basis\.live"),
+    (lambda d: d["unmanaged"].append(3), r"unmanaged\[3\]"),
+    (lambda d: d.__setitem__("format_version", 2), "format_version 2"),
+])
+def test_structurally_wrong_file_is_rejected_with_its_path(edit: Any, message: str) -> None:
+    with pytest.raises(PlanError, match=message):
+        planner.from_data(_resealed(edit))
+
+
+@pytest.mark.parametrize("data", [None, [], "plan", {"format_version": 1}])
+def test_not_a_plan_at_all(data: Any) -> None:
+    with pytest.raises(PlanError):
+        planner.from_data(data)
+
+
+def test_basis_moves_with_secret_value_not_with_salt_free_data() -> None:
+    p = oidc("Contoso", secret("CANARY-1"))
+    lp, rec = managed(p, "id-1")
+    one = compute_basis([p], [lp], state_of(rec), salt=SALT)
+    two = compute_basis([oidc("Contoso", secret("CANARY-2"))], [lp], state_of(rec), salt=SALT)
+    same = compute_basis([oidc("Contoso", secret("CANARY-1"))], [lp], state_of(rec), salt=SALT)
+    assert one == same
+    assert planner.basis_differences(one, two) == ["desired oidcIdentityProvider/Contoso changed"]
+
+
+def test_basis_names_added_removed_and_replaced_lineage() -> None:
+    a, b = oidc("A"), oidc("B")
+    la, lb = managed(a, "id-a")[0], managed(b, "id-b")[0]
+    old = compute_basis([a], [la], state_of(), salt=SALT)
+    other = state_of()
+    other = type(other)(other.serial, "lineage-2", other.fingerprint_key, {})
+    new = compute_basis([b], [lb], other, salt=SALT)
+    assert planner.basis_differences(old, new) == [
+        "state replaced (lineage lineage-1 -> lineage-2)",
+        "desired oidcIdentityProvider/A removed", "desired oidcIdentityProvider/B added",
+        "live provider oidcIdentityProvider/A disappeared",
+        "live provider oidcIdentityProvider/B appeared"]

@@ -1,0 +1,114 @@
+"""The three renderings, against golden files. Regenerate them with UPDATE_GOLDEN=1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from idpctl import plan as planner
+from idpctl import render
+from idpctl.model import Plan
+from test_plan import managed, oidc, plan_of, rich_plan, secret, state_of
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def empty_plan() -> Plan:
+    p = oidc("Contoso", secret("CANARY-same"))
+    lp, rec = managed(p, "id-1")
+    return plan_of([p], [lp], state_of(rec))
+
+
+def renderings() -> dict[str, str]:
+    rich, empty = rich_plan(), empty_plan()
+    return {
+        "plan.txt": render.text(rich),
+        "plan-color.txt": render.text(rich, color=True),
+        "plan.json": render.json(rich),
+        "plan.md": render.markdown(rich),
+        "empty.txt": render.text(empty),
+        "empty.md": render.markdown(empty),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(renderings()))
+def test_golden(name: str) -> None:
+    got = renderings()[name]
+    path = GOLDEN / name
+    if UPDATE:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(got, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run UPDATE_GOLDEN=1 pytest tests/test_render.py"
+    assert got == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+@pytest.mark.parametrize("name", sorted(renderings()))
+def test_no_secret_value_in_any_rendering(name: str) -> None:
+    assert "CANARY" not in renderings()[name]
+
+
+def test_text_symbols_summary_and_notes() -> None:
+    out = render.text(rich_plan())
+    for line in ("  + oidcIdentityProvider/Contoso", "  -/+ oidcIdentityProvider/Woodgrove",
+                 "    - oidcIdentityProvider/Old", "   <= socialIdentityProvider/Facebook",
+                 '~ displayName: "Google" -> "Sign in with Google"',
+                 "~ clientSecret: (sensitive)  # rotate",
+                 "~ certificateData: (sensitive)  # rotate (vault version 7 -> 8)",
+                 "~ clientSecret: (sensitive)  # will be set",
+                 "changes in the state only",
+                 '- name: "name"  # not in the configuration: removed',
+                 "oidcIdentityProvider/Portal (id id-portal): not in config",
+                 "builtInIdentityProvider/MicrosoftAccount (id MSASignup-OAUTH): built-in",
+                 "Plan: 1 to create, 4 to update, 2 to replace, 2 to delete, 1 to adopt"):
+        assert line in out, line
+    assert "\x1b[" not in out
+    assert "\x1b[32m" in render.text(rich_plan(), color=True)
+
+
+def test_no_changes_text() -> None:
+    out = render.text(empty_plan())
+    assert out.rstrip().endswith("No changes. The tenant matches the configuration "
+                                 "(1 unchanged, 0 unmanaged).")
+
+
+def test_json_rendering_is_the_plan_file_data() -> None:
+    rich = rich_plan()
+    data = json.loads(render.json(rich))
+    assert data == planner.to_data(rich)
+    assert planner.to_data(planner.from_data(data)) == data
+
+
+def test_markdown_table_flags_and_folding() -> None:
+    out = render.markdown(rich_plan())
+    assert out.startswith("## idpctl plan for `contoso.onmicrosoft.com`")
+    assert "| `+` Create | 1 |" in out and "| `-/+` Replace | 2 |" in out
+    assert "> [!WARNING]" in out and "**Deletes**" in out and "**Replaces**" in out
+    assert "**Secret rotations**" in out
+    assert out.count("<details>\n<summary><code>") == len(rich_plan().changes)
+    assert "<code>&lt;=</code>" in out
+    row = "| `certificateData` | `(sensitive)` | `(sensitive)` | rotate (vault version 7 -&gt; 8) |"
+    assert row in out
+    # every table row has the same number of cells as its header
+    for row in re.findall(r"^\|.*\|$", out, flags=re.M):
+        assert row.replace("\\|", "").count("|") in (3, 4, 5), row
+
+
+def test_markdown_escapes_hostile_names() -> None:
+    p = oidc("a|b</details><script>`x`", secret("CANARY-h"))
+    out = render.markdown(plan_of([p], []))
+    outside_code = re.sub(r"`[^`\n]*`", "", out)
+    assert "<script>" not in outside_code and "</details><" not in outside_code
+    assert "/a|b&lt;/details&gt;&lt;script&gt;" in out
+    assert "a\\|b" in out
+
+
+def test_markdown_stays_under_the_comment_limit() -> None:
+    many = [oidc(f"Provider{i:04d}", secret(f"CANARY-{i}")) for i in range(400)]
+    out = render.markdown(plan_of(many, []))
+    assert len(out) < 65_536
+    assert "Field tables left out" in out
