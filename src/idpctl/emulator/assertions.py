@@ -232,7 +232,9 @@ class AssertionChecker:
 def _find_certificate(client: Client, header: dict):
     from cryptography.hazmat.primitives import hashes
 
-    wanted_sha256, wanted_sha1 = header.get("x5t#S256"), header.get("x5t")
+    # msal keeps the base64url padding; Entra accepts either form
+    wanted_sha256, wanted_sha1 = (str(header[n]).rstrip("=") if header.get(n) else None
+                                  for n in ("x5t#S256", "x5t"))
     if not wanted_sha1 and not wanted_sha256:
         raise _invalid_client(
             700027, "Client assertion failed signature validation. (Reason - The JWT header "

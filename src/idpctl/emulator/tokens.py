@@ -117,6 +117,29 @@ class IdentityService:
             return _plain_json(200, self._signer.jwks())
         return _plain_json(200, self._discovery(tenant, v2=route == "discovery-v2"))
 
+    def handle_admin(self, request: wire.Request) -> wire.Response | None:
+        """The identity side's admin endpoints (None if the path is not one of them):
+        `GET|PUT /_emulator/github`, `GET /_emulator/managed-identity`,
+        `PUT /_emulator/keyvault/secrets/{name}`, `GET /_emulator/keyvault/secrets`."""
+        path = request.path.rstrip("/")
+        if path == "/_emulator/github" and request.method in ("GET", "PUT"):
+            if request.method == "GET":
+                return _plain_json(200, self.github.settings())
+            try:
+                body = request.json()
+                if not isinstance(body, dict):
+                    raise ValueError("a JSON object is required")
+                return _plain_json(200, self.github.configure(body))
+            except ValueError as exc:
+                return _plain_json(400, {"error": str(exc).split("\n")[0]})
+        if path == "/_emulator/managed-identity" and request.method == "GET":
+            return _plain_json(200, self.managed_identity.settings())
+        return self.handle_admin_keyvault(request)
+
+    def handle_admin_keyvault(self, request: wire.Request) -> wire.Response | None:
+        """`PUT /_emulator/keyvault/secrets/{name}` {"value"} -> {id, version}; None otherwise."""
+        return self.keyvault.handle_admin(request)
+
     def _known_tenant(self, tenant: str) -> bool:
         t = tenant.lower()
         return (t == self.tenant_id.lower() or t in _MULTI_TENANT or t in self._domains
