@@ -8,11 +8,14 @@ tests at the bottom, using the `emulator` fixture).
 from __future__ import annotations
 
 import json
+import logging
+import re
+import time
 
 import pytest
 
-from idpctl.batching import MAX_BATCH, BatchRequest, pack
-from idpctl.errors import GraphError
+from idpctl.batching import MAX_BATCH, BatchOutcomeUnknown, BatchRequest, pack
+from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
 from idpctl.graph import GraphClient, _redact
 from idpctl.model import UNKNOWN, Secret
 from idpctl.ratelimit import Backoff, TokenBucket, parse_retry_after
@@ -149,3 +152,258 @@ def test_pack_keeps_dependency_groups_together() -> None:
 def test_pack_refuses_bad_input(requests: list[BatchRequest]) -> None:
     with pytest.raises(ValueError):
         pack(requests)
+
+
+# == against the emulator over HTTPS =========================================================
+
+OIDC = "#microsoft.graph.oidcIdentityProvider"
+
+
+def _oidc(name: str, secret: str = CANARY) -> dict:
+    return {
+        "@odata.type": OIDC, "displayName": name, "clientId": f"client-{name}",
+        "issuer": f"https://{name}.example.com/",
+        "wellKnownEndpoint": f"https://{name}.example.com/.well-known/openid-configuration",
+        "responseType": "code", "scope": "openid profile email",
+        "inboundClaimMapping": {"sub": "sub", "name": "name", "email": "email"},
+        "clientAuthentication": {"@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                                 "clientSecret": Secret(secret, source="env:TEST")},
+    }
+
+
+def _graph(emu, **kwargs: object) -> GraphClient:
+    from idpctl.auth import token_provider
+
+    tokens = token_provider({}, tenant=emu.tenant, authority_root=emu.base_url,
+                            verify=emu.ca_path, env={"AZURE_CLIENT_ID": emu.client_id,
+                                                     "AZURE_CLIENT_SECRET": emu.client_secret})
+    kwargs.setdefault("backoff_base", 0.01)
+    return GraphClient(emu.base_url, token_provider=tokens, verify=emu.ca_path, **kwargs)
+
+
+def _graph_calls(emu, method: str | None = None) -> list[dict]:
+    calls = [r for r in emu.admin.requests() if r["path"].startswith("/beta")]
+    return [r for r in calls if method is None or r["method"] == method]
+
+
+@pytest.fixture
+def graph(emulator):
+    client = _graph(emulator)
+    yield client
+    client.close()
+
+
+def test_crud_round_trip(emulator, graph) -> None:
+    created = graph.create_provider(_oidc("contoso"))
+    assert created["id"] and created["displayName"] == "contoso"
+    assert created["clientAuthentication"]["clientSecret"].strip("*") == ""
+    graph.update_provider(created["id"], {"@odata.type": OIDC, "displayName": "contoso2"})
+    assert graph.get_provider(created["id"])["displayName"] == "contoso2"
+    assert any(p["id"] == created["id"] for p in graph.list_providers())
+    graph.delete_provider(created["id"])
+    assert graph.get_provider(created["id"]) is None
+    assert "OpenIdConnect" in graph.available_provider_types()
+    assert all(r["path"].startswith("/beta/") for r in _graph_calls(emulator))
+
+
+def test_paging_follows_every_next_link(emulator_factory) -> None:
+    emu = emulator_factory(page_size=2, rate_limit="off")
+    client = _graph(emu)
+    for i in range(5):
+        client.create_provider(_oidc(f"p{i}"))
+    emu.admin.clear_requests()
+    items = client.list_providers()
+    names = {p.get("displayName") for p in items}
+    assert {f"p{i}" for i in range(5)} <= names
+    assert len({p["id"] for p in items}) == len(items)
+    pages = _graph_calls(emu, "GET")
+    assert len(pages) == -(-len(items) // 2) >= 3
+    client.close()
+
+
+def test_get_retries_429_honouring_retry_after(emulator, graph) -> None:
+    emulator.admin.add_fault(method="GET", path="identityProviders$", status=429,
+                             retry_after=0.3, count=2)
+    started = time.monotonic()
+    graph.list_providers()
+    assert time.monotonic() - started >= 0.6
+    assert [r["status"] for r in _graph_calls(emulator, "GET")] == [429, 429, 200]
+
+
+def test_503_then_success_and_throttled_past_the_budget(emulator) -> None:
+    emulator.admin.add_fault(method="GET", path="identityProviders$", status=503, count=1)
+    client = _graph(emulator, max_retries=2)
+    assert isinstance(client.list_providers(), list)
+    emulator.admin.add_fault(method="GET", path="identityProviders$", status=429,
+                             retry_after=0.01, count=-1)
+    with pytest.raises(ThrottledError, match=r"^Graph 429 TooManyRequests: .*request-id"):
+        client.list_providers()
+    client.close()
+
+
+def test_write_dropped_after_it_took_effect_is_never_resent(emulator, graph) -> None:
+    emulator.admin.add_fault(method="POST", path="identityProviders$", action="drop",
+                             when="after")
+    with pytest.raises(WriteOutcomeUnknown) as caught:
+        graph.create_provider(_oidc("dropped"))
+    assert CANARY not in str(caught.value)
+    assert len(_graph_calls(emulator, "POST")) == 1
+    assert any(p.get("displayName") == "dropped" for p in graph.list_providers())
+
+
+@pytest.mark.parametrize("rule", [
+    {"status": 500, "when": "after"},
+    {"status": 502},
+    {"status": 504, "when": "after"},
+    {"status": 503},  # no Retry-After: Graph may have done it
+    {"delay_ms": 1500, "when": "after"},  # read timeout after sending
+])
+def test_write_outcome_unknown_cases(emulator, rule: dict) -> None:
+    client = _graph(emulator, timeout=0.5)
+    emulator.admin.add_fault(method="PATCH", path="identityProviders/", **rule)
+    created = client.create_provider(_oidc("target"))
+    with pytest.raises(WriteOutcomeUnknown):
+        client.update_provider(created["id"], {"@odata.type": OIDC, "displayName": "t2"})
+    deadline = time.monotonic() + 5  # a delayed request is logged once it has finished
+    while not _graph_calls(emulator, "PATCH") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(_graph_calls(emulator, "PATCH")) == 1
+    client.close()
+
+
+@pytest.mark.parametrize("rule", [{"status": 429, "retry_after": 0.05},
+                                  {"status": 503, "retry_after": 0.05}])
+def test_write_refused_by_throttling_is_retried_and_done_once(emulator, graph, rule) -> None:
+    emulator.admin.add_fault(method="POST", path="identityProviders$", **rule)
+    created = graph.create_provider(_oidc("once"))
+    assert [r["status"] for r in _graph_calls(emulator, "POST")] == [rule["status"], 201]
+    twins = [p for p in graph.list_providers() if p.get("displayName") == "once"]
+    assert [p["id"] for p in twins] == [created["id"]]
+
+
+def test_graph_error_is_one_line_with_request_id_and_no_secret(emulator, graph) -> None:
+    body = _oidc("bad")
+    del body["inboundClaimMapping"]
+    with pytest.raises(GraphError) as caught:
+        graph.create_provider(body)
+    line = str(caught.value)
+    assert re.fullmatch(r"Graph 400 \w+: .+ \(request-id [0-9a-f-]{36}\)", line), line
+    assert "\n" not in line and CANARY not in line
+    assert caught.value.status == 400 and caught.value.request_id
+
+
+def test_missing_permission_is_an_auth_error_naming_it(emulator) -> None:
+    emulator.admin.register_client({"clientId": "reader-app", "secret": "CANARY-reader",
+                                    "roles": ["IdentityProvider.Read.All"]})
+    from idpctl.auth import token_provider
+
+    tokens = token_provider({}, tenant=emulator.tenant, authority_root=emulator.base_url,
+                            verify=emulator.ca_path,
+                            env={"AZURE_CLIENT_ID": "reader-app",
+                                 "AZURE_CLIENT_SECRET": "CANARY-reader"})
+    with GraphClient(emulator.base_url, token_provider=tokens, verify=emulator.ca_path) as client:
+        client.list_providers()
+        with pytest.raises(AuthError, match=r"^Graph 403 .*IdentityProvider\.ReadWrite\.All"):
+            client.create_provider(_oidc("nope"))
+
+
+def test_wrong_ca_fails_fast_with_a_hint(emulator) -> None:
+    client = GraphClient(emulator.base_url, token_provider=_NoTokens(), verify=True)
+    started = time.monotonic()
+    with pytest.raises(GraphError, match="caBundle"):
+        client.list_providers()
+    assert time.monotonic() - started < 5
+    client.close()
+
+
+def test_trace_redacts_authorization_and_secrets(emulator, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="idpctl.graph")
+    client = _graph(emulator, trace=True)
+    token = client._tokens.token(client.resource)
+    created = client.create_provider(_oidc("traced"))
+    client.update_provider(created["id"], {
+        "@odata.type": OIDC, "clientAuthentication": {
+            "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+            "clientSecret": Secret("CANARY-rotated", source="env:R")}})
+    client.close()
+    text = caplog.text
+    assert "Bearer (redacted)" in text and "-> PATCH" in text and "<- 201" in text
+    assert token not in text and CANARY not in text and "CANARY-rotated" not in text
+    assert emulator.client_secret not in text
+
+
+# -- $batch ------------------------------------------------------------------------------------
+
+COLLECTION = "/identity/identityProviders"
+
+
+def _create(i: int | str, *deps: str) -> BatchRequest:
+    return BatchRequest(f"c{i}", "POST", COLLECTION, _oidc(f"b{i}"), tuple(deps))
+
+
+def _batch_posts(emu) -> list[dict]:
+    return [r for r in emu.admin.requests()
+            if r["method"] == "POST" and r["path"].endswith("/$batch")]
+
+
+def test_batch_of_45_goes_in_3_requests_and_maps_every_result(emulator, graph) -> None:
+    results = graph.batch([_create(i) for i in range(45)], concurrency=3)
+    assert sorted(results) == sorted(f"c{i}" for i in range(45))
+    assert {r.status for r in results.values()} == {201}
+    assert results["c7"].body["displayName"] == "b7"
+    assert CANARY not in json.dumps([r.body for r in results.values()])
+    assert len(_batch_posts(emulator)) == 3
+    assert len([p for p in graph.list_providers() if p.get("displayName", "").startswith("b")
+                ]) == 45
+
+
+def test_batch_depends_on_orders_delete_before_create(emulator, graph) -> None:
+    old = graph.create_provider(_oidc("replace-me"))
+    results = graph.batch([
+        BatchRequest("del", "DELETE", f"{COLLECTION}/{old['id']}"),
+        BatchRequest("new", "POST", COLLECTION, _oidc("replace-me"), ("del",)),
+    ])
+    assert results["del"].status == 204 and results["new"].status == 201
+    live = [p for p in graph.list_providers() if p.get("displayName") == "replace-me"]
+    assert [p["id"] for p in live] == [results["new"].body["id"]]
+
+
+def test_batch_failed_dependency_fails_its_dependents(emulator, graph) -> None:
+    results = graph.batch([
+        BatchRequest("del", "DELETE", f"{COLLECTION}/no-such-id"),
+        BatchRequest("new", "POST", COLLECTION, _oidc("after-failure"), ("del",)),
+    ])
+    assert results["del"].status == 404 and results["new"].status == 424
+    assert not [p for p in graph.list_providers() if p.get("displayName") == "after-failure"]
+
+
+def test_batch_throttled_item_is_retried_alone(emulator, graph) -> None:
+    emulator.admin.add_fault(method="POST", path="^/beta/identity/identityProviders$",
+                             status=429, retry_after=0.2, nth=3)
+    started = time.monotonic()
+    results = graph.batch([_create(i) for i in range(5)])
+    assert time.monotonic() - started >= 0.2
+    assert {r.status for r in results.values()} == {201}
+    posts = _batch_posts(emulator)
+    assert [[item["id"] for item in p["body"]["requests"]] for p in posts] == [
+        ["c0", "c1", "c2", "c3", "c4"], ["c2"]]
+    names = [p.get("displayName") for p in graph.list_providers()]
+    assert sorted(n for n in names if n and n.startswith("b")) == [f"b{i}" for i in range(5)]
+
+
+def test_batch_lost_answer_makes_its_writes_outcome_unknown(emulator, graph) -> None:
+    emulator.admin.add_fault(method="POST", path=r"/\$batch$", action="drop", when="after")
+    with pytest.raises(BatchOutcomeUnknown) as caught:
+        graph.batch([_create(i) for i in range(3)] + [
+            BatchRequest("read", "GET", COLLECTION)])
+    assert sorted(caught.value.ids) == ["c0", "c1", "c2"]
+    assert isinstance(caught.value, WriteOutcomeUnknown)
+    assert len(_batch_posts(emulator)) == 1
+
+
+def test_batch_items_count_against_the_budget(emulator) -> None:
+    client = _graph(emulator, rate_limit=600)  # 10/s, burst 20
+    started = time.monotonic()
+    client.batch([_create(i) for i in range(30)])  # 30 items: 10 past the burst -> ~1 s
+    assert time.monotonic() - started >= 0.8
+    client.close()
