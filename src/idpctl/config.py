@@ -300,6 +300,7 @@ class _ProviderLoader:
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
         self._where: dict[int, tuple[Document, Path_, Mapping[str, str]]] = {}
+        self._checked: list[Provider] = []  # valid or not: the semantic rules see them all
 
     def load(self, path: Path) -> None:
         try:
@@ -313,9 +314,8 @@ class _ProviderLoader:
 
     def finish(self) -> list[Problem]:
         problems = list(self.problems)
-        if not problems:
-            problems += semantic_problems(self.providers, self.settings, self.kinds,
-                                          locate=self._locate)
+        problems += semantic_problems(self._checked, self.settings, self.kinds,
+                                      locate=self._locate)
         return sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.message))
 
     def _locate(self, provider: Provider, path: Path_) -> Location:
@@ -377,8 +377,6 @@ class _ProviderLoader:
         if kind_name in self.kinds.legacy:
             problems = validate_document(doc, kind_name, kinds=self.kinds, at=at, label=kind_name)
             self.problems.extend(problems)
-            if problems:
-                return
             warning = legacy_warning(item, self.kinds)
             item, renames = migrate_legacy(item, self.kinds)
             self.warnings.append(_at(doc.locate((*at, "kind")), warning))
@@ -389,9 +387,7 @@ class _ProviderLoader:
         else:
             problems = validate_document(doc, kind_name, kinds=self.kinds, at=at, label=kind_name)
             self.problems.extend(problems)
-            if problems:
-                return
-        self._build(doc, at, item, self.kinds[item["kind"]], renames)
+        self._build(doc, at, item, self.kinds[item["kind"]], renames, valid=not problems)
 
     def _kind_name(self, doc: Document, at: Path_, item: dict[str, Any]) -> str | None:
         names = [*self.kinds, *self.kinds.legacy]
@@ -409,12 +405,25 @@ class _ProviderLoader:
         return kind
 
     def _build(self, doc: Document, at: Path_, item: dict[str, Any], kind: Kind,
-               renames: Mapping[str, str]) -> None:
+               renames: Mapping[str, str], *, valid: bool) -> None:
+        """Add the provider; an invalid one is built as far as it goes, for the semantic rules
+        only, so one run reports every problem."""
+        try:
+            provider = self._provider(doc, at, item, kind)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            if valid:
+                raise
+            return
+        if valid:
+            self.providers.append(provider)
+        self._checked.append(provider)
+        self._where[id(provider)] = (doc, at, {new: old for old, new in renames.items()})
+
+    def _provider(self, doc: Document, at: Path_, item: dict[str, Any], kind: Kind) -> Provider:
         paths = [tuple(p.split(".")) for p in kind.write_only]
-        back = {new: old for old, new in renames.items()}
         data = secret_refs(item, paths, doc=doc, prefix=at)
         fields, method = graph_fields(kind, data, self.kinds)
-        provider = Provider(
+        return Provider(
             kind=kind.name,
             key=natural_key(kind, fields),
             fields=fields,
@@ -424,8 +433,6 @@ class _ProviderLoader:
             user_flows=tuple(item["userFlows"]) if "userFlows" in item else None,
             location=doc.locate(at),
         )
-        self.providers.append(provider)
-        self._where[id(provider)] = (doc, at, back)
 
 
 def _value(data: Any, at: Path_) -> Any:

@@ -117,8 +117,9 @@ def _convert(error: Any, doc: Document, at: Path_, label: str) -> list[Problem]:
 def _describe(error: Any, schema: Mapping[str, Any]) -> str:
     kind, value = error.validator, error.validator_value
     if kind == "type" and schema.get("writeOnly"):
-        return ("a literal secret is not allowed: write a reference, e.g. {env: NAME} "
-                f"({REFERENCE_HINT})")
+        field_name = next((p for p in reversed(error.absolute_path) if isinstance(p, str)), "")
+        return (f"a literal secret is not allowed: write a reference such as {field_name}: "
+                "{env: NAME} (or {file: PATH}, {vault: {path: P, key: K}}, {keyVault: URL})")
     if kind == "type":
         wanted = [value] if isinstance(value, str) else list(value)
         got = _TYPES.get(_json_type(error.instance), "something else")
@@ -162,7 +163,7 @@ def _unknown_fields(error: Any, doc: Document, full: Path_, where: str) -> list[
         if key in known:
             continue
         message = f"unknown field {key!r} in {where}"
-        guess = did_you_mean(key, known) or _nested_guess(key, schema)
+        guess = _nested_guess(key, schema) or did_you_mean(key, known)
         if guess:
             message += f"; did you mean {guess!r}?"
         elif schema.get("writeOnly"):
@@ -216,7 +217,7 @@ def _provider_problems(
     tenant_kind = settings.tenant_kind
     if kind.tenant_kinds and tenant_kind not in kind.tenant_kinds:
         allowed = ", ".join(sorted(kind.tenant_kinds))
-        found.append((("kind",), f"{kind.name} is not available in a {tenant_kind} tenant "
+        found.append((("kind",), f"{kind.name} is not available in {_a(tenant_kind)} tenant "
                                  f"(only {allowed})"))
     if provider.protected and provider.absent:
         found.append((("ensure",), "ensure: absent contradicts protected: true (a protected "
@@ -227,6 +228,10 @@ def _provider_problems(
     return [_problem(where(provider, path), message) for path, message in found]
 
 
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
 def _social_rules(provider: Provider, kinds: Kinds, tenant_kind: str) -> list[tuple[Path_, str]]:
     if provider.kind != "socialIdentityProvider":
         return []
@@ -235,8 +240,8 @@ def _social_rules(provider: Provider, kinds: Kinds, tenant_kind: str) -> list[tu
     value = provider.fields.get("identityProviderType")
     if allowed is None or value is None or value in allowed:
         return []
-    return [(("identityProviderType",), f"identityProviderType {value} is not available in a "
-                                        f"{tenant_kind} tenant (only {', '.join(allowed)})")]
+    return [(("identityProviderType",), f"identityProviderType {value} is not available in "
+                                        f"{_a(tenant_kind)} tenant (only {', '.join(allowed)})")]
 
 
 def _oidc_rules(provider: Provider) -> list[tuple[Path_, str]]:

@@ -1,0 +1,82 @@
+"""`idpctl validate`: every problem in every file, one `file:line:col: message` line each.
+
+Exit 0 when the files are valid (warnings allowed), 1 otherwise. Secrets are not resolved and
+nothing is read from Graph. `--online` adds the discovery preflight when it is available
+(`idpctl.preflight.check(providers, *, settings, kinds) -> list[Problem]`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from idpctl.config import load_providers, provider_files, resolve_settings
+from idpctl.errors import ConfigError, Problem
+from idpctl.kinds import load_kinds
+from idpctl.model import Provider
+
+__all__ = ["check", "run"]
+
+
+def check(
+    config: str | None, *, env: str | None = None, online: bool = False
+) -> tuple[list[Problem], list[Problem], tuple[Provider, ...], int]:
+    """(errors, warnings, providers, number of provider files) for the configuration."""
+    try:
+        settings = resolve_settings(config, env=env)
+    except ConfigError as error:
+        return _problems(error), [], (), 0
+    kinds = load_kinds()
+    warnings: list[Problem] = []
+    files = len(provider_files(settings))
+    try:
+        providers = load_providers(settings, kinds, warnings=warnings)
+    except ConfigError as error:
+        return _problems(error), warnings, (), files
+    errors: list[Problem] = []
+    if online:
+        preflight = importlib.import_module("idpctl.preflight")
+        found = preflight.check(providers, settings=settings, kinds=kinds)
+        errors = [p for p in found if p.severity == "error"]
+        warnings += [p for p in found if p.severity != "error"]
+    return errors, warnings, providers, files
+
+
+def _problems(error: ConfigError) -> list[Problem]:
+    return list(error.problems) or [Problem("idpctl", 0, 0, str(error))]
+
+
+def _line(problem: Problem) -> str:
+    if problem.line <= 0:
+        return problem.message
+    prefix = "warning: " if problem.severity == "warning" else ""
+    return f"{problem.file}:{problem.line}:{problem.column}: {prefix}{problem.message}"
+
+
+def report(errors: Sequence[Problem], warnings: Sequence[Problem]) -> None:
+    for problem in [*warnings, *errors]:
+        print(_line(problem))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        errors, warnings, providers, files = check(
+            getattr(args, "config", None), env=getattr(args, "env", None),
+            online=getattr(args, "online", False))
+    except ModuleNotFoundError as error:
+        if error.name != "idpctl.preflight":
+            raise
+        print("Error: validate --online: the discovery preflight is not available",
+              file=sys.stderr)
+        return 1
+    report(errors, warnings)
+    if errors:
+        count = len(errors)
+        print(f"validate: {count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
+        return 1
+    print(f"OK: {len(providers)} provider{'s' if len(providers) != 1 else ''} in {files} "
+          f"file{'s' if files != 1 else ''}"
+          + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""))
+    return 0
