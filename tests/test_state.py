@@ -390,3 +390,69 @@ def test_created_at_is_optional_on_load(store) -> None:
     _write(store, json.dumps(data))
     assert st.LocalStateStore(store.path).load().providers[
         "oidcIdentityProvider/Contoso"].created_at is None
+
+
+# -- idpctl state list|show|unlock --------------------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> st.LocalStateStore:
+    (tmp_path / "providers").mkdir()
+    (tmp_path / "idpctl.yaml").write_text(
+        "tenant: contoso.onmicrosoft.com\ntenantKind: external\n"
+        "state: {backend: local, path: .idpctl/state.json}\nproviders: providers/\n")
+    monkeypatch.chdir(tmp_path)
+    return st.LocalStateStore(tmp_path / ".idpctl" / "state.json")
+
+
+def _cli(*argv: str) -> int:
+    from idpctl.cli import main
+
+    return main(list(argv))
+
+
+def test_cli_state_list_and_show(project, capsys) -> None:
+    assert _cli("state", "list") == 0
+    assert capsys.readouterr().out == ""
+    state = project.load()
+    state = st.with_record(st.with_record(state, _record(state, "B")), _record(state, "A"))
+    project.save(state)
+    assert _cli("state", "list") == 0
+    assert capsys.readouterr().out == "oidcIdentityProvider/A\noidcIdentityProvider/B\n"
+    assert _cli("state", "show", "oidcIdentityProvider/A") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# oidcIdentityProvider/A\nkind         = oidcIdentityProvider\n")
+    assert "id           = id-A" in out and "source      = env:CONTOSO_SECRET" in out
+    assert "fingerprint = hmac-sha256:" in out and CANARY not in out
+
+
+def test_cli_state_show_unknown_address(project, capsys) -> None:
+    state = project.load()
+    project.save(st.with_record(state, _record(state, "Contoso")))
+    assert _cli("state", "show", "oidcIdentityProvider/Contso") == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (f"Error: oidcIdentityProvider/Contso is not in the state "
+                           f"({project.path}); did you mean oidcIdentityProvider/Contoso?")
+
+
+def test_cli_state_unlock(project, capsys) -> None:
+    proc, lock_id = _hold(project.path, 30)
+    proc.kill()
+    proc.wait()
+    assert _cli("state", "list") == 0
+    assert "(no longer running)" in capsys.readouterr().err  # a note, not an error
+    assert _cli("state", "unlock", "not-the-id") == 1
+    assert "does not match the current lock" in capsys.readouterr().err
+    assert _cli("state", "unlock", lock_id) == 0
+    assert capsys.readouterr().out.startswith(f"Lock {lock_id} broken (was held by ")
+    assert project.read_lock() is None
+    assert _cli("state", "unlock", lock_id) == 1
+    assert "state is not locked" in capsys.readouterr().err
+
+
+def test_cli_corrupt_state_is_one_line(project, capsys) -> None:
+    project.path.parent.mkdir()
+    project.path.write_text('{"format_version": 1, "ser')
+    assert _cli("state", "list") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not valid JSON" in err

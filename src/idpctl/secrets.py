@@ -71,12 +71,35 @@ class SecretContext:
         graph = getattr(settings, "graph", None)
         if ca is None and isinstance(graph, Mapping):
             ca = graph.get("caBundle")
+        verify = str(ca) if ca else True
+        if keyvault_token is None:
+            keyvault_token = _lazy_sign_in(settings, verify=verify, env=env)
         return cls(
             env=os.environ if env is None else env,
             vault=getattr(settings, "vault", None),
             keyvault_token=keyvault_token,
-            verify=str(ca) if ca else True,
+            verify=verify,
         )
+
+
+def _lazy_sign_in(settings: Any, *, verify: bool | str,
+                  env: Mapping[str, str] | None) -> Callable[[], str] | None:
+    """A Key Vault token callable signing in as `settings.auth` says, on first use only, for
+    callers that do not pass the Graph sign-in's own."""
+    if not getattr(settings, "tenant", None) or not getattr(settings, "authority", None):
+        return None
+    provider: list[Any] = []
+
+    def token() -> str:
+        from idpctl import auth
+
+        if not provider:
+            provider.append(auth.token_provider(
+                getattr(settings, "auth", None), tenant=settings.tenant,
+                authority_root=settings.authority, verify=verify, env=env))
+        return provider[0].token("https://vault.azure.net")
+
+    return token
 
 
 class Resolver:
