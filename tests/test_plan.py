@@ -535,7 +535,7 @@ def test_build_is_pure_and_deterministic() -> None:
 # ---- the rich plan the renderings' golden files use ----------------------------------------
 
 
-def rich_plan() -> Plan:
+def rich_plan(kinds: Mapping[str, Kind] = KINDS) -> Plan:
     """One plan with every action, note and listing, for the renderings' golden files."""
     s_old = secret("CANARY-old", "FABRIKAM")
     fabrikam_old = oidc("Fabrikam", s_old)
@@ -568,7 +568,7 @@ def rich_plan() -> Plan:
         LiveProvider("fed-1", G + "samlOrWsFedExternalDomainFederation", None, None,
                      {"displayName": "Federation"})]
     state = state_of(*(rec for _, rec in pairs))
-    return planner.build(tuple(desired), tuple(live), state, kinds=KINDS, salt=SALT,
+    return planner.build(tuple(desired), tuple(live), state, kinds=kinds, salt=SALT,
                          tenant="contoso.onmicrosoft.com")
 
 
@@ -591,3 +591,17 @@ def test_rich_plan_covers_every_action() -> None:
     assert {u.reason for u in result.unmanaged} == {"built-in", "unsupported type",
                                                     "not in config"}
     assert result.unchanged == ()
+
+
+def test_the_schema_kinds_plan_the_same_as_the_fixture() -> None:
+    from idpctl.kinds import load_kinds
+
+    real = load_kinds()
+    for name, kind in KINDS.items():
+        have = real[name]
+        assert (have.odata_type, have.singleton_key, have.managed, have.write_only) == (
+            kind.odata_type, kind.singleton_key, kind.managed, kind.write_only), name
+        assert have.immutable - {have.key_field} == kind.immutable, name
+        if kind.managed:
+            assert (have.key_field, have.fields) == (kind.key_field, kind.fields), name
+    assert planner.to_data(rich_plan(real)) == planner.to_data(rich_plan())
