@@ -7,10 +7,13 @@ tests at the bottom, using the `emulator` fixture).
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
 import re
+import threading
 import time
+from typing import ClassVar
 
 import pytest
 
@@ -256,10 +259,10 @@ def test_write_dropped_after_it_took_effect_is_never_resent(emulator, graph) -> 
     {"status": 502},
     {"status": 504, "when": "after"},
     {"status": 503},  # no Retry-After: Graph may have done it
-    {"delay_ms": 1500, "when": "after"},  # read timeout after sending
+    {"delay_ms": 900, "when": "after"},  # read timeout after sending
 ])
 def test_write_outcome_unknown_cases(emulator, rule: dict) -> None:
-    client = _graph(emulator, timeout=0.5)
+    client = _graph(emulator, timeout=0.4)
     emulator.admin.add_fault(method="PATCH", path="identityProviders/", **rule)
     created = client.create_provider(_oidc("target"))
     with pytest.raises(WriteOutcomeUnknown):
@@ -408,3 +411,87 @@ def test_batch_items_count_against_the_budget(emulator) -> None:
     client.batch([_create(i) for i in range(30)])  # 30 items: 10 past the burst -> ~1 s
     assert time.monotonic() - started >= 0.8
     client.close()
+
+
+# -- hostile answers: a tiny local server for what the emulator will not send -------------------
+
+
+class _Hostile(http.server.BaseHTTPRequestHandler):
+    answers: ClassVar[dict[str, tuple[int, str, bytes]]] = {}
+
+    def do_GET(self) -> None:
+        status, ctype, body = self.answers.get(self.path, (404, "text/plain", b"nope"))
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hostile():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def answer(body: bytes | str | object, *, status: int = 200, ctype: str = "application/json",
+               path: str = "/beta/identity/identityProviders") -> GraphClient:
+        if not isinstance(body, bytes):
+            body = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        _Hostile.answers[path] = (status, ctype, body)
+        return GraphClient(base, token_provider=_NoTokens(), max_retries=1, backoff_base=0.01)
+
+    answer.base = base  # type: ignore[attr-defined]
+    yield answer
+    _Hostile.answers.clear()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("body", "match"), [
+    ("<html>sign in</html>", "not JSON"),
+    (b"\xff\xfe\x00garbage", "not JSON"),
+    ({"values": []}, "without a 'value' array"),
+    ({"value": {"a": 1}}, "without a 'value' array"),
+    ([1, 2], "without a 'value' array"),
+    ({"value": [], "@odata.nextLink": 7}, "not a string"),
+    ({"value": [], "@odata.nextLink": "https://elsewhere.example/beta/x"}, "refused"),
+])
+def test_hostile_list_answers_are_clear_graph_errors(hostile, body, match: str) -> None:
+    with pytest.raises(GraphError, match=match):
+        hostile(body).list_providers()
+
+
+def test_paging_loop_is_stopped(hostile) -> None:
+    client = hostile({"value": []})
+    loop = f"{hostile.base}/beta/identity/identityProviders"
+    _Hostile.answers["/beta/identity/identityProviders"] = (
+        200, "application/json", json.dumps({"value": [], "@odata.nextLink": loop}).encode())
+    with pytest.raises(GraphError, match="paging did not end"):
+        client.list_providers()
+
+
+def test_huge_answer_is_refused(hostile, monkeypatch) -> None:
+    monkeypatch.setattr("idpctl.graph.MAX_RESPONSE_BYTES", 1000)
+    with pytest.raises(GraphError, match="exceeded 1000 bytes"):
+        hostile({"value": ["x" * 5000]}).list_providers()
+
+
+def test_non_json_error_body_still_gives_one_line(hostile) -> None:
+    client = hostile("<h1>Bad Request</h1>", status=400, ctype="text/html")
+    with pytest.raises(GraphError, match=r"^Graph 400 error: no error details$"):
+        client.list_providers()
+
+
+def test_hostile_item_types_reach_live_as_graph_errors(hostile) -> None:
+    from idpctl.live import fetch
+
+    with pytest.raises(GraphError):
+        fetch(hostile({"value": ["not an object"]}), {})
+    got = fetch(hostile({"value": [{"id": "x", "@odata.type": "#microsoft.graph.newThing"}]}), {})
+    assert got[0].kind is None
