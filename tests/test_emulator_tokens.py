@@ -459,3 +459,18 @@ def test_certificates_are_reused_and_private(tmp_path: Path) -> None:
     again = ensure_certificates(tmp_path)
     assert again.server_cert.read_bytes() != b"garbage"
     assert again.ca_cert.read_bytes() == ca_before  # clients keep trusting the same CA
+
+
+def test_a_kept_signing_key_lets_tokens_survive_a_restart(tmp_path: Path) -> None:
+    registry = ClientRegistry()
+    registry.register({"clientId": "app", "secret": "CANARY-k"})
+
+    def service() -> IdentityService:
+        return IdentityService(tenant_id=TENANT, registry=registry,
+                               base_url_fn=lambda: "https://127.0.0.1:1",
+                               signing_key=tmp_path / "signing-key.pem")
+
+    token, _ = service().issue(registry.get("app"), "https://graph.microsoft.com")
+    request = wire.Request("GET", PROVIDERS, {}, {"authorization": f"Bearer {token}"})
+    assert service().authorize(request, write=False) is None
+    assert (tmp_path / "signing-key.pem").stat().st_mode & 0o777 == 0o600

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -36,7 +38,32 @@ class Signer:
 
     @classmethod
     def generate(cls) -> Signer:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return cls._from_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Signer:
+        """The key kept in `path` (PEM, 0600), made on first use, so that tokens survive a
+        restart of the emulator."""
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if isinstance(key, rsa.RSAPrivateKey):
+                return cls._from_key(key)
+        except (OSError, ValueError):
+            pass
+        signer = cls.generate()
+        data = signer.key.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        return signer
+
+    @classmethod
+    def _from_key(cls, key: rsa.RSAPrivateKey) -> Signer:
         der = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )

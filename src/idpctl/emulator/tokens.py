@@ -67,6 +67,7 @@ class IdentityService:
         clock: Callable[[], float] = time.time,
         domains: Iterable[str] = (),
         ca_file: Path | None = None,
+        signing_key: Path | None = None,
     ) -> None:
         from idpctl.emulator.keyvault import KeyVault
         from idpctl.emulator.standins import GitHubTokenService, ManagedIdentityEndpoint
@@ -76,7 +77,7 @@ class IdentityService:
         self._base_url_fn = base_url_fn
         self._clock = clock
         self._domains = {d.lower() for d in domains}
-        self._signer = Signer.generate()
+        self._signer = Signer.load_or_create(signing_key) if signing_key else Signer.generate()
         self._lock = threading.Lock()
         self._verified: dict[str, dict[str, Any]] = {}
         self.github = GitHubTokenService(base_url_fn=base_url_fn, clock=clock)
