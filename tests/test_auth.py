@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import jwt
@@ -176,3 +177,124 @@ def test_load_certificate_failures_are_clear(tmp_path: Path, key_and_cert) -> No
     garbage.write_bytes(b"\x00\x01not a pfx")
     with pytest.raises(AuthError, match="unreadable"):
         load_certificate(str(garbage), None)
+
+
+# == real msal against the emulator's token endpoint ===========================================
+
+
+def _provider(emu, auth: dict | None = None, env: dict | None = None):
+    return token_provider(auth or {}, tenant=emu.tenant, authority_root=emu.base_url,
+                          verify=emu.ca_path, env=env or {})
+
+
+def test_secret_mode_signs_in_and_caches(emulator) -> None:
+    env = {"AZURE_CLIENT_ID": emulator.client_id, "AZURE_CLIENT_SECRET": emulator.client_secret}
+    provider = _provider(emulator, env=env)
+    token = provider.token()
+    assert provider.token() == token  # msal's cache: one token request
+    claims = provider.claims(token)
+    assert claims["appid"] == emulator.client_id and claims["tid"] == emulator.tenant
+    assert "IdentityProvider.ReadWrite.All" in claims["roles"]
+    token_posts = [r for r in emulator.admin.requests() if r["path"].endswith("/token")]
+    assert len(token_posts) == 1
+
+
+def test_secret_mode_from_a_reference(emulator, monkeypatch) -> None:
+    auth = {"mode": "secret", "clientId": SecretRef("env", "MY_APP"),
+            "clientSecret": SecretRef("env", "MY_SECRET")}
+    provider = _provider(emulator, auth, {"MY_APP": emulator.client_id,
+                                          "MY_SECRET": emulator.client_secret})
+    assert provider.claims()["appid"] == emulator.client_id
+    assert provider.detail == "env:MY_SECRET"
+
+
+def test_wrong_secret_is_one_aadsts_line_without_the_secret(emulator) -> None:
+    env = {"AZURE_CLIENT_ID": emulator.client_id, "AZURE_CLIENT_SECRET": CANARY}
+    with pytest.raises(AuthError) as caught:
+        _provider(emulator, env=env).token()
+    line = str(caught.value)
+    assert "AADSTS7000215" in line and "\n" not in line and CANARY not in line
+
+
+def test_unknown_client_is_aadsts700016(emulator) -> None:
+    env = {"AZURE_CLIENT_ID": "00000000-0000-0000-0000-00000000dead", "AZURE_CLIENT_SECRET": "x"}
+    with pytest.raises(AuthError, match="AADSTS700016"):
+        _provider(emulator, env=env).token()
+
+
+@pytest.mark.parametrize("form", ["pem", "pfx"])
+def test_certificate_mode(emulator, tmp_path: Path, key_and_cert, form: str) -> None:
+    key, cert = key_and_cert
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    emulator.admin.register_client({"clientId": "cert-app", "certificatePem": cert_pem})
+    password = "CANARY-pfx-pass"
+    if form == "pfx":
+        data = pkcs12.serialize_key_and_certificates(
+            b"idpctl", key, cert, None, serialization.BestAvailableEncryption(password.encode()))
+    else:
+        data = _pem(key, cert, password.encode())
+    path = tmp_path / f"idpctl.{form}"
+    path.write_bytes(data)
+    auth = {"clientId": "cert-app",
+            "certificate": {"path": str(path), "password": SecretRef("env", "CERT_PASSWORD")}}
+    provider = _provider(emulator, auth, {"CERT_PASSWORD": password})
+    assert provider.mode == "certificate"
+    assert provider.claims()["appid"] == "cert-app"
+
+
+def test_certificate_not_registered_is_refused(emulator, tmp_path: Path, key_and_cert) -> None:
+    other_key, other_cert = _key_and_cert()
+    _, cert = key_and_cert
+    emulator.admin.register_client({"clientId": "cert-app2", "certificatePem": cert.public_bytes(
+        serialization.Encoding.PEM).decode()})
+    path = tmp_path / "other.pem"
+    path.write_bytes(_pem(other_key, other_cert, None))
+    with pytest.raises(AuthError, match="AADSTS"):
+        _provider(emulator, {"clientId": "cert-app2"},
+                  {"AZURE_CLIENT_CERTIFICATE_PATH": str(path)}).token()
+
+
+def _federated_token(key: rsa.RSAPrivateKey, *, issuer: str, subject: str, minutes: int = 10,
+                     audience: str = "api://AzureADTokenExchange") -> str:
+    now = dt.datetime.now(dt.UTC)
+    return jwt.encode({"iss": issuer, "sub": subject, "aud": audience, "iat": now,
+                       "nbf": now, "exp": now + dt.timedelta(minutes=minutes)},
+                      key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def _jwks(key: rsa.RSAPrivateKey) -> dict:
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    return {"keys": [dict(public, kid="k1", use="sig", alg="RS256")]}
+
+
+def test_federated_token_file_is_read_fresh(emulator, tmp_path: Path, key_and_cert) -> None:
+    key, _ = key_and_cert
+    issuer = "https://oidc.example.test/workload"
+    emulator.admin.register_client({"clientId": "wi-app", "federated": [
+        {"issuer": issuer, "subject": "system:serviceaccount:idp:idpctl", "jwks": _jwks(key)}]})
+    token_file = tmp_path / "azure-identity-token"
+    token_file.write_text(_federated_token(key, issuer=issuer,
+                                           subject="system:serviceaccount:idp:idpctl") + "\n")
+    env = {"AZURE_CLIENT_ID": "wi-app", "AZURE_FEDERATED_TOKEN_FILE": str(token_file)}
+    provider = _provider(emulator, env=env)
+    assert provider.mode == "federated" and provider.claims()["appid"] == "wi-app"
+    token_file.write_text(_federated_token(key, issuer=issuer, subject="someone:else"))
+    fresh = _provider(emulator, env=env)
+    with pytest.raises(AuthError, match="AADSTS"):
+        fresh.token()
+
+
+def test_federated_expired_assertion_is_refused(emulator, tmp_path: Path, key_and_cert) -> None:
+    key, _ = key_and_cert
+    issuer = "https://oidc.example.test/expired"
+    emulator.admin.register_client({"clientId": "wi-old", "federated": [
+        {"issuer": issuer, "subject": "s", "jwks": _jwks(key)}]})
+    token_file = tmp_path / "token"
+    token_file.write_text(_federated_token(key, issuer=issuer, subject="s", minutes=-10))
+    with pytest.raises(AuthError, match="AADSTS"):
+        _provider(emulator, {"clientId": "wi-old", "federatedToken": {"file": str(token_file)}}
+                  ).token()
+    (tmp_path / "empty").write_text("")
+    with pytest.raises(AuthError, match="empty"):
+        _provider(emulator, {"clientId": "wi-old",
+                             "federatedToken": {"file": str(tmp_path / "empty")}}).token()
