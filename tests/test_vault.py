@@ -42,6 +42,11 @@ def vault() -> Iterator[VaultServer]:
         server.policy("deny-idp", 'path "secret/data/idp/*" { capabilities = ["deny"] }')
         _approle(server)
         _jwt(server)
+        server.request("POST", "sys/namespaces/team-a", json={})
+        server.request("POST", "sys/mounts/kv", namespace="team-a",
+                       json={"type": "kv", "options": {"version": "2"}})
+        server.request("POST", "kv/data/idp/contoso", namespace="team-a",
+                       json={"data": {"client_secret": "CANARY-namespaced"}})
         yield server
 
 
@@ -125,6 +130,15 @@ def test_settings_block_overrides_environment(vault) -> None:
                    block={"address": vault.address,
                           "auth": {"method": "token", "token": {"env": "MY_TOKEN"}}})
     assert resolve_ref(_ref(), context=context).reveal() == V3
+
+
+def test_namespace_from_environment_and_block(vault) -> None:
+    ref = _ref(mount="kv")
+    secret = resolve_ref(ref, context=_ctx(vault, env={"VAULT_NAMESPACE": "team-a"}))
+    assert secret.reveal() == "CANARY-namespaced" and secret.version == "1"
+    secret = resolve_ref(ref, context=_ctx(vault, block={"namespace": "team-a"}))
+    assert secret.reveal() == "CANARY-namespaced"
+    assert "mount 'kv' not found" in _fails(ref, _ctx(vault))
 
 
 def test_not_found(vault) -> None:
@@ -312,3 +326,34 @@ def test_resolve_run_signs_in_once_and_collects_failures(vault) -> None:
     assert resolver._vault is client
     out = resolve(providers[:1], context=_ctx(vault))
     assert out[0].fields["clientSecret"].version == "2"
+
+
+# -- TLS ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_vault() -> Iterator[VaultServer]:
+    with running_vault(tls=True) as server:
+        server.put_kv("idp/contoso", {"client_secret": V1})
+        yield server
+
+
+def test_tls_with_ca_from_the_settings_block(tls_vault) -> None:
+    context = SecretContext(env={"VAULT_TOKEN": tls_vault.root_token},
+                            vault={"address": tls_vault.address, "caCert": tls_vault.ca_cert})
+    assert resolve_ref(_ref(), context=context).reveal() == V1
+
+
+def test_tls_with_vault_cacert(tls_vault) -> None:
+    env = {"VAULT_ADDR": tls_vault.address, "VAULT_TOKEN": tls_vault.root_token,
+           "VAULT_CACERT": tls_vault.ca_cert}
+    assert resolve_ref(_ref(), context=SecretContext(env=env)).reveal() == V1
+    assert resolve_ref(_ref(), context=SecretContext(env={
+        **env, "VAULT_CACERT": "", "VAULT_SKIP_VERIFY": "true"})).reveal() == V1
+
+
+def test_tls_untrusted_and_missing_ca(tls_vault, tmp_path: Path) -> None:
+    env = {"VAULT_ADDR": tls_vault.address, "VAULT_TOKEN": tls_vault.root_token}
+    assert "is unreachable (ConnectError)" in _fails(_ref(), SecretContext(env=env))
+    missing = {**env, "VAULT_CACERT": str(tmp_path / "nope.pem")}
+    assert "cannot reach Vault" in _fails(_ref(), SecretContext(env=missing))

