@@ -605,3 +605,97 @@ def test_the_schema_kinds_plan_the_same_as_the_fixture() -> None:
         if kind.managed:
             assert (have.key_field, have.fields) == (kind.key_field, kind.fields), name
     assert planner.to_data(rich_plan(real)) == planner.to_data(rich_plan())
+
+
+# ---- property: apply the plan to a model of Graph and the state, then plan again -----------
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+def _key_of(kind: str, fields: Mapping[str, Any]) -> str:
+    k = KINDS[kind]
+    return k.singleton_key or str(fields[k.key_field])
+
+
+def simulate_apply(result: Plan, live: list[LiveProvider], state: State
+                   ) -> tuple[list[LiveProvider], State]:
+    """What a faithful apply does to Graph (masked on read) and to the state."""
+    by_id = {lp.id: lp for lp in live}
+    records = dict(state.providers)
+    for n, change in enumerate(result.changes):
+        if change.action in (Action.DELETE, Action.REPLACE) and change.graph_id:
+            by_id.pop(change.graph_id, None)
+        if change.action is Action.DELETE:
+            records.pop(change.address, None)
+            continue
+        body = {k: _mask(v) for k, v in (change.body or {}).items() if k != "@odata.type"}
+        previous = records.get(change.address)
+        if change.action in (Action.CREATE, Action.REPLACE):
+            graph_id, fields, secrets = f"new-{n}", body, {}
+        else:
+            assert change.graph_id is not None
+            graph_id, fields = change.graph_id, {**by_id[change.graph_id].fields, **body}
+            secrets = dict(previous.secrets) if previous else {}
+        for path, leaf in planner._secret_paths(change.body or {}):
+            secrets[path] = SecretRecord(fingerprint(KEY, leaf), "t", leaf.source, leaf.version)
+        by_id[graph_id] = LiveProvider(graph_id, KINDS[change.kind].odata_type, change.kind,
+                                       _key_of(change.kind, fields), fields)
+        assert change.desired is not None
+        records[change.address] = ManagedRecord(change.kind, change.key, graph_id,
+                                                 change.desired.auth_method, secrets)
+    return list(by_id.values()), State(state.serial + 1, state.lineage, KEY, records)
+
+
+@st.composite
+def worlds(draw: Any) -> tuple[list[Provider], list[LiveProvider], State]:
+    values = st.sampled_from(["CANARY-1", "CANARY-2"])
+    candidates = [
+        lambda: oidc("A", secret(draw(values)),
+                     method=draw(st.sampled_from(sorted(planner.SECRET_METHODS)))),
+        lambda: oidc("A"),
+        lambda: oidc("B", secret(draw(values)), scope=draw(st.sampled_from(["openid", "x"]))),
+        lambda: social("Google", draw(st.sampled_from(["Google", "G2"])), draw(values)),
+        lambda: b2c("Partner", secret(draw(values)),
+                    metadataUrl=draw(st.sampled_from(["https://m1", "https://m2"]))),
+        lambda: apple_of(draw(values), draw(st.sampled_from(["7", "8"]))),
+    ]
+    desired, live, records = {}, [], []
+    for i, make in enumerate(candidates):
+        provider = make()
+        if draw(st.booleans()) and provider.address not in desired:
+            absent = draw(st.booleans()) and draw(st.booleans())
+            desired[provider.address] = replace_provider(provider, absent=absent)
+        if draw(st.booleans()) and provider.address not in {lp.address for lp in live}:
+            old = make()
+            drift = draw(st.sampled_from([
+                {}, {"scope": "drifted"}, {"clientId": "drifted"}, {"displayName": "Portal"},
+                {"inboundClaimMapping": {"sub": "sub", "email": "email", "name": "name"}},
+                {"claimsMapping": {"userId": "oid"}}, {"metadataUrl": "https://m0"}]))
+            if "displayName" in drift and KINDS[old.kind].key_field == "displayName":
+                drift = {}
+            live.append(live_of(old, f"id-{i}", **{k: v for k, v in drift.items()
+                                                    if k in old.fields}))
+            if draw(st.booleans()):
+                records.append(record_of(old, draw(st.sampled_from([f"id-{i}", "stale"]))))
+    unique = {r.address: r for r in records}
+    return list(desired.values()), live, state_of(*unique.values())
+
+
+def replace_provider(provider: Provider, **changes: Any) -> Provider:
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(provider, **changes)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(worlds())
+def test_apply_then_plan_converges(world: tuple[list[Provider], list[LiveProvider], State]
+                                   ) -> None:
+    desired, live, state = world
+    first = plan_of(desired, live, state)
+    for change in first.changes:
+        assert UNKNOWN not in walk(change.body or {})
+    live2, state2 = simulate_apply(first, live, state)
+    second = plan_of(desired, live2, state2)
+    assert second.changes == (), [(c.action, c.address, c.fields) for c in second.changes]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from idpctl import planfile
@@ -79,30 +79,16 @@ def build(
     for address in (*targets, *rotate):
         split_address(address)
     matcher = _Matcher(live, state, kinds)
-    warnings = list(matcher.warnings)
     addresses = sorted(set(wanted) | set(state.providers))
-    chosen = [a for a in addresses if not targets or a in targets]
-    if targets:
-        skipped = len(addresses) - len(chosen)
-        warnings.append(f"--target: planned {len(chosen)} address(es) only; "
-                        f"{skipped} other(s) left out of this plan")
+    matched = {a: matcher.match(a, a in state.providers) for a in addresses}
+    targeted = set(targets)
+    chosen = [a for a in addresses if not targeted or a in targeted]
     ctx = _Context(kinds=kinds, state=state, rotate=frozenset(rotate))
-    warnings.extend(_rotate_warnings(rotate, wanted, kinds))
-    changes: list[Change] = []
-    unchanged: list[str] = []
-    claimed = {address: matcher.match(address, address in state.providers) for address in
-               addresses}
-    for address in chosen:
-        record, lp = state.providers.get(address), claimed[address]
-        change = _plan_one(wanted.get(address), record, lp, ctx)
-        if change is not None and record and lp and record.id != lp.id:
-            moved = f"matched by key: its Graph id changed outside idpctl ({record.id} -> {lp.id})"
-            change = replace(change, notes=(*change.notes, moved))
-        if change is None:
-            unchanged.append(address)
-        else:
-            changes.append(change)
-    changes.sort(key=lambda c: (_ORDER[c.action], c.kind, c.key))
+    changes, unchanged = _plan_all(chosen, wanted, matched, ctx)
+    warnings = [*matcher.warnings, *_rotate_warnings(rotate, wanted)]
+    if targets:
+        warnings.append(f"--target: planned {len(chosen)} address(es) only; "
+                        f"{len(addresses) - len(chosen)} other(s) left out of this plan")
     log.debug("planned %s change(s), %s unchanged", len(changes), len(unchanged))
     return Plan(
         changes=tuple(changes),
@@ -112,6 +98,25 @@ def build(
         basis=planfile.compute_basis(desired, live, state, salt=salt),
         tenant=tenant,
     )
+
+
+def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
+              matched: Mapping[str, LiveProvider | None], ctx: _Context
+              ) -> tuple[list[Change], list[str]]:
+    changes: list[Change] = []
+    unchanged: list[str] = []
+    for address in addresses:
+        record, lp = ctx.state.providers.get(address), matched[address]
+        change = _plan_one(wanted.get(address), record, lp, ctx)
+        if change is None:
+            unchanged.append(address)
+            continue
+        if record and lp and record.id != lp.id:
+            moved = f"matched by key: its Graph id changed outside idpctl ({record.id} -> {lp.id})"
+            change = replace(change, notes=(*change.notes, moved))
+        changes.append(change)
+    changes.sort(key=lambda c: (_ORDER[c.action], c.kind, c.key))
+    return changes, unchanged
 
 
 def check_safety(plan: Plan, *, allow_destroy: bool) -> None:
@@ -131,12 +136,11 @@ def check_safety(plan: Plan, *, allow_destroy: bool) -> None:
                           f"{names}")
 
 
+@dataclass(frozen=True)
 class _Context:
-    def __init__(self, *, kinds: Mapping[str, Kind], state: State,
-                 rotate: frozenset[str]) -> None:
-        self.kinds = kinds
-        self.state = state
-        self.rotate = rotate
+    kinds: Mapping[str, Kind]
+    state: State
+    rotate: frozenset[str]
 
 
 def _index_desired(desired: Iterable[Provider], kinds: Mapping[str, Kind]) -> dict[str, Provider]:
@@ -154,8 +158,7 @@ def _index_desired(desired: Iterable[Provider], kinds: Mapping[str, Kind]) -> di
     return out
 
 
-def _rotate_warnings(rotate: Sequence[str], wanted: Mapping[str, Provider],
-                     kinds: Mapping[str, Kind]) -> list[str]:
+def _rotate_warnings(rotate: Sequence[str], wanted: Mapping[str, Provider]) -> list[str]:
     out = []
     for address in rotate:
         provider = wanted.get(address)
@@ -264,42 +267,42 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
     _refuse_unresolved(provider)
     diffs = [name for name in _ordered(provider.fields, kind)
              if not _equal(provider.fields[name], lp.fields.get(name))]
-    replace_reasons = [f"{name} cannot change in place" for name in diffs
-                       if name in kind.immutable]
-    replace_reasons += [f"{name} changes subtype, which Graph cannot switch in place"
-                        for name in diffs if _subtype_changed(name, provider, lp)]
     adopt_note = () if record else ("not yet managed: idpctl takes it over",)
-    if replace_reasons:
-        change = _create(provider, kind, Action.REPLACE, lp,
-                         (*adopt_note, *replace_reasons))
-        forcing = {name for name in diffs
-                   if name in kind.immutable or _subtype_changed(name, provider, lp)}
-        keep = [replace(f, note="forces replacement") if f.name in forcing else f
-                for f in change.fields if f.sensitive or f.name in diffs]
-        return Change(action=Action.REPLACE, kind=change.kind, key=change.key,
-                      graph_id=lp.id, fields=tuple(keep), body=change.body,
-                      desired=provider, notes=change.notes)
-    field_changes = [FieldChange(name, before=_copy(lp.fields.get(name)),
-                                 after=_copy(provider.fields[name])) for name in diffs]
+    forcing = [name for name in diffs
+               if name in kind.immutable or _subtype_changed(name, provider, lp)]
+    if forcing:
+        return _plan_replace(provider, lp, kind, diffs, forcing, adopt_note)
     method = _method_change(provider, record)
     rebind = [name for name in REBINDING_FIELDS if name in diffs]
     if method is not None and diffs:
         rebind.append("auth method")  # alone it is state-only: nothing goes to Graph
     secrets = _secret_changes(provider, record, ctx, rebind)
-    send = sorted(set(diffs) | {path.split(".")[0] for path, _ in secrets})
-    send = [name for name in _ordered(provider.fields, kind) if name in send]
-    fields = [*field_changes, *(fc for _, fc in secrets)]
+    fields = [FieldChange(name, before=_copy(lp.fields.get(name)),
+                          after=_copy(provider.fields[name])) for name in diffs]
+    fields += [change for _, change in secrets]
     if method is not None:
         fields.append(method)
-    action = Action.UPDATE if record else Action.ADOPT
     if not fields and record is not None:
         return None
+    send = set(diffs) | {path.split(".")[0] for path, _ in secrets}
     body = None
     if send:
         body = {"@odata.type": kind.odata_type,
-                **{name: _copy(provider.fields[name]) for name in send}}
-    return Change(action=action, kind=provider.kind, key=provider.key, graph_id=lp.id,
-                  fields=tuple(fields), body=body, desired=provider, notes=adopt_note)
+                **{name: _copy(provider.fields[name]) for name in _ordered(send, kind)}}
+    return Change(action=Action.UPDATE if record else Action.ADOPT, kind=provider.kind,
+                  key=provider.key, graph_id=lp.id, fields=tuple(fields), body=body,
+                  desired=provider, notes=adopt_note)
+
+
+def _plan_replace(provider: Provider, lp: LiveProvider, kind: Kind, diffs: Sequence[str],
+                  forcing: Sequence[str], notes: tuple[str, ...]) -> Change:
+    reasons = [f"{name} cannot change in place" if name in kind.immutable
+               else f"{name} changes subtype, which Graph cannot switch in place"
+               for name in forcing]
+    change = _create(provider, kind, Action.REPLACE, lp, (*notes, *reasons))
+    keep = [replace(f, note="forces replacement") if f.name in forcing else f
+            for f in change.fields if f.sensitive or f.name in diffs]
+    return replace(change, fields=tuple(keep))
 
 
 def _method_change(provider: Provider, record: ManagedRecord | None) -> FieldChange | None:
@@ -412,6 +415,6 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _ordered(fields: Mapping[str, Any], kind: Kind) -> list[str]:
+def _ordered(fields: Iterable[str], kind: Kind) -> list[str]:
     rank = {name: i for i, name in enumerate(kind.fields)}
     return sorted(fields, key=lambda name: (rank.get(name, len(rank)), name))
