@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from cryptography import x509
@@ -298,3 +299,89 @@ def test_federated_expired_assertion_is_refused(emulator, tmp_path: Path, key_an
     with pytest.raises(AuthError, match="empty"):
         _provider(emulator, {"clientId": "wi-old",
                              "federatedToken": {"file": str(tmp_path / "empty")}}).token()
+
+
+# -- GitHub Actions OIDC and managed identity, through the emulator's stand-ins ----------------
+
+BRANCH = "repo:contoso/idp-config:ref:refs/heads/main"
+
+
+def _admin(emu, method: str, path: str, body: dict | None = None) -> dict:
+    response = httpx.request(method, f"{emu.base_url}/_emulator/{path}", json=body,
+                             verify=emu.ssl_context(), timeout=10)
+    if response.status_code == 404:
+        pytest.skip(f"the emulator does not serve /_emulator/{path}")
+    response.raise_for_status()
+    return response.json()
+
+
+@pytest.fixture
+def github(emulator):
+    settings = _admin(emulator, "GET", "github")
+    yield settings
+    _admin(emulator, "PUT", "github", {"subject": settings["subject"],
+                                       "lifetimeSeconds": settings["lifetimeSeconds"]})
+
+
+def _github_env(settings: dict, client_id: str) -> dict:
+    return {"AZURE_CLIENT_ID": client_id, "ACTIONS_ID_TOKEN_REQUEST_URL": settings["requestUrl"],
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": settings["requestToken"]}
+
+
+def test_github_actions_federation(emulator, github) -> None:
+    emulator.admin.register_client({"clientId": "gh-app", "federated": [
+        {"issuer": github["issuer"], "subject": BRANCH}]})
+    provider = _provider(emulator, env=_github_env(github, "gh-app"))
+    assert provider.mode == "federated" and provider.detail == "github"
+    assert provider.claims()["appid"] == "gh-app"
+    # a pull request run has another subject: not trusted by the branch credential
+    _admin(emulator, "PUT", "github", {"subject": "repo:contoso/idp-config:pull_request"})
+    with pytest.raises(AuthError, match="AADSTS"):
+        _provider(emulator, env=_github_env(github, "gh-app")).token()
+
+
+def test_github_token_is_fetched_afresh_near_expiry(emulator, github) -> None:
+    from idpctl.auth import GitHubAssertion
+
+    _admin(emulator, "PUT", "github", {"lifetimeSeconds": 30})  # inside the 60 s margin
+    assertion = GitHubAssertion(github["requestUrl"], github["requestToken"],
+                                verify=emulator.ca_path)
+    first, second = assertion(), assertion()
+    assert decode_claims(first)["aud"] == "api://AzureADTokenExchange"
+    assert decode_claims(first)["jti"] != decode_claims(second)["jti"]
+    _admin(emulator, "PUT", "github", {"lifetimeSeconds": 600})
+    lasting = GitHubAssertion(github["requestUrl"], github["requestToken"],
+                              verify=emulator.ca_path)
+    assert lasting() == lasting()
+
+
+def test_github_bad_request_token_is_clear(emulator, github) -> None:
+    env = dict(_github_env(github, "gh-app"), ACTIONS_ID_TOKEN_REQUEST_TOKEN=CANARY)
+    with pytest.raises(AuthError, match="id-token: write") as caught:
+        _provider(emulator, env=env).token()
+    assert CANARY not in str(caught.value)
+
+
+@pytest.fixture
+def msi_env(emulator, monkeypatch) -> dict:
+    settings = _admin(emulator, "GET", "managed-identity")
+    monkeypatch.setenv("IDENTITY_ENDPOINT", settings["endpoint"])
+    monkeypatch.setenv("IDENTITY_HEADER", settings["header"])
+    for name in ("IDENTITY_SERVER_THUMBPRINT", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    return settings
+
+
+def test_managed_identity_system_and_user_assigned(emulator, msi_env) -> None:
+    import os
+
+    provider = _provider(emulator, env=dict(os.environ))
+    assert provider.mode == "managedIdentity"
+    assert provider.claims()["appid"] == msi_env["systemAssigned"]["clientId"]
+    emulator.admin.register_client({"clientId": "mi-user", "managedIdentity": "user"})
+    user = _provider(emulator, {"mode": "managedIdentity", "managedIdentityClientId": "mi-user"})
+    assert user.client_id == "mi-user" and user.claims()["appid"] == "mi-user"
+    missing = _provider(emulator, {"mode": "managedIdentity",
+                                   "managedIdentityClientId": "mi-nobody"})
+    with pytest.raises(AuthError, match="sign-in failed"):
+        missing.token()

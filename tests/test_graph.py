@@ -495,3 +495,15 @@ def test_hostile_item_types_reach_live_as_graph_errors(hostile) -> None:
         fetch(hostile({"value": ["not an object"]}), {})
     got = fetch(hostile({"value": [{"id": "x", "@odata.type": "#microsoft.graph.newThing"}]}), {})
     assert got[0].kind is None
+
+
+@pytest.mark.parametrize(("value", "rate"), [
+    (None, None), ("off", None), ("OFF", None), ("default", 150.0), (90, 90.0), ("120", 120.0)])
+def test_rate_limit_setting_forms(value: object, rate: float | None) -> None:
+    assert _client(rate_limit=value).bucket.rate == rate
+
+
+@pytest.mark.parametrize("value", ["fast", 0, -5])
+def test_rate_limit_nonsense_is_refused(value: object) -> None:
+    with pytest.raises(GraphError, match="rateLimit"):
+        _client(rate_limit=value)

@@ -36,6 +36,7 @@ from idpctl.model import UNKNOWN, Secret
 from idpctl.ratelimit import Backoff, TokenBucket, parse_retry_after
 
 __all__ = [
+    "DEFAULT_RATE_LIMIT",
     "PROVIDERS",
     "BatchOutcomeUnknown",
     "BatchRequest",
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 PROVIDERS = "/identity/identityProviders"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 MAX_PAGES = 1000
+# a polite share of Graph's 300 identity-provider requests a minute per tenant (GRAPH.md 1.5)
+DEFAULT_RATE_LIMIT = 150.0
 PERMISSION_HINT = (
     "the app needs the IdentityProvider.ReadWrite.All application permission "
     "with admin consent (IdentityProvider.Read.All is enough for plan)"
@@ -90,7 +93,7 @@ class GraphClient:
         max_retries: int = 5,
         max_wait: float = 120.0,
         backoff_base: float = 0.5,
-        rate_limit: float | None = None,
+        rate_limit: float | str | None = None,
         trace: bool = False,
         resource: str | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -108,7 +111,7 @@ class GraphClient:
         self.max_retries = max_retries
         self.max_wait = max_wait
         self.backoff_base = backoff_base
-        self.bucket = TokenBucket(rate_limit)
+        self.bucket = TokenBucket(_rate(rate_limit))
         self.trace = trace
         self._revealed: set[str] = set()
         self._revealed_lock = threading.Lock()
@@ -347,6 +350,22 @@ class GraphClient:
                 if k in ("request-id", "retry-after", "location") or k.startswith("x-ms-")}
         log.debug("<- %s %s body=%s", status, json.dumps(keep),
                   json.dumps(_redact(body)) if body is not None else "-")
+
+
+def _rate(value: float | str | None) -> float | None:
+    """requests/minute from `graph.rateLimit`: a number, "off"/None (no budget), "default"."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "default":
+        return DEFAULT_RATE_LIMIT
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise GraphError(f"graph.rateLimit {value!r} is not a number of requests a minute, "
+                         "'default' or 'off'") from None
+    if rate <= 0:
+        raise GraphError("graph.rateLimit must be positive (or 'off')")
+    return rate
 
 
 def _reveal(value: Any, revealed: set[str]) -> Any:
