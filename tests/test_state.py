@@ -305,8 +305,10 @@ def _hold(path: Path, seconds: float) -> tuple[subprocess.Popen, str]:
 def test_lock_is_exclusive_across_processes_and_names_the_holder(store) -> None:
     proc, lock_id = _hold(store.path, 30)
     try:
+        started = time.monotonic()
         with pytest.raises(LockError) as caught, store.lock(operation="apply"):
             pass
+        assert time.monotonic() - started < 1.0  # at once, no waiting
         message = str(caught.value)
         assert f"pid {proc.pid}" in message and f"lock id {lock_id}" in message
         assert f"idpctl state unlock {lock_id}" in message
