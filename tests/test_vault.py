@@ -357,3 +357,32 @@ def test_tls_untrusted_and_missing_ca(tls_vault, tmp_path: Path) -> None:
     assert "is unreachable (ConnectError)" in _fails(_ref(), SecretContext(env=env))
     missing = {**env, "VAULT_CACERT": str(tmp_path / "nope.pem")}
     assert "cannot reach Vault" in _fails(_ref(), SecretContext(env=missing))
+
+
+# -- JWT with the emulator's GitHub Actions OIDC stand-in, discovered by OpenBao over HTTPS --------
+
+
+def test_jwt_login_with_the_emulators_github_token_service(vault, emulator) -> None:
+    from idpctl.emulator.harness import AdminError
+
+    try:
+        github = emulator.admin._call("GET", "/github")
+    except AdminError as error:
+        pytest.skip(f"the emulator's GitHub stand-in admin API is not wired yet ({error!s:.60})")
+    mount = f"jwt-{int(time.time() * 1000)}"
+    vault.enable_auth(mount, "jwt")
+    vault.request("POST", f"auth/{mount}/config", json={
+        "oidc_discovery_url": github["issuer"],
+        "oidc_discovery_ca_pem": Path(emulator.ca_path).read_text()})
+    vault.request("POST", f"auth/{mount}/role/ci", json={
+        "role_type": "jwt", "user_claim": "sub", "bound_audiences": ["https://vault.idpctl.test"],
+        "bound_subject": github["subject"], "token_policies": ["read-idp"]})
+    env = {"VAULT_ADDR": vault.address, "ACTIONS_ID_TOKEN_REQUEST_URL": github["requestUrl"],
+           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": github["requestToken"]}
+    block = {"auth": {"method": "jwt", "mount": mount, "role": "ci",
+                      "audience": "https://vault.idpctl.test"}}
+    context = SecretContext(env=env, vault=block, verify=emulator.ca_path, timeout=10)
+    assert resolve_ref(_ref(), context=context).reveal() == V3
+    wrong = SecretContext(env={**env, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "wrong"}, vault=block,
+                          verify=emulator.ca_path)
+    assert "GitHub Actions OIDC token request answered 401" in _fails(_ref(), wrong)
