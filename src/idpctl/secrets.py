@@ -122,9 +122,10 @@ class Resolver:
             try:
                 value, version = self._fetch(ref)
                 self._cache[cache_key] = Secret(value, source=ref.describe(), version=version)
+                log.debug("resolved %s (version %s)", ref.describe(), version)
             except SourceError as error:
                 self._cache[cache_key] = error
-            log.debug("resolved %s", ref.describe())
+                log.debug("could not resolve %s: %s", ref.describe(), error)
         return self._cache[cache_key]
 
     def _fetch(self, ref: SecretRef) -> tuple[str, str | None]:
