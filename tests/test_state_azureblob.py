@@ -1,0 +1,295 @@
+"""The Azure Blob state backend against a real Azurite (npm `azurite`, started by the suite):
+round trip, the lease lock between two stores and two processes, `unlock`, ETag-checked
+writes, Shared Key and SAS authorisation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from azurite import ACCOUNT_KEY, Azurite, running_azurite
+from idpctl import state as state_module
+from idpctl.errors import ConfigError, LockError, StateError
+from idpctl.model import ManagedRecord, SecretRecord, SecretRef, State
+from idpctl.state_azureblob import AzureBlobStateStore, parse_connection_string
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    with running_azurite() as server:
+        yield server
+
+
+@pytest.fixture
+def blob() -> str:
+    return f"state-{uuid.uuid4().hex[:12]}.json"
+
+
+def _store(azurite: Azurite, blob: str, *, container: str = "idpctl") -> AzureBlobStateStore:
+    url, auth = parse_connection_string(azurite.connection_string)
+    return AzureBlobStateStore(account_url=url, container=container, blob=blob, auth=auth)
+
+
+def _record(name: str) -> ManagedRecord:
+    secret = SecretRecord(fingerprint="hmac-sha256:" + "ab" * 32, set_at="2026-01-02T03:04:05Z",
+                          source="env:CONTOSO_SECRET")
+    return ManagedRecord(kind="oidcIdentityProvider", key=name, id=f"id-{name}",
+                         auth_method="client_secret_post",
+                         secrets={"clientAuthentication.clientSecret": secret})
+
+
+def _next(store: AzureBlobStateStore, name: str) -> State:
+    return state_module.with_record(store.load(), _record(name))
+
+
+def test_round_trip_writes_the_local_state_format(azurite: Azurite, blob: str) -> None:
+    store = _store(azurite, blob, container=f"fresh{uuid.uuid4().hex[:8]}")
+    empty = store.load()
+    assert empty.serial == 0 and not empty.providers
+    saved = _next(store, "Contoso")
+    store.save(saved)
+    again = _store(azurite, blob, container=store.container_url.rsplit("/", 1)[1]).load()
+    assert state_module.to_data(again) == state_module.to_data(saved)
+    raw = httpx.get(f"{store.url}?{azurite.account_sas()}").text
+    assert raw == state_module.dumps(saved)
+    assert ACCOUNT_KEY not in repr(store)
+
+
+def test_a_second_lock_is_refused_naming_the_holder(azurite: Azurite, blob: str) -> None:
+    first, second = _store(azurite, blob), _store(azurite, blob)
+    with first.lock(operation="apply") as held:
+        assert second.read_lock() == held
+        with pytest.raises(LockError) as refused, second.lock(operation="apply"):
+            pytest.fail("two holders")
+        message = str(refused.value)
+        for part in (held.host, f"pid {held.pid}", held.lock_id, held.started_at, "apply"):
+            assert part in message
+        assert refused.value.holder == held.to_data()
+        state = second.load()
+        with pytest.raises(LockError, match=held.lock_id):
+            second.save(state_module.with_record(state, _record("Sneaky")))
+        first.save(_next(first, "Contoso"))
+    assert second.read_lock() is None
+    with second.lock(operation="apply"):
+        second.save(_next(second, "Fabrikam"))
+    assert set(first.load().providers) == {"oidcIdentityProvider/Contoso",
+                                           "oidcIdentityProvider/Fabrikam"}
+
+
+def test_lock_timeout_waits_for_the_holder(azurite: Azurite, blob: str) -> None:
+    first, second = _store(azurite, blob), _store(azurite, blob)
+    entered = threading.Event()
+
+    def hold() -> None:
+        with first.lock(operation="apply"):
+            entered.set()
+            time.sleep(0.6)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    entered.wait(5)
+    started = time.monotonic()
+    with second.lock(operation="apply", timeout=10) as info:
+        assert time.monotonic() - started >= 0.3
+        assert second.read_lock() == info
+    thread.join()
+    with first.lock(operation="apply"), pytest.raises(LockError, match=r"timed out after 0\.3s"), \
+            second.lock(operation="apply", timeout=0.3):
+        pass
+
+
+HOLDER = """
+import sys
+from idpctl.state_azureblob import AzureBlobStateStore, parse_connection_string
+url, auth = parse_connection_string(sys.argv[1])
+store = AzureBlobStateStore(account_url=url, container="idpctl", blob=sys.argv[2], auth=auth)
+with store.lock(operation="apply") as info:
+    print(info.lock_id, flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_stale_lease_is_broken_by_unlock_with_its_id(azurite: Azurite, blob: str) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, azurite.connection_string, blob],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        lock_id = holder.stdout.readline().strip()  # type: ignore[union-attr]
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(10)
+    store = _store(azurite, blob)
+    stale = store.read_lock()
+    assert stale is not None and stale.lock_id == lock_id and stale.pid == holder.pid
+    with pytest.raises(LockError) as refused, store.lock(operation="apply"):
+        pass
+    assert "no longer running" in str(refused.value)
+    assert f"idpctl state unlock {lock_id}" in str(refused.value)
+    with pytest.raises(LockError, match="does not match"):
+        store.unlock(str(uuid.uuid4()))
+    assert store.read_lock() == stale
+    assert store.unlock(lock_id) == stale
+    assert store.read_lock() is None
+    with pytest.raises(StateError, match="not locked"):
+        store.unlock(lock_id)
+    with store.lock(operation="apply"):
+        store.save(_next(store, "Contoso"))
+    assert store.load().serial == 1
+
+
+def test_a_holder_whose_lock_was_broken_leaves_the_new_lock_alone(
+        azurite: Azurite, blob: str) -> None:
+    old, new = _store(azurite, blob), _store(azurite, blob)
+    context = old.lock(operation="apply")
+    broken = context.__enter__()
+    new.unlock(broken.lock_id)
+    with new.lock(operation="apply") as current:
+        with pytest.raises(LockError, match=current.lock_id):
+            old.save(_next(old, "Late"))
+        context.__exit__(None, None, None)
+        assert new.read_lock() == current
+
+
+def test_etag_checked_writes_refuse_a_lost_update(azurite: Azurite, blob: str) -> None:
+    first, second = _store(azurite, blob), _store(azurite, blob)
+    first.save(_next(first, "Base"))
+    mine, theirs = _next(first, "Mine"), _next(second, "Theirs")
+    second.save(theirs)
+    with pytest.raises(StateError, match="changed since it was loaded"):
+        first.save(mine)
+    assert set(first.load().providers) == {"oidcIdentityProvider/Base",
+                                           "oidcIdentityProvider/Theirs"}
+    older = first.load()
+    first.save(state_module.with_record(older, _record("Newer")))
+    with pytest.raises(StateError, match="older one"):
+        first.save(older)
+
+
+def test_a_lock_taken_after_load_does_not_count_as_a_conflict(
+        azurite: Azurite, blob: str) -> None:
+    store, other = _store(azurite, blob), _store(azurite, blob)
+    store.save(_next(store, "Base"))
+    loaded = _next(store, "After")
+    with other.lock(operation="plan"):
+        pass  # the metadata (and so the ETag) moved, the state did not
+    store.save(loaded)
+    assert other.load().serial == loaded.serial
+
+
+def test_locking_before_any_state_exists(azurite: Azurite, blob: str) -> None:
+    store = _store(azurite, blob, container=f"new{uuid.uuid4().hex[:8]}")
+    with store.lock(operation="apply"):
+        assert store.load().serial == 0
+    assert store.load().serial == 0 and store.read_lock() is None
+    with store.lock(operation="apply"):
+        store.save(_next(store, "First"))
+    assert list(store.load().providers) == ["oidcIdentityProvider/First"]
+
+
+def test_an_empty_blob_that_is_not_our_placeholder_is_an_error(
+        azurite: Azurite, blob: str) -> None:
+    store = _store(azurite, blob)
+    store.load()
+    answer = httpx.put(f"{store.url}?{azurite.account_sas()}", content=b"",
+                       headers={"x-ms-blob-type": "BlockBlob"})
+    assert answer.status_code == 201
+    with pytest.raises(StateError, match="is empty"):
+        store.load()
+
+
+def test_sas_from_settings_with_a_reference(azurite: Azurite, blob: str,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    sas = azurite.account_sas()
+    monkeypatch.setenv("IDPCTL_TEST_STATE_SAS", sas)
+    spec = {"backend": "azureblob", "url": azurite.account_url, "container": "idpctl",
+            "blob": blob, "sasToken": SecretRef("env", "IDPCTL_TEST_STATE_SAS")}
+    caplog.set_level(logging.DEBUG)
+    store = AzureBlobStateStore.from_settings(spec)
+    with store.lock(operation="apply"):
+        store.save(_next(store, "ViaSas"))
+    assert _store(azurite, blob).load().providers.keys() == {"oidcIdentityProvider/ViaSas"}
+    signature = dict(p.split("=", 1) for p in sas.split("&"))["sig"]
+    assert signature not in caplog.text and "sig=(sensitive)" in caplog.text
+
+
+def test_a_read_only_or_wrong_sas_is_refused_without_echoing_it(
+        azurite: Azurite, blob: str) -> None:
+    seed = _store(azurite, blob)
+    seed.save(_next(seed, "Seed"))
+    read_only = azurite.account_sas(permissions="rl")
+    spec = {"url": azurite.account_url, "container": "idpctl", "blob": blob,
+            "sasToken": read_only}
+    store = AzureBlobStateStore.from_settings(spec)
+    assert store.load().serial == 1
+    with pytest.raises(StateError, match="403") as refused:
+        store.save(_next(store, "Nope"))
+    forged = read_only.replace("sp=rl", "sp=rwdlacup")
+    with pytest.raises(StateError, match="403") as forged_refused:
+        AzureBlobStateStore.from_settings({**spec, "sasToken": forged}).load()
+    for error in (refused.value, forged_refused.value):
+        assert "sig=" not in str(error)
+
+
+def test_connection_string_from_an_env_reference(azurite: Azurite, blob: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDPCTL_TEST_STATE_CS", azurite.connection_string)
+    store = AzureBlobStateStore.from_settings({
+        "backend": "azureblob", "container": "idpctl", "blob": blob,
+        "connectionString": SecretRef("env", "IDPCTL_TEST_STATE_CS")})
+    store.save(_next(store, "ViaEnv"))
+    assert store.load().serial == 1
+    wrong = azurite.connection_string.replace(ACCOUNT_KEY, "d3Jvbmc=")
+    with pytest.raises(StateError, match="403") as refused:
+        AzureBlobStateStore.from_settings({"container": "idpctl", "blob": blob,
+                                           "connectionString": wrong}).load()
+    assert "d3Jvbmc=" not in str(refused.value) and ACCOUNT_KEY not in str(refused.value)
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"url": "http://127.0.0.1:1/x", "blob": "b"}, "needs container and blob"),
+    ({"container": "c", "blob": "b"}, "needs url or connectionString"),
+    ({"container": "c", "blob": "b", "connectionString": "AccountName=a"}, "AccountKey"),
+    ({"container": "c", "blob": "b", "connectionString": "Foo=bar"}, "no BlobEndpoint"),
+])
+def test_settings_errors(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        AzureBlobStateStore.from_settings(spec)
+
+
+def test_development_storage_shorthand() -> None:
+    url, _ = parse_connection_string("UseDevelopmentStorage=true")
+    assert url == "http://127.0.0.1:10000/devstoreaccount1"
+
+
+def test_unreachable_account_is_one_clear_error(blob: str) -> None:
+    store = AzureBlobStateStore.from_settings(
+        {"url": "http://127.0.0.1:9/devstoreaccount1", "container": "c", "blob": blob,
+         "sasToken": "sv=1&sig=abc"})
+    with pytest.raises(StateError, match=r"cannot reach state blob .*ConnectError"):
+        store.load()
+
+
+def test_state_document_matches_the_local_store(azurite: Azurite, blob: str,
+                                                tmp_path: Path) -> None:
+    store = _store(azurite, blob)
+    state = _next(store, "Same")
+    store.save(state)
+    local = state_module.LocalStateStore(tmp_path / "state.json")
+    local.load()
+    local.save(state)
+    remote = httpx.get(f"{store.url}?{azurite.account_sas()}").json()
+    assert remote == json.loads((tmp_path / "state.json").read_text())
