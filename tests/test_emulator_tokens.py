@@ -222,6 +222,22 @@ def test_storage_audience_token_has_the_v1_issuer_azurite_wants(emu: Emu) -> Non
     assert claims["iss"] == f"https://sts.windows.net/{emu.tenant}/"
 
 
+def test_v1_token_endpoint_takes_a_resource(emu: Emu) -> None:
+    client = emu.register(secret="CANARY-secret-8")
+    v1 = emu.http.get(f"{emu.authority}/.well-known/openid-configuration").json()
+    response = emu.http.post(v1["token_endpoint"], data={
+        "grant_type": "client_credentials", "client_id": client,
+        "client_secret": "CANARY-secret-8", "resource": "https://storage.azure.com/"})
+    assert response.status_code == 200, response.text
+    assert claims_of(response.json()["access_token"])["aud"] == "https://storage.azure.com"
+    missing = emu.http.post(v1["token_endpoint"], data={
+        "grant_type": "client_credentials", "client_id": client,
+        "client_secret": "CANARY-secret-8"})
+    assert aadsts(missing) == 900144
+    log = emu.http.get(f"{emu.base}/_emulator/requests").text
+    assert "CANARY" not in log  # token request bodies are logged redacted
+
+
 # -- certificate assertions ----------------------------------------------------------------
 
 

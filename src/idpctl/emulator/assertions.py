@@ -19,7 +19,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,9 +26,10 @@ from urllib.parse import urlsplit
 import jwt
 
 from idpctl.emulator.clients import Client, FederatedCredential
+from idpctl.emulator.oauth import TokenError
 from idpctl.emulator.signing import InvalidToken, b64url, unverified_parts
 
-__all__ = ["AssertionChecker", "TokenError"]
+__all__ = ["AssertionChecker"]
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +40,6 @@ _JWKS_TTL = 300.0
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _FIC_HINT = (" Please check your federated identity credential Subject, Audience and Issuer "
              "against the presented assertion.")
-
-
-@dataclass
-class TokenError(Exception):
-    """A token endpoint failure in Entra's terms: HTTP status, OAuth error, AADSTS code."""
-
-    status: int
-    error: str
-    code: int
-    description: str
-
-    def __str__(self) -> str:
-        return f"AADSTS{self.code}: {self.description}"
 
 
 def _invalid_client(code: int, description: str) -> TokenError:

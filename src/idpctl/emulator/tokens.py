@@ -4,7 +4,7 @@
 
     GET  /<tenant>/v2.0/.well-known/openid-configuration   discovery (v2; v1 without "v2.0/")
     GET  /<tenant>/discovery/v2.0/keys                     the JWKS (also /<tenant>/discovery/keys)
-    POST /<tenant>/oauth2/v2.0/token                       client_credentials
+    POST /<tenant>/oauth2/v2.0/token                       client_credentials (v1: oauth2/token)
     /_github/..., /_msi/token, /secrets/...                the stand-ins (standins.py, keyvault.py)
 
 and returns None for every other path. `authorize` checks a Graph request's bearer token and
@@ -13,23 +13,20 @@ role; `app_id` names the calling app for per-app throttling. See docs/emulator-i
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
-from idpctl.emulator import wire
-from idpctl.emulator.assertions import AssertionChecker, TokenError
+from idpctl.emulator import oauth, wire
+from idpctl.emulator.assertions import AssertionChecker
 from idpctl.emulator.clients import Client, ClientRegistry, secret_matches
+from idpctl.emulator.oauth import TokenError
 from idpctl.emulator.signing import InvalidToken, Signer
 
 __all__ = [
@@ -49,7 +46,6 @@ READ_ROLES = frozenset({"IdentityProvider.Read.All", "IdentityProvider.ReadWrite
 WRITE_ROLES = frozenset({"IdentityProvider.ReadWrite.All"})
 TOKEN_LIFETIME = 3599
 _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-_RESERVED_SCOPES = {"openid", "profile", "offline_access"}
 _MULTI_TENANT = {"common", "organizations", "consumers"}
 _CACHE_MAX = 20_000
 _VAULT_ROLE_PREFIX = "Key Vault "
@@ -101,22 +97,22 @@ class IdentityService:
         if match is None or match.group(2) not in _ROUTES:
             return None
         tenant, route = unquote(match.group(1)), _ROUTES[match.group(2)]
-        expected = "POST" if route == "token" else "GET"
+        expected = "POST" if route.startswith("token") else "GET"
         if request.method != expected:
-            return _aad_error(request, TokenError(
+            return oauth.aad_error(request, TokenError(
                 405, "invalid_request", 900561,
                 f"The endpoint only accepts {expected} requests. Received a {request.method} "
                 "request."))
         if not self._known_tenant(tenant):
-            return _aad_error(request, TokenError(
+            return oauth.aad_error(request, TokenError(
                 400, "invalid_tenant", 90002,
                 f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
                 "and are signing into the correct cloud."))
-        if route == "token":
-            return self._token(request, tenant)
+        if route.startswith("token"):
+            return self._token(request, tenant, v1=route == "token-v1")
         if route == "keys":
-            return _plain_json(200, self._signer.jwks())
-        return _plain_json(200, self._discovery(tenant, v2=route == "discovery-v2"))
+            return oauth.plain_json(200, self._signer.jwks())
+        return oauth.plain_json(200, self._discovery(tenant, v2=route == "discovery-v2"))
 
     def handle_admin(self, request: wire.Request) -> wire.Response | None:
         """The identity side's admin endpoints (None if the path is not one of them):
@@ -125,16 +121,16 @@ class IdentityService:
         path = request.path.rstrip("/")
         if path == "/_emulator/github" and request.method in ("GET", "PUT"):
             if request.method == "GET":
-                return _plain_json(200, self.github.settings())
+                return oauth.plain_json(200, self.github.settings())
             try:
                 body = request.json()
                 if not isinstance(body, dict):
                     raise ValueError("a JSON object is required")
-                return _plain_json(200, self.github.configure(body))
+                return oauth.plain_json(200, self.github.configure(body))
             except ValueError as exc:
-                return _plain_json(400, {"error": str(exc).split("\n")[0]})
+                return oauth.plain_json(400, {"error": str(exc).split("\n")[0]})
         if path == "/_emulator/managed-identity" and request.method == "GET":
-            return _plain_json(200, self.managed_identity.settings())
+            return oauth.plain_json(200, self.managed_identity.settings())
         return self.handle_admin_keyvault(request)
 
     def handle_admin_keyvault(self, request: wire.Request) -> wire.Response | None:
@@ -173,36 +169,36 @@ class IdentityService:
 
     # -- the token endpoint --------------------------------------------------------------
 
-    def _token(self, request: wire.Request, tenant: str) -> wire.Response:
+    def _token(self, request: wire.Request, tenant: str, *, v1: bool) -> wire.Response:
         try:
             if tenant.lower() in _MULTI_TENANT:
                 raise TokenError(400, "invalid_request", 50059,
                                  "No tenant-identifying information found in either the request "
                                  "or implied by any provided credentials.")
-            form = _form(request)
+            form = oauth.form_fields(request)
             client, acr = self._authenticate(request, form, tenant)
-            resource = _resource(form)
+            resource = oauth.resource_of(form, v1=v1)
         except TokenError as exc:
             log.info("token request refused: AADSTS%s", exc.code)
-            return _aad_error(request, exc)
+            return oauth.aad_error(request, exc)
         token, expires_on = self.issue(client, resource, appidacr=acr)
         payload = {"token_type": "Bearer", "expires_in": int(expires_on - self._clock()),
                    "ext_expires_in": int(expires_on - self._clock()), "access_token": token}
-        return _plain_json(200, payload, {"Cache-Control": "no-store, no-cache",
+        return oauth.plain_json(200, payload, {"Cache-Control": "no-store, no-cache",
                                           "Pragma": "no-cache"})
 
     def _authenticate(self, request: wire.Request, form: dict[str, str],
                       tenant: str) -> tuple[Client, str]:
         grant = form.get("grant_type")
         if not grant:
-            raise _missing("grant_type")
+            raise oauth.missing("grant_type")
         if grant != "client_credentials":
             raise TokenError(400, "unsupported_grant_type", 70003,
                              f"The app requested an unsupported grant type '{grant}'.")
-        basic_id, basic_secret = _basic_auth(request)
+        basic_id, basic_secret = oauth.basic_auth(request)
         client_id = form.get("client_id") or basic_id
         if not client_id:
-            raise _missing("client_id")
+            raise oauth.missing("client_id")
         client = self.registry.get(client_id)
         if client is None:
             raise TokenError(400, "unauthorized_client", 700016,
@@ -281,7 +277,7 @@ class IdentityService:
         return claims
 
     def authorize(self, request: wire.Request, *, write: bool) -> wire.Response | None:
-        token = _bearer(request)
+        token = oauth.bearer(request)
         try:
             if token is None:
                 raise InvalidToken("Access token is empty.")
@@ -300,7 +296,7 @@ class IdentityService:
         return None
 
     def app_id(self, request: wire.Request) -> str | None:
-        token = _bearer(request)
+        token = oauth.bearer(request)
         if token is None:
             return None
         try:
@@ -320,6 +316,7 @@ _ROUTES = {
     "discovery/v2.0/keys": "keys",
     "discovery/keys": "keys",
     "oauth2/v2.0/token": "token",
+    "oauth2/token": "token-v1",
 }
 
 
@@ -327,72 +324,3 @@ def _roles_for(roles: Iterable[str], resource: str) -> list[str]:
     """Key Vault data roles go into vault tokens; every other role into the rest."""
     vault = resource.rstrip("/") == "https://vault.azure.net"
     return [r for r in roles if r.startswith(_VAULT_ROLE_PREFIX) == vault]
-
-
-def _bearer(request: wire.Request) -> str | None:
-    value = request.headers.get("authorization", "")
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
-def _form(request: wire.Request) -> dict[str, str]:
-    ctype = request.headers.get("content-type", "")
-    if "application/x-www-form-urlencoded" not in ctype.lower():
-        raise TokenError(400, "invalid_request", 900144,
-                         "The request body must contain the following parameter: 'grant_type'.")
-    parsed = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {k: v[0] for k, v in parsed.items()}
-
-
-def _basic_auth(request: wire.Request) -> tuple[str | None, str | None]:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None, None
-    try:
-        user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    return unquote(user) or None, unquote(password) or None
-
-
-def _resource(form: dict[str, str]) -> str:
-    scopes = [s for s in form.get("scope", "").split() if s not in _RESERVED_SCOPES]
-    if not scopes:
-        raise _missing("scope")
-    if len(scopes) > 1 or not scopes[0].endswith("/.default"):
-        raise TokenError(400, "invalid_scope", 1002012,
-                         f"The provided value for scope {' '.join(scopes)} is not valid. Client "
-                         "credential flows must have a scope value with /.default suffixed to "
-                         "the resource identifier (application ID URI).")
-    resource = scopes[0][: -len("/.default")].rstrip("/")
-    if not resource:
-        raise _missing("scope")
-    return resource
-
-
-def _missing(name: str) -> TokenError:
-    return TokenError(400, "invalid_request", 900144,
-                      f"The request body must contain the following parameter: '{name}'.")
-
-
-def _plain_json(status: int, payload: Any, headers: dict[str, str] | None = None) -> wire.Response:
-    out = {"Content-Type": "application/json; charset=utf-8"}
-    out.update(headers or {})
-    return wire.Response(status, json.dumps(payload).encode("utf-8"), out)
-
-
-def _aad_error(request: wire.Request, exc: TokenError) -> wire.Response:
-    """Entra's token-endpoint error body."""
-    trace_id = str(uuid.uuid4())
-    correlation = request.headers.get("client-request-id") or str(uuid.uuid4())
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    description = (f"AADSTS{exc.code}: {exc.description} Trace ID: {trace_id} "
-                   f"Correlation ID: {correlation} Timestamp: {stamp}")
-    body = {
-        "error": exc.error, "error_description": description, "error_codes": [exc.code],
-        "timestamp": stamp, "trace_id": trace_id, "correlation_id": correlation,
-        "error_uri": f"https://login.microsoftonline.com/error?code={exc.code}",
-    }
-    return _plain_json(exc.status, body, {"x-ms-request-id": trace_id})
