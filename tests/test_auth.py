@@ -385,3 +385,48 @@ def test_managed_identity_system_and_user_assigned(emulator, msi_env) -> None:
                                    "managedIdentityClientId": "mi-nobody"})
     with pytest.raises(AuthError, match="sign-in failed"):
         missing.token()
+
+
+# -- idpctl whoami -----------------------------------------------------------------------------
+
+
+def _whoami(emu, tmp_path: Path, client_id: str, secret: str, capsys,
+            monkeypatch) -> tuple[int, str]:
+    import argparse
+
+    from idpctl.commands import whoami
+
+    (tmp_path / "providers").mkdir(exist_ok=True)
+    (tmp_path / "idpctl.yaml").write_text(
+        f"tenant: {emu.tenant}\ntenantKind: external\n"
+        f"graph: {{url: '{emu.base_url}', authority: '{emu.base_url}', "
+        f"caBundle: '{emu.ca_path}'}}\n"
+        "auth:\n  mode: secret\n  clientId: {env: WHOAMI_ID}\n"
+        "  clientSecret: {env: WHOAMI_SECRET}\n")
+    monkeypatch.setenv("WHOAMI_ID", client_id)
+    monkeypatch.setenv("WHOAMI_SECRET", secret)
+    code = whoami.run(argparse.Namespace(config=str(tmp_path / "idpctl.yaml"), env=None,
+                                         debug=False))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_whoami_reports_identity_and_grant(emulator, tmp_path: Path, capsys,
+                                           monkeypatch) -> None:
+    code, out = _whoami(emulator, tmp_path, emulator.client_id, emulator.client_secret, capsys,
+                        monkeypatch)
+    assert code == 0, out
+    assert f"client id:  {emulator.client_id}" in out
+    assert "auth mode:  secret (env:WHOAMI_SECRET)" in out
+    assert "roles:      IdentityProvider.ReadWrite.All" in out
+    assert emulator.client_secret not in out
+
+
+def test_whoami_says_what_is_missing(emulator, tmp_path: Path, capsys, monkeypatch) -> None:
+    emulator.admin.register_client({"clientId": "ro-app", "secret": "CANARY-ro",
+                                    "roles": ["IdentityProvider.Read.All"]})
+    code, out = _whoami(emulator, tmp_path, "ro-app", "CANARY-ro", capsys, monkeypatch)
+    assert code == 1
+    assert "missing:    IdentityProvider.ReadWrite.All is not granted to ro-app" in out
+    assert "plan works" in out and "Grant admin consent" in out
+    assert "CANARY-ro" not in out
