@@ -112,3 +112,13 @@ def test_markdown_stays_under_the_comment_limit() -> None:
     out = render.markdown(plan_of(many, []))
     assert len(out) < 65_536
     assert "Field tables left out" in out
+
+
+def test_markdown_of_a_huge_plan_fits_one_comment() -> None:
+    many = [oidc(f"P{i:05d}", secret(f"CANARY-{i}")) for i in range(3000)]
+    creates = render.markdown(plan_of(many, []))
+    assert len(creates) < 65_536 and "more change(s) not shown" in creates
+    live = [managed(p, f"id-{i}")[0] for i, p in enumerate(many)]
+    noop = render.markdown(plan_of(many, live, state_of(
+        *(managed(p, f"id-{i}")[1] for i, p in enumerate(many)))))
+    assert len(noop) < 65_536 and "_... and 2800 more._" in noop

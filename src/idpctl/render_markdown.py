@@ -17,6 +17,7 @@ _TITLES = {Action.CREATE: "Create", Action.UPDATE: "Update", Action.REPLACE: "Re
 _ORDER = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.ADOPT)
 # GitHub refuses comments over 65,536 characters; leave room for a header a workflow adds
 MAX_CHARS = 60_000
+LIST_LIMIT = 200  # entries of the unchanged and unmanaged lists shown
 
 
 def markdown(plan: Plan) -> str:
@@ -26,9 +27,17 @@ def markdown(plan: Plan) -> str:
     out = "\n".join([*head, *sections, *tail])
     if len(out) <= MAX_CHARS:
         return out + "\n"
-    short = [_section(change, folded_only=True) for change in plan.changes]
     note = ["_Field tables left out: the full plan is longer than a comment allows. "
             "Run `idpctl show PLANFILE` for every field._", ""]
+    budget = MAX_CHARS - len("\n".join([*head, *note, *tail])) - 200
+    short: list[str] = []
+    for i, change in enumerate(plan.changes):
+        section = _section(change, folded_only=True)
+        budget -= len(section) + 1
+        if budget < 0:
+            short.append(f"_... and {len(plan.changes) - i} more change(s) not shown._\n")
+            break
+        short.append(section)
     return "\n".join([*head, *note, *short, *tail]) + "\n"
 
 
@@ -120,18 +129,23 @@ def _tail(plan: Plan) -> list[str]:
     lines = []
     if plan.unchanged:
         lines += [f"<details><summary>Unchanged ({len(plan.unchanged)})</summary>", "",
-                  *(f"- `{_code(a)}`" for a in plan.unchanged), "", "</details>", ""]
+                  *(f"- `{_code(a)}`" for a in plan.unchanged[:LIST_LIMIT]),
+                  *_more(len(plan.unchanged)), "", "</details>", ""]
     if plan.unmanaged:
         lines += [f"<details><summary>Left alone, not managed by idpctl "
                   f"({len(plan.unmanaged)})</summary>", "",
                   "| Provider | Id | Reason |", "|---|---|---|"]
-        for item in plan.unmanaged:
+        for item in plan.unmanaged[:LIST_LIMIT]:
             name = item.address or item.display_name or item.odata_type
             lines.append(f"| `{_code(name)}` | `{_code(item.id)}` | {_cell(item.reason)} |")
-        lines += ["", "</details>", ""]
+        lines += [*_more(len(plan.unmanaged)), "", "</details>", ""]
     if plan.warnings:
         lines += ["**Warnings**", "", *(f"- {_cell(w)}" for w in plan.warnings), ""]
     return lines
+
+
+def _more(count: int) -> list[str]:
+    return ["", f"_... and {count - LIST_LIMIT} more._"] if count > LIST_LIMIT else []
 
 
 def _cell(value: str) -> str:
