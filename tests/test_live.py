@@ -124,3 +124,32 @@ def test_fetch_normalises_all_and_refuses_twins() -> None:
         fetch(_Source(items + items[:1]), KINDS)
     with pytest.raises(GraphError):
         fetch(_Source({"value": []}), KINDS)
+
+
+# -- against the emulator, with the kinds from schemas/ -----------------------------------------
+
+
+def test_fetch_from_the_emulator_with_real_kinds(emulator) -> None:
+    from idpctl.auth import token_provider
+    from idpctl.graph import GraphClient
+    from idpctl.kinds import load_kinds
+    from idpctl.model import Secret
+
+    kinds = load_kinds()
+    tokens = token_provider({}, tenant=emulator.tenant, authority_root=emulator.base_url,
+                            verify=emulator.ca_path,
+                            env={"AZURE_CLIENT_ID": emulator.client_id,
+                                 "AZURE_CLIENT_SECRET": emulator.client_secret})
+    with GraphClient(emulator.base_url, token_provider=tokens, verify=emulator.ca_path) as graph:
+        graph.create_provider({
+            "@odata.type": "#microsoft.graph.socialIdentityProvider", "displayName": "Google",
+            "identityProviderType": "Google", "clientId": "g-client",
+            "clientSecret": Secret("CANARY-live-google", source="env:G")})
+        live = fetch(graph, kinds)
+    by_address = {p.address: p for p in live if p.address}
+    google = by_address["socialIdentityProvider/Google"]
+    assert google.fields["clientSecret"] is UNKNOWN
+    assert google.fields["clientId"] == "g-client"
+    assert "CANARY-live-google" not in repr(live)
+    builtins = [p for p in live if p.kind == "builtInIdentityProvider"]
+    assert builtins and all(p.key for p in builtins)
