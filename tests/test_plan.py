@@ -699,3 +699,19 @@ def test_apply_then_plan_converges(world: tuple[list[Provider], list[LiveProvide
     live2, state2 = simulate_apply(first, live, state)
     second = plan_of(desired, live2, state2)
     assert second.changes == (), [(c.action, c.address, c.fields) for c in second.changes]
+
+
+def test_replication_delay_is_not_a_loss_nor_a_twin() -> None:
+    from dataclasses import replace as dc_replace
+    from datetime import UTC, datetime
+
+    p = oidc("Contoso", secret("CANARY-x"))
+    rec = dc_replace(record_of(p, "id-new"), created_at="2026-11-22T21:00:00Z")
+    soon = datetime(2026, 11, 22, 21, 1, tzinfo=UTC)
+    later = datetime(2026, 11, 22, 21, 30, tzinfo=UTC)
+    waiting = plan_of([p], [], state_of(rec), now=soon)
+    assert waiting.changes == () and waiting.unchanged == (p.address,)
+    assert "not listed yet" in waiting.warnings[0]
+    assert plan_of([], [], state_of(rec), now=soon).changes == ()
+    assert only(plan_of([p], [], state_of(rec), now=later)).action is Action.CREATE
+    assert only(plan_of([p], [], state_of(rec))).action is Action.CREATE  # no clock given

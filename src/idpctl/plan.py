@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from idpctl import planfile
@@ -51,6 +52,8 @@ REBINDING_FIELDS = ("issuer", "wellKnownEndpoint", "metadataUrl", "clientId")
 # complex properties whose nested @odata.type is a subtype: changing it means replace
 SUBTYPED_FIELDS = frozenset({"clientAuthentication"})
 METHOD_FIELD = "clientAuthentication.method"
+# seconds after creation during which a provider missing from the list is taken as replicating
+REPLICATION_GRACE = 300.0
 _ORDER = {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3,
           Action.DELETE: 4}
 
@@ -73,8 +76,14 @@ def build(
     rotate: Sequence[str] = (),
     salt: str,
     tenant: str | None = None,
+    now: datetime | None = None,
+    replication_grace: float = REPLICATION_GRACE,
 ) -> Plan:
-    """Compute the plan. Pure: the same inputs always give the same Plan."""
+    """Compute the plan. Pure: the same inputs always give the same Plan.
+
+    `now` (the caller's clock) enables the replication guard: a managed provider missing from
+    the live list less than `replication_grace` seconds after idpctl created it is taken as
+    not yet replicated, not as lost, so it is neither created twice nor forgotten."""
     wanted = _index_desired(desired, kinds)
     for address in (*targets, *rotate):
         split_address(address)
@@ -83,9 +92,10 @@ def build(
     matched = {a: matcher.match(a, a in state.providers) for a in addresses}
     targeted = set(targets)
     chosen = [a for a in addresses if not targeted or a in targeted]
-    ctx = _Context(kinds=kinds, state=state, rotate=frozenset(rotate))
-    changes, unchanged = _plan_all(chosen, wanted, matched, ctx)
-    warnings = [*matcher.warnings, *_rotate_warnings(rotate, wanted)]
+    ctx = _Context(kinds=kinds, state=state, rotate=frozenset(rotate), now=now,
+                   grace=timedelta(seconds=replication_grace))
+    changes, unchanged, waiting = _plan_all(chosen, wanted, matched, ctx)
+    warnings = [*matcher.warnings, *waiting, *_rotate_warnings(rotate, wanted)]
     if targets:
         warnings.append(f"--target: planned {len(chosen)} address(es) only; "
                         f"{len(addresses) - len(chosen)} other(s) left out of this plan")
@@ -102,11 +112,18 @@ def build(
 
 def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
               matched: Mapping[str, LiveProvider | None], ctx: _Context
-              ) -> tuple[list[Change], list[str]]:
+              ) -> tuple[list[Change], list[str], list[str]]:
     changes: list[Change] = []
     unchanged: list[str] = []
+    waiting: list[str] = []
     for address in addresses:
         record, lp = ctx.state.providers.get(address), matched[address]
+        if record is not None and lp is None and _replicating(record, ctx):
+            waiting.append(f"{address} (id {record.id}) was created at {record.created_at} and "
+                           "is not listed yet: Graph replicates new providers with a delay; "
+                           "left as it is, plan again shortly")
+            unchanged.append(address)
+            continue
         change = _plan_one(wanted.get(address), record, lp, ctx)
         if change is None:
             unchanged.append(address)
@@ -116,7 +133,17 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
             change = replace(change, notes=(*change.notes, moved))
         changes.append(change)
     changes.sort(key=lambda c: (_ORDER[c.action], c.kind, c.key))
-    return changes, unchanged
+    return changes, unchanged, waiting
+
+
+def _replicating(record: ManagedRecord, ctx: _Context) -> bool:
+    if ctx.now is None or not record.created_at:
+        return False
+    try:
+        created = datetime.fromisoformat(record.created_at.replace("Z", "+00:00"))
+        return timedelta(0) <= ctx.now - created < ctx.grace
+    except (ValueError, TypeError):  # unparsable, or naive vs aware: not recent
+        return False
 
 
 def check_safety(plan: Plan, *, allow_destroy: bool) -> None:
@@ -141,6 +168,8 @@ class _Context:
     kinds: Mapping[str, Kind]
     state: State
     rotate: frozenset[str]
+    now: datetime | None = None
+    grace: timedelta = timedelta(0)
 
 
 def _index_desired(desired: Iterable[Provider], kinds: Mapping[str, Kind]) -> dict[str, Provider]:
