@@ -6,6 +6,9 @@ temporary working directory, and stopped by its own process id.
 
     with running_azurite() as azurite:
         azurite.connection_string, azurite.account_url, azurite.account_sas(...)
+
+    cert, key = tls_certificate(directory)     # then running_azurite(https=(cert, key)),
+                                               # e.g. for `--oauth basic`
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import os
 import signal
 import socket
@@ -30,7 +34,7 @@ import httpx
 
 from nodetools import node, node_modules
 
-__all__ = ["ACCOUNT", "ACCOUNT_KEY", "Azurite", "running_azurite"]
+__all__ = ["ACCOUNT", "ACCOUNT_KEY", "Azurite", "running_azurite", "tls_certificate"]
 
 ACCOUNT = "devstoreaccount1"
 # Azurite's published development account key: not a secret.
@@ -44,10 +48,11 @@ class Azurite:
     port: int
     pid: int
     workdir: Path
+    scheme: str = "http"
 
     @property
     def account_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
@@ -71,23 +76,55 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until_answering(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+def tls_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem) that Azurite can serve
+    HTTPS with; a client trusts it by its own path."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "azurite-cert.pem", directory / "azurite-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _wait_until_answering(port: int, process: subprocess.Popen[bytes], log: Path,
+                          *, scheme: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"azurite-blob exited with {process.returncode}:\n"
                                f"{log.read_text(errors='replace')}")
         with contextlib.suppress(httpx.HTTPError):
-            httpx.get(f"http://127.0.0.1:{port}/{ACCOUNT}?comp=list", timeout=1)
+            httpx.get(f"{scheme}://127.0.0.1:{port}/{ACCOUNT}?comp=list", timeout=1,
+                      verify=False)
             return  # any HTTP answer (403 without auth) means it is serving
         time.sleep(0.05)
     raise RuntimeError(f"azurite-blob did not answer on port {port} within 30 s")
 
 
 @contextlib.contextmanager
-def running_azurite(*extra_args: str) -> Iterator[Azurite]:
-    """Start azurite-blob (extra_args e.g. --oauth basic --cert ... --key ...), yield it,
-    then stop it by its process id."""
+def running_azurite(*extra_args: str,
+                    https: tuple[Path, Path] | None = None) -> Iterator[Azurite]:
+    """Start azurite-blob (over HTTPS with `https=(cert, key)`; extra_args e.g. `--oauth
+    basic`), yield it, then stop it by its process id."""
+    if https is not None:
+        extra_args = (*extra_args, "--cert", str(https[0]), "--key", str(https[1]))
+    scheme = "https" if https is not None else "http"
     binary = node_modules() / ".bin" / "azurite-blob"
     with tempfile.TemporaryDirectory(prefix="idpctl-azurite-") as workdir:
         port = _free_port()
@@ -101,8 +138,8 @@ def running_azurite(*extra_args: str) -> Iterator[Azurite]:
                 start_new_session=True,
             )
         try:
-            _wait_until_answering(port, process, log)
-            yield Azurite(port=port, pid=process.pid, workdir=Path(workdir))
+            _wait_until_answering(port, process, log, scheme=scheme)
+            yield Azurite(port=port, pid=process.pid, workdir=Path(workdir), scheme=scheme)
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGTERM)

@@ -8,18 +8,22 @@ import json
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from azurite import ACCOUNT_KEY, Azurite, running_azurite
+from azurite import ACCOUNT_KEY, Azurite, running_azurite, tls_certificate
+from idpctl import config, pipeline
 from idpctl import state as state_module
 from idpctl.errors import ConfigError, LockError, StateError
 from idpctl.model import ManagedRecord, SecretRecord, SecretRef, State
@@ -293,3 +297,43 @@ def test_state_document_matches_the_local_store(azurite: Azurite, blob: str,
     local.save(state)
     remote = httpx.get(f"{store.url}?{azurite.account_sas()}").json()
     assert remote == json.loads((tmp_path / "state.json").read_text())
+
+
+def test_entra_token_from_idpctls_own_sign_in(emulator: Any, tmp_path: Path, blob: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Azurite with `--oauth basic` over HTTPS takes the emulator's token for Azure Storage
+    (audience https://storage.azure.com, issuer https://sts.windows.net/<tenant>/); the store
+    comes from idpctl.yaml through the pipeline, as `idpctl apply` builds it."""
+    cert, key = tls_certificate(tmp_path)
+    (tmp_path / "providers").mkdir()
+    bundle = tmp_path / "ca-bundle.pem"
+    bundle.write_text(Path(emulator.ca_path).read_text() + cert.read_text())
+    monkeypatch.setenv("IDPCTL_TEST_CLIENT_ID", emulator.client_id)
+    monkeypatch.setenv("IDPCTL_TEST_CLIENT_SECRET", emulator.client_secret)
+    with running_azurite("--oauth", "basic", https=(cert, key)) as server:
+        (tmp_path / "idpctl.yaml").write_text(textwrap.dedent(f"""\
+            tenant: {emulator.tenant}
+            tenantKind: external
+            graph: {{url: {emulator.base_url}, authority: {emulator.base_url},
+                     caBundle: ca-bundle.pem}}
+            auth:
+              clientId: {{env: IDPCTL_TEST_CLIENT_ID}}
+              clientSecret: {{env: IDPCTL_TEST_CLIENT_SECRET}}
+            state: {{backend: azureblob, url: "{server.account_url}", container: idpctl,
+                     blob: {blob}}}
+            """))
+        settings = config.load_settings(tmp_path / "idpctl.yaml")
+        store = pipeline.state_store(settings)
+        with store.lock(operation="apply"):
+            store.save(_next(store, "ViaEntra"))
+        assert list(store.load().providers) == ["oidcIdentityProvider/ViaEntra"]
+        trust = ssl.create_default_context(cafile=str(cert))
+        anonymous = httpx.get(f"{store.url}", verify=trust,
+                              headers={"x-ms-version": "2021-12-02"})
+        assert anonymous.status_code in (401, 403, 404)
+        forged = httpx.get(f"{store.url}", verify=trust, headers={
+            "x-ms-version": "2021-12-02", "Authorization": "Bearer not-a-token"})
+        assert forged.status_code in (401, 403)
+    tokens = [r for r in emulator.admin.requests() if "/oauth2/" in r["path"]]
+    assert any("storage.azure.com" in json.dumps(r["body"]) for r in tokens)
+    assert all(emulator.client_secret not in json.dumps(r) for r in tokens)

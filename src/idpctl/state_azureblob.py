@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import ssl
 import threading
 import time
 import uuid
@@ -76,6 +77,8 @@ class AzureBlobStateStore:
         self.url = f"{account_url.rstrip('/')}/{quote(container)}/{quote(blob)}"
         self.container_url = f"{account_url.rstrip('/')}/{quote(container)}"
         install_redaction()
+        if isinstance(verify, str):
+            verify = ssl.create_default_context(cafile=verify)
         self._client = httpx.Client(auth=auth, verify=verify, timeout=timeout,
                                     transport=transport)
         self._guard = threading.Lock()
