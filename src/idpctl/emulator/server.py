@@ -460,9 +460,21 @@ class EmulatorServer(ThreadingHTTPServer):
         finally:
             tls.close()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that gave up (timeout, reset) mid-response: not the emulator's problem
+        logger.debug("emulator: connection from %s ended with an error", client_address,
+                     exc_info=True)
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._serving = True
+        if not self.app.stopping.is_set():
+            super().serve_forever(poll_interval)
+
     def stop(self) -> None:
+        """Release hanging requests, stop serving (if serving) and close the socket."""
         self.app.stopping.set()
-        self.shutdown()
+        if getattr(self, "_serving", False):
+            self.shutdown()
         self.server_close()
 
 
