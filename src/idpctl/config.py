@@ -377,9 +377,10 @@ class _ProviderLoader:
         if kind_name in self.kinds.legacy:
             problems = validate_document(doc, kind_name, kinds=self.kinds, at=at, label=kind_name)
             self.problems.extend(problems)
-            warning = legacy_warning(item, self.kinds)
+            if not problems:
+                self.warnings.append(_at(doc.locate((*at, "kind")),
+                                         legacy_warning(item, self.kinds)))
             item, renames = migrate_legacy(item, self.kinds)
-            self.warnings.append(_at(doc.locate((*at, "kind")), warning))
         elif not self.kinds[kind_name].managed:
             self._problem(doc, (*at, "kind"), f"{kind_name} is built in: idpctl never creates, "
                                               "changes or deletes it; remove it from the file")
@@ -396,10 +397,14 @@ class _ProviderLoader:
             self._problem(doc, at, "missing field 'kind' (one of " + ", ".join(
                 n for n in names if self.kinds.get(n) is None or self.kinds[n].managed) + ")")
             return None
-        if not isinstance(kind, str) or kind not in names:
-            guess = did_you_mean(str(kind), names)
+        if not isinstance(kind, str):
+            self._problem(doc, (*at, "kind"), "kind: expected a string, the Graph type name "
+                                              "(e.g. oidcIdentityProvider)")
+            return None
+        if kind not in names:
+            guess = did_you_mean(kind, names)
             hint = f"; did you mean {guess!r}?" if guess else ""
-            shown = kind if isinstance(kind, str) and len(kind) < 80 else "this"
+            shown = kind if len(kind) <= 80 else kind[:77] + "..."
             self._problem(doc, (*at, "kind"), f"unknown kind {shown!r}{hint}")
             return None
         return kind

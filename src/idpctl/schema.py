@@ -34,6 +34,10 @@ _TYPES = {"object": "a mapping", "array": "a list", "string": "a string",
           "integer": "an integer", "number": "a number", "boolean": "true or false",
           "null": "null"}
 _BAD_ISSUER_HOST = "microsoftonline.com"
+_FIELD_HINTS = {
+    "id": "YAML never holds Graph ids: idpctl finds a provider by its natural key",
+    "@odata.type": "the kind: field names the Graph type",
+}
 _WELL_KNOWN = ".well-known/openid-configuration"
 
 Path_ = tuple[str | int, ...]
@@ -50,7 +54,10 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     if name.casefold() in folded:
         return folded[name.casefold()]
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return close[0] if close else None
+    if close:
+        return close[0]
+    prefixed = [c for c in candidates if len(c) >= 3 and name.casefold().startswith(c.casefold())]
+    return max(prefixed, key=len) if prefixed else None
 
 
 @functools.lru_cache(maxsize=8)
@@ -163,6 +170,10 @@ def _unknown_fields(error: Any, doc: Document, full: Path_, where: str) -> list[
         if key in known:
             continue
         message = f"unknown field {key!r} in {where}"
+        if key in _FIELD_HINTS:
+            problems.append(_problem(doc.locate((*full, key), key=True),
+                                     f"{message}: {_FIELD_HINTS[key]}"))
+            continue
         guess = _nested_guess(key, schema) or did_you_mean(key, known)
         if guess:
             message += f"; did you mean {guess!r}?"
@@ -238,7 +249,7 @@ def _social_rules(provider: Provider, kinds: Kinds, tenant_kind: str) -> list[tu
     prop = kinds.schema(provider.kind)["properties"]["identityProviderType"]
     allowed = prop.get("x-allowedByTenantKind", {}).get(tenant_kind)
     value = provider.fields.get("identityProviderType")
-    if allowed is None or value is None or value in allowed:
+    if allowed is None or value not in prop.get("enum", ()) or value in allowed:
         return []
     return [(("identityProviderType",), f"identityProviderType {value} is not available in "
                                         f"{_a(tenant_kind)} tenant (only {', '.join(allowed)})")]
@@ -250,7 +261,7 @@ def _oidc_rules(provider: Provider) -> list[tuple[Path_, str]]:
     if provider.kind == "oidcIdentityProvider":
         found += _issuer_rules(fields.get("issuer"))
         found += _discovery_rules("wellKnownEndpoint", fields.get("wellKnownEndpoint"))
-        if fields.get("responseType") not in (None, "code"):
+        if fields.get("responseType") in ("id_token", "token"):
             found.append((("responseType",), "responseType: only code works for "
                                              "oidcIdentityProvider (id_token and token are not "
                                              "supported)"))

@@ -45,6 +45,7 @@ _FLOAT = re.compile(
 )
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def display_path(path: Path | str) -> str:
@@ -157,6 +158,13 @@ class _Builder:
         finally:
             self._in_alias -= repeated
 
+    def _surrogates(self, node: yaml.ScalarNode) -> str:
+        try:
+            return _join_surrogates(node.value)
+        except UnicodeDecodeError:
+            self.problem(node, "an escape names half of a UTF-16 surrogate pair")
+            return ""
+
     def _fatal(self, node: yaml.Node, message: str) -> ConfigError:
         loc = self.loc(node)
         return ConfigError([Problem(loc.file, loc.line, loc.column, message)])
@@ -170,10 +178,12 @@ class _Builder:
             if key_node.tag == f"{_TAG}merge":
                 merged.update(self._merge(value_node, path))
                 continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.problem(key_node, "a mapping key must be a plain string")
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "":
+                self.problem(key_node, "a mapping key must be a plain, non-empty string")
                 continue
             key = str(key_node.value)
+            if _SURROGATE.search(key):
+                key = self._surrogates(key_node)
             if key in result:
                 first = self.key_locations[(*path, key)]
                 self.problem(key_node, f"duplicate key {key!r} (first at line {first.line})")
@@ -196,6 +206,8 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         value, tag = node.value, node.tag
+        if _SURROGATE.search(value):
+            value = self._surrogates(node)
         try:
             if tag == f"{_TAG}str":
                 return value
@@ -212,6 +224,11 @@ class _Builder:
             return value
         self.problem(node, f"unsupported YAML tag {_short(tag)!r}")
         return value
+
+
+def _join_surrogates(value: str) -> str:
+    """YAML's `\\uD83D\\uDE00` escapes arrive as two surrogates: join them (JSON does)."""
+    return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
 
 
 def _short(tag: str) -> str:

@@ -1,0 +1,125 @@
+"""The malformed-input corpus: every case is a located one-line error, exit 1, no traceback,
+and no secret-looking value echoed. Plus a property test: the loader raises nothing but
+ConfigError on arbitrary text."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from idpctl.cli import main
+from idpctl.errors import ConfigError
+from idpctl.yamlload import display_path, load_text
+
+CORPUS = Path(__file__).parent / "corpus"
+EXPECTED: dict[str, str] = json.loads((CORPUS / "EXPECTED.json").read_text())
+LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>\S.*)$")
+
+
+def _config_for(case: Path, tmp_path: Path) -> Path:
+    if case.parent.name == "settings":
+        return case
+    match = re.match(rb"# tenant: (\w+)", case.read_bytes()[:40])
+    tenant = match.group(1).decode() if match else "external"
+    config = tmp_path / "idpctl.yaml"
+    config.write_text(f"tenant: t.onmicrosoft.com\ntenantKind: {tenant}\n"
+                      f"providers: {json.dumps(str(case.resolve()))}\n")
+    return config
+
+
+def _validate(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["validate", "-c", str(config)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _assert_located(case: Path, code: int, out: str, err: str, expected: str) -> None:
+    assert code == 1
+    assert "Traceback" not in out + err
+    assert "CANARY-" not in out + err
+    shown = display_path(case)
+    lines = [line for line in out.splitlines() if line]
+    assert lines, err
+    for line in lines:
+        match = LOCATED.match(line)
+        assert match, f"not a located one-line problem: {line!r}"
+        assert int(match["line"]) >= 1 and int(match["col"]) >= 1
+    ours = [line for line in lines if line.startswith(f"{shown}:")]
+    assert any(expected in line for line in ours), (expected, lines)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus_case(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = CORPUS / name
+    code, out, err = _validate(_config_for(case, tmp_path), capsys)
+    _assert_located(case, code, out, err, EXPECTED[name])
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(EXPECTED) >= 100
+    assert {p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.yaml")
+            if p.parent.name != "valid"} == set(EXPECTED)
+
+
+def test_file_over_one_mebibyte(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = tmp_path / "huge.yaml"
+    case.write_text("kind: oidcIdentityProvider\n" + "# padding\n" * 110_000)
+    code, out, err = _validate(_config_for(case, tmp_path), capsys)
+    _assert_located(case, code, out, err, "larger than 1 MiB")
+
+
+def test_valid_inputs_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "idpctl.yaml"
+    config.write_text(f"tenant: t\ntenantKind: external\n"
+                      f"providers: {json.dumps(str(CORPUS / 'valid'))}\n")
+    code, out, err = _validate(config, capsys)
+    assert (code, err) == (0, "")
+    assert out.startswith("OK: 4 providers in 3 files")
+
+
+@pytest.mark.parametrize("name", ["binary-random.yaml", "alias-bomb.yaml",
+                                  "secret-literal-string.yaml", "settings/tab.yaml"])
+def test_corpus_in_a_subprocess(name: str, tmp_path: Path) -> None:
+    case = CORPUS / name
+    config = _config_for(case, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "idpctl", "validate", "-c", str(config)],
+        capture_output=True, text=True, timeout=60, cwd=Path.cwd(),
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    _assert_located(case, result.returncode, result.stdout, result.stderr, EXPECTED[name])
+
+
+_TOKENS = [*"ab:- \n\t[]{},&*!|>'\"#%@`?~0.9\x00\x85\u2028\ufeff\xe9",
+           "kind", "<<", "&a", "*a", "!!str", "---", "...", "\n  ", "\n- "]
+_YAMLISH = st.lists(st.sampled_from(_TOKENS), max_size=120).map("".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_YAMLISH)
+def test_loader_raises_only_config_error(text: str) -> None:
+    try:
+        load_text(text, file="prop.yaml")
+    except ConfigError as error:
+        assert error.problems
+        for problem in error.problems:
+            assert problem.line >= 1 and problem.column >= 1
+            assert "\n" not in problem.message
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=4),
+                    max_leaves=20))
+def test_loader_round_trips_json_values(value: object) -> None:
+    text = json.dumps({"v": value})
+    assert load_text(text, file="j.yaml").data == {"v": value}
