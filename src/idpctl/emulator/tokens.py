@@ -18,7 +18,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -254,7 +254,7 @@ class IdentityService:
 
     # -- checking tokens -----------------------------------------------------------------
 
-    def verify_access_token(self, token: str, *, audiences: Iterable[str]) -> dict[str, Any]:
+    def verify_access_token(self, token: str, *, audiences: Collection[str]) -> dict[str, Any]:
         """Claims of a token this emulator issued for one of `audiences`, unexpired; else
         raises InvalidToken with a Graph-style reason."""
         with self._lock:
@@ -267,7 +267,7 @@ class IdentityService:
                 if len(self._verified) >= _CACHE_MAX:
                     self._verified.clear()
                 self._verified[token] = claims
-        if claims.get("aud") not in set(audiences):
+        if claims.get("aud") not in audiences:
             raise InvalidToken("Access token validation failure. Invalid audience.")
         now = self._clock()
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= now:
