@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import hypothesis
 import pytest
 
 from idpctl import plan as planner
@@ -140,3 +141,51 @@ def test_basis_names_added_removed_and_replaced_lineage() -> None:
         "desired oidcIdentityProvider/A removed", "desired oidcIdentityProvider/B added",
         "live provider oidcIdentityProvider/A disappeared",
         "live provider oidcIdentityProvider/B appeared"]
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            out += _paths(inner, (*prefix, key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            out += _paths(inner, (*prefix, i))
+    return out
+
+
+RICH_DATA = planner.to_data(rich_plan())
+RICH_PATHS = [p for p in _paths(RICH_DATA) if p and p[0] != "checksum"]
+json_values = hypothesis.strategies.recursive(
+    hypothesis.strategies.none() | hypothesis.strategies.booleans()
+    | hypothesis.strategies.integers() | hypothesis.strategies.text(max_size=5),
+    lambda inner: hypothesis.strategies.lists(inner, max_size=3)
+    | hypothesis.strategies.dictionaries(hypothesis.strategies.text(max_size=5), inner,
+                                         max_size=3),
+    max_leaves=6)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(hypothesis.strategies.sampled_from(RICH_PATHS), json_values,
+                  hypothesis.strategies.booleans())
+def test_any_resealed_edit_gives_a_plan_or_a_plan_error(path: tuple[Any, ...], value: Any,
+                                                         delete: bool) -> None:
+    from idpctl.planfile import _digest
+
+    data = copy.deepcopy(RICH_DATA)
+    data.pop("checksum")
+    parent = data
+    for step in path[:-1]:
+        parent = parent[step]
+    if delete and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    data["checksum"] = _digest(data)
+    try:
+        restored = planner.from_data(data)
+    except PlanError as error:
+        assert str(error).startswith("plan file")
+    else:
+        render.text(restored)
+        render.markdown(restored)
