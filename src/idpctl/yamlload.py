@@ -281,7 +281,8 @@ def _syntax_problem(error: yaml.YAMLError, text: str, file: str) -> Problem:
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     problem = str(getattr(error, "problem", None) or "invalid YAML")
     if "'\\t'" in problem:
-        message = "a tab character is not allowed here: YAML indents with spaces"
+        message = ("a tab character is not allowed here: YAML indents with spaces (quote a "
+                   "value that holds a tab)")
     else:
         context = getattr(error, "context", None)
         message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
