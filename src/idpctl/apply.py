@@ -116,6 +116,8 @@ def _requests(change: Change) -> list[dict[str, Any]]:
             return []
         return [_item(f"{base}#patch", "PATCH", f"{COLLECTION}/{change.graph_id}", change.body)]
     if change.action is Action.DELETE:
+        if change.graph_id is None:  # already gone from Graph: only forget it
+            return []
         return [_item(f"{base}#delete", "DELETE", f"{COLLECTION}/{change.graph_id}")]
     if change.action is Action.REPLACE:
         delete = _item(f"{base}#delete", "DELETE", f"{COLLECTION}/{change.graph_id}")
@@ -177,6 +179,11 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
     """Fold one change's batch results into the state and the round's report."""
     symbol = change.action.value
     ids = [req["id"] for req in _requests(change)]
+    if not ids and change.action is Action.DELETE:
+        outcome.state = _forget(outcome.state, change.address)
+        outcome.done.append(change.address)
+        progress(f"{symbol} {change.address}: already gone from the tenant; forgotten")
+        return
     if not ids:  # state-only
         outcome.state = _record(outcome.state, change, graph_id=change.graph_id, now=now)
         outcome.done.append(change.address)

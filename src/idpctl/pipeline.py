@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ class Desired:
     settings: Any  # config.Settings
     kinds: Mapping[str, Kind]
     providers: tuple[Provider, ...]  # secret leaves resolved to Secret
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[Any, ...] = ()  # errors.Problem values: str() is "file:line:col: message"
 
 
 def load_settings(args: argparse.Namespace) -> Any:
@@ -53,7 +54,7 @@ def load_desired(args: argparse.Namespace, *, resolve_secrets: bool = True) -> D
 
     settings = load_settings(args)
     kinds = kinds_module.load_kinds()
-    warnings: list[str] = []
+    warnings: list[Any] = []
     providers = config.load_providers(settings, kinds, warnings=warnings)
     if resolve_secrets:
         from idpctl import secrets
@@ -147,4 +148,5 @@ def build_plan(
     return planner.build(
         desired.providers, tuple(live), state, kinds=desired.kinds,
         targets=tuple(targets), rotate=tuple(rotate), salt=salt,
+        tenant=desired.settings.tenant, now=datetime.now(UTC),
     )

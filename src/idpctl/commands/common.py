@@ -23,7 +23,7 @@ __all__ = [
     "use_color",
 ]
 
-PLANFILE_MAX_BYTES = 16 * 1024 * 1024
+PLANFILE_MAX_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,12 @@ def load_planfile(path: Path) -> SavedPlan:
 
     try:
         if path.stat().st_size > PLANFILE_MAX_BYTES:
-            raise PlanError(f"{path}: not a plan file (larger than 16 MiB)")
+            raise PlanError(f"{path}: not a plan file (larger than 512 MiB)")
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PlanError(f"{path}: no such plan file") from None
+    except RecursionError:
+        raise PlanError(f"{path}: not a plan file (nested too deeply)") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise PlanError(f"{path}: not a plan file ({type(error).__name__}: "
                         f"{getattr(error, 'msg', 'invalid text')})") from None
