@@ -378,8 +378,9 @@ class _ProviderLoader:
             problems = validate_document(doc, kind_name, kinds=self.kinds, at=at, label=kind_name)
             self.problems.extend(problems)
             if not problems:
-                self.warnings.append(_at(doc.locate((*at, "kind")),
-                                         legacy_warning(item, self.kinds)))
+                loc = doc.locate((*at, "kind"))
+                self.warnings.append(Problem(loc.file, loc.line, loc.column,
+                                             legacy_warning(item, self.kinds), "warning"))
             item, renames = migrate_legacy(item, self.kinds)
         elif not self.kinds[kind_name].managed:
             self._problem(doc, (*at, "kind"), f"{kind_name} is built in: idpctl never creates, "
