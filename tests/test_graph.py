@@ -507,3 +507,41 @@ def test_rate_limit_setting_forms(value: object, rate: float | None) -> None:
 def test_rate_limit_nonsense_is_refused(value: object) -> None:
     with pytest.raises(GraphError, match="rateLimit"):
         _client(rate_limit=value)
+
+
+def _hammer(client: GraphClient, threads: int, each: int) -> None:
+    def work() -> None:
+        for _ in range(each):
+            client.list_providers()
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+def test_budget_below_graphs_means_no_429(emulator) -> None:
+    client = _graph(emulator, rate_limit=900)  # 15/s, burst 20
+    client.list_providers()  # sign in first
+    emulator.admin.set_rate_limit(40, per_app=40, window_seconds=1)
+    emulator.admin.clear_requests()
+    _hammer(client, 4, 10)
+    statuses = [r["status"] for r in _graph_calls(emulator)]
+    assert len(statuses) == 40 and set(statuses) == {200}
+    client.close()
+
+
+def test_429_storm_pauses_every_thread(emulator) -> None:
+    client = _graph(emulator, max_wait=30, max_retries=20)
+    client.list_providers()
+    emulator.admin.set_rate_limit(5, per_app=5, window_seconds=1)
+    emulator.admin.clear_requests()
+    started = time.monotonic()
+    _hammer(client, 3, 4)
+    elapsed = time.monotonic() - started
+    statuses = [r["status"] for r in _graph_calls(emulator)]
+    assert statuses.count(200) == 12
+    # one shared pause per throttled window: at most the requests in flight get a 429
+    assert statuses.count(429) <= 3 * (int(elapsed) + 2)
+    client.close()
