@@ -28,6 +28,7 @@ from idpctl import state as state_module
 from idpctl.errors import ConfigError, LockError, StateError
 from idpctl.model import ManagedRecord, SecretRecord, SecretRef, State
 from idpctl.state_azureblob import AzureBlobStateStore, parse_connection_string
+from idpctl.statelock import LockInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,6 +119,7 @@ def test_lock_timeout_waits_for_the_holder(azurite: Azurite, blob: str) -> None:
 
 HOLDER = """
 import sys
+from idpctl.statelock import LockInfo
 from idpctl.state_azureblob import AzureBlobStateStore, parse_connection_string
 url, auth = parse_connection_string(sys.argv[1])
 store = AzureBlobStateStore(account_url=url, container="idpctl", blob=sys.argv[2], auth=auth)
@@ -337,3 +339,88 @@ def test_entra_token_from_idpctls_own_sign_in(emulator: Any, tmp_path: Path, blo
     tokens = [r for r in emulator.admin.requests() if "/oauth2/" in r["path"]]
     assert any("storage.azure.com" in json.dumps(r["body"]) for r in tokens)
     assert all(emulator.client_secret not in json.dumps(r) for r in tokens)
+
+
+def _cli_project(tmp_path: Path, emulator: Any, azurite: Azurite, blob: str) -> Path:
+    (tmp_path / "providers").mkdir()
+    (tmp_path / "providers" / "google.yaml").write_text(textwrap.dedent("""\
+        kind: socialIdentityProvider
+        identityProviderType: Google
+        displayName: Google
+        clientId: 123456789012-abc.apps.googleusercontent.com
+        clientSecret: {env: IDPCTL_TEST_GOOGLE_SECRET}
+        """))
+    (tmp_path / "idpctl.yaml").write_text(textwrap.dedent(f"""\
+        tenant: {emulator.tenant}
+        tenantKind: external
+        graph: {{url: {emulator.base_url}, authority: {emulator.base_url},
+                 caBundle: {emulator.ca_path}}}
+        auth:
+          clientId: {{env: IDPCTL_TEST_CLIENT_ID}}
+          clientSecret: {{env: IDPCTL_TEST_CLIENT_SECRET}}
+        state: {{backend: azureblob, container: idpctl, blob: {blob},
+                 connectionString: {{env: IDPCTL_TEST_STATE_CS}}}}
+        """))
+    return tmp_path / "idpctl.yaml"
+
+
+_NOBODY = LockInfo(lock_id="", host="", pid=0, started_at="", operation="", user="")
+
+
+def test_two_concurrent_cli_applies_one_refused_then_unlock(
+        emulator: Any, azurite: Azurite, blob: str, tmp_path: Path) -> None:
+    settings = _cli_project(tmp_path, emulator, azurite, blob)
+    env = {**os.environ, "IDPCTL_TEST_CLIENT_ID": emulator.client_id,
+           "IDPCTL_TEST_CLIENT_SECRET": emulator.client_secret,
+           "IDPCTL_TEST_STATE_CS": azurite.connection_string,
+           "IDPCTL_TEST_GOOGLE_SECRET": "CANARY-google-secret"}
+    idpctl = [sys.executable, "-m", "idpctl"]
+    apply = [*idpctl, "apply", "--auto-approve", "-c", str(settings)]
+    emulator.admin.set_latency(400)
+    first = subprocess.Popen(apply, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    store = _store(azurite, blob)
+    deadline = time.monotonic() + 30
+    while first.poll() is None and time.monotonic() < deadline:
+        if (store.read_lock() or _NOBODY).pid == first.pid:
+            break
+        time.sleep(0.05)
+    holder = store.read_lock()
+    assert holder is not None and holder.pid == first.pid and holder.operation == "apply"
+    second = subprocess.run(apply, env=env, capture_output=True, text=True, timeout=60)
+    out, err = first.communicate(timeout=60)
+    emulator.admin.set_latency(0)
+    assert first.returncode == 0, err
+    assert second.returncode == 1
+    assert holder.lock_id in second.stderr and f"pid {first.pid}" in second.stderr
+    assert "CANARY-" not in out + err + second.stdout + second.stderr
+    assert store.load().providers.keys() == {"socialIdentityProvider/Google"}
+
+    stale = store.lock(operation="apply")  # a run that dies holding the lease
+    abandoned = stale.__enter__()
+    refused = subprocess.run(apply, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and f"idpctl state unlock {abandoned.lock_id}" in refused.stderr
+    unlocked = subprocess.run([*idpctl, "state", "unlock", abandoned.lock_id, "-c",
+                               str(settings)], env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert abandoned.lock_id in unlocked.stdout
+    again = subprocess.run(apply, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stdout
+
+
+def test_a_lease_without_an_idpctl_record_is_reported_not_broken(
+        azurite: Azurite, blob: str) -> None:
+    store = _store(azurite, blob)
+    store.save(_next(store, "Base"))
+    foreign = httpx.put(f"{store.url}?comp=lease&{azurite.account_sas()}", headers={
+        "x-ms-lease-action": "acquire", "x-ms-lease-duration": "-1",
+        "x-ms-version": "2021-12-02"})
+    assert foreign.status_code == 201
+    with pytest.raises(LockError, match="no idpctl lock record") as refused, \
+            store.lock(operation="apply"):
+        pass
+    assert refused.value.holder == {}
+    with pytest.raises(LockError, match="does not match"):
+        store.unlock("")

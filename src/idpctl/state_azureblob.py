@@ -239,11 +239,21 @@ class AzureBlobStateStore:
                 raise StateError(f"cannot lease state blob {self.url}: {response.status_code} "
                                  f"{code}")
             elif time.monotonic() >= deadline:
-                holder = self.read_lock()
+                holder = self._named_holder()
                 waited = f"timed out after {timeout:g}s waiting: " if timeout > 0 else ""
                 raise LockError(waited + _holder_text(holder, self.url), holder=_data(holder))
             else:
                 time.sleep(min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.01)))
+
+    def _named_holder(self) -> LockInfo | None:
+        """The holder, waiting a moment for its record: a lease is taken a few milliseconds
+        before the metadata naming its holder is written."""
+        patience = time.monotonic() + 2.0
+        holder = self.read_lock()
+        while holder is _UNKNOWN_HOLDER and time.monotonic() < patience:
+            time.sleep(0.05)
+            holder = self.read_lock()
+        return holder
 
     def _release(self, lease_id: str, info: LockInfo) -> None:
         props = self._properties()
