@@ -1,0 +1,158 @@
+"""The validate, schema and fmt verbs, run in-process through `idpctl.cli.main`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from idpctl.cli import main
+from idpctl.config import load_providers, load_settings
+from idpctl.kinds import load_kinds
+from idpctl.model import Provider, SecretRef
+
+REPO = Path(__file__).resolve().parents[1]
+Capture = pytest.CaptureFixture[str]
+
+
+def _demo(tmp_path: Path) -> Path:
+    config = tmp_path / "idpctl.yaml"
+    config.write_text("tenant: contoso.onmicrosoft.com\ntenantKind: external\n"
+                      f"providers: {json.dumps(str(REPO / 'providers'))}\n")
+    return config
+
+
+def test_validate_the_demo_providers(tmp_path: Path, capsys: Capture) -> None:
+    assert main(["validate", "-c", str(_demo(tmp_path))]) == 0
+    out, err = capsys.readouterr()
+    assert out == "OK: 3 providers in 3 files\n" and err == ""
+
+
+def test_global_options_after_the_verb_and_found_from_cwd(
+    tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _demo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate"]) == 0
+    assert main(["-c", str(tmp_path / "idpctl.yaml"), "validate"]) == 0
+    assert capsys.readouterr().out.count("OK: 3 providers") == 2
+
+
+def test_validate_b2c_example_warns_about_the_legacy_shape(capsys: Capture) -> None:
+    assert main(["validate", "-c", str(REPO / "examples/b2c/idpctl.yaml")]) == 0
+    out, _ = capsys.readouterr()
+    warning, ok = out.splitlines()
+    assert warning.endswith("legacy-partner.yaml:4:7: warning: kind openIdConnectProvider is "
+                            "deprecated: write `kind: openIdConnectIdentityProvider`, "
+                            "`displayName: Litware Partners` instead of `name: Litware Partners`"
+                            " and drop `type: OpenIDConnect` (`idpctl fmt --migrate` rewrites "
+                            "the file)")
+    assert ok == "OK: 5 providers in 3 files, 1 warning"
+
+
+def test_validate_reports_every_problem(tmp_path: Path, capsys: Capture) -> None:
+    providers = tmp_path / "providers"
+    providers.mkdir()
+    (providers / "a.yaml").write_text("kind: socialIdentityProvider\nidentityProviderType: "
+                                      "Google\ndisplayName: G\nclientId: c\n"
+                                      "clientSecret: CANARY-in-yaml\n")
+    (providers / "b.yaml").write_text("kind: socialIdentityProvider\nidentityProviderType: "
+                                      "Facebook\ndisplayName: G2\nclientId: c\n"
+                                      "clientSecret: {env: G}\nextra: 1\n")
+    (tmp_path / "idpctl.yaml").write_text("tenant: t\ntenantKind: external\n")
+    assert main(["validate", "-c", str(tmp_path / "idpctl.yaml")]) == 1
+    out, err = capsys.readouterr()
+    lines = [line.split("providers/", 1)[1] for line in out.splitlines()]
+    assert [line.split(": ", 1)[0] for line in lines] == ["a.yaml:5:15", "b.yaml:6:1"]
+    assert "CANARY" not in out + err
+    assert err == "validate: 2 problems found\n"
+
+
+def test_broken_settings_and_missing_settings(tmp_path: Path, capsys: Capture,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "idpctl.yaml").write_text("tenant: t\ntenantKind: moon\n")
+    assert main(["validate", "-c", str(tmp_path / "idpctl.yaml")]) == 1
+    assert "idpctl.yaml:2:13: tenantKind: must be one of" in capsys.readouterr().out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    monkeypatch.setattr(Path, "cwd", classmethod(lambda cls: empty))
+    (tmp_path / "idpctl.yaml").unlink()
+    assert main(["validate"]) == 1
+    assert "no idpctl.yaml in" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("idpctl.preflight") is not None,
+                    reason="the preflight exists; its own tests cover --online")
+def test_online_without_preflight_is_a_clear_error(tmp_path: Path, capsys: Capture) -> None:
+    assert main(["validate", "--online", "-c", str(_demo(tmp_path))]) == 1
+    assert "preflight is not available" in capsys.readouterr().err
+
+
+def test_schema_verb(capsys: Capture) -> None:
+    assert main(["schema"]) == 0
+    listing = capsys.readouterr().out
+    assert "oidcIdentityProvider" in listing and "secretRef" in listing
+    assert main(["schema", "OIDCIdentityProvider.schema.json"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["x-naturalKey"] == "displayName"
+    assert main(["schema", "nope"]) == 1
+    assert "no schema named 'nope'" in capsys.readouterr().err
+
+
+def test_fmt_migrate_keeps_comments(tmp_path: Path, capsys: Capture) -> None:
+    b2c = tmp_path / "b2c"
+    shutil.copytree(REPO / "examples/b2c", b2c)
+    legacy = b2c / "providers/legacy-partner.yaml"
+    before = legacy.read_text()
+    assert main(["fmt", "--migrate", "-c", str(b2c / "idpctl.yaml")]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip().endswith("legacy-partner.yaml") and "migrated 1 provider" in err
+    after = legacy.read_text()
+    assert "kind: openIdConnectIdentityProvider\ndisplayName: Litware Partners   " in after
+    assert "type: OpenIDConnect" not in after
+    assert [line for line in before.splitlines() if line.startswith("#")] == [
+        line for line in after.splitlines() if line.startswith("#")]
+    assert main(["validate", "-c", str(b2c / "idpctl.yaml")]) == 0
+    assert "warning" not in capsys.readouterr().out
+    kinds = load_kinds()
+    migrated = load_providers(load_settings(b2c / "idpctl.yaml"), kinds)
+    original = load_providers(load_settings(REPO / "examples/b2c/idpctl.yaml"), kinds)
+    def plain(providers: tuple[Provider, ...]) -> list[tuple[str, dict[str, object]]]:
+        return [(p.address, {k: v for k, v in p.fields.items() if not isinstance(v, SecretRef)})
+                for p in providers]
+
+    assert plain(migrated) == plain(original)
+
+
+def test_fmt_migrate_flow_style_rewrites_from_data(tmp_path: Path, capsys: Capture) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text("providers:\n  - {kind: openIdConnectProvider, name: Y, type: OpenIDConnect,"
+                    " clientId: c}\n")
+    assert main(["fmt", "--migrate", str(path)]) == 0
+    assert "comments could not be kept" in capsys.readouterr().err
+    assert path.read_text() == ("providers:\n- kind: openIdConnectIdentityProvider\n"
+                                "  displayName: Y\n  clientId: c\n")
+
+
+def test_plain_fmt_tidies_whitespace_only(tmp_path: Path, capsys: Capture) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(b"kind: socialIdentityProvider   \r\ndisplayName: G\r\nnote: |\r\n"
+                     b"  keep  \r\n\r\n\r\n")
+    assert main(["fmt", str(path)]) == 0
+    assert path.read_bytes() == b"kind: socialIdentityProvider   \r\ndisplayName: G\r\nnote: |\r\n"\
+        b"  keep  \r\n\r\n\r\n"  # trailing blanks in a block scalar are content: left alone
+    path.write_bytes(b"\xef\xbb\xbfkind: socialIdentityProvider   \r\ndisplayName: G\r\n\r\n")
+    assert main(["fmt", str(path)]) == 0
+    assert path.read_bytes() == b"\xef\xbb\xbfkind: socialIdentityProvider\ndisplayName: G\n"
+    legacy = tmp_path / "legacy.yaml"
+    legacy.write_text("kind: openIdConnectProvider\nname: X\n")
+    assert main(["fmt", str(legacy)]) == 0
+    assert "run `idpctl fmt --migrate" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [\n")
+    assert main(["fmt", str(bad)]) == 1
+    assert "bad.yaml:2:1: invalid YAML" in capsys.readouterr().out
