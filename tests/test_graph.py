@@ -545,3 +545,13 @@ def test_429_storm_pauses_every_thread(emulator) -> None:
     # one shared pause per throttled window: at most the requests in flight get a 429
     assert statuses.count(429) <= 3 * (int(elapsed) + 2)
     client.close()
+
+
+def test_throttle_percentage_header_slows_the_client_down() -> None:
+    client = _client()
+    client._ease_off({"x-ms-throttle-limit-percentage": "0.9"})
+    started = time.monotonic()
+    client.bucket.acquire()
+    assert time.monotonic() - started >= 0.5
+    client._ease_off({"x-ms-throttle-limit-percentage": "nonsense"})
+    client._ease_off({})

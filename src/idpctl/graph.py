@@ -255,6 +255,7 @@ class GraphClient:
                                           request_id=error.request_id) from None
             raise
         self._trace_response(status, headers, parsed)
+        self._ease_off(headers)
         if status < 400 or (status == 404 and missing_ok):
             return Reply(status, headers, parsed)
         error = self._error(status, headers, parsed)
@@ -319,6 +320,16 @@ class GraphClient:
         if status == 429:
             return ThrottledError(text, **kwargs)
         return GraphError(text, **kwargs)
+
+    def _ease_off(self, headers: Mapping[str, str]) -> None:
+        """Graph sends `x-ms-throttle-limit-percentage` (0.8 .. 1.8) once more than 80% of a
+        limit is used: slow every thread down before it turns into 429s."""
+        try:
+            used = float(headers.get("x-ms-throttle-limit-percentage", ""))
+        except ValueError:
+            return
+        if used >= 0.8:
+            self.bucket.pause(min(5.0, 0.5 + (used - 0.8) * 4.5))
 
     def _next_link(self, link: Any) -> str | None:
         if link is None:
