@@ -127,6 +127,20 @@ def _idpctl_args(workflow: dict[Any, Any]) -> list[tuple[str, str, str]]:
             for s in _steps_using(workflow, "idpctl/idpctl@")]
 
 
+def test_github_script_bodies_are_valid_javascript(tmp_path: Path) -> None:
+    scripts = [step["with"]["script"] for path in WORKFLOWS
+               for step in _steps_using(_load(path), "actions/github-script@")]
+    assert len(scripts) >= 3
+    for index, script in enumerate(scripts):
+        # github-script runs the body inside an async function with these names in scope
+        wrapped = tmp_path / f"script{index}.js"
+        wrapped.write_text("(async function (github, context, core, require) {\n"
+                           f"{script}\n}});\n", encoding="utf-8")
+        result = subprocess.run([node(), "--check", str(wrapped)], capture_output=True,
+                                text=True, timeout=30, check=False)
+        assert result.returncode == 0, result.stderr
+
+
 def test_plan_on_pr_validates_plans_comments_and_uploads() -> None:
     workflow = _load(EXAMPLES / "plan-on-pr.yml")
     assert _idpctl_args(workflow) == [
