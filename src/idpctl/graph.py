@@ -33,7 +33,7 @@ import httpx
 from idpctl.batching import BatchOutcomeUnknown, BatchRequest, BatchResult
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
 from idpctl.model import UNKNOWN, Secret
-from idpctl.ratelimit import Backoff, TokenBucket, parse_retry_after
+from idpctl.ratelimit import Backoff, TokenBucket, parse_rate_limit, parse_retry_after
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
@@ -111,7 +111,7 @@ class GraphClient:
         self.max_retries = max_retries
         self.max_wait = max_wait
         self.backoff_base = backoff_base
-        self.bucket = TokenBucket(_rate(rate_limit))
+        self.bucket = TokenBucket(parse_rate_limit(rate_limit, default=DEFAULT_RATE_LIMIT))
         self.trace = trace
         self._revealed: set[str] = set()
         self._revealed_lock = threading.Lock()
@@ -361,22 +361,6 @@ class GraphClient:
                 if k in ("request-id", "retry-after", "location") or k.startswith("x-ms-")}
         log.debug("<- %s %s body=%s", status, json.dumps(keep),
                   json.dumps(_redact(body)) if body is not None else "-")
-
-
-def _rate(value: float | str | None) -> float | None:
-    """requests/minute from `graph.rateLimit`: a number, "off"/None (no budget), "default"."""
-    if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
-        return None
-    if isinstance(value, str) and value.strip().lower() == "default":
-        return DEFAULT_RATE_LIMIT
-    try:
-        rate = float(value)
-    except (TypeError, ValueError):
-        raise GraphError(f"graph.rateLimit {value!r} is not a number of requests a minute, "
-                         "'default' or 'off'") from None
-    if rate <= 0:
-        raise GraphError("graph.rateLimit must be positive (or 'off')")
-    return rate
 
 
 def _reveal(value: Any, revealed: set[str]) -> Any:

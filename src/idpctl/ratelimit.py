@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-__all__ = ["Backoff", "TokenBucket", "parse_retry_after"]
+from idpctl.errors import GraphError
+
+__all__ = ["Backoff", "TokenBucket", "parse_rate_limit", "parse_retry_after"]
 
 
 class TokenBucket:
@@ -128,3 +130,20 @@ class Backoff:
             return None
         self.spent += wait
         return wait
+
+
+def parse_rate_limit(value: float | str | None, *, default: float) -> float | None:
+    """Requests a minute from `graph.rateLimit`: a number, "off"/None (no budget), or
+    "default" (`default`). Anything else is a GraphError naming the setting."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
+        return None
+    if isinstance(value, str) and value.strip().lower() == "default":
+        return default
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise GraphError(f"graph.rateLimit {value!r} is not a number of requests a minute, "
+                         "'default' or 'off'") from None
+    if not rate > 0:
+        raise GraphError("graph.rateLimit must be positive (or 'off')")
+    return rate
