@@ -80,6 +80,15 @@ def test_malformed_batches_are_400(emulator: EmulatorHandle,
         p for p in emulator.admin.store()["providers"] if "builtIn" in p["@odata.type"]]
 
 
+def test_batch_takes_post_with_a_json_body(emulator: EmulatorHandle) -> None:
+    with emulator.graph() as graph:
+        assert graph.get("/beta/$batch").status_code == 405
+        response = graph.post("/v1.0/$batch", content=b"nope",
+                              headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["innerError"]["request-id"] == response.headers["request-id"]
+
+
 def test_items_are_relative_to_the_version_root(emulator: EmulatorHandle) -> None:
     oidc_body = {"@odata.type": "#microsoft.graph.oidcIdentityProvider"}
     out = _batch(emulator, [

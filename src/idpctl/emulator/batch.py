@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from idpctl.emulator import wire
 
-__all__ = ["MAX_ITEMS", "BatchError", "BatchItem", "item_request", "parse_batch", "run_batch"]
+__all__ = [
+    "MAX_ITEMS",
+    "BatchError",
+    "BatchItem",
+    "item_request",
+    "parse_batch",
+    "respond",
+    "run_batch",
+]
 
 MAX_ITEMS = 20
 
@@ -166,3 +175,37 @@ def item_request(outer: wire.Request, version: str,
     if split.scheme or split.netloc or sub == "/$batch":
         return inner, None
     return inner, sub
+
+
+Execute = Callable[[wire.Request, str, list[str]], wire.Response]  # (item, sub path, paths)
+
+
+def respond(outer: wire.Request, version: str, *, execute: Execute,
+            finish: Callable[[wire.Request, wire.Response], wire.Response],
+            record: Callable[[wire.Request, wire.Response], None]) -> wire.Response:
+    """Answer `POST /{version}/$batch`: 400 for a malformed batch, else run the items
+    through `execute` (with their fault-matching paths) and answer 200 with the responses."""
+    if outer.method != "POST":
+        return wire.graph_error(405, "notAllowed", "$batch takes POST only.",
+                                request_id=outer.request_id)
+    try:
+        items = parse_batch(outer.json())
+    except (BatchError, ValueError, UnicodeDecodeError) as error:
+        message = str(error) if isinstance(error, BatchError) else "The body is not JSON."
+        return wire.graph_error(400, "BadRequest", message, request_id=outer.request_id)
+
+    def one(item: BatchItem) -> wire.Response:
+        inner, sub = item_request(outer, version, item)
+        if sub is None:
+            response = wire.graph_error(400, "BadRequest", f"Invalid batch request URL "
+                                        f"'{item.url}'.", request_id=inner.request_id)
+        else:
+            response = execute(inner, sub, [item.url, inner.path])
+        response = finish(inner, response)
+        record(inner, response)
+        return response
+
+    payload, action = run_batch(items, one, new_request_id=lambda: str(uuid.uuid4()))
+    if action:
+        return wire.Response(0, action=action)
+    return wire.json_response(200, payload)

@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import sys
 import threading
 import uuid
@@ -27,7 +28,7 @@ from typing import Any
 from idpctl.emulator.admin import read_json_file
 from idpctl.emulator.certs import CertPaths, ensure_certificates
 from idpctl.emulator.clients import ClientRegistry
-from idpctl.emulator.server import Emulator, EmulatorServer, server_ssl_context
+from idpctl.emulator.server import Emulator, EmulatorServer
 from idpctl.emulator.store import Store
 from idpctl.emulator.throttle import budget_for
 from idpctl.emulator.tokens import IdentityService
@@ -113,6 +114,13 @@ def _write_secret(data_dir: Path, port: int, secret: str) -> Path:
         handle.write(secret)
     os.chmod(path, 0o600)
     return path
+
+
+def server_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert), str(key))
+    return context
 
 
 def start(config: EmulatorConfig) -> Running:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from idpctl.emulator import wire
 
-__all__ = ["ERROR_CODES", "FaultRule", "Faults", "RuleError"]
+__all__ = ["ERROR_CODES", "FaultRule", "Faults", "RuleError", "apply_rule", "parse_rule"]
 
 # Graph's top-level error codes for the statuses a fault rule may answer (GRAPH.md 4.7, 5.2)
 ERROR_CODES = {
@@ -196,3 +196,39 @@ class Faults:
                     if fired is None and rule.fires_on(self._matched[rule.id]):
                         fired = rule
             return fired
+
+
+def apply_rule(rule: FaultRule | None, request: wire.Request, run: Callable[[], wire.Response],
+               *, sleep: Callable[[float], None],
+               hide: Callable[[str, float], None]) -> wire.Response:
+    """Run `run` (the real handling) as `rule` says: delay, then answer a status, drop or hang
+    instead of running (`before`), or after running (`after`); hide what it created."""
+    if rule is None:
+        return run()
+    fails = rule.action is not None or rule.answers_status is not None
+    if rule.when == "before":
+        if rule.delay_ms:
+            sleep(rule.delay_ms / 1000)
+        if fails:
+            return _answer(rule, request)
+        return _run_hiding(rule, run, hide)
+    response = _run_hiding(rule, run, hide)
+    if rule.delay_ms:
+        sleep(rule.delay_ms / 1000)
+    return _answer(rule, request) if fails else response
+
+
+def _run_hiding(rule: FaultRule, run: Callable[[], wire.Response],
+                hide: Callable[[str, float], None]) -> wire.Response:
+    response = run()
+    if rule.replication_delay and response.status == 201:
+        created = response.json()
+        if isinstance(created, dict) and created.get("id"):
+            hide(str(created["id"]), rule.replication_delay)
+    return response
+
+
+def _answer(rule: FaultRule, request: wire.Request) -> wire.Response:
+    if rule.action:
+        return wire.Response(0, action=rule.action)
+    return rule.error_response(request.request_id, request.headers.get("client-request-id"))

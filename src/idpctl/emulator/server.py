@@ -24,10 +24,10 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from idpctl.emulator import admin, batch, wire
-from idpctl.emulator.faults import FaultRule, Faults
+from idpctl.emulator.faults import FaultRule, Faults, apply_rule
 from idpctl.emulator.store import GraphFault as GraphFaultError
 from idpctl.emulator.store import retired_api
-from idpctl.emulator.throttle import Budget, Throttle, retry_after_header
+from idpctl.emulator.throttle import Budget, Throttle, throttled_response
 
 __all__ = ["Emulator", "EmulatorServer"]
 
@@ -51,7 +51,7 @@ class Emulator:
         self.throttle = Throttle(budget)
         self.latency_ms = 0
         self.stopping = threading.Event()
-        self.store_lock = threading.RLock()
+        self._save_lock = threading.Lock()
         self.log = admin.RequestLog(redact=self._redact)
         self.state_file = state_file
         self.graph = GraphApi(self, page_size=page_size)
@@ -85,46 +85,11 @@ class Emulator:
 
     def with_fault(self, rule: FaultRule | None, request: wire.Request,
                    run: Callable[[], wire.Response]) -> wire.Response:
-        """Run `run` as the fault rule says: before/after, delay, drop/hang, a status."""
-        if rule is None:
-            return run()
-        if rule.when == "before":
-            if rule.delay_ms:
-                self.sleep(rule.delay_ms / 1000)
-            if rule.action or rule.answers_status is not None:
-                return self._fault_answer(rule, request)
-            return self._run_hiding(rule, run)
-        response = self._run_hiding(rule, run)
-        if rule.delay_ms:
-            self.sleep(rule.delay_ms / 1000)
-        if rule.action or rule.answers_status is not None:
-            return self._fault_answer(rule, request)
-        return response
-
-    def _run_hiding(self, rule: FaultRule, run: Callable[[], wire.Response]) -> wire.Response:
-        response = run()
-        if rule.replication_delay and response.status == 201:
-            created = response.json() or {}
-            if isinstance(created, dict) and created.get("id"):
-                with self.store_lock:
-                    self.store.hide(created["id"], rule.replication_delay)
-        return response
-
-    def _fault_answer(self, rule: FaultRule, request: wire.Request) -> wire.Response:
-        if rule.action:
-            return wire.Response(0, action=rule.action)
-        return rule.error_response(request.request_id, request.headers.get("client-request-id"))
+        return apply_rule(rule, request, run, sleep=self.sleep, hide=self.store.hide)
 
     def throttled(self, request: wire.Request) -> wire.Response | None:
         verdict = self.throttle.admit(self.identity.app_id(request))
-        if verdict is None:
-            return None
-        return wire.graph_error(
-            429, "TooManyRequests", "Please retry again later.",
-            request_id=request.request_id,
-            client_request_id=request.headers.get("client-request-id"),
-            headers={"Retry-After": retry_after_header(verdict.retry_after),
-                     "x-ms-throttle-scope": f"IdentityProvider/{verdict.scope}/{verdict.limit}"})
+        return None if verdict is None else throttled_response(verdict, request)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -133,22 +98,18 @@ class Emulator:
         self.stopping.wait(seconds)
 
     def _redact(self, body: Any) -> Any:
-        with self.store_lock:
-            redacted = self.store.redact(body)
+        redacted = self.store.redact(body)
         return body if redacted is None else redacted
 
     def load_state(self) -> None:
         if self.state_file and self.state_file.exists():
-            data = admin.read_json_file(self.state_file)
-            with self.store_lock:
-                self.store.restore(data)
+            self.store.restore(admin.read_json_file(self.state_file))
 
     def save_state(self) -> None:
         if not self.state_file:
             return
-        with self.store_lock:
-            data = self.store.snapshot()
-            admin.write_json_atomic(self.state_file, data)
+        with self._save_lock:
+            admin.write_json_atomic(self.state_file, self.store.snapshot())
 
 
 _GRAPH_PATH = re.compile(r"^/(v1\.0|beta)(/.*)?$")
@@ -267,30 +228,11 @@ class GraphApi:
         return self.app.base_url_fn().rstrip("/")
 
     def _batch(self, request: wire.Request, version: str) -> wire.Response:
-        try:
-            _require(request.method, ("POST",))
-            items = batch.parse_batch(_json_body(request))
-        except (batch.BatchError, GraphFaultError) as error:
-            return wire.graph_error(400, "BadRequest", str(error),
-                                    request_id=request.request_id)
-        payload, action = batch.run_batch(
-            items, lambda item: self._batch_item(request, version, item),
-            new_request_id=lambda: wire.Request("GET", "", {}, {}).request_id)
-        if action:
-            return wire.Response(0, action=action)
-        return wire.json_response(200, payload)
-
-    def _batch_item(self, outer: wire.Request, version: str,
-                    item: batch.BatchItem) -> wire.Response:
-        inner, sub = batch.item_request(outer, version, item)
-        if sub is None:
-            response = wire.graph_error(400, "BadRequest", f"Invalid batch request URL "
-                                        f"'{item.url}'.", request_id=inner.request_id)
-        else:
-            response = self.execute(inner, version, sub, [item.url, inner.path])
-        response = _finish(inner, response)
-        self.app.log.record(inner, response, batch=outer.request_id)
-        return response
+        return batch.respond(
+            request, version, finish=_finish,
+            execute=lambda inner, sub, paths: self.execute(inner, version, sub, paths),
+            record=lambda inner, response: self.app.log.record(inner, response,
+                                                               batch=request.request_id))
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -476,10 +418,3 @@ class EmulatorServer(ThreadingHTTPServer):
         if getattr(self, "_serving", False):
             self.shutdown()
         self.server_close()
-
-
-def server_ssl_context(cert: Path, key: Path) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(cert), str(key))
-    return context

@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from idpctl.emulator import wire
+
 __all__ = [
     "DEFAULT_PER_APP",
     "DEFAULT_PER_TENANT",
@@ -23,6 +25,7 @@ __all__ = [
     "Verdict",
     "budget_for",
     "retry_after_header",
+    "throttled_response",
 ]
 
 DEFAULT_PER_TENANT = 300
@@ -112,3 +115,12 @@ class Throttle:
 def retry_after_header(seconds: float) -> str:
     """Graph's sample gives a fractional Retry-After (`2.128`); we do too, rounded up to ms."""
     return f"{math.ceil(seconds * 1000) / 1000:.3f}"
+
+
+def throttled_response(verdict: Verdict, request: wire.Request) -> wire.Response:
+    """Graph's 429 (GRAPH.md 5.2) with `Retry-After` and which budget ran out."""
+    return wire.graph_error(
+        429, "TooManyRequests", "Please retry again later.", request_id=request.request_id,
+        client_request_id=request.headers.get("client-request-id"),
+        headers={"Retry-After": retry_after_header(verdict.retry_after),
+                 "x-ms-throttle-scope": f"IdentityProvider/{verdict.scope}/{verdict.limit}"})
