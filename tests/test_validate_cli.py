@@ -156,3 +156,15 @@ def test_plain_fmt_tidies_whitespace_only(tmp_path: Path, capsys: Capture) -> No
     bad.write_text("a: [\n")
     assert main(["fmt", str(bad)]) == 1
     assert "bad.yaml:2:1: invalid YAML" in capsys.readouterr().out
+
+
+def test_the_documented_examples_validate(tmp_path: Path, capsys: Capture) -> None:
+    import re
+
+    text = (REPO / "docs/file-format.md").read_text()
+    settings, provider = re.findall(r"```yaml\n(.*?)```", text, re.S)[1:3]
+    (tmp_path / "providers").mkdir()
+    (tmp_path / "idpctl.yaml").write_text(settings)
+    (tmp_path / "providers" / "contoso.yaml").write_text(provider)
+    assert main(["validate", "-c", str(tmp_path / "idpctl.yaml")]) == 0
+    assert capsys.readouterr().out == "OK: 1 provider in 1 file\n"
