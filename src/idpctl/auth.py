@@ -142,22 +142,29 @@ def token_provider(
     authority_root: str,
     verify: str | bool = True,
     env: Mapping[str, str] | None = None,
+    secret_context: Any = None,
 ) -> TokenProvider:
     """A TokenProvider for the `auth:` block of idpctl.yaml (None: environment only).
-    Nothing is sent until the first `token()`."""
+    `secret_context` (a `secrets.SecretContext`) resolves `{vault: ...}`/`{keyVault: ...}`
+    references; env/file ones need none. Nothing is sent until the first `token()`."""
     env = os.environ if env is None else env
+    if secret_context is None:
+        from idpctl.secrets import SecretContext
+
+        secret_context = SecretContext(env=env)
     auth = dict(settings_auth or {})
     tenant = tenant or env.get("AZURE_TENANT_ID", "")
     if not tenant:
         raise AuthError("no tenant: set `tenant` in idpctl.yaml or AZURE_TENANT_ID")
     mode = choose_mode(auth, env)
-    client_id = _text(auth.get("clientId"), "auth.clientId", env) or env.get("AZURE_CLIENT_ID")
+    client_id = _text(auth.get("clientId"), "auth.clientId", secret_context) or env.get(
+        "AZURE_CLIENT_ID")
     if mode == "managedIdentity":
         client_id = _text(auth.get("managedIdentityClientId"), "auth.managedIdentityClientId",
-                          env)
+                          secret_context)
     elif not client_id:
         raise AuthError("no client id: set auth.clientId in idpctl.yaml or AZURE_CLIENT_ID")
-    cred = _credential(mode, auth, env, verify=verify)
+    cred = _credential(mode, auth, env, verify=verify, ctx=secret_context)
     authority = f"{authority_root.rstrip('/')}/{tenant}"
     log.debug("signing in: mode=%s (%s) client=%s authority=%s", mode, cred.detail, client_id,
               authority)
@@ -209,10 +216,10 @@ def _configured(value: Any, env: Mapping[str, str]) -> bool:
 
 
 def _credential(mode: str, auth: Mapping[str, Any], env: Mapping[str, str], *,
-                verify: str | bool) -> Credential:
+                verify: str | bool, ctx: Any) -> Credential:
     if mode == "secret":
         ref = auth.get("clientSecret")
-        value = _reveal(ref, "auth.clientSecret", env) if ref is not None else None
+        value = _reveal(ref, "auth.clientSecret", ctx) if ref is not None else None
         if value is None:
             value = env.get("AZURE_CLIENT_SECRET") or None
             if value is None:
@@ -220,7 +227,7 @@ def _credential(mode: str, auth: Mapping[str, Any], env: Mapping[str, str], *,
         detail = ref.describe() if isinstance(ref, SecretRef) else "env:AZURE_CLIENT_SECRET"
         return Credential("secret", detail, value, (value,))
     if mode == "certificate":
-        return _certificate(auth.get("certificate"), env)
+        return _certificate(auth.get("certificate"), env, ctx)
     if mode == "federated":
         return _federated(auth.get("federatedToken"), env, verify=verify)
     return Credential("managedIdentity", "managed identity")
@@ -256,18 +263,18 @@ def _session(verify: str | bool, timeout: float = 30.0) -> Any:
     return Session()
 
 
-def _text(value: Any, where: str, env: Mapping[str, str]) -> str | None:
+def _text(value: Any, where: str, ctx: Any) -> str | None:
     """A plain setting that may be written as a reference (clientId: {env: AZURE_CLIENT_ID})."""
     if value is None or isinstance(value, str):
         return value or None
-    return _reveal(value, where, env)
+    return _reveal(value, where, ctx)
 
 
-def _reveal(value: Any, where: str, env: Mapping[str, str]) -> str:
+def _reveal(value: Any, where: str, ctx: Any) -> str:
     if isinstance(value, SecretRef):
-        from idpctl.secrets import SecretContext, resolve_ref
+        from idpctl.secrets import resolve_ref
 
-        value = resolve_ref(value, context=SecretContext(env=env))
+        value = resolve_ref(value, context=ctx)
     if isinstance(value, Secret):
         return value.reveal()  # msal must be handed the credential itself
     if isinstance(value, str) and value:
@@ -275,7 +282,7 @@ def _reveal(value: Any, where: str, env: Mapping[str, str]) -> str:
     raise AuthError(f"{where} must be a reference such as {{env: NAME}} or {{file: PATH}}")
 
 
-def _certificate(spec: Any, env: Mapping[str, str]) -> Credential:
+def _certificate(spec: Any, env: Mapping[str, str], ctx: Any) -> Credential:
     """PEM (private key + certificate) or PFX, loaded with cryptography into msal's form."""
     if isinstance(spec, str):
         spec = {"path": spec}
@@ -286,7 +293,7 @@ def _certificate(spec: Any, env: Mapping[str, str]) -> Credential:
                         "AZURE_CLIENT_CERTIFICATE_PATH)")
     password = spec.get("password")
     if password is not None:
-        password = _reveal(password, "auth.certificate.password", env)
+        password = _reveal(password, "auth.certificate.password", ctx)
     else:
         password = env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None
     key_pem, cert_pem = load_certificate(str(path), password)

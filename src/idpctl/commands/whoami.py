@@ -23,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
     settings = pipeline.load_settings(args)
     verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
     tokens = auth.token_provider(settings.auth, tenant=settings.tenant,
-                                 authority_root=settings.authority, verify=verify)
+                                 authority_root=settings.authority, verify=verify,
+                                 secret_context=pipeline.secret_context(settings))
     client = GraphClient(settings.graph_url, token_provider=tokens, verify=verify)
     try:
         claims = tokens.claims(tokens.token(client.resource))
