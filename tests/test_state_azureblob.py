@@ -193,6 +193,10 @@ def test_a_lock_taken_after_load_does_not_count_as_a_conflict(
         pass  # the metadata (and so the ETag) moved, the state did not
     store.save(loaded)
     assert other.load().serial == loaded.serial
+    later = _next(store, "Later")
+    with store.lock(operation="apply"):  # this store's own lock: its ETag follows
+        store.save(later)
+    assert other.load().serial == later.serial
 
 
 def test_locking_before_any_state_exists(azurite: Azurite, blob: str) -> None:

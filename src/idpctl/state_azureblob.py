@@ -61,7 +61,6 @@ class _Properties:
     etag: str
     metadata: Mapping[str, str]
     leased: bool
-    size: int
 
 
 class AzureBlobStateStore:
@@ -208,18 +207,21 @@ class AzureBlobStateStore:
         info = LockInfo.new(operation=operation)
         lease_id = str(uuid.uuid4())
         self._acquire(lease_id, timeout=timeout)
-        props = self._properties()
-        meta = _lock_headers(info, placeholder=props is not None
-                             and props.metadata.get(_PLACEHOLDER) == "true")
-        self._send("PUT", self.url, params={"comp": "metadata"},
-                   headers={"x-ms-lease-id": lease_id, **meta}, ok=(200,))
-        self._lease = (lease_id, info)
-        log.debug("state blob %s leased (lock id %s)", self.url, info.lock_id)
         try:
+            props = self._properties()
+            meta = _lock_headers(info, placeholder=props is not None
+                                 and props.metadata.get(_PLACEHOLDER) == "true")
+            self._set_metadata(props, {"x-ms-lease-id": lease_id, **meta}, ok=(200,))
+            self._lease = (lease_id, info)
+            log.debug("state blob %s leased (lock id %s)", self.url, info.lock_id)
             yield info
         finally:
             self._lease = None
-            self._release(lease_id, info)
+            try:
+                self._release(lease_id, info)
+            except StateError as error:
+                log.warning("%s; the lock stays until: idpctl state unlock %s", error,
+                            info.lock_id)
 
     def _acquire(self, lease_id: str, *, timeout: float) -> None:
         deadline = time.monotonic() + max(timeout, 0)
@@ -257,9 +259,8 @@ class AzureBlobStateStore:
 
     def _release(self, lease_id: str, info: LockInfo) -> None:
         props = self._properties()
-        response = self._send("PUT", self.url, params={"comp": "metadata"},
-                              headers={"x-ms-lease-id": lease_id,
-                                       **_clean_metadata(props)}, ok=(200, 404, 409, 412))
+        response = self._set_metadata(props, {"x-ms-lease-id": lease_id,
+                                              **_clean_metadata(props)}, ok=(200, 404, 409, 412))
         if response.status_code != 200:
             log.warning("state lock on %s was broken while held (lock id %s)", self.url,
                         info.lock_id)
@@ -288,8 +289,8 @@ class AzureBlobStateStore:
                             + _holder_text(current, self.url), holder=_data(current))
         self._send("PUT", self.url, params={"comp": "lease"}, ok=(202,),
                    headers={"x-ms-lease-action": "break", "x-ms-lease-break-period": "0"})
-        self._send("PUT", self.url, params={"comp": "metadata"}, ok=(200,),
-                   headers=_clean_metadata(self._properties()))
+        props = self._properties()
+        self._set_metadata(props, _clean_metadata(props), ok=(200, 412))  # 412: re-leased
         log.info("state lock on %s broken (lock id %s)", self.url, lock_id)
         return current
 
@@ -300,8 +301,17 @@ class AzureBlobStateStore:
         if response.status_code == 404:
             return None
         return _Properties(etag=response.headers["etag"], metadata=_metadata(response.headers),
-                           leased=response.headers.get("x-ms-lease-status") == "locked",
-                           size=int(response.headers.get("content-length", "0")))
+                           leased=response.headers.get("x-ms-lease-status") == "locked")
+
+    def _set_metadata(self, props: _Properties | None, headers: Mapping[str, str], *,
+                      ok: tuple[int, ...]) -> httpx.Response:
+        """Replace the blob's metadata. Metadata moves the ETag but not the state: when this
+        store's ETag was current, it follows."""
+        response = self._send("PUT", self.url, params={"comp": "metadata"}, headers=headers,
+                              ok=ok)
+        if response.status_code == 200 and props is not None and self._etag == props.etag:
+            self._etag = response.headers.get("etag", self._etag)
+        return response
 
     def _create_placeholder(self) -> None:
         self._ensure_container()
