@@ -123,3 +123,36 @@ def test_loader_raises_only_config_error(text: str) -> None:
 def test_loader_round_trips_json_values(value: object) -> None:
     text = json.dumps({"v": value})
     assert load_text(text, file="j.yaml").data == {"v": value}
+
+
+_FIELD_NAMES = ["kind", "displayName", "clientId", "clientSecret", "issuer", "wellKnownEndpoint",
+                "responseType", "scope", "clientAuthentication", "method", "inboundClaimMapping",
+                "email", "identityProviderType", "certificateData", "env", "file", "vault",
+                "keyVault", "path", "key", "version", "protected", "ensure", "userFlows",
+                "metadataUrl", "claimsMapping", "userId", "name", "type", "providers"]
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(
+        ["oidcIdentityProvider", "socialIdentityProvider", "appleManagedIdentityProvider",
+         "openIdConnectIdentityProvider", "openIdConnectProvider", "builtInIdentityProvider",
+         "Google", "code", "id_token", "absent", "private_key_jwt", "client_secret_post",
+         "https://x/.well-known/openid-configuration", "openid", "X", "", "${var.V}"]),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(_FIELD_NAMES), inner, max_size=6),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(_FIELD_NAMES), _VALUES, max_size=10))
+def test_provider_loading_raises_only_config_error(tmp_path: Path, data: dict) -> None:
+    from idpctl.config import load_providers, load_settings
+    from idpctl.kinds import load_kinds
+
+    (tmp_path / "p.yaml").write_text(json.dumps(data))
+    (tmp_path / "idpctl.yaml").write_text("tenant: t\ntenantKind: b2c\nproviders: p.yaml\n")
+    try:
+        load_providers(load_settings(tmp_path / "idpctl.yaml"), load_kinds())
+    except ConfigError as error:
+        assert error.problems
+        assert all(p.line >= 1 and "\n" not in p.message for p in error.problems)
