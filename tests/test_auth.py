@@ -6,7 +6,6 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import httpx
 import jwt
 import pytest
 from cryptography import x509
@@ -306,21 +305,40 @@ def test_federated_expired_assertion_is_refused(emulator, tmp_path: Path, key_an
 BRANCH = "repo:contoso/idp-config:ref:refs/heads/main"
 
 
-def _admin(emu, method: str, path: str, body: dict | None = None) -> dict:
-    response = httpx.request(method, f"{emu.base_url}/_emulator/{path}", json=body,
-                             verify=emu.ssl_context(), timeout=10)
-    if response.status_code == 404:
-        pytest.skip(f"the emulator does not serve /_emulator/{path}")
-    response.raise_for_status()
-    return response.json()
+@pytest.fixture(scope="module")
+def stand_ins(tmp_path_factory):
+    """An emulator of our own, so the tests can read the stand-ins' settings (the GitHub
+    request token, the managed identity header) from its identity service."""
+    import threading
+    import uuid
+    from types import SimpleNamespace
+
+    from idpctl.emulator.cli import EmulatorConfig, start
+    from idpctl.emulator.harness import AdminClient
+
+    config = EmulatorConfig(rate_limit=None, client_id=str(uuid.uuid4()),
+                            client_secret=f"emu-{uuid.uuid4().hex}",
+                            data_dir=tmp_path_factory.mktemp("emulator"))
+    running = start(config)
+    thread = threading.Thread(target=running.server.serve_forever,
+                              kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    admin = AdminClient(running.base_url, ca_path=str(running.ca_path))
+    yield SimpleNamespace(base_url=running.base_url, tenant=running.tenant,
+                          ca_path=str(running.ca_path), identity=running.app.identity,
+                          admin=admin)
+    admin.close()
+    running.stop()
+    thread.join(timeout=5)
 
 
 @pytest.fixture
-def github(emulator):
-    settings = _admin(emulator, "GET", "github")
+def github(stand_ins):
+    service = stand_ins.identity.github
+    settings = service.settings()
     yield settings
-    _admin(emulator, "PUT", "github", {"subject": settings["subject"],
-                                       "lifetimeSeconds": settings["lifetimeSeconds"]})
+    service.configure({"subject": settings["subject"],
+                       "lifetimeSeconds": settings["lifetimeSeconds"]})
 
 
 def _github_env(settings: dict, client_id: str) -> dict:
@@ -328,43 +346,43 @@ def _github_env(settings: dict, client_id: str) -> dict:
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN": settings["requestToken"]}
 
 
-def test_github_actions_federation(emulator, github) -> None:
-    emulator.admin.register_client({"clientId": "gh-app", "federated": [
+def test_github_actions_federation(stand_ins, github) -> None:
+    stand_ins.admin.register_client({"clientId": "gh-app", "federated": [
         {"issuer": github["issuer"], "subject": BRANCH}]})
-    provider = _provider(emulator, env=_github_env(github, "gh-app"))
+    provider = _provider(stand_ins, env=_github_env(github, "gh-app"))
     assert provider.mode == "federated" and provider.detail == "github"
     assert provider.claims()["appid"] == "gh-app"
     # a pull request run has another subject: not trusted by the branch credential
-    _admin(emulator, "PUT", "github", {"subject": "repo:contoso/idp-config:pull_request"})
+    stand_ins.identity.github.configure({"subject": "repo:contoso/idp-config:pull_request"})
     with pytest.raises(AuthError, match="AADSTS"):
-        _provider(emulator, env=_github_env(github, "gh-app")).token()
+        _provider(stand_ins, env=_github_env(github, "gh-app")).token()
 
 
-def test_github_token_is_fetched_afresh_near_expiry(emulator, github) -> None:
+def test_github_token_is_fetched_afresh_near_expiry(stand_ins, github) -> None:
     from idpctl.auth import GitHubAssertion
 
-    _admin(emulator, "PUT", "github", {"lifetimeSeconds": 30})  # inside the 60 s margin
+    stand_ins.identity.github.configure({"lifetimeSeconds": 30})  # inside the 60 s margin
     assertion = GitHubAssertion(github["requestUrl"], github["requestToken"],
-                                verify=emulator.ca_path)
+                                verify=stand_ins.ca_path)
     first, second = assertion(), assertion()
     assert decode_claims(first)["aud"] == "api://AzureADTokenExchange"
     assert decode_claims(first)["jti"] != decode_claims(second)["jti"]
-    _admin(emulator, "PUT", "github", {"lifetimeSeconds": 600})
+    stand_ins.identity.github.configure({"lifetimeSeconds": 600})
     lasting = GitHubAssertion(github["requestUrl"], github["requestToken"],
-                              verify=emulator.ca_path)
+                              verify=stand_ins.ca_path)
     assert lasting() == lasting()
 
 
-def test_github_bad_request_token_is_clear(emulator, github) -> None:
+def test_github_bad_request_token_is_clear(stand_ins, github) -> None:
     env = dict(_github_env(github, "gh-app"), ACTIONS_ID_TOKEN_REQUEST_TOKEN=CANARY)
     with pytest.raises(AuthError, match="id-token: write") as caught:
-        _provider(emulator, env=env).token()
+        _provider(stand_ins, env=env).token()
     assert CANARY not in str(caught.value)
 
 
 @pytest.fixture
-def msi_env(emulator, monkeypatch) -> dict:
-    settings = _admin(emulator, "GET", "managed-identity")
+def msi_env(stand_ins, monkeypatch) -> dict:
+    settings = stand_ins.identity.managed_identity.settings()
     monkeypatch.setenv("IDENTITY_ENDPOINT", settings["endpoint"])
     monkeypatch.setenv("IDENTITY_HEADER", settings["header"])
     for name in ("IDENTITY_SERVER_THUMBPRINT", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT"):
@@ -372,17 +390,17 @@ def msi_env(emulator, monkeypatch) -> dict:
     return settings
 
 
-def test_managed_identity_system_and_user_assigned(emulator, msi_env) -> None:
+def test_managed_identity_system_and_user_assigned(stand_ins, msi_env) -> None:
     import os
 
-    provider = _provider(emulator, env=dict(os.environ))
+    provider = _provider(stand_ins, env=dict(os.environ))
     assert provider.mode == "managedIdentity"
     assert provider.claims()["appid"] == msi_env["systemAssigned"]["clientId"]
-    emulator.admin.register_client({"clientId": "mi-user", "managedIdentity": "user"})
-    user = _provider(emulator, {"mode": "managedIdentity", "managedIdentityClientId": "mi-user"})
+    stand_ins.admin.register_client({"clientId": "mi-user", "managedIdentity": "user"})
+    user = _provider(stand_ins, {"mode": "managedIdentity", "managedIdentityClientId": "mi-user"})
     assert user.client_id == "mi-user" and user.claims()["appid"] == "mi-user"
-    missing = _provider(emulator, {"mode": "managedIdentity",
-                                   "managedIdentityClientId": "mi-nobody"})
+    missing = _provider(stand_ins, {"mode": "managedIdentity",
+                                    "managedIdentityClientId": "mi-nobody"})
     with pytest.raises(AuthError, match="sign-in failed"):
         missing.token()
 
