@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,18 +20,17 @@ V1, V2 = "CANARY-kv-value-1", "CANARY-kv-value-2"
 
 @pytest.fixture
 def kv(emulator):
-    """The emulator, checked to serve the Key Vault stand-in (seeding, and a vault token
-    carrying the default client's Key Vault data role)."""
-    from idpctl.auth import decode_claims
+    """The emulator with a client granted the default roles (which include Key Vault Secrets
+    User); skips only while the emulator's Key Vault admin API is not wired."""
     from idpctl.emulator.harness import AdminError
 
     try:
         _seed(emulator, "probe", "CANARY-probe")
     except AdminError as error:
         pytest.skip(f"the emulator's Key Vault admin API is not wired yet ({str(error)[:60]})")
-    roles = decode_claims(_tokens(emulator, emulator.client_id, emulator.client_secret)())
-    if "Key Vault Secrets User" not in (roles.get("roles") or ()):
-        pytest.skip("the emulator does not grant its default client Key Vault Secrets User yet")
+    client_id, secret = str(uuid.uuid4()), f"CANARY-kv-client-{uuid.uuid4().hex}"
+    emulator.admin.register_client({"clientId": client_id, "secret": secret})
+    emulator.kv_client = (client_id, secret)
     return emulator
 
 
@@ -43,7 +43,7 @@ def _tokens(emu, client_id: str, secret: str) -> Callable[[], str]:
 
 def _ctx(emu, token: Callable[[], str] | None = None) -> SecretContext:
     if token is None:
-        token = _tokens(emu, emu.client_id, emu.client_secret)
+        token = _tokens(emu, *emu.kv_client)
     return SecretContext(env={}, keyvault_token=token, verify=emu.ca_path, timeout=10)
 
 
@@ -163,7 +163,7 @@ def test_parse_url() -> None:
 def test_run_fetches_a_token_once_per_reference_and_collects_failures(kv) -> None:
     _seed(kv, "google", V1)
     calls: list[int] = []
-    tokens = _tokens(kv, kv.client_id, kv.client_secret)
+    tokens = _tokens(kv, *kv.kv_client)
 
     def counting() -> str:
         calls.append(1)
@@ -192,3 +192,19 @@ def test_auth_error_from_the_token_callable_is_wrapped() -> None:
     context = SecretContext(env={}, keyvault_token=failing)
     message = _fails(SecretRef("keyVault", "https://kv.vault.azure.net/secrets/a"), context)
     assert "AADSTS7000215" in message
+
+
+def test_context_for_settings_signs_in_on_first_use(kv) -> None:
+    from types import SimpleNamespace
+
+    from idpctl.secrets import context_for
+
+    _seed(kv, "apple-key", V2)
+    client_id, secret = kv.kv_client
+    settings = SimpleNamespace(
+        tenant=kv.tenant, authority=kv.base_url, ca_bundle=Path(kv.ca_path), vault={},
+        auth={"clientId": client_id, "clientSecret": SecretRef("env", "KV_CLIENT_SECRET")})
+    context = context_for(settings, env={"KV_CLIENT_SECRET": secret})
+    assert context.verify == kv.ca_path
+    secret_value = resolve_ref(_ref(kv, "apple-key"), context=context)
+    assert secret_value.reveal() == V2
