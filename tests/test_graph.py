@@ -555,3 +555,16 @@ def test_throttle_percentage_header_slows_the_client_down() -> None:
     assert time.monotonic() - started >= 0.5
     client._ease_off({"x-ms-throttle-limit-percentage": "nonsense"})
     client._ease_off({})
+
+
+@pytest.mark.parametrize(("url", "resource"), [
+    ("https://graph.microsoft.com", "https://graph.microsoft.com"),
+    ("https://graph.microsoft.us/", "https://graph.microsoft.us"),
+    ("https://microsoftgraph.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
+    ("https://127.0.0.1:8443", "https://graph.microsoft.com"),
+])
+def test_token_is_asked_for_the_clouds_graph(url: str, resource: str) -> None:
+    client = GraphClient(url, token_provider=_NoTokens())
+    assert client.resource == resource
+    assert client.root == url.rstrip("/") + "/beta"
+    client.close()
