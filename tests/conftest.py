@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from idpctl.emulator.harness import EmulatorHandle, running_emulator
+from workspace import TRANSCRIPTS, Workspace, assert_no_canary
 
 
 def _session_emulator(kind: str) -> Iterator[EmulatorHandle]:
@@ -61,3 +63,29 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
             return stack.enter_context(running_emulator(**options))
 
         yield start
+
+
+# -- end-to-end: a user's repository against a reset emulator, canary-scanned -------------
+
+
+@pytest.fixture
+def make_workspace(tmp_path: Path, request: pytest.FixtureRequest
+                   ) -> Iterator[Callable[..., Workspace]]:
+    """make_workspace(tenant_kind="external") -> a Workspace on that kind's reset emulator."""
+    made: list[Workspace] = []
+    start = len(TRANSCRIPTS)
+
+    def make(tenant_kind: str = "external", **options: object) -> Workspace:
+        handle = reset_emulator(request.getfixturevalue(f"emulator_{tenant_kind}"))
+        ws = Workspace(tmp_path / f"repo{len(made)}", handle, tenant_kind=tenant_kind,
+                       **options)  # type: ignore[arg-type]
+        made.append(ws)
+        return ws
+
+    yield make
+    assert_no_canary(TRANSCRIPTS[start:], [ws.root for ws in made])
+
+
+@pytest.fixture
+def workspace(make_workspace: Callable[..., Workspace]) -> Workspace:
+    return make_workspace("external")

@@ -85,7 +85,8 @@ def test_file_layout_and_mode(store) -> None:
     assert list(data) == ["format_version", "serial", "lineage", "fingerprint_key", "providers"]
     assert data["format_version"] == 1 and data["serial"] == 1
     entry = data["providers"]["oidcIdentityProvider/Contoso"]
-    assert list(entry) == ["kind", "key", "id", "auth_method", "created_at", "secrets"]
+    assert list(entry) == ["kind", "key", "id", "auth_method", "created_at", "protected",
+                           "secrets"]
     secret = entry["secrets"]["clientAuthentication.clientSecret"]
     assert list(secret) == ["fingerprint", "set_at", "source", "version"]
     assert secret["fingerprint"].startswith("hmac-sha256:")

@@ -256,7 +256,8 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
     )
     keeps_object = previous is not None and change.action in (Action.UPDATE, Action.ADOPT)
     created_at = previous.created_at if keeps_object and previous else now()
-    return with_record(state, replace(record, created_at=created_at))
+    protected = desired.protected if desired else bool(previous and previous.protected)
+    return with_record(state, replace(record, created_at=created_at, protected=protected))
 
 
 def _forget(state: State, address: str) -> State:

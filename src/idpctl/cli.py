@@ -8,10 +8,11 @@ only by the verbs that use them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from idpctl import __version__
 from idpctl.errors import IdpctlError
@@ -101,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_globals(sp, suppress=True)
     sp.add_argument("lock_id", metavar="LOCK_ID")
 
+    verb("whoami", "sign in and show the tenant, client, auth mode and granted roles")
+
     p = verb("schema", "print the JSON Schemas idpctl validates against")
     p.add_argument("name", nargs="?", help="one schema (e.g. oidcIdentityProvider)")
 
@@ -132,11 +135,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.env is None:
         args.env = os.environ.get("IDPCTL_ENV") or None
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    with _logging_to_stderr(debug=args.debug):
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(*, debug: bool) -> Iterator[None]:
+    """idpctl's log lines go to this run's stderr (the emulator, if in-process, keeps its own)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(lambda record: not record.name.startswith("idpctl.emulator"))
+    logger = logging.getLogger("idpctl")
+    saved = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return _handler(args.verb)(args)
     except IdpctlError as error:

@@ -208,6 +208,7 @@ class ManagedRecord:
     auth_method: str | None = None
     secrets: Mapping[str, SecretRecord] = field(default_factory=dict)  # by dotted path
     created_at: str | None = None  # ISO 8601 UTC; lets a plan tell replication delay from loss
+    protected: bool = False  # still refused deletion after `protected: true` left the files
 
     @property
     def address(self) -> str:
@@ -268,6 +269,7 @@ class Change:
     body: Mapping[str, Any] | None = None
     desired: Provider | None = field(default=None, compare=False)
     notes: tuple[str, ...] = ()
+    protected: bool = False  # from the files or, once the provider left them, from the state
 
     @property
     def address(self) -> str:

@@ -152,7 +152,8 @@ def check_safety(plan: Plan, *, allow_destroy: bool) -> None:
     Graph (`graph_id` None) destroys nothing and passes."""
     destructive = [c for c in plan.changes
                    if c.action.destructive and (c.action is Action.REPLACE or c.graph_id)]
-    protected = [c for c in destructive if c.desired is not None and c.desired.protected]
+    protected = [c for c in destructive
+                 if c.protected or (c.desired is not None and c.desired.protected)]
     if protected:
         names = ", ".join(f"{c.address} ({c.action.name.lower()})" for c in protected)
         raise SafetyError(f"refusing to delete or replace protected provider(s): {names}; "
@@ -269,8 +270,9 @@ def _plan_delete(provider: Provider | None, record: ManagedRecord | None,
         note = "ensure: absent (not yet managed)"
     else:
         note = "ensure: absent" if provider else "removed from the configuration"
+    protected = provider.protected if provider else bool(record and record.protected)
     return Change(action=Action.DELETE, kind=kind, key=key, graph_id=lp.id if lp else None,
-                  desired=provider, notes=(note,))
+                  desired=provider, notes=(note,), protected=protected)
 
 
 def _create(provider: Provider, kind: Kind, action: Action, lp: LiveProvider | None,

@@ -107,9 +107,11 @@ def compute_basis(desired: Sequence[Provider], live: Sequence[LiveProvider], sta
         raw = lp.raw or {"@odata.type": lp.odata_type, **lp.fields}
         seen[lp.id] = _digest(encode_value(raw, salt))
         names[lp.id] = lp.address or str(lp.fields.get("displayName") or lp.id)
+    # a state never saved gets a fresh random lineage on every load: all of them are "no state"
+    lineage = state.lineage if state.serial or state.providers else "none"
     return PlanBasis(salt=salt, desired=dict(sorted(wanted.items())),
                      live=dict(sorted(seen.items())), state_serial=state.serial,
-                     state_lineage=state.lineage, live_names=dict(sorted(names.items())))
+                     state_lineage=lineage, live_names=dict(sorted(names.items())))
 
 
 def basis_differences(old: PlanBasis, new: PlanBasis) -> list[str]:
@@ -166,6 +168,7 @@ def _change_data(change: Change, salt: str | None) -> dict[str, Any]:
         "graph_id": change.graph_id,
         "state_only": change.state_only,
         "notes": list(change.notes),
+        "protected": change.protected,
         "desired": None if desired is None else {
             "auth_method": desired.auth_method, "protected": desired.protected,
             "absent": desired.absent},
@@ -266,7 +269,8 @@ def _change(r: _Reader) -> Change:
                   graph_id=r.get("graph_id", str, optional=True),
                   fields=tuple(_field(f) for f in r.items("fields", dict)),
                   body=None if body is None else _decode(body), desired=desired,
-                  notes=tuple(r.items("notes", str)))
+                  notes=tuple(r.items("notes", str)),
+                  protected=bool(r.get("protected", bool, optional=True)))
 
 
 def _field(r: _Reader) -> FieldChange:

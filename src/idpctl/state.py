@@ -54,8 +54,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _TOP_KEYS = ("format_version", "serial", "lineage", "fingerprint_key", "providers")
-_RECORD_KEYS = ("kind", "key", "id", "auth_method", "created_at", "secrets")
-_OPTIONAL_KEYS = frozenset({"created_at"})
+_RECORD_KEYS = ("kind", "key", "id", "auth_method", "created_at", "protected", "secrets")
+_OPTIONAL_KEYS = frozenset({"created_at", "protected"})
 _SECRET_KEYS = ("fingerprint", "set_at", "source", "version")
 _FINGERPRINT = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 
@@ -120,6 +120,7 @@ def _record_data(record: ManagedRecord) -> dict[str, Any]:
         "id": record.id,
         "auth_method": record.auth_method,
         "created_at": record.created_at,
+        "protected": record.protected,
         "secrets": {
             path: {
                 "fingerprint": s.fingerprint,
@@ -182,6 +183,8 @@ def _record(address: str, raw: Any, where: str) -> ManagedRecord:
     for name in ("auth_method", "created_at"):
         if raw.get(name) is not None and not isinstance(raw[name], str):
             raise StateError(f"{at}.{name} must be a string or null")
+    if not isinstance(raw.get("protected", False), bool):
+        raise StateError(f"{at}.protected must be true or false")
     if f"{raw['kind']}/{raw['key']}" != address:
         raise StateError(f"{at}: address does not match kind/key")
     if not isinstance(raw["secrets"], dict):
@@ -197,6 +200,7 @@ def _record(address: str, raw: Any, where: str) -> ManagedRecord:
         auth_method=raw["auth_method"],
         secrets=secret_records,
         created_at=raw.get("created_at"),
+        protected=raw.get("protected", False),
     )
 
 

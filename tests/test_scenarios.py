@@ -1,0 +1,57 @@
+"""Scenario tests: each folder under tests/scenarios/ is a sequence of desired states. For every
+step the plan must hold exactly the expected actions (and, for updates, fields); apply then
+carries it out, and a plan right after must be empty. Runs idpctl against the emulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from workspace import actions, changed_fields
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+ACTIONS = ("create", "update", "replace", "delete", "adopt")
+
+
+def _scenarios() -> list[Path]:
+    return sorted(p for p in SCENARIOS.iterdir() if (p / "scenario.yaml").is_file())
+
+
+@pytest.mark.parametrize("folder", _scenarios(), ids=lambda p: p.name)
+def test_scenario(folder: Path, make_workspace) -> None:
+    spec = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
+    ws = make_workspace(spec["tenantKind"])
+    for step in spec["steps"]:
+        env = {**spec.get("env", {}), **step.get("env", {})}
+        ws.use(folder / step["dir"])
+        _run_step(ws, step, env)
+
+
+def _run_step(ws: Any, step: dict[str, Any], env: dict[str, str]) -> None:
+    where = step["dir"]
+    plan = ws.plan(env=env)
+    expect = step.get("expect") or {}
+    got = actions(plan)
+    for action in ACTIONS:
+        wanted = expect.get(action) or []
+        addresses = sorted(wanted)
+        assert sorted(got.get(action, [])) == addresses, f"{where}: {action}: {got}"
+    for address, fields in (expect.get("update") or {}).items():
+        assert sorted(changed_fields(plan, address)) == sorted(fields), f"{where}: {address}"
+    state_only = {c["address"] for c in plan["changes"] if c["state_only"]}
+    assert state_only == set(expect.get("stateOnly") or []), f"{where}: state-only {state_only}"
+    if not plan["changes"]:
+        ws.assert_converged(env=env)
+        return
+    flag = step.get("refusedWithout")
+    if flag:
+        refused = ws.run("apply", "--auto-approve", env=env)
+        assert refused.code == 1, refused.text
+        assert flag in refused.err and "Traceback" not in refused.text, refused.text
+        before = ws.live()
+        assert ws.live() == before
+    ws.apply(*([flag] if flag else []), env=env)
+    ws.assert_converged(env=env)
