@@ -134,6 +134,11 @@ class AdminApi:
                     return self._from_exception(request, error)
         if path_known:
             return self._error(request, 405, "notAllowed", "Method not allowed here.")
+        # the identity side's own admin endpoints (GitHub, managed identity, Key Vault)
+        identity_admin = getattr(self.app.identity, "handle_admin", None)
+        response = identity_admin(request) if identity_admin else None
+        if response is not None:
+            return response
         return self._error(request, 404, "UnknownPath", f"No admin endpoint {request.path}.")
 
     def _from_exception(self, request: wire.Request, error: Exception) -> wire.Response:
