@@ -88,6 +88,14 @@ def test_requests_log_redacts_bodies_and_includes_token_requests(
     assert not any(e["path"].startswith("/_emulator") for e in log)
 
 
+def test_requests_log_redacts_other_credentials_too(emulator: EmulatorHandle) -> None:
+    httpx.put(f"{emulator.base_url}/secrets/probe", json={"value": "CANARY-vault"},
+              verify=emulator.ssl_context())
+    entry = emulator.admin.requests()[-1]
+    assert entry["path"] == "/secrets/probe"
+    assert entry["body"]["value"] == {"sha256": hashlib.sha256(b"CANARY-vault").hexdigest()}
+
+
 def test_faults_endpoints(emulator: EmulatorHandle) -> None:
     added = emulator.admin.add_fault(method="get", path="x", nth=2, count=3, when="after",
                                      status=504, retry_after=1.5, delay_ms=1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from idpctl.emulator.cli import build_parser, parse_ready
+from idpctl.emulator.cli import build_parser, main, parse_ready
 from idpctl.emulator.harness import running_emulator
 
 COLLECTION = "/beta/identity/identityProviders"
@@ -100,11 +100,12 @@ def test_secret_from_environment_and_flags(tmp_path: Path) -> None:
         _stop(process)
 
 
-def test_bad_arguments_exit_nonzero(tmp_path: Path) -> None:
-    for args in (["--tenant-kind", "nope"], ["--rate-limit", "0"], ["--page-size", "x"]):
-        result = subprocess.run([sys.executable, "-m", "idpctl", "emulator", *args],
-                                capture_output=True, text=True, timeout=30)
-        assert result.returncode != 0 and "READY" not in result.stdout
+@pytest.mark.parametrize("args", [["--tenant-kind", "nope"], ["--rate-limit", "0"],
+                                  ["--page-size", "x"]])
+def test_bad_arguments_exit_nonzero(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code != 0 and "READY" not in capsys.readouterr().out
 
 
 def test_parser_defaults() -> None:
@@ -135,14 +136,15 @@ def test_harness_subprocess_mode_and_state_across_restart(tmp_path: Path) -> Non
             assert got.status_code == 200 and got.json()["clientSecret"] == "******"
 
 
-def test_state_of_another_tenant_kind_is_refused(tmp_path: Path) -> None:
+def test_state_of_another_tenant_kind_is_refused(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     state = tmp_path / "state.json"
     with running_emulator(state_file=state, tenant_kind="b2c", rate_limit="off") as emu:
         emu.admin.reset()
-    process = _start("--tenant-kind", "external", "--state", str(state),
-                     "--data-dir", str(tmp_path))
-    out, err = process.communicate(timeout=30)
-    assert process.returncode == 1 and "READY" not in out and "b2c" in err
+    code = main(["--tenant-kind", "external", "--state", str(state),
+                 "--data-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "READY" not in out and "b2c" in err
 
 
 @pytest.mark.parametrize("line", ["", "hello", "READY"])

@@ -7,6 +7,7 @@ each request and response shape.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -33,6 +34,20 @@ logger = logging.getLogger(__name__)
 
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 LOG_LIMIT = 10_000
+# credential-bearing keys of the non-Graph bodies the log also sees (Key Vault's secret
+# `value`, OAuth grants); the store's redaction covers Graph's write-only properties
+_EXTRA_SECRET_KEYS = frozenset({"value", "assertion", "password", "refresh_token", "secret",
+                                "client_secret", "client_assertion", "access_token", "token"})
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {key: {"sha256": hashlib.sha256(item.encode("utf-8")).hexdigest()}
+            if key in _EXTRA_SECRET_KEYS and isinstance(item, str) else _scrub(item)
+            for key, item in value.items()}
 
 
 class RequestLog:
@@ -50,7 +65,7 @@ class RequestLog:
             "path": request.path,
             "status": response.status if not response.action else None,
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "body": self._redact(request.body) if request.body else None,
+            "body": _scrub(self._redact(request.body)) if request.body else None,
             "requestId": request.request_id,
         }
         if request.query:
