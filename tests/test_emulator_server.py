@@ -237,6 +237,20 @@ def test_replication_delay_hides_new_provider_from_get_and_list(emulator_factory
         assert item["id"] in [i["id"] for i in graph.get(f"/beta{PROVIDERS}").json()["value"]]
 
 
+def test_concurrent_clients(emulator: EmulatorHandle) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = emulator.token()
+
+    def work(n: int) -> list[int]:
+        with emulator.graph(token=token) as graph:
+            return [graph.get(f"/beta{PROVIDERS}/").status_code for _ in range(5)]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = [code for codes in pool.map(work, range(16)) for code in codes]
+    assert results == [200] * 80
+
+
 def test_plain_http_mode(emulator_factory: Any) -> None:
     emu = emulator_factory(http=True, rate_limit="off")
     assert emu.base_url.startswith("http://")

@@ -162,6 +162,7 @@ class GraphApi:
 
     def _dispatch(self, request: wire.Request, version: str, sub: str) -> wire.Response:
         method = request.method
+        sub = sub.rstrip("/") or sub
         if sub == _PROVIDERS or sub.startswith(_PROVIDERS + "("):
             key = _KEY_FORM.match(sub[len(_PROVIDERS):])
             if key:
