@@ -448,3 +448,15 @@ def test_whoami_says_what_is_missing(emulator, tmp_path: Path, capsys, monkeypat
     assert "missing:    IdentityProvider.ReadWrite.All is not granted to ro-app" in out
     assert "plan works" in out and "Grant admin consent" in out
     assert "CANARY-ro" not in out
+
+
+def test_federated_github_in_the_file_wins_over_a_token_file_in_the_env() -> None:
+    env = {"AZURE_CLIENT_ID": "app", "AZURE_FEDERATED_TOKEN_FILE": "/tmp/token",
+           "ACTIONS_ID_TOKEN_REQUEST_URL": "https://127.0.0.1:9/t?x=1",
+           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": CANARY}
+    github = token_provider({"federatedToken": {"github": True}}, tenant="t",
+                            authority_root="https://127.0.0.1:9", env=env)
+    assert (github.mode, github.detail) == ("federated", "github")
+    from_env = token_provider({}, tenant="t", authority_root="https://127.0.0.1:9", env=env)
+    assert (from_env.mode, from_env.detail) == ("federated", "file:/tmp/token")
+    assert CANARY not in repr(github)

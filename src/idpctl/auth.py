@@ -344,7 +344,9 @@ def _pem_block(data: bytes, label: bytes) -> bytes:
 
 def _federated(spec: Any, env: Mapping[str, str], *, verify: str | bool) -> Credential:
     spec = dict(spec) if isinstance(spec, Mapping) else {}
-    path = spec.get("file") or env.get("AZURE_FEDERATED_TOKEN_FILE")
+    # what the file asks for wins over the environment; `github: true` skips a token file
+    path = spec.get("file") or (None if spec.get("github") else
+                                env.get("AZURE_FEDERATED_TOKEN_FILE"))
     if path:
         return Credential("federated", f"file:{path}",
                           {"client_assertion": FileAssertion(str(path))})
