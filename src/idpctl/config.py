@@ -249,7 +249,10 @@ def _provider_paths(doc: Document, data: dict[str, Any], entries: list[str]) -> 
         where = ("providers", index) if listed else ("providers",)
         path = _base_dir(doc, where) / entry
         if not path.exists():
-            problems.append(_at(doc.locate(where), f"providers: {entry} does not exist"))
+            message = (f"providers: {entry} does not exist" if "providers" in data else
+                       f"no providers/ folder next to {SETTINGS_FILE} (set providers: to the "
+                       "files or folders of provider files)")
+            problems.append(_at(doc.locate(where), message))
         paths.append(path.resolve())
     if problems:
         raise ConfigError(problems)
