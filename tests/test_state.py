@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from idpctl import state as st
 from idpctl.errors import LockError, StateError
@@ -459,3 +461,35 @@ def test_cli_corrupt_state_is_one_line(project, capsys) -> None:
     assert _cli("state", "list") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not valid JSON" in err
+
+
+# -- property: any state round-trips through the file format ------------------------------------
+
+_text = hs.text(hs.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
+_secret_records = hs.builds(
+    SecretRecord,
+    fingerprint=hs.binary(min_size=32, max_size=32).map(lambda b: "hmac-sha256:" + b.hex()),
+    set_at=_text, source=_text, version=hs.none() | _text,
+)
+
+
+@hs.composite
+def _states(draw) -> st.State:
+    state = st.new_state()
+    for _ in range(draw(hs.integers(0, 4))):
+        record = ManagedRecord(
+            kind=draw(hs.sampled_from(["oidcIdentityProvider", "socialIdentityProvider"])),
+            key=draw(_text), id=draw(_text), auth_method=draw(hs.none() | _text),
+            secrets=draw(hs.dictionaries(_text, _secret_records, max_size=2)),
+            created_at=draw(hs.none() | _text), protected=draw(hs.booleans()),
+        )
+        state = st.with_record(state, record)
+    return state
+
+
+@settings(max_examples=60, deadline=None)
+@given(_states())
+def test_any_state_round_trips(state) -> None:
+    text = st.dumps(state)
+    loaded = st.from_data(json.loads(text), origin="memory")
+    assert loaded == state and st.dumps(loaded) == text

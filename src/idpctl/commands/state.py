@@ -68,6 +68,7 @@ def _show(record: ManagedRecord) -> str:
         ("id", record.id),
         ("auth_method", record.auth_method or "-"),
         ("created_at", record.created_at or "-"),
+        ("protected", "true" if record.protected else "false"),
     ]
     lines = [f"# {record.address}"]
     lines += [f"{name:<12} = {value}" for name, value in rows]
