@@ -70,7 +70,7 @@ class EmulatorConfig:
     hang_cap: float = 60.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Running:
     """A started (not yet serving) emulator: call `server.serve_forever()`, then `stop()`."""
 
@@ -148,10 +148,8 @@ def start(config: EmulatorConfig) -> Running:
     server = EmulatorServer(app, host=config.host, port=config.port, ssl_context=context)
     shown = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
     base["url"] = f"{'http' if config.http else 'https'}://{shown}:{server.port}"
-    running = Running(server, app, base["url"], tenant, client_id, certs.ca_cert)
-    if not config.client_secret:
-        running.secret_file = _write_secret(data_dir, server.port, secret)
-    return running
+    secret_file = None if config.client_secret else _write_secret(data_dir, server.port, secret)
+    return Running(server, app, base["url"], tenant, client_id, certs.ca_cert, secret_file)
 
 
 def ready_line(running: Running, kind: str) -> str:

@@ -112,7 +112,7 @@ class AdminClient:
         self._http.close()
 
 
-@dataclass
+@dataclass(frozen=True)
 class EmulatorHandle:
     """A running emulator. `client_secret` is the default client's secret (never printed)."""
 
