@@ -46,8 +46,9 @@ class AdminClient:
 
     def __init__(self, base_url: str, *, ca_path: str | None) -> None:
         verify: Any = ssl.create_default_context(cafile=ca_path) if ca_path else False
+        # trust_env=False: no proxy from the environment for a loopback server
         self._http = httpx.Client(base_url=base_url.rstrip("/") + "/_emulator", verify=verify,
-                                  timeout=30.0)
+                                  timeout=30.0, trust_env=False)
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         response = self._http.request(method, path, json=body)
@@ -133,12 +134,16 @@ class EmulatorHandle:
         """A client context trusting the emulator's CA (for httpx `verify=`)."""
         return ssl.create_default_context(cafile=self.ca_path)
 
+    def _verify(self) -> Any:
+        return self.ssl_context() if self.base_url.startswith("https") else False
+
     def token(self, *, client_id: str | None = None, client_secret: str | None = None,
               scope: str = "https://graph.microsoft.com/.default") -> str:
         """An access token from the emulator's token endpoint (client credentials with a
         secret; the default client unless another is named)."""
         response = httpx.post(
-            f"{self.authority}/oauth2/v2.0/token", verify=self.ssl_context(), timeout=30.0,
+            f"{self.authority}/oauth2/v2.0/token", verify=self._verify(), timeout=30.0,
+            trust_env=False,
             data={"grant_type": "client_credentials", "scope": scope,
                   "client_id": client_id or self.client_id,
                   "client_secret": client_secret or self.client_secret})
@@ -147,8 +152,9 @@ class EmulatorHandle:
 
     def graph(self, *, token: str | None = None, **kw: Any) -> httpx.Client:
         """An httpx client on the base URL with a bearer token, trusting the CA."""
-        verify: Any = self.ssl_context() if self.base_url.startswith("https") else False
-        return httpx.Client(base_url=self.base_url, verify=verify, timeout=kw.pop("timeout", 30.0),
+        kw.setdefault("trust_env", False)
+        return httpx.Client(base_url=self.base_url, verify=self._verify(),
+                            timeout=kw.pop("timeout", 30.0),
                             headers={"Authorization": f"Bearer {token or self.token()}"}, **kw)
 
 
