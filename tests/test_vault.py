@@ -386,3 +386,52 @@ def test_jwt_login_with_the_emulators_github_token_service(vault, emulator) -> N
     wrong = SecretContext(env={**env, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "wrong"}, vault=block,
                           verify=emulator.ca_path)
     assert "GitHub Actions OIDC token request answered 401" in _fails(_ref(), wrong)
+
+
+# -- end to end: plan and apply with a Vault reference ------------------------------------------
+
+GOOGLE_FROM_VAULT = """\
+kind: socialIdentityProvider
+identityProviderType: Google
+displayName: Google
+clientId: google-client
+clientSecret: {vault: {path: e2e/google, key: client_secret}}
+"""
+
+
+def test_plan_shows_vault_version_rotation_and_apply_converges(vault, workspace) -> None:
+    import hashlib
+
+    vault.put_kv("e2e/google", {"client_secret": "CANARY-e2e-g1"})
+    env = {"VAULT_ADDR": vault.address, "VAULT_TOKEN": vault.root_token}
+    workspace.write("google.yaml", GOOGLE_FROM_VAULT)
+    workspace.apply(env=env)
+    workspace.assert_converged(env=env)
+    recorded = workspace.state()["providers"]["socialIdentityProvider/Google"]["secrets"]
+    assert recorded["clientSecret"]["version"] == "1"
+    assert recorded["clientSecret"]["source"] == "vault:secret/e2e/google#client_secret"
+
+    vault.put_kv("e2e/google", {"client_secret": "CANARY-e2e-g2"})
+    result = workspace.run("plan", "--detailed-exitcode", env=env)
+    assert result.code == 2, result.text
+    assert "rotate (vault version 1 -> 2)" in result.out
+    workspace.emulator.admin.clear_requests()
+    workspace.apply(env=env)
+    sent = json.dumps([r.get("body") for r in workspace.emulator.admin.requests()])
+    assert hashlib.sha256(b"CANARY-e2e-g2").hexdigest() in sent
+    workspace.assert_converged(env=env)
+    shown = workspace.run("state", "show", "socialIdentityProvider/Google")
+    assert "version     = 2" in shown.out
+
+
+def test_a_failing_vault_reference_writes_nothing(vault, workspace) -> None:
+    env = {"VAULT_ADDR": vault.address, "VAULT_TOKEN": vault.root_token}
+    workspace.write("google.yaml", GOOGLE_FROM_VAULT.replace("e2e/google", "e2e/missing"))
+    workspace.emulator.admin.clear_requests()
+    result = workspace.run("apply", "--auto-approve", env=env)
+    assert result.code == 1
+    assert result.err.startswith("Error: ") and result.err.count("\n") == 1, result.err
+    assert ("socialIdentityProvider/Google clientSecret: cannot resolve vault:secret/e2e/missing"
+            "#client_secret: secret secret/e2e/missing not found") in result.err
+    methods = {r["method"] for r in workspace.emulator.admin.requests()}
+    assert methods <= {"GET"}, methods
