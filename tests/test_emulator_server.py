@@ -205,12 +205,13 @@ def test_tenant_and_app_budgets_answer_429_with_retry_after(emulator_factory: An
         app_limited = first.get(f"/beta{PROVIDERS}")
         _error(app_limited, 429)
         assert float(app_limited.headers["Retry-After"]) > 0
-        assert "app" in app_limited.headers["x-ms-throttle-scope"]
+        assert app_limited.headers["x-ms-throttle-scope"].startswith("Tenant_Application/4/")
         # the tenant budget (6) counts the throttled request too: one left for the second app
         assert b.get(f"/beta{PROVIDERS}").status_code == 200
         tenant_limited = b.get(f"/beta{PROVIDERS}")
         assert _error(tenant_limited, 429)["code"] == "TooManyRequests"
-        assert "tenant" in tenant_limited.headers["x-ms-throttle-scope"]
+        scope = tenant_limited.headers["x-ms-throttle-scope"]
+        assert scope.startswith("Tenant/6/") and scope.endswith(emu.tenant)
         assert 0 < float(tenant_limited.headers["Retry-After"]) <= 60
 
 

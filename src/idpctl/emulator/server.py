@@ -88,8 +88,12 @@ class Emulator:
         return apply_rule(rule, request, run, sleep=self.sleep, hide=self.store.hide)
 
     def throttled(self, request: wire.Request) -> wire.Response | None:
-        verdict = self.throttle.admit(self.identity.app_id(request))
-        return None if verdict is None else throttled_response(verdict, request)
+        app_id = self.identity.app_id(request)
+        verdict = self.throttle.admit(app_id)
+        if verdict is None:
+            return None
+        return throttled_response(verdict, request, app_id=app_id,
+                                  tenant_id=self.store.tenant_id)
 
     # -- helpers ------------------------------------------------------------------------
 

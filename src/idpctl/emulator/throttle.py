@@ -117,10 +117,14 @@ def retry_after_header(seconds: float) -> str:
     return f"{math.ceil(seconds * 1000) / 1000:.3f}"
 
 
-def throttled_response(verdict: Verdict, request: wire.Request) -> wire.Response:
-    """Graph's 429 (GRAPH.md 5.2) with `Retry-After` and which budget ran out."""
+def throttled_response(verdict: Verdict, request: wire.Request, *, app_id: str | None,
+                       tenant_id: str) -> wire.Response:
+    """Graph's 429 (GRAPH.md 5.2) with `Retry-After`, and `x-ms-throttle-scope` naming the
+    budget that ran out as `<Scope>/<Limit>/<AppId>/<Tenant>`."""
+    scope = "Tenant" if verdict.scope == "tenant" else "Tenant_Application"
     return wire.graph_error(
         429, "TooManyRequests", "Please retry again later.", request_id=request.request_id,
         client_request_id=request.headers.get("client-request-id"),
         headers={"Retry-After": retry_after_header(verdict.retry_after),
-                 "x-ms-throttle-scope": f"IdentityProvider/{verdict.scope}/{verdict.limit}"})
+                 "x-ms-throttle-scope": f"{scope}/{verdict.limit}/{app_id or '-'}/{tenant_id}",
+                 "x-ms-throttle-information": "RequestLimitExceeded"})
