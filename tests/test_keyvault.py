@@ -30,8 +30,18 @@ def kv(emulator):
         pytest.skip(f"the emulator's Key Vault admin API is not wired yet ({str(error)[:60]})")
     client_id, secret = str(uuid.uuid4()), f"CANARY-kv-client-{uuid.uuid4().hex}"
     emulator.admin.register_client({"clientId": client_id, "secret": secret})
-    emulator.kv_client = (client_id, secret)
-    return emulator
+    return _WithKeyVaultClient(emulator, (client_id, secret))
+
+
+class _WithKeyVaultClient:
+    """The emulator handle plus `kv_client`: (client id, secret) of a Key Vault reader."""
+
+    def __init__(self, emulator, kv_client: tuple[str, str]) -> None:
+        self._emulator = emulator
+        self.kv_client = kv_client
+
+    def __getattr__(self, name: str):
+        return getattr(self._emulator, name)
 
 
 def _tokens(emu, client_id: str, secret: str) -> Callable[[], str]:
@@ -208,3 +218,52 @@ def test_context_for_settings_signs_in_on_first_use(kv) -> None:
     assert context.verify == kv.ca_path
     secret_value = resolve_ref(_ref(kv, "apple-key"), context=context)
     assert secret_value.reveal() == V2
+
+
+# -- end to end: plan and apply with a Key Vault reference ---------------------------------------
+
+GOOGLE_FROM_KEY_VAULT = """\
+kind: socialIdentityProvider
+identityProviderType: Google
+displayName: Google
+clientId: google-client
+clientSecret: {keyVault: "%s"}
+"""
+
+
+def test_plan_shows_key_vault_rotation_and_apply_converges(kv, workspace) -> None:
+    from workspace import CLIENT_SECRET_ENV
+
+    client_id, secret = kv.kv_client  # Graph and Key Vault roles, one sign-in for both
+    workspace.config.write_text(workspace.config.read_text().replace(kv.client_id, client_id))
+    env = {CLIENT_SECRET_ENV: secret}
+    first = _seed(kv, "google-secret", "CANARY-e2e-kv1")
+    workspace.write("google.yaml", GOOGLE_FROM_KEY_VAULT % f"{kv.base_url}/secrets/google-secret")
+    workspace.apply(env=env)
+    workspace.assert_converged(env=env)
+    recorded = workspace.state()["providers"]["socialIdentityProvider/Google"]["secrets"]
+    assert recorded["clientSecret"]["version"] == first
+    second = _seed(kv, "google-secret", "CANARY-e2e-kv2")
+    result = workspace.run("plan", "--detailed-exitcode", env=env)
+    assert result.code == 2, result.text
+    assert f"rotate (key vault version {first} -> {second})" in result.out
+    workspace.apply(env=env)
+    workspace.assert_converged(env=env)
+
+
+def test_a_key_vault_permission_failure_writes_nothing(kv, workspace) -> None:
+    _seed(kv, "google-secret", "CANARY-e2e-kv1")
+    client_id, secret = str(uuid.uuid4()), f"CANARY-graph-only-{uuid.uuid4().hex}"
+    kv.admin.register_client({"clientId": client_id, "secret": secret,
+                              "roles": ["IdentityProvider.ReadWrite.All"]})
+    from workspace import CLIENT_SECRET_ENV
+
+    workspace.config.write_text(workspace.config.read_text().replace(kv.client_id, client_id))
+    workspace.write("google.yaml", GOOGLE_FROM_KEY_VAULT % f"{kv.base_url}/secrets/google-secret")
+    kv.admin.clear_requests()
+    result = workspace.run("apply", "--auto-approve", env={CLIENT_SECRET_ENV: secret})
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "permission denied (403 ForbiddenByRbac" in result.err
+    graph_writes = [r for r in kv.admin.requests() if r["method"] != "GET"
+                    and not r["path"].endswith("/oauth2/v2.0/token")]
+    assert graph_writes == []
