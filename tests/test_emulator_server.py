@@ -258,3 +258,24 @@ def test_plain_http_mode(emulator_factory: Any) -> None:
     with emu.graph() as graph:
         assert graph.get(f"/beta{PROVIDERS}").status_code == 200
     assert emu.admin.store()["providers"] is not None
+
+
+def test_throttle_retry_after_is_exact_with_a_clock() -> None:
+    from idpctl.emulator.throttle import Throttle, budget_for, retry_after_header
+
+    now = [0.0]
+    throttle = Throttle(budget_for(3, per_app=2, window=10), clock=lambda: now[0])
+    assert throttle.admit("a") is None
+    now[0] = 1
+    assert throttle.admit("a") is None
+    now[0] = 2
+    verdict = throttle.admit("a")
+    assert verdict is not None and (verdict.scope, verdict.retry_after) == ("app", 9)
+    now[0] = 3
+    verdict = throttle.admit("b")
+    assert verdict is not None and (verdict.scope, verdict.retry_after) == ("tenant", 8)
+    now[0] = 11.5
+    assert throttle.admit("b") is None
+    assert retry_after_header(2.1281) == "2.129"
+    assert budget_for(300).per_app == 200 and budget_for(1).per_app == 1
+    assert budget_for(None).off
