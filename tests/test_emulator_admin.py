@@ -35,7 +35,7 @@ def test_reset_empties_store_faults_log_and_keeps_clients(emulator: EmulatorHand
     assert "Google-OAUTH" not in _ids(emulator)
     assert all("builtIn" in p["@odata.type"] for p in emulator.admin.store()["providers"])
     assert emulator.admin.faults() == [] and emulator.admin.requests() == []
-    assert emulator.admin._call("GET", "/latency") == {"ms": 0}
+    assert emulator.admin.call("GET", "/latency") == {"ms": 0}
     assert emulator.token(client_id="kept", client_secret="CANARY-kept")
 
 
@@ -123,21 +123,21 @@ def test_latency_applies_once_per_http_request(emulator: EmulatorHandle) -> None
 
 
 def test_rate_limit_endpoint(emulator: EmulatorHandle) -> None:
-    assert emulator.admin._call("GET", "/rate-limit") == {"off": True}
+    assert emulator.admin.call("GET", "/rate-limit") == {"off": True}
     assert emulator.admin.set_rate_limit(30) == {"perMinute": 30, "perApp": 20,
                                                  "windowSeconds": 60}
     assert emulator.admin.set_rate_limit(30, per_app=5, window_seconds=2)["perApp"] == 5
     assert emulator.admin.set_rate_limit(None) == {"off": True}
     for bad in ({}, {"perMinute": 0}, {"perMinute": "x"}, {"perMinute": 5, "windowSeconds": 0}):
         with pytest.raises(AdminError, match="400"):
-            emulator.admin._call("PUT", "/rate-limit", bad)
+            emulator.admin.call("PUT", "/rate-limit", bad)
 
 
 def test_clients_endpoint(emulator: EmulatorHandle) -> None:
     registered = emulator.admin.register_client(
         {"clientId": "reader-2", "secret": "CANARY-client", "roles": ["IdentityProvider.Read.All"]})
     assert registered["clientId"] == "reader-2"
-    listed = emulator.admin._call("GET", "/clients")["clients"]
+    listed = emulator.admin.call("GET", "/clients")["clients"]
     assert "reader-2" in [c["clientId"] for c in listed]
     assert "CANARY-client" not in json.dumps(listed)
     with pytest.raises(AdminError, match="400"):
@@ -146,11 +146,11 @@ def test_clients_endpoint(emulator: EmulatorHandle) -> None:
 
 def test_unknown_admin_paths_and_methods(emulator: EmulatorHandle) -> None:
     with pytest.raises(AdminError, match="404"):
-        emulator.admin._call("GET", "/nothing")
+        emulator.admin.call("GET", "/nothing")
     with pytest.raises(AdminError, match="405"):
-        emulator.admin._call("GET", "/reset")
+        emulator.admin.call("GET", "/reset")
     with pytest.raises(AdminError, match="400"):
-        emulator.admin._call("POST", "/providers", ["not", "an", "object"])
+        emulator.admin.call("POST", "/providers", ["not", "an", "object"])
     info = emulator.admin.info()
     assert info == {"baseUrl": emulator.base_url, "tenant": emulator.tenant, "kind": "external"}
 

@@ -50,12 +50,15 @@ class AdminClient:
         self._http = httpx.Client(base_url=base_url.rstrip("/") + "/_emulator", verify=verify,
                                   timeout=30.0, trust_env=False)
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """Any admin endpoint: `call("PUT", "/keyvault/secrets/x", {...})` -> parsed JSON."""
         response = self._http.request(method, path, json=body)
         if response.status_code >= 400:
             raise AdminError(f"{method} /_emulator{path}: {response.status_code} "
                              f"{response.text}")
         return response.json() if response.content else None
+
+    _call = call  # the name the first tests used
 
     def reset(self) -> None:
         self._call("POST", "/reset")
