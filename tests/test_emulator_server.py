@@ -279,3 +279,21 @@ def test_throttle_retry_after_is_exact_with_a_clock() -> None:
     assert retry_after_header(2.1281) == "2.129"
     assert budget_for(300).per_app == 200 and budget_for(1).per_app == 1
     assert budget_for(None).off
+
+
+def test_unreadable_requests_get_graphs_error_shape(emulator: EmulatorHandle) -> None:
+    import socket
+
+    host, port = emulator.base_url.removeprefix("https://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw, \
+            emulator.ssl_context().wrap_socket(raw, server_hostname=host) as tls:
+        tls.sendall(b"BREW /beta HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = tls.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501") and b"request-id:" in head.lower()
+    assert b'"innerError"' in body

@@ -17,6 +17,7 @@ import select
 import socket
 import ssl
 import threading
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -328,6 +329,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         self._write(response)
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """Transport-level errors (bad request line, unsupported method) in Graph's shape."""
+        request_id = str(uuid.uuid4())
+        self.close_connection = True
+        self._write(_finish(
+            wire.Request(self.command or "", "", {}, {}, request_id=request_id),
+            wire.graph_error(code, "BadRequest" if code < 500 else "generalException",
+                             message or "The request could not be read.",
+                             request_id=request_id)))
 
     def _write(self, response: wire.Response) -> None:
         self.send_response(response.status)
