@@ -219,3 +219,17 @@ def test_state_list_and_show(workspace) -> None:
     assert listed.code == 0 and "socialIdentityProvider/Google" in listed.out
     shown = workspace.run("state", "show", "socialIdentityProvider/Google")
     assert shown.code == 0 and "Google-OAUTH" in shown.out and "hmac-sha256" in shown.out
+
+
+def test_throttled_create_is_settled_by_a_reread_never_a_twin(workspace) -> None:
+    workspace.write("contoso.yaml", contoso())
+    for when in ("before", "after"):
+        workspace.emulator.admin.reset()
+        workspace.state_path.unlink(missing_ok=True)
+        workspace.emulator.admin.add_fault(method="POST", path="^/beta/identity/identityProviders$",
+                                           status=429, retryAfter=0.1, when=when, count=1)
+        result = workspace.run("apply", "--auto-approve", env=ENV)
+        assert result.code == 0, result.text
+        twins = [p for p in workspace.live() if p.get("displayName") == "Contoso"]
+        assert len(twins) == 1, when
+        workspace.assert_converged(env=ENV)

@@ -381,18 +381,32 @@ def test_batch_failed_dependency_fails_its_dependents(emulator, graph) -> None:
 
 
 def test_batch_throttled_item_is_retried_alone(emulator, graph) -> None:
-    emulator.admin.add_fault(method="POST", path="^/beta/identity/identityProviders$",
+    created = graph.batch([_create(i) for i in range(5)])
+    ids = {key: result.body["id"] for key, result in created.items()}
+    emulator.admin.clear_requests()
+    emulator.admin.add_fault(method="PATCH", path="^/beta/identity/identityProviders/",
                              status=429, retry_after=0.2, nth=3)
     started = time.monotonic()
-    results = graph.batch([_create(i) for i in range(5)])
+    results = graph.batch([
+        BatchRequest(f"p{i}", "PATCH", f"{COLLECTION}/{ids[f'c{i}']}",
+                     {"@odata.type": "#microsoft.graph.oidcIdentityProvider",
+                      "scope": "openid email"})
+        for i in range(5)])
     assert time.monotonic() - started >= 0.2
-    assert {r.status for r in results.values()} == {201}
-    posts = _batch_posts(emulator)
-    sent = [[item["id"] for item in p["body"]["requests"]] for p in posts]
-    assert sent[0] == ["c0", "c1", "c2", "c3", "c4"]
+    assert {r.status for r in results.values()} == {204}
+    sent = [[item["id"] for item in p["body"]["requests"]] for p in _batch_posts(emulator)]
+    assert sent[0] == ["p0", "p1", "p2", "p3", "p4"]
     assert len(sent) == 2 and len(sent[1]) == 1  # the throttled one alone
+
+
+def test_batch_throttled_create_is_handed_back_not_resent(emulator, graph) -> None:
+    emulator.admin.add_fault(method="POST", path="^/beta/identity/identityProviders$",
+                             status=429, retry_after=0.2, nth=3)
+    results = graph.batch([_create(i) for i in range(5)])
+    assert sorted(r.status for r in results.values()) == [201, 201, 201, 201, 429]
+    assert len(_batch_posts(emulator)) == 1
     names = [p.get("displayName") for p in graph.list_providers()]
-    assert sorted(n for n in names if n and n.startswith("b")) == [f"b{i}" for i in range(5)]
+    assert len([n for n in names if n and n.startswith("b")]) == 4
 
 
 def test_batch_lost_answer_makes_its_writes_outcome_unknown(emulator, graph) -> None:

@@ -11,6 +11,7 @@ re-read, the state is reconciled from what is there, and the remaining work is p
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 20
 COLLECTION = "/identity/identityProviders"
-MAX_ROUNDS = 3
+MAX_ROUNDS = 5
+MAX_THROTTLE_WAIT = 60.0
 
 Progress = Callable[[str], None]
 Reread = Callable[[], Sequence[LiveProvider]]
@@ -56,6 +58,7 @@ class _Round:
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     unknown: list[Change] = field(default_factory=list)
+    retry_after: float = 0.0  # the longest Retry-After among throttled creates
 
 
 def _now() -> str:
@@ -73,6 +76,7 @@ def run(
     reread: Reread | None = None,
     replan: Replan | None = None,
     now: Callable[[], str] = _now,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> ApplyResult:
     """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way."""
     done: list[str] = []
@@ -98,10 +102,15 @@ def run(
                 f"({outcome.unknown[0].address}); run plan and apply again",
                 report=ApplyReport(done=done, failed=[c.address for c in outcome.unknown]),
             )
+        if outcome.retry_after:
+            progress(f"  throttled: waiting {outcome.retry_after:g}s before re-reading")
+            sleep(min(outcome.retry_after, MAX_THROTTLE_WAIT))
         progress(f"  outcome of {len(outcome.unknown)} write(s) unknown: re-reading the tenant")
         live = reread()
         state = _reconcile(outcome.unknown, live, state, kinds=kinds, store=store)
         plan = replan(state, live)
+        if not plan.changes:
+            return ApplyResult(state=state, done=tuple(done), rounds=round_no)
     raise ApplyError(f"apply gave up after {MAX_ROUNDS} rounds of writes with unknown outcomes; "
                      "run plan to see what is left")
 
@@ -189,11 +198,14 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
         outcome.done.append(change.address)
         progress(f"{symbol} {change.address}: recorded in state (nothing sent to Graph)")
         return
-    statuses = {i: results.get(i) for i in ids}
+    statuses = {i: _gone_is_deleted(results.get(i)) for i in ids}
     if any(i in unknown_ids for i in ids) or any(
-        r is not None and _outcome_unknown(r.status) for r in statuses.values()
+        r is not None and _outcome_unknown(r) for r in statuses.values()
     ):
         outcome.unknown.append(change)
+        for result in statuses.values():
+            if result is not None and result.status == 429:
+                outcome.retry_after = max(outcome.retry_after, _retry_after(result))
         progress(f"{symbol} {change.address}: outcome unknown")
         return
     failed = [r for r in statuses.values() if r is None or not 200 <= r.status < 300]
@@ -215,9 +227,25 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
     outcome.done.append(change.address)
 
 
-def _outcome_unknown(status: int) -> bool:
-    # 503 too: Graph may have carried out a write before answering it (only 429 means "not done")
-    return status >= 500 or status == 408
+def _outcome_unknown(result: Any) -> bool:
+    """5xx and timeouts may come after the write took effect; a create answered 429 is
+    settled by a re-read too, because creating again blindly could make a twin."""
+    if result.status == 429:
+        return result.id.endswith("#create")
+    return result.status >= 500 or result.status == 408
+
+
+def _retry_after(result: Any) -> float:
+    from idpctl.ratelimit import parse_retry_after
+
+    return parse_retry_after(result.headers) or 1.0
+
+
+def _gone_is_deleted(result: Any) -> Any:
+    """A DELETE answered 404 (say, a retry after a lost answer) finds what it wanted."""
+    if result is not None and result.id.endswith("#delete") and result.status == 404:
+        return replace(result, status=204)
+    return result
 
 
 def _describe(result: Any) -> str:

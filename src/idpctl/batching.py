@@ -238,6 +238,10 @@ def _to_retry(items: list[BatchRequest], answers: Mapping[str, BatchResult]) -> 
 
 
 def _not_executed(request: BatchRequest, result: BatchResult) -> bool:
-    if result.status == 429 or (result.status == 503 and "retry-after" in result.headers):
-        return True
+    """Items safe to send again as they are. A create is never among them: even a 429 is
+    handed back, so the applier re-reads by natural key before creating again (a twin is
+    worse than a slower apply). PATCH and DELETE are idempotent, so a 429 on them is retried;
+    a 5xx on any write is an unknown outcome, never re-sent here."""
+    if result.status == 429:
+        return request.method.upper() != "POST"
     return not request.write and result.status in (500, 502, 503, 504)

@@ -96,13 +96,15 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
         authority_root=settings.authority,
         verify=verify,
         env=os.environ,
+        secret_context=secret_context(settings),
     )
     client = graph.GraphClient(
         settings.graph_url,
         token_provider=tokens,
         verify=verify,
         timeout=settings.timeout,
-        rate_limit=settings.rate_limit,
+        # unset: a polite share of the tenant's 300 requests a minute (graph.DEFAULT_RATE_LIMIT)
+        rate_limit="default" if settings.rate_limit is None else settings.rate_limit,
         trace=debug,
     )
     try:
