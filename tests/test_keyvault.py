@@ -3,6 +3,7 @@ with real msal tokens for https://vault.azure.net from the emulator's token endp
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -267,3 +268,21 @@ def test_a_key_vault_permission_failure_writes_nothing(kv, workspace) -> None:
     graph_writes = [r for r in kv.admin.requests() if r["method"] != "GET"
                     and not r["path"].endswith("/oauth2/v2.0/token")]
     assert graph_writes == []
+
+
+def test_throttling_is_retried_after_retry_after(kv) -> None:
+    _seed(kv, "busy", V1)
+    kv.admin.add_fault(method="GET", path=r"^/secrets/busy$", status=429, retry_after=0.2,
+                       count=2)
+    started = time.monotonic()
+    assert resolve_ref(_ref(kv, "busy"), context=_ctx(kv)).reveal() == V1
+    assert time.monotonic() - started >= 0.4
+
+
+def test_persistent_server_errors_give_up_with_one_line(kv) -> None:
+    _seed(kv, "down", V1)
+    kv.admin.add_fault(method="GET", path=r"^/secrets/down$", status=503, retry_after=0,
+                       count=-1)
+    assert "Key Vault answered 503" in _fails(_ref(kv, "down"), _ctx(kv))
+    requests = [r for r in kv.admin.requests() if r["path"] == "/secrets/down"]
+    assert len(requests) == 3

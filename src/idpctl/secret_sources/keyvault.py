@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "7.4"
 RESOURCE = "https://vault.azure.net"
+_ATTEMPTS = 3
+_FIRST_DELAY = 0.5
+_MAX_DELAY = 5.0
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _PATH = re.compile(r"/secrets/(?P<name>[0-9A-Za-z-]{1,127})(?:/(?P<version>[0-9A-Za-z]+))?/?")
 
 
@@ -46,17 +51,7 @@ def read(spec: Any, *, context: SecretContext) -> tuple[str, str | None]:
     """The secret's value and its version id."""
     origin, name, version = parse_url(spec)
     url = f"{origin}/secrets/{name}" + (f"/{version}" if version else "")
-    token = _token(context)
-    try:
-        response = httpx.get(url, params={"api-version": API_VERSION},
-                             headers={"Authorization": f"Bearer {token}"},
-                             verify=tls_verify(context.verify), timeout=context.timeout)
-    except httpx.TransportError as error:
-        raise SourceError(f"Key Vault at {origin} is unreachable ({type(error).__name__})") \
-            from None
-    except (OSError, ValueError) as error:  # a bad CA bundle path
-        raise SourceError(f"cannot reach Key Vault at {origin} ({type(error).__name__})") \
-            from None
+    response = _get(url, origin=origin, token=_token(context), context=context)
     body = _json(response)
     if response.status_code != 200:
         raise SourceError(_failure(response.status_code, body))
@@ -69,6 +64,40 @@ def read(spec: Any, *, context: SecretContext) -> tuple[str, str | None]:
     found = str(secret_id).rstrip("/").rsplit("/", 1)[-1] if secret_id else version
     log.debug("read Key Vault secret %s (version %s)", name, found)
     return value, found
+
+
+def _get(url: str, *, origin: str, token: str, context: SecretContext) -> httpx.Response:
+    """GET with bounded retries: a read is safe to repeat, and Key Vault throttles with 429
+    and `Retry-After` (waits capped, so a run never stalls on one secret)."""
+    delay = _FIRST_DELAY
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            response = httpx.get(url, params={"api-version": API_VERSION},
+                                 headers={"Authorization": f"Bearer {token}"},
+                                 verify=tls_verify(context.verify), timeout=context.timeout)
+        except httpx.TransportError as error:
+            # refused connections and TLS failures do not heal within a run; timeouts might
+            if attempt == _ATTEMPTS or isinstance(error, httpx.ConnectError):
+                raise SourceError(f"Key Vault at {origin} is unreachable "
+                                  f"({type(error).__name__})") from None
+        except (OSError, ValueError) as error:  # a bad CA bundle path
+            raise SourceError(f"cannot reach Key Vault at {origin} ({type(error).__name__})") \
+                from None
+        else:
+            if response.status_code not in _RETRY_STATUSES or attempt == _ATTEMPTS:
+                return response
+            delay = _retry_after(response, default=delay)
+        log.debug("Key Vault %s: attempt %s failed, retrying in %.1fs", origin, attempt, delay)
+        time.sleep(delay)
+        delay = min(delay * 2, _MAX_DELAY)
+    raise AssertionError("unreachable")
+
+
+def _retry_after(response: httpx.Response, *, default: float) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "")), 0.0), _MAX_DELAY)
+    except ValueError:
+        return default
 
 
 def _token(context: SecretContext) -> str:
