@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 20
 COLLECTION = "/identity/identityProviders"
-MAX_ROUNDS = 5
+MAX_ROUNDS = 50  # a hard stop; rounds normally end when a few in a row make no progress
+MAX_STALLED_ROUNDS = 3
 MAX_THROTTLE_WAIT = 60.0
 
 Progress = Callable[[str], None]
@@ -80,9 +81,11 @@ def run(
 ) -> ApplyResult:
     """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way."""
     done: list[str] = []
+    stalled = 0
     for round_no in range(1, MAX_ROUNDS + 1):
         outcome = _execute(plan, graph=graph, store=store, state=state, progress=progress, now=now)
         done.extend(outcome.done)
+        stalled = 0 if outcome.done else stalled + 1
         state = outcome.state
         if outcome.failed:
             not_done = [c.address for c in plan.changes
@@ -96,7 +99,7 @@ def run(
             )
         if not outcome.unknown:
             return ApplyResult(state=state, done=tuple(done), rounds=round_no)
-        if reread is None or replan is None:
+        if reread is None or replan is None or stalled >= MAX_STALLED_ROUNDS:
             raise ApplyError(
                 f"apply stopped: the outcome of {len(outcome.unknown)} write(s) is unknown "
                 f"({outcome.unknown[0].address}); run plan and apply again",
@@ -112,7 +115,7 @@ def run(
         if not plan.changes:
             return ApplyResult(state=state, done=tuple(done), rounds=round_no)
     raise ApplyError(f"apply gave up after {MAX_ROUNDS} rounds of writes with unknown outcomes; "
-                     "run plan to see what is left")
+                     "run plan to see what is left", report=ApplyReport(done=done))
 
 
 def _requests(change: Change) -> list[dict[str, Any]]:
