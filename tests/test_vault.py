@@ -435,3 +435,22 @@ def test_a_failing_vault_reference_writes_nothing(vault, workspace) -> None:
             "#client_secret: secret secret/e2e/missing not found") in result.err
     methods = {r["method"] for r in workspace.emulator.admin.requests()}
     assert methods <= {"GET"}, methods
+
+
+# -- throttling: an OpenBao rate-limit quota answers 429 with Retry-After ------------------------
+
+
+def test_rate_limited_read_is_retried(vault) -> None:
+    vault.request("POST", "sys/mounts/throttled", json={"type": "kv", "options": {"version": "2"}})
+    vault.request("POST", "throttled/data/idp", json={"data": {"k": "CANARY-throttled"}})
+    vault.request("POST", "sys/quotas/config", json={"enable_rate_limit_response_headers": True})
+    vault.request("POST", "sys/quotas/rate-limit/throttled",
+                  json={"path": "throttled/", "rate": 1, "interval": "1s"})
+    ref = _ref("idp", "k", mount="throttled")
+    try:
+        assert resolve_ref(ref, context=_ctx(vault)).reveal() == "CANARY-throttled"
+        started = time.monotonic()
+        assert resolve_ref(ref, context=_ctx(vault)).reveal() == "CANARY-throttled"
+        assert time.monotonic() - started >= 0.2  # the second read waited for the quota
+    finally:
+        vault.request("DELETE", "sys/quotas/rate-limit/throttled")

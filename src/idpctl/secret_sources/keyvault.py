@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from idpctl.errors import IdpctlError
-from idpctl.secret_sources import tls_verify
+from idpctl.secret_sources import read_with_retries, tls_verify
 from idpctl.secrets import SecretContext, SourceError
 
 __all__ = ["API_VERSION", "RESOURCE", "parse_url", "read"]
@@ -26,10 +25,6 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "7.4"
 RESOURCE = "https://vault.azure.net"
-_ATTEMPTS = 3
-_FIRST_DELAY = 0.5
-_MAX_DELAY = 5.0
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _PATH = re.compile(r"/secrets/(?P<name>[0-9A-Za-z-]{1,127})(?:/(?P<version>[0-9A-Za-z]+))?/?")
 
 
@@ -67,37 +62,19 @@ def read(spec: Any, *, context: SecretContext) -> tuple[str, str | None]:
 
 
 def _get(url: str, *, origin: str, token: str, context: SecretContext) -> httpx.Response:
-    """GET with bounded retries: a read is safe to repeat, and Key Vault throttles with 429
-    and `Retry-After` (waits capped, so a run never stalls on one secret)."""
-    delay = _FIRST_DELAY
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            response = httpx.get(url, params={"api-version": API_VERSION},
-                                 headers={"Authorization": f"Bearer {token}"},
-                                 verify=tls_verify(context.verify), timeout=context.timeout)
-        except httpx.TransportError as error:
-            # refused connections and TLS failures do not heal within a run; timeouts might
-            if attempt == _ATTEMPTS or isinstance(error, httpx.ConnectError):
-                raise SourceError(f"Key Vault at {origin} is unreachable "
-                                  f"({type(error).__name__})") from None
-        except (OSError, ValueError) as error:  # a bad CA bundle path
-            raise SourceError(f"cannot reach Key Vault at {origin} ({type(error).__name__})") \
-                from None
-        else:
-            if response.status_code not in _RETRY_STATUSES or attempt == _ATTEMPTS:
-                return response
-            delay = _retry_after(response, default=delay)
-        log.debug("Key Vault %s: attempt %s failed, retrying in %.1fs", origin, attempt, delay)
-        time.sleep(delay)
-        delay = min(delay * 2, _MAX_DELAY)
-    raise AssertionError("unreachable")
+    def send() -> httpx.Response:
+        return httpx.get(url, params={"api-version": API_VERSION},
+                         headers={"Authorization": f"Bearer {token}"},
+                         verify=tls_verify(context.verify), timeout=context.timeout)
 
-
-def _retry_after(response: httpx.Response, *, default: float) -> float:
     try:
-        return min(max(float(response.headers.get("Retry-After", "")), 0.0), _MAX_DELAY)
-    except ValueError:
-        return default
+        return read_with_retries(send, what=f"Key Vault {origin}")
+    except httpx.TransportError as error:
+        raise SourceError(f"Key Vault at {origin} is unreachable ({type(error).__name__})") \
+            from None
+    except (OSError, ValueError) as error:  # a bad CA bundle path
+        raise SourceError(f"cannot reach Key Vault at {origin} ({type(error).__name__})") \
+            from None
 
 
 def _token(context: SecretContext) -> str:

@@ -23,7 +23,7 @@ import httpx
 
 from idpctl.errors import SecretError
 from idpctl.model import Secret, SecretRef
-from idpctl.secret_sources import tls_verify
+from idpctl.secret_sources import read_with_retries, tls_verify
 from idpctl.secrets import SecretContext, SourceError
 
 __all__ = ["VaultClient", "VaultSettings"]
@@ -190,6 +190,8 @@ class VaultClient:
 
     def _request(self, method: str, url: str, *, token: str | None = None,
                  **kwargs: Any) -> httpx.Response:
+        """One request; a GET is retried on 429/5xx and timeouts (logins are not: an AppRole
+        secret id may be limited in uses)."""
         s = self.settings
         headers = {"X-Vault-Request": "true"}
         if token:
@@ -199,7 +201,13 @@ class VaultClient:
         try:
             with httpx.Client(base_url=str(s.address), verify=tls_verify(s.verify),
                               timeout=self._timeout) as client:
-                return client.request(method, url, headers=headers, **kwargs)
+
+                def send() -> httpx.Response:
+                    return client.request(method, url, headers=headers, **kwargs)
+
+                if method != "GET":
+                    return send()
+                return read_with_retries(send, what=f"Vault {s.address}")
         except httpx.TransportError as error:
             raise SourceError(f"Vault at {s.address} is unreachable ({type(error).__name__})") \
                 from None
