@@ -142,6 +142,37 @@ def test_failed_rename_keeps_old_file_and_removes_temp(store, monkeypatch) -> No
     assert sorted(p.name for p in store.path.parent.iterdir()) == ["state.json"]
 
 
+_CRASHER = textwrap.dedent(
+    """
+    import os, sys
+    from idpctl import state as st
+    from idpctl.model import ManagedRecord
+    store = st.LocalStateStore(sys.argv[1])
+    state = store.load()
+    os.replace = lambda src, dst: os._exit(9)  # the process dies between fsync and rename
+    store.save(st.with_record(state, ManagedRecord(kind="k", key="crash", id="x")))
+    """
+)
+
+
+def test_a_process_killed_before_the_rename_leaves_the_old_file(store) -> None:
+    first = _saved(store)
+    before = store.path.read_bytes()
+    proc = subprocess.run([sys.executable, "-c", _CRASHER, str(store.path)], check=False)
+    assert proc.returncode == 9
+    assert store.path.read_bytes() == before
+    reloaded = st.LocalStateStore(store.path)
+    assert reloaded.load() == first
+    leftovers = list(store.path.parent.glob(".state.json.*.tmp"))
+    assert len(leftovers) == 1  # what a real crash leaves; the loader never reads it
+    fresh = store.path.parent / ".state.json.fresh.tmp"
+    fresh.write_text("a concurrent writer's")
+    os.utime(leftovers[0], (time.time() - 3600, time.time() - 3600))
+    reloaded.save(st.with_record(first, _record(first, "after")))
+    assert reloaded.load().serial == 2
+    assert not leftovers[0].exists() and fresh.exists()  # old leftovers swept, fresh kept
+
+
 def test_save_refuses_when_file_changed_under_us(store) -> None:
     _saved(store)
     mine, theirs = st.LocalStateStore(store.path), st.LocalStateStore(store.path)
@@ -274,13 +305,6 @@ def test_non_utf8_file_is_refused(store) -> None:
     store.path.write_bytes(b"\xff\xfe{}")
     with pytest.raises(StateError, match="not UTF-8"):
         store.load()
-
-
-def test_store_from_settings(tmp_path) -> None:
-    store = st.store_from_settings({"backend": "local", "path": str(tmp_path / "s.json")})
-    assert isinstance(store, st.LocalStateStore)
-    with pytest.raises(StateError, match="not supported"):
-        st.store_from_settings({"backend": "ftp"})
 
 
 # -- locking ---------------------------------------------------------------------------------

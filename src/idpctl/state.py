@@ -22,6 +22,7 @@ import re
 import secrets
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -44,7 +45,6 @@ __all__ = [
     "fingerprint_for",
     "from_data",
     "new_state",
-    "store_from_settings",
     "to_data",
     "with_record",
     "without",
@@ -58,6 +58,7 @@ _RECORD_KEYS = ("kind", "key", "id", "auth_method", "created_at", "protected", "
 _OPTIONAL_KEYS = frozenset({"created_at", "protected"})
 _SECRET_KEYS = ("fingerprint", "set_at", "source", "version")
 _FINGERPRINT = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
+_STALE_TEMP_SECONDS = 600
 
 
 def new_state() -> State:
@@ -350,6 +351,16 @@ class LocalStateStore:
                 os.unlink(temp)
             raise
         _fsync_dir(self.path.parent)
+        self._sweep_temps()
+
+    def _sweep_temps(self) -> None:
+        """Remove temp files a killed run left; only old ones, never a live writer's."""
+        cutoff = time.time() - _STALE_TEMP_SECONDS
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    log.info("removed %s, left by an interrupted save", leftover)
 
     @contextlib.contextmanager
     def lock(self, *, operation: str, timeout: float = 0) -> Iterator[LockInfo]:
@@ -381,14 +392,3 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def store_from_settings(spec: Mapping[str, Any]) -> StateStore:
-    """The store a `state:` settings block names (`{backend: local, path: ...}`)."""
-    backend = spec.get("backend", "local")
-    if backend == "local":
-        path = spec.get("path")
-        if not path:
-            raise StateError("state: backend local needs a path")
-        return LocalStateStore(Path(path))
-    raise StateError(f"state backend {backend!r} is not supported by this idpctl")
