@@ -147,7 +147,9 @@ def test_faults_apply_to_the_token_endpoint(emulator: EmulatorHandle) -> None:
 def test_bad_rules_are_refused(emulator: EmulatorHandle) -> None:
     for rule in ({"method": "GET"}, {"path": "("}, {"path": "x", "when": "during"},
                  {"path": "x", "action": "explode"}, {"path": "x", "nth": 0},
-                 {"path": "x", "status": 700}, {"path": "x", "bogus": 1}):
+                 {"path": "x", "status": 700}, {"path": "x", "status": 204},
+                 {"path": "x", "bogus": 1}, {"path": "x", "count": 0},
+                 {"path": "x", "delayMs": -1}, {"path": "x", "retryAfter": "soon"}):
         with pytest.raises(AdminError, match="400"):
             emulator.admin.add_fault(**rule)
 

@@ -148,9 +148,9 @@ def parse_rule(rule_id: int, data: Any) -> FaultRule:
         raise RuleError("when must be before or after")
     if action is not None and action not in ACTIONS:
         raise RuleError("action must be drop or hang")
-    status = _number(data, "status", int, minimum=100)
+    status = _number(data, "status", int, minimum=400)
     if status is not None and status > 599:
-        raise RuleError("status must be an HTTP status")
+        raise RuleError("status must be an HTTP error status (400-599)")
     return FaultRule(
         id=rule_id, method=method.upper(), path=path, when=when, action=action, status=status,
         nth=_number(data, "nth", int, minimum=1) or 1,
