@@ -517,3 +517,18 @@ def test_any_state_round_trips(state) -> None:
     text = st.dumps(state)
     loaded = st.from_data(json.loads(text), origin="memory")
     assert loaded == state and st.dumps(loaded) == text
+
+
+def test_lock_without_hard_links_falls_back_to_exclusive_create(store, monkeypatch) -> None:
+    import errno
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    with store.lock(operation="apply") as info:
+        assert store.read_lock() == info
+        with pytest.raises(LockError, match=info.lock_id), store.lock(operation="apply"):
+            pass
+    assert store.read_lock() is None
+    assert sorted(p.name for p in store.lock_path.parent.iterdir()) == []
