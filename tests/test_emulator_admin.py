@@ -162,8 +162,9 @@ def test_admin_answers_loopback_clients_only(tmp_path: Path) -> None:
         response = running.app.handle(request)
         assert response.status == 403
         assert response.json()["error"]["code"] == "accessDenied"
-        local = wire.Request("GET", "/_emulator/store", {}, {}, client_host="127.0.0.1")
-        assert running.app.handle(local).status == 200
+        for host in ("127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"):
+            local = wire.Request("GET", "/_emulator/store", {}, {}, client_host=host)
+            assert running.app.handle(local).status == 200
     finally:
         running.stop()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -32,7 +33,6 @@ __all__ = ["AdminApi", "RequestLog", "read_json_file", "write_json_atomic"]
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 LOG_LIMIT = 10_000
 # credential-bearing keys of the non-Graph bodies the log also sees (Key Vault's secret
 # `value`, OAuth grants); the store's redaction covers Graph's write-only properties
@@ -92,6 +92,15 @@ class _AdminError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def _loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
 def _body(request: wire.Request) -> Any:
     try:
         return request.json()
@@ -131,7 +140,7 @@ class AdminApi:
         ]
 
     def handle(self, request: wire.Request) -> wire.Response:
-        if request.client_host not in LOOPBACK:
+        if not _loopback(request.client_host):
             return self._error(request, 403, "accessDenied",
                                "The admin API answers loopback clients only.")
         path_known = False
