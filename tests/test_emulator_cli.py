@@ -101,7 +101,8 @@ def test_secret_from_environment_and_flags(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["--tenant-kind", "nope"], ["--rate-limit", "0"],
-                                  ["--page-size", "x"]])
+                                  ["--page-size", "x"], ["--page-size", "0"],
+                                  ["--replication-delay", "-1"]])
 def test_bad_arguments_exit_nonzero(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(args)

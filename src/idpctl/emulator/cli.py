@@ -69,6 +69,14 @@ class EmulatorConfig:
     data_dir: Path | None = None
     hang_cap: float = 60.0
 
+    def __post_init__(self) -> None:
+        if self.page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        if self.rate_limit is not None and self.rate_limit < 1:
+            raise ValueError("rate_limit must be at least 1 (None: off)")
+        if min(self.replication_delay, self.rate_window, self.hang_cap) < 0:
+            raise ValueError("delays and windows must not be negative")
+
 
 @dataclass(frozen=True)
 class Running:
@@ -177,6 +185,20 @@ def _rate_limit(text: str) -> int | None:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="idpctl emulator",
                                 description="Run the local Microsoft Graph emulator.")
@@ -189,12 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-secret", metavar="S",
                    help=f"its secret (better: ${SECRET_ENV}; default: generated)")
     p.add_argument("--clients", metavar="FILE", type=Path, help="YAML file of more clients")
-    p.add_argument("--page-size", type=int, default=100)
+    p.add_argument("--page-size", type=_positive_int, default=100, metavar="N")
     p.add_argument("--rate-limit", type=_rate_limit, default=300, metavar="N|off",
                    help="requests a window per tenant (per app: 2/3 of it); default 300")
-    p.add_argument("--rate-window", type=float, default=60.0, metavar="SECONDS",
+    p.add_argument("--rate-window", type=_seconds, default=60.0, metavar="SECONDS",
                    help="the throttling window (default 60; shorter for tests)")
-    p.add_argument("--replication-delay", type=float, default=0.0, metavar="SECONDS")
+    p.add_argument("--replication-delay", type=_seconds, default=0.0, metavar="SECONDS")
     p.add_argument("--http", action="store_true", help="plain HTTP (for curl only)")
     p.add_argument("--state", type=Path, metavar="FILE", help="keep the store in this file")
     p.add_argument("--data-dir", type=Path, metavar="DIR",
