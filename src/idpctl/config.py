@@ -441,6 +441,7 @@ class _ProviderLoader:
             absent=item.get("ensure") == "absent",
             user_flows=tuple(item["userFlows"]) if "userFlows" in item else None,
             location=doc.locate(at),
+            secret_policy=dict(item["secretPolicy"]) if "secretPolicy" in item else None,
         )
 
 

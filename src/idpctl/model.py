@@ -162,6 +162,8 @@ class Provider:
     absent: bool = False  # ensure: absent
     user_flows: tuple[str, ...] | None = None  # None: not managed
     location: Location | None = field(default=None, compare=False)
+    # the file's `secretPolicy: {maxAge, warnAt}` as written (durations); None: idpctl.yaml's
+    secret_policy: Mapping[str, str] | None = field(default=None, compare=False)
 
     @property
     def address(self) -> str:
