@@ -22,6 +22,7 @@ __all__ = [
     "Action",
     "Change",
     "FieldChange",
+    "Finding",
     "Kind",
     "LiveProvider",
     "Location",
@@ -310,6 +311,21 @@ class PlanBasis:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """A preflight result for one provider (discovery, capability, permission checks).
+
+    `severity` is "error" (a definite misconfiguration: plan exits 1, apply refuses) or
+    "warning" (e.g. the IdP could not be reached). `check` names the check, e.g.
+    "discovery.issuer"; `message` never holds a secret value.
+    """
+
+    address: str
+    severity: str  # error | warning
+    check: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Plan:
     """The changes in safe execution order, plus what stays and what is left alone."""
 
@@ -319,6 +335,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     basis: PlanBasis | None = None
     tenant: str | None = None
+    findings: tuple[Finding, ...] = ()  # preflight results; empty when it did not run
 
     @property
     def has_changes(self) -> bool:
