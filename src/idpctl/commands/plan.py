@@ -6,6 +6,7 @@ import argparse
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 from idpctl.commands import common
 
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
         live = pipeline.read_live(graph, desired.kinds)
     plan = pipeline.build_plan(desired, live, state, targets=targets, rotate=rotate,
                                salt=secrets.token_hex(16))
+    plan = _governed(plan, desired, state, targets)
     if args.out:
         common.save_planfile(Path(args.out), plan, targets=targets, rotate=rotate)
     sys.stdout.write(common.render(plan, args.format, color=common.use_color()))
@@ -32,3 +34,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nSaved the plan to {args.out}: apply it with `idpctl apply {args.out}`.")
     common.append_step_summary(plan)
     return 2 if args.detailed_exitcode and plan.has_changes else 0
+
+
+def _governed(plan: Any, desired: Any, state: Any, targets: tuple[str, ...]) -> Any:
+    """The plan with secret-age warnings (docs/governance.md): past warnAt, not re-sent."""
+    from datetime import UTC, datetime
+
+    from idpctl import governance
+
+    policy = governance.policy_from_settings(desired.settings)
+    return governance.annotate_plan(plan, desired.providers, state, now=datetime.now(UTC),
+                                    default_policy=policy, targets=targets)
