@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from idpctl.emulator import admin, batch, wire
+from idpctl.emulator import admin, batch, sampleidp, wire
 from idpctl.emulator.faults import FaultRule, Faults, apply_rule
 from idpctl.emulator.store import GraphFault as GraphFaultError
 from idpctl.emulator.store import retired_api
@@ -78,7 +78,7 @@ class Emulator:
         return response
 
     def _identity(self, request: wire.Request) -> wire.Response:
-        response = self.identity.handle(request)
+        response = sampleidp.handle(request, self.base_url_fn()) or self.identity.handle(request)
         if response is None:
             return wire.graph_error(404, "UnknownPath", f"No endpoint at {request.path}.",
                                     request_id=request.request_id)
