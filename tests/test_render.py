@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from idpctl import plan as planner
 from idpctl import render
-from idpctl.model import Plan
+from idpctl.model import Finding, Plan
 from test_plan import managed, oidc, plan_of, rich_plan, secret, state_of
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -24,8 +25,17 @@ def empty_plan() -> Plan:
     return plan_of([p], [lp], state_of(rec))
 
 
+FINDINGS = (
+    Finding("oidcIdentityProvider/Contoso", "error", "discovery.issuer",
+            "issuer 'https://idp.contoso.test/' does not equal the metadata's issuer "
+            "'https://idp.contoso.test' (compared exactly: case and trailing slash)"),
+    Finding("oidcIdentityProvider/Contoso", "warning", "discovery.scopes",
+            "scopes_supported does not list offline_access"),
+)
+
+
 def renderings() -> dict[str, str]:
-    rich, empty = rich_plan(), empty_plan()
+    rich, empty = replace(rich_plan(), findings=FINDINGS), empty_plan()
     return {
         "plan.txt": render.text(rich),
         "plan-color.txt": render.text(rich, color=True),

@@ -22,6 +22,7 @@ from idpctl.model import (
     Action,
     Change,
     FieldChange,
+    Finding,
     LiveProvider,
     Plan,
     PlanBasis,
@@ -151,6 +152,8 @@ def to_data(plan: Plan) -> dict[str, Any]:
                        "display_name": u.display_name, "reason": u.reason}
                       for u in plan.unmanaged],
         "warnings": list(plan.warnings),
+        "findings": [{"address": f.address, "severity": f.severity, "check": f.check,
+                      "message": f.message} for f in plan.findings],
         "basis": _basis_data(plan.basis),
     }
     data["checksum"] = _digest(data)
@@ -209,6 +212,9 @@ def from_data(data: Any) -> Plan:
         warnings=tuple(r.items("warnings", str)),
         basis=_basis(r.child("basis", optional=True)),
         tenant=r.get("tenant", str, optional=True),
+        # absent in plan files written before the preflight existed
+        findings=tuple(_finding(f) for f in r.items("findings", dict))
+        if "findings" in r.data else (),
     )
     if _digest({k: v for k, v in data.items() if k != "checksum"}) != checksum:
         raise PlanError("plan file was edited or is corrupt (checksum mismatch); "
@@ -285,6 +291,14 @@ def _unmanaged(r: _Reader) -> Unmanaged:
     return Unmanaged(id=r.get("id", str), odata_type=r.get("odata_type", str),
                      display_name=r.get("display_name", str, optional=True),
                      reason=r.get("reason", str), address=r.get("address", str, optional=True))
+
+
+def _finding(r: _Reader) -> Finding:
+    severity = r.get("severity", str)
+    if severity not in ("error", "warning"):
+        raise PlanError(f"plan file: {r.path}.severity is not error or warning")
+    return Finding(address=r.get("address", str), severity=severity, check=r.get("check", str),
+                   message=r.get("message", str))
 
 
 def _basis(r: _Reader | None) -> PlanBasis | None:

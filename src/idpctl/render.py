@@ -70,12 +70,26 @@ def text(plan: Plan, *, color: bool = False) -> str:
             label = f' "{item.display_name}"' if item.display_name and not item.address else ""
             lines.append(f"  {name}{label} (id {item.id}): {item.reason}")
         lines.append("")
+    lines += _finding_lines(plan, paint)
     for warning in plan.warnings:
         lines.append(paint("33", f"Warning: {warning}"))
     if plan.warnings:
         lines.append("")
     lines.append(paint("1", summary_line(plan)))
     return "\n".join(lines) + "\n"
+
+
+def _finding_lines(plan: Plan, paint: Any) -> list[str]:
+    """The preflight findings, grouped by provider (docs/preflight.md)."""
+    if not plan.findings:
+        return []
+    lines = ["Preflight findings:"]
+    for address in dict.fromkeys(f.address for f in plan.findings):
+        lines.append(f"  {address}:")
+        for f in (f for f in plan.findings if f.address == address):
+            code = "31" if f.severity == "error" else "33"
+            lines.append("    " + paint(code, f.severity) + f" [{f.check}] {f.message}")
+    return [*lines, ""]
 
 
 def _painter(color: bool) -> Any:

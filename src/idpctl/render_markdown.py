@@ -51,7 +51,23 @@ def _header(plan: Plan) -> list[str]:
         lines += [f"| Unchanged | {len(plan.unchanged)} |",
                   f"| Unmanaged (left alone) | {len(plan.unmanaged)} |", ""]
     lines += _flags(plan)
+    lines += _findings(plan)
     return lines
+
+
+def _findings(plan: Plan) -> list[str]:
+    """Preflight findings: a reviewer must see them even when the field tables are cut."""
+    if not plan.findings:
+        return []
+    errors = sum(1 for f in plan.findings if f.severity == "error")
+    lines = ["> [!CAUTION]" if errors else "> [!NOTE]",
+             f"> **Preflight**: {errors} error(s), {len(plan.findings) - errors} warning(s)",
+             "", "| Provider | Severity | Check | Finding |", "|---|---|---|---|"]
+    for f in plan.findings[:LIST_LIMIT]:
+        mark = "❌ error" if f.severity == "error" else "⚠️ warning"
+        lines.append(f"| `{_code(f.address)}` | {mark} | `{_code(f.check)}` | "
+                     f"{_cell(f.message)} |")
+    return [*lines, *_more(len(plan.findings)), ""]
 
 
 def _flags(plan: Plan) -> list[str]:
