@@ -169,6 +169,13 @@ class GraphClient:
 
         return batching.run(self, requests, concurrency=concurrency)
 
+    def token_claims(self) -> dict[str, Any]:
+        """The claims of the access token this client sends (decoded, not verified): what
+        the permission preflight reads `roles` and `scp` from."""
+        from idpctl.auth import decode_claims
+
+        return decode_claims(self._tokens.token(self.resource))
+
     def close(self) -> None:
         self._http.close()
 
