@@ -39,7 +39,9 @@ logger = logging.getLogger(__name__)
 
 SECRET_ENV = "IDPCTL_EMULATOR_CLIENT_SECRET"
 DEFAULT_CLIENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "idpctl-emulator:default-client"))
-DEFAULT_ROLES = ["IdentityProvider.ReadWrite.All"]
+# the default client may also manage user flows (docs/userflows.md)
+DEFAULT_ROLES = ["IdentityProvider.ReadWrite.All", "IdentityUserFlow.ReadWrite.All",
+                 "EventListener.ReadWrite.All", "Key Vault Secrets User"]
 
 
 def default_data_dir() -> Path:
@@ -144,7 +146,8 @@ def start(config: EmulatorConfig) -> Running:
         registry.load_file(config.clients_file)
     base: dict[str, str] = {}
     identity = IdentityService(tenant_id=tenant, registry=registry,
-                               base_url_fn=lambda: base["url"], ca_file=certs.ca_cert)
+                               base_url_fn=lambda: base["url"], ca_file=certs.ca_cert,
+                               signing_key=data_dir / "signing-key.pem")
     app = Emulator(
         store=Store(tenant_kind=config.tenant_kind, tenant_id=tenant,
                     replication_delay=config.replication_delay),

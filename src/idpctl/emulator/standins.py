@@ -39,10 +39,19 @@ def _json(status: int, payload: Any) -> wire.Response:
 class GitHubTokenService:
     """Mints GitHub Actions-style OIDC tokens from the issuer `<base>/_github`."""
 
+    @property
+    def _signer(self) -> Signer:
+        """Made on first use: an RSA key costs start-up time most runs never need."""
+        with self._signer_lock:
+            if self._signer_made is None:
+                self._signer_made = Signer.generate()
+            return self._signer_made
+
     def __init__(self, *, base_url_fn: Callable[[], str], clock: Callable[[], float]) -> None:
         self._base_url_fn = base_url_fn
         self._clock = clock
-        self._signer = Signer.generate()
+        self._signer_made: Signer | None = None
+        self._signer_lock = threading.Lock()
         self._lock = threading.Lock()
         self.request_token = secrets.token_urlsafe(32)
         self.subject = DEFAULT_GITHUB_SUBJECT
