@@ -40,6 +40,16 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument("--env", metavar="NAME", default=default, help=_GLOBAL_HELP["env"])
 
 
+def _preflight(parser: argparse.ArgumentParser) -> None:
+    """Preflight flags of plan and apply (docs/preflight.md)."""
+    parser.add_argument("--offline", action="store_true",
+                        help="skip the discovery preflight (no requests to identity providers)")
+    parser.add_argument("--skip-preflight", action="store_true",
+                        help="show preflight findings but do not stop on them")
+    parser.add_argument("--strict-preflight", action="store_true",
+                        help="stop on preflight warnings too (unreachable IdP, timeout, TLS)")
+
+
 def _targets(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", action="append", default=[], metavar="KIND/KEY",
                         help="limit to this provider (repeatable)")
@@ -68,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("plan", "show what apply would change")
     p.add_argument("--out", "-out", metavar="FILE", help="save the plan for apply")
+    _preflight(p)
     _format(p)
     p.add_argument("--detailed-exitcode", "-detailed-exitcode", action="store_true",
                    help="exit 2 when there are changes")
@@ -80,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-approve", "-auto-approve", action="store_true")
     p.add_argument("--allow-destroy", action="store_true",
                    help="allow deletes and replaces")
+    _preflight(p)
     _targets(p)
     p.add_argument("--rotate", action="append", default=[], metavar="KIND/KEY",
                    help="re-send this provider's secrets even when unchanged")
