@@ -137,6 +137,9 @@ class AdminApi:
             ("GET", re.compile(r"/_emulator/clients"), self._clients),
             ("POST", re.compile(r"/_emulator/clients"), self._register),
             ("GET", re.compile(r"/_emulator/info"), self._info),
+            ("GET", re.compile(r"/_emulator/userflows"), self._flows),
+            ("POST", re.compile(r"/_emulator/userflows"), self._seed_flow),
+            ("PATCH", re.compile(r"/_emulator/userflows/(?P<id>[^/]+)"), self._flow_links),
         ]
 
     def handle(self, request: wire.Request) -> wire.Response:
@@ -187,6 +190,7 @@ class AdminApi:
     def _reset(self, request: wire.Request) -> wire.Response:
         app = self.app
         app.store.reset()
+        app.userflows.reset()
         app.faults.clear()
         app.log.clear()
         app.throttle.reset()
@@ -198,6 +202,16 @@ class AdminApi:
 
     def _drift(self, request: wire.Request, id: str) -> wire.Response:
         return self._changed(200, self.app.store.drift(unquote(id), _object(request)))
+
+    def _flows(self, request: wire.Request) -> wire.Response:
+        return wire.json_response(200, self.app.userflows.dump())
+
+    def _seed_flow(self, request: wire.Request) -> wire.Response:
+        return wire.json_response(201, self.app.userflows.seed(_object(request)))
+
+    def _flow_links(self, request: wire.Request, id: str) -> wire.Response:
+        return wire.json_response(200, self.app.userflows.set_links(unquote(id),
+                                                                    _object(request)))
 
     def _store(self, request: wire.Request) -> wire.Response:
         return wire.json_response(200, self.app.store.dump())

@@ -29,6 +29,7 @@ from idpctl.emulator.faults import FaultRule, Faults, apply_rule
 from idpctl.emulator.store import GraphFault as GraphFaultError
 from idpctl.emulator.store import retired_api
 from idpctl.emulator.throttle import Budget, Throttle, throttled_response
+from idpctl.emulator.userflows import UserFlows
 
 __all__ = ["Emulator", "EmulatorServer"]
 
@@ -56,6 +57,8 @@ class Emulator:
         self.log = admin.RequestLog(redact=self._redact)
         self.state_file = state_file
         self.graph = GraphApi(self, page_size=page_size)
+        self.userflows = UserFlows(tenant_kind=store.tenant_kind,
+                                   provider=lambda provider_id: store.get("beta", provider_id))
         self.admin = admin.AdminApi(self)
 
     # -- the pipeline -----------------------------------------------------------------
@@ -147,7 +150,10 @@ class GraphApi:
     def execute(self, request: wire.Request, version: str, sub: str,
                 paths: list[str]) -> wire.Response:
         """One Graph request (or batch item): token, throttle, fault, then the store."""
-        denied = self.app.identity.authorize(request, write=request.method != "GET")
+        flows = self.app.userflows
+        roles = flows.required_roles(request, sub) if flows.owns(sub.rstrip("/")) else None
+        denied = self.app.identity.authorize(request, write=request.method != "GET",
+                                             roles=roles)
         if denied is not None:
             return denied
         throttled = self.app.throttled(request)
@@ -168,6 +174,8 @@ class GraphApi:
     def _dispatch(self, request: wire.Request, version: str, sub: str) -> wire.Response:
         method = request.method
         sub = sub.rstrip("/") or sub
+        if self.app.userflows.owns(sub):
+            return self.app.userflows.handle(request, version, sub)
         if sub == _PROVIDERS or sub.startswith(_PROVIDERS + "("):
             key = _KEY_FORM.match(sub[len(_PROVIDERS):])
             if key:
@@ -222,6 +230,7 @@ class GraphApi:
         if request.method == "PATCH":
             store.update(version, provider_id, _json_body(request))
         else:
+            self.app.userflows.guard_delete(provider_id)
             store.delete(version, provider_id)
         return wire.Response(204)
 

@@ -276,7 +276,10 @@ class IdentityService:
             raise InvalidToken("Lifetime validation failed, the token is not yet valid.")
         return claims
 
-    def authorize(self, request: wire.Request, *, write: bool) -> wire.Response | None:
+    def authorize(self, request: wire.Request, *, write: bool,
+                  roles: Collection[str] | None = None) -> wire.Response | None:
+        """None when the bearer token is valid and holds one of `roles` (default: the
+        identity-provider read or write roles); else the 401/403 answer."""
         token = oauth.bearer(request)
         try:
             if token is None:
@@ -287,7 +290,8 @@ class IdentityService:
                 401, "InvalidAuthenticationToken", str(exc), request_id=request.request_id,
                 client_request_id=request.headers.get("client-request-id"),
                 headers={"WWW-Authenticate": self._graph_challenge()})
-        if not set(claims.get("roles") or ()) & (WRITE_ROLES if write else READ_ROLES):
+        wanted = roles if roles is not None else (WRITE_ROLES if write else READ_ROLES)
+        if not set(claims.get("roles") or ()) & set(wanted):
             return wire.graph_error(
                 403, "accessDenied",
                 "You cannot perform the requested operation, required scopes are missing in "
