@@ -59,6 +59,12 @@ def _format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
 
 
+def _annotations(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--annotations", choices=("github", "none"), default=None,
+                        help="GitHub Actions annotations on located problems (default: github "
+                             "when GITHUB_ACTIONS=true, else none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="idpctl",
@@ -75,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("validate", "check provider files against the schemas and semantic rules")
     p.add_argument("--online", action="store_true", help="also run the discovery preflight")
+    _annotations(p)
 
     p = verb("plan", "show what apply would change")
     p.add_argument("--out", "-out", metavar="FILE", help="save the plan for apply")
@@ -85,6 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
     _targets(p)
     p.add_argument("--rotate", action="append", default=[], metavar="KIND/KEY",
                    help="re-send this provider's secrets even when unchanged")
+    _annotations(p)
+
+    p = verb("drift", "read-only: how the tenant differs from the files (exit 2 on drift)")
+    _format(p)
+    p.add_argument("--ignore-unmanaged", action="store_true",
+                   help="no finding for live providers that are not in the files")
+    _annotations(p)
+
+    p = verb("export", "write the tenant's providers as idpctl files")
+    p.add_argument("--out", metavar="DIR", default="providers",
+                   help="folder to write into (default: providers)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    p = verb("import", "take live providers under management (state only, no Graph write)")
+    p.add_argument("--all", action="store_true", help="every live provider in the files")
+    p.add_argument("addresses", nargs="*", metavar="KIND/NAME")
+    p.add_argument("--lock-timeout", metavar="DURATION", default="0s")
 
     p = verb("apply", "make the tenant match the files")
     p.add_argument("planfile", nargs="?", metavar="PLANFILE")
@@ -113,8 +137,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp = state_verbs.add_parser("unlock", help="break a lock whose holder is gone")
     _add_globals(sp, suppress=True)
     sp.add_argument("lock_id", metavar="LOCK_ID")
+    sp = state_verbs.add_parser("mv", help="rename a managed address (same kind)")
+    _add_globals(sp, suppress=True)
+    sp.add_argument("source", metavar="OLD")
+    sp.add_argument("destination", metavar="NEW")
+    sp = state_verbs.add_parser("rm", help="forget a provider (Graph is never touched)")
+    _add_globals(sp, suppress=True)
+    sp.add_argument("address", metavar="KIND/KEY")
+    sp = state_verbs.add_parser("pull", help="print the state JSON (no secret values, but the "
+                                "fingerprint key: keep it private)")
+    _add_globals(sp, suppress=True)
+    sp = state_verbs.add_parser("push", help="replace the state with FILE after validating it")
+    _add_globals(sp, suppress=True)
+    sp.add_argument("file", metavar="FILE")
+    sp.add_argument("--force", action="store_true",
+                    help="allow a state of another lineage (a lower serial is always refused)")
 
     verb("whoami", "sign in and show the tenant, client, auth mode and granted roles")
+
+    p = verb("secrets", "secret governance: ages, sources and methods of providers' secrets")
+    secrets_verbs = p.add_subparsers(dest="secrets_verb", metavar="ACTION", required=True)
+    sp = secrets_verbs.add_parser("report", help="per provider: method, secret source, age, "
+                                  "version, policy status and a recommendation")
+    _add_globals(sp, suppress=True)
+    _format(sp)
+    sp.add_argument("--offline", action="store_true",
+                    help="do not fetch the IdPs' discovery documents")
 
     p = verb("schema", "print the JSON Schemas idpctl validates against")
     p.add_argument("name", nargs="?", help="one schema (e.g. oidcIdentityProvider)")
@@ -131,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _handler(verb: str) -> Callable[[argparse.Namespace], int]:
     import importlib
 
-    return importlib.import_module(f"idpctl.commands.{verb}").run
+    module = {"import": "import_"}.get(verb, verb)  # `import` is a Python keyword
+    return importlib.import_module(f"idpctl.commands.{module}").run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

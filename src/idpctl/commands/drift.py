@@ -1,0 +1,94 @@
+"""`idpctl drift`: compare the tenant with the files and classify every difference.
+
+Read-only: no lock is taken and nothing is written, neither the state nor Graph. Secrets are
+not resolved (a drift job needs no secret value). Exit 0 clean (informational findings only),
+2 drift, 1 error: a failed or throttled read is an error, never drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from idpctl.commands.annotations import Annotator
+from idpctl.errors import GraphError
+
+__all__ = ["run"]
+
+log = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace) -> int:
+    from idpctl import drift, pipeline
+
+    fmt = getattr(args, "format", "text")
+    notes = Annotator(args, machine_output=fmt != "text")
+    with notes.config_errors("idpctl drift"):
+        desired = pipeline.load_desired(args, resolve_secrets=False)
+    notes.problems(desired.warnings, title="idpctl drift")
+    tenant = desired.settings.tenant
+    state = pipeline.state_store(desired.settings).load()
+    try:
+        with pipeline.graph_session(desired.settings, debug=args.debug) as graph:
+            live = pipeline.read_live(graph, desired.kinds)
+    except GraphError as error:
+        report = drift.read_error(f"could not read the tenant: {error}", tenant=tenant)
+        if fmt != "text":
+            sys.stdout.write(_render(report, fmt))
+        _publish(report, notes)
+        print(f"Error: drift: could not read the tenant, no drift reported: {error}",
+              file=sys.stderr)
+        return report.exit_code
+    report = drift.findings(
+        desired.providers, live, state, kinds=desired.kinds, tenant=tenant,
+        ignore_unmanaged=args.ignore_unmanaged, extra=_governance(desired, state),
+    )
+    sys.stdout.write(_render(report, fmt))
+    _publish(report, notes)
+    return report.exit_code
+
+
+def _render(report: Any, fmt: str) -> str:
+    from idpctl import drift
+
+    return {"json": drift.json, "markdown": drift.markdown}.get(fmt, drift.text)(report)
+
+
+def _publish(report: Any, notes: Annotator) -> None:
+    """Annotations for each finding and the Markdown report in the job summary."""
+    from idpctl import drift
+
+    for finding in report.findings:
+        level = ("notice" if finding.informational
+                 else "error" if finding.kind == drift.READ_ERROR else "warning")
+        where: dict[str, Any] = {}
+        if finding.location is not None:
+            where = {"file": finding.location.file, "line": finding.location.line,
+                     "col": finding.location.column}
+        subject = f"{finding.address}: " if finding.address else ""
+        notes.emit(level, f"{finding.kind}: {subject}{finding.message}",
+                   title=f"idpctl drift: {finding.kind}", **where)
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(drift.markdown(report))
+
+
+def _governance(desired: Any, state: Any) -> list[Any]:
+    """`secret-expired` findings from secret governance (issue 6), counted as drift."""
+    from idpctl import drift
+
+    try:
+        from idpctl import governance
+    except ImportError:  # governance not built into this copy
+        return []
+    policy = governance.policy_from_settings(desired.settings)
+    judged = governance.findings(desired.providers, state, now=datetime.now(UTC),
+                                 default_policy=policy)
+    where = {p.address: p.location for p in desired.providers}
+    return [drift.Finding(f.code, f.address, f.message(), location=where.get(f.address))
+            for f in governance.drift_findings(judged)]

@@ -1,0 +1,344 @@
+"""Drift: how the live tenant differs from the files, as classified findings. Pure.
+
+    report = drift.findings(desired, live, state, kinds=kinds, tenant=...)
+    report.exit_code            # 0 clean (informational only), 2 drift, 1 read error
+
+The diff itself is `plan.build`'s: drift plans with every secret leaf taken out of the
+desired providers (Graph never shows a secret, so no secret can be compared, and the job
+that looks for drift needs no secret value), then classifies the plan's changes:
+
+    changed              a managed or declared provider differs, field by field
+    missing              in the files, not in the tenant
+    unmanaged            in the tenant, of a kind idpctl manages, not in the files
+    secret-unverifiable  informational: a secret the files set and Graph cannot show
+    read-error           the tenant could not be read: an error, never drift
+
+Built-in providers and types idpctl does not know are never findings. Other checks (secret
+governance) hand their findings in through `extra`.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from idpctl import plan as planner
+from idpctl.model import (
+    Action,
+    Change,
+    Kind,
+    LiveProvider,
+    Location,
+    Plan,
+    Provider,
+    Secret,
+    SecretRef,
+    State,
+)
+
+__all__ = [
+    "CHANGED",
+    "FORMAT_VERSION",
+    "INFORMATIONAL",
+    "MISSING",
+    "READ_ERROR",
+    "SECRET_UNVERIFIABLE",
+    "UNMANAGED",
+    "FieldDrift",
+    "Finding",
+    "Report",
+    "findings",
+    "json",
+    "markdown",
+    "read_error",
+    "strip_secrets",
+    "summary_line",
+    "text",
+    "to_data",
+]
+
+FORMAT_VERSION = 1
+CHANGED = "changed"
+MISSING = "missing"
+UNMANAGED = "unmanaged"
+SECRET_UNVERIFIABLE = "secret-unverifiable"
+READ_ERROR = "read-error"
+INFORMATIONAL = frozenset({SECRET_UNVERIFIABLE})
+
+
+@dataclass(frozen=True)
+class FieldDrift:
+    """One field that differs: what the files say and what the tenant has."""
+
+    name: str
+    desired: Any = None
+    live: Any = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding. `informational` findings never make drift (exit 0)."""
+
+    kind: str  # changed | missing | unmanaged | secret-unverifiable | read-error | others'
+    address: str | None
+    message: str
+    fields: tuple[FieldDrift, ...] = ()
+    location: Location | None = None
+    graph_id: str | None = None
+    informational: bool = False
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: tuple[Finding, ...]
+    tenant: str | None = None
+    checked: int = 0  # providers compared
+
+    @property
+    def error(self) -> bool:
+        return any(f.kind == READ_ERROR for f in self.findings)
+
+    @property
+    def drifted(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.informational and f.kind != READ_ERROR)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.error else 2 if self.drifted else 0
+
+    @property
+    def status(self) -> str:
+        return {0: "clean", 1: "error", 2: "drift"}[self.exit_code]
+
+
+def strip_secrets(provider: Provider) -> tuple[Provider, tuple[str, ...]]:
+    """`provider` without its secret leaves, and the dotted paths taken out."""
+    taken: list[str] = []
+
+    def walk(value: Any, prefix: str) -> Any:
+        if isinstance(value, Mapping):
+            out = {}
+            for key, item in value.items():
+                path = f"{prefix}.{key}" if prefix else str(key)
+                if isinstance(item, Secret | SecretRef):
+                    taken.append(path)
+                else:
+                    out[key] = walk(item, path)
+            return out
+        return value
+
+    fields = walk(provider.fields, "")
+    return replace(provider, fields=fields), tuple(sorted(taken))
+
+
+def findings(
+    desired: Sequence[Provider],
+    live: Sequence[LiveProvider],
+    state: State,
+    *,
+    kinds: Mapping[str, Kind],
+    tenant: str | None = None,
+    ignore_unmanaged: bool = False,
+    extra: Iterable[Finding] = (),
+) -> Report:
+    """Classify how `live` differs from `desired` (see the module doc). Pure."""
+    stripped = [strip_secrets(p) for p in desired]
+    plan = planner.build([p for p, _ in stripped], live, state, kinds=kinds, salt="drift",
+                         tenant=tenant)
+    found: list[Finding] = []
+    for change in plan.changes:
+        finding = _classify(change)
+        if finding is not None:
+            found.append(finding)
+    if not ignore_unmanaged:
+        found += _unmanaged(plan)
+    found += _unverifiable(stripped, plan)
+    found += list(extra)
+    found.sort(key=_order)
+    checked = len(plan.unchanged) + len(plan.changes)
+    return Report(findings=tuple(found), tenant=tenant, checked=checked)
+
+
+def read_error(message: str, *, tenant: str | None = None) -> Report:
+    """The report of a run that could not read the tenant: no other finding is made."""
+    return Report(findings=(Finding(READ_ERROR, None, message),), tenant=tenant)
+
+
+_RANK = {READ_ERROR: 0, CHANGED: 1, MISSING: 2, UNMANAGED: 3, SECRET_UNVERIFIABLE: 9}
+
+
+def _order(finding: Finding) -> tuple[int, str, str]:
+    return (_RANK.get(finding.kind, 5), finding.address or "", finding.message)
+
+
+def _location(change: Change) -> Location | None:
+    return change.desired.location if change.desired is not None else None
+
+
+def _classify(change: Change) -> Finding | None:
+    where = _location(change)
+    if change.action is Action.CREATE:
+        gone = " (it was managed: deleted outside idpctl)" if change.notes else ""
+        return Finding(MISSING, change.address, f"in the files, not in the tenant{gone}",
+                       location=where)
+    if change.action is Action.DELETE:
+        if change.graph_id is None:
+            return None  # gone from files and tenant alike: only the state remembers it
+        if change.desired is not None:
+            return Finding(CHANGED, change.address, "in the tenant, but the files say "
+                           "ensure: absent", location=where, graph_id=change.graph_id)
+        return Finding(UNMANAGED, change.address, "in the tenant and the state, no longer in "
+                       "the files (the next apply deletes it)", graph_id=change.graph_id)
+    diffs = tuple(FieldDrift(f.name, desired=f.after, live=f.before, note=f.note)
+                  for f in change.fields if not f.sensitive and not f.state_only)
+    if not diffs:
+        return None  # only state bookkeeping (an adoption with nothing to send)
+    verb = "would be replaced" if change.action is Action.REPLACE else "differs"
+    names = ", ".join(d.name for d in diffs)
+    return Finding(CHANGED, change.address, f"{verb}: {names}", fields=diffs, location=where,
+                   graph_id=change.graph_id)
+
+
+def _unmanaged(plan: Plan) -> list[Finding]:
+    out = []
+    for item in plan.unmanaged:
+        if item.reason != "not in config":
+            continue  # built-in or a type idpctl does not know: never a finding
+        name = f" ({item.display_name})" if item.display_name else ""
+        out.append(Finding(UNMANAGED, item.address, f"in the tenant{name}, not in the files",
+                           graph_id=item.id))
+    return out
+
+
+def _unverifiable(stripped: Sequence[tuple[Provider, tuple[str, ...]]], plan: Plan
+                  ) -> list[Finding]:
+    missing = {c.address for c in plan.changes if c.action is Action.CREATE}
+    out = []
+    for provider, paths in stripped:
+        if not paths or provider.absent or provider.address in missing:
+            continue
+        out.append(Finding(SECRET_UNVERIFIABLE, provider.address,
+                           f"{', '.join(paths)}: Graph never shows secrets, so a value set "
+                           "in the portal cannot be seen", location=provider.location,
+                           informational=True))
+    return out
+
+
+def to_data(report: Report) -> dict[str, Any]:
+    """The versioned JSON document (`format_version`)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "tenant": report.tenant,
+        "status": report.status,
+        "exit_code": report.exit_code,
+        "checked": report.checked,
+        "summary": _counts(report),
+        "findings": [_finding_data(f) for f in report.findings],
+    }
+
+
+def _counts(report: Report) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in report.findings:
+        counts[finding.kind] = counts.get(finding.kind, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _finding_data(finding: Finding) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kind": finding.kind,
+        "address": finding.address,
+        "message": finding.message,
+        "informational": finding.informational,
+    }
+    if finding.graph_id:
+        data["graph_id"] = finding.graph_id
+    if finding.location is not None:
+        data["location"] = {"file": finding.location.file, "line": finding.location.line,
+                            "column": finding.location.column}
+    if finding.fields:
+        data["fields"] = [{"name": d.name, "desired": _plain(d.desired), "live": _plain(d.live),
+                           **({"note": d.note} if d.note else {})} for d in finding.fields]
+    return data
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: secrets and masks never by value."""
+    try:
+        _json.dumps(value)
+        return value
+    except TypeError:
+        if isinstance(value, Mapping):
+            return {str(k): _plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [_plain(v) for v in value]
+        return str(value) if not isinstance(value, Secret | SecretRef) else "(sensitive)"
+
+
+
+# -- renderings -----------------------------------------------------------------------------
+
+_TITLES = {CHANGED: "Changed", MISSING: "Missing", UNMANAGED: "Unmanaged",
+           SECRET_UNVERIFIABLE: "Secrets Graph cannot show", READ_ERROR: "Read errors"}
+
+
+def _value(value: Any) -> str:
+    from idpctl.render import format_value
+
+    return format_value(value)
+
+
+def summary_line(report: Report) -> str:
+    if report.error:
+        return "Drift check failed: the tenant could not be read (no drift reported)."
+    drifted = report.drifted
+    info = len(report.findings) - len(drifted)
+    tail = f" ({info} informational)" if info else ""
+    if not drifted:
+        return f"No drift: the tenant matches the files ({report.checked} checked){tail}."
+    counts = _counts(Report(drifted))
+    parts = ", ".join(f"{n} {k}" for k, n in counts.items())
+    return f"Drift: {len(drifted)} finding(s): {parts}{tail}."
+
+
+def text(report: Report) -> str:
+    lines = [f"Tenant: {report.tenant}", ""] if report.tenant else []
+    for finding in report.findings:
+        where = f" [{finding.location}]" if finding.location else ""
+        lines.append(f"{finding.kind}: {finding.address or '-'}: {finding.message}{where}")
+        for d in finding.fields:
+            note = f"  # {d.note}" if d.note else ""
+            lines.append(f"    {d.name}: files {_value(d.desired)}, tenant {_value(d.live)}"
+                         f"{note}")
+    if report.findings:
+        lines.append("")
+    lines.append(summary_line(report))
+    return "\n".join(lines) + "\n"
+
+
+def markdown(report: Report) -> str:
+    """For a job summary or the drift issue a scheduled workflow opens."""
+    icon = {"clean": "✅", "drift": "⚠️", "error": "❌"}[report.status]
+    lines = [f"## {icon} idpctl drift" + (f": `{report.tenant}`" if report.tenant else ""),
+             "", summary_line(report), ""]
+    for kind in sorted({f.kind for f in report.findings}, key=lambda k: _RANK.get(k, 5)):
+        lines += [f"### {_TITLES.get(kind, kind)}", ""]
+        for finding in (f for f in report.findings if f.kind == kind):
+            where = f" ({finding.location})" if finding.location else ""
+            lines.append(f"- `{finding.address or '-'}`: {_md(finding.message)}{where}")
+            for d in finding.fields:
+                lines.append(f"  - `{d.name}`: files `{_md(_value(d.desired))}`, "
+                             f"tenant `{_md(_value(d.live))}`")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _md(text_: str) -> str:
+    return text_.replace("`", "'").replace("\n", " ")
+
+
+def json(report: Report) -> str:
+    return _json.dumps(to_data(report), indent=2, ensure_ascii=False) + "\n"
