@@ -48,6 +48,9 @@ class Workspace:
     tenant_kind: str = "external"
     env: dict[str, str] = field(default_factory=dict)
     extra_config: str = ""
+    # False: plan and apply get --offline, since most tests use made-up issuers that must
+    # never be fetched; tests of the discovery preflight set it True
+    preflight: bool = False
 
     def __post_init__(self) -> None:
         self.providers = self.root / "providers"
@@ -98,8 +101,16 @@ class Workspace:
         merged = {CLIENT_SECRET_ENV: self.emulator.client_secret, **self.env, **(env or {})}
         return merged
 
+    def _args(self, args: tuple[str, ...]) -> list[str]:
+        if self.preflight or not args or args[0] not in ("plan", "apply") \
+                or "--offline" in args:
+            return list(args)
+        return [args[0], "--offline", *args[1:]]
+
     def run(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
-        """Run idpctl in this process, as a user would from the repository root."""
+        """Run idpctl in this process, as a user would from the repository root (plan and
+        apply with --offline unless `preflight` is set)."""
+        args = tuple(self._args(args))
         out, err = io.StringIO(), io.StringIO()
         with _environ(self._env(env)), _cwd(self.root), contextlib.redirect_stdout(out), \
                 contextlib.redirect_stderr(err):
@@ -116,7 +127,7 @@ class Workspace:
         """Run the idpctl console script in a child process."""
         full_env = {**os.environ, **self._env(env)}
         proc = subprocess.run(
-            [sys.executable, "-m", "idpctl", *args], cwd=self.root, env=full_env,
+            [sys.executable, "-m", "idpctl", *self._args(args)], cwd=self.root, env=full_env,
             capture_output=True, text=True, timeout=timeout, check=False,
         )
         result = Result(proc.returncode, proc.stdout, proc.stderr)
