@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from idpctl import checks
 from idpctl.commands import common
 from idpctl.errors import IdpctlError, SafetyError, StalePlanError
 from idpctl.fileio import parse_duration
@@ -47,11 +48,18 @@ def run(args: argparse.Namespace) -> int:
         plan = replan(state, live)
         if saved is not None:
             _refuse_if_stale(saved.plan, plan)
-        else:
+        plan = checks.with_findings(plan, providers=desired.providers,
+                                    settings=desired.settings, graph=graph,
+                                    offline=args.offline)
+        if saved is None:
             sys.stdout.write(common.render(plan, "text", color=common.use_color()))
         if not plan.has_changes:
             print("Apply complete: nothing to do.")
             return 0
+        if common.preflight_stops(plan, args):
+            return 1
+        if not args.skip_preflight:
+            checks.require_permissions(plan, graph.token_claims())
         if saved is None and not _approved(args):
             print("Apply cancelled.")
             return 1

@@ -17,6 +17,7 @@ __all__ = [
     "SavedPlan",
     "append_step_summary",
     "load_planfile",
+    "preflight_stops",
     "print_warnings",
     "render",
     "save_planfile",
@@ -95,3 +96,18 @@ def append_step_summary(plan: Plan) -> None:
         return
     with open(target, "a", encoding="utf-8") as handle:
         handle.write(render(plan, "markdown"))
+
+
+def preflight_stops(plan: Plan, args: object) -> bool:
+    """True (after saying why on stderr) when the plan's preflight findings stop this run:
+    errors, and warnings too with --strict-preflight; never with --skip-preflight."""
+    from idpctl.checks import blocking
+
+    stop = blocking(plan.findings, strict=bool(getattr(args, "strict_preflight", False)))
+    if not stop or getattr(args, "skip_preflight", False):
+        return False
+    first = stop[0]
+    more = f" and {len(stop) - 1} more" if len(stop) > 1 else ""
+    print(f"Error: preflight: {first.address}: {first.message}{more}; fix the configuration "
+          "or the identity provider, or pass --skip-preflight", file=sys.stderr)
+    return True

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from idpctl import checks
 from idpctl.commands import common
 
 __all__ = ["run"]
@@ -24,8 +25,11 @@ def run(args: argparse.Namespace) -> int:
     state = store.load()
     with pipeline.graph_session(desired.settings, debug=args.debug) as graph:
         live = pipeline.read_live(graph, desired.kinds)
-    plan = pipeline.build_plan(desired, live, state, targets=targets, rotate=rotate,
-                               salt=secrets.token_hex(16))
+        plan = pipeline.build_plan(desired, live, state, targets=targets, rotate=rotate,
+                                   salt=secrets.token_hex(16))
+        plan = checks.with_findings(plan, providers=desired.providers,
+                                    settings=desired.settings, graph=graph,
+                                    offline=args.offline)
     plan = _governed(plan, desired, state, targets)
     if args.out:
         common.save_planfile(Path(args.out), plan, targets=targets, rotate=rotate)
@@ -33,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         print(f"\nSaved the plan to {args.out}: apply it with `idpctl apply {args.out}`.")
     common.append_step_summary(plan)
+    if common.preflight_stops(plan, args):
+        return 1
     return 2 if args.detailed_exitcode and plan.has_changes else 0
 
 
