@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from idpctl import __version__
+from idpctl import __version__, redact
 from idpctl.errors import IdpctlError
 
 __all__ = ["main"]
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _logging_to_stderr(*, debug: bool) -> Iterator[None]:
     """idpctl's log lines go to this run's stderr (the emulator, if in-process, keeps its own)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_ScrubbingFormatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(lambda record: not record.name.startswith("idpctl.emulator"))
     logger = logging.getLogger("idpctl")
     saved = (logger.level, logger.propagate)
@@ -219,18 +219,36 @@ def _logging_to_stderr(*, debug: bool) -> Iterator[None]:
         logger.propagate = saved[1]
 
 
+class _ScrubbingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact.scrub(super().format(record))
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         return _handler(args.verb)(args)
     except IdpctlError as error:
-        if args.debug:
-            import traceback
-
-            traceback.print_exc(file=sys.stderr)
-        print(f"Error: {error}", file=sys.stderr)
+        _traceback(args)
+        _error(str(error))
         for problem in getattr(error, "problems", ())[1:]:
-            print(f"Error: {problem}", file=sys.stderr)
+            _error(str(problem))
         return error.exit_code
     except KeyboardInterrupt:
-        print("Error: interrupted", file=sys.stderr)
+        _error("interrupted")
         return 130
+    except Exception as error:  # a bug: still one line, the traceback only with --debug
+        _traceback(args)
+        _error(f"internal error: {type(error).__name__}: {error} "
+               "(run again with --debug for the traceback, and please report it)")
+        return EXIT_ERROR
+
+
+def _traceback(args: argparse.Namespace) -> None:
+    if args.debug:
+        import traceback
+
+        print(redact.scrub(traceback.format_exc()), file=sys.stderr, end="")
+
+
+def _error(message: str) -> None:
+    print(f"Error: {redact.scrub(message)}", file=sys.stderr)

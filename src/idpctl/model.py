@@ -81,6 +81,9 @@ class Secret:
     __slots__ = ("_value", "source", "version")
 
     def __init__(self, value: str, *, source: str, version: str | None = None) -> None:
+        from idpctl import redact
+
+        redact.register(value)
         object.__setattr__(self, "_value", value)
         object.__setattr__(self, "source", source)
         object.__setattr__(self, "version", version)
