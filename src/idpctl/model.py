@@ -23,6 +23,7 @@ __all__ = [
     "Change",
     "FieldChange",
     "Finding",
+    "FlowLink",
     "Kind",
     "LiveProvider",
     "Location",
@@ -260,6 +261,17 @@ class FieldChange:
 
 
 @dataclass(frozen=True)
+class FlowLink:
+    """One user-flow link apply removes (detach: before the change's delete) or adds (attach:
+    after its create) for the change's provider (docs/userflows.md)."""
+
+    flow_id: str  # Graph id of the flow (B2C: B2C_1_<name>, External ID: a GUID)
+    flow: str  # the flow's name as the plan shows it
+    path: str  # the flow's provider-links collection, relative to the Graph version root
+    attach: bool
+
+
+@dataclass(frozen=True)
 class Change:
     """One provider's planned change.
 
@@ -276,6 +288,8 @@ class Change:
     desired: Provider | None = field(default=None, compare=False)
     notes: tuple[str, ...] = ()
     protected: bool = False  # from the files or, once the provider left them, from the state
+    # user-flow links apply executes; the plan file shows them as the `userFlows` field
+    links: tuple[FlowLink, ...] = ()
 
     @property
     def address(self) -> str:
@@ -283,7 +297,8 @@ class Change:
 
     @property
     def state_only(self) -> bool:
-        return self.body is None and self.action in (Action.UPDATE, Action.ADOPT)
+        return (self.body is None and not self.links
+                and self.action in (Action.UPDATE, Action.ADOPT))
 
 
 @dataclass(frozen=True)
