@@ -322,7 +322,17 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
                 **{name: _copy(provider.fields[name]) for name in _ordered(send, kind)}}
     return Change(action=Action.UPDATE if record else Action.ADOPT, kind=provider.kind,
                   key=provider.key, graph_id=lp.id, fields=tuple(fields), body=body,
-                  desired=provider, notes=adopt_note)
+                  desired=provider,
+                  notes=adopt_note + (_supply_notes(provider, secrets) if record else ()))
+
+
+def _supply_notes(provider: Provider, secrets: Sequence[tuple[str, FieldChange]]
+                  ) -> tuple[str, ...]:
+    """Where each secret idpctl has never set comes from (e.g. after `idpctl import`)."""
+    sources = dict(_secret_paths(provider.fields))
+    return tuple(f"{path} will be set from {sources[path].source}: supply that value"
+                 for path, change in secrets
+                 if change.note == "will be set" and isinstance(sources.get(path), Secret))
 
 
 def _plan_replace(provider: Provider, lp: LiveProvider, kind: Kind, diffs: Sequence[str],
