@@ -1,0 +1,52 @@
+"""The benchmark's machinery on tiny N: the counts it reports, never its timings.
+
+idpctl must need exactly the floor of Graph requests (list pages; list + batches of 20 for
+creates) and the per-resource baseline one request per provider.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import report  # noqa: E402
+from benchmarks.measure import graph_requests  # noqa: E402
+from benchmarks.run import BATCH, PAGE_SIZE, collect  # noqa: E402
+
+
+def test_graph_requests_count_a_batch_once_and_skip_the_token_endpoint() -> None:
+    log = [{"path": "/tenant/oauth2/v2.0/token"}, {"path": "/beta/identity/identityProviders"},
+           {"path": "/beta/identity/identityProviders", "batch": "r1"},
+           {"path": "/beta/$batch"}, {"path": "/v1.0/identity/identityProviders"}]
+    assert graph_requests(log) == 3
+
+
+@pytest.fixture
+def rows(emulator, tmp_path: Path) -> list:
+    return collect(emulator, tmp_path, sizes=(3, 25), latencies=(0,), memory_size=None,
+                   repeat=1)
+
+
+def test_quick_machinery_counts_equal_the_floor(emulator, rows: list) -> None:
+    builtins = len(emulator.admin.store()["providers"])
+    reconcile = [r for r in rows if r.work in ("apply", "plan", "plan 1 change")]
+    assert {(r.work, r.n) for r in reconcile} == {
+        (w, n) for w in ("apply", "plan", "plan 1 change") for n in (3, 25)}
+    for row in reconcile:
+        pages = math.ceil((row.n + builtins) / PAGE_SIZE)
+        expected = (math.ceil(builtins / PAGE_SIZE) + math.ceil(row.n / BATCH)
+                    if row.work == "apply" else pages)
+        assert row.floor == expected, row
+        assert row.requests == row.floor, row
+        assert row.base_requests == row.n, row
+    assert any(r.work.startswith("validate") and r.n == 25 for r in rows)
+    assert any(r.work.startswith("idpctl --help") for r in rows)
+    table = report.render(rows)
+    assert table.count("\n| apply | ") == 2 and "Targets" in table
