@@ -237,8 +237,8 @@ def test_recommendation_follows_the_idps_metadata() -> None:
     assert "metadata unreadable (timed out after 5 s)" in advice["unreadable"]
     assert report_module.recommend(_contoso("private_key_jwt"), [], None) == (
         "none for the method: private_key_jwt shares no secret",)
-    assert "Graph offers socialIdentityProvider no method stronger" in \
-        report_module.recommend(_google(), [], None)[-1]
+    assert report_module.recommend(_google(), [], None)[-1] == (
+        "keep rotating: Graph offers Google only a shared client secret")
 
 
 def _report() -> report_module.Report:

@@ -128,9 +128,12 @@ def recommend(provider: Provider, found: Sequence[GovernanceFinding],
 def _method_advice(provider: Provider, metadata: Metadata | None) -> str:
     if provider.auth_method == "private_key_jwt":
         return "none for the method: private_key_jwt shares no secret"
+    if provider.kind == "appleManagedIdentityProvider":
+        return ("keep rotating: the Sign in with Apple key is the only method Graph offers "
+                "(make a new key at Apple, put it in the source, apply)")
     if provider.kind != OIDC_KIND or provider.auth_method not in SECRET_METHODS:
-        return (f"keep rotating: Graph offers {provider.kind} no method stronger than a "
-                "shared secret")
+        what = provider.key if provider.kind == "socialIdentityProvider" else provider.kind
+        return f"keep rotating: Graph offers {what} only a shared client secret"
     if metadata is None or not metadata.checked:
         why = f" ({metadata.note})" if metadata is not None and metadata.note else ""
         return (f"consider private_key_jwt; IdP metadata not checked{why}, so whether the "
