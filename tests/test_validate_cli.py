@@ -21,7 +21,9 @@ Capture = pytest.CaptureFixture[str]
 def _demo(tmp_path: Path) -> Path:
     config = tmp_path / "idpctl.yaml"
     config.write_text("tenant: contoso.onmicrosoft.com\ntenantKind: external\n"
-                      f"providers: {json.dumps(str(REPO / 'providers'))}\n")
+                      f"providers: {json.dumps(str(REPO / 'providers'))}\n"
+                      # providers/contoso-partners.yaml reads ${var.idpBase} (scripts/demo sets it)
+                      "variables: {idpBase: 'https://login.contoso.com'}\n")
     return config
 
 
