@@ -158,9 +158,18 @@ def test_plan_does_not_warn_about_a_secret_it_rotates(governed: Workspace) -> No
 def test_drift_reports_secret_expired_as_drift(governed: Workspace) -> None:
     clean = governed.run("drift")  # signs in to read Graph; no provider secret needed
     assert clean.code == 0, clean.text
+    _age(governed, {CONTOSO: 80})
+    warned = governed.run("drift")
+    assert warned.code == 0, warned.text  # past warnAt: informational, not drift
+    assert f"secret-warn: {CONTOSO}: clientAuthentication.clientSecret: secret due for " \
+           "rotation" in warned.out
     _age(governed, {GOOGLE: 31})
     result = governed.run("drift", "--format", "json")
     assert result.code == 2, result.text
-    expired = [f for f in json.loads(result.out)["findings"] if f["kind"] == "secret-expired"]
+    findings = json.loads(result.out)["findings"]
+    expired = [f for f in findings if f["kind"] == "secret-expired"]
     assert [f["address"] for f in expired] == [GOOGLE]
-    assert "past maxAge 30d" in expired[0]["message"]
+    assert "past maxAge 30d" in expired[0]["message"] and not expired[0]["informational"]
+    assert [f["informational"] for f in findings if f["kind"] == "secret-warn"] == [True]
+    text = governed.run("drift").out
+    assert f"secret-expired: {GOOGLE}: clientSecret: secret expired" in text

@@ -99,9 +99,10 @@ class GovernanceFinding:
     def expires_at(self) -> datetime | None:
         return self.set_at + self.policy.max_age if self.set_at else None
 
-    def message(self) -> str:
-        """One line: what is wrong and what to do, naming the reference, never a value."""
-        head = f"{self.address} {self.path}"
+    def message(self, *, address: bool = True) -> str:
+        """One line: what is wrong and what to do, naming the reference, never a value;
+        `address=False` leaves the address out where the caller shows it already."""
+        head = f"{self.address} {self.path}" if address else self.path
         if self.status is Status.UNKNOWN or self.age is None:
             return f"{head}: age unknown (idpctl has not set this secret; apply records it)"
         when = f"set {_day(self.set_at)}, {format_duration(self.age)} ago"

@@ -79,7 +79,8 @@ def _publish(report: Any, notes: Annotator) -> None:
 
 
 def _governance(desired: Any, state: Any) -> list[Any]:
-    """`secret-expired` findings from secret governance (issue 6), counted as drift."""
+    """Secret governance (docs/governance.md): `secret-expired` (past maxAge) counts as drift;
+    `secret-warn` (past warnAt) is informational."""
     from idpctl import drift
 
     try:
@@ -90,5 +91,9 @@ def _governance(desired: Any, state: Any) -> list[Any]:
     judged = governance.findings(desired.providers, state, now=datetime.now(UTC),
                                  default_policy=policy)
     where = {p.address: p.location for p in desired.providers}
-    return [drift.Finding(f.code, f.address, f.message(), location=where.get(f.address))
-            for f in governance.drift_findings(judged)]
+    expired = governance.drift_findings(judged)
+    warned = [f for f in judged if f.status is governance.Status.WARN]
+    return [drift.Finding(f.code, f.address, f.message(address=False),
+                          location=where.get(f.address),
+                          informational=f.status is governance.Status.WARN)
+            for f in (*expired, *warned)]
