@@ -1,0 +1,184 @@
+"""Export: the live tenant's providers as idpctl provider files. Pure: live values in, text out.
+
+    result = export.build(live, kinds, schema_ref="../schemas/providers.schema.json")
+    for f in result.files: (out / f.name).write_text(f.text)
+    result.secrets      # each secret as the {env: NAME} reference written in its place
+
+One file per provider, named from its natural key (`social-google.yaml`), fields in the
+schema's order after `kind:`. Graph never shows a secret, so each write-only value becomes a
+reference placeholder with a derived name (`IDPCTL_OIDC_CONTOSO_CLIENT_SECRET`) to be filled
+in by whoever runs the next apply. Graph cannot tell `client_secret_post` from
+`client_secret_jwt` either: a secret-auth OIDC provider is exported as `client_secret_post`
+with a comment to check it. Built-in providers and types idpctl does not know are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from idpctl.model import UNKNOWN, Kind, LiveProvider
+
+__all__ = [
+    "SCHEMA_ID",
+    "Export",
+    "ExportedFile",
+    "SecretNeeded",
+    "Skipped",
+    "build",
+    "env_name",
+    "file_name",
+]
+
+SCHEMA_ID = "https://idpctl.dev/schemas/providers.schema.json"
+_PREFIX = {"appleManagedIdentityProvider": "apple", "oidcIdentityProvider": "oidc",
+           "openIdConnectIdentityProvider": "b2c-oidc", "socialIdentityProvider": "social"}
+_PRIVATE_JWT = "oidcprivatejwtkeyclientauthentication"
+METHOD_COMMENT = ("# Graph cannot tell client_secret_post from client_secret_jwt: "
+                  "check this method")
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    name: str  # file name, unique within the export
+    address: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SecretNeeded:
+    address: str
+    path: str  # dotted path of the write-only field
+    env: str  # the environment variable the placeholder names
+
+
+@dataclass(frozen=True)
+class Skipped:
+    id: str
+    odata_type: str
+    display_name: str | None
+    reason: str  # "built-in" | "unsupported type" | "no natural key"
+
+
+@dataclass(frozen=True)
+class Export:
+    files: tuple[ExportedFile, ...]
+    secrets: tuple[SecretNeeded, ...]
+    skipped: tuple[Skipped, ...]
+
+
+class _EnvRef(str):
+    """A `{env: NAME}` placeholder: dumped in flow style on one line."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(
+    _EnvRef, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", {"env": str(v)},
+                                              flow_style=True))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "provider"
+
+
+def file_name(kind: str, key: str) -> str:
+    """`social-google.yaml`, `oidc-contoso-partners.yaml`, `apple.yaml` for the singleton."""
+    prefix = _PREFIX.get(kind, _slug(kind))
+    slug = _slug(key)
+    return f"{prefix}.yaml" if slug == prefix else f"{prefix}-{slug}.yaml"
+
+
+def env_name(kind: str, key: str, path: str) -> str:
+    """`IDPCTL_OIDC_CONTOSO_CLIENT_SECRET`: kind, key and field, upper snake case."""
+    prefix = _PREFIX.get(kind, _slug(kind))
+    leaf = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", path.rsplit(".", 1)[-1])
+    parts = [prefix] if _slug(key) == prefix else [prefix, key]
+    text = "_".join([*parts, leaf])
+    return "IDPCTL_" + re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper()
+
+
+def build(live: Sequence[LiveProvider], kinds: Mapping[str, Kind], *,
+          schema_ref: str = SCHEMA_ID) -> Export:
+    """Every managed-kind live provider as a file; the rest listed as skipped."""
+    files: list[ExportedFile] = []
+    secrets: list[SecretNeeded] = []
+    skipped: list[Skipped] = []
+    names: set[str] = set()
+    for lp in sorted(live, key=lambda p: (p.kind or "", p.key or "", p.id)):
+        kind = kinds.get(lp.kind) if lp.kind else None
+        reason = ("unsupported type" if kind is None else "built-in" if not kind.managed
+                  else "no natural key" if lp.key is None else None)
+        if reason is not None or kind is None or lp.key is None:
+            name = lp.fields.get("displayName")
+            skipped.append(Skipped(lp.id, lp.odata_type, name if isinstance(name, str) else None,
+                                   reason or "unsupported type"))
+            continue
+        document, needed = _document(lp, kind)
+        secrets += needed
+        name = _unique(file_name(kind.name, lp.key), names)
+        files.append(ExportedFile(name, f"{kind.name}/{lp.key}",
+                                  _text(document, schema_ref)))
+    return Export(tuple(files), tuple(secrets), tuple(skipped))
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    stem, n, candidate = name.removesuffix(".yaml"), 2, name
+    while candidate in taken:
+        candidate, n = f"{stem}-{n}.yaml", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _document(lp: LiveProvider, kind: Kind) -> tuple[dict[str, Any], list[SecretNeeded]]:
+    assert lp.key is not None
+    doc: dict[str, Any] = {"kind": kind.name}
+    needed: list[SecretNeeded] = []
+
+    def secret(path: str) -> _EnvRef:
+        name = env_name(kind.name, lp.key or "", path)
+        needed.append(SecretNeeded(f"{kind.name}/{lp.key}", path, name))
+        return _EnvRef(name)
+
+    for name in kind.fields:
+        value = lp.fields.get(name)
+        if name in kind.write_only:
+            doc[name] = secret(name)
+        elif name == "clientAuthentication" and isinstance(value, Mapping):
+            doc[name] = _client_auth(value, lambda: secret("clientAuthentication.clientSecret"))
+        elif value is not None and value is not UNKNOWN:
+            doc[name] = _plain(value)
+    return doc, needed
+
+
+def _client_auth(value: Mapping[str, Any], secret: Any) -> dict[str, Any]:
+    subtype = str(value.get("@odata.type", "")).rsplit(".", 1)[-1].casefold()
+    if subtype == _PRIVATE_JWT:
+        return {"method": "private_key_jwt"}
+    return {"method": "client_secret_post", "clientSecret": secret()}
+
+
+def _plain(value: Any) -> Any:
+    """A live value as YAML data: nested `@odata.type`, nulls and masks left out."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()
+                if k != "@odata.type" and v is not None and v is not UNKNOWN}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _text(document: Mapping[str, Any], schema_ref: str) -> str:
+    body = yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=100)
+    lines = body.splitlines()
+    for i, line in enumerate(lines):
+        if line == "  method: client_secret_post":
+            lines[i] = f"{line}   {METHOD_COMMENT}"
+    return "\n".join([f"# yaml-language-server: $schema={schema_ref}", *lines]) + "\n"

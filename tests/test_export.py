@@ -1,0 +1,177 @@
+"""`idpctl export` and `idpctl import` against the emulator: every kind on external and b2c
+tenants round-trips to a plan with nothing but "will be set" secrets; the files, names and
+placeholders; refusal to overwrite; import writes only the state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from idpctl import export
+from idpctl.kinds import load_kinds
+from idpctl.model import UNKNOWN, LiveProvider
+from workspace import Workspace
+
+CLAIMS = {"userId": "sub", "displayName": "name", "email": "email"}
+SEEDS = {
+    "social": {"@odata.type": "#microsoft.graph.socialIdentityProvider",
+               "displayName": "Google", "identityProviderType": "Google",
+               "clientId": "google-client", "clientSecret": "CANARY-portal-social"},
+    "apple": {"@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
+              "displayName": "Sign in with Apple", "developerId": "TEAM1",
+              "serviceId": "com.contoso.app", "keyId": "KEY1",
+              "certificateData": "CANARY-portal-apple"},
+    "b2coidc": {"@odata.type": "#microsoft.graph.openIdConnectIdentityProvider",
+                "displayName": "Contoso B2C", "clientId": "contoso-client",
+                "clientSecret": "CANARY-portal-b2c", "claimsMapping": CLAIMS,
+                "domainHint": "contoso",
+                "metadataUrl": "https://idp.contoso.com/.well-known/openid-configuration",
+                "responseMode": "form_post", "responseType": "code", "scope": "openid"},
+    "oidc": {"@odata.type": "#microsoft.graph.oidcIdentityProvider",
+             "displayName": "Contoso Partners", "clientId": "contoso-client",
+             "issuer": "https://idp.contoso.com/t/v2.0/",
+             "wellKnownEndpoint": "https://idp.contoso.com/t/v2.0/.well-known/openid-configuration",
+             "responseType": "code", "scope": "openid profile email",
+             "clientAuthentication": {
+                 "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                 "clientSecret": "CANARY-portal-oidc"},
+             "inboundClaimMapping": {"sub": "sub", "name": "name", "email": "email"}},
+    "oidc-jwt": {"@odata.type": "#microsoft.graph.oidcIdentityProvider",
+                 "displayName": "Fabrikam", "clientId": "fabrikam-client",
+                 "issuer": "https://login.fabrikam.test/",
+                 "wellKnownEndpoint": "https://login.fabrikam.test/.well-known/openid-configuration",
+                 "responseType": "code", "scope": "openid",
+                 "clientAuthentication": {
+                     "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"},
+                 "inboundClaimMapping": {"sub": "sub", "email": "email"}},
+}
+TENANTS = {"external": ("social", "apple", "oidc", "oidc-jwt"),
+           "b2c": ("social", "apple", "b2coidc")}
+
+
+def seeded(ws: Workspace) -> None:
+    for name in TENANTS[ws.tenant_kind]:
+        ws.emulator.admin.seed(dict(SEEDS[name]))
+
+
+def secret_env(export_out: str) -> dict[str, str]:
+    names = [line.split()[0] for line in export_out.splitlines() if line.startswith("  IDPCTL_")]
+    return {name: f"CANARY-{name.lower()}" for name in names}
+
+
+@pytest.mark.parametrize("tenant_kind", sorted(TENANTS))
+def test_export_import_round_trip_to_an_empty_plan(make_workspace, tenant_kind) -> None:
+    ws = make_workspace(tenant_kind)
+    seeded(ws)
+    out = ws.run("export")
+    assert out.code == 0, out.text
+    files = sorted(p.name for p in ws.providers.glob("*.yaml"))
+    assert len(files) == len(TENANTS[tenant_kind])
+    builtins = [p for p in ws.live() if p["@odata.type"].endswith("builtInIdentityProvider")]
+    assert out.out.count("): built-in") == len(builtins)
+    assert ws.run("validate").code == 0
+    env = secret_env(out.out)
+    assert len(env) == len(TENANTS[tenant_kind]) - ("oidc-jwt" in TENANTS[tenant_kind])
+    before = ws.live()
+    ws.emulator.admin.clear_requests()
+    imported = ws.run("import", "--all")
+    assert imported.code == 0, imported.text
+    assert imported.out.count("Imported ") == len(files)
+    assert {r["method"] for r in ws.emulator.admin.requests()
+            if "/identity/" in r["path"] or "$batch" in r["path"]} == {"GET"}
+    assert ws.live() == before
+    plan = ws.plan(env=env)
+    for change in plan["changes"]:
+        assert change["action"] == "update", change
+        assert all(f["sensitive"] and f["note"] == "will be set" for f in change["fields"])
+    text = ws.run("plan", env=env).out
+    for name in env:
+        assert f"from env:{name}: supply that value" in text
+    assert ws.run("drift").code == 0
+    ws.apply(env=env)
+    ws.assert_converged(env=env)
+    assert len(ws.live()) == len(before)
+
+
+def test_export_files_names_placeholders_and_comment(workspace) -> None:
+    seeded(workspace)
+    out = workspace.run("export", "--out", "exported")
+    assert out.code == 0, out.text
+    folder = workspace.root / "exported"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "apple.yaml", "oidc-contoso-partners.yaml", "oidc-fabrikam.yaml", "social-google.yaml"]
+    text = (folder / "oidc-contoso-partners.yaml").read_text()
+    lines = text.splitlines()
+    assert lines[0].startswith("# yaml-language-server: $schema=")
+    assert lines[1] == "kind: oidcIdentityProvider"
+    assert "  clientSecret: {env: IDPCTL_OIDC_CONTOSO_PARTNERS_CLIENT_SECRET}" in lines
+    assert any(x.startswith("  method: client_secret_post   # Graph cannot tell") for x in lines)
+    keys = list(yaml.safe_load(text))
+    assert keys == ["kind", "displayName", "clientId", "issuer", "wellKnownEndpoint",
+                    "responseType", "scope", "clientAuthentication", "inboundClaimMapping"]
+    jwt = yaml.safe_load((folder / "oidc-fabrikam.yaml").read_text())
+    assert jwt["clientAuthentication"] == {"method": "private_key_jwt"}
+    assert "certificateData: {env: IDPCTL_APPLE_CERTIFICATE_DATA}" in (
+        folder / "apple.yaml").read_text()
+    tail = out.out[out.out.index("Secrets to supply"):]
+    assert "IDPCTL_SOCIAL_GOOGLE_CLIENT_SECRET" in tail and "IDPCTL_APPLE_CERTIFICATE_DATA" in tail
+
+
+def test_export_refuses_to_overwrite_unless_forced(workspace) -> None:
+    seeded(workspace)
+    workspace.write("social-google.yaml", "# mine\n")
+    refused = workspace.run("export")
+    assert refused.code == 1 and "refusing to overwrite" in refused.err
+    assert (workspace.providers / "social-google.yaml").read_text() == "# mine\n"
+    assert not (workspace.providers / "apple.yaml").exists()
+    forced = workspace.run("export", "--force")
+    assert forced.code == 0 and "kind: socialIdentityProvider" in (
+        workspace.providers / "social-google.yaml").read_text()
+
+
+def test_import_named_addresses_and_refusals(workspace) -> None:
+    seeded(workspace)
+    assert workspace.run("export").code == 0
+    workspace.remove("apple.yaml")
+    refused = workspace.run("import", "appleManagedIdentityProvider/Apple")
+    assert refused.code == 1 and "not in the provider files" in refused.err
+    assert not workspace.state_path.exists()
+    missing = workspace.run("import", "socialIdentityProvider/Facebook")
+    assert missing.code == 1 and "not in the tenant" in missing.err
+    done = workspace.run("import", "socialIdentityProvider/Google")
+    assert done.code == 0, done.text
+    assert list(workspace.state()["providers"]) == ["socialIdentityProvider/Google"]
+    assert workspace.state()["providers"]["socialIdentityProvider/Google"]["secrets"] == {}
+    both = workspace.run("import", "--all", "socialIdentityProvider/Google")
+    assert both.code == 1
+
+
+def test_import_refused_while_locked(workspace) -> None:
+    seeded(workspace)
+    assert workspace.run("export").code == 0
+    from idpctl.state import LocalStateStore
+
+    with LocalStateStore(workspace.state_path).lock(operation="apply"):
+        refused = workspace.run("import", "--all")
+    assert refused.code == 1 and "locked" in refused.err
+    assert not workspace.state_path.exists()
+
+
+def test_env_names_and_file_names_are_stable() -> None:
+    assert export.env_name("oidcIdentityProvider", "Contoso", "clientAuthentication.clientSecret"
+                           ) == "IDPCTL_OIDC_CONTOSO_CLIENT_SECRET"
+    assert export.env_name("appleManagedIdentityProvider", "Apple", "certificateData"
+                           ) == "IDPCTL_APPLE_CERTIFICATE_DATA"
+    assert export.file_name("openIdConnectIdentityProvider", "Contoso B2C"
+                            ) == "b2c-oidc-contoso-b2c.yaml"
+    kinds = load_kinds()
+    twins = [LiveProvider(i, "#microsoft.graph.oidcIdentityProvider", "oidcIdentityProvider",
+                          name, {"displayName": name, "clientAuthentication": {
+                              "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                              "clientSecret": UNKNOWN}})
+             for i, name in (("a", "Contoso!"), ("b", "Contoso?"))]
+    result = export.build(twins, kinds)
+    assert [f.name for f in result.files] == ["oidc-contoso.yaml", "oidc-contoso-2.yaml"]
+    assert json.dumps([f.text for f in result.files]).count("UNKNOWN") == 0
