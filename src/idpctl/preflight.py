@@ -22,7 +22,13 @@ from typing import Any
 
 from idpctl.errors import Problem
 from idpctl.model import Finding, Location, Provider
-from idpctl.preflight_fetch import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Fetched, Fetcher
+from idpctl.preflight_fetch import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
+    NOT_JSON,
+    Fetched,
+    Fetcher,
+)
 
 __all__ = ["REQUIRED_FIELDS", "Target", "blocking", "check", "run", "targets"]
 
@@ -90,7 +96,8 @@ def check_target(target: Target, fetcher: Fetcher) -> list[Finding]:
     """Every finding for one provider."""
     fetched = fetcher.get(target.url)
     if fetched.problem is not None:
-        return [_fetch_finding(target, "discovery.fetch", "the discovery document", fetched)]
+        name = "discovery.json" if fetched.problem == NOT_JSON else "discovery.fetch"
+        return [_fetch_finding(target, name, "the discovery document", fetched)]
     doc = fetched.data
     if not isinstance(doc, Mapping):
         return [_error(target, "discovery.json", "the discovery document is not a JSON object")]

@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-__all__ = ["DEFAULT_MAX_BYTES", "Fetched", "Fetcher", "ssl_context"]
+__all__ = ["DEFAULT_MAX_BYTES", "NOT_JSON", "Fetched", "Fetcher", "ssl_context"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ DEFAULT_MAX_BYTES = 1024 * 1024
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_REDIRECTS = 3
 _REDIRECTS = (301, 302, 303, 307, 308)
+NOT_JSON = "the answer is not JSON"
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class Fetcher:
         try:
             return Fetched(url, data=json.loads(body.decode("utf-8")))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            return Fetched(url, problem="the answer is not JSON")
+            return Fetched(url, problem=NOT_JSON)
 
     def _too_large(self) -> str:
         return f"the answer is larger than {self.max_bytes // 1024} KiB"
