@@ -119,7 +119,22 @@ def run(
 
 
 def _requests(change: Change) -> list[dict[str, Any]]:
-    """The Graph requests one change needs, as batch items (ids unique per change)."""
+    """The Graph requests one change needs, as batch items (ids unique per change), with its
+    user-flow links: unlinks before a delete (which depends on them), links of a kept object
+    alongside; links of a created object follow its batch (`_attach_created`)."""
+    from idpctl import userflows
+
+    items = _writes(change)
+    if not change.links or change.graph_id is None:
+        return items
+    unlinks = userflows.link_items(change, change.graph_id, attach=False)
+    if change.action in (Action.DELETE, Action.REPLACE):
+        items[0]["depends_on"] = (*items[0]["depends_on"], *(u["id"] for u in unlinks))
+        return [*unlinks, *items]
+    return [*items, *unlinks, *userflows.link_items(change, change.graph_id, attach=True)]
+
+
+def _writes(change: Change) -> list[dict[str, Any]]:
     base = change.address
     if change.action is Action.CREATE:
         return [_item(f"{base}#create", "POST", COLLECTION, change.body)]
@@ -180,6 +195,7 @@ def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Prog
                 results = getattr(error, "results", None) or {}
         for change in chunk:
             _settle(change, results, unknown_ids, outcome, progress=progress, now=now)
+        _attach_created(chunk, outcome, graph=graph, progress=progress)
         store.save(outcome.state)
         if outcome.failed or outcome.unknown:
             break
@@ -230,6 +246,37 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
     outcome.done.append(change.address)
 
 
+def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
+                    progress: Progress) -> None:
+    """Add the user-flow links of providers this batch created: their ids exist only now. A
+    link that fails (or whose outcome is unknown) stops the run; the next plan shows it."""
+    from idpctl import userflows
+    from idpctl.graph import BatchRequest
+
+    items = []
+    for change in chunk:
+        record = outcome.state.providers.get(change.address)
+        if change.action in (Action.CREATE, Action.REPLACE) and change.links and record \
+                and change.address in outcome.done:
+            items += userflows.link_items(change, record.id, attach=True)
+    if not items:
+        return
+    try:
+        results = graph.batch([BatchRequest(id=i["id"], method=i["method"], url=i["url"],
+                                            body=i["body"]) for i in items])
+    except WriteOutcomeUnknown as error:
+        results = getattr(error, "results", None) or {}
+    for item in items:
+        address, _, flow = item["id"].partition("#link:")
+        result = userflows.settled(results.get(item["id"]))
+        if result is not None and 200 <= result.status < 300:
+            progress(f"  {address}: attached to user flow {flow}")
+            continue
+        reason = "no answer" if result is None else _describe(result)
+        outcome.failed.append(f"{address}: attach to user flow {flow}: {reason}")
+        progress(f"  {address}: attach to user flow {flow} failed: {reason}")
+
+
 def _outcome_unknown(result: Any) -> bool:
     """5xx and timeouts may come after the write took effect; a create answered 429 is
     settled by a re-read too, because creating again blindly could make a twin."""
@@ -246,9 +293,11 @@ def _retry_after(result: Any) -> float:
 
 def _gone_is_deleted(result: Any) -> Any:
     """A DELETE answered 404 (say, a retry after a lost answer) finds what it wanted."""
+    from idpctl import userflows
+
     if result is not None and result.id.endswith("#delete") and result.status == 404:
         return replace(result, status=204)
-    return result
+    return userflows.settled(result)
 
 
 def _describe(result: Any) -> str:

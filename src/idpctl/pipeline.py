@@ -113,10 +113,19 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
         client.close()
 
 
+class LiveProviders(tuple):  # type: ignore[type-arg]
+    """The live providers, remembering the client they were read with so that planning can
+    read the user flows too, only when the plan needs them (userflows.plan_links)."""
+
+    graph: Any = None
+
+
 def read_live(client: Any, kinds: Mapping[str, Kind]) -> tuple[LiveProvider, ...]:
     from idpctl import live
 
-    return tuple(live.fetch(client, kinds))
+    providers = LiveProviders(live.fetch(client, kinds))
+    providers.graph = client
+    return providers
 
 
 def parse_addresses(values: Sequence[str]) -> tuple[str, ...]:
@@ -147,8 +156,19 @@ def build_plan(
     for address in (*targets, *rotate):
         if address not in known:
             raise PlanError(f"{address}: no such provider in the files, the state or the tenant")
-    return planner.build(
+    plan = planner.build(
         desired.providers, tuple(live), state, kinds=desired.kinds,
         targets=tuple(targets), rotate=tuple(rotate), salt=salt,
         tenant=desired.settings.tenant, now=datetime.now(UTC),
     )
+    return _with_flow_links(plan, desired, live, state)
+
+
+def _with_flow_links(plan: Plan, desired: Desired, live: Sequence[LiveProvider],
+                     state: State) -> Plan:
+    from idpctl import userflows
+
+    graph = getattr(live, "graph", None)
+    kind = desired.settings.tenant_kind
+    reader = (lambda: userflows.read(graph, kind)) if graph is not None else None
+    return userflows.plan_links(plan, desired.providers, live, state, flows=reader)

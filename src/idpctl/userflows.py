@@ -1,0 +1,290 @@
+"""User flows: which flows offer each provider, read from Graph and planned as links.
+
+A provider's `userFlows: [...]` names the flows that must offer it; absent means "not
+managed", `[]` means "in no flow". The read side (`read`) is one GET of the tenant kind's flow
+collection (links inline), made only when some provider sets `userFlows` or the plan deletes
+or replaces a provider. `plan_links` is pure: it adds to a Plan a `userFlows` field change and
+the `FlowLink`s apply executes (detach before a delete, attach after a create). Endpoints and
+permissions: docs/userflows.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from idpctl.errors import AuthError, GraphError, PlanError
+from idpctl.model import (
+    Action,
+    Change,
+    FieldChange,
+    FlowLink,
+    LiveProvider,
+    Plan,
+    Provider,
+    State,
+)
+
+__all__ = ["FIELD", "Flow", "Flows", "link_items", "permission", "plan_links", "read",
+           "settled"]
+
+log = logging.getLogger(__name__)
+
+FIELD = "userFlows"
+COLLECTIONS = {"b2c": "/identity/b2cUserFlows", "workforce": "/identity/b2xUserFlows",
+               "external": "/identity/authenticationEventsFlows"}
+_EVENTS = ("microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"
+           "onAuthenticationMethodLoadStart/"
+           "microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp/"
+           "identityProviders")
+_PREFIX = {"b2c": "B2C_1_", "workforce": "B2X_1_"}
+_ODATA_ID = "https://graph.microsoft.com/beta/identity/identityProviders/"
+_ORDER = {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3,
+          Action.DELETE: 4}
+MAX_PAGES = 100
+
+
+def permission(tenant_kind: str, *, write: bool) -> str:
+    """The least-privileged application permission for user-flow links (docs/userflows.md 3)."""
+    family = "EventListener" if tenant_kind == "external" else "IdentityUserFlow"
+    return f"{family}.{'ReadWrite' if write else 'Read'}.All"
+
+
+@dataclass(frozen=True)
+class Flow:
+    id: str
+    name: str  # displayName, else the id (B2C and B2X flows are named by their id)
+    providers: tuple[str, ...]  # Graph ids of the providers it offers
+    path: str  # its provider-links collection, relative to the version root
+
+
+@dataclass(frozen=True)
+class Flows:
+    """The tenant's user flows and their links, as read once."""
+
+    tenant_kind: str
+    flows: tuple[Flow, ...]
+
+    def find(self, name: str) -> Flow | None:
+        """By id or display name: exact first, then case-insensitive, then (B2C, B2X) with
+        the `B2C_1_`/`B2X_1_` prefix Graph adds."""
+        wanted = [name, _PREFIX.get(self.tenant_kind, "") + name]
+        for candidate in wanted:
+            for flow in self.flows:
+                if candidate in (flow.id, flow.name):
+                    return flow
+            for flow in self.flows:
+                if candidate.casefold() in (flow.id.casefold(), flow.name.casefold()):
+                    return flow
+        return None
+
+    def offering(self, provider_id: str) -> tuple[Flow, ...]:
+        return tuple(f for f in self.flows
+                     if any(p.casefold() == provider_id.casefold() for p in f.providers))
+
+
+def read(graph: Any, tenant_kind: str) -> Flows:
+    """Every flow of the tenant kind with the providers it offers: one GET (plus pages)."""
+    base = COLLECTIONS[tenant_kind]
+    query = "" if tenant_kind == "external" else "?$expand=userFlowIdentityProviders"
+    url: str | None = base + query
+    items: list[Any] = []
+    for _ in range(MAX_PAGES):
+        if url is None:
+            break
+        try:
+            page = graph.request("GET", url).body
+        except AuthError as error:
+            raise AuthError(f"Graph refused to list the user flows ({error.status}): the app "
+                            f"needs {permission(tenant_kind, write=False)} (or .ReadWrite.All) "
+                            "with admin consent", status=error.status, code=error.code,
+                            request_id=error.request_id) from None
+        if not isinstance(page, dict) or not isinstance(page.get("value"), list):
+            raise GraphError("Graph answered the user-flow list without a 'value' array")
+        items.extend(page["value"])
+        url = _next(graph, page.get("@odata.nextLink"))
+    return Flows(tenant_kind, tuple(_flow(item, tenant_kind) for item in items))
+
+
+def _next(graph: Any, link: Any) -> str | None:
+    if link is None:
+        return None
+    if not isinstance(link, str) or not link.startswith(str(graph.base_url) + "/"):
+        raise GraphError("Graph's user-flow @odata.nextLink points elsewhere: refused")
+    return link
+
+
+def _flow(item: Any, tenant_kind: str) -> Flow:
+    if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+        raise GraphError("Graph listed a user flow without an id")
+    flow_id = item["id"]
+    if tenant_kind == "external":
+        handler = item.get("onAuthenticationMethodLoadStart") or {}
+        linked = handler.get("identityProviders") if isinstance(handler, Mapping) else None
+        segment = _EVENTS
+    else:
+        linked = item.get("userFlowIdentityProviders")
+        segment = "userFlowIdentityProviders"
+    ids = tuple(p["id"] for p in linked or () if isinstance(p, Mapping)
+                and isinstance(p.get("id"), str))
+    name = item.get("displayName") if isinstance(item.get("displayName"), str) else flow_id
+    path = f"{COLLECTIONS[tenant_kind]}/{urllib.parse.quote(flow_id, safe='')}/{segment}"
+    return Flow(id=flow_id, name=name or flow_id, providers=ids, path=path)
+
+
+# ---- planning (pure) ---------------------------------------------------------------------
+
+
+def wanted(providers: Sequence[Provider]) -> bool:
+    """True when some provider manages its user flows (the flows must then be read)."""
+    return any(p.user_flows is not None and not p.absent for p in providers)
+
+
+def plan_links(plan: Plan, providers: Sequence[Provider], live: Sequence[LiveProvider],
+               state: State, *, flows: Flows | Callable[[], Flows] | None) -> Plan:
+    """`plan` with user-flow links added. `flows` is read (called) only when needed: some
+    provider sets `userFlows`, or a change deletes or replaces a live provider."""
+    managed = wanted(providers)
+    destroys = any(c.action.destructive and c.graph_id for c in plan.changes)
+    if flows is None or not (managed or destroys):
+        return plan
+    if callable(flows):
+        try:
+            flows = flows()
+        except AuthError as error:
+            if managed:
+                raise
+            return replace(plan, warnings=(*plan.warnings, f"{error}; a delete of a provider "
+                                           "that a user flow still offers will fail"))
+    desired = {p.address: p for p in providers if not p.absent}
+    ids = _live_ids(live, state)
+    changes = {c.address: c for c in plan.changes}
+    for address in [*changes, *plan.unchanged]:
+        change = _linked(changes.get(address), desired.get(address), ids.get(address), flows)
+        if change is not None:
+            changes[address] = change
+    ordered = sorted(changes.values(), key=lambda c: (_ORDER[c.action], c.kind, c.key))
+    return replace(plan, changes=tuple(ordered),
+                   unchanged=tuple(a for a in plan.unchanged if a not in changes))
+
+
+def _live_ids(live: Sequence[LiveProvider], state: State) -> dict[str, str]:
+    by_id = {lp.id for lp in live}
+    out = {lp.address: lp.id for lp in live if lp.address}
+    for address, record in state.providers.items():
+        if record.id in by_id:
+            out[address] = record.id
+    return out
+
+
+def _linked(change: Change | None, provider: Provider | None, live_id: str | None,
+            flows: Flows) -> Change | None:
+    """The change with its links, a new link-only update, or None when nothing moves."""
+    old_id = change.graph_id if change is not None else live_id
+    if change is None and old_id is None:
+        return None  # not listed yet (replicating): nothing to link
+    current = flows.offering(old_id) if old_id else ()
+    if change is not None and change.action is Action.CREATE:
+        current = ()
+    target = _target(provider, current, flows, change)
+    if target is None:
+        return None
+    detach = [f for f in current if f not in target]
+    attach = [f for f in target if f not in current]
+    if change is not None and change.action is Action.REPLACE:
+        detach, attach = list(current), list(target)  # the new object is in no flow
+    if not detach and not attach:
+        return None
+    names = {f.id: f.name for f in current} | _spelled(provider, flows)
+    field = FieldChange(FIELD, before=[names[f.id] for f in current] if change is None
+                        or change.action is not Action.CREATE else None,
+                        after=[names[f.id] for f in target], note=_note(detach, attach, names))
+    links = tuple([FlowLink(f.id, names[f.id], f.path, attach=False) for f in detach]
+                  + [FlowLink(f.id, names[f.id], f.path, attach=True) for f in attach])
+    if change is None:
+        assert provider is not None and old_id is not None
+        return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key,
+                      graph_id=old_id, fields=(field,), desired=provider, links=links)
+    notes = change.notes
+    if change.action.destructive and current:
+        notes = (*notes, "leaves user flow(s) " + ", ".join(names[f.id] for f in current)
+                 + (" (attached again after the create)" if attach else ""))
+    return replace(change, fields=(*change.fields, field), links=links, notes=notes)
+
+
+def _target(provider: Provider | None, current: tuple[Flow, ...], flows: Flows,
+            change: Change | None) -> tuple[Flow, ...] | None:
+    if change is not None and change.action is Action.DELETE:
+        return ()
+    if provider is None or provider.user_flows is None:
+        # not managed: a replace puts the new object back where the old one was
+        return current if change is not None and change.action is Action.REPLACE else None
+    out: list[Flow] = []
+    for name in provider.user_flows:
+        flow = flows.find(name)
+        if flow is None:
+            where = f"{provider.location}: " if provider.location else ""
+            known = ", ".join(sorted(f.name for f in flows.flows)) or "none"
+            raise PlanError(f"{where}{provider.address}: userFlows: no user flow named "
+                            f"{name!r} in the tenant (flows: {known})")
+        if flow not in out:
+            out.append(flow)
+    return tuple(out)
+
+
+def _spelled(provider: Provider | None, flows: Flows) -> dict[str, str]:
+    """Flow id -> the name as the configuration writes it."""
+    if provider is None or not provider.user_flows:
+        return {}
+    out = {}
+    for name in provider.user_flows:
+        flow = flows.find(name)
+        if flow is not None:
+            out.setdefault(flow.id, name)
+    return out
+
+
+def _note(detach: Sequence[Flow], attach: Sequence[Flow], names: Mapping[str, str]) -> str:
+    parts = []
+    if detach:
+        parts.append("detach from " + ", ".join(names[f.id] for f in detach))
+    if attach:
+        parts.append("attach to " + ", ".join(names[f.id] for f in attach))
+    return "; ".join(parts)
+
+
+# ---- apply: batch items ------------------------------------------------------------------
+
+
+def link_items(change: Change, provider_id: str, *, attach: bool) -> list[dict[str, Any]]:
+    """Batch items (apply's item shape) adding or removing the change's links for
+    `provider_id`; ids are `<address>#link:<flow>` / `<address>#unlink:<flow>`."""
+    items = []
+    for link in change.links:
+        if link.attach != attach:
+            continue
+        if attach:
+            items.append({"id": f"{change.address}#link:{link.flow_id}", "method": "POST",
+                          "url": f"{link.path}/$ref", "depends_on": (),
+                          "body": {"@odata.id": _ODATA_ID
+                                   + urllib.parse.quote(provider_id, safe="")}})
+        else:
+            quoted = urllib.parse.quote(provider_id, safe="")
+            items.append({"id": f"{change.address}#unlink:{link.flow_id}", "method": "DELETE",
+                          "url": f"{link.path}/{quoted}/$ref", "body": None, "depends_on": ()})
+    return items
+
+
+def settled(result: Any) -> Any:
+    """A link answer that finds what it wanted counts as done: an unlink answered 404 (not
+    linked any more) and a link answered 400 'already exist' (a retry after a lost answer)."""
+    if result is None or not isinstance(getattr(result, "id", None), str):
+        return result
+    if "#unlink:" in result.id and result.status == 404:
+        return replace(result, status=204)
+    if "#link:" in result.id and result.status == 400 and "already exist" in str(result.body):
+        return replace(result, status=204)
+    return result

@@ -1,0 +1,221 @@
+"""User flows end to end against the emulator: attach and detach re-plan empty per tenant
+kind, `userFlows: []`, unknown flows, drift from the portal, deletes of a provider a flow
+still offers, and no flow reads when nothing asks for them (docs/userflows.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from idpctl.errors import PlanError
+from idpctl.model import (
+    Action,
+    Change,
+    FieldChange,
+    LiveProvider,
+    Plan,
+    Provider,
+    State,
+)
+from idpctl.userflows import Flow, Flows, plan_links
+from workspace import actions
+
+GOOGLE = """\
+kind: socialIdentityProvider
+identityProviderType: Google
+displayName: Google
+clientId: google-client
+clientSecret: {env: GOOGLE_SECRET}
+"""
+ENV = {"GOOGLE_SECRET": "CANARY-uf-g"}
+ADDRESS = "socialIdentityProvider/Google"
+SEEDS = {"external": [{"displayName": "Customers"}, {"displayName": "Partners"}],
+         "b2c": [{"id": "SignUpSignIn"}, {"id": "Partners"}],
+         "workforce": [{"id": "Customers"}, {"id": "Partners"}]}
+NAMES = {"external": ("Customers", "Partners"), "b2c": ("B2C_1_SignUpSignIn", "Partners"),
+         "workforce": ("Customers", "B2X_1_Partners")}
+
+
+def google(flows: list[str] | None) -> str:
+    if flows is None:
+        return GOOGLE
+    return GOOGLE + "userFlows: [" + ", ".join(flows) + "]\n"
+
+
+def seeded(ws: Any) -> dict[str, str]:
+    """Seed the tenant kind's two flows; {name as written: flow id}."""
+    out = {}
+    for body, name in zip(SEEDS[ws.emulator.kind], NAMES[ws.emulator.kind], strict=True):
+        out[name] = ws.emulator.admin.call("POST", "/userflows", body)["id"]
+    return out
+
+
+def links(ws: Any) -> dict[str, list[str]]:
+    """{flow id or display name: linked provider ids} from the emulator."""
+    flows = ws.emulator.admin.call("GET", "/userflows")["userFlows"]
+    return {f.get("displayName") or f["id"]: f["identityProviders"] for f in flows}
+
+
+def flow_field(plan: dict[str, Any]) -> dict[str, Any]:
+    change = next(c for c in plan["changes"] if c["address"] == ADDRESS)
+    return next(f for f in change["fields"] if f["name"] == "userFlows")
+
+
+@pytest.mark.parametrize("kind", ["external", "b2c", "workforce"])
+def test_attach_then_detach_replans_empty(make_workspace: Any, kind: str) -> None:
+    ws = make_workspace(kind)
+    first, second = NAMES[kind]
+    seeded(ws)
+    ws.write("google.yaml", google([first]))
+    plan = ws.plan(env=ENV)
+    assert actions(plan) == {"create": [ADDRESS]}
+    assert flow_field(plan)["after"] == [first]
+    ws.apply(env=ENV)
+    ws.assert_converged(env=ENV)
+    assert "Google-OAUTH" in next(v for k, v in links(ws).items() if first.endswith(k)
+                                  or k.endswith(first))
+    ws.write("google.yaml", google([second]))
+    plan = ws.plan(env=ENV)
+    assert actions(plan) == {"update": [ADDRESS]}
+    field = flow_field(plan)
+    # a flow the files no longer name shows under its own name (B2X flows: B2X_1_<name>)
+    gone = {"workforce": "B2X_1_Customers"}.get(kind, first)
+    assert (field["before"], field["after"]) == ([gone], [second])
+    assert field["note"] == f"detach from {gone}; attach to {second}"
+    ws.apply(env=ENV)
+    ws.assert_converged(env=ENV)
+    linked = [k for k, v in links(ws).items() if "Google-OAUTH" in v]
+    assert len(linked) == 1 and (second.endswith(linked[0]) or linked[0].endswith(second))
+
+
+def test_empty_list_detaches_from_every_flow(make_workspace: Any) -> None:
+    ws = make_workspace("b2c")
+    seeded(ws)
+    ws.write("google.yaml", google(["SignUpSignIn", "Partners"]))
+    ws.apply(env=ENV)
+    assert all("Google-OAUTH" in v for v in links(ws).values())
+    ws.write("google.yaml", google([]))
+    plan = ws.plan(env=ENV)
+    assert flow_field(plan)["after"] == []
+    text = ws.run("plan", env=ENV).out
+    assert "userFlows:" in text and "detach from" in text
+    ws.apply(env=ENV)
+    ws.assert_converged(env=ENV)
+    assert not any("Google-OAUTH" in v for v in links(ws).values())
+
+
+def test_unknown_flow_is_a_plan_error(workspace: Any) -> None:
+    seeded(workspace)
+    workspace.write("google.yaml", google(["Nowhere"]))
+    result = workspace.run("plan", env=ENV)
+    assert result.code == 1
+    assert ADDRESS in result.err and "'Nowhere'" in result.err and "Customers" in result.err
+
+
+def test_portal_link_is_drift_and_removed(workspace: Any) -> None:
+    ids = seeded(workspace)
+    workspace.write("google.yaml", google(["Customers"]))
+    workspace.apply(env=ENV)
+    workspace.emulator.admin.call("PATCH", f"/userflows/{ids['Partners']}",
+                                  {"identityProviders": ["EmailPassword-OAUTH", "Google-OAUTH"]})
+    plan = workspace.plan(env=ENV)
+    assert actions(plan) == {"update": [ADDRESS]}
+    assert flow_field(plan)["note"] == "detach from Partners"
+    workspace.apply(env=ENV)
+    workspace.assert_converged(env=ENV)
+    assert links(workspace)["Partners"] == ["EmailPassword-OAUTH"]
+
+
+def test_delete_of_a_linked_provider(workspace: Any) -> None:
+    seeded(workspace)
+    workspace.write("google.yaml", google(["Customers", "Partners"]))
+    workspace.apply(env=ENV)
+    workspace.remove("google.yaml")
+    plan = workspace.plan(env=ENV)
+    assert actions(plan) == {"delete": [ADDRESS]}
+    change = plan["changes"][0]
+    assert "leaves user flow(s) Customers, Partners" in change["notes"]
+    assert flow_field(plan)["after"] == []
+    refused = workspace.run("apply", "--auto-approve", env=ENV)
+    assert refused.code != 0 and "--allow-destroy" in refused.text
+    workspace.apply("--allow-destroy", env=ENV)
+    workspace.assert_converged(env=ENV)
+    assert not any(p["id"] == "Google-OAUTH" for p in workspace.live())
+    assert links(workspace) == {"Customers": ["EmailPassword-OAUTH"],
+                                "Partners": ["EmailPassword-OAUTH"]}
+
+
+def test_unmanaged_flows_are_detached_before_a_delete(workspace: Any) -> None:
+    ids = seeded(workspace)
+    workspace.write("google.yaml", google(None))
+    workspace.apply(env=ENV)
+    workspace.emulator.admin.call("PATCH", f"/userflows/{ids['Customers']}",
+                                  {"identityProviders": ["EmailPassword-OAUTH", "Google-OAUTH"]})
+    workspace.write("google.yaml", GOOGLE + "ensure: absent\n")
+    plan = workspace.plan(env=ENV)
+    assert "leaves user flow(s) Customers" in plan["changes"][0]["notes"]
+    workspace.apply("--allow-destroy", env=ENV)
+    assert links(workspace)["Customers"] == ["EmailPassword-OAUTH"]
+
+
+def test_no_flow_reads_unless_asked(workspace: Any) -> None:
+    seeded(workspace)
+    workspace.write("google.yaml", google(None))
+    workspace.apply(env=ENV)
+    workspace.emulator.admin.clear_requests()
+    workspace.assert_converged(env=ENV)
+    paths = [r["path"] for r in workspace.emulator.admin.requests()]
+    assert paths and not any("authenticationEventsFlows" in p for p in paths)
+    workspace.write("google.yaml", google(["Customers"]))
+    workspace.emulator.admin.clear_requests()
+    workspace.plan(env=ENV)
+    flow_reads = [r for r in workspace.emulator.admin.requests()
+                  if "authenticationEventsFlows" in r["path"]]
+    assert len(flow_reads) == 1
+
+
+# ---- the pure part ------------------------------------------------------------------------
+
+FLOWS = Flows("b2c", (
+    Flow("B2C_1_A", "B2C_1_A", ("Google-OAUTH",), "/identity/b2cUserFlows/B2C_1_A/x"),
+    Flow("B2C_1_B", "B2C_1_B", (), "/identity/b2cUserFlows/B2C_1_B/x")))
+STATE = State(serial=1, lineage="l", fingerprint_key=b"k")
+LIVE = (LiveProvider(id="Google-OAUTH", odata_type="#microsoft.graph.socialIdentityProvider",
+                     kind="socialIdentityProvider", key="Google", fields={}),)
+
+
+def _provider(flows: tuple[str, ...] | None) -> Provider:
+    return Provider(kind="socialIdentityProvider", key="Google", fields={}, user_flows=flows)
+
+
+def test_flows_are_read_only_when_needed() -> None:
+    plan = Plan(changes=(), unchanged=(ADDRESS,))
+
+    def boom() -> Flows:
+        raise AssertionError("flows read although no provider asked")
+
+    assert plan_links(plan, [_provider(None)], LIVE, STATE, flows=boom) is plan
+    linked = plan_links(plan, [_provider(("A", "b"))], LIVE, STATE, flows=lambda: FLOWS)
+    change = linked.changes[0]
+    assert change.action is Action.UPDATE and linked.unchanged == ()
+    assert [(link.flow_id, link.attach) for link in change.links] == [("B2C_1_B", True)]
+    assert change.fields[0].before == ["A"] and change.fields[0].after == ["A", "b"]
+
+
+def test_replace_moves_the_links_to_the_new_object() -> None:
+    replace = Change(action=Action.REPLACE, kind="socialIdentityProvider", key="Google",
+                     graph_id="Google-OAUTH", fields=(FieldChange("clientId", "a", "b"),),
+                     body={})
+    plan = plan_links(Plan(changes=(replace,)), [_provider(None)], LIVE, STATE,
+                      flows=lambda: FLOWS)
+    change = plan.changes[0]
+    assert [(link.flow_id, link.attach) for link in change.links] == [
+        ("B2C_1_A", False), ("B2C_1_A", True)]
+    assert any("leaves user flow(s) B2C_1_A" in note for note in change.notes)
+
+
+def test_unknown_flow_names_provider_and_flow() -> None:
+    with pytest.raises(PlanError, match=r"socialIdentityProvider/Google: userFlows: .*'C'"):
+        plan_links(Plan(changes=(), unchanged=(ADDRESS,)), [_provider(("C",))], LIVE, STATE,
+                   flows=lambda: FLOWS)
