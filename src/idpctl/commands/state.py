@@ -3,6 +3,12 @@
 `list` prints one managed address per line (nothing else on stdout, so scripts can read it);
 `show KIND/KEY` prints one record, secrets as source, version, time set and a short
 fingerprint, never a value; `unlock LOCK_ID` removes the lock only when the id matches.
+
+Repairs, each refused while another run holds the lock: `mv OLD NEW` renames an address
+(same kind), `rm KIND/KEY` forgets a provider (Graph is never touched), `pull` prints the
+state JSON (no secret value, but the fingerprint key: keep it private), `push FILE` replaces
+the state with a validated file (another lineage only with `--force`, which keeps the
+store's lineage; a lower serial never).
 """
 
 from __future__ import annotations
@@ -11,10 +17,13 @@ import argparse
 import difflib
 import sys
 
+from idpctl.commands import state_repair
 from idpctl.errors import StateError
 from idpctl.model import ManagedRecord
 
 __all__ = ["run"]
+
+_REPAIRS = frozenset({"mv", "rm", "push"})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"Lock {broken.lock_id} broken (was held by {broken.user}@{broken.host} "
               f"pid {broken.pid} since {broken.started_at} for {broken.operation}).")
         return 0
+    if args.state_verb in _REPAIRS:
+        return _repair(args, store)
+    if args.state_verb == "pull":
+        return _pull(store)
     _note_lock(store)
     state = store.load()
     if args.state_verb == "list":
@@ -36,6 +49,26 @@ def run(args: argparse.Namespace) -> int:
     if record is None:
         raise StateError(_unknown(args.address, list(state.providers), store.describe()))
     sys.stdout.write(_show(record))
+    return 0
+
+
+def _repair(args: argparse.Namespace, store) -> int:
+    with store.lock(operation=f"state {args.state_verb}", timeout=0):
+        state = store.load()
+        new, message = state_repair.apply(args, state, where=store.describe())
+        if new is not None:
+            store.save(new)
+    print(message)
+    return 0
+
+
+def _pull(store) -> int:
+    info = store.read_lock()
+    if info is not None:
+        raise StateError(f"refusing to pull: {info.describe()}")
+    from idpctl import state as state_module
+
+    sys.stdout.write(state_module.dumps(store.load()))
     return 0
 
 
