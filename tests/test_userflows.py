@@ -19,7 +19,7 @@ from idpctl.model import (
     State,
 )
 from idpctl.userflows import Flow, Flows, plan_links
-from workspace import actions
+from workspace import CLIENT_SECRET_ENV, actions
 
 GOOGLE = """\
 kind: socialIdentityProvider
@@ -219,3 +219,25 @@ def test_unknown_flow_names_provider_and_flow() -> None:
     with pytest.raises(PlanError, match=r"socialIdentityProvider/Google: userFlows: .*'C'"):
         plan_links(Plan(changes=(), unchanged=(ADDRESS,)), [_provider(("C",))], LIVE, STATE,
                    flows=lambda: FLOWS)
+
+
+@pytest.mark.parametrize(("kind", "family"), [("b2c", "IdentityUserFlow"),
+                                              ("external", "EventListener")])
+def test_apply_without_the_flow_permission_writes_nothing(make_workspace: Any, kind: str,
+                                                           family: str) -> None:
+    ws = make_workspace(kind)
+    seeded(ws)
+    client_id, secret = f"flow-reader-{kind}", f"CANARY-flow-reader-{kind}"
+    ws.emulator.admin.register_client({"clientId": client_id, "secret": secret, "roles": [
+        "IdentityProvider.ReadWrite.All", f"{family}.Read.All"]})
+    ws.config.write_text(ws.config.read_text().replace(ws.emulator.client_id, client_id))
+    ws.write("google.yaml", google([NAMES[kind][0]]))
+    env = {**ENV, CLIENT_SECRET_ENV: secret}
+    assert ws.run("plan", "--detailed-exitcode", env=env).code == 2
+    ws.emulator.admin.clear_requests()
+    refused = ws.run("apply", "--auto-approve", env=env)
+    assert refused.code == 1 and f"lacks {family}.ReadWrite.All" in refused.err, refused.text
+    assert "External ID User Flow Administrator" in refused.err
+    writes = [r for r in ws.emulator.admin.requests() if r["method"] != "GET"
+              and not r["path"].endswith("/token")]
+    assert writes == []

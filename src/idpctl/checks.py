@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from idpctl import userflows
 from idpctl.errors import AuthError, GraphError
 from idpctl.model import Action, Change, Finding, Kind, Plan, Provider
 from idpctl.preflight import blocking
@@ -44,6 +45,7 @@ WRITE_PROVIDERS = "IdentityProvider.ReadWrite.All"
 _ROLE_HINT = {
     WRITE_PROVIDERS: "the directory role External Identity Provider Administrator",
     "IdentityUserFlow.ReadWrite.All": "the directory role External ID User Flow Administrator",
+    "EventListener.ReadWrite.All": "the directory role External ID User Flow Administrator",
 }
 _NEW = (Action.CREATE, Action.REPLACE)
 
@@ -101,9 +103,10 @@ def _provider_writes(plan: Plan) -> Mapping[str, str]:
             + (f" and {len(writes) - 1} more" if len(writes) > 1 else "")}
 
 
-# Each rule maps a plan to {permission: why}. Extend this list for other Graph writes (for
-# example user-flow links: IdentityUserFlow.ReadWrite.All).
-PERMISSION_RULES: list[PermissionRule] = [_provider_writes]
+# Each rule maps a plan to {permission: why}. Extend this list for other Graph writes.
+# User-flow links: IdentityUserFlow.ReadWrite.All (B2C, B2X) or EventListener.ReadWrite.All
+# (External ID), docs/userflows.md 3.
+PERMISSION_RULES: list[PermissionRule] = [_provider_writes, userflows.link_permissions]
 
 
 def needed_permissions(plan: Plan, *, rules: Sequence[PermissionRule] | None = None

@@ -28,8 +28,8 @@ from idpctl.model import (
     State,
 )
 
-__all__ = ["FIELD", "Flow", "Flows", "link_items", "permission", "plan_links", "read",
-           "settled"]
+__all__ = ["FIELD", "Flow", "Flows", "link_items", "link_permissions", "permission",
+           "plan_links", "read", "settled"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,18 @@ def permission(tenant_kind: str, *, write: bool) -> str:
     """The least-privileged application permission for user-flow links (docs/userflows.md 3)."""
     family = "EventListener" if tenant_kind == "external" else "IdentityUserFlow"
     return f"{family}.{'ReadWrite' if write else 'Read'}.All"
+
+
+def link_permissions(plan: Plan) -> dict[str, str]:
+    """{permission: why} for the plan's user-flow link changes (a checks.PERMISSION_RULES
+    rule); the tenant kind shows in the links' paths."""
+    linked = [c for c in plan.changes if c.links]
+    if not linked:
+        return {}
+    external = linked[0].links[0].path.startswith(COLLECTIONS["external"])
+    why = (f"to change the user flows of {linked[0].address}"
+           + (f" and {len(linked) - 1} more" if len(linked) > 1 else ""))
+    return {permission("external" if external else "b2c", write=True): why}
 
 
 @dataclass(frozen=True)
