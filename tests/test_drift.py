@@ -154,12 +154,13 @@ def test_annotations(workspace) -> None:
     workspace.emulator.admin.drift("Google-OAUTH", {"clientId": "portal-edit"})
     result = workspace.run("drift", env={"GITHUB_ACTIONS": "true"})
     lines = [x for x in result.out.splitlines() if x.startswith("::")]
-    assert any(x.startswith("::warning file=providers/google.yaml,line=1,col=1,"
-                            "title=idpctl drift%3A changed::changed%3A") is False
-               and x.startswith("::warning file=providers/google.yaml,line=1,col=1,")
-               for x in lines), lines
+    assert ("::warning file=providers/google.yaml,line=1,col=1,title=idpctl drift%3A changed"
+            "::changed: socialIdentityProvider/Google: differs: clientId") in lines
+    assert any(x.startswith("::notice file=providers/contoso.yaml,line=1,col=1,") for x in lines)
     off = workspace.run("drift", "--annotations", "none", env={"GITHUB_ACTIONS": "true"})
     assert "::" not in off.out
+    as_json = workspace.run("drift", "--format", "json", "--annotations", "github")
+    assert json.loads(as_json.out)["status"] == "drift" and "::warning " in as_json.err
 
 
 def test_annotation_escaping() -> None:

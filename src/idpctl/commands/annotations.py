@@ -91,6 +91,29 @@ class Annotator:
             else:
                 self.emit("warning", str(problem), title=title)
 
+    def plan(self, plan: Any, providers: Any) -> None:
+        """Preflight findings, warnings and each change, at the provider's file and line."""
+        if not self.on:
+            return
+        where = {p.address: p.location for p in providers if p.location is not None}
+
+        def at(address: str | None) -> dict[str, Any]:
+            loc = where.get(address or "")
+            return {"file": loc.file, "line": loc.line, "col": loc.column} if loc else {}
+
+        for finding in getattr(plan, "findings", ()):
+            level = "error" if finding.severity == "error" else "warning"
+            self.emit(level, f"{finding.address}: {finding.check}: {finding.message}",
+                      title="idpctl preflight", **at(finding.address))
+        for warning in plan.warnings:
+            self.emit("warning", str(warning), title="idpctl plan")
+        for change in plan.changes:
+            level = "warning" if change.action.destructive else "notice"
+            verb = change.action.name.lower()
+            self.emit(level, f"{change.address} will be {verb}d" if verb != "adopt"
+                      else f"{change.address} will be adopted", title=f"idpctl plan: {verb}",
+                      **at(change.address))
+
     def config_errors(self, title: str) -> _Guard:
         """A context manager: a ConfigError raised inside is annotated, then re-raised."""
         return _Guard(self, title)

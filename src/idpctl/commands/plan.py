@@ -10,6 +10,7 @@ from typing import Any
 
 from idpctl import checks
 from idpctl.commands import common
+from idpctl.commands.annotations import Annotator
 
 __all__ = ["run"]
 
@@ -17,8 +18,11 @@ __all__ = ["run"]
 def run(args: argparse.Namespace) -> int:
     from idpctl import pipeline
 
-    desired = pipeline.load_desired(args)
+    notes = Annotator(args, machine_output=args.format != "text")
+    with notes.config_errors("idpctl plan"):
+        desired = pipeline.load_desired(args)
     common.print_warnings(desired.warnings)
+    notes.problems(desired.warnings, title="idpctl plan")
     targets = pipeline.parse_addresses(args.target)
     rotate = pipeline.parse_addresses(args.rotate)
     store = pipeline.state_store(desired.settings)
@@ -34,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         common.save_planfile(Path(args.out), plan, targets=targets, rotate=rotate)
     sys.stdout.write(common.render(plan, args.format, color=common.use_color()))
+    notes.plan(plan, desired.providers)
     if args.out:
         print(f"\nSaved the plan to {args.out}: apply it with `idpctl apply {args.out}`.")
     common.append_step_summary(plan)

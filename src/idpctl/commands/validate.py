@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from idpctl.commands.annotations import Annotator
 from idpctl.config import load_providers, provider_files, resolve_settings
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     report(errors, warnings)
+    Annotator(args).problems([*warnings, *errors], title="idpctl validate")
     if errors:
         count = len(errors)
         print(f"validate: {count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
