@@ -12,7 +12,8 @@ import pytest
 
 from idpctl import plan as planner
 from idpctl import render
-from idpctl.model import Finding, Plan
+from idpctl.model import Finding, Plan, Provider, State
+from idpctl.userflows import Flow, Flows, plan_links
 from test_plan import managed, oidc, plan_of, rich_plan, secret, state_of
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -34,8 +35,24 @@ FINDINGS = (
 )
 
 
+FLOWS = Flows("b2c", (
+    Flow("B2C_1_SignUpSignIn", "B2C_1_SignUpSignIn", ("id-old", "id-woodgrove"),
+         "/identity/b2cUserFlows/B2C_1_SignUpSignIn/userFlowIdentityProviders"),
+    Flow("B2C_1_Partners", "B2C_1_Partners", (),
+         "/identity/b2cUserFlows/B2C_1_Partners/userFlowIdentityProviders")))
+
+
+def with_flows(plan: Plan) -> Plan:
+    """User-flow links: Contoso created into two flows, Woodgrove's replace carried over, Old
+    deleted out of its flow."""
+    contoso = Provider("oidcIdentityProvider", "Contoso", {},
+                       user_flows=("SignUpSignIn", "B2C_1_Partners"))
+    return plan_links(plan, [contoso], (), State(serial=0, lineage="l", fingerprint_key=b"k"),
+                      flows=FLOWS)
+
+
 def renderings() -> dict[str, str]:
-    rich, empty = replace(rich_plan(), findings=FINDINGS), empty_plan()
+    rich, empty = replace(with_flows(rich_plan()), findings=FINDINGS), empty_plan()
     return {
         "plan.txt": render.text(rich),
         "plan-color.txt": render.text(rich, color=True),

@@ -212,7 +212,8 @@ def test_replace_moves_the_links_to_the_new_object() -> None:
     change = plan.changes[0]
     assert [(link.flow_id, link.attach) for link in change.links] == [
         ("B2C_1_A", False), ("B2C_1_A", True)]
-    assert any("leaves user flow(s) B2C_1_A" in note for note in change.notes)
+    assert any("the old object leaves user flow(s) B2C_1_A; the new one joins B2C_1_A" in note
+               for note in change.notes)
 
 
 def test_unknown_flow_names_provider_and_flow() -> None:

@@ -211,9 +211,11 @@ def _linked(change: Change | None, provider: Provider | None, live_id: str | Non
     if not detach and not attach:
         return None
     names = {f.id: f.name for f in current} | _spelled(provider, flows)
+    replacing = change is not None and change.action is Action.REPLACE
     field = FieldChange(FIELD, before=[names[f.id] for f in current] if change is None
                         or change.action is not Action.CREATE else None,
-                        after=[names[f.id] for f in target], note=_note(detach, attach, names))
+                        after=[names[f.id] for f in target],
+                        note=_note(detach, attach, names, replacing=replacing))
     links = tuple([FlowLink(f.id, names[f.id], f.path, attach=False) for f in detach]
                   + [FlowLink(f.id, names[f.id], f.path, attach=True) for f in attach])
     if change is None:
@@ -222,8 +224,11 @@ def _linked(change: Change | None, provider: Provider | None, live_id: str | Non
                       graph_id=old_id, fields=(field,), desired=provider, links=links)
     notes = change.notes
     if change.action.destructive and current:
-        notes = (*notes, "leaves user flow(s) " + ", ".join(names[f.id] for f in current)
-                 + (" (attached again after the create)" if attach else ""))
+        left = ", ".join(names[f.id] for f in current)
+        notes = (*notes, f"leaves user flow(s) {left}" if not replacing else
+                 f"the old object leaves user flow(s) {left}"
+                 + (f"; the new one joins {', '.join(names[f.id] for f in attach)}"
+                    if attach else ""))
     return replace(change, fields=(*change.fields, field), links=links, notes=notes)
 
 
@@ -259,7 +264,14 @@ def _spelled(provider: Provider | None, flows: Flows) -> dict[str, str]:
     return out
 
 
-def _note(detach: Sequence[Flow], attach: Sequence[Flow], names: Mapping[str, str]) -> str:
+def _note(detach: Sequence[Flow], attach: Sequence[Flow], names: Mapping[str, str], *,
+          replacing: bool = False) -> str:
+    if replacing:
+        return (("detach the old object from " + ", ".join(names[f.id] for f in detach)
+                 if detach else "")
+                + ("; " if detach and attach else "")
+                + ("attach the new one to " + ", ".join(names[f.id] for f in attach)
+                   if attach else ""))
     parts = []
     if detach:
         parts.append("detach from " + ", ".join(names[f.id] for f in detach))
