@@ -51,6 +51,7 @@ class Workspace:
     # False: plan and apply get --offline, since most tests use made-up issuers that must
     # never be fetched; tests of the discovery preflight set it True
     preflight: bool = False
+    graph_timeout: float = 10
 
     def __post_init__(self) -> None:
         self.providers = self.root / "providers"
@@ -74,7 +75,7 @@ class Workspace:
               url: {e.base_url}
               authority: {e.base_url}
               caBundle: {e.ca_path}
-              timeout: 10
+              timeout: {self.graph_timeout:g}
             auth:
               mode: secret
               clientId: {e.client_id}
@@ -131,6 +132,23 @@ class Workspace:
             capture_output=True, text=True, timeout=timeout, check=False,
         )
         result = Result(proc.returncode, proc.stdout, proc.stderr)
+        TRANSCRIPTS.append(result.text)
+        return result
+
+    def start_process(self, *args: str, env: Mapping[str, str] | None = None,
+                      ) -> subprocess.Popen[str]:
+        """Start idpctl in a child process and return at once (the caller waits or kills it,
+        then passes it to `finish`)."""
+        full_env = {**os.environ, **self._env(env)}
+        return subprocess.Popen(
+            [sys.executable, "-m", "idpctl", *self._args(args)], cwd=self.root, env=full_env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def finish(self, proc: subprocess.Popen[str], timeout: float = 60) -> Result:
+        """Collect a started process's exit code and output (into the canary transcript)."""
+        out, err = proc.communicate(timeout=timeout)
+        result = Result(proc.returncode, out, err)
         TRANSCRIPTS.append(result.text)
         return result
 

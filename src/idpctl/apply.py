@@ -193,6 +193,7 @@ def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Prog
             except WriteOutcomeUnknown as error:
                 unknown_ids = set(getattr(error, "ids", None) or (i["id"] for i in items))
                 results = getattr(error, "results", None) or {}
+                outcome.retry_after = max(outcome.retry_after, error.retry_after or 0.0)
         for change in chunk:
             _settle(change, results, unknown_ids, outcome, progress=progress, now=now)
         _attach_created(chunk, outcome, graph=graph, progress=progress)
@@ -232,6 +233,9 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
         first = failed[0]
         reason = "no answer" if first is None else _describe(first)
         outcome.failed.append(f"{change.address}: {reason}")
+        gone = statuses.get(f"{change.address}#delete")
+        if change.action is Action.REPLACE and gone is not None and gone.ok:
+            outcome.state = _forget(outcome.state, change.address)  # the old object is gone
         progress(f"{symbol} {change.address}: failed: {reason}")
         return
     if change.action is Action.DELETE:
@@ -362,10 +366,13 @@ def _reconcile(unknown: Sequence[Change], live: Sequence[LiveProvider], state: S
     """Record what the re-read shows of writes whose outcome was unknown.
 
     A create found live by natural key is recorded (adopted), so it is never created twice; a
-    delete no longer live is forgotten. Updates are left as they were: the next plan re-sends
+    delete no longer live is forgotten, and so is a replace whose old object is gone while the
+    new one is not listed (else the replication guard would take it for a fresh create and
+    leave the provider lost). Updates are left as they were: the next plan re-sends
     whatever still differs, secrets included, which is safe because a PATCH is idempotent.
     """
     by_address = {p.address: p for p in live if p.address}
+    live_ids = {p.id for p in live}
     for change in unknown:
         found = by_address.get(change.address)
         if change.action in (Action.CREATE, Action.REPLACE) and found is not None:
@@ -376,7 +383,8 @@ def _reconcile(unknown: Sequence[Change], live: Sequence[LiveProvider], state: S
                 from idpctl.state import with_record
 
                 state = with_record(state, record)
-        elif change.action is Action.DELETE and found is None:
+        elif (change.action is Action.DELETE and found is None) or (
+                change.action is Action.REPLACE and change.graph_id not in live_ids):
             state = _forget(state, change.address)
     store.save(state)
     return state

@@ -68,8 +68,8 @@ class BatchOutcomeUnknown(WriteOutcomeUnknown):
     `results` holds every item result that did come back (from other batches or rounds)."""
 
     def __init__(self, message: str, *, ids: Sequence[str], results: Mapping[str, BatchResult],
-                 status: int | None = None) -> None:
-        super().__init__(message, status=status)
+                 status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, status=status, retry_after=retry_after)
         self.ids = tuple(ids)
         self.results = dict(results)
 
@@ -118,6 +118,7 @@ def run(
     batches = pack(requests)
     results: dict[str, BatchResult] = {}
     lost: list[str] = []
+    waits: list[float] = []
     first: BaseException | None = None
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(batches) or 1))) as pool:
         futures = [pool.submit(_run_one, client, batch) for batch in batches]
@@ -127,12 +128,13 @@ def run(
             except BatchOutcomeUnknown as error:
                 results.update(error.results)
                 lost.extend(error.ids)
+                waits += [error.retry_after] if error.retry_after else []
             except BaseException as error:  # kept until every batch has finished
                 first = first or error
     if lost:
         raise BatchOutcomeUnknown(
             f"no answer came back for $batch writes {', '.join(lost)}; re-read before retrying",
-            ids=lost, results=results)
+            ids=lost, results=results, retry_after=max(waits, default=None))
     if first is not None:
         raise first
     return results
@@ -150,6 +152,8 @@ def _run_one(client: GraphClient, batch: list[BatchRequest]) -> dict[str, BatchR
         except BatchOutcomeUnknown as error:
             error.results.update({v.id: v for v in results.values()})
             raise
+        if round_no:
+            answers = {k: _gone_is_done(pending, v) for k, v in answers.items()}
         retry = _to_retry(pending, answers)
         results.update({k: v for k, v in answers.items() if k not in retry})
         if not retry:
@@ -174,11 +178,13 @@ def _post(
     payload = {"requests": [_item(r, done) for r in items]}
     try:
         reply = client.request("POST", "/$batch", body=payload, cost=len(items),
-                               write=any(r.write for r in items))
+                               write=any(r.write for r in items),
+                               resend=not any(r.method.upper() == "POST" for r in items))
     except WriteOutcomeUnknown as error:
         ids = [r.id for r in items if r.write]
         raise BatchOutcomeUnknown(f"{error} (batch items {', '.join(ids)})", ids=ids,
-                                  results={}, status=error.status) from None
+                                  results={}, status=error.status,
+                                  retry_after=error.retry_after) from None
     return _answers(reply.body, items)
 
 
@@ -221,9 +227,24 @@ def _answers(body: Any, items: list[BatchRequest]) -> dict[str, BatchResult]:
     return answers
 
 
+def _gone_is_done(items: list[BatchRequest], result: BatchResult) -> BatchResult:
+    """A re-sent DELETE answered 404 found what it wanted (the 429 that made us re-send it
+    came after the delete ran): it counts as done, so the create waiting on it can run."""
+    request = next((r for r in items if r.id.lower() == result.id.lower()), None)
+    if request is not None and request.method.upper() == "DELETE" and result.status == 404:
+        return BatchResult(result.id, 204, {}, None)
+    return result
+
+
 def _to_retry(items: list[BatchRequest], answers: Mapping[str, BatchResult]) -> set[str]:
-    """Throttled items, plus items that failed 424 only because they waited on one."""
+    """Throttled items, plus items that failed 424 only because they waited on one, or on a
+    DELETE that found its object already gone."""
     retry = {r.id.lower() for r in items if _not_executed(r, answers[r.id.lower()])}
+    for request in items:
+        deps = [answers.get(d.lower()) for d in request.depends_on]
+        if answers[request.id.lower()].status == 424 and deps and all(
+                d is not None and d.ok for d in deps):
+            retry.add(request.id.lower())
     changed = True
     while changed:
         changed = False

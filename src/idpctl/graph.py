@@ -11,6 +11,7 @@ Retry rules, the core of it:
     read  (GET)          429/500/502/503/504, connect or read failure -> wait and retry
     write (POST/PATCH/DELETE)
         not executed     429, 503 with Retry-After, connect failure   -> wait and retry
+                         (not a 429/503 to a `$batch` holding a create: -> outcome unknown)
         outcome unknown  timeout/drop after sending, 500/502/504,     -> WriteOutcomeUnknown,
                          503 without Retry-After                         never re-sent
     past the budget      429 -> ThrottledError; otherwise the last GraphError
@@ -196,11 +197,15 @@ class GraphClient:
         cost: int = 1,
         missing_ok: bool = False,
         write: bool | None = None,
+        resend: bool = True,
     ) -> Reply:
         """Send one request with the retry rules above. `url` is absolute or relative to
         `/beta`. A 404 returns a Reply when `missing_ok`, else raises like any error.
         `write` overrides the method's kind (a `$batch` POST of GETs is a read); `cost` is
-        what the request counts against the budget (a batch's item count)."""
+        what the request counts against the budget (a batch's item count). `resend=False`
+        (a `$batch` holding a create) makes a 429/503 answer an unknown outcome instead of a
+        retry: a proxy or Graph may answer so after the batch ran, and a create sent twice
+        makes a twin."""
         method = method.upper()
         write = method in _WRITES if write is None else write
         if not url.startswith(("https://", "http://")):
@@ -213,6 +218,11 @@ class GraphClient:
             outcome = self._attempt(method, url, content, write=write, missing_ok=missing_ok)
             if isinstance(outcome, Reply):
                 return outcome
+            if write and not resend and outcome.status in (429, 503):
+                raise WriteOutcomeUnknown(
+                    f"{method} {_path(url)} got {outcome}; not re-sent, as it holds a create "
+                    "(re-read before retrying)", status=outcome.status, code=outcome.code,
+                    request_id=outcome.request_id, retry_after=outcome.retry_after)
             wait = None if last else backoff.next_wait(outcome.retry_after)
             if wait is None:
                 raise outcome
