@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +38,7 @@ __all__ = ["BATCH_LIMIT", "ApplyResult", "run"]
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 20
+CONCURRENCY = 4  # batches in flight at once; every item still counts against the budget
 COLLECTION = "/identity/identityProviders"
 MAX_ROUNDS = 50  # a hard stop; rounds normally end when a few in a row make no progress
 MAX_STALLED_ROUNDS = 3
@@ -178,29 +181,67 @@ def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
 
 def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Progress,
              now: Callable[[], str]) -> _Round:
+    """Send the plan's chunks, up to CONCURRENCY batches at once, and settle each result in
+    plan order, saving the state after every one. The first failure stops the sending; the
+    batches already in flight are still settled and saved. A chunk that deletes, replaces
+    or links user flows runs alone, after everything before it is settled."""
+    outcome = _Round(state=state)
+    flight: deque[tuple[list[Change], Future]] = deque()
+    error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        for chunk in _chunks(plan.changes):
+            alone = _runs_alone(chunk)
+            while flight and (alone or len(flight) >= CONCURRENCY):
+                error = _finish(*flight.popleft(), outcome, graph=graph, store=store,
+                                progress=progress, now=now) or error
+            if error is not None or outcome.failed or outcome.unknown:
+                break
+            flight.append((chunk, pool.submit(_send, graph, chunk)))
+            if alone:
+                error = _finish(*flight.popleft(), outcome, graph=graph, store=store,
+                                progress=progress, now=now) or error
+        while flight:
+            error = _finish(*flight.popleft(), outcome, graph=graph, store=store,
+                            progress=progress, now=now) or error
+    if error is not None:
+        raise error
+    return outcome
+
+
+def _runs_alone(chunk: Sequence[Change]) -> bool:
+    return any(c.action in (Action.DELETE, Action.REPLACE) or c.links for c in chunk)
+
+
+def _send(graph: Any, chunk: Sequence[Change]) -> tuple[Mapping[str, Any], set[str], float]:
+    """One chunk's batch (in a worker thread): (results, ids of unknown outcome, wait)."""
     from idpctl.graph import BatchRequest
 
-    outcome = _Round(state=state)
-    for chunk in _chunks(plan.changes):
-        items = [req for change in chunk for req in _requests(change)]
-        results: Mapping[str, Any] = {}
-        unknown_ids: set[str] = set()
-        if items:
-            batch = [BatchRequest(id=i["id"], method=i["method"], url=i["url"], body=i["body"],
-                                  depends_on=tuple(i["depends_on"])) for i in items]
-            try:
-                results = graph.batch(batch)
-            except WriteOutcomeUnknown as error:
-                unknown_ids = set(getattr(error, "ids", None) or (i["id"] for i in items))
-                results = getattr(error, "results", None) or {}
-                outcome.retry_after = max(outcome.retry_after, error.retry_after or 0.0)
-        for change in chunk:
-            _settle(change, results, unknown_ids, outcome, progress=progress, now=now)
-        _attach_created(chunk, outcome, graph=graph, progress=progress)
-        store.save(outcome.state)
-        if outcome.failed or outcome.unknown:
-            break
-    return outcome
+    items = [req for change in chunk for req in _requests(change)]
+    if not items:
+        return {}, set(), 0.0
+    batch = [BatchRequest(id=i["id"], method=i["method"], url=i["url"], body=i["body"],
+                          depends_on=tuple(i["depends_on"])) for i in items]
+    try:
+        return graph.batch(batch), set(), 0.0
+    except WriteOutcomeUnknown as error:
+        unknown_ids = set(getattr(error, "ids", None) or (i["id"] for i in items))
+        return getattr(error, "results", None) or {}, unknown_ids, error.retry_after or 0.0
+
+
+def _finish(chunk: list[Change], future: Future, outcome: _Round, *, graph: Any, store: Any,
+            progress: Progress, now: Callable[[], str]) -> BaseException | None:
+    """Settle one sent chunk into `outcome` and save the state; the chunk's exception (a
+    refused batch) is returned, to be raised once every batch in flight is settled."""
+    try:
+        results, unknown_ids, retry_after = future.result()
+    except Exception as error:
+        return error
+    outcome.retry_after = max(outcome.retry_after, retry_after)
+    for change in chunk:
+        _settle(change, results, unknown_ids, outcome, progress=progress, now=now)
+    _attach_created(chunk, outcome, graph=graph, progress=progress)
+    store.save(outcome.state)
+    return None
 
 
 def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], outcome: _Round,
