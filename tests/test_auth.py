@@ -436,7 +436,9 @@ def test_whoami_reports_identity_and_grant(emulator, tmp_path: Path, capsys,
     assert code == 0, out
     assert f"client id:  {emulator.client_id}" in out
     assert "auth mode:  secret (env:WHOAMI_SECRET)" in out
-    assert "roles:      IdentityProvider.ReadWrite.All" in out
+    roles = next(line for line in out.splitlines() if line.startswith("roles:"))
+    # the default client also holds the user-flow permissions (docs/userflows.md 6)
+    assert "IdentityProvider.ReadWrite.All" in roles and "IdentityUserFlow.ReadWrite.All" in roles
     assert emulator.client_secret not in out
 
 
