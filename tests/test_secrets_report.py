@@ -126,7 +126,7 @@ def test_report_refuses_a_bad_policy_with_its_location(workspace: Workspace) -> 
                                                        "{maxAge: 30d, warnAt: 40d}"))
     result = workspace.run("secrets", "report", "--offline")
     assert result.code == 1
-    assert "google.yaml:1:1: secretPolicy.warnAt 40d is past maxAge 30d" in result.err
+    assert "google.yaml:6:15: secretPolicy.warnAt 40d is past maxAge 30d" in result.err
 
 
 def test_plan_warns_past_warn_at_in_every_rendering(governed: Workspace) -> None:
@@ -173,3 +173,20 @@ def test_drift_reports_secret_expired_as_drift(governed: Workspace) -> None:
     assert [f["informational"] for f in findings if f["kind"] == "secret-warn"] == [True]
     text = governed.run("drift").out
     assert f"secret-expired: {GOOGLE}: clientSecret: secret expired" in text
+
+
+def test_validate_locates_an_incoherent_policy(workspace: Workspace) -> None:
+    workspace.write("google.yaml", GOOGLE_YAML.replace("{maxAge: 30d}", "{warnAt: 100d}"))
+    result = workspace.run("validate")
+    assert result.code == 1
+    assert ("providers/google.yaml:6:15: secretPolicy.warnAt 100d is past maxAge 90d"
+            in result.text), result.text
+    workspace.extra_config = "secretPolicy: {maxAge: 200d}\n"
+    workspace.write_config()
+    assert workspace.run("validate").code == 0  # 100d is within idpctl.yaml's 200d
+    workspace.extra_config = "secretPolicy: {maxAge: 10d, warnAt: 20d}\n"
+    workspace.write_config()
+    result = workspace.run("validate")
+    assert result.code == 1
+    assert "idpctl.yaml:" in result.text and "secretPolicy.warnAt 20d is past maxAge 10d" \
+        in result.text, result.text

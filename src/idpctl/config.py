@@ -181,6 +181,10 @@ def load_settings(path: Path, *, env: str | None = None) -> Settings:
     data = secret_refs(doc.data, secret_paths(kinds.schema("idpctl")), doc=doc)
     for key in _PATH_KEYS:
         data = _absolute(data, key, doc)
+    if data.get("secretPolicy"):
+        from idpctl.governance import parse_policy
+
+        parse_policy(data["secretPolicy"], where=doc.locate(("secretPolicy",)))
     return _settings(doc, data, env)
 
 

@@ -236,7 +236,25 @@ def _provider_problems(
     found.extend(_social_rules(provider, kinds, tenant_kind))
     if not provider.absent:
         found.extend(_oidc_rules(provider))
+    if provider.secret_policy:
+        found.extend(_policy_rules(provider, settings))
     return [_problem(where(provider, path), message) for path, message in found]
+
+
+def _policy_rules(provider: Provider, settings: _Settings) -> list[tuple[Path_, str]]:
+    """The provider's secretPolicy over idpctl.yaml's must be coherent (docs/governance.md)."""
+    from idpctl.errors import ConfigError
+    from idpctl.governance import DEFAULT_POLICY, parse_policy
+
+    try:
+        base = parse_policy(getattr(settings, "secret_policy", None))
+    except ConfigError:
+        base = DEFAULT_POLICY  # idpctl.yaml's own policy is reported where it is loaded
+    try:
+        parse_policy(provider.secret_policy, base=base)
+    except ConfigError as error:
+        return [(("secretPolicy",), str(error))]
+    return []
 
 
 def _a(word: str) -> str:
