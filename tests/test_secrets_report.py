@@ -190,3 +190,15 @@ def test_validate_locates_an_incoherent_policy(workspace: Workspace) -> None:
     assert result.code == 1
     assert "idpctl.yaml:" in result.text and "secretPolicy.warnAt 20d is past maxAge 10d" \
         in result.text, result.text
+
+
+def test_report_says_when_the_idp_metadata_cannot_be_read(workspace: Workspace) -> None:
+    workspace.write("contoso.yaml", OIDC_YAML % {"name": "Contoso", "lower": "contoso",
+                                                 "base": "https://127.0.0.1:9",
+                                                 "env": "CONTOSO_SECRET"})
+    result = workspace.run("secrets", "report", "--format", "json", env=NO_VALUES)
+    assert result.code == 0, result.text
+    (row,) = json.loads(result.out)["providers"]
+    assert row["metadata"]["checked"] is True and row["metadata"]["error"]
+    assert row["recommendations"][-1].startswith("consider private_key_jwt; IdP metadata "
+                                                 "unreadable (")
