@@ -77,8 +77,18 @@ def test_changed_field_by_field(workspace) -> None:
     assert text.code == 2 and 'files "google-client", tenant "portal-edit"' in text.out
 
 
+def age_state(ws: Workspace) -> None:
+    """Make every record old, so the plan's replication guard does not apply."""
+    data = ws.state()
+    for record in data["providers"].values():
+        record["created_at"] = "2020-01-01T00:00:00Z"
+    data["serial"] += 1
+    ws.state_path.write_text(json.dumps(data))
+
+
 def test_missing_provider(workspace) -> None:
     converged(workspace)
+    age_state(workspace)
     with workspace.emulator.graph() as client:
         client.delete("/beta/identity/identityProviders/Google-OAUTH").raise_for_status()
     workspace.write("facebook.yaml", GOOGLE.replace("Google", "Facebook"))
@@ -88,6 +98,14 @@ def test_missing_provider(workspace) -> None:
     assert [f["address"] for f in missing] == ["socialIdentityProvider/Facebook",
                                                "socialIdentityProvider/Google"]
     assert "deleted outside idpctl" in missing[1]["message"]
+
+
+def test_a_provider_just_created_and_not_listed_yet_is_not_missing(workspace) -> None:
+    converged(workspace)  # just created: Graph may not list it yet (replication delay)
+    with workspace.emulator.graph() as client:
+        client.delete("/beta/identity/identityProviders/Google-OAUTH").raise_for_status()
+    code, report = run_drift(workspace)
+    assert code == 0 and "missing" not in report["summary"]
 
 
 def test_unmanaged_and_ignore_unmanaged_builtins_never(workspace) -> None:
@@ -192,3 +210,19 @@ def test_unknown_types_and_builtins_are_never_findings() -> None:
                          {"identityProviderType": "AADSignup"})]
     report = drift.findings([], live, new_state(), kinds=kinds)
     assert report.findings == () and report.exit_code == 0
+
+
+def test_expired_secret_from_governance_counts_as_drift(workspace) -> None:
+    converged(workspace)
+    data = workspace.state()
+    for record in data["providers"].values():
+        for secret in record["secrets"].values():
+            secret["set_at"] = "2020-01-01T00:00:00Z"
+    data["serial"] += 1
+    workspace.state_path.write_text(json.dumps(data))
+    code, report = run_drift(workspace)
+    assert code == 2
+    expired = [f for f in report["findings"] if f["kind"] == "secret-expired"]
+    assert sorted(f["address"] for f in expired) == ["oidcIdentityProvider/Contoso",
+                                                     "socialIdentityProvider/Google"]
+    assert all("env:" in f["message"] and f["location"] for f in expired)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json as _json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from idpctl import plan as planner
@@ -143,11 +144,14 @@ def findings(
     tenant: str | None = None,
     ignore_unmanaged: bool = False,
     extra: Iterable[Finding] = (),
+    now: datetime | None = None,
 ) -> Report:
-    """Classify how `live` differs from `desired` (see the module doc). Pure."""
+    """Classify how `live` differs from `desired` (see the module doc). Pure. `now` (the
+    caller's clock) lets the plan's replication guard keep a provider idpctl just created,
+    and not listed yet, from being reported missing."""
     stripped = [strip_secrets(p) for p in desired]
     plan = planner.build([p for p, _ in stripped], live, state, kinds=kinds, salt="drift",
-                         tenant=tenant)
+                         tenant=tenant, now=now)
     found: list[Finding] = []
     for change in plan.changes:
         finding = _classify(change)

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     report = drift.findings(
         desired.providers, live, state, kinds=desired.kinds, tenant=tenant,
         ignore_unmanaged=args.ignore_unmanaged, extra=_governance(desired, state),
+        now=datetime.now(UTC),
     )
     sys.stdout.write(_render(report, fmt))
     _publish(report, notes)
