@@ -17,6 +17,7 @@ import jsonschema
 import referencing
 from referencing.jsonschema import DRAFT202012
 
+from idpctl import schemafast
 from idpctl.errors import Problem
 from idpctl.kinds import Kinds, load_kinds
 from idpctl.model import Location, Provider
@@ -81,9 +82,13 @@ def validate_document(
     """Every schema problem in the value at `at` of `doc`, each located. `label` names the
     value in messages about its top level (e.g. the kind)."""
     kinds = kinds or load_kinds()
+    value = _value_at(doc.data, at)
+    check = schemafast.checker(kinds, schema_name)
+    if check is not None and check(value):  # valid: jsonschema would find nothing either
+        return []
     validator = _validator(kinds, schema_name)
     problems: list[Problem] = []
-    for error in validator.iter_errors(_value_at(doc.data, at)):
+    for error in validator.iter_errors(value):
         problems.extend(_convert(error, doc, at, label or schema_name))
     return _unique(problems)
 
