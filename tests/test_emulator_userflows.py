@@ -160,3 +160,16 @@ def test_wrong_tenant_kind_collection(emu: EmulatorHandle) -> None:
     other = "authenticationEventsFlows" if emu.kind != "external" else "b2cUserFlows"
     with emu.graph() as graph:
         _error(graph.get(f"/beta/identity/{other}"), 400, "BadRequest")
+
+
+def test_versions(emulator_b2c: EmulatorHandle, emulator: EmulatorHandle) -> None:
+    reset_emulator(emulator_b2c)
+    with emulator_b2c.graph() as graph:
+        _error(graph.get("/v1.0/identity/b2cUserFlows"), 400, "BadRequest")
+    flow = emulator.admin.call("POST", "/userflows", {"displayName": "V1"})
+    with emulator.graph() as graph:
+        response = graph.get(f"/v1.0/identity/authenticationEventsFlows/{flow['id']}/{EVENTS}")
+        assert response.status_code == 200
+        assert [p["id"] for p in response.json()["value"]] == ["EmailPassword-OAUTH"]
+        last = f"/v1.0/identity/authenticationEventsFlows/{flow['id']}/{EVENTS}/EmailPassword-OAUTH"
+        _error(graph.delete(f"{last}/$ref"), 400, "BadRequest")  # at least one must stay

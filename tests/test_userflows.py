@@ -242,3 +242,38 @@ def test_apply_without_the_flow_permission_writes_nothing(make_workspace: Any, k
     writes = [r for r in ws.emulator.admin.requests() if r["method"] != "GET"
               and not r["path"].endswith("/token")]
     assert writes == []
+
+
+CONTOSO = """\
+kind: oidcIdentityProvider
+displayName: Contoso
+clientId: contoso-client
+issuer: https://idp.contoso.test/
+wellKnownEndpoint: https://idp.contoso.test/.well-known/openid-configuration
+responseType: code
+scope: openid profile
+clientAuthentication:
+%s
+inboundClaimMapping: {sub: sub, email: email}
+userFlows: [Customers]
+"""
+SECRET_AUTH = "  method: client_secret_post\n  clientSecret: {env: GOOGLE_SECRET}"
+JWT_AUTH = "  method: private_key_jwt"
+
+
+def test_replace_moves_the_provider_to_its_new_object(workspace: Any) -> None:
+    seeded(workspace)
+    workspace.write("contoso.yaml", CONTOSO % SECRET_AUTH)
+    workspace.apply(env=ENV)
+    old_id = next(p["id"] for p in workspace.live() if p.get("displayName") == "Contoso")
+    assert old_id in links(workspace)["Customers"]
+    workspace.write("contoso.yaml", CONTOSO % JWT_AUTH)
+    plan = workspace.plan(env=ENV)
+    assert actions(plan) == {"replace": ["oidcIdentityProvider/Contoso"]}
+    assert any("the old object leaves user flow(s) Customers; the new one joins Customers"
+               in note for note in plan["changes"][0]["notes"])
+    workspace.apply("--allow-destroy", env=ENV)
+    workspace.assert_converged(env=ENV)
+    new_id = next(p["id"] for p in workspace.live() if p.get("displayName") == "Contoso")
+    assert new_id != old_id
+    assert links(workspace)["Customers"] == ["EmailPassword-OAUTH", new_id]
