@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from idpctl import apply
 from idpctl.emulator.harness import EmulatorHandle
 from reliability import (
     BIG,
@@ -57,7 +58,11 @@ def matrix_workspace(emulator_external: EmulatorHandle, tmp_path_factory: pytest
     reset_emulator(emulator_external)
     root = tmp_path_factory.mktemp("matrix")
     start = len(TRANSCRIPTS)
-    yield Workspace(root, emulator_external, graph_timeout=TIMEOUT)
+    with pytest.MonkeyPatch.context() as patch:
+        # no replication delay here: a re-read shows a create at once, so the applier need
+        # not wait for one to appear (tests/test_reliability.py covers that wait)
+        patch.setattr(apply, "SETTLE_SECONDS", 0.0)
+        yield Workspace(root, emulator_external, graph_timeout=TIMEOUT)
     assert_no_canary(TRANSCRIPTS[start:], [root])
 
 

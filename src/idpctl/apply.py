@@ -43,6 +43,9 @@ COLLECTION = "/identity/identityProviders"
 MAX_ROUNDS = 50  # a hard stop; rounds normally end when a few in a row make no progress
 MAX_STALLED_ROUNDS = 3
 MAX_THROTTLE_WAIT = 60.0
+# how long a re-read waits for a create of unknown outcome to show up: Graph lists a new
+# provider only once it has replicated, and creating it again before that makes a twin
+SETTLE_SECONDS = 12.0
 
 Progress = Callable[[str], None]
 Reread = Callable[[], Sequence[LiveProvider]]
@@ -63,6 +66,7 @@ class _Round:
     failed: list[str] = field(default_factory=list)
     unknown: list[Change] = field(default_factory=list)
     retry_after: float = 0.0  # the longest Retry-After among throttled creates
+    throttled: set[str] = field(default_factory=set)  # creates answered 429: not executed
 
 
 def _now() -> str:
@@ -112,13 +116,37 @@ def run(
             progress(f"  throttled: waiting {outcome.retry_after:g}s before re-reading")
             sleep(min(outcome.retry_after, MAX_THROTTLE_WAIT))
         progress(f"  outcome of {len(outcome.unknown)} write(s) unknown: re-reading the tenant")
-        live = reread()
+        pending = [c for c in outcome.unknown if c.address not in outcome.throttled]
+        live = _reread_settled(pending, reread, sleep=sleep, progress=progress)
         state = _reconcile(outcome.unknown, live, state, kinds=kinds, store=store)
         plan = replan(state, live)
         if not plan.changes:
             return ApplyResult(state=state, done=tuple(done), rounds=round_no)
     raise ApplyError(f"apply gave up after {MAX_ROUNDS} rounds of writes with unknown outcomes; "
                      "run plan to see what is left", report=ApplyReport(done=done))
+
+
+def _reread_settled(unknown: Sequence[Change], reread: Reread, *,
+                    sleep: Callable[[float], None], progress: Progress) -> Sequence[LiveProvider]:
+    """Re-read the tenant; while a create of unknown outcome is not listed, read again with
+    growing pauses for up to SETTLE_SECONDS (it may be there, not yet replicated). A create
+    Graph answered 429 was not executed (GRAPH.md 1.5) and is not waited for."""
+    live = reread()
+    waited, pause = 0.0, 0.5
+    while waited < SETTLE_SECONDS and _unseen_creates(unknown, live):
+        progress(f"  not listed yet: {', '.join(_unseen_creates(unknown, live))}; "
+                 f"reading again in {pause:g}s (replication)")
+        sleep(pause)
+        waited += pause
+        pause = min(pause * 2, 4.0, SETTLE_SECONDS - waited) or 0.5
+        live = reread()
+    return live
+
+
+def _unseen_creates(unknown: Sequence[Change], live: Sequence[LiveProvider]) -> list[str]:
+    shown = {(p.address, p.id) for p in live if p.address}
+    return [c.address for c in unknown if c.action in (Action.CREATE, Action.REPLACE)
+            and not any(a == c.address and i != c.graph_id for a, i in shown)]
 
 
 def _requests(change: Change) -> list[dict[str, Any]]:
@@ -196,6 +224,8 @@ def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Prog
                                 progress=progress, now=now) or error
             if error is not None or outcome.failed or outcome.unknown:
                 break
+            if alone:
+                outcome.state = _before_destroy(chunk, outcome.state, store=store)
             flight.append((chunk, pool.submit(_send, graph, chunk)))
             if alone:
                 error = _finish(*flight.popleft(), outcome, graph=graph, store=store,
@@ -206,6 +236,22 @@ def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Prog
     if error is not None:
         raise error
     return outcome
+
+
+def _before_destroy(chunk: Sequence[Change], state: State, *, store: Any) -> State:
+    """Records whose objects this batch deletes stop counting as freshly created (saved before
+    sending): if the run dies after the delete ran, the plan's replication guard must not take
+    the missing object for one not listed yet, and so leave a provider lost."""
+    from idpctl.state import with_record
+
+    marked = state
+    for change in chunk:
+        record = state.providers.get(change.address)
+        if change.action in (Action.DELETE, Action.REPLACE) and record and record.created_at:
+            marked = with_record(marked, replace(record, created_at=None))
+    if marked is not state:
+        store.save(marked)
+    return marked
 
 
 def _runs_alone(chunk: Sequence[Change]) -> bool:
@@ -267,6 +313,7 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
         for result in statuses.values():
             if result is not None and result.status == 429:
                 outcome.retry_after = max(outcome.retry_after, _retry_after(result))
+                outcome.throttled.add(change.address)
         progress(f"{symbol} {change.address}: outcome unknown")
         return
     failed = [r for r in statuses.values() if r is None or not 200 <= r.status < 300]
