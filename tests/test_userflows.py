@@ -28,7 +28,16 @@ displayName: Google
 clientId: google-client
 clientSecret: {env: GOOGLE_SECRET}
 """
-ENV = {"GOOGLE_SECRET": "CANARY-uf-g"}
+ENV = {"GOOGLE_SECRET": "CANARY-uf-g", "FACEBOOK_SECRET": "CANARY-uf-f"}
+# a second provider that manages its flows: with it, idpctl reads the flows on every plan
+FACEBOOK = """\
+kind: socialIdentityProvider
+identityProviderType: Facebook
+displayName: Facebook
+clientId: facebook-client
+clientSecret: {env: FACEBOOK_SECRET}
+userFlows: [Customers]
+"""
 ADDRESS = "socialIdentityProvider/Google"
 SEEDS = {"external": [{"displayName": "Customers"}, {"displayName": "Partners"}],
          "b2c": [{"id": "SignUpSignIn"}, {"id": "Partners"}],
@@ -130,33 +139,54 @@ def test_portal_link_is_drift_and_removed(workspace: Any) -> None:
 def test_delete_of_a_linked_provider(workspace: Any) -> None:
     seeded(workspace)
     workspace.write("google.yaml", google(["Customers", "Partners"]))
+    workspace.write("facebook.yaml", FACEBOOK)
     workspace.apply(env=ENV)
     workspace.remove("google.yaml")
     plan = workspace.plan(env=ENV)
     assert actions(plan) == {"delete": [ADDRESS]}
     change = plan["changes"][0]
     assert "leaves user flow(s) Customers, Partners" in change["notes"]
+    text = workspace.run("plan", env=ENV).out
+    assert "# leaves user flow(s) Customers, Partners" in text
     assert flow_field(plan)["after"] == []
     refused = workspace.run("apply", "--auto-approve", env=ENV)
     assert refused.code != 0 and "--allow-destroy" in refused.text
     workspace.apply("--allow-destroy", env=ENV)
     workspace.assert_converged(env=ENV)
     assert not any(p["id"] == "Google-OAUTH" for p in workspace.live())
-    assert links(workspace) == {"Customers": ["EmailPassword-OAUTH"],
+    assert links(workspace) == {"Customers": ["EmailPassword-OAUTH", "Facebook-OAUTH"],
                                 "Partners": ["EmailPassword-OAUTH"]}
 
 
 def test_unmanaged_flows_are_detached_before_a_delete(workspace: Any) -> None:
     ids = seeded(workspace)
     workspace.write("google.yaml", google(None))
+    workspace.write("facebook.yaml", FACEBOOK)
+    workspace.apply(env=ENV)
+    workspace.emulator.admin.call("PATCH", f"/userflows/{ids['Customers']}",
+                                  {"identityProviders": ["EmailPassword-OAUTH", "Facebook-OAUTH",
+                                                         "Google-OAUTH"]})
+    workspace.write("google.yaml", GOOGLE + "ensure: absent\n")
+    plan = workspace.plan(env=ENV)
+    assert actions(plan) == {"delete": [ADDRESS]}
+    assert "leaves user flow(s) Customers" in plan["changes"][0]["notes"]
+    workspace.apply("--allow-destroy", env=ENV)
+    assert links(workspace)["Customers"] == ["EmailPassword-OAUTH", "Facebook-OAUTH"]
+
+
+def test_without_any_userflows_a_linked_delete_stops_with_the_flow_named(workspace: Any
+                                                                        ) -> None:
+    """No provider sets userFlows: no flow is read (no extra request), so a provider a flow
+    still offers is not detached, and the emulator's refusal names the flow."""
+    ids = seeded(workspace)
+    workspace.write("google.yaml", google(None))
     workspace.apply(env=ENV)
     workspace.emulator.admin.call("PATCH", f"/userflows/{ids['Customers']}",
                                   {"identityProviders": ["EmailPassword-OAUTH", "Google-OAUTH"]})
-    workspace.write("google.yaml", GOOGLE + "ensure: absent\n")
-    plan = workspace.plan(env=ENV)
-    assert "leaves user flow(s) Customers" in plan["changes"][0]["notes"]
-    workspace.apply("--allow-destroy", env=ENV)
-    assert links(workspace)["Customers"] == ["EmailPassword-OAUTH"]
+    workspace.remove("google.yaml")
+    stopped = workspace.run("apply", "--auto-approve", "--allow-destroy", env=ENV)
+    assert stopped.code == 1 and "Customers" in stopped.err and "409" in stopped.err
+    assert any(p["id"] == "Google-OAUTH" for p in workspace.live())
 
 
 def test_no_flow_reads_unless_asked(workspace: Any) -> None:
@@ -207,7 +237,8 @@ def test_replace_moves_the_links_to_the_new_object() -> None:
     replace = Change(action=Action.REPLACE, kind="socialIdentityProvider", key="Google",
                      graph_id="Google-OAUTH", fields=(FieldChange("clientId", "a", "b"),),
                      body={})
-    plan = plan_links(Plan(changes=(replace,)), [_provider(None)], LIVE, STATE,
+    other = Provider(kind="socialIdentityProvider", key="Facebook", fields={}, user_flows=())
+    plan = plan_links(Plan(changes=(replace,)), [_provider(None), other], LIVE, STATE,
                       flows=lambda: FLOWS)
     change = plan.changes[0]
     assert [(link.flow_id, link.attach) for link in change.links] == [

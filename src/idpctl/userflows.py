@@ -2,10 +2,10 @@
 
 A provider's `userFlows: [...]` names the flows that must offer it; absent means "not
 managed", `[]` means "in no flow". The read side (`read`) is one GET of the tenant kind's flow
-collection (links inline), made only when some provider sets `userFlows` or the plan deletes
-or replaces a provider. `plan_links` is pure: it adds to a Plan a `userFlows` field change and
-the `FlowLink`s apply executes (detach before a delete, attach after a create). Endpoints and
-permissions: docs/userflows.md.
+collection (links inline), made only when some provider sets `userFlows`: a configuration that
+never names a flow costs no request. `plan_links` is pure: it adds to a Plan a `userFlows`
+field change and the `FlowLink`s apply executes (detach before a delete, attach after a
+create). Endpoints and permissions: docs/userflows.md.
 """
 
 from __future__ import annotations
@@ -157,20 +157,13 @@ def wanted(providers: Sequence[Provider]) -> bool:
 
 def plan_links(plan: Plan, providers: Sequence[Provider], live: Sequence[LiveProvider],
                state: State, *, flows: Flows | Callable[[], Flows] | None) -> Plan:
-    """`plan` with user-flow links added. `flows` is read (called) only when needed: some
-    provider sets `userFlows`, or a change deletes or replaces a live provider."""
-    managed = wanted(providers)
-    destroys = any(c.action.destructive and c.graph_id for c in plan.changes)
-    if flows is None or not (managed or destroys):
+    """`plan` with user-flow links added. `flows` is read (called) only when some provider
+    sets `userFlows`; then a delete or replace of any provider a flow offers detaches it
+    first, whether or not that provider sets `userFlows`."""
+    if flows is None or not wanted(providers):
         return plan
     if callable(flows):
-        try:
-            flows = flows()
-        except AuthError as error:
-            if managed:
-                raise
-            return replace(plan, warnings=(*plan.warnings, f"{error}; a delete of a provider "
-                                           "that a user flow still offers will fail"))
+        flows = flows()
     desired = {p.address: p for p in providers if not p.absent}
     ids = _live_ids(live, state)
     changes = {c.address: c for c in plan.changes}
