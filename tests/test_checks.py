@@ -271,3 +271,14 @@ def test_plan_reads_available_provider_types_for_new_social_providers(make_works
     ws.emulator.admin.clear_requests()
     ws.assert_converged(env=ENV)
     assert not [r for r in ws.emulator.admin.requests() if "availableProviderTypes" in r["path"]]
+
+
+def test_b2c_metadata_url_is_checked_against_the_sample_idps(make_workspace) -> None:
+    ws = preflight_workspace(make_workspace, kind="b2c")
+    partner = B2C_OIDC.replace("https://partner.test", "${var.idpBase}/_idp/fabrikam")
+    ws.write("partner.yaml", partner)
+    assert ws.plan(env=ENV)["findings"] == []
+    ws.write("partner.yaml", partner.replace("fabrikam", "basic-only"))
+    result = ws.run("plan", "--format", "json", env=ENV)
+    assert result.code == 1
+    assert [f["check"] for f in json.loads(result.out)["findings"]] == ["discovery.auth_method"]
