@@ -149,5 +149,6 @@ def test_crash_mid_apply(crash_workspace: Workspace) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_crash_mid_apply_many(crash_workspace: Workspace) -> None:
     run_crashes(crash_workspace, 200)
