@@ -94,14 +94,14 @@ def test_saved_plan_applies_exactly_and_show_renders_it(workspace) -> None:
     workspace.assert_converged(env=ENV)
 
 
-def test_second_concurrent_apply_is_refused_naming_the_holder(workspace) -> None:
+def test_second_concurrent_apply_is_refused_naming_the_holder(make_workspace) -> None:
+    workspace = make_workspace("external", graph_timeout=4)
     workspace.write("google.yaml", GOOGLE)
     workspace.emulator.admin.add_fault(method="POST", path=r"/beta/\$batch", action="hang",
                                        count=1)
     first: dict = {}
     thread = threading.Thread(target=lambda: first.setdefault(
-        "result", workspace.run_process("apply", "--auto-approve", env={
-            **ENV, "IDPCTL_TEST_GRAPH_TIMEOUT": "3"})))
+        "result", workspace.run_process("apply", "--auto-approve", env=ENV)))
     thread.start()
     try:
         lock = workspace.state_path.with_name("state.json.lock")
