@@ -289,9 +289,15 @@ class LocalStateStore:
         if not raw.strip():
             raise StateError(f"state file {self.path} is empty; it was left unchanged")
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
         except UnicodeDecodeError:
             raise StateError(f"state file {self.path} is not UTF-8 text") from None
+        except _DuplicateKey as error:
+            raise StateError(f"state file {self.path} has the key {error} twice in one object "
+                             "(edited by hand?); it was left unchanged") from None
+        except RecursionError:
+            raise StateError(f"state file {self.path} is nested too deeply to be a state "
+                             "file; it was left unchanged") from None
         except json.JSONDecodeError as error:
             raise StateError(
                 f"state file {self.path} is not valid JSON (line {error.lineno} column "
@@ -375,6 +381,20 @@ class LocalStateStore:
 
     def unlock(self, lock_id: str) -> LockInfo:
         return statelock.break_lock(self.lock_path, lock_id)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects as dicts, refusing a key given twice (JSON lets the last one win)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(json.dumps(key))
+        out[key] = value
+    return out
 
 
 def _basis_text(basis: tuple[int, str] | None) -> str:

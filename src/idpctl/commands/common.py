@@ -74,14 +74,21 @@ def load_planfile(path: Path) -> SavedPlan:
         raise PlanError(f"{path}: no such plan file") from None
     except RecursionError:
         raise PlanError(f"{path}: not a plan file (nested too deeply)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PlanError(f"{path}: not a plan file ({type(error).__name__}: "
-                        f"{getattr(error, 'msg', 'invalid text')})") from None
+    except UnicodeDecodeError:
+        raise PlanError(f"{path}: not a plan file (not UTF-8 text)") from None
+    except json.JSONDecodeError as error:
+        raise PlanError(f"{path}:{error.lineno}:{error.colno}: not a plan file "
+                        f"(invalid JSON: {error.msg})") from None
     if not isinstance(data, dict):
         raise PlanError(f"{path}: not a plan file (expected a JSON object)")
-    options = data.pop("options", {}) or {}
-    if not isinstance(options, dict):
-        raise PlanError(f"{path}: not a plan file (options is not an object)")
+    options = data.pop("options", None)
+    options = {} if options is None else options
+    if not isinstance(options, dict) or not all(
+            isinstance(options.get(name, []), list)
+            and all(isinstance(a, str) for a in options.get(name, []))
+            for name in ("targets", "rotate")):
+        raise PlanError(f"{path}: not a plan file (options must be an object whose targets "
+                        "and rotate are lists of addresses)")
     try:
         plan = planner.from_data(data)
     except PlanError as error:
