@@ -308,3 +308,18 @@ def test_replace_moves_the_provider_to_its_new_object(workspace: Any) -> None:
     new_id = next(p["id"] for p in workspace.live() if p.get("displayName") == "Contoso")
     assert new_id != old_id
     assert links(workspace)["Customers"] == ["EmailPassword-OAUTH", new_id]
+
+
+def test_saved_plan_is_stale_when_a_flow_link_moved_in_the_portal(workspace: Any) -> None:
+    ids = seeded(workspace)
+    workspace.write("google.yaml", google(["Customers"]))
+    workspace.apply(env=ENV)
+    workspace.write("google.yaml", google(["Customers", "Partners"]))
+    saved = workspace.run("plan", "--offline", "--out", "plan.json", env=ENV)
+    assert saved.code == 0, saved.text
+    workspace.emulator.admin.call("PATCH", f"/userflows/{ids['Partners']}",
+                                  {"identityProviders": ["EmailPassword-OAUTH", "Google-OAUTH"]})
+    refused = workspace.run("apply", "plan.json", env=ENV)
+    assert refused.code == 1 and "stale" in refused.err and ADDRESS in refused.err
+    assert "differs from the saved plan" in refused.err  # the basis does not digest links
+    assert links(workspace)["Partners"] == ["EmailPassword-OAUTH", "Google-OAUTH"]

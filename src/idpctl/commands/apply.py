@@ -97,15 +97,24 @@ def _refuse_if_stale(saved: Plan, current: Plan) -> None:
     moved: list[str] = []
     if saved.basis is not None and current.basis is not None:
         moved = list(planner.basis_differences(saved.basis, current.basis))
-    if not moved and _signature(saved) != _signature(current):
-        moved = ["the changes computed now differ from the saved plan"]
+    if not moved:
+        moved = [f"the change to {address} computed now differs from the saved plan"
+                 for address in _differing_changes(saved, current)]
     if moved:
         raise StalePlanError("the saved plan is stale: " + "; ".join(moved)
                              + "; run idpctl plan again")
 
 
-def _signature(plan: Plan) -> list[tuple[str, str]]:
-    return [(change.action.value, change.address) for change in plan.changes]
+def _differing_changes(saved: Plan, current: Plan) -> list[str]:
+    """Addresses whose change (action, fields, body, user-flow links) is not what was saved,
+    compared as the plan file writes them: what apply does must be what the plan showed."""
+    from idpctl import planfile
+
+    def by_address(plan: Plan) -> dict[str, object]:
+        return {c["address"]: c for c in planfile.to_data(plan)["changes"]}
+
+    old, new = by_address(saved), by_address(current)
+    return sorted(a for a in set(old) | set(new) if old.get(a) != new.get(a))
 
 
 def _approved(args: argparse.Namespace) -> bool:
