@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "Document",
+    "Locations",
     "display_path",
     "load_file",
     "load_text",
@@ -42,6 +43,7 @@ __all__ = [
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIAS_NODES = 10_000  # values produced by expanding aliases, in one document
+_COLUMNS = 1 << 32  # a packed location is line * _COLUMNS + column
 
 _TAG = "tag:yaml.org,2002:"
 _MAPPING, _SEQUENCE = f"{_TAG}map", f"{_TAG}seq"
@@ -62,6 +64,30 @@ def display_path(path: Path | str) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
         return str(path)
+
+
+class Locations(Mapping[tuple[str | int, ...], Location]):
+    """Path -> Location, stored packed (one int a node, not a Location object) so that
+    thousands of loaded files stay small; a Location is made when one is asked for."""
+
+    __slots__ = ("_file", "_packed")
+
+    def __init__(self, file: str, packed: dict[tuple[str | int, ...], int]) -> None:
+        self._file = file
+        self._packed = packed
+
+    def __getitem__(self, path: tuple[str | int, ...]) -> Location:
+        line, column = divmod(self._packed[path], _COLUMNS)
+        return Location(self._file, line, column)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._packed
+
+    def __iter__(self) -> Iterator[tuple[str | int, ...]]:
+        return iter(self._packed)
+
+    def __len__(self) -> int:
+        return len(self._packed)
 
 
 @dataclass(frozen=True)
@@ -143,8 +169,8 @@ class _Builder:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.locations: dict[tuple[str | int, ...], Location] = {}
-        self.key_locations: dict[tuple[str | int, ...], Location] = {}
+        self.locations: dict[tuple[str | int, ...], int] = {}  # packed: see Locations
+        self.key_locations: dict[tuple[str | int, ...], int] = {}
         self.problems: list[Problem] = []
         self._seen: set[int] = set()
         self._alias_nodes = 0
@@ -153,6 +179,10 @@ class _Builder:
     def loc(self, node: yaml.Node) -> Location:
         mark = node.start_mark
         return Location(self.file, mark.line + 1, mark.column + 1)
+
+    def packed(self, node: yaml.Node) -> int:
+        mark = node.start_mark
+        return (mark.line + 1) * _COLUMNS + mark.column + 1
 
     def problem(self, node: yaml.Node, message: str) -> None:
         loc = self.loc(node)
@@ -170,7 +200,7 @@ class _Builder:
                 if self._alias_nodes > MAX_ALIAS_NODES:
                     raise self._fatal(node, f"aliases expand to more than {MAX_ALIAS_NODES} "
                                             "values (alias bomb?)")
-            self.locations.setdefault(path, self.loc(node))
+            self.locations.setdefault(path, self.packed(node))
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node, path)
             if isinstance(node, yaml.SequenceNode):
@@ -208,10 +238,10 @@ class _Builder:
             if _SURROGATE.search(key):
                 key = self._surrogates(key_node)
             if key in result:
-                first = self.key_locations[(*path, key)]
-                self.problem(key_node, f"duplicate key {key!r} (first at line {first.line})")
+                first = self.key_locations[(*path, key)] // _COLUMNS
+                self.problem(key_node, f"duplicate key {key!r} (first at line {first})")
                 continue
-            self.key_locations[(*path, key)] = self.loc(key_node)
+            self.key_locations[(*path, key)] = self.packed(key_node)
             result[key] = self.build(value_node, (*path, key))
         for key, value in merged.items():
             result.setdefault(key, value)
@@ -345,7 +375,8 @@ def _load(text: str, file: str, path: Path | None, loader_class: type) -> Docume
             loader.dispose()
     if builder.problems:
         raise ConfigError(builder.problems)
-    return Document(file, path, data, builder.locations, builder.key_locations)
+    return Document(file, path, data, Locations(file, builder.locations),
+                    Locations(file, builder.key_locations))
 
 
 def load_file(path: Path, *, file: str | None = None) -> Document:
