@@ -11,17 +11,16 @@ import difflib
 import functools
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
-
-import jsonschema
-import referencing
-from referencing.jsonschema import DRAFT202012
+from typing import TYPE_CHECKING, Any, Protocol
 
 from idpctl import schemafast
 from idpctl.errors import Problem
 from idpctl.kinds import Kinds, load_kinds
 from idpctl.model import Location, Provider
 from idpctl.yamlload import Document
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "REFERENCE_HINT",
@@ -63,6 +62,12 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
 @functools.lru_cache(maxsize=8)
 def _validator(kinds: Kinds, schema_name: str) -> jsonschema.protocols.Validator:
+    # imported here: valid files never need jsonschema (schemafast answers), and importing
+    # it costs more than checking 1,000 files
+    import jsonschema
+    import referencing
+    from referencing.jsonschema import DRAFT202012
+
     resources = [(s["$id"], DRAFT202012.create_resource(s)) for s in kinds.schemas.values()]
     registry: referencing.Registry = referencing.Registry().with_resources(resources)
     schema = kinds.schema(schema_name)
