@@ -81,6 +81,7 @@ def targets(rows: Sequence) -> list[tuple[bool, str]]:
     for work in ("plan, all adopted (memory)", "validate (memory)"):
         row = next((r for r in rows if r.work == work), None)
         if row:
-            out.append((row.peak_mb <= 150, f"{work.split()[0]} of {row.n:,} providers: "
+            verb = work.split()[0].rstrip(",")
+            out.append((row.peak_mb <= 150, f"{verb} of {row.n:,} providers: "
                                             f"peak {row.peak_mb:.0f} MB <= 150 MB"))
     return out
