@@ -290,6 +290,8 @@ def test_unknown_odata_type_is_listed_as_unsupported_and_never_touched(
         unsupported = [u for u in plan["unmanaged"] if u["id"] == "quantum-1"]
         assert unsupported and unsupported[0]["reason"] == "unsupported type", plan["unmanaged"]
         assert "quantum-1" in workspace.run("plan", env=ENV).out
+        traced = workspace.run("--debug", "plan", env=ENV)  # the trace shows the list body
+        assert traced.code == 0 and "quantum-1" in traced.err, traced.text
         workspace.apply("--allow-destroy", env=ENV)
         workspace.remove("contoso.yaml")
         workspace.apply("--allow-destroy", env=ENV)
