@@ -5,7 +5,9 @@ worlds of tests/test_plan.py (desired files x live tenant x state, drifted and s
 - every delete/replace names a live id that idpctl manages or the files declare;
 - a live item of a type idpctl does not know is never touched, whatever it is called;
 - the plan does not depend on the order Graph lists providers in (a re-read may reorder);
-- the clock only ever holds changes back (the replication guard never adds a create).
+- the clock only ever holds changes back (the replication guard never adds a create);
+- a state id that no longer exists, while the files' provider is live under another id (a
+  replace killed after Graph ran it), is re-recorded: the state never keeps a dead id.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 from idpctl import plan as planner
 from idpctl.model import Action, LiveProvider
-from test_plan import plan_of, worlds
+from test_plan import live_of, oidc, plan_of, record_of, state_of, worlds
 
 World = tuple[list[Any], list[LiveProvider], Any]
 
@@ -71,3 +73,14 @@ def test_the_clock_only_holds_changes_back(world: World) -> None:
     without = {(c.action, c.address) for c in plan_of(desired, live, state).changes}
     with_clock = plan_of(desired, live, state, now=datetime.now(UTC)).changes
     assert {(c.action, c.address) for c in with_clock} <= without
+
+
+def test_dead_state_id_is_rebound_to_the_live_one() -> None:
+    provider = oidc("Contoso")
+    result = plan_of([provider], [live_of(provider, "new-id")],
+                     state_of(record_of(provider, "old-id")))
+    (change,) = result.changes
+    assert (change.action, change.graph_id, change.body) == (Action.UPDATE, "new-id", None)
+    assert [(f.name, f.before, f.after, f.state_only) for f in change.fields] == [
+        ("id", "old-id", "new-id", True)]
+    assert any("matched by key" in note for note in change.notes)

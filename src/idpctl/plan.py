@@ -125,15 +125,29 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
             unchanged.append(address)
             continue
         change = _plan_one(wanted.get(address), record, lp, ctx)
+        moved = (record is not None and lp is not None and record.id != lp.id
+                 and f"matched by key: its Graph id changed outside idpctl "
+                 f"({record.id} -> {lp.id})")
+        provider = wanted.get(address)
+        if change is None and moved and provider and record and lp:
+            change = _rebind(provider, record.id, lp)  # else the state keeps a dead id
         if change is None:
             unchanged.append(address)
             continue
-        if record and lp and record.id != lp.id:
-            moved = f"matched by key: its Graph id changed outside idpctl ({record.id} -> {lp.id})"
+        if moved:
             change = replace(change, notes=(*change.notes, moved))
         changes.append(change)
     changes.sort(key=lambda c: (_ORDER[c.action], c.kind, c.key))
     return changes, unchanged, waiting
+
+
+def _rebind(provider: Provider, old_id: str, lp: LiveProvider) -> Change:
+    """A state-only update: the live object matches the files but the state names another id
+    (say, a replace killed after Graph ran it); nothing is sent, the new id is recorded."""
+    return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key, graph_id=lp.id,
+                  fields=(FieldChange("id", before=old_id, after=lp.id, state_only=True,
+                                      note="state only: record the id Graph lists now"),),
+                  body=None, desired=provider)
 
 
 def _replicating(record: ManagedRecord, ctx: _Context) -> bool:
