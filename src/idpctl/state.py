@@ -275,9 +275,18 @@ class LocalStateStore:
     def load(self) -> State:
         with self._guard:
             state = self._read()
+            self._known = (self._stat(), state)
             self._loaded = True
             self._basis = None if state is None else (state.serial, state.lineage)
             return state if state is not None else new_state()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        """What tells a rewrite apart without reading: inode, size, modification time."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _read(self) -> State | None:
         try:
@@ -317,16 +326,22 @@ class LocalStateStore:
                     f"in {self.path}: the state was derived from an older one"
                 )
             self._write(text)
+            self._known = (self._stat(), state)
             self._basis = (state.serial, state.lineage)
         log.debug("state saved to %s (serial %s)", self.path, state.serial)
 
     def _check_unchanged(self, state: State) -> State | None:
         if not self._loaded:
             raise StateError(f"state file {self.path}: save without load")
-        try:
-            current = self._read()
-        except StateError as error:
-            raise StateError(f"{error} (found while saving)") from None
+        known_stat, known_state = getattr(self, "_known", (None, None))
+        stat = self._stat()
+        if stat is not None and stat == known_stat:
+            current = known_state  # the file is as this store last read or wrote it
+        else:
+            try:
+                current = self._read()
+            except StateError as error:
+                raise StateError(f"{error} (found while saving)") from None
         on_disk = None if current is None else (current.serial, current.lineage)
         if on_disk != self._basis:
             raise StateError(
