@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -85,13 +84,6 @@ def test_broken_settings_and_missing_settings(tmp_path: Path, capsys: Capture,
     (tmp_path / "idpctl.yaml").unlink()
     assert main(["validate"]) == 1
     assert "no idpctl.yaml in" in capsys.readouterr().out
-
-
-@pytest.mark.skipif(importlib.util.find_spec("idpctl.preflight") is not None,
-                    reason="the preflight exists; its own tests cover --online")
-def test_online_without_preflight_is_a_clear_error(tmp_path: Path, capsys: Capture) -> None:
-    assert main(["validate", "--online", "-c", str(_demo(tmp_path))]) == 1
-    assert "preflight is not available" in capsys.readouterr().err
 
 
 def test_schema_verb(capsys: Capture) -> None:

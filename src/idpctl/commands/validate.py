@@ -62,16 +62,9 @@ def report(errors: Sequence[Problem], warnings: Sequence[Problem]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        errors, warnings, providers, files = check(
-            getattr(args, "config", None), env=getattr(args, "env", None),
-            online=getattr(args, "online", False))
-    except ModuleNotFoundError as error:
-        if error.name != "idpctl.preflight":
-            raise
-        print("Error: validate --online: the discovery preflight is not available",
-              file=sys.stderr)
-        return 1
+    errors, warnings, providers, files = check(
+        getattr(args, "config", None), env=getattr(args, "env", None),
+        online=getattr(args, "online", False))
     report(errors, warnings)
     Annotator(args).problems([*warnings, *errors], title="idpctl validate")
     if errors:
