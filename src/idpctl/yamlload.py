@@ -59,9 +59,13 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def display_path(path: Path | str) -> str:
     """The path as the user should see it: relative to the working directory when inside it."""
-    path = Path(path)
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        cwd = os.getcwd()
+        absolute = os.path.abspath(path)
+        if absolute.startswith(cwd.rstrip(os.sep) + os.sep):  # the common case, no syscalls
+            return os.path.relpath(absolute, cwd)
+        # through a symbolic link, a path may still lie inside the working directory
+        return str(Path(path).resolve().relative_to(Path(cwd).resolve()))
     except (ValueError, OSError):
         return str(path)
 
