@@ -10,10 +10,11 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
-__all__ = ["RETRY_STATUSES", "read_with_retries", "tls_verify"]
+__all__ = ["RETRY_STATUSES", "json_object", "read_with_retries", "tls_verify"]
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +67,12 @@ def _retry_after(response: httpx.Response, *, default: float) -> float:
     except ValueError:
         return default
     return min(seconds, MAX_DELAY) if seconds > 0 else default
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object; {} for anything else (an error page, a list, no body)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from idpctl.errors import IdpctlError
-from idpctl.secret_sources import read_with_retries, tls_verify
+from idpctl.secret_sources import json_object, read_with_retries, tls_verify
 from idpctl.secrets import SecretContext, SourceError
 
 __all__ = ["API_VERSION", "RESOURCE", "parse_url", "read"]
@@ -47,7 +47,7 @@ def read(spec: Any, *, context: SecretContext) -> tuple[str, str | None]:
     origin, name, version = parse_url(spec)
     url = f"{origin}/secrets/{name}" + (f"/{version}" if version else "")
     response = _get(url, origin=origin, token=_token(context), context=context)
-    body = _json(response)
+    body = json_object(response)
     if response.status_code != 200:
         raise SourceError(_failure(response.status_code, body))
     value = body.get("value")
@@ -89,13 +89,6 @@ def _token(context: SecretContext) -> str:
         raise SourceError(f"cannot get a token for {RESOURCE}")
     return token
 
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _failure(status: int, body: dict[str, Any]) -> str:

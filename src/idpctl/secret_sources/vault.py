@@ -23,7 +23,7 @@ import httpx
 
 from idpctl.errors import SecretError
 from idpctl.model import Secret, SecretRef
-from idpctl.secret_sources import read_with_retries, tls_verify
+from idpctl.secret_sources import json_object, read_with_retries, tls_verify
 from idpctl.secrets import SecretContext, SourceError
 
 __all__ = ["VaultClient", "VaultSettings"]
@@ -112,7 +112,7 @@ class VaultClient:
         url = f"/v1/{_quote(mount)}/data/{_quote(path)}"
         params = {"version": str(version)} if version is not None else None
         response = self._request("GET", url, params=params, token=self._login())
-        body = _json(response)
+        body = json_object(response)
         if response.status_code == 404:
             raise SourceError(_not_found(body, mount, path, version))
         if response.status_code != 200:
@@ -160,7 +160,7 @@ class VaultClient:
             body = {"jwt": self._jwt(), **({"role": s.role} if s.role else {})}
         mount = s.mount or s.method
         response = self._request("POST", f"/v1/auth/{_quote(mount)}/login", json=body)
-        data = _json(response)
+        data = json_object(response)
         token = (data.get("auth") or {}).get("client_token")
         if response.status_code != 200 or not isinstance(token, str):
             raise SourceError(f"Vault {s.method} login failed: {_status_reason(response, data)}")
@@ -245,13 +245,6 @@ def _parse_spec(spec: Any) -> tuple[str, str, str, int | None]:
 def _quote(path: str) -> str:
     return "/".join(quote(part, safe="") for part in path.split("/"))
 
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _not_found(body: Mapping[str, Any], mount: str, path: str, version: int | None) -> str:
