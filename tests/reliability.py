@@ -4,16 +4,17 @@ that counts duplicates, lost providers and state records that do not match the t
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from idpctl.kinds import load_kinds
 from idpctl.live import normalise
-from workspace import Result, Workspace
+from workspace import TRANSCRIPTS, Result, Workspace, assert_no_canary
 
 __all__ = [
     "FAULTS",
@@ -231,3 +232,15 @@ def desired_addresses(ws: Workspace) -> list[str]:
         if kind and key:
             out.append(f"{kind.group(1)}/{key.group(1).strip()}")
     return out
+
+
+@contextlib.contextmanager
+def scanned_workspace(emulator: Any, root: Path, **options: Any) -> Iterator[Workspace]:
+    """A Workspace on a reset emulator for a whole module of trials; on leaving, everything
+    idpctl printed and wrote during them is scanned for the CANARY- values."""
+    from conftest import reset_emulator
+
+    reset_emulator(emulator)
+    start = len(TRANSCRIPTS)
+    yield Workspace(root, emulator, **options)
+    assert_no_canary(TRANSCRIPTS[start:], [root])

@@ -19,8 +19,17 @@ from dataclasses import dataclass, field
 import pytest
 
 from idpctl.emulator.harness import EmulatorHandle
-from reliability import SCENARIOS, Position, Scenario, census, fault_rule, positions, prepare
-from workspace import TRANSCRIPTS, Workspace, assert_no_canary
+from reliability import (
+    SCENARIOS,
+    Position,
+    Scenario,
+    census,
+    fault_rule,
+    positions,
+    prepare,
+    scanned_workspace,
+)
+from workspace import Workspace
 
 SEED = 8
 UNLOCK = re.compile(r"idpctl state unlock ([0-9a-f-]{36})")
@@ -40,13 +49,8 @@ class Tally:
 @pytest.fixture(scope="module")
 def crash_workspace(emulator_external: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
                     ) -> Iterator[Workspace]:
-    from conftest import reset_emulator
-
-    reset_emulator(emulator_external)
-    root = tmp_path_factory.mktemp("crash")
-    start = len(TRANSCRIPTS)
-    yield Workspace(root, emulator_external)
-    assert_no_canary(TRANSCRIPTS[start:], [root])
+    with scanned_workspace(emulator_external, tmp_path_factory.mktemp("crash")) as ws:
+        yield ws
 
 
 def wait_for_hang(ws: Workspace, proc, *, limit: float = 30.0) -> bool:

@@ -32,8 +32,9 @@ from reliability import (
     one_line_error,
     positions,
     prepare,
+    scanned_workspace,
 )
-from workspace import TRANSCRIPTS, Workspace, assert_no_canary
+from workspace import Workspace
 
 log = logging.getLogger(__name__)
 TIMEOUT = 1.0
@@ -53,17 +54,12 @@ class Tally:
 @pytest.fixture(scope="module")
 def matrix_workspace(emulator_external: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
                      ) -> Iterator[Workspace]:
-    from conftest import reset_emulator
-
-    reset_emulator(emulator_external)
-    root = tmp_path_factory.mktemp("matrix")
-    start = len(TRANSCRIPTS)
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, scanned_workspace(
+            emulator_external, tmp_path_factory.mktemp("matrix"), graph_timeout=TIMEOUT) as ws:
         # no replication delay here: a re-read shows a create at once, so the applier need
         # not wait for one to appear (tests/test_reliability.py covers that wait)
         patch.setattr(apply, "SETTLE_SECONDS", 0.0)
-        yield Workspace(root, emulator_external, graph_timeout=TIMEOUT)
-    assert_no_canary(TRANSCRIPTS[start:], [root])
+        yield ws
 
 
 def trial(ws: Workspace, scenario: Scenario, position: Position, fault: str, when: str,
