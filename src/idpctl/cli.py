@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from idpctl import __version__, redact
+from idpctl import __version__, output
 from idpctl.errors import IdpctlError
 
 __all__ = ["main"]
@@ -189,22 +189,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from idpctl.emulator.cli import main as emulator_main
 
         return emulator_main(argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.verb:
-        parser.print_help()
-        return EXIT_OK
-    if args.env is None:
-        args.env = os.environ.get("IDPCTL_ENV") or None
-    with _logging_to_stderr(debug=args.debug):
-        return _run(args)
+    with output.gated():
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not args.verb:
+            parser.print_help()
+            return EXIT_OK
+        if args.env is None:
+            args.env = os.environ.get("IDPCTL_ENV") or None
+        with _logging_to_stderr(debug=args.debug):
+            return _run(args)
 
 
 @contextlib.contextmanager
 def _logging_to_stderr(*, debug: bool) -> Iterator[None]:
     """idpctl's log lines go to this run's stderr (the emulator, if in-process, keeps its own)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_ScrubbingFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(lambda record: not record.name.startswith("idpctl.emulator"))
     logger = logging.getLogger("idpctl")
     saved = (logger.level, logger.propagate)
@@ -219,9 +220,11 @@ def _logging_to_stderr(*, debug: bool) -> Iterator[None]:
         logger.propagate = saved[1]
 
 
-class _ScrubbingFormatter(logging.Formatter):
+class _OneLineFormatter(logging.Formatter):
+    """A log record is one line, whatever outside text its arguments hold."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact.scrub(super().format(record))
+        return output.inline(super().format(record))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -247,8 +250,9 @@ def _traceback(args: argparse.Namespace) -> None:
     if args.debug:
         import traceback
 
-        print(redact.scrub(traceback.format_exc()), file=sys.stderr, end="")
+        print(traceback.format_exc(), file=sys.stderr, end="")
 
 
 def _error(message: str) -> None:
-    print(f"Error: {redact.scrub(message)}", file=sys.stderr)
+    """One `Error:` line: outside text in the message cannot start a line of its own."""
+    print(f"Error: {output.inline(message)}", file=sys.stderr)

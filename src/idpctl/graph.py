@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-import threading
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from idpctl import redact
 from idpctl.batching import BatchOutcomeUnknown, BatchRequest, BatchResult
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
 from idpctl.model import UNKNOWN, Secret
@@ -60,7 +60,6 @@ PERMISSION_HINT = (
 )
 GRAPH_HOSTS = frozenset({"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us",
                          "microsoftgraph.chinacloudapi.cn"})
-_MASK = "********"
 _SENSITIVE_KEYS = frozenset({"clientsecret", "certificatedata"})
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -114,8 +113,6 @@ class GraphClient:
         self.backoff_base = backoff_base
         self.bucket = TokenBucket(parse_rate_limit(rate_limit, default=DEFAULT_RATE_LIMIT))
         self.trace = trace
-        self._revealed: set[str] = set()
-        self._revealed_lock = threading.Lock()
         if isinstance(verify, str):
             verify = ssl.create_default_context(cafile=verify)
         self._http = httpx.Client(verify=verify, timeout=timeout, transport=transport,
@@ -292,24 +289,17 @@ class GraphClient:
     # -- bodies, errors, secrets -----------------------------------------------------------------
 
     def _encode(self, body: Any) -> bytes:
-        revealed: set[str] = set()
-        text = json.dumps(_reveal(body, revealed), ensure_ascii=False, separators=(",", ":"))
-        with self._revealed_lock:
-            self._revealed.update(v for v in revealed if v)
+        text = json.dumps(_reveal(body), ensure_ascii=False, separators=(",", ":"))
         return text.encode("utf-8")
 
-    def scrub(self, value: Any) -> Any:
-        """`value` with every secret this client sent replaced: whole strings by a mask (so a
-        read-back is 'unknown'), substrings in longer text by `(sensitive)`."""
-        with self._revealed_lock:
-            secrets = sorted(self._revealed, key=len, reverse=True)
-        return _scrub(value, secrets) if secrets else value
-
     def _parse(self, raw: bytes, headers: Mapping[str, str], status: int) -> Any:
+        """Graph's answer as data, never scrubbed: a secret equal to a display name or a
+        `$batch` id must not change what idpctl reasons on. Error text is scrubbed where it
+        becomes a message (`_error`), and everything printed passes `idpctl.output`."""
         if not raw.strip():
             return None
         try:
-            return self.scrub(json.loads(raw.decode("utf-8")))
+            return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             if status >= 400:
                 return None
@@ -325,7 +315,7 @@ class GraphClient:
         inner = error.get("innerError") or error.get("innererror")
         request_id = (inner.get("request-id") if isinstance(inner, dict) else None) or headers.get(
             "request-id")
-        message = self.scrub(_oneline(message or "no error details"))
+        message = redact.scrub(_oneline(message or "no error details"))
         text = f"Graph {status} {code or 'error'}: {message}"
         if request_id:
             text += f" (request-id {request_id})"
@@ -367,7 +357,7 @@ class GraphClient:
     def _trace_request(self, method: str, url: str, content: bytes | None) -> None:
         if not self.trace or not log.isEnabledFor(logging.DEBUG):
             return
-        body = self.scrub(_redact(json.loads(content))) if content else None
+        body = _redact(json.loads(content)) if content else None
         log.debug("-> %s %s Authorization: Bearer (redacted) body=%s", method, url,
                   json.dumps(body) if body is not None else "-")
 
@@ -380,18 +370,17 @@ class GraphClient:
                   json.dumps(_redact(body)) if body is not None else "-")
 
 
-def _reveal(value: Any, revealed: set[str]) -> Any:
-    """The JSON-ready form of a body: the one caller of `Secret.reveal()`."""
+def _reveal(value: Any) -> Any:
+    """The JSON-ready form of a body: the one caller of `Secret.reveal()` (every Secret
+    registered its value with `redact` when it was made)."""
     if isinstance(value, Secret):
-        plain = value.reveal()
-        revealed.add(plain)
-        return plain
+        return value.reveal()
     if value is UNKNOWN:
         raise GraphError("refusing to send a masked (unknown) value to Graph")
     if isinstance(value, Mapping):
-        return {str(k): _reveal(v, revealed) for k, v in value.items()}
+        return {str(k): _reveal(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_reveal(v, revealed) for v in value]
+        return [_reveal(v) for v in value]
     return value
 
 
@@ -402,21 +391,6 @@ def _redact(value: Any) -> Any:
                 else _redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v) for v in value]
-    return value
-
-
-def _scrub(value: Any, secrets: Sequence[str]) -> Any:
-    if isinstance(value, str):
-        if value in secrets:
-            return _MASK
-        for secret in secrets:
-            if len(secret) >= 4 and secret in value:
-                value = value.replace(secret, "(sensitive)")
-        return value
-    if isinstance(value, dict):
-        return {k: _scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, secrets) for v in value]
     return value
 
 

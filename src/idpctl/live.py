@@ -127,7 +127,8 @@ def _clean(value: Any) -> Any:
 
 
 def _mark_missing_write_only(fields: dict[str, Any], paths: Iterable[str]) -> None:
-    """A write-only value Graph left out is unknown, not absent (its parent must be there)."""
+    """A write-only value Graph left out is unknown, not absent (its parent must be there); one
+    Graph sent back unmasked is unknown too: idpctl never reasons on a secret it reads."""
     for path in paths:
         *parents, leaf = path.split(".")
         target: Any = fields
@@ -137,7 +138,7 @@ def _mark_missing_write_only(fields: dict[str, Any], paths: Iterable[str]) -> No
             continue
         if parents and str(target.get("@odata.type", "")).lower() in _SECRETLESS:
             continue
-        if leaf not in target:
+        if leaf not in target or (isinstance(target[leaf], str) and target[leaf]):
             target[leaf] = UNKNOWN
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from idpctl import output
 from idpctl.errors import ConfigError, Problem
 
 __all__ = ["Annotator", "annotation", "enabled"]
@@ -30,7 +31,8 @@ def enabled(args: argparse.Namespace, env: Any = None) -> bool:
 
 
 def _data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return output.inline(escaped)
 
 
 def _property(text: str) -> str:
@@ -75,8 +77,14 @@ class Annotator:
         self.stream: TextIO = sys.stderr if machine_output else sys.stdout
 
     def emit(self, level: str, message: str, **where: Any) -> None:
-        if self.on:
-            print(annotation(level, message, **where), file=self.stream, flush=True)
+        if not self.on:
+            return
+        line = annotation(level, message, **where)
+        command = getattr(self.stream, "command", None)
+        if command is not None:
+            command(line)  # the output gate: the one way to write a line starting with `::`
+        else:
+            print(line, file=self.stream, flush=True)
 
     def problem(self, problem: Problem, *, title: str = "idpctl") -> None:
         level = "warning" if problem.severity == "warning" else "error"

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from idpctl import output
 from idpctl.errors import PlanError
 from idpctl.fileio import write_atomic
 from idpctl.model import Plan
@@ -52,7 +53,7 @@ def render(plan: Plan, fmt: str, *, color: bool = False) -> str:
 
 def print_warnings(warnings: Sequence[str]) -> None:
     for warning in warnings:
-        print(f"Warning: {warning}", file=sys.stderr)
+        print(f"Warning: {output.inline(warning)}", file=sys.stderr)
 
 
 def save_planfile(path: Path, plan: Plan, *, targets: Sequence[str], rotate: Sequence[str]) -> None:
@@ -102,7 +103,7 @@ def append_step_summary(plan: Plan) -> None:
     if not target:
         return
     with open(target, "a", encoding="utf-8") as handle:
-        handle.write(render(plan, "markdown"))
+        handle.write(output.document(render(plan, "markdown")))
 
 
 def preflight_stops(plan: Plan, args: object) -> bool:
@@ -115,6 +116,7 @@ def preflight_stops(plan: Plan, args: object) -> bool:
         return False
     first = stop[0]
     more = f" and {len(stop) - 1} more" if len(stop) > 1 else ""
-    print(f"Error: preflight: {first.address}: {first.message}{more}; fix the configuration "
+    print(f"Error: preflight: {output.inline(first.address)}: {output.inline(first.message)}"
+          f"{more}; fix the configuration "
           "or the identity provider, or pass --skip-preflight", file=sys.stderr)
     return True

@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from idpctl import output
 from idpctl.commands.annotations import Annotator
 from idpctl.config import load_providers, provider_files, resolve_settings
 from idpctl.errors import ConfigError, Problem
@@ -51,9 +52,10 @@ def _problems(error: ConfigError) -> list[Problem]:
 
 def _line(problem: Problem) -> str:
     if problem.line <= 0:
-        return problem.message
+        return output.inline(problem.message)
     prefix = "warning: " if problem.severity == "warning" else ""
-    return f"{problem.file}:{problem.line}:{problem.column}: {prefix}{problem.message}"
+    return output.inline(f"{problem.file}:{problem.line}:{problem.column}: {prefix}"
+                         f"{problem.message}")
 
 
 def report(errors: Sequence[Problem], warnings: Sequence[Problem]) -> None:
