@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from idpctl import redact
 from idpctl.errors import AuthError
 from idpctl.model import Secret, SecretRef
 
@@ -88,7 +89,9 @@ class TokenProvider:
                 raise AuthError(self._scrub(
                     f"sign-in failed ({self.mode}): {type(error).__name__}: {error}")) from None
         if isinstance(result, dict) and result.get("access_token"):
-            return str(result["access_token"])
+            token = str(result["access_token"])
+            redact.register(token)
+            return token
         raise AuthError(self._scrub(f"sign-in failed ({self.mode}, client "
                                     f"{self.client_id or 'managed identity'}): "
                                     f"{describe_failure(result)}"))
@@ -375,6 +378,7 @@ class FileAssertion:
                             ) from None
         if not token:
             raise AuthError(f"federated token file {self.path} is empty")
+        redact.register(token)
         return token
 
 
@@ -382,6 +386,7 @@ class GitHubAssertion:
     """An OIDC token from GitHub Actions' token service, re-fetched when near expiry."""
 
     def __init__(self, url: str, bearer: str, *, verify: str | bool, margin: float = 60.0) -> None:
+        redact.register(bearer)
         self._url = url
         self._bearer = bearer
         self._verify = verify
@@ -419,6 +424,7 @@ class GitHubAssertion:
             token = None
         if not isinstance(token, str) or not token:
             raise AuthError("GitHub OIDC token service answered without a token")
+        redact.register(token)
         return token
 
 

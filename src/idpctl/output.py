@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 from idpctl import redact
 
-__all__ = ["Gate", "clean", "document", "gated", "inline"]
+__all__ = ["Gate", "clean", "document", "first_control", "gated", "inline"]
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _LINE_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -70,6 +70,12 @@ def clean(text: str, *, color: bool = False, line_start: bool = True) -> str:
 def inline(text: object) -> str:
     """Outside text for a place on one line: newlines and every other control shown escaped."""
     return _LINE_CONTROL.sub(_shown, str(text))
+
+
+def first_control(text: str) -> str | None:
+    """The first character `inline` would escape, as `U+000A`; None when there is none."""
+    found = _LINE_CONTROL.search(text)
+    return f"U+{ord(found.group()):04X}" if found else None
 
 
 def document(text: str) -> str:

@@ -243,6 +243,7 @@ def _provider_problems(
     if provider.protected and provider.absent:
         found.append((("ensure",), "ensure: absent contradicts protected: true (a protected "
                                    "provider is never deleted)"))
+    found.extend(_name_rules(provider, kind))
     found.extend(_social_rules(provider, kinds, tenant_kind))
     if not provider.absent:
         found.extend(_oidc_rules(provider))
@@ -265,6 +266,27 @@ def _policy_rules(provider: Provider, settings: _Settings) -> list[tuple[Path_, 
     except ConfigError as error:
         return [(("secretPolicy",), str(error))]
     return []
+
+
+def _name_rules(provider: Provider, kind: Any) -> list[tuple[Path_, str]]:
+    """Natural keys and display names are shown to reviewers: no control or layout characters,
+    no leading or trailing whitespace (docs/security.md, control 2)."""
+    from idpctl.output import first_control
+
+    found: list[tuple[Path_, str]] = []
+    for name in dict.fromkeys(n for n in (kind.key_field, "displayName") if n):
+        value = provider.fields.get(name)
+        if not isinstance(value, str) or not value:
+            continue
+        control = first_control(value)
+        if control:
+            found.append(((name,), f"{name} holds a control or layout character ({control}); "
+                                   "names are shown to reviewers and must be plain text"))
+        elif not value.strip():
+            found.append(((name,), f"{name} must not be only whitespace"))
+        elif value != value.strip():
+            found.append(((name,), f"{name} must not start or end with whitespace"))
+    return found
 
 
 def _a(word: str) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idpctl import redact
 from idpctl.errors import SecretError
 from idpctl.fingerprint import fingerprint
 from idpctl.model import Provider, Secret, SecretRef
@@ -162,11 +163,16 @@ class Resolver:
     def _provider(self, provider: Provider, failures: list[str]) -> Provider:
         def leaf(ref: SecretRef, path: str) -> Any:
             outcome = self._outcome(ref)
+            where = f"{ref.location}: " if ref.location else ""
             if isinstance(outcome, SourceError):
-                where = f"{ref.location}: " if ref.location else ""
                 failures.append(
                     f"{where}{provider.address} {path}: cannot resolve {ref.describe()}: {outcome}"
                 )
+                return ref
+            if len(outcome.reveal()) < redact.MIN_LENGTH:
+                failures.append(f"{where}{provider.address} {path}: the value of {ref.describe()} "
+                                f"is shorter than {redact.MIN_LENGTH} characters: too short to "
+                                "be a client secret, and too short to mask in output")
                 return ref
             return outcome
 

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from idpctl import redact
 from idpctl.secret_sources import tls_verify
 from idpctl.secrets import SourceError
 
@@ -33,6 +34,7 @@ def actions_token(
             "Vault jwt auth needs vault.auth.jwt or a GitHub Actions OIDC token "
             "(ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set; grant id-token: write)"
         )
+    redact.register(bearer)
     if audience:
         url += ("&" if "?" in url else "?") + urlencode({"audience": audience})
     try:
@@ -53,4 +55,5 @@ def actions_token(
         token = None
     if not isinstance(token, str) or not token:
         raise SourceError("GitHub Actions OIDC token service answered no token")
+    redact.register(token)
     return token

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from idpctl import redact
 from idpctl.errors import IdpctlError
 from idpctl.secret_sources import json_object, read_with_retries, tls_verify
 from idpctl.secrets import SecretContext, SourceError
@@ -87,6 +88,7 @@ def _token(context: SecretContext) -> str:
         raise SourceError(f"cannot get a token for {RESOURCE}: {error}") from None
     if not token:
         raise SourceError(f"cannot get a token for {RESOURCE}")
+    redact.register(token)
     return token
 
 

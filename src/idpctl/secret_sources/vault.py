@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from idpctl import redact
 from idpctl.errors import SecretError
 from idpctl.model import Secret, SecretRef
 from idpctl.secret_sources import json_object, read_with_retries, tls_verify
@@ -164,6 +165,7 @@ class VaultClient:
         token = (data.get("auth") or {}).get("client_token")
         if response.status_code != 200 or not isinstance(token, str):
             raise SourceError(f"Vault {s.method} login failed: {_status_reason(response, data)}")
+        redact.register(token)
         log.debug("signed in to Vault at %s with %s", s.address, s.method)
         return token
 
