@@ -289,6 +289,6 @@ def test_report_markdown() -> None:
     assert out.startswith("## idpctl secrets report for `contoso.onmicrosoft.com`\n\n"
                           "**2 secret(s) in 3 provider(s): 1 ok, 0 warn, 1 expired, 0 unknown**")
     assert ("| `socialIdentityProvider/Google` | `clientSecret` | `clientSecret` | "
-            "`env:GOOGLE_SECRET` | 7 | 40d | ❌ expired: past maxAge 30d | rotate clientSecret "
-            "now: 40d old, past maxAge 30d<br>keep rotating") in out
+            "`env:GOOGLE_SECRET` | `7` | 40d | ❌ expired: past maxAge 30d | `rotate clientSecret "
+            "now: 40d old, past maxAge 30d`<br>`keep rotating") in out
     assert "| `oidcIdentityProvider/Woodgrove` | `private_key_jwt` | - | - | - | - | - |" in out

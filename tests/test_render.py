@@ -118,7 +118,7 @@ def test_markdown_table_flags_and_folding() -> None:
     assert "**Secret rotations**" in out
     assert out.count("<details>\n<summary><code>") == len(rich_plan().changes)
     assert "<code>&lt;=</code>" in out
-    row = "| `certificateData` | `(sensitive)` | `(sensitive)` | rotate (vault version 7 -&gt; 8) |"
+    row = "| `certificateData` | `(sensitive)` | `(sensitive)` | `rotate (vault version 7 -> 8)` |"
     assert row in out
     # every table row has the same number of cells as its header
     for row in re.findall(r"^\|.*\|$", out, flags=re.M):
@@ -128,10 +128,33 @@ def test_markdown_table_flags_and_folding() -> None:
 def test_markdown_escapes_hostile_names() -> None:
     p = oidc("a|b</details><script>`x`", secret("CANARY-h"))
     out = render.markdown(plan_of([p], []))
-    outside_code = re.sub(r"`[^`\n]*`", "", out)
+    outside_code = _outside_code(out)
     assert "<script>" not in outside_code and "</details><" not in outside_code
-    assert "/a|b&lt;/details&gt;&lt;script&gt;" in out
+    assert "/a|b&lt;/details&gt;&lt;script&gt;`x`" in out  # in <summary>: escaped, in <code>
     assert "a\\|b" in out
+
+
+HOSTILE = ("@octocat <img src=x onerror=alert(1)> [click](https://evil.test) "
+           "![i](https://evil.test/i.png) ```` </details> <!-- x")
+
+
+def _outside_code(markdown: str) -> str:
+    """The Markdown with every code span and every <code> element taken out."""
+    without = re.sub(r"<code>[^<]*</code>", "", markdown)
+    return re.sub(r"(`+)(?!`).*?(?<!`)\1(?!`)", "", without)
+
+
+def test_markdown_keeps_outside_text_inert() -> None:
+    """No raw HTML, @mention, link or image from outside text; one line per <summary>."""
+    p = oidc(HOSTILE, secret("CANARY-h"))
+    plan = replace(plan_of([p], []), warnings=(HOSTILE + "\n## forged heading",),
+                               tenant=HOSTILE)
+    out = render.markdown(plan)
+    rest = _outside_code(out)
+    for bad in ("@octocat", "<img", "](https://evil.test", "<!--", "\n## forged"):
+        assert bad not in rest, bad
+    assert all(line.count("<summary>") == line.count("</summary>") for line in out.splitlines())
+    assert "\\x60\\x60\\x60\\x60" in out  # a run that could close a fence is escaped
 
 
 def test_markdown_stays_under_the_comment_limit() -> None:

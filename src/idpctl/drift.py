@@ -38,6 +38,7 @@ from idpctl.model import (
     SecretRef,
     State,
 )
+from idpctl.render_markdown import span
 
 __all__ = [
     "CHANGED",
@@ -326,22 +327,18 @@ def text(report: Report) -> str:
 def markdown(report: Report) -> str:
     """For a job summary or the drift issue a scheduled workflow opens."""
     icon = {"clean": "✅", "drift": "⚠️", "error": "❌"}[report.status]
-    lines = [f"## {icon} idpctl drift" + (f": `{report.tenant}`" if report.tenant else ""),
+    lines = [f"## {icon} idpctl drift" + (f": {span(report.tenant)}" if report.tenant else ""),
              "", summary_line(report), ""]
     for kind in sorted({f.kind for f in report.findings}, key=lambda k: _RANK.get(k, 5)):
         lines += [f"### {_TITLES.get(kind, kind)}", ""]
         for finding in (f for f in report.findings if f.kind == kind):
-            where = f" ({finding.location})" if finding.location else ""
-            lines.append(f"- `{finding.address or '-'}`: {_md(finding.message)}{where}")
+            where = f" ({span(str(finding.location))})" if finding.location else ""
+            lines.append(f"- {span(finding.address or '-')}: {span(finding.message)}{where}")
             for d in finding.fields:
-                lines.append(f"  - `{d.name}`: files `{_md(_value(d.desired))}`, "
-                             f"tenant `{_md(_value(d.live))}`")
+                lines.append(f"  - {span(d.name)}: files {span(_value(d.desired))}, "
+                             f"tenant {span(_value(d.live))}")
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def _md(text_: str) -> str:
-    return text_.replace("`", "'").replace("\n", " ")
 
 
 def json(report: Report) -> str:

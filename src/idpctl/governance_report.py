@@ -29,6 +29,7 @@ from idpctl.governance import (
     secret_leaves,
 )
 from idpctl.model import Provider, State
+from idpctl.render_markdown import span
 
 __all__ = ["FORMAT_VERSION", "Metadata", "ProviderReport", "Report", "build", "json",
            "markdown", "recommend", "text"]
@@ -237,7 +238,7 @@ def json(report: Report) -> str:
 
 
 def markdown(report: Report) -> str:
-    head = "## idpctl secrets report" + (f" for `{_code(report.tenant)}`" if report.tenant
+    head = "## idpctl secrets report" + (f" for {span(report.tenant)}" if report.tenant
                                           else "")
     lines = [head, "", f"**{report.summary()}** (default policy: {report.policy.describe()})",
              "", "| Provider | Method | Secret | Source | Version | Age | Status | "
@@ -245,8 +246,8 @@ def markdown(report: Report) -> str:
     for row in report.providers:
         advice = "<br>".join(_cell(a) for a in row.recommendations)
         for f in row.secrets or (None,):
-            cells = [f"`{_code(row.address)}`", f"`{_code(row.method)}`",
-                     f"`{_code(f.path)}`" if f else "-", f"`{_code(f.source)}`" if f else "-",
+            cells = [span(row.address), span(row.method),
+                     span(f.path) if f else "-", span(f.source) if f else "-",
                      _cell(f.version or "-") if f else "-",
                      format_duration(f.age) if f and f.age is not None else "-",
                      _badge(f) if f else "-", advice]
@@ -257,13 +258,9 @@ def markdown(report: Report) -> str:
 
 def _badge(f: GovernanceFinding) -> str:
     icon = {Status.OK: "✅", Status.WARN: "⚠️", Status.EXPIRED: "❌", Status.UNKNOWN: "❔"}
-    return f"{icon[f.status]} {_cell(_status(f))}"
+    return f"{icon[f.status]} {_status(f)}"  # idpctl's own words: no outside text
 
 
 def _cell(value: str) -> str:
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("|", "\\|").replace("\n", " "))
-
-
-def _code(value: str) -> str:
-    return value.replace("`", "'").replace("|", "\\|").replace("\n", " ")
+    """Text from outside in a cell: a code span (see render_markdown.span)."""
+    return span(value)

@@ -35,6 +35,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u20
 _LINE_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _SGR = re.compile(r"\x1b\[(?:0|1|3[1-7])m")  # the colour codes render.text paints with
 _COMMAND = re.compile(r"^([ \t]*):(?=:)", re.MULTILINE)
+_FENCE = re.compile("`{3,}")  # would close a Markdown code fence the text is quoted in
 
 
 def _shown(match: re.Match[str]) -> str:
@@ -68,8 +69,11 @@ def clean(text: str, *, color: bool = False, line_start: bool = True) -> str:
 
 
 def inline(text: object) -> str:
-    """Outside text for a place on one line: newlines and every other control shown escaped."""
-    return _LINE_CONTROL.sub(_shown, str(text))
+    """Outside text for a place on one line: newlines and every other control shown escaped,
+    and a run of three or more backticks as `\\x60`s, so that the line cannot close a code fence
+    it is quoted in (the action's `error` output is shown in one)."""
+    line = _LINE_CONTROL.sub(_shown, str(text))
+    return _FENCE.sub(lambda m: "\\x60" * len(m.group()), line) if "```" in line else line
 
 
 def first_control(text: str) -> str | None:

@@ -2,7 +2,8 @@
 
 Every renderer is pure and takes a Plan. Secret leaves are never formatted by value: they
 show as `(sensitive)` (a `Secret`, or a placeholder read back from a plan file) and a masked
-read-back as `(unknown)`.
+read-back as `(unknown)`. Text from outside (addresses, ids, notes, warnings, findings) is put on
+its one line with `output.inline`; what the line may show is the output gate's business.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from idpctl.model import UNKNOWN, Action, Change, FieldChange, Plan, Secret, SecretRef
+from idpctl.output import inline
 from idpctl.planfile import SecretPlaceholder, to_data
 
 __all__ = ["format_value", "json", "markdown", "summary_line", "text"]
@@ -31,7 +33,7 @@ def format_value(value: Any) -> str:
     if value is UNKNOWN:
         return "(unknown)"
     if isinstance(value, Mapping):
-        inner = ", ".join(f"{k}: {format_value(v)}" for k, v in value.items())
+        inner = ", ".join(f"{inline(str(k))}: {format_value(v)}" for k, v in value.items())
         return "{" + inner + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(format_value(v) for v in value) + "]"
@@ -57,7 +59,7 @@ def text(plan: Plan, *, color: bool = False) -> str:
     paint = _painter(color)
     lines: list[str] = []
     if plan.tenant:
-        lines += [f"Tenant: {plan.tenant}", ""]
+        lines += [f"Tenant: {inline(plan.tenant)}", ""]
     if plan.changes:
         lines += ["idpctl will perform the following actions:", ""]
         for change in plan.changes:
@@ -68,11 +70,11 @@ def text(plan: Plan, *, color: bool = False) -> str:
         for item in plan.unmanaged:
             name = item.address or item.odata_type.rsplit(".", 1)[-1]
             label = f' "{item.display_name}"' if item.display_name and not item.address else ""
-            lines.append(f"  {name}{label} (id {item.id}): {item.reason}")
+            lines.append(inline(f"  {name}{label} (id {item.id}): {item.reason}"))
         lines.append("")
     lines += _finding_lines(plan, paint)
     for warning in plan.warnings:
-        lines.append(paint("33", f"Warning: {warning}"))
+        lines.append(paint("33", f"Warning: {inline(warning)}"))
     if plan.warnings:
         lines.append("")
     lines.append(paint("1", summary_line(plan)))
@@ -85,10 +87,10 @@ def _finding_lines(plan: Plan, paint: Any) -> list[str]:
         return []
     lines = ["Preflight findings:"]
     for address in dict.fromkeys(f.address for f in plan.findings):
-        lines.append(f"  {address}:")
+        lines.append(f"  {inline(address)}:")
         for f in (f for f in plan.findings if f.address == address):
             code = "31" if f.severity == "error" else "33"
-            lines.append("    " + paint(code, f.severity) + f" [{f.check}] {f.message}")
+            lines.append("    " + paint(code, f.severity) + inline(f" [{f.check}] {f.message}"))
     return [*lines, ""]
 
 
@@ -112,13 +114,13 @@ def _headline(change: Change) -> str:
         what = ("will be adopted (recorded in the state only)" if change.action is Action.ADOPT
                 else "changes in the state only (nothing is sent to Graph)")
     ident = f" [id {change.graph_id}]" if change.graph_id else ""
-    return f"{change.address}{ident} {what}"
+    return inline(f"{change.address}{ident} {what}")
 
 
 def _change_lines(change: Change, paint: Any) -> list[str]:
     symbol = change.action.value
     lines = [paint(_COLORS[change.action], f"  {symbol:>3} ") + _headline(change)]
-    lines += [f"        # {note}" for note in change.notes]
+    lines += [f"        # {inline(note)}" for note in change.notes]
     if change.desired is not None and change.desired.protected and change.action.destructive:
         lines.append(paint("31", "        # protected: refused without removing protection"))
     for field in change.fields:
@@ -128,7 +130,7 @@ def _change_lines(change: Change, paint: Any) -> list[str]:
 
 def _field_lines(field: FieldChange, action: Action, paint: Any) -> list[str]:
     pad = " " * 8
-    note = f"  # {field.note}" if field.note else ""
+    note = f"  # {inline(field.note)}" if field.note else ""
     if field.state_only:
         body = f"{field.name}: {format_value(field.before)} -> {format_value(field.after)}"
         return [pad + paint("33", "~ ") + body + note]

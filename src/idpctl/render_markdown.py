@@ -3,20 +3,29 @@
 A summary counts table, flags for deletes, replaces and secret rotations, then one folded
 `<details>` section per provider holding a table of its field changes. Pure; secrets show as
 `(sensitive)`, never by value.
+
+Text from outside (names, values, messages, notes, warnings) is only ever shown inside a code
+span (`_span`) or HTML-escaped inside `<code>` on one line (`_html`): no raw HTML, @mention,
+link, image or table cell break from a pull request's files or a discovery document
+(docs/security.md, control 2).
 """
 
 from __future__ import annotations
 
+import re
+
 from idpctl.model import Action, Change, FieldChange, Plan
+from idpctl.output import inline
 from idpctl.render import format_value, summary_line
 
-__all__ = ["markdown"]
+__all__ = ["markdown", "span"]
 
 _TITLES = {Action.CREATE: "Create", Action.UPDATE: "Update", Action.REPLACE: "Replace",
            Action.DELETE: "Delete", Action.ADOPT: "Adopt"}
 _ORDER = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.ADOPT)
 # GitHub refuses comments over 65,536 characters; leave room for a header a workflow adds
 MAX_CHARS = 60_000
+_BACKTICKS = re.compile("`+")
 LIST_LIMIT = 200  # entries of the unchanged and unmanaged lists shown
 
 
@@ -42,7 +51,7 @@ def markdown(plan: Plan) -> str:
 
 
 def _header(plan: Plan) -> list[str]:
-    title = "## idpctl plan" + (f" for `{_code(plan.tenant)}`" if plan.tenant else "")
+    title = "## idpctl plan" + (f" for {span(plan.tenant)}" if plan.tenant else "")
     lines = [title, "", f"**{summary_line(plan)}**", ""]
     if plan.changes:
         counts = plan.counts()
@@ -65,7 +74,7 @@ def _findings(plan: Plan) -> list[str]:
              "", "| Provider | Severity | Check | Finding |", "|---|---|---|---|"]
     for f in plan.findings[:LIST_LIMIT]:
         mark = "❌ error" if f.severity == "error" else "⚠️ warning"
-        lines.append(f"| `{_code(f.address)}` | {mark} | `{_code(f.check)}` | "
+        lines.append(f"| {span(f.address)} | {mark} | {span(f.check)} | "
                      f"{_cell(f.message)} |")
     return [*lines, *_more(len(plan.findings)), ""]
 
@@ -73,7 +82,8 @@ def _findings(plan: Plan) -> list[str]:
 def _flags(plan: Plan) -> list[str]:
     deletes = [c.address for c in plan.changes if c.action is Action.DELETE]
     replaces = [c.address for c in plan.changes if c.action is Action.REPLACE]
-    rotations = [f"{c.address} `{f.name}` ({f.note})" for c in plan.changes for f in c.fields
+    rotations = [f"{span(c.address)} {span(f.name)} ({_cell(f.note or '')})"
+                 for c in plan.changes for f in c.fields
                  if f.sensitive and f.note and f.note.startswith("rotate")]
     flags = []
     if deletes:
@@ -82,23 +92,24 @@ def _flags(plan: Plan) -> list[str]:
         flags.append("**Replaces** (deleted, then created again; need `--allow-destroy`): "
                      f"{_list(replaces)}")
     if rotations:
-        flags.append(f"**Secret rotations**: {', '.join(_cell(r) for r in rotations)}")
+        flags.append(f"**Secret rotations**: {', '.join(rotations)}")
     if not flags:
         return []
     return ["> [!WARNING]", *(f"> - {flag}" for flag in flags), ""]
 
 
 def _list(addresses: list[str]) -> str:
-    return ", ".join(f"`{_code(a)}`" for a in addresses)
+    return ", ".join(span(a) for a in addresses)
 
 
 def _section(change: Change, *, folded_only: bool = False) -> str:
     flags = _change_flags(change)
-    summary = (f"<code>{_html(change.action.value)}</code> <b>{_html(change.address)}</b>: "
+    summary = (f"<code>{_html(change.action.value)}</code> <b><code>{_html(change.address)}"
+               "</code></b>: "
                f"{_TITLES[change.action].lower()}{flags}")
     lines = ["<details>", f"<summary>{summary}</summary>", ""]
     if change.graph_id:
-        lines += [f"Graph id: `{_code(change.graph_id)}`", ""]
+        lines += [f"Graph id: {span(change.graph_id)}", ""]
     lines += [f"- {_cell(note)}" for note in change.notes]
     if change.notes:
         lines.append("")
@@ -133,19 +144,19 @@ def _row(field: FieldChange, action: Action) -> str:
         before = "" if action is Action.CREATE else format_value(field.before)
         after = format_value(field.after)
     note = field.note or ("state only" if field.state_only else "")
-    return (f"| `{_code(field.name)}` | {_value_cell(before)} | {_value_cell(after)} | "
+    return (f"| {span(field.name)} | {_value_cell(before)} | {_value_cell(after)} | "
             f"{_cell(note)} |")
 
 
 def _value_cell(value: str) -> str:
-    return f"`{_code(value)}`" if value else ""
+    return span(value) if value else ""
 
 
 def _tail(plan: Plan) -> list[str]:
     lines = []
     if plan.unchanged:
         lines += [f"<details><summary>Unchanged ({len(plan.unchanged)})</summary>", "",
-                  *(f"- `{_code(a)}`" for a in plan.unchanged[:LIST_LIMIT]),
+                  *(f"- {span(a)}" for a in plan.unchanged[:LIST_LIMIT]),
                   *_more(len(plan.unchanged)), "", "</details>", ""]
     if plan.unmanaged:
         lines += [f"<details><summary>Left alone, not managed by idpctl "
@@ -153,7 +164,7 @@ def _tail(plan: Plan) -> list[str]:
                   "| Provider | Id | Reason |", "|---|---|---|"]
         for item in plan.unmanaged[:LIST_LIMIT]:
             name = item.address or item.display_name or item.odata_type
-            lines.append(f"| `{_code(name)}` | `{_code(item.id)}` | {_cell(item.reason)} |")
+            lines.append(f"| {span(name)} | {span(item.id)} | {_cell(item.reason)} |")
         lines += [*_more(len(plan.unmanaged)), "", "</details>", ""]
     if plan.warnings:
         lines += ["**Warnings**", "", *(f"- {_cell(w)}" for w in plan.warnings), ""]
@@ -165,14 +176,22 @@ def _more(count: int) -> list[str]:
 
 
 def _cell(value: str) -> str:
-    """Text safe inside a table cell or list item: no pipes, no newlines, no raw HTML."""
-    return _html(value).replace("|", "\\|").replace("\n", " ")
+    """Free text from outside in a table cell or list item: a code span (nothing in it is
+    markup); empty stays empty."""
+    return span(value) if value else ""
 
 
-def _code(value: str) -> str:
-    """Text safe inside backticks in a table: backticks and pipes would end the span or cell."""
-    return value.replace("`", "'").replace("|", "\\|").replace("\n", " ")
+def span(value: str) -> str:
+    """`value` as one inline code span, whatever it holds: on one line, its delimiter longer
+    than any backtick run inside, pipes escaped for tables (GFM unescapes them in cells)."""
+    text = inline(value).replace("|", "\\|")
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip(" ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _html(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text inside an HTML element on one line: `&`, `<`, `>`, quotes and `@` escaped."""
+    return (inline(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("@", "&#64;"))

@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from idpctl import output
 from idpctl.commands.annotations import Annotator
 from idpctl.errors import GraphError
 
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         if fmt != "text":
             sys.stdout.write(_render(report, fmt))
         _publish(report, notes)
-        print(f"Error: drift: could not read the tenant, no drift reported: {error}",
+        print("Error: drift: could not read the tenant, no drift reported: "
+              f"{output.inline(error)}",
               file=sys.stderr)
         return report.exit_code
     report = drift.findings(
@@ -76,7 +78,7 @@ def _publish(report: Any, notes: Annotator) -> None:
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if target:
         with open(target, "a", encoding="utf-8") as handle:
-            handle.write(drift.markdown(report))
+            handle.write(output.document(drift.markdown(report)))
 
 
 def _governance(desired: Any, state: Any) -> list[Any]:

@@ -11,6 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
+from idpctl import output
 from idpctl.errors import IdpctlError
 from idpctl.fileio import write_atomic
 
@@ -35,15 +36,15 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for item in result.files:
         write_atomic(out / item.name, item.text, mode=0o644)
-        print(f"Wrote {out / item.name} ({item.address})")
+        print(output.inline(f"Wrote {out / item.name} ({item.address})"))
     for skip in result.skipped:
         name = f" {skip.display_name!r}" if skip.display_name else ""
-        print(f"Skipped {skip.id}{name} ({skip.odata_type}): {skip.reason}")
+        print(output.inline(f"Skipped {skip.id}{name} ({skip.odata_type}): {skip.reason}"))
     print(f"\nExported {len(result.files)} provider(s), skipped {len(result.skipped)}.")
     if result.secrets:
         print("Secrets to supply (Graph never shows them; each file names its variable):")
         for need in result.secrets:
-            print(f"  {need.env}  ({need.address} {need.path})")
+            print(output.inline(f"  {need.env}  ({need.address} {need.path})"))
     if result.files:
         print("Next: review the files, then `idpctl import --all` to take them under "
               "management without changing the tenant.")

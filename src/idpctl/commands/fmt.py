@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from idpctl import output
 from idpctl.config import provider_files, resolve_settings
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import Kinds, load_kinds, migrate_legacy
@@ -152,7 +153,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _one(path: Path, kinds: Kinds, *, migrate: bool) -> bool:
-    shown = display_path(path)
+    shown = output.inline(display_path(path))  # a file name may hold anything but `/`
     if path.stat().st_size > MAX_BYTES:
         raise ConfigError([Problem(shown, 1, 1, "file is larger than 1 MiB")])
     raw = path.read_bytes().decode("utf-8")
@@ -185,5 +186,6 @@ def run(args: argparse.Namespace) -> int:
                 print(str(problem))
         except (OSError, UnicodeDecodeError) as error:
             failed += 1
-            print(f"{display_path(path)}:1:1: cannot format: {error.__class__.__name__}")
+            print(f"{output.inline(display_path(path))}:1:1: cannot format: "
+                  f"{error.__class__.__name__}")
     return 1 if failed else 0

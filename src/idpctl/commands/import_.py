@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from idpctl import output
 from idpctl.errors import IdpctlError, PlanError
 from idpctl.fileio import parse_duration
 from idpctl.model import LiveProvider, ManagedRecord, Provider, SecretRef, State
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             new = _record(new, files[address], live[address])
         store.save(new)
     for address in chosen:
-        print(f"Imported {address} (Graph id {live[address].id}).")
+        print(output.inline(f"Imported {address} (Graph id {live[address].id})."))
     _secret_notes([files[a] for a in chosen])
     return 0
 
@@ -70,8 +71,8 @@ def _all(live: Mapping[str, LiveProvider], files: Mapping[str, Provider],
         if address in state.providers:
             continue
         if address not in files:
-            print(f"Skipped {address}: not in the provider files (write it, or run idpctl "
-                  "export, then import it)")
+            print(f"Skipped {output.inline(address)}: not in the provider files (write it, or "
+                  "run idpctl export, then import it)")
             continue
         chosen.append(address)
     return chosen
@@ -121,7 +122,7 @@ def _secret_notes(providers: Sequence[Provider]) -> None:
     print("\nGraph never shows secrets, so idpctl has none recorded: the next apply sets each "
           "from its reference. Supply the values first:")
     for address, path, ref in refs:
-        print(f"  {ref.describe()}  ({address} {path})")
+        print(output.inline(f"  {ref.describe()}  ({address} {path})"))
 
 
 def _refs(value: Any, prefix: str = "") -> list[tuple[str, SecretRef]]:

@@ -17,6 +17,7 @@ import argparse
 import difflib
 import sys
 
+from idpctl import output
 from idpctl.commands import state_repair
 from idpctl.errors import StateError
 from idpctl.model import ManagedRecord
@@ -30,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.state_verb == "unlock":
         broken = store.unlock(args.lock_id)
-        print(f"Lock {broken.lock_id} broken (was held by {broken.user}@{broken.host} "
-              f"pid {broken.pid} since {broken.started_at} for {broken.operation}).")
+        print(output.inline(f"Lock {broken.lock_id} broken (was held by {broken.user}@"
+                            f"{broken.host} pid {broken.pid} since {broken.started_at} for "
+                            f"{broken.operation})."))
         return 0
     if args.state_verb in _REPAIRS:
         return _repair(args, store)
@@ -82,10 +84,10 @@ def _note_lock(store) -> None:
     try:
         info = store.read_lock()
     except StateError as error:
-        print(f"Note: {error}", file=sys.stderr)
+        print(output.inline(f"Note: {error}"), file=sys.stderr)
         return
     if info is not None:
-        print(f"Note: {info.describe()}", file=sys.stderr)
+        print(output.inline(f"Note: {info.describe()}"), file=sys.stderr)
 
 
 def _unknown(address: str, known: list[str], where: str) -> str:
