@@ -36,3 +36,18 @@ def test_a_secret_equal_to_a_display_name_still_converges(workspace) -> None:
     assert first.code == 0, first.text
     workspace.assert_converged(env=env)
     assert name in [p["displayName"] for p in workspace.live()]
+
+
+def test_a_saved_plan_is_stale_when_a_secret_value_changed(workspace) -> None:
+    """Control 4 keeps staleness working: the one keyed digest over secrets moves."""
+    workspace.write("contoso.yaml", OIDC.format(name="Contoso"))
+    env = {"CONTOSO_SECRET": "CANARY-first-value"}
+    workspace.apply(env=env)
+    saved = workspace.run("plan", "--out", "plan.json", "--rotate",
+                          "oidcIdentityProvider/Contoso", env=env)
+    assert saved.code == 0, saved.text
+    text = (workspace.root / "plan.json").read_text(encoding="utf-8")
+    assert '"format_version": 2' in text and "fingerprint" not in text and "salt" not in text
+    refused = workspace.run("apply", "plan.json", env={"CONTOSO_SECRET": "CANARY-second-value"})
+    assert refused.code == 1 and "a secret's value changed" in refused.err, refused.text
+    assert workspace.run("apply", "plan.json", env=env).code == 0

@@ -97,7 +97,7 @@ PLAN_EDITS: dict[str, Edit | bytes] = {
     "action-flipped-to-delete": _set((*CHANGE, "action"), "delete"),
     "address-renamed": _set((*CHANGE, "address"), "oidcIdentityProvider/Other"),
     "basis-missing": _drop(("basis",)),
-    "basis-salt-number": _set(("basis", "salt"), 5),
+    "basis-secrets-number": _set(("basis", "secrets"), 5),
     "basis-serial-string": _set(("basis", "state_serial"), "1"),
     "tenant-other": _set(("tenant",), "00000000-0000-0000-0000-000000000000"),
     "options-list": _set(("options",), []),

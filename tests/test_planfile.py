@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -12,9 +14,9 @@ import pytest
 from idpctl import plan as planner
 from idpctl import render
 from idpctl.errors import PlanError
-from idpctl.model import UNKNOWN, Action
+from idpctl.model import UNKNOWN, Action, State
 from idpctl.planfile import FORMAT_VERSION, SecretPlaceholder, compute_basis
-from test_plan import SALT, managed, oidc, plan_of, rich_plan, secret, state_of
+from test_plan import managed, oidc, plan_of, rich_plan, secret, state_of
 
 
 def test_round_trip_keeps_everything_show_and_staleness_need() -> None:
@@ -28,12 +30,11 @@ def test_round_trip_keeps_everything_show_and_staleness_need() -> None:
     assert render.markdown(restored) == render.markdown(original)
 
 
-def test_secret_leaves_are_references_and_salted_fingerprints() -> None:
+def test_secret_leaves_are_references_only() -> None:
     data = planner.to_data(rich_plan())
     create = next(c for c in data["changes"] if c["action"] == "create")
     leaf = create["body"]["clientAuthentication"]["clientSecret"]
-    assert leaf["sensitive"] is True and leaf["source"] == "env:CONTOSO"
-    assert leaf["fingerprint"].startswith("hmac-sha256:") and leaf["version"] is None
+    assert leaf == {"sensitive": True, "source": "env:CONTOSO", "version": None}
     restored = planner.from_data(data)
     body = next(c for c in restored.changes if c.action is Action.CREATE).body
     assert body is not None
@@ -45,7 +46,14 @@ def test_secret_leaves_are_references_and_salted_fingerprints() -> None:
 def test_no_secret_value_anywhere_in_the_file() -> None:
     text = json.dumps(planner.to_data(rich_plan()))
     assert "CANARY" not in text
-    assert '"format_version": 1' in text
+    assert f'"format_version": {FORMAT_VERSION}' in text and FORMAT_VERSION == 2
+
+
+def test_a_version_1_plan_file_is_refused() -> None:
+    data = planner.to_data(rich_plan())
+    data["format_version"] = 1
+    with pytest.raises(PlanError, match="format_version 1 is not supported"):
+        planner.from_data(data)
 
 
 def test_masked_values_round_trip_as_unknown() -> None:
@@ -106,7 +114,7 @@ def _resealed(edit: Any) -> dict[str, Any]:
     (lambda d: d["basis"].__setitem__("state_serial", "3"), "state_serial"),
     (lambda d: d["basis"]["live"].__setitem__("x", 1), r"basis\.live"),
     (lambda d: d["unmanaged"].append(3), r"unmanaged\[3\]"),
-    (lambda d: d.__setitem__("format_version", 2), "format_version 2"),
+    (lambda d: d.__setitem__("format_version", 3), "format_version 3"),
 ])
 def test_structurally_wrong_file_is_rejected_with_its_path(edit: Any, message: str) -> None:
     with pytest.raises(PlanError, match=message):
@@ -119,23 +127,74 @@ def test_not_a_plan_at_all(data: Any) -> None:
         planner.from_data(data)
 
 
-def test_basis_moves_with_secret_value_not_with_salt_free_data() -> None:
+def test_basis_moves_with_a_secret_value_through_the_one_keyed_digest() -> None:
     p = oidc("Contoso", secret("CANARY-1"))
     lp, rec = managed(p, "id-1")
-    one = compute_basis([p], [lp], state_of(rec), salt=SALT)
-    two = compute_basis([oidc("Contoso", secret("CANARY-2"))], [lp], state_of(rec), salt=SALT)
-    same = compute_basis([oidc("Contoso", secret("CANARY-1"))], [lp], state_of(rec), salt=SALT)
+    one = compute_basis([p], [lp], state_of(rec))
+    two = compute_basis([oidc("Contoso", secret("CANARY-2"))], [lp], state_of(rec))
+    same = compute_basis([oidc("Contoso", secret("CANARY-1"))], [lp], state_of(rec))
     assert one == same
-    assert planner.basis_differences(one, two) == ["desired oidcIdentityProvider/Contoso changed"]
+    assert one.desired == two.desired  # per-provider digests hold no secret value
+    assert planner.basis_differences(one, two) == ["a secret's value changed"]
+
+
+def test_a_never_saved_state_gives_no_secret_digest() -> None:
+    p = oidc("Contoso", secret("CANARY-1"))
+    fresh = state_of(serial=0)
+    assert compute_basis([p], [], fresh).secrets is None
+
+
+WORDS = ["password", "Password1", "letmein!", "hunter22", "CANARY-1", "correcthorse",
+         "Summer2024", "qwertyuiop", "CANARY-weak-guess", "changeme"]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_a_word_list_attack_on_a_saved_plan_confirms_nothing() -> None:
+    """An attacker with a saved plan (an artifact, a log) and the provider files (the pull
+    request) tries each word of a list as the secret: as a keyed or plain digest under every
+    string the file holds (where a salt would be), as the basis digest of the provider, and as
+    the basis digest over secrets under every such key. No guess may be confirmed."""
+    weak = "CANARY-weak-guess"
+    lp, rec = managed(oidc("Contoso", secret(weak)), "id-1")
+    plan = plan_of([oidc("Contoso", secret(weak), scope="openid email")], [lp], state_of(rec))
+    data = json.loads(json.dumps(planner.to_data(plan)))
+    assert weak not in json.dumps(data)
+    held = set(_strings(data))
+    keys = [k.encode() for k in held] + [b""]
+    confirmed = set()
+    for word in WORDS:
+        value = word.encode()
+        for key in keys:
+            tried = {"hmac-sha256:" + hmac.new(key, value, hashlib.sha256).hexdigest(),
+                     "sha256:" + hashlib.sha256(key + value).hexdigest()}
+            if tried & held:
+                confirmed.add(word)
+        guess = [oidc("Contoso", secret(word), scope="openid email")]
+        for key in keys[:50]:
+            state = State(3, "lineage-1", key or b"k", {rec.address: rec})
+            if compute_basis(guess, [lp], state).secrets in held:
+                confirmed.add(word)
+    assert confirmed == set()
+    # the per-provider digests are the same whatever the guess: they test nothing
+    assert {compute_basis([oidc("Contoso", secret(w), scope="openid email")], [lp],
+                          state_of(rec)).desired["oidcIdentityProvider/Contoso"]
+            for w in WORDS} == {data["basis"]["desired"]["oidcIdentityProvider/Contoso"]}
 
 
 def test_basis_names_added_removed_and_replaced_lineage() -> None:
     a, b = oidc("A"), oidc("B")
     la, lb = managed(a, "id-a")[0], managed(b, "id-b")[0]
-    old = compute_basis([a], [la], state_of(), salt=SALT)
+    old = compute_basis([a], [la], state_of())
     other = state_of()
     other = type(other)(other.serial, "lineage-2", other.fingerprint_key, {})
-    new = compute_basis([b], [lb], other, salt=SALT)
+    new = compute_basis([b], [lb], other)
     assert planner.basis_differences(old, new) == [
         "state replaced (lineage lineage-1 -> lineage-2)",
         "desired oidcIdentityProvider/A removed", "desired oidcIdentityProvider/B added",

@@ -151,7 +151,7 @@ def findings(
     caller's clock) lets the plan's replication guard keep a provider idpctl just created,
     and not listed yet, from being reported missing."""
     stripped = [strip_secrets(p) for p in desired]
-    plan = planner.build([p for p, _ in stripped], live, state, kinds=kinds, salt="drift",
+    plan = planner.build([p for p, _ in stripped], live, state, kinds=kinds,
                          tenant=tenant, now=now)
     found: list[Finding] = []
     for change in plan.changes:

@@ -316,12 +316,14 @@ class Unmanaged:
 class PlanBasis:
     """What a plan was computed from, as digests, so a saved plan can be checked for staleness.
 
-    Digests of desired providers include secret fingerprints keyed by `salt`, never values.
+    No digest here depends on a secret value except `secrets`: one HMAC over every secret of
+    the plan, keyed by a key derived from the state's fingerprint key, which the plan file never
+    holds, so nobody with the file alone can test a guess (docs/plan-format.md).
     """
 
-    salt: str
-    desired: Mapping[str, str]  # address -> digest
-    live: Mapping[str, str]  # graph id -> digest of the raw item
+    secrets: str | None  # None: the state was never saved, so there is no key to digest under
+    desired: Mapping[str, str]  # address -> digest of the provider, secrets as references
+    live: Mapping[str, str]  # graph id -> digest of the item, write-only values left out
     state_serial: int
     state_lineage: str
     # graph id -> address (or display name), only to name a live provider that moved

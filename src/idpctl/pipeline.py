@@ -147,7 +147,6 @@ def build_plan(
     *,
     targets: Sequence[str] = (),
     rotate: Sequence[str] = (),
-    salt: str,
 ) -> Plan:
     from idpctl import plan as planner
 
@@ -158,7 +157,7 @@ def build_plan(
             raise PlanError(f"{address}: no such provider in the files, the state or the tenant")
     plan = planner.build(
         desired.providers, tuple(live), state, kinds=desired.kinds,
-        targets=tuple(targets), rotate=tuple(rotate), salt=salt,
+        targets=tuple(targets), rotate=tuple(rotate),
         tenant=desired.settings.tenant, now=datetime.now(UTC),
     )
     return _with_flow_links(plan, desired, live, state)

@@ -1,6 +1,6 @@
 """The planner: a pure diff of desired providers against live Graph and the state, into a Plan.
 
-`build` does no I/O, reads no clock and draws no randomness (the basis salt is passed in), so
+`build` does no I/O, reads no clock and draws no randomness, so
 every rule is testable as a plain call on values. Rules, in brief (docs/plan-format.md has
 the long form):
 
@@ -74,7 +74,6 @@ def build(
     kinds: Mapping[str, Kind],
     targets: Sequence[str] = (),
     rotate: Sequence[str] = (),
-    salt: str,
     tenant: str | None = None,
     now: datetime | None = None,
     replication_grace: float = REPLICATION_GRACE,
@@ -105,7 +104,7 @@ def build(
         unchanged=tuple(unchanged),
         unmanaged=matcher.unmanaged(kinds),
         warnings=tuple(warnings),
-        basis=planfile.compute_basis(desired, live, state, salt=salt),
+        basis=planfile.compute_basis(desired, live, state),
         tenant=tenant,
     )
 

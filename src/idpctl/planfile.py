@@ -1,10 +1,11 @@
 """The plan file: a versioned JSON form of a Plan, and the basis a saved plan is checked by.
 
-A plan file holds references and keyed fingerprints, never a secret value: each `Secret`
-leaf is written as `{"sensitive": true, "source": ..., "fingerprint": ..., "version": ...}`
-and reads back as a `SecretPlaceholder`. A plan read from a file is for `show` and for the
-staleness check; apply re-builds the plan from fresh inputs and executes that one.
-docs/plan-format.md describes every key.
+A plan file holds references, never a secret value nor a per-secret digest: each `Secret`
+leaf is written as `{"sensitive": true, "source": ..., "version": ...}` and reads back as a
+`SecretPlaceholder`. The basis carries one digest over all secrets, keyed by a key derived from
+the state's fingerprint key (which the file never holds), so a file alone cannot confirm a guess
+at a secret. A plan read from a file is for `show` and for the staleness check; apply re-builds
+the plan from fresh inputs and executes that one. docs/plan-format.md describes every key.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ __all__ = [
     "to_data",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# the basis key is HMAC(state.fingerprint_key, this): a plan digest is never a state fingerprint
+_BASIS_KEY_LABEL = b"idpctl plan basis: secrets"
 _ACTIONS = {action.name.lower(): action for action in Action}
 
 
@@ -52,37 +55,25 @@ class SecretPlaceholder:
     """A secret leaf read back from a plan file: what it referred to, never its value."""
 
     source: str
-    fingerprint: str | None = None
     version: str | None = None
 
     def __str__(self) -> str:
         return "(sensitive)"
 
 
-def _salted(salt: str, secret: Secret) -> str:
-    digest = hmac.new(salt.encode("utf-8"), secret.reveal().encode("utf-8"), hashlib.sha256)
-    return "hmac-sha256:" + digest.hexdigest()
-
-
-def encode_value(value: Any, salt: str | None) -> Any:
-    """A JSON-ready copy of a field value: secrets as references plus a salted fingerprint,
-    masked read-backs as `{"unknown": true}`."""
-    if isinstance(value, Secret):
-        return {"sensitive": True, "source": value.source,
-                "fingerprint": _salted(salt, value) if salt is not None else None,
-                "version": value.version}
-    if isinstance(value, SecretPlaceholder):
-        return {"sensitive": True, "source": value.source, "fingerprint": value.fingerprint,
-                "version": value.version}
+def encode_value(value: Any) -> Any:
+    """A JSON-ready copy of a field value: secrets as references (source and version, nothing
+    derived from the value), masked read-backs as `{"unknown": true}`."""
+    if isinstance(value, Secret | SecretPlaceholder):
+        return {"sensitive": True, "source": value.source, "version": value.version}
     if isinstance(value, SecretRef):
-        return {"sensitive": True, "source": value.describe(), "fingerprint": None,
-                "version": None}
+        return {"sensitive": True, "source": value.describe(), "version": None}
     if value is UNKNOWN:
         return {"unknown": True}
     if isinstance(value, Mapping):
-        return {str(k): encode_value(v, salt) for k, v in value.items()}
+        return {str(k): encode_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [encode_value(v, salt) for v in value]
+        return [encode_value(v) for v in value]
     if value is None or isinstance(value, str | int | float | bool):
         return value
     raise PlanError(f"cannot write a value of type {type(value).__name__} to a plan")
@@ -93,24 +84,54 @@ def _digest(data: Any) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def compute_basis(desired: Sequence[Provider], live: Sequence[LiveProvider], state: State,
-                  *, salt: str) -> PlanBasis:
-    """Digests of everything a plan was computed from; secrets enter only as salted HMACs."""
+def _saved(state: State) -> bool:
+    """A state never saved gets a fresh random lineage and key on every load."""
+    return bool(state.serial or state.providers)
+
+
+def _secrets_digest(desired: Sequence[Provider], state: State) -> str | None:
+    """One keyed digest over every secret of `desired` (address, path, value); None when the
+    state was never saved: then no key outlives this run, and nothing the plan shows depends
+    on a secret's value (every secret is `will be set`)."""
+    if not _saved(state):
+        return None
+    key = hmac.new(state.fingerprint_key, _BASIS_KEY_LABEL, hashlib.sha256).digest()
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for p in sorted(desired, key=lambda p: p.address):
+        for path, secret in _secret_leaves(p.fields, ""):
+            item = json.dumps([p.address, path, secret.reveal()], ensure_ascii=False)
+            mac.update(item.encode("utf-8") + b"\n")
+    return "hmac-sha256:" + mac.hexdigest()
+
+
+def _secret_leaves(value: Any, path: str) -> list[tuple[str, Secret]]:
+    if isinstance(value, Secret):
+        return [(path, value)]
+    if isinstance(value, Mapping):
+        return [leaf for k, v in value.items() for leaf in _secret_leaves(v, f"{path}.{k}")]
+    if isinstance(value, list | tuple):
+        return [leaf for i, v in enumerate(value) for leaf in _secret_leaves(v, f"{path}[{i}]")]
+    return []
+
+
+def compute_basis(desired: Sequence[Provider], live: Sequence[LiveProvider],
+                  state: State) -> PlanBasis:
+    """Digests of everything a plan was computed from; secret values enter only the one
+    keyed `secrets` digest."""
     wanted = {}
     for p in desired:
         wanted[p.address] = _digest({
-            "kind": p.kind, "key": p.key, "fields": encode_value(p.fields, salt),
+            "kind": p.kind, "key": p.key, "fields": encode_value(p.fields),
             "auth_method": p.auth_method, "protected": p.protected, "absent": p.absent,
             "user_flows": list(p.user_flows) if p.user_flows is not None else None,
         })
     seen, names = {}, {}
     for lp in live:
-        raw = lp.raw or {"@odata.type": lp.odata_type, **lp.fields}
-        seen[lp.id] = _digest(encode_value(raw, salt))
+        # the normalised fields: a write-only value Graph sent back is UNKNOWN there
+        seen[lp.id] = _digest(encode_value({"@odata.type": lp.odata_type, **lp.fields}))
         names[lp.id] = lp.address or str(lp.fields.get("displayName") or lp.id)
-    # a state never saved gets a fresh random lineage on every load: all of them are "no state"
-    lineage = state.lineage if state.serial or state.providers else "none"
-    return PlanBasis(salt=salt, desired=dict(sorted(wanted.items())),
+    lineage = state.lineage if _saved(state) else "none"
+    return PlanBasis(secrets=_secrets_digest(desired, state), desired=dict(sorted(wanted.items())),
                      live=dict(sorted(seen.items())), state_serial=state.serial,
                      state_lineage=lineage, live_names=dict(sorted(names.items())))
 
@@ -122,6 +143,8 @@ def basis_differences(old: PlanBasis, new: PlanBasis) -> list[str]:
         out.append(f"state replaced (lineage {old.state_lineage} -> {new.state_lineage})")
     elif old.state_serial != new.state_serial:
         out.append(f"state changed (serial {old.state_serial} -> {new.state_serial})")
+    if old.secrets != new.secrets and old.state_lineage == new.state_lineage:
+        out.append("a secret's value changed")
     for address in sorted(set(old.desired) | set(new.desired)):
         before, after = old.desired.get(address), new.desired.get(address)
         if before != after:
@@ -139,14 +162,13 @@ def basis_differences(old: PlanBasis, new: PlanBasis) -> list[str]:
 
 def to_data(plan: Plan) -> dict[str, Any]:
     """The plan as versioned, JSON-ready data with a stable key order and a checksum."""
-    salt = plan.basis.salt if plan.basis else None
     counts = plan.counts()
     data: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "tenant": plan.tenant,
         "summary": {**counts, "unchanged": len(plan.unchanged),
                     "unmanaged": len(plan.unmanaged), "has_changes": plan.has_changes},
-        "changes": [_change_data(c, salt) for c in plan.changes],
+        "changes": [_change_data(c) for c in plan.changes],
         "unchanged": list(plan.unchanged),
         "unmanaged": [{"address": u.address, "id": u.id, "odata_type": u.odata_type,
                        "display_name": u.display_name, "reason": u.reason}
@@ -160,7 +182,7 @@ def to_data(plan: Plan) -> dict[str, Any]:
     return data
 
 
-def _change_data(change: Change, salt: str | None) -> dict[str, Any]:
+def _change_data(change: Change) -> dict[str, Any]:
     desired = change.desired
     return {
         "action": change.action.name.lower(),
@@ -177,18 +199,18 @@ def _change_data(change: Change, salt: str | None) -> dict[str, Any]:
             "absent": desired.absent},
         "fields": [{
             "name": f.name,
-            "before": None if f.sensitive else encode_value(f.before, salt),
-            "after": None if f.sensitive else encode_value(f.after, salt),
+            "before": None if f.sensitive else encode_value(f.before),
+            "after": None if f.sensitive else encode_value(f.after),
             "sensitive": f.sensitive, "state_only": f.state_only, "note": f.note,
         } for f in change.fields],
-        "body": None if change.body is None else encode_value(change.body, salt),
+        "body": None if change.body is None else encode_value(change.body),
     }
 
 
 def _basis_data(basis: PlanBasis | None) -> dict[str, Any] | None:
     if basis is None:
         return None
-    return {"salt": basis.salt, "state_serial": basis.state_serial,
+    return {"secrets": basis.secrets, "state_serial": basis.state_serial,
             "state_lineage": basis.state_lineage, "desired": dict(sorted(basis.desired.items())),
             "live": dict(sorted(basis.live.items())),
             "live_names": dict(sorted(basis.live_names.items()))}
@@ -304,7 +326,7 @@ def _finding(r: _Reader) -> Finding:
 def _basis(r: _Reader | None) -> PlanBasis | None:
     if r is None:
         return None
-    return PlanBasis(salt=r.get("salt", str), desired=r.mapping("desired"),
+    return PlanBasis(secrets=r.get("secrets", str, optional=True), desired=r.mapping("desired"),
                      live=r.mapping("live"), state_serial=r.get("state_serial", int),
                      state_lineage=r.get("state_lineage", str),
                      live_names=r.mapping("live_names"))
@@ -312,10 +334,8 @@ def _basis(r: _Reader | None) -> PlanBasis | None:
 
 def _decode(value: Any) -> Any:
     if isinstance(value, dict):
-        if value.get("sensitive") is True and set(value) <= {
-                "sensitive", "source", "fingerprint", "version"}:
+        if value.get("sensitive") is True and set(value) <= {"sensitive", "source", "version"}:
             return SecretPlaceholder(source=str(value.get("source")),
-                                     fingerprint=value.get("fingerprint"),
                                      version=value.get("version"))
         if value == {"unknown": True}:
             return UNKNOWN

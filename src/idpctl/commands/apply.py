@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,11 +36,10 @@ def run(args: argparse.Namespace) -> int:
             pipeline.graph_session(desired.settings, debug=args.debug) as graph:
         state = store.load()
         live = pipeline.read_live(graph, desired.kinds)
-        salt = saved.plan.basis.salt if saved and saved.plan.basis else secrets.token_hex(16)
 
         def replan(new_state: State, new_live: Sequence[LiveProvider]) -> Plan:
             fresh = pipeline.build_plan(desired, new_live, new_state, targets=targets,
-                                        rotate=rotate, salt=salt)
+                                        rotate=rotate)
             _check_safety(fresh, args)
             return fresh
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     state = store.load()
     with pipeline.graph_session(desired.settings, debug=args.debug) as graph:
         live = pipeline.read_live(graph, desired.kinds)
-        plan = pipeline.build_plan(desired, live, state, targets=targets, rotate=rotate,
-                                   salt=secrets.token_hex(16))
+        plan = pipeline.build_plan(desired, live, state, targets=targets, rotate=rotate)
         plan = checks.with_findings(plan, providers=desired.providers,
                                     settings=desired.settings, graph=graph,
                                     offline=args.offline)
