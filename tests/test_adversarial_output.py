@@ -10,7 +10,17 @@ scrubbing gate is the same one a child process goes through (`cli.main`).
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from hostile_echo import PAYLOAD
+from idpctl import output, redact
+from idpctl.commands.annotations import annotation
 
 OIDC = """\
 kind: oidcIdentityProvider
@@ -51,3 +61,209 @@ def test_a_saved_plan_is_stale_when_a_secret_value_changed(workspace) -> None:
     refused = workspace.run("apply", "plan.json", env={"CONTOSO_SECRET": "CANARY-second-value"})
     assert refused.code == 1 and "a secret's value changed" in refused.err, refused.text
     assert workspace.run("apply", "plan.json", env=env).code == 0
+
+
+# -- canaries --------------------------------------------------------------------------------
+
+# JSON-special characters, quotes, backslashes, spaces, unicode, URL and Markdown specials
+_POOL = '"\\ \'{}%+&<>é/ß=?#:;,@!$^*()[]|~`Ω\t'
+
+
+def canary(length: int, tag: str = "") -> str:
+    """A secret of exactly `length` characters that nothing else idpctl prints contains: it
+    starts with a snowman (and a tag), ends with a letter, and mixes everything in between."""
+    head = "\u2603" + tag
+    if length <= len(head):
+        return head[:length]
+    middle = "".join(_POOL[(i * 7 + length) % len(_POOL)] for i in range(length - len(head) - 1))
+    return head + middle + "Z"
+
+
+PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\u2603pemLineOneXyZ\n"
+       "bKcwggSjAgEAAoIBAQDsecondPemLine\u2603Qq\n-----END PRIVATE KEY-----\n")
+
+
+def spellings(value: str) -> set[str]:
+    """Every way a value can be spelled in output, written independently of idpctl.redact."""
+    out = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+           urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value),
+           urllib.parse.quote(value), html.escape(value), repr(value)[1:-1],
+           " ".join(value.split())}
+    out |= {line for line in value.splitlines() if len(line) >= 8 and "-----" not in line}
+    return {s for s in out if s}
+
+
+# -- what every printed line must not be ------------------------------------------------------
+
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_OWN_COMMAND = re.compile(r"^::(error|warning|notice)( [^:]*)?::")
+
+
+def assert_safe_lines(text: str) -> None:
+    """No control character, no workflow command idpctl did not build, no forged Error line."""
+    for line in text.split("\n"):
+        assert not _CONTROLS.search(line), f"control character in {line!r}"
+        stripped = line.lstrip(" \t")
+        if stripped.startswith("::"):
+            assert _OWN_COMMAND.match(stripped) and "FORGED" not in stripped.split("::")[1], line
+        assert "##[" not in line, line
+        assert not re.match(r"^\s*Error: FORGED", line), line
+
+
+def assert_nothing_of(secrets: list[str], texts: list[str], roots: list[Path],
+                      skip: tuple[str, ...] = ("secrets",)) -> None:
+    forms = {form for value in secrets for form in spellings(value)}
+    for text in texts:
+        for form in forms:
+            assert form not in text, f"a secret ({form!r}) leaked into output:\n{text[:2000]}"
+    for root in roots:
+        for path in root.rglob("*"):
+            if not path.is_file() or set(path.relative_to(root).parts) & set(skip):
+                continue
+            data = path.read_text(encoding="utf-8", errors="replace")
+            for form in forms:
+                assert form not in data, f"a secret ({form!r}) leaked into {path}"
+
+
+# -- the gate itself ---------------------------------------------------------------------------
+
+
+def test_the_gate_escapes_controls_and_defuses_workflow_commands() -> None:
+    cleaned = output.clean(PAYLOAD + "\n  ::set-output name=x::y\n")
+    for line in cleaned.split("\n"):  # the gate keeps line structure: lines are the writer's
+        assert not _CONTROLS.search(line) and not line.lstrip().startswith("::"), line
+        assert "##[" not in line, line
+    assert "\\x3a:add-mask" in cleaned and "#\\x23[error]" in cleaned
+    line = output.inline(PAYLOAD)
+    assert "\n" not in line and "```" not in line and "Error: FORGED" in line
+    assert_safe_lines(output.clean("Error: graph said: " + line))
+
+
+def test_an_annotation_idpctl_builds_is_the_one_way_to_start_a_line_with_two_colons() -> None:
+    import io
+
+    raw = io.StringIO()
+    gate = output.Gate(raw)
+    gate.write("::error::forged by text\n")
+    gate.command(annotation("warning", PAYLOAD, file="prov\n::x.yaml", line=3,
+                            title="t::\n"))
+    gate.flush()
+    lines = raw.getvalue().splitlines()
+    assert lines[0].startswith("\\x3a:error") and lines[1].startswith("::warning file=")
+    assert len(lines) == 2
+    assert_safe_lines(raw.getvalue())
+
+
+def test_every_registered_secret_is_scrubbed_in_every_spelling() -> None:
+    values = [canary(length, "s") for length in range(1, 65)] + [PEM]
+    for value in values:
+        redact.register(value)
+    for value in values:
+        for form in spellings(value):
+            assert form not in output.clean(f"x {form} y\n"), form
+            assert form not in output.inline(f"x {form} y"), form
+
+
+# -- every verb, success and failure paths, with and without --debug -----------------------
+
+SUCCESS_RUNS = (
+    ("validate",), ("plan",), ("plan", "--format", "json"), ("plan", "--format", "markdown"),
+    ("plan", "--out", "saved.json"), ("show", "saved.json"),
+    ("show", "saved.json", "--format", "json"), ("show", "saved.json", "--format", "markdown"),
+    ("apply", "saved.json"), ("plan", "--detailed-exitcode"), ("drift",),
+    ("drift", "--format", "json"), ("drift", "--format", "markdown"),
+    ("secrets", "report", "--offline"), ("secrets", "report", "--offline", "--format", "json"),
+    ("secrets", "report", "--offline", "--format", "markdown"), ("state", "list"),
+    ("state", "show", "oidcIdentityProvider/P08"), ("state", "pull"), ("whoami",),
+    ("export", "--out", "exported", "--force"), ("import", "--all"), ("fmt",),
+)
+PEM_PROVIDER = """\
+kind: socialIdentityProvider
+identityProviderType: Google
+displayName: Google
+clientId: google-client
+clientSecret: {file: ../secrets/pem.txt}
+"""
+
+
+def _canary_repo(workspace, lengths: range, tag: str) -> dict[str, str]:
+    """One provider per canary length; returns the environment holding the canaries."""
+    env = {}
+    for n in lengths:
+        workspace.write(f"p{n:02d}.yaml", OIDC.format(name=f"P{n:02d}").replace(
+            "CONTOSO_SECRET", f"SECRET_{n:02d}"))
+        env[f"SECRET_{n:02d}"] = canary(n, tag)
+    secrets = workspace.root / "secrets"
+    secrets.mkdir(exist_ok=True)
+    (secrets / "pem.txt").write_text(PEM, encoding="utf-8")
+    workspace.write("google.yaml", PEM_PROVIDER)
+    env["GITHUB_STEP_SUMMARY"] = str(workspace.root / "summary.md")
+    env["GITHUB_ACTIONS"] = "true"  # annotations on: their lines are scanned too
+    return env
+
+
+def _run(workspace, results: list, args: tuple[str, ...], env: dict[str, str], *,
+         debug: bool, codes: tuple[int, ...] = (0, 2)):
+    argv = (*args[:1], "--debug", *args[1:]) if debug else args
+    if args[0] in ("state", "secrets") and debug:
+        argv = (*args[:2], "--debug", *args[2:])
+    result = workspace.run(*argv, env=env)
+    assert result.code in codes, (argv, result.text[-3000:])
+    results.append(result)
+    return result
+
+
+def _scan(workspace, results: list, secrets: list[str]) -> None:
+    texts = [r.out + r.err for r in results]
+    for text in texts:
+        assert_safe_lines(text)
+    assert_nothing_of(secrets, texts, [workspace.root])
+
+
+READ_RUNS = (
+    ("validate",), ("plan",), ("plan", "--format", "json"), ("plan", "--format", "markdown"),
+    ("plan", "--out", "saved.json"), ("show", "saved.json"),
+    ("show", "saved.json", "--format", "markdown"), ("drift", "--format", "markdown"),
+    ("secrets", "report", "--offline", "--format", "markdown"),
+)
+# the write side runs on a few lengths (each create is a Graph write); the read side on all
+APPLIED_LENGTHS = (8, 23, 64)
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_canaries_of_every_length_through_the_read_verbs(workspace, debug: bool) -> None:
+    env = _canary_repo(workspace, range(redact.MIN_LENGTH, 65), "a")
+    results: list = []
+    for args in READ_RUNS:
+        _run(workspace, results, args, env, debug=debug)
+    values = [v for k, v in env.items() if k.startswith("SECRET_")]
+    _scan(workspace, results, [*values, PEM, PEM.strip()])
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_canaries_through_every_verb_and_a_rotation(workspace, debug: bool) -> None:
+    env = _canary_repo(workspace, APPLIED_LENGTHS, "a")
+    results: list = []
+    for args in SUCCESS_RUNS:
+        _run(workspace, results, args, env, debug=debug)
+    rotated = {**env, **{k: canary(int(k[-2:]), "b") for k in env if k.startswith("SECRET_")}}
+    assert "rotate" in _run(workspace, results, ("plan",), rotated, debug=debug).out
+    _run(workspace, results, ("apply", "--auto-approve"), rotated, debug=debug)
+    _run(workspace, results, ("plan", "--detailed-exitcode"), rotated, debug=debug, codes=(0,))
+    assert (workspace.root / "summary.md").stat().st_size > 0
+    values = [v for e in (env, rotated) for k, v in e.items() if k.startswith("SECRET_")]
+    _scan(workspace, results, [*values, PEM, PEM.strip()])
+
+
+def test_canaries_shorter_than_the_minimum_are_refused_at_resolve(workspace) -> None:
+    env = _canary_repo(workspace, range(1, redact.MIN_LENGTH), "c")
+    results: list = []
+    for debug in (False, True):
+        refused = _run(workspace, results, ("plan",), env, debug=debug, codes=(1,))
+        for n in range(1, redact.MIN_LENGTH):
+            assert f"oidcIdentityProvider/P{n:02d} clientAuthentication.clientSecret: the value " \
+                   f"of env:SECRET_{n:02d} is shorter than {redact.MIN_LENGTH}" in refused.err
+        assert "p01.yaml:10:" in refused.err  # located
+    _run(workspace, results, ("apply", "--auto-approve"), env, debug=False, codes=(1,))
+    assert workspace.live() == [] or all(p["displayName"] != "P01" for p in workspace.live())
+    _scan(workspace, results, [canary(n, "c") for n in range(1, redact.MIN_LENGTH)])

@@ -71,8 +71,9 @@ def clean(text: str, *, color: bool = False, line_start: bool = True) -> str:
 def inline(text: object) -> str:
     """Outside text for a place on one line: newlines and every other control shown escaped,
     and a run of three or more backticks as `\\x60`s, so that the line cannot close a code fence
-    it is quoted in (the action's `error` output is shown in one)."""
-    line = _LINE_CONTROL.sub(_shown, str(text))
+    it is quoted in (the action's `error` output is shown in one). Secrets are scrubbed first:
+    an escaped spelling of a secret would no longer match at the gate."""
+    line = _LINE_CONTROL.sub(_shown, redact.scrub(str(text)))
     return _FENCE.sub(lambda m: "\\x60" * len(m.group()), line) if "```" in line else line
 
 

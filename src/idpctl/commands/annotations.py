@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from idpctl import output
+from idpctl import output, redact
 from idpctl.errors import ConfigError, Problem
 
 __all__ = ["Annotator", "annotation", "enabled"]
@@ -31,7 +31,7 @@ def enabled(args: argparse.Namespace, env: Any = None) -> bool:
 
 
 def _data(text: str) -> str:
-    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    escaped = redact.scrub(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return output.inline(escaped)
 
 
