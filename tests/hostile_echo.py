@@ -1,7 +1,8 @@
 """A hostile server for output tests: HTTPS on loopback with the emulator's certificate, that
 answers chosen requests with an error echoing everything it was sent (request line,
-Authorization and X-Vault-Token headers, the body raw and URL-decoded) plus an attacker's
-payload of forged lines, in the error shapes Graph, Key Vault, Entra sign-in and Vault use.
+Authorization and X-Vault-Token headers, the body raw and, for a form, URL-decoded) plus an
+attacker's payload of forged lines, in the error shapes Graph, Key Vault, Entra sign-in and
+Vault use.
 Other requests are passed to the emulator (so a run can get far enough to send a body).
 
 It records every credential it saw, so a test can require that none of them reaches output.
@@ -38,6 +39,7 @@ class Echo:
 
     when: Callable[[str, str], bool] = lambda method, path: True  # echo this request?
     status: int = 400
+    rebase: bool = False  # passed-on answers name this server, not the emulator (sign-in)
     seen: list[str] = field(default_factory=list)  # credentials it received
     bodies: list[str] = field(default_factory=list)  # request bodies it echoed
 
@@ -47,8 +49,10 @@ class Echo:
         vault = headers.get("X-Vault-Token") or ""
         self.seen += [v for v in (auth.removeprefix("Bearer "), vault) if v]
         self.bodies.append(text)
+        form = "form-urlencoded" in (headers.get("Content-Type") or "")
+        decoded = urllib.parse.unquote_plus(text) if form else text
         echo = (f"{method} {path} Authorization: {auth} X-Vault-Token: {vault} body: {text} "
-                f"decoded: {urllib.parse.unquote_plus(text)} {PAYLOAD}")
+                f"decoded: {decoded} {PAYLOAD}")
         return json.dumps({"error": {"code": "Echo", "message": echo},
                            "error_description": echo, "errors": [echo]}).encode()
 
@@ -75,6 +79,8 @@ def echo_server(emu: EmulatorHandle, echo: Echo) -> Iterator[str]:
                 reply = upstream.request(self.command, self.path, content=body or None,
                                          headers=headers)
                 status, content = reply.status_code, reply.content
+                if echo.rebase:
+                    content = content.replace(emu.base_url.encode(), own.encode())
                 kind = reply.headers.get("content-type", "application/json")
             self.send_response(status)
             self.send_header("Content-Type", kind)
@@ -93,10 +99,11 @@ def echo_server(emu: EmulatorHandle, echo: Echo) -> Iterator[str]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(directory / "server.pem", directory / "server-key.pem")
     server.socket = context.wrap_socket(server.socket, server_side=True)
+    own = f"https://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
+        yield own
     finally:
         server.shutdown()
         server.server_close()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile_echo import PAYLOAD
+from hostile_echo import PAYLOAD, Echo, echo_server
 from idpctl import output, redact
 from idpctl.commands.annotations import annotation
 
@@ -110,9 +110,18 @@ def assert_safe_lines(text: str) -> None:
         assert not re.match(r"^\s*Error: FORGED", line), line
 
 
+WINDOW = 16  # a run this long of a longer secret is a partial leak (a cut error message)
+
+
+def _pieces(value: str) -> set[str]:
+    if len(value) < 2 * WINDOW:
+        return set()
+    return {value[i:i + WINDOW] for i in range(0, len(value) - WINDOW + 1, 4)}
+
+
 def assert_nothing_of(secrets: list[str], texts: list[str], roots: list[Path],
                       skip: tuple[str, ...] = ("secrets",)) -> None:
-    forms = {form for value in secrets for form in spellings(value)}
+    forms = {form for value in secrets for form in spellings(value) | _pieces(value)}
     for text in texts:
         for form in forms:
             assert form not in text, f"a secret ({form!r}) leaked into output:\n{text[:2000]}"
@@ -267,3 +276,107 @@ def test_canaries_shorter_than_the_minimum_are_refused_at_resolve(workspace) -> 
     _run(workspace, results, ("apply", "--auto-approve"), env, debug=False, codes=(1,))
     assert workspace.live() == [] or all(p["displayName"] != "P01" for p in workspace.live())
     _scan(workspace, results, [canary(n, "c") for n in range(1, redact.MIN_LENGTH)])
+
+
+# -- servers that echo what they were sent, with forged lines ----------------------------------
+
+def _point(workspace, *, graph: str | None = None, authority: str | None = None) -> None:
+    text = workspace.config.read_text(encoding="utf-8")
+    base = workspace.emulator.base_url
+    if graph:
+        text = text.replace(f"  url: {base}", f"  url: {graph}")
+    if authority:
+        text = text.replace(f"  authority: {base}", f"  authority: {authority}")
+    workspace.config.write_text(text, encoding="utf-8")
+
+
+def _echo_scan(workspace, results: list, echo: Echo, env: dict[str, str]) -> None:
+    assert echo.seen, "the hostile server received no credential: the scenario tested nothing"
+    values = [v for k, v in env.items() if k.startswith("SECRET_")]
+    _scan(workspace, results, [*values, *echo.seen, workspace.emulator.client_secret])
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["plain", "debug"])
+def test_graph_errors_echoing_the_request_body_and_authorization(workspace, debug) -> None:
+    env = _canary_repo(workspace, APPLIED_LENGTHS, "g")
+    echo = Echo(when=lambda method, path: method != "GET")  # reads pass, writes are echoed
+    results: list = []
+    with echo_server(workspace.emulator, echo) as url:
+        _point(workspace, graph=url)
+        _run(workspace, results, ("apply", "--auto-approve"), env, debug=debug, codes=(1,))
+        assert any("$batch" in body or "clientSecret" in body for body in echo.bodies)
+        echo.when = lambda method, path: True  # now every Graph request
+        for args in (("plan",), ("drift",), ("export", "--out", "x"), ("import", "--all")):
+            _run(workspace, results, args, env, debug=debug, codes=(1, 2))
+        _run(workspace, results, ("whoami",), env, debug=debug, codes=(0, 1))
+    _echo_scan(workspace, results, echo, env)
+
+
+def test_sign_in_errors_echoing_the_token_request(workspace) -> None:
+    env = _canary_repo(workspace, APPLIED_LENGTHS, "t")
+    echo = Echo(rebase=True)
+    results: list = []
+    with echo_server(workspace.emulator, echo) as url:
+        echo.when = lambda method, path: "oauth2" in path and method == "POST"
+        _point(workspace, authority=url)
+        for debug in (False, True):
+            _run(workspace, results, ("plan",), env, debug=debug, codes=(1,))
+    assert any("client_secret" in body for body in echo.bodies)
+    values = [v for k, v in env.items() if k.startswith("SECRET_")]
+    _scan(workspace, results, [*values, workspace.emulator.client_secret])
+
+
+KEY_VAULT_PROVIDER = OIDC.format(name="KV").replace(
+    "{env: CONTOSO_SECRET}", '{keyVault: "%s/secrets/kv"}')
+VAULT_PROVIDER = OIDC.format(name="Vault").replace(
+    "{env: CONTOSO_SECRET}", "{vault: {path: idp/vault, key: client_secret}}")
+
+
+# a header value is ASCII: the Vault token canary is ASCII specials only
+VAULT_TOKEN = 'hvs.CANARY-"\\{}%+&<>/=?#:;,@!$^*()[]|~`Zq9'
+
+
+def test_key_vault_and_vault_errors_echoing_tokens_and_login_bodies(workspace) -> None:
+    env = _canary_repo(workspace, APPLIED_LENGTHS, "k")
+    echo = Echo()
+    results: list = []
+    with echo_server(workspace.emulator, echo) as url:
+        echo.when = lambda method, path: "/secrets/" in path or path.startswith("/v1/")
+        workspace.write("facebook.yaml", KEY_VAULT_PROVIDER % url)
+        workspace.write("amazon.yaml", VAULT_PROVIDER)
+        env |= {"VAULT_ADDR": url, "VAULT_CACERT": workspace.emulator.ca_path,
+                "VAULT_TOKEN": VAULT_TOKEN}
+        for debug in (False, True):
+            _run(workspace, results, ("plan",), env, debug=debug, codes=(1,))
+        workspace.extra_config = ("vault:\n  auth: {method: approle, roleId: role-1, "
+                                  "secretId: {env: SECRET_ID_APPROLE}}\n")
+        workspace.write_config()
+        env["SECRET_ID_APPROLE"] = canary(36, "p")
+        for debug in (False, True):
+            _run(workspace, results, ("apply", "--auto-approve"), env, debug=debug, codes=(1,))
+    assert any("secret_id" in body for body in echo.bodies)
+    assert VAULT_TOKEN in echo.seen
+    _scan(workspace, results, [VAULT_TOKEN, canary(36, "p"), *echo.seen,
+                               *(v for k, v in env.items() if k.startswith("SECRET_"))])
+
+
+# -- outside strings that try to write lines of their own ------------------------------------
+
+def test_hostile_file_names_display_names_and_lock_holders(workspace) -> None:
+    results: list = []
+    env = {"CONTOSO_SECRET": canary(20, "h")}
+    workspace.write("evil\n::warning file=README.md::FORGED\nError: FORGED.yaml",
+                    OIDC.format(name=json.dumps(PAYLOAD)))
+    workspace.write("ok.yaml", OIDC.format(name="Fine"))
+    for args in (("validate",), ("plan",), ("fmt",), ("fmt", "--migrate")):
+        _run(workspace, results, args, env, debug=False, codes=(0, 1))
+    assert "control or layout character" in results[0].out
+    workspace.remove("evil\n::warning file=README.md::FORGED\nError: FORGED.yaml")
+    lock = workspace.root / "state.json.lock"
+    lock.write_text(json.dumps({"lock_id": "lock-1", "host": PAYLOAD, "pid": 1,
+                                "started_at": PAYLOAD, "operation": PAYLOAD,
+                                "user": PAYLOAD}), encoding="utf-8")
+    _run(workspace, results, ("apply", "--auto-approve"), env, debug=False, codes=(1,))
+    assert "state is locked by" in results[-1].err
+    _run(workspace, results, ("state", "unlock", "lock-1"), env, debug=False, codes=(0,))
+    _scan(workspace, results, [canary(20, "h")])

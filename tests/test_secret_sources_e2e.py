@@ -51,9 +51,8 @@ def _rotation_everywhere(ws: Workspace, env: dict[str, str], expected: str) -> N
     data = json.loads(ws.run("plan", "--format", "json", env=env).out)
     assert _note(data, GOOGLE, "clientSecret") == expected
     markdown = ws.run("plan", "--format", "markdown", env=env).out
-    shown = expected.replace(">", "&gt;")
-    assert f"**Secret rotations**: {GOOGLE} `clientSecret` ({shown})" in markdown
-    assert f"| `clientSecret` | `(sensitive)` | `(sensitive)` | {shown} |" in markdown
+    assert f"**Secret rotations**: `{GOOGLE}` `clientSecret` (`{expected}`)" in markdown
+    assert f"| `clientSecret` | `(sensitive)` | `(sensitive)` | `{expected}` |" in markdown
 
 
 def _graph_writes(ws: Workspace) -> list[dict[str, Any]]:

@@ -106,18 +106,16 @@ class TokenProvider:
         return self._app.acquire_token_for_client(scopes=[f"{resource}/.default"])
 
     def _scrub(self, text: str) -> str:
-        line = " ".join(text.split())
         for secret in self._secrets:
-            if secret:
-                line = line.replace(secret, "(sensitive)")
-        return line[:500]
+            redact.register(secret)
+        return redact.shorten(text, 500)
 
 
 def describe_failure(result: Any) -> str:
     """msal's error answer as one line: `AADSTS7000215: Invalid client secret provided.`"""
     if not isinstance(result, Mapping):
         return "no token in the answer"
-    text = str(result.get("error_description") or result.get("error") or "no token")
+    text = redact.scrub(str(result.get("error_description") or result.get("error") or "no token"))
     first = text.strip().splitlines()[0] if text.strip() else "no token"
     codes = result.get("error_codes") or []
     if codes and "AADSTS" not in first:

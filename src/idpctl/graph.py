@@ -241,7 +241,7 @@ class GraphClient:
             with self._http.stream(method, url, content=content, headers=headers) as response:
                 raw = _read_capped(response)
         except _NOT_SENT as error:
-            failure = GraphError(f"cannot reach Graph at {self.base_url}: {_oneline(error)}")
+            failure = GraphError(f"cannot reach Graph at {self.base_url}: {redact.shorten(error)}")
             if "CERTIFICATE_VERIFY_FAILED" in str(error) or isinstance(
                     error, httpx.UnsupportedProtocol):
                 raise GraphError(f"{failure} (check graph.url and graph.caBundle)") from None
@@ -252,7 +252,7 @@ class GraphClient:
                     f"{method} {_path(url)} was sent but no answer came back "
                     f"({type(error).__name__}); re-read before retrying"
                 ) from None
-            return GraphError(f"Graph read failed: {type(error).__name__}: {_oneline(error)}")
+            return GraphError(f"Graph read failed: {type(error).__name__}: {redact.shorten(error)}")
         return self._judge(method, url, response, raw, write=write, missing_ok=missing_ok)
 
     def _judge(
@@ -315,7 +315,7 @@ class GraphClient:
         inner = error.get("innerError") or error.get("innererror")
         request_id = (inner.get("request-id") if isinstance(inner, dict) else None) or headers.get(
             "request-id")
-        message = redact.scrub(_oneline(message or "no error details"))
+        message = redact.shorten(message or "no error details")
         text = f"Graph {status} {code or 'error'}: {message}"
         if request_id:
             text += f" (request-id {request_id})"
@@ -410,11 +410,6 @@ def _expect_object(body: Any, what: str) -> dict:
     if not isinstance(body, dict):
         raise GraphError(f"Graph answered the {what} without a JSON object")
     return body
-
-
-def _oneline(text: object, limit: int = 400) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _path(url: str) -> str:

@@ -27,7 +27,7 @@ import re
 import threading
 import urllib.parse
 
-__all__ = ["MASK", "MIN_LENGTH", "forms", "register", "scrub"]
+__all__ = ["MASK", "MIN_LENGTH", "forms", "register", "scrub", "shorten"]
 
 MASK = "(sensitive)"
 # provider secrets shorter than this are refused at resolve; no real client secret is this short
@@ -87,6 +87,14 @@ def scrub(text: str) -> str:
             _pattern = _compile()
         pattern = _pattern
     return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def shorten(text: object, limit: int = 400) -> str:
+    """Outside text (an error body, an exception) as one scrubbed line of at most `limit`
+    characters. It is scrubbed before it is joined or cut: cutting first could leave the front
+    of a secret, which no longer matches."""
+    line = scrub(" ".join(scrub(str(text)).split()))
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _forget_all() -> None:

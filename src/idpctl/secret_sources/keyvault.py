@@ -96,8 +96,8 @@ def _token(context: SecretContext) -> str:
 def _failure(status: int, body: dict[str, Any]) -> str:
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     code = (error.get("innererror") or {}).get("code") or error.get("code") or ""
-    message = str(error.get("message") or "").replace("\r", "\n").split("\n")[0].strip()
-    detail = f"{status} {code}".strip() + (f": {message[:200]}" if message else "")
+    message = redact.shorten(error.get("message") or "", 200)
+    detail = f"{status} {code}".strip() + (f": {message}" if message else "")
     if status == 401:
         return f"Key Vault refused the token ({detail})"
     if status == 403:

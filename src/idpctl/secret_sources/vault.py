@@ -266,7 +266,7 @@ def _not_found(body: Mapping[str, Any], mount: str, path: str, version: int | No
 
 def _status_reason(response: httpx.Response, body: Mapping[str, Any]) -> str:
     errors = [str(e) for e in body.get("errors") or () if e]
-    detail = " ".join("; ".join(errors).split())[:200] or response.reason_phrase
+    detail = redact.shorten("; ".join(errors), 200) or response.reason_phrase
     if response.status_code == 403:
         return f"permission denied (403{': ' + detail if detail else ''})"
     return f"Vault answered {response.status_code}: {detail}"
