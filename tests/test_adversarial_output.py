@@ -108,6 +108,8 @@ def assert_safe_lines(text: str) -> None:
             assert _OWN_COMMAND.match(stripped) and "FORGED" not in stripped.split("::")[1], line
         assert "##[" not in line, line
         assert not re.match(r"^\s*Error: FORGED", line), line
+        if line.startswith("Error:"):  # the action's `error` output is shown in a ``` fence
+            assert "```" not in line, line
 
 
 WINDOW = 16  # a run this long of a longer secret is a partial leak (a cut error message)
