@@ -17,8 +17,18 @@ from typing import Any
 
 import pytest
 
+from idpctl import redact
 from idpctl.emulator.harness import EmulatorHandle, running_emulator
 from workspace import TRANSCRIPTS, Workspace, assert_no_canary
+
+
+@pytest.fixture(autouse=True)
+def _secret_registry() -> Iterator[None]:
+    """Each test sees the secrets registered at import plus its own: the process-wide scrub
+    registry would otherwise grow with every test's secrets (property tests make thousands)."""
+    saved = redact._snapshot()
+    yield
+    redact._restore(saved)
 
 
 def _session_emulator(kind: str) -> Iterator[EmulatorHandle]:

@@ -165,8 +165,14 @@ def test_an_annotation_idpctl_builds_is_the_one_way_to_start_a_line_with_two_col
     assert_safe_lines(raw.getvalue())
 
 
+def test_values_shorter_than_the_minimum_are_not_registered() -> None:
+    for length in range(1, redact.MIN_LENGTH):
+        redact.register(canary(length, "s"))
+    assert output.clean("x \u2603 y a b\n") == "x \u2603 y a b\n"
+
+
 def test_every_registered_secret_is_scrubbed_in_every_spelling() -> None:
-    values = [canary(length, "s") for length in range(1, 65)] + [PEM]
+    values = [canary(length, "s") for length in range(redact.MIN_LENGTH, 65)] + [PEM]
     for value in values:
         redact.register(value)
     for value in values:

@@ -38,6 +38,7 @@ from idpctl.model import (
     SecretRef,
     State,
 )
+from idpctl.output import inline
 from idpctl.render_markdown import span
 
 __all__ = [
@@ -313,11 +314,12 @@ def text(report: Report) -> str:
     lines = [f"Tenant: {report.tenant}", ""] if report.tenant else []
     for finding in report.findings:
         where = f" [{finding.location}]" if finding.location else ""
-        lines.append(f"{finding.kind}: {finding.address or '-'}: {finding.message}{where}")
+        lines.append(inline(f"{finding.kind}: {finding.address or '-'}: {finding.message}"
+                            f"{where}"))
         for d in finding.fields:
             note = f"  # {d.note}" if d.note else ""
-            lines.append(f"    {d.name}: files {_value(d.desired)}, tenant {_value(d.live)}"
-                         f"{note}")
+            lines.append(inline(f"    {d.name}: files {_value(d.desired)}, tenant "
+                                f"{_value(d.live)}{note}"))
     if report.findings:
         lines.append("")
     lines.append(summary_line(report))

@@ -15,15 +15,15 @@ Forms: each value is looked for as it is, JSON-escaped (ASCII and not), URL-enco
 `+` for a space), Python-repr escaped, HTML-escaped and with its whitespace runs collapsed to one
 space (how error text is put on one line), and each line of a multi-line value (a PEM) on its
 own. Lengths: a provider secret shorter than `MIN_LENGTH` is refused when it is resolved
-(`idpctl.secrets`); a token shorter than that (a Vault dev-server token such as `root`) is
-masked only where it stands as a whole word, so that it does not mask parts of ordinary words.
+(`idpctl.secrets`), and no value that short is registered: masking it would garble ordinary
+words (a one-letter value would mask every `a`), and no real credential is that short (Entra
+tokens are JWTs, Vault service tokens dozens of characters).
 """
 
 from __future__ import annotations
 
 import html
 import json
-import re
 import threading
 import urllib.parse
 
@@ -35,18 +35,18 @@ MIN_LENGTH = 8
 
 _values: set[str] = set()
 _lock = threading.Lock()
-_pattern: re.Pattern[str] | None = None
+_sorted: list[str] | None = None  # every spelling of every value, longest first
 
 
 def register(value: str | None) -> None:
-    """Remember `value` as a secret to scrub from output (empty values are ignored)."""
-    global _pattern
-    if not value or not isinstance(value, str):
+    """Remember `value` as a secret to scrub from output (values under MIN_LENGTH are not)."""
+    global _sorted
+    if not isinstance(value, str) or len(value) < MIN_LENGTH:
         return
     with _lock:
         if value not in _values:
             _values.add(value)
-            _pattern = None
+            _sorted = None
 
 
 def forms(value: str) -> set[str]:
@@ -66,27 +66,20 @@ def forms(value: str) -> set[str]:
     if "\n" in value or "\r" in value:
         spelled |= {line.strip() for line in value.splitlines()
                     if len(line.strip()) >= MIN_LENGTH}
-    return {form for form in spelled if form}
-
-
-def _compile() -> re.Pattern[str] | None:
-    long_forms: set[str] = set()
-    words: set[str] = set()
-    for value in _values:
-        (long_forms if len(value) >= MIN_LENGTH else words).update(forms(value))
-    parts = [re.escape(f) for f in sorted(long_forms, key=len, reverse=True)]
-    parts += [rf"(?<!\w){re.escape(w)}(?!\w)" for w in sorted(words, key=len, reverse=True)]
-    return re.compile("|".join(parts)) if parts else None
+    return {form for form in spelled if len(form) >= MIN_LENGTH}
 
 
 def scrub(text: str) -> str:
-    """`text` with every registered secret, in every form, replaced by the mask."""
-    global _pattern
+    """`text` with every registered secret, in every spelling, replaced by the mask."""
+    global _sorted
     with _lock:
-        if _pattern is None and _values:
-            _pattern = _compile()
-        pattern = _pattern
-    return pattern.sub(MASK, text) if pattern is not None else text
+        if _sorted is None:
+            _sorted = sorted({f for v in _values for f in forms(v)}, key=len, reverse=True)
+        spellings = _sorted
+    for form in spellings:
+        if form in text:
+            text = text.replace(form, MASK)
+    return text
 
 
 def shorten(text: object, limit: int = 400) -> str:
@@ -97,9 +90,16 @@ def shorten(text: object, limit: int = 400) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def _forget_all() -> None:
-    """For tests only: empty the registry."""
-    global _pattern
+def _snapshot() -> frozenset[str]:
+    """For tests only: the registered values, to restore after a test."""
+    with _lock:
+        return frozenset(_values)
+
+
+def _restore(values: frozenset[str]) -> None:
+    """For tests only: the registry as `_snapshot` saw it."""
+    global _sorted
     with _lock:
         _values.clear()
-        _pattern = None
+        _values.update(values)
+        _sorted = None
