@@ -388,3 +388,15 @@ def test_hostile_file_names_display_names_and_lock_holders(workspace) -> None:
     assert "state is locked by" in results[-1].err
     _run(workspace, results, ("state", "unlock", "lock-1"), env, debug=False, codes=(0,))
     _scan(workspace, results, [canary(20, "h")])
+
+
+def test_a_variable_holding_forged_lines_is_refused_as_a_display_name(workspace) -> None:
+    workspace.extra_config = 'variables: {EVIL: "Contoso\\n::add-mask::FORGED\\u2028x"}\n'
+    workspace.write_config()
+    workspace.write("contoso.yaml", OIDC.format(name="${var.EVIL}"))
+    results: list = []
+    env = {"CONTOSO_SECRET": canary(20, "v")}
+    for args in (("validate",), ("plan",)):
+        _run(workspace, results, args, env, debug=False, codes=(1,))
+    assert "displayName holds a control or layout character (U+000A)" in results[0].text
+    _scan(workspace, results, [canary(20, "v")])
