@@ -27,7 +27,10 @@ def _demo(tmp_path: Path) -> Path:
 
 
 def test_validate_the_demo_providers(tmp_path: Path, capsys: Capture) -> None:
-    assert main(["validate", "-c", str(_demo(tmp_path))]) == 0
+    config = str(_demo(tmp_path))
+    assert main(["validate", "-c", config]) == 1  # the providers are outside its folder
+    assert "outside the configuration's root" in capsys.readouterr().out
+    assert main(["validate", "--allow-path", str(REPO / "providers"), "-c", config]) == 0
     out, err = capsys.readouterr()
     assert out == "OK: 3 providers in 3 files\n" and err == ""
 
@@ -37,6 +40,7 @@ def test_global_options_after_the_verb_and_found_from_cwd(
 ) -> None:
     _demo(tmp_path)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IDPCTL_ALLOW_PATHS", str(REPO / "providers"))
     assert main(["validate"]) == 0
     assert main(["-c", str(tmp_path / "idpctl.yaml"), "validate"]) == 0
     assert capsys.readouterr().out.count("OK: 3 providers") == 2
@@ -160,5 +164,6 @@ def test_the_documented_examples_validate(tmp_path: Path, capsys: Capture) -> No
     (tmp_path / "providers").mkdir()
     (tmp_path / "idpctl.yaml").write_text(settings)
     (tmp_path / "providers" / "contoso.yaml").write_text(provider)
-    assert main(["validate", "-c", str(tmp_path / "idpctl.yaml")]) == 0
+    assert main(["validate", "--allow-endpoint", "vault.example:8200", "--allow-path",
+                 "/var/run/secrets/azure/tokens", "-c", str(tmp_path / "idpctl.yaml")]) == 0
     assert capsys.readouterr().out == "OK: 1 provider in 1 file\n"

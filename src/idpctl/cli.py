@@ -27,6 +27,10 @@ _GLOBAL_HELP = {
     "config": "idpctl.yaml to use (default: found from the working directory upwards)",
     "debug": "show tracebacks and an HTTP trace with every secret redacted",
     "env": "environment overlay environments/<NAME>.yaml (default: $IDPCTL_ENV)",
+    "allow_endpoint": "let credentials go to [http://]HOST[:PORT] besides the cloud's own hosts "
+                      "(the emulator, a private Vault); adds to $IDPCTL_ALLOW_ENDPOINTS",
+    "allow_path": "let idpctl read files under DIR, outside the folder of idpctl.yaml; adds to "
+                  "$IDPCTL_ALLOW_PATHS",
 }
 
 
@@ -38,6 +42,12 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         default=argparse.SUPPRESS if suppress else False,
                         help=_GLOBAL_HELP["debug"])
     parser.add_argument("--env", metavar="NAME", default=default, help=_GLOBAL_HELP["env"])
+    parser.add_argument("--allow-endpoint", action="append", metavar="HOST:PORT",
+                        default=argparse.SUPPRESS if suppress else [],
+                        help=_GLOBAL_HELP["allow_endpoint"])
+    parser.add_argument("--allow-path", action="append", metavar="DIR",
+                        default=argparse.SUPPRESS if suppress else [],
+                        help=_GLOBAL_HELP["allow_path"])
 
 
 def _preflight(parser: argparse.ArgumentParser) -> None:

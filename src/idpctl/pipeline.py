@@ -44,7 +44,16 @@ def load_settings(args: argparse.Namespace) -> Any:
     from idpctl import config
 
     path = Path(args.config) if getattr(args, "config", None) else config.find_settings(Path.cwd())
-    return config.load_settings(path, env=getattr(args, "env", None))
+    return config.load_settings(path, env=getattr(args, "env", None), allowance=allowance(args))
+
+
+def allowance(args: argparse.Namespace) -> Any:
+    """The outside-the-repository allowance: the environment's plus --allow-endpoint and
+    --allow-path (endpoints.Allowance)."""
+    from idpctl.endpoints import Allowance
+
+    return Allowance.from_sources(endpoints=getattr(args, "allow_endpoint", None) or (),
+                                  paths=getattr(args, "allow_path", None) or ())
 
 
 def load_desired(args: argparse.Namespace, *, resolve_secrets: bool = True) -> Desired:
@@ -97,6 +106,7 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
         verify=verify,
         env=os.environ,
         secret_context=secret_context(settings),
+        allowance=settings.allowance,
     )
     client = graph.GraphClient(
         settings.graph_url,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from idpctl.commands.annotations import Annotator
 from idpctl.config import load_providers, provider_files, resolve_settings
+from idpctl.endpoints import Allowance
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import Provider
@@ -22,17 +23,20 @@ __all__ = ["check", "run"]
 
 
 def check(
-    config: str | None, *, env: str | None = None, online: bool = False
+    config: str | None, *, env: str | None = None, online: bool = False,
+    allow_endpoints: Sequence[str] = (), allow_paths: Sequence[str] = (),
 ) -> tuple[list[Problem], list[Problem], tuple[Provider, ...], int]:
     """(errors, warnings, providers, number of provider files) for the configuration."""
     try:
-        settings = resolve_settings(config, env=env)
+        allowance = Allowance.from_sources(endpoints=allow_endpoints, paths=allow_paths)
+        settings = resolve_settings(config, env=env, allowance=allowance)
     except ConfigError as error:
         return _problems(error), [], (), 0
     kinds = load_kinds()
     warnings: list[Problem] = []
-    files = len(provider_files(settings))
+    files = 0
     try:
+        files = len(provider_files(settings))
         providers = load_providers(settings, kinds, warnings=warnings)
     except ConfigError as error:
         return _problems(error), warnings, (), files
@@ -64,7 +68,9 @@ def report(errors: Sequence[Problem], warnings: Sequence[Problem]) -> None:
 def run(args: argparse.Namespace) -> int:
     errors, warnings, providers, files = check(
         getattr(args, "config", None), env=getattr(args, "env", None),
-        online=getattr(args, "online", False))
+        online=getattr(args, "online", False),
+        allow_endpoints=getattr(args, "allow_endpoint", None) or (),
+        allow_paths=getattr(args, "allow_path", None) or ())
     report(errors, warnings)
     Annotator(args).problems([*warnings, *errors], title="idpctl validate")
     if errors:
