@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="idpctl",
         description="Microsoft Entra identity providers as code: validate, plan, apply.",
+        # no prefix matching at the top: a verb's `--all` must not read as `--allow-...`
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"idpctl {__version__}")
     _add_globals(parser, suppress=False)
