@@ -103,9 +103,10 @@ def managed(ws: Workspace) -> list[str]:
 
 def run_every_verb(ws: Workspace, where: str, reason: str, listener: Listener, **env: str
                    ) -> None:
-    for verb in VERBS:
-        refused(ws.run(*verb, env=env), where, reason)
-    listener.assert_untouched()
+    results = [ws.run(*verb, env=env) for verb in VERBS]
+    listener.assert_untouched()  # first: what matters most is that nothing was sent
+    for result in results:
+        refused(result, where, reason)
     assert managed(ws) == []  # and nothing was written
 
 
