@@ -24,6 +24,13 @@ EXPECTED: dict[str, str] = json.loads((CORPUS / "EXPECTED.json").read_text())
 LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>\S.*)$")
 
 
+@pytest.fixture(autouse=True)
+def _corpus_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The corpus lies outside each test's configuration folder: the operator's allowance
+    lets idpctl read it (docs/auth.md, "Custom endpoints and files outside the repository")."""
+    monkeypatch.setenv("IDPCTL_ALLOW_PATHS", str(CORPUS.resolve()))
+
+
 def _config_for(case: Path, tmp_path: Path) -> Path:
     if case.parent.name == "settings":
         return case
