@@ -161,6 +161,35 @@ def test_a_vault_address_in_the_file_sends_no_vault_credential(
                    VAULT_TOKEN="CANARY-vault-token")
 
 
+def test_a_state_account_url_in_the_file_sends_no_storage_token(
+        workspace: Workspace, listener: Listener) -> None:
+    text = workspace.config.read_text().replace(
+        "state: {backend: local, path: state.json}",
+        f"state: {{backend: azureblob, url: \"{listener.url}\", container: c, blob: b}}")
+    workspace.config.write_text(text)
+    workspace.write("google.yaml", GOOGLE % "{env: GOOGLE_SECRET}")
+    run_every_verb(workspace, "idpctl.yaml:", "state.url host", listener,
+                   GOOGLE_SECRET="CANARY-google")
+
+
+def test_a_connection_string_endpoint_gets_no_account_key(listener: Listener) -> None:
+    """A connection string's endpoint is known only once resolved: checked there."""
+    from idpctl.errors import ConfigError
+    from idpctl.model import SecretRef
+    from idpctl.state_azureblob import AzureBlobStateStore
+
+    os.environ["ATTACK_CONNECTION"] = (
+        "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=Q0FOQVJZLWtleQ==;"
+        f"BlobEndpoint={listener.url}/a;")
+    try:
+        with pytest.raises(ConfigError, match="state account URL host 127.0.0.1"):
+            AzureBlobStateStore.from_settings({"connectionString": SecretRef(
+                "env", "ATTACK_CONNECTION"), "container": "c", "blob": "b"})
+    finally:
+        del os.environ["ATTACK_CONNECTION"]
+    listener.assert_untouched()
+
+
 def test_vault_addr_and_actions_url_over_http_send_nothing(
         workspace: Workspace, listener: Listener) -> None:
     """From the environment (the operator's) a host is trusted, plain http is not: neither

@@ -210,8 +210,6 @@ def load_settings(path: Path, *, env: str | None = None,
     return settings
 
 
-# paths in idpctl.yaml that name a URL receiving a credential, and what it may be
-_URL_KEYS = (("graph", "url"), ("graph", "authority"), ("vault", "address"))
 # paths in idpctl.yaml that name a credential file
 _CREDENTIAL_FILES = (("auth", "certificate", "path"), ("auth", "federatedToken", "file"))
 
@@ -220,13 +218,18 @@ def _endpoint_problems(settings: Settings, doc: Document) -> list[Problem]:
     """Each credential-receiving URL and credential file idpctl.yaml sets, checked against
     the cloud's hosts, the root and the allowance."""
     cloud = endpoints.CLOUDS[settings.cloud]
-    hosts = {"url": cloud.graph_hosts, "authority": cloud.authority_hosts, "address": ()}
+    owned: dict[tuple[str, ...], tuple[Any, tuple[str, ...]]] = {
+        ("graph", "url"): (cloud.graph_hosts, ()),
+        ("graph", "authority"): (cloud.authority_hosts, ()),
+        ("vault", "address"): ((), ()),  # no host is Vault's by right: the allowance decides
+        ("state", "url"): ((), cloud.blob_suffixes),
+    }
     problems: list[Problem] = []
-    for key in _URL_KEYS:
+    for key, (hosts, suffixes) in owned.items():
         value = _lookup(settings.raw, key)
         if value is None:
             continue
-        reason = endpoints.check_url(value, what=".".join(key), hosts=hosts[key[-1]],
+        reason = endpoints.check_url(value, what=".".join(key), hosts=hosts, suffixes=suffixes,
                                      allowance=settings.allowance)
         if reason:
             problems.append(_at(doc.locate(key), reason))

@@ -67,6 +67,7 @@ class Cloud:
     graph_hosts: frozenset[str]
     authority_hosts: frozenset[str]
     keyvault_suffixes: tuple[str, ...]  # vaults, then managed HSMs
+    blob_suffixes: tuple[str, ...]  # Azure Storage blob endpoints (the azureblob state)
 
 
 CLOUDS: Mapping[str, Cloud] = {
@@ -74,17 +75,18 @@ CLOUDS: Mapping[str, Cloud] = {
         "https://graph.microsoft.com", "https://login.microsoftonline.com",
         frozenset({"graph.microsoft.com"}),
         frozenset({"login.microsoftonline.com", "login.microsoft.com", "login.windows.net"}),
-        (".vault.azure.net", ".managedhsm.azure.net")),
+        (".vault.azure.net", ".managedhsm.azure.net"), (".blob.core.windows.net",)),
     "usgov": Cloud(
         "https://graph.microsoft.us", "https://login.microsoftonline.us",
         frozenset({"graph.microsoft.us", "dod-graph.microsoft.us"}),
         frozenset({"login.microsoftonline.us"}),
-        (".vault.usgovcloudapi.net", ".managedhsm.usgovcloudapi.net")),
+        (".vault.usgovcloudapi.net", ".managedhsm.usgovcloudapi.net"),
+        (".blob.core.usgovcloudapi.net",)),
     "china": Cloud(
         "https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn",
         frozenset({"microsoftgraph.chinacloudapi.cn"}),
         frozenset({"login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}),
-        (".vault.azure.cn", ".managedhsm.azure.cn")),
+        (".vault.azure.cn", ".managedhsm.azure.cn"), (".blob.core.chinacloudapi.cn",)),
 }
 
 

@@ -110,6 +110,7 @@ class AzureBlobStateStore:
                 auth = Bearer(token or _storage_token(settings))
         else:
             raise ConfigError("state: backend azureblob needs url or connectionString")
+        _check_endpoint(url, settings)
         return cls(account_url=url, container=str(container), blob=str(blob), auth=auth,
                    verify=verify, timeout=timeout)
 
@@ -392,6 +393,20 @@ def _reveal(value: Any, settings: Any) -> Secret:
     if isinstance(value, str):
         return Secret(value, source="settings")
     raise ConfigError("state: connectionString and sasToken must be secret references")
+
+
+def _check_endpoint(url: str, settings: Any) -> None:
+    """The account URL receives a storage token, SAS or shared-key signature: https on the
+    cloud's blob endpoints, or in the operator's allowance (a connection string's endpoint is
+    known only here, after it is resolved)."""
+    from idpctl.endpoints import CLOUDS, Allowance, check_url
+
+    cloud = CLOUDS.get(getattr(settings, "cloud", "global"), CLOUDS["global"])
+    allowance = getattr(settings, "allowance", None) or Allowance.from_sources()
+    reason = check_url(url, what="the state account URL", suffixes=cloud.blob_suffixes,
+                       allowance=allowance)
+    if reason:
+        raise ConfigError(f"state: {reason}")
 
 
 def _storage_token(settings: Any) -> Callable[[], str]:
