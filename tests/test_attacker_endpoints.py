@@ -182,7 +182,7 @@ def test_a_connection_string_endpoint_gets_no_account_key(listener: Listener) ->
         "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=Q0FOQVJZLWtleQ==;"
         f"BlobEndpoint={listener.url}/a;")
     try:
-        with pytest.raises(ConfigError, match="state account URL host 127.0.0.1"):
+        with pytest.raises(ConfigError, match=r"state account URL host 127\.0\.0\.1"):
             AzureBlobStateStore.from_settings({"connectionString": SecretRef(
                 "env", "ATTACK_CONNECTION"), "container": "c", "blob": "b"})
     finally:
@@ -280,6 +280,17 @@ def test_a_symlink_out_of_the_repository_is_refused_and_never_echoed(
         result = workspace.run(*verb)
         assert result.code == 1 and OUTSIDE_CANARY not in result.text, result.text
         assert "link.yaml:1:1: symlink target is outside the configuration's root" in result.text
+
+
+def test_an_environment_overlay_symlinked_out_of_the_repository_is_refused(
+        workspace: Workspace, outside: Path) -> None:
+    overlay = outside.parent / "prod.yaml"
+    overlay.write_text(f"tenant: {OUTSIDE_CANARY}\n")
+    (workspace.root / "environments").mkdir()
+    (workspace.root / "environments" / "prod.yaml").symlink_to(overlay)
+    result = workspace.run("--env", "prod", "validate")
+    assert result.code == 1 and OUTSIDE_CANARY not in result.text, result.text
+    assert "prod.yaml:1:1: environment 'prod': the overlay is outside" in result.text
 
 
 @pytest.mark.parametrize("key", ["auth.certificate.path", "auth.federatedToken.file"])

@@ -130,13 +130,17 @@ def _merge(base: Any, over: Any) -> Any:
     return over
 
 
-def _overlay(doc: Document, env: str) -> Document:
+def _overlay(doc: Document, env: str, allowance: Allowance) -> Document:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", env) or env.startswith("."):
         raise ConfigError([Problem(doc.file, 1, 1, f"environment name {env!r} is not valid")])
     path = Path(doc.file).resolve().parent / "environments" / f"{env}.yaml"
     if not path.is_file():
         raise ConfigError([Problem(doc.file, 1, 1, f"environment {env!r}: "
                                                    f"{display_path(path)} does not exist")])
+    reason = endpoints.check_path(path, root=path.parent.parent, allowance=allowance,
+                                  what=f"environment {env!r}: the overlay")
+    if reason:
+        raise ConfigError([Problem(display_path(path), 1, 1, reason)])
     over = load_file(path)
     if not isinstance(over.data, dict):
         raise ConfigError([_at(over.locate(), "an environment overlay must be a mapping")])
@@ -194,7 +198,7 @@ def load_settings(path: Path, *, env: str | None = None,
     if problems:
         raise ConfigError(problems)
     if env:
-        doc = _overlay(doc, env)
+        doc = _overlay(doc, env, allowance)
     kinds = load_kinds()
     data = secret_refs(doc.data, secret_paths(kinds.schema("idpctl")), doc=doc)
     for key in _PATH_KEYS:
