@@ -1,7 +1,9 @@
 """The one writer: carries out a Plan through Graph `$batch` and records state per item.
 
-Order and atomicity: changes run in the plan's order, in batches of at most 20 requests; a
-replace's delete and create travel in the same batch with `dependsOn`. After every batch the
+Order and atomicity: changes run in the plan's order, in batches of at most 20 requests. A
+batch is fully sequential or fully parallel, as Graph requires: a replace's delete and create
+(after any user-flow unlinks) form a `dependsOn` chain sent as a batch of its own, and changes
+of independent requests share parallel batches. After every batch the
 state is saved with each item that succeeded, so a crash loses at most the batch in flight,
 and the next plan adopts what that batch created by natural key. A write whose outcome is
 unknown (dropped connection, timeout, 5xx) is never re-sent blindly: the live providers are
@@ -191,12 +193,22 @@ def _item(item_id: str, method: str, url: str, body: Any = None,
 
 
 def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
-    """Group changes so no batch exceeds the limit and a change's requests share a batch."""
+    """Group changes so each chunk is exactly one `$batch` Graph accepts (batching.pack): a
+    change whose requests depend on one another (a replace, a delete after its unlinks) is a
+    fully sequential chunk of its own; changes of independent requests share fully parallel
+    chunks of at most BATCH_LIMIT requests. Plan order is kept."""
     chunks: list[list[Change]] = []
     current: list[Change] = []
     size = 0
     for change in changes:
-        need = max(len(_requests(change)), 1)
+        requests = _requests(change)
+        if any(r["depends_on"] for r in requests):
+            if current:
+                chunks.append(current)
+                current, size = [], 0
+            chunks.append([change])
+            continue
+        need = max(len(requests), 1)
         if current and size + need > BATCH_LIMIT:
             chunks.append(current)
             current, size = [], 0
