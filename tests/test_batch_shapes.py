@@ -40,6 +40,7 @@ class _Bucket:
 class RecordingGraph:
     """Answers every `$batch` item with success and keeps each request body sent."""
 
+    root = "https://graph.example/beta"
     max_retries = 0
     backoff_base = 0.0
     max_wait = 0.0
