@@ -138,3 +138,34 @@ def test_editor_schema_accepts_the_examples() -> None:
     for path in files:
         assert list(validator.iter_errors(load_file(path).data)) == [], path
     assert list(validator.iter_errors({"kind": "socialIdentityProvider", "bogus": 1}))
+
+
+def test_inbound_claim_mapping_requires_only_what_the_docs_require() -> None:
+    """MGD api-reference/beta/resources/oidcinboundclaimmappingoverride.md and
+    oidcaddressinboundclaims.md mark no member required; the Entra page
+    (entra-docs .../reference-oidc-claims-mapping-customers.md) marks `email (required)`.
+    So the schema requires `email` and nothing else, in the mapping and in its address."""
+    import json
+
+    from idpctl.kinds import default_schema_dir
+
+    path = default_schema_dir() / "oidcIdentityProvider.schema.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    mapping = schema["properties"]["inboundClaimMapping"]
+    assert mapping["required"] == ["email"]
+    assert "required" not in mapping["properties"]["address"]
+    assert "inboundClaimMapping" not in schema["required"]
+    base = """kind: oidcIdentityProvider
+displayName: Contoso
+clientId: c
+issuer: https://idp.contoso.test/
+wellKnownEndpoint: https://idp.contoso.test/.well-known/openid-configuration
+responseType: code
+scope: openid
+clientAuthentication: {method: private_key_jwt}
+"""
+    assert _messages(base + "inboundClaimMapping: {email: mail}\n", "oidcIdentityProvider") == []
+    assert _messages(base + "inboundClaimMapping: {email: mail, address: {country: c}}\n",
+                     "oidcIdentityProvider") == []
+    assert any("email" in m for m in _messages(base + "inboundClaimMapping: {sub: sub}\n",
+                                               "oidcIdentityProvider"))
