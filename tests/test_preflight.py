@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from counting import Counted, strings
 from idpctl import preflight
 from idpctl.config import load_settings
 from idpctl.errors import ConfigError
@@ -312,6 +313,18 @@ def test_limits_come_from_idpctl_yaml_within_bounds(tmp_path: Path) -> None:
     config.write_text(head + "preflight: {runDeadline: 3600}\n")
     with pytest.raises(ConfigError, match=r"idpctl.yaml:3:.*runDeadline"):
         load_settings(config)
+
+
+def test_scope_checks_are_not_pairwise() -> None:
+    """scopes_supported (the IdP's) against the provider's scopes: both are outside input,
+    so the check is a set lookup, not a comparison of every pair (counted, not timed)."""
+    listed, asked = strings(2000, "listed"), strings(2000, "asked")
+    doc = {**metadata("https://idp.test"), "scopes_supported": listed}
+    target = preflight.Target("a/b", "https://idp.test/x", None, "code", None, None,
+                              tuple(asked))
+    (finding,) = preflight._document_checks(target, doc)
+    assert finding.check == "discovery.scopes"
+    assert Counted.calls < 20 * 2000
 
 
 def test_a_redirect_never_leaves_https(local, tls) -> None:

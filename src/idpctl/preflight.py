@@ -143,7 +143,8 @@ def _document_checks(target: Target, doc: Mapping[str, Any]) -> list[Finding]:
     found += _method_checks(target, doc)
     scopes = doc.get("scopes_supported")
     if isinstance(scopes, list):
-        absent = [s for s in target.scopes if s not in scopes]
+        listed = {s for s in scopes if isinstance(s, str)}  # a set: both lists are outside input
+        absent = [s for s in target.scopes if s not in listed]
         if absent:
             found.append(Finding(target.address, "warning", "discovery.scopes",
                                  "scopes_supported does not list " + ", ".join(absent)))
