@@ -167,6 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drip(self, route: Route, body: bytes) -> None:
         head = (f"HTTP/1.1 {route.status} OK\r\nContent-Type: application/json\r\n"
+                f"X-Padding: {'x' * 200}\r\n"  # headers alone outlast any deadline
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
         if not route.drip_headers:
             self.wfile.write(head)
