@@ -302,6 +302,21 @@ def test_the_whole_preflight_ends_at_the_run_deadline(local, tls) -> None:
         assert_hung_up_early(route)
 
 
+def test_every_connection_pool_is_bounded_including_a_proxys(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline lives in the network backend of every pool the client may use: the direct
+    one and each proxy's from the environment."""
+    from idpctl import preflight_fetch
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    with preflight_fetch.Fetcher() as fetcher:
+        client = fetcher._client
+        transports = [client._transport, *filter(None, client._mounts.values())]
+        assert len(transports) == 2
+        for transport in transports:
+            assert isinstance(transport._pool._network_backend, preflight_fetch._BoundedBackend)
+
+
 def test_limits_come_from_idpctl_yaml_within_bounds(tmp_path: Path) -> None:
     (tmp_path / "providers").mkdir()
     config = tmp_path / "idpctl.yaml"
