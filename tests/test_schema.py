@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from counting import Counted, strings
 from idpctl.kinds import load_kinds
 from idpctl.model import Location, Provider
 from idpctl.schema import did_you_mean, semantic_problems, validate_document
@@ -169,3 +170,23 @@ clientAuthentication: {method: private_key_jwt}
                      "oidcIdentityProvider") == []
     assert any("email" in m for m in _messages(base + "inboundClaimMapping: {sub: sub}\n",
                                                "oidcIdentityProvider"))
+
+
+# -- every check over user input is linear or n log n (docs/security.md, control 6) ----------
+
+N = 2000  # a pairwise check makes ~2,000,000 comparisons here; a linear one ~0
+LINEAR = 20 * N  # room for a sort (n log n), none for n * n
+
+
+@pytest.mark.parametrize("tail", [[], [1], ["s7"]], ids=["unique", "mixed-types", "duplicate"])
+def test_unique_items_is_not_pairwise(tail: list[object]) -> None:
+    """userFlows' uniqueItems, on the fast path (all strings) and on jsonschema's (a number
+    among strings does not sort: jsonschema's own check then compares every pair)."""
+    doc = load_text("kind: socialIdentityProvider\nidentityProviderType: Google\n"
+                    "displayName: G\nclientId: c\nclientSecret: {env: G}\nuserFlows: []\n",
+                    file="p.yaml")
+    doc.data["userFlows"] = [*strings(N), *tail]
+    problems = validate_document(doc, "socialIdentityProvider", kinds=KINDS)
+    assert Counted.calls < LINEAR
+    duplicate = [p for p in problems if "lists the same value twice" in p.message]
+    assert bool(duplicate) == (tail == ["s7"])

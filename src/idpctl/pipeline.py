@@ -44,7 +44,14 @@ def load_settings(args: argparse.Namespace) -> Any:
     from idpctl import config
 
     path = Path(args.config) if getattr(args, "config", None) else config.find_settings(Path.cwd())
-    return config.load_settings(path, env=getattr(args, "env", None))
+    return config.load_settings(path, env=getattr(args, "env", None),
+                                providers_root=providers_root(args))
+
+
+def providers_root(args: argparse.Namespace) -> Path | None:
+    """`--providers-root DIR`, when given."""
+    root = getattr(args, "providers_root", None)
+    return Path(root) if root else None
 
 
 def load_desired(args: argparse.Namespace, *, resolve_secrets: bool = True) -> Desired:
