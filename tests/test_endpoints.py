@@ -105,12 +105,14 @@ def test_paths_inside_the_root_or_the_allowance(tmp_path: Path) -> None:
     (root / "sub").mkdir(parents=True)
     other.mkdir()
     (root / "sub" / "link").symlink_to(other)
-    assert check_path(root / "sub" / "x", root=root, allowance=NONE, what="f") is None
-    assert check_path(root / ".." / "other" / "x", root=root, allowance=NONE, what="f")
-    assert check_path(root / "sub" / "link" / "x", root=root, allowance=NONE, what="f")
-    assert check_path(tmp_path / "repo2" / "x", root=root, allowance=NONE, what="f")  # a prefix
+    assert check_path(root / "sub" / "x", roots=(root,), allowance=NONE, what="f") is None
+    assert check_path(root / ".." / "other" / "x", roots=(root,), allowance=NONE, what="f")
+    assert check_path(root / "sub" / "link" / "x", roots=(root,), allowance=NONE, what="f")
+    assert check_path(tmp_path / "repo2" / "x", roots=(root,), allowance=NONE, what="f")  # a prefix
     allowed = Allowance.from_sources({}, paths=[str(other)])
-    assert check_path(root / "sub" / "link" / "x", root=root, allowance=allowed, what="f") is None
+    assert check_path(root / "sub" / "link" / "x", roots=(root,), allowance=allowed,
+                      what="f") is None
+    assert check_path(other / "x", roots=(root, other), allowance=NONE, what="f") is None
 
 
 def test_read_regular_refuses_special_files_without_blocking(tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ _GLOBAL_HELP = {
                       "(the emulator, a private Vault); adds to $IDPCTL_ALLOW_ENDPOINTS",
     "allow_path": "let idpctl read files under DIR, outside the folder of idpctl.yaml; adds to "
                   "$IDPCTL_ALLOW_PATHS",
+    "providers_root": "read idpctl.yaml's providers: entries under DIR instead of next to "
+                      "idpctl.yaml (a pull request's checkout, with idpctl.yaml from the base "
+                      "branch: docs/security.md)",
 }
 
 
@@ -48,6 +51,8 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument("--allow-path", action="append", metavar="DIR",
                         default=argparse.SUPPRESS if suppress else [],
                         help=_GLOBAL_HELP["allow_path"])
+    parser.add_argument("--providers-root", metavar="DIR", default=default,
+                        help=_GLOBAL_HELP["providers_root"])
 
 
 def _preflight(parser: argparse.ArgumentParser) -> None:

@@ -97,11 +97,13 @@ class Settings:
     document: Document | None = field(default=None, repr=False, compare=False)
     # what the operator let through beyond the cloud's hosts and this file's folder
     allowance: Allowance = field(default_factory=Allowance, compare=False)
+    providers_root: Path | None = None  # --providers-root: a second root, set by the operator
 
     @property
-    def root(self) -> Path:
-        """The configuration's root: the folder of `idpctl.yaml`."""
-        return self.path.parent
+    def roots(self) -> tuple[Path, ...]:
+        """The configuration's roots: the folder of `idpctl.yaml`, and --providers-root."""
+        extra = (self.providers_root.resolve(),) if self.providers_root else ()
+        return (self.path.parent, *extra)
 
 
 def find_settings(start: Path) -> Path:
@@ -115,10 +117,11 @@ def find_settings(start: Path) -> Path:
 
 
 def resolve_settings(config: str | None, *, env: str | None = None,
-                     allowance: Allowance | None = None) -> Settings:
+                     allowance: Allowance | None = None,
+                     providers_root: Path | None = None) -> Settings:
     """Settings from `-c FILE`, else found from the working directory upwards."""
     path = Path(config) if config else find_settings(Path.cwd())
-    return load_settings(path, env=env, allowance=allowance)
+    return load_settings(path, env=env, allowance=allowance, providers_root=providers_root)
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -137,7 +140,7 @@ def _overlay(doc: Document, env: str, allowance: Allowance) -> Document:
     if not path.is_file():
         raise ConfigError([Problem(doc.file, 1, 1, f"environment {env!r}: "
                                                    f"{display_path(path)} does not exist")])
-    reason = endpoints.check_path(path, root=path.parent.parent, allowance=allowance,
+    reason = endpoints.check_path(path, roots=(path.parent.parent,), allowance=allowance,
                                   what=f"environment {env!r}: the overlay")
     if reason:
         raise ConfigError([Problem(display_path(path), 1, 1, reason)])
@@ -185,9 +188,15 @@ def secret_refs(
 
 
 def load_settings(path: Path, *, env: str | None = None,
-                  allowance: Allowance | None = None) -> Settings:
+                  allowance: Allowance | None = None,
+                  providers_root: Path | None = None) -> Settings:
     """Read `idpctl.yaml` (and `environments/<env>.yaml` over it). Raises ConfigError.
-    `allowance` defaults to the environment's (IDPCTL_ALLOW_ENDPOINTS, IDPCTL_ALLOW_PATHS)."""
+
+    `allowance` defaults to the environment's (IDPCTL_ALLOW_ENDPOINTS, IDPCTL_ALLOW_PATHS).
+    `providers_root` (`--providers-root`): the folder the `providers:` entries are read
+    under, instead of the folder of the file that sets them (docs/security.md: on a pull
+    request, idpctl.yaml comes from the base branch and the provider files from the PR). It
+    is a second root: files may lie under it or under the folder of idpctl.yaml."""
     if allowance is None:
         allowance = Allowance.from_sources()
     doc = load_file(Path(path))
@@ -207,7 +216,7 @@ def load_settings(path: Path, *, env: str | None = None,
         from idpctl.governance import parse_policy
 
         parse_policy(data["secretPolicy"], where=doc.locate(("secretPolicy",)))
-    settings = _settings(doc, data, env, allowance)
+    settings = _settings(doc, data, env, allowance, providers_root)
     problems = _endpoint_problems(settings, doc) + reference_problems(data, settings)
     if problems:
         raise ConfigError(problems)
@@ -240,7 +249,7 @@ def _endpoint_problems(settings: Settings, doc: Document) -> list[Problem]:
     for key in _CREDENTIAL_FILES:
         value = _lookup(settings.raw, key)
         if isinstance(value, str):
-            reason = endpoints.check_path(Path(value), root=settings.root,
+            reason = endpoints.check_path(Path(value), roots=settings.roots,
                                           allowance=settings.allowance, what=".".join(key))
             if reason:
                 problems.append(_at(doc.locate(key), reason))
@@ -285,7 +294,7 @@ def _ref_problem(ref: SecretRef, settings: Settings) -> str | None:
         return endpoints.check_keyvault_url(ref.spec, cloud=settings.cloud,
                                             allowance=settings.allowance)
     if ref.scheme == "file" and isinstance(ref.spec, str):
-        return endpoints.check_path(Path(ref.spec), root=settings.root,
+        return endpoints.check_path(Path(ref.spec), roots=settings.roots,
                                     allowance=settings.allowance, what="file:")
     if ref.scheme == "vault" and isinstance(ref.spec, Mapping):
         return (endpoints.check_vault_path(ref.spec.get("mount"), what="vault.mount")
@@ -311,7 +320,7 @@ def _absolute(data: dict[str, Any], key: tuple[str, ...], doc: Document) -> dict
 
 
 def _settings(doc: Document, data: dict[str, Any], env: str | None,
-              allowance: Allowance) -> Settings:
+              allowance: Allowance, providers_root: Path | None = None) -> Settings:
     folder = Path(doc.file).resolve().parent
     cloud = data.get("cloud", "global")
     graph = data.get("graph") or {}
@@ -332,7 +341,7 @@ def _settings(doc: Document, data: dict[str, Any], env: str | None,
         rate_limit=graph.get("rateLimit"),
         auth=data.get("auth") or {},
         state=state,
-        provider_paths=_provider_paths(doc, data, entries, allowance),
+        provider_paths=_provider_paths(doc, data, entries, allowance, providers_root),
         raw=data,
         env=env,
         variables={k: _text(v) for k, v in (data.get("variables") or {}).items()},
@@ -342,6 +351,7 @@ def _settings(doc: Document, data: dict[str, Any], env: str | None,
         allow_destroy=bool(data.get("allowDestroy", True)),
         document=doc,
         allowance=allowance,
+        providers_root=providers_root,
     )
 
 
@@ -354,20 +364,21 @@ def _opt_path(value: Any) -> Path | None:
 
 
 def _provider_paths(doc: Document, data: dict[str, Any], entries: list[str],
-                    allowance: Allowance) -> tuple[Path, ...]:
+                    allowance: Allowance, root: Path | None = None) -> tuple[Path, ...]:
     problems, paths = [], []
     listed = isinstance(data.get("providers"), list)
-    root = Path(doc.file).resolve().parent
     for index, entry in enumerate(entries):
         where = ("providers", index) if listed else ("providers",)
-        path = _base_dir(doc, where) / entry
+        path = (root or _base_dir(doc, where)) / entry
         if not path.exists():
-            message = (f"providers: {entry} does not exist" if "providers" in data else
-                       f"no providers/ folder next to {SETTINGS_FILE} (set providers: to the "
-                       "files or folders of provider files)")
+            message = (f"providers: {entry} does not exist under --providers-root {root}"
+                       if root else f"providers: {entry} does not exist" if "providers" in data
+                       else f"no providers/ folder next to {SETTINGS_FILE} (set providers: to "
+                            "the files or folders of provider files)")
             problems.append(_at(doc.locate(where), message))
         else:
-            reason = endpoints.check_path(path, root=root, allowance=allowance,
+            roots = (Path(doc.file).resolve().parent, *((root.resolve(),) if root else ()))
+            reason = endpoints.check_path(path, roots=roots, allowance=allowance,
                                           what=f"providers: {entry}")
             if reason:
                 problems.append(_at(doc.locate(where), reason))
@@ -452,7 +463,7 @@ class _Walk:
                           "dangling symlink (its target does not exist)" if dangling else
                           f"cannot follow the symlink ({error.strerror})")
             return False
-        reason = endpoints.check_path(path, root=self.settings.root,
+        reason = endpoints.check_path(path, roots=self.settings.roots,
                                       allowance=self.settings.allowance, what="symlink target")
         if reason:
             self._problem(path, reason)

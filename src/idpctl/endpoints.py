@@ -214,12 +214,16 @@ def inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def check_path(path: Path, *, root: Path, allowance: Allowance, what: str) -> str | None:
-    """None when `path` (after following symlinks) lies inside `root` or the allowance."""
+def check_path(path: Path, *, roots: Sequence[Path], allowance: Allowance,
+               what: str) -> str | None:
+    """None when `path` (after following symlinks) lies inside one of `roots` (the folder
+    of idpctl.yaml, and --providers-root when given) or the allowance."""
     real = Path(os.path.realpath(path))
-    if inside(real, Path(os.path.realpath(root))) or allowance.allows_path(real):
+    if any(inside(real, Path(os.path.realpath(r))) for r in roots) \
+            or allowance.allows_path(real):
         return None
-    return f"{what} is outside the configuration's root {root}; {PATH_HINT}"
+    shown = " or ".join(str(r) for r in roots)
+    return f"{what} is outside the configuration's root {shown}; {PATH_HINT}"
 
 
 def read_regular(path: str | os.PathLike[str], *, limit: int) -> bytes:

@@ -52,8 +52,8 @@ class SecretContext:
     `keyvault_token` returns a bearer token for `https://vault.azure.net`;
     `verify` is the TLS verification for Key Vault (True, False or a CA bundle path).
     `cloud` names whose Key Vault hosts may receive its token; `allowance` is what the
-    operator let through besides (None: the process environment's, read when used); `root`, when
-    set, is the folder `{file:}` references must lie in (or the allowance's paths).
+    operator let through besides (None: the process environment's, read when used); `roots`, when
+    set, are the folders `{file:}` references must lie in (or the allowance's paths).
     """
 
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
@@ -63,7 +63,7 @@ class SecretContext:
     timeout: float = 10.0
     cloud: str = "global"
     allowance: Allowance | None = None
-    root: Path | None = None
+    roots: tuple[Path, ...] = ()
 
     def allowed(self) -> Allowance:
         """The allowance in force: the one given, else the environment's."""
@@ -92,7 +92,7 @@ class SecretContext:
             verify=verify,
             cloud=getattr(settings, "cloud", "global"),
             allowance=getattr(settings, "allowance", None),
-            root=getattr(settings, "root", None),
+            roots=tuple(getattr(settings, "roots", ())),
         )
 
 
@@ -241,8 +241,9 @@ def _from_file(spec: Any, *, context: SecretContext) -> str:
     if not isinstance(spec, str | os.PathLike) or not str(spec):
         raise SourceError("the file path must be a non-empty string")
     path = Path(spec)
-    if context.root is not None:
-        reason = check_path(path, root=context.root, allowance=context.allowed(), what="the file")
+    if context.roots:
+        reason = check_path(path, roots=context.roots, allowance=context.allowed(),
+                            what="the file")
         if reason:
             raise SourceError(reason)
     try:

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from idpctl.commands.annotations import Annotator
 from idpctl.config import load_providers, provider_files, resolve_settings
@@ -18,6 +19,7 @@ from idpctl.endpoints import Allowance
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import Provider
+from idpctl.pipeline import providers_root
 
 __all__ = ["check", "run"]
 
@@ -25,11 +27,13 @@ __all__ = ["check", "run"]
 def check(
     config: str | None, *, env: str | None = None, online: bool = False,
     allow_endpoints: Sequence[str] = (), allow_paths: Sequence[str] = (),
+    providers_root: Path | None = None,
 ) -> tuple[list[Problem], list[Problem], tuple[Provider, ...], int]:
     """(errors, warnings, providers, number of provider files) for the configuration."""
     try:
         allowance = Allowance.from_sources(endpoints=allow_endpoints, paths=allow_paths)
-        settings = resolve_settings(config, env=env, allowance=allowance)
+        settings = resolve_settings(config, env=env, allowance=allowance,
+                                    providers_root=providers_root)
     except ConfigError as error:
         return _problems(error), [], (), 0
     kinds = load_kinds()
@@ -68,7 +72,7 @@ def report(errors: Sequence[Problem], warnings: Sequence[Problem]) -> None:
 def run(args: argparse.Namespace) -> int:
     errors, warnings, providers, files = check(
         getattr(args, "config", None), env=getattr(args, "env", None),
-        online=getattr(args, "online", False),
+        online=getattr(args, "online", False), providers_root=providers_root(args),
         allow_endpoints=getattr(args, "allow_endpoint", None) or (),
         allow_paths=getattr(args, "allow_path", None) or ())
     report(errors, warnings)
