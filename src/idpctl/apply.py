@@ -420,6 +420,8 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
             set_at=now(), source=secret.source, version=secret.version,
         )
     desired = change.desired
+    if desired is not None:
+        secrets = _with_sources(secrets, desired.fields, state.fingerprint_key)
     record = ManagedRecord(
         kind=change.kind, key=change.key, id=graph_id or (previous.id if previous else ""),
         auth_method=desired.auth_method if desired
@@ -430,6 +432,19 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
     created_at = previous.created_at if keeps_object and previous else now()
     protected = desired.protected if desired else bool(previous and previous.protected)
     return with_record(state, replace(record, created_at=created_at, protected=protected))
+
+
+def _with_sources(secrets: dict[str, SecretRecord], fields: Mapping[str, Any],
+                  key: bytes) -> dict[str, SecretRecord]:
+    """Records of unchanged values say where each comes from now (a source the plan showed
+    moving, env:A -> env:B with the same value); `set_at` stays: the value was not set."""
+    for path, secret in _secrets_in(fields):
+        known = secrets.get(path)
+        if known is not None and (known.source, known.version) != (secret.source,
+                                                                   secret.version) \
+                and fingerprint(key, secret) == known.fingerprint:
+            secrets[path] = replace(known, source=secret.source, version=secret.version)
+    return secrets
 
 
 def _forget(state: State, address: str) -> State:
