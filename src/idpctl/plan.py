@@ -328,7 +328,7 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
     fields += [change for _, change in secrets]
     if method is not None:
         fields.append(method)
-    fields += _recorded_changes(provider, record, {path for path, _ in secrets}, ctx.state)
+    fields += _recorded_changes(provider, record, {path for path, _ in secrets})
     if not fields and record is not None:
         return None
     send = set(diffs) | {path.split(".")[0] for path, _ in secrets}
@@ -373,8 +373,8 @@ def _method_change(provider: Provider, record: ManagedRecord | None) -> FieldCha
                        state_only=True, note="state only: Graph holds both methods alike")
 
 
-def _recorded_changes(provider: Provider, record: ManagedRecord | None, sent: set[str],
-                      state: State) -> list[FieldChange]:
+def _recorded_changes(provider: Provider, record: ManagedRecord | None,
+                      sent: set[str]) -> list[FieldChange]:
     """State-only changes of what the state records beside Graph's fields: `protected`, and
     where a secret that is not re-sent comes from (same value, new source or version)."""
     if record is None:
@@ -386,9 +386,8 @@ def _recorded_changes(provider: Provider, record: ManagedRecord | None, sent: se
     for path, secret in _secret_paths(provider.fields):
         known = record.secrets.get(path)
         if path in sent or known is None or not isinstance(secret, Secret):
-            continue
-        if (known.source, known.version) != (secret.source, secret.version) \
-                and fingerprint(state.fingerprint_key, secret) == known.fingerprint:
+            continue  # a value that differs is sent (a rotation) and recorded with its source
+        if (known.source, known.version) != (secret.source, secret.version):
             out.append(FieldChange(path, sensitive=True, state_only=True,
                                    note=f"state only: source {_origin(known)} -> "
                                         f"{_origin(secret)} (same value)"))
