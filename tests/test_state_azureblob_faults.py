@@ -5,14 +5,17 @@ an httpx transport wrapped around a real Azurite."""
 
 from __future__ import annotations
 
+import http.server
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 
-from azurite import Azurite, running_azurite
+from azurite import ACCOUNT, ACCOUNT_KEY, Azurite, running_azurite
 from idpctl import state as state_module
 from idpctl.errors import LockError, StateError
 from idpctl.model import ManagedRecord, State
@@ -207,3 +210,118 @@ def test_storage_busy_past_the_budget_is_one_clear_error(azurite: Azurite, blob:
     flaky.rules = flaky.rules[-1:]
     with pytest.raises(StateError, match=r"cannot reach state blob .*ConnectError"):
         mine.load()
+
+
+class BlinkingStorage:
+    """A proxy in front of Azurite for a whole idpctl run: every `every`-th request is answered
+    503 ServerBusy without reaching storage, and the first `lose` state writes reach storage
+    but their answer is lost (the connection closes)."""
+
+    def __init__(self, target: str, *, every: int = 3, lose: int = 1) -> None:
+        self.target, self.every, self.lose = target.rstrip("/"), every, lose
+        self.count, self.busy, self.lost = 0, 0, 0
+        self._lock = threading.Lock()
+        self._http = httpx.Client(timeout=10)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _relay(self) -> None:
+                proxy.relay(self)
+
+            do_GET = do_PUT = do_HEAD = do_DELETE = _relay
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def relay(self, handler: Any) -> None:
+        length = int(handler.headers.get("content-length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        with self._lock:
+            self.count += 1
+            busy = self.count % self.every == 0
+            write = handler.command == "PUT" and "comp=" not in handler.path \
+                and "restype=" not in handler.path and b"providers" in body
+            lose = not busy and write and self.lost < self.lose
+            self.busy += busy
+            self.lost += lose
+        if busy:
+            handler.send_response(503)
+            handler.send_header("x-ms-error-code", "ServerBusy")
+            handler.send_header("content-length", "0")
+            handler.end_headers()
+            return
+        headers = {k: v for k, v in handler.headers.items()
+                   if k.lower() not in ("host", "content-length", "connection")}
+        answer = self._http.request(handler.command, self.target + handler.path,
+                                    headers=headers, content=body)
+        if lose:
+            handler.close_connection = True
+            return
+        handler.send_response(answer.status_code)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("transfer-encoding", "content-length", "connection",
+                                    "content-encoding", "date", "server"):
+                handler.send_header(name, value)
+        handler.send_header("content-length", str(len(answer.content)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(answer.content)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._http.close()
+
+
+GOOGLE_AND_FACEBOOK = {
+    "google.yaml": "kind: socialIdentityProvider\nidentityProviderType: Google\n"
+                   "displayName: Google\nclientId: g\nclientSecret: {env: G_SECRET}\n",
+    "facebook.yaml": "kind: socialIdentityProvider\nidentityProviderType: Facebook\n"
+                     "displayName: Facebook\nclientId: f\nclientSecret: {env: F_SECRET}\n",
+}
+
+
+def test_an_apply_with_blinking_state_storage_completes(
+        emulator: Any, azurite: Azurite, blob: str, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from idpctl.cli import main
+
+    storage = BlinkingStorage(azurite.account_url.rsplit("/", 1)[0], every=3, lose=1)
+    try:
+        (tmp_path / "providers").mkdir()
+        for name, text in GOOGLE_AND_FACEBOOK.items():
+            (tmp_path / "providers" / name).write_text(text)
+        (tmp_path / "idpctl.yaml").write_text(
+            f"tenant: {emulator.tenant}\ntenantKind: external\n"
+            f"graph: {{url: {emulator.base_url}, authority: {emulator.base_url}, "
+            f"caBundle: {emulator.ca_path}}}\n"
+            "auth: {clientId: {env: T_CLIENT_ID}, clientSecret: {env: T_CLIENT_SECRET}}\n"
+            f"state: {{backend: azureblob, container: idpctl, blob: {blob}, "
+            "connectionString: {env: T_STATE_CS}}\n")
+        for name, value in {
+                "T_CLIENT_ID": emulator.client_id, "T_CLIENT_SECRET": emulator.client_secret,
+                "T_STATE_CS": f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};"
+                              f"AccountKey={ACCOUNT_KEY};BlobEndpoint={storage.url}/{ACCOUNT};",
+                "G_SECRET": "CANARY-blink-g", "F_SECRET": "CANARY-blink-f"}.items():
+            monkeypatch.setenv(name, value)
+        config = str(tmp_path / "idpctl.yaml")
+        assert main(["apply", "--auto-approve", "-c", config]) == 0, capsys.readouterr()
+        assert storage.busy >= 3 and storage.lost == 1, (storage.busy, storage.lost)
+        assert main(["plan", "--detailed-exitcode", "-c", config]) == 0, capsys.readouterr()
+        out, err = capsys.readouterr()
+        assert "CANARY" not in out + err
+    finally:
+        storage.close()
+    state = store(azurite, blob).load()
+    assert set(state.providers) == {"socialIdentityProvider/Google",
+                                    "socialIdentityProvider/Facebook"}
+    assert store(azurite, blob).read_lock() is None
