@@ -127,18 +127,19 @@ def test_a_new_source_with_the_same_value_is_a_state_only_change() -> None:
     [change] = plan.changes
     assert change.state_only and change.body is None
     [field] = change.fields
-    assert field.name == "clientSecret" and field.state_only and field.sensitive
-    assert "env:GOOGLE_SECRET -> env:OTHER" in (field.note or "")
+    assert (field.name, field.before, field.after, field.state_only) == (
+        "clientSecret.source", "env:GOOGLE_SECRET", "env:OTHER", True)
     text = render.text(plan, color=False)
-    assert "env:GOOGLE_SECRET -> env:OTHER" in text and "CANARY" not in text
-    assert "env:OTHER" in render.markdown(plan)
+    assert 'clientSecret.source: "env:GOOGLE_SECRET" -> "env:OTHER"' in text, text
+    assert "CANARY" not in text
+    assert "| `\"env:OTHER\"` |" in render.markdown(plan)
     assert "CANARY" not in json.dumps(planner.to_data(plan))
 
 
 def test_a_vault_path_change_with_the_same_value_is_recorded() -> None:
     old, new = "vault:secret/idp#google@3", "vault:secret/moved#google@1"
     [change] = build(google(source=new), state(source=old)).changes
-    assert change.state_only and f"{old} -> {new}" in (change.fields[0].note or "")
+    assert change.state_only and (change.fields[0].before, change.fields[0].after) == (old, new)
 
 
 def test_a_new_source_with_a_new_value_is_a_rotation_not_a_source_note() -> None:

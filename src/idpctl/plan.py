@@ -388,9 +388,11 @@ def _recorded_changes(provider: Provider, record: ManagedRecord | None,
         if path in sent or known is None or not isinstance(secret, Secret):
             continue  # a value that differs is sent (a rotation) and recorded with its source
         if (known.source, known.version) != (secret.source, secret.version):
-            out.append(FieldChange(path, sensitive=True, state_only=True,
-                                   note=f"state only: source {_origin(known)} -> "
-                                        f"{_origin(secret)} (same value)"))
+            # like clientAuthentication.method, an idpctl field beside the Graph path; the
+            # sources are value-free descriptions (SecretRef.describe), never the value
+            out.append(FieldChange(f"{path}.source", before=_origin(known),
+                                   after=_origin(secret), state_only=True,
+                                   note="state only: the same value, from a new source"))
     return out
 
 
