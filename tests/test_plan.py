@@ -645,6 +645,12 @@ def simulate_apply(result: Plan, live: list[LiveProvider], state: State
     return list(by_id.values()), current
 
 
+def replace_record(record: ManagedRecord, **changes: Any) -> ManagedRecord:
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(record, **changes)
+
+
 def replace_state(state: State, **changes: Any) -> State:
     from dataclasses import replace as dc_replace
 
@@ -669,7 +675,8 @@ def worlds(draw: Any) -> tuple[list[Provider], list[LiveProvider], State]:
         provider = make()
         if draw(st.booleans()) and provider.address not in desired:
             absent = draw(st.booleans()) and draw(st.booleans())
-            desired[provider.address] = replace_provider(provider, absent=absent)
+            desired[provider.address] = replace_provider(
+                provider, absent=absent, protected=not absent and draw(st.booleans()))
         if draw(st.booleans()) and provider.address not in {lp.address for lp in live}:
             old = make()
             drift = draw(st.sampled_from([
@@ -681,7 +688,8 @@ def worlds(draw: Any) -> tuple[list[Provider], list[LiveProvider], State]:
             live.append(live_of(old, f"id-{i}", **{k: v for k, v in drift.items()
                                                     if k in old.fields}))
             if draw(st.booleans()):
-                records.append(record_of(old, draw(st.sampled_from([f"id-{i}", "stale"]))))
+                record = record_of(old, draw(st.sampled_from([f"id-{i}", "stale"])))
+                records.append(replace_record(record, protected=draw(st.booleans())))
     unique = {r.address: r for r in records}
     return list(desired.values()), live, state_of(*unique.values())
 
@@ -703,6 +711,10 @@ def test_apply_then_plan_converges(world: tuple[list[Provider], list[LiveProvide
     live2, state2 = simulate_apply(first, live, state)
     second = plan_of(desired, live2, state2)
     assert second.changes == (), [(c.action, c.address, c.fields) for c in second.changes]
+    for provider in desired:  # what the state keeps beside Graph follows the files
+        record = state2.providers.get(provider.address)
+        if record is not None and not provider.absent:
+            assert record.protected == provider.protected, provider.address
 
 
 def test_replication_delay_is_not_a_loss_nor_a_twin() -> None:
