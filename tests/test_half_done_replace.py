@@ -47,6 +47,7 @@ def test_a_failed_create_after_the_delete_is_reported_half_done(workspace: Any) 
     result = workspace.run("apply", "--auto-approve", "--allow-destroy", env=ENV)
     assert result.code == 1, result.text
     assert contoso_ids(workspace) == [] and old_id not in customers(workspace)
+    assert ADDRESS not in workspace.state()["providers"]  # the old id is dead: forgotten
     assert (f"{ADDRESS}: half done: the old object (id {old_id}) was deleted and left user "
             "flow(s) Customers; the new one was not created") in result.err, result.err
     assert "0 change(s) done, 1 half done, 0 not done" in result.err
@@ -54,7 +55,7 @@ def test_a_failed_create_after_the_delete_is_reported_half_done(workspace: Any) 
     assert "Traceback" not in result.text
 
     plan = workspace.plan(env=ENV)
-    assert actions(plan) == {"create": [ADDRESS]}
+    assert actions(plan) == {"create": [ADDRESS]} and plan["changes"][0]["notes"] == []
     flows = next(f for f in plan["changes"][0]["fields"] if f["name"] == "userFlows")
     assert flows["after"] == ["Customers"]
     workspace.apply(env=ENV)

@@ -147,6 +147,7 @@ def test_a_real_conflict_is_still_refused_after_a_retry(azurite: Azurite, blob: 
 
 
 def test_a_lost_lease_answer_still_takes_the_lease(azurite: Azurite, blob: str) -> None:
+    """The retry proposes the same lease id, which storage grants to the lease's holder."""
     flaky = Flaky()
     mine, other = store(azurite, blob, flaky), store(azurite, blob)
     mine.save(grown(mine, "Base"))

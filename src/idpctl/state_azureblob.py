@@ -26,9 +26,10 @@ Retry-After), so an apply never stops half done because storage blinked. Every r
 safe to send again: reads, metadata and container creation are idempotent, and the writes
 that are not say so in their answer, which is read with the retry in mind: a conditional PUT
 whose first try landed answers 412 (or 409) to the retry, and is recognised as this store's
-own write by the blob holding exactly the bytes sent; a lease acquire whose first try landed
-answers LeaseAlreadyPresent, and is recognised as this store's own lease by renewing it with
-its id. The lease and the ETag check are never loosened.
+own write by the blob holding exactly the bytes sent; a lease acquire proposes its lease id,
+and acquiring again with the id of the active lease succeeds (Lease Blob, "acquire"), so a
+retry whose first try landed gets the lease it already holds, while another run's lease is
+still refused. The lease and the ETag check are never loosened.
 """
 
 from __future__ import annotations
@@ -267,8 +268,6 @@ class AzureBlobStateStore:
             code = response.headers.get("x-ms-error-code", "")
             if response.status_code == 201:
                 return
-            if code == "LeaseAlreadyPresent" and _retried(response) and self._renew(lease_id):
-                return  # the lost first try took it
             if code == "ContainerNotFound":
                 self._ensure_container(force=True)
             elif code == "BlobNotFound":
@@ -282,12 +281,6 @@ class AzureBlobStateStore:
                 raise LockError(waited + _holder_text(holder, self.url), holder=_data(holder))
             else:
                 time.sleep(min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.01)))
-
-    def _renew(self, lease_id: str) -> bool:
-        """True when the blob's lease is `lease_id` (renewing succeeds only for its holder)."""
-        response = self._send("PUT", self.url, params={"comp": "lease"}, ok=(200, 404, 409),
-                              headers={"x-ms-lease-action": "renew", "x-ms-lease-id": lease_id})
-        return response.status_code == 200
 
     def _named_holder(self) -> LockInfo | None:
         """The holder, waiting a moment for its record: a lease is taken a few milliseconds
