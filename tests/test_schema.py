@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from counting import Counted, strings
 from idpctl.kinds import load_kinds
 from idpctl.model import Location, Provider
 from idpctl.schema import did_you_mean, semantic_problems, validate_document
@@ -202,3 +203,54 @@ def test_case_folding_is_full_casefold_not_lower() -> None:
                           location=Location("c", 1, 1))
     problems = semantic_problems([one, two, other_kind], _Settings("external"), KINDS)
     assert sum("only in case" in p.message for p in problems) == 2
+
+
+def test_inbound_claim_mapping_requires_only_what_the_docs_require() -> None:
+    """MGD api-reference/beta/resources/oidcinboundclaimmappingoverride.md and
+    oidcaddressinboundclaims.md mark no member required; the Entra page
+    (entra-docs .../reference-oidc-claims-mapping-customers.md) marks `email (required)`.
+    So the schema requires `email` and nothing else, in the mapping and in its address."""
+    import json
+
+    from idpctl.kinds import default_schema_dir
+
+    path = default_schema_dir() / "oidcIdentityProvider.schema.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    mapping = schema["properties"]["inboundClaimMapping"]
+    assert mapping["required"] == ["email"]
+    assert "required" not in mapping["properties"]["address"]
+    assert "inboundClaimMapping" not in schema["required"]
+    base = """kind: oidcIdentityProvider
+displayName: Contoso
+clientId: c
+issuer: https://idp.contoso.test/
+wellKnownEndpoint: https://idp.contoso.test/.well-known/openid-configuration
+responseType: code
+scope: openid
+clientAuthentication: {method: private_key_jwt}
+"""
+    assert _messages(base + "inboundClaimMapping: {email: mail}\n", "oidcIdentityProvider") == []
+    assert _messages(base + "inboundClaimMapping: {email: mail, address: {country: c}}\n",
+                     "oidcIdentityProvider") == []
+    assert any("email" in m for m in _messages(base + "inboundClaimMapping: {sub: sub}\n",
+                                               "oidcIdentityProvider"))
+
+
+# -- every check over user input is linear or n log n (docs/security.md, control 6) ----------
+
+N = 2000  # a pairwise check makes ~2,000,000 comparisons here; a linear one ~0
+LINEAR = 20 * N  # room for a sort (n log n), none for n * n
+
+
+@pytest.mark.parametrize("tail", [[], [1], ["s7"]], ids=["unique", "mixed-types", "duplicate"])
+def test_unique_items_is_not_pairwise(tail: list[object]) -> None:
+    """userFlows' uniqueItems, on the fast path (all strings) and on jsonschema's (a number
+    among strings does not sort: jsonschema's own check then compares every pair)."""
+    doc = load_text("kind: socialIdentityProvider\nidentityProviderType: Google\n"
+                    "displayName: G\nclientId: c\nclientSecret: {env: G}\nuserFlows: []\n",
+                    file="p.yaml")
+    doc.data["userFlows"] = [*strings(N), *tail]
+    problems = validate_document(doc, "socialIdentityProvider", kinds=KINDS)
+    assert Counted.calls < LINEAR
+    duplicate = [p for p in problems if "lists the same value twice" in p.message]
+    assert bool(duplicate) == (tail == ["s7"])

@@ -182,3 +182,35 @@ def test_validate_names_both_files_of_display_names_differing_in_case(
     assert lines[0].endswith("differs from contoso (" + str(providers / "b.yaml")
                              + ":2:14) only in case: Graph takes them for one provider")
     assert err == "validate: 2 problems found\n"
+
+
+def _provider_file(folder: Path, name: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yaml").write_text(
+        f"kind: socialIdentityProvider\nidentityProviderType: {name}\ndisplayName: {name}\n"
+        f"clientId: c\nclientSecret: {{env: {name.upper()}}}\n", encoding="utf-8")
+
+
+def test_providers_root_reads_the_pull_requests_files_under_the_base_settings(
+        tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workflow rule (docs/security.md): idpctl.yaml from the base branch, the provider
+    files from the pull request's checkout; the checkout's own idpctl.yaml is never read."""
+    base, pr = tmp_path / "base", tmp_path / "base" / "pull-request"
+    (base / "idpctl.yaml").parent.mkdir()
+    (base / "idpctl.yaml").write_text("tenant: base.onmicrosoft.com\ntenantKind: external\n"
+                                      "providers: [idps]\n", encoding="utf-8")
+    _provider_file(base / "idps", "Google")
+    _provider_file(pr / "idps", "Facebook")
+    (pr / "idpctl.yaml").write_text("tenant: evil.example\ntenantKind: [not, valid]\n",
+                                    encoding="utf-8")
+    settings = load_settings(base / "idpctl.yaml", providers_root=pr)
+    assert settings.tenant == "base.onmicrosoft.com"
+    assert settings.provider_paths == ((pr / "idps").resolve(),)
+    providers = load_providers(settings, load_kinds())
+    assert [p.address for p in providers] == ["socialIdentityProvider/Facebook"]
+    monkeypatch.chdir(base)
+    assert main(["validate", "--providers-root", "pull-request"]) == 0
+    assert "OK: 1 provider in 1 file" in capsys.readouterr().out
+    assert main(["validate", "--providers-root", "missing"]) == 1
+    assert "providers: idps does not exist under --providers-root missing" \
+        in capsys.readouterr().out

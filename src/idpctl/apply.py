@@ -1,7 +1,9 @@
 """The one writer: carries out a Plan through Graph `$batch` and records state per item.
 
-Order and atomicity: changes run in the plan's order, in batches of at most 20 requests; a
-replace's delete and create travel in the same batch with `dependsOn`. After every batch the
+Order and atomicity: changes run in the plan's order, in batches of at most 20 requests. A
+batch is fully sequential or fully parallel, as Graph requires: a replace's delete and create
+(after any user-flow unlinks) form a `dependsOn` chain sent as a batch of its own, and changes
+of independent requests share parallel batches. After every batch the
 state is saved with each item that succeeded, so a crash loses at most the batch in flight,
 and the next plan adopts what that batch created by natural key. A write whose outcome is
 unknown (dropped connection, timeout, 5xx) is never re-sent blindly: the live providers are
@@ -159,20 +161,27 @@ def _unseen_creates(unknown: Sequence[Change], live: Sequence[LiveProvider]) -> 
             and not any(a == c.address and i != c.graph_id for a, i in shown)]
 
 
-def _requests(change: Change) -> list[dict[str, Any]]:
+def _requests(change: Change, *, root: str) -> list[dict[str, Any]]:
     """The Graph requests one change needs, as batch items (ids unique per change), with its
-    user-flow links: unlinks before a delete (which depends on them), links of a kept object
-    alongside; links of a created object follow its batch (`_attach_created`)."""
+    user-flow links: unlinks before a delete (which depends on them: the batching layer sends
+    them as one line), links of a kept object alongside; links of a created object follow its
+    batch (`_attach_created`). `root` is the Graph version root the link bodies name."""
     from idpctl import userflows
 
     items = _writes(change)
     if not change.links or change.graph_id is None:
         return items
-    unlinks = userflows.link_items(change, change.graph_id, attach=False)
+    unlinks = userflows.link_items(change, change.graph_id, attach=False, root=root)
     if change.action in (Action.DELETE, Action.REPLACE):
         items[0]["depends_on"] = (*items[0]["depends_on"], *(u["id"] for u in unlinks))
         return [*unlinks, *items]
-    return [*items, *unlinks, *userflows.link_items(change, change.graph_id, attach=True)]
+    return [*items, *unlinks,
+            *userflows.link_items(change, change.graph_id, attach=True, root=root)]
+
+
+def _shape(change: Change) -> list[dict[str, Any]]:
+    """The change's batch items for their ids and dependencies only (bodies not sent)."""
+    return _requests(change, root="")
 
 
 def _writes(change: Change) -> list[dict[str, Any]]:
@@ -201,12 +210,22 @@ def _item(item_id: str, method: str, url: str, body: Any = None,
 
 
 def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
-    """Group changes so no batch exceeds the limit and a change's requests share a batch."""
+    """Group changes so each chunk is exactly one `$batch` Graph accepts (batching.pack): a
+    change whose requests depend on one another (a replace, a delete after its unlinks) is a
+    fully sequential chunk of its own; changes of independent requests share fully parallel
+    chunks of at most BATCH_LIMIT requests. Plan order is kept."""
     chunks: list[list[Change]] = []
     current: list[Change] = []
     size = 0
     for change in changes:
-        need = max(len(_requests(change)), 1)
+        requests = _shape(change)
+        if any(r["depends_on"] for r in requests):
+            if current:
+                chunks.append(current)
+                current, size = [], 0
+            chunks.append([change])
+            continue
+        need = max(len(requests), 1)
         if current and size + need > BATCH_LIMIT:
             chunks.append(current)
             current, size = [], 0
@@ -272,7 +291,7 @@ def _send(graph: Any, chunk: Sequence[Change]) -> tuple[Mapping[str, Any], set[s
     """One chunk's batch (in a worker thread): (results, ids of unknown outcome, wait)."""
     from idpctl.graph import BatchRequest
 
-    items = [req for change in chunk for req in _requests(change)]
+    items = [req for change in chunk for req in _requests(change, root=graph.root)]
     if not items:
         return {}, set(), 0.0
     batch = [BatchRequest(id=i["id"], method=i["method"], url=i["url"], body=i["body"],
@@ -304,7 +323,7 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
             *, progress: Progress, now: Callable[[], str]) -> None:
     """Fold one change's batch results into the state and the round's report."""
     symbol = change.action.value
-    ids = [req["id"] for req in _requests(change)]
+    ids = [req["id"] for req in _shape(change)]
     if not ids and change.action is Action.DELETE:
         outcome.state = _forget(outcome.state, change.address)
         outcome.done.append(change.address)
@@ -371,7 +390,7 @@ def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
         record = outcome.state.providers.get(change.address)
         if change.action in (Action.CREATE, Action.REPLACE) and change.links and record \
                 and change.address in outcome.done:
-            items += userflows.link_items(change, record.id, attach=True)
+            items += userflows.link_items(change, record.id, attach=True, root=graph.root)
     if not items:
         return
     try:

@@ -27,6 +27,9 @@ _GLOBAL_HELP = {
     "config": "idpctl.yaml to use (default: found from the working directory upwards)",
     "debug": "show tracebacks and an HTTP trace with every secret redacted",
     "env": "environment overlay environments/<NAME>.yaml (default: $IDPCTL_ENV)",
+    "providers_root": "read idpctl.yaml's providers: entries under DIR instead of next to "
+                      "idpctl.yaml (a pull request's checkout, with idpctl.yaml from the base "
+                      "branch: docs/security.md)",
 }
 
 
@@ -38,6 +41,8 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         default=argparse.SUPPRESS if suppress else False,
                         help=_GLOBAL_HELP["debug"])
     parser.add_argument("--env", metavar="NAME", default=default, help=_GLOBAL_HELP["env"])
+    parser.add_argument("--providers-root", metavar="DIR", default=default,
+                        help=_GLOBAL_HELP["providers_root"])
 
 
 def _preflight(parser: argparse.ArgumentParser) -> None:

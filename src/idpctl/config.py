@@ -101,10 +101,11 @@ def find_settings(start: Path) -> Path:
     raise ConfigError(f"no {SETTINGS_FILE} in {start} or any parent directory (use -c FILE)")
 
 
-def resolve_settings(config: str | None, *, env: str | None = None) -> Settings:
+def resolve_settings(config: str | None, *, env: str | None = None,
+                     providers_root: Path | None = None) -> Settings:
     """Settings from `-c FILE`, else found from the working directory upwards."""
     path = Path(config) if config else find_settings(Path.cwd())
-    return load_settings(path, env=env)
+    return load_settings(path, env=env, providers_root=providers_root)
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -166,8 +167,13 @@ def secret_refs(
     return out
 
 
-def load_settings(path: Path, *, env: str | None = None) -> Settings:
-    """Read `idpctl.yaml` (and `environments/<env>.yaml` over it). Raises ConfigError."""
+def load_settings(path: Path, *, env: str | None = None,
+                  providers_root: Path | None = None) -> Settings:
+    """Read `idpctl.yaml` (and `environments/<env>.yaml` over it). Raises ConfigError.
+
+    `providers_root` (`--providers-root`): the folder the `providers:` entries are read
+    under, instead of the folder of the file that sets them (docs/security.md: on a pull
+    request, idpctl.yaml comes from the base branch and the provider files from the PR)."""
     doc = load_file(Path(path))
     if not isinstance(doc.data, dict):
         raise ConfigError([_at(doc.locate(), f"{SETTINGS_FILE} must be a mapping "
@@ -185,7 +191,7 @@ def load_settings(path: Path, *, env: str | None = None) -> Settings:
         from idpctl.governance import parse_policy
 
         parse_policy(data["secretPolicy"], where=doc.locate(("secretPolicy",)))
-    return _settings(doc, data, env)
+    return _settings(doc, data, env, providers_root)
 
 
 def _absolute(data: dict[str, Any], key: tuple[str, ...], doc: Document) -> dict[str, Any]:
@@ -205,7 +211,8 @@ def _absolute(data: dict[str, Any], key: tuple[str, ...], doc: Document) -> dict
     return out
 
 
-def _settings(doc: Document, data: dict[str, Any], env: str | None) -> Settings:
+def _settings(doc: Document, data: dict[str, Any], env: str | None,
+              providers_root: Path | None = None) -> Settings:
     folder = Path(doc.file).resolve().parent
     cloud = data.get("cloud", "global")
     graph = data.get("graph") or {}
@@ -226,7 +233,7 @@ def _settings(doc: Document, data: dict[str, Any], env: str | None) -> Settings:
         rate_limit=graph.get("rateLimit"),
         auth=data.get("auth") or {},
         state=state,
-        provider_paths=_provider_paths(doc, data, entries),
+        provider_paths=_provider_paths(doc, data, entries, providers_root),
         raw=data,
         env=env,
         variables={k: _text(v) for k, v in (data.get("variables") or {}).items()},
@@ -246,16 +253,18 @@ def _opt_path(value: Any) -> Path | None:
     return Path(value) if value else None
 
 
-def _provider_paths(doc: Document, data: dict[str, Any], entries: list[str]) -> tuple[Path, ...]:
+def _provider_paths(doc: Document, data: dict[str, Any], entries: list[str],
+                    root: Path | None = None) -> tuple[Path, ...]:
     problems, paths = [], []
     listed = isinstance(data.get("providers"), list)
     for index, entry in enumerate(entries):
         where = ("providers", index) if listed else ("providers",)
-        path = _base_dir(doc, where) / entry
+        path = (root or _base_dir(doc, where)) / entry
         if not path.exists():
-            message = (f"providers: {entry} does not exist" if "providers" in data else
-                       f"no providers/ folder next to {SETTINGS_FILE} (set providers: to the "
-                       "files or folders of provider files)")
+            message = (f"providers: {entry} does not exist under --providers-root {root}"
+                       if root else f"providers: {entry} does not exist" if "providers" in data
+                       else f"no providers/ folder next to {SETTINGS_FILE} (set providers: to "
+                            "the files or folders of provider files)")
             problems.append(_at(doc.locate(where), message))
         paths.append(path.resolve())
     if problems:

@@ -44,7 +44,14 @@ def load_settings(args: argparse.Namespace) -> Any:
     from idpctl import config
 
     path = Path(args.config) if getattr(args, "config", None) else config.find_settings(Path.cwd())
-    return config.load_settings(path, env=getattr(args, "env", None))
+    return config.load_settings(path, env=getattr(args, "env", None),
+                                providers_root=providers_root(args))
+
+
+def providers_root(args: argparse.Namespace) -> Path | None:
+    """`--providers-root DIR`, when given."""
+    root = getattr(args, "providers_root", None)
+    return Path(root) if root else None
 
 
 def load_desired(args: argparse.Namespace, *, resolve_secrets: bool = True) -> Desired:
@@ -114,8 +121,8 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
 
 
 class LiveProviders(tuple):  # type: ignore[type-arg]
-    """The live providers, remembering the client they were read with so that planning can
-    read the user flows too, only when the plan needs them (userflows.plan_links)."""
+    """The live providers, remembering the client they were read with so that `build_plan`
+    can read the user flows too, only when the plan needs them (userflows.needed)."""
 
     graph: Any = None
 
@@ -185,9 +192,12 @@ def _a(word: str) -> str:
 
 def _with_flow_links(plan: Plan, desired: Desired, live: Sequence[LiveProvider],
                      state: State) -> Plan:
+    """Read the user flows when the plan needs them (userflows.needed: a provider sets
+    `userFlows`, or the plan deletes or replaces one), then plan the links from that data."""
     from idpctl import userflows
 
     graph = getattr(live, "graph", None)
-    kind = desired.settings.tenant_kind
-    reader = (lambda: userflows.read(graph, kind)) if graph is not None else None
-    return userflows.plan_links(plan, desired.providers, live, state, flows=reader)
+    if graph is None or not userflows.needed(plan, desired.providers):
+        return plan
+    flows = userflows.read(graph, desired.settings.tenant_kind)
+    return userflows.plan_links(plan, desired.providers, live, state, flows=flows)

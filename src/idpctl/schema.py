@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from idpctl import schemafast
@@ -77,7 +77,18 @@ def _validator(kinds: Kinds, schema_name: str) -> jsonschema.protocols.Validator
     resources = [(s["$id"], DRAFT202012.create_resource(s)) for s in kinds.schemas.values()]
     registry: referencing.Registry = referencing.Registry().with_resources(resources)
     schema = kinds.schema(schema_name)
-    return jsonschema.Draft202012Validator(schema, registry=registry)
+    # jsonschema's uniqueItems compares every pair when the items do not sort (e.g. a list
+    # of strings and numbers): the same linear check as the fast path instead
+    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator,
+                                             {"uniqueItems": _unique_items})
+    return validator(schema, registry=registry)
+
+
+def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    import jsonschema
+
+    if unique and validator.is_type(instance, "array") and schemafast.has_duplicates(instance):
+        yield jsonschema.ValidationError("has non-unique elements")
 
 
 def _value_at(data: Any, at: Path_) -> Any:
@@ -183,7 +194,7 @@ def _unknown_fields(error: Any, doc: Document, full: Path_, where: str) -> list[
     known = list(schema.get("properties", {}))
     problems = []
     for key in error.instance:
-        if key in known:
+        if key in schema.get("properties", {}):
             continue
         message = f"unknown field {key!r} in {where}"
         if key in _FIELD_HINTS:

@@ -11,22 +11,25 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from idpctl.commands.annotations import Annotator
 from idpctl.config import load_providers, provider_files, resolve_settings
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import Provider
+from idpctl.pipeline import providers_root
 
 __all__ = ["check", "run"]
 
 
 def check(
-    config: str | None, *, env: str | None = None, online: bool = False
+    config: str | None, *, env: str | None = None, online: bool = False,
+    providers_root: Path | None = None,
 ) -> tuple[list[Problem], list[Problem], tuple[Provider, ...], int]:
     """(errors, warnings, providers, number of provider files) for the configuration."""
     try:
-        settings = resolve_settings(config, env=env)
+        settings = resolve_settings(config, env=env, providers_root=providers_root)
     except ConfigError as error:
         return _problems(error), [], (), 0
     kinds = load_kinds()
@@ -64,7 +67,7 @@ def report(errors: Sequence[Problem], warnings: Sequence[Problem]) -> None:
 def run(args: argparse.Namespace) -> int:
     errors, warnings, providers, files = check(
         getattr(args, "config", None), env=getattr(args, "env", None),
-        online=getattr(args, "online", False))
+        online=getattr(args, "online", False), providers_root=providers_root(args))
     report(errors, warnings)
     Annotator(args).problems([*warnings, *errors], title="idpctl validate")
     if errors:
