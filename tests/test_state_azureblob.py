@@ -291,6 +291,7 @@ def test_unreachable_account_is_one_clear_error(blob: str) -> None:
     store = AzureBlobStateStore.from_settings(
         {"url": "http://127.0.0.1:9/devstoreaccount1", "container": "c", "blob": blob,
          "sasToken": "sv=1&sig=abc"})
+    store.backoff_base = 0.01  # a refused connection is retried: keep the waits short here
     with pytest.raises(StateError, match=r"cannot reach state blob .*ConnectError"):
         store.load()
 

@@ -169,6 +169,26 @@ def test_the_documented_examples_validate(tmp_path: Path, capsys: Capture) -> No
     assert capsys.readouterr().out == "OK: 1 provider in 1 file\n"
 
 
+def test_validate_names_both_files_of_display_names_differing_in_case(
+        tmp_path: Path, capsys: Capture) -> None:
+    providers = tmp_path / "providers"
+    providers.mkdir()
+    body = ("clientId: c\nissuer: https://idp.test/\nwellKnownEndpoint: https://idp.test/"
+            ".well-known/openid-configuration\nresponseType: code\nscope: openid\n"
+            "clientAuthentication: {method: private_key_jwt}\n"
+            "inboundClaimMapping: {sub: sub, email: email}\n")
+    (providers / "a.yaml").write_text("kind: oidcIdentityProvider\ndisplayName: Contoso\n" + body)
+    (providers / "b.yaml").write_text("kind: oidcIdentityProvider\ndisplayName: contoso\n" + body)
+    (tmp_path / "idpctl.yaml").write_text("tenant: t\ntenantKind: external\n")
+    assert main(["validate", "-c", str(tmp_path / "idpctl.yaml")]) == 1
+    out, err = capsys.readouterr()
+    lines = [line.split("providers/", 1)[1] for line in out.splitlines()]
+    assert [line.split(": ", 1)[0] for line in lines] == ["a.yaml:2:14", "b.yaml:2:14"], out
+    assert lines[0].endswith("differs from contoso (" + str(providers / "b.yaml")
+                             + ":2:14) only in case: Graph takes them for one provider")
+    assert err == "validate: 2 problems found\n"
+
+
 def _provider_file(folder: Path, name: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.yaml").write_text(

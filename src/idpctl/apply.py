@@ -65,7 +65,10 @@ class ApplyResult:
 class _Round:
     state: State
     done: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "ADDRESS: reason", one line each
+    failed_addresses: set[str] = field(default_factory=set)
+    # replaces whose delete ran and whose create did not: counted neither done nor not done
+    half_done: list[str] = field(default_factory=list)
     unknown: list[Change] = field(default_factory=list)
     retry_after: float = 0.0  # the longest Retry-After among throttled creates
     throttled: set[str] = field(default_factory=set)  # creates answered 429: not executed
@@ -97,15 +100,7 @@ def run(
         stalled = 0 if outcome.done else stalled + 1
         state = outcome.state
         if outcome.failed:
-            not_done = [c.address for c in plan.changes
-                        if c.address not in {*outcome.done, *outcome.failed}]
-            raise ApplyError(
-                f"apply stopped: {outcome.failed[0]}"
-                + (f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else "")
-                + f"; {len(done)} change(s) done, {len(not_done)} not done; "
-                "the state records what was done, run apply again after fixing the cause",
-                report=ApplyReport(done=done, failed=outcome.failed, not_done=not_done),
-            )
+            raise _stopped(plan, outcome, done)
         if not outcome.unknown:
             return ApplyResult(state=state, done=tuple(done), rounds=round_no)
         if reread is None or replan is None or stalled >= MAX_STALLED_ROUNDS:
@@ -126,6 +121,21 @@ def run(
             return ApplyResult(state=state, done=tuple(done), rounds=round_no)
     raise ApplyError(f"apply gave up after {MAX_ROUNDS} rounds of writes with unknown outcomes; "
                      "run plan to see what is left", report=ApplyReport(done=done))
+
+
+def _stopped(plan: Plan, outcome: _Round, done: Sequence[str]) -> ApplyError:
+    """The error of a round that had failures; a half-done replace is counted as such."""
+    settled = {*outcome.done, *outcome.failed_addresses}
+    not_done = [c.address for c in plan.changes if c.address not in settled]
+    more = len(outcome.failed) - 1
+    half = f", {len(outcome.half_done)} half done" if outcome.half_done else ""
+    return ApplyError(
+        f"apply stopped: {outcome.failed[0]}" + (f" (and {more} more)" if more > 0 else "")
+        + f"; {len(done)} change(s) done{half}, {len(not_done)} not done; the state records "
+        "what was done, run apply again after fixing the cause",
+        report=ApplyReport(done=list(done), failed=outcome.failed, not_done=not_done,
+                           half_done=outcome.half_done),
+    )
 
 
 def _reread_settled(unknown: Sequence[Change], reread: Reread, *,
@@ -339,10 +349,13 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
     if failed:
         first = failed[0]
         reason = "no answer" if first is None else _describe(first)
-        outcome.failed.append(f"{change.address}: {reason}")
         gone = statuses.get(f"{change.address}#delete")
         if change.action is Action.REPLACE and gone is not None and gone.ok:
             outcome.state = _forget(outcome.state, change.address)  # the old object is gone
+            outcome.half_done.append(change.address)
+            reason = f"{_half_done(change)}: {reason}"
+        outcome.failed.append(f"{change.address}: {reason}")
+        outcome.failed_addresses.add(change.address)
         progress(f"{symbol} {change.address}: failed: {reason}")
         return
     if change.action is Action.DELETE:
@@ -355,6 +368,14 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
         verb = {Action.CREATE: "created", Action.REPLACE: "replaced"}.get(change.action, "updated")
         progress(f"{symbol} {change.address}: {verb} (id {graph_id})")
     outcome.done.append(change.address)
+
+
+def _half_done(change: Change) -> str:
+    """What a replace whose delete ran and whose create failed left behind."""
+    left = sorted({link.flow for link in change.links if not link.attach})
+    flows = f" and left user flow(s) {', '.join(left)}" if left else ""
+    return (f"half done: the old object (id {change.graph_id}) was deleted{flows}; the new "
+            "one was not created (the next plan creates it)")
 
 
 def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
@@ -385,6 +406,7 @@ def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
             continue
         reason = "no answer" if result is None else _describe(result)
         outcome.failed.append(f"{address}: attach to user flow {flow}: {reason}")
+        outcome.failed_addresses.add(address)
         progress(f"  {address}: attach to user flow {flow} failed: {reason}")
 
 
@@ -439,6 +461,8 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
             set_at=now(), source=secret.source, version=secret.version,
         )
     desired = change.desired
+    if desired is not None:
+        secrets = _with_sources(secrets, desired.fields, state.fingerprint_key)
     record = ManagedRecord(
         kind=change.kind, key=change.key, id=graph_id or (previous.id if previous else ""),
         auth_method=desired.auth_method if desired
@@ -449,6 +473,19 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
     created_at = previous.created_at if keeps_object and previous else now()
     protected = desired.protected if desired else bool(previous and previous.protected)
     return with_record(state, replace(record, created_at=created_at, protected=protected))
+
+
+def _with_sources(secrets: dict[str, SecretRecord], fields: Mapping[str, Any],
+                  key: bytes) -> dict[str, SecretRecord]:
+    """Records of unchanged values say where each comes from now (a source the plan showed
+    moving, env:A -> env:B with the same value); `set_at` stays: the value was not set."""
+    for path, secret in _secrets_in(fields):
+        known = secrets.get(path)
+        if known is not None and (known.source, known.version) != (secret.source,
+                                                                   secret.version) \
+                and fingerprint(key, secret) == known.fingerprint:
+            secrets[path] = replace(known, source=secret.source, version=secret.version)
+    return secrets
 
 
 def _forget(state: State, address: str) -> State:

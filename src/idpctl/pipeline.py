@@ -168,6 +168,7 @@ def build_plan(
 ) -> Plan:
     from idpctl import plan as planner
 
+    _refuse_other_tenant_kind(desired.settings, live)
     known = {p.address for p in desired.providers} | set(state.providers)
     known |= {lp.address for lp in live if lp.address}
     for address in (*targets, *rotate):
@@ -179,6 +180,24 @@ def build_plan(
         tenant=desired.settings.tenant, now=datetime.now(UTC),
     )
     return _with_flow_links(plan, desired, live, state)
+
+
+def _refuse_other_tenant_kind(settings: Any, live: Sequence[LiveProvider]) -> None:
+    """A tenant whose provider list shows another kind than `tenantKind` is refused before
+    planning: its creates would fail only at apply (live.tenant_kind; no extra request)."""
+    from idpctl import live as live_module
+
+    found = live_module.tenant_kind(live)
+    if found is None or found[0] == settings.tenant_kind:
+        return
+    kind, evidence = found
+    raise PlanError(f"{settings.path}: tenantKind: {settings.tenant_kind}, but tenant "
+                    f"{settings.tenant} is {_a(kind)} tenant ({evidence}); set tenantKind: "
+                    f"{kind} or point tenant at {_a(settings.tenant_kind)} tenant")
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 def _with_flow_links(plan: Plan, desired: Desired, live: Sequence[LiveProvider],
