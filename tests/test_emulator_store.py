@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from idpctl.emulator.readings import Readings
 from idpctl.emulator.store import GraphFault, Store, redact, retired_api
 
 SECRET = "CANARY-store-secret-1"
@@ -461,7 +462,7 @@ def test_patch_is_partial_and_display_name_patchable():
 
 
 def test_patch_complex_property_replaced_whole():
-    s = store()
+    s = store(readings=Readings(patch="replace"))
     pid = s.create("beta", oidc())["id"]
     s.update("beta", pid, {"inboundClaimMapping": {"email": "mail"}})
     mapping = s.get("beta", pid)["inboundClaimMapping"]
@@ -470,13 +471,64 @@ def test_patch_complex_property_replaced_whole():
         "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": SECRET2}})
     stored = next(p for p in s.dump()["providers"] if p["id"] == pid)
     assert stored["clientAuthentication"]["clientSecret"] == sha(SECRET2)
-    b = store("b2c")
+    b = store("b2c", readings=Readings(patch="replace"))
     bid = b.create("beta", b2c_oidc(claimsMapping={"userId": "sub", "displayName": "name",
                                                    "email": "email", "surname": "sn"}))["id"]
     b.update("beta", bid, {"claimsMapping": {"userId": "oid", "displayName": "name"}})
     assert b.get("beta", bid)["claimsMapping"] == {"userId": "oid", "displayName": "name",
                                                    "givenName": None, "surname": None,
                                                    "email": None}
+
+
+def test_patch_claim_mapping_merged_by_default():
+    """Reading patch=merge (the default): members not named stay, a null removes one; the
+    explicit null idpctl sends for a dropped member works under both readings."""
+    s = store()
+    pid = s.create("beta", oidc(inboundClaimMapping={
+        "sub": "sub", "email": "email", "name": "name",
+        "address": {"locality": "city", "country": "country"}}))["id"]
+    s.update("beta", pid, {"inboundClaimMapping": {"email": "mail", "address": {
+        "locality": None}}})
+    mapping = s.get("beta", pid)["inboundClaimMapping"]
+    assert (mapping["email"], mapping["sub"], mapping["name"]) == ("mail", "sub", "name")
+    assert (mapping["address"]["locality"], mapping["address"]["country"]) == (None, "country")
+    for reading in ("merge", "replace"):
+        r = store(readings=Readings(patch=reading))
+        rid = r.create("beta", oidc())["id"]
+        r.update("beta", rid, {"inboundClaimMapping": {"sub": "sub", "email": "email",
+                                                       "name": None}})
+        assert r.get("beta", rid)["inboundClaimMapping"]["name"] is None, reading
+
+
+@pytest.mark.parametrize(("shape", "expected"), [
+    ("mask", "******"), ("null", None), ("absent", "absent")])
+def test_secret_read_back_readings(shape, expected):
+    s = store(readings=Readings(secret=shape))
+    s.create("beta", social())
+    got = s.get("beta", "Google-OAUTH")
+    assert got.get("clientSecret", "absent") == expected
+    assert s.list("beta")[-1].get("clientSecret", "absent") == expected
+
+
+def test_immutable_same_value_reading():
+    strict, lenient = store(), store(readings=Readings(immutable="same-ok"))
+    for s in (strict, lenient):
+        s.create("beta", social())
+    expect(400, "notAllowed", strict.update, "beta", "Google-OAUTH",
+           {"identityProviderType": "Google", "displayName": "G"})
+    lenient.update("beta", "Google-OAUTH", {"identityProviderType": "Google",
+                                            "displayName": "G"})
+    expect(400, "notAllowed", lenient.update, "beta", "Google-OAUTH",
+           {"identityProviderType": "Facebook"})
+
+
+def test_readings_parse_and_refuse_unknown():
+    assert Readings.parse(["patch=replace", "secret=absent"]) == Readings(
+        patch="replace", secret="absent")
+    for bad in (["patch"], ["nope=1"], ["patch=sideways"]):
+        with pytest.raises(ValueError):
+            Readings.parse(bad)
+    assert Readings().label() == "default"
 
 
 @pytest.mark.parametrize(("kind", "make", "body"), [

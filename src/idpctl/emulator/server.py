@@ -123,6 +123,8 @@ class Emulator:
 _GRAPH_PATH = re.compile(r"^/(v1\.0|beta)(/.*)?$")
 _PROVIDERS = "/identity/identityProviders"
 _KEY_FORM = re.compile(r"^\('(?P<id>[^']*)'\)$")
+# the reading `errors=generic`: the docs publish no per-API texts (GRAPH.md 4.7, 7.13)
+GENERIC_MESSAGE = "The request could not be completed."
 _UNSUPPORTED_QUERY = ("$filter", "$top", "$orderby", "$expand", "$search", "$count", "$skip")
 
 
@@ -166,7 +168,10 @@ class GraphApi:
         try:
             return self._dispatch(request, version, sub)
         except GraphFaultError as fault:
-            return wire.graph_error(fault.status, fault.code, fault.message,
+            message = fault.message
+            if self.app.store.readings.errors == "generic":
+                message = GENERIC_MESSAGE  # reading errors=generic: no text to lean on
+            return wire.graph_error(fault.status, fault.code, message,
                                     request_id=request.request_id,
                                     client_request_id=request.headers.get("client-request-id"),
                                     headers=fault.headers)
