@@ -179,6 +179,7 @@ def test_without_any_userflows_a_linked_delete_stops_with_the_flow_named(workspa
     """No provider sets userFlows: no flow is read (no extra request), so a provider a flow
     still offers is not detached, and the emulator's refusal names the flow."""
     ids = seeded(workspace)
+    workspace.emulator.admin.set_readings(errors="detailed")  # the emulator's text names it
     workspace.write("google.yaml", google(None))
     workspace.apply(env=ENV)
     workspace.emulator.admin.call("PATCH", f"/userflows/{ids['Customers']}",

@@ -12,7 +12,7 @@ docs/emulator-graph.md ("Assumptions and their switches") lists each with its so
 |-----------|------------------------|-----------------------------------------------------|
 | patch     | merge, replace         | PATCH of a complex property: merged or replaced     |
 | secret    | mask, null, absent     | read-back shape of a write-only value               |
-| errors    | detailed, generic      | error message texts (no per-API texts documented)   |
+| errors    | generic, detailed      | error message texts (no per-API texts documented)   |
 | immutable | refuse, same-ok        | a read-only property sent unchanged in a PATCH      |
 
 Replication delay (how long a new item stays invisible to reads) is the older numeric switch
@@ -31,7 +31,7 @@ __all__ = ["CHOICES", "DEFAULT", "Readings", "non_default"]
 CHOICES: Mapping[str, tuple[str, ...]] = {
     "patch": ("merge", "replace"),
     "secret": ("mask", "null", "absent"),
-    "errors": ("detailed", "generic"),
+    "errors": ("generic", "detailed"),
     "immutable": ("refuse", "same-ok"),
 }
 
@@ -42,7 +42,7 @@ class Readings:
 
     patch: str = "merge"
     secret: str = "mask"
-    errors: str = "detailed"
+    errors: str = "generic"
     immutable: str = "refuse"
 
     def __post_init__(self) -> None:
