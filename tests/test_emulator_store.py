@@ -129,17 +129,30 @@ def test_type_matrix_per_tenant_kind(kind, name):
         expect(400, "notSupported", s.create, "beta", body)
 
 
-@pytest.mark.parametrize(("kind", "name"), [("b2c", "b2c_oidc"), ("external", "oidc")])
-def test_custom_oidc_is_beta_only(kind, name):
-    s = store(kind)
-    expect(400, "notSupported", s.create, "v1.0", BODIES[name]())
-    pid = s.create("beta", BODIES[name]())["id"]
+def test_b2c_custom_oidc_is_beta_only():
+    """openIdConnectIdentityProvider is not in the v1.0 metadata (msgraph-metadata
+    clean_v10_metadata/cleanMetadata.xml)."""
+    s = store("b2c")
+    expect(400, "notSupported", s.create, "v1.0", BODIES["b2c_oidc"]())
+    pid = s.create("beta", BODIES["b2c_oidc"]())["id"]
     expect(400, "notSupported", s.get, "v1.0", pid)
     expect(400, "notSupported", s.update, "v1.0", pid, {"displayName": "x"})
     expect(400, "notSupported", s.delete, "v1.0", pid)
     assert pid not in [item["id"] for item in s.list("v1.0")]
     assert pid in [item["id"] for item in s.list("beta")]
     assert s.get("beta", pid)["id"] == pid
+
+
+def test_external_oidc_is_served_on_v1():
+    """oidcIdentityProvider is in the v1.0 metadata: created on one version, it is read and
+    written on either."""
+    s = store("external")
+    pid = s.create("v1.0", BODIES["oidc"]())["id"]
+    assert s.get("beta", pid)["id"] == s.get("v1.0", pid)["id"] == pid
+    s.update("v1.0", pid, {"displayName": "x"})
+    assert pid in [item["id"] for item in s.list("v1.0")]
+    s.delete("v1.0", pid)
+    assert pid not in [item["id"] for item in s.list("beta")]
 
 
 @pytest.mark.parametrize("kind", ["workforce", "b2c", "external"])
@@ -160,7 +173,10 @@ def test_social_and_apple_work_on_v1(kind):
     ("workforce", "beta", ["MicrosoftAccount", "EmailOTP", "Facebook", "Google"]),
     ("b2c", "beta", ["Microsoft", "Google", "Facebook", "Amazon", "LinkedIn", "Weibo", "QQ",
                      "WeChat", "Twitter", "GitHub", "AppleManaged", "OpenIdConnect"]),
-    ("external", "v1.0", ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged"]),
+    ("external", "v1.0", ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged",
+                          "OpenIdConnect"]),
+    ("b2c", "v1.0", ["Microsoft", "Google", "Facebook", "Amazon", "LinkedIn", "Weibo", "QQ",
+                     "WeChat", "Twitter", "GitHub", "AppleManaged"]),
     ("external", "beta", ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged",
                           "OpenIdConnect"]),
 ])

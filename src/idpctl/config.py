@@ -78,6 +78,7 @@ class Settings:
     ca_bundle: Path | None = None
     timeout: float = 30.0
     rate_limit: float | str | None = None
+    api_version: str | Mapping[str, str] | None = None  # graph.apiVersion (apiversions.choose)
     auth: Mapping[str, Any] = field(default_factory=dict)
     state: Mapping[str, Any] = field(default_factory=dict)
     provider_paths: tuple[Path, ...] = ()
@@ -185,7 +186,11 @@ def load_settings(path: Path, *, env: str | None = None) -> Settings:
         from idpctl.governance import parse_policy
 
         parse_policy(data["secretPolicy"], where=doc.locate(("secretPolicy",)))
-    return _settings(doc, data, env)
+    settings = _settings(doc, data, env)
+    from idpctl.apiversions import for_settings
+
+    for_settings(settings, kinds)  # graph.apiVersion names versions the kinds have
+    return settings
 
 
 def _absolute(data: dict[str, Any], key: tuple[str, ...], doc: Document) -> dict[str, Any]:
@@ -224,6 +229,7 @@ def _settings(doc: Document, data: dict[str, Any], env: str | None) -> Settings:
         ca_bundle=Path(graph["caBundle"]) if graph.get("caBundle") else None,
         timeout=float(graph.get("timeout", 30.0)),
         rate_limit=graph.get("rateLimit"),
+        api_version=graph.get("apiVersion"),
         auth=data.get("auth") or {},
         state=state,
         provider_paths=_provider_paths(doc, data, entries),

@@ -348,7 +348,7 @@ TYPES: dict[str, TypeSpec] = {
         secrets=(("clientAuthentication", "clientSecret"),),
         read_mask="***********",
         create_mask="*****",
-        beta_only=True,
+        # on /v1.0 too: msgraph-metadata clean_v10_metadata/cleanMetadata.xml has the type
     ),
     BUILTIN: TypeSpec(
         name=BUILTIN,
@@ -411,8 +411,9 @@ def resolve_type(value: Any) -> TypeSpec:
 
 
 def available_provider_types(tenant_kind: str, version: str) -> list[str]:
-    """availableProviderTypes (GRAPH.md 1.1); custom OIDC left out of /v1.0 (GRAPH.md 1.2)."""
-    beta_only = {"OpenIdConnect"} if version == "v1.0" else set()
+    """availableProviderTypes (GRAPH.md 1.1); B2C custom OIDC, beta only (not in the v1.0
+    metadata), left out of /v1.0; External ID's OIDC type is in the v1.0 metadata."""
+    beta_only = {"OpenIdConnect"} if version == "v1.0" and tenant_kind == "b2c" else set()
     return [name for name in _AVAILABLE[tenant_kind] if name not in beta_only]
 
 
