@@ -1,4 +1,4 @@
-.PHONY: demo test bench lint
+.PHONY: demo test bench lint conformance
 demo:
 	./scripts/demo
 test:
@@ -7,3 +7,5 @@ bench:
 	./scripts/bench
 lint:
 	./scripts/bootstrap && .venv/bin/ruff check .
+conformance:
+	./scripts/conformance $(FIXTURES)

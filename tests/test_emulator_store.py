@@ -176,7 +176,7 @@ def test_social_and_apple_work_on_v1(kind):
     ("external", "v1.0", ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged",
                           "OpenIdConnect"]),
     ("b2c", "v1.0", ["Microsoft", "Google", "Facebook", "Amazon", "LinkedIn", "Weibo", "QQ",
-                     "WeChat", "Twitter", "GitHub", "AppleManaged"]),
+                     "WeChat", "Twitter", "GitHub", "AppleManaged", "OpenIdConnect"]),
     ("external", "beta", ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged",
                           "OpenIdConnect"]),
 ])

@@ -26,7 +26,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -102,12 +102,15 @@ class GraphClient:
         resource: str | None = None,
         transport: httpx.BaseTransport | None = None,
         list_version: str = BETA,
+        recorder: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(base_url.rstrip("/"))
         self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
         # relative URLs (user flows, $batch items without a version) resolve against beta
         self.root = f"{self.base_url}/beta"
         self.list_version = list_version  # apiversions.Versions.list_version
+        # called with each exchange, secrets redacted, no headers (recording.FixtureRecorder)
+        self.recorder = recorder
         # a sovereign cloud's token is for its own Graph; any other host (the emulator, a
         # proxy) stands in for the global one
         host = (parts.hostname or "").lower()
@@ -283,11 +286,12 @@ class GraphClient:
                     f"({type(error).__name__}); re-read before retrying"
                 ) from None
             return GraphError(f"Graph read failed: {type(error).__name__}: {_oneline(error)}")
-        return self._judge(method, url, response, raw, write=write, missing_ok=missing_ok)
+        return self._judge(method, url, response, raw, write=write, missing_ok=missing_ok,
+                           sent=content)
 
     def _judge(
         self, method: str, url: str, response: httpx.Response, raw: bytes, *, write: bool,
-        missing_ok: bool,
+        missing_ok: bool, sent: bytes | None = None,
     ) -> Reply | GraphError:
         status = response.status_code
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -299,6 +303,8 @@ class GraphClient:
                                           request_id=error.request_id) from None
             raise
         self._trace_response(status, headers, parsed)
+        if self.recorder is not None:
+            self._record(method, url, sent, status, parsed)
         self._ease_off(headers)
         if status < 400 or (status == 404 and missing_ok):
             return Reply(status, headers, parsed)
@@ -390,7 +396,21 @@ class GraphClient:
         root = self.version_root(version)
         return f"{root}{PROVIDERS}/{urllib.parse.quote(provider_id, safe='')}"
 
-    # -- trace (--debug) ---------------------------------------------------------------------
+    # -- trace (--debug) and recording ------------------------------------------------------
+
+    def _record(self, method: str, url: str, sent: bytes | None, status: int,
+                body: Any) -> None:
+        """One exchange for the recorder: path and query, bodies with every secret-named value
+        and every value this client revealed masked; never a header (no token)."""
+        parts = urllib.parse.urlsplit(url)
+        request = self.scrub(_redact(json.loads(sent))) if sent else None
+        assert self.recorder is not None
+        self.recorder({
+            "request": {"method": method,
+                        "path": parts.path + (f"?{parts.query}" if parts.query else ""),
+                        "body": request},
+            "response": {"status": status, "body": _redact(body)},
+        })
 
     def _trace_request(self, method: str, url: str, content: bytes | None) -> None:
         if not self.trace or not log.isEnabledFor(logging.DEBUG):

@@ -87,10 +87,13 @@ def state_store(settings: Any) -> Any:
 @contextlib.contextmanager
 def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
     """A signed-in Graph client for the tenant `settings` names."""
-    from idpctl import apiversions, auth, graph
+    from idpctl import apiversions, auth, graph, recording
     from idpctl.kinds import load_kinds
 
     versions = apiversions.for_settings(settings, load_kinds())
+    recorder = recording.from_environment(
+        tenant_kind=settings.tenant_kind,
+        source=f"recorded by idpctl from {settings.graph_url} ({settings.tenant_kind} tenant)")
     verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
     tokens = auth.token_provider(
         settings.auth,
@@ -109,11 +112,14 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
         rate_limit="default" if settings.rate_limit is None else settings.rate_limit,
         trace=debug,
         list_version=versions.list_version,
+        recorder=recorder,
     )
     try:
         yield client
     finally:
         client.close()
+        if recorder is not None:
+            recorder.save()
 
 
 class LiveProviders(tuple):  # type: ignore[type-arg]

@@ -411,10 +411,12 @@ def resolve_type(value: Any) -> TypeSpec:
 
 
 def available_provider_types(tenant_kind: str, version: str) -> list[str]:
-    """availableProviderTypes (GRAPH.md 1.1); B2C custom OIDC, beta only (not in the v1.0
-    metadata), left out of /v1.0; External ID's OIDC type is in the v1.0 metadata."""
-    beta_only = {"OpenIdConnect"} if version == "v1.0" and tenant_kind == "b2c" else set()
-    return [name for name in _AVAILABLE[tenant_kind] if name not in beta_only]
+    """availableProviderTypes (GRAPH.md 1.1), the same on both versions: the v1.0 page's B2C
+    example lists OpenIdConnect too (api-reference/v1.0/api/
+    identityproviderbase-availableprovidertypes.md, example 2)."""
+    if version not in VERSIONS:
+        raise ValueError(f"unknown Graph version {version!r}")
+    return list(_AVAILABLE[tenant_kind])
 
 
 def selectable() -> frozenset[str]:
