@@ -8,13 +8,14 @@ what idpctl sends must work whichever way Graph reads what its docs leave open."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from idpctl.emulator.readings import DEFAULT, Readings, non_default
+from idpctl.emulator.readings import DEFAULT, DELAYED_SECONDS, Readings, non_default
 from workspace import actions, changed_fields
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -71,4 +72,9 @@ def _run_step(ws: Any, step: dict[str, Any], env: dict[str, str]) -> None:
         before = ws.live()
         assert ws.live() == before
     ws.apply(*([flag] if flag else []), env=env)
+    # under replication=delayed this plan runs before Graph lists what apply made: it must
+    # still plan nothing (no second create); the next step waits until the tenant caught up
     ws.assert_converged(env=env)
+    if ws.emulator is not None and ws.emulator.admin.call("GET", "/readings").get(
+            "replication") == "delayed":
+        time.sleep(DELAYED_SECONDS)

@@ -14,9 +14,10 @@ docs/emulator-graph.md ("Assumptions and their switches") lists each with its so
 | secret    | mask, null, absent     | read-back shape of a write-only value               |
 | errors    | generic, detailed      | error message texts (no per-API texts documented)   |
 | immutable | refuse, same-ok        | a read-only property sent unchanged in a PATCH      |
+| replication | instant, delayed     | how long a new item stays invisible to reads        |
 
-Replication delay (how long a new item stays invisible to reads) is the older numeric switch
-`--replication-delay SECONDS` (default 0), not a `Readings` member.
+`replication=delayed` hides each created provider from GET and list for DELAYED_SECONDS (or the
+longer `--replication-delay SECONDS`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ CHOICES: Mapping[str, tuple[str, ...]] = {
     "secret": ("mask", "null", "absent"),
     "errors": ("generic", "detailed"),
     "immutable": ("refuse", "same-ok"),
+    "replication": ("instant", "delayed"),
 }
+# what `replication=delayed` hides a created provider for (seconds), unless the emulator was
+# started with a longer --replication-delay
+DELAYED_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class Readings:
     secret: str = "mask"
     errors: str = "generic"
     immutable: str = "refuse"
+    replication: str = "instant"
 
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():

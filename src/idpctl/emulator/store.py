@@ -34,7 +34,7 @@ from idpctl.emulator.graphtypes import (
     resolve_type,
     selectable,
 )
-from idpctl.emulator.readings import DEFAULT, Readings
+from idpctl.emulator.readings import DEFAULT, DELAYED_SECONDS, Readings
 
 __all__ = ["WRITE_ONLY_KEYS", "GraphFault", "Store", "redact", "retired_api"]
 
@@ -220,7 +220,7 @@ class Store:
             self._check_unique(spec, provider_id, record)
             plain = {"@odata.type": spec.odata, "id": provider_id, **record}
             self._items[provider_id] = _seal(spec, copy.deepcopy(plain))
-            self._visible_at[provider_id] = self._clock() + self.replication_delay
+            self._visible_at[provider_id] = self._clock() + self._delay()
         log.debug("created %s %s", spec.name, provider_id)
         return _mask(spec, self._shape(spec, plain, version, None), spec.create_mask)
 
@@ -348,6 +348,13 @@ class Store:
             self._visible_at = {}
 
     # ---- helpers ----------------------------------------------------------------------------
+
+    def _delay(self) -> float:
+        """Seconds a created provider hides: the reading `replication=delayed` makes it at
+        least DELAYED_SECONDS (docs/emulator-graph.md)."""
+        if self.readings.replication == "delayed":
+            return max(self.replication_delay, DELAYED_SECONDS)
+        return self.replication_delay
 
     def _visible(self, provider_id: str) -> bool:
         return self._clock() >= self._visible_at.get(provider_id, float("-inf"))
