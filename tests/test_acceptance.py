@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import signal
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -142,7 +143,8 @@ def test_scenario_on_target(folder: Path, target: str, request: pytest.FixtureRe
         goal = acceptance.emulator_target(handle, "IDPCTL_ACC_TEST_SECRET")
         if spec["tenantKind"] in BYSTANDERS:
             handle.admin.seed(BYSTANDERS[spec["tenantKind"]])
-    record = tmp_path / "recorded"
+    kept = os.environ.get("IDPCTL_ACC_RECORD_DIR")  # keep the fixtures for make conformance
+    record = Path(kept) / prefix.rstrip("-") if kept else tmp_path / "recorded"
     ws = _workspace(tmp_path / "repo", goal, {"IDPCTL_RECORD_DIR": str(record),
                                               "IDPCTL_RECORD_SCOPE": prefix})
     reason = _skip_reason(spec, folder, ws, prefix)
