@@ -119,6 +119,8 @@ def replay(emu: EmulatorHandle, name: str, data: dict[str, Any], *, reset: bool 
         emu.admin.reset()
     for body in data.get("setup", []):
         emu.admin.seed(body)
+    for flow in data.get("setupFlows", []):
+        emu.admin.call("POST", "/userflows", flow)
     ids = {} if ids is None else ids
     found: list[Difference] = []
     with emu.graph() as graph:

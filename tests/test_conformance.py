@@ -36,7 +36,7 @@ ENV = {"GOOGLE_SECRET": "CANARY-g1", "CONTOSO_SECRET": "CANARY-c1"}
 
 def test_docs_examples_replay_without_unexpected_differences() -> None:
     report = conformance.replay_all([conformance.DOCS])
-    assert report.fixtures >= 16 and report.exchanges >= 16
+    assert report.fixtures >= 18 and report.exchanges >= 19
     assert not report.unexpected, report.text()
     # each fixture names the docs page (and example) it was built from
     for path in conformance.fixtures([conformance.DOCS]):
