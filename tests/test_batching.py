@@ -82,7 +82,7 @@ def test_apply_with_a_failed_batch_keeps_the_state_of_every_item_done(workspace)
     workspace.config.write_text(text.replace("  caBundle:", '  rateLimit: "off"\n  caBundle:', 1),
                                 encoding="utf-8")
     env = {"BATCH_SECRET": "CANARY-batch-state"}
-    workspace.emulator.admin.add_fault(method="POST", path=r"^/beta/\$batch$", nth=2,
+    workspace.emulator.admin.add_fault(method="POST", path=r"^/(v1\.0|beta)/\$batch$", nth=2,
                                        status=400)
     result = workspace.run("apply", "--auto-approve", env=env)
     assert result.code == 1, result.text
@@ -122,7 +122,7 @@ def test_budget_holds_and_retry_after_is_honoured_under_a_429_storm(emulator_fac
         for thread in threads:
             thread.join(timeout=60)
     assert not errors, errors
-    log = [e for e in emu.admin.requests() if e["path"].startswith("/beta/")]
+    log = [e for e in emu.admin.requests() if e["path"].startswith(("/beta/", "/v1.0/"))]
     assert sum(e["status"] == 200 for e in log) == 20
     throttled = [e for e in log if e["status"] == 429]
     assert throttled, "the storm never happened: the test proves nothing"

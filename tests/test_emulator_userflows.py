@@ -79,6 +79,7 @@ def test_attach_list_detach(emu: EmulatorHandle) -> None:
 
 def test_documented_errors(emu: EmulatorHandle) -> None:
     base, links = _setup(emu)
+    emu.admin.set_readings(errors="detailed")  # "already exist" is the emulator's own text
     with emu.graph() as graph:
         _error(graph.post(f"{links}/$ref", json=_ref(emu, "Nope-OAUTH")), 404, "itemNotFound")
         _error(graph.post(f"{links}/$ref", json={"id": "Google-OAUTH"}), 400, "BadRequest")
@@ -136,6 +137,7 @@ def test_a_reference_must_name_this_service(emu: EmulatorHandle) -> None:
 
 def test_a_provider_in_a_flow_is_not_deleted(emu: EmulatorHandle) -> None:
     _, links = _setup(emu)
+    emu.admin.set_readings(errors="detailed")  # the flow's name is in the emulator's own text
     with emu.graph() as graph:
         assert graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")).status_code == 204
         error = _error(graph.delete(f"{PROVIDERS}/Google-OAUTH"), 409, "Conflict")

@@ -181,7 +181,22 @@ def test_member_added_in_the_portal_is_shown_and_removed_by_the_patch() -> None:
     field = change.fields[0]
     assert field.name == "inboundClaimMapping" and field.before == portal
     assert change.body is not None
-    assert change.body["inboundClaimMapping"] == {"sub": "sub", "email": "email"}
+    # an explicit null for the dropped member: it goes under either PATCH reading (replace
+    # whole or merge), docs/emulator-graph.md "Assumptions and their switches"
+    assert change.body["inboundClaimMapping"] == {"sub": "sub", "email": "email", "name": None}
+
+
+def test_dropped_nested_member_gets_an_explicit_null_and_nothing_else_does() -> None:
+    p = oidc("Contoso", secret("CANARY-x"), inboundClaimMapping={
+        "sub": "sub", "email": "email", "address": {"country": "country"}})
+    lp, rec = managed(p, "id-1", inboundClaimMapping={
+        "sub": "sub", "email": "email", "given_name": None, "phone_number": UNKNOWN,
+        "address": {"country": "country", "locality": "city", "region": None},
+        "@odata.type": G + "oidcInboundClaimMappingOverride"})
+    change = only(plan_of([p], [lp], state_of(rec)))
+    assert change.body is not None
+    assert change.body["inboundClaimMapping"] == {
+        "sub": "sub", "email": "email", "address": {"country": "country", "locality": None}}
 
 
 def test_null_members_and_nested_type_spelling_are_not_differences() -> None:

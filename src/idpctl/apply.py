@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 20
 CONCURRENCY = 4  # batches in flight at once; every item still counts against the budget
-COLLECTION = "/identity/identityProviders"
+_COLLECTION = "/identity/identityProviders"
 MAX_ROUNDS = 50  # a hard stop; rounds normally end when a few in a row make no progress
 MAX_STALLED_ROUNDS = 3
 MAX_THROTTLE_WAIT = 60.0
@@ -185,20 +185,23 @@ def _shape(change: Change) -> list[dict[str, Any]]:
 
 
 def _writes(change: Change) -> list[dict[str, Any]]:
+    """The change's own requests, at its Graph version (`/v1.0/...` or `/beta/...`; a plan
+    without versions: the client's default)."""
     base = change.address
+    collection = f"/{change.api_version}{_COLLECTION}" if change.api_version else _COLLECTION
     if change.action is Action.CREATE:
-        return [_item(f"{base}#create", "POST", COLLECTION, change.body)]
+        return [_item(f"{base}#create", "POST", collection, change.body)]
     if change.action in (Action.UPDATE, Action.ADOPT):
         if change.body is None:
             return []
-        return [_item(f"{base}#patch", "PATCH", f"{COLLECTION}/{change.graph_id}", change.body)]
+        return [_item(f"{base}#patch", "PATCH", f"{collection}/{change.graph_id}", change.body)]
     if change.action is Action.DELETE:
         if change.graph_id is None:  # already gone from Graph: only forget it
             return []
-        return [_item(f"{base}#delete", "DELETE", f"{COLLECTION}/{change.graph_id}")]
+        return [_item(f"{base}#delete", "DELETE", f"{collection}/{change.graph_id}")]
     if change.action is Action.REPLACE:
-        delete = _item(f"{base}#delete", "DELETE", f"{COLLECTION}/{change.graph_id}")
-        create = _item(f"{base}#create", "POST", COLLECTION, change.body,
+        delete = _item(f"{base}#delete", "DELETE", f"{collection}/{change.graph_id}")
+        create = _item(f"{base}#create", "POST", collection, change.body,
                        depends_on=(delete["id"],))
         return [delete, create]
     raise ValueError(f"unknown action {change.action}")

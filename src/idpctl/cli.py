@@ -1,8 +1,8 @@
 """The command line: verbs, options and exit codes. The only module that prints.
 
 Exit codes: 0 success and no changes; 2 changes present (`plan --detailed-exitcode`, `drift`);
-1 any error, including a partial apply. Heavy modules (httpx, msal, deepdiff) are imported
-only by the verbs that use them.
+1 any error, including a partial apply. Heavy modules (httpx, msal) are imported only by the
+verbs that use them.
 """
 
 from __future__ import annotations

@@ -84,6 +84,7 @@ class Settings:
     ca_bundle: Path | None = None
     timeout: float = 30.0
     rate_limit: float | str | None = None
+    api_version: str | Mapping[str, str] | None = None  # graph.apiVersion (apiversions.choose)
     auth: Mapping[str, Any] = field(default_factory=dict)
     state: Mapping[str, Any] = field(default_factory=dict)
     provider_paths: tuple[Path, ...] = ()
@@ -220,6 +221,9 @@ def load_settings(path: Path, *, env: str | None = None,
     problems = _endpoint_problems(settings, doc) + reference_problems(data, settings)
     if problems:
         raise ConfigError(problems)
+    from idpctl.apiversions import for_settings
+
+    for_settings(settings, kinds)  # graph.apiVersion names versions the kinds have
     return settings
 
 
@@ -339,6 +343,7 @@ def _settings(doc: Document, data: dict[str, Any], env: str | None,
         ca_bundle=Path(graph["caBundle"]) if graph.get("caBundle") else None,
         timeout=float(graph.get("timeout", 30.0)),
         rate_limit=graph.get("rateLimit"),
+        api_version=graph.get("apiVersion"),
         auth=data.get("auth") or {},
         state=state,
         provider_paths=_provider_paths(doc, data, entries, allowance, providers_root),

@@ -5,7 +5,7 @@ write-only values with a varying number of asterisks or leaves them out (GRAPH.m
 may list types idpctl does not know. Normalising makes all of that one shape:
 
 - `odata_type` canonical (`#microsoft.graph.oidcIdentityProvider`), nested ones too;
-- a masked or missing write-only value is `UNKNOWN`: neither equal, nor different, nor empty;
+- a masked, null or missing write-only value is `UNKNOWN`: neither equal, nor different, nor empty;
 - an item of a type idpctl does not know comes back with `kind=None` and is never touched.
 
 A response that is not what Graph sends (not an object, no id) is a `GraphError`, not a crash.
@@ -157,7 +157,9 @@ def _clean(value: Any) -> Any:
 
 
 def _mark_missing_write_only(fields: dict[str, Any], paths: Iterable[str]) -> None:
-    """A write-only value Graph left out is unknown, not absent (its parent must be there)."""
+    """A write-only value Graph left out or read back as null is unknown, not absent (its
+    parent must be there): the pages show masks, but do not promise them (emulator reading
+    `secret`, docs/emulator-graph.md)."""
     for path in paths:
         *parents, leaf = path.split(".")
         target: Any = fields
@@ -167,7 +169,7 @@ def _mark_missing_write_only(fields: dict[str, Any], paths: Iterable[str]) -> No
             continue
         if parents and str(target.get("@odata.type", "")).lower() in _SECRETLESS:
             continue
-        if leaf not in target:
+        if target.get(leaf) is None:
             target[leaf] = UNKNOWN
 
 

@@ -103,8 +103,13 @@ def state_store(settings: Any) -> Any:
 @contextlib.contextmanager
 def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
     """A signed-in Graph client for the tenant `settings` names."""
-    from idpctl import auth, graph
+    from idpctl import apiversions, auth, graph, recording
+    from idpctl.kinds import load_kinds
 
+    versions = apiversions.for_settings(settings, load_kinds())
+    recorder = recording.from_environment(
+        tenant_kind=settings.tenant_kind,
+        source=f"recorded by idpctl from {settings.graph_url} ({settings.tenant_kind} tenant)")
     verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
     tokens = auth.token_provider(
         settings.auth,
@@ -123,11 +128,15 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
         # unset: a polite share of the tenant's 300 requests a minute (graph.DEFAULT_RATE_LIMIT)
         rate_limit="default" if settings.rate_limit is None else settings.rate_limit,
         trace=debug,
+        list_version=versions.list_version,
+        recorder=recorder,
     )
     try:
         yield client
     finally:
         client.close()
+        if recorder is not None:
+            recorder.save()
 
 
 class LiveProviders(tuple):  # type: ignore[type-arg]
@@ -174,12 +183,15 @@ def build_plan(
     for address in (*targets, *rotate):
         if address not in known:
             raise PlanError(f"{address}: no such provider in the files, the state or the tenant")
+    from idpctl import apiversions
+
     plan = planner.build(
         desired.providers, tuple(live), state, kinds=desired.kinds,
         targets=tuple(targets), rotate=tuple(rotate), salt=salt,
         tenant=desired.settings.tenant, now=datetime.now(UTC),
     )
-    return _with_flow_links(plan, desired, live, state)
+    plan = _with_flow_links(plan, desired, live, state)
+    return apiversions.annotate(plan, apiversions.for_settings(desired.settings, desired.kinds))
 
 
 def _refuse_other_tenant_kind(settings: Any, live: Sequence[LiveProvider]) -> None:

@@ -335,7 +335,8 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
     body = None
     if send:
         body = {"@odata.type": kind.odata_type,
-                **{name: _copy(provider.fields[name]) for name in _ordered(send, kind)}}
+                **{name: _with_dropped(provider.fields[name], lp.fields.get(name))
+                   for name in _ordered(send, kind)}}
     return Change(action=Action.UPDATE if record else Action.ADOPT, kind=provider.kind,
                   key=provider.key, graph_id=lp.id, fields=tuple(fields), body=body,
                   desired=provider,
@@ -491,6 +492,24 @@ def _equal(want: Any, have: Any) -> bool:
 
 def _members(value: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
+
+
+def _with_dropped(want: Any, have: Any) -> Any:
+    """The PATCH value of a property: `want`, plus an explicit null for each member live has
+    and `want` drops (nested objects too). Graph's pages do not say whether PATCH replaces a
+    complex property whole or merges it (docs/emulator-graph.md, reading `patch`); a null
+    removes the member under either reading."""
+    out = _copy(want)
+    if not isinstance(want, Mapping) or not isinstance(have, Mapping):
+        return out
+    for key, value in have.items():
+        if key == "@odata.type" or value is None or value is UNKNOWN:
+            continue
+        if key not in want or want[key] is None:
+            out[key] = None
+        elif isinstance(want[key], Mapping):
+            out[key] = _with_dropped(want[key], value)
+    return out
 
 
 def _copy(value: Any) -> Any:

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 from idpctl.emulator import wire
 from idpctl.emulator.faults import RuleError
+from idpctl.emulator.readings import Readings
 from idpctl.emulator.throttle import budget_for
 
 if TYPE_CHECKING:
@@ -130,6 +131,8 @@ class AdminApi:
             ("GET", re.compile(r"/_emulator/faults"), self._faults),
             ("POST", re.compile(r"/_emulator/faults"), self._add_fault),
             ("DELETE", re.compile(r"/_emulator/faults"), self._clear_faults),
+            ("GET", re.compile(r"/_emulator/readings"), self._readings),
+            ("PUT", re.compile(r"/_emulator/readings"), self._set_readings),
             ("GET", re.compile(r"/_emulator/latency"), self._latency),
             ("PUT", re.compile(r"/_emulator/latency"), self._set_latency),
             ("GET", re.compile(r"/_emulator/rate-limit"), self._rate_limit),
@@ -236,6 +239,18 @@ class AdminApi:
     def _clear_faults(self, request: wire.Request) -> wire.Response:
         self.app.faults.clear()
         return wire.json_response(200, {"faults": []})
+
+    def _readings(self, request: wire.Request) -> wire.Response:
+        return wire.json_response(200, self.app.store.readings.to_data())
+
+    def _set_readings(self, request: wire.Request) -> wire.Response:
+        """`{"patch": "replace", ...}`: switches named are set, the others go to their
+        default (docs/emulator-graph.md, "Assumptions and their switches")."""
+        try:
+            self.app.store.readings = Readings.from_data(_object(request))
+        except (TypeError, ValueError) as error:
+            raise _AdminError(400, "BadRequest", str(error)) from None
+        return wire.json_response(200, self.app.store.readings.to_data())
 
     def _latency(self, request: wire.Request) -> wire.Response:
         return wire.json_response(200, {"ms": self.app.latency_ms})

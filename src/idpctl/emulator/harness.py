@@ -91,6 +91,11 @@ class AdminClient:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
+    def set_readings(self, **readings: str) -> dict[str, str]:
+        """Switch the emulator's readings (`patch="replace"`, ...); unnamed ones go to their
+        default. `set_readings()` is all defaults."""
+        return self._call("PUT", "/readings", readings)
+
     def set_latency(self, ms: int) -> None:
         self._call("PUT", "/latency", {"ms": ms})
 
@@ -220,6 +225,7 @@ def _command(config: EmulatorConfig) -> list[str]:
             args += [flag, str(value)]
     if config.rate_window != 60.0:
         args += ["--rate-window", str(config.rate_window)]
+    args += config.readings.args()
     return args + (["--http"] if config.http else [])
 
 
