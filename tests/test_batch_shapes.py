@@ -83,7 +83,7 @@ class _Call:
 
 
 def _answer(item: dict[str, Any]) -> dict[str, Any]:
-    if item["method"] == "POST" and item["url"] == apply.COLLECTION:
+    if item["method"] == "POST" and item["url"].endswith("/identity/identityProviders"):
         return {"id": item["id"], "status": 201, "body": {"id": "new-" + item["id"]}}
     return {"id": item["id"], "status": 204}
 

@@ -6,6 +6,7 @@ an httpx transport wrapped around a real Azurite."""
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from idpctl import state as state_module
 from idpctl.errors import LockError, StateError
 from idpctl.model import ManagedRecord, State
 from idpctl.state_azureblob import AzureBlobStateStore, parse_connection_string
+from workspace import ALLOW_ENV, origin
 
 Match = Callable[[httpx.Request], bool]
 
@@ -314,6 +316,9 @@ def test_an_apply_with_blinking_state_storage_completes(
                               f"AccountKey={ACCOUNT_KEY};BlobEndpoint={storage.url}/{ACCOUNT};",
                 "G_SECRET": "CANARY-blink-g", "F_SECRET": "CANARY-blink-f"}.items():
             monkeypatch.setenv(name, value)
+        # the operator lets idpctl send the account key to the blinking proxy (docs/auth.md)
+        monkeypatch.setenv(ALLOW_ENV, ",".join(
+            e for e in (os.environ.get(ALLOW_ENV, ""), origin(storage.url)) if e))
         config = str(tmp_path / "idpctl.yaml")
         assert main(["apply", "--auto-approve", "-c", config]) == 0, capsys.readouterr()
         assert storage.busy >= 3 and storage.lost == 1, (storage.busy, storage.lost)
