@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idpctl.cli import UsageParser
 from idpctl.emulator.admin import read_json_file
 from idpctl.emulator.certs import CertPaths, ensure_certificates
 from idpctl.emulator.clients import ClientRegistry
@@ -203,7 +204,7 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="idpctl emulator",
+    p = UsageParser(prog="idpctl emulator",
                                 description="Run the local Microsoft Graph emulator.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 (default): a free port")
