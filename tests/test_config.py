@@ -34,6 +34,9 @@ inboundClaimMapping: {{sub: sub, email: email}}
 """
 
 
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
@@ -90,6 +93,7 @@ providers: [providers, more/one.yaml]
 variables: {REGION: eu, COUNT: 3}
 """)
     _write(tmp_path / "more" / "one.yaml", OIDC.format(name="One"))
+    _write(tmp_path / "ca.pem", PEM)
     settings = load_settings(config)
     assert settings.graph_url == "https://127.0.0.1:8443"
     assert settings.ca_bundle == tmp_path / "ca.pem"
@@ -115,6 +119,8 @@ def test_environment_overlay(tmp_path: Path) -> None:
     _write(tmp_path / "environments" / "prod.yaml",
            "tenant: prod.onmicrosoft.com\ngraph: {timeout: 9, caBundle: prod-ca.pem}\n"
            "variables: {B: prod}\nallowDestroy: false\n")
+    _write(tmp_path / "ca.pem", PEM)
+    _write(tmp_path / "environments" / "prod-ca.pem", PEM)
     settings = load_settings(config, env="prod")
     assert settings.tenant == "prod.onmicrosoft.com" and settings.env == "prod"
     assert settings.timeout == 9.0

@@ -76,6 +76,92 @@ def test_file_over_one_mebibyte(tmp_path: Path, capsys: pytest.CaptureFixture[st
     _assert_located(case, code, out, err, "larger than 1 MiB")
 
 
+def test_900000_character_client_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = tmp_path / "huge-client-id.yaml"
+    case.write_text("kind: oidcIdentityProvider\ndisplayName: Contoso\n"
+                    f"clientId: {'x' * 900_000}\n")
+    code, out, err = _validate(_config_for(case, tmp_path), capsys)
+    _assert_located(case, code, out, err, "900,000 characters long (at most 16,384)")
+
+
+def test_900000_character_client_id_in_settings(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "idpctl.yaml"
+    config.write_text(f"tenant: t\ntenantKind: external\nproviders: {CORPUS / 'valid'}\n"
+                      f"auth: {{clientId: {'a' * 900_000}}}\n")
+    code, out, err = _validate(config, capsys)
+    _assert_located(config, code, out, err, "characters long (at most 16,384)")
+
+
+def _settings_case(tmp_path: Path, kind: str) -> Path:
+    config = tmp_path / "idpctl.yaml"
+    if kind == "directory":
+        config.mkdir()
+    else:  # a symbolic link to itself: every open fails with ELOOP
+        config.symlink_to(config.name)
+    return config
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink-loop"])
+def test_settings_file_that_cannot_be_read(kind: str, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    config = _settings_case(tmp_path, kind)
+    code, out, err = _validate(config, capsys)
+    expected = "not a regular file" if kind == "directory" else "cannot read"
+    _assert_located(config, code, out, err, expected)
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink-loop"])
+def test_settings_file_found_upwards_that_cannot_be_read(
+        kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An unreadable idpctl.yaml in the working directory is reported, never skipped for a
+    parent directory's idpctl.yaml (which would plan against another tenant)."""
+    (tmp_path / "idpctl.yaml").write_text("tenant: parent\ntenantKind: external\n")
+    (tmp_path / "sub").mkdir()
+    config = _settings_case(tmp_path / "sub", kind)
+    monkeypatch.chdir(tmp_path / "sub")
+    code = main(["validate"])
+    out, err = capsys.readouterr()
+    _assert_located(config, code, out, err, "")
+    assert "parent" not in out + err
+
+
+def test_settings_and_provider_problems_in_one_run(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A problem in idpctl.yaml does not hide the provider files' problems."""
+    case = CORPUS / "field-missing-clientid.yaml"
+    config = tmp_path / "idpctl.yaml"
+    config.write_text(f"tenant: t\ntenantKind: externl\nproviders: {json.dumps(str(case))}\n"
+                      "graph: {timeout: 1e308}\nvariables: {A: 1}\n")
+    code, out, err = _validate(config, capsys)
+    _assert_located(config, code, out, err, "did you mean 'external'?")
+    _assert_located(config, code, out, err, "graph.timeout: must be at most 600")
+    _assert_located(case, code, out, err, EXPECTED["field-missing-clientid.yaml"])
+
+
+@pytest.mark.xfail(strict=False, reason="repository-boundary control")
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_secret_file_that_is_a_fifo_or_a_device(kind: str, tmp_path: Path) -> None:
+    """`{file: PATH}` naming a FIFO or a device is one located error at plan, never a hang
+    (a FIFO with no writer blocks a reader forever) or an endless read (/dev/zero)."""
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "secret")
+        target = "secret"
+    else:
+        target = "/dev/zero"
+    (tmp_path / "p.yaml").write_text(
+        "kind: socialIdentityProvider\nidentityProviderType: Google\ndisplayName: Google\n"
+        f"clientId: abc\nclientSecret: {{file: {target}}}\n")
+    (tmp_path / "idpctl.yaml").write_text("tenant: t\ntenantKind: external\nproviders: p.yaml\n")
+    result = subprocess.run([sys.executable, "-m", "idpctl", "plan", "--offline"],
+                            capture_output=True, text=True, timeout=10, cwd=tmp_path)
+    lines = result.stderr.splitlines()
+    assert (result.returncode, len(lines)) == (1, 1), result.stderr
+    assert lines[0].startswith("Error: p.yaml:5:"), lines
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
 def test_valid_inputs_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "idpctl.yaml"
     config.write_text(f"tenant: t\ntenantKind: external\n"
@@ -116,7 +202,8 @@ def test_loader_raises_only_config_error(text: str) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+@given(st.recursive(st.none() | st.booleans() | st.integers()
+                   | st.text(st.characters(blacklist_characters="\x00"), max_size=8),
                     lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=4),
                     max_leaves=20))

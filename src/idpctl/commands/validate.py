@@ -11,9 +11,16 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from idpctl.commands.annotations import Annotator
-from idpctl.config import load_providers, provider_files, resolve_settings
+from idpctl.config import (
+    find_settings,
+    lenient_settings,
+    load_providers,
+    provider_files,
+    resolve_settings,
+)
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import Provider
@@ -24,11 +31,13 @@ __all__ = ["check", "run"]
 def check(
     config: str | None, *, env: str | None = None, online: bool = False
 ) -> tuple[list[Problem], list[Problem], tuple[Provider, ...], int]:
-    """(errors, warnings, providers, number of provider files) for the configuration."""
+    """(errors, warnings, providers, number of provider files) for the configuration. A
+    problem in `idpctl.yaml` does not hide the provider files' problems: they are read with
+    what of the settings is valid (`lenient_settings`) and both are reported."""
     try:
         settings = resolve_settings(config, env=env)
     except ConfigError as error:
-        return _problems(error), [], (), 0
+        return _with_provider_problems(_problems(error), config, env=env), [], (), 0
     kinds = load_kinds()
     warnings: list[Problem] = []
     files = len(provider_files(settings))
@@ -43,6 +52,24 @@ def check(
         errors = [p for p in found if p.severity == "error"]
         warnings += [p for p in found if p.severity != "error"]
     return errors, warnings, providers, files
+
+
+def _with_provider_problems(problems: list[Problem], config: str | None, *,
+                            env: str | None) -> list[Problem]:
+    path = Path(config) if config else None
+    if path is None:
+        try:
+            path = find_settings(Path.cwd())
+        except ConfigError:
+            return problems
+    settings = lenient_settings(path, env=env)
+    if settings is None:
+        return problems
+    try:
+        load_providers(settings, load_kinds())
+    except ConfigError as error:
+        return [*problems, *(p for p in _problems(error) if p not in problems)]
+    return problems
 
 
 def _problems(error: ConfigError) -> list[Problem]:
