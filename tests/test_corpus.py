@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -201,9 +202,12 @@ def test_loader_raises_only_config_error(text: str) -> None:
             assert "\n" not in problem.message
 
 
+_NO_NUL = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.recursive(st.none() | st.booleans() | st.integers()
-                   | st.text(st.characters(blacklist_characters="\x00"), max_size=8),
+                   | st.text(_NO_NUL, max_size=8),
                     lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=4),
                     max_leaves=20))
@@ -243,3 +247,43 @@ def test_provider_loading_raises_only_config_error(tmp_path: Path, data: dict) -
     except ConfigError as error:
         assert error.problems
         assert all(p.line >= 1 and "\n" not in p.message for p in error.problems)
+
+
+_SETTING_PATHS = [("tenant",), ("tenantKind",), ("cloud",), ("graph", "timeout"),
+                  ("graph", "rateLimit"), ("graph", "caBundle"), ("graph", "url"),
+                  ("preflight", "caBundle"), ("vault", "caCert"), ("state", "path"),
+                  ("state", "backend"), ("providers",), ("auth", "clientId"),
+                  ("secretPolicy", "maxAge"), ("variables", "A"), ("allowDestroy",)]
+_HOSTILE = st.sampled_from(
+    [".inf", ".nan", "-.inf", "1e308", "1e999", "0", "-1", "/", ".", "..", "../../x",
+     '"a\\0b"', '"a\\nb"', '"x/../y?#"', "''", "null", "[]", "{}", "/dev/null", "/etc",
+     "external", "t.onmicrosoft.com", "99999999999999999999999d", "1d", "x" * 20_000])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(_SETTING_PATHS), _HOSTILE, min_size=1, max_size=5))
+def test_settings_loading_raises_only_config_error(tmp_path: Path, values: dict) -> None:
+    """Any hostile value at any setting: Settings or a ConfigError of located one-line
+    problems, never another exception (an internal error)."""
+    from idpctl.config import load_settings
+
+    tree: dict[str, Any] = {"tenant": "t", "tenantKind": "external", "providers": "."}
+    for path, value in values.items():
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {}) if isinstance(node.get(part, {}), dict) else {}
+        node[path[-1]] = value
+    (tmp_path / "idpctl.yaml").write_text(_flow(tree) + "\n")
+    try:
+        load_settings(tmp_path / "idpctl.yaml")
+    except ConfigError as error:
+        assert error.problems
+        assert all(p.line >= 1 and "\n" not in p.message for p in error.problems)
+
+
+def _flow(value: Any) -> str:
+    """A YAML flow mapping whose leaves are written as given (they are YAML already)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    return str(value)

@@ -262,9 +262,19 @@ def _path_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]
     state = data.get("state") or {}
     path = state.get("path") if state.get("backend", "local") == "local" else None
     if isinstance(path, str) and os.path.isdir(path):
-        found.append((("state", "path"), f"{display_path(path)} is a directory; name a file "
+        found.append((("state", "path"), f"{_shown(path)} is a directory; name a file "
                                          "such as .idpctl/state.json"))
     return found
+
+
+def _shown(path: Path | str) -> str:
+    return _printable(display_path(path))
+
+
+def _printable(text: str) -> str:
+    """`text` for a one-line message: quoted when it holds a newline or another control
+    character (which would otherwise start a forged line of output)."""
+    return text if text.isprintable() else repr(text)
 
 
 def _get(data: Mapping[str, Any], key: tuple[str, ...]) -> Any:
@@ -275,7 +285,7 @@ def _get(data: Mapping[str, Any], key: tuple[str, ...]) -> Any:
 
 def _pem_problem(path: Path) -> str | None:
     """Why `path` is not a PEM file of CA certificates, or None."""
-    shown = display_path(path)
+    shown = _shown(path)
     if not path.exists():
         return f"{shown} does not exist"
     if not path.is_file():
@@ -364,7 +374,7 @@ def _provider_paths(doc: Document, data: dict[str, Any], entries: list[str]) -> 
         where = ("providers", index) if listed else ("providers",)
         path = _base_dir(doc, where) / entry
         if not path.exists():
-            message = (f"providers: {entry} does not exist" if "providers" in data else
+            message = (f"providers: {_printable(entry)} does not exist" if "providers" in data else
                        f"no providers/ folder next to {SETTINGS_FILE} (set providers: to the "
                        "files or folders of provider files)")
             problems.append(_at(doc.locate(where), message))
