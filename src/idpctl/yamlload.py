@@ -47,7 +47,8 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIAS_NODES = 10_000  # values produced by expanding aliases, in one document
 # Longest key or value, in characters. Graph documents no limit for clientId, issuer, scope or
-# the other strings idpctl sends (displayName's 256 is in the schemas); an assumption: nothing
+# the other strings idpctl sends (api-reference/beta/resources/oidcidentityprovider.md: "String";
+# displayName's 256 is in the schemas); an assumption: nothing
 # legitimate comes near 16 KiB, and a 900,000-character clientId must not reach Graph.
 MAX_SCALAR_CHARS = 16 * 1024
 _COLUMNS = 1 << 32  # a packed location is line * _COLUMNS + column
