@@ -128,16 +128,23 @@ def test_settings_file_found_upwards_that_cannot_be_read(
     assert "parent" not in out + err
 
 
-def test_settings_and_provider_problems_in_one_run(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("settings", "expected"), [
+    ("tenantKind: externl\ngraph: {timeout: 1e308}\n", ["did you mean 'external'?",
+                                                        "graph.timeout: must be at most 600"]),
+    ("tenantKind: external\ngraph: {timeout: .nan}\ntenant: again\n",
+     ["not a finite number", "duplicate key 'tenant'"]),
+    ('tenantKind: external\nstate: {path: "/"}\n', ["state.path: / is a directory"]),
+], ids=["schema", "loader", "paths"])
+def test_settings_and_provider_problems_in_one_run(
+        settings: str, expected: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """A problem in idpctl.yaml does not hide the provider files' problems."""
     case = CORPUS / "field-missing-clientid.yaml"
     config = tmp_path / "idpctl.yaml"
-    config.write_text(f"tenant: t\ntenantKind: externl\nproviders: {json.dumps(str(case))}\n"
-                      "graph: {timeout: 1e308}\nvariables: {A: 1}\n")
+    config.write_text(f"tenant: t\nproviders: {json.dumps(str(case))}\n{settings}")
     code, out, err = _validate(config, capsys)
-    _assert_located(config, code, out, err, "did you mean 'external'?")
-    _assert_located(config, code, out, err, "graph.timeout: must be at most 600")
+    for line in expected:
+        _assert_located(config, code, out, err, line)
     _assert_located(case, code, out, err, EXPECTED["field-missing-clientid.yaml"])
 
 

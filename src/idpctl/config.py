@@ -12,6 +12,7 @@ is deep-merged over `idpctl.yaml` (mappings merge; scalars and lists replace), a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -32,7 +33,7 @@ from idpctl.kinds import (
 )
 from idpctl.model import Kind, Location, Provider, SecretRef
 from idpctl.schema import did_you_mean, semantic_problems, validate_document
-from idpctl.yamlload import Document, display_path, load_file
+from idpctl.yamlload import Document, DocumentProblems, display_path, load_file
 
 __all__ = [
     "CLOUDS",
@@ -200,10 +201,13 @@ def lenient_settings(path: Path, *, env: str | None = None) -> Settings | None:
     file is not even a mapping."""
     try:
         doc = load_file(Path(path))
-        if env:
-            doc = _overlay(doc, env)
+    except DocumentProblems as error:
+        doc = error.document
     except ConfigError:
         return None
+    if env:
+        with contextlib.suppress(ConfigError):  # reported by the strict load already
+            doc = _overlay(doc, env)
     data = doc.data
     if not isinstance(data, dict):
         return None

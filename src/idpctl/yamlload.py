@@ -37,6 +37,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_SCALAR_CHARS",
     "Document",
+    "DocumentProblems",
     "Locations",
     "display_path",
     "load_file",
@@ -305,6 +306,16 @@ class _Builder:
         return number
 
 
+class DocumentProblems(ConfigError):
+    """Problems in a file that still parsed (a duplicate key, a NUL, `.nan`, an unknown tag):
+    `document` is what was read, for callers that report more problems (validate) and never
+    for using the values."""
+
+    def __init__(self, problems: Sequence[Problem], document: Document) -> None:
+        super().__init__(problems)
+        self.document = document
+
+
 def _join_surrogates(value: str) -> str:
     """YAML's `\\uD83D\\uDE00` escapes arrive as two surrogates: join them (JSON does)."""
     return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
@@ -400,7 +411,9 @@ def _load(text: str, file: str, path: Path | None, loader_class: type) -> Docume
         if loader is not None:
             loader.dispose()
     if builder.problems:
-        raise ConfigError(builder.problems)
+        raise DocumentProblems(builder.problems, Document(
+            file, path, data, Locations(file, builder.locations),
+            Locations(file, builder.key_locations)))
     return Document(file, path, data, Locations(file, builder.locations),
                     Locations(file, builder.key_locations))
 
