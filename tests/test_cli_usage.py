@@ -41,7 +41,9 @@ VALUED = [(words, option) for words, sub in VERBS for action in sub._actions
 CHOICES = [(words, action.option_strings[0]) for words, sub in VERBS for action in sub._actions
            if action.option_strings and action.choices]
 EMULATOR = [("emulator", "--bogus"), ("emulator", "--port"), ("emulator", "--port", "x"),
-            ("emulator", "--tenant-kind", "externl")]
+            ("emulator", "--tenant-kind", "externl"), ("emulator", "--rate-window", "nan"),
+            ("emulator", "--replication-delay", "inf"), ("emulator", "--rate-window", "1e308"),
+            ("emulator", "--page-size", "0"), ("emulator", "--rate-limit", "-1")]
 
 
 def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
