@@ -218,7 +218,7 @@ def lenient_settings(path: Path, *, env: str | None = None) -> Settings | None:
              if os.path.exists(folder / e)] if isinstance(entries, list) else []
     variables = data.get("variables")
     return Settings(
-        path=folder / SETTINGS_FILE, tenant="", document=doc,
+        path=Path(doc.file).resolve(), tenant="", document=doc,
         tenant_kind=data.get("tenantKind") if data.get("tenantKind") in _TENANT_KINDS else "",
         provider_paths=tuple(paths),
         variables={k: _text(v) for k, v in variables.items()
