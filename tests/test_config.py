@@ -14,6 +14,7 @@ from idpctl.config import (
     provider_files,
     resolve_settings,
 )
+from idpctl.endpoints import Allowance
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import SecretRef
@@ -94,7 +95,8 @@ variables: {REGION: eu, COUNT: 3}
 """)
     _write(tmp_path / "more" / "one.yaml", OIDC.format(name="One"))
     _write(tmp_path / "ca.pem", PEM)
-    settings = load_settings(config)
+    settings = load_settings(config, allowance=Allowance.from_sources(
+        {}, endpoints=["127.0.0.1:8443"]))
     assert settings.graph_url == "https://127.0.0.1:8443"
     assert settings.ca_bundle == tmp_path / "ca.pem"
     assert settings.timeout == 2.5 and settings.rate_limit == "off"

@@ -25,6 +25,13 @@ EXPECTED: dict[str, str] = json.loads((CORPUS / "EXPECTED.json").read_text())
 LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>\S.*)$")
 
 
+@pytest.fixture(autouse=True)
+def _corpus_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The corpus lies outside each test's configuration folder: the operator's allowance
+    lets idpctl read it (docs/auth.md, "Custom endpoints and files outside the repository")."""
+    monkeypatch.setenv("IDPCTL_ALLOW_PATHS", str(CORPUS.resolve()))
+
+
 def _config_for(case: Path, tmp_path: Path) -> Path:
     if case.parent.name == "settings":
         return case
@@ -148,7 +155,6 @@ def test_settings_and_provider_problems_in_one_run(
     _assert_located(case, code, out, err, EXPECTED["field-missing-clientid.yaml"])
 
 
-@pytest.mark.xfail(strict=False, reason="repository-boundary control")
 @pytest.mark.parametrize("kind", ["fifo", "device"])
 def test_secret_file_that_is_a_fifo_or_a_device(kind: str, tmp_path: Path) -> None:
     """`{file: PATH}` naming a FIFO or a device is one located error at plan, never a hang
@@ -168,6 +174,22 @@ def test_secret_file_that_is_a_fifo_or_a_device(kind: str, tmp_path: Path) -> No
     assert (result.returncode, len(lines)) == (1, 1), result.stderr
     assert lines[0].startswith("Error: p.yaml:5:"), lines
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_provider_files_outside_the_root_stay_unread_when_settings_are_broken(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """validate's second reading (settings with problems) keeps the repository boundary:
+    a `providers:` entry outside the root is refused, never read for its problems."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "p.yaml").write_text("kind: CANARY-outside-kind\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    config = repo / "idpctl.yaml"
+    config.write_text("tenant: t\ntenantKind: externl\nproviders: ../outside\n")
+    code, out, err = _validate(config, capsys)
+    assert code == 1 and "did you mean 'external'?" in out
+    assert "CANARY-" not in out + err and "p.yaml" not in out + err
 
 
 def test_valid_inputs_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

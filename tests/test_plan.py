@@ -620,31 +620,41 @@ def _key_of(kind: str, fields: Mapping[str, Any]) -> str:
 
 def simulate_apply(result: Plan, live: list[LiveProvider], state: State
                    ) -> tuple[list[LiveProvider], State]:
-    """What a faithful apply does to Graph (masked on read) and to the state."""
+    """What a faithful apply does to Graph (masked on read); the state is recorded by the
+    applier's own bookkeeping (`apply._record`), so a change there is tested here too."""
+    from idpctl import apply as applier
+
     by_id = {lp.id: lp for lp in live}
-    records = dict(state.providers)
+    current = replace_state(state, serial=state.serial + 1)
     for n, change in enumerate(result.changes):
         if change.action in (Action.DELETE, Action.REPLACE) and change.graph_id:
             by_id.pop(change.graph_id, None)
         if change.action is Action.DELETE:
-            records.pop(change.address, None)
+            current = applier._forget(current, change.address)
             continue
         body = {k: _mask(v) for k, v in (change.body or {}).items() if k != "@odata.type"}
-        previous = records.get(change.address)
         if change.action in (Action.CREATE, Action.REPLACE):
-            graph_id, fields, secrets = f"new-{n}", body, {}
+            graph_id, fields = f"new-{n}", body
         else:
             assert change.graph_id is not None
             graph_id, fields = change.graph_id, {**by_id[change.graph_id].fields, **body}
-            secrets = dict(previous.secrets) if previous else {}
-        for path, leaf in planner._secret_paths(change.body or {}):
-            secrets[path] = SecretRecord(fingerprint(KEY, leaf), "t", leaf.source, leaf.version)
         by_id[graph_id] = LiveProvider(graph_id, KINDS[change.kind].odata_type, change.kind,
                                        _key_of(change.kind, fields), fields)
         assert change.desired is not None
-        records[change.address] = ManagedRecord(change.kind, change.key, graph_id,
-                                                 change.desired.auth_method, secrets)
-    return list(by_id.values()), State(state.serial + 1, state.lineage, KEY, records)
+        current = applier._record(current, change, graph_id=graph_id, now=lambda: "t")
+    return list(by_id.values()), current
+
+
+def replace_record(record: ManagedRecord, **changes: Any) -> ManagedRecord:
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(record, **changes)
+
+
+def replace_state(state: State, **changes: Any) -> State:
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(state, **changes)
 
 
 @st.composite
@@ -665,7 +675,8 @@ def worlds(draw: Any) -> tuple[list[Provider], list[LiveProvider], State]:
         provider = make()
         if draw(st.booleans()) and provider.address not in desired:
             absent = draw(st.booleans()) and draw(st.booleans())
-            desired[provider.address] = replace_provider(provider, absent=absent)
+            desired[provider.address] = replace_provider(
+                provider, absent=absent, protected=not absent and draw(st.booleans()))
         if draw(st.booleans()) and provider.address not in {lp.address for lp in live}:
             old = make()
             drift = draw(st.sampled_from([
@@ -677,7 +688,8 @@ def worlds(draw: Any) -> tuple[list[Provider], list[LiveProvider], State]:
             live.append(live_of(old, f"id-{i}", **{k: v for k, v in drift.items()
                                                     if k in old.fields}))
             if draw(st.booleans()):
-                records.append(record_of(old, draw(st.sampled_from([f"id-{i}", "stale"]))))
+                record = record_of(old, draw(st.sampled_from([f"id-{i}", "stale"])))
+                records.append(replace_record(record, protected=draw(st.booleans())))
     unique = {r.address: r for r in records}
     return list(desired.values()), live, state_of(*unique.values())
 
@@ -699,6 +711,10 @@ def test_apply_then_plan_converges(world: tuple[list[Provider], list[LiveProvide
     live2, state2 = simulate_apply(first, live, state)
     second = plan_of(desired, live2, state2)
     assert second.changes == (), [(c.action, c.address, c.fields) for c in second.changes]
+    for provider in desired:  # what the state keeps beside Graph follows the files
+        record = state2.providers.get(provider.address)
+        if record is not None and not provider.absent:
+            assert record.protected == provider.protected, provider.address
 
 
 def test_replication_delay_is_not_a_loss_nor_a_twin() -> None:

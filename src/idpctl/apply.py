@@ -1,7 +1,9 @@
 """The one writer: carries out a Plan through Graph `$batch` and records state per item.
 
-Order and atomicity: changes run in the plan's order, in batches of at most 20 requests; a
-replace's delete and create travel in the same batch with `dependsOn`. After every batch the
+Order and atomicity: changes run in the plan's order, in batches of at most 20 requests. A
+batch is fully sequential or fully parallel, as Graph requires: a replace's delete and create
+(after any user-flow unlinks) form a `dependsOn` chain sent as a batch of its own, and changes
+of independent requests share parallel batches. After every batch the
 state is saved with each item that succeeded, so a crash loses at most the batch in flight,
 and the next plan adopts what that batch created by natural key. A write whose outcome is
 unknown (dropped connection, timeout, 5xx) is never re-sent blindly: the live providers are
@@ -63,7 +65,10 @@ class ApplyResult:
 class _Round:
     state: State
     done: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "ADDRESS: reason", one line each
+    failed_addresses: set[str] = field(default_factory=set)
+    # replaces whose delete ran and whose create did not: counted neither done nor not done
+    half_done: list[str] = field(default_factory=list)
     unknown: list[Change] = field(default_factory=list)
     retry_after: float = 0.0  # the longest Retry-After among throttled creates
     throttled: set[str] = field(default_factory=set)  # creates answered 429: not executed
@@ -95,15 +100,7 @@ def run(
         stalled = 0 if outcome.done else stalled + 1
         state = outcome.state
         if outcome.failed:
-            not_done = [c.address for c in plan.changes
-                        if c.address not in {*outcome.done, *outcome.failed}]
-            raise ApplyError(
-                f"apply stopped: {outcome.failed[0]}"
-                + (f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else "")
-                + f"; {len(done)} change(s) done, {len(not_done)} not done; "
-                "the state records what was done, run apply again after fixing the cause",
-                report=ApplyReport(done=done, failed=outcome.failed, not_done=not_done),
-            )
+            raise _stopped(plan, outcome, done)
         if not outcome.unknown:
             return ApplyResult(state=state, done=tuple(done), rounds=round_no)
         if reread is None or replan is None or stalled >= MAX_STALLED_ROUNDS:
@@ -124,6 +121,21 @@ def run(
             return ApplyResult(state=state, done=tuple(done), rounds=round_no)
     raise ApplyError(f"apply gave up after {MAX_ROUNDS} rounds of writes with unknown outcomes; "
                      "run plan to see what is left", report=ApplyReport(done=done))
+
+
+def _stopped(plan: Plan, outcome: _Round, done: Sequence[str]) -> ApplyError:
+    """The error of a round that had failures; a half-done replace is counted as such."""
+    settled = {*outcome.done, *outcome.failed_addresses}
+    not_done = [c.address for c in plan.changes if c.address not in settled]
+    more = len(outcome.failed) - 1
+    half = f", {len(outcome.half_done)} half done" if outcome.half_done else ""
+    return ApplyError(
+        f"apply stopped: {outcome.failed[0]}" + (f" (and {more} more)" if more > 0 else "")
+        + f"; {len(done)} change(s) done{half}, {len(not_done)} not done; the state records "
+        "what was done, run apply again after fixing the cause",
+        report=ApplyReport(done=list(done), failed=outcome.failed, not_done=not_done,
+                           half_done=outcome.half_done),
+    )
 
 
 def _reread_settled(unknown: Sequence[Change], reread: Reread, *,
@@ -149,20 +161,27 @@ def _unseen_creates(unknown: Sequence[Change], live: Sequence[LiveProvider]) -> 
             and not any(a == c.address and i != c.graph_id for a, i in shown)]
 
 
-def _requests(change: Change) -> list[dict[str, Any]]:
+def _requests(change: Change, *, root: str) -> list[dict[str, Any]]:
     """The Graph requests one change needs, as batch items (ids unique per change), with its
-    user-flow links: unlinks before a delete (which depends on them), links of a kept object
-    alongside; links of a created object follow its batch (`_attach_created`)."""
+    user-flow links: unlinks before a delete (which depends on them: the batching layer sends
+    them as one line), links of a kept object alongside; links of a created object follow its
+    batch (`_attach_created`). `root` is the Graph version root the link bodies name."""
     from idpctl import userflows
 
     items = _writes(change)
     if not change.links or change.graph_id is None:
         return items
-    unlinks = userflows.link_items(change, change.graph_id, attach=False)
+    unlinks = userflows.link_items(change, change.graph_id, attach=False, root=root)
     if change.action in (Action.DELETE, Action.REPLACE):
         items[0]["depends_on"] = (*items[0]["depends_on"], *(u["id"] for u in unlinks))
         return [*unlinks, *items]
-    return [*items, *unlinks, *userflows.link_items(change, change.graph_id, attach=True)]
+    return [*items, *unlinks,
+            *userflows.link_items(change, change.graph_id, attach=True, root=root)]
+
+
+def _shape(change: Change) -> list[dict[str, Any]]:
+    """The change's batch items for their ids and dependencies only (bodies not sent)."""
+    return _requests(change, root="")
 
 
 def _writes(change: Change) -> list[dict[str, Any]]:
@@ -191,12 +210,22 @@ def _item(item_id: str, method: str, url: str, body: Any = None,
 
 
 def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
-    """Group changes so no batch exceeds the limit and a change's requests share a batch."""
+    """Group changes so each chunk is exactly one `$batch` Graph accepts (batching.pack): a
+    change whose requests depend on one another (a replace, a delete after its unlinks) is a
+    fully sequential chunk of its own; changes of independent requests share fully parallel
+    chunks of at most BATCH_LIMIT requests. Plan order is kept."""
     chunks: list[list[Change]] = []
     current: list[Change] = []
     size = 0
     for change in changes:
-        need = max(len(_requests(change)), 1)
+        requests = _shape(change)
+        if any(r["depends_on"] for r in requests):
+            if current:
+                chunks.append(current)
+                current, size = [], 0
+            chunks.append([change])
+            continue
+        need = max(len(requests), 1)
         if current and size + need > BATCH_LIMIT:
             chunks.append(current)
             current, size = [], 0
@@ -262,7 +291,7 @@ def _send(graph: Any, chunk: Sequence[Change]) -> tuple[Mapping[str, Any], set[s
     """One chunk's batch (in a worker thread): (results, ids of unknown outcome, wait)."""
     from idpctl.graph import BatchRequest
 
-    items = [req for change in chunk for req in _requests(change)]
+    items = [req for change in chunk for req in _requests(change, root=graph.root)]
     if not items:
         return {}, set(), 0.0
     batch = [BatchRequest(id=i["id"], method=i["method"], url=i["url"], body=i["body"],
@@ -294,7 +323,7 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
             *, progress: Progress, now: Callable[[], str]) -> None:
     """Fold one change's batch results into the state and the round's report."""
     symbol = change.action.value
-    ids = [req["id"] for req in _requests(change)]
+    ids = [req["id"] for req in _shape(change)]
     if not ids and change.action is Action.DELETE:
         outcome.state = _forget(outcome.state, change.address)
         outcome.done.append(change.address)
@@ -320,10 +349,13 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
     if failed:
         first = failed[0]
         reason = "no answer" if first is None else _describe(first)
-        outcome.failed.append(f"{change.address}: {reason}")
         gone = statuses.get(f"{change.address}#delete")
         if change.action is Action.REPLACE and gone is not None and gone.ok:
             outcome.state = _forget(outcome.state, change.address)  # the old object is gone
+            outcome.half_done.append(change.address)
+            reason = f"{_half_done(change)}: {reason}"
+        outcome.failed.append(f"{change.address}: {reason}")
+        outcome.failed_addresses.add(change.address)
         progress(f"{symbol} {change.address}: failed: {reason}")
         return
     if change.action is Action.DELETE:
@@ -338,6 +370,14 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
     outcome.done.append(change.address)
 
 
+def _half_done(change: Change) -> str:
+    """What a replace whose delete ran and whose create failed left behind."""
+    left = sorted({link.flow for link in change.links if not link.attach})
+    flows = f" and left user flow(s) {', '.join(left)}" if left else ""
+    return (f"half done: the old object (id {change.graph_id}) was deleted{flows}; the new "
+            "one was not created (the next plan creates it)")
+
+
 def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
                     progress: Progress) -> None:
     """Add the user-flow links of providers this batch created: their ids exist only now. A
@@ -350,7 +390,7 @@ def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
         record = outcome.state.providers.get(change.address)
         if change.action in (Action.CREATE, Action.REPLACE) and change.links and record \
                 and change.address in outcome.done:
-            items += userflows.link_items(change, record.id, attach=True)
+            items += userflows.link_items(change, record.id, attach=True, root=graph.root)
     if not items:
         return
     try:
@@ -366,6 +406,7 @@ def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
             continue
         reason = "no answer" if result is None else _describe(result)
         outcome.failed.append(f"{address}: attach to user flow {flow}: {reason}")
+        outcome.failed_addresses.add(address)
         progress(f"  {address}: attach to user flow {flow} failed: {reason}")
 
 
@@ -420,6 +461,8 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
             set_at=now(), source=secret.source, version=secret.version,
         )
     desired = change.desired
+    if desired is not None:
+        secrets = _with_sources(secrets, desired.fields, state.fingerprint_key)
     record = ManagedRecord(
         kind=change.kind, key=change.key, id=graph_id or (previous.id if previous else ""),
         auth_method=desired.auth_method if desired
@@ -430,6 +473,19 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
     created_at = previous.created_at if keeps_object and previous else now()
     protected = desired.protected if desired else bool(previous and previous.protected)
     return with_record(state, replace(record, created_at=created_at, protected=protected))
+
+
+def _with_sources(secrets: dict[str, SecretRecord], fields: Mapping[str, Any],
+                  key: bytes) -> dict[str, SecretRecord]:
+    """Records of unchanged values say where each comes from now (a source the plan showed
+    moving, env:A -> env:B with the same value); `set_at` stays: the value was not set."""
+    for path, secret in _secrets_in(fields):
+        known = secrets.get(path)
+        if known is not None and (known.source, known.version) != (secret.source,
+                                                                   secret.version) \
+                and fingerprint(key, secret) == known.fingerprint:
+            secrets[path] = replace(known, source=secret.source, version=secret.version)
+    return secrets
 
 
 def _forget(state: State, address: str) -> State:

@@ -40,6 +40,13 @@ _GLOBAL_HELP = {
     "config": "idpctl.yaml to use (default: found from the working directory upwards)",
     "debug": "show tracebacks and an HTTP trace with every secret redacted",
     "env": "environment overlay environments/<NAME>.yaml (default: $IDPCTL_ENV)",
+    "allow_endpoint": "let credentials go to [http://]HOST[:PORT] besides the cloud's own hosts "
+                      "(the emulator, a private Vault); adds to $IDPCTL_ALLOW_ENDPOINTS",
+    "allow_path": "let idpctl read files under DIR, outside the folder of idpctl.yaml; adds to "
+                  "$IDPCTL_ALLOW_PATHS",
+    "providers_root": "read idpctl.yaml's providers: entries under DIR instead of next to "
+                      "idpctl.yaml (a pull request's checkout, with idpctl.yaml from the base "
+                      "branch: docs/security.md)",
 }
 
 
@@ -51,6 +58,14 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         default=argparse.SUPPRESS if suppress else False,
                         help=_GLOBAL_HELP["debug"])
     parser.add_argument("--env", metavar="NAME", default=default, help=_GLOBAL_HELP["env"])
+    parser.add_argument("--allow-endpoint", action="append", metavar="HOST:PORT",
+                        default=argparse.SUPPRESS if suppress else [],
+                        help=_GLOBAL_HELP["allow_endpoint"])
+    parser.add_argument("--allow-path", action="append", metavar="DIR",
+                        default=argparse.SUPPRESS if suppress else [],
+                        help=_GLOBAL_HELP["allow_path"])
+    parser.add_argument("--providers-root", metavar="DIR", default=default,
+                        help=_GLOBAL_HELP["providers_root"])
 
 
 def _preflight(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="idpctl",
         description="Microsoft Entra identity providers as code: validate, plan, apply.",
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        # no prefix matching at the top: a verb's `--all` must not read as `--allow-...`
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"idpctl {__version__}")
     _add_globals(parser, suppress=False)

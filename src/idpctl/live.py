@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from idpctl.errors import GraphError
 from idpctl.model import UNKNOWN, Kind, LiveProvider
 
-__all__ = ["canonical_type", "fetch", "is_masked", "normalise"]
+__all__ = ["canonical_type", "fetch", "is_masked", "normalise", "tenant_kind"]
 
 NAMESPACE = "microsoft.graph."
 # nested complex types Graph sends inside providers (GRAPH.md 2.7, 3.1, 3.2)
@@ -34,6 +34,10 @@ NESTED_TYPES = (
 # client authentication subtypes that carry no secret: nothing write-only is missing there
 _SECRETLESS = frozenset({"#microsoft.graph.oidcprivatejwtkeyclientauthentication"})
 _MASK = re.compile(r"^\*+$")
+# what the provider list shows of a tenant's kind (GRAPH.md 2.1, 2.3, 2.8; docs/emulator-graph.md)
+_KIND_BY_TYPE = {"oidcIdentityProvider": "external", "openIdConnectIdentityProvider": "b2c"}
+_KIND_BY_BUILTIN = {"EmailPassword": "external", "MicrosoftAccount": "workforce"}
+_WORKFORCE_SOCIAL = frozenset({"Google", "Facebook"})  # any other social type is B2C's
 
 
 class ProviderSource(Protocol):
@@ -89,6 +93,32 @@ def canonical_type(value: str) -> str:
             name = known
             break
     return f"#{NAMESPACE}{name}" if name else ""
+
+
+def tenant_kind(live: Iterable[LiveProvider]) -> tuple[str, str] | None:
+    """(kind, evidence) of the tenant the list came from, or None when the list does not
+    say or contradicts itself. Read from what the list holds, with no request of its own:
+    a custom OIDC type (oidcIdentityProvider: external; openIdConnectIdentityProvider: B2C),
+    a social type only B2C offers, the built-in EmailPassword (external) or MicrosoftAccount
+    (workforce); and no built-in at all is B2C, since workforce and external tenants always
+    list theirs (an assumption: docs/emulator-graph.md)."""
+    found: dict[str, str] = {}
+    builtins = 0
+    for provider in live:
+        type_ = provider.fields.get("identityProviderType")
+        if provider.kind == "builtInIdentityProvider":
+            builtins += 1
+            kind = _KIND_BY_BUILTIN.get(type_) if isinstance(type_, str) else None
+            if kind:
+                found.setdefault(kind, f"it lists the built-in provider {type_}")
+        elif provider.kind in _KIND_BY_TYPE:
+            found.setdefault(_KIND_BY_TYPE[provider.kind], f"it lists a {provider.kind}")
+        elif provider.kind == "socialIdentityProvider" and isinstance(type_, str) \
+                and type_ not in _WORKFORCE_SOCIAL:
+            found.setdefault("b2c", f"it lists the social provider {type_}")
+    if not builtins:
+        found.setdefault("b2c", "it lists no built-in provider")
+    return next(iter(found.items())) if len(found) == 1 else None
 
 
 def is_masked(value: Any) -> bool:

@@ -28,6 +28,7 @@ try:
 except ImportError:  # PyYAML built without libyaml: the pure-Python loader does it all
     CParser = None
 
+from idpctl.endpoints import read_regular
 from idpctl.errors import ConfigError, Problem
 from idpctl.model import Location
 
@@ -421,11 +422,8 @@ def _load(text: str, file: str, path: Path | None, loader_class: type) -> Docume
 def load_file(path: Path, *, file: str | None = None) -> Document:
     """Read and parse a YAML file (UTF-8, at most 1 MiB)."""
     shown = file or display_path(path)
-    if path.exists() and not path.is_file():
-        raise ConfigError([Problem(shown, 1, 1, "not a regular file")])
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
+        raw = read_regular(path, limit=MAX_BYTES)  # a FIFO or device is refused, not waited on
     except OSError as error:
         raise ConfigError([Problem(shown, 1, 1, f"cannot read: {error.strerror}")]) from None
     if len(raw) > MAX_BYTES:

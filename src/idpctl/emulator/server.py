@@ -58,7 +58,8 @@ class Emulator:
         self.state_file = state_file
         self.graph = GraphApi(self, page_size=page_size)
         self.userflows = UserFlows(tenant_kind=store.tenant_kind,
-                                   provider=lambda provider_id: store.get("beta", provider_id))
+                                   provider=lambda provider_id: store.get("beta", provider_id),
+                                   base_url=base_url_fn)
         self.admin = admin.AdminApi(self)
 
     # -- the pipeline -----------------------------------------------------------------

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from idpctl.endpoints import Allowance, https_or_allowed
 from idpctl.secret_sources import tls_verify
 from idpctl.secrets import SourceError
 
@@ -24,6 +25,7 @@ def actions_token(
     audience: str | None = None,
     timeout: float = 10.0,
     verify: bool | str = True,
+    allowance: Allowance | None = None,
 ) -> str:
     """A fresh GitHub Actions OIDC token for `audience` (GitHub's default when None)."""
     url = env.get("ACTIONS_ID_TOKEN_REQUEST_URL")
@@ -33,6 +35,10 @@ def actions_token(
             "Vault jwt auth needs vault.auth.jwt or a GitHub Actions OIDC token "
             "(ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set; grant id-token: write)"
         )
+    reason = https_or_allowed(url, what="ACTIONS_ID_TOKEN_REQUEST_URL",
+                              allowance=allowance or Allowance.from_sources())
+    if reason:
+        raise SourceError(reason)
     if audience:
         url += ("&" if "?" in url else "?") + urlencode({"audience": audience})
     try:
