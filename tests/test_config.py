@@ -35,6 +35,9 @@ inboundClaimMapping: {{sub: sub, email: email}}
 """
 
 
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text))
@@ -91,6 +94,7 @@ providers: [providers, more/one.yaml]
 variables: {REGION: eu, COUNT: 3}
 """)
     _write(tmp_path / "more" / "one.yaml", OIDC.format(name="One"))
+    _write(tmp_path / "ca.pem", PEM)
     settings = load_settings(config, allowance=Allowance.from_sources(
         {}, endpoints=["127.0.0.1:8443"]))
     assert settings.graph_url == "https://127.0.0.1:8443"
@@ -117,6 +121,8 @@ def test_environment_overlay(tmp_path: Path) -> None:
     _write(tmp_path / "environments" / "prod.yaml",
            "tenant: prod.onmicrosoft.com\ngraph: {timeout: 9, caBundle: prod-ca.pem}\n"
            "variables: {B: prod}\nallowDestroy: false\n")
+    _write(tmp_path / "ca.pem", PEM)
+    _write(tmp_path / "environments" / "prod-ca.pem", PEM)
     settings = load_settings(config, env="prod")
     assert settings.tenant == "prod.onmicrosoft.com" and settings.env == "prod"
     assert settings.timeout == 9.0

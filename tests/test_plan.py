@@ -746,3 +746,17 @@ def test_replication_delay_is_not_a_loss_nor_a_twin() -> None:
     assert plan_of([], [], state_of(rec), now=soon).changes == ()
     assert only(plan_of([p], [], state_of(rec), now=later)).action is Action.CREATE
     assert only(plan_of([p], [], state_of(rec))).action is Action.CREATE  # no clock given
+
+
+def test_absent_and_protected_in_the_file_marks_the_delete_protected() -> None:
+    """`ensure: absent` with `protected: true`: the delete is marked protected from the file
+    (what the plan shows and the plan file keeps), whatever the state recorded, and refused."""
+    p = oidc("Contoso")
+    lp, rec = managed(p, "OIDC-1")
+    gone = replace_provider(p, absent=True, protected=True)
+    for state in (state_of(rec), state_of()):
+        result = plan_of([gone], [lp], state)
+        (change,) = result.changes
+        assert (change.action, change.protected) == (Action.DELETE, True)
+        with pytest.raises(SafetyError, match="protected"):
+            planner.check_safety(result, allow_destroy=True)

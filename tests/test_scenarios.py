@@ -66,11 +66,7 @@ def _run_step(ws: Any, step: dict[str, Any], env: dict[str, str]) -> None:
         return
     flag = step.get("refusedWithout")
     if flag:
-        refused = ws.run("apply", "--auto-approve", env=env)
-        assert refused.code == 1, refused.text
-        assert flag in refused.err and "Traceback" not in refused.text, refused.text
-        before = ws.live()
-        assert ws.live() == before
+        _assert_refused_writes_nothing(ws, flag, env)
     ws.apply(*([flag] if flag else []), env=env)
     # under replication=delayed this plan runs before Graph lists what apply made: it must
     # still plan nothing (no second create); the next step waits until the tenant caught up
@@ -78,3 +74,24 @@ def _run_step(ws: Any, step: dict[str, Any], env: dict[str, str]) -> None:
     if ws.emulator is not None and ws.emulator.admin.call("GET", "/readings").get(
             "replication") == "delayed":
         time.sleep(DELAYED_SECONDS)
+
+
+def _assert_refused_writes_nothing(ws: Any, flag: str, env: dict[str, str]) -> None:
+    """Without `flag` the apply is refused, and wrote nothing: the live store, the state file
+    and the emulator's request log (no POST, PATCH or DELETE) are as they were before it."""
+    live, state = ws.live(), _state_bytes(ws)
+    if ws.emulator is not None:
+        ws.emulator.admin.clear_requests()
+    refused = ws.run("apply", "--auto-approve", env=env)
+    assert refused.code == 1, refused.text
+    assert flag in refused.err and "Traceback" not in refused.text, refused.text
+    if ws.emulator is not None:  # a real tenant (the acceptance run) has no request log
+        writes = [r for r in ws.emulator.admin.requests()
+                  if r["method"] in ("POST", "PATCH", "DELETE") and "/identity/" in r["path"]]
+        assert writes == [], writes
+    assert ws.live() == live
+    assert _state_bytes(ws) == state
+
+
+def _state_bytes(ws: Any) -> bytes | None:
+    return ws.state_path.read_bytes() if ws.state_path.exists() else None

@@ -37,7 +37,7 @@ def test_every_problem_is_located() -> None:
                      "displayNme: G\nclientId: 3\nclientSecret: {env: G}\n") == [
         "p.yaml:1:1: missing required field 'displayName' for socialIdentityProvider",
         "p.yaml:2:23: identityProviderType: must be one of Microsoft, Google, Amazon, "
-        "LinkedIn, Facebook, GitHub, Twitter, Weibo, QQ, WeChat",
+        "LinkedIn, Facebook, GitHub, Twitter, Weibo, QQ, WeChat; did you mean 'Google'?",
         "p.yaml:3:1: unknown field 'displayNme' in socialIdentityProvider; did you mean "
         "'displayName'?",
         "p.yaml:4:11: clientId: expected a string, got an integer",

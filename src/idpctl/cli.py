@@ -1,8 +1,10 @@
 """The command line: verbs, options and exit codes. The only module that prints.
 
 Exit codes: 0 success and no changes; 2 changes present (`plan --detailed-exitcode`, `drift`);
-1 any error, including a partial apply. Heavy modules (httpx, msal) are imported only by the
-verbs that use them.
+1 any error, including a partial apply and a usage error (an unknown option, a missing value:
+never 2, which a workflow reads as "changes"); 130 interrupted; 141 stdout closed early
+(`idpctl schema | head -1`: nothing more is printed, no error line). Heavy modules (httpx,
+msal) are imported only by the verbs that use them.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from typing import NoReturn
 
 from idpctl import __version__, redact
 from idpctl.errors import IdpctlError
@@ -22,6 +26,15 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
+
+EXIT_CODES_HELP = """exit codes:
+  0    success, no changes
+  1    any error, including a usage error such as an unknown option
+  2    changes present (plan --detailed-exitcode) or drift found (drift)
+  130  interrupted
+  141  stdout was closed early (e.g. | head): nothing more printed"""
 
 _GLOBAL_HELP = {
     "config": "idpctl.yaml to use (default: found from the working directory upwards)",
@@ -81,9 +94,10 @@ def _annotations(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="idpctl",
         description="Microsoft Entra identity providers as code: validate, plan, apply.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
         # no prefix matching at the top: a verb's `--all` must not read as `--allow-...`
         allow_abbrev=False,
     )
@@ -193,6 +207,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageParser(argparse.ArgumentParser):
+    """argparse with idpctl's usage errors: one `Error:` line on stderr (with the nearest
+    option or choice when there is one) and exit 1, never argparse's 2, which
+    `--detailed-exitcode` and drift define as "changes"."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = _usage_hint(self, message)
+        _error(f"{self.prog}: {message}{hint} (see {self.prog} --help)")
+        raise SystemExit(EXIT_ERROR)
+
+
+def _usage_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    from idpctl.schema import did_you_mean
+
+    unknown = re.match(r"unrecognized arguments: (\S+)", message)
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if unknown and unknown[1].startswith("-"):
+        options = {o.lstrip("-"): o for o in _option_strings(parser)}
+        name = did_you_mean(unknown[1].split("=", 1)[0].lstrip("-"), options)
+        guess = options[name] if name else None
+    elif choice:
+        guess = did_you_mean(choice[1], re.findall(r"'([^']*)'", choice[2]))
+    else:
+        guess = None
+    return f"; did you mean {guess}?" if guess else ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every long option of `parser` and its sub-commands (the verb is not known here)."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
+
+
 def _handler(verb: str) -> Callable[[argparse.Namespace], int]:
     import importlib
 
@@ -201,7 +253,18 @@ def _handler(verb: str) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # here, not at interpreter exit, so a closed pipe is caught
+    except BrokenPipeError:  # the reader left (`| head`): not an error of ours
+        from idpctl.commands.common import silence_stdout
+
+        silence_stdout()
+        return EXIT_PIPE_CLOSED
+    return code
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["emulator"]:
         from idpctl.emulator.cli import main as emulator_main
 
@@ -252,7 +315,9 @@ def _run(args: argparse.Namespace) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         _error("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # main() ends the run quietly
     except Exception as error:  # a bug: still one line, the traceback only with --debug
         _traceback(args)
         _error(f"internal error: {type(error).__name__}: {error} "

@@ -17,6 +17,7 @@ credential must be the configured cloud's own (https) - unless the operator's al
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -41,18 +42,20 @@ from idpctl.kinds import (
 )
 from idpctl.model import Kind, Location, Provider, SecretRef
 from idpctl.schema import did_you_mean, semantic_problems, validate_document
-from idpctl.yamlload import Document, display_path, load_file
+from idpctl.yamlload import Document, DocumentProblems, display_path, load_file
 
 __all__ = [
     "CLOUDS",
     "SETTINGS_FILE",
     "Settings",
     "find_settings",
+    "lenient_settings",
     "load_providers",
     "load_settings",
     "provider_files",
     "resolve_settings",
     "secret_refs",
+    "settings_problems",
 ]
 
 log = logging.getLogger(__name__)
@@ -112,7 +115,7 @@ def find_settings(start: Path) -> Path:
     start = start.resolve()
     for folder in (start, *start.parents) if start.is_dir() else start.parents:
         candidate = folder / SETTINGS_FILE
-        if candidate.is_file():
+        if candidate.is_file() or os.path.lexists(candidate):  # a directory, a loop: say so
             return candidate
     raise ConfigError(f"no {SETTINGS_FILE} in {start} or any parent directory (use -c FILE)")
 
@@ -206,13 +209,16 @@ def load_settings(path: Path, *, env: str | None = None,
                                              "(tenant:, tenantKind:, providers: ...)")])
     problems = validate_document(doc, "idpctl", label=SETTINGS_FILE)
     if problems:
-        raise ConfigError(problems)
+        more = settings_problems(doc, _absolute_paths(doc.data, doc))
+        raise ConfigError(sorted(set(problems + more), key=lambda p: (p.line, p.column)))
     if env:
         doc = _overlay(doc, env, allowance)
     kinds = load_kinds()
     data = secret_refs(doc.data, secret_paths(kinds.schema("idpctl")), doc=doc)
-    for key in _PATH_KEYS:
-        data = _absolute(data, key, doc)
+    data = _absolute_paths(data, doc)
+    problems = settings_problems(doc, data)
+    if problems:
+        raise ConfigError(problems)
     if data.get("secretPolicy"):
         from idpctl.governance import parse_policy
 
@@ -306,6 +312,130 @@ def _ref_problem(ref: SecretRef, settings: Settings) -> str | None:
     return None
 
 
+def lenient_settings(path: Path, *, env: str | None = None, allowance: Allowance,
+                     providers_root: Path | None = None) -> Settings | None:
+    """Settings good enough to read the provider files when `idpctl.yaml` has problems, so
+    `validate` reports both in one run: the `providers:` entries that pass every check of
+    `_provider_paths` (the same roots and allowance), the valid `variables:` and `tenantKind:`
+    ("" when invalid: no tenant-kind rule runs), nothing else. None when the file is not
+    even a mapping."""
+    try:
+        doc = load_file(Path(path))
+    except DocumentProblems as error:
+        doc = error.document
+    except ConfigError:
+        return None
+    if env:
+        with contextlib.suppress(ConfigError):  # reported by the strict load already
+            doc = _overlay(doc, env, allowance)
+    data = doc.data
+    if not isinstance(data, dict):
+        return None
+    entries = data.get("providers", "providers")
+    entries = [entries] if isinstance(entries, str) else entries
+    paths: list[Path] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, str) and entry and entry.isprintable():
+            with contextlib.suppress(ConfigError, OSError, ValueError):
+                paths += _provider_paths(doc, data, [entry], allowance, providers_root)
+    variables = data.get("variables")
+    return Settings(
+        path=Path(doc.file).resolve(), tenant="", document=doc, allowance=allowance,
+        providers_root=providers_root,
+        tenant_kind=data.get("tenantKind") if data.get("tenantKind") in _TENANT_KINDS else "",
+        provider_paths=tuple(paths),
+        variables={k: _text(v) for k, v in variables.items()
+                   if isinstance(k, str) and _VAR_NAME.fullmatch(k)
+                   and isinstance(v, str | int | float | bool)}
+        if isinstance(variables, dict) else {},
+    )
+
+
+# A tenant id (GUID) or a domain name: DNS labels of letters, digits and inner hyphens. It
+# becomes part of sign-in and Graph URLs, so '/', '?', '#', '..', spaces, newlines never pass.
+_TENANT = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?"
+                     r"(?:\.[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?)*")
+_TENANT_KINDS = ("workforce", "b2c", "external")
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CA_KEYS = (("graph", "caBundle"), ("preflight", "caBundle"), ("vault", "caCert"))
+CA_BUNDLE_MAX_BYTES = 8 * 1024 * 1024
+_PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
+def settings_problems(doc: Document, data: Mapping[str, Any]) -> list[Problem]:
+    """What the schema cannot say about valid-shaped settings: the tenant's form, CA bundles
+    that are readable PEM files, a state path that is not a directory. `data` has absolute
+    paths."""
+    problems = [_at(doc.locate(key), f"{'.'.join(key)}: {message}")
+                for key, message in _tenant_problems(data) + _path_problems(data)]
+    return problems
+
+
+def _tenant_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    tenant = data.get("tenant")
+    if not isinstance(tenant, str) or (len(tenant) <= 253 and _TENANT.fullmatch(tenant)):
+        return []
+    return [(("tenant",), "expected a tenant id (a GUID) or a domain name such as "
+                          "contoso.onmicrosoft.com (letters, digits, '-' and '.' only)")]
+
+
+def _path_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    found = []
+    for key in _CA_KEYS:
+        value = _get(data, key)
+        message = _pem_problem(Path(value)) if isinstance(value, str) else None
+        if message:
+            found.append((key, message))
+    state = data.get("state") or {}
+    path = state.get("path") if state.get("backend", "local") == "local" else None
+    if isinstance(path, str) and os.path.isdir(path):
+        found.append((("state", "path"), f"{_shown(path)} is a directory; name a file "
+                                         "such as .idpctl/state.json"))
+    return found
+
+
+def _shown(path: Path | str) -> str:
+    return _printable(display_path(path))
+
+
+def _printable(text: str) -> str:
+    """`text` for a one-line message: quoted when it holds a newline or another control
+    character (which would otherwise start a forged line of output)."""
+    return text if text.isprintable() else repr(text)
+
+
+def _get(data: Mapping[str, Any], key: tuple[str, ...]) -> Any:
+    for part in key:
+        data = data.get(part) if isinstance(data, Mapping) else None
+    return data
+
+
+def _pem_problem(path: Path) -> str | None:
+    """Why `path` is not a PEM file of CA certificates, or None."""
+    shown = _shown(path)
+    if not path.exists():
+        return f"{shown} does not exist"
+    if not path.is_file():
+        return f"{shown} is {'a directory' if path.is_dir() else 'not a regular file'}, " \
+               "not a PEM file of CA certificates"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(CA_BUNDLE_MAX_BYTES + 1)
+    except OSError as error:
+        return f"{shown} cannot be read: {error.strerror}"
+    if len(head) > CA_BUNDLE_MAX_BYTES:
+        return f"{shown} is larger than 8 MiB, not a PEM file of CA certificates"
+    if _PEM_CERTIFICATE not in head:
+        return f"{shown} is not a PEM file of CA certificates (no {_PEM_CERTIFICATE.decode()} line)"
+    return None
+
+
+def _absolute_paths(data: dict[str, Any], doc: Document) -> dict[str, Any]:
+    for key in _PATH_KEYS:
+        data = _absolute(data, key, doc)
+    return data
+
+
 def _absolute(data: dict[str, Any], key: tuple[str, ...], doc: Document) -> dict[str, Any]:
     """`data` with the relative path at `key` made absolute against the file that set it."""
     value: Any = data
@@ -376,8 +506,9 @@ def _provider_paths(doc: Document, data: dict[str, Any], entries: list[str],
         where = ("providers", index) if listed else ("providers",)
         path = (root or _base_dir(doc, where)) / entry
         if not path.exists():
-            message = (f"providers: {entry} does not exist under --providers-root {root}"
-                       if root else f"providers: {entry} does not exist" if "providers" in data
+            message = (f"providers: {_printable(entry)} does not exist under --providers-root "
+                       f"{root}" if root else f"providers: {_printable(entry)} does not exist"
+                       if "providers" in data
                        else f"no providers/ folder next to {SETTINGS_FILE} (set providers: to "
                             "the files or folders of provider files)")
             problems.append(_at(doc.locate(where), message))

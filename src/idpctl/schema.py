@@ -159,7 +159,10 @@ def _describe(error: Any, schema: Mapping[str, Any]) -> str:
         got = _TYPES.get(_json_type(error.instance), "something else")
         return f"expected {' or '.join(_TYPES.get(w, w) for w in wanted)}, got {got}"
     if kind == "enum":
-        return "must be one of " + ", ".join(str(v) for v in value if v is not None)
+        choices = [str(v) for v in value if v is not None]
+        guess = did_you_mean(error.instance, choices) if isinstance(error.instance, str) else None
+        return "must be one of " + ", ".join(choices) + (f"; did you mean {guess!r}?"
+                                                         if guess else "")
     if kind == "const":
         return f"must be {value}"
     if kind in ("minProperties", "maxProperties") and schema.get("writeOnly"):
@@ -275,7 +278,7 @@ def _provider_problems(
         found.append((("kind",), f"{kind.name} is built in: idpctl never creates, changes or "
                                  "deletes it; remove it from the file"))
     tenant_kind = settings.tenant_kind
-    if kind.tenant_kinds and tenant_kind not in kind.tenant_kinds:
+    if kind.tenant_kinds and tenant_kind and tenant_kind not in kind.tenant_kinds:
         allowed = ", ".join(sorted(kind.tenant_kinds))
         found.append((("kind",), f"{kind.name} is not available in {_a(tenant_kind)} tenant "
                                  f"(only {allowed})"))

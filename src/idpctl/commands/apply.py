@@ -73,7 +73,7 @@ def _carry_out(plan: Plan, *, graph: Any, store: Any, state: State, desired: Any
 
     result = apply.run(
         plan, graph=graph, store=store, state=state, kinds=desired.kinds,
-        progress=lambda line: print(line, flush=True),
+        progress=common.progress,
         reread=lambda: pipeline.read_live(graph, desired.kinds),
         replan=replan,
     )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idpctl.cli import UsageParser
 from idpctl.emulator.admin import read_json_file
 from idpctl.emulator.certs import CertPaths, ensure_certificates
 from idpctl.emulator.clients import ClientRegistry
@@ -199,13 +200,13 @@ def _positive_int(text: str) -> int:
 
 def _seconds(text: str) -> float:
     value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
+    if not 0 <= value <= 86400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError("must be a number of seconds from 0 to 86400")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="idpctl emulator",
+    p = UsageParser(prog="idpctl emulator",
                                 description="Run the local Microsoft Graph emulator.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 (default): a free port")
