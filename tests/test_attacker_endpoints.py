@@ -1,5 +1,5 @@
 """Attacker's side of "credentials go only to their owners" and "the repository is the
-boundary" (docs/security-sections/endpoints.md).
+boundary" (docs/security.md, controls 1 and 5).
 
 A pull request controls every file of the repository, `idpctl.yaml` included. In every
 scenario here a file points a credential-receiving URL (a Key Vault reference, the Graph URL,
