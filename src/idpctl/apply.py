@@ -11,6 +11,8 @@ re-read, the state is reconciled from what is there, and the remaining work is p
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +48,7 @@ MAX_THROTTLE_WAIT = 60.0
 # how long a re-read waits for a create of unknown outcome to show up: Graph lists a new
 # provider only once it has replicated, and creating it again before that makes a twin
 SETTLE_SECONDS = 12.0
+HEARTBEAT_SECONDS = 10.0  # the longest silence on stderr while work is pending
 
 Progress = Callable[[str], None]
 Reread = Callable[[], Sequence[LiveProvider]]
@@ -69,6 +72,43 @@ class _Round:
     throttled: set[str] = field(default_factory=set)  # creates answered 429: not executed
 
 
+class _Heartbeat:
+    """A line on stderr at least every `every` seconds while the apply has work pending:
+    done/total, items Graph throttled, and when the budget lets the next request go."""
+
+    def __init__(self, emit: Progress | None, *, total: int, graph: Any, every: float) -> None:
+        self._emit, self._total, self._graph, self._every = emit, total, graph, every
+        self.finished = 0  # changes of earlier rounds
+        self.current: _Round | None = None
+        self.waiting_until = 0.0  # the applier's own wait (monotonic), before a re-read
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="apply-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        if self._emit is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def line(self) -> str:
+        done = self.finished + (len(self.current.done) if self.current else 0)
+        budget = getattr(self._graph, "budget", None)
+        throttled = getattr(budget, "throttled_items", 0)
+        wait = max(self.waiting_until - time.monotonic(),
+                   budget.resume_in() if budget is not None else 0.0)
+        text = f"apply: {done}/{self._total} done, {throttled} throttled"
+        return text + (f", resuming in {math.ceil(wait)} s" if wait > 0 else ", sending")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            assert self._emit is not None
+            self._emit(self.line())
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -85,12 +125,29 @@ def run(
     replan: Replan | None = None,
     now: Callable[[], str] = _now,
     sleep: Callable[[float], None] = time.sleep,
+    heartbeat: Progress | None = None,
+    heartbeat_every: float = HEARTBEAT_SECONDS,
 ) -> ApplyResult:
-    """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way."""
+    """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way.
+    `heartbeat` gets a status line at least every `heartbeat_every` seconds until it ends."""
+    with _Heartbeat(heartbeat, total=len(plan.changes), graph=graph,
+                    every=heartbeat_every) as beat:
+        return _rounds(plan, graph=graph, store=store, state=state, kinds=kinds,
+                       progress=progress, reread=reread, replan=replan, now=now, sleep=sleep,
+                       beat=beat)
+
+
+def _rounds(plan: Plan, *, graph: Any, store: Any, state: State, kinds: Mapping[str, Kind],
+            progress: Progress, reread: Reread | None, replan: Replan | None,
+            now: Callable[[], str], sleep: Callable[[float], None],
+            beat: _Heartbeat) -> ApplyResult:
     done: list[str] = []
     stalled = 0
     for round_no in range(1, MAX_ROUNDS + 1):
-        outcome = _execute(plan, graph=graph, store=store, state=state, progress=progress, now=now)
+        beat.current = _Round(state=state)
+        outcome = _execute(plan, graph=graph, store=store, state=state, progress=progress,
+                           now=now, outcome=beat.current)
+        beat.current, beat.finished = None, beat.finished + len(outcome.done)
         done.extend(outcome.done)
         stalled = 0 if outcome.done else stalled + 1
         state = outcome.state
@@ -113,8 +170,10 @@ def run(
                 report=ApplyReport(done=done, failed=[c.address for c in outcome.unknown]),
             )
         if outcome.retry_after:
-            progress(f"  throttled: waiting {outcome.retry_after:g}s before re-reading")
-            sleep(min(outcome.retry_after, MAX_THROTTLE_WAIT))
+            wait = min(outcome.retry_after, MAX_THROTTLE_WAIT)
+            progress(f"  throttled: waiting {wait:g}s before re-reading")
+            beat.waiting_until = time.monotonic() + wait
+            sleep(wait)
         progress(f"  outcome of {len(outcome.unknown)} write(s) unknown: re-reading the tenant")
         pending = [c for c in outcome.unknown if c.address not in outcome.throttled]
         live = _reread_settled(pending, reread, sleep=sleep, progress=progress)
@@ -208,12 +267,12 @@ def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
 
 
 def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Progress,
-             now: Callable[[], str]) -> _Round:
+             now: Callable[[], str], outcome: _Round | None = None) -> _Round:
     """Send the plan's chunks, up to CONCURRENCY batches at once, and settle each result in
     plan order, saving the state after every one. The first failure stops the sending; the
     batches already in flight are still settled and saved. A chunk that deletes, replaces
     or links user flows runs alone, after everything before it is settled."""
-    outcome = _Round(state=state)
+    outcome = outcome if outcome is not None else _Round(state=state)
     flight: deque[tuple[list[Change], Future]] = deque()
     error: BaseException | None = None
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:

@@ -88,6 +88,7 @@ def state_store(settings: Any) -> Any:
 def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
     """A signed-in Graph client for the tenant `settings` names."""
     from idpctl import auth, graph
+    from idpctl.ratelimit import parse_budget
 
     verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
     tokens = auth.token_provider(
@@ -103,8 +104,8 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
         token_provider=tokens,
         verify=verify,
         timeout=settings.timeout,
-        # unset: a polite share of the tenant's 300 requests a minute (graph.DEFAULT_RATE_LIMIT)
-        rate_limit="default" if settings.rate_limit is None else settings.rate_limit,
+        # unset: Graph's documented limits less a margin (ratelimit.BudgetSpec)
+        budget=parse_budget(settings.budget, rate_limit=settings.rate_limit),
         trace=debug,
     )
     try:
