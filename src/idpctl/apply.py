@@ -126,12 +126,12 @@ def run(
     now: Callable[[], str] = _now,
     sleep: Callable[[float], None] = time.sleep,
     heartbeat: Progress | None = None,
-    heartbeat_every: float = HEARTBEAT_SECONDS,
+    heartbeat_every: float | None = None,
 ) -> ApplyResult:
     """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way.
     `heartbeat` gets a status line at least every `heartbeat_every` seconds until it ends."""
     with _Heartbeat(heartbeat, total=len(plan.changes), graph=graph,
-                    every=heartbeat_every) as beat:
+                    every=heartbeat_every or HEARTBEAT_SECONDS) as beat:
         return _rounds(plan, graph=graph, store=store, state=state, kinds=kinds,
                        progress=progress, reread=reread, replan=replan, now=now, sleep=sleep,
                        beat=beat)

@@ -102,6 +102,7 @@ class Budget:
         self._ceiling = float(self.spec.allowed)
         self._ceiling_at = clock()
         self._paused_until = 0.0
+        self._blocked_until = 0.0  # when the longest-waiting `acquire` expects to go
         self.throttled_items = 0  # items Graph answered 429 (for progress and benchmarks)
 
     @property
@@ -116,18 +117,21 @@ class Budget:
         waited = 0.0
         while True:
             with self._lock:
-                wait = self._wait_for(cost, self._clock())
+                now = self._clock()
+                wait = self._wait_for(cost, now)
                 if wait <= 0:
-                    self._sent.append((self._clock(), cost))
+                    self._sent.append((now, cost))
                     self._used += cost
                     return waited
+                self._blocked_until = max(self._blocked_until, now + wait)
             self._sleep(wait)
             waited += wait
 
     def resume_in(self) -> float:
-        """Seconds until one more item would be admitted (0 when it would be now)."""
+        """Seconds until a waiting request (or else one more item) will be admitted."""
         with self._lock:
-            return max(0.0, self._wait_for(1, self._clock()))
+            now = self._clock()
+            return max(0.0, self._blocked_until - now, self._wait_for(1, now))
 
     def pause(self, seconds: float) -> None:
         """Hold every caller of `acquire` for `seconds` from now (a 429's Retry-After)."""
