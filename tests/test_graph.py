@@ -120,11 +120,18 @@ def test_budget_admits_a_burst_then_waits_for_the_window() -> None:
 
     budget = Budget(BudgetSpec(per_app=10, per_tenant=30, window=10.0, margin=0.0),
                     clock=lambda: now[0], sleep=sleep)
-    assert budget.acquire(4) == 0 and budget.acquire(6) == 0  # a burst of the whole window
-    assert budget.acquire(1) == pytest.approx(10.2)  # the first 4 leave the (padded) window
+    first = budget.acquire(4)
+    budget.acquire(6)
+    assert slept == []  # a burst of the whole window
+    now[0] = 1.0
+    budget.answered(first)  # its answer came a second later: it counts from then
+    budget.acquire(1)
+    assert now[0] == pytest.approx(11.2)  # the first 4 leave the padded window after 10.2 s
     budget.pause(5.0)
     assert budget.resume_in() == pytest.approx(5.0)
-    assert Budget(BudgetSpec(per_app=None, per_tenant=None)).acquire(100) == 0
+    off = Budget(BudgetSpec(per_app=None, per_tenant=None), sleep=slept.append)
+    off.acquire(100)
+    assert len(slept) == 1
 
 
 # -- packing -----------------------------------------------------------------------------------

@@ -69,6 +69,11 @@ class _Round:
     failed: list[str] = field(default_factory=list)
     unknown: list[Change] = field(default_factory=list)
     retry_after: float = 0.0  # the longest Retry-After among throttled creates
+    resume_at: float = 0.0  # time.monotonic() when the last of those Retry-Afters ends
+
+    def throttled_for(self, seconds: float) -> None:
+        self.retry_after = max(self.retry_after, seconds)
+        self.resume_at = max(self.resume_at, time.monotonic() + seconds)
     throttled: set[str] = field(default_factory=set)  # creates answered 429: not executed
 
 
@@ -132,9 +137,33 @@ def run(
     `heartbeat` gets a status line at least every `heartbeat_every` seconds until it ends."""
     with _Heartbeat(heartbeat, total=len(plan.changes), graph=graph,
                     every=heartbeat_every or HEARTBEAT_SECONDS) as beat:
-        return _rounds(plan, graph=graph, store=store, state=state, kinds=kinds,
-                       progress=progress, reread=reread, replan=replan, now=now, sleep=sleep,
-                       beat=beat)
+        try:
+            result = _rounds(plan, graph=graph, store=store, state=state, kinds=kinds,
+                             progress=progress, reread=reread, replan=replan, now=now,
+                             sleep=sleep, beat=beat)
+        except ApplyError:
+            _compact(store)
+            raise
+    _compact(store)
+    return result
+
+
+def _record_batch(store: Any, state: State, chunk: Sequence[Change]) -> None:
+    """The durable record of one settled batch: a journal record of its changes where the
+    store keeps one (local files), else a full save. A crash loses at most the batch in
+    flight either way."""
+    append = getattr(store, "append", None)
+    if append is None:
+        store.save(state)
+    else:
+        append(state, addresses=[change.address for change in chunk])
+
+
+def _compact(store: Any) -> None:
+    """Fold the batch journal into the state (the end of an apply)."""
+    compact = getattr(store, "compact", None)
+    if compact is not None:
+        compact()
 
 
 def _rounds(plan: Plan, *, graph: Any, store: Any, state: State, kinds: Mapping[str, Kind],
@@ -170,7 +199,8 @@ def _rounds(plan: Plan, *, graph: Any, store: Any, state: State, kinds: Mapping[
                 report=ApplyReport(done=done, failed=[c.address for c in outcome.unknown]),
             )
         if outcome.retry_after:
-            wait = min(outcome.retry_after, MAX_THROTTLE_WAIT)
+            # the round went on sending after the 429: only what is left of it is waited
+            wait = min(max(0.0, outcome.resume_at - time.monotonic()), MAX_THROTTLE_WAIT)
             progress(f"  throttled: waiting {wait:g}s before re-reading")
             beat.waiting_until = time.monotonic() + wait
             sleep(wait)
@@ -269,8 +299,9 @@ def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
 def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Progress,
              now: Callable[[], str], outcome: _Round | None = None) -> _Round:
     """Send the plan's chunks, up to CONCURRENCY batches at once, and settle each result in
-    plan order, saving the state after every one. The first failure stops the sending; the
-    batches already in flight are still settled and saved. A chunk that deletes, replaces
+    plan order, saving the state after every one. The first failure or unknown outcome
+    stops the sending (a throttled create does not: `_unsettled`); the batches already in
+    flight are still settled and saved. A chunk that deletes, replaces
     or links user flows runs alone, after everything before it is settled."""
     outcome = outcome if outcome is not None else _Round(state=state)
     flight: deque[tuple[list[Change], Future]] = deque()
@@ -281,7 +312,7 @@ def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Prog
             while flight and (alone or len(flight) >= CONCURRENCY):
                 error = _finish(*flight.popleft(), outcome, graph=graph, store=store,
                                 progress=progress, now=now) or error
-            if error is not None or outcome.failed or outcome.unknown:
+            if error is not None or outcome.failed or _unsettled(outcome):
                 break
             if alone:
                 outcome.state = _before_destroy(chunk, outcome.state, store=store)
@@ -295,6 +326,13 @@ def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Prog
     if error is not None:
         raise error
     return outcome
+
+
+def _unsettled(outcome: _Round) -> bool:
+    """Writes of unknown outcome other than creates Graph throttled. A throttled create does
+    not stop the sending: the other providers' creates cannot make it a twin, and the
+    re-read at the end of the round settles it with the rest (one re-read, not one each)."""
+    return any(c.address not in outcome.throttled for c in outcome.unknown)
 
 
 def _before_destroy(chunk: Sequence[Change], state: State, *, store: Any) -> State:
@@ -341,11 +379,11 @@ def _finish(chunk: list[Change], future: Future, outcome: _Round, *, graph: Any,
         results, unknown_ids, retry_after = future.result()
     except Exception as error:
         return error
-    outcome.retry_after = max(outcome.retry_after, retry_after)
+    outcome.throttled_for(retry_after)
     for change in chunk:
         _settle(change, results, unknown_ids, outcome, progress=progress, now=now)
     _attach_created(chunk, outcome, graph=graph, progress=progress)
-    store.save(outcome.state)
+    _record_batch(store, outcome.state, chunk)
     return None
 
 
@@ -371,7 +409,7 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
         outcome.unknown.append(change)
         for result in statuses.values():
             if result is not None and result.status == 429:
-                outcome.retry_after = max(outcome.retry_after, _retry_after(result))
+                outcome.throttled_for(_retry_after(result))
                 outcome.throttled.add(change.address)
         progress(f"{symbol} {change.address}: outcome unknown")
         return

@@ -214,8 +214,12 @@ class GraphClient:
         backoff = Backoff(base=self.backoff_base, max_total=self.max_wait)
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
-            self.budget.acquire(cost)
-            outcome = self._attempt(method, url, content, write=write, missing_ok=missing_ok)
+            ticket = self.budget.acquire(cost)
+            try:
+                outcome = self._attempt(method, url, content, write=write,
+                                        missing_ok=missing_ok)
+            finally:
+                self.budget.answered(ticket)
             if isinstance(outcome, Reply):
                 self._count_throttled_items(url, outcome)
                 return outcome

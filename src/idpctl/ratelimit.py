@@ -11,7 +11,8 @@ otherwise waits until enough of the window has expired. It adapts to what Graph 
   client shares the tenant: the ceiling drops by the difference (`ease`).
 - a 429 (on the envelope or on `$batch` items) pauses every thread until its `Retry-After`
   and lowers the ceiling to what was in the window when Graph said no (`throttled`).
-- the ceiling climbs back by a tenth of the limit per window without a 429.
+- the ceiling climbs back by a twentieth of the limit per window (one more `$batch` of 20
+  every two windows at Graph's limits), so a neighbour that stays is not probed every window.
 
 A throttled create is not re-sent here: that is the applier's outcome-unknown path (re-read,
 then plan again), which this module only paces.
@@ -42,7 +43,7 @@ GRAPH_WINDOW = 60.0  # "per minute" (MGD includes/throttling-cpim.md)
 # arrival a little later than idpctl counted it on sending. See docs/performance.md.
 DEFAULT_MARGIN = 0.05
 DEFAULT_WINDOW_PAD = 0.02
-_RECOVERY = 0.1  # the share of the limit the ceiling climbs back per quiet window
+_RECOVERY = 0.05  # the share of the limit the ceiling climbs back per window
 _SELF_SLACK = 0.1
 # the ceiling never drops below a tenth of the limit: a 429 when idpctl spent little is a
 # busy neighbour or a fault, and Retry-After (not our own old requests) says when to resume
@@ -97,7 +98,7 @@ class Budget:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._sent: deque[tuple[float, int]] = deque()  # (when, items) inside the span
+        self._sent: deque[list[float]] = deque()  # [when, items] inside the span
         self._used = 0
         self._ceiling = float(self.spec.allowed)
         self._ceiling_at = clock()
@@ -112,20 +113,27 @@ class Budget:
             return None
         return self.spec.allowed * 60.0 / self.spec.span
 
-    def acquire(self, cost: int = 1) -> float:
-        """Take `cost` items of the window, waiting until they fit; returns seconds waited."""
-        waited = 0.0
+    def acquire(self, cost: int = 1) -> list[float]:
+        """Take `cost` items of the window, waiting until they fit. Returns the ticket to
+        hand to `answered` once the reply is in."""
         while True:
             with self._lock:
                 now = self._clock()
                 wait = self._wait_for(cost, now)
                 if wait <= 0:
-                    self._sent.append((now, cost))
+                    ticket = [now, float(cost)]
+                    self._sent.append(ticket)
                     self._used += cost
-                    return waited
+                    return ticket
                 self._blocked_until = max(self._blocked_until, now + wait)
             self._sleep(wait)
-            waited += wait
+
+    def answered(self, ticket: list[float]) -> None:
+        """The request of `ticket` has its answer: count it from now. Graph counted it on
+        arrival, somewhere between sending and now, so counting from the answer keeps
+        idpctl's window behind Graph's however long the request took."""
+        with self._lock:
+            ticket[0] = max(ticket[0], self._clock())
 
     def resume_in(self) -> float:
         """Seconds until a waiting request (or else one more item) will be admitted."""
@@ -179,15 +187,17 @@ class Budget:
         if self._used + cost <= room or not self._sent:
             return 0.0  # within the window, or an oversized request into an empty one
         excess = self._used + cost - room
+        latest = 0.0  # tickets re-stamped on answer may be out of order: wait for the latest
         for when, items in self._sent:
+            latest = max(latest, when)
             excess -= items
             if excess <= 0:
-                return max(1e-3, when + self.spec.span - now)
-        return max(1e-3, self._sent[-1][0] + self.spec.span - now)
+                break
+        return max(1e-3, latest + self.spec.span - now)
 
     def _expire(self, now: float) -> None:
         while self._sent and self._sent[0][0] <= now - self.spec.span:
-            self._used -= self._sent.popleft()[1]
+            self._used -= int(self._sent.popleft()[1])
 
     def _current(self, now: float) -> float:
         """The ceiling now: where it was set, plus its recovery since, up to `allowed`."""
