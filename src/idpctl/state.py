@@ -68,20 +68,28 @@ def new_state() -> State:
 
 
 def with_record(state: State, record: ManagedRecord) -> State:
-    """`state` with `record` added or replaced at its address, serial bumped."""
+    """`state` with `record` added or replaced at its address, serial bumped. Providers stay
+    in address order; only an address that lands before the last one costs a re-sort (an
+    apply adds thousands one by one, mostly in order)."""
     providers = dict(state.providers)
-    providers[record.address] = record
-    return _derive(state, providers)
+    address = record.address
+    in_order = address in providers or not providers or address > next(reversed(providers))
+    providers[address] = record
+    return _derive(state, providers if in_order else _sorted(providers))
 
 
 def without(state: State, address: str) -> State:
     """`state` without the provider at `address` (no error if absent), serial bumped."""
-    providers = {a: r for a, r in state.providers.items() if a != address}
+    providers = dict(state.providers)
+    providers.pop(address, None)
     return _derive(state, providers)
 
 
-def _derive(state: State, providers: Mapping[str, ManagedRecord]) -> State:
-    ordered = {address: providers[address] for address in sorted(providers)}
+def _sorted(providers: Mapping[str, ManagedRecord]) -> dict[str, ManagedRecord]:
+    return {address: providers[address] for address in sorted(providers)}
+
+
+def _derive(state: State, ordered: Mapping[str, ManagedRecord]) -> State:
     return State(
         serial=state.serial + 1,
         lineage=state.lineage,
