@@ -97,3 +97,55 @@ def test_another_run_writing_between_records_is_refused(store) -> None:
     other.save(st.with_record(other.load(), _record("Theirs")))
     with pytest.raises(StateError, match="changed since it was loaded"):
         _batch(store, state, "Mine")
+
+
+def test_a_killed_apply_leaves_a_journal_the_next_run_replays(workspace) -> None:
+    """kill -9 while the fifth `$batch` hangs (sent only once the first has settled, as four
+    are in flight at most): what settled is in the journal, not in the state file, and the
+    next command's state holds it (the records themselves, not a later adoption)."""
+    import time
+
+    for i in range(45):
+        workspace.write(f"j{i:02d}.yaml", f"""\
+            kind: oidcIdentityProvider
+            displayName: Journal {i:02d}
+            clientId: client-{i:02d}
+            issuer: https://j{i:02d}.example.com/
+            wellKnownEndpoint: https://j{i:02d}.example.com/.well-known/openid-configuration
+            responseType: code
+            scope: openid profile email
+            clientAuthentication:
+              method: client_secret_post
+              clientSecret: {{env: JOURNAL_SECRET}}
+            inboundClaimMapping: {{sub: sub, name: name, email: email}}
+            """)
+    env = {"JOURNAL_SECRET": "CANARY-journal"}
+    workspace.apply(env=env)  # a state file to extend: the first batch of a new state is a save
+    first = (workspace.providers / "j00.yaml").read_text()
+    for i in range(45, 145):
+        (workspace.providers / f"k{i:03d}.yaml").write_text(
+            first.replace("j00", f"j{i:03d}").replace("Journal 00", f"Journal {i:03d}")
+            .replace("client-00", f"client-{i:03d}"))
+    workspace.emulator.admin.add_fault(method="POST", path=r"/\$batch$", nth=5, count=1,
+                                       action="hang", when="before")
+    proc = workspace.start_process("apply", "--auto-approve", "--quiet", env=env)
+    deadline = time.monotonic() + 60
+    while not any(r.get("action") == "hang" for r in workspace.emulator.admin.requests()):
+        assert time.monotonic() < deadline and proc.poll() is None, "never reached the hang"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.kill()
+    workspace.finish(proc)
+    workspace.emulator.admin.clear_faults()
+    journal = workspace.state_path.with_name("state.json.journal")
+    assert journal.exists()
+    assert len(workspace.state()["providers"]) == 45  # the state file alone: the first apply
+    lock = workspace.state_path.with_name("state.json.lock")
+    lock.unlink()
+    listed = workspace.run("state", "list", env=env)  # replays the journal
+    assert listed.code == 0, listed.text
+    assert listed.out.count("/Journal ") >= 45 + 20
+    workspace.apply(env=env)
+    assert not journal.exists()
+    assert len(workspace.state()["providers"]) == 145
+    workspace.assert_converged(env=env)
