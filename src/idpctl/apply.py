@@ -2,10 +2,12 @@
 
 Order and atomicity: changes run in the plan's order, in batches of at most 20 requests; a
 replace's delete and create travel in the same batch with `dependsOn`. After every batch the
-state is saved with each item that succeeded, so a crash loses at most the batch in flight,
-and the next plan adopts what that batch created by natural key. A write whose outcome is
-unknown (dropped connection, timeout, 5xx) is never re-sent blindly: the live providers are
-re-read, the state is reconciled from what is there, and the remaining work is planned again.
+state records each item that succeeded (a journal line for a local state, docs/state.md), so
+a crash loses at most the batch in flight, and the next plan adopts what that batch created
+by natural key; the apply folds the journal into the state file when it ends. A write whose
+outcome is unknown (dropped connection, timeout, 5xx, a create answered 429) is never re-sent
+blindly: the live providers are re-read, the state is reconciled from what is there, and the
+remaining work is planned again.
 """
 
 from __future__ import annotations
