@@ -176,8 +176,10 @@ class Store:
         page's items are rendered, so a page costs what it holds."""
         fields = self._select(version, select)
         with self._lock:
+            now, hidden = self._clock(), self._visible_at  # one clock read for the page
             shown = (item for item in self._items.values()
-                     if self._visible(item["id"]) and self._in_version(item, version))
+                     if now >= hidden.get(item["id"], float("-inf"))
+                     and self._in_version(item, version))
             window = list(itertools.islice(shown, offset, offset + size + 1))
             return ([self._render(item, version, select=fields) for item in window[:size]],
                     len(window) > size)
