@@ -143,8 +143,13 @@ def run(
             result = _rounds(plan, graph=graph, store=store, state=state, kinds=kinds,
                              progress=progress, reread=reread, replan=replan, now=now,
                              sleep=sleep, beat=beat)
-        except ApplyError:
-            _compact(store)
+        except BaseException:
+            # the state file holds what was done however the apply stops; the error that
+            # stopped it is the one to report (a journal left behind is replayed anyway)
+            try:
+                _compact(store)
+            except Exception as error:
+                log.debug("state journal not folded in: %s", error)
             raise
     _compact(store)
     return result
