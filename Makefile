@@ -1,10 +1,14 @@
-.PHONY: demo test bench lint conformance acceptance acceptance-sweep
+.PHONY: demo test bench bench-throttled lint conformance acceptance acceptance-sweep
 demo:
 	./scripts/demo
 test:
 	./scripts/test
 bench:
 	./scripts/bench
+
+bench-throttled:
+	./scripts/bootstrap
+	.venv/bin/python -m benchmarks.throttled
 lint:
 	./scripts/bootstrap && .venv/bin/ruff check .
 conformance:

@@ -220,3 +220,23 @@ def test_variables_are_substituted(tmp_path: Path) -> None:
         "clientId: abc", "clientId: ${var.CLIENT}-x"))
     (provider,) = load_providers(load_settings(config), KINDS)
     assert provider.fields["clientId"] == "from-vars-x"
+
+
+def test_graph_budget_reaches_the_client_with_graphs_values_as_defaults(tmp_path: Path) -> None:
+    from idpctl.ratelimit import BudgetSpec, parse_budget
+
+    settings = load_settings(_repo(tmp_path, "graph: {budget: {windowSeconds: 2}}\n"))
+    spec = parse_budget(settings.budget, rate_limit=settings.rate_limit)
+    assert spec == BudgetSpec(per_app=200, per_tenant=300, window=2.0, margin=0.05)
+    assert spec.allowed == 190  # the smaller limit less the margin
+    assert parse_budget(None) == BudgetSpec()
+    assert parse_budget("off").off and parse_budget(None, rate_limit="off").off
+
+
+@pytest.mark.parametrize("budget", ["{perApp: 0}", "{margin: 1}", "{windowSeconds: -1}",
+                                    "{burst: 5}", "fast"])
+def test_graph_budget_nonsense_is_one_line_naming_the_setting(tmp_path: Path,
+                                                              budget: str) -> None:
+    with pytest.raises(ConfigError, match="budget") as caught:
+        load_settings(_repo(tmp_path, f"graph: {{budget: {budget}}}\n"))
+    assert "\n" not in str(caught.value)

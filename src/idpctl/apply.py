@@ -3,16 +3,20 @@
 Order and atomicity: changes run in the plan's order, in batches of at most 20 requests. A
 batch is fully sequential or fully parallel, as Graph requires: a replace's delete and create
 (after any user-flow unlinks) form a `dependsOn` chain sent as a batch of its own, and changes
-of independent requests share parallel batches. After every batch the
-state is saved with each item that succeeded, so a crash loses at most the batch in flight,
-and the next plan adopts what that batch created by natural key. A write whose outcome is
-unknown (dropped connection, timeout, 5xx) is never re-sent blindly: the live providers are
-re-read, the state is reconciled from what is there, and the remaining work is planned again.
+of independent requests share parallel batches. After every batch the state records each item
+that succeeded (a journal line for a local state, docs/state.md), so a crash loses at most the
+batch in flight, and the next plan adopts what that batch created by natural key; the apply
+folds the journal into the state file when it ends. A write whose outcome is unknown (dropped
+connection, timeout, 5xx, a create answered 429) is never re-sent blindly: the live providers
+are re-read, the state is reconciled from what is there, and the remaining work is planned
+again.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +52,7 @@ MAX_THROTTLE_WAIT = 60.0
 # how long a re-read waits for a create of unknown outcome to show up: Graph lists a new
 # provider only once it has replicated, and creating it again before that makes a twin
 SETTLE_SECONDS = 12.0
+HEARTBEAT_SECONDS = 10.0  # the longest silence on stderr while work is pending
 
 Progress = Callable[[str], None]
 Reread = Callable[[], Sequence[LiveProvider]]
@@ -71,7 +76,49 @@ class _Round:
     half_done: list[str] = field(default_factory=list)
     unknown: list[Change] = field(default_factory=list)
     retry_after: float = 0.0  # the longest Retry-After among throttled creates
+    resume_at: float = 0.0  # time.monotonic() when the last of those Retry-Afters ends
+
+    def throttled_for(self, seconds: float) -> None:
+        self.retry_after = max(self.retry_after, seconds)
+        self.resume_at = max(self.resume_at, time.monotonic() + seconds)
     throttled: set[str] = field(default_factory=set)  # creates answered 429: not executed
+
+
+class _Heartbeat:
+    """A line on stderr at least every `every` seconds while the apply has work pending:
+    done/total, items Graph throttled, and when the budget lets the next request go."""
+
+    def __init__(self, emit: Progress | None, *, total: int, graph: Any, every: float) -> None:
+        self._emit, self._total, self._graph, self._every = emit, total, graph, every
+        self.finished = 0  # changes of earlier rounds
+        self.current: _Round | None = None
+        self.waiting_until = 0.0  # the applier's own wait (monotonic), before a re-read
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="apply-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        if self._emit is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def line(self) -> str:
+        done = self.finished + (len(self.current.done) if self.current else 0)
+        budget = getattr(self._graph, "budget", None)
+        throttled = getattr(budget, "throttled_items", 0)
+        wait = max(self.waiting_until - time.monotonic(),
+                   budget.resume_in() if budget is not None else 0.0)
+        text = f"apply: {done}/{self._total} done, {throttled} throttled"
+        return text + (f", resuming in {math.ceil(wait)} s" if wait > 0 else ", sending")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            assert self._emit is not None
+            self._emit(self.line())
 
 
 def _now() -> str:
@@ -90,12 +137,58 @@ def run(
     replan: Replan | None = None,
     now: Callable[[], str] = _now,
     sleep: Callable[[float], None] = time.sleep,
+    heartbeat: Progress | None = None,
+    heartbeat_every: float | None = None,
 ) -> ApplyResult:
-    """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way."""
+    """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way.
+    `heartbeat` gets a status line at least every `heartbeat_every` seconds until it ends."""
+    with _Heartbeat(heartbeat, total=len(plan.changes), graph=graph,
+                    every=heartbeat_every or HEARTBEAT_SECONDS) as beat:
+        try:
+            result = _rounds(plan, graph=graph, store=store, state=state, kinds=kinds,
+                             progress=progress, reread=reread, replan=replan, now=now,
+                             sleep=sleep, beat=beat)
+        except BaseException:
+            # the state file holds what was done however the apply stops; the error that
+            # stopped it is the one to report (a journal left behind is replayed anyway)
+            try:
+                _compact(store)
+            except Exception as error:
+                log.debug("state journal not folded in: %s", error)
+            raise
+    _compact(store)
+    return result
+
+
+def _record_batch(store: Any, state: State, chunk: Sequence[Change]) -> None:
+    """The durable record of one settled batch: a journal record of its changes where the
+    store keeps one (local files), else a full save. A crash loses at most the batch in
+    flight either way."""
+    append = getattr(store, "append", None)
+    if append is None:
+        store.save(state)
+    else:
+        append(state, addresses=[change.address for change in chunk])
+
+
+def _compact(store: Any) -> None:
+    """Fold the batch journal into the state (the end of an apply)."""
+    compact = getattr(store, "compact", None)
+    if compact is not None:
+        compact()
+
+
+def _rounds(plan: Plan, *, graph: Any, store: Any, state: State, kinds: Mapping[str, Kind],
+            progress: Progress, reread: Reread | None, replan: Replan | None,
+            now: Callable[[], str], sleep: Callable[[float], None],
+            beat: _Heartbeat) -> ApplyResult:
     done: list[str] = []
     stalled = 0
     for round_no in range(1, MAX_ROUNDS + 1):
-        outcome = _execute(plan, graph=graph, store=store, state=state, progress=progress, now=now)
+        beat.current = _Round(state=state)
+        outcome = _execute(plan, graph=graph, store=store, state=state, progress=progress,
+                           now=now, outcome=beat.current)
+        beat.current, beat.finished = None, beat.finished + len(outcome.done)
         done.extend(outcome.done)
         stalled = 0 if outcome.done else stalled + 1
         state = outcome.state
@@ -110,8 +203,11 @@ def run(
                 report=ApplyReport(done=done, failed=[c.address for c in outcome.unknown]),
             )
         if outcome.retry_after:
-            progress(f"  throttled: waiting {outcome.retry_after:g}s before re-reading")
-            sleep(min(outcome.retry_after, MAX_THROTTLE_WAIT))
+            # the round went on sending after the 429: only what is left of it is waited
+            wait = min(max(0.0, outcome.resume_at - time.monotonic()), MAX_THROTTLE_WAIT)
+            progress(f"  throttled: waiting {wait:g}s before re-reading")
+            beat.waiting_until = time.monotonic() + wait
+            sleep(wait)
         progress(f"  outcome of {len(outcome.unknown)} write(s) unknown: re-reading the tenant")
         pending = [c for c in outcome.unknown if c.address not in outcome.throttled]
         live = _reread_settled(pending, reread, sleep=sleep, progress=progress)
@@ -240,12 +336,13 @@ def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
 
 
 def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Progress,
-             now: Callable[[], str]) -> _Round:
+             now: Callable[[], str], outcome: _Round | None = None) -> _Round:
     """Send the plan's chunks, up to CONCURRENCY batches at once, and settle each result in
-    plan order, saving the state after every one. The first failure stops the sending; the
-    batches already in flight are still settled and saved. A chunk that deletes, replaces
+    plan order, saving the state after every one. The first failure or unknown outcome
+    stops the sending (a throttled create does not: `_unsettled`); the batches already in
+    flight are still settled and saved. A chunk that deletes, replaces
     or links user flows runs alone, after everything before it is settled."""
-    outcome = _Round(state=state)
+    outcome = outcome if outcome is not None else _Round(state=state)
     flight: deque[tuple[list[Change], Future]] = deque()
     error: BaseException | None = None
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
@@ -254,7 +351,7 @@ def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Prog
             while flight and (alone or len(flight) >= CONCURRENCY):
                 error = _finish(*flight.popleft(), outcome, graph=graph, store=store,
                                 progress=progress, now=now) or error
-            if error is not None or outcome.failed or outcome.unknown:
+            if error is not None or outcome.failed or _unsettled(outcome):
                 break
             if alone:
                 outcome.state = _before_destroy(chunk, outcome.state, store=store)
@@ -268,6 +365,13 @@ def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Prog
     if error is not None:
         raise error
     return outcome
+
+
+def _unsettled(outcome: _Round) -> bool:
+    """Writes of unknown outcome other than creates Graph throttled. A throttled create does
+    not stop the sending: the other providers' creates cannot make it a twin, and the
+    re-read at the end of the round settles it with the rest (one re-read, not one each)."""
+    return any(c.address not in outcome.throttled for c in outcome.unknown)
 
 
 def _before_destroy(chunk: Sequence[Change], state: State, *, store: Any) -> State:
@@ -314,11 +418,11 @@ def _finish(chunk: list[Change], future: Future, outcome: _Round, *, graph: Any,
         results, unknown_ids, retry_after = future.result()
     except Exception as error:
         return error
-    outcome.retry_after = max(outcome.retry_after, retry_after)
+    outcome.throttled_for(retry_after)
     for change in chunk:
         _settle(change, results, unknown_ids, outcome, progress=progress, now=now)
     _attach_created(chunk, outcome, graph=graph, progress=progress)
-    store.save(outcome.state)
+    _record_batch(store, outcome.state, chunk)
     return None
 
 
@@ -344,7 +448,7 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
         outcome.unknown.append(change)
         for result in statuses.values():
             if result is not None and result.status == 429:
-                outcome.retry_after = max(outcome.retry_after, _retry_after(result))
+                outcome.throttled_for(_retry_after(result))
                 outcome.throttled.add(change.address)
         progress(f"{symbol} {change.address}: outcome unknown")
         return

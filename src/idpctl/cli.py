@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-send this provider's secrets even when unchanged")
     p.add_argument("--lock-timeout", metavar="DURATION", default="0s",
                    help="wait this long for the state lock (e.g. 30s)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress lines on stderr while waiting for Graph's budget")
 
     p = verb("show", "render a saved plan file")
     p.add_argument("planfile", metavar="PLANFILE")

@@ -74,6 +74,7 @@ class Settings:
     """What `idpctl.yaml` (plus its environment overlay) says. Paths are absolute.
 
     `rate_limit`: None when unset (the client's default), "off", or requests per minute.
+    `budget`: `graph.budget` as written (limits and window, or "off"); see `ratelimit`.
     `auth`, `state`, `vault` are the raw mappings with `SecretRef` leaves; `raw` is the whole
     merged document the same way. `document` is for locating problems, not for reading values.
     """
@@ -88,6 +89,7 @@ class Settings:
     timeout: float = 30.0
     rate_limit: float | str | None = None
     api_version: str | Mapping[str, str] | None = None  # graph.apiVersion (apiversions.choose)
+    budget: Mapping[str, Any] | str | None = None
     auth: Mapping[str, Any] = field(default_factory=dict)
     state: Mapping[str, Any] = field(default_factory=dict)
     provider_paths: tuple[Path, ...] = ()
@@ -474,6 +476,7 @@ def _settings(doc: Document, data: dict[str, Any], env: str | None,
         timeout=float(graph.get("timeout", 30.0)),
         rate_limit=graph.get("rateLimit"),
         api_version=graph.get("apiVersion"),
+        budget=graph.get("budget"),
         auth=data.get("auth") or {},
         state=state,
         provider_paths=_provider_paths(doc, data, entries, allowance, providers_root),

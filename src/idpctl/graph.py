@@ -36,10 +36,9 @@ from idpctl.apiversions import AVAILABLE_TYPES, BETA, VERSIONS
 from idpctl.batching import BatchOutcomeUnknown, BatchRequest, BatchResult
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
 from idpctl.model import UNKNOWN, Secret
-from idpctl.ratelimit import Backoff, TokenBucket, parse_rate_limit, parse_retry_after
+from idpctl.ratelimit import Backoff, Budget, BudgetSpec, parse_budget, parse_retry_after
 
 __all__ = [
-    "DEFAULT_RATE_LIMIT",
     "PROVIDERS",
     "BatchOutcomeUnknown",
     "BatchRequest",
@@ -54,8 +53,6 @@ log = logging.getLogger(__name__)
 PROVIDERS = "/identity/identityProviders"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 MAX_PAGES = 1000
-# a polite share of Graph's 300 identity-provider requests a minute per tenant (GRAPH.md 1.5)
-DEFAULT_RATE_LIMIT = 150.0
 PERMISSION_HINT = (
     "the app needs the IdentityProvider.ReadWrite.All application permission "
     "with admin consent (IdentityProvider.Read.All is enough for plan)"
@@ -98,6 +95,7 @@ class GraphClient:
         max_wait: float = 120.0,
         backoff_base: float = 0.5,
         rate_limit: float | str | None = None,
+        budget: BudgetSpec | None = None,
         trace: bool = False,
         resource: str | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -121,7 +119,9 @@ class GraphClient:
         self.max_retries = max_retries
         self.max_wait = max_wait
         self.backoff_base = backoff_base
-        self.bucket = TokenBucket(parse_rate_limit(rate_limit, default=DEFAULT_RATE_LIMIT))
+        # `budget` wins; else `rate_limit` (graph.rateLimit: per-app requests a minute, "off")
+        self.budget = Budget(budget or parse_budget(rate_limit=rate_limit))
+        self.bucket = self.budget  # the name batching.py pauses through
         self.trace = trace
         self._revealed: set[str] = set()
         self._revealed_lock = threading.Lock()
@@ -244,10 +244,17 @@ class GraphClient:
         backoff = Backoff(base=self.backoff_base, max_total=self.max_wait)
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
-            self.bucket.acquire(cost)
-            outcome = self._attempt(method, url, content, write=write, missing_ok=missing_ok)
+            ticket = self.budget.acquire(cost)
+            try:
+                outcome = self._attempt(method, url, content, write=write,
+                                        missing_ok=missing_ok)
+            finally:
+                self.budget.answered(ticket)
             if isinstance(outcome, Reply):
+                self._count_throttled_items(url, outcome)
                 return outcome
+            if outcome.status == 429:
+                self.budget.throttled(outcome.retry_after, items=cost)
             if write and not resend and outcome.status in (429, 503):
                 raise WriteOutcomeUnknown(
                     f"{method} {_path(url)} got {outcome}; not re-sent, as it holds a create "
@@ -257,7 +264,7 @@ class GraphClient:
             if wait is None:
                 raise outcome
             if outcome.status == 429:
-                self.bucket.pause(wait)
+                self.budget.pause(wait)
             log.debug("retrying %s %s in %.2fs after: %s", method, url, wait, outcome)
             time.sleep(wait)
         raise AssertionError("unreachable")
@@ -373,13 +380,29 @@ class GraphClient:
 
     def _ease_off(self, headers: Mapping[str, str]) -> None:
         """Graph sends `x-ms-throttle-limit-percentage` (0.8 .. 1.8) once more than 80% of a
-        limit is used: slow every thread down before it turns into 429s."""
+        limit is used (GRAPH.md 5.2): the budget lowers its ceiling if that is more than
+        idpctl's own spend explains."""
         try:
             used = float(headers.get("x-ms-throttle-limit-percentage", ""))
         except ValueError:
             return
         if used >= 0.8:
-            self.bucket.pause(min(5.0, 0.5 + (used - 0.8) * 4.5))
+            self.budget.ease(used)
+
+    def _count_throttled_items(self, url: str, reply: Reply) -> None:
+        """`$batch` items answered 429 (GRAPH.md 5.1): pause the budget until the longest
+        `Retry-After` and lower its ceiling. Which items to send again is batching's call."""
+        if not url.endswith("/$batch") or not isinstance(reply.body, dict):
+            return
+        responses = reply.body.get("responses")
+        items = [r for r in responses if isinstance(r, dict) and r.get("status") == 429] \
+            if isinstance(responses, list) else []
+        if not items:
+            return
+        waits = [parse_retry_after({str(k).lower(): str(v) for k, v in r["headers"].items()})
+                 if isinstance(r.get("headers"), dict) else None for r in items]
+        given = [w for w in waits if w is not None]
+        self.budget.throttled(max(given) if given else None, items=len(items))
 
     def _next_link(self, link: Any) -> str | None:
         if link is None:

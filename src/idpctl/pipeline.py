@@ -105,6 +105,7 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
     """A signed-in Graph client for the tenant `settings` names."""
     from idpctl import apiversions, auth, graph, recording
     from idpctl.kinds import load_kinds
+    from idpctl.ratelimit import parse_budget
 
     versions = apiversions.for_settings(settings, load_kinds())
     recorder = recording.from_environment(
@@ -125,8 +126,8 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
         token_provider=tokens,
         verify=verify,
         timeout=settings.timeout,
-        # unset: a polite share of the tenant's 300 requests a minute (graph.DEFAULT_RATE_LIMIT)
-        rate_limit="default" if settings.rate_limit is None else settings.rate_limit,
+        # unset: Graph's documented limits less a margin (ratelimit.BudgetSpec)
+        budget=parse_budget(settings.budget, rate_limit=settings.rate_limit),
         trace=debug,
         list_version=versions.list_version,
         recorder=recorder,

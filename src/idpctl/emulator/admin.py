@@ -137,6 +137,7 @@ class AdminApi:
             ("PUT", re.compile(r"/_emulator/latency"), self._set_latency),
             ("GET", re.compile(r"/_emulator/rate-limit"), self._rate_limit),
             ("PUT", re.compile(r"/_emulator/rate-limit"), self._set_rate_limit),
+            ("POST", re.compile(r"/_emulator/rate-limit/spend"), self._spend),
             ("GET", re.compile(r"/_emulator/clients"), self._clients),
             ("POST", re.compile(r"/_emulator/clients"), self._register),
             ("GET", re.compile(r"/_emulator/info"), self._info),
@@ -282,6 +283,16 @@ class AdminApi:
             raise _AdminError(400, "BadRequest", "windowSeconds must be a positive number")
         self.app.throttle.configure(budget_for(per_minute, per_app=per_app, window=window))
         return wire.json_response(200, rate_limit_json(self.app))
+
+    def _spend(self, request: wire.Request) -> wire.Response:
+        body = _object(request)
+        app_id, count = body.get("appId"), body.get("count")
+        if not isinstance(app_id, str) or not app_id:
+            raise _AdminError(400, "BadRequest", "appId must be a non-empty string")
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= 100_000:
+            raise _AdminError(400, "BadRequest", "count must be a positive integer")
+        self.app.throttle.spend(app_id, count)
+        return wire.json_response(200, {"appId": app_id, "count": count})
 
     def _clients(self, request: wire.Request) -> wire.Response:
         return wire.json_response(200, {"clients": self.app.registry.all()})

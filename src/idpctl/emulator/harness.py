@@ -111,6 +111,10 @@ class AdminClient:
             body["windowSeconds"] = window_seconds
         return self._call("PUT", "/rate-limit", body)
 
+    def spend(self, count: int, *, app_id: str = "another-app") -> None:
+        """Spend `count` of the tenant's budget as another app would (throttling on)."""
+        self._call("POST", "/rate-limit/spend", {"appId": app_id, "count": count})
+
     def register_client(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/clients", spec)
 

@@ -223,11 +223,11 @@ class GraphApi:
             return wire.json_response(201, body, {"Location": location})
         _refuse_query_options(request)
         select = _select(request)
-        items = store.list(version, select=select)
         offset = _decode_skiptoken(request.query_one("$skiptoken"))
+        items, more = store.page(version, offset=offset, size=self.page_size, select=select)
         body = {"@odata.context": store.context_url(version, self._base(), select=select),
-                "value": items[offset:offset + self.page_size]}
-        if offset + self.page_size < len(items):
+                "value": items}
+        if more:
             body["@odata.nextLink"] = self._next_link(version, select, offset + self.page_size)
         return wire.json_response(200, body)
 

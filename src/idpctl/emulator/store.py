@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -193,6 +194,20 @@ class Store:
         with self._lock:
             return [self._render(item, version, select=fields) for item in self._items.values()
                     if self._visible(item["id"]) and self._in_version(item, version)]
+
+    def page(self, version: str, *, offset: int, size: int,
+             select: list[str] | None = None) -> tuple[list[dict], bool]:
+        """Items `offset` .. `offset + size` of `list`, and whether more follow: only the
+        page's items are rendered, so a page costs what it holds."""
+        fields = self._select(version, select)
+        with self._lock:
+            now, hidden = self._clock(), self._visible_at  # one clock read for the page
+            shown = (item for item in self._items.values()
+                     if now >= hidden.get(item["id"], float("-inf"))
+                     and self._in_version(item, version))
+            window = list(itertools.islice(shown, offset, offset + size + 1))
+            return ([self._render(item, version, select=fields) for item in window[:size]],
+                    len(window) > size)
 
     def get(self, version: str, provider_id: str, *, select: list[str] | None = None) -> dict:
         fields = self._select(version, select)
