@@ -29,6 +29,7 @@ class Sample:
     code: int
     out: str
     err: str
+    cpu_seconds: float = 0.0  # the child's user + system time
 
 
 class BenchError(RuntimeError):
@@ -59,7 +60,8 @@ def run_process(argv: Sequence[str], *, cwd: Path | None = None,
         err.seek(0)
         sample = Sample(seconds, usage.ru_maxrss / 1024, proc.returncode,
                         out.read().decode("utf-8", "replace"),
-                        err.read().decode("utf-8", "replace"))
+                        err.read().decode("utf-8", "replace"),
+                        usage.ru_utime + usage.ru_stime)
     if check and sample.code not in (0, 2):
         raise BenchError(f"{' '.join(argv)} exited {sample.code}:\n{sample.err[-3000:]}"
                          f"\n{sample.out[-2000:]}")

@@ -60,8 +60,10 @@ class Bench:
         self.root = root
         self.repeat = repeat
         self.idpctl = idpctl_command()
+        # the operator's allowance lets idpctl send its credentials to the emulator on loopback
         self.env = {**os.environ, SECRET_ENV: emulator.client_secret,
-                    OIDC_SECRET_ENV: OIDC_SECRET}
+                    OIDC_SECRET_ENV: OIDC_SECRET,
+                    "IDPCTL_ALLOW_ENDPOINTS": emulator.base_url.removeprefix("https://")}
         self.offline = "--offline" in run_process(
             [*self.idpctl, "plan", "--help"], env=self.env).out
         self.emu.admin.reset()

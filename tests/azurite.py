@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 import httpx
 
 from nodetools import node, node_modules
+from workspace import allow_endpoint
 
 __all__ = ["ACCOUNT", "ACCOUNT_KEY", "Azurite", "running_azurite", "tls_certificate"]
 
@@ -139,7 +140,9 @@ def running_azurite(*extra_args: str,
             )
         try:
             _wait_until_answering(port, process, log, scheme=scheme)
-            yield Azurite(port=port, pid=process.pid, workdir=Path(workdir), scheme=scheme)
+            server = Azurite(port=port, pid=process.pid, workdir=Path(workdir), scheme=scheme)
+            allow_endpoint(server.account_url)  # the operator lets idpctl send keys to it
+            yield server
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGTERM)

@@ -19,7 +19,7 @@ import pytest
 
 from idpctl import redact
 from idpctl.emulator.harness import EmulatorHandle, running_emulator
-from workspace import TRANSCRIPTS, Workspace, assert_no_canary
+from workspace import TRANSCRIPTS, Workspace, allow_endpoint, assert_no_canary
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +33,7 @@ def _secret_registry() -> Iterator[None]:
 
 def _session_emulator(kind: str) -> Iterator[EmulatorHandle]:
     with running_emulator(tenant_kind=kind, rate_limit="off") as handle:
+        allow_endpoint(handle.base_url)  # the operator's allowance lets idpctl reach it
         yield handle
 
 
@@ -70,7 +71,9 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
     with contextlib.ExitStack() as stack:
 
         def start(**options: Any) -> EmulatorHandle:
-            return stack.enter_context(running_emulator(**options))
+            handle = stack.enter_context(running_emulator(**options))
+            allow_endpoint(handle.base_url)
+            return handle
 
         yield start
 

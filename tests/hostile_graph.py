@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from idpctl.emulator.harness import EmulatorHandle
+from workspace import allow_endpoint
 
 __all__ = ["Rewrite", "hostile_graph"]
 
@@ -81,7 +82,9 @@ def hostile_graph(emu: EmulatorHandle, rewrite: Rewrite) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
+        url = f"https://127.0.0.1:{server.server_address[1]}"
+        allow_endpoint(url)  # the operator (this test) lets idpctl talk to the proxy
+        yield url
     finally:
         server.shutdown()
         server.server_close()

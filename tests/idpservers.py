@@ -119,6 +119,10 @@ class Route:
         "Content-Type": "application/json"})
     delay: float = 0.0
     chunks: int = 1  # send the body in this many writes (chunked), without Content-Length
+    drip: float = 0.0  # > 0: send one byte, wait this long, send the next, ... (slowloris)
+    drip_headers: bool = False  # drip the status line and headers too, not only the body
+    sent: int = 0  # bytes dripped so far (the client's hang-up stops the drip)
+    hung_up: threading.Event = field(default_factory=threading.Event)  # the client went away
 
 
 class LocalIdP:
@@ -147,6 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route.delay:
             time.sleep(route.delay)
         body = route.body(idp.base) if callable(route.body) else route.body
+        if route.drip:
+            self._drip(route, body)
+            return
         self.send_response(route.status)
         for name, value in route.headers.items():
             self.send_header(name, value.replace("{base}", idp.base))
@@ -157,6 +164,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         with contextlib.suppress(OSError):
             self.wfile.write(body)
+
+    def _drip(self, route: Route, body: bytes) -> None:
+        head = (f"HTTP/1.1 {route.status} OK\r\nContent-Type: application/json\r\n"
+                f"X-Padding: {'x' * 200}\r\n"  # headers alone outlast any deadline
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        if not route.drip_headers:
+            self.wfile.write(head)
+            head = b""
+        try:
+            for index in range(len(head + body)):
+                self.wfile.write((head + body)[index:index + 1])
+                route.sent += 1
+                time.sleep(route.drip)
+        except OSError:
+            route.hung_up.set()
+        self.close_connection = True
 
     def _chunked(self, body: bytes, chunks: int) -> None:
         self.send_header("Transfer-Encoding", "chunked")

@@ -151,9 +151,9 @@ def positions(ws: Workspace, scenario: Scenario, *, auth: bool = False) -> list[
             pattern = r"^/identity/identityProviders$" if method == "POST" else (
                 r"^/identity/identityProviders/[^/]+$")
             label = f"item {method}"
-        elif path == "/beta/$batch":
-            pattern, label = r"^/beta/\$batch$", "$batch"
-        elif path.startswith("/beta/"):
+        elif path in ("/beta/$batch", "/v1.0/$batch"):
+            pattern, label = "^" + re.escape(path) + "$", "$batch"
+        elif path.startswith(("/beta/", "/v1.0/")):
             pattern, label = "^" + re.escape(path) + "$", f"{method} {path.rsplit('/', 1)[-1]}"
         elif auth:
             pattern, label = "^" + re.escape(path) + "$", f"auth {method} {path.rsplit('/', 1)[-1]}"
@@ -161,7 +161,7 @@ def positions(ws: Workspace, scenario: Scenario, *, auth: bool = False) -> list[
             continue
         seen[(method, pattern)] += 1
         nth = seen[(method, pattern)]
-        write = bool(entry.get("batch")) or path == "/beta/$batch"
+        write = bool(entry.get("batch")) or path.endswith("/$batch")
         found.append(Position(len(found) + 1, f"{label}#{nth}", method, pattern, nth, write))
     return found
 

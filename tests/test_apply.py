@@ -97,7 +97,7 @@ def test_saved_plan_applies_exactly_and_show_renders_it(workspace) -> None:
 def test_second_concurrent_apply_is_refused_naming_the_holder(make_workspace) -> None:
     workspace = make_workspace("external", graph_timeout=4)
     workspace.write("google.yaml", GOOGLE)
-    workspace.emulator.admin.add_fault(method="POST", path=r"/beta/\$batch", action="hang",
+    workspace.emulator.admin.add_fault(method="POST", path=r"/(v1\.0|beta)/\$batch", action="hang",
                                        count=1)
     first: dict = {}
     thread = threading.Thread(target=lambda: first.setdefault(
@@ -193,7 +193,7 @@ def test_rotate_resends_an_unchanged_secret(workspace) -> None:
 
 def test_dropped_connection_after_a_create_makes_no_twin(workspace) -> None:
     workspace.write("contoso.yaml", contoso())
-    workspace.emulator.admin.add_fault(method="POST", path=r"/beta/\$batch", when="after",
+    workspace.emulator.admin.add_fault(method="POST", path=r"/(v1\.0|beta)/\$batch", when="after",
                                        action="drop", count=1)
     result = workspace.run("apply", "--auto-approve", env=ENV)
     assert result.code == 0, result.text

@@ -12,6 +12,7 @@ import pytest
 from idpctl.batching import BatchRequest
 from idpctl.graph import GraphClient
 from idpctl.model import Secret
+from idpctl.ratelimit import BudgetSpec
 
 COLLECTION = "/identity/identityProviders"
 OIDC = "#microsoft.graph.oidcIdentityProvider"
@@ -82,7 +83,7 @@ def test_apply_with_a_failed_batch_keeps_the_state_of_every_item_done(workspace)
     workspace.config.write_text(text.replace("  caBundle:", '  rateLimit: "off"\n  caBundle:', 1),
                                 encoding="utf-8")
     env = {"BATCH_SECRET": "CANARY-batch-state"}
-    workspace.emulator.admin.add_fault(method="POST", path=r"^/beta/\$batch$", nth=2,
+    workspace.emulator.admin.add_fault(method="POST", path=r"^/(v1\.0|beta)/\$batch$", nth=2,
                                        status=400)
     result = workspace.run("apply", "--auto-approve", env=env)
     assert result.code == 1, result.text
@@ -99,12 +100,12 @@ def test_apply_with_a_failed_batch_keeps_the_state_of_every_item_done(workspace)
 
 
 def test_budget_holds_and_retry_after_is_honoured_under_a_429_storm(emulator_factory) -> None:
-    """The emulator allows 6 requests a second; the client's budget is 240 a minute (4/s,
-    burst 20). Four threads read as fast as they may: every 429 pauses all of them for its
-    Retry-After, and no stretch of the log holds more than the budget lets through."""
+    """The emulator allows 6 requests a second; the client's budget is 20 in 5 s. Four
+    threads read as fast as they may: every 429 pauses all of them for its Retry-After, and
+    no stretch of the log as long as the client's window holds more than its budget."""
     emu = emulator_factory(rate_limit=6, rate_window=1.0, per_app=6)
-    rate_per_s, burst = 4.0, 20
-    with _graph(emu, rate_limit=240, max_wait=30) as graph:
+    spec = BudgetSpec(per_app=20, per_tenant=20, window=5.0, margin=0.0)
+    with _graph(emu, budget=spec, max_wait=30) as graph:
         graph.list_providers()  # sign in before the clock starts
         emu.admin.clear_requests()
         errors: list[BaseException] = []
@@ -122,15 +123,14 @@ def test_budget_holds_and_retry_after_is_honoured_under_a_429_storm(emulator_fac
         for thread in threads:
             thread.join(timeout=60)
     assert not errors, errors
-    log = [e for e in emu.admin.requests() if e["path"].startswith("/beta/")]
+    log = [e for e in emu.admin.requests() if e["path"].startswith(("/beta/", "/v1.0/"))]
     assert sum(e["status"] == 200 for e in log) == 20
     throttled = [e for e in log if e["status"] == 429]
     assert throttled, "the storm never happened: the test proves nothing"
     times = sorted(_when(e) for e in log)
     for i, start in enumerate(times):
-        for j in range(i, len(times)):
-            allowed = burst + rate_per_s * (times[j] - start) + 4  # 4: requests in flight
-            assert j - i + 1 <= allowed, (j - i + 1, times[j] - start)
+        inside = [t for t in times[i:] if t - start < spec.window]
+        assert len(inside) <= spec.allowed + 4, (start, len(inside))  # 4: in flight
     # the emulator's Retry-After is exact: after a 429, only requests already on their way
     # (at most one per other thread) may arrive before the window has room again
     for entry in throttled:
@@ -141,15 +141,16 @@ def test_budget_holds_and_retry_after_is_honoured_under_a_429_storm(emulator_fac
 
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_batches_of_one_call_share_the_budget(emulator, concurrency: int) -> None:
-    """Each item counts against the budget: 45 creates at 1,200 a minute (20/s, burst 20)
-    take at least (45 - 20) / 20 s whatever the concurrency."""
+    """Each item counts against the budget: 45 creates at 20 a second take two full
+    windows past the first burst, whatever the concurrency."""
     import time
 
-    with _graph(emulator, rate_limit=1200) as graph:
-        graph.list_providers()
+    spec = BudgetSpec(per_app=20, per_tenant=20, window=1.0, margin=0.0)
+    with _graph(emulator, budget=spec) as graph:
+        graph.list_providers()  # in the window too: 21, 20, 4 items per window
         started = time.monotonic()
         results = graph.batch([BatchRequest(f"c{i}", "POST", COLLECTION, _oidc(f"q{i}"))
                                for i in range(45)], concurrency=concurrency)
         elapsed = time.monotonic() - started
     assert {r.status for r in results.values()} == {201}
-    assert elapsed >= (45 - 20) / 20 - 0.05
+    assert elapsed >= 2 * spec.window - 0.1

@@ -50,3 +50,19 @@ def test_quick_machinery_counts_equal_the_floor(emulator, rows: list) -> None:
     assert any(r.work.startswith("idpctl --help") for r in rows)
     table = report.render(rows)
     assert table.count("\n| apply | ") == 2 and "Targets" in table
+
+
+def test_throttled_rows_check_the_store_and_count_throttled_items(emulator,
+                                                                  tmp_path: Path) -> None:
+    """The throttled benchmark's machinery on a tiny N and a 1 s window: every provider
+    created once, and the store-checked counts in the row."""
+    from benchmarks.throttled import Throttled, render
+
+    bench = Throttled(emulator, tmp_path, 1.0)
+    rows = bench.creates(45, throttled=True, baseline=False)
+    emulator.admin.set_rate_limit(None)
+    (row,) = rows
+    assert (row.created, row.missing, row.duplicated) == (45, 0, 0), row
+    assert row.throttled == 0 and row.requests == math.ceil(45 / BATCH) + 1, row
+    assert row.floor == pytest.approx(45 / 200)
+    assert "| 45 creates | idpctl |" in render(rows, "header")

@@ -197,7 +197,7 @@ def test_capability_matrix_per_tenant_kind() -> None:
     assert "oidcIdentityProvider" not in matrix["b2c"]
     assert "oidcIdentityProvider" in matrix["external"]
     assert "openIdConnectIdentityProvider" not in matrix["external"]
-    assert matrix["external"]["oidcIdentityProvider"] == ("beta",)
+    assert matrix["external"]["oidcIdentityProvider"] == ("beta", "v1.0")
     assert matrix["b2c"]["openIdConnectIdentityProvider"] == ("beta",)
 
 
@@ -262,7 +262,7 @@ def test_plan_reads_available_provider_types_for_new_social_providers(make_works
     ws.emulator.admin.clear_requests()
     assert ws.plan(env=ENV)["findings"] == []
     paths = [r["path"] for r in ws.emulator.admin.requests()]
-    assert "/beta/identity/identityProviders/availableProviderTypes" in paths
+    assert "/v1.0/identity/identityProviders/availableProviderTypes" in paths
     ws.emulator.admin.add_fault(method="GET", path="availableProviderTypes$", status=403)
     (finding,) = ws.plan(env=ENV)["findings"]
     assert finding["severity"] == "warning" and finding["check"] == "tenant.provider_types"

@@ -14,6 +14,7 @@ from idpctl.config import (
     provider_files,
     resolve_settings,
 )
+from idpctl.endpoints import Allowance
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import SecretRef
@@ -32,6 +33,9 @@ clientAuthentication:
   clientSecret: {{file: secrets/oidc.txt}}
 inboundClaimMapping: {{sub: sub, email: email}}
 """
+
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
 def _write(path: Path, text: str) -> Path:
@@ -90,7 +94,9 @@ providers: [providers, more/one.yaml]
 variables: {REGION: eu, COUNT: 3}
 """)
     _write(tmp_path / "more" / "one.yaml", OIDC.format(name="One"))
-    settings = load_settings(config)
+    _write(tmp_path / "ca.pem", PEM)
+    settings = load_settings(config, allowance=Allowance.from_sources(
+        {}, endpoints=["127.0.0.1:8443"]))
     assert settings.graph_url == "https://127.0.0.1:8443"
     assert settings.ca_bundle == tmp_path / "ca.pem"
     assert settings.timeout == 2.5 and settings.rate_limit == "off"
@@ -115,6 +121,8 @@ def test_environment_overlay(tmp_path: Path) -> None:
     _write(tmp_path / "environments" / "prod.yaml",
            "tenant: prod.onmicrosoft.com\ngraph: {timeout: 9, caBundle: prod-ca.pem}\n"
            "variables: {B: prod}\nallowDestroy: false\n")
+    _write(tmp_path / "ca.pem", PEM)
+    _write(tmp_path / "environments" / "prod-ca.pem", PEM)
     settings = load_settings(config, env="prod")
     assert settings.tenant == "prod.onmicrosoft.com" and settings.env == "prod"
     assert settings.timeout == 9.0
@@ -212,3 +220,23 @@ def test_variables_are_substituted(tmp_path: Path) -> None:
         "clientId: abc", "clientId: ${var.CLIENT}-x"))
     (provider,) = load_providers(load_settings(config), KINDS)
     assert provider.fields["clientId"] == "from-vars-x"
+
+
+def test_graph_budget_reaches_the_client_with_graphs_values_as_defaults(tmp_path: Path) -> None:
+    from idpctl.ratelimit import BudgetSpec, parse_budget
+
+    settings = load_settings(_repo(tmp_path, "graph: {budget: {windowSeconds: 2}}\n"))
+    spec = parse_budget(settings.budget, rate_limit=settings.rate_limit)
+    assert spec == BudgetSpec(per_app=200, per_tenant=300, window=2.0, margin=0.05)
+    assert spec.allowed == 190  # the smaller limit less the margin
+    assert parse_budget(None) == BudgetSpec()
+    assert parse_budget("off").off and parse_budget(None, rate_limit="off").off
+
+
+@pytest.mark.parametrize("budget", ["{perApp: 0}", "{margin: 1}", "{windowSeconds: -1}",
+                                    "{burst: 5}", "fast"])
+def test_graph_budget_nonsense_is_one_line_naming_the_setting(tmp_path: Path,
+                                                              budget: str) -> None:
+    with pytest.raises(ConfigError, match="budget") as caught:
+        load_settings(_repo(tmp_path, f"graph: {{budget: {budget}}}\n"))
+    assert "\n" not in str(caught.value)

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +23,13 @@ from idpctl.yamlload import display_path, load_text
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED: dict[str, str] = json.loads((CORPUS / "EXPECTED.json").read_text())
 LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>\S.*)$")
+
+
+@pytest.fixture(autouse=True)
+def _corpus_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The corpus lies outside each test's configuration folder: the operator's allowance
+    lets idpctl read it (docs/auth.md, "Custom endpoints and files outside the repository")."""
+    monkeypatch.setenv("IDPCTL_ALLOW_PATHS", str(CORPUS.resolve()))
 
 
 def _config_for(case: Path, tmp_path: Path) -> Path:
@@ -76,6 +84,114 @@ def test_file_over_one_mebibyte(tmp_path: Path, capsys: pytest.CaptureFixture[st
     _assert_located(case, code, out, err, "larger than 1 MiB")
 
 
+def test_900000_character_client_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    case = tmp_path / "huge-client-id.yaml"
+    case.write_text("kind: oidcIdentityProvider\ndisplayName: Contoso\n"
+                    f"clientId: {'x' * 900_000}\n")
+    code, out, err = _validate(_config_for(case, tmp_path), capsys)
+    _assert_located(case, code, out, err, "900,000 characters long (at most 16,384)")
+
+
+def test_900000_character_client_id_in_settings(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "idpctl.yaml"
+    config.write_text(f"tenant: t\ntenantKind: external\nproviders: {CORPUS / 'valid'}\n"
+                      f"auth: {{clientId: {'a' * 900_000}}}\n")
+    code, out, err = _validate(config, capsys)
+    _assert_located(config, code, out, err, "characters long (at most 16,384)")
+
+
+def _settings_case(tmp_path: Path, kind: str) -> Path:
+    config = tmp_path / "idpctl.yaml"
+    if kind == "directory":
+        config.mkdir()
+    else:  # a symbolic link to itself: every open fails with ELOOP
+        config.symlink_to(config.name)
+    return config
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink-loop"])
+def test_settings_file_that_cannot_be_read(kind: str, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    config = _settings_case(tmp_path, kind)
+    code, out, err = _validate(config, capsys)
+    expected = "not a regular file" if kind == "directory" else "cannot read"
+    _assert_located(config, code, out, err, expected)
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink-loop"])
+def test_settings_file_found_upwards_that_cannot_be_read(
+        kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """An unreadable idpctl.yaml in the working directory is reported, never skipped for a
+    parent directory's idpctl.yaml (which would plan against another tenant)."""
+    (tmp_path / "idpctl.yaml").write_text("tenant: parent\ntenantKind: external\n")
+    (tmp_path / "sub").mkdir()
+    config = _settings_case(tmp_path / "sub", kind)
+    monkeypatch.chdir(tmp_path / "sub")
+    code = main(["validate"])
+    out, err = capsys.readouterr()
+    _assert_located(config, code, out, err, "")
+    assert "parent" not in out + err
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    ("tenantKind: externl\ngraph: {timeout: 1e308}\n", ["did you mean 'external'?",
+                                                        "graph.timeout: must be at most 600"]),
+    ("tenantKind: external\ngraph: {timeout: .nan}\ntenant: again\n",
+     ["not a finite number", "duplicate key 'tenant'"]),
+    ('tenantKind: external\nstate: {path: "/"}\n', ["state.path: / is a directory"]),
+], ids=["schema", "loader", "paths"])
+def test_settings_and_provider_problems_in_one_run(
+        settings: str, expected: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A problem in idpctl.yaml does not hide the provider files' problems."""
+    case = CORPUS / "field-missing-clientid.yaml"
+    config = tmp_path / "idpctl.yaml"
+    config.write_text(f"tenant: t\nproviders: {json.dumps(str(case))}\n{settings}")
+    code, out, err = _validate(config, capsys)
+    for line in expected:
+        _assert_located(config, code, out, err, line)
+    _assert_located(case, code, out, err, EXPECTED["field-missing-clientid.yaml"])
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_secret_file_that_is_a_fifo_or_a_device(kind: str, tmp_path: Path) -> None:
+    """`{file: PATH}` naming a FIFO or a device is one located error at plan, never a hang
+    (a FIFO with no writer blocks a reader forever) or an endless read (/dev/zero)."""
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "secret")
+        target = "secret"
+    else:
+        target = "/dev/zero"
+    (tmp_path / "p.yaml").write_text(
+        "kind: socialIdentityProvider\nidentityProviderType: Google\ndisplayName: Google\n"
+        f"clientId: abc\nclientSecret: {{file: {target}}}\n")
+    (tmp_path / "idpctl.yaml").write_text("tenant: t\ntenantKind: external\nproviders: p.yaml\n")
+    result = subprocess.run([sys.executable, "-m", "idpctl", "plan", "--offline"],
+                            capture_output=True, text=True, timeout=10, cwd=tmp_path)
+    lines = result.stderr.splitlines()
+    assert (result.returncode, len(lines)) == (1, 1), result.stderr
+    assert lines[0].startswith("Error: p.yaml:5:"), lines
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_provider_files_outside_the_root_stay_unread_when_settings_are_broken(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """validate's second reading (settings with problems) keeps the repository boundary:
+    a `providers:` entry outside the root is refused, never read for its problems."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "p.yaml").write_text("kind: CANARY-outside-kind\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    config = repo / "idpctl.yaml"
+    config.write_text("tenant: t\ntenantKind: externl\nproviders: ../outside\n")
+    code, out, err = _validate(config, capsys)
+    assert code == 1 and "did you mean 'external'?" in out
+    assert "CANARY-" not in out + err and "p.yaml" not in out + err
+
+
 def test_valid_inputs_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "idpctl.yaml"
     config.write_text(f"tenant: t\ntenantKind: external\n"
@@ -115,8 +231,12 @@ def test_loader_raises_only_config_error(text: str) -> None:
             assert "\n" not in problem.message
 
 
+_NO_NUL = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+
+
 @settings(max_examples=150, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+@given(st.recursive(st.none() | st.booleans() | st.integers()
+                   | st.text(_NO_NUL, max_size=8),
                     lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=4),
                     max_leaves=20))
@@ -156,3 +276,43 @@ def test_provider_loading_raises_only_config_error(tmp_path: Path, data: dict) -
     except ConfigError as error:
         assert error.problems
         assert all(p.line >= 1 and "\n" not in p.message for p in error.problems)
+
+
+_SETTING_PATHS = [("tenant",), ("tenantKind",), ("cloud",), ("graph", "timeout"),
+                  ("graph", "rateLimit"), ("graph", "caBundle"), ("graph", "url"),
+                  ("preflight", "caBundle"), ("vault", "caCert"), ("state", "path"),
+                  ("state", "backend"), ("providers",), ("auth", "clientId"),
+                  ("secretPolicy", "maxAge"), ("variables", "A"), ("allowDestroy",)]
+_HOSTILE = st.sampled_from(
+    [".inf", ".nan", "-.inf", "1e308", "1e999", "0", "-1", "/", ".", "..", "../../x",
+     '"a\\0b"', '"a\\nb"', '"x/../y?#"', "''", "null", "[]", "{}", "/dev/null", "/etc",
+     "external", "t.onmicrosoft.com", "99999999999999999999999d", "1d", "x" * 20_000])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(_SETTING_PATHS), _HOSTILE, min_size=1, max_size=5))
+def test_settings_loading_raises_only_config_error(tmp_path: Path, values: dict) -> None:
+    """Any hostile value at any setting: Settings or a ConfigError of located one-line
+    problems, never another exception (an internal error)."""
+    from idpctl.config import load_settings
+
+    tree: dict[str, Any] = {"tenant": "t", "tenantKind": "external", "providers": "."}
+    for path, value in values.items():
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {}) if isinstance(node.get(part, {}), dict) else {}
+        node[path[-1]] = value
+    (tmp_path / "idpctl.yaml").write_text(_flow(tree) + "\n")
+    try:
+        load_settings(tmp_path / "idpctl.yaml")
+    except ConfigError as error:
+        assert error.problems
+        assert all(p.line >= 1 and "\n" not in p.message for p in error.problems)
+
+
+def _flow(value: Any) -> str:
+    """A YAML flow mapping whose leaves are written as given (they are YAML already)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    return str(value)

@@ -226,3 +226,40 @@ def test_expired_secret_from_governance_counts_as_drift(workspace) -> None:
     assert sorted(f["address"] for f in expired) == ["oidcIdentityProvider/Contoso",
                                                      "socialIdentityProvider/Google"]
     assert all("env:" in f["message"] and f["location"] for f in expired)
+
+
+def test_a_flow_link_removed_in_the_portal_is_drift(workspace) -> None:
+    """Issue 13.4: Google is taken out of a user flow in the portal (users can no longer pick
+    it there): drift reports a flow-link finding in every format and exits 2, while plan
+    shows the re-attach; after apply, drift is clean again."""
+    flow = workspace.emulator.admin.call("POST", "/userflows", {"displayName": "Customers"})
+    workspace.write("google.yaml", GOOGLE + "userFlows: [Customers]\n")
+    workspace.apply(env=ENV)
+    assert run_drift(workspace)[0] == 0
+    workspace.emulator.admin.call("PATCH", f"/userflows/{flow['id']}",
+                                  {"identityProviders": ["EmailPassword-OAUTH"]})
+    code, report = run_drift(workspace)
+    assert code == 2 and report["status"] == "drift"
+    assert kinds_of(report) == [("flow-link", "socialIdentityProvider/Google"),
+                                ("secret-unverifiable", "socialIdentityProvider/Google")]
+    finding = report["findings"][0]
+    assert finding["fields"] == [{"name": "userFlows", "desired": ["Customers"], "live": [],
+                                  "note": "attach to Customers"}]
+    assert finding["location"]["file"].endswith("google.yaml")
+    text = workspace.run("drift")
+    assert text.code == 2 and "flow-link: socialIdentityProvider/Google" in text.out
+    markdown = workspace.run("drift", "--format", "markdown")
+    assert markdown.code == 2 and "### User-flow links" in markdown.out
+    plan = workspace.plan(env=ENV)
+    [change] = plan["changes"]
+    assert change["action"] == "update"
+    assert [f["name"] for f in change["fields"]] == ["userFlows"]
+    workspace.apply(env=ENV)
+    assert run_drift(workspace)[0] == 0
+
+
+def test_flow_links_cost_no_read_when_no_provider_sets_them(workspace) -> None:
+    converged(workspace)
+    workspace.emulator.admin.clear_requests()
+    assert run_drift(workspace)[0] == 0
+    assert not any("Flows" in r["path"] for r in workspace.emulator.admin.requests())

@@ -16,6 +16,7 @@ import pytest
 
 from idpctl.emulator.cli import build_parser, main, parse_ready
 from idpctl.emulator.harness import running_emulator
+from idpctl.emulator.readings import Readings
 
 COLLECTION = "/beta/identity/identityProviders"
 
@@ -107,6 +108,26 @@ def test_bad_arguments_exit_nonzero(args: list[str], capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit) as exited:
         main(args)
     assert exited.value.code != 0 and "READY" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("reading", ["patch=sideways", "nope=1", "patch"])
+def test_an_unknown_reading_is_one_error_line(reading: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--reading", reading]) == 1
+    captured = capsys.readouterr()
+    assert "READY" not in captured.out and captured.err.startswith("Error: ")
+    assert "Traceback" not in captured.err
+
+
+def test_readings_reach_a_subprocess_emulator_and_reset_keeps_them(tmp_path: Path) -> None:
+    readings = Readings(patch="replace", secret="absent")
+    with running_emulator(subprocess=True, rate_limit="off", data_dir=tmp_path,
+                          readings=readings) as emu:
+        assert emu.admin.call("GET", "/readings") == readings.to_data()
+        emu.admin.set_readings(errors="detailed")
+        assert emu.admin.call("GET", "/readings")["patch"] == "merge"
+        emu.admin.reset()
+        assert emu.admin.call("GET", "/readings") == readings.to_data()
 
 
 def test_parser_defaults() -> None:

@@ -95,15 +95,16 @@ def test_kind_refuses_types_it_does_not_have(emulator_workforce: EmulatorHandle)
             assert response.status_code == 400, name
 
 
-def test_v1_allows_social_and_refuses_custom_oidc(emulator: EmulatorHandle) -> None:
+def test_v1_serves_social_and_external_oidc(emulator: EmulatorHandle) -> None:
+    """Both are in the v1.0 metadata (msgraph-metadata clean_v10_metadata/cleanMetadata.xml)."""
     with emulator.graph() as graph:
         created = graph.post(f"/v1.0{PROVIDERS}", json=BODIES["social"])
         assert created.status_code == 201
         assert graph.get(f"/v1.0{PROVIDERS}/{created.json()['id']}").status_code == 200
-        _error(graph.post(f"/v1.0{PROVIDERS}", json=BODIES["oidc"]), 400)
-        oidc = graph.post(f"/beta{PROVIDERS}", json=BODIES["oidc"]).json()
+        oidc = graph.post(f"/v1.0{PROVIDERS}", json=BODIES["oidc"])
+        assert oidc.status_code == 201, oidc.text
         v1_ids = [i["id"] for i in graph.get(f"/v1.0{PROVIDERS}").json()["value"]]
-        assert oidc["id"] not in v1_ids and created.json()["id"] in v1_ids
+        assert oidc.json()["id"] in v1_ids and created.json()["id"] in v1_ids
         assert graph.get(f"/v1.0{PROVIDERS}").json()["@odata.context"].startswith(
             f"{emulator.base_url}/v1.0/$metadata")
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from idpctl.emulator.readings import Readings
 from idpctl.emulator.store import GraphFault, Store, redact, retired_api
 
 SECRET = "CANARY-store-secret-1"
@@ -128,17 +129,30 @@ def test_type_matrix_per_tenant_kind(kind, name):
         expect(400, "notSupported", s.create, "beta", body)
 
 
-@pytest.mark.parametrize(("kind", "name"), [("b2c", "b2c_oidc"), ("external", "oidc")])
-def test_custom_oidc_is_beta_only(kind, name):
-    s = store(kind)
-    expect(400, "notSupported", s.create, "v1.0", BODIES[name]())
-    pid = s.create("beta", BODIES[name]())["id"]
+def test_b2c_custom_oidc_is_beta_only():
+    """openIdConnectIdentityProvider is not in the v1.0 metadata (msgraph-metadata
+    clean_v10_metadata/cleanMetadata.xml)."""
+    s = store("b2c")
+    expect(400, "notSupported", s.create, "v1.0", BODIES["b2c_oidc"]())
+    pid = s.create("beta", BODIES["b2c_oidc"]())["id"]
     expect(400, "notSupported", s.get, "v1.0", pid)
     expect(400, "notSupported", s.update, "v1.0", pid, {"displayName": "x"})
     expect(400, "notSupported", s.delete, "v1.0", pid)
     assert pid not in [item["id"] for item in s.list("v1.0")]
     assert pid in [item["id"] for item in s.list("beta")]
     assert s.get("beta", pid)["id"] == pid
+
+
+def test_external_oidc_is_served_on_v1():
+    """oidcIdentityProvider is in the v1.0 metadata: created on one version, it is read and
+    written on either."""
+    s = store("external")
+    pid = s.create("v1.0", BODIES["oidc"]())["id"]
+    assert s.get("beta", pid)["id"] == s.get("v1.0", pid)["id"] == pid
+    s.update("v1.0", pid, {"displayName": "x"})
+    assert pid in [item["id"] for item in s.list("v1.0")]
+    s.delete("v1.0", pid)
+    assert pid not in [item["id"] for item in s.list("beta")]
 
 
 @pytest.mark.parametrize("kind", ["workforce", "b2c", "external"])
@@ -159,7 +173,10 @@ def test_social_and_apple_work_on_v1(kind):
     ("workforce", "beta", ["MicrosoftAccount", "EmailOTP", "Facebook", "Google"]),
     ("b2c", "beta", ["Microsoft", "Google", "Facebook", "Amazon", "LinkedIn", "Weibo", "QQ",
                      "WeChat", "Twitter", "GitHub", "AppleManaged", "OpenIdConnect"]),
-    ("external", "v1.0", ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged"]),
+    ("external", "v1.0", ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged",
+                          "OpenIdConnect"]),
+    ("b2c", "v1.0", ["Microsoft", "Google", "Facebook", "Amazon", "LinkedIn", "Weibo", "QQ",
+                     "WeChat", "Twitter", "GitHub", "AppleManaged", "OpenIdConnect"]),
     ("external", "beta", ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged",
                           "OpenIdConnect"]),
 ])
@@ -461,7 +478,7 @@ def test_patch_is_partial_and_display_name_patchable():
 
 
 def test_patch_complex_property_replaced_whole():
-    s = store()
+    s = store(readings=Readings(patch="replace"))
     pid = s.create("beta", oidc())["id"]
     s.update("beta", pid, {"inboundClaimMapping": {"email": "mail"}})
     mapping = s.get("beta", pid)["inboundClaimMapping"]
@@ -470,13 +487,64 @@ def test_patch_complex_property_replaced_whole():
         "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": SECRET2}})
     stored = next(p for p in s.dump()["providers"] if p["id"] == pid)
     assert stored["clientAuthentication"]["clientSecret"] == sha(SECRET2)
-    b = store("b2c")
+    b = store("b2c", readings=Readings(patch="replace"))
     bid = b.create("beta", b2c_oidc(claimsMapping={"userId": "sub", "displayName": "name",
                                                    "email": "email", "surname": "sn"}))["id"]
     b.update("beta", bid, {"claimsMapping": {"userId": "oid", "displayName": "name"}})
     assert b.get("beta", bid)["claimsMapping"] == {"userId": "oid", "displayName": "name",
                                                    "givenName": None, "surname": None,
                                                    "email": None}
+
+
+def test_patch_claim_mapping_merged_by_default():
+    """Reading patch=merge (the default): members not named stay, a null removes one; the
+    explicit null idpctl sends for a dropped member works under both readings."""
+    s = store()
+    pid = s.create("beta", oidc(inboundClaimMapping={
+        "sub": "sub", "email": "email", "name": "name",
+        "address": {"locality": "city", "country": "country"}}))["id"]
+    s.update("beta", pid, {"inboundClaimMapping": {"email": "mail", "address": {
+        "locality": None}}})
+    mapping = s.get("beta", pid)["inboundClaimMapping"]
+    assert (mapping["email"], mapping["sub"], mapping["name"]) == ("mail", "sub", "name")
+    assert (mapping["address"]["locality"], mapping["address"]["country"]) == (None, "country")
+    for reading in ("merge", "replace"):
+        r = store(readings=Readings(patch=reading))
+        rid = r.create("beta", oidc())["id"]
+        r.update("beta", rid, {"inboundClaimMapping": {"sub": "sub", "email": "email",
+                                                       "name": None}})
+        assert r.get("beta", rid)["inboundClaimMapping"]["name"] is None, reading
+
+
+@pytest.mark.parametrize(("shape", "expected"), [
+    ("mask", "******"), ("null", None), ("absent", "absent")])
+def test_secret_read_back_readings(shape, expected):
+    s = store(readings=Readings(secret=shape))
+    s.create("beta", social())
+    got = s.get("beta", "Google-OAUTH")
+    assert got.get("clientSecret", "absent") == expected
+    assert s.list("beta")[-1].get("clientSecret", "absent") == expected
+
+
+def test_immutable_same_value_reading():
+    strict, lenient = store(), store(readings=Readings(immutable="same-ok"))
+    for s in (strict, lenient):
+        s.create("beta", social())
+    expect(400, "notAllowed", strict.update, "beta", "Google-OAUTH",
+           {"identityProviderType": "Google", "displayName": "G"})
+    lenient.update("beta", "Google-OAUTH", {"identityProviderType": "Google",
+                                            "displayName": "G"})
+    expect(400, "notAllowed", lenient.update, "beta", "Google-OAUTH",
+           {"identityProviderType": "Facebook"})
+
+
+def test_readings_parse_and_refuse_unknown():
+    assert Readings.parse(["patch=replace", "secret=absent"]) == Readings(
+        patch="replace", secret="absent")
+    for bad in (["patch"], ["nope=1"], ["patch=sideways"]):
+        with pytest.raises(ValueError):
+            Readings.parse(bad)
+    assert Readings().label() == "default"
 
 
 @pytest.mark.parametrize(("kind", "make", "body"), [

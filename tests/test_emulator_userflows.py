@@ -40,8 +40,9 @@ def _error(response: httpx.Response, status: int, code: str | None = None) -> di
     return error
 
 
-def _ref(provider_id: str) -> dict[str, str]:
-    return {"@odata.id": f"https://graph.microsoft.com/beta/identity/identityProviders/{provider_id}"}
+def _ref(emu: EmulatorHandle, provider_id: str) -> dict[str, str]:
+    """The reference names the service the request goes to (docs/userflows.md 2)."""
+    return {"@odata.id": f"{emu.base_url}/beta/identity/identityProviders/{provider_id}"}
 
 
 def _setup(emu: EmulatorHandle) -> tuple[str, str]:
@@ -64,12 +65,12 @@ def test_attach_list_detach(emu: EmulatorHandle) -> None:
     base, links = _setup(emu)
     with emu.graph() as graph:
         before = _linked(graph, links)
-        assert graph.post(f"{links}/$ref", json=_ref("Google-OAUTH")).status_code == 204
+        assert graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")).status_code == 204
         assert _linked(graph, links) == [*before, "Google-OAUTH"]
-        flows = graph.get(base, params={"$expand": "userFlowIdentityProviders"}
+        flows = graph.get(base, params={"$expand": "identityProviders"}
                           if emu.kind != "external" else None).json()["value"]
         inline = (flows[0]["onAuthenticationMethodLoadStart"]["identityProviders"]
-                  if emu.kind == "external" else flows[0]["userFlowIdentityProviders"])
+                  if emu.kind == "external" else flows[0]["identityProviders"])
         assert [p["id"] for p in inline] == [*before, "Google-OAUTH"]
         assert all(p.get("clientSecret") != "CANARY-g" for p in inline)
         assert graph.delete(f"{links}/Google-OAUTH/$ref").status_code == 204
@@ -78,26 +79,69 @@ def test_attach_list_detach(emu: EmulatorHandle) -> None:
 
 def test_documented_errors(emu: EmulatorHandle) -> None:
     base, links = _setup(emu)
+    emu.admin.set_readings(errors="detailed")  # "already exist" is the emulator's own text
     with emu.graph() as graph:
-        _error(graph.post(f"{links}/$ref", json=_ref("Nope-OAUTH")), 404, "itemNotFound")
+        _error(graph.post(f"{links}/$ref", json=_ref(emu, "Nope-OAUTH")), 404, "itemNotFound")
         _error(graph.post(f"{links}/$ref", json={"id": "Google-OAUTH"}), 400, "BadRequest")
-        assert graph.post(f"{links}/$ref", json=_ref("Google-OAUTH")).status_code == 204
-        error = _error(graph.post(f"{links}/$ref", json=_ref("Google-OAUTH")), 400)
+        assert graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")).status_code == 204
+        error = _error(graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")), 400)
         assert "already exist" in error["message"]
-        wrong = _error(graph.patch(f"{links}/$ref", json=_ref("Google-OAUTH")), 400, "BadRequest")
+        wrong = _error(graph.put(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")), 400,
+                       "BadRequest")
         assert wrong["message"] == ("The request is currently not supported on the targeted "
                                     "entity set")
         _error(graph.get(f"{base}/NoSuchFlow"), 404, "itemNotFound")
         missing = links.replace(links.split("/")[4], "NoSuchFlow")
-        _error(graph.post(f"{missing}/$ref", json=_ref("Google-OAUTH")), 404, "itemNotFound")
+        _error(graph.post(f"{missing}/$ref", json=_ref(emu, "Google-OAUTH")), 404, "itemNotFound")
         _error(graph.delete(f"{links}/Facebook-OAUTH/$ref"), 404, "itemNotFound")
         _error(graph.get(base, params={"$filter": "id eq 'x'"}), 400, "BadRequest")
 
 
-def test_a_provider_in_a_flow_is_not_deleted(emu: EmulatorHandle) -> None:
+def test_patch_on_a_ref_is_405_as_graph_answers(emu: EmulatorHandle) -> None:
+    """docs issue microsoft-graph-docs-contrib#9069: 'Only GET, POST, PUT, DELETE are allowed
+    for $ref requests', status 405."""
+    _, links = _setup(emu)
+    emu.admin.set_readings(errors="detailed")  # the message is the emulator's own text
+    with emu.graph() as graph:
+        before = _linked(graph, links)
+        for url in (f"{links}/$ref", f"{links}/Google-OAUTH/$ref"):
+            error = _error(graph.patch(url, json=_ref(emu, "Google-OAUTH")), 405,
+                           "MethodNotAllowed")
+            assert "PATCH" in error["message"]
+        assert _linked(graph, links) == before  # still readable, unchanged
+
+
+def test_only_documented_query_options(emu: EmulatorHandle) -> None:
+    """The flow list takes only `$expand=identityProviders` (B2C, B2X: the list pages'
+    example 2); the undocumented `$expand=userFlowIdentityProviders`, `$filter` and `$top`
+    are refused, on the list, a flow and a flow's provider list."""
+    base, links = _setup(emu)
+    flow = links.rsplit("/", 1)[0] if emu.kind != "external" else links.split("/microsoft")[0]
+    with emu.graph() as graph:
+        expanded = graph.get(base, params={"$expand": "identityProviders"})
+        assert expanded.status_code == (400 if emu.kind == "external" else 200)
+        for params in ({"$expand": "userFlowIdentityProviders"}, {"$filter": "id eq 'x'"},
+                       {"$top": "1"}, {"$expand": "*"}):
+            for url in (base, flow, links):
+                _error(graph.get(url, params=params), 400, "BadRequest")
+
+
+def test_a_reference_must_name_this_service(emu: EmulatorHandle) -> None:
+    """The `@odata.id` names the Graph host the request goes to (a national cloud's, here
+    the emulator's): a graph.microsoft.com reference sent elsewhere is refused."""
     _, links = _setup(emu)
     with emu.graph() as graph:
-        assert graph.post(f"{links}/$ref", json=_ref("Google-OAUTH")).status_code == 204
+        foreign = {"@odata.id": "https://graph.microsoft.com/beta/identity/identityProviders/"
+                                "Google-OAUTH"}
+        _error(graph.post(f"{links}/$ref", json=foreign), 400, "BadRequest")
+        assert "Google-OAUTH" not in _linked(graph, links)
+
+
+def test_a_provider_in_a_flow_is_not_deleted(emu: EmulatorHandle) -> None:
+    _, links = _setup(emu)
+    emu.admin.set_readings(errors="detailed")  # the flow's name is in the emulator's own text
+    with emu.graph() as graph:
+        assert graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")).status_code == 204
         error = _error(graph.delete(f"{PROVIDERS}/Google-OAUTH"), 409, "Conflict")
         assert KINDS[emu.kind][2].get("displayName", "") in error["message"]
         assert graph.delete(f"{links}/Google-OAUTH/$ref").status_code == 204
@@ -117,19 +161,19 @@ def test_permissions(emu: EmulatorHandle) -> None:
     coll = links.split("/")[3]
     with emu.graph(token=tokens["idp-only"]) as graph:
         _error(graph.get(f"/beta/identity/{coll}"), 403, "accessDenied")
-        _error(graph.post(f"{links}/$ref", json=_ref("Google-OAUTH")), 403, "accessDenied")
+        _error(graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")), 403, "accessDenied")
     with emu.graph(token=tokens["flow-reader"]) as graph:
         assert graph.get(f"/beta/identity/{coll}").status_code == 200
-        _error(graph.post(f"{links}/$ref", json=_ref("Google-OAUTH")), 403, "accessDenied")
+        _error(graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")), 403, "accessDenied")
     with emu.graph(token=tokens["flow-writer"]) as graph:
-        assert graph.post(f"{links}/$ref", json=_ref("Google-OAUTH")).status_code == 204
+        assert graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")).status_code == 204
 
 
 def test_links_in_a_batch(emu: EmulatorHandle) -> None:
     _, links = _setup(emu)
     rel = links[len("/beta"):]
     body = {"requests": [
-        {"id": "1", "method": "POST", "url": f"{rel}/$ref", "body": _ref("Google-OAUTH"),
+        {"id": "1", "method": "POST", "url": f"{rel}/$ref", "body": _ref(emu, "Google-OAUTH"),
          "headers": {"Content-Type": "application/json"}},
         {"id": "2", "method": "DELETE", "url": f"{rel}/Google-OAUTH/$ref", "dependsOn": ["1"]},
         {"id": "3", "method": "DELETE", "url": "/identity/identityProviders/Google-OAUTH",

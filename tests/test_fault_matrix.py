@@ -160,7 +160,9 @@ def check(tally: Tally) -> None:
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_fault_matrix_default_subset(matrix_workspace: Workspace, name: str) -> None:
     tally = run_matrix(matrix_workspace, [SCENARIOS[name]], full=False)
-    assert 15 <= tally.trials <= 40  # about 135 over the five scenarios
+    # about 140 over the five scenarios; a change set spanning Graph v1.0 and beta takes one
+    # $batch per version (docs/api-versions.md), so "create" has a few more positions
+    assert 15 <= tally.trials <= 48
     check(tally)
 
 

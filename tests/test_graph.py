@@ -21,7 +21,7 @@ from idpctl.batching import MAX_BATCH, BatchOutcomeUnknown, BatchRequest, pack
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
 from idpctl.graph import GraphClient, _redact
 from idpctl.model import UNKNOWN, Secret
-from idpctl.ratelimit import Backoff, TokenBucket, parse_retry_after
+from idpctl.ratelimit import Backoff, Budget, BudgetSpec, parse_retry_after
 
 CANARY = "CANARY-graph-secret-1234"
 
@@ -108,20 +108,28 @@ def test_backoff_honours_retry_after_and_budget() -> None:
     assert Backoff(max_total=1.0).next_wait(5.0) is None
 
 
-def test_bucket_waits_off_its_debt() -> None:
+def test_budget_admits_a_burst_then_waits_for_the_window() -> None:
     now = [0.0]
     slept: list[float] = []
-    bucket = TokenBucket(60.0, burst=2, clock=lambda: now[0], sleep=slept.append)
-    assert bucket.acquire() == 0 and bucket.acquire() == 0
-    assert bucket.acquire(3) == pytest.approx(3.0)  # 60/min = 1/s, three tokens in debt
-    bucket.pause(5.0)
-    assert bucket.acquire() == pytest.approx(5.0)
-    assert TokenBucket(None).acquire(100) == 0
 
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
 
-def test_bucket_rejects_nonsense() -> None:
-    with pytest.raises(ValueError):
-        TokenBucket(0)
+    budget = Budget(BudgetSpec(per_app=10, per_tenant=30, window=10.0, margin=0.0),
+                    clock=lambda: now[0], sleep=sleep)
+    first = budget.acquire(4)
+    budget.acquire(6)
+    assert slept == []  # a burst of the whole window
+    now[0] = 1.0
+    budget.answered(first)  # its answer came a second later: it counts from then
+    budget.acquire(1)
+    assert now[0] == pytest.approx(11.2)  # the first 4 leave the padded window after 10.2 s
+    budget.pause(5.0)
+    assert budget.resume_in() == pytest.approx(5.0)
+    off = Budget(BudgetSpec(per_app=None, per_tenant=None), sleep=slept.append)
+    off.acquire(100)
+    assert len(slept) == 1
 
 
 # -- packing -----------------------------------------------------------------------------------
@@ -418,9 +426,9 @@ def test_batch_lost_answer_makes_its_writes_outcome_unknown(emulator, graph) -> 
 
 
 def test_batch_items_count_against_the_budget(emulator) -> None:
-    client = _graph(emulator, rate_limit=600)  # 10/s, burst 20
+    client = _graph(emulator, budget=BudgetSpec(per_app=20, per_tenant=20, window=1.0, margin=0))
     started = time.monotonic()
-    client.batch([_create(i) for i in range(30)])  # 30 items: 10 past the burst -> ~1 s
+    client.batch([_create(i) for i in range(30)])  # 20 items fill the window, 10 wait ~1 s
     assert time.monotonic() - started >= 0.8
     client.close()
 
@@ -509,10 +517,11 @@ def test_hostile_item_types_reach_live_as_graph_errors(hostile) -> None:
     assert got[0].kind is None
 
 
-@pytest.mark.parametrize(("value", "rate"), [
-    (None, None), ("off", None), ("OFF", None), ("default", 150.0), (90, 90.0), ("120", 120.0)])
-def test_rate_limit_setting_forms(value: object, rate: float | None) -> None:
-    assert _client(rate_limit=value).bucket.rate == rate
+@pytest.mark.parametrize(("value", "limit"), [
+    (None, 200), ("off", None), ("OFF", None), ("default", 200), (90, 90), ("120", 120)])
+def test_rate_limit_setting_forms(value: object, limit: int | None) -> None:
+    spec = _client(rate_limit=value).budget.spec
+    assert (None if spec.off else spec.per_app) == limit
 
 
 @pytest.mark.parametrize("value", ["fast", 0, -5])
@@ -534,7 +543,7 @@ def _hammer(client: GraphClient, threads: int, each: int) -> None:
 
 
 def test_budget_below_graphs_means_no_429(emulator) -> None:
-    client = _graph(emulator, rate_limit=900)  # 15/s, burst 20
+    client = _graph(emulator, budget=BudgetSpec(per_app=40, per_tenant=40, window=1.0))
     client.list_providers()  # sign in first
     emulator.admin.set_rate_limit(40, per_app=40, window_seconds=1)
     emulator.admin.clear_requests()
@@ -561,10 +570,9 @@ def test_429_storm_pauses_every_thread(emulator) -> None:
 
 def test_throttle_percentage_header_slows_the_client_down() -> None:
     client = _client()
-    client._ease_off({"x-ms-throttle-limit-percentage": "0.9"})
-    started = time.monotonic()
-    client.bucket.acquire()
-    assert time.monotonic() - started >= 0.5
+    allowed = client.budget.spec.allowed
+    client._ease_off({"x-ms-throttle-limit-percentage": "0.9"})  # another client spends 90%
+    assert client.budget._current(client.budget._clock()) <= allowed * 0.2
     client._ease_off({"x-ms-throttle-limit-percentage": "nonsense"})
     client._ease_off({})
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from idpctl.auth import token_provider
+from idpctl.endpoints import Allowance
 from idpctl.errors import AuthError, SecretError
 from idpctl.model import Provider, SecretRef
 from idpctl.secret_sources.keyvault import RESOURCE, parse_url
@@ -55,7 +56,14 @@ def _tokens(emu, client_id: str, secret: str) -> Callable[[], str]:
 def _ctx(emu, token: Callable[[], str] | None = None) -> SecretContext:
     if token is None:
         token = _tokens(emu, *emu.kv_client)
-    return SecretContext(env={}, keyvault_token=token, verify=emu.ca_path, timeout=10)
+    # the operator's allowance lets the token go to the stand-in on loopback
+    return SecretContext(env={}, keyvault_token=token, verify=emu.ca_path, timeout=10,
+                         allowance=_allow(emu.base_url))
+
+
+def _allow(url: str) -> Allowance:
+    """The operator's allowance for a stand-in on loopback (what a test's env would set)."""
+    return Allowance.from_sources({}, endpoints=[url])
 
 
 def _seed(emu, name: str, value: str, **extra) -> str:
@@ -134,18 +142,20 @@ def test_empty_value(kv) -> None:
 
 
 def test_no_sign_in_configured(emulator) -> None:
-    context = SecretContext(env={}, verify=emulator.ca_path)
+    context = SecretContext(env={}, verify=emulator.ca_path, allowance=_allow(emulator.base_url))
     assert "no Key Vault sign-in" in _fails(_ref(emulator, "x"), context)
 
 
 def test_unreachable(emulator) -> None:
     ref = SecretRef("keyVault", "https://127.0.0.1:9/secrets/contoso")
-    context = SecretContext(env={}, keyvault_token=lambda: "t", timeout=2)
+    context = SecretContext(env={}, keyvault_token=lambda: "t", timeout=2,
+                            allowance=_allow("https://127.0.0.1:9"))
     assert "Key Vault at https://127.0.0.1:9 is unreachable" in _fails(ref, context)
 
 
 def test_untrusted_certificate(emulator) -> None:
-    context = SecretContext(env={}, keyvault_token=lambda: "t")  # system CAs only
+    context = SecretContext(env={}, keyvault_token=lambda: "t",  # system CAs only
+                            allowance=_allow(emulator.base_url))
     assert "is unreachable (ConnectError)" in _fails(_ref(emulator, "x"), context)
 
 
@@ -214,6 +224,7 @@ def test_context_for_settings_signs_in_on_first_use(kv) -> None:
     client_id, secret = kv.kv_client
     settings = SimpleNamespace(
         tenant=kv.tenant, authority=kv.base_url, ca_bundle=Path(kv.ca_path), vault={},
+        allowance=_allow(kv.base_url),
         auth={"clientId": client_id, "clientSecret": SecretRef("env", "KV_CLIENT_SECRET")})
     context = context_for(settings, env={"KV_CLIENT_SECRET": secret})
     assert context.verify == kv.ca_path

@@ -30,7 +30,8 @@ def test_the_graph_kinds_and_their_marks() -> None:
     assert oidc.odata_type == "#microsoft.graph.oidcIdentityProvider"
     assert oidc.key_field == "displayName" and oidc.singleton_key is None
     assert oidc.write_only == {"clientAuthentication.clientSecret"}
-    assert oidc.tenant_kinds == {"external"} and oidc.api_versions == {"beta"}
+    assert oidc.tenant_kinds == {"external"} and oidc.api_versions == {"v1.0", "beta"}
+    assert oidc.api_version == "beta"  # in the v1.0 metadata, on no v1.0 page
     assert "issuer" in oidc.required and "kind" not in oidc.fields
     b2c = KINDS["openIdConnectIdentityProvider"]
     assert b2c.immutable == {"metadataUrl"} and b2c.write_only == {"clientSecret"}

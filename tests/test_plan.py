@@ -180,7 +180,22 @@ def test_member_added_in_the_portal_is_shown_and_removed_by_the_patch() -> None:
     field = change.fields[0]
     assert field.name == "inboundClaimMapping" and field.before == portal
     assert change.body is not None
-    assert change.body["inboundClaimMapping"] == {"sub": "sub", "email": "email"}
+    # an explicit null for the dropped member: it goes under either PATCH reading (replace
+    # whole or merge), docs/emulator-graph.md "Assumptions and their switches"
+    assert change.body["inboundClaimMapping"] == {"sub": "sub", "email": "email", "name": None}
+
+
+def test_dropped_nested_member_gets_an_explicit_null_and_nothing_else_does() -> None:
+    p = oidc("Contoso", secret("CANARY-x"), inboundClaimMapping={
+        "sub": "sub", "email": "email", "address": {"country": "country"}})
+    lp, rec = managed(p, "id-1", inboundClaimMapping={
+        "sub": "sub", "email": "email", "given_name": None, "phone_number": UNKNOWN,
+        "address": {"country": "country", "locality": "city", "region": None},
+        "@odata.type": G + "oidcInboundClaimMappingOverride"})
+    change = only(plan_of([p], [lp], state_of(rec)))
+    assert change.body is not None
+    assert change.body["inboundClaimMapping"] == {
+        "sub": "sub", "email": "email", "address": {"country": "country", "locality": None}}
 
 
 def test_null_members_and_nested_type_spelling_are_not_differences() -> None:
@@ -619,31 +634,41 @@ def _key_of(kind: str, fields: Mapping[str, Any]) -> str:
 
 def simulate_apply(result: Plan, live: list[LiveProvider], state: State
                    ) -> tuple[list[LiveProvider], State]:
-    """What a faithful apply does to Graph (masked on read) and to the state."""
+    """What a faithful apply does to Graph (masked on read); the state is recorded by the
+    applier's own bookkeeping (`apply._record`), so a change there is tested here too."""
+    from idpctl import apply as applier
+
     by_id = {lp.id: lp for lp in live}
-    records = dict(state.providers)
+    current = replace_state(state, serial=state.serial + 1)
     for n, change in enumerate(result.changes):
         if change.action in (Action.DELETE, Action.REPLACE) and change.graph_id:
             by_id.pop(change.graph_id, None)
         if change.action is Action.DELETE:
-            records.pop(change.address, None)
+            current = applier._forget(current, change.address)
             continue
         body = {k: _mask(v) for k, v in (change.body or {}).items() if k != "@odata.type"}
-        previous = records.get(change.address)
         if change.action in (Action.CREATE, Action.REPLACE):
-            graph_id, fields, secrets = f"new-{n}", body, {}
+            graph_id, fields = f"new-{n}", body
         else:
             assert change.graph_id is not None
             graph_id, fields = change.graph_id, {**by_id[change.graph_id].fields, **body}
-            secrets = dict(previous.secrets) if previous else {}
-        for path, leaf in planner._secret_paths(change.body or {}):
-            secrets[path] = SecretRecord(fingerprint(KEY, leaf), "t", leaf.source, leaf.version)
         by_id[graph_id] = LiveProvider(graph_id, KINDS[change.kind].odata_type, change.kind,
                                        _key_of(change.kind, fields), fields)
         assert change.desired is not None
-        records[change.address] = ManagedRecord(change.kind, change.key, graph_id,
-                                                 change.desired.auth_method, secrets)
-    return list(by_id.values()), State(state.serial + 1, state.lineage, KEY, records)
+        current = applier._record(current, change, graph_id=graph_id, now=lambda: "t")
+    return list(by_id.values()), current
+
+
+def replace_record(record: ManagedRecord, **changes: Any) -> ManagedRecord:
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(record, **changes)
+
+
+def replace_state(state: State, **changes: Any) -> State:
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(state, **changes)
 
 
 @st.composite
@@ -664,7 +689,8 @@ def worlds(draw: Any) -> tuple[list[Provider], list[LiveProvider], State]:
         provider = make()
         if draw(st.booleans()) and provider.address not in desired:
             absent = draw(st.booleans()) and draw(st.booleans())
-            desired[provider.address] = replace_provider(provider, absent=absent)
+            desired[provider.address] = replace_provider(
+                provider, absent=absent, protected=not absent and draw(st.booleans()))
         if draw(st.booleans()) and provider.address not in {lp.address for lp in live}:
             old = make()
             drift = draw(st.sampled_from([
@@ -676,7 +702,8 @@ def worlds(draw: Any) -> tuple[list[Provider], list[LiveProvider], State]:
             live.append(live_of(old, f"id-{i}", **{k: v for k, v in drift.items()
                                                     if k in old.fields}))
             if draw(st.booleans()):
-                records.append(record_of(old, draw(st.sampled_from([f"id-{i}", "stale"]))))
+                record = record_of(old, draw(st.sampled_from([f"id-{i}", "stale"])))
+                records.append(replace_record(record, protected=draw(st.booleans())))
     unique = {r.address: r for r in records}
     return list(desired.values()), live, state_of(*unique.values())
 
@@ -698,6 +725,10 @@ def test_apply_then_plan_converges(world: tuple[list[Provider], list[LiveProvide
     live2, state2 = simulate_apply(first, live, state)
     second = plan_of(desired, live2, state2)
     assert second.changes == (), [(c.action, c.address, c.fields) for c in second.changes]
+    for provider in desired:  # what the state keeps beside Graph follows the files
+        record = state2.providers.get(provider.address)
+        if record is not None and not provider.absent:
+            assert record.protected == provider.protected, provider.address
 
 
 def test_replication_delay_is_not_a_loss_nor_a_twin() -> None:
@@ -714,3 +745,17 @@ def test_replication_delay_is_not_a_loss_nor_a_twin() -> None:
     assert plan_of([], [], state_of(rec), now=soon).changes == ()
     assert only(plan_of([p], [], state_of(rec), now=later)).action is Action.CREATE
     assert only(plan_of([p], [], state_of(rec))).action is Action.CREATE  # no clock given
+
+
+def test_absent_and_protected_in_the_file_marks_the_delete_protected() -> None:
+    """`ensure: absent` with `protected: true`: the delete is marked protected from the file
+    (what the plan shows and the plan file keeps), whatever the state recorded, and refused."""
+    p = oidc("Contoso")
+    lp, rec = managed(p, "OIDC-1")
+    gone = replace_provider(p, absent=True, protected=True)
+    for state in (state_of(rec), state_of()):
+        result = plan_of([gone], [lp], state)
+        (change,) = result.changes
+        assert (change.action, change.protected) == (Action.DELETE, True)
+        with pytest.raises(SafetyError, match="protected"):
+            planner.check_safety(result, allow_destroy=True)

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from counting import Counted, strings
 from idpctl import preflight
+from idpctl.config import load_settings
+from idpctl.errors import ConfigError
 from idpctl.model import Finding, Location, Provider
 from idpservers import (
     LocalIdP,
@@ -246,12 +249,116 @@ def test_a_redirect_to_plain_http_is_refused(local, tls) -> None:
 
 def test_timeout_is_a_warning(local, tls) -> None:
     provider = serve(local)
-    assert found([provider], tls, timeout=2.0) == []
+    assert found([provider], tls, limits=preflight.Limits(timeout=2.0)) == []
     slow = local.routes["/tenant/.well-known/openid-configuration"]
     slow.delay = 1.0
-    (finding,) = found([provider], tls, timeout=0.3)
+    (finding,) = found([provider], tls, limits=preflight.Limits(timeout=0.3))
     assert (finding.check, finding.severity) == ("discovery.fetch", "warning")
     assert "timed out after 0.3 s" in finding.message
+
+
+# -- the job's time is bounded (docs/security.md, control 6) -----------------------------------
+
+DRIP = 0.1  # seconds between bytes: far below the 5 s read timeout, so only a deadline stops it
+DRIPPED = b" " * 400 + b"{}"  # 40 s of dripping when nobody hangs up
+
+
+def assert_hung_up_early(route: Route) -> None:
+    """The client went away after a small part of the drip: at one byte per 0.1 s, 50 bytes
+    are 5 s, five times the 1 s deadline (bytes counted, no clock read)."""
+    assert route.hung_up.wait(30), "the fetch never hung up on the dripping server"
+    assert route.sent < 50
+
+
+@pytest.mark.parametrize("where", ["discovery-headers", "discovery-body", "jwks-body"])
+def test_a_dripping_server_is_cut_at_the_provider_deadline(local, tls, where: str) -> None:
+    provider = serve(local)
+    path = "/jwks" if where == "jwks-body" else "/tenant/.well-known/openid-configuration"
+    route = local.routes[path] = Route(DRIPPED, drip=DRIP, drip_headers=where.endswith("headers"))
+    limits = preflight.Limits(provider_deadline=1.0)
+    (finding,) = found([provider], tls, limits=limits)
+    check = "jwks.fetch" if where == "jwks-body" else "discovery.fetch"
+    assert (finding.check, finding.severity) == (check, "warning")
+    assert "stopped at the 1 s deadline (preflight.providerDeadline)" in finding.message
+    assert_hung_up_early(route)
+
+
+def test_the_whole_preflight_ends_at_the_run_deadline(local, tls) -> None:
+    """One worker, three dripping providers: the run deadline stops the second, and the
+    third is never requested."""
+    providers, routes = [], []
+    for name in ("one", "two", "three"):
+        path = f"/{name}/.well-known/openid-configuration"
+        routes.append(local.routes.setdefault(path, Route(DRIPPED, drip=DRIP)))
+        providers.append(oidc(f"{local.base}/{name}/", local.base + path, key=name))
+    limits = preflight.Limits(provider_deadline=1.0, run_deadline=1.5)
+    findings = found(providers, tls, limits=limits, workers=1)
+    assert [f.severity for f in findings] == ["warning"] * 3
+    assert "stopped at the" in findings[0].message
+    assert "not fetched: stopped at the 1.5 s deadline (preflight.runDeadline)" \
+        in findings[2].message
+    assert "/three/.well-known/openid-configuration" not in local.hits
+    for route in routes[:2]:
+        assert_hung_up_early(route)
+
+
+def test_every_connection_pool_is_bounded_including_a_proxys(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline lives in the network backend of every pool the client may use: the direct
+    one and each proxy's from the environment."""
+    from idpctl import preflight_fetch
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    with preflight_fetch.Fetcher() as fetcher:
+        client = fetcher._client
+        transports = [client._transport, *filter(None, client._mounts.values())]
+        assert len(transports) == 2
+        for transport in transports:
+            assert isinstance(transport._pool._network_backend, preflight_fetch._BoundedBackend)
+
+
+def test_limits_come_from_idpctl_yaml_within_bounds(tmp_path: Path) -> None:
+    (tmp_path / "providers").mkdir()
+    config = tmp_path / "idpctl.yaml"
+    head = "tenant: contoso.onmicrosoft.com\ntenantKind: external\n"
+    config.write_text(head + "preflight: {timeout: 2, providerDeadline: 7.5}\n")
+    assert preflight.limits(load_settings(config)) == preflight.Limits(
+        timeout=2.0, provider_deadline=7.5)
+    assert preflight.limits(object()) == preflight.Limits(
+        timeout=5.0, provider_deadline=15.0, run_deadline=60.0)
+    config.write_text(head + "preflight: {runDeadline: 3600}\n")
+    with pytest.raises(ConfigError, match=r"idpctl.yaml:3:.*runDeadline"):
+        load_settings(config)
+
+
+def test_scope_checks_are_not_pairwise() -> None:
+    """scopes_supported (the IdP's) against the provider's scopes: both are outside input,
+    so the check is a set lookup, not a comparison of every pair (counted, not timed)."""
+    listed, asked = strings(2000, "listed"), strings(2000, "asked")
+    doc = {**metadata("https://idp.test"), "scopes_supported": listed}
+    target = preflight.Target("a/b", "https://idp.test/x", None, "code", None, None,
+                              tuple(asked))
+    (finding,) = preflight._document_checks(target, doc)
+    assert finding.check == "discovery.scopes"
+    assert Counted.calls < 20 * 2000
+
+
+def test_a_redirect_never_leaves_https(local, tls) -> None:
+    """An attacker's redirect to plain http: refused, and the listener receives nothing."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        provider = serve(local)
+        for location in (f"http://127.0.0.1:{port}/x", f"HTTP://127.0.0.1:{port}/x"):
+            local.routes["/tenant/.well-known/openid-configuration"] = Route(
+                status=307, headers={"Location": location})
+            (finding,) = found([provider], tls)
+            assert (finding.check, finding.severity) == ("discovery.fetch", "error")
+            assert "is not an https URL" in finding.message
+        with pytest.raises(TimeoutError):
+            listener.accept()
 
 
 def test_status_codes(local, tls) -> None:

@@ -36,7 +36,8 @@ DELETES = re.compile(r"[1-9]\d* to delete|will be deleted")
 def _writes(ws: Workspace) -> list[dict]:
     """Graph writes in the emulator log ($batch envelopes are listed through their items)."""
     return [r for r in ws.emulator.admin.requests()
-            if r["method"] in WRITES and r["path"].startswith("/beta/identity/")]
+            if r["method"] in WRITES and r["path"].startswith(("/beta/identity/",
+                                                                 "/v1.0/identity/"))]
 
 
 def _set_up(ws: Workspace) -> bytes:
@@ -81,7 +82,7 @@ def test_unknown_create_outcome_while_replicating_makes_no_twin(workspace: Works
     admin = workspace.emulator.admin
     admin.add_fault(method="POST", path=FLOWS, count=-1, replicationDelay=3)
     rule = {"action": "drop"} if fault == "drop" else {"status": 500}
-    admin.add_fault(method="POST", path=r"^/beta/\$batch$", when="after", count=1, **rule)
+    admin.add_fault(method="POST", path=r"^/(v1\.0|beta)/\$batch$", when="after", count=1, **rule)
     workspace.write("contoso.yaml", contoso())
     first = workspace.run("apply", "--auto-approve", env=ENV)
     assert first.code == 0 or one_line_error(first) is None, first.text

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from counting import Counted, strings
 from idpctl.kinds import load_kinds
 from idpctl.model import Location, Provider
 from idpctl.schema import did_you_mean, semantic_problems, validate_document
@@ -36,7 +37,7 @@ def test_every_problem_is_located() -> None:
                      "displayNme: G\nclientId: 3\nclientSecret: {env: G}\n") == [
         "p.yaml:1:1: missing required field 'displayName' for socialIdentityProvider",
         "p.yaml:2:23: identityProviderType: must be one of Microsoft, Google, Amazon, "
-        "LinkedIn, Facebook, GitHub, Twitter, Weibo, QQ, WeChat",
+        "LinkedIn, Facebook, GitHub, Twitter, Weibo, QQ, WeChat; did you mean 'Google'?",
         "p.yaml:3:1: unknown field 'displayNme' in socialIdentityProvider; did you mean "
         "'displayName'?",
         "p.yaml:4:11: clientId: expected a string, got an integer",
@@ -86,7 +87,7 @@ def _oidc(**changes: object) -> Provider:
 
 @pytest.mark.parametrize(("changes", "expected"), [
     ({}, None),
-    ({"issuer": "https://login.microsoftonline.com/t/v2.0"}, "microsoftonline.com is refused"),
+    ({"issuer": "https://login.microsoftonline.com/t/v2.0"}, "Entra sign-in host is refused"),
     ({"issuer": "https://login.contoso.com/?x=1"}, "query or fragment"),
     ({"issuer": "http://login.contoso.com/"}, "issuer must be an https URL"),
     ({"wellKnownEndpoint": "https://x/.well-known/openid-configuration?p=B2C_1A"}, None),
@@ -138,3 +139,118 @@ def test_editor_schema_accepts_the_examples() -> None:
     for path in files:
         assert list(validator.iter_errors(load_file(path).data)) == [], path
     assert list(validator.iter_errors({"kind": "socialIdentityProvider", "bogus": 1}))
+
+
+@pytest.mark.parametrize("issuer", [
+    "https://login.microsoftonline.com./t/v2.0",
+    "https://LOGIN.MicrosoftOnline.COM/t/v2.0",
+    "https://login.microsoftonline.us/t/v2.0",
+    "https://login.chinacloudapi.cn/t/v2.0",
+    "https://login.partner.microsoftonline.cn/t/v2.0",
+    "https://sts.windows.net/t/",
+    "https://STS.windows.net./t/",
+    "https://login.windows.net/t/",
+    "https://login.microsoft.com/t/v2.0",
+    "https://contoso.ciamlogin.com/t/v2.0",
+    "https://ciamlogin.com/t/v2.0",
+    "https://user@login.microsoftonline.com:443/t/v2.0",
+    "https://" + "".join(chr(ord(c) + 0xFEE0) for c in "login.microsoftonline.com")
+    + "/t/v2.0",  # written in full-width letters: IDNA maps them
+    "https://login.microsoftonline%2Ecom/t/v2.0",
+])
+def test_entra_issuers_are_refused_in_any_spelling(issuer: str) -> None:
+    problems = semantic_problems([_oidc(issuer=issuer)], _Settings(), KINDS)
+    assert len(problems) == 1 and "another Entra tenant" in problems[0].message, problems
+
+
+@pytest.mark.parametrize("issuer", [
+    "https://contoso.b2clogin.com/tid/v2.0/",  # B2C as an IdP of External ID is documented
+    "https://microsoftonline.com.contoso.test/",
+    "https://notmicrosoftonline.com/",
+    "https://login.contoso.com/",
+])
+def test_lookalike_issuers_that_are_not_entra_pass(issuer: str) -> None:
+    assert semantic_problems([_oidc(issuer=issuer)], _Settings(), KINDS) == []
+
+
+def test_issuer_with_a_backslash_or_a_bad_host_is_not_a_url() -> None:
+    for issuer in ("https://login.contoso.com\\@login.microsoftonline.com/",
+                   "https://xn--/t/", "https://a..b/"):
+        problems = semantic_problems([_oidc(issuer=issuer)], _Settings(), KINDS)
+        assert [p.message for p in problems] == [
+            "issuer must be an https URL (https://host[:port][/path])"], issuer
+
+
+def test_display_names_that_differ_only_in_case_are_one_provider() -> None:
+    one = Provider("oidcIdentityProvider", "Contoso", {"displayName": "Contoso"},
+                   location=Location("providers/a.yaml", 2, 1))
+    two = Provider("oidcIdentityProvider", "CONTOSO", {"displayName": "CONTOSO"},
+                   location=Location("providers/b.yaml", 2, 1))
+    problems = [str(p) for p in semantic_problems([one, two], _Settings(), KINDS)
+                if "case" in p.message]
+    assert problems == [
+        "providers/a.yaml:2:1: displayName Contoso differs from CONTOSO "
+        "(providers/b.yaml:2:1) only in case: Graph takes them for one provider",
+        "providers/b.yaml:2:1: displayName CONTOSO differs from Contoso "
+        "(providers/a.yaml:2:1) only in case: Graph takes them for one provider",
+    ]
+
+
+def test_case_folding_is_full_casefold_not_lower() -> None:
+    one = Provider("oidcIdentityProvider", "Straße", {}, location=Location("a", 1, 1))
+    two = Provider("oidcIdentityProvider", "STRASSE", {}, location=Location("b", 1, 1))
+    other_kind = Provider("openIdConnectIdentityProvider", "straße", {},
+                          location=Location("c", 1, 1))
+    problems = semantic_problems([one, two, other_kind], _Settings("external"), KINDS)
+    assert sum("only in case" in p.message for p in problems) == 2
+
+
+def test_inbound_claim_mapping_requires_only_what_the_docs_require() -> None:
+    """MGD api-reference/beta/resources/oidcinboundclaimmappingoverride.md and
+    oidcaddressinboundclaims.md mark no member required; the Entra page
+    (entra-docs .../reference-oidc-claims-mapping-customers.md) marks `email (required)`.
+    So the schema requires `email` and nothing else, in the mapping and in its address."""
+    import json
+
+    from idpctl.kinds import default_schema_dir
+
+    path = default_schema_dir() / "oidcIdentityProvider.schema.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    mapping = schema["properties"]["inboundClaimMapping"]
+    assert mapping["required"] == ["email"]
+    assert "required" not in mapping["properties"]["address"]
+    assert "inboundClaimMapping" not in schema["required"]
+    base = """kind: oidcIdentityProvider
+displayName: Contoso
+clientId: c
+issuer: https://idp.contoso.test/
+wellKnownEndpoint: https://idp.contoso.test/.well-known/openid-configuration
+responseType: code
+scope: openid
+clientAuthentication: {method: private_key_jwt}
+"""
+    assert _messages(base + "inboundClaimMapping: {email: mail}\n", "oidcIdentityProvider") == []
+    assert _messages(base + "inboundClaimMapping: {email: mail, address: {country: c}}\n",
+                     "oidcIdentityProvider") == []
+    assert any("email" in m for m in _messages(base + "inboundClaimMapping: {sub: sub}\n",
+                                               "oidcIdentityProvider"))
+
+
+# -- every check over user input is linear or n log n (docs/security.md, control 6) ----------
+
+N = 2000  # a pairwise check makes ~2,000,000 comparisons here; a linear one ~0
+LINEAR = 20 * N  # room for a sort (n log n), none for n * n
+
+
+@pytest.mark.parametrize("tail", [[], [1], ["s7"]], ids=["unique", "mixed-types", "duplicate"])
+def test_unique_items_is_not_pairwise(tail: list[object]) -> None:
+    """userFlows' uniqueItems, on the fast path (all strings) and on jsonschema's (a number
+    among strings does not sort: jsonschema's own check then compares every pair)."""
+    doc = load_text("kind: socialIdentityProvider\nidentityProviderType: Google\n"
+                    "displayName: G\nclientId: c\nclientSecret: {env: G}\nuserFlows: []\n",
+                    file="p.yaml")
+    doc.data["userFlows"] = [*strings(N), *tail]
+    problems = validate_document(doc, "socialIdentityProvider", kinds=KINDS)
+    assert Counted.calls < LINEAR
+    duplicate = [p for p in problems if "lists the same value twice" in p.message]
+    assert bool(duplicate) == (tail == ["s7"])

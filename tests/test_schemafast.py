@@ -65,3 +65,15 @@ def test_fast_check_agrees_with_jsonschema(name: str) -> None:
 def test_unknown_keyword_falls_back_to_jsonschema() -> None:
     assert schemafast.compile_check({"type": "object", "dependentRequired": {}}, None) is None
     assert schemafast.compile_check({"type": "decimal"}, None) is None
+
+
+CORNERS = [True, False, 1, 1.0, 0, 0.0, "1", "", None, [], {}, [1], [1.0], [True], {"a": 1},
+           {"a": 1.0}, {"a": True}, {"b": 1}, [[1, "x"]], [[1.0, "x"]], float("nan"), 2**70]
+
+
+@pytest.mark.parametrize("a", CORNERS, ids=repr)
+def test_json_key_equals_exactly_when_json_equality_does(a: Any) -> None:
+    """The linear uniqueItems (a set of json_key) agrees with pairwise JSON equality."""
+    for b in CORNERS:
+        assert (schemafast.json_key(a) == schemafast.json_key(b)) == schemafast._equal(a, b)
+        assert schemafast.has_duplicates([a, b]) == schemafast._equal(a, b)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from vault_server import VaultServer, bao_binary, running_vault
-from workspace import Workspace
+from workspace import Workspace, allow_endpoint
 
 GOOGLE = "socialIdentityProvider/Google"
 GOOGLE_YAML = """\
@@ -32,6 +32,7 @@ needs_bao = pytest.mark.skipif(bao_binary() is None, reason="the bao binary is n
 @pytest.fixture(scope="module")
 def vault() -> Iterator[VaultServer]:
     with running_vault() as server:
+        allow_endpoint(server.address)
         server.policy("deny-e2e", 'path "secret/data/e2e/*" { capabilities = ["deny"] }')
         yield server
 

@@ -29,6 +29,7 @@ from idpctl.errors import ConfigError, LockError, StateError
 from idpctl.model import ManagedRecord, SecretRecord, SecretRef, State
 from idpctl.state_azureblob import AzureBlobStateStore, parse_connection_string
 from idpctl.statelock import LockInfo
+from workspace import allow_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -286,9 +287,11 @@ def test_development_storage_shorthand() -> None:
 
 
 def test_unreachable_account_is_one_clear_error(blob: str) -> None:
+    allow_endpoint("http://127.0.0.1:9")
     store = AzureBlobStateStore.from_settings(
         {"url": "http://127.0.0.1:9/devstoreaccount1", "container": "c", "blob": blob,
          "sasToken": "sv=1&sig=abc"})
+    store.backoff_base = 0.01  # a refused connection is retried: keep the waits short here
     with pytest.raises(StateError, match=r"cannot reach state blob .*ConnectError"):
         store.load()
 

@@ -4,6 +4,7 @@ still offers, and no flow reads when nothing asks for them (docs/userflows.md)."
 
 from __future__ import annotations
 
+from dataclasses import replace as replace_
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from idpctl.model import (
     Provider,
     State,
 )
-from idpctl.userflows import Flow, Flows, plan_links
+from idpctl.userflows import Flow, Flows, needed, plan_links
 from workspace import CLIENT_SECRET_ENV, actions
 
 GOOGLE = """\
@@ -174,27 +175,42 @@ def test_unmanaged_flows_are_detached_before_a_delete(workspace: Any) -> None:
     assert links(workspace)["Customers"] == ["EmailPassword-OAUTH", "Facebook-OAUTH"]
 
 
-def test_without_any_userflows_a_linked_delete_stops_with_the_flow_named(workspace: Any
-                                                                        ) -> None:
-    """No provider sets userFlows: no flow is read (no extra request), so a provider a flow
-    still offers is not detached, and the emulator's refusal names the flow."""
-    ids = seeded(workspace)
-    workspace.write("google.yaml", google(None))
-    workspace.apply(env=ENV)
-    workspace.emulator.admin.call("PATCH", f"/userflows/{ids['Customers']}",
-                                  {"identityProviders": ["EmailPassword-OAUTH", "Google-OAUTH"]})
-    workspace.remove("google.yaml")
-    stopped = workspace.run("apply", "--auto-approve", "--allow-destroy", env=ENV)
-    assert stopped.code == 1 and "Customers" in stopped.err and "409" in stopped.err
-    assert any(p["id"] == "Google-OAUTH" for p in workspace.live())
+@pytest.mark.parametrize("kind", ["external", "b2c", "workforce"])
+def test_a_delete_always_detaches_from_the_flows_first(make_workspace: Any, kind: str) -> None:
+    """No provider sets userFlows, yet a delete reads the flows, shows that the provider
+    leaves them, and detaches it before the DELETE: one apply, converged (issue 13.2)."""
+    ws = make_workspace(kind)
+    ids = seeded(ws)
+    ws.write("google.yaml", google(None))
+    ws.apply(env=ENV)
+    first, second = (ids[n] for n in NAMES[kind])
+    keep = ["EmailPassword-OAUTH"] if kind == "external" else []  # a flow keeps one
+    for flow_id in (first, second):
+        ws.emulator.admin.call("PATCH", f"/userflows/{flow_id}",
+                               {"identityProviders": [*keep, "Google-OAUTH"]})
+    ws.remove("google.yaml")
+    plan = ws.plan(env=ENV)
+    assert actions(plan) == {"delete": [ADDRESS]}
+    assert any(n.startswith("leaves user flow(s) ") for n in plan["changes"][0]["notes"])
+    assert len(flow_field(plan)["before"]) == 2 and flow_field(plan)["after"] == []
+    ws.emulator.admin.clear_requests()
+    done = ws.run("apply", "--auto-approve", "--allow-destroy", env=ENV)
+    assert done.code == 0, done.text
+    assert not any(p["id"] == "Google-OAUTH" for p in ws.live())
+    assert not any("Google-OAUTH" in v for v in links(ws).values())
+    ws.assert_converged(env=ENV)
 
 
 def test_no_flow_reads_unless_asked(workspace: Any) -> None:
+    """Flows are read only when a provider sets userFlows or the plan deletes or replaces:
+    a plan of creates and updates alone costs no flow request."""
     seeded(workspace)
     workspace.write("google.yaml", google(None))
     workspace.apply(env=ENV)
     workspace.emulator.admin.clear_requests()
     workspace.assert_converged(env=ENV)
+    workspace.write("google.yaml", GOOGLE.replace("clientId: google-client", "clientId: g2"))
+    workspace.plan(env=ENV)
     paths = [r["path"] for r in workspace.emulator.admin.requests()]
     assert paths and not any("authenticationEventsFlows" in p for p in paths)
     workspace.write("google.yaml", google(["Customers"]))
@@ -203,6 +219,34 @@ def test_no_flow_reads_unless_asked(workspace: Any) -> None:
     flow_reads = [r for r in workspace.emulator.admin.requests()
                   if "authenticationEventsFlows" in r["path"]]
     assert len(flow_reads) == 1
+    workspace.write("google.yaml", GOOGLE + "ensure: absent\n")
+    workspace.emulator.admin.clear_requests()
+    workspace.plan(env=ENV)
+    assert len([r for r in workspace.emulator.admin.requests()
+                if "authenticationEventsFlows" in r["path"]]) == 1
+
+
+@pytest.mark.parametrize("kind", ["b2c", "workforce"])
+def test_b2c_and_b2x_links_are_read_through_documented_endpoints(make_workspace: Any,
+                                                                 kind: str) -> None:
+    """The flow list without a query, then each flow's userFlowIdentityProviders list in one
+    parallel $batch: 1 + ceil(flows / 20) requests, no undocumented $expand (issue 12.2)."""
+    ws = make_workspace(kind)
+    seeded(ws)
+    ws.write("google.yaml", google([NAMES[kind][0]]))
+    ws.emulator.admin.clear_requests()
+    ws.plan(env=ENV)
+    log = ws.emulator.admin.requests()
+    outer = [r for r in log if not r.get("batch")]
+    coll = {"b2c": "b2cUserFlows", "workforce": "b2xUserFlows"}[kind]
+    lists = [r for r in outer if r["path"].endswith(f"/identity/{coll}")]
+    assert len(lists) == 1 and not lists[0].get("query")
+    batch_ids = {r["requestId"] for r in outer if r["path"].endswith("/$batch")}
+    items = [r for r in log if r.get("batch") in batch_ids]
+    assert len(batch_ids) == 1 and len(items) == 2
+    assert all(r["method"] == "GET" and r["path"].endswith("/userFlowIdentityProviders")
+               for r in items)
+    assert "expand" not in str([r["path"] + str(r.get("query", "")) for r in log]).lower()
 
 
 # ---- the pure part ------------------------------------------------------------------------
@@ -221,12 +265,15 @@ def _provider(flows: tuple[str, ...] | None) -> Provider:
 
 def test_flows_are_read_only_when_needed() -> None:
     plan = Plan(changes=(), unchanged=(ADDRESS,))
-
-    def boom() -> Flows:
-        raise AssertionError("flows read although no provider asked")
-
-    assert plan_links(plan, [_provider(None)], LIVE, STATE, flows=boom) is plan
-    linked = plan_links(plan, [_provider(("A", "b"))], LIVE, STATE, flows=lambda: FLOWS)
+    assert not needed(plan, [_provider(None)])
+    assert needed(plan, [_provider(())])
+    delete = Change(action=Action.DELETE, kind="socialIdentityProvider", key="Google",
+                    graph_id="Google-OAUTH")
+    assert needed(Plan(changes=(delete,)), [])
+    assert not needed(Plan(changes=(replace_(delete, graph_id=None),)), [])
+    assert plan_links(plan, [_provider(None)], LIVE, STATE, flows=None) is plan
+    assert plan_links(plan, [_provider(None)], LIVE, STATE, flows=FLOWS) == plan
+    linked = plan_links(plan, [_provider(("A", "b"))], LIVE, STATE, flows=FLOWS)
     change = linked.changes[0]
     assert change.action is Action.UPDATE and linked.unchanged == ()
     assert [(link.flow_id, link.attach) for link in change.links] == [("B2C_1_B", True)]
@@ -239,7 +286,7 @@ def test_replace_moves_the_links_to_the_new_object() -> None:
                      body={})
     other = Provider(kind="socialIdentityProvider", key="Facebook", fields={}, user_flows=())
     plan = plan_links(Plan(changes=(replace,)), [_provider(None), other], LIVE, STATE,
-                      flows=lambda: FLOWS)
+                      flows=FLOWS)
     change = plan.changes[0]
     assert [(link.flow_id, link.attach) for link in change.links] == [
         ("B2C_1_A", False), ("B2C_1_A", True)]
@@ -250,7 +297,7 @@ def test_replace_moves_the_links_to_the_new_object() -> None:
 def test_unknown_flow_names_provider_and_flow() -> None:
     with pytest.raises(PlanError, match=r"socialIdentityProvider/Google: userFlows: .*'C'"):
         plan_links(Plan(changes=(), unchanged=(ADDRESS,)), [_provider(("C",))], LIVE, STATE,
-                   flows=lambda: FLOWS)
+                   flows=FLOWS)
 
 
 @pytest.mark.parametrize(("kind", "family"), [("b2c", "IdentityUserFlow"),
@@ -265,13 +312,22 @@ def test_apply_without_the_flow_permission_writes_nothing(make_workspace: Any, k
     ws.config.write_text(ws.config.read_text().replace(ws.emulator.client_id, client_id))
     ws.write("google.yaml", google([NAMES[kind][0]]))
     env = {**ENV, CLIENT_SECRET_ENV: secret}
-    assert ws.run("plan", "--detailed-exitcode", env=env).code == 2
+    planned = ws.run("plan", "--detailed-exitcode", env=env)
     ws.emulator.admin.clear_requests()
     refused = ws.run("apply", "--auto-approve", env=env)
-    assert refused.code == 1 and f"lacks {family}.ReadWrite.All" in refused.err, refused.text
-    assert "External ID User Flow Administrator" in refused.err
+    if kind == "b2c":
+        # a B2C flow's provider list names only IdentityUserFlow.ReadWrite.All
+        # (b2cidentityuserflow-list-userflowidentityproviders.md): plan already stops
+        for result in (planned, refused):
+            assert result.code == 1 and "IdentityUserFlow.ReadWrite.All" in result.err
+            assert "Traceback" not in result.text and len(result.err.splitlines()) == 1
+    else:
+        assert planned.code == 2
+        assert refused.code == 1 and f"lacks {family}.ReadWrite.All" in refused.err, \
+            refused.text
+        assert "External ID User Flow Administrator" in refused.err
     writes = [r for r in ws.emulator.admin.requests() if r["method"] != "GET"
-              and not r["path"].endswith("/token")]
+              and not r["path"].endswith(("/token", "/$batch"))]  # batch items count alone
     assert writes == []
 
 
@@ -323,3 +379,19 @@ def test_saved_plan_is_stale_when_a_flow_link_moved_in_the_portal(workspace: Any
     assert refused.code == 1 and "stale" in refused.err and ADDRESS in refused.err
     assert "differs from the saved plan" in refused.err  # the basis does not digest links
     assert links(workspace)["Partners"] == ["EmailPassword-OAUTH", "Google-OAUTH"]
+
+
+@pytest.mark.parametrize("root", ["https://graph.microsoft.us/beta",
+                                  "https://microsoftgraph.chinacloudapi.cn/beta/"])
+def test_a_link_names_the_configured_graph_host(root: str) -> None:
+    """Sovereign clouds: the `$ref` body's @odata.id names the Graph host idpctl talks to,
+    never graph.microsoft.com (issue 12.4)."""
+    from idpctl.model import FlowLink
+    from idpctl.userflows import link_items
+
+    change = Change(action=Action.UPDATE, kind="socialIdentityProvider", key="Google",
+                    graph_id="Google-OAUTH", links=(FlowLink("B2C_1_A", "A", "/p", True),))
+    [item] = link_items(change, "Google-OAUTH", attach=True, root=root)
+    assert item["body"] == {"@odata.id": root.rstrip("/")
+                            + "/identity/identityProviders/Google-OAUTH"}
+    assert "graph.microsoft.com" not in str(item)

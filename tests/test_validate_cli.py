@@ -27,7 +27,10 @@ def _demo(tmp_path: Path) -> Path:
 
 
 def test_validate_the_demo_providers(tmp_path: Path, capsys: Capture) -> None:
-    assert main(["validate", "-c", str(_demo(tmp_path))]) == 0
+    config = str(_demo(tmp_path))
+    assert main(["validate", "-c", config]) == 1  # the providers are outside its folder
+    assert "outside the configuration's root" in capsys.readouterr().out
+    assert main(["validate", "--allow-path", str(REPO / "providers"), "-c", config]) == 0
     out, err = capsys.readouterr()
     assert out == "OK: 3 providers in 3 files\n" and err == ""
 
@@ -37,6 +40,7 @@ def test_global_options_after_the_verb_and_found_from_cwd(
 ) -> None:
     _demo(tmp_path)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IDPCTL_ALLOW_PATHS", str(REPO / "providers"))
     assert main(["validate"]) == 0
     assert main(["-c", str(tmp_path / "idpctl.yaml"), "validate"]) == 0
     assert capsys.readouterr().out.count("OK: 3 providers") == 2
@@ -160,5 +164,58 @@ def test_the_documented_examples_validate(tmp_path: Path, capsys: Capture) -> No
     (tmp_path / "providers").mkdir()
     (tmp_path / "idpctl.yaml").write_text(settings)
     (tmp_path / "providers" / "contoso.yaml").write_text(provider)
-    assert main(["validate", "-c", str(tmp_path / "idpctl.yaml")]) == 0
+    assert main(["validate", "--allow-endpoint", "vault.example:8200", "--allow-path",
+                 "/var/run/secrets/azure/tokens", "-c", str(tmp_path / "idpctl.yaml")]) == 0
     assert capsys.readouterr().out == "OK: 1 provider in 1 file\n"
+
+
+def test_validate_names_both_files_of_display_names_differing_in_case(
+        tmp_path: Path, capsys: Capture) -> None:
+    providers = tmp_path / "providers"
+    providers.mkdir()
+    body = ("clientId: c\nissuer: https://idp.test/\nwellKnownEndpoint: https://idp.test/"
+            ".well-known/openid-configuration\nresponseType: code\nscope: openid\n"
+            "clientAuthentication: {method: private_key_jwt}\n"
+            "inboundClaimMapping: {sub: sub, email: email}\n")
+    (providers / "a.yaml").write_text("kind: oidcIdentityProvider\ndisplayName: Contoso\n" + body)
+    (providers / "b.yaml").write_text("kind: oidcIdentityProvider\ndisplayName: contoso\n" + body)
+    (tmp_path / "idpctl.yaml").write_text("tenant: t\ntenantKind: external\n")
+    assert main(["validate", "-c", str(tmp_path / "idpctl.yaml")]) == 1
+    out, err = capsys.readouterr()
+    lines = [line.split("providers/", 1)[1] for line in out.splitlines()]
+    assert [line.split(": ", 1)[0] for line in lines] == ["a.yaml:2:14", "b.yaml:2:14"], out
+    assert lines[0].endswith("differs from contoso (" + str(providers / "b.yaml")
+                             + ":2:14) only in case: Graph takes them for one provider")
+    assert err == "validate: 2 problems found\n"
+
+
+def _provider_file(folder: Path, name: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yaml").write_text(
+        f"kind: socialIdentityProvider\nidentityProviderType: {name}\ndisplayName: {name}\n"
+        f"clientId: c\nclientSecret: {{env: {name.upper()}}}\n", encoding="utf-8")
+
+
+def test_providers_root_reads_the_pull_requests_files_under_the_base_settings(
+        tmp_path: Path, capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workflow rule (docs/security.md): idpctl.yaml from the base branch, the provider
+    files from the pull request's checkout; the checkout's own idpctl.yaml is never read."""
+    base, pr = tmp_path / "base", tmp_path / "base" / "pull-request"
+    (base / "idpctl.yaml").parent.mkdir()
+    (base / "idpctl.yaml").write_text("tenant: base.onmicrosoft.com\ntenantKind: external\n"
+                                      "providers: [idps]\n", encoding="utf-8")
+    _provider_file(base / "idps", "Google")
+    _provider_file(pr / "idps", "Facebook")
+    (pr / "idpctl.yaml").write_text("tenant: evil.example\ntenantKind: [not, valid]\n",
+                                    encoding="utf-8")
+    settings = load_settings(base / "idpctl.yaml", providers_root=pr)
+    assert settings.tenant == "base.onmicrosoft.com"
+    assert settings.provider_paths == ((pr / "idps").resolve(),)
+    providers = load_providers(settings, load_kinds())
+    assert [p.address for p in providers] == ["socialIdentityProvider/Facebook"]
+    monkeypatch.chdir(base)
+    assert main(["validate", "--providers-root", "pull-request"]) == 0
+    assert "OK: 1 provider in 1 file" in capsys.readouterr().out
+    assert main(["validate", "--providers-root", "missing"]) == 1
+    assert "providers: idps does not exist under --providers-root missing" \
+        in capsys.readouterr().out

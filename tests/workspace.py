@@ -15,11 +15,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from idpctl import cli
 from idpctl.emulator.harness import EmulatorHandle
 
 CLIENT_SECRET_ENV = "IDPCTL_TEST_CLIENT_SECRET"
+ALLOW_ENV = "IDPCTL_ALLOW_ENDPOINTS"
 
 # Every secret value an end-to-end test hands to idpctl starts with this, so that
 # tests/test_canary.py can scan every byte idpctl wrote for it.
@@ -99,7 +101,10 @@ class Workspace:
         (self.providers / name).unlink()
 
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
-        merged = {CLIENT_SECRET_ENV: self.emulator.client_secret, **self.env, **(env or {})}
+        allowed = ",".join(e for e in (os.environ.get(ALLOW_ENV, ""),
+                                       origin(self.emulator.base_url)) if e)
+        merged = {CLIENT_SECRET_ENV: self.emulator.client_secret, ALLOW_ENV: allowed,
+                  **self.env, **(env or {})}
         return merged
 
     def _args(self, args: tuple[str, ...]) -> list[str]:
@@ -171,6 +176,21 @@ class Workspace:
 
     def live(self) -> list[dict[str, Any]]:
         return self.emulator.admin.store()["providers"]
+
+
+def origin(url: str) -> str:
+    """`scheme://host:port` of a URL: an entry for IDPCTL_ALLOW_ENDPOINTS."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+
+
+def allow_endpoint(url: str) -> None:
+    """Add `url`'s endpoint to this test process's IDPCTL_ALLOW_ENDPOINTS: the operator's
+    allowance is what lets idpctl send credentials to the emulator and test servers on
+    loopback (docs/auth.md, "Custom endpoints"). An attacker's listener is never added."""
+    entries = [e for e in os.environ.get(ALLOW_ENV, "").split(",") if e]
+    if origin(url) not in entries:
+        os.environ[ALLOW_ENV] = ",".join([*entries, origin(url)])
 
 
 def actions(plan: Mapping[str, Any]) -> dict[str, list[str]]:

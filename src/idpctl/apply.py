@@ -1,16 +1,22 @@
 """The one writer: carries out a Plan through Graph `$batch` and records state per item.
 
-Order and atomicity: changes run in the plan's order, in batches of at most 20 requests; a
-replace's delete and create travel in the same batch with `dependsOn`. After every batch the
-state is saved with each item that succeeded, so a crash loses at most the batch in flight,
-and the next plan adopts what that batch created by natural key. A write whose outcome is
-unknown (dropped connection, timeout, 5xx) is never re-sent blindly: the live providers are
-re-read, the state is reconciled from what is there, and the remaining work is planned again.
+Order and atomicity: changes run in the plan's order, in batches of at most 20 requests. A
+batch is fully sequential or fully parallel, as Graph requires: a replace's delete and create
+(after any user-flow unlinks) form a `dependsOn` chain sent as a batch of its own, and changes
+of independent requests share parallel batches. After every batch the state records each item
+that succeeded (a journal line for a local state, docs/state.md), so a crash loses at most the
+batch in flight, and the next plan adopts what that batch created by natural key; the apply
+folds the journal into the state file when it ends. A write whose outcome is unknown (dropped
+connection, timeout, 5xx, a create answered 429) is never re-sent blindly: the live providers
+are re-read, the state is reconciled from what is there, and the remaining work is planned
+again.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -39,13 +45,14 @@ log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 20
 CONCURRENCY = 4  # batches in flight at once; every item still counts against the budget
-COLLECTION = "/identity/identityProviders"
+_COLLECTION = "/identity/identityProviders"
 MAX_ROUNDS = 50  # a hard stop; rounds normally end when a few in a row make no progress
 MAX_STALLED_ROUNDS = 3
 MAX_THROTTLE_WAIT = 60.0
 # how long a re-read waits for a create of unknown outcome to show up: Graph lists a new
 # provider only once it has replicated, and creating it again before that makes a twin
 SETTLE_SECONDS = 12.0
+HEARTBEAT_SECONDS = 10.0  # the longest silence on stderr while work is pending
 
 Progress = Callable[[str], None]
 Reread = Callable[[], Sequence[LiveProvider]]
@@ -63,10 +70,55 @@ class ApplyResult:
 class _Round:
     state: State
     done: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "ADDRESS: reason", one line each
+    failed_addresses: set[str] = field(default_factory=set)
+    # replaces whose delete ran and whose create did not: counted neither done nor not done
+    half_done: list[str] = field(default_factory=list)
     unknown: list[Change] = field(default_factory=list)
     retry_after: float = 0.0  # the longest Retry-After among throttled creates
+    resume_at: float = 0.0  # time.monotonic() when the last of those Retry-Afters ends
+
+    def throttled_for(self, seconds: float) -> None:
+        self.retry_after = max(self.retry_after, seconds)
+        self.resume_at = max(self.resume_at, time.monotonic() + seconds)
     throttled: set[str] = field(default_factory=set)  # creates answered 429: not executed
+
+
+class _Heartbeat:
+    """A line on stderr at least every `every` seconds while the apply has work pending:
+    done/total, items Graph throttled, and when the budget lets the next request go."""
+
+    def __init__(self, emit: Progress | None, *, total: int, graph: Any, every: float) -> None:
+        self._emit, self._total, self._graph, self._every = emit, total, graph, every
+        self.finished = 0  # changes of earlier rounds
+        self.current: _Round | None = None
+        self.waiting_until = 0.0  # the applier's own wait (monotonic), before a re-read
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="apply-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        if self._emit is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def line(self) -> str:
+        done = self.finished + (len(self.current.done) if self.current else 0)
+        budget = getattr(self._graph, "budget", None)
+        throttled = getattr(budget, "throttled_items", 0)
+        wait = max(self.waiting_until - time.monotonic(),
+                   budget.resume_in() if budget is not None else 0.0)
+        text = f"apply: {done}/{self._total} done, {throttled} throttled"
+        return text + (f", resuming in {math.ceil(wait)} s" if wait > 0 else ", sending")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            assert self._emit is not None
+            self._emit(self.line())
 
 
 def _now() -> str:
@@ -85,25 +137,63 @@ def run(
     replan: Replan | None = None,
     now: Callable[[], str] = _now,
     sleep: Callable[[float], None] = time.sleep,
+    heartbeat: Progress | None = None,
+    heartbeat_every: float | None = None,
 ) -> ApplyResult:
-    """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way."""
+    """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way.
+    `heartbeat` gets a status line at least every `heartbeat_every` seconds until it ends."""
+    with _Heartbeat(heartbeat, total=len(plan.changes), graph=graph,
+                    every=heartbeat_every or HEARTBEAT_SECONDS) as beat:
+        try:
+            result = _rounds(plan, graph=graph, store=store, state=state, kinds=kinds,
+                             progress=progress, reread=reread, replan=replan, now=now,
+                             sleep=sleep, beat=beat)
+        except BaseException:
+            # the state file holds what was done however the apply stops; the error that
+            # stopped it is the one to report (a journal left behind is replayed anyway)
+            try:
+                _compact(store)
+            except Exception as error:
+                log.debug("state journal not folded in: %s", error)
+            raise
+    _compact(store)
+    return result
+
+
+def _record_batch(store: Any, state: State, chunk: Sequence[Change]) -> None:
+    """The durable record of one settled batch: a journal record of its changes where the
+    store keeps one (local files), else a full save. A crash loses at most the batch in
+    flight either way."""
+    append = getattr(store, "append", None)
+    if append is None:
+        store.save(state)
+    else:
+        append(state, addresses=[change.address for change in chunk])
+
+
+def _compact(store: Any) -> None:
+    """Fold the batch journal into the state (the end of an apply)."""
+    compact = getattr(store, "compact", None)
+    if compact is not None:
+        compact()
+
+
+def _rounds(plan: Plan, *, graph: Any, store: Any, state: State, kinds: Mapping[str, Kind],
+            progress: Progress, reread: Reread | None, replan: Replan | None,
+            now: Callable[[], str], sleep: Callable[[float], None],
+            beat: _Heartbeat) -> ApplyResult:
     done: list[str] = []
     stalled = 0
     for round_no in range(1, MAX_ROUNDS + 1):
-        outcome = _execute(plan, graph=graph, store=store, state=state, progress=progress, now=now)
+        beat.current = _Round(state=state)
+        outcome = _execute(plan, graph=graph, store=store, state=state, progress=progress,
+                           now=now, outcome=beat.current)
+        beat.current, beat.finished = None, beat.finished + len(outcome.done)
         done.extend(outcome.done)
         stalled = 0 if outcome.done else stalled + 1
         state = outcome.state
         if outcome.failed:
-            not_done = [c.address for c in plan.changes
-                        if c.address not in {*outcome.done, *outcome.failed}]
-            raise ApplyError(
-                f"apply stopped: {outcome.failed[0]}"
-                + (f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else "")
-                + f"; {len(done)} change(s) done, {len(not_done)} not done; "
-                "the state records what was done, run apply again after fixing the cause",
-                report=ApplyReport(done=done, failed=outcome.failed, not_done=not_done),
-            )
+            raise _stopped(plan, outcome, done)
         if not outcome.unknown:
             return ApplyResult(state=state, done=tuple(done), rounds=round_no)
         if reread is None or replan is None or stalled >= MAX_STALLED_ROUNDS:
@@ -113,8 +203,11 @@ def run(
                 report=ApplyReport(done=done, failed=[c.address for c in outcome.unknown]),
             )
         if outcome.retry_after:
-            progress(f"  throttled: waiting {outcome.retry_after:g}s before re-reading")
-            sleep(min(outcome.retry_after, MAX_THROTTLE_WAIT))
+            # the round went on sending after the 429: only what is left of it is waited
+            wait = min(max(0.0, outcome.resume_at - time.monotonic()), MAX_THROTTLE_WAIT)
+            progress(f"  throttled: waiting {wait:g}s before re-reading")
+            beat.waiting_until = time.monotonic() + wait
+            sleep(wait)
         progress(f"  outcome of {len(outcome.unknown)} write(s) unknown: re-reading the tenant")
         pending = [c for c in outcome.unknown if c.address not in outcome.throttled]
         live = _reread_settled(pending, reread, sleep=sleep, progress=progress)
@@ -124,6 +217,21 @@ def run(
             return ApplyResult(state=state, done=tuple(done), rounds=round_no)
     raise ApplyError(f"apply gave up after {MAX_ROUNDS} rounds of writes with unknown outcomes; "
                      "run plan to see what is left", report=ApplyReport(done=done))
+
+
+def _stopped(plan: Plan, outcome: _Round, done: Sequence[str]) -> ApplyError:
+    """The error of a round that had failures; a half-done replace is counted as such."""
+    settled = {*outcome.done, *outcome.failed_addresses}
+    not_done = [c.address for c in plan.changes if c.address not in settled]
+    more = len(outcome.failed) - 1
+    half = f", {len(outcome.half_done)} half done" if outcome.half_done else ""
+    return ApplyError(
+        f"apply stopped: {outcome.failed[0]}" + (f" (and {more} more)" if more > 0 else "")
+        + f"; {len(done)} change(s) done{half}, {len(not_done)} not done; the state records "
+        "what was done, run apply again after fixing the cause",
+        report=ApplyReport(done=list(done), failed=outcome.failed, not_done=not_done,
+                           half_done=outcome.half_done),
+    )
 
 
 def _reread_settled(unknown: Sequence[Change], reread: Reread, *,
@@ -149,37 +257,47 @@ def _unseen_creates(unknown: Sequence[Change], live: Sequence[LiveProvider]) -> 
             and not any(a == c.address and i != c.graph_id for a, i in shown)]
 
 
-def _requests(change: Change) -> list[dict[str, Any]]:
+def _requests(change: Change, *, root: str) -> list[dict[str, Any]]:
     """The Graph requests one change needs, as batch items (ids unique per change), with its
-    user-flow links: unlinks before a delete (which depends on them), links of a kept object
-    alongside; links of a created object follow its batch (`_attach_created`)."""
+    user-flow links: unlinks before a delete (which depends on them: the batching layer sends
+    them as one line), links of a kept object alongside; links of a created object follow its
+    batch (`_attach_created`). `root` is the Graph version root the link bodies name."""
     from idpctl import userflows
 
     items = _writes(change)
     if not change.links or change.graph_id is None:
         return items
-    unlinks = userflows.link_items(change, change.graph_id, attach=False)
+    unlinks = userflows.link_items(change, change.graph_id, attach=False, root=root)
     if change.action in (Action.DELETE, Action.REPLACE):
         items[0]["depends_on"] = (*items[0]["depends_on"], *(u["id"] for u in unlinks))
         return [*unlinks, *items]
-    return [*items, *unlinks, *userflows.link_items(change, change.graph_id, attach=True)]
+    return [*items, *unlinks,
+            *userflows.link_items(change, change.graph_id, attach=True, root=root)]
+
+
+def _shape(change: Change) -> list[dict[str, Any]]:
+    """The change's batch items for their ids and dependencies only (bodies not sent)."""
+    return _requests(change, root="")
 
 
 def _writes(change: Change) -> list[dict[str, Any]]:
+    """The change's own requests, at its Graph version (`/v1.0/...` or `/beta/...`; a plan
+    without versions: the client's default)."""
     base = change.address
+    collection = f"/{change.api_version}{_COLLECTION}" if change.api_version else _COLLECTION
     if change.action is Action.CREATE:
-        return [_item(f"{base}#create", "POST", COLLECTION, change.body)]
+        return [_item(f"{base}#create", "POST", collection, change.body)]
     if change.action in (Action.UPDATE, Action.ADOPT):
         if change.body is None:
             return []
-        return [_item(f"{base}#patch", "PATCH", f"{COLLECTION}/{change.graph_id}", change.body)]
+        return [_item(f"{base}#patch", "PATCH", f"{collection}/{change.graph_id}", change.body)]
     if change.action is Action.DELETE:
         if change.graph_id is None:  # already gone from Graph: only forget it
             return []
-        return [_item(f"{base}#delete", "DELETE", f"{COLLECTION}/{change.graph_id}")]
+        return [_item(f"{base}#delete", "DELETE", f"{collection}/{change.graph_id}")]
     if change.action is Action.REPLACE:
-        delete = _item(f"{base}#delete", "DELETE", f"{COLLECTION}/{change.graph_id}")
-        create = _item(f"{base}#create", "POST", COLLECTION, change.body,
+        delete = _item(f"{base}#delete", "DELETE", f"{collection}/{change.graph_id}")
+        create = _item(f"{base}#create", "POST", collection, change.body,
                        depends_on=(delete["id"],))
         return [delete, create]
     raise ValueError(f"unknown action {change.action}")
@@ -191,12 +309,22 @@ def _item(item_id: str, method: str, url: str, body: Any = None,
 
 
 def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
-    """Group changes so no batch exceeds the limit and a change's requests share a batch."""
+    """Group changes so each chunk is exactly one `$batch` Graph accepts (batching.pack): a
+    change whose requests depend on one another (a replace, a delete after its unlinks) is a
+    fully sequential chunk of its own; changes of independent requests share fully parallel
+    chunks of at most BATCH_LIMIT requests. Plan order is kept."""
     chunks: list[list[Change]] = []
     current: list[Change] = []
     size = 0
     for change in changes:
-        need = max(len(_requests(change)), 1)
+        requests = _shape(change)
+        if any(r["depends_on"] for r in requests):
+            if current:
+                chunks.append(current)
+                current, size = [], 0
+            chunks.append([change])
+            continue
+        need = max(len(requests), 1)
         if current and size + need > BATCH_LIMIT:
             chunks.append(current)
             current, size = [], 0
@@ -208,12 +336,13 @@ def _chunks(changes: Sequence[Change]) -> list[list[Change]]:
 
 
 def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Progress,
-             now: Callable[[], str]) -> _Round:
+             now: Callable[[], str], outcome: _Round | None = None) -> _Round:
     """Send the plan's chunks, up to CONCURRENCY batches at once, and settle each result in
-    plan order, saving the state after every one. The first failure stops the sending; the
-    batches already in flight are still settled and saved. A chunk that deletes, replaces
+    plan order, saving the state after every one. The first failure or unknown outcome
+    stops the sending (a throttled create does not: `_unsettled`); the batches already in
+    flight are still settled and saved. A chunk that deletes, replaces
     or links user flows runs alone, after everything before it is settled."""
-    outcome = _Round(state=state)
+    outcome = outcome if outcome is not None else _Round(state=state)
     flight: deque[tuple[list[Change], Future]] = deque()
     error: BaseException | None = None
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
@@ -222,7 +351,7 @@ def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Prog
             while flight and (alone or len(flight) >= CONCURRENCY):
                 error = _finish(*flight.popleft(), outcome, graph=graph, store=store,
                                 progress=progress, now=now) or error
-            if error is not None or outcome.failed or outcome.unknown:
+            if error is not None or outcome.failed or _unsettled(outcome):
                 break
             if alone:
                 outcome.state = _before_destroy(chunk, outcome.state, store=store)
@@ -236,6 +365,13 @@ def _execute(plan: Plan, *, graph: Any, store: Any, state: State, progress: Prog
     if error is not None:
         raise error
     return outcome
+
+
+def _unsettled(outcome: _Round) -> bool:
+    """Writes of unknown outcome other than creates Graph throttled. A throttled create does
+    not stop the sending: the other providers' creates cannot make it a twin, and the
+    re-read at the end of the round settles it with the rest (one re-read, not one each)."""
+    return any(c.address not in outcome.throttled for c in outcome.unknown)
 
 
 def _before_destroy(chunk: Sequence[Change], state: State, *, store: Any) -> State:
@@ -262,7 +398,7 @@ def _send(graph: Any, chunk: Sequence[Change]) -> tuple[Mapping[str, Any], set[s
     """One chunk's batch (in a worker thread): (results, ids of unknown outcome, wait)."""
     from idpctl.graph import BatchRequest
 
-    items = [req for change in chunk for req in _requests(change)]
+    items = [req for change in chunk for req in _requests(change, root=graph.root)]
     if not items:
         return {}, set(), 0.0
     batch = [BatchRequest(id=i["id"], method=i["method"], url=i["url"], body=i["body"],
@@ -282,11 +418,11 @@ def _finish(chunk: list[Change], future: Future, outcome: _Round, *, graph: Any,
         results, unknown_ids, retry_after = future.result()
     except Exception as error:
         return error
-    outcome.retry_after = max(outcome.retry_after, retry_after)
+    outcome.throttled_for(retry_after)
     for change in chunk:
         _settle(change, results, unknown_ids, outcome, progress=progress, now=now)
     _attach_created(chunk, outcome, graph=graph, progress=progress)
-    store.save(outcome.state)
+    _record_batch(store, outcome.state, chunk)
     return None
 
 
@@ -294,7 +430,7 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
             *, progress: Progress, now: Callable[[], str]) -> None:
     """Fold one change's batch results into the state and the round's report."""
     symbol = change.action.value
-    ids = [req["id"] for req in _requests(change)]
+    ids = [req["id"] for req in _shape(change)]
     if not ids and change.action is Action.DELETE:
         outcome.state = _forget(outcome.state, change.address)
         outcome.done.append(change.address)
@@ -312,7 +448,7 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
         outcome.unknown.append(change)
         for result in statuses.values():
             if result is not None and result.status == 429:
-                outcome.retry_after = max(outcome.retry_after, _retry_after(result))
+                outcome.throttled_for(_retry_after(result))
                 outcome.throttled.add(change.address)
         progress(f"{symbol} {change.address}: outcome unknown")
         return
@@ -320,10 +456,13 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
     if failed:
         first = failed[0]
         reason = "no answer" if first is None else _describe(first)
-        outcome.failed.append(f"{change.address}: {reason}")
         gone = statuses.get(f"{change.address}#delete")
         if change.action is Action.REPLACE and gone is not None and gone.ok:
             outcome.state = _forget(outcome.state, change.address)  # the old object is gone
+            outcome.half_done.append(change.address)
+            reason = f"{_half_done(change)}: {reason}"
+        outcome.failed.append(f"{change.address}: {reason}")
+        outcome.failed_addresses.add(change.address)
         progress(f"{symbol} {change.address}: failed: {reason}")
         return
     if change.action is Action.DELETE:
@@ -338,6 +477,14 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
     outcome.done.append(change.address)
 
 
+def _half_done(change: Change) -> str:
+    """What a replace whose delete ran and whose create failed left behind."""
+    left = sorted({link.flow for link in change.links if not link.attach})
+    flows = f" and left user flow(s) {', '.join(left)}" if left else ""
+    return (f"half done: the old object (id {change.graph_id}) was deleted{flows}; the new "
+            "one was not created (the next plan creates it)")
+
+
 def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
                     progress: Progress) -> None:
     """Add the user-flow links of providers this batch created: their ids exist only now. A
@@ -350,7 +497,7 @@ def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
         record = outcome.state.providers.get(change.address)
         if change.action in (Action.CREATE, Action.REPLACE) and change.links and record \
                 and change.address in outcome.done:
-            items += userflows.link_items(change, record.id, attach=True)
+            items += userflows.link_items(change, record.id, attach=True, root=graph.root)
     if not items:
         return
     try:
@@ -366,6 +513,7 @@ def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
             continue
         reason = "no answer" if result is None else _describe(result)
         outcome.failed.append(f"{address}: attach to user flow {flow}: {reason}")
+        outcome.failed_addresses.add(address)
         progress(f"  {address}: attach to user flow {flow} failed: {reason}")
 
 
@@ -420,6 +568,8 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
             set_at=now(), source=secret.source, version=secret.version,
         )
     desired = change.desired
+    if desired is not None:
+        secrets = _with_sources(secrets, desired.fields, state.fingerprint_key)
     record = ManagedRecord(
         kind=change.kind, key=change.key, id=graph_id or (previous.id if previous else ""),
         auth_method=desired.auth_method if desired
@@ -430,6 +580,19 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
     created_at = previous.created_at if keeps_object and previous else now()
     protected = desired.protected if desired else bool(previous and previous.protected)
     return with_record(state, replace(record, created_at=created_at, protected=protected))
+
+
+def _with_sources(secrets: dict[str, SecretRecord], fields: Mapping[str, Any],
+                  key: bytes) -> dict[str, SecretRecord]:
+    """Records of unchanged values say where each comes from now (a source the plan showed
+    moving, env:A -> env:B with the same value); `set_at` stays: the value was not set."""
+    for path, secret in _secrets_in(fields):
+        known = secrets.get(path)
+        if known is not None and (known.source, known.version) != (secret.source,
+                                                                   secret.version) \
+                and fingerprint(key, secret) == known.fingerprint:
+            secrets[path] = replace(known, source=secret.source, version=secret.version)
+    return secrets
 
 
 def _forget(state: State, address: str) -> State:

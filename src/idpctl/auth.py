@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from idpctl import redact
+from idpctl.endpoints import Allowance, https_or_allowed, read_regular
 from idpctl.errors import AuthError
 from idpctl.model import Secret, SecretRef
 
@@ -144,11 +145,15 @@ def token_provider(
     verify: str | bool = True,
     env: Mapping[str, str] | None = None,
     secret_context: Any = None,
+    allowance: Allowance | None = None,
 ) -> TokenProvider:
     """A TokenProvider for the `auth:` block of idpctl.yaml (None: environment only).
     `secret_context` (a `secrets.SecretContext`) resolves `{vault: ...}`/`{keyVault: ...}`
-    references; env/file ones need none. Nothing is sent until the first `token()`."""
+    references; env/file ones need none. Nothing is sent until the first `token()`.
+    `allowance` (default: the process environment's) lets a non-https OIDC request URL
+    through."""
     env = os.environ if env is None else env
+    allowance = allowance if allowance is not None else Allowance.from_sources()
     if secret_context is None:
         from idpctl.secrets import SecretContext
 
@@ -165,7 +170,7 @@ def token_provider(
                           secret_context)
     elif not client_id:
         raise AuthError("no client id: set auth.clientId in idpctl.yaml or AZURE_CLIENT_ID")
-    cred = _credential(mode, auth, env, verify=verify, ctx=secret_context)
+    cred = _credential(mode, auth, env, verify=verify, ctx=secret_context, allowance=allowance)
     authority = f"{authority_root.rstrip('/')}/{tenant}"
     log.debug("signing in: mode=%s (%s) client=%s authority=%s", mode, cred.detail, client_id,
               authority)
@@ -217,7 +222,7 @@ def _configured(value: Any, env: Mapping[str, str]) -> bool:
 
 
 def _credential(mode: str, auth: Mapping[str, Any], env: Mapping[str, str], *,
-                verify: str | bool, ctx: Any) -> Credential:
+                verify: str | bool, ctx: Any, allowance: Allowance) -> Credential:
     if mode == "secret":
         ref = auth.get("clientSecret")
         value = _reveal(ref, "auth.clientSecret", ctx) if ref is not None else None
@@ -230,7 +235,7 @@ def _credential(mode: str, auth: Mapping[str, Any], env: Mapping[str, str], *,
     if mode == "certificate":
         return _certificate(auth.get("certificate"), env, ctx)
     if mode == "federated":
-        return _federated(auth.get("federatedToken"), env, verify=verify)
+        return _federated(auth.get("federatedToken"), env, verify=verify, allowance=allowance)
     return Credential("managedIdentity", "managed identity")
 
 
@@ -310,8 +315,7 @@ def load_certificate(path: str, password: str | None) -> tuple[str, str]:
     from cryptography.hazmat.primitives.serialization import pkcs12
 
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(1024 * 1024)
+        data = read_regular(path, limit=1024 * 1024)  # a FIFO is refused, not waited on
     except OSError as error:
         raise AuthError(f"cannot read certificate {path}: {error.strerror}") from None
     secret = password.encode("utf-8") if password else None
@@ -343,7 +347,8 @@ def _pem_block(data: bytes, label: bytes) -> bytes:
     raise ValueError(f"no {label.decode()} block")
 
 
-def _federated(spec: Any, env: Mapping[str, str], *, verify: str | bool) -> Credential:
+def _federated(spec: Any, env: Mapping[str, str], *, verify: str | bool,
+               allowance: Allowance) -> Credential:
     spec = dict(spec) if isinstance(spec, Mapping) else {}
     # what the file asks for wins over the environment; `github: true` skips a token file
     path = spec.get("file") or (None if spec.get("github") else
@@ -357,6 +362,9 @@ def _federated(spec: Any, env: Mapping[str, str], *, verify: str | bool) -> Cred
         raise AuthError("auth.mode federated: no token file (AZURE_FEDERATED_TOKEN_FILE) and no "
                         "GitHub Actions OIDC (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN; the workflow "
                         "needs `permissions: id-token: write`)")
+    reason = https_or_allowed(url, what="ACTIONS_ID_TOKEN_REQUEST_URL", allowance=allowance)
+    if reason:
+        raise AuthError(reason)  # the request token is a credential: never over plain http
     return Credential("federated", "github",
                       {"client_assertion": GitHubAssertion(url, bearer, verify=verify)}, (bearer,))
 
@@ -369,8 +377,7 @@ class FileAssertion:
 
     def __call__(self) -> str:
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                token = handle.read(64 * 1024).strip()
+            token = read_regular(self.path, limit=64 * 1024).decode("utf-8", "replace").strip()
         except OSError as error:
             raise AuthError(f"cannot read federated token file {self.path}: {error.strerror}"
                             ) from None

@@ -1,7 +1,9 @@
 """JSON batching (GRAPH.md 5.1): many requests in few round trips, each result mapped back.
 
 Requests that depend on one another (`depends_on`) must share a batch, as Graph resolves
-`dependsOn` only inside one; so connected groups are packed whole into batches of at most 20.
+`dependsOn` only inside one, and a batch must be fully sequential or fully parallel: so each
+connected group is sent as one sequential batch of its own (a chain, each request depending on
+the one before it), and independent requests share parallel batches of at most 20 (`pack`).
 Batches run on a small thread pool. Inside a batch Graph throttles item by item: only the
 throttled items (and those that failed 424 because they waited on one) are sent again, after
 the largest `Retry-After`, within the client's retry budget. An item still throttled after
@@ -17,7 +19,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from idpctl.errors import GraphError, WriteOutcomeUnknown
@@ -26,7 +28,8 @@ from idpctl.ratelimit import Backoff, parse_retry_after
 if TYPE_CHECKING:
     from idpctl.graph import GraphClient
 
-__all__ = ["MAX_BATCH", "BatchOutcomeUnknown", "BatchRequest", "BatchResult", "pack", "run"]
+__all__ = ["MAX_BATCH", "BatchOutcomeUnknown", "BatchRequest", "BatchResult", "chain",
+           "is_sequential_or_parallel", "pack", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +78,72 @@ class BatchOutcomeUnknown(WriteOutcomeUnknown):
 
 
 def pack(requests: Sequence[BatchRequest]) -> list[list[BatchRequest]]:
-    """Split into batches of at most 20, keeping each dependency group in one batch and the
-    given order inside it. Raises ValueError for unknown, duplicate or oversized groups."""
+    """Split into batches Graph accepts. A batch "should be either fully sequential or fully
+    parallel" (MGD concepts/json-batching.md; docs issue microsoft-graph-docs-contrib#2339:
+    a mixed batch is refused whole with 400), and a dependency must come before the request
+    that names it (msgraph-sdk-java-core#71). So each group of requests joined by
+    `depends_on` becomes one fully sequential batch of its own: its requests in the given
+    order (a dependency moved up before its dependent), each depending on the one before it.
+    Requests without dependencies share fully parallel batches of at most 20. Raises
+    ValueError for unknown, duplicate, cyclic or oversized groups."""
+    by_id = _by_id(requests)
+    groups = _groups(requests, by_id)
+    batches: list[list[BatchRequest]] = []
+    parallel: list[BatchRequest] = []
+    for group in groups:
+        if len(group) == 1 and not group[0].depends_on:
+            if len(parallel) == MAX_BATCH:
+                batches.append(parallel)
+                parallel = []
+            parallel.append(group[0])
+            continue
+        if len(group) > MAX_BATCH:
+            raise ValueError(f"{len(group)} requests depend on each other; a batch holds "
+                             f"{MAX_BATCH}")
+        batches.append(chain(group))
+    if parallel:
+        batches.append(parallel)
+    return batches
+
+
+def chain(group: Sequence[BatchRequest]) -> list[BatchRequest]:
+    """`group` as one fully sequential batch: a topological order that keeps the given order
+    where it can, each request depending on exactly the one before it. Running the group as
+    a line is stricter than its graph (a failure fails every later request with 424), never
+    looser: every original dependency still runs first."""
+    ordered = _topological(group)
+    out: list[BatchRequest] = []
+    for request in ordered:
+        before = (out[-1].id,) if out else ()
+        out.append(replace(request, depends_on=before))
+    return out
+
+
+def is_sequential_or_parallel(batch: Sequence[BatchRequest]) -> bool:
+    """True when `batch` is fully parallel (no `depends_on`) or fully sequential (the first
+    request depends on nothing, every other one on exactly the request before it)."""
+    if not any(r.depends_on for r in batch):
+        return True
+    return all(tuple(d.lower() for d in r.depends_on)
+               == ((batch[n - 1].id.lower(),) if n else ()) for n, r in enumerate(batch))
+
+
+def _by_id(requests: Sequence[BatchRequest]) -> dict[str, BatchRequest]:
     by_id: dict[str, BatchRequest] = {}
     for request in requests:
         if request.id.lower() in by_id:
             raise ValueError(f"duplicate batch request id {request.id!r}")
         by_id[request.id.lower()] = request
+    for request in requests:
+        for dep in request.depends_on:
+            if dep.lower() not in by_id:
+                raise ValueError(f"batch request {request.id!r} depends on unknown {dep!r}")
+    return by_id
+
+
+def _groups(requests: Sequence[BatchRequest],
+            by_id: Mapping[str, BatchRequest]) -> list[list[BatchRequest]]:
+    """Requests joined by `depends_on` (either way), each group in the given order."""
     parent = {key: key for key in by_id}
 
     def find(key: str) -> str:
@@ -92,23 +154,26 @@ def pack(requests: Sequence[BatchRequest]) -> list[list[BatchRequest]]:
 
     for request in requests:
         for dep in request.depends_on:
-            if dep.lower() not in by_id:
-                raise ValueError(f"batch request {request.id!r} depends on unknown {dep!r}")
             parent[find(request.id.lower())] = find(dep.lower())
     groups: dict[str, list[BatchRequest]] = {}
     for request in requests:
         groups.setdefault(find(request.id.lower()), []).append(request)
-    batches: list[list[BatchRequest]] = []
-    for group in groups.values():
-        if len(group) > MAX_BATCH:
-            raise ValueError(f"{len(group)} requests depend on each other; a batch holds "
-                             f"{MAX_BATCH}")
-        target = next((b for b in batches if len(b) + len(group) <= MAX_BATCH), None)
-        if target is None:
-            batches.append(list(group))
-        else:
-            target.extend(group)
-    return batches
+    return list(groups.values())
+
+
+def _topological(group: Sequence[BatchRequest]) -> list[BatchRequest]:
+    done: set[str] = set()
+    pending = list(group)
+    ordered: list[BatchRequest] = []
+    while pending:
+        ready = next((r for r in pending if all(d.lower() in done for d in r.depends_on)), None)
+        if ready is None:
+            raise ValueError("batch requests depend on each other in a cycle: "
+                             + ", ".join(r.id for r in pending))
+        pending.remove(ready)
+        done.add(ready.id.lower())
+        ordered.append(ready)
+    return ordered
 
 
 def run(

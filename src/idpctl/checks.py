@@ -23,7 +23,7 @@ from typing import Any
 from idpctl import userflows
 from idpctl.errors import AuthError, GraphError
 from idpctl.model import Action, Change, Finding, Kind, Plan, Provider
-from idpctl.preflight import blocking
+from idpctl.preflight import blocking, limits
 from idpctl.preflight import run as discovery
 
 __all__ = [
@@ -55,7 +55,8 @@ def with_findings(plan: Plan, *, providers: Sequence[Provider], settings: Any, g
     """`plan` with its preflight findings (discovery unless `offline`, then capabilities)."""
     found: list[Finding] = []
     if not offline:
-        found += discovery(providers, ca_bundle=getattr(settings, "preflight_ca_bundle", None))
+        found += discovery(providers, ca_bundle=getattr(settings, "preflight_ca_bundle", None),
+                           limits=limits(settings))
     found += _capability_findings(plan, graph)
     order = {p.address: i for i, p in enumerate(providers)}
     found.sort(key=lambda f: (order.get(f.address, len(order)), f.address))

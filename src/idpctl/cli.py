@@ -1,8 +1,10 @@
 """The command line: verbs, options and exit codes. The only module that prints.
 
 Exit codes: 0 success and no changes; 2 changes present (`plan --detailed-exitcode`, `drift`);
-1 any error, including a partial apply. Heavy modules (httpx, msal, deepdiff) are imported
-only by the verbs that use them.
+1 any error, including a partial apply and a usage error (an unknown option, a missing value:
+never 2, which a workflow reads as "changes"); 130 interrupted; 141 stdout closed early
+(`idpctl schema | head -1`: nothing more is printed, no error line). Heavy modules (httpx,
+msal) are imported only by the verbs that use them.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from typing import NoReturn
 
 from idpctl import __version__, output
 from idpctl.errors import IdpctlError
@@ -22,11 +26,27 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
+
+EXIT_CODES_HELP = """exit codes:
+  0    success, no changes
+  1    any error, including a usage error such as an unknown option
+  2    changes present (plan --detailed-exitcode) or drift found (drift)
+  130  interrupted
+  141  stdout was closed early (e.g. | head): nothing more printed"""
 
 _GLOBAL_HELP = {
     "config": "idpctl.yaml to use (default: found from the working directory upwards)",
     "debug": "show tracebacks and an HTTP trace with every secret redacted",
     "env": "environment overlay environments/<NAME>.yaml (default: $IDPCTL_ENV)",
+    "allow_endpoint": "let credentials go to [http://]HOST[:PORT] besides the cloud's own hosts "
+                      "(the emulator, a private Vault); adds to $IDPCTL_ALLOW_ENDPOINTS",
+    "allow_path": "let idpctl read files under DIR, outside the folder of idpctl.yaml; adds to "
+                  "$IDPCTL_ALLOW_PATHS",
+    "providers_root": "read idpctl.yaml's providers: entries under DIR instead of next to "
+                      "idpctl.yaml (a pull request's checkout, with idpctl.yaml from the base "
+                      "branch: docs/security.md)",
 }
 
 
@@ -38,6 +58,14 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         default=argparse.SUPPRESS if suppress else False,
                         help=_GLOBAL_HELP["debug"])
     parser.add_argument("--env", metavar="NAME", default=default, help=_GLOBAL_HELP["env"])
+    parser.add_argument("--allow-endpoint", action="append", metavar="HOST:PORT",
+                        default=argparse.SUPPRESS if suppress else [],
+                        help=_GLOBAL_HELP["allow_endpoint"])
+    parser.add_argument("--allow-path", action="append", metavar="DIR",
+                        default=argparse.SUPPRESS if suppress else [],
+                        help=_GLOBAL_HELP["allow_path"])
+    parser.add_argument("--providers-root", metavar="DIR", default=default,
+                        help=_GLOBAL_HELP["providers_root"])
 
 
 def _preflight(parser: argparse.ArgumentParser) -> None:
@@ -66,9 +94,12 @@ def _annotations(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="idpctl",
         description="Microsoft Entra identity providers as code: validate, plan, apply.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        # no prefix matching at the top: a verb's `--all` must not read as `--allow-...`
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"idpctl {__version__}")
     _add_globals(parser, suppress=False)
@@ -121,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-send this provider's secrets even when unchanged")
     p.add_argument("--lock-timeout", metavar="DURATION", default="0s",
                    help="wait this long for the state lock (e.g. 30s)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress lines on stderr while waiting for Graph's budget")
 
     p = verb("show", "render a saved plan file")
     p.add_argument("planfile", metavar="PLANFILE")
@@ -176,6 +209,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageParser(argparse.ArgumentParser):
+    """argparse with idpctl's usage errors: one `Error:` line on stderr (with the nearest
+    option or choice when there is one) and exit 1, never argparse's 2, which
+    `--detailed-exitcode` and drift define as "changes"."""
+
+    def error(self, message: str) -> NoReturn:
+        hint = _usage_hint(self, message)
+        _error(f"{self.prog}: {message}{hint} (see {self.prog} --help)")
+        raise SystemExit(EXIT_ERROR)
+
+
+def _usage_hint(parser: argparse.ArgumentParser, message: str) -> str:
+    from idpctl.schema import did_you_mean
+
+    unknown = re.match(r"unrecognized arguments: (\S+)", message)
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if unknown and unknown[1].startswith("-"):
+        options = {o.lstrip("-"): o for o in _option_strings(parser)}
+        name = did_you_mean(unknown[1].split("=", 1)[0].lstrip("-"), options)
+        guess = options[name] if name else None
+    elif choice:
+        guess = did_you_mean(choice[1], re.findall(r"'([^']*)'", choice[2]))
+    else:
+        guess = None
+    return f"; did you mean {guess}?" if guess else ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """Every long option of `parser` and its sub-commands (the verb is not known here)."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
+
+
 def _handler(verb: str) -> Callable[[argparse.Namespace], int]:
     import importlib
 
@@ -184,7 +255,18 @@ def _handler(verb: str) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # here, not at interpreter exit, so a closed pipe is caught
+    except BrokenPipeError:  # the reader left (`| head`): not an error of ours
+        from idpctl.commands.common import silence_stdout
+
+        silence_stdout()
+        return EXIT_PIPE_CLOSED
+    return code
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["emulator"]:
         from idpctl.emulator.cli import main as emulator_main
 
@@ -238,7 +320,9 @@ def _run(args: argparse.Namespace) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         _error("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        raise  # main() ends the run quietly
     except Exception as error:  # a bug: still one line, the traceback only with --debug
         _traceback(args)
         _error(f"internal error: {type(error).__name__}: {error} "

@@ -8,18 +8,28 @@ Relative paths are relative to the file that holds them. Secret references becom
 `SecretRef` leaves (never resolved here). An environment overlay `environments/<name>.yaml`
 is deep-merged over `idpctl.yaml` (mappings merge; scalars and lists replace), and
 `${var.NAME}` in provider files takes the merged `variables:`.
+
+The folder of `idpctl.yaml` is the configuration's root: provider files, `{file:}` references
+and the credential files `idpctl.yaml` names must lie inside it, and every URL that receives a
+credential must be the configured cloud's own (https) - unless the operator's allowance
+(`endpoints.Allowance`: environment and command line, never a file) says otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idpctl import endpoints
+from idpctl.endpoints import Allowance
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import (
     Kinds,
@@ -32,28 +42,27 @@ from idpctl.kinds import (
 )
 from idpctl.model import Kind, Location, Provider, SecretRef
 from idpctl.schema import did_you_mean, semantic_problems, validate_document
-from idpctl.yamlload import Document, display_path, load_file
+from idpctl.yamlload import Document, DocumentProblems, display_path, load_file
 
 __all__ = [
     "CLOUDS",
     "SETTINGS_FILE",
     "Settings",
     "find_settings",
+    "lenient_settings",
     "load_providers",
     "load_settings",
     "provider_files",
     "resolve_settings",
     "secret_refs",
+    "settings_problems",
 ]
 
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "idpctl.yaml"
 CLOUDS: Mapping[str, tuple[str, str]] = {
-    "global": ("https://graph.microsoft.com", "https://login.microsoftonline.com"),
-    "usgov": ("https://graph.microsoft.us", "https://login.microsoftonline.us"),
-    "china": ("https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
-}
+    name: (cloud.graph, cloud.authority) for name, cloud in endpoints.CLOUDS.items()}
 _VAR = re.compile(r"\$\{var\.([A-Za-z_][A-Za-z0-9_]*)\}")
 _PATH_KEYS = (("graph", "caBundle"), ("auth", "certificate", "path"),
               ("auth", "federatedToken", "file"), ("state", "path"), ("vault", "caCert"),
@@ -65,6 +74,7 @@ class Settings:
     """What `idpctl.yaml` (plus its environment overlay) says. Paths are absolute.
 
     `rate_limit`: None when unset (the client's default), "off", or requests per minute.
+    `budget`: `graph.budget` as written (limits and window, or "off"); see `ratelimit`.
     `auth`, `state`, `vault` are the raw mappings with `SecretRef` leaves; `raw` is the whole
     merged document the same way. `document` is for locating problems, not for reading values.
     """
@@ -78,6 +88,8 @@ class Settings:
     ca_bundle: Path | None = None
     timeout: float = 30.0
     rate_limit: float | str | None = None
+    api_version: str | Mapping[str, str] | None = None  # graph.apiVersion (apiversions.choose)
+    budget: Mapping[str, Any] | str | None = None
     auth: Mapping[str, Any] = field(default_factory=dict)
     state: Mapping[str, Any] = field(default_factory=dict)
     provider_paths: tuple[Path, ...] = ()
@@ -89,6 +101,15 @@ class Settings:
     secret_policy: Mapping[str, str] = field(default_factory=dict)
     allow_destroy: bool = True
     document: Document | None = field(default=None, repr=False, compare=False)
+    # what the operator let through beyond the cloud's hosts and this file's folder
+    allowance: Allowance = field(default_factory=Allowance, compare=False)
+    providers_root: Path | None = None  # --providers-root: a second root, set by the operator
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """The configuration's roots: the folder of `idpctl.yaml`, and --providers-root."""
+        extra = (self.providers_root.resolve(),) if self.providers_root else ()
+        return (self.path.parent, *extra)
 
 
 def find_settings(start: Path) -> Path:
@@ -96,15 +117,17 @@ def find_settings(start: Path) -> Path:
     start = start.resolve()
     for folder in (start, *start.parents) if start.is_dir() else start.parents:
         candidate = folder / SETTINGS_FILE
-        if candidate.is_file():
+        if candidate.is_file() or os.path.lexists(candidate):  # a directory, a loop: say so
             return candidate
     raise ConfigError(f"no {SETTINGS_FILE} in {start} or any parent directory (use -c FILE)")
 
 
-def resolve_settings(config: str | None, *, env: str | None = None) -> Settings:
+def resolve_settings(config: str | None, *, env: str | None = None,
+                     allowance: Allowance | None = None,
+                     providers_root: Path | None = None) -> Settings:
     """Settings from `-c FILE`, else found from the working directory upwards."""
     path = Path(config) if config else find_settings(Path.cwd())
-    return load_settings(path, env=env)
+    return load_settings(path, env=env, allowance=allowance, providers_root=providers_root)
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -116,13 +139,17 @@ def _merge(base: Any, over: Any) -> Any:
     return over
 
 
-def _overlay(doc: Document, env: str) -> Document:
+def _overlay(doc: Document, env: str, allowance: Allowance) -> Document:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", env) or env.startswith("."):
         raise ConfigError([Problem(doc.file, 1, 1, f"environment name {env!r} is not valid")])
     path = Path(doc.file).resolve().parent / "environments" / f"{env}.yaml"
     if not path.is_file():
         raise ConfigError([Problem(doc.file, 1, 1, f"environment {env!r}: "
                                                    f"{display_path(path)} does not exist")])
+    reason = endpoints.check_path(path, roots=(path.parent.parent,), allowance=allowance,
+                                  what=f"environment {env!r}: the overlay")
+    if reason:
+        raise ConfigError([Problem(display_path(path), 1, 1, reason)])
     over = load_file(path)
     if not isinstance(over.data, dict):
         raise ConfigError([_at(over.locate(), "an environment overlay must be a mapping")])
@@ -166,26 +193,249 @@ def secret_refs(
     return out
 
 
-def load_settings(path: Path, *, env: str | None = None) -> Settings:
-    """Read `idpctl.yaml` (and `environments/<env>.yaml` over it). Raises ConfigError."""
+def load_settings(path: Path, *, env: str | None = None,
+                  allowance: Allowance | None = None,
+                  providers_root: Path | None = None) -> Settings:
+    """Read `idpctl.yaml` (and `environments/<env>.yaml` over it). Raises ConfigError.
+
+    `allowance` defaults to the environment's (IDPCTL_ALLOW_ENDPOINTS, IDPCTL_ALLOW_PATHS).
+    `providers_root` (`--providers-root`): the folder the `providers:` entries are read
+    under, instead of the folder of the file that sets them (docs/security.md: on a pull
+    request, idpctl.yaml comes from the base branch and the provider files from the PR). It
+    is a second root: files may lie under it or under the folder of idpctl.yaml."""
+    if allowance is None:
+        allowance = Allowance.from_sources()
     doc = load_file(Path(path))
     if not isinstance(doc.data, dict):
         raise ConfigError([_at(doc.locate(), f"{SETTINGS_FILE} must be a mapping "
                                              "(tenant:, tenantKind:, providers: ...)")])
     problems = validate_document(doc, "idpctl", label=SETTINGS_FILE)
     if problems:
-        raise ConfigError(problems)
+        more = settings_problems(doc, _absolute_paths(doc.data, doc))
+        raise ConfigError(sorted(set(problems + more), key=lambda p: (p.line, p.column)))
     if env:
-        doc = _overlay(doc, env)
+        doc = _overlay(doc, env, allowance)
     kinds = load_kinds()
     data = secret_refs(doc.data, secret_paths(kinds.schema("idpctl")), doc=doc)
-    for key in _PATH_KEYS:
-        data = _absolute(data, key, doc)
+    data = _absolute_paths(data, doc)
+    problems = settings_problems(doc, data)
+    if problems:
+        raise ConfigError(problems)
     if data.get("secretPolicy"):
         from idpctl.governance import parse_policy
 
         parse_policy(data["secretPolicy"], where=doc.locate(("secretPolicy",)))
-    return _settings(doc, data, env)
+    settings = _settings(doc, data, env, allowance, providers_root)
+    problems = _endpoint_problems(settings, doc) + reference_problems(data, settings)
+    if problems:
+        raise ConfigError(problems)
+    from idpctl.apiversions import for_settings
+
+    for_settings(settings, kinds)  # graph.apiVersion names versions the kinds have
+    return settings
+
+
+# paths in idpctl.yaml that name a credential file
+_CREDENTIAL_FILES = (("auth", "certificate", "path"), ("auth", "federatedToken", "file"))
+
+
+def _endpoint_problems(settings: Settings, doc: Document) -> list[Problem]:
+    """Each credential-receiving URL and credential file idpctl.yaml sets, checked against
+    the cloud's hosts, the root and the allowance."""
+    cloud = endpoints.CLOUDS[settings.cloud]
+    owned: dict[tuple[str, ...], tuple[Any, tuple[str, ...]]] = {
+        ("graph", "url"): (cloud.graph_hosts, ()),
+        ("graph", "authority"): (cloud.authority_hosts, ()),
+        ("vault", "address"): ((), ()),  # no host is Vault's by right: the allowance decides
+        ("state", "url"): ((), cloud.blob_suffixes),
+    }
+    problems: list[Problem] = []
+    for key, (hosts, suffixes) in owned.items():
+        value = _lookup(settings.raw, key)
+        if value is None:
+            continue
+        reason = endpoints.check_url(value, what=".".join(key), hosts=hosts, suffixes=suffixes,
+                                     allowance=settings.allowance)
+        if reason:
+            problems.append(_at(doc.locate(key), reason))
+    for key in _CREDENTIAL_FILES:
+        value = _lookup(settings.raw, key)
+        if isinstance(value, str):
+            reason = endpoints.check_path(Path(value), roots=settings.roots,
+                                          allowance=settings.allowance, what=".".join(key))
+            if reason:
+                problems.append(_at(doc.locate(key), reason))
+    mount = _lookup(settings.raw, ("vault", "auth", "mount"))
+    reason = endpoints.check_vault_path(mount, what="vault.auth.mount")
+    if reason:
+        problems.append(_at(doc.locate(("vault", "auth", "mount")), reason))
+    return problems
+
+
+def _lookup(data: Any, key: tuple[str, ...]) -> Any:
+    for part in key:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def reference_problems(data: Any, settings: Settings) -> list[Problem]:
+    """A located problem for each secret reference in `data` that would send a token to a
+    host the cloud does not own, read a file outside the root, or steer a Vault path."""
+    problems: list[Problem] = []
+    for ref in _refs(data):
+        reason = _ref_problem(ref, settings)
+        if reason and ref.location is not None:
+            problems.append(_at(ref.location, reason))
+        elif reason:
+            problems.append(Problem(display_path(settings.path), 1, 1, reason))
+    return problems
+
+
+def _refs(value: Any) -> list[SecretRef]:
+    if isinstance(value, SecretRef):
+        return [value]
+    if isinstance(value, Mapping):
+        return [r for v in value.values() for r in _refs(v)]
+    if isinstance(value, list | tuple):
+        return [r for v in value for r in _refs(v)]
+    return []
+
+
+def _ref_problem(ref: SecretRef, settings: Settings) -> str | None:
+    if ref.scheme == "keyVault":
+        return endpoints.check_keyvault_url(ref.spec, cloud=settings.cloud,
+                                            allowance=settings.allowance)
+    if ref.scheme == "file" and isinstance(ref.spec, str):
+        return endpoints.check_path(Path(ref.spec), roots=settings.roots,
+                                    allowance=settings.allowance, what="file:")
+    if ref.scheme == "vault" and isinstance(ref.spec, Mapping):
+        return (endpoints.check_vault_path(ref.spec.get("mount"), what="vault.mount")
+                or endpoints.check_vault_path(ref.spec.get("path"), what="vault.path"))
+    return None
+
+
+def lenient_settings(path: Path, *, env: str | None = None, allowance: Allowance,
+                     providers_root: Path | None = None) -> Settings | None:
+    """Settings good enough to read the provider files when `idpctl.yaml` has problems, so
+    `validate` reports both in one run: the `providers:` entries that pass every check of
+    `_provider_paths` (the same roots and allowance), the valid `variables:` and `tenantKind:`
+    ("" when invalid: no tenant-kind rule runs), nothing else. None when the file is not
+    even a mapping."""
+    try:
+        doc = load_file(Path(path))
+    except DocumentProblems as error:
+        doc = error.document
+    except ConfigError:
+        return None
+    if env:
+        with contextlib.suppress(ConfigError):  # reported by the strict load already
+            doc = _overlay(doc, env, allowance)
+    data = doc.data
+    if not isinstance(data, dict):
+        return None
+    entries = data.get("providers", "providers")
+    entries = [entries] if isinstance(entries, str) else entries
+    paths: list[Path] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, str) and entry and entry.isprintable():
+            with contextlib.suppress(ConfigError, OSError, ValueError):
+                paths += _provider_paths(doc, data, [entry], allowance, providers_root)
+    variables = data.get("variables")
+    return Settings(
+        path=Path(doc.file).resolve(), tenant="", document=doc, allowance=allowance,
+        providers_root=providers_root,
+        tenant_kind=data.get("tenantKind") if data.get("tenantKind") in _TENANT_KINDS else "",
+        provider_paths=tuple(paths),
+        variables={k: _text(v) for k, v in variables.items()
+                   if isinstance(k, str) and _VAR_NAME.fullmatch(k)
+                   and isinstance(v, str | int | float | bool)}
+        if isinstance(variables, dict) else {},
+    )
+
+
+# A tenant id (GUID) or a domain name: DNS labels of letters, digits and inner hyphens. It
+# becomes part of sign-in and Graph URLs, so '/', '?', '#', '..', spaces, newlines never pass.
+_TENANT = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?"
+                     r"(?:\.[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?)*")
+_TENANT_KINDS = ("workforce", "b2c", "external")
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CA_KEYS = (("graph", "caBundle"), ("preflight", "caBundle"), ("vault", "caCert"))
+CA_BUNDLE_MAX_BYTES = 8 * 1024 * 1024
+_PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
+def settings_problems(doc: Document, data: Mapping[str, Any]) -> list[Problem]:
+    """What the schema cannot say about valid-shaped settings: the tenant's form, CA bundles
+    that are readable PEM files, a state path that is not a directory. `data` has absolute
+    paths."""
+    problems = [_at(doc.locate(key), f"{'.'.join(key)}: {message}")
+                for key, message in _tenant_problems(data) + _path_problems(data)]
+    return problems
+
+
+def _tenant_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    tenant = data.get("tenant")
+    if not isinstance(tenant, str) or (len(tenant) <= 253 and _TENANT.fullmatch(tenant)):
+        return []
+    return [(("tenant",), "expected a tenant id (a GUID) or a domain name such as "
+                          "contoso.onmicrosoft.com (letters, digits, '-' and '.' only)")]
+
+
+def _path_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    found = []
+    for key in _CA_KEYS:
+        value = _get(data, key)
+        message = _pem_problem(Path(value)) if isinstance(value, str) else None
+        if message:
+            found.append((key, message))
+    state = data.get("state") or {}
+    path = state.get("path") if state.get("backend", "local") == "local" else None
+    if isinstance(path, str) and os.path.isdir(path):
+        found.append((("state", "path"), f"{_shown(path)} is a directory; name a file "
+                                         "such as .idpctl/state.json"))
+    return found
+
+
+def _shown(path: Path | str) -> str:
+    return _printable(display_path(path))
+
+
+def _printable(text: str) -> str:
+    """`text` for a one-line message: quoted when it holds a newline or another control
+    character (which would otherwise start a forged line of output)."""
+    return text if text.isprintable() else repr(text)
+
+
+def _get(data: Mapping[str, Any], key: tuple[str, ...]) -> Any:
+    for part in key:
+        data = data.get(part) if isinstance(data, Mapping) else None
+    return data
+
+
+def _pem_problem(path: Path) -> str | None:
+    """Why `path` is not a PEM file of CA certificates, or None."""
+    shown = _shown(path)
+    if not path.exists():
+        return f"{shown} does not exist"
+    if not path.is_file():
+        return f"{shown} is {'a directory' if path.is_dir() else 'not a regular file'}, " \
+               "not a PEM file of CA certificates"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(CA_BUNDLE_MAX_BYTES + 1)
+    except OSError as error:
+        return f"{shown} cannot be read: {error.strerror}"
+    if len(head) > CA_BUNDLE_MAX_BYTES:
+        return f"{shown} is larger than 8 MiB, not a PEM file of CA certificates"
+    if _PEM_CERTIFICATE not in head:
+        return f"{shown} is not a PEM file of CA certificates (no {_PEM_CERTIFICATE.decode()} line)"
+    return None
+
+
+def _absolute_paths(data: dict[str, Any], doc: Document) -> dict[str, Any]:
+    for key in _PATH_KEYS:
+        data = _absolute(data, key, doc)
+    return data
 
 
 def _absolute(data: dict[str, Any], key: tuple[str, ...], doc: Document) -> dict[str, Any]:
@@ -205,7 +455,8 @@ def _absolute(data: dict[str, Any], key: tuple[str, ...], doc: Document) -> dict
     return out
 
 
-def _settings(doc: Document, data: dict[str, Any], env: str | None) -> Settings:
+def _settings(doc: Document, data: dict[str, Any], env: str | None,
+              allowance: Allowance, providers_root: Path | None = None) -> Settings:
     folder = Path(doc.file).resolve().parent
     cloud = data.get("cloud", "global")
     graph = data.get("graph") or {}
@@ -224,9 +475,11 @@ def _settings(doc: Document, data: dict[str, Any], env: str | None) -> Settings:
         ca_bundle=Path(graph["caBundle"]) if graph.get("caBundle") else None,
         timeout=float(graph.get("timeout", 30.0)),
         rate_limit=graph.get("rateLimit"),
+        api_version=graph.get("apiVersion"),
+        budget=graph.get("budget"),
         auth=data.get("auth") or {},
         state=state,
-        provider_paths=_provider_paths(doc, data, entries),
+        provider_paths=_provider_paths(doc, data, entries, allowance, providers_root),
         raw=data,
         env=env,
         variables={k: _text(v) for k, v in (data.get("variables") or {}).items()},
@@ -235,6 +488,8 @@ def _settings(doc: Document, data: dict[str, Any], env: str | None) -> Settings:
         secret_policy=data.get("secretPolicy") or {},
         allow_destroy=bool(data.get("allowDestroy", True)),
         document=doc,
+        allowance=allowance,
+        providers_root=providers_root,
     )
 
 
@@ -246,37 +501,127 @@ def _opt_path(value: Any) -> Path | None:
     return Path(value) if value else None
 
 
-def _provider_paths(doc: Document, data: dict[str, Any], entries: list[str]) -> tuple[Path, ...]:
+def _provider_paths(doc: Document, data: dict[str, Any], entries: list[str],
+                    allowance: Allowance, root: Path | None = None) -> tuple[Path, ...]:
     problems, paths = [], []
     listed = isinstance(data.get("providers"), list)
     for index, entry in enumerate(entries):
         where = ("providers", index) if listed else ("providers",)
-        path = _base_dir(doc, where) / entry
+        path = (root or _base_dir(doc, where)) / entry
         if not path.exists():
-            message = (f"providers: {entry} does not exist" if "providers" in data else
-                       f"no providers/ folder next to {SETTINGS_FILE} (set providers: to the "
-                       "files or folders of provider files)")
+            message = (f"providers: {_printable(entry)} does not exist under --providers-root "
+                       f"{root}" if root else f"providers: {_printable(entry)} does not exist"
+                       if "providers" in data
+                       else f"no providers/ folder next to {SETTINGS_FILE} (set providers: to "
+                            "the files or folders of provider files)")
             problems.append(_at(doc.locate(where), message))
+        else:
+            roots = (Path(doc.file).resolve().parent, *((root.resolve(),) if root else ()))
+            reason = endpoints.check_path(path, roots=roots, allowance=allowance,
+                                          what=f"providers: {entry}")
+            if reason:
+                problems.append(_at(doc.locate(where), reason))
         paths.append(path.resolve())
     if problems:
         raise ConfigError(problems)
     return tuple(paths)
 
 
+_PROVIDER_SUFFIXES = (".yaml", ".yml")
+
+
 def provider_files(settings: Settings) -> tuple[Path, ...]:
     """Every provider file: listed files as they are, folders' *.yaml/*.yml recursively
-    (sorted, hidden names skipped), each once."""
-    found: list[Path] = []
+    (sorted, hidden names skipped), each once.
+
+    Raises ConfigError naming each entry that cannot be taken as it looks: an unreadable
+    folder, a dangling symlink, a symlink loop, a symlink out of the root (its target is
+    never read), a provider file that is not a regular file. None is skipped silently: a
+    missing file would turn into a planned delete."""
+    walk = _Walk(settings)
     for path in settings.provider_paths:
         if path.is_dir():
-            found.extend(sorted(
-                p for p in path.rglob("*")
-                if p.suffix in (".yaml", ".yml") and p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            ))
+            walk.folder(path)
         else:
-            found.append(path)
-    return tuple(dict.fromkeys(found))
+            walk.file(path)
+    if walk.problems:
+        raise ConfigError(walk.problems)
+    return tuple(dict.fromkeys(walk.found))
+
+
+class _Walk:
+    """The provider files under the listed folders, and what stood in the way."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.found: list[Path] = []
+        self.problems: list[Problem] = []
+        self._seen: set[Path] = set()
+
+    def _problem(self, path: Path, message: str) -> None:
+        self.problems.append(Problem(display_path(path), 1, 1, message))
+
+    def folder(self, folder: Path) -> None:
+        real = Path(os.path.realpath(folder))
+        if real in self._seen:
+            return
+        self._seen.add(real)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as error:
+            self._problem(folder, f"cannot read the folder ({error.strerror})")
+            return
+        for entry in entries:
+            if not entry.name.startswith("."):
+                self._entry(Path(entry.path))
+
+    def _entry(self, path: Path) -> None:
+        if path.is_symlink() and not self._link_ok(path):
+            return
+        try:
+            mode = path.stat().st_mode
+        except OSError as error:
+            self._problem(path, f"cannot read ({error.strerror})")
+            return
+        if stat.S_ISDIR(mode):
+            self.folder(path)
+        elif path.suffix in _PROVIDER_SUFFIXES:
+            self.file(path)
+
+    def _link_ok(self, path: Path) -> bool:
+        """A symlink is followed only to an existing target inside the root (or allowance)."""
+        try:
+            Path(path).resolve(strict=True)
+        except RuntimeError:
+            self._problem(path, "symlink loop")
+            return False
+        except OSError as error:
+            dangling = isinstance(error, FileNotFoundError) or error.errno == errno.ENOENT
+            loop = error.errno == errno.ELOOP
+            self._problem(path, "symlink loop" if loop else
+                          "dangling symlink (its target does not exist)" if dangling else
+                          f"cannot follow the symlink ({error.strerror})")
+            return False
+        reason = endpoints.check_path(path, roots=self.settings.roots,
+                                      allowance=self.settings.allowance, what="symlink target")
+        if reason:
+            self._problem(path, reason)
+            return False
+        return True
+
+    def file(self, path: Path) -> None:
+        if path.is_symlink() and not self._link_ok(path):
+            return
+        try:
+            mode = path.stat().st_mode
+        except OSError as error:
+            self._problem(path, f"cannot read ({error.strerror})")
+            return
+        if not stat.S_ISREG(mode):
+            self._problem(path, f"{endpoints.file_kind(mode)}, not a regular file: a provider "
+                                "file must be a regular file")
+            return
+        self.found.append(path)
 
 
 def load_providers(
@@ -427,7 +772,9 @@ class _ProviderLoader:
             if valid:
                 raise
             return
-        if valid:
+        references = reference_problems(provider.fields, self.settings)
+        self.problems.extend(references)
+        if valid and not references:
             self.providers.append(provider)
         self._checked.append(provider)
         self._where[id(provider)] = (doc, at, {new: old for old, new in renames.items()})

@@ -8,6 +8,8 @@ desired providers (Graph never shows a secret, so no secret can be compared, and
 that looks for drift needs no secret value), then classifies the plan's changes:
 
     changed              a managed or declared provider differs, field by field
+    flow-link            a provider that sets `userFlows` is not in the flows the files name
+                         (say, removed from one in the portal): users cannot pick it there
     missing              in the files, not in the tenant
     unmanaged            in the tenant, of a kind idpctl manages, not in the files
     secret-unverifiable  informational: a secret the files set and Graph cannot show
@@ -26,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from idpctl import plan as planner
+from idpctl import userflows
 from idpctl.model import (
     Action,
     Change,
@@ -40,9 +43,11 @@ from idpctl.model import (
 )
 from idpctl.output import inline
 from idpctl.render_markdown import span
+from idpctl.userflows import Flows
 
 __all__ = [
     "CHANGED",
+    "FLOW_LINK",
     "FORMAT_VERSION",
     "INFORMATIONAL",
     "MISSING",
@@ -64,6 +69,7 @@ __all__ = [
 
 FORMAT_VERSION = 1
 CHANGED = "changed"
+FLOW_LINK = "flow-link"
 MISSING = "missing"
 UNMANAGED = "unmanaged"
 SECRET_UNVERIFIABLE = "secret-unverifiable"
@@ -147,18 +153,19 @@ def findings(
     ignore_unmanaged: bool = False,
     extra: Iterable[Finding] = (),
     now: datetime | None = None,
+    flows: Flows | None = None,
 ) -> Report:
     """Classify how `live` differs from `desired` (see the module doc). Pure. `now` (the
     caller's clock) lets the plan's replication guard keep a provider idpctl just created,
-    and not listed yet, from being reported missing."""
+    and not listed yet, from being reported missing. `flows` is the user flows read (the
+    caller reads them when `userflows.wanted(desired)`); None: links are not compared."""
     stripped = [strip_secrets(p) for p in desired]
     plan = planner.build([p for p, _ in stripped], live, state, kinds=kinds,
                          tenant=tenant, now=now)
+    plan = userflows.plan_links(plan, [p for p, _ in stripped], live, state, flows=flows)
     found: list[Finding] = []
     for change in plan.changes:
-        finding = _classify(change)
-        if finding is not None:
-            found.append(finding)
+        found += [f for f in (_classify(change), _flow_link(change)) if f is not None]
     if not ignore_unmanaged:
         found += _unmanaged(plan)
     found += _unverifiable(stripped, plan)
@@ -173,7 +180,8 @@ def read_error(message: str, *, tenant: str | None = None) -> Report:
     return Report(findings=(Finding(READ_ERROR, None, message),), tenant=tenant)
 
 
-_RANK = {READ_ERROR: 0, CHANGED: 1, MISSING: 2, UNMANAGED: 3, SECRET_UNVERIFIABLE: 9}
+_RANK = {READ_ERROR: 0, CHANGED: 1, FLOW_LINK: 2, MISSING: 3, UNMANAGED: 4,
+         SECRET_UNVERIFIABLE: 9}
 
 
 def _order(finding: Finding) -> tuple[int, str, str]:
@@ -199,13 +207,28 @@ def _classify(change: Change) -> Finding | None:
         return Finding(UNMANAGED, change.address, "in the tenant and the state, no longer in "
                        "the files (the next apply deletes it)", graph_id=change.graph_id)
     diffs = tuple(FieldDrift(f.name, desired=f.after, live=f.before, note=f.note)
-                  for f in change.fields if not f.sensitive and not f.state_only)
+                  for f in change.fields if not f.sensitive and not f.state_only
+                  and f.name != userflows.FIELD)
     if not diffs:
         return None  # only state bookkeeping (an adoption with nothing to send)
     verb = "would be replaced" if change.action is Action.REPLACE else "differs"
     names = ", ".join(d.name for d in diffs)
     return Finding(CHANGED, change.address, f"{verb}: {names}", fields=diffs, location=where,
                    graph_id=change.graph_id)
+
+
+def _flow_link(change: Change) -> Finding | None:
+    """A kept provider whose flows differ from its `userFlows` (a replace or delete moves its
+    links as part of that change, and a missing provider is reported as missing)."""
+    if change.action not in (Action.UPDATE, Action.ADOPT):
+        return None
+    field = next((f for f in change.fields if f.name == userflows.FIELD), None)
+    if field is None:
+        return None
+    return Finding(FLOW_LINK, change.address, f"user flows differ: {field.note}",
+                   fields=(FieldDrift(field.name, desired=field.after, live=field.before,
+                                      note=field.note),),
+                   location=_location(change), graph_id=change.graph_id)
 
 
 def _unmanaged(plan: Plan) -> list[Finding]:
@@ -287,8 +310,9 @@ def _plain(value: Any) -> Any:
 
 # -- renderings -----------------------------------------------------------------------------
 
-_TITLES = {CHANGED: "Changed", MISSING: "Missing", UNMANAGED: "Unmanaged",
-           SECRET_UNVERIFIABLE: "Secrets Graph cannot show", READ_ERROR: "Read errors"}
+_TITLES = {CHANGED: "Changed", FLOW_LINK: "User-flow links", MISSING: "Missing",
+           UNMANAGED: "Unmanaged", SECRET_UNVERIFIABLE: "Secrets Graph cannot show",
+           READ_ERROR: "Read errors"}
 
 
 def _value(value: Any) -> str:

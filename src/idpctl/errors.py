@@ -144,6 +144,8 @@ class ApplyReport:
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     not_done: list[str] = field(default_factory=list)
+    # replaces whose old object was deleted and whose new one was not created
+    half_done: list[str] = field(default_factory=list)
 
 
 class ApplyError(IdpctlError):

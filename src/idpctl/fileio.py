@@ -30,6 +30,7 @@ def write_atomic(path: Path, text: str, *, mode: int = 0o600) -> None:
         raise
 
 
+MAX_WAIT_SECONDS = 24 * 3600.0  # a lock wait past a day is a typo, and 1e308 never ends
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "ms": 0.001}
 
 
@@ -38,4 +39,7 @@ def parse_duration(text: str) -> float:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text or "")
     if not match:
         raise IdpctlError(f"{text!r} is not a duration: write e.g. 30s, 2m or 1h")
-    return float(match.group(1)) * _UNITS[match.group(2) or ""]
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or ""]
+    if seconds > MAX_WAIT_SECONDS:
+        raise IdpctlError(f"{text!r} is longer than 24h: write e.g. 30s, 2m or 1h")
+    return seconds

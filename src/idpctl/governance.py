@@ -71,6 +71,7 @@ class SecretPolicy:
                 "warnAt": format_duration(self.warn_at)}
 
 
+MAX_DURATION = timedelta(days=36500)  # a secret's age is measured from dates; keep them dates
 DEFAULT_POLICY = SecretPolicy(max_age=timedelta(days=90), warn_at=timedelta(days=75))
 
 
@@ -135,7 +136,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(str(text).strip())
     if match is None:
         raise ValueError(f"{text!r} is not a duration such as 90d, 12h or 2w")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)] if len(match.group(1)) < 20 else None
+    if seconds is None or seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is longer than {format_duration(MAX_DURATION)}")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:

@@ -1,8 +1,9 @@
 """The one Graph client: every read and write idpctl makes goes through `GraphClient`.
 
-It owns the HTTP details and nothing else (no diff logic): the bearer token, `/beta` paths,
-paging, retries that never duplicate a write, Graph's error body turned into one line, the
-request budget, and `$batch` (see `batching.py`). Its JSON encoder is the one place that calls
+It owns the HTTP details and nothing else (no diff logic): the bearer token, the version
+root of each request (`/v1.0` or `/beta`, chosen per kind by `apiversions`), paging, retries
+that never duplicate a write, Graph's error body turned into one line, the request budget,
+and `$batch` (see `batching.py`). Its JSON encoder is the one place that calls
 `Secret.reveal()`; values it revealed are remembered so that no answer, error or trace line
 can carry them back out (Graph echoes a created secret in the 201 body, GRAPH.md 4.1).
 
@@ -24,20 +25,20 @@ import logging
 import ssl
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import httpx
 
 from idpctl import redact
+from idpctl.apiversions import AVAILABLE_TYPES, BETA, VERSIONS
 from idpctl.batching import BatchOutcomeUnknown, BatchRequest, BatchResult
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
 from idpctl.model import UNKNOWN, Secret
-from idpctl.ratelimit import Backoff, TokenBucket, parse_rate_limit, parse_retry_after
+from idpctl.ratelimit import Backoff, Budget, BudgetSpec, parse_budget, parse_retry_after
 
 __all__ = [
-    "DEFAULT_RATE_LIMIT",
     "PROVIDERS",
     "BatchOutcomeUnknown",
     "BatchRequest",
@@ -52,8 +53,6 @@ log = logging.getLogger(__name__)
 PROVIDERS = "/identity/identityProviders"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 MAX_PAGES = 1000
-# a polite share of Graph's 300 identity-provider requests a minute per tenant (GRAPH.md 1.5)
-DEFAULT_RATE_LIMIT = 150.0
 PERMISSION_HINT = (
     "the app needs the IdentityProvider.ReadWrite.All application permission "
     "with admin consent (IdentityProvider.Read.All is enough for plan)"
@@ -81,7 +80,8 @@ class Reply:
 
 
 class GraphClient:
-    """Microsoft Graph identity providers through `/beta`, over one pooled HTTPS client."""
+    """Microsoft Graph identity providers through `/v1.0` and `/beta`, over one pooled HTTPS
+    client."""
 
     def __init__(
         self,
@@ -94,13 +94,20 @@ class GraphClient:
         max_wait: float = 120.0,
         backoff_base: float = 0.5,
         rate_limit: float | str | None = None,
+        budget: BudgetSpec | None = None,
         trace: bool = False,
         resource: str | None = None,
         transport: httpx.BaseTransport | None = None,
+        list_version: str = BETA,
+        recorder: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(base_url.rstrip("/"))
         self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        # relative URLs (user flows, $batch items without a version) resolve against beta
         self.root = f"{self.base_url}/beta"
+        self.list_version = list_version  # apiversions.Versions.list_version
+        # called with each exchange, secrets redacted, no headers (recording.FixtureRecorder)
+        self.recorder = recorder
         # a sovereign cloud's token is for its own Graph; any other host (the emulator, a
         # proxy) stands in for the global one
         host = (parts.hostname or "").lower()
@@ -111,7 +118,9 @@ class GraphClient:
         self.max_retries = max_retries
         self.max_wait = max_wait
         self.backoff_base = backoff_base
-        self.bucket = TokenBucket(parse_rate_limit(rate_limit, default=DEFAULT_RATE_LIMIT))
+        # `budget` wins; else `rate_limit` (graph.rateLimit: per-app requests a minute, "off")
+        self.budget = Budget(budget or parse_budget(rate_limit=rate_limit))
+        self.bucket = self.budget  # the name batching.py pauses through
         self.trace = trace
         if isinstance(verify, str):
             verify = ssl.create_default_context(cafile=verify)
@@ -120,9 +129,17 @@ class GraphClient:
 
     # -- the public surface ------------------------------------------------------------------
 
-    def list_providers(self) -> list[dict]:
-        """Every provider, following each `@odata.nextLink` unmodified (GRAPH.md 5.4)."""
-        url: str | None = self.root + PROVIDERS
+    def version_root(self, version: str | None) -> str:
+        """`<base>/v1.0` or `<base>/beta` (None: beta)."""
+        version = version or BETA
+        if version not in VERSIONS:
+            raise ValueError(f"unknown Graph version {version!r}")
+        return f"{self.base_url}/{version}"
+
+    def list_providers(self, version: str | None = None) -> list[dict]:
+        """Every provider, following each `@odata.nextLink` unmodified (GRAPH.md 5.4): one
+        walk at `version` (default: `list_version`, apiversions)."""
+        url: str | None = self.version_root(version or self.list_version) + PROVIDERS
         items: list[dict] = []
         seen: set[str] = set()
         while url is not None:
@@ -136,24 +153,27 @@ class GraphClient:
             url = self._next_link(page.get("@odata.nextLink"))
         return items
 
-    def get_provider(self, provider_id: str) -> dict | None:
-        reply = self.request("GET", self._item(provider_id), missing_ok=True)
+    def get_provider(self, provider_id: str, version: str | None = None) -> dict | None:
+        reply = self.request("GET", self._item(provider_id, version), missing_ok=True)
         if reply.status == 404:
             return None
         return _expect_object(reply.body, "provider")
 
-    def create_provider(self, body: Mapping[str, Any]) -> dict:
-        reply = self.request("POST", self.root + PROVIDERS, body=body)
+    def create_provider(self, body: Mapping[str, Any], version: str | None = None) -> dict:
+        reply = self.request("POST", self.version_root(version) + PROVIDERS, body=body)
         return _expect_object(reply.body, "created provider")
 
-    def update_provider(self, provider_id: str, body: Mapping[str, Any]) -> None:
-        self.request("PATCH", self._item(provider_id), body=body)
+    def update_provider(self, provider_id: str, body: Mapping[str, Any],
+                        version: str | None = None) -> None:
+        self.request("PATCH", self._item(provider_id, version), body=body)
 
-    def delete_provider(self, provider_id: str) -> None:
-        self.request("DELETE", self._item(provider_id))
+    def delete_provider(self, provider_id: str, version: str | None = None) -> None:
+        self.request("DELETE", self._item(provider_id, version))
 
     def available_provider_types(self) -> list[str]:
-        body = self.request("GET", f"{self.root}{PROVIDERS}/availableProviderTypes").body
+        """api-reference/v1.0/api/identityproviderbase-availableprovidertypes.md (v1.0)."""
+        root = self.version_root(AVAILABLE_TYPES)
+        body = self.request("GET", f"{root}{PROVIDERS}/availableProviderTypes").body
         values = body.get("value") if isinstance(body, dict) else None
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise GraphError("Graph answered availableProviderTypes without a list of names")
@@ -162,10 +182,20 @@ class GraphClient:
     def batch(
         self, requests: Sequence[BatchRequest], *, concurrency: int = 4
     ) -> dict[str, BatchResult]:
-        """Run requests through `$batch`, 20 at a time; see `idpctl.batching.run`."""
+        """Run requests through `$batch`, 20 at a time; see `idpctl.batching.run`. A request
+        whose url starts with `/v1.0/` or `/beta/` goes in a batch of that version (a batch
+        holds one version's requests, GRAPH.md 5.1); one without a version is beta."""
         from idpctl import batching
 
-        return batching.run(self, requests, concurrency=concurrency)
+        results: dict[str, BatchResult] = {}
+        for version, group in _by_version(requests).items():
+            client: Any = self if version == BETA else _AtVersion(self, version)
+            try:
+                results.update(batching.run(client, group, concurrency=concurrency))
+            except BatchOutcomeUnknown as error:
+                error.results = {**results, **error.results}
+                raise
+        return results
 
     def token_claims(self) -> dict[str, Any]:
         """The claims of the access token this client sends (decoded, not verified): what
@@ -211,10 +241,17 @@ class GraphClient:
         backoff = Backoff(base=self.backoff_base, max_total=self.max_wait)
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
-            self.bucket.acquire(cost)
-            outcome = self._attempt(method, url, content, write=write, missing_ok=missing_ok)
+            ticket = self.budget.acquire(cost)
+            try:
+                outcome = self._attempt(method, url, content, write=write,
+                                        missing_ok=missing_ok)
+            finally:
+                self.budget.answered(ticket)
             if isinstance(outcome, Reply):
+                self._count_throttled_items(url, outcome)
                 return outcome
+            if outcome.status == 429:
+                self.budget.throttled(outcome.retry_after, items=cost)
             if write and not resend and outcome.status in (429, 503):
                 raise WriteOutcomeUnknown(
                     f"{method} {_path(url)} got {outcome}; not re-sent, as it holds a create "
@@ -224,7 +261,7 @@ class GraphClient:
             if wait is None:
                 raise outcome
             if outcome.status == 429:
-                self.bucket.pause(wait)
+                self.budget.pause(wait)
             log.debug("retrying %s %s in %.2fs after: %s", method, url, wait, outcome)
             time.sleep(wait)
         raise AssertionError("unreachable")
@@ -241,7 +278,8 @@ class GraphClient:
             with self._http.stream(method, url, content=content, headers=headers) as response:
                 raw = _read_capped(response)
         except _NOT_SENT as error:
-            failure = GraphError(f"cannot reach Graph at {self.base_url}: {redact.shorten(error)}")
+            failure = GraphError(f"cannot reach Graph at {self.base_url}: "
+                                 f"{redact.shorten(error)}")
             if "CERTIFICATE_VERIFY_FAILED" in str(error) or isinstance(
                     error, httpx.UnsupportedProtocol):
                 raise GraphError(f"{failure} (check graph.url and graph.caBundle)") from None
@@ -252,12 +290,14 @@ class GraphClient:
                     f"{method} {_path(url)} was sent but no answer came back "
                     f"({type(error).__name__}); re-read before retrying"
                 ) from None
-            return GraphError(f"Graph read failed: {type(error).__name__}: {redact.shorten(error)}")
-        return self._judge(method, url, response, raw, write=write, missing_ok=missing_ok)
+            return GraphError(f"Graph read failed: {type(error).__name__}: "
+                              f"{redact.shorten(error)}")
+        return self._judge(method, url, response, raw, write=write, missing_ok=missing_ok,
+                           sent=content)
 
     def _judge(
         self, method: str, url: str, response: httpx.Response, raw: bytes, *, write: bool,
-        missing_ok: bool,
+        missing_ok: bool, sent: bytes | None = None,
     ) -> Reply | GraphError:
         status = response.status_code
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -269,6 +309,8 @@ class GraphClient:
                                           request_id=error.request_id) from None
             raise
         self._trace_response(status, headers, parsed)
+        if self.recorder is not None:
+            self._record(method, url, sent, status, parsed)
         self._ease_off(headers)
         if status < 400 or (status == 404 and missing_ok):
             return Reply(status, headers, parsed)
@@ -330,13 +372,29 @@ class GraphClient:
 
     def _ease_off(self, headers: Mapping[str, str]) -> None:
         """Graph sends `x-ms-throttle-limit-percentage` (0.8 .. 1.8) once more than 80% of a
-        limit is used: slow every thread down before it turns into 429s."""
+        limit is used (GRAPH.md 5.2): the budget lowers its ceiling if that is more than
+        idpctl's own spend explains."""
         try:
             used = float(headers.get("x-ms-throttle-limit-percentage", ""))
         except ValueError:
             return
         if used >= 0.8:
-            self.bucket.pause(min(5.0, 0.5 + (used - 0.8) * 4.5))
+            self.budget.ease(used)
+
+    def _count_throttled_items(self, url: str, reply: Reply) -> None:
+        """`$batch` items answered 429 (GRAPH.md 5.1): pause the budget until the longest
+        `Retry-After` and lower its ceiling. Which items to send again is batching's call."""
+        if not url.endswith("/$batch") or not isinstance(reply.body, dict):
+            return
+        responses = reply.body.get("responses")
+        items = [r for r in responses if isinstance(r, dict) and r.get("status") == 429] \
+            if isinstance(responses, list) else []
+        if not items:
+            return
+        waits = [parse_retry_after({str(k).lower(): str(v) for k, v in r["headers"].items()})
+                 if isinstance(r.get("headers"), dict) else None for r in items]
+        given = [w for w in waits if w is not None]
+        self.budget.throttled(max(given) if given else None, items=len(items))
 
     def _next_link(self, link: Any) -> str | None:
         if link is None:
@@ -349,10 +407,25 @@ class GraphClient:
             raise GraphError(f"Graph's @odata.nextLink points off {self.base_url}: refused")
         return link
 
-    def _item(self, provider_id: str) -> str:
-        return f"{self.root}{PROVIDERS}/{urllib.parse.quote(provider_id, safe='')}"
+    def _item(self, provider_id: str, version: str | None = None) -> str:
+        root = self.version_root(version)
+        return f"{root}{PROVIDERS}/{urllib.parse.quote(provider_id, safe='')}"
 
-    # -- trace (--debug) ---------------------------------------------------------------------
+    # -- trace (--debug) and recording ------------------------------------------------------
+
+    def _record(self, method: str, url: str, sent: bytes | None, status: int,
+                body: Any) -> None:
+        """One exchange for the recorder: path and query, bodies with every secret-named value
+        and every value this client revealed masked; never a header (no token)."""
+        parts = urllib.parse.urlsplit(url)
+        request = _scrubbed(_redact(json.loads(sent))) if sent else None
+        assert self.recorder is not None
+        self.recorder({
+            "request": {"method": method,
+                        "path": parts.path + (f"?{parts.query}" if parts.query else ""),
+                        "body": request},
+            "response": {"status": status, "body": _scrubbed(_redact(body))},
+        })
 
     def _trace_request(self, method: str, url: str, content: bytes | None) -> None:
         if not self.trace or not log.isEnabledFor(logging.DEBUG):
@@ -370,6 +443,42 @@ class GraphClient:
                   json.dumps(_redact(body)) if body is not None else "-")
 
 
+class _AtVersion:
+    """The client with relative URLs resolved against another version's root (what
+    `batching.run` needs to post one version's `$batch`)."""
+
+    def __init__(self, client: GraphClient, version: str) -> None:
+        self._client = client
+        self.root = client.version_root(version)
+
+    def request(self, method: str, url: str, **options: Any) -> Reply:
+        if not url.startswith(("https://", "http://")):
+            url = self.root + url
+        return self._client.request(method, url, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def _by_version(requests: Sequence[BatchRequest]) -> dict[str, list[BatchRequest]]:
+    """Requests grouped by the version prefix of their url (stripped), in order; a dependency
+    across versions cannot be sent (ValueError)."""
+    groups: dict[str, list[BatchRequest]] = {}
+    version_of: dict[str, str] = {}
+    for request in requests:
+        version, url = BETA, request.url
+        for candidate in VERSIONS:
+            if url.startswith(f"/{candidate}/"):
+                version, url = candidate, url[len(candidate) + 1:]
+        version_of[request.id.lower()] = version
+        for dep in request.depends_on:
+            if version_of.get(dep.lower(), version) != version:
+                raise ValueError(f"batch request {request.id!r} ({version}) depends on "
+                                 f"{dep!r} of another Graph version")
+        groups.setdefault(version, []).append(replace(request, url=url))
+    return groups
+
+
 def _reveal(value: Any) -> Any:
     """The JSON-ready form of a body: the one caller of `Secret.reveal()` (every Secret
     registered its value with `redact` when it was made)."""
@@ -381,6 +490,17 @@ def _reveal(value: Any) -> Any:
         return {str(k): _reveal(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_reveal(v) for v in value]
+    return value
+
+
+def _scrubbed(value: Any) -> Any:
+    """A recorded body (a file idpctl writes): every string scrubbed of registered secrets."""
+    if isinstance(value, str):
+        return redact.scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
     return value
 
 

@@ -151,6 +151,7 @@ def _kind(schema: Mapping[str, Any]) -> Kind:
         immutable=frozenset(n for n in graph_props if props[n].get("x-immutable")),
         tenant_kinds=frozenset(schema.get("x-tenantKinds", ())),
         api_versions=frozenset(schema.get("x-apiVersions", ("beta",))),
+        api_version=schema.get("x-apiVersion", "beta"),
         managed=bool(schema.get("x-managed", True)),
     )
 

@@ -5,7 +5,7 @@ write-only values with a varying number of asterisks or leaves them out (GRAPH.m
 may list types idpctl does not know. Normalising makes all of that one shape:
 
 - `odata_type` canonical (`#microsoft.graph.oidcIdentityProvider`), nested ones too;
-- a masked or missing write-only value is `UNKNOWN`: neither equal, nor different, nor empty;
+- a masked, null or missing write-only value is `UNKNOWN`: neither equal, nor different, nor empty;
 - an item of a type idpctl does not know comes back with `kind=None` and is never touched.
 
 A response that is not what Graph sends (not an object, no id) is a `GraphError`, not a crash.
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from idpctl.errors import GraphError
 from idpctl.model import UNKNOWN, Kind, LiveProvider
 
-__all__ = ["canonical_type", "fetch", "is_masked", "normalise"]
+__all__ = ["canonical_type", "fetch", "is_masked", "normalise", "tenant_kind"]
 
 NAMESPACE = "microsoft.graph."
 # nested complex types Graph sends inside providers (GRAPH.md 2.7, 3.1, 3.2)
@@ -34,6 +34,10 @@ NESTED_TYPES = (
 # client authentication subtypes that carry no secret: nothing write-only is missing there
 _SECRETLESS = frozenset({"#microsoft.graph.oidcprivatejwtkeyclientauthentication"})
 _MASK = re.compile(r"^\*+$")
+# what the provider list shows of a tenant's kind (GRAPH.md 2.1, 2.3, 2.8; docs/emulator-graph.md)
+_KIND_BY_TYPE = {"oidcIdentityProvider": "external", "openIdConnectIdentityProvider": "b2c"}
+_KIND_BY_BUILTIN = {"EmailPassword": "external", "MicrosoftAccount": "workforce"}
+_WORKFORCE_SOCIAL = frozenset({"Google", "Facebook"})  # any other social type is B2C's
 
 
 class ProviderSource(Protocol):
@@ -91,6 +95,32 @@ def canonical_type(value: str) -> str:
     return f"#{NAMESPACE}{name}" if name else ""
 
 
+def tenant_kind(live: Iterable[LiveProvider]) -> tuple[str, str] | None:
+    """(kind, evidence) of the tenant the list came from, or None when the list does not
+    say or contradicts itself. Read from what the list holds, with no request of its own:
+    a custom OIDC type (oidcIdentityProvider: external; openIdConnectIdentityProvider: B2C),
+    a social type only B2C offers, the built-in EmailPassword (external) or MicrosoftAccount
+    (workforce); and no built-in at all is B2C, since workforce and external tenants always
+    list theirs (an assumption: docs/emulator-graph.md)."""
+    found: dict[str, str] = {}
+    builtins = 0
+    for provider in live:
+        type_ = provider.fields.get("identityProviderType")
+        if provider.kind == "builtInIdentityProvider":
+            builtins += 1
+            kind = _KIND_BY_BUILTIN.get(type_) if isinstance(type_, str) else None
+            if kind:
+                found.setdefault(kind, f"it lists the built-in provider {type_}")
+        elif provider.kind in _KIND_BY_TYPE:
+            found.setdefault(_KIND_BY_TYPE[provider.kind], f"it lists a {provider.kind}")
+        elif provider.kind == "socialIdentityProvider" and isinstance(type_, str) \
+                and type_ not in _WORKFORCE_SOCIAL:
+            found.setdefault("b2c", f"it lists the social provider {type_}")
+    if not builtins:
+        found.setdefault("b2c", "it lists no built-in provider")
+    return next(iter(found.items())) if len(found) == 1 else None
+
+
 def is_masked(value: Any) -> bool:
     """Graph's masks: a non-empty string of asterisks only (`****`, `*****`, ...)."""
     return isinstance(value, str) and bool(_MASK.match(value))
@@ -127,8 +157,10 @@ def _clean(value: Any) -> Any:
 
 
 def _mark_missing_write_only(fields: dict[str, Any], paths: Iterable[str]) -> None:
-    """A write-only value Graph left out is unknown, not absent (its parent must be there); one
-    Graph sent back unmasked is unknown too: idpctl never reasons on a secret it reads."""
+    """A write-only value Graph left out or read back as null is unknown, not absent (its
+    parent must be there): the pages show masks, but do not promise them (emulator reading
+    `secret`, docs/emulator-graph.md). One Graph sent back unmasked is unknown too: idpctl
+    never reasons on a secret it reads."""
     for path in paths:
         *parents, leaf = path.split(".")
         target: Any = fields
@@ -138,7 +170,8 @@ def _mark_missing_write_only(fields: dict[str, Any], paths: Iterable[str]) -> No
             continue
         if parents and str(target.get("@odata.type", "")).lower() in _SECRETLESS:
             continue
-        if leaf not in target or (isinstance(target[leaf], str) and target[leaf]):
+        value = target.get(leaf)
+        if value is None or (isinstance(value, str) and value):
             target[leaf] = UNKNOWN
 
 

@@ -147,7 +147,8 @@ class Kind:
     write_only: frozenset[str] = frozenset()  # dotted: "clientAuthentication.clientSecret"
     immutable: frozenset[str] = frozenset()  # top-level properties whose change means replace
     tenant_kinds: frozenset[str] = frozenset()  # workforce | b2c | external
-    api_versions: frozenset[str] = frozenset({"beta"})
+    api_versions: frozenset[str] = frozenset({"beta"})  # versions whose metadata holds it
+    api_version: str = "beta"  # the one idpctl uses unless idpctl.yaml says otherwise
     managed: bool = True  # False: never created, changed or deleted (builtInIdentityProvider)
 
 
@@ -290,6 +291,9 @@ class Change:
     protected: bool = False  # from the files or, once the provider left them, from the state
     # user-flow links apply executes; the plan file shows them as the `userFlows` field
     links: tuple[FlowLink, ...] = ()
+    # the Graph version apply sends this change to (apiversions.annotate); None: nothing is
+    # sent, or a plan made before versions were chosen (then beta)
+    api_version: str | None = None
 
     @property
     def address(self) -> str:

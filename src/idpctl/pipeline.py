@@ -44,7 +44,23 @@ def load_settings(args: argparse.Namespace) -> Any:
     from idpctl import config
 
     path = Path(args.config) if getattr(args, "config", None) else config.find_settings(Path.cwd())
-    return config.load_settings(path, env=getattr(args, "env", None))
+    return config.load_settings(path, env=getattr(args, "env", None),
+                                providers_root=providers_root(args), allowance=allowance(args))
+
+
+def providers_root(args: argparse.Namespace) -> Path | None:
+    """`--providers-root DIR`, when given."""
+    root = getattr(args, "providers_root", None)
+    return Path(root) if root else None
+
+
+def allowance(args: argparse.Namespace) -> Any:
+    """The outside-the-repository allowance: the environment's plus --allow-endpoint and
+    --allow-path (endpoints.Allowance)."""
+    from idpctl.endpoints import Allowance
+
+    return Allowance.from_sources(endpoints=getattr(args, "allow_endpoint", None) or (),
+                                  paths=getattr(args, "allow_path", None) or ())
 
 
 def load_desired(args: argparse.Namespace, *, resolve_secrets: bool = True) -> Desired:
@@ -87,8 +103,14 @@ def state_store(settings: Any) -> Any:
 @contextlib.contextmanager
 def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
     """A signed-in Graph client for the tenant `settings` names."""
-    from idpctl import auth, graph
+    from idpctl import apiversions, auth, graph, recording
+    from idpctl.kinds import load_kinds
+    from idpctl.ratelimit import parse_budget
 
+    versions = apiversions.for_settings(settings, load_kinds())
+    recorder = recording.from_environment(
+        tenant_kind=settings.tenant_kind,
+        source=f"recorded by idpctl from {settings.graph_url} ({settings.tenant_kind} tenant)")
     verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
     tokens = auth.token_provider(
         settings.auth,
@@ -97,25 +119,30 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
         verify=verify,
         env=os.environ,
         secret_context=secret_context(settings),
+        allowance=settings.allowance,
     )
     client = graph.GraphClient(
         settings.graph_url,
         token_provider=tokens,
         verify=verify,
         timeout=settings.timeout,
-        # unset: a polite share of the tenant's 300 requests a minute (graph.DEFAULT_RATE_LIMIT)
-        rate_limit="default" if settings.rate_limit is None else settings.rate_limit,
+        # unset: Graph's documented limits less a margin (ratelimit.BudgetSpec)
+        budget=parse_budget(settings.budget, rate_limit=settings.rate_limit),
         trace=debug,
+        list_version=versions.list_version,
+        recorder=recorder,
     )
     try:
         yield client
     finally:
         client.close()
+        if recorder is not None:
+            recorder.save()
 
 
 class LiveProviders(tuple):  # type: ignore[type-arg]
-    """The live providers, remembering the client they were read with so that planning can
-    read the user flows too, only when the plan needs them (userflows.plan_links)."""
+    """The live providers, remembering the client they were read with so that `build_plan`
+    can read the user flows too, only when the plan needs them (userflows.needed)."""
 
     graph: Any = None
 
@@ -150,24 +177,49 @@ def build_plan(
 ) -> Plan:
     from idpctl import plan as planner
 
+    _refuse_other_tenant_kind(desired.settings, live)
     known = {p.address for p in desired.providers} | set(state.providers)
     known |= {lp.address for lp in live if lp.address}
     for address in (*targets, *rotate):
         if address not in known:
             raise PlanError(f"{address}: no such provider in the files, the state or the tenant")
+    from idpctl import apiversions
+
     plan = planner.build(
         desired.providers, tuple(live), state, kinds=desired.kinds,
         targets=tuple(targets), rotate=tuple(rotate),
         tenant=desired.settings.tenant, now=datetime.now(UTC),
     )
-    return _with_flow_links(plan, desired, live, state)
+    plan = _with_flow_links(plan, desired, live, state)
+    return apiversions.annotate(plan, apiversions.for_settings(desired.settings, desired.kinds))
+
+
+def _refuse_other_tenant_kind(settings: Any, live: Sequence[LiveProvider]) -> None:
+    """A tenant whose provider list shows another kind than `tenantKind` is refused before
+    planning: its creates would fail only at apply (live.tenant_kind; no extra request)."""
+    from idpctl import live as live_module
+
+    found = live_module.tenant_kind(live)
+    if found is None or found[0] == settings.tenant_kind:
+        return
+    kind, evidence = found
+    raise PlanError(f"{settings.path}: tenantKind: {settings.tenant_kind}, but tenant "
+                    f"{settings.tenant} is {_a(kind)} tenant ({evidence}); set tenantKind: "
+                    f"{kind} or point tenant at {_a(settings.tenant_kind)} tenant")
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 def _with_flow_links(plan: Plan, desired: Desired, live: Sequence[LiveProvider],
                      state: State) -> Plan:
+    """Read the user flows when the plan needs them (userflows.needed: a provider sets
+    `userFlows`, or the plan deletes or replaces one), then plan the links from that data."""
     from idpctl import userflows
 
     graph = getattr(live, "graph", None)
-    kind = desired.settings.tenant_kind
-    reader = (lambda: userflows.read(graph, kind)) if graph is not None else None
-    return userflows.plan_links(plan, desired.providers, live, state, flows=reader)
+    if graph is None or not userflows.needed(plan, desired.providers):
+        return plan
+    flows = userflows.read(graph, desired.settings.tenant_kind)
+    return userflows.plan_links(plan, desired.providers, live, state, flows=flows)

@@ -35,6 +35,7 @@ from idpctl.model import (
     Plan,
     Provider,
     Secret,
+    SecretRecord,
     SecretRef,
     State,
     Unmanaged,
@@ -326,13 +327,15 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
     fields += [change for _, change in secrets]
     if method is not None:
         fields.append(method)
+    fields += _recorded_changes(provider, record, {path for path, _ in secrets})
     if not fields and record is not None:
         return None
     send = set(diffs) | {path.split(".")[0] for path, _ in secrets}
     body = None
     if send:
         body = {"@odata.type": kind.odata_type,
-                **{name: _copy(provider.fields[name]) for name in _ordered(send, kind)}}
+                **{name: _with_dropped(provider.fields[name], lp.fields.get(name))
+                   for name in _ordered(send, kind)}}
     return Change(action=Action.UPDATE if record else Action.ADOPT, kind=provider.kind,
                   key=provider.key, graph_id=lp.id, fields=tuple(fields), body=body,
                   desired=provider,
@@ -368,6 +371,36 @@ def _method_change(provider: Provider, record: ManagedRecord | None) -> FieldCha
         return None  # a subtype change: planned as replace from the live value
     return FieldChange(METHOD_FIELD, before=record.auth_method, after=provider.auth_method,
                        state_only=True, note="state only: Graph holds both methods alike")
+
+
+def _recorded_changes(provider: Provider, record: ManagedRecord | None,
+                      sent: set[str]) -> list[FieldChange]:
+    """State-only changes of what the state records beside Graph's fields: `protected`, and
+    where a secret that is not re-sent comes from (same value, new source or version)."""
+    if record is None:
+        return []  # an adopt records both
+    out = []
+    if record.protected != provider.protected:
+        out.append(FieldChange("protected", before=record.protected, after=provider.protected,
+                               state_only=True, note="state only: guards delete and replace"))
+    for path, secret in _secret_paths(provider.fields):
+        known = record.secrets.get(path)
+        if path in sent or known is None or not isinstance(secret, Secret):
+            continue  # a value that differs is sent (a rotation) and recorded with its source
+        if (known.source, known.version) != (secret.source, secret.version):
+            # like clientAuthentication.method, an idpctl field beside the Graph path; the
+            # sources are value-free descriptions (SecretRef.describe), never the value
+            out.append(FieldChange(f"{path}.source", before=_origin(known),
+                                   after=_origin(secret), state_only=True,
+                                   note="state only: the same value, from a new source"))
+    return out
+
+
+def _origin(secret: Secret | SecretRecord) -> str:
+    version = secret.version
+    if not version or secret.source.endswith(f"@{version}"):
+        return secret.source
+    return f"{secret.source} (version {version})"
 
 
 def _secret_changes(provider: Provider, record: ManagedRecord | None, ctx: _Context,
@@ -458,6 +491,24 @@ def _equal(want: Any, have: Any) -> bool:
 
 def _members(value: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
+
+
+def _with_dropped(want: Any, have: Any) -> Any:
+    """The PATCH value of a property: `want`, plus an explicit null for each member live has
+    and `want` drops (nested objects too). Graph's pages do not say whether PATCH replaces a
+    complex property whole or merges it (docs/emulator-graph.md, reading `patch`); a null
+    removes the member under either reading."""
+    out = _copy(want)
+    if not isinstance(want, Mapping) or not isinstance(have, Mapping):
+        return out
+    for key, value in have.items():
+        if key == "@odata.type" or value is None or value is UNKNOWN:
+            continue
+        if key not in want or want[key] is None:
+            out[key] = None
+        elif isinstance(want[key], Mapping):
+            out[key] = _with_dropped(want[key], value)
+    return out
 
 
 def _copy(value: Any) -> Any:

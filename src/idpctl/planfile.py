@@ -191,6 +191,7 @@ def _change_data(change: Change) -> dict[str, Any]:
         "kind": change.kind,
         "key": change.key,
         "graph_id": change.graph_id,
+        "api_version": change.api_version,
         "state_only": change.state_only,
         "notes": list(change.notes),
         "protected": change.protected,
@@ -295,10 +296,19 @@ def _change(r: _Reader) -> Change:
     body = r.get("body", dict, optional=True)
     return Change(action=action, kind=kind, key=key,
                   graph_id=r.get("graph_id", str, optional=True),
+                  api_version=_api_version(r),
                   fields=tuple(_field(f) for f in r.items("fields", dict)),
                   body=None if body is None else _decode(body), desired=desired,
                   notes=tuple(r.items("notes", str)),
                   protected=bool(r.get("protected", bool, optional=True)))
+
+
+def _api_version(r: _Reader) -> str | None:
+    """The change's Graph version; absent in plans made before versions were chosen."""
+    version = r.get("api_version", str, optional=True)
+    if version is not None and version not in ("v1.0", "beta"):
+        raise PlanError(f"plan file: {r.path}.api_version is not v1.0 or beta")
+    return version
 
 
 def _field(r: _Reader) -> FieldChange:

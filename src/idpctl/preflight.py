@@ -4,11 +4,14 @@ For every custom OIDC provider (External ID `oidcIdentityProvider.wellKnownEndpo
 `openIdConnectIdentityProvider.metadataUrl`) fetch the discovery document and its JWKS and
 compare them with the configuration (docs/preflight.md lists every check):
 
-    findings = run(providers, ca_bundle=settings.preflight_ca_bundle)   # -> (Finding, ...)
+    findings = run(providers, ca_bundle=settings.preflight_ca_bundle,
+                   limits=limits(settings))                             # -> (Finding, ...)
     problems = check(providers, settings=settings, kinds=kinds)        # validate --online
 
 A definite misconfiguration is an "error" finding; a network failure (unreachable, timeout,
-TLS, 5xx) and a scope the IdP does not list are "warning" findings.
+TLS, 5xx, a deadline passed) and a scope the IdP does not list are "warning" findings.
+The URLs are the pull request author's: each provider's fetches end by
+`preflight.providerDeadline` and the whole preflight by `preflight.runDeadline`.
 """
 
 from __future__ import annotations
@@ -22,15 +25,10 @@ from typing import Any
 
 from idpctl.errors import Problem
 from idpctl.model import Finding, Location, Provider
-from idpctl.preflight_fetch import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_TIMEOUT,
-    NOT_JSON,
-    Fetched,
-    Fetcher,
-)
+from idpctl.preflight_fetch import DEFAULT_LIMITS, NOT_JSON, Fetched, Fetcher, Limits
 
-__all__ = ["REQUIRED_FIELDS", "Target", "blocking", "check", "run", "targets"]
+__all__ = ["REQUIRED_FIELDS", "Limits", "Target", "blocking", "check", "limits", "run",
+           "targets"]
 
 log = logging.getLogger(__name__)
 
@@ -79,22 +77,39 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+_LIMIT_KEYS = {"timeout": "timeout", "providerDeadline": "provider_deadline",
+               "runDeadline": "run_deadline"}
+
+
+def limits(settings: Any) -> Limits:
+    """The fetch limits of idpctl.yaml's `preflight:` (defaults for what it does not set;
+    the schema bounds each: docs/preflight.md)."""
+    raw = getattr(settings, "raw", None) or {}
+    section = raw.get("preflight") if isinstance(raw, Mapping) else None
+    if not isinstance(section, Mapping):
+        return Limits()
+    given = {name: float(section[key]) for key, name in _LIMIT_KEYS.items()
+             if isinstance(section.get(key), int | float)}
+    return Limits(**given)
+
+
 def run(providers: Iterable[Provider], *, ca_bundle: Path | None = None,
-        timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES,
-        workers: int = MAX_WORKERS) -> tuple[Finding, ...]:
-    """Fetch and check every target concurrently (each distinct URL once)."""
+        limits: Limits = DEFAULT_LIMITS, workers: int = MAX_WORKERS) -> tuple[Finding, ...]:
+    """Fetch and check every target concurrently (each distinct URL once), all of it by
+    `limits.run_deadline` and each provider's fetches by `limits.provider_deadline`."""
     wanted = targets(providers)
     if not wanted:
         return ()
-    with Fetcher(ca_bundle=ca_bundle, timeout=timeout, max_bytes=max_bytes) as fetcher, \
+    with Fetcher(ca_bundle=ca_bundle, limits=limits) as fetcher, \
             ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted)))) as pool:
         results = list(pool.map(lambda t: check_target(t, fetcher), wanted))
     return tuple(finding for found in results for finding in found)
 
 
 def check_target(target: Target, fetcher: Fetcher) -> list[Finding]:
-    """Every finding for one provider."""
-    fetched = fetcher.get(target.url)
+    """Every finding for one provider (its discovery document and JWKS share one deadline)."""
+    deadline = fetcher.deadline()
+    fetched = fetcher.get(target.url, deadline=deadline)
     if fetched.problem is not None:
         name = "discovery.json" if fetched.problem == NOT_JSON else "discovery.fetch"
         return [_fetch_finding(target, name, "the discovery document", fetched)]
@@ -109,7 +124,7 @@ def check_target(target: Target, fetcher: Fetcher) -> list[Finding]:
     found += _document_checks(target, doc)
     jwks_uri = doc.get("jwks_uri")
     if isinstance(jwks_uri, str):
-        found += _jwks_checks(target, fetcher.get(jwks_uri))
+        found += _jwks_checks(target, fetcher.get(jwks_uri, deadline=deadline))
     return found
 
 
@@ -128,7 +143,8 @@ def _document_checks(target: Target, doc: Mapping[str, Any]) -> list[Finding]:
     found += _method_checks(target, doc)
     scopes = doc.get("scopes_supported")
     if isinstance(scopes, list):
-        absent = [s for s in target.scopes if s not in scopes]
+        listed = {s for s in scopes if isinstance(s, str)}  # a set: both lists are outside input
+        absent = [s for s in target.scopes if s not in listed]
         if absent:
             found.append(Finding(target.address, "warning", "discovery.scopes",
                                  "scopes_supported does not list " + ", ".join(absent)))
@@ -206,7 +222,8 @@ def blocking(findings: Iterable[Finding], *, strict: bool = False) -> list[Findi
 
 def check(providers: Sequence[Provider], *, settings: Any, kinds: Any = None) -> list[Problem]:
     """`validate --online`: the findings as located problems (at each provider's file:line)."""
-    findings = run(providers, ca_bundle=getattr(settings, "preflight_ca_bundle", None))
+    findings = run(providers, ca_bundle=getattr(settings, "preflight_ca_bundle", None),
+                   limits=limits(settings))
     where = {p.address: p.location for p in providers}
     problems = []
     for finding in findings:

@@ -114,7 +114,8 @@ def _headline(change: Change) -> str:
         what = ("will be adopted (recorded in the state only)" if change.action is Action.ADOPT
                 else "changes in the state only (nothing is sent to Graph)")
     ident = f" [id {change.graph_id}]" if change.graph_id else ""
-    return inline(f"{change.address}{ident} {what}")
+    via = f" (Graph {change.api_version})" if change.api_version else ""
+    return inline(f"{change.address}{ident} {what}{via}")
 
 
 def _change_lines(change: Change, paint: Any) -> list[str]:

@@ -110,6 +110,8 @@ def _section(change: Change, *, folded_only: bool = False) -> str:
     lines = ["<details>", f"<summary>{summary}</summary>", ""]
     if change.graph_id:
         lines += [f"Graph id: {span(change.graph_id)}", ""]
+    if change.api_version:
+        lines += [f"Graph version: {span(change.api_version)}", ""]
     lines += [f"- {_cell(note)}" for note in change.notes]
     if change.notes:
         lines.append("")

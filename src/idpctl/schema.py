@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from idpctl import schemafast
@@ -33,7 +33,13 @@ REFERENCE_HINT = "{env: NAME}, {file: PATH}, {vault: {path: P, key: K}} or {keyV
 _TYPES = {"object": "a mapping", "array": "a list", "string": "a string",
           "integer": "an integer", "number": "a number", "boolean": "true or false",
           "null": "null"}
-_BAD_ISSUER_HOST = "microsoftonline.com"
+# Microsoft Entra sign-in hosts in every cloud (a host or any subdomain of one): an issuer
+# there is another Entra tenant, which cannot be an OIDC provider (GRAPH.md 2.6, ed-oidc)
+ENTRA_ISSUER_DOMAINS = (
+    "microsoftonline.com", "microsoftonline.us", "microsoftonline.de", "microsoftonline.cn",
+    "login.chinacloudapi.cn", "sts.chinacloudapi.cn", "sts.windows.net", "login.windows.net",
+    "login.microsoft.com", "ciamlogin.com",
+)
 _FIELD_HINTS = {
     "id": "YAML never holds Graph ids: idpctl finds a provider by its natural key",
     "@odata.type": "the kind: field names the Graph type",
@@ -71,7 +77,18 @@ def _validator(kinds: Kinds, schema_name: str) -> jsonschema.protocols.Validator
     resources = [(s["$id"], DRAFT202012.create_resource(s)) for s in kinds.schemas.values()]
     registry: referencing.Registry = referencing.Registry().with_resources(resources)
     schema = kinds.schema(schema_name)
-    return jsonschema.Draft202012Validator(schema, registry=registry)
+    # jsonschema's uniqueItems compares every pair when the items do not sort (e.g. a list
+    # of strings and numbers): the same linear check as the fast path instead
+    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator,
+                                             {"uniqueItems": _unique_items})
+    return validator(schema, registry=registry)
+
+
+def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    import jsonschema
+
+    if unique and validator.is_type(instance, "array") and schemafast.has_duplicates(instance):
+        yield jsonschema.ValidationError("has non-unique elements")
 
 
 def _value_at(data: Any, at: Path_) -> Any:
@@ -142,7 +159,10 @@ def _describe(error: Any, schema: Mapping[str, Any]) -> str:
         got = _TYPES.get(_json_type(error.instance), "something else")
         return f"expected {' or '.join(_TYPES.get(w, w) for w in wanted)}, got {got}"
     if kind == "enum":
-        return "must be one of " + ", ".join(str(v) for v in value if v is not None)
+        choices = [str(v) for v in value if v is not None]
+        guess = did_you_mean(error.instance, choices) if isinstance(error.instance, str) else None
+        return "must be one of " + ", ".join(choices) + (f"; did you mean {guess!r}?"
+                                                         if guess else "")
     if kind == "const":
         return f"must be {value}"
     if kind in ("minProperties", "maxProperties") and schema.get("writeOnly"):
@@ -177,7 +197,7 @@ def _unknown_fields(error: Any, doc: Document, full: Path_, where: str) -> list[
     known = list(schema.get("properties", {}))
     problems = []
     for key in error.instance:
-        if key in known:
+        if key in schema.get("properties", {}):
             continue
         message = f"unknown field {key!r} in {where}"
         if key in _FIELD_HINTS:
@@ -224,7 +244,29 @@ def semantic_problems(
             problems.append(_problem(where(provider, ()), f"duplicate provider "
                                      f"{provider.address}{also}"))
         problems.extend(_provider_problems(provider, settings, kinds, where))
+    problems.extend(_case_twins(providers, kinds, where))
     return _unique(problems)
+
+
+def _case_twins(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> list[Problem]:
+    """Keys of one kind that differ only in case: Graph compares display names without case,
+    so two files would name one provider (and apply would send it two requests). Each file
+    is told about the other."""
+    by_folded: dict[tuple[str, str], list[Provider]] = {}
+    for provider in providers:
+        by_folded.setdefault((provider.kind, provider.key.casefold()), []).append(provider)
+    problems = []
+    for group in by_folded.values():
+        for provider in group:
+            for other in group:
+                if other.key == provider.key:
+                    continue
+                field = kinds[provider.kind].key_field or "key"
+                problems.append(_problem(where(provider, (field,)),
+                                         f"{field} {provider.key} differs from {other.key} "
+                                         f"({where(other, (field,))}) only in case: Graph "
+                                         "takes them for one provider"))
+    return problems
 
 
 def _provider_problems(
@@ -236,7 +278,7 @@ def _provider_problems(
         found.append((("kind",), f"{kind.name} is built in: idpctl never creates, changes or "
                                  "deletes it; remove it from the file"))
     tenant_kind = settings.tenant_kind
-    if kind.tenant_kinds and tenant_kind not in kind.tenant_kinds:
+    if kind.tenant_kinds and tenant_kind and tenant_kind not in kind.tenant_kinds:
         allowed = ", ".join(sorted(kind.tenant_kinds))
         found.append((("kind",), f"{kind.name} is not available in {_a(tenant_kind)} tenant "
                                  f"(only {allowed})"))
@@ -342,15 +384,45 @@ def _issuer_rules(issuer: Any) -> list[tuple[Path_, str]]:
     if not isinstance(issuer, str):
         return []
     parts = _split(issuer)
-    host = (parts.hostname or "").lower() if parts else ""
+    host = _host(parts) if parts is not None and "\\" not in issuer else None
     if parts is None or not issuer.startswith("https://") or not host:
         return [(("issuer",), "issuer must be an https URL (https://host[:port][/path])")]
     if "?" in issuer or "#" in issuer:
         return [(("issuer",), "issuer must not have a query or fragment")]
-    if host == _BAD_ISSUER_HOST or host.endswith("." + _BAD_ISSUER_HOST):
-        return [(("issuer",), "issuer on microsoftonline.com is refused: another Entra tenant "
-                              "cannot be configured as an OIDC provider")]
+    if is_entra_host(host):
+        return [(("issuer",), "issuer on a Microsoft Entra sign-in host is refused: another "
+                              "Entra tenant cannot be configured as an OIDC provider")]
     return []
+
+
+def is_entra_host(host: str) -> bool:
+    """Whether `host` (normalised by `_host`) is a Microsoft Entra sign-in host."""
+    return any(host == d or host.endswith("." + d) for d in ENTRA_ISSUER_DOMAINS)
+
+
+def _host(parts: urllib.parse.SplitResult) -> str | None:
+    """The host as DNS sees it: percent-decoded, IDNA-mapped (which lowercases and folds
+    full-width forms), without the trailing dot of a fully qualified name; None when it is
+    not a valid host name."""
+    raw = urllib.parse.unquote(parts.hostname or "").rstrip(".")
+    try:
+        host = raw.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+    labels = host.split(".")
+    if not host or any(not label for label in labels):
+        return None
+    if any(label.startswith("xn--") and not _punycode_ok(label) for label in labels):
+        return None
+    return host
+
+
+def _punycode_ok(label: str) -> bool:
+    try:
+        label.encode("ascii").decode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def _discovery_rules(name: str, url: Any) -> list[tuple[Path_, str]]:

@@ -20,7 +20,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Check", "checker", "compile_check"]
+__all__ = ["Check", "checker", "compile_check", "has_duplicates", "json_key"]
 
 Check = Callable[[Any], bool]
 
@@ -106,6 +106,36 @@ def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, str) != isinstance(b, str):
         return False
     return bool(a == b)
+
+
+def json_key(value: Any) -> Any:
+    """A hashable stand-in for a JSON value: two values have equal keys exactly when
+    `_equal` calls them equal (true is not 1, 1 is 1.0, NaN equals nothing). Linear in the
+    value's size, so uniqueness is a set of keys, never a comparison of every pair."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int | float):
+        return ("number", value) if value == value else ("nan", object())
+    if isinstance(value, str):
+        return ("str", value)
+    if value is None:
+        return ("null",)
+    if isinstance(value, list):
+        return ("list", tuple(json_key(item) for item in value))
+    if isinstance(value, dict):
+        return ("dict", frozenset((k, json_key(v)) for k, v in value.items()))
+    return ("other", object())  # not a JSON value: equal to nothing
+
+
+def has_duplicates(values: list[Any]) -> bool:
+    """Whether `values` holds two JSON-equal items (JSON Schema's uniqueItems), in O(n)."""
+    seen: set[Any] = set()
+    for value in values:
+        key = json_key(value)
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
 
 
 def _number(value: Any) -> bool:
@@ -200,8 +230,7 @@ def _items(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> 
 def _unique(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
     if not arg:
         return lambda value: True
-    return lambda value: not isinstance(value, list) or not any(
-        _equal(a, b) for i, a in enumerate(value) for b in value[i + 1:])
+    return lambda value: not isinstance(value, list) or not has_duplicates(value)
 
 
 def _pattern(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from idpctl import redact
+from idpctl.endpoints import Allowance, NotRegularFile, check_path, read_regular
 from idpctl.errors import SecretError
 from idpctl.fingerprint import fingerprint
 from idpctl.model import Provider, Secret, SecretRef
@@ -51,6 +52,9 @@ class SecretContext:
     `vault` is the `vault:` block of idpctl.yaml (or None: environment only);
     `keyvault_token` returns a bearer token for `https://vault.azure.net`;
     `verify` is the TLS verification for Key Vault (True, False or a CA bundle path).
+    `cloud` names whose Key Vault hosts may receive its token; `allowance` is what the
+    operator let through besides (None: the process environment's, read when used); `roots`, when
+    set, are the folders `{file:}` references must lie in (or the allowance's paths).
     """
 
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
@@ -58,6 +62,13 @@ class SecretContext:
     keyvault_token: Callable[[], str] | None = field(default=None, repr=False)
     verify: bool | str | ssl.SSLContext = True
     timeout: float = 10.0
+    cloud: str = "global"
+    allowance: Allowance | None = None
+    roots: tuple[Path, ...] = ()
+
+    def allowed(self) -> Allowance:
+        """The allowance in force: the one given, else the environment's."""
+        return self.allowance if self.allowance is not None else Allowance.from_sources()
 
     @classmethod
     def from_settings(
@@ -80,6 +91,9 @@ class SecretContext:
             vault=getattr(settings, "vault", None),
             keyvault_token=keyvault_token,
             verify=verify,
+            cloud=getattr(settings, "cloud", "global"),
+            allowance=getattr(settings, "allowance", None),
+            roots=tuple(getattr(settings, "roots", ())),
         )
 
 
@@ -133,7 +147,7 @@ class Resolver:
         if ref.scheme == "env":
             return _from_env(ref.spec, self.context.env), None
         if ref.scheme == "file":
-            return _from_file(ref.spec), None
+            return _from_file(ref.spec, context=self.context), None
         if ref.scheme == "vault":
             return self._vault_client().read(ref.spec)
         if ref.scheme == "keyVault":
@@ -229,17 +243,23 @@ def _from_env(name: Any, env: Mapping[str, str]) -> str:
     return value
 
 
-def _from_file(spec: Any) -> str:
+def _from_file(spec: Any, *, context: SecretContext) -> str:
     if not isinstance(spec, str | os.PathLike) or not str(spec):
         raise SourceError("the file path must be a non-empty string")
     path = Path(spec)
+    if context.roots:
+        reason = check_path(path, roots=context.roots, allowance=context.allowed(),
+                            what="the file")
+        if reason:
+            raise SourceError(reason)
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        data = read_regular(path, limit=MAX_FILE_BYTES)
     except FileNotFoundError:
         raise SourceError("file not found") from None
-    except IsADirectoryError:
-        raise SourceError("is a directory, not a file") from None
+    except (IsADirectoryError, NotRegularFile) as error:
+        kind = getattr(error, "kind", "is a folder")
+        raise SourceError("is a directory, not a file" if kind == "is a folder"
+                          else f"the path {kind}, not a regular file") from None
     except PermissionError:
         raise SourceError("permission denied reading the file") from None
     except OSError as error:

@@ -24,13 +24,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
 from idpctl import fingerprint as _fingerprint
-from idpctl import statelock
+from idpctl import statejournal, statelock
 from idpctl.errors import StateError
 from idpctl.model import ManagedRecord, Secret, SecretRecord, State
 from idpctl.statelock import LockInfo
@@ -45,6 +45,7 @@ __all__ = [
     "fingerprint_for",
     "from_data",
     "new_state",
+    "record_data",
     "to_data",
     "with_record",
     "without",
@@ -67,20 +68,28 @@ def new_state() -> State:
 
 
 def with_record(state: State, record: ManagedRecord) -> State:
-    """`state` with `record` added or replaced at its address, serial bumped."""
+    """`state` with `record` added or replaced at its address, serial bumped. Providers stay
+    in address order; only an address that lands before the last one costs a re-sort (an
+    apply adds thousands one by one, mostly in order)."""
     providers = dict(state.providers)
-    providers[record.address] = record
-    return _derive(state, providers)
+    address = record.address
+    in_order = address in providers or not providers or address > next(reversed(providers))
+    providers[address] = record
+    return _derive(state, providers if in_order else _sorted(providers))
 
 
 def without(state: State, address: str) -> State:
     """`state` without the provider at `address` (no error if absent), serial bumped."""
-    providers = {a: r for a, r in state.providers.items() if a != address}
+    providers = dict(state.providers)
+    providers.pop(address, None)
     return _derive(state, providers)
 
 
-def _derive(state: State, providers: Mapping[str, ManagedRecord]) -> State:
-    ordered = {address: providers[address] for address in sorted(providers)}
+def _sorted(providers: Mapping[str, ManagedRecord]) -> dict[str, ManagedRecord]:
+    return {address: providers[address] for address in sorted(providers)}
+
+
+def _derive(state: State, ordered: Mapping[str, ManagedRecord]) -> State:
     return State(
         serial=state.serial + 1,
         lineage=state.lineage,
@@ -109,12 +118,13 @@ def to_data(state: State) -> dict[str, Any]:
         "lineage": state.lineage,
         "fingerprint_key": base64.b64encode(state.fingerprint_key).decode("ascii"),
         "providers": {
-            address: _record_data(state.providers[address]) for address in sorted(state.providers)
+            address: record_data(state.providers[address]) for address in sorted(state.providers)
         },
     }
 
 
-def _record_data(record: ManagedRecord) -> dict[str, Any]:
+def record_data(record: ManagedRecord) -> dict[str, Any]:
+    """One provider's record as the state document holds it."""
     return {
         "kind": record.kind,
         "key": record.key,
@@ -257,11 +267,15 @@ class LocalStateStore:
 
     `save` is atomic (temp file in the same directory, fsync, rename) and optimistic: it
     refuses when the file on disk is no longer the one this store loaded or last saved.
+    `append` records one batch's records in `<file>.journal` instead (see `statejournal`);
+    `load` replays it, and the next `save` folds it into the file and removes it.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.journal_path = statejournal.journal_path(self.path)
+        self._file_state: State | None = None  # the state file's own, before the journal
         self._guard = threading.Lock()
         self._basis: tuple[int, str] | None = None  # (serial, lineage) on disk as we know it
         self._loaded = False
@@ -280,15 +294,17 @@ class LocalStateStore:
             self._basis = None if state is None else (state.serial, state.lineage)
             return state if state is not None else new_state()
 
-    def _stat(self) -> tuple[int, int, int] | None:
-        """What tells a rewrite apart without reading: inode, size, modification time."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+    def _stat(self) -> tuple[tuple[int, int, int] | None, ...]:
+        """What tells a rewrite apart without reading: inode, size, modification time of the
+        state file and of its journal."""
+        return (_stat(self.path), _stat(self.journal_path))
 
     def _read(self) -> State | None:
+        """The state on disk: the file with its journal replayed."""
+        self._file_state = self._read_file()
+        return statejournal.replay(self._file_state, self.journal_path)
+
+    def _read_file(self) -> State | None:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -326,9 +342,58 @@ class LocalStateStore:
                     f"in {self.path}: the state was derived from an older one"
                 )
             self._write(text)
+            self._drop_journal()
+            self._file_state = state
             self._known = (self._stat(), state)
             self._basis = (state.serial, state.lineage)
         log.debug("state saved to %s (serial %s)", self.path, state.serial)
+
+    def append(self, state: State, *, addresses: Sequence[str]) -> None:
+        """Record what changed at `addresses` since the last save or append, in the journal
+        (fsynced): the cost of a batch, not of the state. The first record of a state that
+        has no file yet is a full save."""
+        with self._guard:
+            current = self._check_unchanged(state)
+            base = self._file_state
+            if current is None or base is None or state.serial <= current.serial:
+                full = True
+            else:
+                full = False
+                statejournal.append(self.journal_path, base=base, state=state,
+                                    addresses=addresses)
+                self._known = (self._stat(), state)
+                self._basis = (state.serial, state.lineage)
+        if full:
+            self.save(state)
+        else:
+            log.debug("state journal %s: serial %s", self.journal_path, state.serial)
+
+    def compact(self) -> None:
+        """Fold the journal into the state file (a full save of what it holds); nothing to
+        do without a journal. An apply calls it when it ends."""
+        with self._guard:
+            if not self.journal_path.exists() or not self._loaded:
+                return
+            state = self._known[1]
+            if state is None or self._check_unchanged(state) is None:
+                return
+            self._write(dumps(state))
+            self._drop_journal()
+            self._file_state = state
+            self._known = (self._stat(), state)
+        log.debug("state journal folded into %s (serial %s)", self.path, state.serial)
+
+    def _drop_journal(self) -> None:
+        """After a full save the journal is folded in: remove it (a crash before this leaves
+        a journal whose header no longer matches the file, which `replay` ignores)."""
+        try:
+            self.journal_path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise StateError(f"cannot remove state journal {self.journal_path}: "
+                             f"{error.strerror}") from None
+        _fsync_dir(self.path.parent)
 
     def _check_unchanged(self, state: State) -> State | None:
         if not self._loaded:
@@ -410,6 +475,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(json.dumps(key))
         out[key] = value
     return out
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _basis_text(basis: tuple[int, str] | None) -> str:

@@ -19,6 +19,17 @@ Implemented with httpx against the Blob REST API rather than `azure-storage-blob
 needs seven calls (get, put, properties, metadata, lease acquire/release/break, create
 container), httpx is already the Graph client's transport, and the SDK would add azure-core
 and its dependencies for that. The JSON (de)serialisation is `idpctl.state`'s.
+
+Transient storage errors (a dropped or timed-out connection, 408, 429, 500, 502, 503 with
+ServerBusy, 504) are retried with idpctl's one backoff policy (`ratelimit.Backoff`, honouring
+Retry-After), so an apply never stops half done because storage blinked. Every request is
+safe to send again: reads, metadata and container creation are idempotent, and the writes
+that are not say so in their answer, which is read with the retry in mind: a conditional PUT
+whose first try landed answers 412 (or 409) to the retry, and is recognised as this store's
+own write by the blob holding exactly the bytes sent; a lease acquire proposes its lease id,
+and acquiring again with the id of the active lease succeeds (Lease Blob, "acquire"), so a
+retry whose first try landed gets the lease it already holds, while another run's lease is
+still refused. The lease and the ETag check are never loosened.
 """
 
 from __future__ import annotations
@@ -42,6 +53,7 @@ from idpctl import state as state_module
 from idpctl.azure_storage_auth import Bearer, Sas, install_redaction, parse_connection_string
 from idpctl.errors import ConfigError, LockError, StateError
 from idpctl.model import Secret, SecretRef, State
+from idpctl.ratelimit import Backoff, parse_retry_after
 from idpctl.statelock import LockInfo
 
 __all__ = ["STORAGE_RESOURCE", "AzureBlobStateStore", "parse_connection_string"]
@@ -54,6 +66,9 @@ _POLL_SECONDS = 0.25
 _META = "idpctl"  # prefix of our metadata names (x-ms-meta-idpctl...)
 _LOCK_FIELDS = ("lock_id", "host", "pid", "started_at", "operation", "user")
 _PLACEHOLDER = f"{_META}placeholder"
+# answers worth another try: the request may not have run, or storage is busy (ServerBusy)
+_TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+_RETRIED = "idpctl_retried"  # response.extensions key: True when an earlier try was lost
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,9 @@ class AzureBlobStateStore:
 
     def __init__(self, *, account_url: str, container: str, blob: str, auth: httpx.Auth,
                  verify: str | bool = True, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, max_retries: int = 5,
+                 backoff_base: float = 0.5, max_wait: float = 60.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.url = f"{account_url.rstrip('/')}/{quote(container)}/{quote(blob)}"
         self.container_url = f"{account_url.rstrip('/')}/{quote(container)}"
         install_redaction()
@@ -85,6 +102,10 @@ class AzureBlobStateStore:
         self._etag: str | None = None  # of the blob as this store last saw it; None: absent
         self._basis: tuple[int, str] | None = None  # (serial, lineage) of the loaded state
         self._lease: tuple[str, LockInfo] | None = None  # (lease id, holder) while locked
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.max_wait = max_wait
+        self._sleep = sleep
 
     @classmethod
     def from_settings(cls, spec: Mapping[str, Any], *, settings: Any = None,
@@ -110,6 +131,7 @@ class AzureBlobStateStore:
                 auth = Bearer(token or _storage_token(settings))
         else:
             raise ConfigError("state: backend azureblob needs url or connectionString")
+        _check_endpoint(url, settings)
         return cls(account_url=url, container=str(container), blob=str(blob), auth=auth,
                    verify=verify, timeout=timeout)
 
@@ -164,11 +186,16 @@ class AzureBlobStateStore:
             for attempt in (1, 2):
                 response = self._put(text)
                 if response.status_code == 201:
+                    etag = response.headers["etag"]
+                    break
+                landed = self._own_write(text) if _retried(response) else None
+                if landed is not None:
+                    etag = landed
                     break
                 if attempt == 2 or not self._only_metadata_moved():
                     raise StateError(f"state blob {self.url} changed since it was loaded; "
                                      "another run wrote it")
-            self._etag = response.headers["etag"]
+            self._etag = etag
             self._basis = (state.serial, state.lineage)
         log.debug("state saved to %s (serial %s)", self.url, state.serial)
 
@@ -186,6 +213,15 @@ class AzureBlobStateStore:
             raise LockError(f"cannot save state to {self.url}: "
                             + _holder_text(holder, self.url), holder=_data(holder))
         return response
+
+    def _own_write(self, text: str) -> str | None:
+        """The blob's ETag when it holds exactly `text`: a PUT whose answer was lost landed,
+        and its retry was refused only because of it. None otherwise."""
+        response = self._send("GET", self.url, ok=(200, 404))
+        if response.status_code == 200 and response.content == text.encode("utf-8"):
+            log.debug("state blob %s: a retried save had landed on its first try", self.url)
+            return response.headers["etag"]
+        return None
 
     def _only_metadata_moved(self) -> bool:
         """True when the blob's ETag moved but its state did not (a lock was taken or
@@ -287,8 +323,12 @@ class AzureBlobStateStore:
         if current is _UNKNOWN_HOLDER or current.lock_id != lock_id.strip():
             raise LockError(f"lock id {lock_id} does not match the current lock: "
                             + _holder_text(current, self.url), holder=_data(current))
-        self._send("PUT", self.url, params={"comp": "lease"}, ok=(202,),
-                   headers={"x-ms-lease-action": "break", "x-ms-lease-break-period": "0"})
+        broken = self._send("PUT", self.url, params={"comp": "lease"}, ok=(202, 409),
+                            headers={"x-ms-lease-action": "break",
+                                     "x-ms-lease-break-period": "0"})
+        if broken.status_code == 409 and not _retried(broken):  # broken since read_lock
+            raise StateError(f"state blob {self.url}: the lease could not be broken "
+                             f"({broken.headers.get('x-ms-error-code', '409')})")
         props = self._properties()
         self._set_metadata(props, _clean_metadata(props), ok=(200, 412))  # 412: re-leased
         log.info("state lock on %s broken (lock id %s)", self.url, lock_id)
@@ -327,20 +367,68 @@ class AzureBlobStateStore:
     def _send(self, method: str, url: str, *, ok: tuple[int, ...],
               params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
               content: bytes | None = None) -> httpx.Response:
+        """One request, tried again on a transient failure (see the module docstring); the
+        answer's `extensions[_RETRIED]` says whether an earlier try may have run."""
+        backoff = Backoff(base=self.backoff_base, cap=8.0, max_total=self.max_wait)
+        for attempt in range(self.max_retries + 1):
+            outcome = self._try(method, url, params=params, headers=headers, content=content)
+            if isinstance(outcome, httpx.Response) and (
+                    outcome.status_code in ok or outcome.status_code not in _TRANSIENT):
+                outcome.extensions[_RETRIED] = attempt > 0
+                if outcome.status_code not in ok:
+                    raise _refused(self.url, method, outcome)
+                return outcome
+            after = parse_retry_after(outcome.headers) \
+                if isinstance(outcome, httpx.Response) else None
+            wait = backoff.next_wait(after) if attempt < self.max_retries else None
+            if wait is None:
+                if isinstance(outcome, httpx.Response):
+                    raise _refused(self.url, method, outcome)
+                raise StateError(f"cannot reach state blob {self.url}: "
+                                 f"{type(outcome).__name__}") from None
+            log.debug("state blob %s: %s answered %s; trying again in %.2fs", self.url,
+                      method, _what(outcome), wait)
+            self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _try(self, method: str, url: str, *, params: Mapping[str, str] | None,
+             headers: Mapping[str, str] | None, content: bytes | None
+             ) -> httpx.Response | httpx.TransportError:
         sent = {"x-ms-version": API_VERSION, "x-ms-date": formatdate(usegmt=True),
                 **(headers or {})}
         try:
-            response = self._client.request(method, url, params=params, headers=sent,
-                                            content=content)
+            return self._client.request(method, url, params=params, headers=sent,
+                                        content=content)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
+            raise StateError(f"cannot reach state blob {self.url}: "
+                             f"{type(error).__name__}") from None
+        except httpx.ConnectError as error:
+            if "CERTIFICATE_VERIFY_FAILED" in str(error):
+                raise StateError(f"cannot reach state blob {self.url}: ConnectError "
+                                 "(TLS certificate not trusted; check graph.caBundle)") from None
+            return error
+        except httpx.TransportError as error:
+            return error
         except httpx.HTTPError as error:
             raise StateError(f"cannot reach state blob {self.url}: "
                              f"{type(error).__name__}") from None
-        if response.status_code not in ok:
-            code = response.headers.get("x-ms-error-code", "")
-            hint = " (check the key, SAS or sign-in)" if response.status_code in (401, 403) else ""
-            raise StateError(f"state blob {self.url}: {method} answered "
-                             f"{response.status_code} {code}{hint}".rstrip())
-        return response
+
+
+def _retried(response: httpx.Response) -> bool:
+    return bool(response.extensions.get(_RETRIED))
+
+
+def _what(outcome: httpx.Response | httpx.TransportError) -> str:
+    if isinstance(outcome, httpx.Response):
+        return f"{outcome.status_code} {outcome.headers.get('x-ms-error-code', '')}".rstrip()
+    return type(outcome).__name__
+
+
+def _refused(url: str, method: str, response: httpx.Response) -> StateError:
+    code = response.headers.get("x-ms-error-code", "")
+    hint = " (check the key, SAS or sign-in)" if response.status_code in (401, 403) else ""
+    return StateError(f"state blob {url}: {method} answered {response.status_code} "
+                      f"{code}{hint}".rstrip())
 
 
 _UNKNOWN_HOLDER = LockInfo(lock_id="", host="unknown", pid=0, started_at="unknown",
@@ -392,6 +480,20 @@ def _reveal(value: Any, settings: Any) -> Secret:
     if isinstance(value, str):
         return Secret(value, source="settings")
     raise ConfigError("state: connectionString and sasToken must be secret references")
+
+
+def _check_endpoint(url: str, settings: Any) -> None:
+    """The account URL receives a storage token, SAS or shared-key signature: https on the
+    cloud's blob endpoints, or in the operator's allowance (a connection string's endpoint is
+    known only here, after it is resolved)."""
+    from idpctl.endpoints import CLOUDS, Allowance, check_url
+
+    cloud = CLOUDS.get(getattr(settings, "cloud", "global"), CLOUDS["global"])
+    allowance = getattr(settings, "allowance", None) or Allowance.from_sources()
+    reason = check_url(url, what="the state account URL", suffixes=cloud.blob_suffixes,
+                       allowance=allowance)
+    if reason:
+        raise ConfigError(f"state: {reason}")
 
 
 def _storage_token(settings: Any) -> Callable[[], str]:

@@ -1,18 +1,21 @@
 """User flows: which flows offer each provider, read from Graph and planned as links.
 
 A provider's `userFlows: [...]` names the flows that must offer it; absent means "not
-managed", `[]` means "in no flow". The read side (`read`) is one GET of the tenant kind's flow
-collection (links inline), made only when some provider sets `userFlows`: a configuration that
-never names a flow costs no request. `plan_links` is pure: it adds to a Plan a `userFlows`
-field change and the `FlowLink`s apply executes (detach before a delete, attach after a
-create). Endpoints and permissions: docs/userflows.md.
+managed", `[]` means "in no flow". The read side (`read`) goes through documented endpoints
+only: the tenant kind's flow collection, then (B2C, B2X) each flow's
+`userFlowIdentityProviders` list, sent as parallel `$batch` GETs; External ID lists its
+providers inline. It is made only when `needed`: some provider sets `userFlows`, or the plan
+deletes or replaces a provider (a flow may still offer it: it is detached first). A plan with
+neither costs no request. `plan_links` is pure: it takes the flows read and adds to a Plan a
+`userFlows` field change and the `FlowLink`s apply executes (detach before a delete, attach
+after a create). Endpoints, request counts and permissions: docs/userflows.md.
 """
 
 from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -28,7 +31,7 @@ from idpctl.model import (
     State,
 )
 
-__all__ = ["FIELD", "Flow", "Flows", "link_items", "link_permissions", "permission",
+__all__ = ["FIELD", "Flow", "Flows", "link_items", "link_permissions", "needed", "permission",
            "plan_links", "read", "settled"]
 
 log = logging.getLogger(__name__)
@@ -41,16 +44,20 @@ _EVENTS = ("microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"
            "microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp/"
            "identityProviders")
 _PREFIX = {"b2c": "B2C_1_", "workforce": "B2X_1_"}
-_ODATA_ID = "https://graph.microsoft.com/beta/identity/identityProviders/"
+_PROVIDERS = "/identity/identityProviders/"
 _ORDER = {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3,
           Action.DELETE: 4}
 MAX_PAGES = 100
 
 
 def permission(tenant_kind: str, *, write: bool) -> str:
-    """The least-privileged application permission for user-flow links (docs/userflows.md 3)."""
+    """The least-privileged application permission for user-flow links (docs/userflows.md 3).
+    Reading the links of B2C and B2X flows goes through each flow's
+    `userFlowIdentityProviders` list, whose pages name only `IdentityUserFlow.ReadWrite.All`
+    (MGD api-reference/beta/api/b2cidentityuserflow-list-userflowidentityproviders.md)."""
     family = "EventListener" if tenant_kind == "external" else "IdentityUserFlow"
-    return f"{family}.{'ReadWrite' if write else 'Read'}.All"
+    writes = write or tenant_kind != "external"
+    return f"{family}.{'ReadWrite' if writes else 'Read'}.All"
 
 
 def link_permissions(plan: Plan) -> dict[str, str]:
@@ -99,10 +106,20 @@ class Flows:
 
 
 def read(graph: Any, tenant_kind: str) -> Flows:
-    """Every flow of the tenant kind with the providers it offers: one GET (plus pages)."""
-    base = COLLECTIONS[tenant_kind]
-    query = "" if tenant_kind == "external" else "?$expand=userFlowIdentityProviders"
-    url: str | None = base + query
+    """Every flow of the tenant kind with the providers it offers. External ID: one GET of
+    `authenticationEventsFlows` (plus pages), providers inline (MGD api-reference/v1.0/api/
+    identitycontainer-list-authenticationeventsflows.md, example 1). B2C and B2X: one GET of
+    the flow list (plus pages), then each flow's `userFlowIdentityProviders` list, 20 GETs a
+    `$batch` (MGD .../b2cidentityuserflow-list-userflowidentityproviders.md,
+    .../b2xidentityuserflow-list-userflowidentityproviders.md): 1 + ceil(flows / 20)."""
+    items = _pages(graph, COLLECTIONS[tenant_kind], tenant_kind)
+    flows = [_flow(item, tenant_kind) for item in items]
+    if tenant_kind != "external" and flows:
+        flows = _with_linked(graph, flows, tenant_kind)
+    return Flows(tenant_kind, tuple(flows))
+
+
+def _pages(graph: Any, url: str | None, tenant_kind: str) -> list[Any]:
     items: list[Any] = []
     for _ in range(MAX_PAGES):
         if url is None:
@@ -110,15 +127,45 @@ def read(graph: Any, tenant_kind: str) -> Flows:
         try:
             page = graph.request("GET", url).body
         except AuthError as error:
-            raise AuthError(f"Graph refused to list the user flows ({error.status}): the app "
-                            f"needs {permission(tenant_kind, write=False)} (or .ReadWrite.All) "
-                            "with admin consent", status=error.status, code=error.code,
-                            request_id=error.request_id) from None
+            raise _refused(error, tenant_kind) from None
         if not isinstance(page, dict) or not isinstance(page.get("value"), list):
-            raise GraphError("Graph answered the user-flow list without a 'value' array")
+            raise GraphError("Graph answered a user-flow list without a 'value' array")
         items.extend(page["value"])
         url = _next(graph, page.get("@odata.nextLink"))
-    return Flows(tenant_kind, tuple(_flow(item, tenant_kind) for item in items))
+    return items
+
+
+def _with_linked(graph: Any, flows: list[Flow], tenant_kind: str) -> list[Flow]:
+    """The flows with the ids each one's `userFlowIdentityProviders` list holds."""
+    from idpctl.batching import BatchRequest
+
+    requests = [BatchRequest(id=f"flow{n}", method="GET", url=flow.path)
+                for n, flow in enumerate(flows)]
+    results = graph.batch(requests)
+    out = []
+    for request, flow in zip(requests, flows, strict=True):
+        result = results.get(request.id.lower()) or results.get(request.id)
+        if result is not None and result.status in (401, 403):
+            raise _refused(AuthError(f"Graph answered {result.status}", status=result.status),
+                           tenant_kind)
+        body = result.body if result is not None else None
+        if result is None or not result.ok or not isinstance(body, dict) \
+                or not isinstance(body.get("value"), list):
+            status = "no answer" if result is None else f"status {result.status}"
+            raise GraphError(f"Graph did not list the providers of user flow {flow.id!r} "
+                             f"({status})")
+        linked = list(body["value"])
+        if body.get("@odata.nextLink") is not None:
+            linked += _pages(graph, _next(graph, body["@odata.nextLink"]), tenant_kind)
+        out.append(replace(flow, providers=_ids(linked)))
+    return out
+
+
+def _refused(error: AuthError, tenant_kind: str) -> AuthError:
+    return AuthError(f"Graph refused to read the user flows ({error.status}): the app needs "
+                     f"{permission(tenant_kind, write=False)} with admin consent (docs/"
+                     "userflows.md 3)", status=error.status, code=error.code,
+                     request_id=error.request_id)
 
 
 def _next(graph: Any, link: Any) -> str | None:
@@ -129,41 +176,48 @@ def _next(graph: Any, link: Any) -> str | None:
     return link
 
 
+def _ids(linked: Any) -> tuple[str, ...]:
+    return tuple(p["id"] for p in linked or () if isinstance(p, Mapping)
+                 and isinstance(p.get("id"), str))
+
+
 def _flow(item: Any, tenant_kind: str) -> Flow:
     if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
         raise GraphError("Graph listed a user flow without an id")
     flow_id = item["id"]
+    linked: Any = ()
+    segment = "userFlowIdentityProviders"
     if tenant_kind == "external":
         handler = item.get("onAuthenticationMethodLoadStart") or {}
         linked = handler.get("identityProviders") if isinstance(handler, Mapping) else None
         segment = _EVENTS
-    else:
-        linked = item.get("userFlowIdentityProviders")
-        segment = "userFlowIdentityProviders"
-    ids = tuple(p["id"] for p in linked or () if isinstance(p, Mapping)
-                and isinstance(p.get("id"), str))
     name = item.get("displayName") if isinstance(item.get("displayName"), str) else flow_id
     path = f"{COLLECTIONS[tenant_kind]}/{urllib.parse.quote(flow_id, safe='')}/{segment}"
-    return Flow(id=flow_id, name=name or flow_id, providers=ids, path=path)
+    return Flow(id=flow_id, name=name or flow_id, providers=_ids(linked), path=path)
 
 
 # ---- planning (pure) ---------------------------------------------------------------------
 
 
 def wanted(providers: Sequence[Provider]) -> bool:
-    """True when some provider manages its user flows (the flows must then be read)."""
+    """True when some provider manages its user flows."""
     return any(p.user_flows is not None and not p.absent for p in providers)
 
 
+def needed(plan: Plan, providers: Sequence[Provider]) -> bool:
+    """True when the flows must be read for `plan`: some provider manages its flows, or the
+    plan deletes or replaces a provider that exists in Graph (a flow may still offer it, and
+    it must leave the flow first)."""
+    return wanted(providers) or any(c.action.destructive and c.graph_id for c in plan.changes)
+
+
 def plan_links(plan: Plan, providers: Sequence[Provider], live: Sequence[LiveProvider],
-               state: State, *, flows: Flows | Callable[[], Flows] | None) -> Plan:
-    """`plan` with user-flow links added. `flows` is read (called) only when some provider
-    sets `userFlows`; then a delete or replace of any provider a flow offers detaches it
-    first, whether or not that provider sets `userFlows`."""
-    if flows is None or not wanted(providers):
+               state: State, *, flows: Flows | None) -> Plan:
+    """`plan` with user-flow links added, from the `flows` read (None: not read, `plan` as it
+    is). A delete or replace of any provider a flow offers detaches it first, whether or not
+    that provider sets `userFlows`; other links move only for providers that set it. Pure."""
+    if flows is None:
         return plan
-    if callable(flows):
-        flows = flows()
     desired = {p.address: p for p in providers if not p.absent}
     ids = _live_ids(live, state)
     changes = {c.address: c for c in plan.changes}
@@ -276,20 +330,22 @@ def _note(detach: Sequence[Flow], attach: Sequence[Flow], names: Mapping[str, st
 # ---- apply: batch items ------------------------------------------------------------------
 
 
-def link_items(change: Change, provider_id: str, *, attach: bool) -> list[dict[str, Any]]:
+def link_items(change: Change, provider_id: str, *, attach: bool,
+               root: str) -> list[dict[str, Any]]:
     """Batch items (apply's item shape) adding or removing the change's links for
-    `provider_id`; ids are `<address>#link:<flow>` / `<address>#unlink:<flow>`."""
+    `provider_id`; ids are `<address>#link:<flow>` / `<address>#unlink:<flow>`. `root` is the
+    configured Graph version root (`https://graph.microsoft.us/beta` in a national cloud):
+    the `@odata.id` names the provider on that host, never graph.microsoft.com."""
     items = []
+    quoted = urllib.parse.quote(provider_id, safe="")
     for link in change.links:
         if link.attach != attach:
             continue
         if attach:
             items.append({"id": f"{change.address}#link:{link.flow_id}", "method": "POST",
                           "url": f"{link.path}/$ref", "depends_on": (),
-                          "body": {"@odata.id": _ODATA_ID
-                                   + urllib.parse.quote(provider_id, safe="")}})
+                          "body": {"@odata.id": root.rstrip("/") + _PROVIDERS + quoted}})
         else:
-            quoted = urllib.parse.quote(provider_id, safe="")
             items.append({"id": f"{change.address}#unlink:{link.flow_id}", "method": "DELETE",
                           "url": f"{link.path}/{quoted}/$ref", "body": None, "depends_on": ()})
     return items

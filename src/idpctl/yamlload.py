@@ -2,9 +2,11 @@
 
 The files idpctl reads are written by people and sometimes by attackers, so the loader:
 refuses files over 1 MiB and invalid UTF-8 (a UTF-8 BOM is accepted), limits nesting depth
-and alias expansion (no "billion laughs"), refuses duplicate keys and unknown tags, and turns
-every parser complaint into a located `Problem`. Scalars follow YAML 1.2's core schema:
-only `true`/`false` are booleans (`on`, `no`, `yes` stay strings) and dates stay strings.
+and alias expansion (no "billion laughs"), refuses duplicate keys and unknown tags, refuses
+values no setting or provider field can take (a NUL character, a string longer than
+`MAX_SCALAR_CHARS`, `.inf`, `.nan`), and turns every parser complaint into a located
+`Problem`. Scalars follow YAML 1.2's core schema: only `true`/`false` are booleans (`on`,
+`no`, `yes` stay strings) and dates stay strings.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ try:
 except ImportError:  # PyYAML built without libyaml: the pure-Python loader does it all
     CParser = None
 
+from idpctl.endpoints import read_regular
 from idpctl.errors import ConfigError, Problem
 from idpctl.model import Location
 
@@ -33,7 +36,9 @@ __all__ = [
     "MAX_ALIAS_NODES",
     "MAX_BYTES",
     "MAX_DEPTH",
+    "MAX_SCALAR_CHARS",
     "Document",
+    "DocumentProblems",
     "Locations",
     "display_path",
     "load_file",
@@ -43,6 +48,11 @@ __all__ = [
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIAS_NODES = 10_000  # values produced by expanding aliases, in one document
+# Longest key or value, in characters. Graph documents no limit for clientId, issuer, scope or
+# the other strings idpctl sends (api-reference/beta/resources/oidcidentityprovider.md: "String";
+# displayName's 256 is in the schemas); an assumption: nothing
+# legitimate comes near 16 KiB, and a 900,000-character clientId must not reach Graph.
+MAX_SCALAR_CHARS = 16 * 1024
 _COLUMNS = 1 << 32  # a packed location is line * _COLUMNS + column
 
 _TAG = "tag:yaml.org,2002:"
@@ -66,7 +76,7 @@ def display_path(path: Path | str) -> str:
             return os.path.relpath(absolute, cwd)
         # through a symbolic link, a path may still lie inside the working directory
         return str(Path(path).resolve().relative_to(Path(cwd).resolve()))
-    except (ValueError, OSError):
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symbolic link loop
         return str(path)
 
 
@@ -265,6 +275,13 @@ class _Builder:
         value, tag = node.value, node.tag
         if _SURROGATE.search(value):
             value = self._surrogates(node)
+        if len(value) > MAX_SCALAR_CHARS:
+            self.problem(node, f"value is {len(value):,} characters long (at most "
+                               f"{MAX_SCALAR_CHARS:,})")
+            return value
+        if "\0" in value:
+            self.problem(node, "a NUL character (\\0) is not allowed in a value")
+            return value
         try:
             if tag == f"{_TAG}str":
                 return value
@@ -275,12 +292,29 @@ class _Builder:
             if tag == f"{_TAG}int" and _INT.match(value):
                 return _to_int(value)
             if tag == f"{_TAG}float" and (_FLOAT.match(value) or _INT.match(value)):
-                return _to_float(value)
+                return self._finite(node, _to_float(value))
         except ValueError:
             self.problem(node, "number out of range")
             return value
         self.problem(node, f"unsupported YAML tag {_short(tag)!r}")
         return value
+
+
+    def _finite(self, node: yaml.ScalarNode, number: float) -> float:
+        if not math.isfinite(number):
+            self.problem(node, "not a finite number (.inf, .nan and numbers past 1e308 are "
+                               "not allowed)")
+        return number
+
+
+class DocumentProblems(ConfigError):
+    """Problems in a file that still parsed (a duplicate key, a NUL, `.nan`, an unknown tag):
+    `document` is what was read, for callers that report more problems (validate) and never
+    for using the values."""
+
+    def __init__(self, problems: Sequence[Problem], document: Document) -> None:
+        super().__init__(problems)
+        self.document = document
 
 
 def _join_surrogates(value: str) -> str:
@@ -378,7 +412,9 @@ def _load(text: str, file: str, path: Path | None, loader_class: type) -> Docume
         if loader is not None:
             loader.dispose()
     if builder.problems:
-        raise ConfigError(builder.problems)
+        raise DocumentProblems(builder.problems, Document(
+            file, path, data, Locations(file, builder.locations),
+            Locations(file, builder.key_locations)))
     return Document(file, path, data, Locations(file, builder.locations),
                     Locations(file, builder.key_locations))
 
@@ -386,11 +422,8 @@ def _load(text: str, file: str, path: Path | None, loader_class: type) -> Docume
 def load_file(path: Path, *, file: str | None = None) -> Document:
     """Read and parse a YAML file (UTF-8, at most 1 MiB)."""
     shown = file or display_path(path)
-    if path.exists() and not path.is_file():
-        raise ConfigError([Problem(shown, 1, 1, "not a regular file")])
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
+        raw = read_regular(path, limit=MAX_BYTES)  # a FIFO or device is refused, not waited on
     except OSError as error:
         raise ConfigError([Problem(shown, 1, 1, f"cannot read: {error.strerror}")]) from None
     if len(raw) > MAX_BYTES:

@@ -62,16 +62,17 @@ def run(args: argparse.Namespace) -> int:
             print("Apply cancelled.")
             return 1
         return _carry_out(plan, graph=graph, store=store, state=state, desired=desired,
-                          replan=replan)
+                          replan=replan, quiet=getattr(args, "quiet", False))
 
 
 def _carry_out(plan: Plan, *, graph: Any, store: Any, state: State, desired: Any,
-               replan: Any) -> int:
+               replan: Any, quiet: bool = False) -> int:
     from idpctl import apply, pipeline
 
     result = apply.run(
         plan, graph=graph, store=store, state=state, kinds=desired.kinds,
-        progress=lambda line: print(line, flush=True),
+        progress=common.progress,
+        heartbeat=None if quiet else lambda line: print(line, file=sys.stderr, flush=True),
         reread=lambda: pipeline.read_live(graph, desired.kinds),
         replan=replan,
     )

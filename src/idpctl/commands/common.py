@@ -20,8 +20,10 @@ __all__ = [
     "load_planfile",
     "preflight_stops",
     "print_warnings",
+    "progress",
     "render",
     "save_planfile",
+    "silence_stdout",
     "use_color",
 ]
 
@@ -49,6 +51,26 @@ def render(plan: Plan, fmt: str, *, color: bool = False) -> str:
     else:
         text = renderers.text(plan, color=color)
     return text if text.endswith("\n") else text + "\n"
+
+
+def progress(line: str) -> None:
+    """Print one apply progress line. A closed stdout (`idpctl apply ... | head`) never stops
+    an apply half-way: the writes go on and the state is saved; only the printing stops."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        silence_stdout()
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null after its reader left, so no later print or the
+    interpreter's final flush fails again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # in-process runs: stdout is not a real file
+        pass
 
 
 def print_warnings(warnings: Sequence[str]) -> None:

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with pipeline.graph_session(desired.settings, debug=args.debug) as graph:
             live = pipeline.read_live(graph, desired.kinds)
+            flows = _flows(graph, desired)
     except GraphError as error:
         report = drift.read_error(f"could not read the tenant: {error}", tenant=tenant)
         if fmt != "text":
@@ -48,11 +49,21 @@ def run(args: argparse.Namespace) -> int:
     report = drift.findings(
         desired.providers, live, state, kinds=desired.kinds, tenant=tenant,
         ignore_unmanaged=args.ignore_unmanaged, extra=_governance(desired, state),
-        now=datetime.now(UTC),
+        now=datetime.now(UTC), flows=flows,
     )
     sys.stdout.write(_render(report, fmt))
     _publish(report, notes)
     return report.exit_code
+
+
+def _flows(graph: Any, desired: Any) -> Any:
+    """The user flows, read only when some provider sets `userFlows` (drift never deletes,
+    so no other case needs them): a flow link removed in the portal is then drift."""
+    from idpctl import userflows
+
+    if not userflows.wanted(desired.providers):
+        return None
+    return userflows.read(graph, desired.settings.tenant_kind)
 
 
 def _render(report: Any, fmt: str) -> str:

@@ -35,7 +35,10 @@ _BOM = "\ufeff"
 
 def _files(paths: Sequence[str], args: argparse.Namespace) -> list[Path]:
     if not paths:
-        settings = resolve_settings(getattr(args, "config", None), env=getattr(args, "env", None))
+        from idpctl.pipeline import allowance, providers_root
+
+        settings = resolve_settings(getattr(args, "config", None), env=getattr(args, "env", None),
+                                    allowance=allowance(args), providers_root=providers_root(args))
         return list(provider_files(settings))
     found: list[Path] = []
     for entry in map(Path, paths):

@@ -54,9 +54,11 @@ def _metadata(providers: Sequence[Any], *, settings: Any, offline: bool) -> Mapp
     urls = {a: u for a, u in urls.items() if isinstance(u, str)}
     if not urls:
         return out
+    from idpctl.preflight import limits
     from idpctl.preflight_fetch import Fetcher
 
-    with Fetcher(ca_bundle=getattr(settings, "preflight_ca_bundle", None)) as fetcher, \
+    with Fetcher(ca_bundle=getattr(settings, "preflight_ca_bundle", None),
+                 limits=limits(settings)) as fetcher, \
             ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(urls))) as pool:
         fetched = dict(zip(urls, pool.map(fetcher.get, urls.values()), strict=True))
     for address, answer in fetched.items():

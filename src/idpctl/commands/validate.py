@@ -11,29 +11,50 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from idpctl import output
 from idpctl.commands.annotations import Annotator
-from idpctl.config import load_providers, provider_files, resolve_settings
+from idpctl.config import (
+    find_settings,
+    lenient_settings,
+    load_providers,
+    provider_files,
+    resolve_settings,
+)
+from idpctl.endpoints import Allowance
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import Provider
+from idpctl.pipeline import providers_root
 
 __all__ = ["check", "run"]
 
 
 def check(
-    config: str | None, *, env: str | None = None, online: bool = False
+    config: str | None, *, env: str | None = None, online: bool = False,
+    allow_endpoints: Sequence[str] = (), allow_paths: Sequence[str] = (),
+    providers_root: Path | None = None,
 ) -> tuple[list[Problem], list[Problem], tuple[Provider, ...], int]:
-    """(errors, warnings, providers, number of provider files) for the configuration."""
+    """(errors, warnings, providers, number of provider files) for the configuration. A
+    problem in `idpctl.yaml` does not hide the provider files' problems: they are read with
+    what of the settings is valid (`lenient_settings`) and both are reported."""
+    allowance: Allowance | None = None
     try:
-        settings = resolve_settings(config, env=env)
+        allowance = Allowance.from_sources(endpoints=allow_endpoints, paths=allow_paths)
+        settings = resolve_settings(config, env=env, allowance=allowance,
+                                    providers_root=providers_root)
     except ConfigError as error:
-        return _problems(error), [], (), 0
+        problems = _problems(error)
+        if allowance is not None:
+            problems = _with_provider_problems(problems, config, env=env, allowance=allowance,
+                                               providers_root=providers_root)
+        return problems, [], (), 0
     kinds = load_kinds()
     warnings: list[Problem] = []
-    files = len(provider_files(settings))
+    files = 0
     try:
+        files = len(provider_files(settings))
         providers = load_providers(settings, kinds, warnings=warnings)
     except ConfigError as error:
         return _problems(error), warnings, (), files
@@ -44,6 +65,26 @@ def check(
         errors = [p for p in found if p.severity == "error"]
         warnings += [p for p in found if p.severity != "error"]
     return errors, warnings, providers, files
+
+
+def _with_provider_problems(problems: list[Problem], config: str | None, *,
+                            env: str | None, allowance: Allowance,
+                            providers_root: Path | None) -> list[Problem]:
+    path = Path(config) if config else None
+    if path is None:
+        try:
+            path = find_settings(Path.cwd())
+        except ConfigError:
+            return problems
+    settings = lenient_settings(path, env=env, allowance=allowance,
+                                providers_root=providers_root)
+    if settings is None:
+        return problems
+    try:
+        load_providers(settings, load_kinds())
+    except ConfigError as error:
+        return [*problems, *(p for p in _problems(error) if p not in problems)]
+    return problems
 
 
 def _problems(error: ConfigError) -> list[Problem]:
@@ -66,7 +107,9 @@ def report(errors: Sequence[Problem], warnings: Sequence[Problem]) -> None:
 def run(args: argparse.Namespace) -> int:
     errors, warnings, providers, files = check(
         getattr(args, "config", None), env=getattr(args, "env", None),
-        online=getattr(args, "online", False))
+        online=getattr(args, "online", False), providers_root=providers_root(args),
+        allow_endpoints=getattr(args, "allow_endpoint", None) or (),
+        allow_paths=getattr(args, "allow_path", None) or ())
     report(errors, warnings)
     Annotator(args).problems([*warnings, *errors], title="idpctl validate")
     if errors:

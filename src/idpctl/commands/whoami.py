@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
     tokens = auth.token_provider(settings.auth, tenant=settings.tenant,
                                  authority_root=settings.authority, verify=verify,
-                                 secret_context=pipeline.secret_context(settings))
+                                 secret_context=pipeline.secret_context(settings),
+                                 allowance=settings.allowance)
     client = GraphClient(settings.graph_url, token_provider=tokens, verify=verify)
     try:
         claims = tokens.claims(tokens.token(client.resource))

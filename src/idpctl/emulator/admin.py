@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 from idpctl.emulator import wire
 from idpctl.emulator.faults import RuleError
+from idpctl.emulator.readings import Readings
 from idpctl.emulator.throttle import budget_for
 
 if TYPE_CHECKING:
@@ -130,10 +131,13 @@ class AdminApi:
             ("GET", re.compile(r"/_emulator/faults"), self._faults),
             ("POST", re.compile(r"/_emulator/faults"), self._add_fault),
             ("DELETE", re.compile(r"/_emulator/faults"), self._clear_faults),
+            ("GET", re.compile(r"/_emulator/readings"), self._readings),
+            ("PUT", re.compile(r"/_emulator/readings"), self._set_readings),
             ("GET", re.compile(r"/_emulator/latency"), self._latency),
             ("PUT", re.compile(r"/_emulator/latency"), self._set_latency),
             ("GET", re.compile(r"/_emulator/rate-limit"), self._rate_limit),
             ("PUT", re.compile(r"/_emulator/rate-limit"), self._set_rate_limit),
+            ("POST", re.compile(r"/_emulator/rate-limit/spend"), self._spend),
             ("GET", re.compile(r"/_emulator/clients"), self._clients),
             ("POST", re.compile(r"/_emulator/clients"), self._register),
             ("GET", re.compile(r"/_emulator/info"), self._info),
@@ -237,6 +241,18 @@ class AdminApi:
         self.app.faults.clear()
         return wire.json_response(200, {"faults": []})
 
+    def _readings(self, request: wire.Request) -> wire.Response:
+        return wire.json_response(200, self.app.store.readings.to_data())
+
+    def _set_readings(self, request: wire.Request) -> wire.Response:
+        """`{"patch": "replace", ...}`: switches named are set, the others go to their
+        default (docs/emulator-graph.md, "Assumptions and their switches")."""
+        try:
+            self.app.store.readings = Readings.from_data(_object(request))
+        except (TypeError, ValueError) as error:
+            raise _AdminError(400, "BadRequest", str(error)) from None
+        return wire.json_response(200, self.app.store.readings.to_data())
+
     def _latency(self, request: wire.Request) -> wire.Response:
         return wire.json_response(200, {"ms": self.app.latency_ms})
 
@@ -267,6 +283,16 @@ class AdminApi:
             raise _AdminError(400, "BadRequest", "windowSeconds must be a positive number")
         self.app.throttle.configure(budget_for(per_minute, per_app=per_app, window=window))
         return wire.json_response(200, rate_limit_json(self.app))
+
+    def _spend(self, request: wire.Request) -> wire.Response:
+        body = _object(request)
+        app_id, count = body.get("appId"), body.get("count")
+        if not isinstance(app_id, str) or not app_id:
+            raise _AdminError(400, "BadRequest", "appId must be a non-empty string")
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= 100_000:
+            raise _AdminError(400, "BadRequest", "count must be a positive integer")
+        self.app.throttle.spend(app_id, count)
+        return wire.json_response(200, {"appId": app_id, "count": count})
 
     def _clients(self, request: wire.Request) -> wire.Response:
         return wire.json_response(200, {"clients": self.app.registry.all()})

@@ -1,5 +1,7 @@
 """JSON batching (GRAPH.md 5.1): parse a `$batch` body, run its items in a dependency order,
-answer 424 for dependents of a failed item, and return the responses shuffled.
+answer 424 for dependents of a failed item, and return the responses shuffled. A batch that
+mixes sequential and parallel items, or names a later or unknown item in `dependsOn`, is
+refused whole with 400 BadRequest, as Graph does (docs/emulator.md).
 
 Items without a `dependsOn` path between them run in a random order, as Graph promises no
 order for them; the responses come back shuffled whatever the execution order was.
@@ -83,7 +85,8 @@ def _parse_item(raw: Any) -> BatchItem:
 
 def parse_batch(payload: Any) -> list[BatchItem]:
     """Validate a batch body; raises BatchError for >20 items, duplicate ids (compared
-    case-insensitively), unknown or cyclic `dependsOn`, or a malformed item."""
+    case-insensitively), unknown, forward or cyclic `dependsOn`, a batch neither fully
+    sequential nor fully parallel, or a malformed item."""
     requests = payload.get("requests") if isinstance(payload, dict) else None
     if not isinstance(requests, list) or not requests:
         raise BatchError("The batch body must be {\"requests\": [...]} with at least one request.")
@@ -99,8 +102,28 @@ def parse_batch(payload: Any) -> list[BatchItem]:
         for dep in item.depends_on:
             if dep not in seen or dep == item.key:
                 raise BatchError(f"Request '{item.id}' depends on unknown request '{dep}'.")
+    _sequential_or_parallel(items)
     _order(items, random.Random(0))  # raises on a cycle
     return items
+
+
+def _sequential_or_parallel(items: list[BatchItem]) -> None:
+    """MGD concepts/json-batching.md: "Batch should be either fully sequential or fully
+    parallel"; a mixed batch is refused whole with 400 (docs issue
+    microsoft-graph-docs-contrib#2339). A dependency must come earlier in the array
+    (msgraph-sdk-java-core#71; msgraph-sdk-dotnet-core#891: "Invalid dependency for request
+    Id"). **Assumption** (docs silent): fully sequential means the first item depends on
+    nothing and each other item on exactly the item before it."""
+    if not any(item.depends_on for item in items):
+        return
+    position = {item.key: n for n, item in enumerate(items)}
+    for n, item in enumerate(items):
+        later = [d for d in item.depends_on if position[d] > n]
+        if later:
+            raise BatchError(f"Invalid dependency for request Id '{item.id}': '{later[0]}' "
+                             "comes later in the batch.")
+        if item.depends_on != ((items[n - 1].key,) if n else ()):
+            raise BatchError("Batch should be either fully sequential or fully parallel.")
 
 
 def _order(items: list[BatchItem], rng: random.Random) -> list[BatchItem]:

@@ -25,9 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idpctl.cli import UsageParser
 from idpctl.emulator.admin import read_json_file
 from idpctl.emulator.certs import CertPaths, ensure_certificates
 from idpctl.emulator.clients import ClientRegistry
+from idpctl.emulator.readings import CHOICES, DEFAULT, Readings
 from idpctl.emulator.server import Emulator, EmulatorServer
 from idpctl.emulator.store import Store
 from idpctl.emulator.throttle import budget_for
@@ -70,6 +72,7 @@ class EmulatorConfig:
     state_file: Path | None = None
     data_dir: Path | None = None
     hang_cap: float = 60.0
+    readings: Readings = DEFAULT
 
     def __post_init__(self) -> None:
         if self.page_size < 1:
@@ -150,7 +153,7 @@ def start(config: EmulatorConfig) -> Running:
                                signing_key=data_dir / "signing-key.pem")
     app = Emulator(
         store=Store(tenant_kind=config.tenant_kind, tenant_id=tenant,
-                    replication_delay=config.replication_delay),
+                    replication_delay=config.replication_delay, readings=config.readings),
         identity=identity, registry=registry, page_size=config.page_size,
         budget=budget_for(config.rate_limit, per_app=config.per_app, window=config.rate_window),
         state_file=config.state_file, base_url_fn=lambda: base["url"], hang_cap=config.hang_cap)
@@ -197,13 +200,13 @@ def _positive_int(text: str) -> int:
 
 def _seconds(text: str) -> float:
     value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
+    if not 0 <= value <= 86400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError("must be a number of seconds from 0 to 86400")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="idpctl emulator",
+    p = UsageParser(prog="idpctl emulator",
                                 description="Run the local Microsoft Graph emulator.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 (default): a free port")
@@ -220,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-window", type=_seconds, default=60.0, metavar="SECONDS",
                    help="the throttling window (default 60; shorter for tests)")
     p.add_argument("--replication-delay", type=_seconds, default=0.0, metavar="SECONDS")
+    p.add_argument("--reading", action="append", default=[], metavar="NAME=VALUE",
+                   help="where the docs are silent, behave this way (default: the strictest): "
+                   + "; ".join(f"{k}={'|'.join(v)}" for k, v in CHOICES.items()))
     p.add_argument("--http", action="store_true", help="plain HTTP (for curl only)")
     p.add_argument("--state", type=Path, metavar="FILE", help="keep the store in this file")
     p.add_argument("--data-dir", type=Path, metavar="DIR",
@@ -235,7 +241,8 @@ def _config(args: argparse.Namespace) -> EmulatorConfig:
         client_secret=args.client_secret or os.environ.get(SECRET_ENV) or None,
         clients_file=args.clients, page_size=args.page_size, rate_limit=args.rate_limit,
         rate_window=args.rate_window, replication_delay=args.replication_delay,
-        http=args.http, state_file=args.state, data_dir=args.data_dir)
+        http=args.http, state_file=args.state, data_dir=args.data_dir,
+        readings=Readings.parse(args.reading))
 
 
 def main(argv: Sequence[str]) -> int:

@@ -348,7 +348,7 @@ TYPES: dict[str, TypeSpec] = {
         secrets=(("clientAuthentication", "clientSecret"),),
         read_mask="***********",
         create_mask="*****",
-        beta_only=True,
+        # on /v1.0 too: msgraph-metadata clean_v10_metadata/cleanMetadata.xml has the type
     ),
     BUILTIN: TypeSpec(
         name=BUILTIN,
@@ -411,9 +411,12 @@ def resolve_type(value: Any) -> TypeSpec:
 
 
 def available_provider_types(tenant_kind: str, version: str) -> list[str]:
-    """availableProviderTypes (GRAPH.md 1.1); custom OIDC left out of /v1.0 (GRAPH.md 1.2)."""
-    beta_only = {"OpenIdConnect"} if version == "v1.0" else set()
-    return [name for name in _AVAILABLE[tenant_kind] if name not in beta_only]
+    """availableProviderTypes (GRAPH.md 1.1), the same on both versions: the v1.0 page's B2C
+    example lists OpenIdConnect too (api-reference/v1.0/api/
+    identityproviderbase-availableprovidertypes.md, example 2)."""
+    if version not in VERSIONS:
+        raise ValueError(f"unknown Graph version {version!r}")
+    return list(_AVAILABLE[tenant_kind])
 
 
 def selectable() -> frozenset[str]:

@@ -91,6 +91,11 @@ class AdminClient:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
+    def set_readings(self, **readings: str) -> dict[str, str]:
+        """Switch the emulator's readings (`patch="replace"`, ...); unnamed ones go to their
+        default. `set_readings()` is all defaults."""
+        return self._call("PUT", "/readings", readings)
+
     def set_latency(self, ms: int) -> None:
         self._call("PUT", "/latency", {"ms": ms})
 
@@ -105,6 +110,10 @@ class AdminClient:
         if window_seconds is not None:
             body["windowSeconds"] = window_seconds
         return self._call("PUT", "/rate-limit", body)
+
+    def spend(self, count: int, *, app_id: str = "another-app") -> None:
+        """Spend `count` of the tenant's budget as another app would (throttling on)."""
+        self._call("POST", "/rate-limit/spend", {"appId": app_id, "count": count})
 
     def register_client(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/clients", spec)
@@ -220,6 +229,7 @@ def _command(config: EmulatorConfig) -> list[str]:
             args += [flag, str(value)]
     if config.rate_window != 60.0:
         args += ["--rate-window", str(config.rate_window)]
+    args += config.readings.args()
     return args + (["--http"] if config.http else [])
 
 

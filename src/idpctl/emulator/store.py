@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -34,6 +35,7 @@ from idpctl.emulator.graphtypes import (
     resolve_type,
     selectable,
 )
+from idpctl.emulator.readings import DEFAULT, DELAYED_SECONDS, Readings
 
 __all__ = ["WRITE_ONLY_KEYS", "GraphFault", "Store", "redact", "retired_api"]
 
@@ -120,11 +122,32 @@ def _seal(spec: TypeSpec, record: dict) -> dict:
     return record
 
 
-def _mask(spec: TypeSpec, out: dict, mask: str | None) -> dict:
+def _mask(spec: TypeSpec, out: dict, mask: str | None, *, shape: str = "mask") -> dict:
+    """Each set write-only value as `mask` (reading `secret=mask`), null or left out."""
     for path in spec.secrets:
         holder, key = _get_path(out, path)
-        if mask is not None and holder is not None and holder.get(key) is not None:
-            holder[key] = mask
+        if mask is None or holder is None or holder.get(key) is None:
+            continue
+        if shape == "absent":
+            del holder[key]
+        else:
+            holder[key] = mask if shape == "mask" else None
+    return out
+
+
+# complex properties a PATCH merges under the reading `patch=merge` (OData 4.01 Protocol
+# 11.4.3 reads so; the Graph pages say nothing): the claim mappings. clientAuthentication is
+# always replaced whole: its subtype comes with it (`@odata.type`), so nothing merges across.
+MERGEABLE = frozenset({"claimsMapping", "inboundClaimMapping"})
+
+
+def _merge(old: Any, new: Any) -> Any:
+    """`new` laid over `old`: members `new` names (null included) win, the rest are kept."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return copy.deepcopy(new)
+    out = {k: copy.deepcopy(v) for k, v in old.items()}
+    for key, value in new.items():
+        out[key] = _merge(old.get(key), value) if isinstance(value, dict) else value
     return out
 
 
@@ -149,11 +172,14 @@ class Store:
     """The identity providers of one emulated tenant. Thread-safe."""
 
     def __init__(self, *, tenant_kind: str, tenant_id: str, replication_delay: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 readings: Readings = DEFAULT) -> None:
         if tenant_kind not in TENANT_KINDS:
             raise ValueError(f"tenant kind must be one of {', '.join(TENANT_KINDS)}")
         self.tenant_kind = tenant_kind
         self.tenant_id = tenant_id
+        self.start_readings = readings  # what reset() goes back to
+        self.readings = readings
         self.replication_delay = replication_delay
         self._clock = clock
         self._lock = threading.RLock()
@@ -168,6 +194,20 @@ class Store:
         with self._lock:
             return [self._render(item, version, select=fields) for item in self._items.values()
                     if self._visible(item["id"]) and self._in_version(item, version)]
+
+    def page(self, version: str, *, offset: int, size: int,
+             select: list[str] | None = None) -> tuple[list[dict], bool]:
+        """Items `offset` .. `offset + size` of `list`, and whether more follow: only the
+        page's items are rendered, so a page costs what it holds."""
+        fields = self._select(version, select)
+        with self._lock:
+            now, hidden = self._clock(), self._visible_at  # one clock read for the page
+            shown = (item for item in self._items.values()
+                     if now >= hidden.get(item["id"], float("-inf"))
+                     and self._in_version(item, version))
+            window = list(itertools.islice(shown, offset, offset + size + 1))
+            return ([self._render(item, version, select=fields) for item in window[:size]],
+                    len(window) > size)
 
     def get(self, version: str, provider_id: str, *, select: list[str] | None = None) -> dict:
         fields = self._select(version, select)
@@ -195,7 +235,7 @@ class Store:
             self._check_unique(spec, provider_id, record)
             plain = {"@odata.type": spec.odata, "id": provider_id, **record}
             self._items[provider_id] = _seal(spec, copy.deepcopy(plain))
-            self._visible_at[provider_id] = self._clock() + self.replication_delay
+            self._visible_at[provider_id] = self._clock() + self._delay()
         log.debug("created %s %s", spec.name, provider_id)
         return _mask(spec, self._shape(spec, plain, version, None), spec.create_mask)
 
@@ -280,7 +320,9 @@ class Store:
         return redact(body)
 
     def reset(self) -> None:
+        """An empty tenant (built-ins seeded) with the readings the store started with."""
         with self._lock:
+            self.readings = self.start_readings
             self._items.clear()
             self._visible_at.clear()
             for provider_id, display, kind in BUILTINS[self.tenant_kind]:
@@ -321,6 +363,13 @@ class Store:
             self._visible_at = {}
 
     # ---- helpers ----------------------------------------------------------------------------
+
+    def _delay(self) -> float:
+        """Seconds a created provider hides: the reading `replication=delayed` makes it at
+        least DELAYED_SECONDS (docs/emulator-graph.md)."""
+        if self.readings.replication == "delayed":
+            return max(self.replication_delay, DELAYED_SECONDS)
+        return self.replication_delay
 
     def _visible(self, provider_id: str) -> bool:
         return self._clock() >= self._visible_at.get(provider_id, float("-inf"))
@@ -413,10 +462,13 @@ class Store:
             raise GraphFault(400, "invalidRequest",
                              f"'@odata.type' does not match the type of '{item['id']}', "
                              f"'{spec.odata[1:]}'.")
+        body = self._drop_unchanged_immutables(spec, item, body)
         for name in ("id", *spec.immutable):
             if name in body:
                 raise GraphFault(400, "notAllowed",
                                  f"Property '{name}' cannot be changed after creation.")
+        if self.readings.patch == "merge":
+            body = {k: _merge(item.get(k), v) if k in MERGEABLE else v for k, v in body.items()}
         changes = self._check_fields(spec, body)
         if not changes:
             raise GraphFault(400, "invalidRequest", "The request body names no property.")
@@ -426,6 +478,14 @@ class Store:
                              "The clientAuthentication type cannot be changed after creation; "
                              "delete and recreate the identity provider.")
         return changes
+
+    def _drop_unchanged_immutables(self, spec: TypeSpec, item: dict, body: dict) -> dict:
+        """Reading `immutable=same-ok`: an immutable sent with its current value is ignored
+        (`refuse`, the default, refuses its presence alone)."""
+        if self.readings.immutable != "same-ok":
+            return body
+        return {k: v for k, v in body.items()
+                if not (k in spec.immutable and item.get(k) == v)}
 
     def _select(self, version: str, select: list[str] | None) -> set[str] | None:
         """GRAPH.md 5.5: `$select` of known property names (case-sensitive)."""
@@ -443,7 +503,8 @@ class Store:
 
     def _render(self, item: dict, version: str, *, select: set[str] | None = None) -> dict:
         spec = self._spec(item)
-        return _mask(spec, self._shape(spec, item, version, select), spec.read_mask)
+        return _mask(spec, self._shape(spec, item, version, select), spec.read_mask,
+                     shape=self.readings.secret)
 
     @staticmethod
     def _shape(spec: TypeSpec, item: dict, version: str, select: set[str] | None) -> dict:

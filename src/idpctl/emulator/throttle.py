@@ -90,6 +90,17 @@ class Throttle:
         """Forget every counted request; the budget stays."""
         self.configure(self._budget)
 
+    def spend(self, app_id: str, count: int) -> None:
+        """Count `count` requests of another app now, as if they had been served: what a
+        neighbour sharing the tenant spends (tests of idpctl backing off)."""
+        with self._lock:
+            if self._budget.off:
+                return
+            now = self._clock()
+            app_q = self._apps.setdefault(app_id, deque())
+            for q in (self._tenant, app_q):
+                q.extend([now] * count)
+
     def admit(self, app_id: str | None) -> Verdict | None:
         """Count one request; return None when it is within both budgets."""
         with self._lock:

@@ -9,8 +9,12 @@ One collection per tenant kind, each addressed as in the Graph docs:
                onAuthenticationMethodLoadStart/
                microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp
 
-A link is added with `POST .../$ref {"@odata.id": ".../identityProviders/{idp}"}` and removed
-with `DELETE .../{idp}/$ref`; any other verb on `$ref` is the BadRequest of GRAPH.md 4.7.
+A link is added with `POST .../$ref {"@odata.id": "<this service>/<version>/identity/
+identityProviders/{idp}"}` and removed with `DELETE .../{idp}/$ref`; PATCH on a `$ref` is 405
+MethodNotAllowed (docs issue microsoft-graph-docs-contrib#9069), any other verb the BadRequest
+of GRAPH.md 4.7. Query options: only the documented `$expand=identityProviders` on the B2C
+and B2X flow lists; every other option (`$expand` of anything else, `$filter`, `$top`, ...)
+is 400, as the emulator does not know them to work (docs/userflows.md 6).
 `UserFlows.required_roles` names the permissions a request needs; the server checks them.
 """
 
@@ -22,7 +26,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from idpctl.emulator import wire
 from idpctl.emulator.graphtypes import GraphFault
@@ -60,8 +64,10 @@ def roles_for(tenant_kind: str, *, write: bool) -> frozenset[str]:
 class UserFlows:
     """The user flows of one emulated tenant and their provider links. Thread-safe."""
 
-    def __init__(self, *, tenant_kind: str, provider: Callable[[str], dict]) -> None:
+    def __init__(self, *, tenant_kind: str, provider: Callable[[str], dict],
+                 base_url: Callable[[], str] = lambda: "https://graph.microsoft.com") -> None:
         self.tenant_kind = tenant_kind
+        self._base_url = base_url  # this service's root: the host an @odata.id must name
         self.collection = COLLECTIONS[tenant_kind]
         self._provider = provider  # provider id -> its GET rendering; raises 404 GraphFault
         self._lock = threading.RLock()
@@ -99,7 +105,8 @@ class UserFlows:
         flow = self._find(flow_id)
         if not rest:
             _require(request.method, ("GET",))
-            return wire.json_response(200, self._render(flow, self._expand(request)))
+            _no_query(request)
+            return wire.json_response(200, self._render(flow, expand=False))
         return self._links(request, flow, rest)
 
     def _links(self, request: wire.Request, flow: dict[str, Any], rest: str) -> wire.Response:
@@ -109,11 +116,14 @@ class UserFlows:
         tail = rest[len(prefix):].rstrip("/")
         if tail == "":
             _require(request.method, ("GET",))
+            _no_query(request)
             return wire.json_response(200, {"value": self._providers(flow)})
+        if tail.endswith("/$ref"):
+            _no_patch_on_ref(request)
         if tail == "/$ref":
             if request.method != "POST":
                 raise GraphFault(400, "BadRequest", _WRONG_VERB)
-            self._attach(flow, _referenced_id(request))
+            self._attach(flow, self._referenced_id(request))
             return wire.Response(204)
         match = re.fullmatch(r"/([^/]+)/\$ref", tail)
         if match is None:
@@ -128,7 +138,7 @@ class UserFlows:
     def _list(self, request: wire.Request) -> wire.Response:
         expand = self._expand(request)
         with self._lock:
-            flows = [self._render(f, expand) for f in self._flows.values()]
+            flows = [self._render(f, expand=expand) for f in self._flows.values()]
         return wire.json_response(200, {"value": flows})
 
     def _attach(self, flow: dict[str, Any], provider_id: str) -> None:
@@ -162,7 +172,7 @@ class UserFlows:
                 continue  # deleted behind the flow's back (only the admin API can do that)
         return out
 
-    def _render(self, flow: dict[str, Any], expand: bool) -> dict[str, Any]:
+    def _render(self, flow: dict[str, Any], *, expand: bool) -> dict[str, Any]:
         body = {k: copy.deepcopy(v) for k, v in flow.items() if k != "links"}
         if self.collection == "authenticationEventsFlows":
             body["onAuthenticationMethodLoadStart"] = {
@@ -170,20 +180,42 @@ class UserFlows:
                                "onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp",
                 "identityProviders": self._providers(flow)}
         elif expand:
-            body["userFlowIdentityProviders"] = self._providers(flow)
+            body["identityProviders"] = [_legacy(p) for p in self._providers(flow)]
         return body
 
     def _expand(self, request: wire.Request) -> bool:
+        """The list's query: none, or (B2C, B2X) the documented `$expand=identityProviders`
+        (MGD api-reference/beta/api/identitycontainer-list-b2cuserflows.md and
+        identitycontainer-list-b2xuserflows.md, example 2). Anything else is 400: the
+        emulator does not know it to work (`$expand=userFlowIdentityProviders` is on no docs
+        page; the External ID list's `$filter`, `$expand`, `$top` are documented, but what
+        they return is not shown for every form, so they are refused: an assumption)."""
         for name, values in request.query.items():
-            if name.lower() != "$expand":
+            if name.lower() != "$expand" or self.collection == "authenticationEventsFlows":
                 raise GraphFault(400, "BadRequest",
                                  f"Query option '{name}' is not supported on this resource.")
             for value in values:
-                if value.strip().lower() != "userflowidentityproviders" \
-                        or self.collection == "authenticationEventsFlows":
+                if value.strip() != "identityProviders":
                     raise GraphFault(400, "BadRequest",
                                      f"Could not find a property named '{value}' to expand.")
         return bool(request.query)
+
+    def _referenced_id(self, request: wire.Request) -> str:
+        """The provider id an `@odata.id` names. **Assumption** (the docs show only
+        graph.microsoft.com): the reference names the service the request went to, as a
+        national cloud's Graph would; another host is 400."""
+        try:
+            body = request.json()
+        except (ValueError, UnicodeDecodeError):
+            raise GraphFault(400, "BadRequest", "The request body is not valid JSON.") from None
+        ref = body.get("@odata.id") if isinstance(body, dict) else None
+        match = _ODATA_ID.search(ref) if isinstance(ref, str) else None
+        base = urlsplit(self._base_url())
+        if match is None or urlsplit(ref).netloc.lower() != base.netloc.lower():
+            raise GraphFault(400, "BadRequest", "The request body must be {\"@odata.id\": "
+                             f"\"{self._base_url().rstrip('/')}/beta/identity/"
+                             "identityProviders/{id}\"} on this service's host.")
+        return unquote(match.group("id"))
 
     def _find(self, flow_id: str) -> dict[str, Any]:
         with self._lock:
@@ -261,17 +293,27 @@ class UserFlows:
         return given if given.upper().startswith(prefix) else prefix + given
 
 
-def _referenced_id(request: wire.Request) -> str:
-    try:
-        body = request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise GraphFault(400, "BadRequest", "The request body is not valid JSON.") from None
-    ref = body.get("@odata.id") if isinstance(body, dict) else None
-    match = _ODATA_ID.search(ref) if isinstance(ref, str) else None
-    if match is None:
-        raise GraphFault(400, "BadRequest", "The request body must be {\"@odata.id\": "
-                         "\"https://graph.microsoft.com/beta/identity/identityProviders/{id}\"}.")
-    return unquote(match.group("id"))
+def _legacy(provider: dict[str, Any]) -> dict[str, Any]:
+    """A provider in the shape the list pages' `$expand=identityProviders` example shows
+    (the retired `identityProvider` type: id, type, name, clientId, clientSecret masked)."""
+    return {"id": provider.get("id"),
+            "type": provider.get("identityProviderType") or "OpenIDConnect",
+            "name": provider.get("displayName"), "clientId": provider.get("clientId"),
+            "clientSecret": "*******" if provider.get("clientId") else None}
+
+
+def _no_query(request: wire.Request) -> None:
+    for name in request.query:
+        raise GraphFault(400, "BadRequest",
+                         f"Query option '{name}' is not supported on this resource.")
+
+
+def _no_patch_on_ref(request: wire.Request) -> None:
+    """docs issue microsoft-graph-docs-contrib#9069: Graph answers a PATCH on a `$ref` with
+    405 MethodNotAllowed "Only GET, POST, PUT, DELETE are allowed for $ref requests"."""
+    if request.method == "PATCH":
+        raise GraphFault(405, "MethodNotAllowed", "Only GET, POST, PUT, DELETE are allowed for "
+                         "$ref requests, but received: | PATCH")
 
 
 def _require(method: str, allowed: tuple[str, ...]) -> None:

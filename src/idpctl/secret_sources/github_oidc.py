@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import httpx
 
 from idpctl import redact
+from idpctl.endpoints import Allowance, https_or_allowed
 from idpctl.secret_sources import tls_verify
 from idpctl.secrets import SourceError
 
@@ -25,6 +26,7 @@ def actions_token(
     audience: str | None = None,
     timeout: float = 10.0,
     verify: bool | str = True,
+    allowance: Allowance | None = None,
 ) -> str:
     """A fresh GitHub Actions OIDC token for `audience` (GitHub's default when None)."""
     url = env.get("ACTIONS_ID_TOKEN_REQUEST_URL")
@@ -35,6 +37,10 @@ def actions_token(
             "(ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set; grant id-token: write)"
         )
     redact.register(bearer)
+    reason = https_or_allowed(url, what="ACTIONS_ID_TOKEN_REQUEST_URL",
+                              allowance=allowance or Allowance.from_sources())
+    if reason:
+        raise SourceError(reason)
     if audience:
         url += ("&" if "?" in url else "?") + urlencode({"audience": audience})
     try:

@@ -2,7 +2,8 @@
 
 One GET of the secret's URL with `api-version=7.4` and a bearer token for
 `https://vault.azure.net` from `SecretContext.keyvault_token` (the same sign-in as Graph).
-Any https URL of that shape is accepted, so a test can point it at the emulator's stand-in.
+Only a Key Vault host of the configured cloud receives that token (endpoints.CLOUDS); a
+stand-in (the emulator's) must be in the operator's allowance (IDPCTL_ALLOW_ENDPOINTS).
 The version recorded is the last path segment of the returned `id`.
 """
 
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from idpctl import redact
+from idpctl.endpoints import check_keyvault_url
 from idpctl.errors import IdpctlError
 from idpctl.secret_sources import json_object, read_with_retries, tls_verify
 from idpctl.secrets import SecretContext, SourceError
@@ -46,6 +48,9 @@ def parse_url(spec: Any) -> tuple[str, str, str | None]:
 def read(spec: Any, *, context: SecretContext) -> tuple[str, str | None]:
     """The secret's value and its version id."""
     origin, name, version = parse_url(spec)
+    reason = check_keyvault_url(spec, cloud=context.cloud, allowance=context.allowed())
+    if reason:
+        raise SourceError(reason)  # before any token is asked for, let alone sent
     url = f"{origin}/secrets/{name}" + (f"/{version}" if version else "")
     response = _get(url, origin=origin, token=_token(context), context=context)
     body = json_object(response)

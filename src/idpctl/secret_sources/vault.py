@@ -9,6 +9,11 @@ the Vault CLI reads: `address` / VAULT_ADDR, `namespace` / VAULT_NAMESPACE, `caC
 VAULT_CACERT (VAULT_SKIP_VERIFY=true turns verification off), and `auth`:
 `{method: token | approle | jwt, token, roleId, secretId, role, mount, jwt, audience}`.
 Without `auth.method`, a token from `auth.token` or VAULT_TOKEN is used.
+
+A `vault.address` written in idpctl.yaml is a file a pull request can change: it must be in
+the operator's allowance (IDPCTL_ALLOW_ENDPOINTS / --allow-endpoint). VAULT_ADDR, set by
+whoever runs idpctl, must be https unless the allowance names it with http://. Mounts and
+paths are plain relative paths (no `..`, empty segment or leading slash).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from idpctl import redact
+from idpctl.endpoints import Allowance, check_url, check_vault_path, https_or_allowed
 from idpctl.errors import SecretError
 from idpctl.model import Secret, SecretRef
 from idpctl.secret_sources import json_object, read_with_retries, tls_verify
@@ -50,6 +56,7 @@ class VaultSettings:
     role_id: Any = field(default=None, repr=False)
     secret_id: Any = field(default=None, repr=False)
     jwt: Any = field(default=None, repr=False)
+    address_from_file: bool = False  # vault.address (a repository file), not VAULT_ADDR
 
     @classmethod
     def from_block(cls, block: Mapping[str, Any] | None, env: Mapping[str, str]) -> VaultSettings:
@@ -72,6 +79,7 @@ class VaultSettings:
             role_id=auth.get("roleId"),
             secret_id=auth.get("secretId"),
             jwt=auth.get("jwt"),
+            address_from_file=bool(block.get("address")),
         )
 
 
@@ -86,8 +94,10 @@ class VaultClient:
         env: Mapping[str, str],
         timeout: float = 10.0,
         actions_verify: bool | str = True,
+        allowance: Allowance | None = None,
     ) -> None:
         self.settings = settings
+        self._allowance = allowance if allowance is not None else Allowance.from_sources()
         self._actions_verify = actions_verify
         self._resolve = resolve
         self._env = env
@@ -100,7 +110,7 @@ class VaultClient:
     ) -> VaultClient:
         settings = VaultSettings.from_block(context.vault, context.env)
         return cls(settings, resolve=resolve, env=context.env, timeout=context.timeout,
-                   actions_verify=context.verify)
+                   actions_verify=context.verify, allowance=context.allowed())
 
     def __repr__(self) -> str:
         return f"VaultClient(address={self.settings.address!r}, method={self.settings.method!r})"
@@ -148,6 +158,12 @@ class VaultClient:
         s = self.settings
         if not s.address:
             raise SourceError("no Vault address: set VAULT_ADDR or vault.address in idpctl.yaml")
+        reason = (check_url(s.address, what="vault.address", allowance=self._allowance)
+                  if s.address_from_file else
+                  https_or_allowed(s.address, what="VAULT_ADDR", allowance=self._allowance))
+        reason = reason or check_vault_path(s.mount, what="vault.auth.mount")
+        if reason:
+            raise SourceError(reason)  # before any credential is sent
         if s.method not in _METHODS:
             raise SourceError(f"unknown Vault auth method {s.method!r} (token, approle, jwt)")
         if s.method == "token":
@@ -188,7 +204,7 @@ class VaultClient:
         from idpctl.secret_sources.github_oidc import actions_token
 
         return actions_token(self._env, audience=self.settings.audience, timeout=self._timeout,
-                             verify=self._actions_verify)
+                             verify=self._actions_verify, allowance=self._allowance)
 
     def _request(self, method: str, url: str, *, token: str | None = None,
                  **kwargs: Any) -> httpx.Response:
@@ -241,6 +257,10 @@ def _parse_spec(spec: Any) -> tuple[str, str, str, int | None]:
         if isinstance(version, bool) or not str(version).isdigit() or int(version) < 1:
             raise SourceError("version must be a positive integer")
         version = int(version)
+    reason = (check_vault_path(spec.get("mount"), what="mount")
+              or check_vault_path(path, what="path"))
+    if reason:
+        raise SourceError(reason)
     return str(mount).strip("/"), path.strip("/"), key, version
 
 
