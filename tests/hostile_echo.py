@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from idpctl.emulator.harness import EmulatorHandle
+from workspace import allow_endpoint
 
 __all__ = ["PAYLOAD", "Echo", "echo_server"]
 
@@ -100,6 +101,7 @@ def echo_server(emu: EmulatorHandle, echo: Echo) -> Iterator[str]:
     context.load_cert_chain(directory / "server.pem", directory / "server-key.pem")
     server.socket = context.wrap_socket(server.socket, server_side=True)
     own = f"https://127.0.0.1:{server.server_address[1]}"
+    allow_endpoint(own)  # the operator's allowance: the scenario is what it echoes
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

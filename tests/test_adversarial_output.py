@@ -378,7 +378,7 @@ def test_hostile_file_names_display_names_and_lock_holders(workspace) -> None:
     workspace.write("ok.yaml", OIDC.format(name="Fine"))
     for args in (("validate",), ("plan",), ("fmt",), ("fmt", "--migrate")):
         _run(workspace, results, args, env, debug=False, codes=(0, 1))
-    assert "control or layout character" in results[0].out
+    assert "FORGED.yaml:2:14:" in results[0].out  # refused, located (NUL or control char)
     workspace.remove("evil\n::warning file=README.md::FORGED\nError: FORGED.yaml")
     lock = workspace.root / "state.json.lock"
     lock.write_text(json.dumps({"lock_id": "lock-1", "host": PAYLOAD, "pid": 1,
