@@ -576,12 +576,8 @@ class _Walk:
                 self._entry(Path(entry.path))
 
     def _entry(self, path: Path) -> None:
-        if path.is_symlink() and not self._link_ok(path):
-            return
-        try:
-            mode = path.stat().st_mode
-        except OSError as error:
-            self._problem(path, f"cannot read ({error.strerror})")
+        mode = self._mode(path)
+        if mode is None:
             return
         if stat.S_ISDIR(mode):
             self.folder(path)
@@ -609,13 +605,20 @@ class _Walk:
             return False
         return True
 
-    def file(self, path: Path) -> None:
+    def _mode(self, path: Path) -> int | None:
+        """The file type and mode of `path` after a symlink the boundary lets through; None
+        when it cannot be taken (the problem is recorded)."""
         if path.is_symlink() and not self._link_ok(path):
-            return
+            return None
         try:
-            mode = path.stat().st_mode
+            return path.stat().st_mode
         except OSError as error:
             self._problem(path, f"cannot read ({error.strerror})")
+            return None
+
+    def file(self, path: Path) -> None:
+        mode = self._mode(path)
+        if mode is None:
             return
         if not stat.S_ISREG(mode):
             self._problem(path, f"{endpoints.file_kind(mode)}, not a regular file: a provider "
