@@ -157,20 +157,24 @@ def test_github_script_bodies_are_valid_javascript(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
 
 
+TEMP_PLAN = "${{ runner.temp }}/idpctl-plan/plan"
+
+
 def test_plan_on_pr_validates_plans_comments_and_uploads() -> None:
     workflow = _load(EXAMPLES / "plan-on-pr.yml")
     files = "${{ env.IDPCTL_FILES }}"
     assert _idpctl_args({"jobs": {"plan": workflow["jobs"]["plan"]}}) == [
         ("validate", files, "0"),
-        ("plan", f"{files} --out plan.json --detailed-exitcode ${{{{ env.PREFLIGHT_FLAG }}}}",
-         "0 2"),
-        ("show", f"{files} plan.json --format markdown", "0"),
+        ("plan", f"{files} --out {TEMP_PLAN}.json --detailed-exitcode "
+                 "${{ env.PREFLIGHT_FLAG }}", "0 2"),
+        ("show", f"{files} {TEMP_PLAN}.json --format markdown", "0"),
     ]
     script = _steps_using(workflow, "actions/github-script@")[0]["with"]["script"]
     assert "<!-- idpctl-plan -->" in script and "updateComment" in script
     upload = _steps_using(workflow, "actions/upload-artifact@")[0]["with"]
     assert upload["name"] == "idpctl-plan" and "plan.json" in upload["path"]
-    assert 'cat plan.md >> "$GITHUB_STEP_SUMMARY"' in (EXAMPLES / "plan-on-pr.yml").read_text()
+    assert 'cat "$RUNNER_TEMP/idpctl-plan/plan.md" >> "$GITHUB_STEP_SUMMARY"' in (
+        EXAMPLES / "plan-on-pr.yml").read_text()
 
 
 def test_apply_on_merge_applies_the_reviewed_plan_then_replans_behind_approval() -> None:
@@ -229,7 +233,8 @@ exit "${FAKE_EXIT:-0}"
 
 
 def _run_step(tmp_path: Path, *, args: str, ok: str, exit_code: int,
-              stdout_file: str = "", summary: str = "true") -> tuple[dict[str, str], list[str]]:
+              stdout_file: str = "", summary: str = "true",
+              ran: bool = True) -> tuple[dict[str, str], list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "idpctl"
@@ -248,12 +253,13 @@ def _run_step(tmp_path: Path, *, args: str, ok: str, exit_code: int,
     result = subprocess.run(["bash", "-c", step["run"]], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 0, result.stderr
-    assert "plan is stale" in result.stderr
+    assert ("plan is stale" in result.stderr) == ran, result.stderr
     lines = output.read_text(encoding="utf-8").splitlines()
     outputs = dict(line.split("=", 1) for line in lines if "=" in line and "<<" not in line)
     start = next(i for i, line in enumerate(lines) if line.startswith("error<<"))
     outputs["error"] = "\n".join(lines[start + 1:lines.index(lines[start][7:], start + 1)])
-    argv = (tmp_path / "argv").read_text(encoding="utf-8").splitlines()
+    argv_file = tmp_path / "argv"
+    argv = argv_file.read_text(encoding="utf-8").splitlines() if argv_file.exists() else []
     return outputs, argv
 
 
@@ -351,7 +357,7 @@ def test_plan_on_pr_executes_nothing_from_the_pull_request() -> None:
     the run scripts touch idpctl's own output only."""
     workflow = _load(PLAN)
     runs = [step["run"] for step in _all_steps(workflow) if "run" in step]
-    assert runs == ['cat plan.md >> "$GITHUB_STEP_SUMMARY"']
+    assert runs == ['cat "$RUNNER_TEMP/idpctl-plan/plan.md" >> "$GITHUB_STEP_SUMMARY"']
     action = _load(ACTION)
     install = next(s for s in action["runs"]["steps"] if s.get("name") == "Install idpctl")
     assert install["env"]["IDPCTL_SOURCE"] == "${{ github.action_path }}"
@@ -378,7 +384,47 @@ def test_the_comment_is_idpctls_markdown_and_errors_stay_fenced(tmp_path: Path) 
     it holds; only the workflow's own comment is updated. The script runs under node with a
     stub of github-script's globals and an error that tries to break out of the fence."""
     script = _steps_using(_load(PLAN), "actions/github-script@")[0]["with"]["script"]
-    assert 'fs.readFileSync("plan.md", "utf8")' in script
+    assert "fs.readFileSync(planMd, \"utf8\")" in script
+    harness = _comment_harness(tmp_path, script)
+    env = {**os.environ, "VALIDATE_EXIT_CODE": "1",
+           "VALIDATE_ERROR": "bad\n````\n@everyone <img src=x>\n```"}
+    ((call, args),) = _run_comment(harness, tmp_path, env)
+    assert call == "create"  # the forged comment with the marker is left alone
+    body = args["body"]
+    fence = "`````"
+    assert f"{fence}text\nbad\n````\n@everyone <img src=x>\n```\n{fence}" in body
+
+
+def test_a_long_plan_is_cut_at_a_line_end_so_no_code_span_is_left_open(tmp_path: Path) -> None:
+    """The comment holds at most 60,000 characters of plan.md; a cut inside a code span would
+    let the rest of the line (a pull request's @mention, image or link) render."""
+    script = _steps_using(_load(PLAN), "actions/github-script@")[0]["with"]["script"]
+    harness = _comment_harness(tmp_path, script)
+    plans = tmp_path / "runner-temp" / "idpctl-plan"
+    plans.mkdir(parents=True)
+    payload = "`@octocat ![i](https://attacker.example/p.png) " + "x" * 300 + "`"
+    filler = "| ok | `short` |"
+    lines = [filler] * (59_800 // (len(filler) + 1)) + [f"| warn | {payload} |"] * 3
+    assert len("\n".join(lines[:-3])) + 20 < 60_000 < len("\n".join(lines[:-2]))  # mid-span
+    (plans / "plan.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = {**os.environ, "VALIDATE_EXIT_CODE": "0", "PLAN_EXIT_CODE": "2",
+           "RUNNER_TEMP": str(tmp_path / "runner-temp")}
+    ((_, args),) = _run_comment(harness, tmp_path, env)
+    body = args["body"]
+    assert "... cut: the whole plan" in body and "@octocat" not in body
+    assert all(line.count("`") % 2 == 0 for line in body.splitlines()), "an open code span"
+
+
+def _run_comment(harness: Path, cwd: Path, env: dict[str, str]) -> list[Any]:
+    result = subprocess.run([node(), str(harness)], capture_output=True, text=True,
+                            timeout=30, check=False, cwd=cwd, env=env)
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout))
+
+
+def _comment_harness(tmp_path: Path, script: str) -> Path:
+    """The comment script under node with a stub of github-script's globals and a forged
+    comment that only starts with the marker."""
     harness = tmp_path / "comment.cjs"
     harness.write_text("""
 const calls = [];
@@ -393,13 +439,58 @@ const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r"
 """ + script + """
 })(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
 """, encoding="utf-8")
-    env = {**os.environ, "VALIDATE_EXIT_CODE": "1",
-           "VALIDATE_ERROR": "bad\n````\n@everyone <img src=x>\n```"}
-    result = subprocess.run([node(), str(harness)], capture_output=True, text=True,
-                            timeout=30, check=False, cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr
-    ((call, args),) = json.loads(result.stdout)
-    assert call == "create"  # the forged comment with the marker is left alone
-    body = args["body"]
-    fence = "`````"
-    assert f"{fence}text\nbad\n````\n@everyone <img src=x>\n```\n{fence}" in body
+    return harness
+
+
+def test_a_stdout_file_symlinked_by_the_pull_request_is_replaced_not_followed(
+        tmp_path: Path) -> None:
+    """A pull request that commits the stdout file as a symlink (to the runner's environment,
+    a file outside the checkout) neither gets idpctl's output written there nor gets later
+    steps to read what it points to: the link is replaced by a new file."""
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    canary = outside / "environ"
+    canary.write_text("INPUT_GITHUB-TOKEN=CANARY-ghs-token\n", encoding="utf-8")
+    (tmp_path / "plan.md").symlink_to(canary)
+    outputs, _ = _run_step(tmp_path, args="", ok="0", exit_code=0, stdout_file="plan.md")
+    assert outputs["ok"] == "true"
+    assert not (tmp_path / "plan.md").is_symlink()
+    assert "CANARY" not in (tmp_path / "plan.md").read_text(encoding="utf-8")
+    assert canary.read_text(encoding="utf-8") == "INPUT_GITHUB-TOKEN=CANARY-ghs-token\n"
+
+
+def test_a_stdout_file_that_cannot_be_replaced_fails_the_step(tmp_path: Path) -> None:
+    (tmp_path / "plan.md").mkdir()
+    (tmp_path / "plan.md" / "keep").write_text("x", encoding="utf-8")
+    outputs, argv = _run_step(tmp_path, args="", ok="0", exit_code=0, stdout_file="plan.md",
+                              ran=False)
+    assert argv == [] and outputs["exit-code"] == "1" and outputs["ok"] == "false"
+    assert "stdout-file plan.md exists" in outputs["error"]
+
+
+def test_the_action_imports_nothing_from_the_checkout(tmp_path: Path) -> None:
+    """Python puts the working directory first on sys.path for -c and -m: the action's
+    helper calls run isolated (-I), so a pull request's secrets.py or shlex.py never runs,
+    and pip is installed from outside the workspace."""
+    marker = tmp_path / "PWNED"
+    for name in ("secrets.py", "shlex.py", "os.py", "sys.py"):
+        (tmp_path / name).write_text(f"open({str(marker)!r}, 'a').write({name!r})\n",
+                                     encoding="utf-8")
+    outputs, argv = _run_step(tmp_path, args="--out plan.json", ok="0", exit_code=0)
+    assert argv == ["plan", "--out", "plan.json"] and outputs["ok"] == "true"
+    assert not marker.exists(), marker.read_text(encoding="utf-8")
+    action = _load(ACTION)
+    install = next(s for s in action["runs"]["steps"] if s.get("name") == "Install idpctl")
+    assert install["working-directory"] == "${{ runner.temp }}"
+    scripts = "\n".join(s.get("run", "") for s in action["runs"]["steps"])
+    calls = re.findall(r"\bpython\b[^|;)\n]*", scripts)
+    assert calls and all(c.startswith("python -I ") for c in calls), calls
+
+
+def test_the_plan_files_live_outside_the_checkout() -> None:
+    """plan.json and plan.md are written, summarised, uploaded and commented from
+    $RUNNER_TEMP, never from a path the pull request's checkout could hold."""
+    text = PLAN.read_text(encoding="utf-8")
+    assert "idpctl-plan/plan.md" in text
+    assert not re.search(r"(?<![/\w-])plan\.(json|md)\b", text.replace(
+        "idpctl-plan/plan.", "")), "a plan file read or written in the workspace"
