@@ -159,3 +159,13 @@ def test_a_hostile_discovery_document_is_shown_as_text(make_workspace, hostile, 
         if path.is_file():
             data = path.read_text(encoding="utf-8", errors="replace")
             assert_safe_lines(data) if path.suffix != ".json" else json.loads(data)
+
+
+def test_a_json_document_passes_the_gate_unchanged_and_decodes_to_the_same_data() -> None:
+    from idpctl import output
+
+    hostile = HOSTILE + "".join(map(chr, range(0x100))) + "\u2029\u202e\u2066 é ☃ ##[x"
+    data = {"message": hostile, hostile: [hostile, 1, None]}
+    text = output.json_text(data)
+    assert output.clean(text) == text
+    assert json.loads(output.clean(text)) == data
