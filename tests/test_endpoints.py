@@ -16,6 +16,7 @@ from idpctl.endpoints import (
     check_path,
     check_url,
     check_vault_path,
+    keyvault_resource,
     read_regular,
 )
 from idpctl.errors import ConfigError
@@ -31,6 +32,24 @@ NONE = Allowance()
 def test_each_clouds_key_vault_hosts_are_accepted(cloud: str, host: str) -> None:
     assert check_keyvault_url(f"https://{host}/secrets/a", cloud=cloud, allowance=NONE) is None
     assert check_keyvault_url(f"https://{host}:443/secrets/a", cloud=cloud, allowance=NONE) is None
+
+
+@pytest.mark.parametrize(("cloud", "url", "resource"), [
+    ("global", "https://kv.vault.azure.net/secrets/a", "https://vault.azure.net"),
+    ("global", "https://hsm.managedhsm.azure.net/secrets/a", "https://managedhsm.azure.net"),
+    ("usgov", "https://kv.vault.usgovcloudapi.net/secrets/a", "https://vault.usgovcloudapi.net"),
+    ("usgov", "https://hsm.managedhsm.usgovcloudapi.net/secrets/a",
+     "https://managedhsm.usgovcloudapi.net"),
+    ("china", "https://KV.Vault.Azure.CN/secrets/a", "https://vault.azure.cn"),
+    ("china", "https://hsm.managedhsm.azure.cn/secrets/a", "https://managedhsm.azure.cn"),
+    # a stand-in the operator allowed: the configured cloud's vault resource
+    ("global", "https://127.0.0.1:8443/secrets/a", "https://vault.azure.net"),
+    ("usgov", "https://127.0.0.1:8443/secrets/a", "https://vault.usgovcloudapi.net"),
+    ("china", "https://127.0.0.1:8443/secrets/a", "https://vault.azure.cn"),
+])
+def test_the_key_vault_token_is_for_the_vaults_cloud(cloud: str, url: str,
+                                                     resource: str) -> None:
+    assert keyvault_resource(url, cloud=cloud) == resource
 
 
 @pytest.mark.parametrize(("cloud", "url"), [

@@ -14,7 +14,7 @@ from idpctl.auth import token_provider
 from idpctl.endpoints import Allowance
 from idpctl.errors import AuthError, SecretError
 from idpctl.model import Provider, SecretRef
-from idpctl.secret_sources.keyvault import RESOURCE, parse_url
+from idpctl.secret_sources.keyvault import parse_url
 from idpctl.secrets import Resolver, SecretContext, SourceError, resolve_ref
 
 V1, V2 = "CANARY-kv-value-1", "CANARY-kv-value-2"
@@ -46,14 +46,17 @@ class _WithKeyVaultClient:
         return getattr(self._emulator, name)
 
 
-def _tokens(emu, client_id: str, secret: str) -> Callable[[], str]:
+RESOURCE = "https://vault.azure.net"
+
+
+def _tokens(emu, client_id: str, secret: str) -> Callable[[str], str]:
     provider = token_provider(None, tenant=emu.tenant, authority_root=emu.base_url,
                               verify=emu.ca_path,
                               env={"AZURE_CLIENT_ID": client_id, "AZURE_CLIENT_SECRET": secret})
-    return lambda: provider.token(RESOURCE)
+    return lambda resource: provider.token(resource)
 
 
-def _ctx(emu, token: Callable[[], str] | None = None) -> SecretContext:
+def _ctx(emu, token: Callable[[str], str] | None = None) -> SecretContext:
     if token is None:
         token = _tokens(emu, *emu.kv_client)
     # the operator's allowance lets the token go to the stand-in on loopback
@@ -126,7 +129,7 @@ def test_token_for_the_wrong_audience_is_refused(kv) -> None:
                               env={"AZURE_CLIENT_ID": kv.client_id,
                                    "AZURE_CLIENT_SECRET": kv.client_secret})
     graph_token = provider.token()  # audience Graph, not Key Vault
-    message = _fails(_ref(kv, "contoso-oidc"), _ctx(kv, lambda: graph_token))
+    message = _fails(_ref(kv, "contoso-oidc"), _ctx(kv, lambda resource: graph_token))
     assert "Key Vault refused the token (401 Unauthorized: AKV10022: Invalid audience" in message
 
 
@@ -148,13 +151,13 @@ def test_no_sign_in_configured(emulator) -> None:
 
 def test_unreachable(emulator) -> None:
     ref = SecretRef("keyVault", "https://127.0.0.1:9/secrets/contoso")
-    context = SecretContext(env={}, keyvault_token=lambda: "t", timeout=2,
+    context = SecretContext(env={}, keyvault_token=lambda resource: "t", timeout=2,
                             allowance=_allow("https://127.0.0.1:9"))
     assert "Key Vault at https://127.0.0.1:9 is unreachable" in _fails(ref, context)
 
 
 def test_untrusted_certificate(emulator) -> None:
-    context = SecretContext(env={}, keyvault_token=lambda: "t",  # system CAs only
+    context = SecretContext(env={}, keyvault_token=lambda resource: "t",  # system CAs only
                             allowance=_allow(emulator.base_url))
     assert "is unreachable (ConnectError)" in _fails(_ref(emulator, "x"), context)
 
@@ -186,9 +189,9 @@ def test_run_fetches_a_token_once_per_reference_and_collects_failures(kv) -> Non
     calls: list[int] = []
     tokens = _tokens(kv, *kv.kv_client)
 
-    def counting() -> str:
+    def counting(resource: str) -> str:
         calls.append(1)
-        return tokens()
+        return tokens(resource)
 
     resolver = Resolver(_ctx(kv, counting))
     providers = [
@@ -206,8 +209,30 @@ def test_run_fetches_a_token_once_per_reference_and_collects_failures(kv) -> Non
                                    fields={"clientSecret": _ref(kv, "nope")})])
 
 
+@pytest.mark.parametrize(("cloud", "resource"), [
+    ("global", "https://vault.azure.net"), ("usgov", "https://vault.usgovcloudapi.net"),
+    ("china", "https://vault.azure.cn"),
+])
+def test_the_token_is_asked_for_the_configured_clouds_key_vault(kv, cloud: str,
+                                                                resource: str) -> None:
+    """A sovereign cloud's vault refuses a token for https://vault.azure.net: the sign-in is
+    asked for the cloud's own Key Vault resource (the stand-in answers whatever it is sent)."""
+    _seed(kv, "sovereign", V1)
+    asked: list[str] = []
+    tokens = _tokens(kv, *kv.kv_client)
+
+    def recording(wanted: str) -> str:
+        asked.append(wanted)
+        return tokens(RESOURCE)  # the emulator's vault accepts its public audience only
+
+    context = SecretContext(env={}, keyvault_token=recording, verify=kv.ca_path, timeout=10,
+                            cloud=cloud, allowance=_allow(kv.base_url))
+    assert resolve_ref(_ref(kv, "sovereign"), context=context).reveal() == V1
+    assert asked == [resource]
+
+
 def test_auth_error_from_the_token_callable_is_wrapped() -> None:
-    def failing() -> str:
+    def failing(resource: str) -> str:
         raise AuthError("sign-in failed (secret): AADSTS7000215")
 
     context = SecretContext(env={}, keyvault_token=failing)
@@ -297,3 +322,21 @@ def test_persistent_server_errors_give_up_with_one_line(kv) -> None:
     assert "Key Vault answered 503" in _fails(_ref(kv, "down"), _ctx(kv))
     requests = [r for r in kv.admin.requests() if r["path"] == "/secrets/down"]
     assert len(requests) == 3
+
+
+def test_the_lazy_sign_in_asks_for_the_resource_it_is_given(monkeypatch) -> None:
+    """`context_for`'s own sign-in passes the chosen resource on to msal, not a fixed one."""
+    from types import SimpleNamespace
+
+    from idpctl import auth
+    from idpctl.secrets import context_for
+
+    asked: list[str] = []
+    fake = SimpleNamespace(token=lambda resource: asked.append(resource) or "t")
+    monkeypatch.setattr(auth, "token_provider", lambda *args, **kwargs: fake)
+    settings = SimpleNamespace(tenant="t", authority="https://login.microsoftonline.us",
+                               auth={}, cloud="usgov")
+    context = context_for(settings, env={})
+    assert context.keyvault_token is not None
+    assert context.keyvault_token("https://vault.usgovcloudapi.net") == "t"
+    assert asked == ["https://vault.usgovcloudapi.net"]

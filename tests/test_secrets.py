@@ -191,7 +191,7 @@ def test_context_from_settings_reads_vault_block_and_ca() -> None:
     context = SecretContext.from_settings(Settings(), env={"X": CANARY})
     assert context.vault == {"address": "http://127.0.0.1:1"}
     assert context.verify == "/tmp/ca.pem" and context.env == {"X": CANARY}
-    assert CANARY not in repr(SecretContext(env={"X": CANARY}, keyvault_token=lambda: CANARY))
+    assert CANARY not in repr(SecretContext(env={"X": CANARY}, keyvault_token=lambda _: CANARY))
 
 
 def test_file_under_a_file_is_unreadable(tmp_path: Path) -> None:

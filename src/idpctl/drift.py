@@ -41,7 +41,7 @@ from idpctl.model import (
     SecretRef,
     State,
 )
-from idpctl.output import inline
+from idpctl.output import inline, json_text
 from idpctl.render_markdown import span
 from idpctl.userflows import Flows
 
@@ -368,4 +368,4 @@ def markdown(report: Report) -> str:
 
 
 def json(report: Report) -> str:
-    return _json.dumps(to_data(report), indent=2, ensure_ascii=False) + "\n"
+    return json_text(to_data(report))

@@ -16,7 +16,14 @@ through. A path entry is a folder (or a file) whose contents may be read.
 
 Key Vault DNS suffixes per cloud: learn.microsoft.com azure/key-vault/general/
 about-keys-secrets-certificates ("DNS suffixes for base URL") and the Azure CLI's cloud table
-(azure/cli/core/cloud.py: keyvault_dns, mhsm_dns).
+(azure/cli/core/cloud.py: keyvault_dns, mhsm_dns). The token for a vault is asked for the
+suffix as a resource (`keyvault_resource`): `https://vault.azure.net`,
+`https://vault.usgovcloudapi.net`, `https://vault.azure.cn`, and `https://managedhsm.azure.net`,
+`https://managedhsm.usgovcloudapi.net`, `https://managedhsm.azure.cn` for managed HSMs
+(learn.microsoft.com entra/identity/managed-identities-azure-resources/
+services-support-managed-identities, "Azure Key Vault" resource ids per cloud; Azure
+PowerShell's AzureEnvironment `AzureKeyVaultServiceEndpointResourceId` and
+`ManagedHsmServiceEndpointResourceId`).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ __all__ = [
     "file_kind",
     "https_or_allowed",
     "inside",
+    "keyvault_resource",
     "read_regular",
 ]
 
@@ -192,6 +200,18 @@ def check_keyvault_url(url: object, *, cloud: str, allowance: Allowance) -> str 
         return (f"keyVault host is not a Key Vault of the {cloud} cloud "
                 f"(*{', *'.join(suffixes)}); {HINT}")
     return reason
+
+
+def keyvault_resource(url: str, *, cloud: str) -> str:
+    """The resource a Key Vault token for `url` is asked for: the suffix of the configured
+    cloud's vault or managed HSM the host ends with, as `https://vault.azure.net`. A stand-in
+    the operator allowed (no such suffix) gets the cloud's vault resource."""
+    suffixes = CLOUDS[cloud].keyvault_suffixes if cloud in CLOUDS else \
+        CLOUDS["global"].keyvault_suffixes
+    host = (urlsplit(url).hostname or "").lower()
+    suffix = next((s for s in suffixes if host.endswith(s) and len(host) > len(s)),
+                  suffixes[0])
+    return "https://" + suffix.lstrip(".")
 
 
 def check_vault_path(value: object, *, what: str) -> str | None:

@@ -12,7 +12,6 @@ was read (`Metadata.checked`); the recommendation to move to private_key_jwt res
 
 from __future__ import annotations
 
-import json as _json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +28,7 @@ from idpctl.governance import (
     secret_leaves,
 )
 from idpctl.model import Provider, State
+from idpctl.output import json_text
 from idpctl.render_markdown import span
 
 __all__ = ["FORMAT_VERSION", "Metadata", "ProviderReport", "Report", "build", "json",
@@ -234,7 +234,7 @@ def to_data(report: Report) -> dict[str, Any]:
 
 
 def json(report: Report) -> str:
-    return _json.dumps(to_data(report), indent=2, ensure_ascii=False) + "\n"
+    return json_text(to_data(report))
 
 
 def markdown(report: Report) -> str:

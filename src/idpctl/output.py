@@ -15,6 +15,11 @@ holders) can therefore never reach the reader as more than text (docs/security.m
   `#\\x23[`. Annotations idpctl builds itself go out through `Gate.command`, the one way to write
   a line starting with `::`.
 
+A JSON document idpctl prints (`--format json`) is made by `json_text`, whose output the gate
+leaves byte for byte as it is: a character the gate would escape is written as a JSON `\\uNNNN`
+escape, and `##[` in a string as `#\\u0023[`, so the document stays valid JSON and decodes to the
+same data.
+
 Line structure is the writer's: where outside text may hold a newline and belongs on one line
 (an error message, a warning, a finding), the writer passes it through `inline` first.
 """
@@ -22,6 +27,7 @@ Line structure is the writer's: where outside text may hold a newline and belong
 from __future__ import annotations
 
 import contextlib
+import json as _json
 import re
 import sys
 from collections.abc import Iterator
@@ -29,7 +35,7 @@ from typing import Any, TextIO
 
 from idpctl import redact
 
-__all__ = ["Gate", "clean", "document", "first_control", "gated", "inline"]
+__all__ = ["Gate", "clean", "document", "first_control", "gated", "inline", "json_text"]
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _LINE_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -86,6 +92,15 @@ def first_control(text: str) -> str | None:
 def document(text: str) -> str:
     """A Markdown report idpctl writes to a file for people (job summary, drift report)."""
     return clean(text)
+
+
+def json_text(data: object) -> str:
+    """`data` as indented JSON (unicode kept) that passes the gate unchanged: the characters
+    `clean` would show as `\\xNN` (which is no JSON escape) are written `\\uNNNN`, and `##[`
+    (only ever inside a string) as `#\\u0023[`. Scrubbing still applies at the gate."""
+    text = _json.dumps(data, indent=2, ensure_ascii=False)
+    text = _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return text.replace("##[", "#\\u0023[") + "\n"
 
 
 class Gate:

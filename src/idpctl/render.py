@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from idpctl.model import UNKNOWN, Action, Change, FieldChange, Plan, Secret, SecretRef
-from idpctl.output import inline
+from idpctl.output import inline, json_text
 from idpctl.planfile import SecretPlaceholder, to_data
 
 __all__ = ["format_value", "json", "markdown", "summary_line", "text"]
@@ -51,7 +51,7 @@ def summary_line(plan: Plan) -> str:
 
 def json(plan: Plan) -> str:
     """The plan-file data (docs/plan-format.md) as indented JSON."""
-    return _json.dumps(to_data(plan), indent=2, ensure_ascii=False) + "\n"
+    return json_text(to_data(plan))
 
 
 def text(plan: Plan, *, color: bool = False) -> str:

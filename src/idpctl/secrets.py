@@ -50,7 +50,8 @@ class SecretContext:
     """What resolving needs besides the reference itself.
 
     `vault` is the `vault:` block of idpctl.yaml (or None: environment only);
-    `keyvault_token` returns a bearer token for `https://vault.azure.net`;
+    `keyvault_token(resource)` returns a bearer token for a Key Vault resource
+    (`https://vault.azure.net`, or the vault's cloud's: `endpoints.keyvault_resource`);
     `verify` is the TLS verification for Key Vault (True, False or a CA bundle path).
     `cloud` names whose Key Vault hosts may receive its token; `allowance` is what the
     operator let through besides (None: the process environment's, read when used); `roots`, when
@@ -59,7 +60,7 @@ class SecretContext:
 
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     vault: Mapping[str, Any] | None = None
-    keyvault_token: Callable[[], str] | None = field(default=None, repr=False)
+    keyvault_token: Callable[[str], str] | None = field(default=None, repr=False)
     verify: bool | str | ssl.SSLContext = True
     timeout: float = 10.0
     cloud: str = "global"
@@ -75,7 +76,7 @@ class SecretContext:
         cls,
         settings: Any,
         *,
-        keyvault_token: Callable[[], str] | None = None,
+        keyvault_token: Callable[[str], str] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> SecretContext:
         """A context from loaded `Settings` (its `vault` block and Graph CA bundle, if any)."""
@@ -98,21 +99,21 @@ class SecretContext:
 
 
 def _lazy_sign_in(settings: Any, *, verify: bool | str,
-                  env: Mapping[str, str] | None) -> Callable[[], str] | None:
+                  env: Mapping[str, str] | None) -> Callable[[str], str] | None:
     """A Key Vault token callable signing in as `settings.auth` says, on first use only, for
     callers that do not pass the Graph sign-in's own."""
     if not getattr(settings, "tenant", None) or not getattr(settings, "authority", None):
         return None
     provider: list[Any] = []
 
-    def token() -> str:
+    def token(resource: str) -> str:
         from idpctl import auth
 
         if not provider:
             provider.append(auth.token_provider(
                 getattr(settings, "auth", None), tenant=settings.tenant,
                 authority_root=settings.authority, verify=verify, env=env))
-        return provider[0].token("https://vault.azure.net")
+        return provider[0].token(resource)
 
     return token
 
@@ -208,7 +209,7 @@ def _walk(value: Any, path: str, leaf: Callable[[SecretRef, str], Any]) -> Any:
 def context_for(
     settings: Any,
     *,
-    keyvault_token: Callable[[], str] | None = None,
+    keyvault_token: Callable[[str], str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> SecretContext:
     """The `SecretContext` for loaded settings (see `SecretContext.from_settings`)."""

@@ -1,7 +1,9 @@
 """Azure Key Vault secrets: `{keyVault: "https://<vault>.vault.azure.net/secrets/<name>[/<version>]"}`.
 
-One GET of the secret's URL with `api-version=7.4` and a bearer token for
-`https://vault.azure.net` from `SecretContext.keyvault_token` (the same sign-in as Graph).
+One GET of the secret's URL with `api-version=7.4` and a bearer token from
+`SecretContext.keyvault_token` (the same sign-in as Graph), asked for the Key Vault resource of
+the vault's cloud (`endpoints.keyvault_resource`: `https://vault.azure.net`,
+`https://vault.usgovcloudapi.net`, `https://vault.azure.cn`, or a managed HSM's).
 Only a Key Vault host of the configured cloud receives that token (endpoints.CLOUDS); a
 stand-in (the emulator's) must be in the operator's allowance (IDPCTL_ALLOW_ENDPOINTS).
 The version recorded is the last path segment of the returned `id`.
@@ -17,17 +19,16 @@ from urllib.parse import urlsplit
 import httpx
 
 from idpctl import redact
-from idpctl.endpoints import check_keyvault_url
+from idpctl.endpoints import check_keyvault_url, keyvault_resource
 from idpctl.errors import IdpctlError
 from idpctl.secret_sources import json_object, read_with_retries, tls_verify
 from idpctl.secrets import SecretContext, SourceError
 
-__all__ = ["API_VERSION", "RESOURCE", "parse_url", "read"]
+__all__ = ["API_VERSION", "parse_url", "read"]
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "7.4"
-RESOURCE = "https://vault.azure.net"
 _PATH = re.compile(r"/secrets/(?P<name>[0-9A-Za-z-]{1,127})(?:/(?P<version>[0-9A-Za-z]+))?/?")
 
 
@@ -52,7 +53,8 @@ def read(spec: Any, *, context: SecretContext) -> tuple[str, str | None]:
     if reason:
         raise SourceError(reason)  # before any token is asked for, let alone sent
     url = f"{origin}/secrets/{name}" + (f"/{version}" if version else "")
-    response = _get(url, origin=origin, token=_token(context), context=context)
+    token = _token(context, keyvault_resource(origin, cloud=context.cloud))
+    response = _get(url, origin=origin, token=token, context=context)
     body = json_object(response)
     if response.status_code != 200:
         raise SourceError(_failure(response.status_code, body))
@@ -83,19 +85,18 @@ def _get(url: str, *, origin: str, token: str, context: SecretContext) -> httpx.
             from None
 
 
-def _token(context: SecretContext) -> str:
+def _token(context: SecretContext, resource: str) -> str:
     if context.keyvault_token is None:
         raise SourceError("no Key Vault sign-in: idpctl needs its Graph sign-in (auth:) to get "
-                          f"a token for {RESOURCE}")
+                          f"a token for {resource}")
     try:
-        token = context.keyvault_token()
+        token = context.keyvault_token(resource)
     except IdpctlError as error:
-        raise SourceError(f"cannot get a token for {RESOURCE}: {error}") from None
+        raise SourceError(f"cannot get a token for {resource}: {error}") from None
     if not token:
-        raise SourceError(f"cannot get a token for {RESOURCE}")
+        raise SourceError(f"cannot get a token for {resource}")
     redact.register(token)
     return token
-
 
 
 def _failure(status: int, body: dict[str, Any]) -> str:
