@@ -400,3 +400,34 @@ def test_a_variable_holding_forged_lines_is_refused_as_a_display_name(workspace)
         _run(workspace, results, args, env, debug=False, codes=(1,))
     assert "displayName holds a control or layout character (U+000A)" in results[0].text
     _scan(workspace, results, [canary(20, "v")])
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u2000", "\u2007", "\u3000", "\u1680", "\u202f",
+                                   "\u205f", "\r", "\f", "\v", " \t"])
+def test_a_line_behind_any_unicode_white_space_is_defused(space: str) -> None:
+    """The runner trims every Unicode white space (.NET TrimStart) before it looks for `::`."""
+    cleaned = output.clean(f"{space}::warning title=FORGED::x\nok\n{space}::add-mask::y\n")
+    for line in cleaned.split("\n"):
+        assert not line.lstrip().startswith("::"), repr(line)
+    if output.first_control(space) is None:  # a control (\r, \f, \v) is shown escaped instead
+        assert cleaned.count("\\x3a:") == 2
+
+
+def test_field_names_from_a_crafted_plan_file_stay_on_their_line() -> None:
+    """`idpctl show` renders a plan file someone else may have written (a pull request's
+    workflow can upload one): a field name's newline cannot start a forged line."""
+    from idpctl.model import Action, Change, FieldChange, Plan
+    from idpctl.render import text
+
+    forged = "clientId\n\u00a0::warning title=FORGED::x\nError: FORGED error line"
+    fields = (FieldChange(name=forged, before="a", after="b"),
+              FieldChange(name=forged, after="b"),
+              FieldChange(name=forged, sensitive=True, note="will be set"),
+              FieldChange(name=forged, before={"a": 1}, after={"a": 2}))
+    plan = Plan(changes=(Change(action=Action.UPDATE, kind="socialIdentityProvider",
+                                key="Google", graph_id="g", fields=fields),
+                         Change(action=Action.CREATE, kind="socialIdentityProvider",
+                                key="Facebook", fields=fields)))
+    shown = output.clean(text(plan))
+    assert_safe_lines(shown)
+    assert not any(line.startswith("Error: FORGED") for line in shown.splitlines())

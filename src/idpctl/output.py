@@ -40,7 +40,8 @@ __all__ = ["Gate", "clean", "document", "first_control", "gated", "inline", "jso
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _LINE_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _SGR = re.compile(r"\x1b\[(?:0|1|3[1-7])m")  # the colour codes render.text paints with
-_COMMAND = re.compile(r"^([ \t]*):(?=:)", re.MULTILINE)
+# the runner trims every Unicode white space before it looks for `::` (U+00A0, U+3000 too)
+_COMMAND = re.compile(r"^([^\S\n]*):(?=:)", re.MULTILINE)
 _FENCE = re.compile("`{3,}")  # would close a Markdown code fence the text is quoted in
 
 

@@ -131,20 +131,20 @@ def _change_lines(change: Change, paint: Any) -> list[str]:
 
 def _field_lines(field: FieldChange, action: Action, paint: Any) -> list[str]:
     pad = " " * 8
+    name = inline(field.name)  # a plan file's field names are outside text too
     note = f"  # {inline(field.note)}" if field.note else ""
     if field.state_only:
-        body = f"{field.name}: {format_value(field.before)} -> {format_value(field.after)}"
+        body = f"{name}: {format_value(field.before)} -> {format_value(field.after)}"
         return [pad + paint("33", "~ ") + body + note]
     if field.sensitive:
         sign = "+" if action is Action.CREATE else "~"
-        return [pad + paint(_COLORS[Action.UPDATE], f"{sign} ") + f"{field.name}: (sensitive)"
-                + note]
+        return [pad + paint(_COLORS[Action.UPDATE], f"{sign} ") + f"{name}: (sensitive)" + note]
     if action is Action.CREATE or (field.before is None and field.after is not None):
-        return [pad + paint("32", "+ ") + f"{field.name}: {format_value(field.after)}" + note]
+        return [pad + paint("32", "+ ") + f"{name}: {format_value(field.after)}" + note]
     if isinstance(field.before, Mapping) and isinstance(field.after, Mapping):
-        return [pad + paint("33", "~ ") + f"{field.name}:" + note,
+        return [pad + paint("33", "~ ") + f"{name}:" + note,
                 *_member_lines(field.before, field.after, pad + "    ", paint)]
-    return [pad + paint("33", "~ ") + f"{field.name}: {format_value(field.before)} -> "
+    return [pad + paint("33", "~ ") + f"{name}: {format_value(field.before)} -> "
             f"{format_value(field.after)}" + note]
 
 
