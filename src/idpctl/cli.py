@@ -197,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("schema", "print the JSON Schemas idpctl validates against")
     p.add_argument("name", nargs="?", help="one schema (e.g. oidcIdentityProvider)")
+    p.add_argument("--write", metavar="DIR",
+                   help="copy every schema into DIR for editors (e.g. schemas)")
+    p.add_argument("--force", action="store_true",
+                   help="with --write: overwrite schema files that differ")
 
     p = verb("fmt", "format provider files; --migrate rewrites legacy shapes")
     p.add_argument("--migrate", action="store_true",
