@@ -110,6 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
         _add_globals(sub, suppress=True)
         return sub
 
+    p = verb("init", "start a repository: idpctl.yaml, .gitignore, schemas/, providers/")
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="default: here")
+    p.add_argument("--tenant", default="contoso.onmicrosoft.com",
+                   help="tenant id or domain (default: a placeholder to edit)")
+    p.add_argument("--tenant-kind", choices=("external", "b2c", "workforce"),
+                   default="external")
+    p.add_argument("--graph-url", metavar="URL",
+                   help="a custom Graph and sign-in endpoint (the emulator)")
+    p.add_argument("--ca-bundle", metavar="FILE", help="a PEM to trust for --graph-url")
+    p.add_argument("--client-id", metavar="ID",
+                   help="the app idpctl signs in as (default: {env: AZURE_CLIENT_ID})")
+    p.add_argument("--workflows", action="store_true",
+                   help="also write the example GitHub workflows to .github/workflows/")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+
     p = verb("validate", "check provider files against the schemas and semantic rules")
     p.add_argument("--online", action="store_true", help="also run the discovery preflight")
     _annotations(p)
