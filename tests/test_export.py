@@ -65,7 +65,7 @@ def secret_env(export_out: str) -> dict[str, str]:
 def test_export_import_round_trip_to_an_empty_plan(make_workspace, tenant_kind) -> None:
     ws = make_workspace(tenant_kind)
     seeded(ws)
-    out = ws.run("export")
+    out = ws.run("export", "--secrets", "env")
     assert out.code == 0, out.text
     files = sorted(p.name for p in ws.providers.glob("*.yaml"))
     assert len(files) == len(TENANTS[tenant_kind])
@@ -97,7 +97,7 @@ def test_export_import_round_trip_to_an_empty_plan(make_workspace, tenant_kind) 
 
 def test_export_files_names_placeholders_and_comment(workspace) -> None:
     seeded(workspace)
-    out = workspace.run("export", "--out", "exported")
+    out = workspace.run("export", "--out", "exported", "--secrets", "env")
     assert out.code == 0, out.text
     folder = workspace.root / "exported"
     assert sorted(p.name for p in folder.iterdir()) == [

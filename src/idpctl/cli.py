@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", default="providers",
                    help="folder to write into (default: providers)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--secrets", choices=("keep", "env"), default="keep",
+                   help="keep: write each secret {keep: live}, the value the tenant holds "
+                        "(default); env: write an {env: NAME} reference to supply")
 
     p = verb("import", "take live providers under management (state only, no Graph write)")
     p.add_argument("--all", action="store_true", help="every live provider in the files")

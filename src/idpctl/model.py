@@ -24,6 +24,7 @@ __all__ = [
     "FieldChange",
     "Finding",
     "FlowLink",
+    "KeepLive",
     "Kind",
     "LiveProvider",
     "Location",
@@ -132,6 +133,19 @@ class SecretRef:
             version = self.spec.get("version")
             return f"{text}@{version}" if version is not None else text
         return f"{self.scheme}:{self.spec!r}"
+
+
+@dataclass(frozen=True)
+class KeepLive:
+    """`{keep: live}` in place of a provider's secret reference: keep the value the tenant
+    holds now, set outside idpctl (docs/secrets.md, "Adopting without rotating"). idpctl never
+    sends, compares or records it; a change that would need the secret re-sent is refused.
+    Replacing it with a reference rotates the secret as any first set does."""
+
+    location: Location | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        return "keep: live"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ the long form):
   the user left out counting as absent; a masked read-back (`UNKNOWN`) is never a difference;
 - secrets are compared by keyed fingerprint against the state, never by read-back;
 - an immutable field or a `clientAuthentication` subtype change means replace (`-/+`);
+- a secret written `{keep: live}` is never sent nor compared: a create, a replace or a
+  change of a rebinding field (which re-sends the secret) is refused, naming what to write;
 - changes are ordered adopt, update, create, replace, delete; within each by kind then key.
 """
 
@@ -29,6 +31,7 @@ from idpctl.model import (
     Action,
     Change,
     FieldChange,
+    KeepLive,
     Kind,
     LiveProvider,
     ManagedRecord,
@@ -42,7 +45,8 @@ from idpctl.model import (
 )
 from idpctl.planfile import basis_differences, from_data, to_data
 
-__all__ = ["basis_differences", "build", "check_safety", "from_data", "split_address", "to_data"]
+__all__ = ["basis_differences", "build", "check_safety", "from_data", "kept_paths", "split_address",
+           "to_data"]
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +130,8 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
             unchanged.append(address)
             continue
         change = _plan_one(wanted.get(address), record, lp, ctx)
+        if change is not None and change.desired is not None:
+            change = _kept(change)
         moved = (record is not None and lp is not None and record.id != lp.id
                  and f"matched by key: its Graph id changed outside idpctl "
                  f"({record.id} -> {lp.id})")
@@ -140,6 +146,45 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
         changes.append(change)
     changes.sort(key=lambda c: (_ORDER[c.action], c.kind, c.key))
     return changes, unchanged, waiting
+
+
+def kept_paths(fields: Mapping[str, Any], prefix: str = "") -> list[tuple[str, KeepLive]]:
+    """Dotted paths of the `{keep: live}` secrets in a provider's fields."""
+    out: list[tuple[str, KeepLive]] = []
+    for key in sorted(fields):
+        value, path = fields[key], f"{prefix}.{key}" if prefix else key
+        if isinstance(value, KeepLive):
+            out.append((path, value))
+        elif isinstance(value, Mapping):
+            out.extend(kept_paths(value, path))
+    return out
+
+
+def _kept(change: Change) -> Change:
+    """Refuse a change that would need a `{keep: live}` secret sent; note the kept ones."""
+    assert change.desired is not None
+    kept = kept_paths(change.desired.fields)
+    if not kept or change.action is Action.DELETE:
+        return change
+    path, keep = kept[0]
+    if change.action in (Action.CREATE, Action.REPLACE):
+        why = ("is not in the tenant, so there is no live secret to keep"
+               if change.action is Action.CREATE else
+               "must be replaced (" + "; ".join(change.notes[-1:]) + "), which sends the secret")
+        raise _keep_error(change.address, path, keep, why)
+    if change.body is not None and kept_paths(change.body):
+        raise _keep_error(change.address, path, keep, "changes in a way that sends the secret")
+    notes = tuple(f"{p}: kept as set outside idpctl ({{keep: live}}), of unknown age"
+                  for p, _ in kept)
+    return replace(change, notes=(*change.notes, *notes))
+
+
+def _keep_error(address: str, path: str, keep: KeepLive, why: str) -> PlanError:
+    where = f"{keep.location}: " if keep.location else ""
+    leaf = path.rsplit(".", 1)[-1]
+    return PlanError(f"{where}{address} {why}, but {path} says {{keep: live}}: write the "
+                     f"secret's reference in its place ({leaf}: {{env: NAME}} or another "
+                     "source) so idpctl sends it")
 
 
 def _rebind(provider: Provider, old_id: str, lp: LiveProvider) -> Change:
@@ -209,6 +254,9 @@ def _rotate_warnings(rotate: Sequence[str], wanted: Mapping[str, Provider]) -> l
         provider = wanted.get(address)
         if provider is None or provider.absent:
             out.append(f"--rotate {address}: not in the configuration; nothing to rotate")
+        elif kept_paths(provider.fields):
+            out.append(f"--rotate {address}: its secret says {{keep: live}}; write a reference "
+                       "in its place to rotate it")
         elif not _secret_paths(provider.fields):
             out.append(f"--rotate {address}: has no secret to re-send")
     return out
@@ -322,6 +370,10 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
     rebind = [name for name in REBINDING_FIELDS if name in diffs]
     if method is not None and diffs:
         rebind.append("auth method")  # alone it is state-only: nothing goes to Graph
+    kept = kept_paths(provider.fields)
+    if rebind and kept:
+        raise _keep_error(provider.address, kept[0][0], kept[0][1],
+                          f"changes {', '.join(rebind)}, which needs the secret re-sent")
     secrets = _secret_changes(provider, record, ctx, rebind)
     fields = [FieldChange(name, before=_copy(lp.fields.get(name)),
                           after=_copy(provider.fields[name])) for name in diffs]
@@ -470,7 +522,7 @@ def _equal(want: Any, have: Any) -> bool:
     """Desired vs live. Secret leaves and masked read-backs are left out (fingerprints and
     the state decide those); a None member counts as absent; a nested @odata.type is compared
     case-insensitively, and only when both sides carry one."""
-    if isinstance(want, Secret | SecretRef) or have is UNKNOWN:
+    if isinstance(want, Secret | SecretRef | KeepLive) or have is UNKNOWN:
         return True
     if isinstance(want, Mapping) and isinstance(have, Mapping):
         a, b = _members(want), _members(have)
@@ -478,7 +530,7 @@ def _equal(want: Any, have: Any) -> bool:
         if ta is not None and tb is not None and _odata(ta) != _odata(tb):
             return False
         for key in set(a) | set(b):
-            if key not in a and (b[key] is UNKNOWN):
+            if (key not in a and b[key] is UNKNOWN) or isinstance(a.get(key), KeepLive):
                 continue
             if key not in a or key not in b or not _equal(a[key], b[key]):
                 return False

@@ -23,6 +23,7 @@ from idpctl.model import (
     Change,
     FieldChange,
     Finding,
+    KeepLive,
     LiveProvider,
     Plan,
     PlanBasis,
@@ -79,6 +80,8 @@ def encode_value(value: Any, salt: str | None) -> Any:
                 "version": None}
     if value is UNKNOWN:
         return {"unknown": True}
+    if isinstance(value, KeepLive):
+        return {"keep": "live"}
     if isinstance(value, Mapping):
         return {str(k): encode_value(v, salt) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -4,8 +4,10 @@ Reads Graph only (no state, no lock). Works in a fresh repository: the folder is
 removed again, when still empty, if the export fails), and when the repository has no
 `schemas/` the JSON Schemas are written there, so each file's `yaml-language-server` comment
 names a path that resolves. Refuses to overwrite an existing file unless `--force`; when it
-refuses, nothing is written. Ends with the secrets to supply: Graph never shows a secret, so
-each is written as an `{env: NAME}` placeholder.
+refuses, nothing is written. Graph never shows a secret: each is written `{keep: live}`
+(adopt without rotating: the next plan is empty with no secret supplied) with a comment naming
+the reference to write when rotating it, or with `--secrets env` as that `{env: NAME}`
+reference, to be supplied before the next apply.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def _export(args: argparse.Namespace, out: Path) -> int:
         live = pipeline.read_live(graph, kinds)
     root = settings.path.parent
     ref = repofiles.schema_ref(root, out)
-    result = export.build(live, kinds, schema_ref=ref or export.SCHEMA_ID)
+    keep = args.secrets == "keep"
+    result = export.build(live, kinds, schema_ref=ref or export.SCHEMA_ID, keep=keep)
     existing = [out / f.name for f in result.files if (out / f.name).exists()]
     if existing and not args.force:
         names = ", ".join(str(p) for p in existing)
@@ -54,7 +57,7 @@ def _export(args: argparse.Namespace, out: Path) -> int:
     if ref is None and result.files:
         repofiles.write_schemas(root / repofiles.SCHEMA_DIR)
         ref = repofiles.schema_ref(root, out)
-        result = export.build(live, kinds, schema_ref=ref or export.SCHEMA_ID)
+        result = export.build(live, kinds, schema_ref=ref or export.SCHEMA_ID, keep=keep)
         print(f"Wrote the JSON Schemas to {root / repofiles.SCHEMA_DIR} (for editors)")
     for item in result.files:
         write_atomic(out / item.name, item.text, mode=0o644)
@@ -63,8 +66,12 @@ def _export(args: argparse.Namespace, out: Path) -> int:
         name = f" {skip.display_name!r}" if skip.display_name else ""
         print(f"Skipped {skip.id}{name} ({skip.odata_type}): {skip.reason}")
     print(f"\nExported {len(result.files)} provider(s), skipped {len(result.skipped)}.")
-    if result.secrets:
+    if result.secrets and keep:
+        print("Secrets kept as the tenant holds them ({keep: live}, set outside idpctl); to "
+              "rotate one, write its reference in place of the keep:")
+    elif result.secrets:
         print("Secrets to supply (Graph never shows them; each file names its variable):")
+    if result.secrets:
         for need in result.secrets:
             print(f"  {need.env}  ({need.address} {need.path})")
     if result.files:
