@@ -804,6 +804,7 @@ class _ProviderLoader:
             user_flows=tuple(item["userFlows"]) if "userFlows" in item else None,
             location=doc.locate(at),
             secret_policy=dict(item["secretPolicy"]) if "secretPolicy" in item else None,
+            moved_from=item["moved"]["from"] if "moved" in item else None,
         )
 
 

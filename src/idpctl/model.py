@@ -184,6 +184,8 @@ class Provider:
     location: Location | None = field(default=None, compare=False)
     # the file's `secretPolicy: {maxAge, warnAt}` as written (durations); None: idpctl.yaml's
     secret_policy: Mapping[str, str] | None = field(default=None, compare=False)
+    # `moved: {from: KIND/OLD KEY}`: the address this provider had; plan renames in place
+    moved_from: str | None = None
 
     @property
     def address(self) -> str:

@@ -10,6 +10,9 @@ the long form):
   the user left out counting as absent; a masked read-back (`UNKNOWN`) is never a difference;
 - secrets are compared by keyed fingerprint against the state, never by read-back;
 - an immutable field or a `clientAuthentication` subtype change means replace (`-/+`);
+- `moved: {from: KIND/OLD}` whose old address the state still has: the record is read under
+  the new address, so the rename is an in-place update of the same Graph object (a
+  state-only `address` field tells apply to move the record); applied, it is a no-op;
 - a secret written `{keep: live}` is never sent nor compared: a create, a replace or a
   change of a rebinding field (which re-sends the secret) is refused, naming what to write;
 - changes are ordered adopt, update, create, replace, delete; within each by kind then key.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,8 +48,8 @@ from idpctl.model import (
 )
 from idpctl.planfile import basis_differences, from_data, to_data
 
-__all__ = ["basis_differences", "build", "check_safety", "from_data", "kept_paths", "split_address",
-           "to_data"]
+__all__ = ["MOVED_FIELD", "basis_differences", "build", "check_safety", "from_data", "kept_paths",
+           "moved_from", "pending_moves", "split_address", "to_data"]
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +95,15 @@ def build(
     wanted = _index_desired(desired, kinds)
     for address in (*targets, *rotate):
         split_address(address)
-    matcher = _Matcher(live, state, kinds)
-    addresses = sorted(set(wanted) | set(state.providers))
-    matched = {a: matcher.match(a, a in state.providers) for a in addresses}
+    moves = pending_moves(wanted, state, live, kinds)
+    planned = _moved_state(state, moves)
+    matcher = _Matcher(live, planned, kinds)
+    addresses = sorted(set(wanted) | set(planned.providers))
+    matched = {a: matcher.match(a, a in planned.providers) for a in addresses}
     targeted = set(targets)
     chosen = [a for a in addresses if not targeted or a in targeted]
-    ctx = _Context(kinds=kinds, state=state, rotate=frozenset(rotate), now=now,
-                   grace=timedelta(seconds=replication_grace))
+    ctx = _Context(kinds=kinds, state=planned, rotate=frozenset(rotate), now=now,
+                   grace=timedelta(seconds=replication_grace), moves=moves)
     changes, unchanged, waiting = _plan_all(chosen, wanted, matched, ctx)
     warnings = [*matcher.warnings, *waiting, *_rotate_warnings(rotate, wanted)]
     if targets:
@@ -130,6 +135,8 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
             unchanged.append(address)
             continue
         change = _plan_one(wanted.get(address), record, lp, ctx)
+        if address in ctx.moves and record is not None:
+            change = _with_move(change, wanted[address], ctx.moves[address], record, lp)
         if change is not None and change.desired is not None:
             change = _kept(change)
         moved = (record is not None and lp is not None and record.id != lp.id
@@ -146,6 +153,107 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
         changes.append(change)
     changes.sort(key=lambda c: (_ORDER[c.action], c.kind, c.key))
     return changes, unchanged, waiting
+
+
+MOVED_FIELD = "address"  # the state-only field of a rename: before the old address, after new
+
+
+def moved_from(change: Change) -> str | None:
+    """The old address a change renames from (apply moves the state record), or None."""
+    for f in change.fields:
+        if f.name == MOVED_FIELD and f.state_only and isinstance(f.before, str):
+            return f.before
+    return None
+
+
+def pending_moves(wanted: Mapping[str, Provider], state: State, live: Sequence[LiveProvider],
+                  kinds: Mapping[str, Kind]) -> dict[str, str]:
+    """New address -> old address of each `moved: {from: ...}` not applied yet (the state
+    still has the old address, not the new one). An applied move, or one from an address
+    idpctl never managed, is a no-op. Conflicts are PlanErrors located at the file."""
+    problems: list[str] = []
+    claims: dict[str, Provider] = {}
+    for provider in wanted.values():
+        old = provider.moved_from
+        if old is None:
+            continue
+        problem = _move_problem(provider, old, wanted, claims, kinds[provider.kind])
+        if problem:
+            where = f"{provider.location}: " if provider.location else ""
+            problems.append(f"{where}{provider.address} moved.from {old}: {problem}")
+        else:
+            claims[old] = provider
+    moves = {}
+    for old, provider in sorted(claims.items()):
+        record = state.providers.get(old)
+        if provider.address in state.providers or record is None:
+            continue
+        taken = [lp for lp in live if lp.address == provider.address and lp.id != record.id
+                 and (kinds.get(lp.kind or "") is not None)]
+        if taken:
+            where = f"{provider.location}: " if provider.location else ""
+            problems.append(f"{where}{provider.address} moved.from {old}: the tenant already "
+                            f"has a provider {provider.address} (id {taken[0].id}); a rename "
+                            "cannot land on a live key: rename or remove that one first")
+            continue
+        moves[provider.address] = old
+    if problems:
+        error = PlanError(problems[0] if len(problems) == 1
+                          else f"{problems[0]} (and {len(problems) - 1} more)")
+        error.problems = tuple(problems)  # type: ignore[attr-defined]
+        raise error
+    return moves
+
+
+def _move_problem(provider: Provider, old: str, wanted: Mapping[str, Provider],
+                  claims: Mapping[str, Provider], kind: Kind) -> str | None:
+    name, sep, key = old.partition("/")
+    if not sep or not key:
+        return "not an address: write KIND/OLD KEY"
+    if name != provider.kind:
+        return f"a rename keeps the kind ({provider.kind}); {name} cannot become it"
+    if kind.key_field is None or kind.key_field in kind.immutable:
+        what = "is a singleton" if kind.key_field is None else (
+            f"is keyed by {kind.key_field}, which Graph cannot change in place")
+        return f"{provider.kind} {what}: it cannot be renamed"
+    if old == provider.address:
+        return "names the provider itself"
+    if old in claims:
+        other = claims[old]
+        return f"also claimed by {other.address}" + (f" at {other.location}"
+                                                     if other.location else "")
+    source = wanted.get(old)
+    if source is not None and not source.absent:
+        if source.moved_from:
+            return (f"{old} is itself moved (from {source.moved_from}): a chain; write "
+                    f"moved.from {source.moved_from} here and remove {old}")
+        return (f"{old} is still declared" + (f" at {source.location}" if source.location
+                                               else "") + ": remove it (this file replaces it)")
+    return None
+
+
+def _moved_state(state: State, moves: Mapping[str, str]) -> State:
+    """The state as the planner reads it: each pending move's record under its new address."""
+    if not moves:
+        return state
+    providers = {a: r for a, r in state.providers.items() if a not in moves.values()}
+    for new, old in moves.items():
+        providers[new] = replace(state.providers[old], key=split_address(new)[1])
+    return replace(state, providers=providers)
+
+
+def _with_move(change: Change | None, provider: Provider, old: str, record: ManagedRecord,
+               lp: LiveProvider | None) -> Change:
+    """The change that renames `old` to the provider's address, in place."""
+    moved = FieldChange(MOVED_FIELD, before=old, after=provider.address, state_only=True,
+                        note=f"moved from {old}: the same Graph object, renamed in place")
+    if change is None:
+        graph_id = lp.id if lp is not None else record.id
+        return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key,
+                      graph_id=graph_id, fields=(moved,), body=None, desired=provider)
+    if change.action is Action.DELETE:
+        return change
+    return replace(change, fields=(moved, *change.fields))
 
 
 def kept_paths(fields: Mapping[str, Any], prefix: str = "") -> list[tuple[str, KeepLive]]:
@@ -227,10 +335,11 @@ def check_safety(plan: Plan, *, allow_destroy: bool) -> None:
 @dataclass(frozen=True)
 class _Context:
     kinds: Mapping[str, Kind]
-    state: State
+    state: State  # with each pending move's record already under its new address
     rotate: frozenset[str]
     now: datetime | None = None
     grace: timedelta = timedelta(0)
+    moves: Mapping[str, str] = field(default_factory=dict)  # new address -> old address
 
 
 def _index_desired(desired: Iterable[Provider], kinds: Mapping[str, Kind]) -> dict[str, Provider]:
