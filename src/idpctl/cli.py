@@ -154,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep: write each secret {keep: live}, the value the tenant holds "
                         "(default); env: write an {env: NAME} reference to supply")
 
+    p = verb("convert", "rewrite B2C provider files as External ID ones into a new folder")
+    p.add_argument("--to", choices=("external",), required=True, help="the target tenant kind")
+    p.add_argument("--out", metavar="DIR", required=True,
+                   help="folder to write into (never over the originals)")
+    p.add_argument("--issuer", action="append", metavar="NAME=URL",
+                   help="an OIDC provider's issuer, by displayName (else read from discovery)")
+    p.add_argument("--offline", action="store_true",
+                   help="do not fetch discovery documents (issuers left as placeholders)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="provider files or folders (default: those of idpctl.yaml)")
+
     p = verb("import", "take live providers under management (state only, no Graph write)")
     p.add_argument("--all", action="store_true", help="every live provider in the files")
     p.add_argument("addresses", nargs="*", metavar="KIND/NAME")
