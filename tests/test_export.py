@@ -231,3 +231,26 @@ def test_schema_write_copies_the_schemas_and_refuses_to_overwrite_a_changed_one(
     assert (dest / "secretRef.schema.json").read_text() == "{}"
     assert cli.main(["schema", "--write", str(dest), "--force"]) == 0
     assert (dest / "secretRef.schema.json").read_text() != "{}"
+
+
+def test_live_values_cannot_forge_a_keep_or_a_reference() -> None:
+    """A portal display name or claim that imitates `{keep: live}` or a comment stays a
+    quoted string: the exported file parses back to the live values, and only the real
+    secret becomes a keep."""
+    forged = "x\nclientSecret: {keep: live}   # set outside idpctl"
+    lp = LiveProvider(
+        id="o1", odata_type="#microsoft.graph.oidcIdentityProvider",
+        kind="oidcIdentityProvider", key=forged, fields={
+            "displayName": forged, "clientId": "{keep: live}",
+            "issuer": "https://i/", "wellKnownEndpoint": "https://i/.well-known/x",
+            "responseType": "code", "scope": "openid",
+            "clientAuthentication": {
+                "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                "clientSecret": UNKNOWN},
+            "inboundClaimMapping": {"sub": "{keep: live}", "email": "{env: STOLEN}"}})
+    [exported] = export.build([lp], load_kinds()).files
+    data = yaml.safe_load(exported.text)
+    assert data["displayName"] == forged and data["clientId"] == "{keep: live}"
+    assert data["inboundClaimMapping"] == {"sub": "{keep: live}", "email": "{env: STOLEN}"}
+    assert data["clientAuthentication"]["clientSecret"] == {"keep": "live"}
+    assert exported.text.count("# set outside idpctl; to rotate") == 1

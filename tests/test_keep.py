@@ -226,3 +226,27 @@ def test_the_deadline_counts_as_drift_end_to_end(workspace) -> None:
     drift = workspace.run("drift")
     assert drift.code == 2, drift.text
     assert "rotateUnknownBy 2000-01-01 has passed" in drift.out
+
+
+def test_a_secret_graph_leaves_out_of_the_read_is_no_difference_either() -> None:
+    """Where Graph omits the write-only member instead of masking it (a reading the emulator
+    offers: docs/emulator-graph.md), a kept secret still compares equal."""
+    live = _live()
+    bare = LiveProvider(id=live.id, odata_type=live.odata_type, kind=live.kind, key=live.key,
+                        fields={k: v for k, v in live.fields.items() if k != "clientSecret"})
+    assert not _plan([_google()], [bare]).has_changes
+    kind = KINDS["oidcIdentityProvider"]
+    fields = {"displayName": "C", "clientId": "c", "issuer": "https://i/",
+              "wellKnownEndpoint": "https://i/.well-known/openid-configuration",
+              "responseType": "code", "scope": "openid",
+              "inboundClaimMapping": {"sub": "sub", "email": "email"}}
+    secret_auth = "#microsoft.graph.oidcClientSecretAuthentication"
+    desired = Provider(kind=kind.name, key="C", fields={**fields, "clientAuthentication": {
+        "@odata.type": secret_auth, "clientSecret": KeepLive()}},
+        auth_method="client_secret_post")
+    oidc = LiveProvider(id="o1", odata_type=kind.odata_type, kind=kind.name, key="C",
+                        fields={**fields, "clientAuthentication": {"@odata.type": secret_auth}})
+    state = State(serial=1, lineage="l", fingerprint_key=b"k" * 32, providers={
+        "oidcIdentityProvider/C": ManagedRecord(kind=kind.name, key="C", id="o1",
+                                                auth_method="client_secret_post")})
+    assert not _plan([desired], [oidc], state).has_changes
