@@ -145,3 +145,13 @@ def test_planner_applied_move_is_a_no_op() -> None:
 def test_planner_move_conflicts_are_located_errors(desired, live, managed, message) -> None:
     with pytest.raises(PlanError, match=message):
         _plan(desired, live, _state(*managed))
+
+
+def test_validate_reports_a_wrong_moved_at_its_line(workspace) -> None:
+    workspace.write("a.yaml", GOOGLE.format(name="Contoso", extra=""))
+    workspace.write("b.yaml", GOOGLE.format(name="Contoso Partners",
+                                            extra=f"moved: {{from: \"{OLD}\"}}\n"))
+    out = workspace.run("validate")
+    assert out.code == 1
+    assert ("b.yaml:10:15: moved.from oidcIdentityProvider/Contoso: oidcIdentityProvider/"
+            "Contoso is still declared at") in out.out, out.text

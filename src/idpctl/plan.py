@@ -49,7 +49,7 @@ from idpctl.model import (
 from idpctl.planfile import basis_differences, from_data, to_data
 
 __all__ = ["MOVED_FIELD", "basis_differences", "build", "check_safety", "from_data", "kept_paths",
-           "moved_from", "pending_moves", "split_address", "to_data"]
+           "move_problems", "moved_from", "pending_moves", "split_address", "to_data"]
 
 log = logging.getLogger(__name__)
 
@@ -172,17 +172,10 @@ def pending_moves(wanted: Mapping[str, Provider], state: State, live: Sequence[L
     still has the old address, not the new one). An applied move, or one from an address
     idpctl never managed, is a no-op. Conflicts are PlanErrors located at the file."""
     problems: list[str] = []
-    claims: dict[str, Provider] = {}
-    for provider in wanted.values():
-        old = provider.moved_from
-        if old is None:
-            continue
-        problem = _move_problem(provider, old, wanted, claims, kinds[provider.kind])
-        if problem:
-            where = f"{provider.location}: " if provider.location else ""
-            problems.append(f"{where}{provider.address} moved.from {old}: {problem}")
-        else:
-            claims[old] = provider
+    for provider, problem in move_problems(wanted, kinds):
+        where = f"{provider.location}: " if provider.location else ""
+        problems.append(f"{where}{provider.address} moved.from {provider.moved_from}: {problem}")
+    claims = {p.moved_from: p for p in wanted.values() if p.moved_from} if not problems else {}
     moves = {}
     for old, provider in sorted(claims.items()):
         record = state.providers.get(old)
@@ -203,6 +196,25 @@ def pending_moves(wanted: Mapping[str, Provider], state: State, live: Sequence[L
         error.problems = tuple(problems)  # type: ignore[attr-defined]
         raise error
     return moves
+
+
+def move_problems(wanted: Mapping[str, Provider], kinds: Mapping[str, Kind]
+                  ) -> list[tuple[Provider, str]]:
+    """The `moved:` declarations that are wrong whatever the state says (validate reports
+    them too): another kind, a key that cannot change in place, the provider itself, two
+    claims on one old address, an old address still declared, a chain."""
+    out: list[tuple[Provider, str]] = []
+    claims: dict[str, Provider] = {}
+    for provider in wanted.values():
+        old = provider.moved_from
+        if old is None:
+            continue
+        problem = _move_problem(provider, old, wanted, claims, kinds[provider.kind])
+        if problem:
+            out.append((provider, problem))
+        else:
+            claims[old] = provider
+    return out
 
 
 def _move_problem(provider: Provider, old: str, wanted: Mapping[str, Provider],
