@@ -250,3 +250,17 @@ def test_a_secret_graph_leaves_out_of_the_read_is_no_difference_either() -> None
         "oidcIdentityProvider/C": ManagedRecord(kind=kind.name, key="C", id="o1",
                                                 auth_method="client_secret_post")})
     assert not _plan([desired], [oidc], state).has_changes
+
+
+def test_a_keep_over_a_secret_idpctl_set_keeps_its_known_age() -> None:
+    """Written back to {keep: live} after idpctl set it: the age is known from the state, and
+    the advice is to write a reference, not to put a value in "keep: live"."""
+    from idpctl.model import SecretRecord
+
+    record = ManagedRecord(kind="socialIdentityProvider", key="Google", id="g1", secrets={
+        "clientSecret": SecretRecord(fingerprint="hmac-sha256:00", set_at="2026-01-01T00:00:00Z",
+                                     source="env:G")})
+    state = State(serial=1, lineage="l", fingerprint_key=b"k" * 32, providers={GOOGLE: record})
+    [found] = governance.findings([_google()], state, now=NOW)
+    assert found.status is governance.Status.EXPIRED
+    assert found.message().endswith("write a reference in place of {keep: live} and apply")

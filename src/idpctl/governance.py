@@ -116,7 +116,8 @@ class GovernanceFinding:
         if self.age is None:
             return f"{head}: {self._unknown()}"
         when = f"set {_day(self.set_at)}, {format_duration(self.age)} ago"
-        todo = f"put a new value in {self.source} and apply"
+        todo = ("write a reference in place of {keep: live} and apply"
+                if self.source == KEPT_SOURCE else f"put a new value in {self.source} and apply")
         if self.status is Status.EXPIRED:
             over = format_duration(self.age - self.policy.max_age)
             return (f"{head}: secret expired ({when}; past maxAge "
