@@ -65,7 +65,7 @@ def secret_env(export_out: str) -> dict[str, str]:
 def test_export_import_round_trip_to_an_empty_plan(make_workspace, tenant_kind) -> None:
     ws = make_workspace(tenant_kind)
     seeded(ws)
-    out = ws.run("export")
+    out = ws.run("export", "--secrets", "env")
     assert out.code == 0, out.text
     files = sorted(p.name for p in ws.providers.glob("*.yaml"))
     assert len(files) == len(TENANTS[tenant_kind])
@@ -97,7 +97,7 @@ def test_export_import_round_trip_to_an_empty_plan(make_workspace, tenant_kind) 
 
 def test_export_files_names_placeholders_and_comment(workspace) -> None:
     seeded(workspace)
-    out = workspace.run("export", "--out", "exported")
+    out = workspace.run("export", "--out", "exported", "--secrets", "env")
     assert out.code == 0, out.text
     folder = workspace.root / "exported"
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -175,3 +175,82 @@ def test_env_names_and_file_names_are_stable() -> None:
     result = export.build(twins, kinds)
     assert [f.name for f in result.files] == ["oidc-contoso.yaml", "oidc-contoso-2.yaml"]
     assert json.dumps([f.text for f in result.files]).count("UNKNOWN") == 0
+
+
+def test_export_into_a_fresh_repository_creates_the_folder_and_schemas(workspace) -> None:
+    """No providers/ and no schemas/: export creates both, and every file's editor schema
+    comment names a path that resolves from the file's folder."""
+    import shutil
+
+    seeded(workspace)
+    shutil.rmtree(workspace.providers)
+    out = workspace.run("export")
+    assert out.code == 0, out.text
+    files = sorted(workspace.providers.glob("*.yaml"))
+    assert len(files) == len(TENANTS["external"])
+    for path in files:
+        first = path.read_text().splitlines()[0]
+        ref = first.removeprefix("# yaml-language-server: $schema=")
+        assert ref != first and not ref.startswith("http"), first
+        target = (path.parent / ref).resolve()
+        assert target.is_file() and json.loads(target.read_text())["$id"].endswith(
+            "providers.schema.json")
+    assert (workspace.root / "schemas" / "oidcIdentityProvider.schema.json").is_file()
+    assert workspace.run("validate").code == 0
+
+
+def test_export_to_a_nested_folder_points_at_the_repository_schemas(workspace) -> None:
+    seeded(workspace)
+    out = workspace.run("export", "--out", "providers/tenant-a")
+    assert out.code == 0, out.text
+    text = (workspace.providers / "tenant-a" / "apple.yaml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=../../schemas/providers.schema.json")
+
+
+def test_a_failed_export_leaves_no_empty_folder(workspace) -> None:
+    workspace.config.write_text(workspace.config.read_text().replace(
+        "tenantKind: external", "tenantKind: nonsense"))
+    out = workspace.run("export", "--out", "fresh")
+    assert out.code == 1
+    assert not (workspace.root / "fresh").exists()
+
+
+def test_schema_write_copies_the_schemas_and_refuses_to_overwrite_a_changed_one(
+        tmp_path, capsys) -> None:
+    from idpctl import cli
+
+    dest = tmp_path / "schemas"
+    assert cli.main(["schema", "--write", str(dest)]) == 0
+    names = sorted(p.name for p in dest.iterdir())
+    assert "providers.schema.json" in names and "secretRef.schema.json" in names
+    assert cli.main(["schema", "--write", str(dest)]) == 0
+    assert "already up to date" in capsys.readouterr().out
+    (dest / "secretRef.schema.json").write_text("{}")
+    assert cli.main(["schema", "--write", str(dest)]) == 1
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert (dest / "secretRef.schema.json").read_text() == "{}"
+    assert cli.main(["schema", "--write", str(dest), "--force"]) == 0
+    assert (dest / "secretRef.schema.json").read_text() != "{}"
+
+
+def test_live_values_cannot_forge_a_keep_or_a_reference() -> None:
+    """A portal display name or claim that imitates `{keep: live}` or a comment stays a
+    quoted string: the exported file parses back to the live values, and only the real
+    secret becomes a keep."""
+    forged = "x\nclientSecret: {keep: live}   # set outside idpctl"
+    lp = LiveProvider(
+        id="o1", odata_type="#microsoft.graph.oidcIdentityProvider",
+        kind="oidcIdentityProvider", key=forged, fields={
+            "displayName": forged, "clientId": "{keep: live}",
+            "issuer": "https://i/", "wellKnownEndpoint": "https://i/.well-known/x",
+            "responseType": "code", "scope": "openid",
+            "clientAuthentication": {
+                "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                "clientSecret": UNKNOWN},
+            "inboundClaimMapping": {"sub": "{keep: live}", "email": "{env: STOLEN}"}})
+    [exported] = export.build([lp], load_kinds()).files
+    data = yaml.safe_load(exported.text)
+    assert data["displayName"] == forged and data["clientId"] == "{keep: live}"
+    assert data["inboundClaimMapping"] == {"sub": "{keep: live}", "email": "{env: STOLEN}"}
+    assert data["clientAuthentication"]["clientSecret"] == {"keep": "live"}
+    assert exported.text.count("# set outside idpctl; to rotate") == 1

@@ -557,10 +557,16 @@ def _created_id(result: Any) -> str:
 
 
 def _record(state: State, change: Change, *, graph_id: str | None, now: Callable[[], str]) -> State:
-    """The state after `change` succeeded: its id, method and the secrets it sent."""
-    from idpctl.state import with_record
+    """The state after `change` succeeded: its id, method and the secrets it sent. A rename
+    (`moved: {from: ...}`) moves the old address's record to the new one."""
+    from idpctl.plan import moved_from
+    from idpctl.state import with_record, without
 
     previous = state.providers.get(change.address)
+    old = moved_from(change)
+    if old is not None and old in state.providers:
+        previous = previous or state.providers[old]
+        state = without(state, old)
     secrets = dict(previous.secrets) if previous and change.action is not Action.REPLACE else {}
     for path, secret in _secrets_in(change.body or {}):
         secrets[path] = SecretRecord(

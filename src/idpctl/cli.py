@@ -110,6 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
         _add_globals(sub, suppress=True)
         return sub
 
+    p = verb("init", "start a repository: idpctl.yaml, .gitignore, schemas/, providers/")
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="default: here")
+    p.add_argument("--tenant", default="contoso.onmicrosoft.com",
+                   help="tenant id or domain (default: a placeholder to edit)")
+    p.add_argument("--tenant-kind", choices=("external", "b2c", "workforce"),
+                   default="external")
+    p.add_argument("--graph-url", metavar="URL",
+                   help="a custom Graph and sign-in endpoint (the emulator)")
+    p.add_argument("--ca-bundle", metavar="FILE", help="a PEM to trust for --graph-url")
+    p.add_argument("--client-id", metavar="ID",
+                   help="the app idpctl signs in as (default: {env: AZURE_CLIENT_ID})")
+    p.add_argument("--workflows", action="store_true",
+                   help="also write the example GitHub workflows to .github/workflows/")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+
     p = verb("validate", "check provider files against the schemas and semantic rules")
     p.add_argument("--online", action="store_true", help="also run the discovery preflight")
     _annotations(p)
@@ -135,6 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", default="providers",
                    help="folder to write into (default: providers)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--secrets", choices=("keep", "env"), default="keep",
+                   help="keep: write each secret {keep: live}, the value the tenant holds "
+                        "(default); env: write an {env: NAME} reference to supply")
+
+    p = verb("convert", "rewrite B2C provider files as External ID ones into a new folder")
+    p.add_argument("--to", choices=("external",), required=True, help="the target tenant kind")
+    p.add_argument("--out", metavar="DIR", required=True,
+                   help="folder to write into (never over the originals)")
+    p.add_argument("--issuer", action="append", metavar="NAME=URL",
+                   help="an OIDC provider's issuer, by displayName (else read from discovery)")
+    p.add_argument("--offline", action="store_true",
+                   help="do not fetch discovery documents (issuers left as placeholders)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="provider files or folders (default: those of idpctl.yaml)")
 
     p = verb("import", "take live providers under management (state only, no Graph write)")
     p.add_argument("--all", action="store_true", help="every live provider in the files")
@@ -199,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("schema", "print the JSON Schemas idpctl validates against")
     p.add_argument("name", nargs="?", help="one schema (e.g. oidcIdentityProvider)")
+    p.add_argument("--write", metavar="DIR",
+                   help="copy every schema into DIR for editors (e.g. schemas)")
+    p.add_argument("--force", action="store_true",
+                   help="with --write: overwrite schema files that differ")
 
     p = verb("fmt", "format provider files; --migrate rewrites legacy shapes")
     p.add_argument("--migrate", action="store_true",

@@ -40,7 +40,7 @@ from idpctl.kinds import (
     natural_key,
     secret_paths,
 )
-from idpctl.model import Kind, Location, Provider, SecretRef
+from idpctl.model import KeepLive, Kind, Location, Provider, SecretRef
 from idpctl.schema import did_you_mean, semantic_problems, validate_document
 from idpctl.yamlload import Document, DocumentProblems, display_path, load_file
 
@@ -187,6 +187,9 @@ def secret_refs(
         elif isinstance(out[head], dict) and len(out[head]) == 1:
             where = (*prefix, head)
             scheme, spec = next(iter(out[head].items()))
+            if scheme == "keep":
+                out[head] = KeepLive(doc.locate(where))
+                continue
             if scheme == "file":
                 spec = os.path.normpath(_base_dir(doc, (*where, "file")) / spec)
             out[head] = SecretRef(scheme, spec, doc.locate(where))
@@ -218,7 +221,7 @@ def load_settings(path: Path, *, env: str | None = None,
     kinds = load_kinds()
     data = secret_refs(doc.data, secret_paths(kinds.schema("idpctl")), doc=doc)
     data = _absolute_paths(data, doc)
-    problems = settings_problems(doc, data)
+    problems = settings_problems(doc, data) + _keep_problems(data)
     if problems:
         raise ConfigError(problems)
     if data.get("secretPolicy"):
@@ -289,6 +292,17 @@ def reference_problems(data: Any, settings: Settings) -> list[Problem]:
         elif reason:
             problems.append(Problem(display_path(settings.path), 1, 1, reason))
     return problems
+
+
+def _keep_problems(value: Any) -> list[Problem]:
+    """`{keep: live}` says "the provider's secret the tenant holds": idpctl's own credentials
+    have no such thing."""
+    if isinstance(value, KeepLive) and value.location is not None:
+        return [_at(value.location, "{keep: live} is for a provider's secret only: write a "
+                                    "reference ({env: NAME}, {file: PATH}, ...)")]
+    if isinstance(value, Mapping):
+        return [p for v in value.values() for p in _keep_problems(v)]
+    return []
 
 
 def _refs(value: Any) -> list[SecretRef]:
@@ -796,6 +810,7 @@ class _ProviderLoader:
             user_flows=tuple(item["userFlows"]) if "userFlows" in item else None,
             location=doc.locate(at),
             secret_policy=dict(item["secretPolicy"]) if "secretPolicy" in item else None,
+            moved_from=item["moved"]["from"] if "moved" in item else None,
         )
 
 

@@ -32,6 +32,7 @@ from idpctl import userflows
 from idpctl.model import (
     Action,
     Change,
+    KeepLive,
     Kind,
     LiveProvider,
     Location,
@@ -132,7 +133,7 @@ def strip_secrets(provider: Provider) -> tuple[Provider, tuple[str, ...]]:
             out = {}
             for key, item in value.items():
                 path = f"{prefix}.{key}" if prefix else str(key)
-                if isinstance(item, Secret | SecretRef):
+                if isinstance(item, Secret | SecretRef | KeepLive):
                     taken.append(path)
                 else:
                     out[key] = walk(item, path)
@@ -168,7 +169,7 @@ def findings(
         found += [f for f in (_classify(change), _flow_link(change)) if f is not None]
     if not ignore_unmanaged:
         found += _unmanaged(plan)
-    found += _unverifiable(stripped, plan)
+    found += _unverifiable(stripped, plan, {p.address: p for p in desired})
     found += list(extra)
     found.sort(key=_order)
     checked = len(plan.unchanged) + len(plan.changes)
@@ -242,17 +243,25 @@ def _unmanaged(plan: Plan) -> list[Finding]:
     return out
 
 
-def _unverifiable(stripped: Sequence[tuple[Provider, tuple[str, ...]]], plan: Plan
-                  ) -> list[Finding]:
+def _unverifiable(stripped: Sequence[tuple[Provider, tuple[str, ...]]], plan: Plan,
+                  desired: Mapping[str, Provider]) -> list[Finding]:
     missing = {c.address for c in plan.changes if c.action is Action.CREATE}
     out = []
     for provider, paths in stripped:
         if not paths or provider.absent or provider.address in missing:
             continue
-        out.append(Finding(SECRET_UNVERIFIABLE, provider.address,
-                           f"{', '.join(paths)}: Graph never shows secrets, so a value set "
-                           "in the portal cannot be seen", location=provider.location,
-                           informational=True))
+        kept = {path for path, _ in planner.kept_paths(desired[provider.address].fields)}
+        sent = [p for p in paths if p not in kept]
+        if sent:
+            out.append(Finding(SECRET_UNVERIFIABLE, provider.address,
+                               f"{', '.join(sent)}: Graph never shows secrets, so a value set "
+                               "in the portal cannot be seen", location=provider.location,
+                               informational=True))
+        if kept:
+            out.append(Finding(SECRET_UNVERIFIABLE, provider.address,
+                               f"{', '.join(sorted(kept))}: set outside idpctl ({{keep: live}}), "
+                               "of unknown age", location=provider.location,
+                               informational=True))
     return out
 
 

@@ -5,9 +5,11 @@
     result.secrets      # each secret as the {env: NAME} reference written in its place
 
 One file per provider, named from its natural key (`social-google.yaml`), fields in the
-schema's order after `kind:`. Graph never shows a secret, so each write-only value becomes a
-reference placeholder with a derived name (`IDPCTL_OIDC_CONTOSO_CLIENT_SECRET`) to be filled
-in by whoever runs the next apply. Graph cannot tell `client_secret_post` from
+schema's order after `kind:`. Graph never shows a secret, so each write-only value is written
+`{keep: live}` (keep the value the tenant holds, set outside idpctl) with a comment naming the
+reference to write when it is rotated (`{env: IDPCTL_OIDC_CONTOSO_CLIENT_SECRET}`, a derived
+name); with `keep=False` that reference itself is written, for whoever runs the next apply to
+fill in. Graph cannot tell `client_secret_post` from
 `client_secret_jwt` either: a secret-auth OIDC provider is exported as `client_secret_post`
 with a comment to check it. Built-in providers and types idpctl does not know are skipped.
 """
@@ -79,9 +81,17 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
+class _Keep(str):
+    """A `{keep: live}` secret; the str is the reference to write when rotating it."""
+
+
 _Dumper.add_representer(
     _EnvRef, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", {"env": str(v)},
                                               flow_style=True))
+_Dumper.add_representer(
+    _Keep, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", {"keep": "live"},
+                                            flow_style=True))
+_KEEP_LINE = re.compile(r"^\s*[A-Za-z]+: \{keep: live\}$")
 
 
 def _slug(text: str) -> str:
@@ -105,8 +115,9 @@ def env_name(kind: str, key: str, path: str) -> str:
 
 
 def build(live: Sequence[LiveProvider], kinds: Mapping[str, Kind], *,
-          schema_ref: str = SCHEMA_ID) -> Export:
-    """Every managed-kind live provider as a file; the rest listed as skipped."""
+          schema_ref: str = SCHEMA_ID, keep: bool = True) -> Export:
+    """Every managed-kind live provider as a file; the rest listed as skipped. `keep`: each
+    secret as `{keep: live}` (else as its `{env: NAME}` reference)."""
     files: list[ExportedFile] = []
     secrets: list[SecretNeeded] = []
     skipped: list[Skipped] = []
@@ -120,11 +131,11 @@ def build(live: Sequence[LiveProvider], kinds: Mapping[str, Kind], *,
             skipped.append(Skipped(lp.id, lp.odata_type, name if isinstance(name, str) else None,
                                    reason or "unsupported type"))
             continue
-        document, needed = _document(lp, kind)
+        document, needed = _document(lp, kind, keep=keep)
         secrets += needed
         name = _unique(file_name(kind.name, lp.key), names)
         files.append(ExportedFile(name, f"{kind.name}/{lp.key}",
-                                  _text(document, schema_ref)))
+                                  _text(document, schema_ref, [n.env for n in needed])))
     return Export(tuple(files), tuple(secrets), tuple(skipped))
 
 
@@ -136,15 +147,16 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _document(lp: LiveProvider, kind: Kind) -> tuple[dict[str, Any], list[SecretNeeded]]:
+def _document(lp: LiveProvider, kind: Kind, *, keep: bool
+              ) -> tuple[dict[str, Any], list[SecretNeeded]]:
     assert lp.key is not None
     doc: dict[str, Any] = {"kind": kind.name}
     needed: list[SecretNeeded] = []
 
-    def secret(path: str) -> _EnvRef:
+    def secret(path: str) -> str:
         name = env_name(kind.name, lp.key or "", path)
         needed.append(SecretNeeded(f"{kind.name}/{lp.key}", path, name))
-        return _EnvRef(name)
+        return _Keep(name) if keep else _EnvRef(name)
 
     for name in kind.fields:
         value = lp.fields.get(name)
@@ -174,11 +186,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _text(document: Mapping[str, Any], schema_ref: str) -> str:
+def _text(document: Mapping[str, Any], schema_ref: str, rotate: Sequence[str]) -> str:
+    """The file: schema comment, then the document; each `{keep: live}` line (in document
+    order, as `rotate` is) gets the reference to write when rotating."""
     body = yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      default_flow_style=False, width=100)
     lines = body.splitlines()
+    names = iter(rotate)
     for i, line in enumerate(lines):
         if line == "  method: client_secret_post":
             lines[i] = f"{line}   {METHOD_COMMENT}"
+        elif _KEEP_LINE.match(line):
+            lines[i] = f"{line}   # set outside idpctl; to rotate, write {{env: {next(names)}}}"
     return "\n".join([f"# yaml-language-server: $schema={schema_ref}", *lines]) + "\n"

@@ -18,13 +18,14 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from idpctl.errors import ConfigError, Problem
-from idpctl.model import Action, Location, Plan, Provider, Secret, SecretRef, State
+from idpctl.model import Action, KeepLive, Location, Plan, Provider, Secret, SecretRef, State
 
 __all__ = [
     "DEFAULT_POLICY",
+    "KEPT_SOURCE",
     "GovernanceFinding",
     "SecretPolicy",
     "Status",
@@ -62,15 +63,23 @@ class SecretPolicy:
 
     max_age: timedelta
     warn_at: timedelta
+    # secrets of unknown age (set outside idpctl, `{keep: live}`, or never set by it) must be
+    # rotated by this day; from it on they count as expired. None: no deadline
+    unknown_by: date | None = None
 
     def describe(self) -> str:
-        return f"maxAge {format_duration(self.max_age)}, warnAt {format_duration(self.warn_at)}"
+        text = f"maxAge {format_duration(self.max_age)}, warnAt {format_duration(self.warn_at)}"
+        return f"{text}, rotateUnknownBy {self.unknown_by}" if self.unknown_by else text
 
     def to_data(self) -> dict[str, str]:
-        return {"maxAge": format_duration(self.max_age),
+        data = {"maxAge": format_duration(self.max_age),
                 "warnAt": format_duration(self.warn_at)}
+        if self.unknown_by:
+            data["rotateUnknownBy"] = self.unknown_by.isoformat()
+        return data
 
 
+KEPT_SOURCE = "keep: live"  # the source a `{keep: live}` secret is described by
 MAX_DURATION = timedelta(days=36500)  # a secret's age is measured from dates; keep them dates
 DEFAULT_POLICY = SecretPolicy(max_age=timedelta(days=90), warn_at=timedelta(days=75))
 
@@ -104,10 +113,11 @@ class GovernanceFinding:
         """One line: what is wrong and what to do, naming the reference, never a value;
         `address=False` leaves the address out where the caller shows it already."""
         head = f"{self.address} {self.path}" if address else self.path
-        if self.status is Status.UNKNOWN or self.age is None:
-            return f"{head}: age unknown (idpctl has not set this secret; apply records it)"
+        if self.age is None:
+            return f"{head}: {self._unknown()}"
         when = f"set {_day(self.set_at)}, {format_duration(self.age)} ago"
-        todo = f"put a new value in {self.source} and apply"
+        todo = ("write a reference in place of {keep: live} and apply"
+                if self.source == KEPT_SOURCE else f"put a new value in {self.source} and apply")
         if self.status is Status.EXPIRED:
             over = format_duration(self.age - self.policy.max_age)
             return (f"{head}: secret expired ({when}; past maxAge "
@@ -117,6 +127,18 @@ class GovernanceFinding:
                     f"{format_duration(self.policy.warn_at)}, expires {_day(self.expires_at)} "
                     f"at maxAge {format_duration(self.policy.max_age)}): {todo}")
         return f"{head}: ok ({when}; {self.policy.describe()})"
+
+    def _unknown(self) -> str:
+        kept = self.source == KEPT_SOURCE
+        what = ("set outside idpctl ({keep: live}), of unknown age" if kept
+                else "age unknown (idpctl has not set this secret; apply records it)")
+        todo = "write a reference in place of {keep: live} and apply" if kept else "apply"
+        deadline = self.policy.unknown_by
+        if deadline is None:
+            return what
+        if self.status is Status.EXPIRED:
+            return f"{what}: secretPolicy.rotateUnknownBy {deadline} has passed: {todo}"
+        return f"{what}: rotate by {deadline} (secretPolicy.rotateUnknownBy): {todo}"
 
     def to_data(self) -> dict[str, object]:
         return {
@@ -166,6 +188,8 @@ def parse_policy(raw: Mapping[str, object] | None, *, base: SecretPolicy = DEFAU
             warn_at = timedelta(seconds=int(max_age.total_seconds()) * 5 // 6)
         else:
             warn_at = base.warn_at
+        unknown_by = (_parse_day(raw["rotateUnknownBy"]) if "rotateUnknownBy" in raw
+                      else base.unknown_by)
     except ValueError as error:
         raise _policy_error(where, f"secretPolicy: {error}") from None
     if max_age <= timedelta(0):
@@ -173,7 +197,19 @@ def parse_policy(raw: Mapping[str, object] | None, *, base: SecretPolicy = DEFAU
     if warn_at > max_age:
         raise _policy_error(where, f"secretPolicy.warnAt {format_duration(warn_at)} is past "
                                    f"maxAge {format_duration(max_age)}")
-    return SecretPolicy(max_age=max_age, warn_at=warn_at)
+    return SecretPolicy(max_age=max_age, warn_at=warn_at, unknown_by=unknown_by)
+
+
+def _parse_day(value: object) -> date:
+    """`2027-03-31` (YAML may already have made it a date)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"rotateUnknownBy {value!r} is not a day such as 2027-03-31") from None
 
 
 def _policy_error(where: Location | None, message: str) -> ConfigError:
@@ -199,11 +235,12 @@ def policy_for(provider: Provider, default_policy: SecretPolicy) -> SecretPolicy
 
 
 def secret_leaves(fields: Mapping[str, object], prefix: str = "") -> list[tuple[str, object]]:
-    """(dotted path, leaf) of every secret leaf (`Secret` or `SecretRef`), sorted by path."""
+    """(dotted path, leaf) of every secret leaf (`Secret`, `SecretRef` or `KeepLive`), sorted
+    by path."""
     out: list[tuple[str, object]] = []
     for key in sorted(fields):
         value, path = fields[key], f"{prefix}.{key}" if prefix else key
-        if isinstance(value, Secret | SecretRef):
+        if isinstance(value, Secret | SecretRef | KeepLive):
             out.append((path, value))
         elif isinstance(value, Mapping):
             out.extend(secret_leaves(value, path))
@@ -211,6 +248,8 @@ def secret_leaves(fields: Mapping[str, object], prefix: str = "") -> list[tuple[
 
 
 def describe_leaf(leaf: object) -> str:
+    if isinstance(leaf, KeepLive):
+        return KEPT_SOURCE
     if isinstance(leaf, SecretRef):
         return leaf.describe()
     if isinstance(leaf, Secret):
@@ -243,7 +282,9 @@ def _judge(address: str, path: str, source: str, policy: SecretPolicy, known: ob
     if set_at is None:
         if known is not None:
             log.warning("%s %s: the state's set_at is not a UTC time; age unknown", address, path)
-        return GovernanceFinding(address, path, Status.UNKNOWN, policy, source, version=version)
+        late = policy.unknown_by is not None and now.date() >= policy.unknown_by
+        return GovernanceFinding(address, path, Status.EXPIRED if late else Status.UNKNOWN,
+                                 policy, source, version=version)
     age = max(now - set_at, timedelta(0))  # a clock behind the writer's counts as fresh
     status = (Status.EXPIRED if age >= policy.max_age
               else Status.WARN if age >= policy.warn_at else Status.OK)

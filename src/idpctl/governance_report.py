@@ -19,6 +19,7 @@ from typing import Any
 
 from idpctl.governance import (
     DEFAULT_POLICY,
+    KEPT_SOURCE,
     GovernanceFinding,
     SecretPolicy,
     Status,
@@ -114,7 +115,9 @@ def recommend(provider: Provider, found: Sequence[GovernanceFinding],
     """What to do, most urgent first: rotation by status, then the method."""
     out = []
     for f in found:
-        if f.status is Status.EXPIRED:
+        if f.age is None and (f.status is Status.EXPIRED or f.source == KEPT_SOURCE):
+            out.append(f"{f.path}: {f.message(address=False).split(': ', 1)[1]}")
+        elif f.status is Status.EXPIRED:
             out.append(f"rotate {f.path} now: {format_duration(f.age or f.policy.max_age)} old,"
                        f" past maxAge {format_duration(f.policy.max_age)}")
         elif f.status is Status.WARN and f.expires_at is not None:

@@ -36,7 +36,7 @@ __all__ = [
 _PREFIX = "microsoft.graph."
 SECRET_REF = "secretRef.schema.json"
 # Provider-file fields that steer idpctl and are never sent to Graph (`x-meta` in the schemas).
-META_FIELDS = frozenset({"kind", "protected", "ensure", "userFlows", "secretPolicy"})
+META_FIELDS = frozenset({"kind", "protected", "ensure", "userFlows", "secretPolicy", "moved"})
 
 
 def default_schema_dir() -> Path:

@@ -24,6 +24,7 @@ __all__ = [
     "FieldChange",
     "Finding",
     "FlowLink",
+    "KeepLive",
     "Kind",
     "LiveProvider",
     "Location",
@@ -135,6 +136,19 @@ class SecretRef:
 
 
 @dataclass(frozen=True)
+class KeepLive:
+    """`{keep: live}` in place of a provider's secret reference: keep the value the tenant
+    holds now, set outside idpctl (docs/secrets.md, "Adopting without rotating"). idpctl never
+    sends, compares or records it; a change that would need the secret re-sent is refused.
+    Replacing it with a reference rotates the secret as any first set does."""
+
+    location: Location | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        return "keep: live"
+
+
+@dataclass(frozen=True)
 class Kind:
     """What idpctl knows about one Graph identity provider type, read from `schemas/`."""
 
@@ -170,6 +184,8 @@ class Provider:
     location: Location | None = field(default=None, compare=False)
     # the file's `secretPolicy: {maxAge, warnAt}` as written (durations); None: idpctl.yaml's
     secret_policy: Mapping[str, str] | None = field(default=None, compare=False)
+    # `moved: {from: KIND/OLD KEY}`: the address this provider had; plan renames in place
+    moved_from: str | None = None
 
     @property
     def address(self) -> str:

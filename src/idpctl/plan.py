@@ -10,6 +10,11 @@ the long form):
   the user left out counting as absent; a masked read-back (`UNKNOWN`) is never a difference;
 - secrets are compared by keyed fingerprint against the state, never by read-back;
 - an immutable field or a `clientAuthentication` subtype change means replace (`-/+`);
+- `moved: {from: KIND/OLD}` whose old address the state still has: the record is read under
+  the new address, so the rename is an in-place update of the same Graph object (a
+  state-only `address` field tells apply to move the record); applied, it is a no-op;
+- a secret written `{keep: live}` is never sent nor compared: a create, a replace or a
+  change of a rebinding field (which re-sends the secret) is refused, naming what to write;
 - changes are ordered adopt, update, create, replace, delete; within each by kind then key.
 """
 
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +34,7 @@ from idpctl.model import (
     Action,
     Change,
     FieldChange,
+    KeepLive,
     Kind,
     LiveProvider,
     ManagedRecord,
@@ -42,7 +48,8 @@ from idpctl.model import (
 )
 from idpctl.planfile import basis_differences, from_data, to_data
 
-__all__ = ["basis_differences", "build", "check_safety", "from_data", "split_address", "to_data"]
+__all__ = ["MOVED_FIELD", "basis_differences", "build", "check_safety", "from_data", "kept_paths",
+           "move_problems", "moved_from", "pending_moves", "split_address", "to_data"]
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +94,15 @@ def build(
     wanted = _index_desired(desired, kinds)
     for address in (*targets, *rotate):
         split_address(address)
-    matcher = _Matcher(live, state, kinds)
-    addresses = sorted(set(wanted) | set(state.providers))
-    matched = {a: matcher.match(a, a in state.providers) for a in addresses}
+    moves = pending_moves(wanted, state, live, kinds)
+    planned = _moved_state(state, moves)
+    matcher = _Matcher(live, planned, kinds)
+    addresses = sorted(set(wanted) | set(planned.providers))
+    matched = {a: matcher.match(a, a in planned.providers) for a in addresses}
     targeted = set(targets)
     chosen = [a for a in addresses if not targeted or a in targeted]
-    ctx = _Context(kinds=kinds, state=state, rotate=frozenset(rotate), now=now,
-                   grace=timedelta(seconds=replication_grace))
+    ctx = _Context(kinds=kinds, state=planned, rotate=frozenset(rotate), now=now,
+                   grace=timedelta(seconds=replication_grace), moves=moves)
     changes, unchanged, waiting = _plan_all(chosen, wanted, matched, ctx)
     warnings = [*matcher.warnings, *waiting, *_rotate_warnings(rotate, wanted)]
     if targets:
@@ -125,6 +134,10 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
             unchanged.append(address)
             continue
         change = _plan_one(wanted.get(address), record, lp, ctx)
+        if address in ctx.moves and record is not None:
+            change = _with_move(change, wanted[address], ctx.moves[address], record, lp)
+        if change is not None and change.desired is not None:
+            change = _kept(change)
         moved = (record is not None and lp is not None and record.id != lp.id
                  and f"matched by key: its Graph id changed outside idpctl "
                  f"({record.id} -> {lp.id})")
@@ -139,6 +152,158 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
         changes.append(change)
     changes.sort(key=lambda c: (_ORDER[c.action], c.kind, c.key))
     return changes, unchanged, waiting
+
+
+MOVED_FIELD = "address"  # the state-only field of a rename: before the old address, after new
+
+
+def moved_from(change: Change) -> str | None:
+    """The old address a change renames from (apply moves the state record), or None."""
+    for f in change.fields:
+        if f.name == MOVED_FIELD and f.state_only and isinstance(f.before, str):
+            return f.before
+    return None
+
+
+def pending_moves(wanted: Mapping[str, Provider], state: State, live: Sequence[LiveProvider],
+                  kinds: Mapping[str, Kind]) -> dict[str, str]:
+    """New address -> old address of each `moved: {from: ...}` not applied yet (the state
+    still has the old address, not the new one). An applied move, or one from an address
+    idpctl never managed, is a no-op. Conflicts are PlanErrors located at the file."""
+    problems: list[str] = []
+    for provider, problem in move_problems(wanted, kinds):
+        where = f"{provider.location}: " if provider.location else ""
+        problems.append(f"{where}{provider.address} moved.from {provider.moved_from}: {problem}")
+    claims = {p.moved_from: p for p in wanted.values() if p.moved_from} if not problems else {}
+    moves = {}
+    for old, provider in sorted(claims.items()):
+        record = state.providers.get(old)
+        if provider.address in state.providers or record is None:
+            continue
+        taken = [lp for lp in live if lp.address == provider.address and lp.id != record.id
+                 and (kinds.get(lp.kind or "") is not None)]
+        if taken:
+            where = f"{provider.location}: " if provider.location else ""
+            problems.append(f"{where}{provider.address} moved.from {old}: the tenant already "
+                            f"has a provider {provider.address} (id {taken[0].id}); a rename "
+                            "cannot land on a live key: rename or remove that one first")
+            continue
+        moves[provider.address] = old
+    if problems:
+        error = PlanError(problems[0] if len(problems) == 1
+                          else f"{problems[0]} (and {len(problems) - 1} more)")
+        error.problems = tuple(problems)  # type: ignore[attr-defined]
+        raise error
+    return moves
+
+
+def move_problems(wanted: Mapping[str, Provider], kinds: Mapping[str, Kind]
+                  ) -> list[tuple[Provider, str]]:
+    """The `moved:` declarations that are wrong whatever the state says (validate reports
+    them too): another kind, a key that cannot change in place, the provider itself, two
+    claims on one old address, an old address still declared, a chain."""
+    out: list[tuple[Provider, str]] = []
+    claims: dict[str, Provider] = {}
+    for provider in wanted.values():
+        old = provider.moved_from
+        if old is None:
+            continue
+        problem = _move_problem(provider, old, wanted, claims, kinds[provider.kind])
+        if problem:
+            out.append((provider, problem))
+        else:
+            claims[old] = provider
+    return out
+
+
+def _move_problem(provider: Provider, old: str, wanted: Mapping[str, Provider],
+                  claims: Mapping[str, Provider], kind: Kind) -> str | None:
+    name, sep, key = old.partition("/")
+    if not sep or not key:
+        return "not an address: write KIND/OLD KEY"
+    if name != provider.kind:
+        return f"a rename keeps the kind ({provider.kind}); {name} cannot become it"
+    if kind.key_field is None or kind.key_field in kind.immutable:
+        what = "is a singleton" if kind.key_field is None else (
+            f"is keyed by {kind.key_field}, which Graph cannot change in place")
+        return f"{provider.kind} {what}: it cannot be renamed"
+    if old == provider.address:
+        return "names the provider itself"
+    if old in claims:
+        other = claims[old]
+        return f"also claimed by {other.address}" + (f" at {other.location}"
+                                                     if other.location else "")
+    source = wanted.get(old)
+    if source is not None and not source.absent:
+        if source.moved_from:
+            return (f"{old} is itself moved (from {source.moved_from}): a chain; write "
+                    f"moved.from {source.moved_from} here and remove {old}")
+        return (f"{old} is still declared" + (f" at {source.location}" if source.location
+                                               else "") + ": remove it (this file replaces it)")
+    return None
+
+
+def _moved_state(state: State, moves: Mapping[str, str]) -> State:
+    """The state as the planner reads it: each pending move's record under its new address."""
+    if not moves:
+        return state
+    providers = {a: r for a, r in state.providers.items() if a not in moves.values()}
+    for new, old in moves.items():
+        providers[new] = replace(state.providers[old], key=split_address(new)[1])
+    return replace(state, providers=providers)
+
+
+def _with_move(change: Change | None, provider: Provider, old: str, record: ManagedRecord,
+               lp: LiveProvider | None) -> Change:
+    """The change that renames `old` to the provider's address, in place."""
+    moved = FieldChange(MOVED_FIELD, before=old, after=provider.address, state_only=True,
+                        note=f"moved from {old}: the same Graph object, renamed in place")
+    if change is None:
+        graph_id = lp.id if lp is not None else record.id
+        return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key,
+                      graph_id=graph_id, fields=(moved,), body=None, desired=provider)
+    if change.action is Action.DELETE:
+        return change
+    return replace(change, fields=(moved, *change.fields))
+
+
+def kept_paths(fields: Mapping[str, Any], prefix: str = "") -> list[tuple[str, KeepLive]]:
+    """Dotted paths of the `{keep: live}` secrets in a provider's fields."""
+    out: list[tuple[str, KeepLive]] = []
+    for key in sorted(fields):
+        value, path = fields[key], f"{prefix}.{key}" if prefix else key
+        if isinstance(value, KeepLive):
+            out.append((path, value))
+        elif isinstance(value, Mapping):
+            out.extend(kept_paths(value, path))
+    return out
+
+
+def _kept(change: Change) -> Change:
+    """Refuse a change that would need a `{keep: live}` secret sent; note the kept ones."""
+    assert change.desired is not None
+    kept = kept_paths(change.desired.fields)
+    if not kept or change.action is Action.DELETE:
+        return change
+    path, keep = kept[0]
+    if change.action in (Action.CREATE, Action.REPLACE):
+        why = ("is not in the tenant, so there is no live secret to keep"
+               if change.action is Action.CREATE else
+               "must be replaced (" + "; ".join(change.notes[-1:]) + "), which sends the secret")
+        raise _keep_error(change.address, path, keep, why)
+    if change.body is not None and kept_paths(change.body):
+        raise _keep_error(change.address, path, keep, "changes in a way that sends the secret")
+    notes = tuple(f"{p}: kept as set outside idpctl ({{keep: live}}), of unknown age"
+                  for p, _ in kept)
+    return replace(change, notes=(*change.notes, *notes))
+
+
+def _keep_error(address: str, path: str, keep: KeepLive, why: str) -> PlanError:
+    where = f"{keep.location}: " if keep.location else ""
+    leaf = path.rsplit(".", 1)[-1]
+    return PlanError(f"{where}{address} {why}, but {path} says {{keep: live}}: write the "
+                     f"secret's reference in its place ({leaf}: {{env: NAME}} or another "
+                     "source) so idpctl sends it")
 
 
 def _rebind(provider: Provider, old_id: str, lp: LiveProvider) -> Change:
@@ -181,10 +346,11 @@ def check_safety(plan: Plan, *, allow_destroy: bool) -> None:
 @dataclass(frozen=True)
 class _Context:
     kinds: Mapping[str, Kind]
-    state: State
+    state: State  # with each pending move's record already under its new address
     rotate: frozenset[str]
     now: datetime | None = None
     grace: timedelta = timedelta(0)
+    moves: Mapping[str, str] = field(default_factory=dict)  # new address -> old address
 
 
 def _index_desired(desired: Iterable[Provider], kinds: Mapping[str, Kind]) -> dict[str, Provider]:
@@ -208,6 +374,9 @@ def _rotate_warnings(rotate: Sequence[str], wanted: Mapping[str, Provider]) -> l
         provider = wanted.get(address)
         if provider is None or provider.absent:
             out.append(f"--rotate {address}: not in the configuration; nothing to rotate")
+        elif kept_paths(provider.fields):
+            out.append(f"--rotate {address}: its secret says {{keep: live}}; write a reference "
+                       "in its place to rotate it")
         elif not _secret_paths(provider.fields):
             out.append(f"--rotate {address}: has no secret to re-send")
     return out
@@ -321,6 +490,10 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
     rebind = [name for name in REBINDING_FIELDS if name in diffs]
     if method is not None and diffs:
         rebind.append("auth method")  # alone it is state-only: nothing goes to Graph
+    kept = kept_paths(provider.fields)
+    if rebind and kept:
+        raise _keep_error(provider.address, kept[0][0], kept[0][1],
+                          f"changes {', '.join(rebind)}, which needs the secret re-sent")
     secrets = _secret_changes(provider, record, ctx, rebind)
     fields = [FieldChange(name, before=_copy(lp.fields.get(name)),
                           after=_copy(provider.fields[name])) for name in diffs]
@@ -469,7 +642,7 @@ def _equal(want: Any, have: Any) -> bool:
     """Desired vs live. Secret leaves and masked read-backs are left out (fingerprints and
     the state decide those); a None member counts as absent; a nested @odata.type is compared
     case-insensitively, and only when both sides carry one."""
-    if isinstance(want, Secret | SecretRef) or have is UNKNOWN:
+    if isinstance(want, Secret | SecretRef | KeepLive) or have is UNKNOWN:
         return True
     if isinstance(want, Mapping) and isinstance(have, Mapping):
         a, b = _members(want), _members(have)
@@ -477,7 +650,7 @@ def _equal(want: Any, have: Any) -> bool:
         if ta is not None and tb is not None and _odata(ta) != _odata(tb):
             return False
         for key in set(a) | set(b):
-            if key not in a and (b[key] is UNKNOWN):
+            if (key not in a and b[key] is UNKNOWN) or isinstance(a.get(key), KeepLive):
                 continue
             if key not in a or key not in b or not _equal(a[key], b[key]):
                 return False

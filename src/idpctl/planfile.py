@@ -24,6 +24,7 @@ from idpctl.model import (
     Change,
     FieldChange,
     Finding,
+    KeepLive,
     LiveProvider,
     Plan,
     PlanBasis,
@@ -70,6 +71,8 @@ def encode_value(value: Any) -> Any:
         return {"sensitive": True, "source": value.describe(), "version": None}
     if value is UNKNOWN:
         return {"unknown": True}
+    if isinstance(value, KeepLive):
+        return {"keep": "live"}
     if isinstance(value, Mapping):
         return {str(k): encode_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

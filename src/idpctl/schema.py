@@ -245,7 +245,17 @@ def semantic_problems(
                                      f"{provider.address}{also}"))
         problems.extend(_provider_problems(provider, settings, kinds, where))
     problems.extend(_case_twins(providers, kinds, where))
+    problems.extend(_move_problems(providers, kinds, where))
     return _unique(problems)
+
+
+def _move_problems(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> list[Problem]:
+    """`moved: {from: ...}` declarations wrong whatever the state says (plan.move_problems)."""
+    from idpctl.plan import move_problems
+
+    wanted = {p.address: p for p in providers if kinds.get(p.kind) is not None}
+    return [_problem(where(provider, ("moved", "from")), f"moved.from {provider.moved_from}: "
+                     f"{message}") for provider, message in move_problems(wanted, kinds)]
 
 
 def _case_twins(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> list[Problem]:

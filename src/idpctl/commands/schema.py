@@ -2,7 +2,8 @@
 
 NAME is a kind (`oidcIdentityProvider`), `idpctl`, `providers` or `secretRef`, matched without
 regard to case, with or without `.schema.json`. Editors take them through
-`# yaml-language-server: $schema=...` at the top of a file.
+`# yaml-language-server: $schema=...` at the top of a file; `idpctl schema --write DIR` copies
+them into a repository so that comment can name a relative path (`init` and `export` do it too).
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ __all__ = ["run"]
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "write", None):
+        from pathlib import Path
+
+        from idpctl.repofiles import write_schemas
+
+        written = write_schemas(Path(args.write), force=args.force)
+        print(f"Wrote {len(written)} schema file(s) to {args.write}"
+              + ("" if written else " (all already up to date)"))
+        return 0
     kinds = load_kinds()
     name = getattr(args, "name", None)
     if not name:
