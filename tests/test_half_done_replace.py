@@ -152,3 +152,22 @@ def test_a_failed_re_attach_stays_pending_until_it_is_done(workspace: Any) -> No
     assert record["id"] in _offered(workspace, flow_id)
     assert "relink" not in workspace.state()["providers"][address]
     workspace.assert_converged(env=ENV)
+
+
+def test_flows_re_attached_by_hand_are_cleared_in_the_state(workspace: Any) -> None:
+    """The new object is put back in the flow outside idpctl before the re-attach ran: the
+    next plan is a state-only change clearing the pending flows; then no changes."""
+    address, flow_id, name = _half_done(workspace, "external")
+    workspace.emulator.admin.add_fault(method="POST", path=r"/\$ref$", status=400, count=1)
+    assert workspace.run("apply", "--auto-approve", env=ENV).code == 1
+    new = workspace.state()["providers"][address]["id"]
+    workspace.emulator.admin.call("PATCH", f"/userflows/{flow_id}",
+                                  {"identityProviders": ["EmailPassword-OAUTH", new]})
+    plan = workspace.plan(env=ENV)
+    assert actions(plan) == {"update": [address]}
+    [field] = plan["changes"][0]["fields"]
+    assert (field["name"], field["before"], field["after"], field["state_only"]) == (
+        "relink", [name], [], True)
+    workspace.apply(env=ENV)
+    assert "relink" not in workspace.state()["providers"][address]
+    workspace.assert_converged(env=ENV)

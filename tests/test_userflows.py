@@ -421,3 +421,5 @@ def test_a_pending_re_link_is_planned_from_the_state() -> None:
                          flows=FLOWS)
     [done] = cleared.changes
     assert done.action is Action.UPDATE and done.links == () and done.fields[0].state_only
+    assert (done.fields[0].name, done.fields[0].before, done.fields[0].after) == (
+        "relink", ["B2C_1_A"], [])

@@ -307,10 +307,9 @@ def _cleared(provider: Provider | None, old_id: str | None,
     (the provider is back in them, or they are gone from the tenant)."""
     if pending is None or provider is None or old_id is None:
         return None
-    names = [f.name for f in pending]
-    field = FieldChange(FIELD, before=names, after=names, state_only=True,
-                        note="state only: nothing left to re-attach; the pending flows are "
-                             "cleared")
+    field = FieldChange("relink", before=[f.name for f in pending], after=[], state_only=True,
+                        note="state only: nothing left to re-attach (already in these flows, "
+                             "or they are gone); cleared")
     return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key, graph_id=old_id,
                   fields=(field,), desired=provider)
 
