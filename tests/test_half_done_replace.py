@@ -151,6 +151,8 @@ def test_a_failed_re_attach_stays_pending_until_it_is_done(workspace: Any) -> No
     workspace.apply(env=ENV)
     assert record["id"] in _offered(workspace, flow_id)
     assert "relink" not in workspace.state()["providers"][address]
+    # the new object uses private_key_jwt: the old object's secret is not its record's
+    assert record["secrets"] == {} and record["auth_method"] == "private_key_jwt"
     workspace.assert_converged(env=ENV)
 
 
@@ -169,5 +171,26 @@ def test_flows_re_attached_by_hand_are_cleared_in_the_state(workspace: Any) -> N
     assert (field["name"], field["before"], field["after"], field["state_only"]) == (
         "relink", [name], [], True)
     workspace.apply(env=ENV)
+    assert "relink" not in workspace.state()["providers"][address]
+    workspace.assert_converged(env=ENV)
+
+
+def test_a_create_of_unknown_outcome_re_attaches_in_the_same_apply(workspace: Any) -> None:
+    """The replace's create is answered 500 (outcome unknown) after the delete ran: the
+    re-read finds neither object, the state keeps the flows, and the re-planned rest of the
+    same apply creates the provider and re-attaches it."""
+    address, text, before, after, seed, _ = OIDC["external"]
+    flow_id = workspace.emulator.admin.call("POST", "/userflows", seed)["id"]
+    workspace.write("p.yaml", text % before)
+    workspace.apply(env=ENV)
+    [old] = contoso_ids(workspace)
+    workspace.emulator.admin.call("PATCH", f"/userflows/{flow_id}",
+                                  {"identityProviders": ["EmailPassword-OAUTH", old]})
+    workspace.write("p.yaml", text % after)
+    workspace.emulator.admin.add_fault(method="POST", path="^/beta/identity/identityProviders$",
+                                       status=500, count=1)
+    workspace.apply("--allow-destroy", env=ENV)
+    [new] = contoso_ids(workspace)
+    assert new != old and new in _offered(workspace, flow_id)
     assert "relink" not in workspace.state()["providers"][address]
     workspace.assert_converged(env=ENV)
