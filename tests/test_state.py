@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -238,6 +239,22 @@ def _write(store, text: str) -> None:
     store.path.write_text(text)
 
 
+def test_pending_flows_are_kept_only_while_pending(store) -> None:
+    """`relink` (the flows a replace that did not finish left) is written only while some
+    are pending: a state without it is what older versions wrote and read, format 1."""
+    state = store.load()
+    state = st.with_record(state, replace(_record(state), relink=("B2C_1_A", "B2C_1_B")))
+    store.save(state)
+    entry = json.loads(store.path.read_text())["providers"]["oidcIdentityProvider/Contoso"]
+    assert entry["relink"] == ["B2C_1_A", "B2C_1_B"]
+    assert list(entry)[-2:] == ["relink", "secrets"]
+    loaded = st.LocalStateStore(store.path).load()
+    assert loaded.providers["oidcIdentityProvider/Contoso"].relink == ("B2C_1_A", "B2C_1_B")
+    cleared = st.with_record(loaded, replace(loaded.providers["oidcIdentityProvider/Contoso"],
+                                             relink=()))
+    assert "relink" not in st.to_data(cleared)["providers"]["oidcIdentityProvider/Contoso"]
+
+
 def _good(store) -> dict:
     _saved(store)
     return json.loads(store.path.read_text())
@@ -263,6 +280,10 @@ def _good(store) -> dict:
          ".created_at must"),
         (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].pop("secrets"),
          "missing secrets"),
+        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(relink="B2C_1_A"),
+         ".relink must be a list of user-flow ids"),
+        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(relink=[""]),
+         ".relink must be a list of user-flow ids"),
         (lambda d: d["providers"]["oidcIdentityProvider/Contoso"]["secrets"][
             "clientAuthentication.clientSecret"].update(fingerprint=CANARY), "fingerprint"),
         (lambda d: d["providers"]["oidcIdentityProvider/Contoso"]["secrets"][
@@ -506,6 +527,7 @@ def _states(draw) -> st.State:
             key=draw(_text), id=draw(_text), auth_method=draw(hs.none() | _text),
             secrets=draw(hs.dictionaries(_text, _secret_records, max_size=2)),
             created_at=draw(hs.none() | _text), protected=draw(hs.booleans()),
+            relink=tuple(draw(hs.lists(_text.filter(bool), max_size=2))),
         )
         state = st.with_record(state, record)
     return state

@@ -15,6 +15,7 @@ from idpctl.model import (
     Change,
     FieldChange,
     LiveProvider,
+    ManagedRecord,
     Plan,
     Provider,
     State,
@@ -395,3 +396,30 @@ def test_a_link_names_the_configured_graph_host(root: str) -> None:
     assert item["body"] == {"@odata.id": root.rstrip("/")
                             + "/identity/identityProviders/Google-OAUTH"}
     assert "graph.microsoft.com" not in str(item)
+
+
+def test_a_pending_re_link_is_planned_from_the_state() -> None:
+    """A record whose replace did not finish keeps the flows its old object left: the create
+    re-attaches to exactly those (the file does not set userFlows); a file that sets it
+    wins; once the provider is back in them the record is cleared (state only). Pure."""
+    record = ManagedRecord(kind="socialIdentityProvider", key="Google", id="gone",
+                           relink=("B2C_1_B",))
+    state = State(serial=1, lineage="l", fingerprint_key=b"k", providers={ADDRESS: record})
+    create = Change(action=Action.CREATE, kind="socialIdentityProvider", key="Google", body={})
+    plan = Plan(changes=(create,))
+    assert needed(plan, [_provider(None)], state) and not needed(plan, [_provider(None)])
+    change = plan_links(plan, [_provider(None)], (), state, flows=FLOWS).changes[0]
+    assert [(link.flow_id, link.attach) for link in change.links] == [("B2C_1_B", True)]
+    assert change.fields[-1].after == ["B2C_1_B"] and "re-attach to B2C_1_B" in \
+        change.fields[-1].note
+    assert any("B2C_1_B" in note for note in change.notes)
+    filed = plan_links(plan, [_provider(("A",))], (), state, flows=FLOWS).changes[0]
+    assert [(link.flow_id, link.attach) for link in filed.links] == [("B2C_1_A", True)]
+    back = State(serial=1, lineage="l", fingerprint_key=b"k",
+                 providers={ADDRESS: replace_(record, id="Google-OAUTH", relink=("B2C_1_A",))})
+    cleared = plan_links(Plan(changes=(), unchanged=(ADDRESS,)), [_provider(None)], LIVE, back,
+                         flows=FLOWS)
+    [done] = cleared.changes
+    assert done.action is Action.UPDATE and done.links == () and done.fields[0].state_only
+    assert (done.fields[0].name, done.fields[0].before, done.fields[0].after) == (
+        "relink", ["B2C_1_A"], [])

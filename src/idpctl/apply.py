@@ -458,7 +458,7 @@ def _settle(change: Change, results: Mapping[str, Any], unknown_ids: set[str], o
         reason = "no answer" if first is None else _describe(first)
         gone = statuses.get(f"{change.address}#delete")
         if change.action is Action.REPLACE and gone is not None and gone.ok:
-            outcome.state = _forget(outcome.state, change.address)  # the old object is gone
+            outcome.state = _lost(outcome.state, change)  # the old object is gone
             outcome.half_done.append(change.address)
             reason = f"{_half_done(change)}: {reason}"
         outcome.failed.append(f"{change.address}: {reason}")
@@ -485,10 +485,27 @@ def _half_done(change: Change) -> str:
             "one was not created (the next plan creates it)")
 
 
+def _lost(state: State, change: Change) -> State:
+    """The state after a replace deleted the old object and did not create the new one. The
+    record is forgotten, unless its file does not set `userFlows` and the new object was to
+    join flows (those the old one left, and any still pending): then the record stays, its id
+    dead and not counting as fresh, with those flows in `relink`, so the next plan creates the
+    provider and re-attaches it (the flow list is gone with the old object)."""
+    from idpctl.state import with_record
+
+    record = state.providers.get(change.address)
+    flows = tuple(dict.fromkeys(link.flow_id for link in change.links if link.attach))
+    if record is None or not flows or change.desired is None \
+            or change.desired.user_flows is not None:
+        return _forget(state, change.address)
+    return with_record(state, replace(record, created_at=None, relink=flows))
+
+
 def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
                     progress: Progress) -> None:
     """Add the user-flow links of providers this batch created: their ids exist only now. A
-    link that fails (or whose outcome is unknown) stops the run; the next plan shows it."""
+    link that fails (or whose outcome is unknown) stops the run; the next plan shows it.
+    Once every link of a provider is in place, its pending `relink` flows are cleared."""
     from idpctl import userflows
     from idpctl.graph import BatchRequest
 
@@ -500,13 +517,15 @@ def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
             items += userflows.link_items(change, record.id, attach=True, root=graph.root)
     if not items:
         return
+    names = {(c.address, link.flow_id): link.flow for c in chunk for link in c.links}
     try:
         results = graph.batch([BatchRequest(id=i["id"], method=i["method"], url=i["url"],
                                             body=i["body"]) for i in items])
     except WriteOutcomeUnknown as error:
         results = getattr(error, "results", None) or {}
     for item in items:
-        address, _, flow = item["id"].partition("#link:")
+        address, _, flow_id = item["id"].partition("#link:")
+        flow = names.get((address, flow_id), flow_id)
         result = userflows.settled(results.get(item["id"]))
         if result is not None and 200 <= result.status < 300:
             progress(f"  {address}: attached to user flow {flow}")
@@ -515,6 +534,19 @@ def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
         outcome.failed.append(f"{address}: attach to user flow {flow}: {reason}")
         outcome.failed_addresses.add(address)
         progress(f"  {address}: attach to user flow {flow} failed: {reason}")
+    for change in chunk:
+        if change.address in outcome.done and change.address not in outcome.failed_addresses:
+            outcome.state = _relinked(outcome.state, change.address)
+
+
+def _relinked(state: State, address: str) -> State:
+    """`state` without the pending `relink` flows of `address`: the provider is in them."""
+    from idpctl.state import with_record
+
+    record = state.providers.get(address)
+    if record is None or not record.relink:
+        return state
+    return with_record(state, replace(record, relink=()))
 
 
 def _outcome_unknown(result: Any) -> bool:
@@ -567,7 +599,9 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
     if old is not None and old in state.providers:
         previous = previous or state.providers[old]
         state = without(state, old)
-    secrets = dict(previous.secrets) if previous and change.action is not Action.REPLACE else {}
+    keeps_object = previous is not None and change.action in (Action.UPDATE, Action.ADOPT)
+    # a new object holds only the secrets sent with it
+    secrets = dict(previous.secrets) if previous and keeps_object else {}
     for path, secret in _secrets_in(change.body or {}):
         secrets[path] = SecretRecord(
             fingerprint=fingerprint(state.fingerprint_key, secret),
@@ -582,10 +616,14 @@ def _record(state: State, change: Change, *, graph_id: str | None, now: Callable
         else (previous.auth_method if previous else None),
         secrets=secrets,
     )
-    keeps_object = previous is not None and change.action in (Action.UPDATE, Action.ADOPT)
     created_at = previous.created_at if keeps_object and previous else now()
     protected = desired.protected if desired else bool(previous and previous.protected)
-    return with_record(state, replace(record, created_at=created_at, protected=protected))
+    # a created object's pending flows stay until its links are in place (_attach_created);
+    # an update that succeeded carried them all
+    relink = previous.relink if previous and not keeps_object \
+        and any(link.attach for link in change.links) else ()
+    return with_record(state, replace(record, created_at=created_at, protected=protected,
+                                      relink=relink))
 
 
 def _with_sources(secrets: dict[str, SecretRecord], fields: Mapping[str, Any],
@@ -640,8 +678,9 @@ def _reconcile(unknown: Sequence[Change], live: Sequence[LiveProvider], state: S
                 from idpctl.state import with_record
 
                 state = with_record(state, record)
-        elif (change.action is Action.DELETE and found is None) or (
-                change.action is Action.REPLACE and change.graph_id not in live_ids):
+        elif change.action is Action.DELETE and found is None:
             state = _forget(state, change.address)
+        elif change.action is Action.REPLACE and change.graph_id not in live_ids:
+            state = _lost(state, change)
     store.save(state)
     return state

@@ -233,6 +233,9 @@ class ManagedRecord:
     secrets: Mapping[str, SecretRecord] = field(default_factory=dict)  # by dotted path
     created_at: str | None = None  # ISO 8601 UTC; lets a plan tell replication delay from loss
     protected: bool = False  # still refused deletion after `protected: true` left the files
+    # ids of the user flows a replace's old object left when its create failed (its file does
+    # not set userFlows): the next plan re-attaches the new object, apply then clears them
+    relink: tuple[str, ...] = ()
 
     @property
     def address(self) -> str:

@@ -215,11 +215,12 @@ def _a(word: str) -> str:
 def _with_flow_links(plan: Plan, desired: Desired, live: Sequence[LiveProvider],
                      state: State) -> Plan:
     """Read the user flows when the plan needs them (userflows.needed: a provider sets
-    `userFlows`, or the plan deletes or replaces one), then plan the links from that data."""
+    `userFlows`, the plan deletes or replaces one, or the state keeps flows to re-attach),
+    then plan the links from that data."""
     from idpctl import userflows
 
     graph = getattr(live, "graph", None)
-    if graph is None or not userflows.needed(plan, desired.providers):
+    if graph is None or not userflows.needed(plan, desired.providers, state):
         return plan
     flows = userflows.read(graph, desired.settings.tenant_kind)
     return userflows.plan_links(plan, desired.providers, live, state, flows=flows)

@@ -436,7 +436,9 @@ def _plan_one(provider: Provider | None, record: ManagedRecord | None,
         return _plan_delete(provider, record, lp)
     kind = ctx.kinds[provider.kind]
     if lp is None:
-        notes = ("deleted outside idpctl; will be created again",) if record else ()
+        notes = (() if record is None
+                 else ("deleted by a replace that did not finish; will be created again",)
+                 if record.relink else ("deleted outside idpctl; will be created again",))
         return _create(provider, kind, Action.CREATE, None, notes)
     return _plan_existing(provider, record, lp, kind, ctx)
 

@@ -3,6 +3,7 @@ field, a keyed fingerprint of the value last applied. Never a secret value.
 
     {"format_version": 1, "serial": N, "lineage": uuid, "fingerprint_key": base64,
      "providers": {address: {kind, key, id, auth_method, created_at,
+                             protected, relink,
                              secrets: {path: {fingerprint, set_at, source, version}}}}}
 
 `State` values are frozen; `with_record` and `without` derive new ones with the serial
@@ -55,8 +56,9 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _TOP_KEYS = ("format_version", "serial", "lineage", "fingerprint_key", "providers")
-_RECORD_KEYS = ("kind", "key", "id", "auth_method", "created_at", "protected", "secrets")
-_OPTIONAL_KEYS = frozenset({"created_at", "protected"})
+_RECORD_KEYS = ("kind", "key", "id", "auth_method", "created_at", "protected", "relink",
+                "secrets")
+_OPTIONAL_KEYS = frozenset({"created_at", "protected", "relink"})
 _SECRET_KEYS = ("fingerprint", "set_at", "source", "version")
 _FINGERPRINT = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 _STALE_TEMP_SECONDS = 600
@@ -124,7 +126,9 @@ def to_data(state: State) -> dict[str, Any]:
 
 
 def record_data(record: ManagedRecord) -> dict[str, Any]:
-    """One provider's record as the state document holds it."""
+    """One provider's record as the state document holds it; `relink` only while flows are
+    pending (docs/state.md), so a state without any stays what older versions read."""
+    relink = {"relink": list(record.relink)} if record.relink else {}
     return {
         "kind": record.kind,
         "key": record.key,
@@ -132,6 +136,7 @@ def record_data(record: ManagedRecord) -> dict[str, Any]:
         "auth_method": record.auth_method,
         "created_at": record.created_at,
         "protected": record.protected,
+        **relink,
         "secrets": {
             path: {
                 "fingerprint": s.fingerprint,
@@ -196,6 +201,9 @@ def _record(address: str, raw: Any, where: str) -> ManagedRecord:
             raise StateError(f"{at}.{name} must be a string or null")
     if not isinstance(raw.get("protected", False), bool):
         raise StateError(f"{at}.protected must be true or false")
+    relink = raw.get("relink", [])
+    if not isinstance(relink, list) or not all(isinstance(f, str) and f for f in relink):
+        raise StateError(f"{at}.relink must be a list of user-flow ids")
     if f"{raw['kind']}/{raw['key']}" != address:
         raise StateError(f"{at}: address does not match kind/key")
     if not isinstance(raw["secrets"], dict):
@@ -212,6 +220,7 @@ def _record(address: str, raw: Any, where: str) -> ManagedRecord:
         secrets=secret_records,
         created_at=raw.get("created_at"),
         protected=raw.get("protected", False),
+        relink=tuple(relink),
     )
 
 

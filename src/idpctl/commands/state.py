@@ -105,6 +105,8 @@ def _show(record: ManagedRecord) -> str:
         ("created_at", record.created_at or "-"),
         ("protected", "true" if record.protected else "false"),
     ]
+    if record.relink:  # flows a replace that did not finish left; the next apply re-attaches
+        rows.append(("relink", ", ".join(record.relink)))
     lines = [f"# {record.address}"]
     lines += [f"{name:<12} = {value}" for name, value in rows]
     if not record.secrets:
