@@ -107,7 +107,9 @@ def test_the_clock_only_holds_changes_back() -> None:
             assert all(action in (Action.CREATE, Action.DELETE) for action, _ in back), back
 
     check()
-    assert len(held) >= 10, f"the replication guard was reached {len(held)} time(s)"
+    # 300 examples hold 18 to 46 changes back in most runs and as few as 6 in a rare one;
+    # 3 still proves the branch is reached, without a flaky bound
+    assert len(held) >= 3, f"the replication guard was reached {len(held)} time(s)"
 
 
 def test_dead_state_id_is_rebound_to_the_live_one() -> None:
