@@ -19,7 +19,7 @@ import yaml
 from nodetools import NODE_DIR, ROOT, node
 
 EXAMPLES = ROOT / "examples" / "workflows"
-EXAMPLE_NAMES = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml")
+EXAMPLE_NAMES = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml", "drift-fleet.yml")
 WORKFLOWS = sorted([*EXAMPLES.glob("*.yml"), *(ROOT / ".github" / "workflows").glob("*.yml")])
 ACTION = ROOT / "action.yml"
 # the examples name idpctl's action as OWNER/REPO@REF: where this repository is published and
@@ -159,7 +159,7 @@ def test_examples_sign_in_by_federated_credential(name: str) -> None:
     for job_name, job in workflow["jobs"].items():
         permissions = job.get("permissions", workflow["permissions"])
         verbs = {verb for verb, _, _ in _idpctl_args({"jobs": {job_name: job}})}
-        if verbs - {"validate"}:  # validate alone signs in nowhere
+        if verbs - {"validate", "envs"}:  # validate and envs sign in nowhere
             assert permissions.get("id-token") == "write", job_name
         else:
             assert "id-token" not in permissions, job_name
@@ -202,7 +202,8 @@ def test_provider_secrets_reach_the_jobs_that_resolve_them() -> None:
         assert "vault" in block.lower() and "keyVault" in block
     assert blocks[0] == blocks[1]
     assert blocks[0] in readme  # the README shows the very lines, at the same indentation
-    assert "secrets." not in (EXAMPLES / "drift.yml").read_text(encoding="utf-8")
+    for drift in ("drift.yml", "drift-fleet.yml"):
+        assert "secrets." not in (EXAMPLES / drift).read_text(encoding="utf-8")
 
 
 def test_readme_documents_owner_repo_ref_and_a_pip_install_pinned_by_version() -> None:
@@ -267,6 +268,23 @@ def test_drift_opens_updates_and_closes_one_labelled_issue() -> None:
     script = _steps_using(workflow, "actions/github-script@")[0]["with"]["script"]
     for call in ("listForRepo", "issues.update", "issues.create", '"closed"', '"idpctl-drift"'):
         assert call in script
+
+
+def test_drift_fleet_runs_one_job_per_environment_from_idpctl_envs() -> None:
+    workflow = _load(EXAMPLES / "drift-fleet.yml")
+    jobs = workflow["jobs"]
+    assert _idpctl_args({"jobs": {"e": jobs["envs"]}}) == [("envs", "--format json", "0")]
+    assert jobs["drift"]["strategy"]["matrix"] == "${{ fromJSON(needs.envs.outputs.matrix) }}"
+    assert jobs["drift"]["strategy"]["fail-fast"] is False
+    assert _idpctl_args({"jobs": {"d": jobs["drift"]}}) == [
+        ("drift", "--env ${{ matrix.env }} --format markdown", "0 2")]
+    upload = _steps_using({"jobs": {"d": jobs["drift"]}}, "actions/upload-artifact@")[0]
+    assert upload["with"]["name"] == "idpctl-drift-${{ matrix.env }}"
+    script = _steps_using({"jobs": {"d": jobs["drift"]}}, "actions/github-script@")[0]
+    assert "`idpctl-drift-${process.env.IDPCTL_ENV_NAME}`" in script["with"]["script"]
+    assert jobs["summary"]["needs"] == "drift"
+    download = _steps_using({"jobs": {"s": jobs["summary"]}}, "actions/download-artifact@")[0]
+    assert download["with"]["pattern"] == "idpctl-drift-*"
 
 
 def test_ci_runs_the_readme_test_command_on_three_pythons_with_node_20() -> None:

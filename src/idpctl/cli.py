@@ -87,6 +87,16 @@ def _format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
 
 
+def _fleet(parser: argparse.ArgumentParser) -> None:
+    """--all-envs and --parallel: every environment, one report (docs/fleets.md)."""
+    parser.add_argument("--all-envs", action="store_true",
+                        help="run every environments/<NAME>.yaml (one tenant each): a section "
+                             "per environment and a summary table; exit 1 if any failed, "
+                             "else 2 if any has changes or drift")
+    parser.add_argument("--parallel", type=int, default=4, metavar="N",
+                        help="with --all-envs: environments run at once (default 4)")
+
+
 def _annotations(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotations", choices=("github", "none"), default=None,
                         help="GitHub Actions annotations on located problems (default: github "
@@ -113,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("validate", "check provider files against the schemas and semantic rules")
     p.add_argument("--online", action="store_true", help="also run the discovery preflight")
     _annotations(p)
+    _fleet(p)
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                   help="the --all-envs report's format (validate alone prints text)")
 
     p = verb("plan", "show what apply would change")
     p.add_argument("--out", "-out", metavar="FILE", help="save the plan for apply")
@@ -124,12 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rotate", action="append", default=[], metavar="KIND/KEY",
                    help="re-send this provider's secrets even when unchanged")
     _annotations(p)
+    _fleet(p)
 
     p = verb("drift", "read-only: how the tenant differs from the files (exit 2 on drift)")
     _format(p)
     p.add_argument("--ignore-unmanaged", action="store_true",
                    help="no finding for live providers that are not in the files")
     _annotations(p)
+    _fleet(p)
+
+    p = verb("envs", "list the environments (environments/<NAME>.yaml); --format json prints "
+                     "a GitHub Actions matrix")
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
     p = verb("export", "write the tenant's providers as idpctl files")
     p.add_argument("--out", metavar="DIR", default="providers",
@@ -274,6 +293,7 @@ def _main(argv: list[str]) -> int:
     if not args.verb:
         parser.print_help()
         return EXIT_OK
+    args.argv, args.explicit_env = argv, args.env is not None
     if args.env is None:
         args.env = os.environ.get("IDPCTL_ENV") or None
     with _logging_to_stderr(debug=args.debug):
@@ -306,6 +326,10 @@ class _ScrubbingFormatter(logging.Formatter):
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        if getattr(args, "all_envs", False):
+            from idpctl.commands import fleet
+
+            return fleet.run(args, args.verb)
         return _handler(args.verb)(args)
     except IdpctlError as error:
         _traceback(args)

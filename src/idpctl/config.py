@@ -213,6 +213,7 @@ def load_settings(path: Path, *, env: str | None = None,
         raise ConfigError(sorted(set(problems + more), key=lambda p: (p.line, p.column)))
     if env:
         doc = _overlay(doc, env, allowance)
+    _require_env_and_tenant(doc, env)
     kinds = load_kinds()
     data = secret_refs(doc.data, secret_paths(kinds.schema("idpctl")), doc=doc)
     data = _absolute_paths(data, doc)
@@ -231,6 +232,37 @@ def load_settings(path: Path, *, env: str | None = None,
 
     for_settings(settings, kinds)  # graph.apiVersion names versions the kinds have
     return settings
+
+
+def environment_names(config: Path) -> list[str]:
+    """The environments of the idpctl.yaml at `config`: `environments/<name>.yaml` next to
+    it, sorted (a fleet: one tenant each)."""
+    folder = Path(config).resolve().parent / "environments"
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.yaml")
+                  if p.is_file() and re.fullmatch(r"[A-Za-z0-9_.-]+", p.stem)
+                  and not p.stem.startswith("."))
+
+
+def _require_env_and_tenant(doc: Document, env: str | None) -> None:
+    """`requireEnv: true` refuses a run without an environment; `tenant` may be left to the
+    overlays, but then a run without --env has no tenant and says which overlays lack one."""
+    data = doc.data
+    names = environment_names(Path(doc.file))
+    listed = ", ".join(names) or "none found in environments/"
+    if not env and data.get("requireEnv") is True:
+        raise ConfigError([_at(doc.locate(("requireEnv",)),
+                               "requireEnv: true: choose an environment with --env NAME (or "
+                               f"IDPCTL_ENV), or run them all with --all-envs ({listed})")])
+    if data.get("tenant"):
+        return
+    if env:
+        raise ConfigError([_at(doc.locate(), f"environment {env!r}: no tenant: set tenant: in "
+                                             f"environments/{env}.yaml or in {SETTINGS_FILE}")])
+    raise ConfigError([_at(doc.locate(), "no tenant: set tenant: here, or in every "
+                                         "environments/<name>.yaml and run with --env NAME "
+                                         f"or --all-envs ({listed})")])
 
 
 # paths in idpctl.yaml that name a credential file
