@@ -176,3 +176,16 @@ def test_run_all_keeps_going_after_an_exception() -> None:
     assert done[0].result.error == "RuntimeError: boom"
     assert fleet.exit_code([d.result for d in done]) == 1
     assert fleet.exit_code([d.result for d in done[1:]]) == 2
+
+
+def test_environments_sharing_a_state_are_refused_and_the_others_run(fleet_ws) -> None:
+    """Two tenants in one state would each take the other's providers for its own."""
+    ws, _ = fleet_ws
+    overlay(ws, "qa", (ws.root / "environments" / "dev.yaml").read_text(encoding="utf-8"))
+    result = ws.run("plan", "--all-envs", "--offline", "--format", "json")
+    assert result.code == 1
+    envs = json.loads(result.out)["environments"]
+    assert envs["dev"]["error"].startswith("shares its state with qa")
+    assert envs["qa"]["error"].startswith("shares its state with dev")
+    assert envs["prod"]["error"] is None and envs["prod"]["counts"]["create"] == 1
+    assert not (ws.root / ".idpctl").exists() or not list((ws.root / ".idpctl").glob("*.lock"))

@@ -69,7 +69,14 @@ def run(args: argparse.Namespace, verb: str) -> int:
         raise ConfigError([Problem("idpctl", 0, 0, "--out with --all-envs needs {env} in the "
                                                    "file name, e.g. --out plan-{env}.json")])
     fmt = getattr(args, "format", "text") or "text"
-    one = _runner(args, verb, fmt)
+    shared = shared_state(args, _path, names) if verb != "validate" else {}
+    runner = _runner(args, verb, fmt)
+
+    def one(name: str) -> _Done:
+        if name in shared:
+            return _Done(TenantResult(env=name, code=1, error=shared[name]))
+        return runner(name)
+
     results = run_all(names, one, parallel=max(1, getattr(args, "parallel", 4) or 1))
     for result in results:
         if result.stderr_annotations:
@@ -77,6 +84,27 @@ def run(args: argparse.Namespace, verb: str) -> int:
     renderer = {"json": to_json, "markdown": markdown}.get(fmt, text)
     sys.stdout.write(renderer(verb, [r.result for r in results]))
     return exit_code([r.result for r in results])
+
+
+def shared_state(args: argparse.Namespace, path: Path, names: Sequence[str]) -> dict[str, str]:
+    """{name: error} for environments whose state is another's (the base's `state:` left in
+    two overlays): two tenants in one state would each see the other's providers as theirs.
+    An environment whose settings do not load is left to its own run to report."""
+    from idpctl import pipeline
+    from idpctl.errors import IdpctlError
+
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        try:
+            settings = config.load_settings(path, env=name, allowance=pipeline.allowance(args),
+                                            providers_root=pipeline.providers_root(args))
+        except IdpctlError:
+            continue
+        key = json.dumps(dict(settings.state), sort_keys=True, default=str)
+        groups.setdefault(key, []).append(name)
+    return {name: f"shares its state with {', '.join(n for n in group if n != name)}: give "
+                  f"environments/{name}.yaml its own state:"
+            for group in groups.values() if len(group) > 1 for name in group}
 
 
 @dataclass
