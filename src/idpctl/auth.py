@@ -9,6 +9,9 @@ Modes (`auth.mode` in idpctl.yaml; `auto` takes the first configured, in this or
     certificate      PEM (key + certificate) or PFX, sent as a signed assertion
     secret           a client secret (a reference, like every secret)
     managedIdentity  msal's managed identity client (IDENTITY_ENDPOINT or MSI_ENDPOINT set)
+    azureCli         a person's Azure CLI login: `az account get-access-token --scope
+                     <resource>/.default --tenant <tenant>`, as azure-identity's
+                     AzureCliCredential runs it (`auto` takes it last, when `az` is on PATH)
 
 Settings default to the environment variables Azure tooling uses. Besides the Graph request
 encoder this is the one place a secret is revealed: msal must hold the client secret or key.
@@ -41,7 +44,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
-MODES = ("auto", "secret", "certificate", "federated", "managedIdentity")
+MODES = ("auto", "secret", "certificate", "federated", "managedIdentity", "azureCli")
+# modes that sign in as no app registration of the user's: no client id needed
+_NO_CLIENT_ID = ("managedIdentity", "azureCli")
 KNOWN_AUTHORITY_HOSTS = frozenset({
     "login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
     "login.partner.microsoftonline.cn", "login.microsoft.com", "login.windows.net",
@@ -89,7 +94,11 @@ class TokenProvider:
                 raise AuthError(self._scrub(
                     f"sign-in failed ({self.mode}): {type(error).__name__}: {error}")) from None
         if isinstance(result, dict) and result.get("access_token"):
-            return str(result["access_token"])
+            from idpctl import redact
+
+            token = str(result["access_token"])
+            redact.register(token)  # a bearer token is a secret: never printed, in any mode
+            return token
         raise AuthError(self._scrub(f"sign-in failed ({self.mode}, client "
                                     f"{self.client_id or 'managed identity'}): "
                                     f"{describe_failure(result)}"))
@@ -99,6 +108,8 @@ class TokenProvider:
         return decode_claims(token if token is not None else self.token())
 
     def _acquire(self, resource: str) -> Any:
+        if self.mode == "azureCli":
+            return self._app.acquire(resource)
         if self.mode == "managedIdentity":
             return self._app.acquire_token_for_client(resource=resource)
         return self._app.acquire_token_for_client(scopes=[f"{resource}/.default"])
@@ -167,6 +178,8 @@ def token_provider(
     if mode == "managedIdentity":
         client_id = _text(auth.get("managedIdentityClientId"), "auth.managedIdentityClientId",
                           secret_context)
+    elif mode == "azureCli":
+        client_id = None  # the CLI's own sign-in
     elif not client_id:
         raise AuthError("no client id: set auth.clientId in idpctl.yaml or AZURE_CLIENT_ID")
     cred = _credential(mode, auth, env, verify=verify, ctx=secret_context, allowance=allowance)
@@ -197,10 +210,21 @@ def choose_mode(auth: Mapping[str, Any], env: Mapping[str, str]) -> str:
         return "secret"
     if env.get("IDENTITY_ENDPOINT") or env.get("MSI_ENDPOINT"):
         return "managedIdentity"
+    if _az(env):  # a person at a terminal: the Azure CLI login, after every pipeline credential
+        return "azureCli"
     raise AuthError(
         "no sign-in configured: set auth in idpctl.yaml, or AZURE_CLIENT_ID with one of "
         "AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_SECRET "
-        "(or run in GitHub Actions with id-token: write, or with a managed identity)")
+        "(or run in GitHub Actions with id-token: write, or with a managed identity, or sign "
+        "in with `az login`)")
+
+
+def _az(env: Mapping[str, str]) -> str | None:
+    """The Azure CLI on the PATH of `env` (none when `env` has no PATH)."""
+    import shutil
+
+    path = env.get("PATH")
+    return shutil.which("az", path=path) if path else None
 
 
 def _get(value: Any, key: str) -> Any:
@@ -235,11 +259,15 @@ def _credential(mode: str, auth: Mapping[str, Any], env: Mapping[str, str], *,
         return _certificate(auth.get("certificate"), env, ctx)
     if mode == "federated":
         return _federated(auth.get("federatedToken"), env, verify=verify, allowance=allowance)
+    if mode == "azureCli":
+        return Credential("azureCli", "Azure CLI login")
     return Credential("managedIdentity", "managed identity")
 
 
 def _make_app(cred: Credential, *, client_id: str | None, authority: str, verify: str | bool,
               env: Mapping[str, str]) -> Any:
+    if cred.mode == "azureCli":
+        return AzureCli(tenant=authority.rstrip("/").rsplit("/", 1)[-1], env=env)
     import msal
 
     session = _session(verify)
@@ -252,6 +280,65 @@ def _make_app(cred: Credential, *, client_id: str | None, authority: str, verify
         client_id, authority=authority, client_credential=cred.credential,
         instance_discovery=host in KNOWN_AUTHORITY_HOSTS, http_client=session,
     )
+
+
+class AzureCli:
+    """Tokens from the Azure CLI's login, one `az` run per resource, reused until five
+    minutes before they expire. The command line is azure-identity's AzureCliCredential's:
+    `az account get-access-token --output json --scope <resource>/.default --tenant <t>`."""
+
+    TIMEOUT = 60.0
+
+    def __init__(self, *, tenant: str, env: Mapping[str, str]) -> None:
+        self.tenant, self.env = tenant, env
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    def acquire(self, resource: str) -> dict[str, Any]:
+        import time
+
+        cached = self._cache.get(resource)
+        if cached and cached["expires_on"] - 300 > time.time():
+            return cached
+        result = self._run(resource)
+        self._cache[resource] = result
+        return result
+
+    def command(self, resource: str) -> list[str]:
+        az = _az(self.env)
+        if not az:
+            raise AuthError("auth.mode azureCli: the Azure CLI (az) is not on PATH: install "
+                            "it and run `az login`, or choose another auth.mode")
+        command = [az, "account", "get-access-token", "--output", "json",
+                   "--scope", f"{resource}/.default"]
+        return [*command, "--tenant", self.tenant] if self.tenant else command
+
+    def _run(self, resource: str) -> dict[str, Any]:
+        import json
+        import subprocess
+        import time
+
+        try:
+            proc = subprocess.run(self.command(resource), capture_output=True, text=True,
+                                  timeout=self.TIMEOUT, env=dict(self.env), check=False,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise AuthError(f"auth.mode azureCli: az account get-access-token did not answer "
+                            f"in {self.TIMEOUT:g} s") from None
+        if proc.returncode != 0:
+            said = next((line.strip() for line in proc.stderr.splitlines() if line.strip()),
+                        f"exit {proc.returncode}")
+            raise AuthError(f"auth.mode azureCli: az account get-access-token failed: "
+                            f"{said[:300]} (sign in with `az login --tenant {self.tenant}`)")
+        try:
+            answer = json.loads(proc.stdout)
+            token = str(answer["accessToken"])
+        except (ValueError, KeyError, TypeError):
+            raise AuthError("auth.mode azureCli: az account get-access-token printed no "
+                            "access token") from None
+        expires = answer.get("expires_on")
+        expires_on = float(expires) if isinstance(expires, int | float | str) and \
+            str(expires).replace(".", "", 1).isdigit() else time.time() + 300
+        return {"access_token": token, "expires_on": expires_on}
 
 
 def _session(verify: str | bool, timeout: float = 30.0) -> Any:
