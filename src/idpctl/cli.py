@@ -66,6 +66,13 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help=_GLOBAL_HELP["allow_path"])
     parser.add_argument("--providers-root", metavar="DIR", default=default,
                         help=_GLOBAL_HELP["providers_root"])
+    parser.add_argument("-var", "--var", action="append", metavar="NAME=VALUE",
+                        default=argparse.SUPPRESS if suppress else [],
+                        help="set a variable for ${var.NAME} (over variables: in idpctl.yaml "
+                             "and the environment overlay); repeatable")
+    parser.add_argument("--no-color", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="no colour in the output (as NO_COLOR=1 does)")
 
 
 def _preflight(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +110,31 @@ def _annotations(parser: argparse.ArgumentParser) -> None:
                              "when GITHUB_ACTIONS=true, else none)")
 
 
+EXAMPLES = {
+    "validate": ["idpctl validate", "idpctl validate --all-envs --format markdown"],
+    "plan": ["idpctl plan --out plan.json --detailed-exitcode",
+             "idpctl plan --env prod -var REGION=emea --target oidcIdentityProvider/Contoso",
+             "idpctl plan --all-envs --parallel 8 --format markdown"],
+    "drift": ["idpctl drift --format markdown", "idpctl drift --all-envs --format json"],
+    "envs": ["idpctl envs", "idpctl envs --format json    # a GitHub Actions matrix"],
+    "export": ["idpctl export --out providers"],
+    "import": ["idpctl import --all", "idpctl import socialIdentityProvider/Google"],
+    "apply": ["idpctl apply plan.json", "idpctl apply --auto-approve --lock-timeout 30s"],
+    "show": ["idpctl show plan.json --format markdown"],
+    "state": ["idpctl state list", "idpctl state mv oidcIdentityProvider/Old "
+                                    "oidcIdentityProvider/New"],
+    "whoami": ["idpctl whoami", "idpctl whoami --env prod"],
+    "secrets": ["idpctl secrets report --format markdown"],
+    "schema": ["idpctl schema oidcIdentityProvider > oidc.schema.json"],
+    "fmt": ["idpctl fmt", "idpctl fmt --check    # in CI: exit 1 if a file would change",
+            "idpctl fmt --migrate providers/legacy.yaml"],
+}
+
+
+def _examples(verb: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES.get(verb, ()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = UsageParser(
         prog="idpctl",
@@ -116,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
 
     def verb(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        sub = verbs.add_parser(name, help=help_text, description=help_text,
+                               epilog=f"{_examples(name)}\n\n{EXIT_CODES_HELP}",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_globals(sub, suppress=True)
         return sub
 
@@ -220,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("fmt", "format provider files; --migrate rewrites legacy shapes")
     p.add_argument("--migrate", action="store_true",
                    help="rewrite openIdConnectProvider files as openIdConnectIdentityProvider")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; exit 1 if a file would change (for CI)")
     p.add_argument("paths", nargs="*", metavar="PATH")
 
     verbs.add_parser("emulator", help="run the local Microsoft Graph emulator", add_help=False)
@@ -296,8 +332,23 @@ def _main(argv: list[str]) -> int:
     args.argv, args.explicit_env = argv, args.env is not None
     if args.env is None:
         args.env = os.environ.get("IDPCTL_ENV") or None
-    with _logging_to_stderr(debug=args.debug):
+    with _logging_to_stderr(debug=args.debug), _no_color(args.no_color):
         return _run(args)
+
+
+@contextlib.contextmanager
+def _no_color(off: bool) -> Iterator[None]:
+    """--no-color: NO_COLOR=1 for this run (and the processes it starts), then as it was."""
+    saved = os.environ.get("NO_COLOR")
+    if off:
+        os.environ["NO_COLOR"] = "1"
+    try:
+        yield
+    finally:
+        if off and saved is None:
+            os.environ.pop("NO_COLOR", None)
+        elif off and saved is not None:
+            os.environ["NO_COLOR"] = saved
 
 
 @contextlib.contextmanager

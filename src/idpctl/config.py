@@ -23,8 +23,8 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,10 +122,25 @@ def find_settings(start: Path) -> Path:
 
 def resolve_settings(config: str | None, *, env: str | None = None,
                      allowance: Allowance | None = None,
-                     providers_root: Path | None = None) -> Settings:
+                     providers_root: Path | None = None,
+                     variables: Mapping[str, str] | None = None) -> Settings:
     """Settings from `-c FILE`, else found from the working directory upwards."""
     path = Path(config) if config else find_settings(Path.cwd())
-    return load_settings(path, env=env, allowance=allowance, providers_root=providers_root)
+    return load_settings(path, env=env, allowance=allowance, providers_root=providers_root,
+                         variables=variables)
+
+
+def parse_variables(items: Sequence[str]) -> dict[str, str]:
+    """`-var NAME=VALUE` options: {NAME: VALUE}, the last one winning; ConfigError names a
+    malformed one."""
+    found: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError([Problem("idpctl", 0, 0, f"-var {item!r}: expected NAME=VALUE "
+                                                       "(NAME: letters, digits and _)")])
+        found[name] = value
+    return found
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -193,14 +208,16 @@ def secret_refs(
 
 def load_settings(path: Path, *, env: str | None = None,
                   allowance: Allowance | None = None,
-                  providers_root: Path | None = None) -> Settings:
+                  providers_root: Path | None = None,
+                  variables: Mapping[str, str] | None = None) -> Settings:
     """Read `idpctl.yaml` (and `environments/<env>.yaml` over it). Raises ConfigError.
 
     `allowance` defaults to the environment's (IDPCTL_ALLOW_ENDPOINTS, IDPCTL_ALLOW_PATHS).
     `providers_root` (`--providers-root`): the folder the `providers:` entries are read
     under, instead of the folder of the file that sets them (docs/security.md: on a pull
     request, idpctl.yaml comes from the base branch and the provider files from the PR). It
-    is a second root: files may lie under it or under the folder of idpctl.yaml."""
+    is a second root: files may lie under it or under the folder of idpctl.yaml.
+    `variables` (`-var NAME=VALUE`) go over the merged `variables:`."""
     if allowance is None:
         allowance = Allowance.from_sources()
     doc = load_file(Path(path))
@@ -225,6 +242,8 @@ def load_settings(path: Path, *, env: str | None = None,
 
         parse_policy(data["secretPolicy"], where=doc.locate(("secretPolicy",)))
     settings = _settings(doc, data, env, allowance, providers_root)
+    if variables:
+        settings = replace(settings, variables={**settings.variables, **variables})
     problems = _endpoint_problems(settings, doc) + reference_problems(data, settings)
     if problems:
         raise ConfigError(problems)
