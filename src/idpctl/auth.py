@@ -12,6 +12,9 @@ Modes (`auth.mode` in idpctl.yaml; `auto` takes the first configured, in this or
     azureCli         a person's Azure CLI login: `az account get-access-token --scope
                      <resource>/.default --tenant <tenant>`, as azure-identity's
                      AzureCliCredential runs it (`auto` takes it last, when `az` is on PATH)
+    deviceCode       a person signs in with msal's device-code flow (a code to enter in a
+                     browser anywhere), tokens kept in msal's cache file (auth.tokenCache,
+                     default ~/.idpctl/msal-token-cache.json, mode 0600)
 
 Settings default to the environment variables Azure tooling uses. Besides the Graph request
 encoder this is the one place a secret is revealed: msal must hold the client secret or key.
@@ -44,7 +47,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
-MODES = ("auto", "secret", "certificate", "federated", "managedIdentity", "azureCli")
+MODES = ("auto", "secret", "certificate", "federated", "managedIdentity", "azureCli",
+         "deviceCode")
+# a person's sign-in with no app registration of their own: azure-identity's default
+# (DEVELOPER_SIGN_ON_CLIENT_ID, the Azure CLI's public client)
+DEVELOPER_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 # modes that sign in as no app registration of the user's: no client id needed
 _NO_CLIENT_ID = ("managedIdentity", "azureCli")
 KNOWN_AUTHORITY_HOSTS = frozenset({
@@ -108,7 +115,7 @@ class TokenProvider:
         return decode_claims(token if token is not None else self.token())
 
     def _acquire(self, resource: str) -> Any:
-        if self.mode == "azureCli":
+        if self.mode in ("azureCli", "deviceCode"):
             return self._app.acquire(resource)
         if self.mode == "managedIdentity":
             return self._app.acquire_token_for_client(resource=resource)
@@ -180,6 +187,8 @@ def token_provider(
                           secret_context)
     elif mode == "azureCli":
         client_id = None  # the CLI's own sign-in
+    elif mode == "deviceCode":
+        client_id = client_id or DEVELOPER_CLIENT_ID
     elif not client_id:
         raise AuthError("no client id: set auth.clientId in idpctl.yaml or AZURE_CLIENT_ID")
     cred = _credential(mode, auth, env, verify=verify, ctx=secret_context, allowance=allowance)
@@ -261,6 +270,10 @@ def _credential(mode: str, auth: Mapping[str, Any], env: Mapping[str, str], *,
         return _federated(auth.get("federatedToken"), env, verify=verify, allowance=allowance)
     if mode == "azureCli":
         return Credential("azureCli", "Azure CLI login")
+    if mode == "deviceCode":
+        cache = auth.get("tokenCache") or os.path.join(os.path.expanduser("~"), ".idpctl",
+                                                       "msal-token-cache.json")
+        return Credential("deviceCode", f"device code, cache {cache}", str(cache))
     return Credential("managedIdentity", "managed identity")
 
 
@@ -271,6 +284,9 @@ def _make_app(cred: Credential, *, client_id: str | None, authority: str, verify
     import msal
 
     session = _session(verify)
+    if cred.mode == "deviceCode":
+        return DeviceCode(client_id=str(client_id), authority=authority, session=session,
+                          cache_path=str(cred.credential))
     if cred.mode == "managedIdentity":
         identity = (msal.UserAssignedManagedIdentity(client_id=client_id) if client_id
                     else msal.SystemAssignedManagedIdentity())
@@ -339,6 +355,59 @@ class AzureCli:
         expires_on = float(expires) if isinstance(expires, int | float | str) and \
             str(expires).replace(".", "", 1).isdigit() else time.time() + 300
         return {"access_token": token, "expires_on": expires_on}
+
+
+class DeviceCode:
+    """A person's sign-in by msal's device-code flow: the cached account's token when msal
+    has one (refreshed silently), else a code to enter in a browser (printed on stderr), then
+    msal polls until the person has signed in. The cache is msal's, in a 0600 file."""
+
+    def __init__(self, *, client_id: str, authority: str, session: Any, cache_path: str,
+                 prompt: Callable[[str], None] | None = None) -> None:
+        import msal
+
+        self.cache_path = cache_path
+        self.cache = msal.SerializableTokenCache()
+        if os.path.isfile(cache_path):
+            with open(cache_path, encoding="utf-8") as handle:
+                self.cache.deserialize(handle.read())
+        host = (urllib.parse.urlsplit(authority).hostname or "").lower()
+        self.app = msal.PublicClientApplication(
+            client_id, authority=authority, token_cache=self.cache, http_client=session,
+            instance_discovery=host in KNOWN_AUTHORITY_HOSTS)
+        self.prompt = prompt or _to_stderr
+
+    def acquire(self, resource: str) -> Any:
+        scopes = [f"{resource}/.default"]
+        result = None
+        for account in self.app.get_accounts():
+            result = self.app.acquire_token_silent(scopes, account=account)
+            if result:
+                break
+        if not result:
+            flow = self.app.initiate_device_flow(scopes=scopes)
+            if "user_code" not in flow:
+                raise AuthError(f"auth.mode deviceCode: {describe_failure(flow)}")
+            self.prompt(str(flow["message"]))
+            result = self.app.acquire_token_by_device_flow(flow)
+        self._save()
+        return result
+
+    def _save(self) -> None:
+        if not self.cache.has_state_changed:
+            return
+        folder = os.path.dirname(self.cache_path)
+        if folder:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        fd = os.open(self.cache_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.cache.serialize())
+
+
+def _to_stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
 
 
 def _session(verify: str | bool, timeout: float = 30.0) -> Any:
