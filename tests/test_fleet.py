@@ -189,3 +189,14 @@ def test_environments_sharing_a_state_are_refused_and_the_others_run(fleet_ws) -
     assert envs["qa"]["error"].startswith("shares its state with dev")
     assert envs["prod"]["error"] is None and envs["prod"]["counts"]["create"] == 1
     assert not (ws.root / ".idpctl").exists() or not list((ws.root / ".idpctl").glob("*.lock"))
+
+
+def test_markdown_report_escapes_what_a_tenant_said() -> None:
+    """An error text can hold what a provider file or Graph said: in the table it is plain
+    text (no cell break, no HTML, no code span), in the section a fence it cannot close."""
+    said = "bad | <img src=x onerror=alert(1)>\n````\n@everyone `x`"
+    md = fleet.markdown("plan", [fleet.TenantResult(env="dev", code=1, error=said)])
+    row = next(line for line in md.splitlines() if line.startswith("| dev |"))
+    assert row.count(" | ") == len(fleet.HEADER) - 1
+    assert "<img" not in row and "&lt;img" in row and "`" not in row and "\\|" in row
+    assert f"`````text\n{said}\n`````" in md
