@@ -155,6 +155,8 @@ def test_envs_prints_a_github_actions_matrix(fleet_ws) -> None:
     assert result.code == 0
     assert json.loads(result.out) == {"env": ["broken", "dev", "prod"]}
     assert ws.run("envs").out == "broken\ndev\nprod\n"
+    both = ws.run("plan", "--all-envs", "--env", "dev")
+    assert both.code == 1 and "--all-envs and --env: choose one" in both.err
 
 
 def test_child_command_line() -> None:
