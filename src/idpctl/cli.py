@@ -66,6 +66,13 @@ def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help=_GLOBAL_HELP["allow_path"])
     parser.add_argument("--providers-root", metavar="DIR", default=default,
                         help=_GLOBAL_HELP["providers_root"])
+    parser.add_argument("-var", "--var", action="append", metavar="NAME=VALUE",
+                        default=argparse.SUPPRESS if suppress else [],
+                        help="set a variable for ${var.NAME} (over variables: in idpctl.yaml "
+                             "and the environment overlay); repeatable")
+    parser.add_argument("--no-color", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="no colour in the output (as NO_COLOR=1 does)")
 
 
 def _preflight(parser: argparse.ArgumentParser) -> None:
@@ -87,10 +94,51 @@ def _format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
 
 
+def _fleet(parser: argparse.ArgumentParser) -> None:
+    """--all-envs and --parallel: every environment, one report (docs/fleets.md)."""
+    parser.add_argument("--all-envs", action="store_true",
+                        help="run every environments/<NAME>.yaml (one tenant each): a section "
+                             "per environment and a summary table; exit 1 if any failed, "
+                             "else 2 if any has changes or drift")
+    parser.add_argument("--parallel", type=int, default=4, metavar="N",
+                        help="with --all-envs: environments run at once (default 4)")
+
+
 def _annotations(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotations", choices=("github", "none"), default=None,
                         help="GitHub Actions annotations on located problems (default: github "
                              "when GITHUB_ACTIONS=true, else none)")
+
+
+EXAMPLES = {
+    "validate": ["idpctl validate", "idpctl validate --all-envs --format markdown"],
+    "plan": ["idpctl plan --out plan.json --detailed-exitcode",
+             "idpctl plan --env prod -var REGION=emea --target oidcIdentityProvider/Contoso",
+             "idpctl plan --all-envs --parallel 8 --format markdown"],
+    "drift": ["idpctl drift --format markdown", "idpctl drift --all-envs --format json"],
+    "envs": ["idpctl envs", "idpctl envs --format json    # a GitHub Actions matrix"],
+    "init": ["idpctl init --tenant-kind external --tenant contoso.onmicrosoft.com",
+             "idpctl init --workflows    # also the three example workflows"],
+    "export": ["idpctl export --out providers"],
+    "convert": ["idpctl convert --to external providers --out external/providers",
+                "idpctl convert --to external --offline --issuer Contoso=https://idp.contoso.com/ "
+                "--out external/providers"],
+    "import": ["idpctl import --all", "idpctl import socialIdentityProvider/Google"],
+    "apply": ["idpctl apply plan.json", "idpctl apply --auto-approve --lock-timeout 30s"],
+    "show": ["idpctl show plan.json --format markdown"],
+    "state": ["idpctl state list", "idpctl state mv oidcIdentityProvider/Old "
+                                    "oidcIdentityProvider/New"],
+    "whoami": ["idpctl whoami", "idpctl whoami --env prod"],
+    "secrets": ["idpctl secrets report --format markdown"],
+    "schema": ["idpctl schema oidcIdentityProvider > oidc.schema.json",
+               "idpctl schema --write schemas    # for editors"],
+    "fmt": ["idpctl fmt", "idpctl fmt --check    # in CI: exit 1 if a file would change",
+            "idpctl fmt --migrate providers/legacy.yaml"],
+}
+
+
+def _examples(verb: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES.get(verb, ()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
 
     def verb(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        sub = verbs.add_parser(name, help=help_text, description=help_text,
+                               epilog=f"{_examples(name)}\n\n{EXIT_CODES_HELP}",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
         _add_globals(sub, suppress=True)
         return sub
 
@@ -128,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("validate", "check provider files against the schemas and semantic rules")
     p.add_argument("--online", action="store_true", help="also run the discovery preflight")
     _annotations(p)
+    _fleet(p)
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                   help="the --all-envs report's format (validate alone prints text)")
 
     p = verb("plan", "show what apply would change")
     p.add_argument("--out", "-out", metavar="FILE", help="save the plan for apply")
@@ -139,12 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rotate", action="append", default=[], metavar="KIND/KEY",
                    help="re-send this provider's secrets even when unchanged")
     _annotations(p)
+    _fleet(p)
 
     p = verb("drift", "read-only: how the tenant differs from the files (exit 2 on drift)")
     _format(p)
     p.add_argument("--ignore-unmanaged", action="store_true",
                    help="no finding for live providers that are not in the files")
     _annotations(p)
+    _fleet(p)
+
+    p = verb("envs", "list the environments (environments/<NAME>.yaml); --format json prints "
+                     "a GitHub Actions matrix")
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
     p = verb("export", "write the tenant's providers as idpctl files")
     p.add_argument("--out", metavar="DIR", default="providers",
@@ -236,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("fmt", "format provider files; --migrate rewrites legacy shapes")
     p.add_argument("--migrate", action="store_true",
                    help="rewrite openIdConnectProvider files as openIdConnectIdentityProvider")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; exit 1 if a file would change (for CI)")
     p.add_argument("paths", nargs="*", metavar="PATH")
 
     verbs.add_parser("emulator", help="run the local Microsoft Graph emulator", add_help=False)
@@ -310,10 +371,26 @@ def _main(argv: list[str]) -> int:
         if not args.verb:
             parser.print_help()
             return EXIT_OK
+        args.argv, args.explicit_env = argv, args.env is not None
         if args.env is None:
             args.env = os.environ.get("IDPCTL_ENV") or None
-        with _logging_to_stderr(debug=args.debug):
+        with _logging_to_stderr(debug=args.debug), _no_color(args.no_color):
             return _run(args)
+
+
+@contextlib.contextmanager
+def _no_color(off: bool) -> Iterator[None]:
+    """--no-color: NO_COLOR=1 for this run (and the processes it starts), then as it was."""
+    saved = os.environ.get("NO_COLOR")
+    if off:
+        os.environ["NO_COLOR"] = "1"
+    try:
+        yield
+    finally:
+        if off and saved is None:
+            os.environ.pop("NO_COLOR", None)
+        elif off and saved is not None:
+            os.environ["NO_COLOR"] = saved
 
 
 @contextlib.contextmanager
@@ -344,6 +421,10 @@ class _OneLineFormatter(logging.Formatter):
 
 def _run(args: argparse.Namespace) -> int:
     try:
+        if getattr(args, "all_envs", False):
+            from idpctl.commands import fleet
+
+            return fleet.run(args, args.verb)
         return _handler(args.verb)(args)
     except IdpctlError as error:
         _traceback(args)

@@ -23,8 +23,8 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,10 +124,25 @@ def find_settings(start: Path) -> Path:
 
 def resolve_settings(config: str | None, *, env: str | None = None,
                      allowance: Allowance | None = None,
-                     providers_root: Path | None = None) -> Settings:
+                     providers_root: Path | None = None,
+                     variables: Mapping[str, str] | None = None) -> Settings:
     """Settings from `-c FILE`, else found from the working directory upwards."""
     path = Path(config) if config else find_settings(Path.cwd())
-    return load_settings(path, env=env, allowance=allowance, providers_root=providers_root)
+    return load_settings(path, env=env, allowance=allowance, providers_root=providers_root,
+                         variables=variables)
+
+
+def parse_variables(items: Sequence[str]) -> dict[str, str]:
+    """`-var NAME=VALUE` options: {NAME: VALUE}, the last one winning; ConfigError names a
+    malformed one."""
+    found: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError([Problem("idpctl", 0, 0, f"-var {item!r}: expected NAME=VALUE "
+                                                       "(NAME: letters, digits and _)")])
+        found[name] = value
+    return found
 
 
 def _merge(base: Any, over: Any) -> Any:
@@ -198,14 +213,16 @@ def secret_refs(
 
 def load_settings(path: Path, *, env: str | None = None,
                   allowance: Allowance | None = None,
-                  providers_root: Path | None = None) -> Settings:
+                  providers_root: Path | None = None,
+                  variables: Mapping[str, str] | None = None) -> Settings:
     """Read `idpctl.yaml` (and `environments/<env>.yaml` over it). Raises ConfigError.
 
     `allowance` defaults to the environment's (IDPCTL_ALLOW_ENDPOINTS, IDPCTL_ALLOW_PATHS).
     `providers_root` (`--providers-root`): the folder the `providers:` entries are read
     under, instead of the folder of the file that sets them (docs/security.md: on a pull
     request, idpctl.yaml comes from the base branch and the provider files from the PR). It
-    is a second root: files may lie under it or under the folder of idpctl.yaml."""
+    is a second root: files may lie under it or under the folder of idpctl.yaml.
+    `variables` (`-var NAME=VALUE`) go over the merged `variables:`."""
     if allowance is None:
         allowance = Allowance.from_sources()
     doc = load_file(Path(path))
@@ -218,6 +235,7 @@ def load_settings(path: Path, *, env: str | None = None,
         raise ConfigError(sorted(set(problems + more), key=lambda p: (p.line, p.column)))
     if env:
         doc = _overlay(doc, env, allowance)
+    _require_env_and_tenant(doc, env)
     kinds = load_kinds()
     data = secret_refs(doc.data, secret_paths(kinds.schema("idpctl")), doc=doc)
     data = _absolute_paths(data, doc)
@@ -229,6 +247,8 @@ def load_settings(path: Path, *, env: str | None = None,
 
         parse_policy(data["secretPolicy"], where=doc.locate(("secretPolicy",)))
     settings = _settings(doc, data, env, allowance, providers_root)
+    if variables:
+        settings = replace(settings, variables={**settings.variables, **variables})
     problems = _endpoint_problems(settings, doc) + reference_problems(data, settings)
     if problems:
         raise ConfigError(problems)
@@ -236,6 +256,37 @@ def load_settings(path: Path, *, env: str | None = None,
 
     for_settings(settings, kinds)  # graph.apiVersion names versions the kinds have
     return settings
+
+
+def environment_names(config: Path) -> list[str]:
+    """The environments of the idpctl.yaml at `config`: `environments/<name>.yaml` next to
+    it, sorted (a fleet: one tenant each)."""
+    folder = Path(config).resolve().parent / "environments"
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.yaml")
+                  if p.is_file() and re.fullmatch(r"[A-Za-z0-9_.-]+", p.stem)
+                  and not p.stem.startswith("."))
+
+
+def _require_env_and_tenant(doc: Document, env: str | None) -> None:
+    """`requireEnv: true` refuses a run without an environment; `tenant` may be left to the
+    overlays, but then a run without --env has no tenant and says which overlays lack one."""
+    data = doc.data
+    names = environment_names(Path(doc.file))
+    listed = ", ".join(names) or "none found in environments/"
+    if not env and data.get("requireEnv") is True:
+        raise ConfigError([_at(doc.locate(("requireEnv",)),
+                               "requireEnv: true: choose an environment with --env NAME (or "
+                               f"IDPCTL_ENV), or run them all with --all-envs ({listed})")])
+    if data.get("tenant"):
+        return
+    if env:
+        raise ConfigError([_at(doc.locate(), f"environment {env!r}: no tenant: set tenant: in "
+                                             f"environments/{env}.yaml or in {SETTINGS_FILE}")])
+    raise ConfigError([_at(doc.locate(), "no tenant: set tenant: here, or in every "
+                                         "environments/<name>.yaml and run with --env NAME "
+                                         f"or --all-envs ({listed})")])
 
 
 # paths in idpctl.yaml that name a credential file

@@ -278,6 +278,22 @@ def to_data(report: Report) -> dict[str, Any]:
     }
 
 
+def from_data(data: dict[str, Any]) -> Report:
+    """A Report from its JSON document (to_data), e.g. one environment's in a fleet run."""
+    def finding(item: dict[str, Any]) -> Finding:
+        loc = item.get("location")
+        return Finding(
+            kind=str(item["kind"]), address=item.get("address"), message=str(item["message"]),
+            fields=tuple(FieldDrift(str(f["name"]), f.get("desired"), f.get("live"),
+                                    f.get("note")) for f in item.get("fields", ())),
+            location=Location(str(loc["file"]), int(loc["line"]), int(loc.get("column", 1)))
+            if isinstance(loc, dict) else None,
+            graph_id=item.get("graph_id"), informational=bool(item.get("informational")))
+
+    return Report(findings=tuple(finding(f) for f in data.get("findings", ())),
+                  tenant=data.get("tenant"), checked=int(data.get("checked", 0)))
+
+
 def _counts(report: Report) -> dict[str, int]:
     counts: dict[str, int] = {}
     for finding in report.findings:

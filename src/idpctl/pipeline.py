@@ -45,7 +45,15 @@ def load_settings(args: argparse.Namespace) -> Any:
 
     path = Path(args.config) if getattr(args, "config", None) else config.find_settings(Path.cwd())
     return config.load_settings(path, env=getattr(args, "env", None),
-                                providers_root=providers_root(args), allowance=allowance(args))
+                                providers_root=providers_root(args), allowance=allowance(args),
+                                variables=variables(args))
+
+
+def variables(args: argparse.Namespace) -> dict[str, str]:
+    """`-var NAME=VALUE` options (over idpctl.yaml's and the overlay's `variables:`)."""
+    from idpctl import config
+
+    return config.parse_variables(getattr(args, "var", None) or ())
 
 
 def providers_root(args: argparse.Namespace) -> Path | None:

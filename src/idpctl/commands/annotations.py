@@ -40,14 +40,17 @@ def _property(text: str) -> str:
 
 
 def _relative(file: str) -> str:
+    """The file's path as the runner wants it: relative to the workspace root
+    (GITHUB_WORKSPACE), also when idpctl runs in a subfolder (the action's
+    working-directory) and the path it knows is relative to that subfolder."""
     path = Path(file)
-    if path.is_absolute():
-        for base in (os.environ.get("GITHUB_WORKSPACE"), str(Path.cwd())):
-            if base:
-                try:
-                    return path.relative_to(base).as_posix()
-                except ValueError:
-                    continue
+    absolute = path if path.is_absolute() else Path.cwd() / path
+    for base in (os.environ.get("GITHUB_WORKSPACE"), str(Path.cwd())):
+        if base:
+            try:
+                return absolute.relative_to(base).as_posix()
+            except ValueError:
+                continue
     return path.as_posix()
 
 

@@ -1,4 +1,7 @@
-"""`idpctl fmt [--migrate] [PATH ...]`: tidy provider files in place.
+"""`idpctl fmt [--migrate] [--check] [PATH ...]`: tidy provider files in place.
+
+`--check` writes nothing: it names each file that would change and exits 1 if there is one
+(for CI), 0 when every file is formatted.
 
 Plain `fmt` only makes whitespace uniform (LF line endings, no trailing blanks, one final
 newline) and only when the parsed content stays identical; it never reorders keys.
@@ -155,7 +158,7 @@ def _write(path: Path, text: str) -> None:
         raise
 
 
-def _one(path: Path, kinds: Kinds, *, migrate: bool) -> bool:
+def _one(path: Path, kinds: Kinds, *, migrate: bool, check: bool = False) -> bool:
     shown = output.inline(display_path(path))  # a file name may hold anything but `/`
     if path.stat().st_size > MAX_BYTES:
         raise ConfigError([Problem(shown, 1, 1, "file is larger than 1 MiB")])
@@ -168,6 +171,9 @@ def _one(path: Path, kinds: Kinds, *, migrate: bool) -> bool:
     new = tidy_text(new, file=shown)
     if new == text:
         return False
+    if check:  # --check: say so, change nothing
+        print(f"would {'migrate' if count else 'format'} {shown}")
+        return True
     _write(path, bom + new)
     if count:
         note = "" if kept else " (comments could not be kept: the file was re-written)"
@@ -179,10 +185,12 @@ def _one(path: Path, kinds: Kinds, *, migrate: bool) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     kinds = load_kinds()
-    failed = 0
+    failed = changed = 0
+    check = bool(getattr(args, "check", False))
     for path in _files(getattr(args, "paths", []) or [], args):
         try:
-            _one(path, kinds, migrate=bool(getattr(args, "migrate", False)))
+            changed += _one(path, kinds, migrate=bool(getattr(args, "migrate", False)),
+                            check=check)
         except ConfigError as error:
             failed += 1
             for problem in error.problems or ():
@@ -191,4 +199,4 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{output.inline(display_path(path))}:1:1: cannot format: "
                   f"{error.__class__.__name__}")
-    return 1 if failed else 0
+    return 1 if failed or (check and changed) else 0

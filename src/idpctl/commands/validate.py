@@ -19,6 +19,7 @@ from idpctl.config import (
     find_settings,
     lenient_settings,
     load_providers,
+    parse_variables,
     provider_files,
     resolve_settings,
 )
@@ -34,7 +35,7 @@ __all__ = ["check", "run"]
 def check(
     config: str | None, *, env: str | None = None, online: bool = False,
     allow_endpoints: Sequence[str] = (), allow_paths: Sequence[str] = (),
-    providers_root: Path | None = None,
+    providers_root: Path | None = None, variables: Sequence[str] = (),
 ) -> tuple[list[Problem], list[Problem], tuple[Provider, ...], int]:
     """(errors, warnings, providers, number of provider files) for the configuration. A
     problem in `idpctl.yaml` does not hide the provider files' problems: they are read with
@@ -43,7 +44,8 @@ def check(
     try:
         allowance = Allowance.from_sources(endpoints=allow_endpoints, paths=allow_paths)
         settings = resolve_settings(config, env=env, allowance=allowance,
-                                    providers_root=providers_root)
+                                    providers_root=providers_root,
+                                    variables=parse_variables(variables))
     except ConfigError as error:
         problems = _problems(error)
         if allowance is not None:
@@ -109,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         getattr(args, "config", None), env=getattr(args, "env", None),
         online=getattr(args, "online", False), providers_root=providers_root(args),
         allow_endpoints=getattr(args, "allow_endpoint", None) or (),
-        allow_paths=getattr(args, "allow_path", None) or ())
+        allow_paths=getattr(args, "allow_path", None) or (),
+        variables=getattr(args, "var", None) or ())
     report(errors, warnings)
     Annotator(args).problems([*warnings, *errors], title="idpctl validate")
     if errors:

@@ -14,6 +14,16 @@ __all__ = ["WRITE_PERMISSION", "describe", "run"]
 
 WRITE_PERMISSION = "IdentityProvider.ReadWrite.All"
 READ_PERMISSION = "IdentityProvider.Read.All"
+# a person's token (azureCli): the scope alone is not enough, the account needs a directory
+# role that manages identity providers (api-reference/v1.0/api/identitycontainer-list-
+# identityproviders.md: "External Identity Provider Administrator is the least privileged
+# role"); role template ids as the token's `wids` claim lists them
+MANAGING_ROLES = {
+    "be2f45a1-457d-42af-a067-6ec1fa63bc45": "External Identity Provider Administrator",
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+}
+# Directory.AccessAsUser.All: the account's own rights, as the Azure CLI's Graph token has
+WRITE_SCOPES = {WRITE_PERMISSION, "Directory.AccessAsUser.All"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +65,10 @@ def describe(claims: Mapping[str, Any], *, tenant: str, mode: str, detail: str,
     ]
     if scopes:
         lines.append(f"scopes:     {', '.join(scopes)}")
+    person = claims.get("upn") or claims.get("unique_name") or claims.get("preferred_username")
+    if person or (scopes and not roles):
+        return _person(lines, claims, str(person or claims.get("oid") or "(unknown)"),
+                       set(scopes))
     if WRITE_PERMISSION in granted:
         lines.append(f"ok:         {WRITE_PERMISSION} is granted: plan and apply can run")
         return lines, True
@@ -71,3 +85,21 @@ def describe(claims: Mapping[str, Any], *, tenant: str, mode: str, detail: str,
         "New-MgServicePrincipalAppRoleAssignment)"
     )
     return lines, False
+
+
+def _person(lines: list[str], claims: Mapping[str, Any], person: str,
+            scopes: set[str]) -> tuple[list[str], bool]:
+    """A signed-in person: the scopes and the account's directory roles together decide."""
+    held = [MANAGING_ROLES[w] for w in claims.get("wids") or [] if w in MANAGING_ROLES]
+    can_write = bool(scopes & WRITE_SCOPES) and bool(held)
+    can_read = bool(scopes & (WRITE_SCOPES | {READ_PERMISSION})) and bool(held)
+    lines[1:1] = [f"signed in:  {person}"]
+    none = "(none that manage identity providers)"
+    lines.append(f"dir. roles: {', '.join(held) if held else none}")
+    lines.append(f"plan:       {'allowed' if can_read else 'not allowed'}")
+    lines.append(f"apply:      {'allowed' if can_write else 'not allowed'}")
+    if not held:
+        lines.append("fix:        ask an administrator for the External Identity Provider "
+                     "Administrator role (Entra admin center > Roles and administrators), "
+                     "then sign in again (`az login`)")
+    return lines, can_write

@@ -5,6 +5,8 @@
     GET  /<tenant>/v2.0/.well-known/openid-configuration   discovery (v2; v1 without "v2.0/")
     GET  /<tenant>/discovery/v2.0/keys                     the JWKS (also /<tenant>/discovery/keys)
     POST /<tenant>/oauth2/v2.0/token                       client_credentials (v1: oauth2/token)
+    POST /<tenant>/oauth2/v2.0/devicecode                  a person's device-code sign-in
+                                                           (devicecode.py; its token grants too)
     /_github/..., /_msi/token, /secrets/...                the stand-ins (standins.py, keyvault.py)
 
 and returns None for every other path. `authorize` checks a Graph request's bearer token and
@@ -79,6 +81,9 @@ class IdentityService:
         self.github = GitHubTokenService(base_url_fn=base_url_fn, clock=clock)
         self.managed_identity = ManagedIdentityEndpoint(identity=self)
         self.keyvault = KeyVault(identity=self, clock=clock)
+        from idpctl.emulator.devicecode import DeviceCodeService
+
+        self.devices = DeviceCodeService(self)
         self._assertions = AssertionChecker(
             clock=clock, local_issuers=lambda: {self.github.issuer: self.github.jwks()},
             ca_file=ca_file,
@@ -97,7 +102,7 @@ class IdentityService:
         if match is None or match.group(2) not in _ROUTES:
             return None
         tenant, route = unquote(match.group(1)), _ROUTES[match.group(2)]
-        expected = "POST" if route.startswith("token") else "GET"
+        expected = "POST" if route.startswith("token") or route == "devicecode" else "GET"
         if request.method != expected:
             return oauth.aad_error(request, TokenError(
                 405, "invalid_request", 900561,
@@ -108,6 +113,8 @@ class IdentityService:
                 400, "invalid_tenant", 90002,
                 f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
                 "and are signing into the correct cloud."))
+        if route == "devicecode":
+            return self.devices.start(request, tenant)
         if route.startswith("token"):
             return self._token(request, tenant, v1=route == "token-v1")
         if route == "keys":
@@ -131,6 +138,8 @@ class IdentityService:
                 return oauth.plain_json(400, {"error": str(exc).split("\n")[0]})
         if path == "/_emulator/managed-identity" and request.method == "GET":
             return oauth.plain_json(200, self.managed_identity.settings())
+        if path.startswith("/_emulator/device"):
+            return self.devices.handle_admin(request)
         return self.handle_admin_keyvault(request)
 
     def handle_admin_keyvault(self, request: wire.Request) -> wire.Response | None:
@@ -176,6 +185,10 @@ class IdentityService:
                                  "No tenant-identifying information found in either the request "
                                  "or implied by any provided credentials.")
             form = oauth.form_fields(request)
+            from idpctl.emulator.devicecode import GRANTS
+
+            if form.get("grant_type") in GRANTS and not v1:
+                return self.devices.token(request, form)
             client, acr = self._authenticate(request, form, tenant)
             resource = oauth.resource_of(form, v1=v1)
         except TokenError as exc:
@@ -234,8 +247,17 @@ class IdentityService:
         names = {tenant, self.tenant_id}
         return {f"{base}/{n}/oauth2/{v}token" for n in names for v in ("v2.0/", "")}
 
+    def base_url(self) -> str:
+        return self._base_url_fn()
+
+    def now(self) -> float:
+        return self._clock()
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return self._signer.sign(claims)
+
     def issue(self, client: Client, resource: str, *, appidacr: str = "1",
-              extra: dict[str, Any] | None = None) -> tuple[str, int]:
+              extra: dict[str, Any] | None = None, app_roles: bool = True) -> tuple[str, int]:
         """Mint an access token for `client` and `resource`; returns (jwt, expires_on)."""
         now = int(self._clock())
         issuer = f"https://sts.windows.net/{self.tenant_id}/"
@@ -246,7 +268,7 @@ class IdentityService:
             "sub": client.object_id, "tid": self.tenant_id, "uti": uuid.uuid4().hex[:22],
             "ver": "1.0",
         }
-        roles = _roles_for(client.roles, resource)
+        roles = _roles_for(client.roles, resource) if app_roles else []
         if roles:
             claims["roles"] = roles
         claims.update(extra or {})
@@ -291,7 +313,7 @@ class IdentityService:
                 client_request_id=request.headers.get("client-request-id"),
                 headers={"WWW-Authenticate": self._graph_challenge()})
         wanted = roles if roles is not None else (WRITE_ROLES if write else READ_ROLES)
-        if not set(claims.get("roles") or ()) & set(wanted):
+        if not set(claims.get("roles") or ()) & set(wanted) and not _person_may(claims, wanted):
             return wire.graph_error(
                 403, "accessDenied",
                 "You cannot perform the requested operation, required scopes are missing in "
@@ -314,7 +336,22 @@ class IdentityService:
                 'client_id="00000003-0000-0000-c000-000000000000"')
 
 
+# a person's token (delegated): the scope AND a directory role that manages identity providers
+# (api-reference/v1.0/api/identitycontainer-list-identityproviders.md: External Identity
+# Provider Administrator is the least privileged role; Global Administrator may too)
+_MANAGING_ROLES = frozenset({"be2f45a1-457d-42af-a067-6ec1fa63bc45",
+                             "62e90394-69f5-4237-9190-012177145e10"})
+
+
+def _person_may(claims: dict[str, Any], wanted: Collection[str]) -> bool:
+    scopes = set(str(claims.get("scp") or "").split())
+    if not scopes & (set(wanted) | {"Directory.AccessAsUser.All"}):
+        return False
+    return bool(set(claims.get("wids") or ()) & _MANAGING_ROLES)
+
+
 _ROUTES = {
+    "oauth2/v2.0/devicecode": "devicecode",
     "v2.0/.well-known/openid-configuration": "discovery-v2",
     ".well-known/openid-configuration": "discovery-v1",
     "discovery/v2.0/keys": "keys",
