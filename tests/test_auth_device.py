@@ -51,7 +51,7 @@ def _approver(admin: AdminClient, wids: list[str], done: threading.Event,
 
 
 def test_device_code_sign_in_then_the_cache(workspace, tmp_path: Path) -> None:
-    cache = tmp_path / "cache" / "msal.json"
+    cache = workspace.root / ".idpctl" / "cache" / "msal.json"
     _device_workspace(workspace, cache)
     workspace.write("google.yaml", GOOGLE)
     env = {"GOOGLE_SECRET": "CANARY-device-google"}
@@ -77,7 +77,8 @@ def test_device_code_sign_in_then_the_cache(workspace, tmp_path: Path) -> None:
 
 
 def test_a_person_without_a_managing_role_is_refused_by_graph(workspace, tmp_path) -> None:
-    _device_workspace(workspace, tmp_path / "msal.json")
+    cache = workspace.root / ".idpctl" / "msal.json"
+    _device_workspace(workspace, cache)
     done, approved = threading.Event(), []
     thread = _approver(workspace.emulator.admin, [READER], done, approved)
     result = workspace.run_process("plan", env={}, timeout=60)
@@ -85,4 +86,58 @@ def test_a_person_without_a_managing_role_is_refused_by_graph(workspace, tmp_pat
     thread.join(5)
     assert result.code == 1
     assert "Error: Graph 403 accessDenied" in result.err
-    assert os.path.exists(tmp_path / "msal.json")
+    assert os.path.exists(cache)
+
+
+def test_the_token_cache_stays_in_the_repository_and_is_never_followed(workspace,
+                                                                        tmp_path: Path) -> None:
+    """A branch's idpctl.yaml cannot choose where a person's refresh token is written: a
+    cache outside the repository, or a symlink out of it, is a located error before any
+    sign-in; an existing cache file is written 0600 and never through a symlink."""
+    victim = tmp_path / "victim-rc"
+    victim.write_text("{}", encoding="utf-8")
+    original = workspace.config.read_text(encoding="utf-8")
+    for cache in (victim, workspace.root / "cache-link.json"):
+        if cache != victim:
+            cache.symlink_to(victim)
+        workspace.config.write_text(original, encoding="utf-8")
+        _device_workspace(workspace, cache)
+        result = workspace.run("validate")
+        assert result.code == 1, result.text
+        assert "auth.tokenCache is outside the configuration's root" in result.text, result.text
+        assert victim.read_text(encoding="utf-8") == "{}"
+
+
+def test_an_existing_cache_file_is_made_private_and_a_link_is_not_followed(tmp_path) -> None:
+    from idpctl.auth import DeviceCode
+
+    target = tmp_path / "target.json"
+    target.write_text("{}", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    kept = tmp_path / "kept.json"
+    kept.write_text("{}", encoding="utf-8")
+    kept.chmod(0o644)
+    for path, fails in ((link, True), (kept, False)):
+        device = DeviceCode.__new__(DeviceCode)
+        device.cache_path = str(path)
+        device.cache = _ChangedCache()
+        if fails:
+            try:
+                device._save()
+            except OSError:
+                pass
+            else:
+                raise AssertionError("the cache was written through a symlink")
+        else:
+            device._save()
+    assert target.read_text(encoding="utf-8") == "{}"
+    assert kept.read_text(encoding="utf-8") == "SERIALIZED"
+    assert (kept.stat().st_mode & 0o777) == 0o600
+
+
+class _ChangedCache:
+    has_state_changed = True
+
+    def serialize(self) -> str:
+        return "SERIALIZED"

@@ -170,3 +170,25 @@ def test_issuer_from_the_discovery_document(workspace) -> None:
     assert out.code == 0, out.text
     doc = yaml.safe_load((workspace.root / "ext" / "b2c.yaml").read_text())
     assert doc["issuer"].startswith(base) and "REPLACE-ME" not in doc["issuer"]
+
+
+def test_a_symlink_out_of_a_named_folder_is_refused_and_never_read(tmp_path, capsys) -> None:
+    """convert walks the folders it is given inside the repository boundary (control 5): a
+    provider file linked from outside is refused, and nothing of it is written."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "prov.yaml").write_text(
+        "kind: openIdConnectIdentityProvider\ndisplayName: Outside\n"
+        "clientId: OUTSIDE-THE-REPO-VALUE\nclientSecret: {env: X}\n"
+        "metadataUrl: https://idp.example/.well-known/openid-configuration\n"
+        "responseType: code\nscope: openid\n", encoding="utf-8")
+    src = tmp_path / "repo" / "providers"
+    src.mkdir(parents=True)
+    (src / "prov.yaml").symlink_to(outside / "prov.yaml")
+    out = tmp_path / "repo" / "external"
+    assert cli.main(["convert", "--to", "external", str(src), "--out", str(out),
+                     "--offline"]) == 1
+    captured = capsys.readouterr()
+    assert "outside the configuration's root" in captured.err, captured.err
+    assert "OUTSIDE-THE-REPO-VALUE" not in captured.out + captured.err
+    assert not out.exists() or not any(out.iterdir())

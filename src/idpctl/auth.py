@@ -396,7 +396,10 @@ class DeviceCode:
         folder = os.path.dirname(self.cache_path)
         if folder:
             os.makedirs(folder, mode=0o700, exist_ok=True)
-        fd = os.open(self.cache_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # never through a symlink, and 0600 even when the file was already there
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(self.cache_path, flags, 0o600)
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(self.cache.serialize())
 

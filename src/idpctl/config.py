@@ -65,8 +65,8 @@ CLOUDS: Mapping[str, tuple[str, str]] = {
     name: (cloud.graph, cloud.authority) for name, cloud in endpoints.CLOUDS.items()}
 _VAR = re.compile(r"\$\{var\.([A-Za-z_][A-Za-z0-9_]*)\}")
 _PATH_KEYS = (("graph", "caBundle"), ("auth", "certificate", "path"),
-              ("auth", "federatedToken", "file"), ("state", "path"), ("vault", "caCert"),
-              ("preflight", "caBundle"))
+              ("auth", "federatedToken", "file"), ("auth", "tokenCache"), ("state", "path"),
+              ("vault", "caCert"), ("preflight", "caBundle"))
 
 
 @dataclass(frozen=True)
@@ -290,7 +290,10 @@ def _require_env_and_tenant(doc: Document, env: str | None) -> None:
 
 
 # paths in idpctl.yaml that name a credential file
-_CREDENTIAL_FILES = (("auth", "certificate", "path"), ("auth", "federatedToken", "file"))
+# a person's token cache (deviceCode) holds a refresh token: a pull request must not choose
+# where it is written (people run idpctl on a branch's own idpctl.yaml)
+_CREDENTIAL_FILES = (("auth", "certificate", "path"), ("auth", "federatedToken", "file"),
+                     ("auth", "tokenCache"))
 
 
 def _endpoint_problems(settings: Settings, doc: Document) -> list[Problem]:

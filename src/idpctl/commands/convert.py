@@ -97,9 +97,9 @@ def _sources(args: argparse.Namespace) -> list[Path]:
         for raw in args.paths:
             path = Path(raw)
             if path.is_dir():
-                found += sorted(p for p in path.rglob("*")
-                                if p.suffix in (".yaml", ".yml") and p.is_file()
-                                and not any(part.startswith(".") for part in p.parts[-1:]))
+                found += _inside(path, sorted(
+                    p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+                    and not any(part.startswith(".") for part in p.parts[-1:])), args)
             elif path.is_file():
                 found.append(path)
             else:
@@ -111,6 +111,21 @@ def _sources(args: argparse.Namespace) -> list[Path]:
     if not found:
         raise IdpctlError("convert: no provider files to convert")
     return [p.resolve() for p in dict.fromkeys(found)]
+
+
+def _inside(folder: Path, files: list[Path], args: argparse.Namespace) -> list[Path]:
+    """The files found in a folder the operator named, each of which must stay in it after
+    symlinks (the repository boundary, docs/security.md control 5): a symlink out of the
+    folder is refused, and what it points to is never read."""
+    from idpctl import endpoints, pipeline
+
+    allowance = pipeline.allowance(args)
+    for path in files:
+        reason = endpoints.check_path(path, roots=[folder], allowance=allowance,
+                                      what=f"convert: {path}")
+        if reason:
+            raise IdpctlError(reason)
+    return files
 
 
 def _refuse_overlap(out: Path, sources: Sequence[Path]) -> None:
