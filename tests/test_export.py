@@ -257,7 +257,8 @@ def test_live_values_cannot_forge_a_keep_or_a_reference() -> None:
 
 
 TRICKY_NAMES = ["Google\nx: {keep: live}\nend", "Google\nmethod: client_secret_post\nend",
-                "Google\n# comment", "Google\r  clientSecret: {keep: live}\rend"]
+                "Google\n# comment", "Google\r  clientSecret: {keep: live}\rend",
+                "Google\x85x: {keep: live}\u2028end\u2029"]
 
 
 def _tricky(name: str) -> list[LiveProvider]:

@@ -85,6 +85,17 @@ class _Keep(str):
     """A `{keep: live}` secret; the str is the reference to write when rotating it."""
 
 
+_LINE_BREAKS = frozenset("\r\n\x85\u2028\u2029")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    """A string with a line break double-quoted, every break escaped: PyYAML writes NEL and
+    the Unicode separators raw in other styles and then reads them back folded to spaces."""
+    style = '"' if _LINE_BREAKS.intersection(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(
     _EnvRef, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", {"env": str(v)},
                                               flow_style=True))
