@@ -254,3 +254,65 @@ def test_live_values_cannot_forge_a_keep_or_a_reference() -> None:
     assert data["inboundClaimMapping"] == {"sub": "{keep: live}", "email": "{env: STOLEN}"}
     assert data["clientAuthentication"]["clientSecret"] == {"keep": "live"}
     assert exported.text.count("# set outside idpctl; to rotate") == 1
+
+
+TRICKY_NAMES = ["Google\nx: {keep: live}\nend", "Google\nmethod: client_secret_post\nend",
+                "Google\n# comment", "Google\r  clientSecret: {keep: live}\rend",
+                "Google\x85x: {keep: live}\u2028end\u2029"]
+
+
+def _tricky(name: str) -> list[LiveProvider]:
+    google = LiveProvider(
+        id="g1", odata_type="#microsoft.graph.socialIdentityProvider",
+        kind="socialIdentityProvider", key="Google", fields={
+            "displayName": name, "identityProviderType": "Google", "clientId": "gid",
+            "clientSecret": UNKNOWN})
+    oidc = LiveProvider(
+        id="o1", odata_type="#microsoft.graph.oidcIdentityProvider",
+        kind="oidcIdentityProvider", key="Contoso", fields={
+            "displayName": name, "clientId": name, "issuer": "https://i/",
+            "wellKnownEndpoint": "https://i/.well-known/x", "responseType": "code",
+            "scope": "openid", "clientAuthentication": {
+                "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                "clientSecret": UNKNOWN},
+            "inboundClaimMapping": {"sub": name}})
+    return [google, oidc]
+
+
+@pytest.mark.parametrize("name", TRICKY_NAMES)
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_multi_line_display_name_round_trips_and_gets_no_comment(name, keep) -> None:
+    """A portal display name whose continuation lines read like a key, a `{keep: live}` or a
+    comment: every provider is exported, each file loads back to exactly the live values, and
+    the comments sit only on the real secret and method lines."""
+    live = _tricky(name)
+    result = export.build(live, load_kinds(), keep=keep)
+    assert [f.address for f in result.files] == [
+        "oidcIdentityProvider/Contoso", "socialIdentityProvider/Google"]
+    for exported, lp in zip(result.files, reversed(live), strict=True):
+        data = yaml.safe_load(exported.text)
+        secret = {"keep": "live"} if keep else {"env": result.secrets[0].env
+                                                if lp.id == "o1" else result.secrets[1].env}
+        expected = {"kind": lp.kind, **{k: v for k, v in lp.fields.items()
+                                        if k not in ("clientSecret", "clientAuthentication")}}
+        if lp.id == "o1":
+            expected["clientAuthentication"] = {"method": "client_secret_post",
+                                                "clientSecret": secret}
+        else:
+            expected["clientSecret"] = secret
+        assert data == expected
+        rotate = exported.text.count("# set outside idpctl; to rotate")
+        assert rotate == (1 if keep else 0)
+        assert exported.text.count("# Graph cannot tell") == (lp.id == "o1")
+
+
+def test_export_of_a_forged_display_name_writes_every_provider(workspace) -> None:
+    workspace.emulator.admin.seed(dict(SEEDS["social"], displayName=TRICKY_NAMES[0]))
+    workspace.emulator.admin.seed(dict(SEEDS["oidc"], displayName=TRICKY_NAMES[1]))
+    out = workspace.run("export", "--out", "exported")
+    assert out.code == 0, out.text
+    folder = workspace.root / "exported"
+    files = list(folder.iterdir())
+    names = {yaml.safe_load(p.read_text())["displayName"] for p in files}
+    assert len(files) == 2
+    assert names == {TRICKY_NAMES[0], TRICKY_NAMES[1]}

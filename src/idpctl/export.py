@@ -85,13 +85,23 @@ class _Keep(str):
     """A `{keep: live}` secret; the str is the reference to write when rotating it."""
 
 
+_LINE_BREAKS = frozenset("\r\n\x85\u2028\u2029")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    """A string with a line break double-quoted, every break escaped: PyYAML writes NEL and
+    the Unicode separators raw in other styles and then reads them back folded to spaces."""
+    style = '"' if _LINE_BREAKS.intersection(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(
     _EnvRef, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", {"env": str(v)},
                                               flow_style=True))
 _Dumper.add_representer(
     _Keep, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", {"keep": "live"},
                                             flow_style=True))
-_KEEP_LINE = re.compile(r"^\s*[A-Za-z]+: \{keep: live\}$")
 
 
 def _slug(text: str) -> str:
@@ -135,7 +145,7 @@ def build(live: Sequence[LiveProvider], kinds: Mapping[str, Kind], *,
         secrets += needed
         name = _unique(file_name(kind.name, lp.key), names)
         files.append(ExportedFile(name, f"{kind.name}/{lp.key}",
-                                  _text(document, schema_ref, [n.env for n in needed])))
+                                  _text(document, schema_ref)))
     return Export(tuple(files), tuple(secrets), tuple(skipped))
 
 
@@ -186,16 +196,34 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _text(document: Mapping[str, Any], schema_ref: str, rotate: Sequence[str]) -> str:
-    """The file: schema comment, then the document; each `{keep: live}` line (in document
-    order, as `rotate` is) gets the reference to write when rotating."""
+def _text(document: Mapping[str, Any], schema_ref: str) -> str:
+    """The file: schema comment, then the document; each `{keep: live}` gets the reference to
+    write when rotating, each guessed `client_secret_post` a comment to check it. Comments are
+    placed by the composed node of the value they describe, never by matching dumped text, so
+    no live value (a multi-line display name) can be taken for a key line."""
     body = yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
                      default_flow_style=False, width=100)
-    lines = body.splitlines()
-    names = iter(rotate)
-    for i, line in enumerate(lines):
-        if line == "  method: client_secret_post":
-            lines[i] = f"{line}   {METHOD_COMMENT}"
-        elif _KEEP_LINE.match(line):
-            lines[i] = f"{line}   # set outside idpctl; to rotate, write {{env: {next(names)}}}"
-    return "\n".join([f"# yaml-language-server: $schema={schema_ref}", *lines]) + "\n"
+    ends = sorted(_comments(document, yaml.compose(body, Loader=yaml.SafeLoader)), reverse=True)
+    for end, comment in ends:
+        if body[end] != "\n":
+            raise AssertionError(f"export: a comment would not end its line at {end}")
+        body = f"{body[:end]}   {comment}{body[end:]}"
+    return f"# yaml-language-server: $schema={schema_ref}\n{body}"
+
+
+def _comments(value: Any, node: yaml.Node, parent: str = "") -> list[tuple[int, str]]:
+    """(character index where the value's node ends, comment) for each value that gets one:
+    `document` and its composed `node` walked together."""
+    if not isinstance(value, Mapping) or not isinstance(node, yaml.MappingNode):
+        return []
+    found: list[tuple[int, str]] = []
+    for (_, value_node), (key, item) in zip(node.value, value.items(), strict=True):
+        if isinstance(item, _Keep):
+            found.append((value_node.end_mark.index,
+                          f"# set outside idpctl; to rotate, write {{env: {item}}}"))
+        elif parent == "clientAuthentication" and key == "method" \
+                and item == "client_secret_post":
+            found.append((value_node.end_mark.index, METHOD_COMMENT))
+        elif not isinstance(item, _EnvRef):
+            found += _comments(item, value_node, key)
+    return found
