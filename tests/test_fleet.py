@@ -5,12 +5,14 @@ code; a failing tenant never stops the others) and `idpctl envs --format json`."
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pytest
 
 from idpctl.commands import fleet
 from idpctl.emulator.harness import EmulatorHandle
+from test_hostile_discovery import assert_inert_markdown
 from workspace import Workspace
 
 GOOGLE = """\
@@ -126,7 +128,7 @@ def test_plan_files_per_environment_and_markdown_report(fleet_ws) -> None:
     md = result.out
     assert md.startswith("## idpctl plan: 3 environments\n")
     assert "| env | tenant | create | update | replace | delete | drift | error |" in md
-    assert "<details><summary>prod</summary>" in md
+    assert "<details><summary><code>prod</code></summary>" in md
     assert "```text\n" in md  # the broken tenant's error, fenced
 
 
@@ -193,12 +195,66 @@ def test_environments_sharing_a_state_are_refused_and_the_others_run(fleet_ws) -
     assert not (ws.root / ".idpctl").exists() or not list((ws.root / ".idpctl").glob("*.lock"))
 
 
+# what a pull request's provider file can make a child's error or validate output say
+HOSTILE = ("</details><img src=https://x/t.png> ![i](https://x/p.png) @octo-org/admins "
+           "[Approved](https://x) ``` `` ` | *bold* _it_")
+
+
+def assert_inert_fleet_markdown(md: str) -> None:
+    """Every fenced block closes with the fence that opened it and holds no backtick run as
+    long; outside the fences, `assert_inert_markdown`."""
+    outside: list[str] = []
+    fence = ""
+    for line in md.split("\n"):
+        if fence:
+            if line == fence:
+                fence = ""
+            else:
+                assert fence not in line, f"a line that could close the fence: {line!r}"
+            continue
+        opening = re.fullmatch(r"(`{3,})text", line)
+        if opening:
+            fence = opening.group(1)
+            continue
+        outside.append(line)
+    assert not fence, "a fence left open"
+    assert_inert_markdown("\n".join(outside))
+
+
 def test_markdown_report_escapes_what_a_tenant_said() -> None:
-    """An error text can hold what a provider file or Graph said: in the table it is plain
-    text (no cell break, no HTML, no code span), in the section a fence it cannot close."""
+    """An error text can hold what a provider file or Graph said: in the table a code span
+    on one line (no cell break), in the section a fence it cannot close."""
     said = "bad | <img src=x onerror=alert(1)>\n````\n@everyone `x`"
     md = fleet.markdown("plan", [fleet.TenantResult(env="dev", code=1, error=said)])
-    row = next(line for line in md.splitlines() if line.startswith("| dev |"))
+    row = next(line for line in md.splitlines() if line.startswith("| `dev` |"))
     assert row.count(" | ") == len(fleet.HEADER) - 1
-    assert "<img" not in row and "&lt;img" in row and "`" not in row and "\\|" in row
+    assert "\\|" in row and "\\x0a" in row
     assert f"`````text\n{said}\n`````" in md
+    assert_inert_fleet_markdown(md)
+
+
+@pytest.mark.parametrize("verb", ["validate", "plan", "drift"])
+def test_fleet_markdown_keeps_a_pull_requests_text_inert(verb: str) -> None:
+    """Error cells, environment names, tenants and validate's sections (the child's plain
+    text) hold no live link, image, mention or HTML; a backtick run closes nothing."""
+    results = [
+        fleet.TenantResult(env=f"dev{HOSTILE}", code=1, tenant=HOSTILE, error=HOSTILE),
+        fleet.TenantResult(env="prod", code=1, error=HOSTILE,
+                           section=f"providers/x.yaml:6:1: unknown field {HOSTILE}\n"
+                                   f"```\n{HOSTILE}\n" if verb == "validate" else ""),
+    ]
+    md = fleet.markdown(verb, results)
+    assert "Approved" in md and "octo-org" in md  # the text is shown, as text
+    assert_inert_fleet_markdown(md)
+
+
+def test_validate_all_envs_markdown_shows_a_hostile_key_as_text(fleet_ws) -> None:
+    """The review's case end to end: a provider file's key reaches validate's sections and
+    plan's error cells as text only."""
+    ws, _ = fleet_ws
+    ws.write("x.yaml", GOOGLE.replace("Google", "Facebook") + f'"{HOSTILE}": 1\n')
+    for verb in ("validate", "plan"):
+        result = ws.run(verb, "--all-envs", "--format", "markdown")
+        assert result.code == 1, result.text
+        assert "Approved" in result.out, result.out
+        assert_inert_fleet_markdown(result.out)

@@ -5,9 +5,9 @@ A summary counts table, flags for deletes, replaces and secret rotations, then o
 `(sensitive)`, never by value.
 
 Text from outside (names, values, messages, notes, warnings) is only ever shown inside a code
-span (`_span`) or HTML-escaped inside `<code>` on one line (`_html`): no raw HTML, @mention,
-link, image or table cell break from a pull request's files or a discovery document
-(docs/security.md, control 2).
+span (`span`), HTML-escaped inside `<code>` on one line (`html`), or, when it spans lines, in a
+code fence it cannot close (`fenced`): no raw HTML, @mention, link, image or table cell break
+from a pull request's files or a discovery document (docs/security.md, control 2).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from idpctl.model import Action, Change, FieldChange, Plan
 from idpctl.output import inline
 from idpctl.render import format_value, summary_line
 
-__all__ = ["markdown", "span"]
+__all__ = ["fenced", "html", "markdown", "span"]
 
 _TITLES = {Action.CREATE: "Create", Action.UPDATE: "Update", Action.REPLACE: "Replace",
            Action.DELETE: "Delete", Action.ADOPT: "Adopt"}
@@ -104,7 +104,7 @@ def _list(addresses: list[str]) -> str:
 
 def _section(change: Change, *, folded_only: bool = False) -> str:
     flags = _change_flags(change)
-    summary = (f"<code>{_html(change.action.value)}</code> <b><code>{_html(change.address)}"
+    summary = (f"<code>{html(change.action.value)}</code> <b><code>{html(change.address)}"
                "</code></b>: "
                f"{_TITLES[change.action].lower()}{flags}")
     lines = ["<details>", f"<summary>{summary}</summary>", ""]
@@ -193,7 +193,15 @@ def span(value: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _html(value: str) -> str:
+def fenced(value: str) -> str:
+    """Multi-line text from outside as a code block: its fence longer than any backtick run
+    inside (at least three), so no line of it can close the block."""
+    longest = max((len(run) for run in _BACKTICKS.findall(value)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{value}\n{fence}"
+
+
+def html(value: str) -> str:
     """Text inside an HTML element on one line: `&`, `<`, `>`, quotes and `@` escaped."""
     return (inline(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("@", "&#64;"))

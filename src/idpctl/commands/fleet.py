@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 from idpctl import config
 from idpctl.errors import ConfigError, Problem
+from idpctl.render_markdown import fenced, html, span
 
 __all__ = ["TenantResult", "environments", "exit_code", "markdown", "run", "text"]
 
@@ -252,34 +252,33 @@ def _verdict(results: Sequence[TenantResult]) -> str:
             f"{failed} failed, {changed} with changes or drift")
 
 
-def _md_cell(value: str) -> str:
-    """Plain text in a table cell or summary: no markup, no HTML, no line break."""
-    return (" ".join(value.split()).replace("&", "&amp;").replace("<", "&lt;")
-            .replace(">", "&gt;").replace("|", "\\|").replace("`", "'"))
-
-
-def _fenced(value: str) -> str:
-    """`value` in a code fence longer than any run of backticks it holds."""
-    runs = [len(run) for run in value.split("\n") for run in _backtick_runs(run)]
-    fence = "`" * max(3, *(n + 1 for n in runs)) if runs else "```"
-    return f"{fence}text\n{value}\n{fence}"
-
-
-def _backtick_runs(line: str) -> list[str]:
-    return re.findall(r"`+", line)
-
-
 def markdown(verb: str, results: Sequence[TenantResult]) -> str:
     lines = [f"## idpctl {verb}: {len(results)} environments", "", _verdict(results), "",
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(_md_cell(c) for c in _row(r)) + " |" for r in results]
+    lines += [_md_row(r) for r in results]
     lines.append("")
     for r in results:
-        lines += [f"<details><summary>{_md_cell(r.env)}</summary>", ""]
-        lines.append(r.section.rstrip("\n") if r.section else
-                     _fenced(r.error) if r.error else "")
-        lines += ["", "</details>", ""]
+        lines += [f"<details><summary><code>{html(r.env)}</code></summary>", "",
+                  _md_section(verb, r), "", "</details>", ""]
     return "\n".join(lines)
+
+
+def _md_row(r: TenantResult) -> str:
+    """A table row: what a tenant, its files or Graph said only ever in a code span; the
+    counts are idpctl's own."""
+    cells = _row(r)
+    for i in (0, 1, len(cells) - 1):
+        cells[i] = span(cells[i]) if cells[i] not in ("", "-") else cells[i]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _md_section(verb: str, r: TenantResult) -> str:
+    """plan's and drift's sections are their own inert Markdown; validate's is the child's
+    plain text, fenced, as is an error."""
+    if r.section and verb != "validate":
+        return r.section.rstrip("\n")
+    text = r.section.rstrip("\n") or r.error
+    return fenced(text) if text else ""
 
 
 def to_json(verb: str, results: Sequence[TenantResult]) -> str:
