@@ -117,7 +117,7 @@ def test_exit_2_with_changes_and_0_once_every_tenant_is_applied(fleet_ws) -> Non
 
 
 def test_plan_files_per_environment_and_markdown_report(fleet_ws) -> None:
-    ws, _ = fleet_ws
+    ws, prod = fleet_ws
     refused = ws.run("plan", "--all-envs", "--out", "plan.json")
     assert refused.code == 1 and "{env}" in refused.err
     result = ws.run("plan", "--all-envs", "--offline", "--out", "plan-{env}.json",
@@ -130,6 +130,12 @@ def test_plan_files_per_environment_and_markdown_report(fleet_ws) -> None:
     assert "| env | tenant | create | update | replace | delete | drift | error |" in md
     assert "<details><summary><code>prod</code></summary>" in md
     assert "```text\n" in md  # the broken tenant's error, fenced
+    sections = {name: md[md.index(f"<summary><code>{name}</code>"):]
+                .split("</details>", 1)[0] for name in ("dev", "prod")}
+    for name, section in sections.items():  # the plan the child wrote, not an empty section
+        assert "socialIdentityProvider/Google" in section, (name, md)
+    assert f"| `{prod.tenant}` |" in md and "| 1 | 0 | 0 | 0 |" in md
+    assert "CANARY-" not in result.text
 
 
 def test_drift_and_validate_all_envs(fleet_ws) -> None:

@@ -170,14 +170,18 @@ def _runner(args: argparse.Namespace, verb: str, fmt: str) -> Callable[[str], _D
             [sys.executable, "-m", "idpctl", *child_argv(argv, verb, name, out)],
             capture_output=True, text=True, env=environ, check=False, stdin=subprocess.DEVNULL,
         )
-        return _Done(_result(name, verb, fmt, proc),
+        saved = Path(out.replace("{env}", name)) if out and verb == "plan" else None
+        return _Done(_result(name, verb, fmt, proc, saved),
                      "".join(line + "\n" for line in proc.stderr.splitlines()
                              if line.startswith("::")))
 
     return one
 
 
-def _result(name: str, verb: str, fmt: str, proc: subprocess.CompletedProcess[str]) -> TenantResult:
+def _result(name: str, verb: str, fmt: str, proc: subprocess.CompletedProcess[str],
+            saved: Path | None = None) -> TenantResult:
+    """What one environment's run said. With `--out` the plan is the file the child wrote
+    (its stdout then also says where it saved it), read as `idpctl show` reads it."""
     result = TenantResult(env=name, code=proc.returncode)
     errors = [line[len("Error: "):] for line in proc.stderr.splitlines()
               if line.startswith("Error: ")]
@@ -189,15 +193,27 @@ def _result(name: str, verb: str, fmt: str, proc: subprocess.CompletedProcess[st
         result.section = "".join(line + "\n" for line in proc.stdout.splitlines()
                                  if not line.startswith("::"))
         return result
-    try:
-        document = json.loads(proc.stdout) if proc.stdout.strip() else None
-    except ValueError:
-        document = None
+    document = _saved_plan(saved) if saved and proc.returncode in (0, 2) \
+        else _stdout_document(proc.stdout)
     if isinstance(document, dict):
         result.document = document
         result.tenant = str(document.get("tenant") or "")
         _read(result, verb, fmt, document)
     return result
+
+
+def _stdout_document(stdout: str) -> Any:
+    try:
+        return json.loads(stdout) if stdout.strip() else None
+    except ValueError:
+        return None
+
+
+def _saved_plan(path: Path) -> dict[str, Any]:
+    from idpctl import planfile
+    from idpctl.commands import common
+
+    return planfile.to_data(common.load_planfile(path).plan)
 
 
 def _read(result: TenantResult, verb: str, fmt: str, document: dict[str, Any]) -> None:
