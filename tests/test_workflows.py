@@ -19,7 +19,8 @@ import yaml
 from nodetools import NODE_DIR, ROOT, node
 
 EXAMPLES = ROOT / "examples" / "workflows"
-EXAMPLE_NAMES = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml", "drift-fleet.yml")
+EXAMPLE_NAMES = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml", "drift-fleet.yml",
+                 "plan-on-pr-fleet.yml")
 WORKFLOWS = sorted([*EXAMPLES.glob("*.yml"), *(ROOT / ".github" / "workflows").glob("*.yml")])
 ACTION = ROOT / "action.yml"
 # the examples name idpctl's action as OWNER/REPO@REF: where this repository is published and
@@ -150,7 +151,7 @@ def test_examples_sign_in_by_federated_credential(name: str) -> None:
     text = (EXAMPLES / name).read_text(encoding="utf-8")
     workflow = _load(EXAMPLES / name)
     # the pull-request preview signs in as its own, read-only app registration
-    client = "AZURE_PLAN_CLIENT_ID" if name == "plan-on-pr.yml" else "AZURE_CLIENT_ID"
+    client = "AZURE_PLAN_CLIENT_ID" if name.startswith("plan-on-pr") else "AZURE_CLIENT_ID"
     assert workflow["env"]["AZURE_CLIENT_ID"] == f"${{{{ vars.{client} }}}}"
     assert workflow["env"]["AZURE_TENANT_ID"] == "${{ vars.AZURE_TENANT_ID }}"
     assert "AZURE_CLIENT_SECRET" not in text
@@ -192,7 +193,7 @@ def test_provider_secrets_reach_the_jobs_that_resolve_them() -> None:
              for m in PROVIDER_ENV.findall(path.read_text(encoding="utf-8"))}
     assert names, "the example provider files use {env: NAME} references"
     blocks = []
-    for name in ("plan-on-pr.yml", "apply-on-merge.yml"):
+    for name in ("plan-on-pr.yml", "apply-on-merge.yml", "plan-on-pr-fleet.yml"):
         text = (EXAMPLES / name).read_text(encoding="utf-8")
         block = _secrets_block(text)
         blocks.append(block)
@@ -200,7 +201,7 @@ def test_provider_secrets_reach_the_jobs_that_resolve_them() -> None:
             assert f"  {secret}: ${{{{ secrets.{secret} }}}}\n" in block, (name, secret)
         assert _load(EXAMPLES / name)["env"].keys() >= names
         assert "vault" in block.lower() and "keyVault" in block
-    assert blocks[0] == blocks[1]
+    assert blocks[0] == blocks[1] == blocks[2]
     assert blocks[0] in readme  # the README shows the very lines, at the same indentation
     for drift in ("drift.yml", "drift-fleet.yml"):
         assert "secrets." not in (EXAMPLES / drift).read_text(encoding="utf-8")
@@ -289,6 +290,31 @@ def test_drift_fleet_runs_one_job_per_environment_from_idpctl_envs() -> None:
     assert jobs["summary"]["needs"] == "drift"
     download = _steps_using({"jobs": {"s": jobs["summary"]}}, "actions/download-artifact@")[0]
     assert download["with"]["pattern"] == "idpctl-drift-*"
+
+
+def test_plan_on_pr_fleet_plans_each_tenant_and_posts_one_comment() -> None:
+    workflow = _load(EXAMPLES / "plan-on-pr-fleet.yml")
+    jobs = workflow["jobs"]
+    files = "${{ env.IDPCTL_FILES }}"
+    assert _idpctl_args({"jobs": {"e": jobs["envs"]}}) == [("envs", f"{files} --format json", "0")]
+    assert jobs["plan"]["strategy"]["matrix"] == "${{ fromJSON(needs.envs.outputs.matrix) }}"
+    assert jobs["plan"]["strategy"]["fail-fast"] is False
+    env, plan = "--env ${{ matrix.env }}", "${{ runner.temp }}/idpctl-plan/plan"
+    assert _idpctl_args({"jobs": {"p": jobs["plan"]}}) == [
+        ("validate", f"{files} {env}", "0"),
+        ("plan", f"{files} {env} --out {plan}.json --detailed-exitcode "
+                 "${{ env.PREFLIGHT_FLAG }}", "0 2"),
+        ("show", f"{files} {env} {plan}.json --format markdown", "0"),
+    ]
+    upload = _steps_using({"jobs": {"p": jobs["plan"]}}, "actions/upload-artifact@")[0]["with"]
+    assert upload["name"] == "idpctl-plan-${{ matrix.env }}" and f"{plan}.json" in upload["path"]
+    assert jobs["comment"]["needs"] == "plan"
+    assert jobs["comment"]["permissions"] == {"actions": "read", "pull-requests": "write"}
+    download = _steps_using({"jobs": {"c": jobs["comment"]}}, "actions/download-artifact@")
+    assert download[0]["with"]["pattern"] == "idpctl-plan-*"
+    scripts = _steps_using(workflow, "actions/github-script@")
+    assert len(scripts) == 1  # ONE comment, from the last job
+    assert "updateComment" in scripts[0]["with"]["script"]
 
 
 def test_ci_runs_the_readme_test_command_on_three_pythons_with_node_20() -> None:
@@ -380,6 +406,8 @@ def test_action_step_tees_stdout_and_can_hide_the_step_summary(tmp_path: Path) -
 
 SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 PLAN = EXAMPLES / "plan-on-pr.yml"
+PLAN_FLEET = EXAMPLES / "plan-on-pr-fleet.yml"
+PLANS = pytest.mark.parametrize("path", [PLAN, PLAN_FLEET], ids=lambda p: p.name)
 
 
 def _all_steps(document: dict[Any, Any]) -> list[dict[str, Any]]:
@@ -428,12 +456,16 @@ def test_no_pull_request_target_and_no_expressions_in_scripts(path: Path) -> Non
         assert "${{" not in step.get("run", ""), step.get("name")
 
 
-def test_plan_on_pr_reads_idpctl_yaml_from_the_base_branch() -> None:
-    workflow = _load(PLAN)
+@PLANS
+def test_plan_on_pr_reads_idpctl_yaml_from_the_base_branch(path: Path) -> None:
+    workflow = _load(path)
     assert set(workflow["on"]) == {"pull_request"}
     assert workflow["env"]["IDPCTL_FILES"] == \
         "--config .idpctl-base/idpctl.yaml --providers-root ."
     for job_name, job in workflow["jobs"].items():
+        if not _steps_using({"jobs": {job_name: job}}, IDPCTL_USES):
+            assert not _steps_using({"jobs": {job_name: job}}, "actions/checkout@"), job_name
+            continue  # a job that runs no idpctl reads no file of the pull request
         head, base = _steps_using({"jobs": {job_name: job}}, "actions/checkout@")
         assert "ref" not in head["with"] and "path" not in head["with"]  # the pull request
         assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
@@ -441,6 +473,16 @@ def test_plan_on_pr_reads_idpctl_yaml_from_the_base_branch() -> None:
         for step in _steps_using({"jobs": {job_name: job}}, IDPCTL_USES):
             assert step["with"]["args"].startswith("${{ env.IDPCTL_FILES }}"), step["name"]
             assert "working-directory" not in step["with"]
+
+
+def test_plan_on_pr_fleet_runs_only_scripts_on_idpctls_own_output() -> None:
+    """The fleet's run scripts: the matrix from `idpctl envs`, the plan's summary and the
+    outcome file written from the idpctl step's outputs through env (never an expression)."""
+    workflow = _load(PLAN_FLEET)
+    runs = [step["run"] for step in _all_steps(workflow) if "run" in step]
+    assert runs[:2] == ['echo "matrix=$(cat "$RUNNER_TEMP/matrix.json")" >> "$GITHUB_OUTPUT"',
+                        'cat "$RUNNER_TEMP/idpctl-plan/plan.md" >> "$GITHUB_STEP_SUMMARY"']
+    assert len(runs) == 3 and '"$RUNNER_TEMP/idpctl-plan/outcome.txt"' in runs[2]
 
 
 def test_plan_on_pr_executes_nothing_from_the_pull_request() -> None:
@@ -454,19 +496,25 @@ def test_plan_on_pr_executes_nothing_from_the_pull_request() -> None:
     assert install["env"]["IDPCTL_SOURCE"] == "${{ github.action_path }}"
 
 
-def test_fork_pull_requests_are_validated_without_credentials() -> None:
-    jobs = _load(PLAN)["jobs"]
+@PLANS
+def test_fork_pull_requests_are_validated_without_credentials(path: Path) -> None:
+    jobs = _load(path)["jobs"]
     same, fork = "github.event.pull_request.head.repo.full_name", "github.repository"
-    assert jobs["plan"]["if"] == f"{same} == {fork}"
+    first = "envs" if path == PLAN_FLEET else "plan"  # the fleet's plan jobs need envs
+    assert jobs[first]["if"] == f"{same} == {fork}"
+    if path == PLAN_FLEET:
+        assert jobs["plan"]["needs"] == "envs"
+        assert jobs["comment"]["if"] == f"${{{{ !cancelled() && {same} == {fork} }}}}"
     assert jobs["validate-fork"]["if"] == f"{same} != {fork}"
     assert jobs["validate-fork"]["permissions"] == {"contents": "read"}
     assert [c for c, _, _ in _idpctl_args({"jobs": {"f": jobs["validate-fork"]}})] == \
         ["validate"]
 
 
-def test_preview_can_skip_the_discovery_fetches() -> None:
+@PLANS
+def test_preview_can_skip_the_discovery_fetches(path: Path) -> None:
     """IDPCTL_PR_OFFLINE=true plans with --offline: no request to a URL from the files."""
-    assert _load(PLAN)["env"]["PREFLIGHT_FLAG"] == \
+    assert _load(path)["env"]["PREFLIGHT_FLAG"] == \
         "${{ vars.IDPCTL_PR_OFFLINE == 'true' && '--offline' || '' }}"
 
 
@@ -504,6 +552,31 @@ def test_a_long_plan_is_cut_at_a_line_end_so_no_code_span_is_left_open(tmp_path:
     body = args["body"]
     assert "... cut: the whole plan" in body and "@octocat" not in body
     assert all(line.count("`") % 2 == 0 for line in body.splitlines()), "an open code span"
+
+
+def test_the_fleet_comment_has_a_section_per_tenant_and_fences_errors(tmp_path: Path) -> None:
+    """plan-on-pr-fleet.yml's one comment: each tenant's plan.md as idpctl wrote it, and a
+    failed tenant's error (text a pull request's files can reach) fenced past its backticks."""
+    script = _steps_using(_load(PLAN_FLEET), "actions/github-script@")[0]["with"]["script"]
+    harness = _comment_harness(tmp_path, script)
+    plans = tmp_path / "runner-temp" / "idpctl-plans"
+    dev, prod = plans / "idpctl-plan-dev", plans / "idpctl-plan-prod"
+    dev.mkdir(parents=True)
+    prod.mkdir()
+    (dev / "plan.md").write_text("#### dev-plan-body\n", encoding="utf-8")
+    (dev / "outcome.txt").write_text("plan 2\n\n", encoding="utf-8")
+    (prod / "outcome.txt").write_text("plan 1\nbad\n````\n@everyone <img src=x>\n\n",
+                                      encoding="utf-8")
+    env = {**os.environ, "RUNNER_TEMP": str(tmp_path / "runner-temp")}
+    ((call, args),) = _run_comment(harness, tmp_path, env)
+    body = args["body"]
+    assert call == "create" and body.startswith("<!-- idpctl-plan-fleet -->\n")
+    assert "| <code>dev</code> | changes |" in body
+    assert "| <code>prod</code> | plan failed |" in body
+    assert "#### dev-plan-body" in body
+    assert "`````text\nbad\n````\n@everyone <img src=x>\n`````" in body
+    outside = re.sub(r"`````text\n.*?\n`````", "", body, flags=re.S)
+    assert "@everyone" not in outside and "<img" not in outside
 
 
 def _run_comment(harness: Path, cwd: Path, env: dict[str, str]) -> list[Any]:
