@@ -136,6 +136,11 @@ def test_plan_files_per_environment_and_markdown_report(fleet_ws) -> None:
         assert "socialIdentityProvider/Google" in section, (name, md)
     assert f"| `{prod.tenant}` |" in md and "| 1 | 0 | 0 | 0 |" in md
     assert "CANARY-" not in result.text
+    as_json = ws.run("plan", "--all-envs", "--offline", "--out", "plan-{env}.json",
+                     "--format", "json")
+    envs = json.loads(as_json.out)["environments"]
+    assert envs["prod"]["plan"]["summary"]["has_changes"] is True
+    assert envs["dev"]["counts"]["create"] == 1 and envs["prod"]["tenant"] == prod.tenant
 
 
 def test_drift_and_validate_all_envs(fleet_ws) -> None:
