@@ -63,7 +63,8 @@ class Throttled:
     def __init__(self, emu, root: Path, window: float) -> None:
         self.emu, self.root, self.window = emu, root, window
         self.idpctl = idpctl_command()
-        self.env = {**os.environ, SECRET_ENV: emu.client_secret, OIDC_SECRET_ENV: OIDC_SECRET}
+        self.env = {**os.environ, SECRET_ENV: emu.client_secret, OIDC_SECRET_ENV: OIDC_SECRET,
+                    "IDPCTL_ALLOW_ENDPOINTS": emu.base_url.removeprefix("https://")}
 
     def workspace(self, n: int, *, throttled: bool) -> Workspace:
         emu = self.emu

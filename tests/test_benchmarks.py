@@ -59,6 +59,7 @@ def test_throttled_rows_check_the_store_and_count_throttled_items(emulator,
     from benchmarks.throttled import Throttled, render
 
     bench = Throttled(emulator, tmp_path, 1.0)
+    assert bench.env["IDPCTL_ALLOW_ENDPOINTS"] == emulator.base_url.removeprefix("https://")
     rows = bench.creates(45, throttled=True, baseline=False)
     emulator.admin.set_rate_limit(None)
     (row,) = rows
