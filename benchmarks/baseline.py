@@ -1,13 +1,17 @@
 """The per-resource way, as a baseline: what Terraform's msgraph provider and Graph SDK
 scripts do, with the cheapest local work we could write.
 
-    python -m benchmarks.baseline apply|plan WORKSPACE
+    python -m benchmarks.baseline apply|plan|update WORKSPACE
 
 - local work: each file parsed with PyYAML's C loader, no schema checks;
 - `apply`: one POST per provider not yet in its state file, 10 in flight (Terraform's
   default `-parallelism=10`), the state written once at the end;
 - `plan`: one GET per provider in its state (Terraform's refresh), 10 in flight, then a
-  field-by-field diff of what the files set.
+  field-by-field diff of what the files set;
+- `update`: the same refresh and diff, then one PATCH per provider that differs, 10 in
+  flight.
+
+Like a plain SDK script it gives up (raises) at its first error, a 429 included.
 
 It signs in with one client-credentials request to the emulator's token endpoint. Settings
 come from WORKSPACE/baseline.json, the client secret from $IDPCTL_BENCH_CLIENT_SECRET.
@@ -85,10 +89,10 @@ def apply(root: Path, client: httpx.Client) -> int:
     return 0
 
 
-def plan(root: Path, client: httpx.Client) -> int:
+def _refresh(root: Path, client: httpx.Client) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every provider in the state read back, one GET each (Terraform's refresh)."""
     state_path = root / "baseline-state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    desired = _desired(root)
 
     def refresh(item: tuple[str, str]) -> tuple[str, dict[str, Any]]:
         response = client.get(f"{COLLECTION}/{item[1]}")
@@ -96,16 +100,46 @@ def plan(root: Path, client: httpx.Client) -> int:
         return item[0], response.json()
 
     with ThreadPoolExecutor(PARALLELISM) as pool:
-        live = dict(pool.map(refresh, state.items()))
-    changes = [name for name, doc in desired.items()
-               if name not in live or _differs(doc, live[name])]
-    print(f"{len(changes)} to change")
+        return state, dict(pool.map(refresh, state.items()))
+
+
+def _changes(root: Path, live: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: doc for name, doc in _desired(root).items()
+            if name not in live or _differs(doc, live[name])}
+
+
+def plan(root: Path, client: httpx.Client) -> int:
+    _, live = _refresh(root, client)
+    print(f"{len(_changes(root, live))} to change")
+    return 0
+
+
+def update(root: Path, client: httpx.Client) -> int:
+    state, live = _refresh(root, client)
+    todo = [(state[name], doc) for name, doc in _changes(root, live).items() if name in state]
+
+    def patch(item: tuple[str, dict[str, Any]]) -> None:
+        body = {k: v for k, v in item[1].items()
+                if k not in ("kind", "clientAuthentication", "displayName")}
+        body["@odata.type"] = OIDC
+        client.patch(f"{COLLECTION}/{item[0]}", json=body).raise_for_status()
+
+    with ThreadPoolExecutor(PARALLELISM) as pool:
+        list(pool.map(patch, todo))
+    print(f"updated {len(todo)}")
     return 0
 
 
 def _differs(doc: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
-    return any(live.get(k) != v for k, v in doc.items()
+    return any(_set_differs(v, live.get(k)) for k, v in doc.items()
                if k not in ("kind", "clientAuthentication"))
+
+
+def _set_differs(want: Any, have: Any) -> bool:
+    """Only what the file sets: Graph answers a mapping with every other key as null."""
+    if isinstance(want, Mapping) and isinstance(have, Mapping):
+        return any(_set_differs(v, have.get(k)) for k, v in want.items())
+    return bool(want != have)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(root)
     settings = json.loads((path / "baseline.json").read_text())
     with _client(settings) as client:
-        return apply(path, client) if verb == "apply" else plan(path, client)
+        return {"apply": apply, "plan": plan, "update": update}[verb](path, client)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ def test_throttled_rows_check_the_store_and_count_throttled_items(emulator,
     from benchmarks.throttled import Throttled, render
 
     bench = Throttled(emulator, tmp_path, 1.0)
+    assert bench.env["IDPCTL_ALLOW_ENDPOINTS"] == emulator.base_url.removeprefix("https://")
     rows = bench.creates(45, throttled=True, baseline=False)
     emulator.admin.set_rate_limit(None)
     (row,) = rows
@@ -66,3 +67,21 @@ def test_throttled_rows_check_the_store_and_count_throttled_items(emulator,
     assert row.throttled == 0 and row.requests == math.ceil(45 / BATCH) + 1, row
     assert row.floor == pytest.approx(45 / 200)
     assert "| 45 creates | idpctl |" in render(rows, "header")
+
+
+def test_throttled_baseline_plans_and_updates_the_providers_idpctl_created(
+        emulator, tmp_path: Path) -> None:
+    """The baseline's plan and 10% update rows refresh what idpctl created (one GET each)
+    and PATCH the tenth that differs; idpctl's update row comes first."""
+    from benchmarks.throttled import OTHER_SCOPE, Throttled
+
+    bench = Throttled(emulator, tmp_path, 0.2)
+    rows = bench.update_and_plan(10)
+    emulator.admin.set_rate_limit(None)
+    assert [(r.work, r.who) for r in rows] == [
+        ("plan of 10", "idpctl"), ("plan of 10", "baseline"),
+        ("10% update of 10", "idpctl"), ("10% update of 10", "baseline")]
+    assert rows[1].requests == 10 and rows[3].requests == 10 + 1, rows
+    assert all((r.created, r.duplicated) == (10, 0) for r in rows[2:]), rows
+    scopes = {p["displayName"]: p.get("scope") for p in emulator.admin.store()["providers"]}
+    assert list(scopes.values()).count(OTHER_SCOPE) == 1, scopes

@@ -103,7 +103,7 @@ def test_secret_from_environment_and_flags(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [["--tenant-kind", "nope"], ["--rate-limit", "0"],
                                   ["--page-size", "x"], ["--page-size", "0"],
-                                  ["--replication-delay", "-1"]])
+                                  ["--replication-delay", "-1"], ["--request-log-size", "0"]])
 def test_bad_arguments_exit_nonzero(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(args)
@@ -135,6 +135,18 @@ def test_parser_defaults() -> None:
     assert (args.host, args.port, args.tenant_kind, args.page_size, args.rate_limit) == (
         "127.0.0.1", 0, "external", 100, 300)
     assert build_parser().parse_args(["--rate-limit", "off"]).rate_limit is None
+
+
+def test_request_log_size_reaches_a_subprocess_emulator(tmp_path: Path) -> None:
+    """`--request-log-size N` keeps the latest N requests; the default stays 10,000."""
+    assert build_parser().parse_args([]).request_log_size == 10_000
+    with running_emulator(subprocess=True, rate_limit="off", data_dir=tmp_path,
+                          request_log_size=3) as emu:
+        with emu.graph() as graph:
+            emu.admin.clear_requests()
+            for _ in range(5):
+                assert graph.get(COLLECTION).status_code == 200
+        assert len(emu.admin.requests()) == 3
 
 
 def test_harness_subprocess_mode_and_state_across_restart(tmp_path: Path) -> None:

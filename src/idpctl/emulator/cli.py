@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from idpctl.cli import UsageParser
-from idpctl.emulator.admin import read_json_file
+from idpctl.emulator.admin import LOG_LIMIT, read_json_file
 from idpctl.emulator.certs import CertPaths, ensure_certificates
 from idpctl.emulator.clients import ClientRegistry
 from idpctl.emulator.readings import CHOICES, DEFAULT, Readings
@@ -72,11 +72,14 @@ class EmulatorConfig:
     state_file: Path | None = None
     data_dir: Path | None = None
     hang_cap: float = 60.0
+    request_log_size: int = LOG_LIMIT
     readings: Readings = DEFAULT
 
     def __post_init__(self) -> None:
         if self.page_size < 1:
             raise ValueError("page_size must be at least 1")
+        if self.request_log_size < 1:
+            raise ValueError("request_log_size must be at least 1")
         if self.rate_limit is not None and self.rate_limit < 1:
             raise ValueError("rate_limit must be at least 1 (None: off)")
         if min(self.replication_delay, self.rate_window, self.hang_cap) < 0:
@@ -156,7 +159,8 @@ def start(config: EmulatorConfig) -> Running:
                     replication_delay=config.replication_delay, readings=config.readings),
         identity=identity, registry=registry, page_size=config.page_size,
         budget=budget_for(config.rate_limit, per_app=config.per_app, window=config.rate_window),
-        state_file=config.state_file, base_url_fn=lambda: base["url"], hang_cap=config.hang_cap)
+        state_file=config.state_file, base_url_fn=lambda: base["url"], hang_cap=config.hang_cap,
+        request_log_size=config.request_log_size)
     app.load_state()
     context = None if config.http else server_ssl_context(certs.server_cert, certs.server_key)
     server = EmulatorServer(app, host=config.host, port=config.port, ssl_context=context)
@@ -222,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requests a window per tenant (per app: 2/3 of it); default 300")
     p.add_argument("--rate-window", type=_seconds, default=60.0, metavar="SECONDS",
                    help="the throttling window (default 60; shorter for tests)")
+    p.add_argument("--request-log-size", type=_positive_int, default=LOG_LIMIT, metavar="N",
+                   help=f"requests kept for /_emulator/requests (default {LOG_LIMIT})")
     p.add_argument("--replication-delay", type=_seconds, default=0.0, metavar="SECONDS")
     p.add_argument("--reading", action="append", default=[], metavar="NAME=VALUE",
                    help="where the docs are silent, behave this way (default: the strictest): "
@@ -241,7 +247,8 @@ def _config(args: argparse.Namespace) -> EmulatorConfig:
         client_secret=args.client_secret or os.environ.get(SECRET_ENV) or None,
         clients_file=args.clients, page_size=args.page_size, rate_limit=args.rate_limit,
         rate_window=args.rate_window, replication_delay=args.replication_delay,
-        http=args.http, state_file=args.state, data_dir=args.data_dir,
+        request_log_size=args.request_log_size, http=args.http, state_file=args.state,
+        data_dir=args.data_dir,
         readings=Readings.parse(args.reading))
 
 

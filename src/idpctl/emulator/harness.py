@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from idpctl.emulator.admin import LOG_LIMIT
 from idpctl.emulator.cli import EmulatorConfig, default_data_dir, parse_ready, start
 
 __all__ = ["AdminClient", "AdminError", "EmulatorHandle", "running_emulator"]
@@ -229,6 +230,8 @@ def _command(config: EmulatorConfig) -> list[str]:
             args += [flag, str(value)]
     if config.rate_window != 60.0:
         args += ["--rate-window", str(config.rate_window)]
+    if config.request_log_size != LOG_LIMIT:
+        args += ["--request-log-size", str(config.request_log_size)]
     args += config.readings.args()
     return args + (["--http"] if config.http else [])
 

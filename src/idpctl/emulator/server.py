@@ -43,7 +43,8 @@ class Emulator:
 
     def __init__(self, *, store: Any, identity: Any, registry: Any, page_size: int = 100,
                  budget: Budget | None = None, state_file: Path | None = None,
-                 base_url_fn: Callable[[], str], hang_cap: float = HANG_CAP_SECONDS) -> None:
+                 base_url_fn: Callable[[], str], hang_cap: float = HANG_CAP_SECONDS,
+                 request_log_size: int = admin.LOG_LIMIT) -> None:
         self.store = store
         self.identity = identity
         self.registry = registry
@@ -54,7 +55,7 @@ class Emulator:
         self.latency_ms = 0
         self.stopping = threading.Event()
         self._save_lock = threading.Lock()
-        self.log = admin.RequestLog(redact=self._redact)
+        self.log = admin.RequestLog(redact=self._redact, limit=request_log_size)
         self.state_file = state_file
         self.graph = GraphApi(self, page_size=page_size)
         self.userflows = UserFlows(tenant_kind=store.tenant_kind,
