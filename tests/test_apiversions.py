@@ -12,30 +12,11 @@ from idpctl import apiversions
 from idpctl.errors import ConfigError
 from idpctl.kinds import load_kinds
 from idpctl.model import Action, Change, FlowLink, Plan
+from reliability import ENV, GOOGLE, contoso
 from workspace import Workspace
 
 KINDS = load_kinds()
-GOOGLE = """\
-kind: socialIdentityProvider
-identityProviderType: Google
-displayName: Google
-clientId: google-client
-clientSecret: {env: GOOGLE_SECRET}
-"""
-CONTOSO = """\
-kind: oidcIdentityProvider
-displayName: Contoso
-clientId: contoso-client
-issuer: https://idp.contoso.test/
-wellKnownEndpoint: https://idp.contoso.test/.well-known/openid-configuration
-responseType: code
-scope: openid profile
-clientAuthentication:
-  method: client_secret_post
-  clientSecret: {env: CONTOSO_SECRET}
-inboundClaimMapping: {sub: sub, email: email}
-"""
-ENV = {"GOOGLE_SECRET": "CANARY-g1", "CONTOSO_SECRET": "CANARY-c1"}
+CONTOSO = contoso()
 
 
 def test_defaults_follow_the_v1_docs_and_metadata() -> None:

@@ -9,29 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import conformance_replay as conformance
+from reliability import ENV, GOOGLE, contoso
 from workspace import CANARY
 
-GOOGLE = """\
-kind: socialIdentityProvider
-identityProviderType: Google
-displayName: Google
-clientId: google-client
-clientSecret: {env: GOOGLE_SECRET}
-"""
-CONTOSO = """\
-kind: oidcIdentityProvider
-displayName: Contoso
-clientId: contoso-client
-issuer: https://idp.contoso.test/
-wellKnownEndpoint: https://idp.contoso.test/.well-known/openid-configuration
-responseType: code
-scope: openid profile
-clientAuthentication:
-  method: client_secret_post
-  clientSecret: {env: CONTOSO_SECRET}
-inboundClaimMapping: {sub: sub, email: email, name: name}
-"""
-ENV = {"GOOGLE_SECRET": "CANARY-g1", "CONTOSO_SECRET": "CANARY-c1"}
+# the shared Contoso file, with one more claim to drop in the second apply
+CONTOSO = contoso().replace("email: email}", "email: email, name: name}")
 
 
 def test_docs_examples_replay_without_unexpected_differences() -> None:
