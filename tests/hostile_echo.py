@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import ssl
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 
+from hostile_graph import serving
 from idpctl.emulator.harness import EmulatorHandle
-from workspace import allow_endpoint
 
 __all__ = ["PAYLOAD", "Echo", "echo_server"]
 
@@ -81,6 +78,7 @@ def echo_server(emu: EmulatorHandle, echo: Echo) -> Iterator[str]:
                                          headers=headers)
                 status, content = reply.status_code, reply.content
                 if echo.rebase:
+                    own = f"https://127.0.0.1:{self.server.server_address[1]}"
                     content = content.replace(emu.base_url.encode(), own.encode())
                 kind = reply.headers.get("content-type", "application/json")
             self.send_response(status)
@@ -91,22 +89,8 @@ def echo_server(emu: EmulatorHandle, echo: Echo) -> Iterator[str]:
 
         do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
 
-    class QuietServer(ThreadingHTTPServer):
-        def handle_error(self, request: Any, client_address: Any) -> None:
-            pass
-
-    server = QuietServer(("127.0.0.1", 0), Handler)
-    directory = Path(emu.ca_path).parent
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(directory / "server.pem", directory / "server-key.pem")
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    own = f"https://127.0.0.1:{server.server_address[1]}"
-    allow_endpoint(own)  # the operator's allowance: the scenario is what it echoes
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield own
-    finally:
-        server.shutdown()
-        server.server_close()
-        upstream.close()
+    with serving(Handler, emu) as url:  # on the allowance: the scenario is what it echoes
+        try:
+            yield url
+        finally:
+            upstream.close()

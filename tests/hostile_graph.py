@@ -68,24 +68,35 @@ def hostile_graph(emu: EmulatorHandle, rewrite: Rewrite) -> Iterator[str]:
 
         do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
 
-    class QuietServer(ThreadingHTTPServer):
-        def handle_error(self, request: Any, client_address: Any) -> None:
-            # idpctl hanging up on a body it refuses is the point of these tests; the default
-            # prints a traceback to sys.stderr, which an in-process idpctl run is capturing
-            pass
+    with serving(Handler, emu) as url:
+        try:
+            yield url
+        finally:
+            upstream.close()
 
-    server = QuietServer(("127.0.0.1", 0), Handler)
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # idpctl hanging up on a body it refuses is the point of these tests; the default
+        # prints a traceback to sys.stderr, which an in-process idpctl run is capturing
+        pass
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], emu: EmulatorHandle) -> Iterator[str]:
+    """`handler` on loopback over TLS with the emulator's certificate (so idpctl trusts it
+    through the emulator's CA), its URL on the operator's allowance, for the block."""
+    server = _QuietServer(("127.0.0.1", 0), handler)
     directory = Path(emu.ca_path).parent
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(directory / "server.pem", directory / "server-key.pem")
     server.socket = context.wrap_socket(server.socket, server_side=True)
+    url = f"https://127.0.0.1:{server.server_address[1]}"
+    allow_endpoint(url)  # the operator (this test) lets idpctl talk to it
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        url = f"https://127.0.0.1:{server.server_address[1]}"
-        allow_endpoint(url)  # the operator (this test) lets idpctl talk to the proxy
         yield url
     finally:
         server.shutdown()
         server.server_close()
-        upstream.close()
