@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=int, default=30, help="ms a Graph request")
     parser.add_argument("--parallel", type=int, default=4)
     args = parser.parse_args(argv)
-    from idpctl.emulator.harness import running_emulator
+    from idpctl_emulator.harness import running_emulator
 
     with tempfile.TemporaryDirectory(prefix="idpctl-fleet-") as tmp, running_emulator(
             subprocess=True, rate_limit="off", page_size=100) as emu:

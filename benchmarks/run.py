@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per plan/validate (best)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args(argv)
-    from idpctl.emulator.harness import running_emulator
+    from idpctl_emulator.harness import running_emulator
 
     sizes = QUICK_SIZES if args.quick else SIZES
     with tempfile.TemporaryDirectory(prefix="idpctl-bench-") as tmp, running_emulator(

@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10_000])
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args(argv)
-    from idpctl.emulator.harness import running_emulator
+    from idpctl_emulator.harness import running_emulator
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="idpctl-throttled-") as tmp, running_emulator(

@@ -149,7 +149,8 @@ def sweep(graph: Any, prefix: str) -> list[str]:
 def graph_for(folder: Path, env: Mapping[str, str] | None = None) -> Iterator[Any]:
     """A signed-in GraphClient from the idpctl.yaml in `folder`, with `env` (the target's
     secret variable) set while it is open."""
-    from idpctl import config, pipeline
+    from idpctl.cli import pipeline
+    from idpctl.config import settings as config
 
     saved = {name: os.environ.get(name) for name in env or {}}
     os.environ.update(env or {})

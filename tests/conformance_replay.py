@@ -25,7 +25,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from idpctl.emulator.harness import EmulatorHandle, running_emulator
+from idpctl_emulator.harness import EmulatorHandle, running_emulator
 
 DOCS = Path(__file__).parent / "conformance" / "docs"
 WRITE_ONLY = frozenset({"clientSecret", "certificateData"})

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from idpctl import redact
-from idpctl.emulator.harness import EmulatorHandle, running_emulator
+from idpctl_emulator.harness import EmulatorHandle, running_emulator
 from workspace import TRANSCRIPTS, Workspace, allow_endpoint, assert_no_canary
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from hostile_graph import serving
-from idpctl.emulator.harness import EmulatorHandle
+from idpctl_emulator.harness import EmulatorHandle
 
 __all__ = ["PAYLOAD", "Echo", "echo_server"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from idpctl.emulator.harness import EmulatorHandle
+from idpctl_emulator.harness import EmulatorHandle
 from workspace import allow_endpoint
 
 __all__ = ["Rewrite", "hostile_graph"]

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idpctl.graph.live import normalise
 from idpctl.kinds import load_kinds
-from idpctl.live import normalise
 from workspace import TRANSCRIPTS, Result, Workspace, assert_no_canary
 
 __all__ = [

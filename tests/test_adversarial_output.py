@@ -20,7 +20,7 @@ import pytest
 
 from hostile_echo import PAYLOAD, Echo, echo_server
 from idpctl import output, redact
-from idpctl.commands.annotations import annotation
+from idpctl.render.annotations import annotation
 
 OIDC = """\
 kind: oidcIdentityProvider
@@ -417,7 +417,7 @@ def test_field_names_from_a_crafted_plan_file_stay_on_their_line() -> None:
     """`idpctl show` renders a plan file someone else may have written (a pull request's
     workflow can upload one): a field name's newline cannot start a forged line."""
     from idpctl.model import Action, Change, FieldChange, Plan
-    from idpctl.render import text
+    from idpctl.render.plans import text
 
     forged = "clientId\n\u00a0::warning title=FORGED::x\nError: FORGED error line"
     fields = (FieldChange(name=forged, before="a", after="b"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from idpctl.commands.annotations import annotation, enabled
+from idpctl.render.annotations import annotation, enabled
 
 GOOGLE = """\
 kind: socialIdentityProvider

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from idpctl import apiversions
+from idpctl.config import apiversions
 from idpctl.errors import ConfigError
 from idpctl.kinds import load_kinds
 from idpctl.model import Action, Change, FlowLink, Plan

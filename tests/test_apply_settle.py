@@ -1,5 +1,5 @@
 """How the applier reads Graph's answers into the state, on data: one change, the batch
-answers it got, the state after. These kill mutations of `idpctl.apply` that the emulator
+answers it got, the state after. These kill mutations of `idpctl.apply.applier` that the emulator
 suites left alive (docs/reliability.md, "Mutation check"): a 3xx taken for success, a missing
 answer taken for success, a replace keeping the old object's secret records, an update
 resetting `created_at`, a delete answered 404 taken for a failure."""
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from idpctl import apply
-from idpctl.batching import BatchResult
+from idpctl.apply import applier as apply
+from idpctl.graph.batch import BatchResult
 from idpctl.model import Action, Change, SecretRecord, State
 from test_plan import b2c, managed, oidc, only, plan_of, secret, state_of
 

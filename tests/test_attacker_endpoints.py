@@ -176,7 +176,7 @@ def test_a_connection_string_endpoint_gets_no_account_key(listener: Listener) ->
     """A connection string's endpoint is known only once resolved: checked there."""
     from idpctl.errors import ConfigError
     from idpctl.model import SecretRef
-    from idpctl.state_azureblob import AzureBlobStateStore
+    from idpctl.state.azureblob import AzureBlobStateStore
 
     os.environ["ATTACK_CONNECTION"] = (
         "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=Q0FOQVJZLWtleQ==;"
@@ -209,8 +209,8 @@ def test_vault_addr_and_actions_url_over_http_send_nothing(
 
 
 def test_federated_sign_in_refuses_an_http_request_url(listener: Listener) -> None:
-    from idpctl.auth import token_provider
     from idpctl.errors import AuthError
+    from idpctl.graph.auth import token_provider
 
     env = {"AZURE_CLIENT_ID": "c", "ACTIONS_ID_TOKEN_REQUEST_URL":
            f"http://127.0.0.1:{listener.port}/token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "CANARY-r"}

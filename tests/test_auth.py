@@ -14,14 +14,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from idpctl.auth import (
+from idpctl.errors import AuthError
+from idpctl.graph.auth import (
     choose_mode,
     decode_claims,
     describe_failure,
     load_certificate,
     token_provider,
 )
-from idpctl.errors import AuthError
 from idpctl.model import SecretRef
 
 CANARY = "CANARY-auth-secret-5678"
@@ -313,8 +313,8 @@ def stand_ins(tmp_path_factory):
     import uuid
     from types import SimpleNamespace
 
-    from idpctl.emulator.cli import EmulatorConfig, start
-    from idpctl.emulator.harness import AdminClient
+    from idpctl_emulator.cli import EmulatorConfig, start
+    from idpctl_emulator.harness import AdminClient
 
     config = EmulatorConfig(rate_limit=None, client_id=str(uuid.uuid4()),
                             client_secret=f"emu-{uuid.uuid4().hex}",
@@ -359,7 +359,7 @@ def test_github_actions_federation(stand_ins, github) -> None:
 
 
 def test_github_token_is_fetched_afresh_near_expiry(stand_ins, github) -> None:
-    from idpctl.auth import GitHubAssertion
+    from idpctl.graph.auth import GitHubAssertion
 
     stand_ins.identity.github.configure({"lifetimeSeconds": 30})  # inside the 60 s margin
     assertion = GitHubAssertion(github["requestUrl"], github["requestToken"],
@@ -412,7 +412,7 @@ def _whoami(emu, tmp_path: Path, client_id: str, secret: str, capsys,
             monkeypatch) -> tuple[int, str]:
     import argparse
 
-    from idpctl.commands import whoami
+    from idpctl.cli import whoami
 
     (tmp_path / "providers").mkdir(exist_ok=True)
     (tmp_path / "idpctl.yaml").write_text(

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from idpctl import redact
-from idpctl.auth import AzureCli, choose_mode
-from idpctl.commands.whoami import describe
+from idpctl.cli.whoami import describe
 from idpctl.errors import AuthError
+from idpctl.graph.auth import AzureCli, choose_mode
 
 STAND_IN = """#!{python}
 import json, os, sys, time
@@ -132,7 +132,7 @@ def test_no_az_on_path(tmp_path: Path) -> None:
 
 def test_tokens_are_cached_and_registered_with_the_scrubber(az) -> None:
     env = {**az, "FAKE_AZ_MODE": "person", "FAKE_AZ_CLAIMS": json.dumps(PERSON)}
-    from idpctl.auth import TokenProvider
+    from idpctl.graph.auth import TokenProvider
 
     tokens = TokenProvider(mode="azureCli", detail="Azure CLI login", client_id=None,
                            tenant="t", make_app=lambda: AzureCli(tenant="t", env=env))

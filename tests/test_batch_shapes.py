@@ -15,10 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idpctl import apply, batching
-from idpctl.emulator.batch import parse_batch
+from idpctl.apply import applier as apply
+from idpctl.graph import batch as batching
 from idpctl.model import Action, Change, FlowLink, Plan
-from idpctl.state import new_state
+from idpctl.state.store import new_state
+from idpctl_emulator.batch import parse_batch
 
 FLOWS = ("B2C_1_a", "B2C_1_b", "B2C_1_c")
 _ORDER = {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3,

@@ -9,10 +9,10 @@ from datetime import datetime
 
 import pytest
 
-from idpctl.batching import BatchRequest
-from idpctl.graph import GraphClient
+from idpctl.graph.batch import BatchRequest
+from idpctl.graph.client import GraphClient
 from idpctl.model import Secret
-from idpctl.ratelimit import BudgetSpec
+from idpctl.net.ratelimit import BudgetSpec
 
 COLLECTION = "/identity/identityProviders"
 OIDC = "#microsoft.graph.oidcIdentityProvider"
@@ -31,7 +31,7 @@ def _oidc(name: str) -> dict:
 
 
 def _graph(emu, **kwargs: object) -> GraphClient:
-    from idpctl.auth import token_provider
+    from idpctl.graph.auth import token_provider
 
     tokens = token_provider({}, tenant=emu.tenant, authority_root=emu.base_url,
                             verify=emu.ca_path, env={"AZURE_CLIENT_ID": emu.client_id,

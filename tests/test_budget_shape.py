@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from datetime import datetime
 
-from idpctl.ratelimit import BudgetSpec
+from idpctl.net.ratelimit import BudgetSpec
 
 WINDOW = 2.0
 PER_APP, PER_TENANT = 60, 90  # Graph's 200:300, scaled to a few batches a window
@@ -135,7 +135,7 @@ def test_another_app_spending_most_of_the_tenant_budget_loses_nothing(workspace)
 
 
 def test_a_heartbeat_line_reports_progress_while_waiting(workspace, monkeypatch) -> None:
-    from idpctl import apply
+    from idpctl.apply import applier as apply
 
     monkeypatch.setattr(apply, "HEARTBEAT_SECONDS", 0.5)
     _throttled_workspace(workspace, 70)

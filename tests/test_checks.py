@@ -13,12 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from idpctl import checks
-from idpctl.cli import main
-from idpctl.emulator import sampleidp
+from idpctl.cli.main import main
 from idpctl.errors import AuthError
 from idpctl.kinds import load_kinds
 from idpctl.model import Action, Change, Finding, Plan
+from idpctl.preflight import checks
+from idpctl_emulator import sampleidp
 from workspace import CLIENT_SECRET_ENV, Workspace
 
 ENV = {"CONTOSO_SECRET": "CANARY-contoso-oidc", "GOOGLE_SECRET": "CANARY-google"}

@@ -16,7 +16,7 @@ HEAVY = ("httpx", "httpcore", "msal", "requests", "deepdiff", "cryptography", "j
 
 _PROBE = textwrap.dedent("""\
     import contextlib, io, json, sys
-    from idpctl.cli import main
+    from idpctl.cli.main import main
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             code = main(sys.argv[1:])
@@ -53,7 +53,7 @@ def test_validate_imports_no_http_or_msal(tmp_path: Path) -> None:
     assert code == 0
     assert "yaml" in loaded  # it did read the files
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
-    # valid files are checked by idpctl.schemafast; jsonschema only explains invalid ones
+    # valid files are checked by idpctl.config.schemafast; jsonschema only explains invalid ones
     assert not loaded & {"jsonschema", "referencing"}
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from idpctl import cli
-from idpctl.commands import common
+from idpctl.cli import common
+from idpctl.cli import main as cli
 
 
 def _verbs(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()

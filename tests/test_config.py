@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from idpctl.config import (
+from idpctl.config.settings import (
     find_settings,
     load_providers,
     load_settings,
     provider_files,
     resolve_settings,
 )
-from idpctl.endpoints import Allowance
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import SecretRef
+from idpctl.net.endpoints import Allowance
 
 KINDS = load_kinds()
 OIDC = """\
@@ -223,7 +223,7 @@ def test_variables_are_substituted(tmp_path: Path) -> None:
 
 
 def test_graph_budget_reaches_the_client_with_graphs_values_as_defaults(tmp_path: Path) -> None:
-    from idpctl.ratelimit import BudgetSpec, parse_budget
+    from idpctl.net.ratelimit import BudgetSpec, parse_budget
 
     settings = load_settings(_repo(tmp_path, "graph: {budget: {windowSeconds: 2}}\n"))
     spec = parse_budget(settings.budget, rate_limit=settings.rate_limit)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from idpctl import cli, convert
+from idpctl.cli import main as cli
 from idpctl.kinds import load_kinds
+from idpctl.reports import convert
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "b2c" / "providers"
 ISSUERS = ("--issuer", "Fabrikam Workforce=https://login.fabrikam.com/",
@@ -158,7 +159,7 @@ def test_issuer_from_the_discovery_document(workspace) -> None:
         """)
     import ssl
 
-    from idpctl import preflight_fetch
+    from idpctl.preflight import fetch as preflight_fetch
 
     original = preflight_fetch.ssl_context
     preflight_fetch.ssl_context = lambda ca=None: ssl.create_default_context(

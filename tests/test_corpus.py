@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from idpctl.cli import main
+from idpctl.cli.main import main
+from idpctl.config.yamlload import display_path, load_text
 from idpctl.errors import ConfigError
-from idpctl.yamlload import display_path, load_text
 
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED: dict[str, str] = json.loads((CORPUS / "EXPECTED.json").read_text())
@@ -266,7 +266,7 @@ _VALUES = st.recursive(
                                                                    HealthCheck.function_scoped_fixture])
 @given(st.dictionaries(st.sampled_from(_FIELD_NAMES), _VALUES, max_size=10))
 def test_provider_loading_raises_only_config_error(tmp_path: Path, data: dict) -> None:
-    from idpctl.config import load_providers, load_settings
+    from idpctl.config.settings import load_providers, load_settings
     from idpctl.kinds import load_kinds
 
     (tmp_path / "p.yaml").write_text(json.dumps(data))
@@ -295,7 +295,7 @@ _HOSTILE = st.sampled_from(
 def test_settings_loading_raises_only_config_error(tmp_path: Path, values: dict) -> None:
     """Any hostile value at any setting: Settings or a ConfigError of located one-line
     problems, never another exception (an internal error)."""
-    from idpctl.config import load_settings
+    from idpctl.config.settings import load_settings
 
     tree: dict[str, Any] = {"tenant": "t", "tenantKind": "external", "providers": "."}
     for path, value in values.items():

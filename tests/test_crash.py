@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from idpctl.emulator.harness import EmulatorHandle
+from idpctl_emulator.harness import EmulatorHandle
 from reliability import (
     SCENARIOS,
     Position,

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from idpctl import drift
 from idpctl.errors import Problem
+from idpctl.reports import drift
 from workspace import Workspace
 
 GOOGLE = """\
@@ -182,7 +182,7 @@ def test_annotations(workspace) -> None:
 
 
 def test_annotation_escaping() -> None:
-    from idpctl.commands.annotations import annotation
+    from idpctl.render.annotations import annotation
 
     assert annotation("error", "a%b\nc", file="p/x,y.yaml", line=3, col=5, title="t: u") == (
         "::error file=p/x%2Cy.yaml,line=3,col=5,title=t%3A u::a%25b%0Ac")
@@ -200,7 +200,7 @@ def test_report_exit_codes_are_pure() -> None:
 def test_unknown_types_and_builtins_are_never_findings() -> None:
     from idpctl.kinds import load_kinds
     from idpctl.model import LiveProvider
-    from idpctl.state import new_state
+    from idpctl.state.store import new_state
 
     kinds = load_kinds()
     live = [LiveProvider("x1", "#microsoft.graph.futureIdentityProvider", None, None,

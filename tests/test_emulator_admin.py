@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from idpctl.emulator import wire
-from idpctl.emulator.cli import EmulatorConfig, start
-from idpctl.emulator.harness import AdminError, EmulatorHandle, running_emulator
+from idpctl_emulator import wire
+from idpctl_emulator.cli import EmulatorConfig, start
+from idpctl_emulator.harness import AdminError, EmulatorHandle, running_emulator
 
 COLLECTION = "/beta/identity/identityProviders"
 SOCIAL = {"@odata.type": "microsoft.graph.SOCIALIdentityProvider", "displayName": "Google",

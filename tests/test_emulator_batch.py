@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from idpctl.emulator import wire
-from idpctl.emulator.batch import BatchError, BatchItem, parse_batch, run_batch
-from idpctl.emulator.harness import EmulatorHandle
+from idpctl_emulator import wire
+from idpctl_emulator.batch import BatchError, BatchItem, parse_batch, run_batch
+from idpctl_emulator.harness import EmulatorHandle
 
 SOCIAL = {"@odata.type": "#microsoft.graph.socialIdentityProvider", "displayName": "Google",
           "identityProviderType": "Google", "clientId": "c", "clientSecret": "CANARY-batch"}

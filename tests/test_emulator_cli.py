@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from idpctl.emulator.cli import build_parser, main, parse_ready
-from idpctl.emulator.harness import running_emulator
-from idpctl.emulator.readings import Readings
+from idpctl_emulator.cli import build_parser, main, parse_ready
+from idpctl_emulator.harness import running_emulator
+from idpctl_emulator.readings import Readings
 
 COLLECTION = "/beta/identity/identityProviders"
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from idpctl.emulator.faults import Faults, RuleError, parse_rule
-from idpctl.emulator.harness import AdminError, EmulatorHandle
+from idpctl_emulator.faults import Faults, RuleError, parse_rule
+from idpctl_emulator.harness import AdminError, EmulatorHandle
 
 COLLECTION = "/beta/identity/identityProviders"
 SOCIAL = {"@odata.type": "#microsoft.graph.socialIdentityProvider", "displayName": "Google",

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from idpctl.emulator.harness import EmulatorHandle
+from idpctl_emulator.harness import EmulatorHandle
 
 PROVIDERS = "/identity/identityProviders"
 CLAIMS = {"userId": "sub", "displayName": "name", "givenName": "given_name",
@@ -262,7 +262,7 @@ def test_plain_http_mode(emulator_factory: Any) -> None:
 
 
 def test_throttle_retry_after_is_exact_with_a_clock() -> None:
-    from idpctl.emulator.throttle import Throttle, budget_for, retry_after_header
+    from idpctl_emulator.throttle import Throttle, budget_for, retry_after_header
 
     now = [0.0]
     throttle = Throttle(budget_for(3, per_app=2, window=10), clock=lambda: now[0])

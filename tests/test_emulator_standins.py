@@ -12,7 +12,7 @@ import pytest
 import requests
 from msal.managed_identity import APP_SERVICE, get_managed_identity_source
 
-from idpctl.emulator import wire
+from idpctl_emulator import wire
 from test_emulator_tokens import GRAPH, Emu, aadsts, claims_of, emu  # noqa: F401
 
 EXCHANGE = "api://AzureADTokenExchange"

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idpctl.emulator.readings import Readings
-from idpctl.emulator.store import GraphFault, Store, redact, retired_api
+from idpctl_emulator.readings import Readings
+from idpctl_emulator.store import GraphFault, Store, redact, retired_api
 
 SECRET = "CANARY-store-secret-1"
 SECRET2 = "CANARY-store-secret-2"

@@ -22,12 +22,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from idpctl.emulator import wire
-from idpctl.emulator.certs import ensure_certificates
-from idpctl.emulator.cli import EmulatorConfig, start
-from idpctl.emulator.clients import DEFAULT_ROLES, ClientRegistry
-from idpctl.emulator.signing import b64url
-from idpctl.emulator.tokens import IdentityService
+from idpctl_emulator import wire
+from idpctl_emulator.certs import ensure_certificates
+from idpctl_emulator.cli import EmulatorConfig, start
+from idpctl_emulator.clients import DEFAULT_ROLES, ClientRegistry
+from idpctl_emulator.signing import b64url
+from idpctl_emulator.tokens import IdentityService
 
 TENANT = "7d3c2f7e-51a4-4c4f-9a53-2a7f1d7f0b11"
 GRAPH = "https://graph.microsoft.com/.default"

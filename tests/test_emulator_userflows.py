@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from conftest import reset_emulator
-from idpctl.emulator.harness import EmulatorHandle
+from idpctl_emulator.harness import EmulatorHandle
 
 PROVIDERS = "/beta/identity/identityProviders"
 EVENTS = ("microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"

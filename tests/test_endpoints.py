@@ -1,5 +1,5 @@
 """The cloud's own hosts, the operator's allowance and the no-blocking file read
-(idpctl.endpoints), as plain calls; the attacker's view is tests/test_attacker_endpoints.py."""
+(idpctl.net.endpoints), as plain calls; the attacker's view is tests/test_attacker_endpoints.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from idpctl.endpoints import (
+from idpctl.errors import ConfigError
+from idpctl.net.endpoints import (
     Allowance,
     NotRegularFile,
     check_keyvault_url,
@@ -19,7 +20,6 @@ from idpctl.endpoints import (
     keyvault_resource,
     read_regular,
 )
-from idpctl.errors import ConfigError
 
 NONE = Allowance()
 

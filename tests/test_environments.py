@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from idpctl.emulator.harness import EmulatorHandle
+from idpctl_emulator.harness import EmulatorHandle
 from workspace import Workspace
 
 GOOGLE = """\

@@ -9,9 +9,9 @@ import json
 import pytest
 import yaml
 
-from idpctl import export
 from idpctl.kinds import load_kinds
 from idpctl.model import UNKNOWN, LiveProvider
+from idpctl.reports import export
 from workspace import Workspace
 
 CLAIMS = {"userId": "sub", "displayName": "name", "email": "email"}
@@ -151,7 +151,7 @@ def test_import_named_addresses_and_refusals(workspace) -> None:
 def test_import_refused_while_locked(workspace) -> None:
     seeded(workspace)
     assert workspace.run("export").code == 0
-    from idpctl.state import LocalStateStore
+    from idpctl.state.store import LocalStateStore
 
     with LocalStateStore(workspace.state_path).lock(operation="apply"):
         refused = workspace.run("import", "--all")
@@ -217,7 +217,7 @@ def test_a_failed_export_leaves_no_empty_folder(workspace) -> None:
 
 def test_schema_write_copies_the_schemas_and_refuses_to_overwrite_a_changed_one(
         tmp_path, capsys) -> None:
-    from idpctl import cli
+    from idpctl.cli import main as cli
 
     dest = tmp_path / "schemas"
     assert cli.main(["schema", "--write", str(dest)]) == 0

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from idpctl import apply
-from idpctl.emulator.harness import EmulatorHandle
+from idpctl.apply import applier as apply
+from idpctl_emulator.harness import EmulatorHandle
 from reliability import (
     BIG,
     FAULTS,

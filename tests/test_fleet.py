@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from idpctl.commands import fleet
-from idpctl.emulator.harness import EmulatorHandle
+from idpctl.cli import fleet
+from idpctl_emulator.harness import EmulatorHandle
 from test_hostile_discovery import assert_inert_markdown
 from workspace import Workspace
 

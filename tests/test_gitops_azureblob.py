@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from azurite import Azurite, running_azurite
-from idpctl.state_azureblob import AzureBlobStateStore, parse_connection_string
+from idpctl.state.azureblob import AzureBlobStateStore, parse_connection_string
 from workspace import Workspace
 
 GOOGLE = """\

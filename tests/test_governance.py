@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from idpctl import governance_report as report_module
-from idpctl.errors import ConfigError
-from idpctl.governance import (
+from idpctl.config.governance import (
     DEFAULT_POLICY,
     SecretPolicy,
     Status,
@@ -22,7 +20,7 @@ from idpctl.governance import (
     parse_policy,
     plan_warnings,
 )
-from idpctl.governance_report import Metadata, build
+from idpctl.errors import ConfigError
 from idpctl.model import (
     Action,
     Change,
@@ -36,6 +34,8 @@ from idpctl.model import (
     SecretRef,
     State,
 )
+from idpctl.reports import governance as report_module
+from idpctl.reports.governance import Metadata, build
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 FP = "hmac-sha256:" + "0" * 64

@@ -17,11 +17,11 @@ from typing import ClassVar
 
 import pytest
 
-from idpctl.batching import MAX_BATCH, BatchOutcomeUnknown, BatchRequest, pack
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
-from idpctl.graph import GraphClient, _redact
+from idpctl.graph.batch import MAX_BATCH, BatchOutcomeUnknown, BatchRequest, pack
+from idpctl.graph.client import GraphClient, _redact
 from idpctl.model import UNKNOWN, Secret
-from idpctl.ratelimit import Backoff, Budget, BudgetSpec, parse_retry_after
+from idpctl.net.ratelimit import Backoff, Budget, BudgetSpec, parse_retry_after
 
 CANARY = "CANARY-graph-secret-1234"
 
@@ -181,7 +181,7 @@ def _oidc(name: str, secret: str = CANARY) -> dict:
 
 
 def _graph(emu, **kwargs: object) -> GraphClient:
-    from idpctl.auth import token_provider
+    from idpctl.graph.auth import token_provider
 
     tokens = token_provider({}, tenant=emu.tenant, authority_root=emu.base_url,
                             verify=emu.ca_path, env={"AZURE_CLIENT_ID": emu.client_id,
@@ -304,7 +304,7 @@ def test_graph_error_is_one_line_with_request_id_and_no_secret(emulator, graph) 
 def test_missing_permission_is_an_auth_error_naming_it(emulator) -> None:
     emulator.admin.register_client({"clientId": "reader-app", "secret": "CANARY-reader",
                                     "roles": ["IdentityProvider.Read.All"]})
-    from idpctl.auth import token_provider
+    from idpctl.graph.auth import token_provider
 
     tokens = token_provider({}, tenant=emulator.tenant, authority_root=emulator.base_url,
                             verify=emulator.ca_path,
@@ -326,7 +326,7 @@ def test_wrong_ca_fails_fast_with_a_hint(emulator) -> None:
 
 
 def test_trace_redacts_authorization_and_secrets(emulator, caplog) -> None:
-    caplog.set_level(logging.DEBUG, logger="idpctl.graph")
+    caplog.set_level(logging.DEBUG, logger="idpctl.graph.client")
     client = _graph(emulator, trace=True)
     token = client._tokens.token(client.resource)
     created = client.create_provider(_oidc("traced"))
@@ -497,7 +497,7 @@ def test_paging_loop_is_stopped(hostile) -> None:
 
 
 def test_huge_answer_is_refused(hostile, monkeypatch) -> None:
-    monkeypatch.setattr("idpctl.graph.MAX_RESPONSE_BYTES", 1000)
+    monkeypatch.setattr("idpctl.graph.client.MAX_RESPONSE_BYTES", 1000)
     with pytest.raises(GraphError, match="exceeded 1000 bytes"):
         hostile({"value": ["x" * 5000]}).list_providers()
 
@@ -509,7 +509,7 @@ def test_non_json_error_body_still_gives_one_line(hostile) -> None:
 
 
 def test_hostile_item_types_reach_live_as_graph_errors(hostile) -> None:
-    from idpctl.live import fetch
+    from idpctl.graph.live import fetch
 
     with pytest.raises(GraphError):
         fetch(hostile({"value": ["not an object"]}), {})

@@ -7,8 +7,8 @@ import shutil
 
 import yaml
 
-from idpctl import cli
-from idpctl.commands.init import WORKFLOWS
+from idpctl.cli import main as cli
+from idpctl.cli.init import WORKFLOWS
 
 
 def _fresh(ws) -> None:

@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from idpctl import governance
-from idpctl import plan as planner
+from idpctl.config import governance
 from idpctl.errors import PlanError
 from idpctl.kinds import load_kinds
 from idpctl.model import (
@@ -28,6 +27,7 @@ from idpctl.model import (
     Secret,
     State,
 )
+from idpctl.plan import build as planner
 from test_export import seeded
 
 KINDS = load_kinds()

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from idpctl.auth import token_provider
-from idpctl.endpoints import Allowance
 from idpctl.errors import AuthError, SecretError
+from idpctl.graph.auth import token_provider
 from idpctl.model import Provider, SecretRef
-from idpctl.secret_sources.keyvault import parse_url
-from idpctl.secrets import Resolver, SecretContext, SourceError, resolve_ref
+from idpctl.net.endpoints import Allowance
+from idpctl.secrets.context import Resolver, SecretContext, SourceError, resolve_ref
+from idpctl.secrets.sources.keyvault import parse_url
 
 V1, V2 = "CANARY-kv-value-1", "CANARY-kv-value-2"
 
@@ -24,7 +24,7 @@ V1, V2 = "CANARY-kv-value-1", "CANARY-kv-value-2"
 def kv(emulator):
     """The emulator with a client granted the default roles (which include Key Vault Secrets
     User); skips only while the emulator's Key Vault admin API is not wired."""
-    from idpctl.emulator.harness import AdminError
+    from idpctl_emulator.harness import AdminError
 
     try:
         _seed(emulator, "probe", "CANARY-probe")
@@ -243,7 +243,7 @@ def test_auth_error_from_the_token_callable_is_wrapped() -> None:
 def test_context_for_settings_signs_in_on_first_use(kv) -> None:
     from types import SimpleNamespace
 
-    from idpctl.secrets import context_for
+    from idpctl.secrets.context import context_for
 
     _seed(kv, "apple-key", V2)
     client_id, secret = kv.kv_client
@@ -328,8 +328,8 @@ def test_the_lazy_sign_in_asks_for_the_resource_it_is_given(monkeypatch) -> None
     """`context_for`'s own sign-in passes the chosen resource on to msal, not a fixed one."""
     from types import SimpleNamespace
 
-    from idpctl import auth
-    from idpctl.secrets import context_for
+    from idpctl.graph import auth
+    from idpctl.secrets.context import context_for
 
     asked: list[str] = []
     fake = SimpleNamespace(token=lambda resource: asked.append(resource) or "t")

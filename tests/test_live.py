@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from idpctl.errors import GraphError
-from idpctl.live import canonical_type, fetch, is_masked, normalise
+from idpctl.graph.live import canonical_type, fetch, is_masked, normalise
 from idpctl.model import UNKNOWN, Kind
 
 SOCIAL = "#microsoft.graph.socialIdentityProvider"
@@ -130,8 +130,8 @@ def test_fetch_normalises_all_and_refuses_twins() -> None:
 
 
 def test_fetch_from_the_emulator_with_real_kinds(emulator) -> None:
-    from idpctl.auth import token_provider
-    from idpctl.graph import GraphClient
+    from idpctl.graph.auth import token_provider
+    from idpctl.graph.client import GraphClient
     from idpctl.kinds import load_kinds
     from idpctl.model import Secret
 

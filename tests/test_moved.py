@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from idpctl import plan as planner
 from idpctl.errors import PlanError
 from idpctl.kinds import load_kinds
 from idpctl.model import Action, LiveProvider, Location, ManagedRecord, Provider, State
+from idpctl.plan import build as planner
 
 KINDS = load_kinds()
 OLD, NEW = "oidcIdentityProvider/Contoso", "oidcIdentityProvider/Contoso Partners"

@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from idpctl import plan as planner
 from idpctl.errors import PlanError, SafetyError
-from idpctl.fingerprint import fingerprint
 from idpctl.model import (
     UNKNOWN,
     Action,
@@ -24,6 +22,8 @@ from idpctl.model import (
     SecretRef,
     State,
 )
+from idpctl.plan import build as planner
+from idpctl.secrets.fingerprint import fingerprint
 
 G = "#microsoft.graph."
 SECRET_AUTH = G + "oidcClientSecretAuthentication"
@@ -636,7 +636,7 @@ def simulate_apply(result: Plan, live: list[LiveProvider], state: State
                    ) -> tuple[list[LiveProvider], State]:
     """What a faithful apply does to Graph (masked on read); the state is recorded by the
     applier's own bookkeeping (`apply._record`), so a change there is tested here too."""
-    from idpctl import apply as applier
+    from idpctl.apply import applier
 
     by_id = {lp.id: lp for lp in live}
     current = replace_state(state, serial=state.serial + 1)

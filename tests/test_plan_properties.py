@@ -20,8 +20,8 @@ from typing import Any
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from idpctl import plan as planner
 from idpctl.model import Action, LiveProvider
+from idpctl.plan import build as planner
 from test_plan import live_of, oidc, plan_of, record_of, state_of, worlds
 
 World = tuple[list[Any], list[LiveProvider], Any]

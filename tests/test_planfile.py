@@ -11,11 +11,11 @@ from typing import Any
 import hypothesis
 import pytest
 
-from idpctl import plan as planner
-from idpctl import render
 from idpctl.errors import PlanError
 from idpctl.model import UNKNOWN, Action, State
-from idpctl.planfile import FORMAT_VERSION, SecretPlaceholder, compute_basis
+from idpctl.plan import build as planner
+from idpctl.plan.planfile import FORMAT_VERSION, SecretPlaceholder, compute_basis
+from idpctl.render import plans as render
 from test_plan import managed, oidc, plan_of, rich_plan, secret, state_of
 
 
@@ -99,7 +99,7 @@ def test_edited_file_is_rejected_by_checksum(edit: Any) -> None:
 
 def _resealed(edit: Any) -> dict[str, Any]:
     """An edit that also recomputes the checksum: structure checks must still catch it."""
-    from idpctl.planfile import _digest
+    from idpctl.plan.planfile import _digest
 
     data = _edited(edit)
     data.pop("checksum")
@@ -229,7 +229,7 @@ json_values = hypothesis.strategies.recursive(
                   hypothesis.strategies.booleans())
 def test_any_resealed_edit_gives_a_plan_or_a_plan_error(path: tuple[Any, ...], value: Any,
                                                          delete: bool) -> None:
-    from idpctl.planfile import _digest
+    from idpctl.plan.planfile import _digest
 
     data = copy.deepcopy(RICH_DATA)
     data.pop("checksum")

@@ -1,4 +1,4 @@
-"""The discovery preflight (idpctl.preflight) against a real OpenID Connect provider (npm
+"""The discovery preflight (idpctl.preflight.discovery) against a real OpenID Connect provider (npm
 oidc-provider, one instance per set of client authentication methods) and against a local
 HTTPS server serving broken discovery documents. Every check has a passing and a failing case.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from counting import Counted, strings
-from idpctl import preflight
-from idpctl.config import load_settings
+from idpctl.config.settings import load_settings
 from idpctl.errors import ConfigError
 from idpctl.model import Finding, Location, Provider
+from idpctl.preflight import discovery as preflight
 from idpservers import (
     LocalIdP,
     OidcProvider,
@@ -306,7 +306,7 @@ def test_every_connection_pool_is_bounded_including_a_proxys(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The deadline lives in the network backend of every pool the client may use: the direct
     one and each proxy's from the environment."""
-    from idpctl import preflight_fetch
+    from idpctl.preflight import fetch as preflight_fetch
 
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     with preflight_fetch.Fetcher() as fetcher:

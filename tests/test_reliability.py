@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hostile_graph import Rewrite, hostile_graph
-from idpctl import statelock
+from idpctl.state import lock as statelock
 from reliability import (
     ENV,
     GOOGLE,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from idpctl import plan as planner
-from idpctl import render
 from idpctl.model import Finding, Plan, Provider, State
-from idpctl.userflows import Flow, Flows, plan_links
+from idpctl.plan import build as planner
+from idpctl.plan.userflows import Flow, Flows, plan_links
+from idpctl.render import plans as render
 from test_plan import managed, oidc, plan_of, rich_plan, secret, state_of
 
 GOLDEN = Path(__file__).parent / "golden"

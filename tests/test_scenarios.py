@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from idpctl.emulator.readings import DEFAULT, DELAYED_SECONDS, Readings, non_default
+from idpctl_emulator.readings import DEFAULT, DELAYED_SECONDS, Readings, non_default
 from workspace import actions, changed_fields
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -42,7 +42,7 @@ def test_scenario(folder: Path, readings: Readings, make_workspace) -> None:
 def test_every_reading_is_run() -> None:
     """Each value of each switch appears in the parametrization (a new switch is not silently
     left out of the suite)."""
-    from idpctl.emulator.readings import CHOICES
+    from idpctl_emulator.readings import CHOICES
 
     seen = {(name, getattr(r, name)) for r in READINGS for name in CHOICES}
     assert seen == {(name, value) for name, values in CHOICES.items() for value in values}

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from counting import Counted, strings
+from idpctl.config.schema import did_you_mean, semantic_problems, validate_document
+from idpctl.config.yamlload import load_file, load_text
 from idpctl.kinds import load_kinds
 from idpctl.model import Location, Provider
-from idpctl.schema import did_you_mean, semantic_problems, validate_document
-from idpctl.yamlload import load_file, load_text
 
 KINDS = load_kinds()
 REPO = Path(__file__).resolve().parents[1]

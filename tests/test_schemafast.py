@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from idpctl import schemafast
+from idpctl.config import schemafast
+from idpctl.config.schema import _validator
+from idpctl.config.yamlload import load_text
 from idpctl.errors import ConfigError
 from idpctl.kinds import load_kinds
-from idpctl.schema import _validator
-from idpctl.yamlload import load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = load_kinds()

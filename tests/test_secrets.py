@@ -9,7 +9,7 @@ import pytest
 
 from idpctl.errors import SecretError
 from idpctl.model import Location, Provider, Secret, SecretRef
-from idpctl.secrets import Resolver, SecretContext, resolve, resolve_ref
+from idpctl.secrets.context import Resolver, SecretContext, resolve, resolve_ref
 
 CANARY = "CANARY-secrets-value-91b2"
 

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from idpctl import state as st
 from idpctl.errors import LockError, StateError
 from idpctl.model import ManagedRecord, Secret, SecretRecord
+from idpctl.state import store as st
 
 CANARY = "CANARY-state-secret-value-7f3a"
 
@@ -146,7 +146,7 @@ def test_failed_rename_keeps_old_file_and_removes_temp(store, monkeypatch) -> No
 _CRASHER = textwrap.dedent(
     """
     import os, sys
-    from idpctl import state as st
+    from idpctl.state import store as st
     from idpctl.model import ManagedRecord
     store = st.LocalStateStore(sys.argv[1])
     state = store.load()
@@ -333,7 +333,7 @@ def test_non_utf8_file_is_refused(store) -> None:
 _HOLDER = textwrap.dedent(
     """
     import sys, time
-    from idpctl.state import LocalStateStore
+    from idpctl.state.store import LocalStateStore
     store = LocalStateStore(sys.argv[1])
     with store.lock(operation="apply") as info:
         print(info.lock_id, flush=True)
@@ -456,7 +456,7 @@ def project(tmp_path: Path, monkeypatch) -> st.LocalStateStore:
 
 
 def _cli(*argv: str) -> int:
-    from idpctl.cli import main
+    from idpctl.cli.main import main
 
     return main(list(argv))
 

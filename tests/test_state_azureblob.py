@@ -23,12 +23,13 @@ import httpx
 import pytest
 
 from azurite import ACCOUNT_KEY, Azurite, running_azurite, tls_certificate
-from idpctl import config, pipeline
-from idpctl import state as state_module
+from idpctl.cli import pipeline
+from idpctl.config import settings as config
 from idpctl.errors import ConfigError, LockError, StateError
 from idpctl.model import ManagedRecord, SecretRecord, SecretRef, State
-from idpctl.state_azureblob import AzureBlobStateStore, parse_connection_string
-from idpctl.statelock import LockInfo
+from idpctl.state import store as state_module
+from idpctl.state.azureblob import AzureBlobStateStore, parse_connection_string
+from idpctl.state.lock import LockInfo
 from workspace import allow_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,8 +121,8 @@ def test_lock_timeout_waits_for_the_holder(azurite: Azurite, blob: str) -> None:
 
 HOLDER = """
 import sys
-from idpctl.statelock import LockInfo
-from idpctl.state_azureblob import AzureBlobStateStore, parse_connection_string
+from idpctl.state.lock import LockInfo
+from idpctl.state.azureblob import AzureBlobStateStore, parse_connection_string
 url, auth = parse_connection_string(sys.argv[1])
 store = AzureBlobStateStore(account_url=url, container="idpctl", blob=sys.argv[2], auth=auth)
 with store.lock(operation="apply") as info:

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from azurite import ACCOUNT, ACCOUNT_KEY, Azurite, running_azurite
-from idpctl import state as state_module
 from idpctl.errors import LockError, StateError
 from idpctl.model import ManagedRecord, State
-from idpctl.state_azureblob import AzureBlobStateStore, parse_connection_string
+from idpctl.state import store as state_module
+from idpctl.state.azureblob import AzureBlobStateStore, parse_connection_string
 from workspace import ALLOW_ENV, origin
 
 Match = Callable[[httpx.Request], bool]
@@ -296,7 +296,7 @@ GOOGLE_AND_FACEBOOK = {
 def test_an_apply_with_blinking_state_storage_completes(
         emulator: Any, azurite: Azurite, blob: str, tmp_path: Any,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from idpctl.cli import main
+    from idpctl.cli.main import main
 
     storage = BlinkingStorage(azurite.account_url.rsplit("/", 1)[0], every=3, lose=1)
     try:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from idpctl import state as st
 from idpctl.errors import StateError
 from idpctl.model import ManagedRecord
+from idpctl.state import store as st
 
 
 def _record(key: str) -> ManagedRecord:

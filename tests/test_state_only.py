@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 
-from idpctl import plan as planner
-from idpctl import render
-from idpctl.fingerprint import fingerprint
 from idpctl.model import (
     Action,
     Kind,
@@ -19,6 +16,9 @@ from idpctl.model import (
     SecretRecord,
     State,
 )
+from idpctl.plan import build as planner
+from idpctl.render import plans as render
+from idpctl.secrets.fingerprint import fingerprint
 from workspace import actions
 
 G = "#microsoft.graph."
@@ -170,7 +170,7 @@ def test_apply_records_the_new_source_and_keeps_set_at(workspace) -> None:
 def test_apply_never_relabels_a_value_it_did_not_send() -> None:
     """A recorded fingerprint names one value: a source is moved to it only when the value
     there is that same value (a change that sends nothing cannot vouch for another)."""
-    from idpctl import apply as applier
+    from idpctl.apply import applier
     from idpctl.model import Change
 
     recorded = state(source="env:GOOGLE_SECRET", value="CANARY-same")

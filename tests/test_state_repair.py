@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from idpctl.state import LocalStateStore
+from idpctl.state.store import LocalStateStore
 from workspace import actions
 
 CONTOSO = """\
@@ -141,7 +141,7 @@ def test_each_repair_is_refused_while_locked(applied, argv) -> None:
 
 
 def test_pull_help_says_the_fingerprint_key_is_in_it(workspace) -> None:
-    from idpctl.cli import build_parser
+    from idpctl.cli.main import build_parser
 
     text = build_parser().format_help()
     assert "drift" in text and "export" in text and "import" in text

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from idpctl import drift, redact
-from idpctl.commands import common
+from idpctl import redact
+from idpctl.cli import common
+from idpctl.reports import drift
 
 OIDC = """\
 kind: oidcIdentityProvider

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from idpctl.graph.live import normalise, tenant_kind
 from idpctl.kinds import load_kinds
-from idpctl.live import normalise, tenant_kind
 
 KINDS = load_kinds()
 G = "#microsoft.graph."

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from idpctl import cli
+from idpctl.cli import main as cli
 
 GOOGLE = """\
 kind: socialIdentityProvider

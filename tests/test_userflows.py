@@ -20,7 +20,7 @@ from idpctl.model import (
     Provider,
     State,
 )
-from idpctl.userflows import Flow, Flows, needed, plan_links
+from idpctl.plan.userflows import Flow, Flows, needed, plan_links
 from workspace import CLIENT_SECRET_ENV, actions
 
 GOOGLE = """\
@@ -388,7 +388,7 @@ def test_a_link_names_the_configured_graph_host(root: str) -> None:
     """Sovereign clouds: the `$ref` body's @odata.id names the Graph host idpctl talks to,
     never graph.microsoft.com (issue 12.4)."""
     from idpctl.model import FlowLink
-    from idpctl.userflows import link_items
+    from idpctl.plan.userflows import link_items
 
     change = Change(action=Action.UPDATE, kind="socialIdentityProvider", key="Google",
                     graph_id="Google-OAUTH", links=(FlowLink("B2C_1_A", "A", "/p", True),))

@@ -1,4 +1,4 @@
-"""The validate, schema and fmt verbs, run in-process through `idpctl.cli.main`."""
+"""The validate, schema and fmt verbs, run in-process through `idpctl.cli.main.main`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from idpctl.cli import main
-from idpctl.config import load_providers, load_settings
+from idpctl.cli.main import main
+from idpctl.config.settings import load_providers, load_settings
 from idpctl.kinds import load_kinds
 from idpctl.model import Provider, SecretRef
 

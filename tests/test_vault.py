@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from idpctl.errors import SecretError
 from idpctl.model import Provider, SecretRef
-from idpctl.secrets import Resolver, SecretContext, resolve, resolve_ref
+from idpctl.secrets.context import Resolver, SecretContext, resolve, resolve_ref
 from vault_server import VaultServer, bao_binary, free_port, running_vault
 from workspace import allow_endpoint
 
@@ -369,7 +369,7 @@ def test_tls_untrusted_and_missing_ca(tls_vault, tmp_path: Path) -> None:
 
 
 def test_jwt_login_with_the_emulators_github_token_service(vault, emulator) -> None:
-    from idpctl.emulator.harness import AdminError
+    from idpctl_emulator.harness import AdminError
 
     try:
         github = emulator.admin._call("GET", "/github")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from idpctl.config.yamlload import MAX_BYTES, DocumentProblems, display_path, load_file, load_text
 from idpctl.errors import ConfigError
 from idpctl.model import Location
-from idpctl.yamlload import MAX_BYTES, DocumentProblems, display_path, load_file, load_text
 
 
 def _problems(text: str) -> list[str]:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from idpctl import cli
-from idpctl.emulator.harness import EmulatorHandle
+from idpctl.cli import main as cli
+from idpctl_emulator.harness import EmulatorHandle
 
 CLIENT_SECRET_ENV = "IDPCTL_TEST_CLIENT_SECRET"
 ALLOW_ENV = "IDPCTL_ALLOW_ENDPOINTS"

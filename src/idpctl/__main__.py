@@ -1,3 +1,3 @@
-from idpctl.cli import main
+from idpctl.cli.main import main
 
 raise SystemExit(main())

@@ -15,7 +15,7 @@ Forms: each value is looked for as it is, JSON-escaped (ASCII and not), URL-enco
 `+` for a space), Python-repr escaped, HTML-escaped and with its whitespace runs collapsed to one
 space (how error text is put on one line), and each line of a multi-line value (a PEM) on its
 own. Lengths: a provider secret shorter than `MIN_LENGTH` is refused when it is resolved
-(`idpctl.secrets`), and no value that short is registered: masking it would garble ordinary
+(`idpctl.secrets.context`), and no value that short is registered: masking it would garble ordinary
 words (a one-letter value would mask every `a`), and no real credential is that short (Entra
 tokens are JWTs, Vault service tokens dozens of characters).
 """

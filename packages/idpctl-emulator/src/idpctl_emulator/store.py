@@ -1,0 +1,518 @@
+"""What Graph does with identity providers, as plain Python the emulator's server calls.
+
+One tenant of one kind. Write-only values are kept only as their SHA-256 (`{"sha256": hex}`),
+so neither a dump, a snapshot nor an error can hold one in clear; the one place a plain value
+leaves is the social create echo (GRAPH.md 4.1), built from the request itself.
+Every rule and choice is listed in docs/emulator-graph.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import logging
+import re
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from idpctl_emulator.graphtypes import (
+    APPLE,
+    B2C_OIDC,
+    BUILTIN,
+    BUILTINS,
+    SOCIAL,
+    TENANT_KINDS,
+    VERSIONS,
+    GraphFault,
+    TypeSpec,
+    available_provider_types,
+    resolve_type,
+    selectable,
+)
+from idpctl_emulator.readings import DEFAULT, DELAYED_SECONDS, Readings
+
+__all__ = ["WRITE_ONLY_KEYS", "GraphFault", "Store", "redact", "retired_api"]
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_FORMAT = "idpctl-emulator-store/1"
+# keys whose string values are credentials wherever they appear in a logged body
+WRITE_ONLY_KEYS = frozenset({"clientSecret", "certificateData", "client_secret",
+                             "client_assertion"})
+
+
+def _sha256(value: str) -> dict[str, str]:
+    return {"sha256": hashlib.sha256(value.encode("utf-8")).hexdigest()}
+
+
+def _is_mask(value: str) -> bool:
+    return bool(value) and set(value) == {"*"}
+
+
+def redact(body: Any) -> Any:
+    """A copy of a request/response body with each write-only string as `{"sha256": hex}`.
+
+    Masks (all asterisks) stay as they are. A str/bytes body is parsed as JSON, else as a form
+    (token requests); what cannot be parsed comes back unchanged.
+    """
+    if not isinstance(body, bytes | str):
+        return _redact(body)
+    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        return _redact(json.loads(raw))
+    except ValueError:
+        pass
+    if "=" in raw and not any(ch.isspace() for ch in raw):
+        return _redact(dict(urllib.parse.parse_qsl(raw, keep_blank_values=True)))
+    return body
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_redact(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in WRITE_ONLY_KEYS and isinstance(item, str) and not _is_mask(item):
+            out[key] = _sha256(item)
+        else:
+            out[key] = _redact(item)
+    return out
+
+
+def retired_api(version: str, method: str, *, with_id: bool = False) -> tuple[int, dict]:
+    """The retired `/identityProviders` API (GRAPH.md 1.4, 6): it stopped returning data.
+
+    GET of the collection answers 200 with an empty `value`; everything else is an error, given
+    as `(status, {"error": {"code", "message"}})` for the server to wrap in Graph's error shape.
+    """
+    if version not in VERSIONS:
+        raise ValueError(f"unknown Graph version {version!r}")
+    if method.upper() == "GET" and not with_id:
+        return 200, {"value": []}
+    if method.upper() == "GET":
+        return 404, {"error": {"code": "itemNotFound", "message":
+                               "The identityProvider API was retired after March 2023 and "
+                               "returns no data; use /identity/identityProviders."}}
+    return 400, {"error": {"code": "notSupported", "message":
+                           "The identityProvider API was retired after March 2023; "
+                           "use /identity/identityProviders."}}
+
+
+def _get_path(item: dict, path: tuple[str, ...]) -> tuple[dict | None, str]:
+    holder: Any = item
+    for key in path[:-1]:
+        holder = holder.get(key) if isinstance(holder, dict) else None
+    return (holder if isinstance(holder, dict) else None), path[-1]
+
+
+def _seal(spec: TypeSpec, record: dict) -> dict:
+    """The record with each plain write-only string replaced by its hash (in place)."""
+    for path in spec.secrets:
+        holder, key = _get_path(record, path)
+        if holder is not None and isinstance(holder.get(key), str):
+            holder[key] = _sha256(holder[key])
+    return record
+
+
+def _mask(spec: TypeSpec, out: dict, mask: str | None, *, shape: str = "mask") -> dict:
+    """Each set write-only value as `mask` (reading `secret=mask`), null or left out."""
+    for path in spec.secrets:
+        holder, key = _get_path(out, path)
+        if mask is None or holder is None or holder.get(key) is None:
+            continue
+        if shape == "absent":
+            del holder[key]
+        else:
+            holder[key] = mask if shape == "mask" else None
+    return out
+
+
+# complex properties a PATCH merges under the reading `patch=merge` (OData 4.01 Protocol
+# 11.4.3 reads so; the Graph pages say nothing): the claim mappings. clientAuthentication is
+# always replaced whole: its subtype comes with it (`@odata.type`), so nothing merges across.
+MERGEABLE = frozenset({"claimsMapping", "inboundClaimMapping"})
+
+
+def _merge(old: Any, new: Any) -> Any:
+    """`new` laid over `old`: members `new` names (null included) win, the rest are kept."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return copy.deepcopy(new)
+    out = {k: copy.deepcopy(v) for k, v in old.items()}
+    for key, value in new.items():
+        out[key] = _merge(old.get(key), value) if isinstance(value, dict) else value
+    return out
+
+
+def _auth_subtype(value: Any) -> str | None:
+    return value.get("@odata.type") if isinstance(value, dict) else None
+
+
+def _new_id(spec: TypeSpec, record: dict) -> str:
+    """Server-assigned ids (GRAPH.md 2.2)."""
+    if spec.name in (SOCIAL, BUILTIN):
+        return f"{record.get('identityProviderType')}-OAUTH"
+    if spec.name == APPLE:
+        return "Apple-Managed-OIDC"
+    if spec.name == B2C_OIDC:
+        name = re.sub(r"[^A-Za-z0-9]", "", str(record.get("displayName") or ""))
+        client = re.sub(r"[^A-Za-z0-9._-]", "", str(record.get("clientId") or ""))
+        return f"{name}-OIDC-{client}" if name else f"OIDC-{client}"
+    return str(uuid.uuid4())
+
+
+class Store:
+    """The identity providers of one emulated tenant. Thread-safe."""
+
+    def __init__(self, *, tenant_kind: str, tenant_id: str, replication_delay: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 readings: Readings = DEFAULT) -> None:
+        if tenant_kind not in TENANT_KINDS:
+            raise ValueError(f"tenant kind must be one of {', '.join(TENANT_KINDS)}")
+        self.tenant_kind = tenant_kind
+        self.tenant_id = tenant_id
+        self.start_readings = readings  # what reset() goes back to
+        self.readings = readings
+        self.replication_delay = replication_delay
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._items: dict[str, dict] = {}
+        self._visible_at: dict[str, float] = {}
+        self.reset()
+
+    # ---- Graph operations -------------------------------------------------------------------
+
+    def list(self, version: str, *, select: list[str] | None = None) -> list[dict]:
+        fields = self._select(version, select)
+        with self._lock:
+            return [self._render(item, version, select=fields) for item in self._items.values()
+                    if self._visible(item["id"]) and self._in_version(item, version)]
+
+    def page(self, version: str, *, offset: int, size: int,
+             select: list[str] | None = None) -> tuple[list[dict], bool]:
+        """Items `offset` .. `offset + size` of `list`, and whether more follow: only the
+        page's items are rendered, so a page costs what it holds."""
+        fields = self._select(version, select)
+        with self._lock:
+            now, hidden = self._clock(), self._visible_at  # one clock read for the page
+            shown = (item for item in self._items.values()
+                     if now >= hidden.get(item["id"], float("-inf"))
+                     and self._in_version(item, version))
+            window = list(itertools.islice(shown, offset, offset + size + 1))
+            return ([self._render(item, version, select=fields) for item in window[:size]],
+                    len(window) > size)
+
+    def get(self, version: str, provider_id: str, *, select: list[str] | None = None) -> dict:
+        fields = self._select(version, select)
+        with self._lock:
+            item = self._find(provider_id, visible_only=True)
+            self._check_version(self._spec(item), version)
+            return self._render(item, version, select=fields)
+
+    def create(self, version: str, body: dict) -> dict:
+        self._check_version_name(version)
+        if not isinstance(body, dict):
+            raise GraphFault(400, "invalidRequest", "The request body must be a JSON object.")
+        spec = resolve_type(body.get("@odata.type"))
+        self._check_allowed(spec, version)
+        if "id" in body:
+            raise GraphFault(400, "invalidRequest",
+                             "Property 'id' is read-only: the server assigns it.")
+        record = {name: None for name in spec.props}
+        record.update(self._check_fields(spec, body))
+        if spec.name == B2C_OIDC and record["domainHint"] is None:
+            record["domainHint"] = ""
+        self._check_whole(spec, record)
+        with self._lock:
+            provider_id = _new_id(spec, record)
+            self._check_unique(spec, provider_id, record)
+            plain = {"@odata.type": spec.odata, "id": provider_id, **record}
+            self._items[provider_id] = _seal(spec, copy.deepcopy(plain))
+            self._visible_at[provider_id] = self._clock() + self._delay()
+        log.debug("created %s %s", spec.name, provider_id)
+        return _mask(spec, self._shape(spec, plain, version, None), spec.create_mask)
+
+    def update(self, version: str, provider_id: str, body: dict) -> None:
+        self._check_version_name(version)
+        with self._lock:
+            item, spec = self._writable(version, provider_id)
+            changes = self._patch_fields(spec, item, body)
+            merged = {**copy.deepcopy(item), **changes}
+            self._check_whole(spec, merged)
+            self._items[provider_id] = _seal(spec, merged)
+        log.debug("updated %s %s: %s", spec.name, provider_id, sorted(changes))
+
+    def _writable(self, version: str, provider_id: str) -> tuple[dict, Any]:
+        """The item to PATCH or DELETE and its type, or the fault Graph answers instead.
+        Reaches hidden (replicating) items too, as Graph's writes do."""
+        item = self._find(provider_id, visible_only=False)
+        spec = self._spec(item)
+        self._check_version(spec, version)
+        self._check_writable(spec)
+        return item, spec
+
+    def delete(self, version: str, provider_id: str) -> None:
+        self._check_version_name(version)
+        with self._lock:
+            _, spec = self._writable(version, provider_id)
+            del self._items[provider_id]
+            self._visible_at.pop(provider_id, None)
+        log.debug("deleted %s %s", spec.name, provider_id)
+
+    def available_provider_types(self, version: str) -> list[str]:
+        self._check_version_name(version)
+        return available_provider_types(self.tenant_kind, version)
+
+    def context_url(self, version: str, base_url: str, *, select: list[str] | None = None,
+                    entity: bool = False) -> str:
+        """`@odata.context` for a list (or, with entity=True, for one item)."""
+        url = f"{base_url.rstrip('/')}/{version}/$metadata#identity/identityProviders"
+        names = [name.strip() for name in (select or []) if name.strip()]
+        if names:
+            url += f"({','.join(names)})"
+        return url + ("/$entity" if entity else "")
+
+    # ---- admin API --------------------------------------------------------------------------
+
+    def seed(self, body: dict) -> dict:
+        """Add a provider as if made in the portal: no validation, id assigned unless given."""
+        if not isinstance(body, dict):
+            raise GraphFault(400, "invalidRequest", "The request body must be a JSON object.")
+        spec = resolve_type(body.get("@odata.type"))
+        record = {name: None for name in spec.props}
+        record.update({k: copy.deepcopy(v) for k, v in body.items()
+                       if k not in ("@odata.type", "id")})
+        with self._lock:
+            provider_id = str(body.get("id") or _new_id(spec, record))
+            if provider_id in self._items:
+                raise GraphFault(409, "nameAlreadyExists",
+                                 f"An identity provider with id '{provider_id}' already exists.")
+            item = _seal(spec, {"@odata.type": spec.odata, "id": provider_id, **record})
+            self._items[provider_id] = item
+            self._visible_at[provider_id] = self._clock()
+            return self._render(item, "beta")
+
+    def drift(self, provider_id: str, body: dict) -> dict:
+        """Change a provider behind the tool's back: a shallow merge, no validation."""
+        if not isinstance(body, dict):
+            raise GraphFault(400, "invalidRequest", "The request body must be a JSON object.")
+        with self._lock:
+            item = self._find(provider_id, visible_only=False)
+            spec = self._spec(item)
+            item.update({k: copy.deepcopy(v) for k, v in body.items()
+                         if k not in ("@odata.type", "id")})
+            _seal(spec, item)
+            return self._render(item, "beta")
+
+    def dump(self) -> dict:
+        """Every provider, hidden ones too, write-only values as `{"sha256": hex}`."""
+        with self._lock:
+            return {"providers": copy.deepcopy(list(self._items.values()))}
+
+    def redact(self, body: Any) -> Any:
+        return redact(body)
+
+    def reset(self) -> None:
+        """An empty tenant (built-ins seeded) with the readings the store started with."""
+        with self._lock:
+            self.readings = self.start_readings
+            self._items.clear()
+            self._visible_at.clear()
+            for provider_id, display, kind in BUILTINS[self.tenant_kind]:
+                self._items[provider_id] = {
+                    "@odata.type": f"#microsoft.graph.{BUILTIN}", "id": provider_id,
+                    "displayName": display, "identityProviderType": kind, "state": None}
+
+    def hide(self, provider_id: str, seconds: float) -> None:
+        """Hide one provider from GET and list for `seconds` (a per-fault replication delay)."""
+        with self._lock:
+            until = self._clock() + seconds
+            self._visible_at[provider_id] = max(self._visible_at.get(provider_id, 0.0), until)
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {"format": SNAPSHOT_FORMAT, "tenantKind": self.tenant_kind,
+                    "tenantId": self.tenant_id,
+                    "providers": copy.deepcopy(list(self._items.values()))}
+
+    def restore(self, data: dict) -> None:
+        """Load a snapshot (replication delays are not kept across restarts)."""
+        if not isinstance(data, dict) or data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError("not an idpctl emulator store snapshot")
+        if data.get("tenantKind") != self.tenant_kind:
+            raise ValueError(f"the snapshot is of a {data.get('tenantKind')} tenant, "
+                             f"not {self.tenant_kind}")
+        items = {}
+        for raw in data.get("providers", []):
+            if not isinstance(raw, dict) or not raw.get("id"):
+                raise ValueError("a provider in the snapshot has no id")
+            try:
+                spec = resolve_type(raw.get("@odata.type"))
+            except GraphFault as err:
+                raise ValueError(f"provider {raw['id']!r} in the snapshot: {err.message}") from None
+            items[str(raw["id"])] = _seal(spec, {**copy.deepcopy(raw), "@odata.type": spec.odata})
+        with self._lock:
+            self._items = items
+            self._visible_at = {}
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _delay(self) -> float:
+        """Seconds a created provider hides: the reading `replication=delayed` makes it at
+        least DELAYED_SECONDS (docs/emulator-graph.md)."""
+        if self.readings.replication == "delayed":
+            return max(self.replication_delay, DELAYED_SECONDS)
+        return self.replication_delay
+
+    def _visible(self, provider_id: str) -> bool:
+        return self._clock() >= self._visible_at.get(provider_id, float("-inf"))
+
+    @staticmethod
+    def _spec(item: dict) -> TypeSpec:
+        return resolve_type(item["@odata.type"])
+
+    def _in_version(self, item: dict, version: str) -> bool:
+        return version == "beta" or not self._spec(item).beta_only
+
+    def _find(self, provider_id: str, *, visible_only: bool) -> dict:
+        item = self._items.get(provider_id)
+        if item is None or (visible_only and not self._visible(provider_id)):
+            raise GraphFault(404, "itemNotFound",
+                             f"IdentityProvider with 'id': '{provider_id}' cannot be found in "
+                             f"the directory '{self.tenant_id}'.")
+        return item
+
+    @staticmethod
+    def _check_version_name(version: str) -> None:
+        if version not in VERSIONS:
+            raise ValueError(f"unknown Graph version {version!r}")
+
+    def _check_version(self, spec: TypeSpec, version: str) -> None:
+        """GRAPH.md 1.2, 7.1: the custom OIDC types are refused on /v1.0 (stricter)."""
+        self._check_version_name(version)
+        if version == "v1.0" and spec.beta_only:
+            raise GraphFault(400, "notSupported",
+                             f"The type '{spec.odata[1:]}' is available on /beta only.")
+
+    def _check_allowed(self, spec: TypeSpec, version: str) -> None:
+        """GRAPH.md 2.1: the type matrix per tenant kind; built-ins are read-only (2.8)."""
+        if self.tenant_kind not in spec.tenant_kinds:
+            raise GraphFault(400, "notSupported",
+                             f"The type '{spec.odata[1:]}' is not supported in a "
+                             f"{self.tenant_kind} tenant.")
+        self._check_version(spec, version)
+        self._check_writable(spec)
+
+    @staticmethod
+    def _check_writable(spec: TypeSpec) -> None:
+        if not spec.writable:
+            raise GraphFault(400, "notSupported",
+                             f"Identity providers of type '{spec.odata[1:]}' are built in and "
+                             "cannot be created, updated or deleted.")
+
+    def _check_fields(self, spec: TypeSpec, body: dict) -> dict[str, Any]:
+        """Each property in a body: known to the type, of the right shape (GRAPH.md 2.3-2.7)."""
+        out: dict[str, Any] = {}
+        for key, value in body.items():
+            if key == "@odata.type":
+                continue
+            validator = spec.props.get(key)
+            if validator is None:
+                raise GraphFault(400, "invalidRequest",
+                                 f"Property '{key}' does not exist on type '{spec.odata[1:]}'.")
+            out[key] = validator(key, value, self.tenant_kind)
+        return out
+
+    @staticmethod
+    def _check_whole(spec: TypeSpec, record: dict) -> None:
+        """Required properties and cross-property rules on the item as it would be stored."""
+        for name in spec.required:
+            if record.get(name) is None:
+                raise GraphFault(400, "invalidRequest", f"Property '{name}' is required.")
+        if (spec.name == B2C_OIDC and record.get("responseType") == "code"
+                and record.get("clientSecret") is None):
+            raise GraphFault(400, "invalidRequest",
+                             "Property 'clientSecret' is required when responseType is 'code'.")
+
+    def _check_unique(self, spec: TypeSpec, provider_id: str, record: dict) -> None:
+        """GRAPH.md 2.2: one provider per social type, one Apple provider, unique ids."""
+        if provider_id not in self._items:
+            return
+        if spec.name == SOCIAL:
+            what = f"A {record['identityProviderType']} identity provider"
+        elif spec.name == APPLE:
+            what = "An Apple identity provider"
+        else:
+            what = "An identity provider with this display name and client id"
+        raise GraphFault(409, "nameAlreadyExists",
+                         f"{what} already exists in this tenant (id '{provider_id}').")
+
+    def _patch_fields(self, spec: TypeSpec, item: dict, body: Any) -> dict[str, Any]:
+        """PATCH: partial, complex properties whole, immutables refused (GRAPH.md 4.5, 7.2)."""
+        if not isinstance(body, dict):
+            raise GraphFault(400, "invalidRequest", "The request body must be a JSON object.")
+        if "@odata.type" in body and resolve_type(body["@odata.type"]) is not spec:
+            raise GraphFault(400, "invalidRequest",
+                             f"'@odata.type' does not match the type of '{item['id']}', "
+                             f"'{spec.odata[1:]}'.")
+        body = self._drop_unchanged_immutables(spec, item, body)
+        for name in ("id", *spec.immutable):
+            if name in body:
+                raise GraphFault(400, "notAllowed",
+                                 f"Property '{name}' cannot be changed after creation.")
+        if self.readings.patch == "merge":
+            body = {k: _merge(item.get(k), v) if k in MERGEABLE else v for k, v in body.items()}
+        changes = self._check_fields(spec, body)
+        if not changes:
+            raise GraphFault(400, "invalidRequest", "The request body names no property.")
+        new_auth = _auth_subtype(changes.get("clientAuthentication"))
+        if new_auth is not None and new_auth != _auth_subtype(item.get("clientAuthentication")):
+            raise GraphFault(400, "notAllowed",
+                             "The clientAuthentication type cannot be changed after creation; "
+                             "delete and recreate the identity provider.")
+        return changes
+
+    def _drop_unchanged_immutables(self, spec: TypeSpec, item: dict, body: dict) -> dict:
+        """Reading `immutable=same-ok`: an immutable sent with its current value is ignored
+        (`refuse`, the default, refuses its presence alone)."""
+        if self.readings.immutable != "same-ok":
+            return body
+        return {k: v for k, v in body.items()
+                if not (k in spec.immutable and item.get(k) == v)}
+
+    def _select(self, version: str, select: list[str] | None) -> set[str] | None:
+        """GRAPH.md 5.5: `$select` of known property names (case-sensitive)."""
+        self._check_version_name(version)
+        names = {name.strip() for name in (select or []) if name.strip()}
+        if not names or "*" in names:
+            return None
+        known = selectable()
+        for name in sorted(names):
+            if name not in known:
+                raise GraphFault(400, "invalidRequest",
+                                 f"Could not find a property named '{name}' on type "
+                                 "'microsoft.graph.identityProviderBase'.")
+        return names
+
+    def _render(self, item: dict, version: str, *, select: set[str] | None = None) -> dict:
+        spec = self._spec(item)
+        return _mask(spec, self._shape(spec, item, version, select), spec.read_mask,
+                     shape=self.readings.secret)
+
+    @staticmethod
+    def _shape(spec: TypeSpec, item: dict, version: str, select: set[str] | None) -> dict:
+        """The wire form: `@odata.type`, `id`, then the type's properties (null when unset)."""
+        out: dict[str, Any] = {"@odata.type": spec.odata, "id": item["id"]}
+        for name in spec.props:
+            if version == "v1.0" and name in spec.beta_props:
+                continue
+            if select is None or name in select:
+                out[name] = copy.deepcopy(item.get(name))
+        return out

@@ -1,0 +1,446 @@
+"""Validation against `schemas/` with a location for every problem, then the semantic rules a
+JSON Schema cannot say (unique natural keys, tenant capabilities, issuer and discovery rules).
+
+Messages never quote a value the user wrote, except a `kind` name: a value might be a secret
+that was pasted in the wrong place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from idpctl.config import schemafast
+from idpctl.config.yamlload import Document
+from idpctl.errors import Problem
+from idpctl.kinds import Kinds, load_kinds
+from idpctl.model import Location, Provider
+
+if TYPE_CHECKING:
+    import jsonschema
+
+__all__ = [
+    "REFERENCE_HINT",
+    "did_you_mean",
+    "semantic_problems",
+    "validate_document",
+]
+
+REFERENCE_HINT = "{env: NAME}, {file: PATH}, {vault: {path: P, key: K}} or {keyVault: URL}"
+_TYPES = {"object": "a mapping", "array": "a list", "string": "a string",
+          "integer": "an integer", "number": "a number", "boolean": "true or false",
+          "null": "null"}
+# Microsoft Entra sign-in hosts in every cloud (a host or any subdomain of one): an issuer
+# there is another Entra tenant, which cannot be an OIDC provider (GRAPH.md 2.6, ed-oidc)
+ENTRA_ISSUER_DOMAINS = (
+    "microsoftonline.com", "microsoftonline.us", "microsoftonline.de", "microsoftonline.cn",
+    "login.chinacloudapi.cn", "sts.chinacloudapi.cn", "sts.windows.net", "login.windows.net",
+    "login.microsoft.com", "ciamlogin.com",
+)
+_FIELD_HINTS = {
+    "id": "YAML never holds Graph ids: idpctl finds a provider by its natural key",
+    "@odata.type": "the kind: field names the Graph type",
+}
+_WELL_KNOWN = ".well-known/openid-configuration"
+
+Path_ = tuple[str | int, ...]
+
+
+class _Settings(Protocol):
+    tenant_kind: str
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate the user most likely meant, or None."""
+    candidates = list(candidates)
+    folded = {c.casefold(): c for c in candidates}
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    prefixed = [c for c in candidates if len(c) >= 3 and name.casefold().startswith(c.casefold())]
+    return max(prefixed, key=len) if prefixed else None
+
+
+@functools.lru_cache(maxsize=8)
+def _validator(kinds: Kinds, schema_name: str) -> jsonschema.protocols.Validator:
+    # imported here: valid files never need jsonschema (schemafast answers), and importing
+    # it costs more than checking 1,000 files
+    import jsonschema
+    import referencing
+    from referencing.jsonschema import DRAFT202012
+
+    resources = [(s["$id"], DRAFT202012.create_resource(s)) for s in kinds.schemas.values()]
+    registry: referencing.Registry = referencing.Registry().with_resources(resources)
+    schema = kinds.schema(schema_name)
+    # jsonschema's uniqueItems compares every pair when the items do not sort (e.g. a list
+    # of strings and numbers): the same linear check as the fast path instead
+    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator,
+                                             {"uniqueItems": _unique_items})
+    return validator(schema, registry=registry)
+
+
+def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    import jsonschema
+
+    if unique and validator.is_type(instance, "array") and schemafast.has_duplicates(instance):
+        yield jsonschema.ValidationError("has non-unique elements")
+
+
+def _value_at(data: Any, at: Path_) -> Any:
+    for part in at:
+        data = data[part]
+    return data
+
+
+def validate_document(
+    doc: Document, schema_name: str, *, kinds: Kinds | None = None, at: Path_ = (),
+    label: str | None = None,
+) -> list[Problem]:
+    """Every schema problem in the value at `at` of `doc`, each located. `label` names the
+    value in messages about its top level (e.g. the kind)."""
+    kinds = kinds or load_kinds()
+    value = _value_at(doc.data, at)
+    check = schemafast.checker(kinds, schema_name)
+    if check is not None and check(value):  # valid: jsonschema would find nothing either
+        return []
+    validator = _validator(kinds, schema_name)
+    problems: list[Problem] = []
+    for error in validator.iter_errors(value):
+        problems.extend(_convert(error, doc, at, label or schema_name))
+    return _unique(problems)
+
+
+def _unique(problems: Iterable[Problem]) -> list[Problem]:
+    return sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.message))
+
+
+def _problem(loc: Location, message: str) -> Problem:
+    return Problem(loc.file, loc.line, loc.column, message)
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _convert(error: Any, doc: Document, at: Path_, label: str) -> list[Problem]:
+    rel = tuple(error.absolute_path)
+    loc = doc.locate((*at, *rel))
+    name = _dotted(rel)
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    if error.validator == "additionalProperties":
+        return _unknown_fields(error, doc, (*at, *rel), name or label)
+    if "x-message" in schema:
+        message = schema["x-message"]
+        return [_problem(loc, message if not name or message.startswith(name)
+                         else f"{name}: {message}")]
+    if error.validator == "required":
+        missing = [r for r in error.validator_value if r not in error.instance]
+        where = f" in {name}" if name else f" for {label}"
+        return [_problem(loc, f"missing required field {r!r}{where}") for r in missing]
+    return [_problem(loc, f"{name or label}: {_describe(error, schema)}")]
+
+
+def _describe(error: Any, schema: Mapping[str, Any]) -> str:
+    kind, value = error.validator, error.validator_value
+    if kind == "type" and schema.get("writeOnly"):
+        field_name = next((p for p in reversed(error.absolute_path) if isinstance(p, str)), "")
+        return (f"a literal secret is not allowed: write a reference such as {field_name}: "
+                "{env: NAME} (or {file: PATH}, {vault: {path: P, key: K}}, {keyVault: URL})")
+    if kind == "type":
+        wanted = [value] if isinstance(value, str) else list(value)
+        got = _TYPES.get(_json_type(error.instance), "something else")
+        return f"expected {' or '.join(_TYPES.get(w, w) for w in wanted)}, got {got}"
+    if kind == "enum":
+        choices = [str(v) for v in value if v is not None]
+        guess = did_you_mean(error.instance, choices) if isinstance(error.instance, str) else None
+        return "must be one of " + ", ".join(choices) + (f"; did you mean {guess!r}?"
+                                                         if guess else "")
+    if kind == "const":
+        return f"must be {value}"
+    if kind in ("minProperties", "maxProperties") and schema.get("writeOnly"):
+        return f"a secret reference names exactly one source: {REFERENCE_HINT}"
+    if kind == "pattern":
+        return f"does not have the expected form: {schema.get('description', value)}"
+    simple = {
+        "minLength": "must not be empty" if value == 1 else f"needs at least {value} characters",
+        "maxLength": f"is longer than {value} characters",
+        "minItems": "must not be empty",
+        "uniqueItems": "lists the same value twice",
+        "minimum": f"must be at least {value}",
+        "exclusiveMinimum": f"must be greater than {value}",
+        "maximum": f"must be at most {value}",
+        "minProperties": f"needs at least {value} entries",
+        "maxProperties": f"takes at most {value} entries",
+        "propertyNames": "has a key that is not a valid name (letters, digits, _)",
+    }
+    return simple.get(kind, f"is not valid here ({kind})")
+
+
+def _json_type(value: Any) -> str:
+    for json_name, python in (("boolean", bool), ("integer", int), ("number", float),
+                              ("string", str), ("array", list), ("object", dict)):
+        if isinstance(value, python):
+            return json_name
+    return "null" if value is None else "other"
+
+
+def _unknown_fields(error: Any, doc: Document, full: Path_, where: str) -> list[Problem]:
+    schema = error.schema
+    known = list(schema.get("properties", {}))
+    problems = []
+    for key in error.instance:
+        if key in schema.get("properties", {}):
+            continue
+        message = f"unknown field {key!r} in {where}"
+        if key in _FIELD_HINTS:
+            problems.append(_problem(doc.locate((*full, key), key=True),
+                                     f"{message}: {_FIELD_HINTS[key]}"))
+            continue
+        guess = _nested_guess(key, schema) or did_you_mean(key, known)
+        if guess:
+            message += f"; did you mean {guess!r}?"
+        elif schema.get("writeOnly"):
+            message += f"; a secret reference is one of {REFERENCE_HINT}"
+        problems.append(_problem(doc.locate((*full, key), key=True), message))
+    return problems
+
+
+def _nested_guess(key: str, schema: Mapping[str, Any]) -> str | None:
+    for name, sub in schema.get("properties", {}).items():
+        if isinstance(sub, Mapping) and key in sub.get("properties", {}):
+            return f"{name}.{key}"
+    return None
+
+
+# --- semantic rules -------------------------------------------------------------------------
+
+Locate = Callable[[Provider, Path_], Location]
+
+
+def _default_locate(provider: Provider, path: Path_) -> Location:
+    return provider.location or Location("<unknown>", 1, 1)
+
+
+def semantic_problems(
+    providers: Sequence[Provider], settings: _Settings, kinds: Kinds, *,
+    locate: Locate | None = None,
+) -> list[Problem]:
+    """Rules across and within providers that the schemas cannot express."""
+    where = locate or _default_locate
+    problems: list[Problem] = []
+    seen: dict[str, Provider] = {}
+    for provider in providers:
+        first = seen.setdefault(provider.address, provider)
+        if first is not provider:
+            also = f" (also at {first.location})" if first.location else ""
+            problems.append(_problem(where(provider, ()), f"duplicate provider "
+                                     f"{provider.address}{also}"))
+        problems.extend(_provider_problems(provider, settings, kinds, where))
+    problems.extend(_case_twins(providers, kinds, where))
+    problems.extend(_move_problems(providers, kinds, where))
+    return _unique(problems)
+
+
+def _move_problems(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> list[Problem]:
+    """`moved: {from: ...}` declarations wrong whatever the state says (plan.move_problems)."""
+    from idpctl.plan.build import move_problems
+
+    wanted = {p.address: p for p in providers if kinds.get(p.kind) is not None}
+    return [_problem(where(provider, ("moved", "from")), f"moved.from {provider.moved_from}: "
+                     f"{message}") for provider, message in move_problems(wanted, kinds)]
+
+
+def _case_twins(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> list[Problem]:
+    """Keys of one kind that differ only in case: Graph compares display names without case,
+    so two files would name one provider (and apply would send it two requests). Each file
+    is told about the other."""
+    by_folded: dict[tuple[str, str], list[Provider]] = {}
+    for provider in providers:
+        by_folded.setdefault((provider.kind, provider.key.casefold()), []).append(provider)
+    problems = []
+    for group in by_folded.values():
+        for provider in group:
+            for other in group:
+                if other.key == provider.key:
+                    continue
+                field = kinds[provider.kind].key_field or "key"
+                problems.append(_problem(where(provider, (field,)),
+                                         f"{field} {provider.key} differs from {other.key} "
+                                         f"({where(other, (field,))}) only in case: Graph "
+                                         "takes them for one provider"))
+    return problems
+
+
+def _provider_problems(
+    provider: Provider, settings: _Settings, kinds: Kinds, where: Locate
+) -> list[Problem]:
+    kind = kinds[provider.kind]
+    found: list[tuple[Path_, str]] = []
+    if not kind.managed:
+        found.append((("kind",), f"{kind.name} is built in: idpctl never creates, changes or "
+                                 "deletes it; remove it from the file"))
+    tenant_kind = settings.tenant_kind
+    if kind.tenant_kinds and tenant_kind and tenant_kind not in kind.tenant_kinds:
+        allowed = ", ".join(sorted(kind.tenant_kinds))
+        found.append((("kind",), f"{kind.name} is not available in {_a(tenant_kind)} tenant "
+                                 f"(only {allowed})"))
+    if provider.protected and provider.absent:
+        found.append((("ensure",), "ensure: absent contradicts protected: true (a protected "
+                                   "provider is never deleted)"))
+    found.extend(_name_rules(provider, kind))
+    found.extend(_social_rules(provider, kinds, tenant_kind))
+    if not provider.absent:
+        found.extend(_oidc_rules(provider))
+    if provider.secret_policy:
+        found.extend(_policy_rules(provider, settings))
+    return [_problem(where(provider, path), message) for path, message in found]
+
+
+def _policy_rules(provider: Provider, settings: _Settings) -> list[tuple[Path_, str]]:
+    """The provider's secretPolicy over idpctl.yaml's must be coherent (docs/governance.md)."""
+    from idpctl.config.governance import DEFAULT_POLICY, parse_policy
+    from idpctl.errors import ConfigError
+
+    try:
+        base = parse_policy(getattr(settings, "secret_policy", None))
+    except ConfigError:
+        base = DEFAULT_POLICY  # idpctl.yaml's own policy is reported where it is loaded
+    try:
+        parse_policy(provider.secret_policy, base=base)
+    except ConfigError as error:
+        return [(("secretPolicy",), str(error))]
+    return []
+
+
+def _name_rules(provider: Provider, kind: Any) -> list[tuple[Path_, str]]:
+    """Natural keys and display names are shown to reviewers: no control or layout characters,
+    no leading or trailing whitespace (docs/security.md, control 2)."""
+    from idpctl.output import first_control
+
+    found: list[tuple[Path_, str]] = []
+    for name in dict.fromkeys(n for n in (kind.key_field, "displayName") if n):
+        value = provider.fields.get(name)
+        if not isinstance(value, str) or not value:
+            continue
+        control = first_control(value)
+        if control:
+            found.append(((name,), f"{name} holds a control or layout character ({control}); "
+                                   "names are shown to reviewers and must be plain text"))
+        elif not value.strip():
+            found.append(((name,), f"{name} must not be only whitespace"))
+        elif value != value.strip():
+            found.append(((name,), f"{name} must not start or end with whitespace"))
+    return found
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
+def _social_rules(provider: Provider, kinds: Kinds, tenant_kind: str) -> list[tuple[Path_, str]]:
+    if provider.kind != "socialIdentityProvider":
+        return []
+    prop = kinds.schema(provider.kind)["properties"]["identityProviderType"]
+    allowed = prop.get("x-allowedByTenantKind", {}).get(tenant_kind)
+    value = provider.fields.get("identityProviderType")
+    if allowed is None or value not in prop.get("enum", ()) or value in allowed:
+        return []
+    return [(("identityProviderType",), f"identityProviderType {value} is not available in "
+                                        f"{_a(tenant_kind)} tenant (only {', '.join(allowed)})")]
+
+
+def _oidc_rules(provider: Provider) -> list[tuple[Path_, str]]:
+    fields = provider.fields
+    found: list[tuple[Path_, str]] = []
+    if provider.kind == "oidcIdentityProvider":
+        found += _issuer_rules(fields.get("issuer"))
+        found += _discovery_rules("wellKnownEndpoint", fields.get("wellKnownEndpoint"))
+        if fields.get("responseType") in ("id_token", "token"):
+            found.append((("responseType",), "responseType: only code works for "
+                                             "oidcIdentityProvider (id_token and token are not "
+                                             "supported)"))
+    elif provider.kind == "openIdConnectIdentityProvider":
+        found += _discovery_rules("metadataUrl", fields.get("metadataUrl"))
+        if fields.get("responseType") == "token":
+            found.append((("responseType",), "responseType: token is not supported by B2C "
+                                             "(use code or id_token)"))
+    else:
+        return found
+    scope = fields.get("scope")
+    if isinstance(scope, str) and "openid" not in scope.split():
+        found.append((("scope",), "scope must contain openid (space-separated, e.g. "
+                                  "'openid profile email')"))
+    return found
+
+
+def _split(url: str) -> urllib.parse.SplitResult | None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return None
+    return parts
+
+
+def _issuer_rules(issuer: Any) -> list[tuple[Path_, str]]:
+    if not isinstance(issuer, str):
+        return []
+    parts = _split(issuer)
+    host = _host(parts) if parts is not None and "\\" not in issuer else None
+    if parts is None or not issuer.startswith("https://") or not host:
+        return [(("issuer",), "issuer must be an https URL (https://host[:port][/path])")]
+    if "?" in issuer or "#" in issuer:
+        return [(("issuer",), "issuer must not have a query or fragment")]
+    if is_entra_host(host):
+        return [(("issuer",), "issuer on a Microsoft Entra sign-in host is refused: another "
+                              "Entra tenant cannot be configured as an OIDC provider")]
+    return []
+
+
+def is_entra_host(host: str) -> bool:
+    """Whether `host` (normalised by `_host`) is a Microsoft Entra sign-in host."""
+    return any(host == d or host.endswith("." + d) for d in ENTRA_ISSUER_DOMAINS)
+
+
+def _host(parts: urllib.parse.SplitResult) -> str | None:
+    """The host as DNS sees it: percent-decoded, IDNA-mapped (which lowercases and folds
+    full-width forms), without the trailing dot of a fully qualified name; None when it is
+    not a valid host name."""
+    raw = urllib.parse.unquote(parts.hostname or "").rstrip(".")
+    try:
+        host = raw.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+    labels = host.split(".")
+    if not host or any(not label for label in labels):
+        return None
+    if any(label.startswith("xn--") and not _punycode_ok(label) for label in labels):
+        return None
+    return host
+
+
+def _punycode_ok(label: str) -> bool:
+    try:
+        label.encode("ascii").decode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _discovery_rules(name: str, url: Any) -> list[tuple[Path_, str]]:
+    if not isinstance(url, str):
+        return []
+    parts = _split(url)
+    if parts is None or not url.startswith("https://") or not parts.hostname:
+        return [((name,), f"{name} must be an https URL")]
+    if parts.fragment or not parts.path.rstrip("/").endswith(_WELL_KNOWN):
+        return [((name,), f"{name} must end in {_WELL_KNOWN} (the OIDC discovery document)")]
+    return []

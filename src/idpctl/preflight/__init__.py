@@ -1,0 +1,1 @@
+"""Checks before apply: the issuers' discovery documents, tenant capabilities, permissions."""

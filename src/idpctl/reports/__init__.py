@@ -1,0 +1,1 @@
+"""Reports over desired and live state: drift, governance, export and conversion."""

@@ -1,0 +1,396 @@
+"""Drift: how the live tenant differs from the files, as classified findings. Pure.
+
+    report = drift.findings(desired, live, state, kinds=kinds, tenant=...)
+    report.exit_code            # 0 clean (informational only), 2 drift, 1 read error
+
+The diff itself is `plan.build`'s: drift plans with every secret leaf taken out of the
+desired providers (Graph never shows a secret, so no secret can be compared, and the job
+that looks for drift needs no secret value), then classifies the plan's changes:
+
+    changed              a managed or declared provider differs, field by field
+    flow-link            a provider that sets `userFlows` is not in the flows the files name
+                         (say, removed from one in the portal): users cannot pick it there
+    missing              in the files, not in the tenant
+    unmanaged            in the tenant, of a kind idpctl manages, not in the files
+    secret-unverifiable  informational: a secret the files set and Graph cannot show
+    read-error           the tenant could not be read: an error, never drift
+
+Built-in providers and types idpctl does not know are never findings. Other checks (secret
+governance) hand their findings in through `extra`.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from idpctl.model import (
+    Action,
+    Change,
+    KeepLive,
+    Kind,
+    LiveProvider,
+    Location,
+    Plan,
+    Provider,
+    Secret,
+    SecretRef,
+    State,
+)
+from idpctl.output import inline, json_text
+from idpctl.plan import build as planner
+from idpctl.plan import userflows
+from idpctl.plan.userflows import Flows
+from idpctl.render.markdown import span
+
+__all__ = [
+    "CHANGED",
+    "FLOW_LINK",
+    "FORMAT_VERSION",
+    "INFORMATIONAL",
+    "MISSING",
+    "READ_ERROR",
+    "SECRET_UNVERIFIABLE",
+    "UNMANAGED",
+    "FieldDrift",
+    "Finding",
+    "Report",
+    "findings",
+    "json",
+    "markdown",
+    "read_error",
+    "strip_secrets",
+    "summary_line",
+    "text",
+    "to_data",
+]
+
+FORMAT_VERSION = 1
+CHANGED = "changed"
+FLOW_LINK = "flow-link"
+MISSING = "missing"
+UNMANAGED = "unmanaged"
+SECRET_UNVERIFIABLE = "secret-unverifiable"
+READ_ERROR = "read-error"
+INFORMATIONAL = frozenset({SECRET_UNVERIFIABLE})
+
+
+@dataclass(frozen=True)
+class FieldDrift:
+    """One field that differs: what the files say and what the tenant has."""
+
+    name: str
+    desired: Any = None
+    live: Any = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding. `informational` findings never make drift (exit 0)."""
+
+    kind: str  # changed | missing | unmanaged | secret-unverifiable | read-error | others'
+    address: str | None
+    message: str
+    fields: tuple[FieldDrift, ...] = ()
+    location: Location | None = None
+    graph_id: str | None = None
+    informational: bool = False
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: tuple[Finding, ...]
+    tenant: str | None = None
+    checked: int = 0  # providers compared
+
+    @property
+    def error(self) -> bool:
+        return any(f.kind == READ_ERROR for f in self.findings)
+
+    @property
+    def drifted(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.informational and f.kind != READ_ERROR)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.error else 2 if self.drifted else 0
+
+    @property
+    def status(self) -> str:
+        return {0: "clean", 1: "error", 2: "drift"}[self.exit_code]
+
+
+def strip_secrets(provider: Provider) -> tuple[Provider, tuple[str, ...]]:
+    """`provider` without its secret leaves, and the dotted paths taken out."""
+    taken: list[str] = []
+
+    def walk(value: Any, prefix: str) -> Any:
+        if isinstance(value, Mapping):
+            out = {}
+            for key, item in value.items():
+                path = f"{prefix}.{key}" if prefix else str(key)
+                if isinstance(item, Secret | SecretRef | KeepLive):
+                    taken.append(path)
+                else:
+                    out[key] = walk(item, path)
+            return out
+        return value
+
+    fields = walk(provider.fields, "")
+    return replace(provider, fields=fields), tuple(sorted(taken))
+
+
+def findings(
+    desired: Sequence[Provider],
+    live: Sequence[LiveProvider],
+    state: State,
+    *,
+    kinds: Mapping[str, Kind],
+    tenant: str | None = None,
+    ignore_unmanaged: bool = False,
+    extra: Iterable[Finding] = (),
+    now: datetime | None = None,
+    flows: Flows | None = None,
+) -> Report:
+    """Classify how `live` differs from `desired` (see the module doc). Pure. `now` (the
+    caller's clock) lets the plan's replication guard keep a provider idpctl just created,
+    and not listed yet, from being reported missing. `flows` is the user flows read (the
+    caller reads them when `userflows.wanted(desired)`); None: links are not compared."""
+    stripped = [strip_secrets(p) for p in desired]
+    plan = planner.build([p for p, _ in stripped], live, state, kinds=kinds,
+                         tenant=tenant, now=now)
+    plan = userflows.plan_links(plan, [p for p, _ in stripped], live, state, flows=flows)
+    found: list[Finding] = []
+    for change in plan.changes:
+        found += [f for f in (_classify(change), _flow_link(change)) if f is not None]
+    if not ignore_unmanaged:
+        found += _unmanaged(plan)
+    found += _unverifiable(stripped, plan, {p.address: p for p in desired})
+    found += list(extra)
+    found.sort(key=_order)
+    checked = len(plan.unchanged) + len(plan.changes)
+    return Report(findings=tuple(found), tenant=tenant, checked=checked)
+
+
+def read_error(message: str, *, tenant: str | None = None) -> Report:
+    """The report of a run that could not read the tenant: no other finding is made."""
+    return Report(findings=(Finding(READ_ERROR, None, message),), tenant=tenant)
+
+
+_RANK = {READ_ERROR: 0, CHANGED: 1, FLOW_LINK: 2, MISSING: 3, UNMANAGED: 4,
+         SECRET_UNVERIFIABLE: 9}
+
+
+def _order(finding: Finding) -> tuple[int, str, str]:
+    return (_RANK.get(finding.kind, 5), finding.address or "", finding.message)
+
+
+def _location(change: Change) -> Location | None:
+    return change.desired.location if change.desired is not None else None
+
+
+def _classify(change: Change) -> Finding | None:
+    where = _location(change)
+    if change.action is Action.CREATE:
+        gone = " (it was managed: deleted outside idpctl)" if change.notes else ""
+        return Finding(MISSING, change.address, f"in the files, not in the tenant{gone}",
+                       location=where)
+    if change.action is Action.DELETE:
+        if change.graph_id is None:
+            return None  # gone from files and tenant alike: only the state remembers it
+        if change.desired is not None:
+            return Finding(CHANGED, change.address, "in the tenant, but the files say "
+                           "ensure: absent", location=where, graph_id=change.graph_id)
+        return Finding(UNMANAGED, change.address, "in the tenant and the state, no longer in "
+                       "the files (the next apply deletes it)", graph_id=change.graph_id)
+    diffs = tuple(FieldDrift(f.name, desired=f.after, live=f.before, note=f.note)
+                  for f in change.fields if not f.sensitive and not f.state_only
+                  and f.name != userflows.FIELD)
+    if not diffs:
+        return None  # only state bookkeeping (an adoption with nothing to send)
+    verb = "would be replaced" if change.action is Action.REPLACE else "differs"
+    names = ", ".join(d.name for d in diffs)
+    return Finding(CHANGED, change.address, f"{verb}: {names}", fields=diffs, location=where,
+                   graph_id=change.graph_id)
+
+
+def _flow_link(change: Change) -> Finding | None:
+    """A kept provider whose flows differ from its `userFlows` (a replace or delete moves its
+    links as part of that change, and a missing provider is reported as missing)."""
+    if change.action not in (Action.UPDATE, Action.ADOPT):
+        return None
+    field = next((f for f in change.fields if f.name == userflows.FIELD), None)
+    if field is None:
+        return None
+    return Finding(FLOW_LINK, change.address, f"user flows differ: {field.note}",
+                   fields=(FieldDrift(field.name, desired=field.after, live=field.before,
+                                      note=field.note),),
+                   location=_location(change), graph_id=change.graph_id)
+
+
+def _unmanaged(plan: Plan) -> list[Finding]:
+    out = []
+    for item in plan.unmanaged:
+        if item.reason != "not in config":
+            continue  # built-in or a type idpctl does not know: never a finding
+        name = f" ({item.display_name})" if item.display_name else ""
+        out.append(Finding(UNMANAGED, item.address, f"in the tenant{name}, not in the files",
+                           graph_id=item.id))
+    return out
+
+
+def _unverifiable(stripped: Sequence[tuple[Provider, tuple[str, ...]]], plan: Plan,
+                  desired: Mapping[str, Provider]) -> list[Finding]:
+    missing = {c.address for c in plan.changes if c.action is Action.CREATE}
+    out = []
+    for provider, paths in stripped:
+        if not paths or provider.absent or provider.address in missing:
+            continue
+        kept = {path for path, _ in planner.kept_paths(desired[provider.address].fields)}
+        sent = [p for p in paths if p not in kept]
+        if sent:
+            out.append(Finding(SECRET_UNVERIFIABLE, provider.address,
+                               f"{', '.join(sent)}: Graph never shows secrets, so a value set "
+                               "in the portal cannot be seen", location=provider.location,
+                               informational=True))
+        if kept:
+            out.append(Finding(SECRET_UNVERIFIABLE, provider.address,
+                               f"{', '.join(sorted(kept))}: set outside idpctl ({{keep: live}}), "
+                               "of unknown age", location=provider.location,
+                               informational=True))
+    return out
+
+
+def to_data(report: Report) -> dict[str, Any]:
+    """The versioned JSON document (`format_version`)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "tenant": report.tenant,
+        "status": report.status,
+        "exit_code": report.exit_code,
+        "checked": report.checked,
+        "summary": _counts(report),
+        "findings": [_finding_data(f) for f in report.findings],
+    }
+
+
+def from_data(data: dict[str, Any]) -> Report:
+    """A Report from its JSON document (to_data), e.g. one environment's in a fleet run."""
+    def finding(item: dict[str, Any]) -> Finding:
+        loc = item.get("location")
+        return Finding(
+            kind=str(item["kind"]), address=item.get("address"), message=str(item["message"]),
+            fields=tuple(FieldDrift(str(f["name"]), f.get("desired"), f.get("live"),
+                                    f.get("note")) for f in item.get("fields", ())),
+            location=Location(str(loc["file"]), int(loc["line"]), int(loc.get("column", 1)))
+            if isinstance(loc, dict) else None,
+            graph_id=item.get("graph_id"), informational=bool(item.get("informational")))
+
+    return Report(findings=tuple(finding(f) for f in data.get("findings", ())),
+                  tenant=data.get("tenant"), checked=int(data.get("checked", 0)))
+
+
+def _counts(report: Report) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in report.findings:
+        counts[finding.kind] = counts.get(finding.kind, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _finding_data(finding: Finding) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kind": finding.kind,
+        "address": finding.address,
+        "message": finding.message,
+        "informational": finding.informational,
+    }
+    if finding.graph_id:
+        data["graph_id"] = finding.graph_id
+    if finding.location is not None:
+        data["location"] = {"file": finding.location.file, "line": finding.location.line,
+                            "column": finding.location.column}
+    if finding.fields:
+        data["fields"] = [{"name": d.name, "desired": _plain(d.desired), "live": _plain(d.live),
+                           **({"note": d.note} if d.note else {})} for d in finding.fields]
+    return data
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: secrets and masks never by value."""
+    try:
+        _json.dumps(value)
+        return value
+    except TypeError:
+        if isinstance(value, Mapping):
+            return {str(k): _plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [_plain(v) for v in value]
+        return str(value) if not isinstance(value, Secret | SecretRef) else "(sensitive)"
+
+
+
+# -- renderings -----------------------------------------------------------------------------
+
+_TITLES = {CHANGED: "Changed", FLOW_LINK: "User-flow links", MISSING: "Missing",
+           UNMANAGED: "Unmanaged", SECRET_UNVERIFIABLE: "Secrets Graph cannot show",
+           READ_ERROR: "Read errors"}
+
+
+def _value(value: Any) -> str:
+    from idpctl.render.plans import format_value
+
+    return format_value(value)
+
+
+def summary_line(report: Report) -> str:
+    if report.error:
+        return "Drift check failed: the tenant could not be read (no drift reported)."
+    drifted = report.drifted
+    info = len(report.findings) - len(drifted)
+    tail = f" ({info} informational)" if info else ""
+    if not drifted:
+        return f"No drift: the tenant matches the files ({report.checked} checked){tail}."
+    counts = _counts(Report(drifted))
+    parts = ", ".join(f"{n} {k}" for k, n in counts.items())
+    return f"Drift: {len(drifted)} finding(s): {parts}{tail}."
+
+
+def text(report: Report) -> str:
+    lines = [f"Tenant: {report.tenant}", ""] if report.tenant else []
+    for finding in report.findings:
+        where = f" [{finding.location}]" if finding.location else ""
+        lines.append(inline(f"{finding.kind}: {finding.address or '-'}: {finding.message}"
+                            f"{where}"))
+        for d in finding.fields:
+            note = f"  # {d.note}" if d.note else ""
+            lines.append(inline(f"    {d.name}: files {_value(d.desired)}, tenant "
+                                f"{_value(d.live)}{note}"))
+    if report.findings:
+        lines.append("")
+    lines.append(summary_line(report))
+    return "\n".join(lines) + "\n"
+
+
+def markdown(report: Report) -> str:
+    """For a job summary or the drift issue a scheduled workflow opens."""
+    icon = {"clean": "✅", "drift": "⚠️", "error": "❌"}[report.status]
+    lines = [f"## {icon} idpctl drift" + (f": {span(report.tenant)}" if report.tenant else ""),
+             "", summary_line(report), ""]
+    for kind in sorted({f.kind for f in report.findings}, key=lambda k: _RANK.get(k, 5)):
+        lines += [f"### {_TITLES.get(kind, kind)}", ""]
+        for finding in (f for f in report.findings if f.kind == kind):
+            where = f" ({span(str(finding.location))})" if finding.location else ""
+            lines.append(f"- {span(finding.address or '-')}: {span(finding.message)}{where}")
+            for d in finding.fields:
+                lines.append(f"  - {span(d.name)}: files {span(_value(d.desired))}, "
+                             f"tenant {span(_value(d.live))}")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def json(report: Report) -> str:
+    return json_text(to_data(report))

@@ -1,0 +1,2 @@
+"""What idpctl manages and applied: the state codec, the local and Azure Blob stores, locks, and
+the journal."""

@@ -1,0 +1,507 @@
+"""The state in Azure Blob Storage, shared by every pipeline that manages one tenant.
+
+    state: {backend: azureblob, container: idpctl, blob: prod.json,
+            connectionString: {env: AZURE_STORAGE_CONNECTION_STRING}}       # Shared Key
+    state: {backend: azureblob, url: https://acct.blob.core.windows.net, container: ..., blob: ...,
+            sasToken: {env: IDPCTL_STATE_SAS}}                               # SAS
+    state: {backend: azureblob, url: https://acct.blob.core.windows.net, container: ..., blob: ...}
+                                                 # an Entra token from idpctl's own sign-in
+
+The lock is an infinite lease on the state blob itself: while an apply holds it, nobody else
+can write the blob or take the lease, and the holder (host, pid, start time, lock id,
+operation, user) is kept in the blob's metadata so a refused run can name it. `unlock` breaks
+the lease after checking the lock id against that metadata. Writes are conditional on the ETag
+seen at load (`If-Match`, or `If-None-Match: *` for a new blob), so two runs can never
+overwrite each other's state. A lock taken before any state exists creates an empty
+placeholder blob (marked in its metadata) to hold the lease; `load` reads it as "no state".
+
+Implemented with httpx against the Blob REST API rather than `azure-storage-blob`: idpctl
+needs seven calls (get, put, properties, metadata, lease acquire/release/break, create
+container), httpx is already the Graph client's transport, and the SDK would add azure-core
+and its dependencies for that. The JSON (de)serialisation is `idpctl.state.store`'s.
+
+Transient storage errors (a dropped or timed-out connection, 408, 429, 500, 502, 503 with
+ServerBusy, 504) are retried with idpctl's one backoff policy (`ratelimit.Backoff`, honouring
+Retry-After), so an apply never stops half done because storage blinked. Every request is
+safe to send again: reads, metadata and container creation are idempotent, and the writes
+that are not say so in their answer, which is read with the retry in mind: a conditional PUT
+whose first try landed answers 412 (or 409) to the retry, and is recognised as this store's
+own write by the blob holding exactly the bytes sent; a lease acquire proposes its lease id,
+and acquiring again with the id of the active lease succeeds (Lease Blob, "acquire"), so a
+retry whose first try landed gets the lease it already holds, while another run's lease is
+still refused. The lease and the ETag check are never loosened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import quote, unquote
+
+import httpx
+
+from idpctl.errors import ConfigError, LockError, StateError
+from idpctl.graph.storage_auth import Bearer, Sas, install_redaction, parse_connection_string
+from idpctl.model import Secret, SecretRef, State
+from idpctl.net.ratelimit import Backoff, parse_retry_after
+from idpctl.state import store as state_module
+from idpctl.state.lock import LockInfo
+
+__all__ = ["STORAGE_RESOURCE", "AzureBlobStateStore", "parse_connection_string"]
+
+log = logging.getLogger(__name__)
+
+STORAGE_RESOURCE = "https://storage.azure.com"
+API_VERSION = "2021-12-02"
+_POLL_SECONDS = 0.25
+_META = "idpctl"  # prefix of our metadata names (x-ms-meta-idpctl...)
+_LOCK_FIELDS = ("lock_id", "host", "pid", "started_at", "operation", "user")
+_PLACEHOLDER = f"{_META}placeholder"
+# answers worth another try: the request may not have run, or storage is busy (ServerBusy)
+_TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+_RETRIED = "idpctl_retried"  # response.extensions key: True when an earlier try was lost
+
+
+@dataclass(frozen=True)
+class _Properties:
+    etag: str
+    metadata: Mapping[str, str]
+    leased: bool
+
+
+class AzureBlobStateStore:
+    """The state as one block blob, locked by an infinite lease on it (see module docstring).
+
+    `auth` is an `httpx.Auth` from `idpctl.graph.storage_auth` (`parse_connection_string`,
+    `Sas`, `Bearer`, `SharedKey`), or made by `from_settings`.
+    """
+
+    def __init__(self, *, account_url: str, container: str, blob: str, auth: httpx.Auth,
+                 verify: str | bool = True, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None, max_retries: int = 5,
+                 backoff_base: float = 0.5, max_wait: float = 60.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.url = f"{account_url.rstrip('/')}/{quote(container)}/{quote(blob)}"
+        self.container_url = f"{account_url.rstrip('/')}/{quote(container)}"
+        install_redaction()
+        if isinstance(verify, str):
+            verify = ssl.create_default_context(cafile=verify)
+        self._client = httpx.Client(auth=auth, verify=verify, timeout=timeout,
+                                    transport=transport)
+        self._guard = threading.Lock()
+        self._loaded = False
+        self._etag: str | None = None  # of the blob as this store last saw it; None: absent
+        self._basis: tuple[int, str] | None = None  # (serial, lineage) of the loaded state
+        self._lease: tuple[str, LockInfo] | None = None  # (lease id, holder) while locked
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.max_wait = max_wait
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, spec: Mapping[str, Any], *, settings: Any = None,
+                      token: Callable[[], str] | None = None) -> AzureBlobStateStore:
+        """The store a `state: {backend: azureblob, ...}` block names. Secret values come
+        from references; without a connection string or SAS, idpctl's own sign-in supplies a
+        token for Azure Storage (`token`, or one made from `settings`)."""
+        container, blob = spec.get("container"), spec.get("blob")
+        if not container or not blob:
+            raise ConfigError("state: backend azureblob needs container and blob")
+        verify: str | bool = True
+        if settings is not None and getattr(settings, "ca_bundle", None):
+            verify = str(settings.ca_bundle)
+        timeout = float(getattr(settings, "timeout", 30.0) or 30.0)
+        if spec.get("connectionString") is not None:
+            text = _reveal(spec["connectionString"], settings).reveal()
+            url, auth = parse_connection_string(text)
+        elif spec.get("url"):
+            url = str(spec["url"]).rstrip("/")
+            if spec.get("sasToken") is not None:
+                auth = Sas(_reveal(spec["sasToken"], settings))
+            else:
+                auth = Bearer(token or _storage_token(settings))
+        else:
+            raise ConfigError("state: backend azureblob needs url or connectionString")
+        _check_endpoint(url, settings)
+        return cls(account_url=url, container=str(container), blob=str(blob), auth=auth,
+                   verify=verify, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"AzureBlobStateStore({self.url!r})"
+
+    def describe(self) -> str:
+        return self.url
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- load and save -----------------------------------------------------------------
+
+    def load(self) -> State:
+        with self._guard:
+            response = self._send("GET", self.url, ok=(200, 404))
+            self._loaded = True
+            if response.status_code == 404:
+                self._etag, self._basis = None, None
+                return state_module.new_state()
+            self._etag = response.headers["etag"]
+            state = self._parse(response)
+            self._basis = None if state is None else (state.serial, state.lineage)
+            return state if state is not None else state_module.new_state()
+
+    def _parse(self, response: httpx.Response) -> State | None:
+        body = response.content
+        if not body.strip():
+            if _metadata(response.headers).get(_PLACEHOLDER) == "true":
+                return None
+            raise StateError(f"state blob {self.url} is empty; it was left unchanged")
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise StateError(f"state blob {self.url} is not valid JSON; it was left "
+                             "unchanged") from None
+        return state_module.from_data(data, origin=self.url)
+
+    def save(self, state: State) -> None:
+        text = state_module.dumps(state)
+        with self._guard:
+            if not self._loaded:
+                raise StateError(f"state blob {self.url}: save without load")
+            if self._basis is not None:
+                if state.lineage != self._basis[1]:
+                    raise StateError(f"state blob {self.url} belongs to another lineage")
+                if state.serial <= self._basis[0]:
+                    raise StateError(f"refusing to save serial {state.serial} over serial "
+                                     f"{self._basis[0]} in {self.url}: the state was derived "
+                                     "from an older one")
+            for attempt in (1, 2):
+                response = self._put(text)
+                if response.status_code == 201:
+                    etag = response.headers["etag"]
+                    break
+                landed = self._own_write(text) if _retried(response) else None
+                if landed is not None:
+                    etag = landed
+                    break
+                if attempt == 2 or not self._only_metadata_moved():
+                    raise StateError(f"state blob {self.url} changed since it was loaded; "
+                                     "another run wrote it")
+            self._etag = etag
+            self._basis = (state.serial, state.lineage)
+        log.debug("state saved to %s (serial %s)", self.url, state.serial)
+
+    def _put(self, text: str) -> httpx.Response:
+        headers = {"x-ms-blob-type": "BlockBlob", "content-type": "application/json"}
+        headers.update({"if-match": self._etag} if self._etag else {"if-none-match": "*"})
+        if self._lease is not None:
+            headers["x-ms-lease-id"] = self._lease[0]
+            headers.update(_lock_headers(self._lease[1]))
+        self._ensure_container()
+        response = self._send("PUT", self.url, headers=headers, content=text.encode("utf-8"),
+                              ok=(201, 409, 412))
+        if response.headers.get("x-ms-error-code", "").startswith("Lease"):
+            holder = self.read_lock()
+            raise LockError(f"cannot save state to {self.url}: "
+                            + _holder_text(holder, self.url), holder=_data(holder))
+        return response
+
+    def _own_write(self, text: str) -> str | None:
+        """The blob's ETag when it holds exactly `text`: a PUT whose answer was lost landed,
+        and its retry was refused only because of it. None otherwise."""
+        response = self._send("GET", self.url, ok=(200, 404))
+        if response.status_code == 200 and response.content == text.encode("utf-8"):
+            log.debug("state blob %s: a retried save had landed on its first try", self.url)
+            return response.headers["etag"]
+        return None
+
+    def _only_metadata_moved(self) -> bool:
+        """True when the blob's ETag moved but its state did not (a lock was taken or
+        broken since load); then the save is retried against the new ETag."""
+        response = self._send("GET", self.url, ok=(200, 404))
+        if response.status_code == 404:
+            return False
+        current = self._parse(response)
+        now = None if current is None else (current.serial, current.lineage)
+        if now != self._basis:
+            return False
+        self._etag = response.headers["etag"]
+        return True
+
+    # -- the lock ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, *, operation: str, timeout: float = 0) -> Iterator[LockInfo]:
+        info = LockInfo.new(operation=operation)
+        lease_id = str(uuid.uuid4())
+        self._acquire(lease_id, timeout=timeout)
+        try:
+            props = self._properties()
+            meta = _lock_headers(info, placeholder=props is not None
+                                 and props.metadata.get(_PLACEHOLDER) == "true")
+            self._set_metadata(props, {"x-ms-lease-id": lease_id, **meta}, ok=(200,))
+            self._lease = (lease_id, info)
+            log.debug("state blob %s leased (lock id %s)", self.url, info.lock_id)
+            yield info
+        finally:
+            self._lease = None
+            try:
+                self._release(lease_id, info)
+            except StateError as error:
+                log.warning("%s; the lock stays until: idpctl state unlock %s", error,
+                            info.lock_id)
+
+    def _acquire(self, lease_id: str, *, timeout: float) -> None:
+        deadline = time.monotonic() + max(timeout, 0)
+        headers = {"x-ms-lease-action": "acquire", "x-ms-lease-duration": "-1",
+                   "x-ms-proposed-lease-id": lease_id}
+        while True:
+            response = self._send("PUT", self.url, params={"comp": "lease"}, headers=headers,
+                                  ok=(201, 404, 409))
+            code = response.headers.get("x-ms-error-code", "")
+            if response.status_code == 201:
+                return
+            if code == "ContainerNotFound":
+                self._ensure_container(force=True)
+            elif code == "BlobNotFound":
+                self._create_placeholder()
+            elif code != "LeaseAlreadyPresent":
+                raise StateError(f"cannot lease state blob {self.url}: {response.status_code} "
+                                 f"{code}")
+            elif time.monotonic() >= deadline:
+                holder = self._named_holder()
+                waited = f"timed out after {timeout:g}s waiting: " if timeout > 0 else ""
+                raise LockError(waited + _holder_text(holder, self.url), holder=_data(holder))
+            else:
+                time.sleep(min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.01)))
+
+    def _named_holder(self) -> LockInfo | None:
+        """The holder, waiting a moment for its record: a lease is taken a few milliseconds
+        before the metadata naming its holder is written."""
+        patience = time.monotonic() + 1.0
+        holder = self.read_lock()
+        while holder is _UNKNOWN_HOLDER and time.monotonic() < patience:
+            time.sleep(0.05)
+            holder = self.read_lock()
+        return holder
+
+    def _release(self, lease_id: str, info: LockInfo) -> None:
+        props = self._properties()
+        response = self._set_metadata(props, {"x-ms-lease-id": lease_id,
+                                              **_clean_metadata(props)}, ok=(200, 404, 409, 412))
+        if response.status_code != 200:
+            log.warning("state lock on %s was broken while held (lock id %s)", self.url,
+                        info.lock_id)
+            return
+        self._send("PUT", self.url, params={"comp": "lease"}, ok=(200, 409, 412),
+                   headers={"x-ms-lease-action": "release", "x-ms-lease-id": lease_id})
+        log.debug("state blob %s lease released", self.url)
+
+    def read_lock(self) -> LockInfo | None:
+        props = self._properties()
+        if props is None or not props.leased:
+            return None
+        values: dict[str, Any] = {f: props.metadata.get(f"{_META}{f.replace('_', '')}")
+                                  for f in _LOCK_FIELDS}
+        with contextlib.suppress(TypeError, ValueError):
+            values["pid"] = int(values["pid"])
+            return LockInfo.from_data(values)
+        return _UNKNOWN_HOLDER
+
+    def unlock(self, lock_id: str) -> LockInfo:
+        current = self.read_lock()
+        if current is None:
+            raise StateError(f"state is not locked (no lease on {self.url})")
+        if current is _UNKNOWN_HOLDER or current.lock_id != lock_id.strip():
+            raise LockError(f"lock id {lock_id} does not match the current lock: "
+                            + _holder_text(current, self.url), holder=_data(current))
+        broken = self._send("PUT", self.url, params={"comp": "lease"}, ok=(202, 409),
+                            headers={"x-ms-lease-action": "break",
+                                     "x-ms-lease-break-period": "0"})
+        if broken.status_code == 409 and not _retried(broken):  # broken since read_lock
+            raise StateError(f"state blob {self.url}: the lease could not be broken "
+                             f"({broken.headers.get('x-ms-error-code', '409')})")
+        props = self._properties()
+        self._set_metadata(props, _clean_metadata(props), ok=(200, 412))  # 412: re-leased
+        log.info("state lock on %s broken (lock id %s)", self.url, lock_id)
+        return current
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _properties(self) -> _Properties | None:
+        response = self._send("HEAD", self.url, ok=(200, 404))
+        if response.status_code == 404:
+            return None
+        return _Properties(etag=response.headers["etag"], metadata=_metadata(response.headers),
+                           leased=response.headers.get("x-ms-lease-status") == "locked")
+
+    def _set_metadata(self, props: _Properties | None, headers: Mapping[str, str], *,
+                      ok: tuple[int, ...]) -> httpx.Response:
+        """Replace the blob's metadata. Metadata moves the ETag but not the state: when this
+        store's ETag was current, it follows."""
+        response = self._send("PUT", self.url, params={"comp": "metadata"}, headers=headers,
+                              ok=ok)
+        if response.status_code == 200 and props is not None and self._etag == props.etag:
+            self._etag = response.headers.get("etag", self._etag)
+        return response
+
+    def _create_placeholder(self) -> None:
+        self._ensure_container()
+        self._send("PUT", self.url, content=b"", ok=(201, 409, 412),
+                   headers={"x-ms-blob-type": "BlockBlob", "if-none-match": "*",
+                            f"x-ms-meta-{_PLACEHOLDER}": "true"})
+
+    def _ensure_container(self, *, force: bool = False) -> None:
+        if force or self._etag is None:
+            self._send("PUT", self.container_url, params={"restype": "container"},
+                       ok=(201, 409))
+
+    def _send(self, method: str, url: str, *, ok: tuple[int, ...],
+              params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+              content: bytes | None = None) -> httpx.Response:
+        """One request, tried again on a transient failure (see the module docstring); the
+        answer's `extensions[_RETRIED]` says whether an earlier try may have run."""
+        backoff = Backoff(base=self.backoff_base, cap=8.0, max_total=self.max_wait)
+        for attempt in range(self.max_retries + 1):
+            outcome = self._try(method, url, params=params, headers=headers, content=content)
+            if isinstance(outcome, httpx.Response) and (
+                    outcome.status_code in ok or outcome.status_code not in _TRANSIENT):
+                outcome.extensions[_RETRIED] = attempt > 0
+                if outcome.status_code not in ok:
+                    raise _refused(self.url, method, outcome)
+                return outcome
+            after = parse_retry_after(outcome.headers) \
+                if isinstance(outcome, httpx.Response) else None
+            wait = backoff.next_wait(after) if attempt < self.max_retries else None
+            if wait is None:
+                if isinstance(outcome, httpx.Response):
+                    raise _refused(self.url, method, outcome)
+                raise StateError(f"cannot reach state blob {self.url}: "
+                                 f"{type(outcome).__name__}") from None
+            log.debug("state blob %s: %s answered %s; trying again in %.2fs", self.url,
+                      method, _what(outcome), wait)
+            self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _try(self, method: str, url: str, *, params: Mapping[str, str] | None,
+             headers: Mapping[str, str] | None, content: bytes | None
+             ) -> httpx.Response | httpx.TransportError:
+        sent = {"x-ms-version": API_VERSION, "x-ms-date": formatdate(usegmt=True),
+                **(headers or {})}
+        try:
+            return self._client.request(method, url, params=params, headers=sent,
+                                        content=content)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
+            raise StateError(f"cannot reach state blob {self.url}: "
+                             f"{type(error).__name__}") from None
+        except httpx.ConnectError as error:
+            if "CERTIFICATE_VERIFY_FAILED" in str(error):
+                raise StateError(f"cannot reach state blob {self.url}: ConnectError "
+                                 "(TLS certificate not trusted; check graph.caBundle)") from None
+            return error
+        except httpx.TransportError as error:
+            return error
+        except httpx.HTTPError as error:
+            raise StateError(f"cannot reach state blob {self.url}: "
+                             f"{type(error).__name__}") from None
+
+
+def _retried(response: httpx.Response) -> bool:
+    return bool(response.extensions.get(_RETRIED))
+
+
+def _what(outcome: httpx.Response | httpx.TransportError) -> str:
+    if isinstance(outcome, httpx.Response):
+        return f"{outcome.status_code} {outcome.headers.get('x-ms-error-code', '')}".rstrip()
+    return type(outcome).__name__
+
+
+def _refused(url: str, method: str, response: httpx.Response) -> StateError:
+    code = response.headers.get("x-ms-error-code", "")
+    hint = " (check the key, SAS or sign-in)" if response.status_code in (401, 403) else ""
+    return StateError(f"state blob {url}: {method} answered {response.status_code} "
+                      f"{code}{hint}".rstrip())
+
+
+_UNKNOWN_HOLDER = LockInfo(lock_id="", host="unknown", pid=0, started_at="unknown",
+                           operation="unknown", user="unknown")
+
+
+def _holder_text(holder: LockInfo | None, url: str) -> str:
+    if holder is None or holder is _UNKNOWN_HOLDER:
+        return (f"state blob {url} is leased but carries no idpctl lock record (a lease "
+                "taken a moment ago, or by another tool); if nothing holds it, break the "
+                "lease in Azure")
+    return holder.describe()
+
+
+def _data(holder: LockInfo | None) -> dict[str, Any] | None:
+    return None if holder is None or holder is _UNKNOWN_HOLDER else holder.to_data()
+
+
+def _lock_headers(info: LockInfo, *, placeholder: bool = False) -> dict[str, str]:
+    headers = {f"x-ms-meta-{_META}{name.replace('_', '')}": quote(str(value), safe=" :@-._")
+               for name, value in info.to_data().items()}
+    if placeholder:
+        headers[f"x-ms-meta-{_PLACEHOLDER}"] = "true"
+    return headers
+
+
+def _clean_metadata(props: _Properties | None) -> dict[str, str]:
+    """Metadata headers keeping everything but the lock record."""
+    lock_names = {f"{_META}{f.replace('_', '')}" for f in _LOCK_FIELDS}
+    kept = {} if props is None else {k: v for k, v in props.metadata.items()
+                                      if k not in lock_names}
+    return {f"x-ms-meta-{k}": quote(v, safe=" :@-._") for k, v in kept.items()}
+
+
+def _metadata(headers: httpx.Headers) -> dict[str, str]:
+    return {k[len("x-ms-meta-"):].lower(): unquote(v) for k, v in headers.items()
+            if k.lower().startswith("x-ms-meta-")}
+
+
+def _reveal(value: Any, settings: Any) -> Secret:
+    """A `Secret` from a settings value: a reference (resolved), a Secret, or plain text."""
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, SecretRef):
+        from idpctl.secrets import context as secrets
+
+        context = secrets.context_for(settings) if settings is not None else None
+        return secrets.resolve_ref(value, context=context)
+    if isinstance(value, str):
+        return Secret(value, source="settings")
+    raise ConfigError("state: connectionString and sasToken must be secret references")
+
+
+def _check_endpoint(url: str, settings: Any) -> None:
+    """The account URL receives a storage token, SAS or shared-key signature: https on the
+    cloud's blob endpoints, or in the operator's allowance (a connection string's endpoint is
+    known only here, after it is resolved)."""
+    from idpctl.net.endpoints import CLOUDS, Allowance, check_url
+
+    cloud = CLOUDS.get(getattr(settings, "cloud", "global"), CLOUDS["global"])
+    allowance = getattr(settings, "allowance", None) or Allowance.from_sources()
+    reason = check_url(url, what="the state account URL", suffixes=cloud.blob_suffixes,
+                       allowance=allowance)
+    if reason:
+        raise ConfigError(f"state: {reason}")
+
+
+def _storage_token(settings: Any) -> Callable[[], str]:
+    if settings is None:
+        raise ConfigError("state: backend azureblob with url only needs idpctl's sign-in")
+    from idpctl.graph import auth
+
+    verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
+    provider = auth.token_provider(settings.auth, tenant=settings.tenant,
+                                   authority_root=settings.authority, verify=verify)
+    return lambda: provider.token(STORAGE_RESOURCE)

@@ -1,0 +1,157 @@
+"""The package map in docs/architecture.md is the rule: which idpctl package may import which,
+no import cycle between modules, and no import either way between idpctl and the emulator."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "src" / "idpctl"
+EMULATOR = ROOT / "packages" / "idpctl-emulator" / "src" / "idpctl_emulator"
+DOC = ROOT / "docs" / "architecture.md"
+TOP = "idpctl"
+
+
+def package_rules(doc: str) -> dict[str, frozenset[str]]:
+    """`package -> packages it may import`, read from the doc's package-map table."""
+    section = doc.split("## Package map", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`idpctl"):
+            package = cells[0].split("`")[1]
+            rows[TOP if package == TOP else package.removeprefix("idpctl.")] = cells[2]
+    return {name: frozenset(rows) if may == "every package"
+            else frozenset(re.findall(r"`(\w+)`", may)) | {name, TOP}
+            for name, may in rows.items()}
+
+
+def module_name(path: Path, root: Path, top: str) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join((top, *parts))
+
+
+def modules(root: Path, top: str) -> dict[str, Path]:
+    return {module_name(p, root, top): p for p in sorted(root.rglob("*.py"))}
+
+
+def imported(path: Path, name: str, known: Mapping[str, Path]) -> Iterator[tuple[str, int]]:
+    """Every module `path` imports (top-level or inside a function), with its line; `from x
+    import y` counts as module `x.y` when that is a module, else as `x`."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            for alias in node.names:
+                child = f"{base}.{alias.name}"
+                yield (child if child in known else base), node.lineno
+
+
+def package_of(module: str) -> str:
+    if module == "idpctl.__main__":  # `python -m idpctl` is the command line
+        return "cli"
+    parts = module.split(".")
+    if len(parts) == 2 and not (CORE / parts[1]).is_dir():
+        return TOP
+    return parts[1] if len(parts) > 1 else TOP
+
+
+def core_imports() -> list[tuple[str, str, int]]:
+    known = modules(CORE, "idpctl")
+    found = []
+    for name, path in known.items():
+        for target, line in imported(path, name, known):
+            if target == "idpctl" or target.startswith("idpctl."):
+                found.append((name, target, line))
+    return found
+
+
+def test_the_map_names_every_package_on_disk() -> None:
+    rules = package_rules(DOC.read_text("utf-8"))
+    on_disk = {p.name for p in CORE.iterdir() if (p / "__init__.py").is_file()} | {TOP}
+    assert set(rules) == on_disk
+
+
+def test_every_import_is_allowed_by_the_package_map() -> None:
+    rules = package_rules(DOC.read_text("utf-8"))
+    broken = [f"{CORE.parent / name.replace('.', '/')}:{line}: {package_of(name)} -> {target}"
+              for name, target, line in core_imports()
+              if package_of(target) not in rules[package_of(name)]]
+    assert not broken, "\n".join(broken)
+
+
+def cycles(edges: Mapping[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected set of more than one module (Tarjan), as a list of names."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1 or node in edges.get(node, ()):
+                found.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_between_core_modules() -> None:
+    known = modules(CORE, "idpctl")
+    edges: dict[str, set[str]] = {name: set() for name in known}
+    for name, target, _line in core_imports():
+        if target in known and target != name and not name.startswith(f"{target}."):
+            edges[name].add(target)
+    assert cycles(edges) == []
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize(("root", "top", "forbidden"), [
+    (CORE, "idpctl", "idpctl_emulator"),
+    (EMULATOR, "idpctl_emulator", "idpctl"),
+])
+def test_idpctl_and_the_emulator_never_import_each_other(root: Path, top: str,
+                                                          forbidden: str) -> None:
+    known = modules(root, top)
+    crossing = [f"{path}:{line}: {target}" for name, path in known.items()
+                for target, line in imported(path, name, known)
+                if target == forbidden or target.startswith(f"{forbidden}.")]
+    assert not crossing, "\n".join(crossing)
+    text = "\n".join(p.read_text("utf-8") for p in known.values())
+    assert f'import_module("{forbidden}' not in text
