@@ -152,7 +152,8 @@ def test_ensure_absent_on_a_provider_never_managed(workspace) -> None:
     workspace.write("google.yaml", GOOGLE + "ensure: absent\n")
     plan = workspace.plan(env=ENV)
     assert actions(plan) == {"delete": ["socialIdentityProvider/Google"]}
-    assert any("not yet managed" in note for note in plan["changes"][0]["notes"])
+    assert plan["changes"][0]["reasons"] == ["delete_because_ensure_absent_unmanaged"]
+    assert "ensure: absent (not yet managed)" in workspace.run("plan", env=ENV).out
     assert workspace.run("apply", "--auto-approve", env=ENV).code == 1
     workspace.apply("--allow-destroy", env=ENV)
     assert not [p for p in workspace.live() if p.get("identityProviderType") == "Google"]

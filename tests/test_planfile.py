@@ -46,7 +46,7 @@ def test_secret_leaves_are_references_only() -> None:
 def test_no_secret_value_anywhere_in_the_file() -> None:
     text = json.dumps(planner.to_data(rich_plan()))
     assert "CANARY" not in text
-    assert f'"format_version": {FORMAT_VERSION}' in text and FORMAT_VERSION == 2
+    assert f'"format_version": {FORMAT_VERSION}' in text and FORMAT_VERSION == 3
 
 
 def test_a_version_1_plan_file_is_refused() -> None:
@@ -114,7 +114,7 @@ def _resealed(edit: Any) -> dict[str, Any]:
     (lambda d: d["basis"].__setitem__("state_serial", "3"), "state_serial"),
     (lambda d: d["basis"]["live"].__setitem__("x", 1), r"basis\.live"),
     (lambda d: d["unmanaged"].append(3), r"unmanaged\[3\]"),
-    (lambda d: d.__setitem__("format_version", 3), "format_version 3"),
+    (lambda d: d.__setitem__("format_version", 4), "format_version 4"),
 ])
 def test_structurally_wrong_file_is_rejected_with_its_path(edit: Any, message: str) -> None:
     with pytest.raises(PlanError, match=message):
