@@ -56,6 +56,28 @@ def test_a_version_1_plan_file_is_refused() -> None:
         planner.from_data(data)
 
 
+def format_2(data: dict[str, Any]) -> dict[str, Any]:
+    """A format-2 plan file as idpctl before typed reasons wrote it: no `reasons`, resealed."""
+    from idpctl.planfile import _digest
+
+    old = copy.deepcopy(data)
+    old["format_version"] = 2
+    for change in old["changes"]:
+        change.pop("reasons")
+    old.pop("checksum")
+    old["checksum"] = _digest(old)
+    return old
+
+
+def test_a_version_2_plan_file_is_refused_with_one_line_naming_the_fix() -> None:
+    """Plan files are short-lived: a format-2 file (reasons as English in `notes`) is refused
+    rather than read by guessing reasons from the English."""
+    with pytest.raises(PlanError) as caught:
+        planner.from_data(format_2(planner.to_data(rich_plan())))
+    assert str(caught.value) == ("plan file format_version 2 is not supported (this idpctl "
+                                 "reads 3): make a new one with idpctl plan --out")
+
+
 def test_masked_values_round_trip_as_unknown() -> None:
     p = oidc("Contoso", secret("CANARY-x"))
     lp, rec = managed(p, "id-1", inboundClaimMapping={"sub": UNKNOWN, "x": "y"})
