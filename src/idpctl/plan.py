@@ -15,6 +15,8 @@ the long form):
   state-only `address` field tells apply to move the record); applied, it is a no-op;
 - a secret written `{keep: live}` is never sent nor compared: a create, a replace or a
   change of a rebinding field (which re-sends the secret) is refused, naming what to write;
+- every change carries typed `reasons` (model.Reason) saying why; `notes` only add what a
+  reason cannot say (which field, which ids, which flows);
 - changes are ordered adopt, update, create, replace, delete; within each by kind then key.
 """
 
