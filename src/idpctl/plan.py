@@ -525,7 +525,8 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
                   notes=_supply_notes(provider, secrets) if record else ())
 
 
-def _supply_notes(provider: Provider, secrets: Sequence[tuple[str, FieldChange, Any]]
+def _supply_notes(provider: Provider,
+                  secrets: Sequence[tuple[str, FieldChange, Reason | None]]
                   ) -> tuple[str, ...]:
     """Where each secret idpctl has never set comes from (e.g. after `idpctl import`)."""
     sources = dict(_secret_paths(provider.fields))
