@@ -57,7 +57,7 @@ def test_a_saved_plan_is_stale_when_a_secret_value_changed(workspace) -> None:
                           "oidcIdentityProvider/Contoso", env=env)
     assert saved.code == 0, saved.text
     text = (workspace.root / "plan.json").read_text(encoding="utf-8")
-    assert '"format_version": 2' in text and "fingerprint" not in text and "salt" not in text
+    assert '"format_version": 3' in text and "fingerprint" not in text and "salt" not in text
     refused = workspace.run("apply", "plan.json", env={"CONTOSO_SECRET": "CANARY-second-value"})
     assert refused.code == 1 and "a secret's value changed" in refused.err, refused.text
     assert workspace.run("apply", "plan.json", env=env).code == 0

@@ -94,6 +94,23 @@ def test_saved_plan_applies_exactly_and_show_renders_it(workspace) -> None:
     workspace.assert_converged(env=ENV)
 
 
+def test_show_and_apply_refuse_a_format_2_plan_file_in_one_line(workspace) -> None:
+    from test_planfile import format_2
+
+    workspace.write("google.yaml", GOOGLE)
+    assert workspace.run("plan", "--out", "plan.json", env=ENV).code == 0
+    path = workspace.root / "plan.json"
+    path.write_text(json.dumps(format_2(json.loads(path.read_text(encoding="utf-8")))),
+                    encoding="utf-8")
+    for args in (("show", "plan.json"), ("apply", "plan.json")):
+        refused = workspace.run(*args, env=ENV)
+        assert refused.code == 1 and refused.out == "", refused.text
+        assert refused.err.strip().splitlines() == [
+            "Error: plan.json: plan file format_version 2 is not supported (this idpctl "
+            "reads 3): make a new one with idpctl plan --out"], refused.err
+    assert not [p for p in workspace.live() if p.get("identityProviderType") == "Google"]
+
+
 def test_second_concurrent_apply_is_refused_naming_the_holder(make_workspace) -> None:
     workspace = make_workspace("external", graph_timeout=4)
     workspace.write("google.yaml", GOOGLE)
@@ -152,7 +169,8 @@ def test_ensure_absent_on_a_provider_never_managed(workspace) -> None:
     workspace.write("google.yaml", GOOGLE + "ensure: absent\n")
     plan = workspace.plan(env=ENV)
     assert actions(plan) == {"delete": ["socialIdentityProvider/Google"]}
-    assert any("not yet managed" in note for note in plan["changes"][0]["notes"])
+    assert plan["changes"][0]["reasons"] == ["delete_because_ensure_absent_unmanaged"]
+    assert "ensure: absent (not yet managed)" in workspace.run("plan", env=ENV).out
     assert workspace.run("apply", "--auto-approve", env=ENV).code == 1
     workspace.apply("--allow-destroy", env=ENV)
     assert not [p for p in workspace.live() if p.get("identityProviderType") == "Google"]

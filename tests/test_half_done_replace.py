@@ -125,6 +125,7 @@ def test_the_next_plan_re_attaches_a_half_done_replace_to_its_old_flows(make_wor
     flows = next(f for f in change["fields"] if f["name"] == "userFlows")
     assert flows["after"] == [name] and f"re-attach to {name}" in flows["note"]
     assert any("replace that did not finish" in note for note in change["notes"])
+    assert change["reasons"] == ["create_because_replace_unfinished"]
     markdown = ws.run("plan", "--format", "markdown", env=ENV)
     assert f"re-attach to {name}" in markdown.out, markdown.text
 

@@ -17,6 +17,7 @@ from idpctl.model import (
     ManagedRecord,
     Plan,
     Provider,
+    Reason,
     Secret,
     SecretRecord,
     SecretRef,
@@ -354,6 +355,7 @@ def test_secret_to_private_key_jwt_is_replace() -> None:
     assert change.body["clientAuthentication"] == {"@odata.type": JWT_AUTH}
     assert change.body["displayName"] == "Contoso"
     assert any("subtype" in note for note in change.notes)
+    assert change.reasons == (Reason.REPLACE_SUBTYPE_CHANGED,)
 
 
 def test_b2c_metadata_url_change_is_replace_with_full_body() -> None:
@@ -366,6 +368,7 @@ def test_b2c_metadata_url_change_is_replace_with_full_body() -> None:
     assert change.body["@odata.type"] == G + "openIdConnectIdentityProvider"
     assert set(change.body) == {"@odata.type", *p.fields}
     assert "metadataUrl cannot change in place" in change.notes
+    assert change.reasons == (Reason.REPLACE_IMMUTABLE_FIELD,)
 
 
 def test_social_rename_is_an_update() -> None:
@@ -412,7 +415,8 @@ def test_state_id_wins_over_key_after_a_portal_rename() -> None:
 def test_managed_provider_deleted_outside_is_created_again() -> None:
     p = oidc("Contoso", secret("CANARY-x"))
     change = only(plan_of([p], [], state_of(record_of(p, "gone"))))
-    assert change.action is Action.CREATE and "deleted outside idpctl" in change.notes[0]
+    assert change.action is Action.CREATE and change.reasons == (Reason.CREATE_DELETED_OUTSIDE,)
+    assert change.notes == ()
 
 
 def test_delete_only_what_left_the_config_and_is_managed() -> None:
@@ -422,7 +426,7 @@ def test_delete_only_what_left_the_config_and_is_managed() -> None:
     result = plan_of([], [lp, live_of(stray, "id-stray")], state_of(rec))
     change = only(result)
     assert change.action is Action.DELETE and change.graph_id == "id-old"
-    assert change.body is None and change.notes == ("removed from the configuration",)
+    assert change.body is None and change.reasons == (Reason.DELETE_REMOVED_FROM_CONFIG,)
     assert [(u.id, u.reason) for u in result.unmanaged] == [("id-stray", "not in config")]
 
 
@@ -431,9 +435,9 @@ def test_ensure_absent_managed_and_not_yet_managed() -> None:
     la, ra = managed(a, "id-a")
     absent = [Provider(p.kind, p.key, p.fields, absent=True) for p in (a, b)]
     result = plan_of(absent, [la, live_of(b, "id-b")], state_of(ra))
-    assert [(c.action, c.graph_id, c.notes) for c in result.changes] == [
-        (Action.DELETE, "id-a", ("ensure: absent",)),
-        (Action.DELETE, "id-b", ("ensure: absent (not yet managed)",)),
+    assert [(c.action, c.graph_id, c.reasons) for c in result.changes] == [
+        (Action.DELETE, "id-a", (Reason.DELETE_ENSURE_ABSENT,)),
+        (Action.DELETE, "id-b", (Reason.DELETE_ENSURE_ABSENT_UNMANAGED,)),
     ]
     assert plan_of(absent[1:], []).unchanged == ("oidcIdentityProvider/B",)
 

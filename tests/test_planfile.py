@@ -46,7 +46,7 @@ def test_secret_leaves_are_references_only() -> None:
 def test_no_secret_value_anywhere_in_the_file() -> None:
     text = json.dumps(planner.to_data(rich_plan()))
     assert "CANARY" not in text
-    assert f'"format_version": {FORMAT_VERSION}' in text and FORMAT_VERSION == 2
+    assert f'"format_version": {FORMAT_VERSION}' in text and FORMAT_VERSION == 3
 
 
 def test_a_version_1_plan_file_is_refused() -> None:
@@ -54,6 +54,28 @@ def test_a_version_1_plan_file_is_refused() -> None:
     data["format_version"] = 1
     with pytest.raises(PlanError, match="format_version 1 is not supported"):
         planner.from_data(data)
+
+
+def format_2(data: dict[str, Any]) -> dict[str, Any]:
+    """A format-2 plan file as idpctl before typed reasons wrote it: no `reasons`, resealed."""
+    from idpctl.plan.planfile import _digest
+
+    old = copy.deepcopy(data)
+    old["format_version"] = 2
+    for change in old["changes"]:
+        change.pop("reasons")
+    old.pop("checksum")
+    old["checksum"] = _digest(old)
+    return old
+
+
+def test_a_version_2_plan_file_is_refused_with_one_line_naming_the_fix() -> None:
+    """Plan files are short-lived: a format-2 file (reasons as English in `notes`) is refused
+    rather than read by guessing reasons from the English."""
+    with pytest.raises(PlanError) as caught:
+        planner.from_data(format_2(planner.to_data(rich_plan())))
+    assert str(caught.value) == ("plan file format_version 2 is not supported (this idpctl "
+                                 "reads 3): make a new one with idpctl plan --out")
 
 
 def test_masked_values_round_trip_as_unknown() -> None:
@@ -114,7 +136,7 @@ def _resealed(edit: Any) -> dict[str, Any]:
     (lambda d: d["basis"].__setitem__("state_serial", "3"), "state_serial"),
     (lambda d: d["basis"]["live"].__setitem__("x", 1), r"basis\.live"),
     (lambda d: d["unmanaged"].append(3), r"unmanaged\[3\]"),
-    (lambda d: d.__setitem__("format_version", 3), "format_version 3"),
+    (lambda d: d.__setitem__("format_version", 4), "format_version 4"),
 ])
 def test_structurally_wrong_file_is_rejected_with_its_path(edit: Any, message: str) -> None:
     with pytest.raises(PlanError, match=message):

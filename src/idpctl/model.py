@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "Plan",
     "PlanBasis",
     "Provider",
+    "Reason",
     "Secret",
     "SecretRecord",
     "SecretRef",
@@ -267,6 +268,33 @@ class Action(enum.Enum):
         return self in (Action.REPLACE, Action.DELETE)
 
 
+class Reason(enum.Enum):
+    """Why a change is planned, as Terraform's `action_reason`; the value is what the JSON
+    plan carries. Every value is listed in docs/plan-format.md ("Reasons")."""
+
+    CREATE_NEW = "create_because_new"  # in the files; neither the state nor Graph has it
+    CREATE_DELETED_OUTSIDE = "create_because_deleted_outside"  # managed, gone from Graph
+    CREATE_REPLACE_UNFINISHED = "create_because_replace_unfinished"  # its delete ran, not create
+    ADOPT_SAME_KEY = "adopt_because_same_key"  # not managed; a live provider has its address
+    UPDATE_FIELDS_DIFFER = "update_because_fields_differ"  # a field the files set differs live
+    UPDATE_SECRET_NOT_RECORDED = "update_because_secret_not_recorded"  # no fingerprint yet
+    UPDATE_SECRET_CHANGED = "update_because_secret_changed"  # fingerprint or version differs
+    UPDATE_ROTATE_REQUESTED = "update_because_rotate_requested"  # --rotate
+    UPDATE_USER_FLOWS = "update_because_user_flows"  # the flows offering it differ
+    STATE_ONLY_MOVED = "state_only_moved"  # `moved: {from: ...}`: the record is renamed
+    STATE_ONLY_GRAPH_ID_CHANGED = "state_only_graph_id_changed"  # matched by key, new id
+    STATE_ONLY_AUTH_METHOD = "state_only_auth_method"  # client_secret_post <-> _jwt
+    STATE_ONLY_PROTECTED = "state_only_protected"  # `protected` added or removed
+    STATE_ONLY_SECRET_SOURCE = "state_only_secret_source"  # same value, new source or version
+    STATE_ONLY_RELINK_CLEARED = "state_only_relink_cleared"  # no flow left to re-attach
+    REPLACE_IMMUTABLE_FIELD = "replace_because_immutable_field"
+    REPLACE_SUBTYPE_CHANGED = "replace_because_subtype_changed"  # clientAuthentication
+    DELETE_REMOVED_FROM_CONFIG = "delete_because_removed_from_config"
+    DELETE_ENSURE_ABSENT = "delete_because_ensure_absent"
+    DELETE_ENSURE_ABSENT_UNMANAGED = "delete_because_ensure_absent_unmanaged"
+    FORGET_DELETED_OUTSIDE = "forget_because_deleted_outside"  # a delete that sends nothing
+
+
 @dataclass(frozen=True)
 class FieldChange:
     """One field's change. For a sensitive field `before`/`after` are never rendered: `note`
@@ -297,6 +325,7 @@ class Change:
 
     `body` is exactly what apply sends: the POST body (create, replace) or the PATCH body
     (update, adopt), with `@odata.type` and `Secret` leaves; None when nothing is sent.
+    `reasons` say why, typed; `notes` hold only what a reason cannot say (names, ids, flows).
     """
 
     action: Action
@@ -306,6 +335,7 @@ class Change:
     fields: tuple[FieldChange, ...] = ()
     body: Mapping[str, Any] | None = None
     desired: Provider | None = field(default=None, compare=False)
+    reasons: tuple[Reason, ...] = ()
     notes: tuple[str, ...] = ()
     protected: bool = False  # from the files or, once the provider left them, from the state
     # user-flow links apply executes; the plan file shows them as the `userFlows` field
@@ -317,6 +347,11 @@ class Change:
     @property
     def address(self) -> str:
         return f"{self.kind}/{self.key}"
+
+    def because(self, *reasons: Reason, notes: tuple[str, ...] = ()) -> Change:
+        """This change with more reasons (each once, in order) and notes."""
+        merged = tuple(dict.fromkeys((*self.reasons, *reasons)))
+        return replace(self, reasons=merged, notes=(*self.notes, *notes))
 
     @property
     def state_only(self) -> bool:

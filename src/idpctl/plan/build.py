@@ -15,6 +15,8 @@ the long form):
   state-only `address` field tells apply to move the record); applied, it is a no-op;
 - a secret written `{keep: live}` is never sent nor compared: a create, a replace or a
   change of a rebinding field (which re-sends the secret) is refused, naming what to write;
+- every change carries typed `reasons` (model.Reason) saying why; `notes` only add what a
+  reason cannot say (which field, which ids, which flows);
 - changes are ordered adopt, update, create, replace, delete; within each by kind then key.
 """
 
@@ -38,6 +40,7 @@ from idpctl.model import (
     ManagedRecord,
     Plan,
     Provider,
+    Reason,
     Secret,
     SecretRecord,
     SecretRef,
@@ -148,7 +151,7 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
             unchanged.append(address)
             continue
         if moved:
-            change = replace(change, notes=(*change.notes, moved))
+            change = change.because(Reason.STATE_ONLY_GRAPH_ID_CHANGED, notes=(moved,))
         changes.append(change)
     changes.sort(key=lambda c: (_ORDER[c.action], c.kind, c.key))
     return changes, unchanged, waiting
@@ -261,10 +264,11 @@ def _with_move(change: Change | None, provider: Provider, old: str, record: Mana
     if change is None:
         graph_id = lp.id if lp is not None else record.id
         return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key,
-                      graph_id=graph_id, fields=(moved,), body=None, desired=provider)
+                      graph_id=graph_id, fields=(moved,), body=None, desired=provider,
+                      reasons=(Reason.STATE_ONLY_MOVED,))
     if change.action is Action.DELETE:
         return change
-    return replace(change, fields=(moved, *change.fields))
+    return replace(change, fields=(moved, *change.fields)).because(Reason.STATE_ONLY_MOVED)
 
 
 def kept_paths(fields: Mapping[str, Any], prefix: str = "") -> list[tuple[str, KeepLive]]:
@@ -295,7 +299,7 @@ def _kept(change: Change) -> Change:
         raise _keep_error(change.address, path, keep, "changes in a way that sends the secret")
     notes = tuple(f"{p}: kept as set outside idpctl ({{keep: live}}), of unknown age"
                   for p, _ in kept)
-    return replace(change, notes=(*change.notes, *notes))
+    return change.because(notes=notes)
 
 
 def _keep_error(address: str, path: str, keep: KeepLive, why: str) -> PlanError:
@@ -312,7 +316,7 @@ def _rebind(provider: Provider, old_id: str, lp: LiveProvider) -> Change:
     return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key, graph_id=lp.id,
                   fields=(FieldChange("id", before=old_id, after=lp.id, state_only=True,
                                       note="state only: record the id Graph lists now"),),
-                  body=None, desired=provider)
+                  body=None, desired=provider, reasons=(Reason.STATE_ONLY_GRAPH_ID_CHANGED,))
 
 
 def _replicating(record: ManagedRecord, ctx: _Context) -> bool:
@@ -436,10 +440,9 @@ def _plan_one(provider: Provider | None, record: ManagedRecord | None,
         return _plan_delete(provider, record, lp)
     kind = ctx.kinds[provider.kind]
     if lp is None:
-        notes = (() if record is None
-                 else ("deleted by a replace that did not finish; will be created again",)
-                 if record.relink else ("deleted outside idpctl; will be created again",))
-        return _create(provider, kind, Action.CREATE, None, notes)
+        why = (Reason.CREATE_NEW if record is None else Reason.CREATE_REPLACE_UNFINISHED
+               if record.relink else Reason.CREATE_DELETED_OUTSIDE)
+        return _create(provider, kind, Action.CREATE, None, (why,))
     return _plan_existing(provider, record, lp, kind, ctx)
 
 
@@ -450,18 +453,18 @@ def _plan_delete(provider: Provider | None, record: ManagedRecord | None,
     assert record is not None or provider is not None
     kind, key = (provider.kind, provider.key) if provider else (record.kind, record.key)
     if lp is None:
-        note = "already deleted outside idpctl; only forgotten in the state"
+        why = Reason.FORGET_DELETED_OUTSIDE
     elif record is None:
-        note = "ensure: absent (not yet managed)"
+        why = Reason.DELETE_ENSURE_ABSENT_UNMANAGED
     else:
-        note = "ensure: absent" if provider else "removed from the configuration"
+        why = Reason.DELETE_ENSURE_ABSENT if provider else Reason.DELETE_REMOVED_FROM_CONFIG
     protected = provider.protected if provider else bool(record and record.protected)
     return Change(action=Action.DELETE, kind=kind, key=key, graph_id=lp.id if lp else None,
-                  desired=provider, notes=(note,), protected=protected)
+                  desired=provider, reasons=(why,), protected=protected)
 
 
 def _create(provider: Provider, kind: Kind, action: Action, lp: LiveProvider | None,
-            notes: tuple[str, ...]) -> Change:
+            reasons: tuple[Reason, ...], notes: tuple[str, ...] = ()) -> Change:
     body: dict[str, Any] = {"@odata.type": kind.odata_type}
     fields = []
     for name in _ordered(provider.fields, kind):
@@ -475,7 +478,7 @@ def _create(provider: Provider, kind: Kind, action: Action, lp: LiveProvider | N
     _refuse_unresolved(provider)
     return Change(action=action, kind=provider.kind, key=provider.key,
                   graph_id=lp.id if lp is not None else None, fields=tuple(fields),
-                  body=body, desired=provider, notes=notes)
+                  body=body, desired=provider, reasons=reasons, notes=notes)
 
 
 def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LiveProvider,
@@ -483,11 +486,11 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
     _refuse_unresolved(provider)
     diffs = [name for name in _ordered(provider.fields, kind)
              if not _equal(provider.fields[name], lp.fields.get(name))]
-    adopt_note = () if record else ("not yet managed: idpctl takes it over",)
+    adopt = () if record else (Reason.ADOPT_SAME_KEY,)
     forcing = [name for name in diffs
                if name in kind.immutable or _subtype_changed(name, provider, lp)]
     if forcing:
-        return _plan_replace(provider, lp, kind, diffs, forcing, adopt_note)
+        return _plan_replace(provider, lp, kind, diffs, forcing, adopt)
     method = _method_change(provider, record)
     rebind = [name for name in REBINDING_FIELDS if name in diffs]
     if method is not None and diffs:
@@ -499,13 +502,18 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
     secrets = _secret_changes(provider, record, ctx, rebind)
     fields = [FieldChange(name, before=_copy(lp.fields.get(name)),
                           after=_copy(provider.fields[name])) for name in diffs]
-    fields += [change for _, change in secrets]
+    fields += [change for _, change, _ in secrets]
+    recorded = _recorded_changes(provider, record, {path for path, _, _ in secrets})
+    reasons = [*adopt, *([Reason.UPDATE_FIELDS_DIFFER] if diffs else []),
+               *(why for _, _, why in secrets if why is not None),
+               *([Reason.STATE_ONLY_AUTH_METHOD] if method is not None else []),
+               *(why for why, _ in recorded)]
     if method is not None:
         fields.append(method)
-    fields += _recorded_changes(provider, record, {path for path, _ in secrets})
+    fields += [change for _, change in recorded]
     if not fields and record is not None:
         return None
-    send = set(diffs) | {path.split(".")[0] for path, _ in secrets}
+    send = set(diffs) | {path.split(".")[0] for path, _, _ in secrets}
     body = None
     if send:
         body = {"@odata.type": kind.odata_type,
@@ -513,25 +521,30 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
                    for name in _ordered(send, kind)}}
     return Change(action=Action.UPDATE if record else Action.ADOPT, kind=provider.kind,
                   key=provider.key, graph_id=lp.id, fields=tuple(fields), body=body,
-                  desired=provider,
-                  notes=adopt_note + (_supply_notes(provider, secrets) if record else ()))
+                  desired=provider, reasons=tuple(dict.fromkeys(reasons)),
+                  notes=_supply_notes(provider, secrets) if record else ())
 
 
-def _supply_notes(provider: Provider, secrets: Sequence[tuple[str, FieldChange]]
+def _supply_notes(provider: Provider,
+                  secrets: Sequence[tuple[str, FieldChange, Reason | None]]
                   ) -> tuple[str, ...]:
     """Where each secret idpctl has never set comes from (e.g. after `idpctl import`)."""
     sources = dict(_secret_paths(provider.fields))
     return tuple(f"{path} will be set from {sources[path].source}: supply that value"
-                 for path, change in secrets
-                 if change.note == "will be set" and isinstance(sources.get(path), Secret))
+                 for path, _, why in secrets
+                 if why is Reason.UPDATE_SECRET_NOT_RECORDED
+                 and isinstance(sources.get(path), Secret))
 
 
 def _plan_replace(provider: Provider, lp: LiveProvider, kind: Kind, diffs: Sequence[str],
-                  forcing: Sequence[str], notes: tuple[str, ...]) -> Change:
-    reasons = [f"{name} cannot change in place" if name in kind.immutable
-               else f"{name} changes subtype, which Graph cannot switch in place"
-               for name in forcing]
-    change = _create(provider, kind, Action.REPLACE, lp, (*notes, *reasons))
+                  forcing: Sequence[str], adopt: tuple[Reason, ...]) -> Change:
+    reasons = [Reason.REPLACE_IMMUTABLE_FIELD if name in kind.immutable
+               else Reason.REPLACE_SUBTYPE_CHANGED for name in forcing]
+    notes = tuple(f"{name} cannot change in place" if name in kind.immutable
+                  else f"{name} changes subtype, which Graph cannot switch in place"
+                  for name in forcing)
+    change = _create(provider, kind, Action.REPLACE, lp,
+                     tuple(dict.fromkeys((*adopt, *reasons))), notes)
     keep = [replace(f, note="forces replacement") if f.name in forcing else f
             for f in change.fields if f.sensitive or f.name in diffs]
     return replace(change, fields=tuple(keep))
@@ -549,15 +562,16 @@ def _method_change(provider: Provider, record: ManagedRecord | None) -> FieldCha
 
 
 def _recorded_changes(provider: Provider, record: ManagedRecord | None,
-                      sent: set[str]) -> list[FieldChange]:
+                      sent: set[str]) -> list[tuple[Reason, FieldChange]]:
     """State-only changes of what the state records beside Graph's fields: `protected`, and
     where a secret that is not re-sent comes from (same value, new source or version)."""
     if record is None:
         return []  # an adopt records both
     out = []
     if record.protected != provider.protected:
-        out.append(FieldChange("protected", before=record.protected, after=provider.protected,
-                               state_only=True, note="state only: guards delete and replace"))
+        out.append((Reason.STATE_ONLY_PROTECTED,
+                    FieldChange("protected", before=record.protected, after=provider.protected,
+                                state_only=True, note="state only: guards delete and replace")))
     for path, secret in _secret_paths(provider.fields):
         known = record.secrets.get(path)
         if path in sent or known is None or not isinstance(secret, Secret):
@@ -565,9 +579,10 @@ def _recorded_changes(provider: Provider, record: ManagedRecord | None,
         if (known.source, known.version) != (secret.source, secret.version):
             # like clientAuthentication.method, an idpctl field beside the Graph path; the
             # sources are value-free descriptions (SecretRef.describe), never the value
-            out.append(FieldChange(f"{path}.source", before=_origin(known),
-                                   after=_origin(secret), state_only=True,
-                                   note="state only: the same value, from a new source"))
+            out.append((Reason.STATE_ONLY_SECRET_SOURCE,
+                         FieldChange(f"{path}.source", before=_origin(known),
+                                     after=_origin(secret), state_only=True,
+                                     note="state only: the same value, from a new source")))
     return out
 
 
@@ -579,31 +594,35 @@ def _origin(secret: Secret | SecretRecord) -> str:
 
 
 def _secret_changes(provider: Provider, record: ManagedRecord | None, ctx: _Context,
-                    rebind: Sequence[str]) -> list[tuple[str, FieldChange]]:
+                    rebind: Sequence[str]) -> list[tuple[str, FieldChange, Reason | None]]:
+    """Each secret that is sent, its field change, and why (None: a rebinding field re-sends
+    it, and that field's own difference is the reason)."""
     out = []
     for path, secret in _secret_paths(provider.fields):
         known = record.secrets.get(path) if record is not None else None
-        note = _secret_note(provider.address in ctx.rotate, secret, known, ctx.state, rebind)
-        if note is not None:
-            out.append((path, FieldChange(path, sensitive=True, note=note)))
+        sent = _secret_note(provider.address in ctx.rotate, secret, known, ctx.state, rebind)
+        if sent is not None:
+            note, why = sent
+            out.append((path, FieldChange(path, sensitive=True, note=note), why))
     return out
 
 
 def _secret_note(requested: bool, secret: Secret, known: Any, state: State,
-                 rebind: Sequence[str]) -> str | None:
+                 rebind: Sequence[str]) -> tuple[str, Reason | None] | None:
     if requested:
-        return "rotate (requested)"
+        return "rotate (requested)", Reason.UPDATE_ROTATE_REQUESTED
     if known is None:
-        return "will be set"
+        return "will be set", Reason.UPDATE_SECRET_NOT_RECORDED
     if fingerprint(state.fingerprint_key, secret) != known.fingerprint:
         if known.version and secret.version and known.version != secret.version:
             scheme = secret.source.split(":", 1)[0]
             label = {"vault": "vault version", "keyVault": "key vault version"}.get(
                 scheme, "version")
-            return f"rotate ({label} {known.version} -> {secret.version})"
-        return "rotate"
+            return (f"rotate ({label} {known.version} -> {secret.version})",
+                    Reason.UPDATE_SECRET_CHANGED)
+        return "rotate", Reason.UPDATE_SECRET_CHANGED
     if rebind:
-        return f"re-sent ({', '.join(rebind)} changed)"
+        return f"re-sent ({', '.join(rebind)} changed)", None
     return None
 
 

@@ -29,6 +29,7 @@ from idpctl.model import (
     Plan,
     PlanBasis,
     Provider,
+    Reason,
     Secret,
     SecretRef,
     State,
@@ -45,10 +46,12 @@ __all__ = [
     "to_data",
 ]
 
-FORMAT_VERSION = 2
+# 3: typed `reasons` per change (2 had their English in `notes`); docs/plan-format.md
+FORMAT_VERSION = 3
 # the basis key is HMAC(state.fingerprint_key, this): a plan digest is never a state fingerprint
 _BASIS_KEY_LABEL = b"idpctl plan basis: secrets"
 _ACTIONS = {action.name.lower(): action for action in Action}
+_REASONS = {reason.value: reason for reason in Reason}
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,7 @@ def _change_data(change: Change) -> dict[str, Any]:
         "graph_id": change.graph_id,
         "api_version": change.api_version,
         "state_only": change.state_only,
+        "reasons": [reason.value for reason in change.reasons],
         "notes": list(change.notes),
         "protected": change.protected,
         "desired": None if desired is None else {
@@ -229,7 +233,8 @@ def from_data(data: Any) -> Plan:
     version = r.get("format_version", int)
     if version != FORMAT_VERSION:
         raise PlanError(f"plan file format_version {version} is not supported "
-                        f"(this idpctl reads {FORMAT_VERSION})")
+                        f"(this idpctl reads {FORMAT_VERSION}): make a new one with "
+                        "idpctl plan --out")
     checksum = r.get("checksum", str)
     plan = Plan(
         changes=tuple(_change(c) for c in r.items("changes", dict)),
@@ -302,8 +307,18 @@ def _change(r: _Reader) -> Change:
                   api_version=_api_version(r),
                   fields=tuple(_field(f) for f in r.items("fields", dict)),
                   body=None if body is None else _decode(body), desired=desired,
-                  notes=tuple(r.items("notes", str)),
+                  reasons=_reasons(r), notes=tuple(r.items("notes", str)),
                   protected=bool(r.get("protected", bool, optional=True)))
+
+
+def _reasons(r: _Reader) -> tuple[Reason, ...]:
+    out = []
+    for i, value in enumerate(r.items("reasons", str)):
+        if value not in _REASONS:
+            raise PlanError(f"plan file: {r.path}.reasons[{i}] is not a reason this idpctl "
+                            "knows (docs/plan-format.md lists them)")
+        out.append(_REASONS[value])
+    return tuple(out)
 
 
 def _api_version(r: _Reader) -> str | None:

@@ -30,6 +30,7 @@ from idpctl.model import (
     LiveProvider,
     Plan,
     Provider,
+    Reason,
     State,
 )
 
@@ -286,7 +287,8 @@ def _linked(change: Change | None, provider: Provider | None, live_id: str | Non
     if change is None:
         assert provider is not None and old_id is not None
         return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key,
-                      graph_id=old_id, fields=(field,), desired=provider, links=links)
+                      graph_id=old_id, fields=(field,), desired=provider, links=links,
+                      reasons=(Reason.UPDATE_USER_FLOWS,))
     notes = change.notes
     if again and not replacing:
         notes = (*notes, f"re-attaches to user flow(s) {', '.join(names[f.id] for f in again)}"
@@ -298,7 +300,10 @@ def _linked(change: Change | None, provider: Provider | None, live_id: str | Non
                  f"the old object leaves user flow(s) {left}"
                  + (f"; the new one joins {', '.join(names[f.id] for f in attach)}"
                     if attach else ""))
-    return replace(change, fields=(*change.fields, field), links=links, notes=notes)
+    linked = replace(change, fields=(*change.fields, field), links=links, notes=notes)
+    if change.action in (Action.UPDATE, Action.ADOPT):
+        return linked.because(Reason.UPDATE_USER_FLOWS)
+    return linked
 
 
 def _cleared(provider: Provider | None, old_id: str | None,
@@ -311,7 +316,7 @@ def _cleared(provider: Provider | None, old_id: str | None,
                         note="state only: nothing left to re-attach (already in these flows, "
                              "or they are gone); cleared")
     return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key, graph_id=old_id,
-                  fields=(field,), desired=provider)
+                  fields=(field,), desired=provider, reasons=(Reason.STATE_ONLY_RELINK_CLEARED,))
 
 
 def _target(provider: Provider | None, current: tuple[Flow, ...], flows: Flows,

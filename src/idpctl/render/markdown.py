@@ -16,7 +16,7 @@ import re
 
 from idpctl.model import Action, Change, FieldChange, Plan
 from idpctl.output import inline
-from idpctl.render.plans import format_value, summary_line
+from idpctl.render.plans import change_notes, format_value, summary_line
 
 __all__ = ["fenced", "html", "markdown", "span"]
 
@@ -112,8 +112,9 @@ def _section(change: Change, *, folded_only: bool = False) -> str:
         lines += [f"Graph id: {span(change.graph_id)}", ""]
     if change.api_version:
         lines += [f"Graph version: {span(change.api_version)}", ""]
-    lines += [f"- {_cell(note)}" for note in change.notes]
-    if change.notes:
+    notes = change_notes(change)
+    lines += [f"- {_cell(note)}" for note in notes]
+    if notes:
         lines.append("")
     if change.fields and not folded_only:
         lines += ["| Field | Before | After | Note |", "|---|---|---|---|"]

@@ -12,16 +12,29 @@ import json as _json
 from collections.abc import Mapping
 from typing import Any
 
-from idpctl.model import UNKNOWN, Action, Change, FieldChange, Plan, Secret, SecretRef
+from idpctl.model import UNKNOWN, Action, Change, FieldChange, Plan, Reason, Secret, SecretRef
 from idpctl.output import inline, json_text
 from idpctl.plan.planfile import SecretPlaceholder, to_data
 
-__all__ = ["format_value", "json", "markdown", "summary_line", "text"]
+__all__ = ["REASON_TEXT", "change_notes", "format_value", "json", "markdown", "summary_line",
+           "text"]
 
 _COLORS = {Action.CREATE: "32", Action.UPDATE: "33", Action.REPLACE: "35",
            Action.DELETE: "31", Action.ADOPT: "36"}
 _VERBS = {Action.CREATE: "created", Action.UPDATE: "updated", Action.REPLACE: "replaced",
           Action.DELETE: "deleted", Action.ADOPT: "adopted"}
+# the English of a reason that says it all; the others are told by a note (which field
+# forces a replace) or by their field's note (`rotate`, `state only: ...`)
+REASON_TEXT = {
+    Reason.CREATE_DELETED_OUTSIDE: "deleted outside idpctl; will be created again",
+    Reason.CREATE_REPLACE_UNFINISHED: "deleted by a replace that did not finish; "
+                                      "will be created again",
+    Reason.ADOPT_SAME_KEY: "not yet managed: idpctl takes it over",
+    Reason.DELETE_REMOVED_FROM_CONFIG: "removed from the configuration",
+    Reason.DELETE_ENSURE_ABSENT: "ensure: absent",
+    Reason.DELETE_ENSURE_ABSENT_UNMANAGED: "ensure: absent (not yet managed)",
+    Reason.FORGET_DELETED_OUTSIDE: "already deleted outside idpctl; only forgotten in the state",
+}
 _SUMMARY = (("create", "to create"), ("update", "to update"), ("replace", "to replace"),
             ("delete", "to delete"), ("adopt", "to adopt"))
 
@@ -38,6 +51,11 @@ def format_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(format_value(v) for v in value) + "]"
     return _json.dumps(value, ensure_ascii=False)
+
+
+def change_notes(change: Change) -> list[str]:
+    """The lines a rendering shows under a change: its reasons in English, then its notes."""
+    return [REASON_TEXT[r] for r in change.reasons if r in REASON_TEXT] + list(change.notes)
 
 
 def summary_line(plan: Plan) -> str:
@@ -121,7 +139,7 @@ def _headline(change: Change) -> str:
 def _change_lines(change: Change, paint: Any) -> list[str]:
     symbol = change.action.value
     lines = [paint(_COLORS[change.action], f"  {symbol:>3} ") + _headline(change)]
-    lines += [f"        # {inline(note)}" for note in change.notes]
+    lines += [f"        # {inline(note)}" for note in change_notes(change)]
     if change.desired is not None and change.desired.protected and change.action.destructive:
         lines.append(paint("31", "        # protected: refused without removing protection"))
     for field in change.fields:

@@ -36,6 +36,7 @@ from idpctl.model import (
     Location,
     Plan,
     Provider,
+    Reason,
     Secret,
     SecretRef,
     State,
@@ -196,7 +197,8 @@ def _location(change: Change) -> Location | None:
 def _classify(change: Change) -> Finding | None:
     where = _location(change)
     if change.action is Action.CREATE:
-        gone = " (it was managed: deleted outside idpctl)" if change.notes else ""
+        gone = ("" if Reason.CREATE_NEW in change.reasons
+                else " (it was managed: deleted outside idpctl)")
         return Finding(MISSING, change.address, f"in the files, not in the tenant{gone}",
                        location=where)
     if change.action is Action.DELETE:
