@@ -21,7 +21,8 @@ from idpctl.batching import MAX_BATCH, BatchOutcomeUnknown, BatchRequest, pack
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
 from idpctl.graph import GraphClient, _redact
 from idpctl.model import UNKNOWN, Secret
-from idpctl.ratelimit import Backoff, Budget, BudgetSpec, parse_retry_after
+from idpctl.net.retry import Backoff, parse_retry_after
+from idpctl.ratelimit import Budget, BudgetSpec
 
 CANARY = "CANARY-graph-secret-1234"
 

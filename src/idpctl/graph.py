@@ -36,7 +36,9 @@ from idpctl.apiversions import AVAILABLE_TYPES, BETA, VERSIONS
 from idpctl.batching import BatchOutcomeUnknown, BatchRequest, BatchResult
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
 from idpctl.model import UNKNOWN, Secret
-from idpctl.ratelimit import Backoff, Budget, BudgetSpec, parse_budget, parse_retry_after
+from idpctl.net import tls
+from idpctl.net.retry import Backoff, parse_retry_after
+from idpctl.ratelimit import Budget, BudgetSpec, parse_budget
 
 __all__ = [
     "PROVIDERS",
@@ -122,9 +124,7 @@ class GraphClient:
         self.budget = Budget(budget or parse_budget(rate_limit=rate_limit))
         self.bucket = self.budget  # the name batching.py pauses through
         self.trace = trace
-        if isinstance(verify, str):
-            verify = ssl.create_default_context(cafile=verify)
-        self._http = httpx.Client(verify=verify, timeout=timeout, transport=transport,
+        self._http = httpx.Client(verify=tls.verify(verify), timeout=timeout, transport=transport,
                                   headers={"Accept": "application/json"})
 
     # -- the public surface ------------------------------------------------------------------

@@ -21,7 +21,7 @@ container), httpx is already the Graph client's transport, and the SDK would add
 and its dependencies for that. The JSON (de)serialisation is `idpctl.state`'s.
 
 Transient storage errors (a dropped or timed-out connection, 408, 429, 500, 502, 503 with
-ServerBusy, 504) are retried with idpctl's one backoff policy (`ratelimit.Backoff`, honouring
+ServerBusy, 504) are retried with idpctl's one backoff policy (`net.retry.Backoff`, honouring
 Retry-After), so an apply never stops half done because storage blinked. Every request is
 safe to send again: reads, metadata and container creation are idempotent, and the writes
 that are not say so in their answer, which is read with the retry in mind: a conditional PUT
@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import ssl
 import threading
 import time
 import uuid
@@ -53,7 +52,8 @@ from idpctl import state as state_module
 from idpctl.azure_storage_auth import Bearer, Sas, install_redaction, parse_connection_string
 from idpctl.errors import ConfigError, LockError, StateError
 from idpctl.model import Secret, SecretRef, State
-from idpctl.ratelimit import Backoff, parse_retry_after
+from idpctl.net import tls
+from idpctl.net.retry import Backoff, parse_retry_after
 from idpctl.statelock import LockInfo
 
 __all__ = ["STORAGE_RESOURCE", "AzureBlobStateStore", "parse_connection_string"]
@@ -93,9 +93,7 @@ class AzureBlobStateStore:
         self.url = f"{account_url.rstrip('/')}/{quote(container)}/{quote(blob)}"
         self.container_url = f"{account_url.rstrip('/')}/{quote(container)}"
         install_redaction()
-        if isinstance(verify, str):
-            verify = ssl.create_default_context(cafile=verify)
-        self._client = httpx.Client(auth=auth, verify=verify, timeout=timeout,
+        self._client = httpx.Client(auth=auth, verify=tls.verify(verify), timeout=timeout,
                                     transport=transport)
         self._guard = threading.Lock()
         self._loaded = False
