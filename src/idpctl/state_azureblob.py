@@ -114,9 +114,7 @@ class AzureBlobStateStore:
         container, blob = spec.get("container"), spec.get("blob")
         if not container or not blob:
             raise ConfigError("state: backend azureblob needs container and blob")
-        verify: str | bool = True
-        if settings is not None and getattr(settings, "ca_bundle", None):
-            verify = str(settings.ca_bundle)
+        verify = tls.bundle_verify(getattr(settings, "ca_bundle", None))
         timeout = float(getattr(settings, "timeout", 30.0) or 30.0)
         if spec.get("connectionString") is not None:
             text = _reveal(spec["connectionString"], settings).reveal()
@@ -499,7 +497,7 @@ def _storage_token(settings: Any) -> Callable[[], str]:
         raise ConfigError("state: backend azureblob with url only needs idpctl's sign-in")
     from idpctl import auth
 
-    verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
+    verify = tls.bundle_verify(settings.ca_bundle)
     provider = auth.token_provider(settings.auth, tenant=settings.tenant,
                                    authority_root=settings.authority, verify=verify)
     return lambda: provider.token(STORAGE_RESOURCE)

@@ -72,7 +72,7 @@ class VaultSettings:
         return cls(
             address=block.get("address") or env.get("VAULT_ADDR"),
             namespace=block.get("namespace") or env.get("VAULT_NAMESPACE"),
-            verify=False if skip else (str(ca) if ca else True),
+            verify=False if skip else tls.bundle_verify(ca),
             method=str(auth.get("method") or "token"),
             mount=auth.get("mount"),
             role=auth.get("role"),
