@@ -22,8 +22,6 @@ _COLORS = {Action.CREATE: "32", Action.UPDATE: "33", Action.REPLACE: "35",
            Action.DELETE: "31", Action.ADOPT: "36"}
 _VERBS = {Action.CREATE: "created", Action.UPDATE: "updated", Action.REPLACE: "replaced",
           Action.DELETE: "deleted", Action.ADOPT: "adopted"}
-_SUMMARY = (("create", "to create"), ("update", "to update"), ("replace", "to replace"),
-            ("delete", "to delete"), ("adopt", "to adopt"))
 
 
 def format_value(value: Any) -> str:
@@ -45,7 +43,7 @@ def summary_line(plan: Plan) -> str:
     if not plan.changes:
         return f"No changes. The tenant matches the configuration ({tail[:-1]})."
     counts = plan.counts()
-    parts = [f"{counts[name]} {label}" for name, label in _SUMMARY]
+    parts = [f"{counts[name]} to {name}" for name in (a.name.lower() for a in Action)]
     return f"Plan: {', '.join(parts)}; {tail}"
 
 
