@@ -143,3 +143,23 @@ def test_read_retries_a_timeout_but_not_a_refused_connection() -> None:
     with pytest.raises(httpx.ReadTimeout):
         _read(send)
     assert len(sent) == READ_ATTEMPTS
+
+
+def test_the_net_package_imports_only_endpoints_and_redact_from_idpctl() -> None:
+    """net/ sits under every caller (auth, secrets, graph, state): it must not import them."""
+    import ast
+    from pathlib import Path
+
+    import idpctl.net
+
+    allowed = {"idpctl", "idpctl.endpoints", "idpctl.redact", "idpctl.net", "idpctl.net.tls",
+               "idpctl.net.retry"}
+    found: set[str] = set()
+    for path in Path(idpctl.net.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("idpctl"):
+                found |= {node.module or ""} | {f"{node.module}.{a.name}" for a in node.names
+                                                 if node.module == "idpctl"}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("idpctl")}
+    assert found and found <= allowed, found - allowed
