@@ -17,13 +17,11 @@ from hypothesis import strategies as st
 
 from idpctl.apply import applier as apply
 from idpctl.graph import batch as batching
-from idpctl.model import Action, Change, FlowLink, Plan
+from idpctl.model import APPLY_ORDER, Action, Change, FlowLink, Plan
 from idpctl.state.store import new_state
 from idpctl_emulator.batch import parse_batch
 
 FLOWS = ("B2C_1_a", "B2C_1_b", "B2C_1_c")
-_ORDER = {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3,
-          Action.DELETE: 4}
 
 
 class _Reply:
@@ -122,7 +120,7 @@ def plans(draw: Any) -> Plan:
             body = None
         changes.append(Change(action=action, kind="socialIdentityProvider", key=f"p{n}",
                               graph_id=graph_id, body=body, links=_links(draw, action)))
-    changes.sort(key=lambda c: _ORDER[c.action])
+    changes.sort(key=lambda c: APPLY_ORDER[c.action])
     return Plan(changes=tuple(changes))
 
 

@@ -21,7 +21,8 @@ from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnk
 from idpctl.graph.batch import MAX_BATCH, BatchOutcomeUnknown, BatchRequest, pack
 from idpctl.graph.client import GraphClient, _redact
 from idpctl.model import UNKNOWN, Secret
-from idpctl.net.ratelimit import Backoff, Budget, BudgetSpec, parse_retry_after
+from idpctl.net.ratelimit import Budget, BudgetSpec
+from idpctl.net.retry import Backoff, parse_retry_after
 
 CANARY = "CANARY-graph-secret-1234"
 

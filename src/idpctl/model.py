@@ -13,11 +13,13 @@ masked; the one code path that reads `Secret.reveal()` is the Graph request enco
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
+    "APPLY_ORDER",
     "UNKNOWN",
     "Action",
     "Change",
@@ -38,6 +40,7 @@ __all__ = [
     "SecretRef",
     "State",
     "Unmanaged",
+    "in_apply_order",
 ]
 
 
@@ -293,6 +296,18 @@ class Reason(enum.Enum):
     DELETE_ENSURE_ABSENT = "delete_because_ensure_absent"
     DELETE_ENSURE_ABSENT_UNMANAGED = "delete_because_ensure_absent_unmanaged"
     FORGET_DELETED_OUTSIDE = "forget_because_deleted_outside"  # a delete that sends nothing
+
+
+# The order a plan's changes run in (by kind, then key, within an action): what keeps or adds
+# a provider first, what removes one last, so a run stopped half way has removed the least.
+# Declaration order above is the display order (counts, summaries, tables).
+APPLY_ORDER: Mapping[Action, int] = MappingProxyType(
+    {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3, Action.DELETE: 4})
+
+
+def in_apply_order(changes: Iterable[Change]) -> list[Change]:
+    """`changes` sorted as a plan runs them (`APPLY_ORDER`, then kind, then key)."""
+    return sorted(changes, key=lambda c: (APPLY_ORDER[c.action], c.kind, c.key))
 
 
 @dataclass(frozen=True)

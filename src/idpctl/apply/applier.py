@@ -558,7 +558,7 @@ def _outcome_unknown(result: Any) -> bool:
 
 
 def _retry_after(result: Any) -> float:
-    from idpctl.net.ratelimit import parse_retry_after
+    from idpctl.net.retry import parse_retry_after
 
     return parse_retry_after(result.headers) or 1.0
 

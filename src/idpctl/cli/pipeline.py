@@ -115,13 +115,14 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
     from idpctl.graph import auth, recording
     from idpctl.graph import client as graph
     from idpctl.kinds import load_kinds
+    from idpctl.net import tls
     from idpctl.net.ratelimit import parse_budget
 
     versions = apiversions.for_settings(settings, load_kinds())
     recorder = recording.from_environment(
         tenant_kind=settings.tenant_kind,
         source=f"recorded by idpctl from {settings.graph_url} ({settings.tenant_kind} tenant)")
-    verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
+    verify = tls.bundle_verify(settings.ca_bundle)
     tokens = auth.token_provider(
         settings.auth,
         tenant=settings.tenant,

@@ -30,9 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from idpctl.cli import pipeline
     from idpctl.graph import auth
     from idpctl.graph.client import GraphClient
+    from idpctl.net import tls
 
     settings = pipeline.load_settings(args)
-    verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
+    verify = tls.bundle_verify(settings.ca_bundle)
     tokens = auth.token_provider(settings.auth, tenant=settings.tenant,
                                  authority_root=settings.authority, verify=verify,
                                  secret_context=pipeline.secret_context(settings),

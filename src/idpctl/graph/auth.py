@@ -33,7 +33,8 @@ from typing import Any
 from idpctl import redact
 from idpctl.errors import AuthError
 from idpctl.model import Secret, SecretRef
-from idpctl.net.endpoints import Allowance, https_or_allowed, read_regular
+from idpctl.net import github_oidc
+from idpctl.net.endpoints import Allowance, read_regular
 
 __all__ = [
     "GRAPH_RESOURCE",
@@ -511,17 +512,16 @@ def _federated(spec: Any, env: Mapping[str, str], *, verify: str | bool,
     if path:
         return Credential("federated", f"file:{path}",
                           {"client_assertion": FileAssertion(str(path))})
-    url = env.get("ACTIONS_ID_TOKEN_REQUEST_URL")
-    bearer = env.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-    if not url or not bearer:
+    try:  # the request token is a credential: never over plain http
+        request = github_oidc.request_from_env(env, allowance=allowance)
+    except github_oidc.TokenServiceError as error:
+        raise AuthError(str(error)) from None
+    if request is None:
         raise AuthError("auth.mode federated: no token file (AZURE_FEDERATED_TOKEN_FILE) and no "
                         "GitHub Actions OIDC (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN; the workflow "
                         "needs `permissions: id-token: write`)")
-    reason = https_or_allowed(url, what="ACTIONS_ID_TOKEN_REQUEST_URL", allowance=allowance)
-    if reason:
-        raise AuthError(reason)  # the request token is a credential: never over plain http
-    return Credential("federated", "github",
-                      {"client_assertion": GitHubAssertion(url, bearer, verify=verify)}, (bearer,))
+    assertion = GitHubAssertion(request.url, request.bearer, verify=verify)
+    return Credential("federated", "github", {"client_assertion": assertion}, (request.bearer,))
 
 
 class FileAssertion:
@@ -546,9 +546,7 @@ class GitHubAssertion:
     """An OIDC token from GitHub Actions' token service, re-fetched when near expiry."""
 
     def __init__(self, url: str, bearer: str, *, verify: str | bool, margin: float = 60.0) -> None:
-        redact.register(bearer)
-        self._url = url
-        self._bearer = bearer
+        self._request = github_oidc.TokenRequest(url, bearer)  # registers the bearer
         self._verify = verify
         self._margin = margin
         self._token: str | None = None
@@ -567,29 +565,8 @@ class GitHubAssertion:
         return self._token
 
     def _fetch(self) -> str:
-        import httpx
-
         try:
-            response = httpx.get(self._url, params={"audience": GITHUB_AUDIENCE},
-                                 headers={"Authorization": f"Bearer {self._bearer}"},
-                                 verify=_ssl(self._verify), timeout=10.0)
-        except httpx.HTTPError as error:
-            raise AuthError(f"GitHub OIDC token request failed: {type(error).__name__}") from None
-        if response.status_code != 200:
-            raise AuthError(f"GitHub OIDC token service answered {response.status_code} "
-                            "(does the workflow have `permissions: id-token: write`?)")
-        try:
-            token = response.json()["value"]
-        except (ValueError, KeyError, TypeError):
-            token = None
-        if not isinstance(token, str) or not token:
-            raise AuthError("GitHub OIDC token service answered without a token")
-        redact.register(token)
-        return token
-
-
-def _ssl(verify: str | bool) -> Any:
-    """httpx's `verify`: a CA bundle path becomes an SSL context trusting only that bundle."""
-    import ssl
-
-    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+            return github_oidc.fetch_token(self._request, audience=GITHUB_AUDIENCE,
+                                           verify=self._verify)
+        except github_oidc.TokenServiceError as error:
+            raise AuthError(str(error)) from None

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from idpctl.errors import GraphError, WriteOutcomeUnknown
-from idpctl.net.ratelimit import Backoff, parse_retry_after
+from idpctl.net.retry import Backoff, parse_retry_after
 
 if TYPE_CHECKING:
     from idpctl.graph.client import GraphClient

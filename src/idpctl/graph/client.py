@@ -36,7 +36,9 @@ from idpctl.config.apiversions import AVAILABLE_TYPES, BETA, VERSIONS
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
 from idpctl.graph.batch import BatchOutcomeUnknown, BatchRequest, BatchResult
 from idpctl.model import UNKNOWN, Secret
-from idpctl.net.ratelimit import Backoff, Budget, BudgetSpec, parse_budget, parse_retry_after
+from idpctl.net import tls
+from idpctl.net.ratelimit import Budget, BudgetSpec, parse_budget
+from idpctl.net.retry import Backoff, parse_retry_after
 
 __all__ = [
     "PROVIDERS",
@@ -122,9 +124,7 @@ class GraphClient:
         self.budget = Budget(budget or parse_budget(rate_limit=rate_limit))
         self.bucket = self.budget  # the name batching.py pauses through
         self.trace = trace
-        if isinstance(verify, str):
-            verify = ssl.create_default_context(cafile=verify)
-        self._http = httpx.Client(verify=verify, timeout=timeout, transport=transport,
+        self._http = httpx.Client(verify=tls.verify(verify), timeout=timeout, transport=transport,
                                   headers={"Accept": "application/json"})
 
     # -- the public surface ------------------------------------------------------------------

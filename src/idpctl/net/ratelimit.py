@@ -1,4 +1,7 @@
-"""Politeness towards Graph: the request budget idpctl spends, and the waits between retries.
+"""Politeness towards Graph: the request budget idpctl spends.
+
+The waits between retries and the `Retry-After` parser are `idpctl.net.retry`, shared by
+every HTTP caller.
 
 Graph throttles identity-provider requests in a sliding window: 300 a minute per tenant and
 200 a minute per app per tenant, every `$batch` item counted on its own, throttled requests
@@ -20,20 +23,17 @@ then plan again), which this module only paces.
 
 from __future__ import annotations
 
-import email.utils
 import math
-import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from idpctl.errors import GraphError
 
-__all__ = ["Backoff", "Budget", "BudgetSpec", "parse_budget", "parse_retry_after"]
+__all__ = ["Budget", "BudgetSpec", "parse_budget"]
 
 GRAPH_PER_TENANT = 300  # identity-provider requests per window per tenant (GRAPH.md 1.5)
 GRAPH_PER_APP = 200  # ... per app per tenant (GRAPH.md 1.5)
@@ -207,62 +207,6 @@ class Budget:
 
     def _set_ceiling(self, value: float, now: float) -> None:
         self._ceiling, self._ceiling_at = value, now
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds, possibly fractional, or an
-    HTTP-date); None when absent or unreadable."""
-    value = headers.get("retry-after") or headers.get("Retry-After")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
-class Backoff:
-    """Exponential backoff with full jitter, each jittered wait capped at `cap` and all waits
-    together at `max_total`. `next_wait` returns None once the budget would be exceeded."""
-
-    def __init__(
-        self,
-        *,
-        base: float = 0.5,
-        cap: float = 30.0,
-        max_total: float = 120.0,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.base = base
-        self.cap = cap
-        self.max_total = max_total
-        self.spent = 0.0
-        self._attempt = 0
-        self._rng = rng or random.Random()
-
-    def next_wait(self, retry_after: float | None = None) -> float | None:
-        """The wait before the next try: `retry_after` when Graph gave one, else jittered."""
-        if retry_after is not None:
-            wait = retry_after  # never earlier than Graph asked: an early retry counts too
-        else:
-            wait = self._rng.uniform(0, min(self.cap, self.base * (2**self._attempt)))
-        self._attempt += 1
-        if self.spent + wait > self.max_total:
-            return None
-        self.spent += wait
-        return wait
-
-
 
 
 _BUDGET_KEYS = {"perApp": "per_app", "perTenant": "per_tenant", "windowSeconds": "window",

@@ -46,6 +46,7 @@ from idpctl.model import (
     SecretRef,
     State,
     Unmanaged,
+    in_apply_order,
 )
 from idpctl.plan import planfile
 from idpctl.plan.planfile import basis_differences, from_data, to_data
@@ -65,8 +66,6 @@ SUBTYPED_FIELDS = frozenset({"clientAuthentication"})
 METHOD_FIELD = "clientAuthentication.method"
 # seconds after creation during which a provider missing from the list is taken as replicating
 REPLICATION_GRACE = 300.0
-_ORDER = {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3,
-          Action.DELETE: 4}
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -153,8 +152,7 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
         if moved:
             change = change.because(Reason.STATE_ONLY_GRAPH_ID_CHANGED, notes=(moved,))
         changes.append(change)
-    changes.sort(key=lambda c: (_ORDER[c.action], c.kind, c.key))
-    return changes, unchanged, waiting
+    return in_apply_order(changes), unchanged, waiting
 
 
 MOVED_FIELD = "address"  # the state-only field of a rename: before the old address, after new

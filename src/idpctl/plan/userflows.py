@@ -32,6 +32,7 @@ from idpctl.model import (
     Provider,
     Reason,
     State,
+    in_apply_order,
 )
 
 __all__ = ["FIELD", "Flow", "Flows", "link_items", "link_permissions", "needed", "permission",
@@ -48,8 +49,6 @@ _EVENTS = ("microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"
            "identityProviders")
 _PREFIX = {"b2c": "B2C_1_", "workforce": "B2X_1_"}
 _PROVIDERS = "/identity/identityProviders/"
-_ORDER = {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3,
-          Action.DELETE: 4}
 MAX_PAGES = 100
 
 
@@ -234,8 +233,7 @@ def plan_links(plan: Plan, providers: Sequence[Provider], live: Sequence[LivePro
                          _pending(state, address, flows))
         if change is not None:
             changes[address] = change
-    ordered = sorted(changes.values(), key=lambda c: (_ORDER[c.action], c.kind, c.key))
-    return replace(plan, changes=tuple(ordered),
+    return replace(plan, changes=tuple(in_apply_order(changes.values())),
                    unchanged=tuple(a for a in plan.unchanged if a not in changes))
 
 

@@ -32,6 +32,8 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from idpctl.net import tls
+
 __all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_BYTES", "NOT_JSON", "Deadline", "Fetched", "Fetcher",
            "Limits", "ssl_context"]
 
@@ -90,11 +92,9 @@ class Fetched:
 
 
 def ssl_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
-    """The system trust store plus `ca_bundle` (a PEM file) when given."""
-    context = ssl.create_default_context()
-    if ca_bundle is not None:
-        context.load_verify_locations(cafile=str(ca_bundle))
-    return context
+    """The system trust store plus `ca_bundle` (a PEM file) when given: discovery fetches the
+    providers' public endpoints, so a bundle adds to the system store (`net.tls`)."""
+    return tls.ssl_context(ca_bundle, system=True)
 
 
 class Fetcher:

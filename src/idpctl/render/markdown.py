@@ -22,7 +22,6 @@ __all__ = ["fenced", "html", "markdown", "span"]
 
 _TITLES = {Action.CREATE: "Create", Action.UPDATE: "Update", Action.REPLACE: "Replace",
            Action.DELETE: "Delete", Action.ADOPT: "Adopt"}
-_ORDER = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.ADOPT)
 # GitHub refuses comments over 65,536 characters; leave room for a header a workflow adds
 MAX_CHARS = 60_000
 _BACKTICKS = re.compile("`+")
@@ -56,7 +55,7 @@ def _header(plan: Plan) -> list[str]:
     if plan.changes:
         counts = plan.counts()
         lines += ["| Action | Count |", "|---|---:|"]
-        lines += [f"| `{a.value}` {_TITLES[a]} | {counts[a.name.lower()]} |" for a in _ORDER]
+        lines += [f"| `{a.value}` {_TITLES[a]} | {counts[a.name.lower()]} |" for a in Action]
         lines += [f"| Unchanged | {len(plan.unchanged)} |",
                   f"| Unmanaged (left alone) | {len(plan.unmanaged)} |", ""]
     lines += _flags(plan)

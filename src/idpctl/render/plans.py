@@ -35,8 +35,6 @@ REASON_TEXT = {
     Reason.DELETE_ENSURE_ABSENT_UNMANAGED: "ensure: absent (not yet managed)",
     Reason.FORGET_DELETED_OUTSIDE: "already deleted outside idpctl; only forgotten in the state",
 }
-_SUMMARY = (("create", "to create"), ("update", "to update"), ("replace", "to replace"),
-            ("delete", "to delete"), ("adopt", "to adopt"))
 
 
 def format_value(value: Any) -> str:
@@ -63,7 +61,7 @@ def summary_line(plan: Plan) -> str:
     if not plan.changes:
         return f"No changes. The tenant matches the configuration ({tail[:-1]})."
     counts = plan.counts()
-    parts = [f"{counts[name]} {label}" for name, label in _SUMMARY]
+    parts = [f"{counts[name]} to {name}" for name in (a.name.lower() for a in Action)]
     return f"Plan: {', '.join(parts)}; {tail}"
 
 

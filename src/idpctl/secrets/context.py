@@ -23,6 +23,7 @@ from typing import Any
 from idpctl import redact
 from idpctl.errors import SecretError
 from idpctl.model import Provider, Secret, SecretRef
+from idpctl.net import tls
 from idpctl.net.endpoints import Allowance, NotRegularFile, check_path, read_regular
 from idpctl.secrets.fingerprint import fingerprint
 
@@ -84,7 +85,7 @@ class SecretContext:
         graph = getattr(settings, "graph", None)
         if ca is None and isinstance(graph, Mapping):
             ca = graph.get("caBundle")
-        verify = str(ca) if ca else True
+        verify = tls.bundle_verify(ca)
         if keyvault_token is None:
             keyvault_token = _lazy_sign_in(settings, verify=verify, env=env)
         return cls(

@@ -21,7 +21,7 @@ container), httpx is already the Graph client's transport, and the SDK would add
 and its dependencies for that. The JSON (de)serialisation is `idpctl.state.store`'s.
 
 Transient storage errors (a dropped or timed-out connection, 408, 429, 500, 502, 503 with
-ServerBusy, 504) are retried with idpctl's one backoff policy (`ratelimit.Backoff`, honouring
+ServerBusy, 504) are retried with idpctl's one backoff policy (`net.retry.Backoff`, honouring
 Retry-After), so an apply never stops half done because storage blinked. Every request is
 safe to send again: reads, metadata and container creation are idempotent, and the writes
 that are not say so in their answer, which is read with the retry in mind: a conditional PUT
@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import ssl
 import threading
 import time
 import uuid
@@ -52,7 +51,8 @@ import httpx
 from idpctl.errors import ConfigError, LockError, StateError
 from idpctl.graph.storage_auth import Bearer, Sas, install_redaction, parse_connection_string
 from idpctl.model import Secret, SecretRef, State
-from idpctl.net.ratelimit import Backoff, parse_retry_after
+from idpctl.net import tls
+from idpctl.net.retry import Backoff, parse_retry_after
 from idpctl.state import store as state_module
 from idpctl.state.lock import LockInfo
 
@@ -93,9 +93,7 @@ class AzureBlobStateStore:
         self.url = f"{account_url.rstrip('/')}/{quote(container)}/{quote(blob)}"
         self.container_url = f"{account_url.rstrip('/')}/{quote(container)}"
         install_redaction()
-        if isinstance(verify, str):
-            verify = ssl.create_default_context(cafile=verify)
-        self._client = httpx.Client(auth=auth, verify=verify, timeout=timeout,
+        self._client = httpx.Client(auth=auth, verify=tls.verify(verify), timeout=timeout,
                                     transport=transport)
         self._guard = threading.Lock()
         self._loaded = False
@@ -116,9 +114,7 @@ class AzureBlobStateStore:
         container, blob = spec.get("container"), spec.get("blob")
         if not container or not blob:
             raise ConfigError("state: backend azureblob needs container and blob")
-        verify: str | bool = True
-        if settings is not None and getattr(settings, "ca_bundle", None):
-            verify = str(settings.ca_bundle)
+        verify = tls.bundle_verify(getattr(settings, "ca_bundle", None))
         timeout = float(getattr(settings, "timeout", 30.0) or 30.0)
         if spec.get("connectionString") is not None:
             text = _reveal(spec["connectionString"], settings).reveal()
@@ -501,7 +497,7 @@ def _storage_token(settings: Any) -> Callable[[], str]:
         raise ConfigError("state: backend azureblob with url only needs idpctl's sign-in")
     from idpctl.graph import auth
 
-    verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
+    verify = tls.bundle_verify(settings.ca_bundle)
     provider = auth.token_provider(settings.auth, tenant=settings.tenant,
                                    authority_root=settings.authority, verify=verify)
     return lambda: provider.token(STORAGE_RESOURCE)

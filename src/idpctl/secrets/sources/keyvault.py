@@ -20,9 +20,11 @@ import httpx
 
 from idpctl import redact
 from idpctl.errors import IdpctlError
+from idpctl.net import tls
 from idpctl.net.endpoints import check_keyvault_url, keyvault_resource
+from idpctl.net.retry import read_with_retries
 from idpctl.secrets.context import SecretContext, SourceError
-from idpctl.secrets.sources import json_object, read_with_retries, tls_verify
+from idpctl.secrets.sources import json_object
 
 __all__ = ["API_VERSION", "parse_url", "read"]
 
@@ -73,7 +75,7 @@ def _get(url: str, *, origin: str, token: str, context: SecretContext) -> httpx.
     def send() -> httpx.Response:
         return httpx.get(url, params={"api-version": API_VERSION},
                          headers={"Authorization": f"Bearer {token}"},
-                         verify=tls_verify(context.verify), timeout=context.timeout)
+                         verify=tls.verify(context.verify), timeout=context.timeout)
 
     try:
         return read_with_retries(send, what=f"Key Vault {origin}")

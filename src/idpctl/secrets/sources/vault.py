@@ -29,9 +29,11 @@ import httpx
 from idpctl import redact
 from idpctl.errors import SecretError
 from idpctl.model import Secret, SecretRef
+from idpctl.net import tls
 from idpctl.net.endpoints import Allowance, check_url, check_vault_path, https_or_allowed
+from idpctl.net.retry import read_with_retries
 from idpctl.secrets.context import SecretContext, SourceError
-from idpctl.secrets.sources import json_object, read_with_retries, tls_verify
+from idpctl.secrets.sources import json_object
 
 __all__ = ["VaultClient", "VaultSettings"]
 
@@ -70,7 +72,7 @@ class VaultSettings:
         return cls(
             address=block.get("address") or env.get("VAULT_ADDR"),
             namespace=block.get("namespace") or env.get("VAULT_NAMESPACE"),
-            verify=False if skip else (str(ca) if ca else True),
+            verify=False if skip else tls.bundle_verify(ca),
             method=str(auth.get("method") or "token"),
             mount=auth.get("mount"),
             role=auth.get("role"),
@@ -201,10 +203,18 @@ class VaultClient:
     def _jwt(self) -> str:
         if self.settings.jwt is not None:
             return self._credential(self.settings.jwt, "jwt")
-        from idpctl.secrets.sources.github_oidc import actions_token
+        from idpctl.net import github_oidc
 
-        return actions_token(self._env, audience=self.settings.audience, timeout=self._timeout,
-                             verify=self._actions_verify, allowance=self._allowance)
+        try:
+            request = github_oidc.request_from_env(self._env, allowance=self._allowance)
+            if request is None:
+                raise SourceError(
+                    "Vault jwt auth needs vault.auth.jwt or a GitHub Actions OIDC token "
+                    "(ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set; grant id-token: write)")
+            return github_oidc.fetch_token(request, audience=self.settings.audience,
+                                           verify=self._actions_verify, timeout=self._timeout)
+        except github_oidc.TokenServiceError as error:
+            raise SourceError(str(error)) from None
 
     def _request(self, method: str, url: str, *, token: str | None = None,
                  **kwargs: Any) -> httpx.Response:
@@ -217,7 +227,7 @@ class VaultClient:
         if s.namespace:
             headers["X-Vault-Namespace"] = s.namespace
         try:
-            with httpx.Client(base_url=str(s.address), verify=tls_verify(s.verify),
+            with httpx.Client(base_url=str(s.address), verify=tls.verify(s.verify),
                               timeout=self._timeout) as client:
 
                 def send() -> httpx.Response:
