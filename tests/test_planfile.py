@@ -12,7 +12,7 @@ import hypothesis
 import pytest
 
 from idpctl import plan as planner
-from idpctl import render
+from idpctl import render, render_markdown
 from idpctl.errors import PlanError
 from idpctl.model import UNKNOWN, Action, State
 from idpctl.planfile import FORMAT_VERSION, SecretPlaceholder, compute_basis
@@ -27,7 +27,7 @@ def test_round_trip_keeps_everything_show_and_staleness_need() -> None:
     assert restored.basis == original.basis
     assert [c.address for c in restored.changes] == [c.address for c in original.changes]
     assert render.text(restored) == render.text(original)
-    assert render.markdown(restored) == render.markdown(original)
+    assert render_markdown.markdown(restored) == render_markdown.markdown(original)
 
 
 def test_secret_leaves_are_references_only() -> None:
@@ -247,4 +247,4 @@ def test_any_resealed_edit_gives_a_plan_or_a_plan_error(path: tuple[Any, ...], v
         assert str(error).startswith("plan file")
     else:
         render.text(restored)
-        render.markdown(restored)
+        render_markdown.markdown(restored)
