@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from idpctl import redact
+from idpctl import batching, redact
 from idpctl.apiversions import AVAILABLE_TYPES, BETA, VERSIONS
 from idpctl.batching import BatchOutcomeUnknown, BatchRequest, BatchResult
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
@@ -185,8 +185,6 @@ class GraphClient:
         """Run requests through `$batch`, 20 at a time; see `idpctl.batching.run`. A request
         whose url starts with `/v1.0/` or `/beta/` goes in a batch of that version (a batch
         holds one version's requests, GRAPH.md 5.1); one without a version is beta."""
-        from idpctl import batching
-
         results: dict[str, BatchResult] = {}
         for version, group in _by_version(requests).items():
             client: Any = self if version == BETA else _AtVersion(self, version)
