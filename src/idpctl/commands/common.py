@@ -43,11 +43,12 @@ def use_color() -> bool:
 
 def render(plan: Plan, fmt: str, *, color: bool = False) -> str:
     from idpctl import render as renderers
+    from idpctl import render_markdown
 
     if fmt == "json":
         text = renderers.json(plan)
     elif fmt == "markdown":
-        text = renderers.markdown(plan)
+        text = render_markdown.markdown(plan)
     else:
         text = renderers.text(plan, color=color)
     return text if text.endswith("\n") else text + "\n"
