@@ -243,7 +243,7 @@ def test_auth_error_from_the_token_callable_is_wrapped() -> None:
 def test_context_for_settings_signs_in_on_first_use(kv) -> None:
     from types import SimpleNamespace
 
-    from idpctl.secrets import context_for
+    from idpctl.auth import secret_context
 
     _seed(kv, "apple-key", V2)
     client_id, secret = kv.kv_client
@@ -251,7 +251,7 @@ def test_context_for_settings_signs_in_on_first_use(kv) -> None:
         tenant=kv.tenant, authority=kv.base_url, ca_bundle=Path(kv.ca_path), vault={},
         allowance=_allow(kv.base_url),
         auth={"clientId": client_id, "clientSecret": SecretRef("env", "KV_CLIENT_SECRET")})
-    context = context_for(settings, env={"KV_CLIENT_SECRET": secret})
+    context = secret_context(settings, env={"KV_CLIENT_SECRET": secret})
     assert context.verify == kv.ca_path
     secret_value = resolve_ref(_ref(kv, "apple-key"), context=context)
     assert secret_value.reveal() == V2
@@ -325,18 +325,18 @@ def test_persistent_server_errors_give_up_with_one_line(kv) -> None:
 
 
 def test_the_lazy_sign_in_asks_for_the_resource_it_is_given(monkeypatch) -> None:
-    """`context_for`'s own sign-in passes the chosen resource on to msal, not a fixed one."""
+    """`auth.secret_context`'s sign-in passes the chosen resource on to msal, not a fixed
+    one."""
     from types import SimpleNamespace
 
     from idpctl import auth
-    from idpctl.secrets import context_for
 
     asked: list[str] = []
     fake = SimpleNamespace(token=lambda resource: asked.append(resource) or "t")
     monkeypatch.setattr(auth, "token_provider", lambda *args, **kwargs: fake)
     settings = SimpleNamespace(tenant="t", authority="https://login.microsoftonline.us",
                                auth={}, cloud="usgov")
-    context = context_for(settings, env={})
+    context = auth.secret_context(settings, env={})
     assert context.keyvault_token is not None
     assert context.keyvault_token("https://vault.usgovcloudapi.net") == "t"
     assert asked == ["https://vault.usgovcloudapi.net"]

@@ -88,9 +88,9 @@ def load_desired(args: argparse.Namespace, *, resolve_secrets: bool = True) -> D
 
 
 def secret_context(settings: Any) -> Any:
-    from idpctl import secrets
+    from idpctl import auth
 
-    return secrets.context_for(settings)
+    return auth.secret_context(settings)
 
 
 def state_store(settings: Any) -> Any:

@@ -473,9 +473,9 @@ def _reveal(value: Any, settings: Any) -> Secret:
     if isinstance(value, Secret):
         return value
     if isinstance(value, SecretRef):
-        from idpctl import secrets
+        from idpctl import auth, secrets
 
-        context = secrets.context_for(settings) if settings is not None else None
+        context = auth.secret_context(settings) if settings is not None else None
         return secrets.resolve_ref(value, context=context)
     if isinstance(value, str):
         return Secret(value, source="settings")

@@ -14,8 +14,7 @@ import httpx
 
 from idpctl import redact
 from idpctl.endpoints import Allowance, https_or_allowed
-from idpctl.secret_sources import tls_verify
-from idpctl.secrets import SourceError
+from idpctl.secret_sources import SourceError, tls_verify
 
 __all__ = ["actions_token"]
 

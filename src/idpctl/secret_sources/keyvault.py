@@ -21,8 +21,13 @@ import httpx
 from idpctl import redact
 from idpctl.endpoints import check_keyvault_url, keyvault_resource
 from idpctl.errors import IdpctlError
-from idpctl.secret_sources import json_object, read_with_retries, tls_verify
-from idpctl.secrets import SecretContext, SourceError
+from idpctl.secret_sources import (
+    SecretContext,
+    SourceError,
+    json_object,
+    read_with_retries,
+    tls_verify,
+)
 
 __all__ = ["API_VERSION", "parse_url", "read"]
 

@@ -30,8 +30,14 @@ from idpctl import redact
 from idpctl.endpoints import Allowance, check_url, check_vault_path, https_or_allowed
 from idpctl.errors import SecretError
 from idpctl.model import Secret, SecretRef
-from idpctl.secret_sources import json_object, read_with_retries, tls_verify
-from idpctl.secrets import SecretContext, SourceError
+from idpctl.secret_sources import (
+    SecretContext,
+    SourceError,
+    json_object,
+    read_with_retries,
+    tls_verify,
+)
+from idpctl.secret_sources.github_oidc import actions_token
 
 __all__ = ["VaultClient", "VaultSettings"]
 
@@ -201,8 +207,6 @@ class VaultClient:
     def _jwt(self) -> str:
         if self.settings.jwt is not None:
             return self._credential(self.settings.jwt, "jwt")
-        from idpctl.secret_sources.github_oidc import actions_token
-
         return actions_token(self._env, audience=self.settings.audience, timeout=self._timeout,
                              verify=self._actions_verify, allowance=self._allowance)
 
