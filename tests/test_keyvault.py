@@ -240,7 +240,7 @@ def test_auth_error_from_the_token_callable_is_wrapped() -> None:
     assert "AADSTS7000215" in message
 
 
-def test_context_for_settings_signs_in_on_first_use(kv) -> None:
+def test_secret_context_signs_in_on_first_use(kv) -> None:
     from types import SimpleNamespace
 
     from idpctl.auth import secret_context
@@ -333,10 +333,12 @@ def test_the_lazy_sign_in_asks_for_the_resource_it_is_given(monkeypatch) -> None
 
     asked: list[str] = []
     fake = SimpleNamespace(token=lambda resource: asked.append(resource) or "t")
-    monkeypatch.setattr(auth, "token_provider", lambda *args, **kwargs: fake)
+    made: list[str] = []
+    monkeypatch.setattr(auth, "token_provider",
+                        lambda *args, **kwargs: made.append("signed in") or fake)
     settings = SimpleNamespace(tenant="t", authority="https://login.microsoftonline.us",
                                auth={}, cloud="usgov")
     context = auth.secret_context(settings, env={})
-    assert context.keyvault_token is not None
+    assert context.keyvault_token is not None and made == []  # no sign-in until asked
     assert context.keyvault_token("https://vault.usgovcloudapi.net") == "t"
-    assert asked == ["https://vault.usgovcloudapi.net"]
+    assert asked == ["https://vault.usgovcloudapi.net"] and made == ["signed in"]
