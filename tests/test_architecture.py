@@ -1,5 +1,5 @@
 """The package map in docs/architecture.md is the rule: which idpctl package may import which,
-no import cycle between modules, and no import either way between idpctl and the emulator."""
+and no import either way between idpctl and the emulator (cycles: test_import_cycles.py)."""
 
 from __future__ import annotations
 
@@ -91,55 +91,6 @@ def test_every_import_is_allowed_by_the_package_map() -> None:
               for name, target, line in core_imports()
               if package_of(target) not in rules[package_of(name)]]
     assert not broken, "\n".join(broken)
-
-
-def cycles(edges: Mapping[str, set[str]]) -> list[list[str]]:
-    """Every strongly connected set of more than one module (Tarjan), as a list of names."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for nxt in sorted(edges.get(node, ())):
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in on_stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            group = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                group.append(member)
-                if member == node:
-                    break
-            if len(group) > 1 or node in edges.get(node, ()):
-                found.append(sorted(group))
-
-    for node in sorted(edges):
-        if node not in index:
-            visit(node)
-    return found
-
-
-def test_no_import_cycle_between_core_modules() -> None:
-    known = modules(CORE, "idpctl")
-    edges: dict[str, set[str]] = {name: set() for name in known}
-    for name, target, _line in core_imports():
-        if target in known and target != name and not name.startswith(f"{target}."):
-            edges[name].add(target)
-    assert cycles(edges) == []
-
-
-def test_cycle_finder_finds_a_cycle() -> None:
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    assert cycles({"a": {"b"}, "b": set()}) == []
 
 
 @pytest.mark.parametrize(("root", "top", "forbidden"), [

@@ -240,10 +240,10 @@ def test_auth_error_from_the_token_callable_is_wrapped() -> None:
     assert "AADSTS7000215" in message
 
 
-def test_context_for_settings_signs_in_on_first_use(kv) -> None:
+def test_secret_context_signs_in_on_first_use(kv) -> None:
     from types import SimpleNamespace
 
-    from idpctl.secrets.context import context_for
+    from idpctl.graph.auth import secret_context
 
     _seed(kv, "apple-key", V2)
     client_id, secret = kv.kv_client
@@ -251,7 +251,7 @@ def test_context_for_settings_signs_in_on_first_use(kv) -> None:
         tenant=kv.tenant, authority=kv.base_url, ca_bundle=Path(kv.ca_path), vault={},
         allowance=_allow(kv.base_url),
         auth={"clientId": client_id, "clientSecret": SecretRef("env", "KV_CLIENT_SECRET")})
-    context = context_for(settings, env={"KV_CLIENT_SECRET": secret})
+    context = secret_context(settings, env={"KV_CLIENT_SECRET": secret})
     assert context.verify == kv.ca_path
     secret_value = resolve_ref(_ref(kv, "apple-key"), context=context)
     assert secret_value.reveal() == V2
@@ -325,18 +325,20 @@ def test_persistent_server_errors_give_up_with_one_line(kv) -> None:
 
 
 def test_the_lazy_sign_in_asks_for_the_resource_it_is_given(monkeypatch) -> None:
-    """`context_for`'s own sign-in passes the chosen resource on to msal, not a fixed one."""
+    """`auth.secret_context`'s sign-in passes the chosen resource on to msal, not a fixed
+    one."""
     from types import SimpleNamespace
 
     from idpctl.graph import auth
-    from idpctl.secrets.context import context_for
 
     asked: list[str] = []
     fake = SimpleNamespace(token=lambda resource: asked.append(resource) or "t")
-    monkeypatch.setattr(auth, "token_provider", lambda *args, **kwargs: fake)
+    made: list[str] = []
+    monkeypatch.setattr(auth, "token_provider",
+                        lambda *args, **kwargs: made.append("signed in") or fake)
     settings = SimpleNamespace(tenant="t", authority="https://login.microsoftonline.us",
                                auth={}, cloud="usgov")
-    context = context_for(settings, env={})
-    assert context.keyvault_token is not None
+    context = auth.secret_context(settings, env={})
+    assert context.keyvault_token is not None and made == []  # no sign-in until asked
     assert context.keyvault_token("https://vault.usgovcloudapi.net") == "t"
-    assert asked == ["https://vault.usgovcloudapi.net"]
+    assert asked == ["https://vault.usgovcloudapi.net"] and made == ["signed in"]

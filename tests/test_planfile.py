@@ -15,6 +15,7 @@ from idpctl.errors import PlanError
 from idpctl.model import UNKNOWN, Action, State
 from idpctl.plan import build as planner
 from idpctl.plan.planfile import FORMAT_VERSION, SecretPlaceholder, compute_basis
+from idpctl.render import markdown as render_markdown
 from idpctl.render import plans as render
 from test_plan import managed, oidc, plan_of, rich_plan, secret, state_of
 
@@ -27,7 +28,7 @@ def test_round_trip_keeps_everything_show_and_staleness_need() -> None:
     assert restored.basis == original.basis
     assert [c.address for c in restored.changes] == [c.address for c in original.changes]
     assert render.text(restored) == render.text(original)
-    assert render.markdown(restored) == render.markdown(original)
+    assert render_markdown.markdown(restored) == render_markdown.markdown(original)
 
 
 def test_secret_leaves_are_references_only() -> None:
@@ -269,4 +270,4 @@ def test_any_resealed_edit_gives_a_plan_or_a_plan_error(path: tuple[Any, ...], v
         assert str(error).startswith("plan file")
     else:
         render.text(restored)
-        render.markdown(restored)
+        render_markdown.markdown(restored)

@@ -14,6 +14,7 @@ import pytest
 from idpctl.model import Action, Change, ManagedRecord, Plan, Provider, Reason, State
 from idpctl.plan import planfile
 from idpctl.plan.userflows import plan_links
+from idpctl.render import markdown as render_markdown
 from idpctl.render import plans as render
 from test_plan import (
     b2c,
@@ -222,7 +223,7 @@ def test_the_renderings_keep_the_english_and_notes_do_not_repeat_it(reason: Reas
     if english is not None:
         plan = Plan(changes=(change,))
         assert f"# {english}" in render.text(plan)
-        assert f"- `{english}`" in render.markdown(plan)
+        assert f"- `{english}`" in render_markdown.markdown(plan)
 
 
 def test_an_unknown_reason_in_a_plan_file_is_refused_by_path() -> None:

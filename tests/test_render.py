@@ -13,6 +13,7 @@ import pytest
 from idpctl.model import Finding, Plan, Provider, State
 from idpctl.plan import build as planner
 from idpctl.plan.userflows import Flow, Flows, plan_links
+from idpctl.render import markdown as render_markdown
 from idpctl.render import plans as render
 from test_plan import managed, oidc, plan_of, rich_plan, secret, state_of
 
@@ -57,9 +58,9 @@ def renderings() -> dict[str, str]:
         "plan.txt": render.text(rich),
         "plan-color.txt": render.text(rich, color=True),
         "plan.json": render.json(rich),
-        "plan.md": render.markdown(rich),
+        "plan.md": render_markdown.markdown(rich),
         "empty.txt": render.text(empty),
-        "empty.md": render.markdown(empty),
+        "empty.md": render_markdown.markdown(empty),
     }
 
 
@@ -111,7 +112,7 @@ def test_json_rendering_is_the_plan_file_data() -> None:
 
 
 def test_markdown_table_flags_and_folding() -> None:
-    out = render.markdown(rich_plan())
+    out = render_markdown.markdown(rich_plan())
     assert out.startswith("## idpctl plan for `contoso.onmicrosoft.com`")
     assert "| `+` Create | 1 |" in out and "| `-/+` Replace | 2 |" in out
     assert "> [!WARNING]" in out and "**Deletes**" in out and "**Replaces**" in out
@@ -127,7 +128,7 @@ def test_markdown_table_flags_and_folding() -> None:
 
 def test_markdown_escapes_hostile_names() -> None:
     p = oidc("a|b</details><script>`x`", secret("CANARY-h"))
-    out = render.markdown(plan_of([p], []))
+    out = render_markdown.markdown(plan_of([p], []))
     outside_code = _outside_code(out)
     assert "<script>" not in outside_code and "</details><" not in outside_code
     assert "/a|b&lt;/details&gt;&lt;script&gt;`x`" in out  # in <summary>: escaped, in <code>
@@ -149,7 +150,7 @@ def test_markdown_keeps_outside_text_inert() -> None:
     p = oidc(HOSTILE, secret("CANARY-h"))
     plan = replace(plan_of([p], []), warnings=(HOSTILE + "\n## forged heading",),
                                tenant=HOSTILE)
-    out = render.markdown(plan)
+    out = render_markdown.markdown(plan)
     rest = _outside_code(out)
     for bad in ("@octocat", "<img", "](https://evil.test", "<!--", "\n## forged"):
         assert bad not in rest, bad
@@ -159,16 +160,16 @@ def test_markdown_keeps_outside_text_inert() -> None:
 
 def test_markdown_stays_under_the_comment_limit() -> None:
     many = [oidc(f"Provider{i:04d}", secret(f"CANARY-{i}")) for i in range(400)]
-    out = render.markdown(plan_of(many, []))
+    out = render_markdown.markdown(plan_of(many, []))
     assert len(out) < 65_536
     assert "Field tables left out" in out
 
 
 def test_markdown_of_a_huge_plan_fits_one_comment() -> None:
     many = [oidc(f"P{i:05d}", secret(f"CANARY-{i}")) for i in range(3000)]
-    creates = render.markdown(plan_of(many, []))
+    creates = render_markdown.markdown(plan_of(many, []))
     assert len(creates) < 65_536 and "more change(s) not shown" in creates
     live = [managed(p, f"id-{i}")[0] for i, p in enumerate(many)]
-    noop = render.markdown(plan_of(many, live, state_of(
+    noop = render_markdown.markdown(plan_of(many, live, state_of(
         *(managed(p, f"id-{i}")[1] for i, p in enumerate(many)))))
     assert len(noop) < 65_536 and "_... and 2800 more._" in noop

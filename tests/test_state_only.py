@@ -17,6 +17,7 @@ from idpctl.model import (
     State,
 )
 from idpctl.plan import build as planner
+from idpctl.render import markdown as render_markdown
 from idpctl.render import plans as render
 from idpctl.secrets.fingerprint import fingerprint
 from workspace import actions
@@ -76,7 +77,7 @@ def test_adding_protected_alone_is_a_state_only_change() -> None:
     assert (field.name, field.before, field.after, field.state_only) == (
         "protected", False, True, True)
     assert "protected: false -> true" in render.text(plan, color=False)
-    assert "`protected`" in render.markdown(plan)
+    assert "`protected`" in render_markdown.markdown(plan)
     data = planner.to_data(plan)
     assert data["changes"][0]["fields"][0]["name"] == "protected"
 
@@ -132,7 +133,7 @@ def test_a_new_source_with_the_same_value_is_a_state_only_change() -> None:
     text = render.text(plan, color=False)
     assert 'clientSecret.source: "env:GOOGLE_SECRET" -> "env:OTHER"' in text, text
     assert "CANARY" not in text
-    assert "| `\"env:OTHER\"` |" in render.markdown(plan)
+    assert "| `\"env:OTHER\"` |" in render_markdown.markdown(plan)
     assert "CANARY" not in json.dumps(planner.to_data(plan))
 
 

@@ -423,3 +423,40 @@ def test_a_pending_re_link_is_planned_from_the_state() -> None:
     assert done.action is Action.UPDATE and done.links == () and done.fields[0].state_only
     assert (done.fields[0].name, done.fields[0].before, done.fields[0].after) == (
         "relink", ["B2C_1_A"], [])
+
+
+
+def test_planning_gets_the_flows_as_data_never_the_client(monkeypatch: Any) -> None:
+    """The reads are the pipeline's: `read_live` hands on a plain tuple (no client rides on
+    it), `read_flows` reads the flows only when the draft needs them, and `build_plan` plans
+    the links from the flows it is given, with nothing that could send a request."""
+    from types import SimpleNamespace
+
+    from idpctl.cli import pipeline
+    from idpctl.kinds import load_kinds
+    from idpctl.plan import userflows
+
+    class Tenant:
+        def __init__(self) -> None:
+            self.reads: list[str] = []
+
+        def list_providers(self) -> list[Any]:
+            self.reads.append("providers")
+            return []
+
+    tenant, kinds = Tenant(), load_kinds()
+    live = pipeline.read_live(tenant, kinds)
+    assert type(live) is tuple and tenant.reads == ["providers"]
+    asked: list[Any] = []
+    monkeypatch.setattr(userflows, "read", lambda graph, kind: asked.append(graph) or FLOWS)
+    settings = SimpleNamespace(tenant="t", tenant_kind="b2c", api_version=None,
+                               path="idpctl.yaml")
+    for flows_set, read in ((None, False), (("A", "b"), True)):
+        asked.clear()
+        desired = pipeline.Desired(settings, kinds, (_provider(flows_set),))
+        draft = pipeline.draft_plan(desired, LIVE, STATE)
+        flows = pipeline.read_flows(tenant, desired, draft, STATE)
+        assert (flows is FLOWS, asked) == (read, [tenant] if read else [])
+        plan = pipeline.build_plan(draft, desired, LIVE, STATE, flows=flows)
+        links = [(link.flow_id, link.attach) for c in plan.changes for link in c.links]
+        assert links == ([("B2C_1_B", True)] if read else [])

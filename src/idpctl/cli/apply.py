@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
         live = pipeline.read_live(graph, desired.kinds)
 
         def replan(new_state: State, new_live: Sequence[LiveProvider]) -> Plan:
-            fresh = pipeline.build_plan(desired, new_live, new_state, targets=targets,
-                                        rotate=rotate)
+            fresh = pipeline.plan_tenant(graph, desired, new_live, new_state,
+                                         targets=targets, rotate=rotate)
             _check_safety(fresh, args)
             return fresh
 

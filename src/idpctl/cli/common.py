@@ -42,12 +42,13 @@ def use_color() -> bool:
 
 
 def render(plan: Plan, fmt: str, *, color: bool = False) -> str:
+    from idpctl.render import markdown as render_markdown
     from idpctl.render import plans as renderers
 
     if fmt == "json":
         text = renderers.json(plan)
     elif fmt == "markdown":
-        text = renderers.markdown(plan)
+        text = render_markdown.markdown(plan)
     else:
         text = renderers.text(plan, color=color)
     return text if text.endswith("\n") else text + "\n"

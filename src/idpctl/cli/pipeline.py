@@ -18,14 +18,19 @@ from typing import Any
 
 from idpctl.errors import ConfigError, PlanError
 from idpctl.model import Kind, LiveProvider, Plan, Provider, State
+from idpctl.plan.userflows import Flows
 
 __all__ = [
     "Desired",
     "build_plan",
+    "draft_plan",
     "graph_session",
     "load_desired",
     "load_settings",
     "parse_addresses",
+    "plan_tenant",
+    "read_flows",
+    "read_live",
     "state_store",
 ]
 
@@ -88,9 +93,9 @@ def load_desired(args: argparse.Namespace, *, resolve_secrets: bool = True) -> D
 
 
 def secret_context(settings: Any) -> Any:
-    from idpctl.secrets import context as secrets
+    from idpctl.graph import auth
 
-    return secrets.context_for(settings)
+    return auth.secret_context(settings)
 
 
 def state_store(settings: Any) -> Any:
@@ -151,19 +156,11 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
             recorder.save()
 
 
-class LiveProviders(tuple):  # type: ignore[type-arg]
-    """The live providers, remembering the client they were read with so that `build_plan`
-    can read the user flows too, only when the plan needs them (userflows.needed)."""
-
-    graph: Any = None
-
-
 def read_live(client: Any, kinds: Mapping[str, Kind]) -> tuple[LiveProvider, ...]:
+    """The live providers: plain data, read before planning (GET only)."""
     from idpctl.graph import live
 
-    providers = LiveProviders(live.fetch(client, kinds))
-    providers.graph = client
-    return providers
+    return tuple(live.fetch(client, kinds))
 
 
 def parse_addresses(values: Sequence[str]) -> tuple[str, ...]:
@@ -178,7 +175,8 @@ def parse_addresses(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def build_plan(
+def plan_tenant(
+    graph: Any,
     desired: Desired,
     live: Sequence[LiveProvider],
     state: State,
@@ -186,6 +184,24 @@ def build_plan(
     targets: Sequence[str] = (),
     rotate: Sequence[str] = (),
 ) -> Plan:
+    """The plan against the tenant `graph` reads. The reads happen here, around the pure
+    steps: `draft_plan` on the data already read, then the user flows read only when that
+    draft needs them (`read_flows`), then `build_plan` on the flows as data. Planning itself
+    is never given `graph`."""
+    draft = draft_plan(desired, live, state, targets=targets, rotate=rotate)
+    flows = read_flows(graph, desired, draft, state)
+    return build_plan(draft, desired, live, state, flows=flows)
+
+
+def draft_plan(
+    desired: Desired,
+    live: Sequence[LiveProvider],
+    state: State,
+    *,
+    targets: Sequence[str] = (),
+    rotate: Sequence[str] = (),
+) -> Plan:
+    """The planner's plan, before user-flow links and API versions. Pure: no I/O."""
     from idpctl.plan import build as planner
 
     _refuse_other_tenant_kind(desired.settings, live)
@@ -194,14 +210,32 @@ def build_plan(
     for address in (*targets, *rotate):
         if address not in known:
             raise PlanError(f"{address}: no such provider in the files, the state or the tenant")
-    from idpctl.config import apiversions
-
-    plan = planner.build(
+    return planner.build(
         desired.providers, tuple(live), state, kinds=desired.kinds,
         targets=tuple(targets), rotate=tuple(rotate),
         tenant=desired.settings.tenant, now=datetime.now(UTC),
     )
-    plan = _with_flow_links(plan, desired, live, state)
+
+
+def read_flows(graph: Any, desired: Desired, draft: Plan, state: State) -> Flows | None:
+    """The user flows, read only when `draft` needs them (userflows.needed: a provider sets
+    `userFlows`, the plan deletes or replaces one, or the state keeps flows to re-attach);
+    None when not read."""
+    from idpctl.plan import userflows
+
+    if not userflows.needed(draft, desired.providers, state):
+        return None
+    return userflows.read(graph, desired.settings.tenant_kind)
+
+
+def build_plan(draft: Plan, desired: Desired, live: Sequence[LiveProvider], state: State, *,
+               flows: Flows | None) -> Plan:
+    """`draft` with the user-flow links planned from `flows` (the data `read_flows` gave;
+    None: not read, no links) and each change's API version. Pure: no I/O."""
+    from idpctl.config import apiversions
+    from idpctl.plan import userflows
+
+    plan = userflows.plan_links(draft, desired.providers, live, state, flows=flows)
     return apiversions.annotate(plan, apiversions.for_settings(desired.settings, desired.kinds))
 
 
@@ -221,17 +255,3 @@ def _refuse_other_tenant_kind(settings: Any, live: Sequence[LiveProvider]) -> No
 
 def _a(word: str) -> str:
     return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
-
-
-def _with_flow_links(plan: Plan, desired: Desired, live: Sequence[LiveProvider],
-                     state: State) -> Plan:
-    """Read the user flows when the plan needs them (userflows.needed: a provider sets
-    `userFlows`, the plan deletes or replaces one, or the state keeps flows to re-attach),
-    then plan the links from that data."""
-    from idpctl.plan import userflows
-
-    graph = getattr(live, "graph", None)
-    if graph is None or not userflows.needed(plan, desired.providers, state):
-        return plan
-    flows = userflows.read(graph, desired.settings.tenant_kind)
-    return userflows.plan_links(plan, desired.providers, live, state, flows=flows)

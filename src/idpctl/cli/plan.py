@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     state = store.load()
     with pipeline.graph_session(desired.settings, debug=args.debug) as graph:
         live = pipeline.read_live(graph, desired.kinds)
-        plan = pipeline.build_plan(desired, live, state, targets=targets, rotate=rotate)
+        plan = pipeline.plan_tenant(graph, desired, live, state, targets=targets,
+                                    rotate=rotate)
         plan = checks.with_findings(plan, providers=desired.providers,
                                     settings=desired.settings, graph=graph,
                                     offline=args.offline)

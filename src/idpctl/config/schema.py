@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from idpctl.config import schemafast
+from idpctl.config.moves import move_problems
 from idpctl.config.yamlload import Document
 from idpctl.errors import Problem
 from idpctl.kinds import Kinds, load_kinds
@@ -250,9 +251,7 @@ def semantic_problems(
 
 
 def _move_problems(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> list[Problem]:
-    """`moved: {from: ...}` declarations wrong whatever the state says (plan.move_problems)."""
-    from idpctl.plan.build import move_problems
-
+    """`moved: {from: ...}` declarations wrong whatever the state says (config.moves)."""
     wanted = {p.address: p for p in providers if kinds.get(p.kind) is not None}
     return [_problem(where(provider, ("moved", "from")), f"moved.from {provider.moved_from}: "
                      f"{message}") for provider, message in move_problems(wanted, kinds)]

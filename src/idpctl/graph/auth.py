@@ -35,6 +35,8 @@ from idpctl.errors import AuthError
 from idpctl.model import Secret, SecretRef
 from idpctl.net import github_oidc
 from idpctl.net.endpoints import Allowance, read_regular
+from idpctl.secrets.context import SecretContext, context_for, resolve_ref
+from idpctl.secrets.sources import settings_verify
 
 __all__ = [
     "GRAPH_RESOURCE",
@@ -43,6 +45,7 @@ __all__ = [
     "TokenProvider",
     "choose_mode",
     "decode_claims",
+    "secret_context",
     "token_provider",
 ]
 
@@ -170,8 +173,6 @@ def token_provider(
     env = os.environ if env is None else env
     allowance = allowance if allowance is not None else Allowance.from_sources()
     if secret_context is None:
-        from idpctl.secrets.context import SecretContext
-
         secret_context = SecretContext(env=env)
     auth = dict(settings_auth or {})
     tenant = tenant or env.get("AZURE_TENANT_ID", "")
@@ -425,6 +426,33 @@ def _session(verify: str | bool, timeout: float = 30.0) -> Any:
     return Session()
 
 
+def secret_context(settings: Any, *, env: Mapping[str, str] | None = None) -> SecretContext:
+    """The `SecretContext` for loaded settings whose Key Vault tokens come from signing in as
+    `settings.auth` says, on first use only (a run without `{keyVault:}` references never
+    signs in for them). Settings without a tenant and authority get no Key Vault sign-in."""
+    if not getattr(settings, "tenant", None) or not getattr(settings, "authority", None):
+        return context_for(settings, env=env)
+    return context_for(settings, env=env, tokens=_FirstUse(settings, env=env))
+
+
+class _FirstUse:
+    """A `secrets.TokenProvider` made from `settings.auth` at its first `token()` call."""
+
+    def __init__(self, settings: Any, *, env: Mapping[str, str] | None) -> None:
+        self._settings = settings
+        self._env = env
+        self._provider: TokenProvider | None = None
+
+    def token(self, resource: str) -> str:
+        if self._provider is None:
+            settings = self._settings
+            self._provider = token_provider(
+                getattr(settings, "auth", None), tenant=settings.tenant,
+                authority_root=settings.authority, verify=settings_verify(settings),
+                env=self._env)
+        return self._provider.token(resource)
+
+
 def _text(value: Any, where: str, ctx: Any) -> str | None:
     """A plain setting that may be written as a reference (clientId: {env: AZURE_CLIENT_ID})."""
     if value is None or isinstance(value, str):
@@ -434,8 +462,6 @@ def _text(value: Any, where: str, ctx: Any) -> str | None:
 
 def _reveal(value: Any, where: str, ctx: Any) -> str:
     if isinstance(value, SecretRef):
-        from idpctl.secrets.context import resolve_ref
-
         value = resolve_ref(value, context=ctx)
     if isinstance(value, Secret):
         return value.reveal()  # msal must be handed the credential itself

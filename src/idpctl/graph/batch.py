@@ -20,21 +20,31 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from idpctl.errors import GraphError, WriteOutcomeUnknown
 from idpctl.net.retry import Backoff, parse_retry_after
 
-if TYPE_CHECKING:
-    from idpctl.graph.client import GraphClient
-
-__all__ = ["MAX_BATCH", "BatchOutcomeUnknown", "BatchRequest", "BatchResult", "chain",
-           "is_sequential_or_parallel", "pack", "run"]
+__all__ = ["MAX_BATCH", "BatchClient", "BatchOutcomeUnknown", "BatchRequest", "BatchResult",
+           "chain", "is_sequential_or_parallel", "pack", "run"]
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 20
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+class BatchClient(Protocol):
+    """What `run` needs of the Graph client (`graph.GraphClient` passes itself in): its retry
+    settings, the budget it pauses through, and one request."""
+
+    backoff_base: float
+    max_wait: float
+    max_retries: int
+    bucket: Any  # ratelimit.Budget
+
+    def request(self, method: str, url: str, *, body: Any = None, cost: int = 1,
+                write: bool | None = None, resend: bool = True) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -177,7 +187,7 @@ def _topological(group: Sequence[BatchRequest]) -> list[BatchRequest]:
 
 
 def run(
-    client: GraphClient, requests: Sequence[BatchRequest], *, concurrency: int = 4
+    client: BatchClient, requests: Sequence[BatchRequest], *, concurrency: int = 4
 ) -> dict[str, BatchResult]:
     """Send `requests` through `$batch`; returns each item's result by its id."""
     batches = pack(requests)
@@ -205,7 +215,7 @@ def run(
     return results
 
 
-def _run_one(client: GraphClient, batch: list[BatchRequest]) -> dict[str, BatchResult]:
+def _run_one(client: BatchClient, batch: list[BatchRequest]) -> dict[str, BatchResult]:
     """One batch, re-sending only throttled items until none are left or the budget ends.
     Results are keyed by lower-cased id (Graph's ids are not case-sensitive)."""
     results: dict[str, BatchResult] = {}
@@ -238,7 +248,7 @@ def _run_one(client: GraphClient, batch: list[BatchRequest]) -> dict[str, BatchR
 
 
 def _post(
-    client: GraphClient, items: list[BatchRequest], done: Mapping[str, BatchResult]
+    client: BatchClient, items: list[BatchRequest], done: Mapping[str, BatchResult]
 ) -> dict[str, BatchResult]:
     payload = {"requests": [_item(r, done) for r in items]}
     try:

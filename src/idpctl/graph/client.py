@@ -34,6 +34,7 @@ import httpx
 from idpctl import redact
 from idpctl.config.apiversions import AVAILABLE_TYPES, BETA, VERSIONS
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
+from idpctl.graph import batch as batching
 from idpctl.graph.batch import BatchOutcomeUnknown, BatchRequest, BatchResult
 from idpctl.model import UNKNOWN, Secret
 from idpctl.net import tls
@@ -185,8 +186,6 @@ class GraphClient:
         """Run requests through `$batch`, 20 at a time; see `idpctl.graph.batch.run`. A request
         whose url starts with `/v1.0/` or `/beta/` goes in a batch of that version (a batch
         holds one version's requests, GRAPH.md 5.1); one without a version is beta."""
-        from idpctl.graph import batch as batching
-
         results: dict[str, BatchResult] = {}
         for version, group in _by_version(requests).items():
             client: Any = self if version == BETA else _AtVersion(self, version)

@@ -1,4 +1,5 @@
-"""Renderings of one Plan: Terraform-like text, the versioned JSON, Markdown for a pull request.
+"""Renderings of one Plan: Terraform-like text and the versioned JSON (Markdown for a pull
+request is `render_markdown`, which builds on the helpers here).
 
 Every renderer is pure and takes a Plan. Secret leaves are never formatted by value: they
 show as `(sensitive)` (a `Secret`, or a placeholder read back from a plan file) and a masked
@@ -16,8 +17,7 @@ from idpctl.model import UNKNOWN, Action, Change, FieldChange, Plan, Reason, Sec
 from idpctl.output import inline, json_text
 from idpctl.plan.planfile import SecretPlaceholder, to_data
 
-__all__ = ["REASON_TEXT", "change_notes", "format_value", "json", "markdown", "summary_line",
-           "text"]
+__all__ = ["REASON_TEXT", "change_notes", "format_value", "json", "summary_line", "text"]
 
 _COLORS = {Action.CREATE: "32", Action.UPDATE: "33", Action.REPLACE: "35",
            Action.DELETE: "31", Action.ADOPT: "36"}
@@ -195,9 +195,3 @@ def _same(old: Any, new: Any) -> bool:
         return old.lstrip("#").casefold() == new.lstrip("#").casefold()
     return bool(old == new)
 
-
-def markdown(plan: Plan) -> str:
-    """Markdown for a pull-request comment (see render_markdown)."""
-    from idpctl.render.markdown import markdown as _markdown
-
-    return _markdown(plan)

@@ -14,23 +14,22 @@ import dataclasses
 import json
 import logging
 import os
-import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from idpctl import redact
 from idpctl.errors import SecretError
 from idpctl.model import Provider, Secret, SecretRef
-from idpctl.net import tls
-from idpctl.net.endpoints import Allowance, NotRegularFile, check_path, read_regular
+from idpctl.net.endpoints import NotRegularFile, check_path, read_regular
 from idpctl.secrets.fingerprint import fingerprint
+from idpctl.secrets.sources import SecretContext, SourceError
 
 __all__ = [
     "Resolver",
     "SecretContext",
     "SourceError",
+    "TokenProvider",
     "context_for",
     "fingerprint",
     "resolve",
@@ -42,81 +41,11 @@ log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 1024 * 1024
 
 
-class SourceError(Exception):
-    """A value-free reason a source could not give a value; wrapped into `SecretError`."""
+class TokenProvider(Protocol):
+    """A bearer token for a resource, signing in on first use: what a `{keyVault:}` source
+    needs of sign-in (`auth.TokenProvider` is one; `auth.secret_context` passes one in)."""
 
-
-@dataclass(frozen=True)
-class SecretContext:
-    """What resolving needs besides the reference itself.
-
-    `vault` is the `vault:` block of idpctl.yaml (or None: environment only);
-    `keyvault_token(resource)` returns a bearer token for a Key Vault resource
-    (`https://vault.azure.net`, or the vault's cloud's: `endpoints.keyvault_resource`);
-    `verify` is the TLS verification for Key Vault (True, False or a CA bundle path).
-    `cloud` names whose Key Vault hosts may receive its token; `allowance` is what the
-    operator let through besides (None: the process environment's, read when used); `roots`, when
-    set, are the folders `{file:}` references must lie in (or the allowance's paths).
-    """
-
-    env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
-    vault: Mapping[str, Any] | None = None
-    keyvault_token: Callable[[str], str] | None = field(default=None, repr=False)
-    verify: bool | str | ssl.SSLContext = True
-    timeout: float = 10.0
-    cloud: str = "global"
-    allowance: Allowance | None = None
-    roots: tuple[Path, ...] = ()
-
-    def allowed(self) -> Allowance:
-        """The allowance in force: the one given, else the environment's."""
-        return self.allowance if self.allowance is not None else Allowance.from_sources()
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Any,
-        *,
-        keyvault_token: Callable[[str], str] | None = None,
-        env: Mapping[str, str] | None = None,
-    ) -> SecretContext:
-        """A context from loaded `Settings` (its `vault` block and Graph CA bundle, if any)."""
-        ca = getattr(settings, "ca_bundle", None)
-        graph = getattr(settings, "graph", None)
-        if ca is None and isinstance(graph, Mapping):
-            ca = graph.get("caBundle")
-        verify = tls.bundle_verify(ca)
-        if keyvault_token is None:
-            keyvault_token = _lazy_sign_in(settings, verify=verify, env=env)
-        return cls(
-            env=os.environ if env is None else env,
-            vault=getattr(settings, "vault", None),
-            keyvault_token=keyvault_token,
-            verify=verify,
-            cloud=getattr(settings, "cloud", "global"),
-            allowance=getattr(settings, "allowance", None),
-            roots=tuple(getattr(settings, "roots", ())),
-        )
-
-
-def _lazy_sign_in(settings: Any, *, verify: bool | str,
-                  env: Mapping[str, str] | None) -> Callable[[str], str] | None:
-    """A Key Vault token callable signing in as `settings.auth` says, on first use only, for
-    callers that do not pass the Graph sign-in's own."""
-    if not getattr(settings, "tenant", None) or not getattr(settings, "authority", None):
-        return None
-    provider: list[Any] = []
-
-    def token(resource: str) -> str:
-        from idpctl.graph import auth
-
-        if not provider:
-            provider.append(auth.token_provider(
-                getattr(settings, "auth", None), tenant=settings.tenant,
-                authority_root=settings.authority, verify=verify, env=env))
-        return provider[0].token(resource)
-
-    return token
+    def token(self, resource: str) -> str: ...
 
 
 class Resolver:
@@ -210,11 +139,13 @@ def _walk(value: Any, path: str, leaf: Callable[[SecretRef, str], Any]) -> Any:
 def context_for(
     settings: Any,
     *,
-    keyvault_token: Callable[[str], str] | None = None,
+    tokens: TokenProvider | None = None,
     env: Mapping[str, str] | None = None,
 ) -> SecretContext:
-    """The `SecretContext` for loaded settings (see `SecretContext.from_settings`)."""
-    return SecretContext.from_settings(settings, keyvault_token=keyvault_token, env=env)
+    """The `SecretContext` for loaded settings (see `SecretContext.from_settings`), asking
+    `tokens` for Key Vault tokens (None: a `{keyVault:}` reference fails with a reason)."""
+    return SecretContext.from_settings(
+        settings, keyvault_token=None if tokens is None else tokens.token, env=env)
 
 
 def resolve_ref(ref: SecretRef, *, context: SecretContext | None = None) -> Secret:

@@ -469,9 +469,10 @@ def _reveal(value: Any, settings: Any) -> Secret:
     if isinstance(value, Secret):
         return value
     if isinstance(value, SecretRef):
+        from idpctl.graph import auth
         from idpctl.secrets import context as secrets
 
-        context = secrets.context_for(settings) if settings is not None else None
+        context = auth.secret_context(settings) if settings is not None else None
         return secrets.resolve_ref(value, context=context)
     if isinstance(value, str):
         return Secret(value, source="settings")

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from idpctl.errors import StateError
-from idpctl.model import State
+from idpctl.model import ManagedRecord, State
 
 __all__ = ["JOURNAL_VERSION", "append", "journal_path", "replay"]
 
@@ -33,9 +33,11 @@ def journal_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".journal")
 
 
-def replay(state: State | None, path: Path) -> State | None:
+def replay(state: State | None, path: Path, *, to_data: Callable[[State], dict[str, Any]],
+           from_data: Callable[..., State]) -> State | None:
     """`state` (the state file's) with the journal at `path` applied; unchanged when there is
-    no journal or it belongs to another state file."""
+    no journal or it belongs to another state file. `to_data`/`from_data` are the state
+    file's codec (`state.to_data`, `state.from_data`), passed in: the journal sits below it."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -48,8 +50,6 @@ def replay(state: State | None, path: Path) -> State | None:
                if line.strip()]
     if not entries or state is None or not _extends(entries[0], state):
         return state
-    from idpctl.state.store import from_data, to_data
-
     data = to_data(state)
     for number, entry in enumerate(entries[1:], 2):
         if not isinstance(entry, dict) or set(entry) != {"serial", "set", "drop"} \
@@ -63,11 +63,11 @@ def replay(state: State | None, path: Path) -> State | None:
     return from_data(data, origin=f"{path} (replayed)")
 
 
-def append(path: Path, *, base: State, state: State, addresses: Iterable[str]) -> None:
+def append(path: Path, *, base: State, state: State, addresses: Iterable[str],
+           record_data: Callable[[ManagedRecord], dict[str, Any]]) -> None:
     """Record `state`'s records at `addresses` (dropped where `state` has none), fsynced.
-    `base` is the state file's own state; a new journal starts with its header."""
-    from idpctl.state.store import record_data
-
+    `base` is the state file's own state; a new journal starts with its header.
+    `record_data` is the state file's record codec (`state.record_data`)."""
     lines: list[dict[str, Any]] = []
     if not path.exists():
         lines.append({"journal": JOURNAL_VERSION, "lineage": base.lineage,

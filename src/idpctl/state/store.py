@@ -312,7 +312,8 @@ class LocalStateStore:
     def _read(self) -> State | None:
         """The state on disk: the file with its journal replayed."""
         self._file_state = self._read_file()
-        return statejournal.replay(self._file_state, self.journal_path)
+        return statejournal.replay(self._file_state, self.journal_path, to_data=to_data,
+                                   from_data=from_data)
 
     def _read_file(self) -> State | None:
         try:
@@ -370,7 +371,7 @@ class LocalStateStore:
             else:
                 full = False
                 statejournal.append(self.journal_path, base=base, state=state,
-                                    addresses=addresses)
+                                    addresses=addresses, record_data=record_data)
                 self._known = (self._stat(), state)
                 self._basis = (state.serial, state.lineage)
         if full:

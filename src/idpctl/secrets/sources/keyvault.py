@@ -23,8 +23,11 @@ from idpctl.errors import IdpctlError
 from idpctl.net import tls
 from idpctl.net.endpoints import check_keyvault_url, keyvault_resource
 from idpctl.net.retry import read_with_retries
-from idpctl.secrets.context import SecretContext, SourceError
-from idpctl.secrets.sources import json_object
+from idpctl.secrets.sources import (
+    SecretContext,
+    SourceError,
+    json_object,
+)
 
 __all__ = ["API_VERSION", "parse_url", "read"]
 

@@ -32,8 +32,11 @@ from idpctl.model import Secret, SecretRef
 from idpctl.net import tls
 from idpctl.net.endpoints import Allowance, check_url, check_vault_path, https_or_allowed
 from idpctl.net.retry import read_with_retries
-from idpctl.secrets.context import SecretContext, SourceError
-from idpctl.secrets.sources import json_object
+from idpctl.secrets.sources import (
+    SecretContext,
+    SourceError,
+    json_object,
+)
 
 __all__ = ["VaultClient", "VaultSettings"]
 
