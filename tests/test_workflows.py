@@ -20,7 +20,7 @@ from nodetools import NODE_DIR, ROOT, node
 
 EXAMPLES = ROOT / "examples" / "workflows"
 EXAMPLE_NAMES = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml", "drift-fleet.yml",
-                 "plan-on-pr-fleet.yml")
+                 "plan-on-pr-fleet.yml", "apply-on-merge-fleet.yml")
 WORKFLOWS = sorted([*EXAMPLES.glob("*.yml"), *(ROOT / ".github" / "workflows").glob("*.yml")])
 ACTION = ROOT / "action.yml"
 # the examples name idpctl's action as OWNER/REPO@REF: where this repository is published and
@@ -193,7 +193,8 @@ def test_provider_secrets_reach_the_jobs_that_resolve_them() -> None:
              for m in PROVIDER_ENV.findall(path.read_text(encoding="utf-8"))}
     assert names, "the example provider files use {env: NAME} references"
     blocks = []
-    for name in ("plan-on-pr.yml", "apply-on-merge.yml", "plan-on-pr-fleet.yml"):
+    for name in ("plan-on-pr.yml", "apply-on-merge.yml", "plan-on-pr-fleet.yml",
+                 "apply-on-merge-fleet.yml"):
         text = (EXAMPLES / name).read_text(encoding="utf-8")
         block = _secrets_block(text)
         blocks.append(block)
@@ -201,7 +202,7 @@ def test_provider_secrets_reach_the_jobs_that_resolve_them() -> None:
             assert f"  {secret}: ${{{{ secrets.{secret} }}}}\n" in block, (name, secret)
         assert _load(EXAMPLES / name)["env"].keys() >= names
         assert "vault" in block.lower() and "keyVault" in block
-    assert blocks[0] == blocks[1] == blocks[2]
+    assert blocks[0] == blocks[1] == blocks[2] == blocks[3]
     assert blocks[0] in readme  # the README shows the very lines, at the same indentation
     for drift in ("drift.yml", "drift-fleet.yml"):
         assert "secrets." not in (EXAMPLES / drift).read_text(encoding="utf-8")
@@ -315,6 +316,44 @@ def test_plan_on_pr_fleet_plans_each_tenant_and_posts_one_comment() -> None:
     scripts = _steps_using(workflow, "actions/github-script@")
     assert len(scripts) == 1  # ONE comment, from the last job
     assert "updateComment" in scripts[0]["with"]["script"]
+
+
+APPLY_FLEET = EXAMPLES / "apply-on-merge-fleet.yml"
+
+
+def test_apply_on_merge_fleet_applies_each_tenants_own_plan_then_replans_behind_approval(
+        ) -> None:
+    workflow = _load(APPLY_FLEET)
+    assert workflow["on"] == {"push": {"branches": ["main"]}}
+    jobs = workflow["jobs"]
+    assert list(jobs) == ["envs", "apply", "awaiting-approval", "apply-new-plan"]
+    assert _idpctl_args({"jobs": {"e": jobs["envs"]}}) == [("envs", "--format json", "0")]
+    find = _steps_using({"jobs": {"e": jobs["envs"]}}, "actions/github-script@")[0]
+    assert "listPullRequestsAssociatedWithCommit" in find["with"]["script"]
+    assert 'a.name.startsWith("idpctl-plan-")' in find["with"]["script"]
+    assert workflow["env"]["PLAN_WORKFLOW"] == "plan-on-pr-fleet.yml"
+    for name in ("apply", "apply-new-plan"):
+        assert jobs[name]["strategy"]["fail-fast"] is False
+        assert "environment" not in jobs["apply"]
+    assert jobs["apply"]["strategy"]["matrix"] == "${{ fromJSON(needs.envs.outputs.matrix) }}"
+    assert jobs["apply-new-plan"]["environment"] == "idpctl-apply"
+    assert jobs["apply-new-plan"]["strategy"]["matrix"] == \
+        "${{ fromJSON(needs.awaiting-approval.outputs.matrix) }}"
+    assert jobs["apply-new-plan"]["if"] == "needs.awaiting-approval.outputs.any == 'true'"
+    download = _steps_using({"jobs": {"a": jobs["apply"]}}, "actions/download-artifact@")[0]
+    assert download["with"]["name"] == "idpctl-plan-${{ matrix.env }}"  # its OWN plan
+    assert download["with"]["run-id"] == "${{ needs.envs.outputs.run-id }}"
+    temp, env = "${{ runner.temp }}", "--env ${{ matrix.env }}"
+    destroy = "${{ env.DESTROY_FLAG }}"
+    assert _idpctl_args({"jobs": {"a": jobs["apply"]}}) == [
+        ("apply", f"{env} {temp}/idpctl-plan/plan.json --auto-approve {destroy}", "0 1"),
+        ("plan", f"{env} --out {temp}/idpctl-replan/plan.json --detailed-exitcode", "0 2"),
+        ("show", f"{env} {temp}/idpctl-replan/plan.json --format markdown", "0"),
+    ]
+    upload = _steps_using({"jobs": {"a": jobs["apply"]}}, "actions/upload-artifact@")[0]
+    assert upload["with"]["name"] == "idpctl-replan-${{ matrix.env }}"
+    assert _idpctl_args({"jobs": {"n": jobs["apply-new-plan"]}}) == [
+        ("apply", f"{env} {temp}/idpctl-replan/plan.json --auto-approve {destroy}", "0")]
 
 
 def test_ci_runs_the_readme_test_command_on_three_pythons_with_node_20() -> None:
@@ -815,3 +854,128 @@ def test_no_changes_plan_exits_0_and_an_unlisted_code_fails(tmp_path: Path,
     outputs, failed = runner.idpctl("plan", f"{files} --detailed-exitcode --offline", ok="0")
     assert outputs == {"exit-code": "2", "ok": "false", "error": ""}
     assert failed.returncode == 2
+
+
+def _expand(text: str, values: dict[str, str]) -> str:
+    """A step's `args` with the expressions GitHub would fill in."""
+    for expression, value in values.items():
+        text = text.replace(f"${{{{ {expression} }}}}", value)
+    assert "${{" not in text, text
+    return text
+
+
+def _run_named(job: dict[str, Any], name: str, runner: FakeRunner, **env: str) -> dict[str, str]:
+    """One `run` step of `job` by name, with bash as the runner runs it; its outputs."""
+    script = next(s["run"] for s in job["steps"] if s.get("name") == name)
+    runner.output.write_text("", encoding="utf-8")
+    result = subprocess.run([*GITHUB_BASH, script], env={**runner.env, **env},
+                            cwd=runner.ws.root, capture_output=True, text=True, timeout=30,
+                            check=False)
+    outputs = dict(line.split("=", 1) for line in
+                   runner.output.read_text(encoding="utf-8").splitlines() if "=" in line)
+    outputs["_code"], outputs["_stdout"] = str(result.returncode), result.stdout
+    return outputs
+
+
+def test_apply_on_merge_fleet_steps_against_the_emulator(tmp_path: Path, workspace: Any) -> None:
+    """apply-on-merge-fleet's shell steps and idpctl steps for one tenant, against the
+    emulator with a fake GITHUB_* environment: the matrix from `idpctl envs`; a reviewed plan
+    applied (no re-plan); a stale one refused and planned again for approval; a tenant whose
+    plan failed on the pull request re-planned, never applied."""
+    workspace.write("google.yaml", GOOGLE_FILE)
+    (workspace.root / "environments").mkdir()
+    (workspace.root / "environments" / "dev.yaml").write_text(
+        "state: {path: .idpctl/dev.json}\n", encoding="utf-8")
+    runner = FakeRunner(tmp_path, workspace)
+    jobs = _load(APPLY_FLEET)["jobs"]
+    temp = Path(runner.env["RUNNER_TEMP"])
+    values = {"matrix.env": "dev", "runner.temp": str(temp), "env.DESTROY_FLAG": ""}
+    (apply_args, _, _), (plan_args, _, _), (show_args, _, _) = [
+        (_expand(a, values), c, o) for c, a, o in _idpctl_args({"jobs": {"a": jobs["apply"]}})]
+
+    listed, _ = runner.idpctl("envs", "--format json", stdout_file=f"{temp}/matrix.json")
+    assert listed["exit-code"] == "0"
+    assert json.loads(_run_named(jobs["envs"], "Matrix", runner)["matrix"]) == {"env": ["dev"]}
+
+    # dev's reviewed plan, as plan-on-pr-fleet.yml's job leaves it in the artifact
+    artifact = temp / "idpctl-plan"
+    made, _ = runner.idpctl("plan", f"--env dev --out {artifact}/plan.json --detailed-exitcode",
+                            ok="0 2")
+    assert made["exit-code"] == "2"
+    (artifact / "outcome.txt").write_text("plan 2\n\n", encoding="utf-8")
+    assert _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] \
+        == "true"
+    applied, run = runner.idpctl("apply", apply_args, ok="0 1")
+    assert applied["exit-code"] == "0", run.stderr
+    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="0",
+                         ERROR="")
+    assert decided["replan"] == "false" and decided["_code"] == "0"
+    converged, _ = runner.idpctl("plan", "--env dev --detailed-exitcode", ok="0")
+    assert converged["exit-code"] == "0"
+
+    # a reviewed plan gone stale: the tenant moved after the pull request's plan
+    workspace.write("google.yaml", GOOGLE_FILE.replace("google-client", "google-client-2"))
+    runner.idpctl("plan", f"--env dev --out {artifact}/plan.json --detailed-exitcode", ok="0 2")
+    live = next(p for p in workspace.live() if p.get("identityProviderType") == "Google")
+    workspace.emulator.admin.drift(live["id"], {"displayName": "Google (edited)"})
+    stale, _ = runner.idpctl("apply", apply_args, ok="0 1")
+    assert stale["exit-code"] == "1" and "plan is stale" in stale["error"]
+    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="1",
+                         ERROR=stale["error"])
+    assert decided["replan"] == "true" and "::warning title=idpctl::" in decided["_stdout"]
+    replanned, _ = runner.idpctl("plan", plan_args, ok="0 2", summary="false")
+    assert replanned["exit-code"] == "2"
+    shown, _ = runner.idpctl("show", show_args, stdout_file=f"{temp}/idpctl-replan/plan.md")
+    assert shown["exit-code"] == "0"
+    _run_named(jobs["apply"], "Job summary", runner)
+    summary = runner.summary.read_text(encoding="utf-8")
+    assert "socialIdentityProvider/Google" in summary and "google-client-2" in summary
+
+    # a tenant whose plan failed on the pull request: nothing of it is applied
+    (artifact / "outcome.txt").write_text("plan 1\nError: boom\n", encoding="utf-8")
+    assert _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] \
+        == "false"
+    (artifact / "outcome.txt").unlink()
+    assert _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] \
+        == "false"
+    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="false", EXIT_CODE="",
+                         ERROR="")
+    assert decided["replan"] == "true"
+    failed = _run_named(jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="1",
+                        ERROR="Graph 500 generalException")
+    assert failed["_code"] == "1" and "::error title=idpctl apply::" in failed["_stdout"]
+    everything = summary + runner.output.read_text(encoding="utf-8") + stale["error"]
+    assert "CANARY-" not in everything
+
+
+def test_apply_on_merge_fleet_asks_approval_only_for_tenants_with_a_new_plan(
+        tmp_path: Path) -> None:
+    """awaiting-approval's script under node with a stub of github-script's globals: the
+    approval matrix is the tenants that uploaded `idpctl-replan-NAME`, and none is `any:
+    false` (no approval job at all)."""
+    job = _load(APPLY_FLEET)["jobs"]["awaiting-approval"]
+    script = _steps_using({"jobs": {"w": job}}, "actions/github-script@")[0]["with"]["script"]
+    harness = tmp_path / "approval.cjs"
+    harness.write_text("""
+const outputs = {};
+const artifacts = JSON.parse(process.env.ARTIFACTS);
+const github = { paginate: async () => artifacts,
+                 rest: { actions: { listWorkflowRunArtifacts: null } } };
+const context = { repo: { owner: "o", repo: "r" }, runId: 7 };
+const core = { setOutput: (k, v) => { outputs[k] = v; } };
+(async function (github, context, core, require) {
+""" + script + """
+})(github, context, core, require).then(() => console.log(JSON.stringify(outputs)));
+""", encoding="utf-8")
+
+    def outputs(names: list[str]) -> dict[str, str]:
+        result = subprocess.run([node(), str(harness)], capture_output=True, text=True,
+                                timeout=30, check=False,
+                                env={**os.environ, "ARTIFACTS": json.dumps(
+                                    [{"name": n} for n in names])})
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    got = outputs(["idpctl-replan-emea", "idpctl-plan-amer", "idpctl-replan-amer"])
+    assert json.loads(got["matrix"]) == {"env": ["amer", "emea"]} and got["any"] == "true"
+    assert outputs([]) == {"matrix": '{"env":[]}', "any": "false"}
