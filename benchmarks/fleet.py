@@ -13,8 +13,9 @@ rounds runs every variant once, interleaved (sequential, then each `--parallel`)
 of other load falls on all of them alike; the table gives the median and the min-max of the
 wall time, the median CPU seconds of idpctl's processes (user + system, from wait4, children
 included: what the fleet costs whatever the load), the emulator's CPU seconds in that run
-(it is one Python process, so one core at most), peak memory (the largest process: wait4's
-ru_maxrss) and the 1-minute load average when each run started. See README.md, "Fleet".
+(it is one Python process, so one core at most), the cores the run got ((idpctl + emulator
+CPU) / wall, medians), peak memory (the largest process: wait4's ru_maxrss) and the 1-minute
+load average when each run started. See README.md, "Fleet".
 """
 
 from __future__ import annotations
@@ -137,18 +138,18 @@ def table(found: Sequence[Runs], *, tenants: int) -> str:
     """The Markdown table: medians, spreads and the ratio to the sequential median."""
     base = statistics.median(found[0].wall)
     lines = ["| run | runs | wall s median | wall s min-max | ratio (seq / run) | "
-             "idpctl CPU s median | CPU s a tenant | emulator CPU s | peak MiB | "
-             "load avg at start |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "idpctl CPU s median | CPU s a tenant | emulator CPU s | cores used | "
+             "peak MiB | load avg at start |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for runs in found:
         name = (f"{tenants} x `plan --env NAME`, one after another"
                 if runs.variant == SEQUENTIAL else f"`plan --all-envs {runs.variant}`")
         wall = statistics.median(runs.wall)
-        cpu = statistics.median(runs.cpu)
+        cpu, emulator = statistics.median(runs.cpu), statistics.median(runs.emulator_cpu)
         lines.append(
             f"| {name} | {len(runs.wall)} | {wall:.1f} | {_spread(runs.wall)} | "
-            f"{base / wall:.2f} | {cpu:.1f} | {cpu / tenants:.2f} | "
-            f"{statistics.median(runs.emulator_cpu):.1f} | {max(runs.peak_mb):.0f} | "
+            f"{base / wall:.2f} | {cpu:.1f} | {cpu / tenants:.2f} | {emulator:.1f} | "
+            f"{(cpu + emulator) / wall:.2f} | {max(runs.peak_mb):.0f} | "
             f"{_spread(runs.load)} |")
     return "\n".join(lines) + "\n"
 

@@ -99,6 +99,6 @@ def test_fleet_table_reports_medians_spreads_and_the_ratio_to_the_loop() -> None
         fleet.add(wall=wall, cpu=33.0, peak_mb=47.0, emulator_cpu=2.5, load=5.0)
     rows = table([loop, fleet], tenants=50).splitlines()
     assert rows[2] == ("| 50 x `plan --env NAME`, one after another | 3 | 62.0 | 60.0-100.0 | "
-                       "1.00 | 30.0 | 0.60 | 2.0 | 45 | 3.0-9.0 |")
+                       "1.00 | 30.0 | 0.60 | 2.0 | 0.52 | 45 | 3.0-9.0 |")
     assert rows[3] == ("| `plan --all-envs --parallel 2` | 3 | 40.0 | 31.0-90.0 | 1.55 | "
-                       "33.0 | 0.66 | 2.5 | 47 | 5.0-5.0 |")
+                       "33.0 | 0.66 | 2.5 | 0.89 | 47 | 5.0-5.0 |")
