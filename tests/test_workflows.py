@@ -979,3 +979,94 @@ const core = { setOutput: (k, v) => { outputs[k] = v; } };
     got = outputs(["idpctl-replan-emea", "idpctl-plan-amer", "idpctl-replan-amer"])
     assert json.loads(got["matrix"]) == {"env": ["amer", "emea"]} and got["any"] == "true"
     assert outputs([]) == {"matrix": '{"env":[]}', "any": "false"}
+
+
+def _github_script(script: str, runner: FakeRunner, tmp_path: Path, *, open_issues: list[Any],
+                   **env: str) -> list[list[Any]]:
+    """A github-script body under node, github-script's globals stubbed: the issues API
+    answers `open_issues` to listForRepo and 404 to getLabel; returns the calls made."""
+    harness = tmp_path / "script.cjs"
+    harness.write_text("""
+const calls = [];
+const record = (name, answer) => async (args) => { calls.push([name, args]); return answer; };
+const github = { rest: { issues: {
+  listForRepo: record("listForRepo", { data: JSON.parse(process.env.OPEN_ISSUES) }),
+  getLabel: async (args) => {
+    calls.push(["getLabel", args]);
+    throw Object.assign(new Error("Not Found"), { status: 404 });
+  },
+  createLabel: record("createLabel", {}), create: record("create", {}),
+  update: record("update", {}), createComment: record("createComment", {}) } } };
+const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7 };
+(async function (github, context, core, require) {
+""" + script + """
+})(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
+""", encoding="utf-8")
+    result = subprocess.run([node(), str(harness)], capture_output=True, text=True, timeout=30,
+                            check=False, cwd=runner.ws.root,
+                            env={**runner.env, "OPEN_ISSUES": json.dumps(open_issues), **env})
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout))
+
+
+def test_drift_steps_against_the_emulator(tmp_path: Path, workspace: Any) -> None:
+    """drift.yml as it runs: drift (exit 2) opens one labelled issue with the report; exit 0
+    comments on it and closes it."""
+    workspace.write("google.yaml", GOOGLE_FILE)
+    runner = FakeRunner(tmp_path, workspace)
+    applied, run = runner.idpctl("apply", "--auto-approve")
+    assert applied["exit-code"] == "0", run.stderr
+    live = next(p for p in workspace.live() if p.get("identityProviderType") == "Google")
+    workspace.emulator.admin.drift(live["id"], {"displayName": "Google (edited)"})
+    workflow = _load(EXAMPLES / "drift.yml")
+    ((_, args, ok),) = _idpctl_args(workflow)
+    step = _steps_using(workflow, IDPCTL_USES)[0]["with"]
+    drifted, _ = runner.idpctl("drift", args, ok=ok, stdout_file=step["stdout-file"])
+    assert drifted["exit-code"] == "2" and drifted["ok"] == "true"
+    report = (workspace.root / "drift.md").read_text(encoding="utf-8")
+    assert "Google (edited)" in report
+    script = _steps_using(workflow, "actions/github-script@")[0]["with"]["script"]
+    calls = _github_script(script, runner, tmp_path, open_issues=[],
+                           DRIFT_EXIT_CODE=drifted["exit-code"])
+    assert [name for name, _ in calls] == ["listForRepo", "getLabel", "createLabel", "create"]
+    created = calls[-1][1]
+    assert created["labels"] == ["idpctl-drift"] and created["body"].startswith(report)
+    calls = _github_script(script, runner, tmp_path, open_issues=[{"number": 5}],
+                           DRIFT_EXIT_CODE="2")
+    assert [name for name, _ in calls] == ["listForRepo", "update"]
+    runner.idpctl("apply", "--auto-approve")
+    clean, _ = runner.idpctl("drift", args, ok=ok, stdout_file=step["stdout-file"])
+    assert clean["exit-code"] == "0"
+    calls = _github_script(script, runner, tmp_path, open_issues=[{"number": 5}],
+                           DRIFT_EXIT_CODE=clean["exit-code"])
+    assert [name for name, _ in calls] == ["listForRepo", "createComment", "update"]
+    assert calls[-1][1]["state"] == "closed" and calls[-1][1]["issue_number"] == 5
+    assert "CANARY-" not in report + json.dumps(calls)
+
+
+def test_apply_on_merge_steps_against_the_emulator(tmp_path: Path, workspace: Any) -> None:
+    """apply-on-merge.yml's apply and Decide steps: a reviewed plan applies (no re-plan); a
+    stale one is refused and re-planned; no reviewed plan re-plans; another failure fails."""
+    workspace.write("google.yaml", GOOGLE_FILE)
+    runner = FakeRunner(tmp_path, workspace)
+    jobs = _load(EXAMPLES / "apply-on-merge.yml")["jobs"]
+    ((_, apply_args, ok),) = _idpctl_args({"jobs": {"a": jobs["apply-reviewed-plan"]}})
+    apply_args = _expand(apply_args, {"env.DESTROY_FLAG": ""})
+    plan_dir = workspace.root / ".idpctl-plan"  # where the download step puts the artifact
+    runner.idpctl("plan", f"--out {plan_dir}/plan.json --detailed-exitcode", ok="0 2")
+    applied, _ = runner.idpctl("apply", apply_args, ok=ok)
+    assert applied["exit-code"] == "0"
+    job = jobs["apply-reviewed-plan"]
+    decided = _run_named(job, "Decide", runner, FOUND="42", EXIT_CODE="0", ERROR="")
+    assert decided["replan"] == "false"
+    workspace.write("google.yaml", GOOGLE_FILE.replace("google-client", "google-client-2"))
+    runner.idpctl("plan", f"--out {plan_dir}/plan.json --detailed-exitcode", ok="0 2")
+    live = next(p for p in workspace.live() if p.get("identityProviderType") == "Google")
+    workspace.emulator.admin.drift(live["id"], {"displayName": "Google (edited)"})
+    stale, _ = runner.idpctl("apply", apply_args, ok=ok)
+    assert stale["exit-code"] == "1" and "plan is stale" in stale["error"]
+    decided = _run_named(job, "Decide", runner, FOUND="42", EXIT_CODE="1", ERROR=stale["error"])
+    assert decided["replan"] == "true" and decided["_code"] == "0"
+    assert _run_named(job, "Decide", runner, FOUND="", EXIT_CODE="", ERROR="")["replan"] == "true"
+    failed = _run_named(job, "Decide", runner, FOUND="42", EXIT_CODE="1", ERROR="Graph 500")
+    assert failed["_code"] == "1" and "::error title=idpctl apply::" in failed["_stdout"]
