@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -142,6 +143,33 @@ def test_tokens_are_cached_and_registered_with_the_scrubber(az) -> None:
     assert token not in redact.scrub(f"the token was {token}")
 
 
+def test_a_403_for_a_person_asks_for_a_directory_role_and_delegated_scope(emulator, az) -> None:
+    """The CLI login of an account that may only read: the write's 403 names what a person
+    needs (role, delegated scope), not an application permission (tests/test_graph.py has the
+    app's wording)."""
+    from idpctl.auth import TokenProvider
+    from idpctl.graph import GraphClient
+    from test_graph import _oidc
+
+    emulator.admin.register_client({"clientId": "reader-person", "secret": "CANARY-reader",
+                                    "roles": ["IdentityProvider.Read.All"]})
+    env = {**az, "FAKE_AZ_TOKEN_URL": f"{emulator.base_url}/{emulator.tenant}/oauth2/v2.0/token",
+           "FAKE_AZ_CA": str(emulator.ca_path), "FAKE_AZ_CLIENT_ID": "reader-person",
+           "FAKE_AZ_SECRET": "CANARY-reader"}
+    tokens = TokenProvider(mode="azureCli", detail="Azure CLI login", client_id=None,
+                           tenant=emulator.tenant,
+                           make_app=lambda: AzureCli(tenant=emulator.tenant, env=env))
+    with GraphClient(emulator.base_url, token_provider=tokens, verify=emulator.ca_path) as client:
+        client.list_providers()
+        with pytest.raises(AuthError, match=r"^Graph 403 ") as caught:
+            client.create_provider(_oidc("nope"))
+    message = str(caught.value)
+    assert "External Identity Provider Administrator directory role" in message
+    assert "delegated scope IdentityProvider.ReadWrite.All" in message
+    assert "application permission with admin consent" not in message
+    assert "CANARY-" not in message
+
+
 def test_auto_prefers_a_pipeline_credential_then_the_cli_login(az) -> None:
     assert choose_mode({}, {"PATH": az["PATH"]}) == "azureCli"
     assert choose_mode({}, {"PATH": az["PATH"], "AZURE_CLIENT_SECRET": "x"}) == "secret"
@@ -158,3 +186,38 @@ def test_describe_an_app_is_unchanged_by_the_person_rules() -> None:
                          tenant="t", mode="secret", detail="env:X", client_id="a",
                          authority="https://login", graph_url="https://graph")
     assert ok and not any(line.startswith("signed in:") for line in lines)
+
+
+# docs/auth.md's person samples are this run's output: a stand-in `az` that hands out a person's
+# token, whoami against the emulator; the emulator's port is the one thing replaced
+DOC_PERSON = {"upn": "ada@contoso.com", "scp": "Directory.AccessAsUser.All User.Read",
+              "tid": "4bc8a210-5f7e-4c1a-9d3b-2e6f8a0c7d15",
+              "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+              "wids": ["be2f45a1-457d-42af-a067-6ec1fa63bc45"]}
+DOC_SAMPLE = re.compile(r"(<!-- captured by tests/test_auth_cli.py: whoami (\w+) -->\n```text\n)"
+                        r"(.*?)(```)", re.S)
+
+
+def test_docs_auth_whoami_samples_are_captured_from_a_run(workspace, az) -> None:
+    """`IDPCTL_UPDATE_DOCS=1 pytest tests/test_auth_cli.py -k docs` rewrites the blocks."""
+    env = {**_cli_workspace(workspace, az), "FAKE_AZ_MODE": "person"}
+    # the emulator's tenant is a fresh GUID each session: the sample names a stable one
+    # (a person's whoami reads the CLI's token and sends nothing to Graph)
+    workspace.config.write_text(workspace.config.read_text(encoding="utf-8").replace(
+        workspace.emulator.tenant, "contoso.onmicrosoft.com"), encoding="utf-8")
+    runs = {"allowed": DOC_PERSON, "denied": {**DOC_PERSON, "upn": "sam@contoso.com",
+                                              "wids": []}}
+    doc_path = Path(__file__).parents[1] / "docs" / "auth.md"
+    doc = doc_path.read_text(encoding="utf-8")
+    samples = {}
+    for name, claims in runs.items():
+        result = workspace.run("whoami", env={**env, "FAKE_AZ_CLAIMS": json.dumps(claims)})
+        assert result.code == (0 if name == "allowed" else 1), result.text
+        samples[name] = "$ idpctl whoami\n" + result.out.replace(
+            workspace.emulator.base_url, "https://127.0.0.1:<port>")
+    captured = DOC_SAMPLE.sub(lambda m: m[1] + samples[m[2]] + m[4], doc)
+    if os.environ.get("IDPCTL_UPDATE_DOCS") == "1":
+        doc_path.write_text(captured, encoding="utf-8")
+        doc = captured
+    assert {m[2] for m in DOC_SAMPLE.finditer(doc)} == set(runs)
+    assert captured == doc, "docs/auth.md: run with IDPCTL_UPDATE_DOCS=1 to capture again"

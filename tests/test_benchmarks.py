@@ -85,3 +85,20 @@ def test_throttled_baseline_plans_and_updates_the_providers_idpctl_created(
     assert all((r.created, r.duplicated) == (10, 0) for r in rows[2:]), rows
     scopes = {p["displayName"]: p.get("scope") for p in emulator.admin.store()["providers"]}
     assert list(scopes.values()).count(OTHER_SCOPE) == 1, scopes
+
+
+def test_fleet_table_reports_medians_spreads_and_the_ratio_to_the_loop() -> None:
+    """The fleet benchmark's table from given runs (no timing here): the median, not the
+    mean or the best, and the ratio of the medians."""
+    from benchmarks.fleet import Runs, table
+
+    loop, fleet = Runs("sequential"), Runs("--parallel 2")
+    for wall, load in ((60.0, 3.0), (100.0, 9.0), (62.0, 4.0)):
+        loop.add(wall=wall, cpu=30.0, peak_mb=45.0, emulator_cpu=2.0, load=load)
+    for wall in (40.0, 31.0, 90.0):
+        fleet.add(wall=wall, cpu=33.0, peak_mb=47.0, emulator_cpu=2.5, load=5.0)
+    rows = table([loop, fleet], tenants=50).splitlines()
+    assert rows[2] == ("| 50 x `plan --env NAME`, one after another | 3 | 62.0 | 60.0-100.0 | "
+                       "1.00 | 30.0 | 0.60 | 2.0 | 0.52 | 45 | 3.0-9.0 |")
+    assert rows[3] == ("| `plan --all-envs --parallel 2` | 3 | 40.0 | 31.0-90.0 | 1.55 | "
+                       "33.0 | 0.66 | 2.5 | 0.89 | 47 | 5.0-5.0 |")

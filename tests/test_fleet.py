@@ -269,3 +269,58 @@ def test_validate_all_envs_markdown_shows_a_hostile_key_as_text(fleet_ws) -> Non
         assert result.code == 1, result.text
         assert "Approved" in result.out, result.out
         assert_inert_fleet_markdown(result.out)
+
+
+def test_a_plan_stopped_after_its_plan_file_shows_the_plan_and_the_error(fleet_ws) -> None:
+    """prod's availableProviderTypes fails, a preflight warning that --strict-preflight turns
+    into exit 1 after prod's plan file was written: each format shows prod's plan summary and
+    its error; dev is unaffected."""
+    ws, prod = fleet_ws
+    (ws.root / "environments" / "broken.yaml").unlink()
+    prod.admin.add_fault(path="availableProviderTypes", status=400, count=-1)
+    stale = ws.root / "plan-dev.json"
+    args = ("plan", "--all-envs", "--offline", "--strict-preflight", "--out", "plan-{env}.json")
+    result = ws.run(*args)
+    assert result.code == 1, result.text
+    assert (ws.root / "plan-prod.json").is_file()
+    prod_text = result.out[result.out.index("=== prod"):result.out.index("idpctl plan --all-envs")]
+    assert "socialIdentityProvider/Google" in prod_text
+    assert "Error: preflight: socialIdentityProvider/Google: could not read" in prod_text
+    rows = {line.split()[0]: line.split() for line in result.out.splitlines()[-2:]}
+    assert rows["prod"][2:7] == ["1", "0", "0", "0", "-"] and "preflight:" in rows["prod"]
+    assert rows["dev"][2:7] == ["1", "0", "0", "0", "-"] and len(rows["dev"]) == 7
+
+    md = ws.run(*args, "--format", "markdown").out
+    section = md[md.index("<summary><code>prod</code>"):]  # prod is the last section
+    assert "socialIdentityProvider/Google" in section
+    assert "```text\nError: preflight: socialIdentityProvider/Google" in section
+    assert_inert_fleet_markdown(md)
+
+    envs = json.loads(ws.run(*args, "--format", "json").out)["environments"]
+    assert envs["prod"]["counts"]["create"] == 1 and envs["prod"]["exit_code"] == 1
+    assert envs["prod"]["plan"]["summary"]["has_changes"] is True
+    assert envs["prod"]["error"].startswith("preflight: socialIdentityProvider/Google")
+    assert envs["dev"]["error"] is None and stale.is_file()
+
+
+def test_a_plan_file_left_by_an_earlier_run_is_not_taken_for_this_one(tmp_path) -> None:
+    """A child that failed before saving: its stdout never says "Saved the plan to", so an old
+    plan-ENV.json is not read as this run's plan."""
+    import subprocess
+
+    old = tmp_path / "plan-dev.json"
+    old.write_text("not a plan file", encoding="utf-8")
+    proc = subprocess.CompletedProcess([], 1, stdout="", stderr="Error: no tenant\n")
+    result = fleet._result("dev", "plan", "text", proc, str(old))
+    assert result.error == "no tenant" and result.document is None and not result.counts
+
+
+def test_a_stopped_plans_error_after_its_plan_stays_inert() -> None:
+    """The error under a plan section is outside text too: fenced so it cannot close the
+    section or the block."""
+    said = "preflight: x: ```\n</details> @everyone"
+    md = fleet.markdown("plan", [fleet.TenantResult(env="dev", code=1, error=said,
+                                                    counts=dict.fromkeys(fleet.COUNTED, 1),
+                                                    section="**Plan: 1 to create**\n")])
+    assert "**Plan: 1 to create**" in md and "````text\nError: preflight: x: ```" in md
+    assert_inert_fleet_markdown(md)

@@ -313,8 +313,11 @@ def test_missing_permission_is_an_auth_error_naming_it(emulator) -> None:
                                  "AZURE_CLIENT_SECRET": "CANARY-reader"})
     with GraphClient(emulator.base_url, token_provider=tokens, verify=emulator.ca_path) as client:
         client.list_providers()
-        with pytest.raises(AuthError, match=r"^Graph 403 .*IdentityProvider\.ReadWrite\.All"):
+        with pytest.raises(AuthError, match=r"^Graph 403 .*IdentityProvider\.ReadWrite\.All"
+                           ) as caught:
             client.create_provider(_oidc("nope"))
+    assert "application permission with admin consent" in str(caught.value)
+    assert "directory role" not in str(caught.value)  # an app has no role to ask for
 
 
 def test_wrong_ca_fails_fast_with_a_hint(emulator) -> None:

@@ -20,7 +20,7 @@ from nodetools import NODE_DIR, ROOT, node
 
 EXAMPLES = ROOT / "examples" / "workflows"
 EXAMPLE_NAMES = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml", "drift-fleet.yml",
-                 "plan-on-pr-fleet.yml")
+                 "plan-on-pr-fleet.yml", "apply-on-merge-fleet.yml")
 WORKFLOWS = sorted([*EXAMPLES.glob("*.yml"), *(ROOT / ".github" / "workflows").glob("*.yml")])
 ACTION = ROOT / "action.yml"
 # the examples name idpctl's action as OWNER/REPO@REF: where this repository is published and
@@ -193,7 +193,8 @@ def test_provider_secrets_reach_the_jobs_that_resolve_them() -> None:
              for m in PROVIDER_ENV.findall(path.read_text(encoding="utf-8"))}
     assert names, "the example provider files use {env: NAME} references"
     blocks = []
-    for name in ("plan-on-pr.yml", "apply-on-merge.yml", "plan-on-pr-fleet.yml"):
+    for name in ("plan-on-pr.yml", "apply-on-merge.yml", "plan-on-pr-fleet.yml",
+                 "apply-on-merge-fleet.yml"):
         text = (EXAMPLES / name).read_text(encoding="utf-8")
         block = _secrets_block(text)
         blocks.append(block)
@@ -201,7 +202,7 @@ def test_provider_secrets_reach_the_jobs_that_resolve_them() -> None:
             assert f"  {secret}: ${{{{ secrets.{secret} }}}}\n" in block, (name, secret)
         assert _load(EXAMPLES / name)["env"].keys() >= names
         assert "vault" in block.lower() and "keyVault" in block
-    assert blocks[0] == blocks[1] == blocks[2]
+    assert blocks[0] == blocks[1] == blocks[2] == blocks[3]
     assert blocks[0] in readme  # the README shows the very lines, at the same indentation
     for drift in ("drift.yml", "drift-fleet.yml"):
         assert "secrets." not in (EXAMPLES / drift).read_text(encoding="utf-8")
@@ -315,6 +316,44 @@ def test_plan_on_pr_fleet_plans_each_tenant_and_posts_one_comment() -> None:
     scripts = _steps_using(workflow, "actions/github-script@")
     assert len(scripts) == 1  # ONE comment, from the last job
     assert "updateComment" in scripts[0]["with"]["script"]
+
+
+APPLY_FLEET = EXAMPLES / "apply-on-merge-fleet.yml"
+
+
+def test_apply_on_merge_fleet_applies_each_tenants_own_plan_then_replans_behind_approval(
+        ) -> None:
+    workflow = _load(APPLY_FLEET)
+    assert workflow["on"] == {"push": {"branches": ["main"]}}
+    jobs = workflow["jobs"]
+    assert list(jobs) == ["envs", "apply", "awaiting-approval", "apply-new-plan"]
+    assert _idpctl_args({"jobs": {"e": jobs["envs"]}}) == [("envs", "--format json", "0")]
+    find = _steps_using({"jobs": {"e": jobs["envs"]}}, "actions/github-script@")[0]
+    assert "listPullRequestsAssociatedWithCommit" in find["with"]["script"]
+    assert 'a.name.startsWith("idpctl-plan-")' in find["with"]["script"]
+    assert workflow["env"]["PLAN_WORKFLOW"] == "plan-on-pr-fleet.yml"
+    for name in ("apply", "apply-new-plan"):
+        assert jobs[name]["strategy"]["fail-fast"] is False
+        assert "environment" not in jobs["apply"]
+    assert jobs["apply"]["strategy"]["matrix"] == "${{ fromJSON(needs.envs.outputs.matrix) }}"
+    assert jobs["apply-new-plan"]["environment"] == "idpctl-apply"
+    assert jobs["apply-new-plan"]["strategy"]["matrix"] == \
+        "${{ fromJSON(needs.awaiting-approval.outputs.matrix) }}"
+    assert jobs["apply-new-plan"]["if"] == "needs.awaiting-approval.outputs.any == 'true'"
+    download = _steps_using({"jobs": {"a": jobs["apply"]}}, "actions/download-artifact@")[0]
+    assert download["with"]["name"] == "idpctl-plan-${{ matrix.env }}"  # its OWN plan
+    assert download["with"]["run-id"] == "${{ needs.envs.outputs.run-id }}"
+    temp, env = "${{ runner.temp }}", "--env ${{ matrix.env }}"
+    destroy = "${{ env.DESTROY_FLAG }}"
+    assert _idpctl_args({"jobs": {"a": jobs["apply"]}}) == [
+        ("apply", f"{env} {temp}/idpctl-plan/plan.json --auto-approve {destroy}", "0 1"),
+        ("plan", f"{env} --out {temp}/idpctl-replan/plan.json --detailed-exitcode", "0 2"),
+        ("show", f"{env} {temp}/idpctl-replan/plan.json --format markdown", "0"),
+    ]
+    upload = _steps_using({"jobs": {"a": jobs["apply"]}}, "actions/upload-artifact@")[0]
+    assert upload["with"]["name"] == "idpctl-replan-${{ matrix.env }}"
+    assert _idpctl_args({"jobs": {"n": jobs["apply-new-plan"]}}) == [
+        ("apply", f"{env} {temp}/idpctl-replan/plan.json --auto-approve {destroy}", "0")]
 
 
 def test_ci_runs_the_readme_test_command_on_three_pythons_with_node_20() -> None:
@@ -815,3 +854,219 @@ def test_no_changes_plan_exits_0_and_an_unlisted_code_fails(tmp_path: Path,
     outputs, failed = runner.idpctl("plan", f"{files} --detailed-exitcode --offline", ok="0")
     assert outputs == {"exit-code": "2", "ok": "false", "error": ""}
     assert failed.returncode == 2
+
+
+def _expand(text: str, values: dict[str, str]) -> str:
+    """A step's `args` with the expressions GitHub would fill in."""
+    for expression, value in values.items():
+        text = text.replace(f"${{{{ {expression} }}}}", value)
+    assert "${{" not in text, text
+    return text
+
+
+def _run_named(job: dict[str, Any], name: str, runner: FakeRunner, **env: str) -> dict[str, str]:
+    """One `run` step of `job` by name, with bash as the runner runs it; its outputs."""
+    script = next(s["run"] for s in job["steps"] if s.get("name") == name)
+    runner.output.write_text("", encoding="utf-8")
+    result = subprocess.run([*GITHUB_BASH, script], env={**runner.env, **env},
+                            cwd=runner.ws.root, capture_output=True, text=True, timeout=30,
+                            check=False)
+    outputs = dict(line.split("=", 1) for line in
+                   runner.output.read_text(encoding="utf-8").splitlines() if "=" in line)
+    outputs["_code"], outputs["_stdout"] = str(result.returncode), result.stdout
+    return outputs
+
+
+def test_apply_on_merge_fleet_steps_against_the_emulator(tmp_path: Path, workspace: Any) -> None:
+    """apply-on-merge-fleet's shell steps and idpctl steps for one tenant, against the
+    emulator with a fake GITHUB_* environment: the matrix from `idpctl envs`; a reviewed plan
+    applied (no re-plan); a stale one refused and planned again for approval; a tenant whose
+    plan failed on the pull request re-planned, never applied."""
+    workspace.write("google.yaml", GOOGLE_FILE)
+    (workspace.root / "environments").mkdir()
+    (workspace.root / "environments" / "dev.yaml").write_text(
+        "state: {path: .idpctl/dev.json}\n", encoding="utf-8")
+    runner = FakeRunner(tmp_path, workspace)
+    jobs = _load(APPLY_FLEET)["jobs"]
+    temp = Path(runner.env["RUNNER_TEMP"])
+    values = {"matrix.env": "dev", "runner.temp": str(temp), "env.DESTROY_FLAG": ""}
+    (apply_args, _, _), (plan_args, _, _), (show_args, _, _) = [
+        (_expand(a, values), c, o) for c, a, o in _idpctl_args({"jobs": {"a": jobs["apply"]}})]
+
+    listed, _ = runner.idpctl("envs", "--format json", stdout_file=f"{temp}/matrix.json")
+    assert listed["exit-code"] == "0"
+    assert json.loads(_run_named(jobs["envs"], "Matrix", runner)["matrix"]) == {"env": ["dev"]}
+
+    # dev's reviewed plan, as plan-on-pr-fleet.yml's job leaves it in the artifact
+    artifact = temp / "idpctl-plan"
+    made, _ = runner.idpctl("plan", f"--env dev --out {artifact}/plan.json --detailed-exitcode",
+                            ok="0 2")
+    assert made["exit-code"] == "2"
+    (artifact / "outcome.txt").write_text("plan 2\n\n", encoding="utf-8")
+    assert _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] \
+        == "true"
+    applied, run = runner.idpctl("apply", apply_args, ok="0 1")
+    assert applied["exit-code"] == "0", run.stderr
+    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="0",
+                         ERROR="")
+    assert decided["replan"] == "false" and decided["_code"] == "0"
+    converged, _ = runner.idpctl("plan", "--env dev --detailed-exitcode", ok="0")
+    assert converged["exit-code"] == "0"
+
+    # a reviewed plan gone stale: the tenant moved after the pull request's plan
+    workspace.write("google.yaml", GOOGLE_FILE.replace("google-client", "google-client-2"))
+    runner.idpctl("plan", f"--env dev --out {artifact}/plan.json --detailed-exitcode", ok="0 2")
+    live = next(p for p in workspace.live() if p.get("identityProviderType") == "Google")
+    workspace.emulator.admin.drift(live["id"], {"displayName": "Google (edited)"})
+    stale, _ = runner.idpctl("apply", apply_args, ok="0 1")
+    assert stale["exit-code"] == "1" and "plan is stale" in stale["error"]
+    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="1",
+                         ERROR=stale["error"])
+    assert decided["replan"] == "true" and "::warning title=idpctl::" in decided["_stdout"]
+    replanned, _ = runner.idpctl("plan", plan_args, ok="0 2", summary="false")
+    assert replanned["exit-code"] == "2"
+    shown, _ = runner.idpctl("show", show_args, stdout_file=f"{temp}/idpctl-replan/plan.md")
+    assert shown["exit-code"] == "0"
+    _run_named(jobs["apply"], "Job summary", runner)
+    summary = runner.summary.read_text(encoding="utf-8")
+    assert "socialIdentityProvider/Google" in summary and "google-client-2" in summary
+
+    # a tenant whose plan failed on the pull request: nothing of it is applied
+    (artifact / "outcome.txt").write_text("plan 1\nError: boom\n", encoding="utf-8")
+    assert _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] \
+        == "false"
+    (artifact / "outcome.txt").unlink()
+    assert _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] \
+        == "false"
+    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="false", EXIT_CODE="",
+                         ERROR="")
+    assert decided["replan"] == "true"
+    failed = _run_named(jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="1",
+                        ERROR="Graph 500 generalException")
+    assert failed["_code"] == "1" and "::error title=idpctl apply::" in failed["_stdout"]
+    everything = summary + runner.output.read_text(encoding="utf-8") + stale["error"]
+    assert "CANARY-" not in everything
+
+
+def test_apply_on_merge_fleet_asks_approval_only_for_tenants_with_a_new_plan(
+        tmp_path: Path) -> None:
+    """awaiting-approval's script under node with a stub of github-script's globals: the
+    approval matrix is the tenants that uploaded `idpctl-replan-NAME`, and none is `any:
+    false` (no approval job at all)."""
+    job = _load(APPLY_FLEET)["jobs"]["awaiting-approval"]
+    script = _steps_using({"jobs": {"w": job}}, "actions/github-script@")[0]["with"]["script"]
+    harness = tmp_path / "approval.cjs"
+    harness.write_text("""
+const outputs = {};
+const artifacts = JSON.parse(process.env.ARTIFACTS);
+const github = { paginate: async () => artifacts,
+                 rest: { actions: { listWorkflowRunArtifacts: null } } };
+const context = { repo: { owner: "o", repo: "r" }, runId: 7 };
+const core = { setOutput: (k, v) => { outputs[k] = v; } };
+(async function (github, context, core, require) {
+""" + script + """
+})(github, context, core, require).then(() => console.log(JSON.stringify(outputs)));
+""", encoding="utf-8")
+
+    def outputs(names: list[str]) -> dict[str, str]:
+        result = subprocess.run([node(), str(harness)], capture_output=True, text=True,
+                                timeout=30, check=False,
+                                env={**os.environ, "ARTIFACTS": json.dumps(
+                                    [{"name": n} for n in names])})
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    got = outputs(["idpctl-replan-emea", "idpctl-plan-amer", "idpctl-replan-amer"])
+    assert json.loads(got["matrix"]) == {"env": ["amer", "emea"]} and got["any"] == "true"
+    assert outputs([]) == {"matrix": '{"env":[]}', "any": "false"}
+
+
+def _github_script(script: str, runner: FakeRunner, tmp_path: Path, *, open_issues: list[Any],
+                   **env: str) -> list[list[Any]]:
+    """A github-script body under node, github-script's globals stubbed: the issues API
+    answers `open_issues` to listForRepo and 404 to getLabel; returns the calls made."""
+    harness = tmp_path / "script.cjs"
+    harness.write_text("""
+const calls = [];
+const record = (name, answer) => async (args) => { calls.push([name, args]); return answer; };
+const github = { rest: { issues: {
+  listForRepo: record("listForRepo", { data: JSON.parse(process.env.OPEN_ISSUES) }),
+  getLabel: async (args) => {
+    calls.push(["getLabel", args]);
+    throw Object.assign(new Error("Not Found"), { status: 404 });
+  },
+  createLabel: record("createLabel", {}), create: record("create", {}),
+  update: record("update", {}), createComment: record("createComment", {}) } } };
+const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7 };
+(async function (github, context, core, require) {
+""" + script + """
+})(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
+""", encoding="utf-8")
+    result = subprocess.run([node(), str(harness)], capture_output=True, text=True, timeout=30,
+                            check=False, cwd=runner.ws.root,
+                            env={**runner.env, "OPEN_ISSUES": json.dumps(open_issues), **env})
+    assert result.returncode == 0, result.stderr
+    return list(json.loads(result.stdout))
+
+
+def test_drift_steps_against_the_emulator(tmp_path: Path, workspace: Any) -> None:
+    """drift.yml as it runs: drift (exit 2) opens one labelled issue with the report; exit 0
+    comments on it and closes it."""
+    workspace.write("google.yaml", GOOGLE_FILE)
+    runner = FakeRunner(tmp_path, workspace)
+    applied, run = runner.idpctl("apply", "--auto-approve")
+    assert applied["exit-code"] == "0", run.stderr
+    live = next(p for p in workspace.live() if p.get("identityProviderType") == "Google")
+    workspace.emulator.admin.drift(live["id"], {"displayName": "Google (edited)"})
+    workflow = _load(EXAMPLES / "drift.yml")
+    ((_, args, ok),) = _idpctl_args(workflow)
+    step = _steps_using(workflow, IDPCTL_USES)[0]["with"]
+    drifted, _ = runner.idpctl("drift", args, ok=ok, stdout_file=step["stdout-file"])
+    assert drifted["exit-code"] == "2" and drifted["ok"] == "true"
+    report = (workspace.root / "drift.md").read_text(encoding="utf-8")
+    assert "Google (edited)" in report
+    script = _steps_using(workflow, "actions/github-script@")[0]["with"]["script"]
+    calls = _github_script(script, runner, tmp_path, open_issues=[],
+                           DRIFT_EXIT_CODE=drifted["exit-code"])
+    assert [name for name, _ in calls] == ["listForRepo", "getLabel", "createLabel", "create"]
+    created = calls[-1][1]
+    assert created["labels"] == ["idpctl-drift"] and created["body"].startswith(report)
+    calls = _github_script(script, runner, tmp_path, open_issues=[{"number": 5}],
+                           DRIFT_EXIT_CODE="2")
+    assert [name for name, _ in calls] == ["listForRepo", "update"]
+    runner.idpctl("apply", "--auto-approve")
+    clean, _ = runner.idpctl("drift", args, ok=ok, stdout_file=step["stdout-file"])
+    assert clean["exit-code"] == "0"
+    calls = _github_script(script, runner, tmp_path, open_issues=[{"number": 5}],
+                           DRIFT_EXIT_CODE=clean["exit-code"])
+    assert [name for name, _ in calls] == ["listForRepo", "createComment", "update"]
+    assert calls[-1][1]["state"] == "closed" and calls[-1][1]["issue_number"] == 5
+    assert "CANARY-" not in report + json.dumps(calls)
+
+
+def test_apply_on_merge_steps_against_the_emulator(tmp_path: Path, workspace: Any) -> None:
+    """apply-on-merge.yml's apply and Decide steps: a reviewed plan applies (no re-plan); a
+    stale one is refused and re-planned; no reviewed plan re-plans; another failure fails."""
+    workspace.write("google.yaml", GOOGLE_FILE)
+    runner = FakeRunner(tmp_path, workspace)
+    jobs = _load(EXAMPLES / "apply-on-merge.yml")["jobs"]
+    ((_, apply_args, ok),) = _idpctl_args({"jobs": {"a": jobs["apply-reviewed-plan"]}})
+    apply_args = _expand(apply_args, {"env.DESTROY_FLAG": ""})
+    plan_dir = workspace.root / ".idpctl-plan"  # where the download step puts the artifact
+    runner.idpctl("plan", f"--out {plan_dir}/plan.json --detailed-exitcode", ok="0 2")
+    applied, _ = runner.idpctl("apply", apply_args, ok=ok)
+    assert applied["exit-code"] == "0"
+    job = jobs["apply-reviewed-plan"]
+    decided = _run_named(job, "Decide", runner, FOUND="42", EXIT_CODE="0", ERROR="")
+    assert decided["replan"] == "false"
+    workspace.write("google.yaml", GOOGLE_FILE.replace("google-client", "google-client-2"))
+    runner.idpctl("plan", f"--out {plan_dir}/plan.json --detailed-exitcode", ok="0 2")
+    live = next(p for p in workspace.live() if p.get("identityProviderType") == "Google")
+    workspace.emulator.admin.drift(live["id"], {"displayName": "Google (edited)"})
+    stale, _ = runner.idpctl("apply", apply_args, ok=ok)
+    assert stale["exit-code"] == "1" and "plan is stale" in stale["error"]
+    decided = _run_named(job, "Decide", runner, FOUND="42", EXIT_CODE="1", ERROR=stale["error"])
+    assert decided["replan"] == "true" and decided["_code"] == "0"
+    assert _run_named(job, "Decide", runner, FOUND="", EXIT_CODE="", ERROR="")["replan"] == "true"
+    failed = _run_named(job, "Decide", runner, FOUND="42", EXIT_CODE="1", ERROR="Graph 500")
+    assert failed["_code"] == "1" and "::error title=idpctl apply::" in failed["_stdout"]

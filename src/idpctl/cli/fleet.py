@@ -170,7 +170,7 @@ def _runner(args: argparse.Namespace, verb: str, fmt: str) -> Callable[[str], _D
             [sys.executable, "-m", "idpctl", *child_argv(argv, verb, name, out)],
             capture_output=True, text=True, env=environ, check=False, stdin=subprocess.DEVNULL,
         )
-        saved = Path(out.replace("{env}", name)) if out and verb == "plan" else None
+        saved = out.replace("{env}", name) if out and verb == "plan" else None
         return _Done(_result(name, verb, fmt, proc, saved),
                      "".join(line + "\n" for line in proc.stderr.splitlines()
                              if line.startswith("::")))
@@ -179,9 +179,11 @@ def _runner(args: argparse.Namespace, verb: str, fmt: str) -> Callable[[str], _D
 
 
 def _result(name: str, verb: str, fmt: str, proc: subprocess.CompletedProcess[str],
-            saved: Path | None = None) -> TenantResult:
-    """What one environment's run said. With `--out` the plan is the file the child wrote
-    (its stdout then also says where it saved it), read as `idpctl show` reads it."""
+            saved: str | None = None) -> TenantResult:
+    """What one environment's run said. With `--out` the plan is the file the child wrote,
+    read as `idpctl show` reads it: the child's stdout says "Saved the plan to FILE" only once
+    this run wrote it, so a file left by an earlier run is never taken. A plan that exits 1
+    after its plan (a preflight that stops it) keeps both its plan and its error."""
     result = TenantResult(env=name, code=proc.returncode)
     errors = [line[len("Error: "):] for line in proc.stderr.splitlines()
               if line.startswith("Error: ")]
@@ -193,8 +195,8 @@ def _result(name: str, verb: str, fmt: str, proc: subprocess.CompletedProcess[st
         result.section = "".join(line + "\n" for line in proc.stdout.splitlines()
                                  if not line.startswith("::"))
         return result
-    document = _saved_plan(saved) if saved and proc.returncode in (0, 2) \
-        else _stdout_document(proc.stdout)
+    wrote = saved is not None and f"Saved the plan to {saved}:" in proc.stdout
+    document = _saved_plan(Path(saved)) if wrote and saved else _stdout_document(proc.stdout)
     if isinstance(document, dict):
         result.document = document
         result.tenant = str(document.get("tenant") or "")
@@ -203,8 +205,9 @@ def _result(name: str, verb: str, fmt: str, proc: subprocess.CompletedProcess[st
 
 
 def _stdout_document(stdout: str) -> Any:
+    """The JSON document the child printed first (a line may follow it)."""
     try:
-        return json.loads(stdout) if stdout.strip() else None
+        return json.JSONDecoder().raw_decode(stdout.lstrip())[0] if stdout.strip() else None
     except ValueError:
         return None
 
@@ -252,7 +255,9 @@ def text(verb: str, results: Sequence[TenantResult]) -> str:
     parts = []
     for r in results:
         parts.append(f"=== {r.env}" + (f" ({r.tenant})" if r.tenant else "") + " ===\n")
-        parts.append(r.section or (f"Error: {r.error}\n" if r.error else ""))
+        parts.append(r.section)
+        if r.error and (not r.section or verb == "plan"):  # a plan stopped after it was made
+            parts.append(f"Error: {r.error}\n")
         parts.append("\n")
     rows = [HEADER, *(_row(r) for r in results)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
@@ -290,9 +295,11 @@ def _md_row(r: TenantResult) -> str:
 
 def _md_section(verb: str, r: TenantResult) -> str:
     """plan's and drift's sections are their own inert Markdown; validate's is the child's
-    plain text, fenced, as is an error."""
+    plain text, fenced, as is an error (after the plan, when a plan was stopped after it was
+    made)."""
     if r.section and verb != "validate":
-        return r.section.rstrip("\n")
+        error = f"\n\n{fenced('Error: ' + r.error)}" if r.error and verb == "plan" else ""
+        return r.section.rstrip("\n") + error
     text = r.section.rstrip("\n") or r.error
     return fenced(text) if text else ""
 

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from idpctl import __version__, output
 from idpctl.errors import IdpctlError
@@ -51,64 +51,111 @@ _GLOBAL_HELP = {
 }
 
 
+def option(parser: argparse.ArgumentParser, *flags: str, example: str,
+           **kwargs: Any) -> argparse.Action:
+    """`parser.add_argument` for an option, with its example: written once, here where the
+    option is declared, and shown at the end of its --help line (`e.g. --out plan.json`).
+    tests/test_cli_help.py walks every verb and fails on an option without one, or with one
+    that does not parse."""
+    help_text = kwargs.pop("help", None)
+    if help_text is not argparse.SUPPRESS:
+        shown = "e.g. " + example.replace("%", "%%")
+        kwargs["help"] = f"{help_text} ({shown})" if help_text else shown
+    action = parser.add_argument(*flags, **kwargs)
+    action.example = example  # type: ignore[attr-defined]
+    return action
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description and epilog as written; help lines wrapped between words only, so an
+    option in an example (`e.g. --tenant-kind b2c`) is never split at its hyphen."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False,
+                             break_long_words=False)
+
+
 def _add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
-    parser.add_argument("-c", "--config", metavar="FILE", default=default,
-                        help=_GLOBAL_HELP["config"])
-    parser.add_argument("--debug", action="store_true",
-                        default=argparse.SUPPRESS if suppress else False,
-                        help=_GLOBAL_HELP["debug"])
-    parser.add_argument("--env", metavar="NAME", default=default, help=_GLOBAL_HELP["env"])
-    parser.add_argument("--allow-endpoint", action="append", metavar="HOST:PORT",
-                        default=argparse.SUPPRESS if suppress else [],
-                        help=_GLOBAL_HELP["allow_endpoint"])
-    parser.add_argument("--allow-path", action="append", metavar="DIR",
-                        default=argparse.SUPPRESS if suppress else [],
-                        help=_GLOBAL_HELP["allow_path"])
-    parser.add_argument("--providers-root", metavar="DIR", default=default,
-                        help=_GLOBAL_HELP["providers_root"])
-    parser.add_argument("-var", "--var", action="append", metavar="NAME=VALUE",
-                        default=argparse.SUPPRESS if suppress else [],
-                        help="set a variable for ${var.NAME} (over variables: in idpctl.yaml "
-                             "and the environment overlay); repeatable")
-    parser.add_argument("--no-color", action="store_true",
-                        default=argparse.SUPPRESS if suppress else False,
-                        help="no colour in the output (as NO_COLOR=1 does)")
+    option(parser, "-c", "--config", metavar="FILE", default=default,
+           help=_GLOBAL_HELP["config"], example="--config tenants/contoso/idpctl.yaml")
+    option(parser, "--debug", action="store_true",
+           default=argparse.SUPPRESS if suppress else False,
+           help=_GLOBAL_HELP["debug"], example="--debug")
+    option(parser, "--env", metavar="NAME", default=default, help=_GLOBAL_HELP["env"],
+           example="--env prod")
+    option(parser, "--allow-endpoint", action="append", metavar="HOST:PORT",
+           default=argparse.SUPPRESS if suppress else [],
+           help=_GLOBAL_HELP["allow_endpoint"], example="--allow-endpoint 127.0.0.1:8443")
+    option(parser, "--allow-path", action="append", metavar="DIR",
+           default=argparse.SUPPRESS if suppress else [],
+           help=_GLOBAL_HELP["allow_path"], example="--allow-path ../shared-certs")
+    option(parser, "--providers-root", metavar="DIR", default=default,
+           help=_GLOBAL_HELP["providers_root"], example="--providers-root pr-checkout")
+    option(parser, "-var", "--var", action="append", metavar="NAME=VALUE",
+           default=argparse.SUPPRESS if suppress else [],
+           help="set a variable for ${var.NAME} (over variables: in idpctl.yaml "
+                "and the environment overlay); repeatable", example="-var REGION=emea")
+    option(parser, "--no-color", action="store_true",
+           default=argparse.SUPPRESS if suppress else False,
+           help="no colour in the output (as NO_COLOR=1 does)", example="--no-color")
 
 
 def _preflight(parser: argparse.ArgumentParser) -> None:
     """Preflight flags of plan and apply (docs/preflight.md)."""
-    parser.add_argument("--offline", action="store_true",
-                        help="skip the discovery preflight (no requests to identity providers)")
-    parser.add_argument("--skip-preflight", action="store_true",
-                        help="show preflight findings but do not stop on them")
-    parser.add_argument("--strict-preflight", action="store_true",
-                        help="stop on preflight warnings too (unreachable IdP, timeout, TLS)")
+    option(parser, "--offline", action="store_true", example="--offline",
+           help="skip the discovery preflight (no requests to identity providers)")
+    option(parser, "--skip-preflight", action="store_true", example="--skip-preflight",
+           help="show preflight findings but do not stop on them")
+    option(parser, "--strict-preflight", action="store_true", example="--strict-preflight",
+           help="stop on preflight warnings too (unreachable IdP, timeout, TLS)")
 
 
 def _targets(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", action="append", default=[], metavar="KIND/KEY",
-                        help="limit to this provider (repeatable)")
+    option(parser, "--target", action="append", default=[], metavar="KIND/KEY",
+           help="limit to this provider (repeatable)",
+           example="--target socialIdentityProvider/Google")
 
 
-def _format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+def _rotate(parser: argparse.ArgumentParser) -> None:
+    option(parser, "--rotate", action="append", default=[], metavar="KIND/KEY",
+           help="re-send this provider's secrets even when unchanged",
+           example="--rotate oidcIdentityProvider/Contoso")
+
+
+def _format(parser: argparse.ArgumentParser, *, choices: tuple[str, ...] = (
+        "text", "json", "markdown"), help_text: str = "output format (default: text)") -> None:
+    option(parser, "--format", choices=choices, default="text", help=help_text,
+           example=f"--format {choices[-1]}")
+
+
+def _force(parser: argparse.ArgumentParser, help_text: str = "overwrite existing files") -> None:
+    option(parser, "--force", action="store_true", help=help_text, example="--force")
+
+
+def _lock_timeout(parser: argparse.ArgumentParser) -> None:
+    option(parser, "--lock-timeout", metavar="DURATION", default="0s",
+           help="wait this long for the state lock (default 0s: fail at once)",
+           example="--lock-timeout 30s")
 
 
 def _fleet(parser: argparse.ArgumentParser) -> None:
     """--all-envs and --parallel: every environment, one report (docs/fleets.md)."""
-    parser.add_argument("--all-envs", action="store_true",
-                        help="run every environments/<NAME>.yaml (one tenant each): a section "
-                             "per environment and a summary table; exit 1 if any failed, "
-                             "else 2 if any has changes or drift")
-    parser.add_argument("--parallel", type=int, default=4, metavar="N",
-                        help="with --all-envs: environments run at once (default 4)")
+    option(parser, "--all-envs", action="store_true", example="--all-envs",
+           help="run every environments/<NAME>.yaml (one tenant each): a section "
+                "per environment and a summary table; exit 1 if any failed, "
+                "else 2 if any has changes or drift")
+    option(parser, "--parallel", type=int, default=4, metavar="N",
+           help="with --all-envs: environments run at once (default 4)",
+           example="--all-envs --parallel 8")
 
 
 def _annotations(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--annotations", choices=("github", "none"), default=None,
-                        help="GitHub Actions annotations on located problems (default: github "
-                             "when GITHUB_ACTIONS=true, else none)")
+    option(parser, "--annotations", choices=("github", "none"), default=None,
+           help="GitHub Actions annotations on located problems (default: github "
+                "when GITHUB_ACTIONS=true, else none)", example="--annotations none")
 
 
 EXAMPLES = {
@@ -146,162 +193,202 @@ def build_parser() -> argparse.ArgumentParser:
     parser = UsageParser(
         prog="idpctl",
         description="Microsoft Entra identity providers as code: validate, plan, apply.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES_HELP, formatter_class=_HelpFormatter,
         # no prefix matching at the top: a verb's `--all` must not read as `--allow-...`
         allow_abbrev=False,
     )
-    parser.add_argument("--version", action="version", version=f"idpctl {__version__}")
+    option(parser, "--version", action="version", version=f"idpctl {__version__}",
+           help="print idpctl's version and exit", example="--version")
     _add_globals(parser, suppress=False)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
 
     def verb(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = verbs.add_parser(name, help=help_text, description=help_text,
                                epilog=f"{_examples(name)}\n\n{EXIT_CODES_HELP}",
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+                               formatter_class=_HelpFormatter)
         _add_globals(sub, suppress=True)
         return sub
 
-    p = verb("init", "start a repository: idpctl.yaml, .gitignore, schemas/, providers/")
-    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="default: here")
-    p.add_argument("--tenant", default="contoso.onmicrosoft.com",
-                   help="tenant id or domain (default: a placeholder to edit)")
-    p.add_argument("--tenant-kind", choices=("external", "b2c", "workforce"),
-                   default="external")
-    p.add_argument("--graph-url", metavar="URL",
-                   help="a custom Graph and sign-in endpoint (the emulator)")
-    p.add_argument("--ca-bundle", metavar="FILE", help="a PEM to trust for --graph-url")
-    p.add_argument("--client-id", metavar="ID",
-                   help="the app idpctl signs in as (default: {env: AZURE_CLIENT_ID})")
-    p.add_argument("--workflows", action="store_true",
-                   help="also write the example GitHub workflows to .github/workflows/")
-    p.add_argument("--force", action="store_true", help="overwrite existing files")
-
-    p = verb("validate", "check provider files against the schemas and semantic rules")
-    p.add_argument("--online", action="store_true", help="also run the discovery preflight")
-    _annotations(p)
-    _fleet(p)
-    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
-                   help="the --all-envs report's format (validate alone prints text)")
-
-    p = verb("plan", "show what apply would change")
-    p.add_argument("--out", "-out", metavar="FILE", help="save the plan for apply")
-    _preflight(p)
-    _format(p)
-    p.add_argument("--detailed-exitcode", "-detailed-exitcode", action="store_true",
-                   help="exit 2 when there are changes")
-    _targets(p)
-    p.add_argument("--rotate", action="append", default=[], metavar="KIND/KEY",
-                   help="re-send this provider's secrets even when unchanged")
-    _annotations(p)
-    _fleet(p)
+    _init(verb("init", "start a repository: idpctl.yaml, .gitignore, schemas/, providers/"))
+    _validate(verb("validate", "check provider files against the schemas and semantic rules"))
+    _plan(verb("plan", "show what apply would change"))
 
     p = verb("drift", "read-only: how the tenant differs from the files (exit 2 on drift)")
     _format(p)
-    p.add_argument("--ignore-unmanaged", action="store_true",
-                   help="no finding for live providers that are not in the files")
+    option(p, "--ignore-unmanaged", action="store_true", example="--ignore-unmanaged",
+           help="no finding for live providers that are not in the files")
     _annotations(p)
     _fleet(p)
 
     p = verb("envs", "list the environments (environments/<NAME>.yaml); --format json prints "
                      "a GitHub Actions matrix")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    _format(p, choices=("text", "json"),
+            help_text="text: one name a line; json: a GitHub Actions matrix")
 
-    p = verb("export", "write the tenant's providers as idpctl files")
-    p.add_argument("--out", metavar="DIR", default="providers",
-                   help="folder to write into (default: providers)")
-    p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.add_argument("--secrets", choices=("keep", "env"), default="keep",
-                   help="keep: write each secret {keep: live}, the value the tenant holds "
-                        "(default); env: write an {env: NAME} reference to supply")
-
-    p = verb("convert", "rewrite B2C provider files as External ID ones into a new folder")
-    p.add_argument("--to", choices=("external",), required=True, help="the target tenant kind")
-    p.add_argument("--out", metavar="DIR", required=True,
-                   help="folder to write into (never over the originals)")
-    p.add_argument("--issuer", action="append", metavar="NAME=URL",
-                   help="an OIDC provider's issuer, by displayName (else read from discovery)")
-    p.add_argument("--offline", action="store_true",
-                   help="do not fetch discovery documents (issuers left as placeholders)")
-    p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="provider files or folders (default: those of idpctl.yaml)")
+    _export(verb("export", "write the tenant's providers as idpctl files"))
+    _convert(verb("convert", "rewrite B2C provider files as External ID ones into a new folder"))
 
     p = verb("import", "take live providers under management (state only, no Graph write)")
-    p.add_argument("--all", action="store_true", help="every live provider in the files")
+    option(p, "--all", action="store_true", help="every live provider in the files",
+           example="--all")
     p.add_argument("addresses", nargs="*", metavar="KIND/NAME")
-    p.add_argument("--lock-timeout", metavar="DURATION", default="0s")
+    _lock_timeout(p)
 
-    p = verb("apply", "make the tenant match the files")
-    p.add_argument("planfile", nargs="?", metavar="PLANFILE")
-    p.add_argument("--auto-approve", "-auto-approve", action="store_true")
-    p.add_argument("--allow-destroy", action="store_true",
-                   help="allow deletes and replaces")
-    _preflight(p)
-    _targets(p)
-    p.add_argument("--rotate", action="append", default=[], metavar="KIND/KEY",
-                   help="re-send this provider's secrets even when unchanged")
-    p.add_argument("--lock-timeout", metavar="DURATION", default="0s",
-                   help="wait this long for the state lock (e.g. 30s)")
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress lines on stderr while waiting for Graph's budget")
+    _apply(verb("apply", "make the tenant match the files"))
 
     p = verb("show", "render a saved plan file")
     p.add_argument("planfile", metavar="PLANFILE")
     _format(p)
 
-    p = verb("state", "inspect or repair the state")
-    state_verbs = p.add_subparsers(dest="state_verb", metavar="ACTION", required=True)
-    for name, help_text in (("list", "list managed providers"),
-                            ("show", "show one managed provider")):
-        sp = state_verbs.add_parser(name, help=help_text)
-        _add_globals(sp, suppress=True)
-        if name == "show":
-            sp.add_argument("address", metavar="KIND/KEY")
-    sp = state_verbs.add_parser("unlock", help="break a lock whose holder is gone")
-    _add_globals(sp, suppress=True)
-    sp.add_argument("lock_id", metavar="LOCK_ID")
-    sp = state_verbs.add_parser("mv", help="rename a managed address (same kind)")
-    _add_globals(sp, suppress=True)
-    sp.add_argument("source", metavar="OLD")
-    sp.add_argument("destination", metavar="NEW")
-    sp = state_verbs.add_parser("rm", help="forget a provider (Graph is never touched)")
-    _add_globals(sp, suppress=True)
-    sp.add_argument("address", metavar="KIND/KEY")
-    sp = state_verbs.add_parser("pull", help="print the state JSON (no secret values, but the "
-                                "fingerprint key: keep it private)")
-    _add_globals(sp, suppress=True)
-    sp = state_verbs.add_parser("push", help="replace the state with FILE after validating it")
-    _add_globals(sp, suppress=True)
-    sp.add_argument("file", metavar="FILE")
-    sp.add_argument("--force", action="store_true",
-                    help="allow a state of another lineage (a lower serial is always refused)")
-
+    _state(verb("state", "inspect or repair the state"))
     verb("whoami", "sign in and show the tenant, client, auth mode and granted roles")
-
-    p = verb("secrets", "secret governance: ages, sources and methods of providers' secrets")
-    secrets_verbs = p.add_subparsers(dest="secrets_verb", metavar="ACTION", required=True)
-    sp = secrets_verbs.add_parser("report", help="per provider: method, secret source, age, "
-                                  "version, policy status and a recommendation")
-    _add_globals(sp, suppress=True)
-    _format(sp)
-    sp.add_argument("--offline", action="store_true",
-                    help="do not fetch the IdPs' discovery documents")
-
-    p = verb("schema", "print the JSON Schemas idpctl validates against")
-    p.add_argument("name", nargs="?", help="one schema (e.g. oidcIdentityProvider)")
-    p.add_argument("--write", metavar="DIR",
-                   help="copy every schema into DIR for editors (e.g. schemas)")
-    p.add_argument("--force", action="store_true",
-                   help="with --write: overwrite schema files that differ")
-
-    p = verb("fmt", "format provider files; --migrate rewrites legacy shapes")
-    p.add_argument("--migrate", action="store_true",
-                   help="rewrite openIdConnectProvider files as openIdConnectIdentityProvider")
-    p.add_argument("--check", action="store_true",
-                   help="change nothing; exit 1 if a file would change (for CI)")
-    p.add_argument("paths", nargs="*", metavar="PATH")
+    _secrets(verb("secrets", "secret governance: ages, sources and methods of providers' "
+                             "secrets"))
+    _schema(verb("schema", "print the JSON Schemas idpctl validates against"))
+    _fmt(verb("fmt", "format provider files; --migrate rewrites legacy shapes"))
 
     verbs.add_parser("emulator", help="run the local Microsoft Graph emulator", add_help=False)
     return parser
+
+
+def _init(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="default: here")
+    option(p, "--tenant", default="contoso.onmicrosoft.com",
+           help="tenant id or domain (default: a placeholder to edit)",
+           example="--tenant contoso.onmicrosoft.com")
+    option(p, "--tenant-kind", choices=("external", "b2c", "workforce"), default="external",
+           help="the kind of tenant (default: external)", example="--tenant-kind b2c")
+    option(p, "--graph-url", metavar="URL",
+           help="a custom Graph and sign-in endpoint (the emulator)",
+           example="--graph-url https://127.0.0.1:8443")
+    option(p, "--ca-bundle", metavar="FILE", help="a PEM to trust for --graph-url",
+           example="--ca-bundle .idpctl/emulator-ca.pem")
+    option(p, "--client-id", metavar="ID",
+           help="the app idpctl signs in as (default: {env: AZURE_CLIENT_ID})",
+           example="--client-id 00000000-0000-0000-0000-000000000001")
+    option(p, "--workflows", action="store_true", example="--workflows",
+           help="also write the example GitHub workflows to .github/workflows/")
+    _force(p)
+
+
+def _validate(p: argparse.ArgumentParser) -> None:
+    option(p, "--online", action="store_true", help="also run the discovery preflight",
+           example="--online")
+    _annotations(p)
+    _fleet(p)
+    _format(p, help_text="the --all-envs report's format (validate alone prints text)")
+
+
+def _plan(p: argparse.ArgumentParser) -> None:
+    option(p, "--out", "-out", metavar="FILE", help="save the plan for apply",
+           example="--out plan.json")
+    _preflight(p)
+    _format(p)
+    option(p, "--detailed-exitcode", "-detailed-exitcode", action="store_true",
+           help="exit 2 when there are changes", example="--detailed-exitcode")
+    _targets(p)
+    _rotate(p)
+    _annotations(p)
+    _fleet(p)
+
+
+def _export(p: argparse.ArgumentParser) -> None:
+    option(p, "--out", metavar="DIR", default="providers",
+           help="folder to write into (default: providers)", example="--out providers")
+    _force(p)
+    option(p, "--secrets", choices=("keep", "env"), default="keep",
+           help="keep: write each secret {keep: live}, the value the tenant holds "
+                "(default); env: write an {env: NAME} reference to supply",
+           example="--secrets env")
+
+
+def _convert(p: argparse.ArgumentParser) -> None:
+    option(p, "--to", choices=("external",), required=True, help="the target tenant kind",
+           example="--to external")
+    option(p, "--out", metavar="DIR", required=True,
+           help="folder to write into (never over the originals)",
+           example="--out external/providers")
+    option(p, "--issuer", action="append", metavar="NAME=URL",
+           help="an OIDC provider's issuer, by displayName (else read from discovery)",
+           example="--issuer Contoso=https://idp.contoso.com/")
+    option(p, "--offline", action="store_true", example="--offline",
+           help="do not fetch discovery documents (issuers left as placeholders)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="provider files or folders (default: those of idpctl.yaml)")
+
+
+def _apply(p: argparse.ArgumentParser) -> None:
+    p.add_argument("planfile", nargs="?", metavar="PLANFILE")
+    option(p, "--auto-approve", "-auto-approve", action="store_true",
+           help="do not ask before applying (a saved plan file is never asked about)",
+           example="--auto-approve")
+    option(p, "--allow-destroy", action="store_true", help="allow deletes and replaces",
+           example="--allow-destroy")
+    _preflight(p)
+    _targets(p)
+    _rotate(p)
+    _lock_timeout(p)
+    option(p, "--quiet", "-q", action="store_true",
+           help="no progress lines on stderr while waiting for Graph's budget",
+           example="--quiet")
+
+
+def _state(p: argparse.ArgumentParser) -> None:
+    state_verbs = p.add_subparsers(dest="state_verb", metavar="ACTION", required=True)
+    for name, help_text in (("list", "list managed providers"),
+                            ("show", "show one managed provider")):
+        sp = state_verbs.add_parser(name, help=help_text, formatter_class=_HelpFormatter)
+        _add_globals(sp, suppress=True)
+        if name == "show":
+            sp.add_argument("address", metavar="KIND/KEY")
+    sp = state_verbs.add_parser("unlock", help="break a lock whose holder is gone",
+                                formatter_class=_HelpFormatter)
+    _add_globals(sp, suppress=True)
+    sp.add_argument("lock_id", metavar="LOCK_ID")
+    sp = state_verbs.add_parser("mv", help="rename a managed address (same kind)",
+                                formatter_class=_HelpFormatter)
+    _add_globals(sp, suppress=True)
+    sp.add_argument("source", metavar="OLD")
+    sp.add_argument("destination", metavar="NEW")
+    sp = state_verbs.add_parser("rm", help="forget a provider (Graph is never touched)",
+                                formatter_class=_HelpFormatter)
+    _add_globals(sp, suppress=True)
+    sp.add_argument("address", metavar="KIND/KEY")
+    sp = state_verbs.add_parser("pull", help="print the state JSON (no secret values, but the "
+                                "fingerprint key: keep it private)",
+                                formatter_class=_HelpFormatter)
+    _add_globals(sp, suppress=True)
+    sp = state_verbs.add_parser("push", help="replace the state with FILE after validating it",
+                                formatter_class=_HelpFormatter)
+    _add_globals(sp, suppress=True)
+    sp.add_argument("file", metavar="FILE")
+    _force(sp, "allow a state of another lineage (a lower serial is always refused)")
+
+
+def _secrets(p: argparse.ArgumentParser) -> None:
+    secrets_verbs = p.add_subparsers(dest="secrets_verb", metavar="ACTION", required=True)
+    sp = secrets_verbs.add_parser("report", help="per provider: method, secret source, age, "
+                                  "version, policy status and a recommendation",
+                                  formatter_class=_HelpFormatter)
+    _add_globals(sp, suppress=True)
+    _format(sp)
+    option(sp, "--offline", action="store_true", example="--offline",
+           help="do not fetch the IdPs' discovery documents")
+
+
+def _schema(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="one schema (e.g. oidcIdentityProvider)")
+    option(p, "--write", metavar="DIR",
+           help="copy every schema into DIR for editors", example="--write schemas")
+    _force(p, "with --write: overwrite schema files that differ")
+
+
+def _fmt(p: argparse.ArgumentParser) -> None:
+    option(p, "--migrate", action="store_true", example="--migrate providers/legacy.yaml",
+           help="rewrite openIdConnectProvider files as openIdConnectIdentityProvider")
+    option(p, "--check", action="store_true", example="--check",
+           help="change nothing; exit 1 if a file would change (for CI)")
+    p.add_argument("paths", nargs="*", metavar="PATH")
 
 
 class UsageParser(argparse.ArgumentParser):

@@ -42,6 +42,8 @@ from idpctl.net.ratelimit import Budget, BudgetSpec, parse_budget
 from idpctl.net.retry import Backoff, parse_retry_after
 
 __all__ = [
+    "DELEGATED_PERMISSION_HINT",
+    "PERMISSION_HINT",
     "PROVIDERS",
     "BatchOutcomeUnknown",
     "BatchRequest",
@@ -49,6 +51,7 @@ __all__ = [
     "GraphClient",
     "Reply",
     "TokenSource",
+    "permission_hint",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,11 +63,31 @@ PERMISSION_HINT = (
     "the app needs the IdentityProvider.ReadWrite.All application permission "
     "with admin consent (IdentityProvider.Read.All is enough for plan)"
 )
+# a person signed in (auth.mode azureCli or deviceCode): Graph checks the delegated scope AND
+# the account's directory role (GRAPH.md, from api-reference/v1.0/api/identitycontainer-list-
+# identityproviders.md and identitycontainer-post-identityproviders.md: in delegated calls the
+# signed-in user needs a supported Entra role, External Identity Provider Administrator the
+# least privileged; the role names are the ones commands/whoami.py checks in `wids`)
+DELEGATED_PERMISSION_HINT = (
+    "the signed-in account needs the External Identity Provider Administrator directory "
+    "role (or Global Administrator) in this tenant, and the sign-in the delegated scope "
+    "IdentityProvider.ReadWrite.All (IdentityProvider.Read.All is enough for plan) with "
+    "consent; an application permission does not apply to a person's sign-in"
+)
+PERSON_MODES = frozenset({"azureCli", "deviceCode"})  # auth.mode values where a person signs in
 GRAPH_HOSTS = frozenset({"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us",
                          "microsoftgraph.chinacloudapi.cn"})
 _SENSITIVE_KEYS = frozenset({"clientsecret", "certificatedata"})
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def permission_hint(tokens: object) -> str:
+    """What to grant after a 401 or 403: delegated wording when a person signed in (a token
+    source whose `mode` is azureCli or deviceCode, as `auth.TokenProvider` has), else the
+    application permission."""
+    return DELEGATED_PERMISSION_HINT if getattr(tokens, "mode", None) in PERSON_MODES \
+        else PERMISSION_HINT
 
 
 class TokenSource(Protocol):
@@ -364,7 +387,7 @@ class GraphClient:
         kwargs = {"status": status, "code": code, "request_id": request_id,
                   "retry_after": retry_after}
         if status in (401, 403):
-            return AuthError(f"{text}; {PERMISSION_HINT}", **kwargs)
+            return AuthError(f"{text}; {permission_hint(self._tokens)}", **kwargs)
         if status == 429:
             return ThrottledError(text, **kwargs)
         return GraphError(text, **kwargs)
