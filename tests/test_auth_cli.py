@@ -147,8 +147,8 @@ def test_a_403_for_a_person_asks_for_a_directory_role_and_delegated_scope(emulat
     """The CLI login of an account that may only read: the write's 403 names what a person
     needs (role, delegated scope), not an application permission (tests/test_graph.py has the
     app's wording)."""
-    from idpctl.auth import TokenProvider
-    from idpctl.graph import GraphClient
+    from idpctl.graph.auth import TokenProvider
+    from idpctl.graph.client import GraphClient
     from test_graph import _oidc
 
     emulator.admin.register_client({"clientId": "reader-person", "secret": "CANARY-reader",

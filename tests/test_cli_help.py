@@ -13,7 +13,7 @@ import shlex
 
 import pytest
 
-from idpctl import cli
+from idpctl.cli import main as cli
 from test_cli_usage import _verbs
 
 PARSER = cli.build_parser()
