@@ -46,8 +46,10 @@ TOOLS = {
     "pytest-xdist": ("scripts/test", "pytest -n "),
     "pytest-cov": ("scripts/test", "--cov=idpctl"),
     "ruff": ("scripts/test", ".venv/bin/ruff "),
-    # the type checker issue 14 adds to the test run; pinned here so every machine has the same
+    # the type checker; pinned so every machine reports the same errors
     "mypy": ("pyproject.toml", '"mypy=='),
+    "types-pyyaml": ("pyproject.toml", "[tool.mypy]"),
+    "types-requests": ("pyproject.toml", "[tool.mypy]"),
 }
 
 TEST_AREAS = ("tests", "benchmarks", "scripts")
