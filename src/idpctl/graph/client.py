@@ -5,9 +5,10 @@ root of each request (`/v1.0` or `/beta`, chosen per kind by `apiversions`), pag
 that never duplicate a write, Graph's error body turned into one line, the request budget,
 and `$batch` (see `batch.py`, across versions `versioned.py`). Bodies, answers and error
 lines are `wire.py`'s, the trace and the recorded exchange `trace.py`'s, the hint after a
-401/403 `hints.py`'s. Its JSON encoder is the one place that calls
-`Secret.reveal()`; values it revealed are remembered so that no answer, error or trace line
-can carry them back out (Graph echoes a created secret in the 201 body, GRAPH.md 4.1).
+401/403 `hints.py`'s. Its JSON encoder (`wire.encode`) is the one place that calls
+`Secret.reveal()`; every revealed value was registered with `redact` when its Secret was made,
+so no error or recorded line carries it back out (Graph echoes a created secret in the 201
+body, GRAPH.md 4.1).
 
 Retry rules, the core of it:
 
