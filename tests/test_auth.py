@@ -15,13 +15,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from idpctl.errors import AuthError
-from idpctl.graph.auth import (
-    choose_mode,
-    decode_claims,
-    describe_failure,
-    load_certificate,
-    token_provider,
-)
+from idpctl.graph.auth import choose_mode, token_provider
+from idpctl.graph.credentials import load_certificate
+from idpctl.graph.tokens import decode_claims, describe_failure
 from idpctl.model import SecretRef
 
 CANARY = "CANARY-auth-secret-5678"
@@ -359,7 +355,7 @@ def test_github_actions_federation(stand_ins, github) -> None:
 
 
 def test_github_token_is_fetched_afresh_near_expiry(stand_ins, github) -> None:
-    from idpctl.graph.auth import GitHubAssertion
+    from idpctl.graph.credentials import GitHubAssertion
 
     stand_ins.identity.github.configure({"lifetimeSeconds": 30})  # inside the 60 s margin
     assertion = GitHubAssertion(github["requestUrl"], github["requestToken"],

@@ -15,7 +15,8 @@ import pytest
 from idpctl import redact
 from idpctl.cli.whoami import describe
 from idpctl.errors import AuthError
-from idpctl.graph.auth import AzureCli, choose_mode
+from idpctl.graph.apps import AzureCli
+from idpctl.graph.auth import choose_mode
 
 STAND_IN = """#!{python}
 import json, os, sys, time
@@ -133,7 +134,7 @@ def test_no_az_on_path(tmp_path: Path) -> None:
 
 def test_tokens_are_cached_and_registered_with_the_scrubber(az) -> None:
     env = {**az, "FAKE_AZ_MODE": "person", "FAKE_AZ_CLAIMS": json.dumps(PERSON)}
-    from idpctl.graph.auth import TokenProvider
+    from idpctl.graph.tokens import TokenProvider
 
     tokens = TokenProvider(mode="azureCli", detail="Azure CLI login", client_id=None,
                            tenant="t", make_app=lambda: AzureCli(tenant="t", env=env))
@@ -147,8 +148,8 @@ def test_a_403_for_a_person_asks_for_a_directory_role_and_delegated_scope(emulat
     """The CLI login of an account that may only read: the write's 403 names what a person
     needs (role, delegated scope), not an application permission (tests/test_graph.py has the
     app's wording)."""
-    from idpctl.graph.auth import TokenProvider
     from idpctl.graph.client import GraphClient
+    from idpctl.graph.tokens import TokenProvider
     from test_graph import _oidc
 
     emulator.admin.register_client({"clientId": "reader-person", "secret": "CANARY-reader",

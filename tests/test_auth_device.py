@@ -109,7 +109,7 @@ def test_the_token_cache_stays_in_the_repository_and_is_never_followed(workspace
 
 
 def test_an_existing_cache_file_is_made_private_and_a_link_is_not_followed(tmp_path) -> None:
-    from idpctl.graph.auth import DeviceCode
+    from idpctl.graph.apps import DeviceCode
 
     target = tmp_path / "target.json"
     target.write_text("{}", encoding="utf-8")

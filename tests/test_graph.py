@@ -18,8 +18,11 @@ from typing import ClassVar
 import pytest
 
 from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
+from idpctl.graph import wire
 from idpctl.graph.batch import MAX_BATCH, BatchOutcomeUnknown, BatchRequest, pack
-from idpctl.graph.client import GraphClient, _redact
+from idpctl.graph.client import GraphClient
+from idpctl.graph.hints import permission_hint
+from idpctl.graph.trace import redact_sensitive
 from idpctl.model import UNKNOWN, Secret
 from idpctl.net.ratelimit import Budget, BudgetSpec
 from idpctl.net.retry import Backoff, parse_retry_after
@@ -40,42 +43,41 @@ def _client(**kwargs: object) -> GraphClient:
 
 
 def test_encoder_reveals_secrets_and_the_answer_stays_data() -> None:
-    client = _client()
     body = {"clientAuthentication": {"clientSecret": Secret(CANARY, source="env:X")},
             "list": (1, Secret("CANARY-two", source="env:Y"))}
-    sent = json.loads(client._encode(body))
+    sent = json.loads(wire.encode(body))
     assert sent["clientAuthentication"]["clientSecret"] == CANARY
     assert sent["list"] == [1, "CANARY-two"]
     echoed = {"displayName": "CANARY-two", "n": 3}
-    parsed = client._parse(json.dumps(echoed).encode(), {}, 200)
+    parsed = wire.parse(json.dumps(echoed).encode(), {}, 200)
     assert parsed == echoed  # never scrubbed: output is scrubbed at the gate, not data
-    client.close()
 
 
 def test_encoder_refuses_unknown() -> None:
     with pytest.raises(GraphError, match="masked"):
-        _client()._encode({"clientSecret": UNKNOWN})
+        wire.encode({"clientSecret": UNKNOWN})
 
 
 def test_trace_redaction_masks_secret_named_fields() -> None:
     body = {"clientSecret": "plain", "nested": [{"certificateData": "pem", "keyId": "k"}]}
-    assert _redact(body) == {"clientSecret": "(sensitive)",
+    assert redact_sensitive(body) == {"clientSecret": "(sensitive)",
                              "nested": [{"certificateData": "(sensitive)", "keyId": "k"}]}
 
 
 def test_error_line_has_status_code_message_and_request_id() -> None:
-    client = _client()
-    client._encode({"s": Secret(CANARY, source="env:X")})
-    error = client._error(400, {"request-id": "hdr"}, {"error": {
+    wire.encode({"s": Secret(CANARY, source="env:X")})
+    hint = permission_hint(_NoTokens())  # an app's sign-in: the application permission
+    error = wire.error_for(400, {"request-id": "hdr"}, hint=hint, body={"error": {
         "code": "invalidRequest", "message": f"secret {CANARY}\nis wrong",
         "innerError": {"request-id": "abc-123"}}})
     assert str(error) == (
         "Graph 400 invalidRequest: secret (sensitive) is wrong (request-id abc-123)")
     assert error.status == 400 and error.code == "invalidRequest"
-    auth = client._error(403, {}, {"error": {"code": "accessDenied", "message": "no"}})
+    auth = wire.error_for(403, {}, {"error": {"code": "accessDenied", "message": "no"}},
+                          hint=hint)
     assert "IdentityProvider.ReadWrite.All" in str(auth)
     assert type(auth).__name__ == "AuthError"
-    odd = client._error(502, {"request-id": "r9"}, None)
+    odd = wire.error_for(502, {"request-id": "r9"}, None, hint=hint)
     assert str(odd) == "Graph 502 error: no error details (request-id r9)"
 
 
@@ -330,7 +332,7 @@ def test_wrong_ca_fails_fast_with_a_hint(emulator) -> None:
 
 
 def test_trace_redacts_authorization_and_secrets(emulator, caplog) -> None:
-    caplog.set_level(logging.DEBUG, logger="idpctl.graph.client")
+    caplog.set_level(logging.DEBUG, logger="idpctl.graph.trace")
     client = _graph(emulator, trace=True)
     token = client._tokens.token(client.resource)
     created = client.create_provider(_oidc("traced"))
@@ -501,7 +503,7 @@ def test_paging_loop_is_stopped(hostile) -> None:
 
 
 def test_huge_answer_is_refused(hostile, monkeypatch) -> None:
-    monkeypatch.setattr("idpctl.graph.client.MAX_RESPONSE_BYTES", 1000)
+    monkeypatch.setattr("idpctl.graph.wire.MAX_RESPONSE_BYTES", 1000)
     with pytest.raises(GraphError, match="exceeded 1000 bytes"):
         hostile({"value": ["x" * 5000]}).list_providers()
 

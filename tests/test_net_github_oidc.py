@@ -133,7 +133,7 @@ def test_both_callers_use_this_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Federated sign-in and Vault JWT login hold no token fetch of their own: both go
     through `fetch_token` with their audience, and both reword its error as their own."""
     from idpctl.errors import AuthError
-    from idpctl.graph.auth import GitHubAssertion
+    from idpctl.graph.credentials import GitHubAssertion
     from idpctl.secrets.context import SourceError
     from idpctl.secrets.sources.vault import VaultClient, VaultSettings
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from idpctl.errors import GraphError, WriteOutcomeUnknown
+from idpctl.net.ratelimit import Budget
 from idpctl.net.retry import Backoff, parse_retry_after
 
 __all__ = ["MAX_BATCH", "BatchClient", "BatchOutcomeUnknown", "BatchRequest", "BatchResult",
@@ -38,10 +39,17 @@ class BatchClient(Protocol):
     """What `run` needs of the Graph client (`graph.GraphClient` passes itself in): its retry
     settings, the budget it pauses through, and one request."""
 
-    backoff_base: float
-    max_wait: float
-    max_retries: int
-    bucket: Any  # ratelimit.Budget
+    @property
+    def backoff_base(self) -> float: ...
+
+    @property
+    def max_wait(self) -> float: ...
+
+    @property
+    def max_retries(self) -> int: ...
+
+    @property
+    def bucket(self) -> Budget: ...
 
     def request(self, method: str, url: str, *, body: Any = None, cost: int = 1,
                 write: bool | None = None, resend: bool = True) -> Any: ...
@@ -288,7 +296,8 @@ def _answers(body: Any, items: list[BatchRequest]) -> dict[str, BatchResult]:
         key = str(entry.get("id", "")).lower()
         if key not in wanted:
             raise GraphError(f"Graph answered $batch for an id it was not sent: {key!r}")
-        headers = entry.get("headers") if isinstance(entry.get("headers"), dict) else {}
+        given = entry.get("headers")
+        headers: dict[str, Any] = given if isinstance(given, dict) else {}
         answers[key] = BatchResult(wanted[key], entry["status"],
                                    {str(k).lower(): str(v) for k, v in headers.items()},
                                    entry.get("body"))

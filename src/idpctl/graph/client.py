@@ -3,9 +3,12 @@
 It owns the HTTP details and nothing else (no diff logic): the bearer token, the version
 root of each request (`/v1.0` or `/beta`, chosen per kind by `apiversions`), paging, retries
 that never duplicate a write, Graph's error body turned into one line, the request budget,
-and `$batch` (see `batching.py`). Its JSON encoder is the one place that calls
-`Secret.reveal()`; values it revealed are remembered so that no answer, error or trace line
-can carry them back out (Graph echoes a created secret in the 201 body, GRAPH.md 4.1).
+and `$batch` (see `batch.py`, across versions `versioned.py`). Bodies, answers and error
+lines are `wire.py`'s, the trace and the recorded exchange `trace.py`'s, the hint after a
+401/403 `hints.py`'s. Its JSON encoder (`wire.encode`) is the one place that calls
+`Secret.reveal()`; every revealed value was registered with `redact` when its Secret was made,
+so no error or recorded line carries it back out (Graph echoes a created secret in the 201
+body, GRAPH.md 4.1).
 
 Retry rules, the core of it:
 
@@ -20,89 +23,46 @@ Retry rules, the core of it:
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import httpx
 
 from idpctl import redact
 from idpctl.config.apiversions import AVAILABLE_TYPES, BETA, VERSIONS
-from idpctl.errors import AuthError, GraphError, ThrottledError, WriteOutcomeUnknown
-from idpctl.graph import batch as batching
+from idpctl.errors import GraphError, WriteOutcomeUnknown
+from idpctl.graph import trace as tracing
+from idpctl.graph import versioned
 from idpctl.graph.batch import BatchOutcomeUnknown, BatchRequest, BatchResult
-from idpctl.model import UNKNOWN, Secret
+from idpctl.graph.hints import permission_hint
+from idpctl.graph.tokens import decode_claims
+from idpctl.graph.wire import Reply, encode, error_for, expect_object, parse, read_capped, url_path
 from idpctl.net import tls
+from idpctl.net.bearer import TokenSource
 from idpctl.net.ratelimit import Budget, BudgetSpec, parse_budget
 from idpctl.net.retry import Backoff, parse_retry_after
 
 __all__ = [
-    "DELEGATED_PERMISSION_HINT",
-    "PERMISSION_HINT",
     "PROVIDERS",
     "BatchOutcomeUnknown",
     "BatchRequest",
     "BatchResult",
     "GraphClient",
     "Reply",
-    "TokenSource",
-    "permission_hint",
 ]
 
 log = logging.getLogger(__name__)
 
 PROVIDERS = "/identity/identityProviders"
-MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 MAX_PAGES = 1000
-PERMISSION_HINT = (
-    "the app needs the IdentityProvider.ReadWrite.All application permission "
-    "with admin consent (IdentityProvider.Read.All is enough for plan)"
-)
-# a person signed in (auth.mode azureCli or deviceCode): Graph checks the delegated scope AND
-# the account's directory role (GRAPH.md, from api-reference/v1.0/api/identitycontainer-list-
-# identityproviders.md and identitycontainer-post-identityproviders.md: in delegated calls the
-# signed-in user needs a supported Entra role, External Identity Provider Administrator the
-# least privileged; the role names are the ones commands/whoami.py checks in `wids`)
-DELEGATED_PERMISSION_HINT = (
-    "the signed-in account needs the External Identity Provider Administrator directory "
-    "role (or Global Administrator) in this tenant, and the sign-in the delegated scope "
-    "IdentityProvider.ReadWrite.All (IdentityProvider.Read.All is enough for plan) with "
-    "consent; an application permission does not apply to a person's sign-in"
-)
-PERSON_MODES = frozenset({"azureCli", "deviceCode"})  # auth.mode values where a person signs in
 GRAPH_HOSTS = frozenset({"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us",
                          "microsoftgraph.chinacloudapi.cn"})
-_SENSITIVE_KEYS = frozenset({"clientsecret", "certificatedata"})
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-
-
-def permission_hint(tokens: object) -> str:
-    """What to grant after a 401 or 403: delegated wording when a person signed in (a token
-    source whose `mode` is azureCli or deviceCode, as `auth.TokenProvider` has), else the
-    application permission."""
-    return DELEGATED_PERMISSION_HINT if getattr(tokens, "mode", None) in PERSON_MODES \
-        else PERMISSION_HINT
-
-
-class TokenSource(Protocol):
-    """What the client needs from sign-in (`auth.TokenProvider` is one)."""
-
-    def token(self, resource: str = ...) -> str: ...
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A successful answer: status, lower-cased headers, parsed JSON body (None when empty)."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: Any
 
 
 class GraphClient:
@@ -125,7 +85,7 @@ class GraphClient:
         resource: str | None = None,
         transport: httpx.BaseTransport | None = None,
         list_version: str = BETA,
-        recorder: Callable[[dict[str, Any]], None] | None = None,
+        recorder: tracing.Recorder | None = None,
     ) -> None:
         parts = urllib.parse.urlsplit(base_url.rstrip("/"))
         self.base_url = f"{parts.scheme}://{parts.netloc}{parts.path}"
@@ -160,11 +120,11 @@ class GraphClient:
             raise ValueError(f"unknown Graph version {version!r}")
         return f"{self.base_url}/{version}"
 
-    def list_providers(self, version: str | None = None) -> list[dict]:
+    def list_providers(self, version: str | None = None) -> list[dict[str, Any]]:
         """Every provider, following each `@odata.nextLink` unmodified (GRAPH.md 5.4): one
         walk at `version` (default: `list_version`, apiversions)."""
         url: str | None = self.version_root(version or self.list_version) + PROVIDERS
-        items: list[dict] = []
+        items: list[dict[str, Any]] = []
         seen: set[str] = set()
         while url is not None:
             if url in seen or len(seen) >= MAX_PAGES:
@@ -177,15 +137,17 @@ class GraphClient:
             url = self._next_link(page.get("@odata.nextLink"))
         return items
 
-    def get_provider(self, provider_id: str, version: str | None = None) -> dict | None:
+    def get_provider(self, provider_id: str,
+                     version: str | None = None) -> dict[str, Any] | None:
         reply = self.request("GET", self._item(provider_id, version), missing_ok=True)
         if reply.status == 404:
             return None
-        return _expect_object(reply.body, "provider")
+        return expect_object(reply.body, "provider")
 
-    def create_provider(self, body: Mapping[str, Any], version: str | None = None) -> dict:
+    def create_provider(self, body: Mapping[str, Any],
+                        version: str | None = None) -> dict[str, Any]:
         reply = self.request("POST", self.version_root(version) + PROVIDERS, body=body)
-        return _expect_object(reply.body, "created provider")
+        return expect_object(reply.body, "created provider")
 
     def update_provider(self, provider_id: str, body: Mapping[str, Any],
                         version: str | None = None) -> None:
@@ -209,21 +171,11 @@ class GraphClient:
         """Run requests through `$batch`, 20 at a time; see `idpctl.graph.batch.run`. A request
         whose url starts with `/v1.0/` or `/beta/` goes in a batch of that version (a batch
         holds one version's requests, GRAPH.md 5.1); one without a version is beta."""
-        results: dict[str, BatchResult] = {}
-        for version, group in _by_version(requests).items():
-            client: Any = self if version == BETA else _AtVersion(self, version)
-            try:
-                results.update(batching.run(client, group, concurrency=concurrency))
-            except BatchOutcomeUnknown as error:
-                error.results = {**results, **error.results}
-                raise
-        return results
+        return versioned.run(self, requests, concurrency=concurrency)
 
     def token_claims(self) -> dict[str, Any]:
         """The claims of the access token this client sends (decoded, not verified): what
         the permission preflight reads `roles` and `scp` from."""
-        from idpctl.graph.auth import decode_claims
-
         return decode_claims(self._tokens.token(self.resource))
 
     def close(self) -> None:
@@ -259,7 +211,7 @@ class GraphClient:
         write = method in _WRITES if write is None else write
         if not url.startswith(("https://", "http://")):
             url = self.root + url
-        content = self._encode(body) if body is not None else None
+        content = encode(body) if body is not None else None
         backoff = Backoff(base=self.backoff_base, max_total=self.max_wait)
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
@@ -276,7 +228,7 @@ class GraphClient:
                 self.budget.throttled(outcome.retry_after, items=cost)
             if write and not resend and outcome.status in (429, 503):
                 raise WriteOutcomeUnknown(
-                    f"{method} {_path(url)} got {outcome}; not re-sent, as it holds a create "
+                    f"{method} {url_path(url)} got {outcome}; not re-sent, as it holds a create "
                     "(re-read before retrying)", status=outcome.status, code=outcome.code,
                     request_id=outcome.request_id, retry_after=outcome.retry_after)
             wait = None if last else backoff.next_wait(outcome.retry_after)
@@ -295,10 +247,11 @@ class GraphClient:
         headers = {"Authorization": f"Bearer {self._tokens.token(self.resource)}"}
         if content is not None:
             headers["Content-Type"] = "application/json"
-        self._trace_request(method, url, content)
+        if self.trace:
+            tracing.request_line(method, url, content)
         try:
             with self._http.stream(method, url, content=content, headers=headers) as response:
-                raw = _read_capped(response)
+                raw = read_capped(response)
         except _NOT_SENT as error:
             failure = GraphError(f"cannot reach Graph at {self.base_url}: "
                                  f"{redact.shorten(error)}")
@@ -309,7 +262,7 @@ class GraphClient:
         except httpx.TransportError as error:
             if write:
                 raise WriteOutcomeUnknown(
-                    f"{method} {_path(url)} was sent but no answer came back "
+                    f"{method} {url_path(url)} was sent but no answer came back "
                     f"({type(error).__name__}); re-read before retrying"
                 ) from None
             return GraphError(f"Graph read failed: {type(error).__name__}: "
@@ -324,73 +277,34 @@ class GraphClient:
         status = response.status_code
         headers = {k.lower(): v for k, v in response.headers.items()}
         try:
-            parsed = self._parse(raw, headers, status)
+            parsed = parse(raw, headers, status)
         except GraphError as error:
             if write:
-                raise WriteOutcomeUnknown(f"{method} {_path(url)}: {error}", status=status,
+                raise WriteOutcomeUnknown(f"{method} {url_path(url)}: {error}", status=status,
                                           request_id=error.request_id) from None
             raise
-        self._trace_response(status, headers, parsed)
+        if self.trace:
+            tracing.response_line(status, headers, parsed)
         if self.recorder is not None:
-            self._record(method, url, sent, status, parsed)
+            tracing.record(self.recorder, method, url, sent, status, parsed)
         self._ease_off(headers)
         if status < 400 or (status == 404 and missing_ok):
             return Reply(status, headers, parsed)
-        error = self._error(status, headers, parsed)
+        failure = error_for(status, headers, parsed, hint=permission_hint(self._tokens))
         if not write:
             if status in (429, 500, 502, 503, 504):
-                return error
-            raise error
-        if status == 429 or (status == 503 and error.retry_after is not None):
-            return error
+                return failure
+            raise failure
+        if status == 429 or (status == 503 and failure.retry_after is not None):
+            return failure
         if status in (500, 502, 503, 504):
             raise WriteOutcomeUnknown(
-                f"{method} {_path(url)} got {error}; it may or may not have taken effect",
-                status=status, code=error.code, request_id=error.request_id,
+                f"{method} {url_path(url)} got {failure}; it may or may not have taken effect",
+                status=status, code=failure.code, request_id=failure.request_id,
             )
-        raise error
+        raise failure
 
-    # -- bodies, errors, secrets -----------------------------------------------------------------
-
-    def _encode(self, body: Any) -> bytes:
-        text = json.dumps(_reveal(body), ensure_ascii=False, separators=(",", ":"))
-        return text.encode("utf-8")
-
-    def _parse(self, raw: bytes, headers: Mapping[str, str], status: int) -> Any:
-        """Graph's answer as data, never scrubbed: a secret equal to a display name or a
-        `$batch` id must not change what idpctl reasons on. Error text is scrubbed where it
-        becomes a message (`_error`), and everything printed passes `idpctl.output`."""
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            if status >= 400:
-                return None
-            kind = headers.get("content-type", "no content type")
-            raise GraphError(f"Graph answered {status} with a body that is not JSON ({kind})",
-                             status=status, request_id=headers.get("request-id")) from None
-
-    def _error(self, status: int, headers: Mapping[str, str], body: Any) -> GraphError:
-        error = body.get("error") if isinstance(body, dict) else None
-        error = error if isinstance(error, dict) else {}
-        code = error.get("code") if isinstance(error.get("code"), str) else None
-        message = error.get("message") if isinstance(error.get("message"), str) else None
-        inner = error.get("innerError") or error.get("innererror")
-        request_id = (inner.get("request-id") if isinstance(inner, dict) else None) or headers.get(
-            "request-id")
-        message = redact.shorten(message or "no error details")
-        text = f"Graph {status} {code or 'error'}: {message}"
-        if request_id:
-            text += f" (request-id {request_id})"
-        retry_after = parse_retry_after(headers)
-        kwargs = {"status": status, "code": code, "request_id": request_id,
-                  "retry_after": retry_after}
-        if status in (401, 403):
-            return AuthError(f"{text}; {permission_hint(self._tokens)}", **kwargs)
-        if status == 429:
-            return ThrottledError(text, **kwargs)
-        return GraphError(text, **kwargs)
+    # -- what the answers say of the budget and the next page ------------------------------
 
     def _ease_off(self, headers: Mapping[str, str]) -> None:
         """Graph sends `x-ms-throttle-limit-percentage` (0.8 .. 1.8) once more than 80% of a
@@ -432,127 +346,3 @@ class GraphClient:
     def _item(self, provider_id: str, version: str | None = None) -> str:
         root = self.version_root(version)
         return f"{root}{PROVIDERS}/{urllib.parse.quote(provider_id, safe='')}"
-
-    # -- trace (--debug) and recording ------------------------------------------------------
-
-    def _record(self, method: str, url: str, sent: bytes | None, status: int,
-                body: Any) -> None:
-        """One exchange for the recorder: path and query, bodies with every secret-named value
-        and every value this client revealed masked; never a header (no token)."""
-        parts = urllib.parse.urlsplit(url)
-        request = _scrubbed(_redact(json.loads(sent))) if sent else None
-        assert self.recorder is not None
-        self.recorder({
-            "request": {"method": method,
-                        "path": parts.path + (f"?{parts.query}" if parts.query else ""),
-                        "body": request},
-            "response": {"status": status, "body": _scrubbed(_redact(body))},
-        })
-
-    def _trace_request(self, method: str, url: str, content: bytes | None) -> None:
-        if not self.trace or not log.isEnabledFor(logging.DEBUG):
-            return
-        body = _redact(json.loads(content)) if content else None
-        log.debug("-> %s %s Authorization: Bearer (redacted) body=%s", method, url,
-                  json.dumps(body) if body is not None else "-")
-
-    def _trace_response(self, status: int, headers: Mapping[str, str], body: Any) -> None:
-        if not self.trace or not log.isEnabledFor(logging.DEBUG):
-            return
-        keep = {k: v for k, v in headers.items()
-                if k in ("request-id", "retry-after", "location") or k.startswith("x-ms-")}
-        log.debug("<- %s %s body=%s", status, json.dumps(keep),
-                  json.dumps(_redact(body)) if body is not None else "-")
-
-
-class _AtVersion:
-    """The client with relative URLs resolved against another version's root (what
-    `batching.run` needs to post one version's `$batch`)."""
-
-    def __init__(self, client: GraphClient, version: str) -> None:
-        self._client = client
-        self.root = client.version_root(version)
-
-    def request(self, method: str, url: str, **options: Any) -> Reply:
-        if not url.startswith(("https://", "http://")):
-            url = self.root + url
-        return self._client.request(method, url, **options)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-
-def _by_version(requests: Sequence[BatchRequest]) -> dict[str, list[BatchRequest]]:
-    """Requests grouped by the version prefix of their url (stripped), in order; a dependency
-    across versions cannot be sent (ValueError)."""
-    groups: dict[str, list[BatchRequest]] = {}
-    version_of: dict[str, str] = {}
-    for request in requests:
-        version, url = BETA, request.url
-        for candidate in VERSIONS:
-            if url.startswith(f"/{candidate}/"):
-                version, url = candidate, url[len(candidate) + 1:]
-        version_of[request.id.lower()] = version
-        for dep in request.depends_on:
-            if version_of.get(dep.lower(), version) != version:
-                raise ValueError(f"batch request {request.id!r} ({version}) depends on "
-                                 f"{dep!r} of another Graph version")
-        groups.setdefault(version, []).append(replace(request, url=url))
-    return groups
-
-
-def _reveal(value: Any) -> Any:
-    """The JSON-ready form of a body: the one caller of `Secret.reveal()` (every Secret
-    registered its value with `redact` when it was made)."""
-    if isinstance(value, Secret):
-        return value.reveal()
-    if value is UNKNOWN:
-        raise GraphError("refusing to send a masked (unknown) value to Graph")
-    if isinstance(value, Mapping):
-        return {str(k): _reveal(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_reveal(v) for v in value]
-    return value
-
-
-def _scrubbed(value: Any) -> Any:
-    """A recorded body (a file idpctl writes): every string scrubbed of registered secrets."""
-    if isinstance(value, str):
-        return redact.scrub(value)
-    if isinstance(value, dict):
-        return {k: _scrubbed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrubbed(v) for v in value]
-    return value
-
-
-def _redact(value: Any) -> Any:
-    """For the trace: secret-named string values masked, whatever they hold."""
-    if isinstance(value, dict):
-        return {k: "(sensitive)" if k.lower() in _SENSITIVE_KEYS and isinstance(v, str)
-                else _redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v) for v in value]
-    return value
-
-
-def _read_capped(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise GraphError(f"Graph's answer exceeded {MAX_RESPONSE_BYTES} bytes: refused",
-                             status=response.status_code)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _expect_object(body: Any, what: str) -> dict:
-    if not isinstance(body, dict):
-        raise GraphError(f"Graph answered the {what} without a JSON object")
-    return body
-
-
-def _path(url: str) -> str:
-    return urllib.parse.urlsplit(url).path

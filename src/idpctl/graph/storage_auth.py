@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from urllib.parse import parse_qsl
 
 import httpx
@@ -61,7 +61,7 @@ class SharedKey(httpx.Auth):
     def __repr__(self) -> str:
         return f"SharedKey(account={self._account!r}, key=(sensitive))"
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         headers = {k.lower(): v.strip() for k, v in request.headers.items()}
         if headers.get("content-length") == "0":
             headers["content-length"] = ""
@@ -91,7 +91,7 @@ class Sas(httpx.Auth):
     def __repr__(self) -> str:
         return "Sas(token=(sensitive))"
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         pairs = parse_qsl(self._token.reveal().lstrip("?"), keep_blank_values=True)
         request.url = request.url.copy_merge_params(dict(pairs))
         yield request
@@ -103,7 +103,7 @@ class Bearer(httpx.Auth):
     def __init__(self, token: Callable[[], str]) -> None:
         self._token = token
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self._token()}"
         yield request
 

@@ -16,11 +16,12 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from idpctl import redact
 from idpctl.errors import SecretError
 from idpctl.model import Provider, Secret, SecretRef
+from idpctl.net.bearer import TokenSource
 from idpctl.net.endpoints import NotRegularFile, check_path, read_regular
 from idpctl.secrets.fingerprint import fingerprint
 from idpctl.secrets.sources import SecretContext, SourceError
@@ -29,7 +30,6 @@ __all__ = [
     "Resolver",
     "SecretContext",
     "SourceError",
-    "TokenProvider",
     "context_for",
     "fingerprint",
     "resolve",
@@ -39,13 +39,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 1024 * 1024
-
-
-class TokenProvider(Protocol):
-    """A bearer token for a resource, signing in on first use: what a `{keyVault:}` source
-    needs of sign-in (`auth.TokenProvider` is one; `auth.secret_context` passes one in)."""
-
-    def token(self, resource: str) -> str: ...
 
 
 class Resolver:
@@ -139,11 +132,12 @@ def _walk(value: Any, path: str, leaf: Callable[[SecretRef, str], Any]) -> Any:
 def context_for(
     settings: Any,
     *,
-    tokens: TokenProvider | None = None,
+    tokens: TokenSource | None = None,
     env: Mapping[str, str] | None = None,
 ) -> SecretContext:
     """The `SecretContext` for loaded settings (see `SecretContext.from_settings`), asking
-    `tokens` for Key Vault tokens (None: a `{keyVault:}` reference fails with a reason)."""
+    `tokens` (a `net.bearer.TokenSource`; `auth.secret_context` passes one in) for Key Vault
+    tokens (None: a `{keyVault:}` reference fails with a reason)."""
     return SecretContext.from_settings(
         settings, keyvault_token=None if tokens is None else tokens.token, env=env)
 

@@ -105,7 +105,8 @@ def _token(context: SecretContext, resource: str) -> str:
 
 
 def _failure(status: int, body: dict[str, Any]) -> str:
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    given = body.get("error")
+    error: dict[str, Any] = given if isinstance(given, dict) else {}
     code = (error.get("innererror") or {}).get("code") or error.get("code") or ""
     message = redact.shorten(error.get("message") or "", 200)
     detail = f"{status} {code}".strip() + (f": {message}" if message else "")

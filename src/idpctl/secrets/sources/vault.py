@@ -19,6 +19,7 @@ paths are plain relative paths (no `..`, empty segment or leading slash).
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,7 +99,7 @@ class VaultClient:
         resolve: Callable[[SecretRef], Secret],
         env: Mapping[str, str],
         timeout: float = 10.0,
-        actions_verify: bool | str = True,
+        actions_verify: bool | str | ssl.SSLContext = True,
         allowance: Allowance | None = None,
     ) -> None:
         self.settings = settings
