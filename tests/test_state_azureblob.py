@@ -212,10 +212,24 @@ def test_locking_before_any_state_exists(azurite: Azurite, blob: str) -> None:
     assert list(store.load().providers) == ["oidcIdentityProvider/First"]
 
 
+def test_a_released_lock_leaves_no_lock_record_in_the_metadata(azurite: Azurite,
+                                                                 blob: str) -> None:
+    store = _store(azurite, blob)
+    with store.lock(operation="apply"):
+        store.save(_next(store, "Kept"))
+    head = httpx.head(f"{store.url}?{azurite.account_sas()}")
+    assert head.status_code == 200 and head.headers.get("x-ms-lease-status") == "unlocked"
+    assert not [name for name in head.headers if name.lower().startswith("x-ms-meta-idpctl")
+                and name.lower() != "x-ms-meta-idpctlplaceholder"]
+
+
 def test_an_empty_blob_that_is_not_our_placeholder_is_an_error(
         azurite: Azurite, blob: str) -> None:
     store = _store(azurite, blob)
     store.load()
+    # the container may not exist yet when this test runs first (201 made, 409 already there)
+    made = httpx.put(f"{store.container_url}?restype=container&{azurite.account_sas()}")
+    assert made.status_code in (201, 409)
     answer = httpx.put(f"{store.url}?{azurite.account_sas()}", content=b"",
                        headers={"x-ms-blob-type": "BlockBlob"})
     assert answer.status_code == 201
@@ -293,7 +307,7 @@ def test_unreachable_account_is_one_clear_error(blob: str) -> None:
     store = AzureBlobStateStore.from_settings(
         {"url": "http://127.0.0.1:9/devstoreaccount1", "container": "c", "blob": blob,
          "sasToken": "sv=1&sig=abc"})
-    store.backoff_base = 0.01  # a refused connection is retried: keep the waits short here
+    store.http.backoff_base = 0.01  # a refused connection is retried: keep the waits short here
     with pytest.raises(StateError, match=r"cannot reach state blob .*ConnectError"):
         store.load()
 

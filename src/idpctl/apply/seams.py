@@ -7,7 +7,7 @@ is `state.store.StateStore`. Internal: no stable Python API.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from idpctl.graph.batch import BatchRequest, BatchResult
 
@@ -32,3 +32,10 @@ class ThrottleBudget(Protocol):
     throttled_items: int
 
     def resume_in(self) -> float: ...
+
+
+if TYPE_CHECKING:  # the type checker proves the real client meets the seam
+    from idpctl.graph.client import GraphClient
+
+    def _client_is_a_writer(client: GraphClient) -> GraphWriter:
+        return client
