@@ -10,6 +10,10 @@ folds the journal into the state file when it ends. A write whose outcome is unk
 connection, timeout, 5xx, a create answered 429) is never re-sent blindly: the live providers
 are re-read, the state is reconciled from what is there, and the remaining work is planned
 again.
+
+This module runs the rounds and the batches; the parts live beside it: `batches` (a change's
+requests and the chunks), `settle` (answers into outcomes), `records` (the state records),
+`reread` (after unknown outcomes), `heartbeat`, and `seams` (the typed `GraphWriter`).
 """
 
 from __future__ import annotations
