@@ -1,8 +1,9 @@
 """How the applier reads Graph's answers into the state, on data: one change, the batch
-answers it got, the state after. These kill mutations of `idpctl.apply.applier` that the emulator
-suites left alive (docs/reliability.md, "Mutation check"): a 3xx taken for success, a missing
-answer taken for success, a replace keeping the old object's secret records, an update
-resetting `created_at`, a delete answered 404 taken for a failure."""
+answers it got, the state after. These kill mutations of `idpctl.apply` (`settle`,
+`records`) that the emulator suites left alive (docs/reliability.md, "Mutation check"): a
+3xx taken for success, a missing answer taken for success, a replace keeping the old
+object's secret records, an update resetting `created_at`, a delete answered 404 taken for
+a failure."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from idpctl.apply import applier as apply
+from idpctl.apply import settle
 from idpctl.graph.batch import BatchResult
 from idpctl.model import Action, Change, SecretRecord, State
 from test_plan import b2c, managed, oidc, only, plan_of, secret, state_of
@@ -21,10 +22,10 @@ CREATED = "2026-01-01T00:00:00Z"
 
 
 def _settle(change: Change, state: State, answers: dict[str, BatchResult | None]
-            ) -> apply._Round:
-    outcome = apply._Round(state=state)
+            ) -> settle.Round:
+    outcome = settle.Round(state=state)
     results = {k: v for k, v in answers.items() if v is not None}
-    apply._settle(change, results, set(), outcome, progress=lambda _line: None,
+    settle.settle(change, results, set(), outcome, progress=lambda _line: None,
                   now=lambda: NOW)
     return outcome
 

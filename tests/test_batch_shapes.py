@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from idpctl.apply import applier as apply
 from idpctl.graph import batch as batching
 from idpctl.model import APPLY_ORDER, Action, Change, FlowLink, Plan
-from idpctl.state.store import new_state
+from idpctl.state.codec import new_state
 from idpctl_emulator.batch import parse_batch
 
 FLOWS = ("B2C_1_a", "B2C_1_b", "B2C_1_c")

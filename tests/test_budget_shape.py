@@ -135,9 +135,9 @@ def test_another_app_spending_most_of_the_tenant_budget_loses_nothing(workspace)
 
 
 def test_a_heartbeat_line_reports_progress_while_waiting(workspace, monkeypatch) -> None:
-    from idpctl.apply import applier as apply
+    from idpctl.apply import heartbeat
 
-    monkeypatch.setattr(apply, "HEARTBEAT_SECONDS", 0.5)
+    monkeypatch.setattr(heartbeat, "HEARTBEAT_SECONDS", 0.5)
     _throttled_workspace(workspace, 70)
     quiet = workspace.run("apply", "--auto-approve", "--quiet", env=SECRET)
     assert quiet.code == 0, quiet.text

@@ -200,7 +200,7 @@ def test_report_exit_codes_are_pure() -> None:
 def test_unknown_types_and_builtins_are_never_findings() -> None:
     from idpctl.kinds import load_kinds
     from idpctl.model import LiveProvider
-    from idpctl.state.store import new_state
+    from idpctl.state.codec import new_state
 
     kinds = load_kinds()
     live = [LiveProvider("x1", "#microsoft.graph.futureIdentityProvider", None, None,

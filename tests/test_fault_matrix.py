@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from idpctl.apply import applier as apply
+from idpctl.apply import reread
 from idpctl_emulator.harness import EmulatorHandle
 from reliability import (
     BIG,
@@ -58,7 +58,7 @@ def matrix_workspace(emulator_external: EmulatorHandle, tmp_path_factory: pytest
             emulator_external, tmp_path_factory.mktemp("matrix"), graph_timeout=TIMEOUT) as ws:
         # no replication delay here: a re-read shows a create at once, so the applier need
         # not wait for one to appear (tests/test_reliability.py covers that wait)
-        patch.setattr(apply, "SETTLE_SECONDS", 0.0)
+        patch.setattr(reread, "SETTLE_SECONDS", 0.0)
         yield ws
 
 

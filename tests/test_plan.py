@@ -639,8 +639,8 @@ def _key_of(kind: str, fields: Mapping[str, Any]) -> str:
 def simulate_apply(result: Plan, live: list[LiveProvider], state: State
                    ) -> tuple[list[LiveProvider], State]:
     """What a faithful apply does to Graph (masked on read); the state is recorded by the
-    applier's own bookkeeping (`apply._record`), so a change there is tested here too."""
-    from idpctl.apply import applier
+    applier's own bookkeeping (`apply.records.record`), so a change there is tested here too."""
+    from idpctl.apply import records
 
     by_id = {lp.id: lp for lp in live}
     current = replace_state(state, serial=state.serial + 1)
@@ -648,7 +648,7 @@ def simulate_apply(result: Plan, live: list[LiveProvider], state: State
         if change.action in (Action.DELETE, Action.REPLACE) and change.graph_id:
             by_id.pop(change.graph_id, None)
         if change.action is Action.DELETE:
-            current = applier._forget(current, change.address)
+            current = records.forget(current, change.address)
             continue
         body = {k: _mask(v) for k, v in (change.body or {}).items() if k != "@odata.type"}
         if change.action in (Action.CREATE, Action.REPLACE):
@@ -659,7 +659,7 @@ def simulate_apply(result: Plan, live: list[LiveProvider], state: State
         by_id[graph_id] = LiveProvider(graph_id, KINDS[change.kind].odata_type, change.kind,
                                        _key_of(change.kind, fields), fields)
         assert change.desired is not None
-        current = applier._record(current, change, graph_id=graph_id, now=lambda: "t")
+        current = records.record(current, change, graph_id=graph_id, now=lambda: "t")
     return list(by_id.values()), current
 
 

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from idpctl.errors import LockError, StateError
-from idpctl.model import ManagedRecord, Secret, SecretRecord
+from idpctl.model import ManagedRecord, Secret, SecretRecord, State
+from idpctl.state import codec
 from idpctl.state import store as st
 
 CANARY = "CANARY-state-secret-value-7f3a"
@@ -33,7 +34,7 @@ def _record(state, key: str = "Contoso", secret_value: str = CANARY) -> ManagedR
         created_at="2026-11-22T20:59:00Z",
         secrets={
             "clientAuthentication.clientSecret": SecretRecord(
-                fingerprint=st.fingerprint_for(state, secret),
+                fingerprint=codec.fingerprint_for(state, secret),
                 set_at="2026-11-22T21:00:00Z",
                 source=secret.source,
                 version=None,
@@ -47,9 +48,9 @@ def store(tmp_path: Path) -> st.LocalStateStore:
     return st.LocalStateStore(tmp_path / ".idpctl" / "state.json")
 
 
-def _saved(store: st.LocalStateStore) -> st.State:
+def _saved(store: st.LocalStateStore) -> State:
     state = store.load()
-    state = st.with_record(state, _record(state))
+    state = codec.with_record(state, _record(state))
     store.save(state)
     return state
 
@@ -58,7 +59,7 @@ def _saved(store: st.LocalStateStore) -> st.State:
 
 
 def test_new_state_is_empty_with_random_key_and_lineage() -> None:
-    a, b = st.new_state(), st.new_state()
+    a, b = codec.new_state(), codec.new_state()
     assert a.serial == 0 and a.providers == {}
     assert len(a.fingerprint_key) == 32
     assert a.fingerprint_key != b.fingerprint_key and a.lineage != b.lineage
@@ -97,22 +98,23 @@ def test_file_layout_and_mode(store) -> None:
 
 
 def test_with_record_and_without_bump_serial_and_keep_order() -> None:
-    state = st.new_state()
-    s1 = st.with_record(state, _record(state, "b"))
-    s2 = st.with_record(s1, _record(state, "a"))
+    state = codec.new_state()
+    s1 = codec.with_record(state, _record(state, "b"))
+    s2 = codec.with_record(s1, _record(state, "a"))
     assert (s1.serial, s2.serial) == (1, 2)
     assert list(s2.providers) == ["oidcIdentityProvider/a", "oidcIdentityProvider/b"]
-    s3 = st.without(s2, "oidcIdentityProvider/b")
+    s3 = codec.without(s2, "oidcIdentityProvider/b")
     assert s3.serial == 3 and list(s3.providers) == ["oidcIdentityProvider/a"]
     assert state.providers == {}  # the original is untouched
 
 
 def test_fingerprint_is_keyed_by_the_state() -> None:
     secret = Secret(CANARY, source="env:X")
-    a, b = st.new_state(), st.new_state()
-    assert st.fingerprint_for(a, secret) == st.fingerprint_for(a, Secret(CANARY, source="env:Y"))
-    assert st.fingerprint_for(a, secret) != st.fingerprint_for(b, secret)
-    assert st.fingerprint is st.fingerprint_for
+    a, b = codec.new_state(), codec.new_state()
+    other_source = Secret(CANARY, source="env:Y")
+    assert codec.fingerprint_for(a, secret) == codec.fingerprint_for(a, other_source)
+    assert codec.fingerprint_for(a, secret) != codec.fingerprint_for(b, secret)
+    assert codec.fingerprint is codec.fingerprint_for
 
 
 def test_state_never_contains_a_secret_value(store) -> None:
@@ -138,7 +140,7 @@ def test_failed_rename_keeps_old_file_and_removes_temp(store, monkeypatch) -> No
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(StateError, match=r"cannot write state file .*state\.json"):
-        store.save(st.with_record(first, _record(first, "other")))
+        store.save(codec.with_record(first, _record(first, "other")))
     assert store.path.read_bytes() == before
     assert sorted(p.name for p in store.path.parent.iterdir()) == ["state.json"]
 
@@ -146,12 +148,12 @@ def test_failed_rename_keeps_old_file_and_removes_temp(store, monkeypatch) -> No
 _CRASHER = textwrap.dedent(
     """
     import os, sys
-    from idpctl.state import store as st
+    from idpctl.state import codec, store as st
     from idpctl.model import ManagedRecord
     store = st.LocalStateStore(sys.argv[1])
     state = store.load()
     os.replace = lambda src, dst: os._exit(9)  # the process dies between fsync and rename
-    store.save(st.with_record(state, ManagedRecord(kind="k", key="crash", id="x")))
+    store.save(codec.with_record(state, ManagedRecord(kind="k", key="crash", id="x")))
     """
 )
 
@@ -169,7 +171,7 @@ def test_a_process_killed_before_the_rename_leaves_the_old_file(store) -> None:
     fresh = store.path.parent / ".state.json.fresh.tmp"
     fresh.write_text("a concurrent writer's")
     os.utime(leftovers[0], (time.time() - 3600, time.time() - 3600))
-    reloaded.save(st.with_record(first, _record(first, "after")))
+    reloaded.save(codec.with_record(first, _record(first, "after")))
     assert reloaded.load().serial == 2
     assert not leftovers[0].exists() and fresh.exists()  # old leftovers swept, fresh kept
 
@@ -178,9 +180,9 @@ def test_save_refuses_when_file_changed_under_us(store) -> None:
     _saved(store)
     mine, theirs = st.LocalStateStore(store.path), st.LocalStateStore(store.path)
     a, b = mine.load(), theirs.load()
-    theirs.save(st.with_record(b, _record(b, "theirs")))
+    theirs.save(codec.with_record(b, _record(b, "theirs")))
     with pytest.raises(StateError, match=r"changed since it was loaded \(serial 1 -> serial 2\)"):
-        mine.save(st.with_record(a, _record(a, "mine")))
+        mine.save(codec.with_record(a, _record(a, "mine")))
 
 
 def test_save_refuses_when_file_appeared_under_us(store) -> None:
@@ -194,14 +196,14 @@ def test_save_refuses_when_file_appeared_under_us(store) -> None:
 def test_successive_saves_from_one_store(store) -> None:
     state = _saved(store)
     for key in ("x", "y", "z"):
-        state = st.with_record(state, _record(state, key))
+        state = codec.with_record(state, _record(state, key))
         store.save(state)
     assert st.LocalStateStore(store.path).load().serial == 4
 
 
 def test_save_without_load_is_refused(store) -> None:
     with pytest.raises(StateError, match="save without load"):
-        store.save(st.new_state())
+        store.save(codec.new_state())
 
 
 def test_concurrent_saves_in_threads_do_not_corrupt(store) -> None:
@@ -210,7 +212,7 @@ def test_concurrent_saves_in_threads_do_not_corrupt(store) -> None:
 
     def worker(key: str) -> None:
         try:
-            store.save(st.with_record(state, _record(state, key)))
+            store.save(codec.with_record(state, _record(state, key)))
         except StateError as error:
             errors.append(error)
 
@@ -226,9 +228,9 @@ def test_concurrent_saves_in_threads_do_not_corrupt(store) -> None:
 def test_saving_an_older_derivation_is_refused_but_a_no_op_is_fine(store) -> None:
     state = _saved(store)
     store.save(state)  # unchanged: nothing to write
-    store.save(st.with_record(state, _record(state, "x")))
+    store.save(codec.with_record(state, _record(state, "x")))
     with pytest.raises(StateError, match="refusing to save serial 2 over serial 2"):
-        store.save(st.with_record(state, _record(state, "y")))
+        store.save(codec.with_record(state, _record(state, "y")))
 
 
 # -- refusing bad files ----------------------------------------------------------------------
@@ -243,16 +245,16 @@ def test_pending_flows_are_kept_only_while_pending(store) -> None:
     """`relink` (the flows a replace that did not finish left) is written only while some
     are pending: a state without it is what older versions wrote and read, format 1."""
     state = store.load()
-    state = st.with_record(state, replace(_record(state), relink=("B2C_1_A", "B2C_1_B")))
+    state = codec.with_record(state, replace(_record(state), relink=("B2C_1_A", "B2C_1_B")))
     store.save(state)
     entry = json.loads(store.path.read_text())["providers"]["oidcIdentityProvider/Contoso"]
     assert entry["relink"] == ["B2C_1_A", "B2C_1_B"]
     assert list(entry)[-2:] == ["relink", "secrets"]
     loaded = st.LocalStateStore(store.path).load()
     assert loaded.providers["oidcIdentityProvider/Contoso"].relink == ("B2C_1_A", "B2C_1_B")
-    cleared = st.with_record(loaded, replace(loaded.providers["oidcIdentityProvider/Contoso"],
+    cleared = codec.with_record(loaded, replace(loaded.providers["oidcIdentityProvider/Contoso"],
                                              relink=()))
-    assert "relink" not in st.to_data(cleared)["providers"]["oidcIdentityProvider/Contoso"]
+    assert "relink" not in codec.to_data(cleared)["providers"]["oidcIdentityProvider/Contoso"]
 
 
 def _good(store) -> dict:
@@ -465,7 +467,7 @@ def test_cli_state_list_and_show(project, capsys) -> None:
     assert _cli("state", "list") == 0
     assert capsys.readouterr().out == ""
     state = project.load()
-    state = st.with_record(st.with_record(state, _record(state, "B")), _record(state, "A"))
+    state = codec.with_record(codec.with_record(state, _record(state, "B")), _record(state, "A"))
     project.save(state)
     assert _cli("state", "list") == 0
     assert capsys.readouterr().out == "oidcIdentityProvider/A\noidcIdentityProvider/B\n"
@@ -478,7 +480,7 @@ def test_cli_state_list_and_show(project, capsys) -> None:
 
 def test_cli_state_show_unknown_address(project, capsys) -> None:
     state = project.load()
-    project.save(st.with_record(state, _record(state, "Contoso")))
+    project.save(codec.with_record(state, _record(state, "Contoso")))
     assert _cli("state", "show", "oidcIdentityProvider/Contso") == 1
     err = capsys.readouterr().err
     assert err.strip() == (f"Error: oidcIdentityProvider/Contso is not in the state "
@@ -519,8 +521,8 @@ _secret_records = hs.builds(
 
 
 @hs.composite
-def _states(draw) -> st.State:
-    state = st.new_state()
+def _states(draw) -> State:
+    state = codec.new_state()
     for _ in range(draw(hs.integers(0, 4))):
         record = ManagedRecord(
             kind=draw(hs.sampled_from(["oidcIdentityProvider", "socialIdentityProvider"])),
@@ -529,16 +531,16 @@ def _states(draw) -> st.State:
             created_at=draw(hs.none() | _text), protected=draw(hs.booleans()),
             relink=tuple(draw(hs.lists(_text.filter(bool), max_size=2))),
         )
-        state = st.with_record(state, record)
+        state = codec.with_record(state, record)
     return state
 
 
 @settings(max_examples=60, deadline=None)
 @given(_states())
 def test_any_state_round_trips(state) -> None:
-    text = st.dumps(state)
-    loaded = st.from_data(json.loads(text), origin="memory")
-    assert loaded == state and st.dumps(loaded) == text
+    text = codec.dumps(state)
+    loaded = codec.from_data(json.loads(text), origin="memory")
+    assert loaded == state and codec.dumps(loaded) == text
 
 
 def test_lock_without_hard_links_falls_back_to_exclusive_create(store, monkeypatch) -> None:

@@ -27,9 +27,10 @@ from idpctl.cli import pipeline
 from idpctl.config import settings as config
 from idpctl.errors import ConfigError, LockError, StateError
 from idpctl.model import ManagedRecord, SecretRecord, SecretRef, State
-from idpctl.state import store as state_module
+from idpctl.state import codec
 from idpctl.state.azureblob import AzureBlobStateStore, parse_connection_string
 from idpctl.state.lock import LockInfo
+from idpctl.state.store import LocalStateStore
 from workspace import allow_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def _record(name: str) -> ManagedRecord:
 
 
 def _next(store: AzureBlobStateStore, name: str) -> State:
-    return state_module.with_record(store.load(), _record(name))
+    return codec.with_record(store.load(), _record(name))
 
 
 def test_round_trip_writes_the_local_state_format(azurite: Azurite, blob: str) -> None:
@@ -70,9 +71,9 @@ def test_round_trip_writes_the_local_state_format(azurite: Azurite, blob: str) -
     saved = _next(store, "Contoso")
     store.save(saved)
     again = _store(azurite, blob, container=store.container_url.rsplit("/", 1)[1]).load()
-    assert state_module.to_data(again) == state_module.to_data(saved)
+    assert codec.to_data(again) == codec.to_data(saved)
     raw = httpx.get(f"{store.url}?{azurite.account_sas()}").text
-    assert raw == state_module.dumps(saved)
+    assert raw == codec.dumps(saved)
     assert ACCOUNT_KEY not in repr(store)
 
 
@@ -88,7 +89,7 @@ def test_a_second_lock_is_refused_naming_the_holder(azurite: Azurite, blob: str)
         assert refused.value.holder == held.to_data()
         state = second.load()
         with pytest.raises(LockError, match=held.lock_id):
-            second.save(state_module.with_record(state, _record("Sneaky")))
+            second.save(codec.with_record(state, _record("Sneaky")))
         first.save(_next(first, "Contoso"))
     assert second.read_lock() is None
     with second.lock(operation="apply"):
@@ -181,7 +182,7 @@ def test_etag_checked_writes_refuse_a_lost_update(azurite: Azurite, blob: str) -
     assert set(first.load().providers) == {"oidcIdentityProvider/Base",
                                            "oidcIdentityProvider/Theirs"}
     older = first.load()
-    first.save(state_module.with_record(older, _record("Newer")))
+    first.save(codec.with_record(older, _record("Newer")))
     with pytest.raises(StateError, match="older one"):
         first.save(older)
 
@@ -211,10 +212,24 @@ def test_locking_before_any_state_exists(azurite: Azurite, blob: str) -> None:
     assert list(store.load().providers) == ["oidcIdentityProvider/First"]
 
 
+def test_a_released_lock_leaves_no_lock_record_in_the_metadata(azurite: Azurite,
+                                                                 blob: str) -> None:
+    store = _store(azurite, blob)
+    with store.lock(operation="apply"):
+        store.save(_next(store, "Kept"))
+    head = httpx.head(f"{store.url}?{azurite.account_sas()}")
+    assert head.status_code == 200 and head.headers.get("x-ms-lease-status") == "unlocked"
+    assert not [name for name in head.headers if name.lower().startswith("x-ms-meta-idpctl")
+                and name.lower() != "x-ms-meta-idpctlplaceholder"]
+
+
 def test_an_empty_blob_that_is_not_our_placeholder_is_an_error(
         azurite: Azurite, blob: str) -> None:
     store = _store(azurite, blob)
     store.load()
+    # the container may not exist yet when this test runs first (201 made, 409 already there)
+    made = httpx.put(f"{store.container_url}?restype=container&{azurite.account_sas()}")
+    assert made.status_code in (201, 409)
     answer = httpx.put(f"{store.url}?{azurite.account_sas()}", content=b"",
                        headers={"x-ms-blob-type": "BlockBlob"})
     assert answer.status_code == 201
@@ -292,7 +307,7 @@ def test_unreachable_account_is_one_clear_error(blob: str) -> None:
     store = AzureBlobStateStore.from_settings(
         {"url": "http://127.0.0.1:9/devstoreaccount1", "container": "c", "blob": blob,
          "sasToken": "sv=1&sig=abc"})
-    store.backoff_base = 0.01  # a refused connection is retried: keep the waits short here
+    store.http.backoff_base = 0.01  # a refused connection is retried: keep the waits short here
     with pytest.raises(StateError, match=r"cannot reach state blob .*ConnectError"):
         store.load()
 
@@ -302,7 +317,7 @@ def test_state_document_matches_the_local_store(azurite: Azurite, blob: str,
     store = _store(azurite, blob)
     state = _next(store, "Same")
     store.save(state)
-    local = state_module.LocalStateStore(tmp_path / "state.json")
+    local = LocalStateStore(tmp_path / "state.json")
     local.load()
     local.save(state)
     remote = httpx.get(f"{store.url}?{azurite.account_sas()}").json()

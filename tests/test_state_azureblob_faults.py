@@ -19,7 +19,7 @@ import pytest
 from azurite import ACCOUNT, ACCOUNT_KEY, Azurite, running_azurite
 from idpctl.errors import LockError, StateError
 from idpctl.model import ManagedRecord, State
-from idpctl.state import store as state_module
+from idpctl.state import codec
 from idpctl.state.azureblob import AzureBlobStateStore, parse_connection_string
 from workspace import ALLOW_ENV, origin
 
@@ -109,7 +109,7 @@ def store(azurite: Azurite, blob: str, transport: httpx.BaseTransport | None = N
 
 def grown(target: AzureBlobStateStore, name: str) -> State:
     record = ManagedRecord(kind="socialIdentityProvider", key=name, id=f"{name}-OAUTH")
-    return state_module.with_record(target.load(), record)
+    return codec.with_record(target.load(), record)
 
 
 def test_a_retried_save_that_had_landed_is_not_a_conflict(azurite: Azurite, blob: str) -> None:
@@ -188,7 +188,7 @@ def test_a_whole_locked_run_survives_storage_blinking(azurite: Azurite, blob: st
     with mine.lock(operation="apply"):
         state = mine.load()
         for name in ("Google", "Facebook", "Amazon"):
-            state = state_module.with_record(
+            state = codec.with_record(
                 state, ManagedRecord(kind="socialIdentityProvider", key=name, id=name))
             state = State(state.serial + 1, state.lineage, state.fingerprint_key,
                           state.providers)

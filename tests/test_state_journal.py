@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from idpctl.errors import StateError
-from idpctl.model import ManagedRecord
+from idpctl.model import ManagedRecord, State
+from idpctl.state import codec
 from idpctl.state import store as st
 
 
@@ -23,20 +24,20 @@ def store(tmp_path: Path) -> st.LocalStateStore:
     return st.LocalStateStore(tmp_path / "state.json")
 
 
-def _with_file(store: st.LocalStateStore, *keys: str) -> st.State:
+def _with_file(store: st.LocalStateStore, *keys: str) -> State:
     state = store.load()
     for key in keys:
-        state = st.with_record(state, _record(key))
+        state = codec.with_record(state, _record(key))
     store.save(state)
     return state
 
 
-def _batch(store: st.LocalStateStore, state: st.State, *keys: str,
-           drop: tuple[str, ...] = ()) -> st.State:
+def _batch(store: st.LocalStateStore, state: State, *keys: str,
+           drop: tuple[str, ...] = ()) -> State:
     for key in keys:
-        state = st.with_record(state, _record(key))
+        state = codec.with_record(state, _record(key))
     for address in drop:
-        state = st.without(state, address)
+        state = codec.without(state, address)
     store.append(state, addresses=[f"oidcIdentityProvider/{k}" for k in keys] + list(drop))
     return state
 
@@ -52,14 +53,14 @@ def test_a_batch_record_appends_only_what_changed_and_load_replays_it(store) -> 
     assert set(json.loads(lines[1])["set"]) == {"oidcIdentityProvider/New1",
                                                 "oidcIdentityProvider/New2"}
     reloaded = st.LocalStateStore(store.path).load()  # a crash here: the next run replays
-    assert st.to_data(reloaded) == st.to_data(state)
+    assert codec.to_data(reloaded) == codec.to_data(state)
 
 
 def test_compact_folds_the_journal_into_the_file(store) -> None:
     state = _batch(store, _with_file(store, "Old"), "New")
     store.compact()
     assert not store.journal_path.exists()
-    assert st.to_data(st.LocalStateStore(store.path).load()) == st.to_data(state)
+    assert codec.to_data(st.LocalStateStore(store.path).load()) == codec.to_data(state)
     assert json.loads(store.path.read_text(encoding="utf-8"))["serial"] == state.serial
 
 
@@ -69,7 +70,7 @@ def test_a_torn_last_record_is_dropped_like_a_batch_never_saved(store) -> None:
     text = store.journal_path.read_text(encoding="utf-8")
     store.journal_path.write_text(text[: -len(text.splitlines()[-1]) // 2 - 1],
                                   encoding="utf-8")  # the last line cut half way
-    assert st.to_data(st.LocalStateStore(store.path).load()) == st.to_data(kept)
+    assert codec.to_data(st.LocalStateStore(store.path).load()) == codec.to_data(kept)
 
 
 def test_a_journal_of_another_state_file_is_ignored(store) -> None:
@@ -79,7 +80,7 @@ def test_a_journal_of_another_state_file_is_ignored(store) -> None:
     stale = store.journal_path.read_bytes()
     store.compact()
     store.journal_path.write_bytes(stale)
-    assert st.to_data(st.LocalStateStore(store.path).load()) == st.to_data(state)
+    assert codec.to_data(st.LocalStateStore(store.path).load()) == codec.to_data(state)
 
 
 def test_damage_inside_the_journal_is_refused(store) -> None:
@@ -94,7 +95,7 @@ def test_damage_inside_the_journal_is_refused(store) -> None:
 def test_another_run_writing_between_records_is_refused(store) -> None:
     state = _batch(store, _with_file(store, "Old"), "New")
     other = st.LocalStateStore(store.path)
-    other.save(st.with_record(other.load(), _record("Theirs")))
+    other.save(codec.with_record(other.load(), _record("Theirs")))
     with pytest.raises(StateError, match="changed since it was loaded"):
         _batch(store, state, "Mine")
 

@@ -171,7 +171,7 @@ def test_apply_records_the_new_source_and_keeps_set_at(workspace) -> None:
 def test_apply_never_relabels_a_value_it_did_not_send() -> None:
     """A recorded fingerprint names one value: a source is moved to it only when the value
     there is that same value (a change that sends nothing cannot vouch for another)."""
-    from idpctl.apply import applier
+    from idpctl.apply import records
     from idpctl.model import Change
 
     recorded = state(source="env:GOOGLE_SECRET", value="CANARY-same")
@@ -179,6 +179,6 @@ def test_apply_never_relabels_a_value_it_did_not_send() -> None:
         desired = google(source="env:OTHER", value=value)
         change = Change(action=Action.UPDATE, kind="socialIdentityProvider", key="Google",
                         graph_id="Google-OAUTH", desired=desired)
-        after = applier._record(recorded, change, graph_id="Google-OAUTH", now=lambda: "t")
+        after = records.record(recorded, change, graph_id="Google-OAUTH", now=lambda: "t")
         secret = after.providers[ADDRESS].secrets["clientSecret"]
         assert (secret.source, secret.set_at) == (expected, "2026-01-01T00:00:00Z")

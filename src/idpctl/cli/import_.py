@@ -99,7 +99,7 @@ def _named(requested: Sequence[str], live: Mapping[str, LiveProvider],
 
 
 def _record(state: State, provider: Provider, lp: LiveProvider) -> State:
-    from idpctl.state import store as state_module
+    from idpctl.state import codec as state_module
 
     return state_module.with_record(state, ManagedRecord(
         kind=provider.kind, key=provider.key, id=lp.id,

@@ -68,7 +68,7 @@ def _pull(store) -> int:
     info = store.read_lock()
     if info is not None:
         raise StateError(f"refusing to pull: {info.describe()}")
-    from idpctl.state import store as state_module
+    from idpctl.state import codec as state_module
 
     sys.stdout.write(state_module.dumps(store.load()))
     return 0

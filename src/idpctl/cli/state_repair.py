@@ -68,7 +68,7 @@ def remove(state: State, address: str, *, where: str) -> tuple[State, str]:
 
 
 def _read(path: Path) -> State:
-    from idpctl.state import store as state_module
+    from idpctl.state import codec as state_module
 
     try:
         if path.stat().st_size > MAX_STATE_BYTES:
@@ -84,7 +84,7 @@ def _read(path: Path) -> State:
 def push(current: State, path: Path, *, force: bool, where: str) -> tuple[State | None, str]:
     """The pushed state, validated, with a serial above the current one. A store without a
     state takes it as it is."""
-    from idpctl.state import store as state_module
+    from idpctl.state import codec as state_module
 
     pushed = _read(path)
     empty = current.serial == 0 and not current.providers

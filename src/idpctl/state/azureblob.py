@@ -18,18 +18,20 @@ placeholder blob (marked in its metadata) to hold the lease; `load` reads it as 
 Implemented with httpx against the Blob REST API rather than `azure-storage-blob`: idpctl
 needs seven calls (get, put, properties, metadata, lease acquire/release/break, create
 container), httpx is already the Graph client's transport, and the SDK would add azure-core
-and its dependencies for that. The JSON (de)serialisation is `idpctl.state.store`'s.
+and its dependencies for that. The JSON (de)serialisation is `idpctl.state.codec`'s, the
+requests and their retries `idpctl.state.blobhttp`'s, the lock record in the metadata
+`idpctl.state.bloblock`'s.
 
 Transient storage errors (a dropped or timed-out connection, 408, 429, 500, 502, 503 with
 ServerBusy, 504) are retried with idpctl's one backoff policy (`net.retry.Backoff`, honouring
-Retry-After), so an apply never stops half done because storage blinked. Every request is
-safe to send again: reads, metadata and container creation are idempotent, and the writes
-that are not say so in their answer, which is read with the retry in mind: a conditional PUT
-whose first try landed answers 412 (or 409) to the retry, and is recognised as this store's
-own write by the blob holding exactly the bytes sent; a lease acquire proposes its lease id,
-and acquiring again with the id of the active lease succeeds (Lease Blob, "acquire"), so a
-retry whose first try landed gets the lease it already holds, while another run's lease is
-still refused. The lease and the ETag check are never loosened.
+Retry-After; `state.blobhttp`), so an apply never stops half done because storage blinked.
+Every request is safe to send again: reads, metadata and container creation are idempotent,
+and the writes that are not say so in their answer, which is read with the retry in mind: a
+conditional PUT whose first try landed answers 412 (or 409) to the retry, and is recognised
+as this store's own write by the blob holding exactly the bytes sent; a lease acquire
+proposes its lease id, and acquiring again with the id of the active lease succeeds (Lease
+Blob, "acquire"), so a retry whose first try landed gets the lease it already holds, while
+another run's lease is still refused. The lease and the ETag check are never loosened.
 """
 
 from __future__ import annotations
@@ -41,10 +43,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from email.utils import formatdate
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import httpx
 
@@ -52,31 +52,27 @@ from idpctl.errors import ConfigError, LockError, StateError
 from idpctl.graph.storage_auth import Bearer, Sas, install_redaction, parse_connection_string
 from idpctl.model import Secret, SecretRef, State
 from idpctl.net import tls
-from idpctl.net.retry import Backoff, parse_retry_after
-from idpctl.state import store as state_module
+from idpctl.state import codec
+from idpctl.state.blobhttp import BlobHttp, metadata, retried
+from idpctl.state.bloblock import (
+    PLACEHOLDER,
+    UNKNOWN_HOLDER,
+    BlobProperties,
+    clean_metadata,
+    holder_data,
+    holder_text,
+    lock_headers,
+    lock_record,
+)
 from idpctl.state.lock import LockInfo
+from idpctl.state.store import StateStore
 
 __all__ = ["STORAGE_RESOURCE", "AzureBlobStateStore", "parse_connection_string"]
 
 log = logging.getLogger(__name__)
 
 STORAGE_RESOURCE = "https://storage.azure.com"
-API_VERSION = "2021-12-02"
 _POLL_SECONDS = 0.25
-_META = "idpctl"  # prefix of our metadata names (x-ms-meta-idpctl...)
-_LOCK_FIELDS = ("lock_id", "host", "pid", "started_at", "operation", "user")
-_PLACEHOLDER = f"{_META}placeholder"
-# answers worth another try: the request may not have run, or storage is busy (ServerBusy)
-_TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
-_RETRIED = "idpctl_retried"  # response.extensions key: True when an earlier try was lost
-
-
-@dataclass(frozen=True)
-class _Properties:
-    etag: str
-    metadata: Mapping[str, str]
-    leased: bool
-
 
 class AzureBlobStateStore:
     """The state as one block blob, locked by an infinite lease on it (see module docstring).
@@ -93,17 +89,14 @@ class AzureBlobStateStore:
         self.url = f"{account_url.rstrip('/')}/{quote(container)}/{quote(blob)}"
         self.container_url = f"{account_url.rstrip('/')}/{quote(container)}"
         install_redaction()
-        self._client = httpx.Client(auth=auth, verify=tls.verify(verify), timeout=timeout,
-                                    transport=transport)
+        self.http = BlobHttp(self.url, auth=auth, verify=verify, timeout=timeout,
+                             transport=transport, max_retries=max_retries,
+                             backoff_base=backoff_base, max_wait=max_wait, sleep=sleep)
         self._guard = threading.Lock()
         self._loaded = False
         self._etag: str | None = None  # of the blob as this store last saw it; None: absent
         self._basis: tuple[int, str] | None = None  # (serial, lineage) of the loaded state
         self._lease: tuple[str, LockInfo] | None = None  # (lease id, holder) while locked
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.max_wait = max_wait
-        self._sleep = sleep
 
     @classmethod
     def from_settings(cls, spec: Mapping[str, Any], *, settings: Any = None,
@@ -138,26 +131,26 @@ class AzureBlobStateStore:
         return self.url
 
     def close(self) -> None:
-        self._client.close()
+        self.http.close()
 
     # -- load and save -----------------------------------------------------------------
 
     def load(self) -> State:
         with self._guard:
-            response = self._send("GET", self.url, ok=(200, 404))
+            response = self.http.send("GET", self.url, ok=(200, 404))
             self._loaded = True
             if response.status_code == 404:
                 self._etag, self._basis = None, None
-                return state_module.new_state()
+                return codec.new_state()
             self._etag = response.headers["etag"]
             state = self._parse(response)
             self._basis = None if state is None else (state.serial, state.lineage)
-            return state if state is not None else state_module.new_state()
+            return state if state is not None else codec.new_state()
 
     def _parse(self, response: httpx.Response) -> State | None:
         body = response.content
         if not body.strip():
-            if _metadata(response.headers).get(_PLACEHOLDER) == "true":
+            if metadata(response.headers).get(PLACEHOLDER) == "true":
                 return None
             raise StateError(f"state blob {self.url} is empty; it was left unchanged")
         try:
@@ -165,10 +158,10 @@ class AzureBlobStateStore:
         except (UnicodeDecodeError, ValueError):
             raise StateError(f"state blob {self.url} is not valid JSON; it was left "
                              "unchanged") from None
-        return state_module.from_data(data, origin=self.url)
+        return codec.from_data(data, origin=self.url)
 
     def save(self, state: State) -> None:
-        text = state_module.dumps(state)
+        text = codec.dumps(state)
         with self._guard:
             if not self._loaded:
                 raise StateError(f"state blob {self.url}: save without load")
@@ -184,7 +177,7 @@ class AzureBlobStateStore:
                 if response.status_code == 201:
                     etag = response.headers["etag"]
                     break
-                landed = self._own_write(text) if _retried(response) else None
+                landed = self._own_write(text) if retried(response) else None
                 if landed is not None:
                     etag = landed
                     break
@@ -200,20 +193,20 @@ class AzureBlobStateStore:
         headers.update({"if-match": self._etag} if self._etag else {"if-none-match": "*"})
         if self._lease is not None:
             headers["x-ms-lease-id"] = self._lease[0]
-            headers.update(_lock_headers(self._lease[1]))
+            headers.update(lock_headers(self._lease[1]))
         self._ensure_container()
-        response = self._send("PUT", self.url, headers=headers, content=text.encode("utf-8"),
+        response = self.http.send("PUT", self.url, headers=headers, content=text.encode("utf-8"),
                               ok=(201, 409, 412))
         if response.headers.get("x-ms-error-code", "").startswith("Lease"):
             holder = self.read_lock()
             raise LockError(f"cannot save state to {self.url}: "
-                            + _holder_text(holder, self.url), holder=_data(holder))
+                            + holder_text(holder, self.url), holder=holder_data(holder))
         return response
 
     def _own_write(self, text: str) -> str | None:
         """The blob's ETag when it holds exactly `text`: a PUT whose answer was lost landed,
         and its retry was refused only because of it. None otherwise."""
-        response = self._send("GET", self.url, ok=(200, 404))
+        response = self.http.send("GET", self.url, ok=(200, 404))
         if response.status_code == 200 and response.content == text.encode("utf-8"):
             log.debug("state blob %s: a retried save had landed on its first try", self.url)
             return response.headers["etag"]
@@ -222,7 +215,7 @@ class AzureBlobStateStore:
     def _only_metadata_moved(self) -> bool:
         """True when the blob's ETag moved but its state did not (a lock was taken or
         broken since load); then the save is retried against the new ETag."""
-        response = self._send("GET", self.url, ok=(200, 404))
+        response = self.http.send("GET", self.url, ok=(200, 404))
         if response.status_code == 404:
             return False
         current = self._parse(response)
@@ -241,8 +234,8 @@ class AzureBlobStateStore:
         self._acquire(lease_id, timeout=timeout)
         try:
             props = self._properties()
-            meta = _lock_headers(info, placeholder=props is not None
-                                 and props.metadata.get(_PLACEHOLDER) == "true")
+            meta = lock_headers(info, placeholder=props is not None
+                                 and props.metadata.get(PLACEHOLDER) == "true")
             self._set_metadata(props, {"x-ms-lease-id": lease_id, **meta}, ok=(200,))
             self._lease = (lease_id, info)
             log.debug("state blob %s leased (lock id %s)", self.url, info.lock_id)
@@ -260,7 +253,7 @@ class AzureBlobStateStore:
         headers = {"x-ms-lease-action": "acquire", "x-ms-lease-duration": "-1",
                    "x-ms-proposed-lease-id": lease_id}
         while True:
-            response = self._send("PUT", self.url, params={"comp": "lease"}, headers=headers,
+            response = self.http.send("PUT", self.url, params={"comp": "lease"}, headers=headers,
                                   ok=(201, 404, 409))
             code = response.headers.get("x-ms-error-code", "")
             if response.status_code == 201:
@@ -275,7 +268,7 @@ class AzureBlobStateStore:
             elif time.monotonic() >= deadline:
                 holder = self._named_holder()
                 waited = f"timed out after {timeout:g}s waiting: " if timeout > 0 else ""
-                raise LockError(waited + _holder_text(holder, self.url), holder=_data(holder))
+                raise LockError(waited + holder_text(holder, self.url), holder=holder_data(holder))
             else:
                 time.sleep(min(_POLL_SECONDS, max(deadline - time.monotonic(), 0.01)))
 
@@ -284,7 +277,7 @@ class AzureBlobStateStore:
         before the metadata naming its holder is written."""
         patience = time.monotonic() + 1.0
         holder = self.read_lock()
-        while holder is _UNKNOWN_HOLDER and time.monotonic() < patience:
+        while holder is UNKNOWN_HOLDER and time.monotonic() < patience:
             time.sleep(0.05)
             holder = self.read_lock()
         return holder
@@ -292,58 +285,51 @@ class AzureBlobStateStore:
     def _release(self, lease_id: str, info: LockInfo) -> None:
         props = self._properties()
         response = self._set_metadata(props, {"x-ms-lease-id": lease_id,
-                                              **_clean_metadata(props)}, ok=(200, 404, 409, 412))
+                                              **clean_metadata(props)}, ok=(200, 404, 409, 412))
         if response.status_code != 200:
             log.warning("state lock on %s was broken while held (lock id %s)", self.url,
                         info.lock_id)
             return
-        self._send("PUT", self.url, params={"comp": "lease"}, ok=(200, 409, 412),
+        self.http.send("PUT", self.url, params={"comp": "lease"}, ok=(200, 409, 412),
                    headers={"x-ms-lease-action": "release", "x-ms-lease-id": lease_id})
         log.debug("state blob %s lease released", self.url)
 
     def read_lock(self) -> LockInfo | None:
-        props = self._properties()
-        if props is None or not props.leased:
-            return None
-        values: dict[str, Any] = {f: props.metadata.get(f"{_META}{f.replace('_', '')}")
-                                  for f in _LOCK_FIELDS}
-        with contextlib.suppress(TypeError, ValueError):
-            values["pid"] = int(values["pid"])
-            return LockInfo.from_data(values)
-        return _UNKNOWN_HOLDER
+        return lock_record(self._properties())
 
     def unlock(self, lock_id: str) -> LockInfo:
         current = self.read_lock()
         if current is None:
             raise StateError(f"state is not locked (no lease on {self.url})")
-        if current is _UNKNOWN_HOLDER or current.lock_id != lock_id.strip():
+        if current is UNKNOWN_HOLDER or current.lock_id != lock_id.strip():
             raise LockError(f"lock id {lock_id} does not match the current lock: "
-                            + _holder_text(current, self.url), holder=_data(current))
-        broken = self._send("PUT", self.url, params={"comp": "lease"}, ok=(202, 409),
+                            + holder_text(current, self.url), holder=holder_data(current))
+        broken = self.http.send("PUT", self.url, params={"comp": "lease"}, ok=(202, 409),
                             headers={"x-ms-lease-action": "break",
                                      "x-ms-lease-break-period": "0"})
-        if broken.status_code == 409 and not _retried(broken):  # broken since read_lock
+        if broken.status_code == 409 and not retried(broken):  # broken since read_lock
             raise StateError(f"state blob {self.url}: the lease could not be broken "
                              f"({broken.headers.get('x-ms-error-code', '409')})")
         props = self._properties()
-        self._set_metadata(props, _clean_metadata(props), ok=(200, 412))  # 412: re-leased
+        self._set_metadata(props, clean_metadata(props), ok=(200, 412))  # 412: re-leased
         log.info("state lock on %s broken (lock id %s)", self.url, lock_id)
         return current
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def _properties(self) -> _Properties | None:
-        response = self._send("HEAD", self.url, ok=(200, 404))
+    def _properties(self) -> BlobProperties | None:
+        response = self.http.send("HEAD", self.url, ok=(200, 404))
         if response.status_code == 404:
             return None
-        return _Properties(etag=response.headers["etag"], metadata=_metadata(response.headers),
-                           leased=response.headers.get("x-ms-lease-status") == "locked")
+        return BlobProperties(etag=response.headers["etag"],
+                              metadata=metadata(response.headers),
+                              leased=response.headers.get("x-ms-lease-status") == "locked")
 
-    def _set_metadata(self, props: _Properties | None, headers: Mapping[str, str], *,
+    def _set_metadata(self, props: BlobProperties | None, headers: Mapping[str, str], *,
                       ok: tuple[int, ...]) -> httpx.Response:
         """Replace the blob's metadata. Metadata moves the ETag but not the state: when this
         store's ETag was current, it follows."""
-        response = self._send("PUT", self.url, params={"comp": "metadata"}, headers=headers,
+        response = self.http.send("PUT", self.url, params={"comp": "metadata"}, headers=headers,
                               ok=ok)
         if response.status_code == 200 and props is not None and self._etag == props.etag:
             self._etag = response.headers.get("etag", self._etag)
@@ -351,117 +337,15 @@ class AzureBlobStateStore:
 
     def _create_placeholder(self) -> None:
         self._ensure_container()
-        self._send("PUT", self.url, content=b"", ok=(201, 409, 412),
+        self.http.send("PUT", self.url, content=b"", ok=(201, 409, 412),
                    headers={"x-ms-blob-type": "BlockBlob", "if-none-match": "*",
-                            f"x-ms-meta-{_PLACEHOLDER}": "true"})
+                            f"x-ms-meta-{PLACEHOLDER}": "true"})
 
     def _ensure_container(self, *, force: bool = False) -> None:
         if force or self._etag is None:
-            self._send("PUT", self.container_url, params={"restype": "container"},
+            self.http.send("PUT", self.container_url, params={"restype": "container"},
                        ok=(201, 409))
 
-    def _send(self, method: str, url: str, *, ok: tuple[int, ...],
-              params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
-              content: bytes | None = None) -> httpx.Response:
-        """One request, tried again on a transient failure (see the module docstring); the
-        answer's `extensions[_RETRIED]` says whether an earlier try may have run."""
-        backoff = Backoff(base=self.backoff_base, cap=8.0, max_total=self.max_wait)
-        for attempt in range(self.max_retries + 1):
-            outcome = self._try(method, url, params=params, headers=headers, content=content)
-            if isinstance(outcome, httpx.Response) and (
-                    outcome.status_code in ok or outcome.status_code not in _TRANSIENT):
-                outcome.extensions[_RETRIED] = attempt > 0
-                if outcome.status_code not in ok:
-                    raise _refused(self.url, method, outcome)
-                return outcome
-            after = parse_retry_after(outcome.headers) \
-                if isinstance(outcome, httpx.Response) else None
-            wait = backoff.next_wait(after) if attempt < self.max_retries else None
-            if wait is None:
-                if isinstance(outcome, httpx.Response):
-                    raise _refused(self.url, method, outcome)
-                raise StateError(f"cannot reach state blob {self.url}: "
-                                 f"{type(outcome).__name__}") from None
-            log.debug("state blob %s: %s answered %s; trying again in %.2fs", self.url,
-                      method, _what(outcome), wait)
-            self._sleep(wait)
-        raise AssertionError("unreachable")
-
-    def _try(self, method: str, url: str, *, params: Mapping[str, str] | None,
-             headers: Mapping[str, str] | None, content: bytes | None
-             ) -> httpx.Response | httpx.TransportError:
-        sent = {"x-ms-version": API_VERSION, "x-ms-date": formatdate(usegmt=True),
-                **(headers or {})}
-        try:
-            return self._client.request(method, url, params=params, headers=sent,
-                                        content=content)
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
-            raise StateError(f"cannot reach state blob {self.url}: "
-                             f"{type(error).__name__}") from None
-        except httpx.ConnectError as error:
-            if "CERTIFICATE_VERIFY_FAILED" in str(error):
-                raise StateError(f"cannot reach state blob {self.url}: ConnectError "
-                                 "(TLS certificate not trusted; check graph.caBundle)") from None
-            return error
-        except httpx.TransportError as error:
-            return error
-        except httpx.HTTPError as error:
-            raise StateError(f"cannot reach state blob {self.url}: "
-                             f"{type(error).__name__}") from None
-
-
-def _retried(response: httpx.Response) -> bool:
-    return bool(response.extensions.get(_RETRIED))
-
-
-def _what(outcome: httpx.Response | httpx.TransportError) -> str:
-    if isinstance(outcome, httpx.Response):
-        return f"{outcome.status_code} {outcome.headers.get('x-ms-error-code', '')}".rstrip()
-    return type(outcome).__name__
-
-
-def _refused(url: str, method: str, response: httpx.Response) -> StateError:
-    code = response.headers.get("x-ms-error-code", "")
-    hint = " (check the key, SAS or sign-in)" if response.status_code in (401, 403) else ""
-    return StateError(f"state blob {url}: {method} answered {response.status_code} "
-                      f"{code}{hint}".rstrip())
-
-
-_UNKNOWN_HOLDER = LockInfo(lock_id="", host="unknown", pid=0, started_at="unknown",
-                           operation="unknown", user="unknown")
-
-
-def _holder_text(holder: LockInfo | None, url: str) -> str:
-    if holder is None or holder is _UNKNOWN_HOLDER:
-        return (f"state blob {url} is leased but carries no idpctl lock record (a lease "
-                "taken a moment ago, or by another tool); if nothing holds it, break the "
-                "lease in Azure")
-    return holder.describe()
-
-
-def _data(holder: LockInfo | None) -> dict[str, Any] | None:
-    return None if holder is None or holder is _UNKNOWN_HOLDER else holder.to_data()
-
-
-def _lock_headers(info: LockInfo, *, placeholder: bool = False) -> dict[str, str]:
-    headers = {f"x-ms-meta-{_META}{name.replace('_', '')}": quote(str(value), safe=" :@-._")
-               for name, value in info.to_data().items()}
-    if placeholder:
-        headers[f"x-ms-meta-{_PLACEHOLDER}"] = "true"
-    return headers
-
-
-def _clean_metadata(props: _Properties | None) -> dict[str, str]:
-    """Metadata headers keeping everything but the lock record."""
-    lock_names = {f"{_META}{f.replace('_', '')}" for f in _LOCK_FIELDS}
-    kept = {} if props is None else {k: v for k, v in props.metadata.items()
-                                      if k not in lock_names}
-    return {f"x-ms-meta-{k}": quote(v, safe=" :@-._") for k, v in kept.items()}
-
-
-def _metadata(headers: httpx.Headers) -> dict[str, str]:
-    return {k[len("x-ms-meta-"):].lower(): unquote(v) for k, v in headers.items()
-            if k.lower().startswith("x-ms-meta-")}
 
 
 def _reveal(value: Any, settings: Any) -> Secret:
@@ -502,3 +386,8 @@ def _storage_token(settings: Any) -> Callable[[], str]:
     provider = auth.token_provider(settings.auth, tenant=settings.tenant,
                                    authority_root=settings.authority, verify=verify)
     return lambda: provider.token(STORAGE_RESOURCE)
+
+
+def _is_a_state_store(store: AzureBlobStateStore) -> StateStore:
+    """The type checker proves this store meets `StateStore` (no runtime use)."""
+    return store

@@ -59,7 +59,7 @@ class LockInfo:
     def from_data(cls, data: Any) -> LockInfo:
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-        values = {name: data.get(name) for name in cls.__dataclass_fields__}
+        values: dict[str, Any] = {name: data.get(name) for name in cls.__dataclass_fields__}
         if not isinstance(values["pid"], int) or not all(
             isinstance(values[name], str) for name in values if name != "pid"
         ):
