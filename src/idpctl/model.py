@@ -85,6 +85,9 @@ class Secret:
     """
 
     __slots__ = ("_value", "source", "version")
+    _value: str
+    source: str
+    version: str | None
 
     def __init__(self, value: str, *, source: str, version: str | None = None) -> None:
         from idpctl import redact

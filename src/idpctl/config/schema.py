@@ -40,7 +40,13 @@ _FIELD_HINTS = {
 }
 
 class _Settings(Protocol):
-    tenant_kind: str
+    """What the semantic rules read of the settings (`config.settings.Settings`)."""
+
+    @property
+    def tenant_kind(self) -> str: ...  # "" when unknown: no tenant-kind rule runs
+
+    @property
+    def secret_policy(self) -> Mapping[str, str] | None: ...
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
@@ -288,7 +294,7 @@ def _policy_rules(provider: Provider, settings: _Settings) -> list[tuple[KeyPath
     from idpctl.errors import ConfigError
 
     try:
-        base = parse_policy(getattr(settings, "secret_policy", None))
+        base = parse_policy(settings.secret_policy)
     except ConfigError:
         base = DEFAULT_POLICY  # idpctl.yaml's own policy is reported where it is loaded
     try:

@@ -45,7 +45,7 @@ def _tenant_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str
 
 
 def _path_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
-    found = []
+    found: list[tuple[tuple[str, ...], str]] = []
     for key in _CA_KEYS:
         value = lookup(data, key)
         message = _pem_problem(Path(value)) if isinstance(value, str) else None

@@ -218,7 +218,7 @@ def lenient_settings(path: Path, *, env: str | None = None, allowance: Allowance
     return Settings(
         path=Path(doc.file).resolve(), tenant="", document=doc, allowance=allowance,
         providers_root=providers_root,
-        tenant_kind=data.get("tenantKind") if data.get("tenantKind") in TENANT_KINDS else "",
+        tenant_kind=str(data["tenantKind"]) if data.get("tenantKind") in TENANT_KINDS else "",
         provider_paths=tuple(paths),
         variables={k: _text(v) for k, v in variables.items()
                    if isinstance(k, str) and VAR_NAME.fullmatch(k)

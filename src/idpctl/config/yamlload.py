@@ -23,9 +23,11 @@ from yaml.composer import Composer
 from yaml.resolver import BaseResolver
 
 try:
-    from yaml.cyaml import CParser
+    from yaml._yaml import CParser  # what yaml.cyaml builds its loaders on
 except ImportError:  # PyYAML built without libyaml: the pure-Python loader does it all
-    CParser = None
+    _LIBYAML = False
+else:
+    _LIBYAML = True
 
 from idpctl.config.document import (
     Document,
@@ -104,7 +106,7 @@ for _tag, _regex, _first in (
 ):
     _Loader.add_implicit_resolver(f"{_TAG}{_tag}", _regex, list(_first))
 
-if CParser is not None:
+if _LIBYAML:
 
     class _CLoader(_DepthLimit, Composer, CParser, BaseResolver):
         """libyaml's parser (C) under PyYAML's composer: the same nodes, marks and limits as
@@ -161,7 +163,9 @@ class _Builder:
                 if node.tag != _SEQUENCE:
                     self.problem(node, f"unsupported YAML tag {_short(node.tag)!r}")
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-            return self._scalar(node)
+            if isinstance(node, yaml.ScalarNode):
+                return self._scalar(node)
+            raise self._fatal(node, f"unsupported YAML node {type(node).__name__}")
         finally:
             self._in_alias -= repeated
 
@@ -328,7 +332,7 @@ def load_text(text: str, *, file: str = "<string>", path: Path | None = None) ->
     parser, so every message (and its line and column) is the same whichever parser ran."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    if CParser is not None:
+    if _LIBYAML:
         try:
             return _load(text, file, path, _CLoader)
         except ConfigError:
