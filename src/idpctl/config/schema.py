@@ -1,5 +1,6 @@
 """Validation against `schemas/` with a location for every problem, then the semantic rules a
-JSON Schema cannot say (unique natural keys, tenant capabilities, issuer and discovery rules).
+JSON Schema cannot say (unique natural keys, tenant capabilities, names, secret policies; the
+issuer and discovery URL rules of OIDC providers are in `config.oidcrules`).
 
 Messages never quote a value the user wrote, except a `kind` name: a value might be a secret
 that was pasted in the wrong place.
