@@ -7,7 +7,7 @@ helpers every config module uses to walk one and to report a problem at a place 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ __all__ = [
     "lookup",
     "pack",
     "problem_at",
+    "unique_problems",
     "unpack",
     "value_at",
 ]
@@ -59,6 +60,11 @@ def display_path(path: Path | str) -> str:
 def problem_at(loc: Location, message: str) -> Problem:
     """A problem reported at `loc`."""
     return Problem(loc.file, loc.line, loc.column, message)
+
+
+def unique_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """Each problem once, in file, line, column, message order."""
+    return sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.message))
 
 
 def value_at(data: Any, at: KeyPath) -> Any:

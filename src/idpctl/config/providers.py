@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from idpctl.config.document import Document, KeyPath, display_path, problem_at, value_at
+from idpctl.config.document import (
+    Document,
+    KeyPath,
+    display_path,
+    problem_at,
+    unique_problems,
+    value_at,
+)
 from idpctl.config.environments import substitute
 from idpctl.config.references import reference_problems, secret_refs
 from idpctl.config.schema import did_you_mean, semantic_problems, validate_document
@@ -171,7 +178,7 @@ class _ProviderLoader:
         problems = list(self.problems)
         problems += semantic_problems(self._checked, self.settings, self.kinds,
                                       locate=self._locate)
-        return sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.message))
+        return unique_problems(problems)
 
     def _locate(self, provider: Provider, path: KeyPath) -> Location:
         doc, at, renames = self._where[id(provider)]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from idpctl.config import schemafast
-from idpctl.config.document import Document, KeyPath, problem_at, value_at
+from idpctl.config.document import Document, KeyPath, problem_at, unique_problems, value_at
 from idpctl.config.moves import move_problems
 from idpctl.config.oidcrules import oidc_rules
 from idpctl.errors import Problem
@@ -103,11 +103,7 @@ def validate_document(
     problems: list[Problem] = []
     for error in validator.iter_errors(value):
         problems.extend(_convert(error, doc, at, label or schema_name))
-    return _unique(problems)
-
-
-def _unique(problems: Iterable[Problem]) -> list[Problem]:
-    return sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.message))
+    return unique_problems(problems)
 
 
 def _dotted(path: Sequence[str | int]) -> str:
@@ -233,7 +229,7 @@ def semantic_problems(
         problems.extend(_provider_problems(provider, settings, kinds, where))
     problems.extend(_case_twins(providers, kinds, where))
     problems.extend(_move_problems(providers, kinds, where))
-    return _unique(problems)
+    return unique_problems(problems)
 
 
 def _move_problems(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> list[Problem]:
