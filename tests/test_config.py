@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from idpctl.config.settings import (
-    find_settings,
-    load_providers,
-    load_settings,
-    provider_files,
-    resolve_settings,
-)
+from idpctl.config.providers import load_providers, provider_files
+from idpctl.config.settings import find_settings, load_settings, resolve_settings
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import SecretRef

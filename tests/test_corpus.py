@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idpctl.cli.main import main
-from idpctl.config.yamlload import display_path, load_text
+from idpctl.config.document import display_path
+from idpctl.config.yamlload import load_text
 from idpctl.errors import ConfigError
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -266,7 +267,8 @@ _VALUES = st.recursive(
                                                                    HealthCheck.function_scoped_fixture])
 @given(st.dictionaries(st.sampled_from(_FIELD_NAMES), _VALUES, max_size=10))
 def test_provider_loading_raises_only_config_error(tmp_path: Path, data: dict) -> None:
-    from idpctl.config.settings import load_providers, load_settings
+    from idpctl.config.providers import load_providers
+    from idpctl.config.settings import load_settings
     from idpctl.kinds import load_kinds
 
     (tmp_path / "p.yaml").write_text(json.dumps(data))

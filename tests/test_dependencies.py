@@ -50,6 +50,7 @@ TOOLS = {
     "mypy": ("pyproject.toml", '"mypy=='),
     "types-pyyaml": ("pyproject.toml", "[tool.mypy]"),
     "types-requests": ("pyproject.toml", "[tool.mypy]"),
+    "types-jsonschema": ("pyproject.toml", "[tool.mypy]"),
 }
 
 TEST_AREAS = ("tests", "benchmarks", "scripts")

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,51 @@ def test_unresolved_variable_is_a_located_error(promoted) -> None:
     assert no_env.code == 1 and "unresolved variable ${var.LABEL}" in no_env.out
     unknown = ws.run("plan", "--env", "staging", env=DEV)
     assert unknown.code == 1 and "environments/staging.yaml does not exist" in unknown.err
+
+
+# --- config.environments as plain calls -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "valid"), [
+    ("prod", True), ("eu-west.2_b", True), (".hidden", False), ("a/b", False), ("..", False),
+    ("", False), ("p rod", False), ("prod\n", False),
+])
+def test_an_environment_name_is_letters_digits_and_dot_dash_underscore(
+    name: str, valid: bool
+) -> None:
+    from idpctl.config.environments import is_environment_name
+
+    assert is_environment_name(name) is valid
+
+
+def test_environment_names_lists_the_overlays_and_skips_hidden_and_odd_names(
+    tmp_path: Path,
+) -> None:
+    from idpctl.config.environments import environment_names
+
+    folder = tmp_path / "environments"
+    folder.mkdir()
+    for name in ("prod.yaml", "dev.yaml", ".hidden.yaml", "no spaces.yaml", "notes.txt"):
+        (folder / name).write_text("{}\n", encoding="utf-8")
+    (folder / "dir.yaml").mkdir()
+    assert environment_names(tmp_path / "idpctl.yaml") == ["dev", "prod"]
+    assert environment_names(tmp_path / "other" / "idpctl.yaml") == []
+
+
+def test_substitute_replaces_known_variables_and_reports_each_unknown_one_with_its_path() -> None:
+    from idpctl.config.environments import substitute
+
+    missing: list[tuple[tuple[str | int, ...], str]] = []
+    data = {"a": "x-${var.ONE}-${var.TWO}", "list": ["${var.ONE}", 3], "n": None}
+    out = substitute(data, {"ONE": "1"}, lambda path, name: missing.append((path, name)))
+    assert out == {"a": "x-1-${var.TWO}", "list": ["1", 3], "n": None}
+    assert missing == [(("a",), "TWO")]
+
+
+def test_parse_variables_takes_the_last_value_and_names_a_malformed_option() -> None:
+    from idpctl.config.environments import parse_variables
+    from idpctl.errors import ConfigError
+
+    assert parse_variables(["A=1", "B=x=y", "A=2"]) == {"A": "2", "B": "x=y"}
+    with pytest.raises(ConfigError, match="-var '1A=x'"):
+        parse_variables(["1A=x"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 @dataclass(frozen=True)
 class _Settings:
     tenant_kind: str = "external"
+    secret_policy: Mapping[str, str] | None = None
 
 
 def _messages(text: str, schema: str = "socialIdentityProvider") -> list[str]:

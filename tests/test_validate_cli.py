@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from idpctl.cli.main import main
-from idpctl.config.settings import load_providers, load_settings
+from idpctl.config.providers import load_providers
+from idpctl.config.settings import load_settings
 from idpctl.kinds import load_kinds
 from idpctl.model import Provider, SecretRef
 

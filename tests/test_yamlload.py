@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from idpctl.config.yamlload import MAX_BYTES, DocumentProblems, display_path, load_file, load_text
+from idpctl.config.document import display_path
+from idpctl.config.yamlload import MAX_BYTES, DocumentProblems, load_file, load_text
 from idpctl.errors import ConfigError
 from idpctl.model import Location
 

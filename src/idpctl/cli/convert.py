@@ -106,9 +106,9 @@ def _sources(args: argparse.Namespace) -> list[Path]:
                 raise IdpctlError(f"convert: {raw} does not exist")
     else:
         from idpctl.cli import pipeline
-        from idpctl.config import settings as config
+        from idpctl.config.providers import provider_files
 
-        found = list(config.provider_files(pipeline.load_settings(args)))
+        found = list(provider_files(pipeline.load_settings(args)))
     if not found:
         raise IdpctlError("convert: no provider files to convert")
     return [p.resolve() for p in dict.fromkeys(found)]

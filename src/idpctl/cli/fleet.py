@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from idpctl.config import settings as config
+from idpctl.config.document import display_path
+from idpctl.config.environments import environment_names
 from idpctl.errors import ConfigError, Problem
 from idpctl.render.markdown import fenced, html, span
 
@@ -53,9 +55,9 @@ def environments(args: argparse.Namespace) -> tuple[Path, list[str]]:
     """The idpctl.yaml this run uses and its environments; ConfigError when there are none."""
     path = Path(args.config) if getattr(args, "config", None) else \
         config.find_settings(Path.cwd())
-    names = config.environment_names(path)
+    names = environment_names(path)
     if not names:
-        raise ConfigError([Problem(config.display_path(path), 1, 1,
+        raise ConfigError([Problem(display_path(path), 1, 1,
                                    "--all-envs: no environments/<name>.yaml next to this file")])
     return path, names
 

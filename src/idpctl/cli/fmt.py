@@ -26,8 +26,10 @@ from typing import Any
 import yaml
 
 from idpctl import output
-from idpctl.config.settings import provider_files, resolve_settings
-from idpctl.config.yamlload import MAX_BYTES, Document, display_path, load_text
+from idpctl.config.document import Document, display_path
+from idpctl.config.providers import provider_files
+from idpctl.config.settings import resolve_settings
+from idpctl.config.yamlload import MAX_BYTES, load_text
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import Kinds, load_kinds, migrate_legacy
 

@@ -56,9 +56,9 @@ def load_settings(args: argparse.Namespace) -> Any:
 
 def variables(args: argparse.Namespace) -> dict[str, str]:
     """`-var NAME=VALUE` options (over idpctl.yaml's and the overlay's `variables:`)."""
-    from idpctl.config import settings as config
+    from idpctl.config.environments import parse_variables
 
-    return config.parse_variables(getattr(args, "var", None) or ())
+    return parse_variables(getattr(args, "var", None) or ())
 
 
 def providers_root(args: argparse.Namespace) -> Path | None:
@@ -79,12 +79,12 @@ def allowance(args: argparse.Namespace) -> Any:
 def load_desired(args: argparse.Namespace, *, resolve_secrets: bool = True) -> Desired:
     """Load settings and provider files, validate them, and resolve every secret reference."""
     from idpctl import kinds as kinds_module
-    from idpctl.config import settings as config
+    from idpctl.config.providers import load_providers
 
     settings = load_settings(args)
     kinds = kinds_module.load_kinds()
     warnings: list[Any] = []
-    providers = config.load_providers(settings, kinds, warnings=warnings)
+    providers = load_providers(settings, kinds, warnings=warnings)
     if resolve_secrets:
         from idpctl.secrets import context as secrets
 

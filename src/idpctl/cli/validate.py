@@ -15,14 +15,9 @@ from pathlib import Path
 
 from idpctl import output
 from idpctl.cli.pipeline import providers_root
-from idpctl.config.settings import (
-    find_settings,
-    lenient_settings,
-    load_providers,
-    parse_variables,
-    provider_files,
-    resolve_settings,
-)
+from idpctl.config.environments import parse_variables
+from idpctl.config.providers import load_providers, provider_files
+from idpctl.config.settings import find_settings, lenient_settings, resolve_settings
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import Provider

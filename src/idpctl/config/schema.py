@@ -1,5 +1,6 @@
 """Validation against `schemas/` with a location for every problem, then the semantic rules a
-JSON Schema cannot say (unique natural keys, tenant capabilities, issuer and discovery rules).
+JSON Schema cannot say (unique natural keys, tenant capabilities, names, secret policies; the
+issuer and discovery URL rules of OIDC providers are in `config.oidcrules`).
 
 Messages never quote a value the user wrote, except a `kind` name: a value might be a secret
 that was pasted in the wrong place.
@@ -9,13 +10,13 @@ from __future__ import annotations
 
 import difflib
 import functools
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from idpctl.config import schemafast
+from idpctl.config.document import Document, KeyPath, problem_at, unique_problems, value_at
 from idpctl.config.moves import move_problems
-from idpctl.config.yamlload import Document
+from idpctl.config.oidcrules import oidc_rules
 from idpctl.errors import Problem
 from idpctl.kinds import Kinds, load_kinds
 from idpctl.model import Location, Provider
@@ -34,24 +35,19 @@ REFERENCE_HINT = "{env: NAME}, {file: PATH}, {vault: {path: P, key: K}} or {keyV
 _TYPES = {"object": "a mapping", "array": "a list", "string": "a string",
           "integer": "an integer", "number": "a number", "boolean": "true or false",
           "null": "null"}
-# Microsoft Entra sign-in hosts in every cloud (a host or any subdomain of one): an issuer
-# there is another Entra tenant, which cannot be an OIDC provider (GRAPH.md 2.6, ed-oidc)
-ENTRA_ISSUER_DOMAINS = (
-    "microsoftonline.com", "microsoftonline.us", "microsoftonline.de", "microsoftonline.cn",
-    "login.chinacloudapi.cn", "sts.chinacloudapi.cn", "sts.windows.net", "login.windows.net",
-    "login.microsoft.com", "ciamlogin.com",
-)
 _FIELD_HINTS = {
     "id": "YAML never holds Graph ids: idpctl finds a provider by its natural key",
     "@odata.type": "the kind: field names the Graph type",
 }
-_WELL_KNOWN = ".well-known/openid-configuration"
-
-Path_ = tuple[str | int, ...]
-
 
 class _Settings(Protocol):
-    tenant_kind: str
+    """What the semantic rules read of the settings (`config.settings.Settings`)."""
+
+    @property
+    def tenant_kind(self) -> str: ...  # "" when unknown: no tenant-kind rule runs
+
+    @property
+    def secret_policy(self) -> Mapping[str, str] | None: ...
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
@@ -92,20 +88,14 @@ def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> It
         yield jsonschema.ValidationError("has non-unique elements")
 
 
-def _value_at(data: Any, at: Path_) -> Any:
-    for part in at:
-        data = data[part]
-    return data
-
-
 def validate_document(
-    doc: Document, schema_name: str, *, kinds: Kinds | None = None, at: Path_ = (),
+    doc: Document, schema_name: str, *, kinds: Kinds | None = None, at: KeyPath = (),
     label: str | None = None,
 ) -> list[Problem]:
     """Every schema problem in the value at `at` of `doc`, each located. `label` names the
     value in messages about its top level (e.g. the kind)."""
     kinds = kinds or load_kinds()
-    value = _value_at(doc.data, at)
+    value = value_at(doc.data, at)
     check = schemafast.checker(kinds, schema_name)
     if check is not None and check(value):  # valid: jsonschema would find nothing either
         return []
@@ -113,15 +103,7 @@ def validate_document(
     problems: list[Problem] = []
     for error in validator.iter_errors(value):
         problems.extend(_convert(error, doc, at, label or schema_name))
-    return _unique(problems)
-
-
-def _unique(problems: Iterable[Problem]) -> list[Problem]:
-    return sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.message))
-
-
-def _problem(loc: Location, message: str) -> Problem:
-    return Problem(loc.file, loc.line, loc.column, message)
+    return unique_problems(problems)
 
 
 def _dotted(path: Sequence[str | int]) -> str:
@@ -131,7 +113,7 @@ def _dotted(path: Sequence[str | int]) -> str:
     return text
 
 
-def _convert(error: Any, doc: Document, at: Path_, label: str) -> list[Problem]:
+def _convert(error: Any, doc: Document, at: KeyPath, label: str) -> list[Problem]:
     rel = tuple(error.absolute_path)
     loc = doc.locate((*at, *rel))
     name = _dotted(rel)
@@ -140,13 +122,13 @@ def _convert(error: Any, doc: Document, at: Path_, label: str) -> list[Problem]:
         return _unknown_fields(error, doc, (*at, *rel), name or label)
     if "x-message" in schema:
         message = schema["x-message"]
-        return [_problem(loc, message if not name or message.startswith(name)
+        return [problem_at(loc, message if not name or message.startswith(name)
                          else f"{name}: {message}")]
     if error.validator == "required":
         missing = [r for r in error.validator_value if r not in error.instance]
         where = f" in {name}" if name else f" for {label}"
-        return [_problem(loc, f"missing required field {r!r}{where}") for r in missing]
-    return [_problem(loc, f"{name or label}: {_describe(error, schema)}")]
+        return [problem_at(loc, f"missing required field {r!r}{where}") for r in missing]
+    return [problem_at(loc, f"{name or label}: {_describe(error, schema)}")]
 
 
 def _describe(error: Any, schema: Mapping[str, Any]) -> str:
@@ -193,7 +175,7 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else "other"
 
 
-def _unknown_fields(error: Any, doc: Document, full: Path_, where: str) -> list[Problem]:
+def _unknown_fields(error: Any, doc: Document, full: KeyPath, where: str) -> list[Problem]:
     schema = error.schema
     known = list(schema.get("properties", {}))
     problems = []
@@ -202,7 +184,7 @@ def _unknown_fields(error: Any, doc: Document, full: Path_, where: str) -> list[
             continue
         message = f"unknown field {key!r} in {where}"
         if key in _FIELD_HINTS:
-            problems.append(_problem(doc.locate((*full, key), key=True),
+            problems.append(problem_at(doc.locate((*full, key), key=True),
                                      f"{message}: {_FIELD_HINTS[key]}"))
             continue
         guess = _nested_guess(key, schema) or did_you_mean(key, known)
@@ -210,7 +192,7 @@ def _unknown_fields(error: Any, doc: Document, full: Path_, where: str) -> list[
             message += f"; did you mean {guess!r}?"
         elif schema.get("writeOnly"):
             message += f"; a secret reference is one of {REFERENCE_HINT}"
-        problems.append(_problem(doc.locate((*full, key), key=True), message))
+        problems.append(problem_at(doc.locate((*full, key), key=True), message))
     return problems
 
 
@@ -223,10 +205,10 @@ def _nested_guess(key: str, schema: Mapping[str, Any]) -> str | None:
 
 # --- semantic rules -------------------------------------------------------------------------
 
-Locate = Callable[[Provider, Path_], Location]
+Locate = Callable[[Provider, KeyPath], Location]
 
 
-def _default_locate(provider: Provider, path: Path_) -> Location:
+def _default_locate(provider: Provider, path: KeyPath) -> Location:
     return provider.location or Location("<unknown>", 1, 1)
 
 
@@ -242,18 +224,18 @@ def semantic_problems(
         first = seen.setdefault(provider.address, provider)
         if first is not provider:
             also = f" (also at {first.location})" if first.location else ""
-            problems.append(_problem(where(provider, ()), f"duplicate provider "
+            problems.append(problem_at(where(provider, ()), f"duplicate provider "
                                      f"{provider.address}{also}"))
         problems.extend(_provider_problems(provider, settings, kinds, where))
     problems.extend(_case_twins(providers, kinds, where))
     problems.extend(_move_problems(providers, kinds, where))
-    return _unique(problems)
+    return unique_problems(problems)
 
 
 def _move_problems(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> list[Problem]:
     """`moved: {from: ...}` declarations wrong whatever the state says (config.moves)."""
     wanted = {p.address: p for p in providers if kinds.get(p.kind) is not None}
-    return [_problem(where(provider, ("moved", "from")), f"moved.from {provider.moved_from}: "
+    return [problem_at(where(provider, ("moved", "from")), f"moved.from {provider.moved_from}: "
                      f"{message}") for provider, message in move_problems(wanted, kinds)]
 
 
@@ -271,7 +253,7 @@ def _case_twins(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> l
                 if other.key == provider.key:
                     continue
                 field = kinds[provider.kind].key_field or "key"
-                problems.append(_problem(where(provider, (field,)),
+                problems.append(problem_at(where(provider, (field,)),
                                          f"{field} {provider.key} differs from {other.key} "
                                          f"({where(other, (field,))}) only in case: Graph "
                                          "takes them for one provider"))
@@ -282,7 +264,7 @@ def _provider_problems(
     provider: Provider, settings: _Settings, kinds: Kinds, where: Locate
 ) -> list[Problem]:
     kind = kinds[provider.kind]
-    found: list[tuple[Path_, str]] = []
+    found: list[tuple[KeyPath, str]] = []
     if not kind.managed:
         found.append((("kind",), f"{kind.name} is built in: idpctl never creates, changes or "
                                  "deletes it; remove it from the file"))
@@ -297,19 +279,19 @@ def _provider_problems(
     found.extend(_name_rules(provider, kind))
     found.extend(_social_rules(provider, kinds, tenant_kind))
     if not provider.absent:
-        found.extend(_oidc_rules(provider))
+        found.extend(oidc_rules(provider))
     if provider.secret_policy:
         found.extend(_policy_rules(provider, settings))
-    return [_problem(where(provider, path), message) for path, message in found]
+    return [problem_at(where(provider, path), message) for path, message in found]
 
 
-def _policy_rules(provider: Provider, settings: _Settings) -> list[tuple[Path_, str]]:
+def _policy_rules(provider: Provider, settings: _Settings) -> list[tuple[KeyPath, str]]:
     """The provider's secretPolicy over idpctl.yaml's must be coherent (docs/governance.md)."""
     from idpctl.config.governance import DEFAULT_POLICY, parse_policy
     from idpctl.errors import ConfigError
 
     try:
-        base = parse_policy(getattr(settings, "secret_policy", None))
+        base = parse_policy(settings.secret_policy)
     except ConfigError:
         base = DEFAULT_POLICY  # idpctl.yaml's own policy is reported where it is loaded
     try:
@@ -319,12 +301,12 @@ def _policy_rules(provider: Provider, settings: _Settings) -> list[tuple[Path_, 
     return []
 
 
-def _name_rules(provider: Provider, kind: Any) -> list[tuple[Path_, str]]:
+def _name_rules(provider: Provider, kind: Any) -> list[tuple[KeyPath, str]]:
     """Natural keys and display names are shown to reviewers: no control or layout characters,
     no leading or trailing whitespace (docs/security.md, control 2)."""
     from idpctl.output import first_control
 
-    found: list[tuple[Path_, str]] = []
+    found: list[tuple[KeyPath, str]] = []
     for name in dict.fromkeys(n for n in (kind.key_field, "displayName") if n):
         value = provider.fields.get(name)
         if not isinstance(value, str) or not value:
@@ -344,7 +326,7 @@ def _a(word: str) -> str:
     return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
-def _social_rules(provider: Provider, kinds: Kinds, tenant_kind: str) -> list[tuple[Path_, str]]:
+def _social_rules(provider: Provider, kinds: Kinds, tenant_kind: str) -> list[tuple[KeyPath, str]]:
     if provider.kind != "socialIdentityProvider":
         return []
     prop = kinds.schema(provider.kind)["properties"]["identityProviderType"]
@@ -354,92 +336,3 @@ def _social_rules(provider: Provider, kinds: Kinds, tenant_kind: str) -> list[tu
         return []
     return [(("identityProviderType",), f"identityProviderType {value} is not available in "
                                         f"{_a(tenant_kind)} tenant (only {', '.join(allowed)})")]
-
-
-def _oidc_rules(provider: Provider) -> list[tuple[Path_, str]]:
-    fields = provider.fields
-    found: list[tuple[Path_, str]] = []
-    if provider.kind == "oidcIdentityProvider":
-        found += _issuer_rules(fields.get("issuer"))
-        found += _discovery_rules("wellKnownEndpoint", fields.get("wellKnownEndpoint"))
-        if fields.get("responseType") in ("id_token", "token"):
-            found.append((("responseType",), "responseType: only code works for "
-                                             "oidcIdentityProvider (id_token and token are not "
-                                             "supported)"))
-    elif provider.kind == "openIdConnectIdentityProvider":
-        found += _discovery_rules("metadataUrl", fields.get("metadataUrl"))
-        if fields.get("responseType") == "token":
-            found.append((("responseType",), "responseType: token is not supported by B2C "
-                                             "(use code or id_token)"))
-    else:
-        return found
-    scope = fields.get("scope")
-    if isinstance(scope, str) and "openid" not in scope.split():
-        found.append((("scope",), "scope must contain openid (space-separated, e.g. "
-                                  "'openid profile email')"))
-    return found
-
-
-def _split(url: str) -> urllib.parse.SplitResult | None:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        _ = parts.port
-    except ValueError:
-        return None
-    return parts
-
-
-def _issuer_rules(issuer: Any) -> list[tuple[Path_, str]]:
-    if not isinstance(issuer, str):
-        return []
-    parts = _split(issuer)
-    host = _host(parts) if parts is not None and "\\" not in issuer else None
-    if parts is None or not issuer.startswith("https://") or not host:
-        return [(("issuer",), "issuer must be an https URL (https://host[:port][/path])")]
-    if "?" in issuer or "#" in issuer:
-        return [(("issuer",), "issuer must not have a query or fragment")]
-    if is_entra_host(host):
-        return [(("issuer",), "issuer on a Microsoft Entra sign-in host is refused: another "
-                              "Entra tenant cannot be configured as an OIDC provider")]
-    return []
-
-
-def is_entra_host(host: str) -> bool:
-    """Whether `host` (normalised by `_host`) is a Microsoft Entra sign-in host."""
-    return any(host == d or host.endswith("." + d) for d in ENTRA_ISSUER_DOMAINS)
-
-
-def _host(parts: urllib.parse.SplitResult) -> str | None:
-    """The host as DNS sees it: percent-decoded, IDNA-mapped (which lowercases and folds
-    full-width forms), without the trailing dot of a fully qualified name; None when it is
-    not a valid host name."""
-    raw = urllib.parse.unquote(parts.hostname or "").rstrip(".")
-    try:
-        host = raw.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return None
-    labels = host.split(".")
-    if not host or any(not label for label in labels):
-        return None
-    if any(label.startswith("xn--") and not _punycode_ok(label) for label in labels):
-        return None
-    return host
-
-
-def _punycode_ok(label: str) -> bool:
-    try:
-        label.encode("ascii").decode("idna")
-    except UnicodeError:
-        return False
-    return True
-
-
-def _discovery_rules(name: str, url: Any) -> list[tuple[Path_, str]]:
-    if not isinstance(url, str):
-        return []
-    parts = _split(url)
-    if parts is None or not url.startswith("https://") or not parts.hostname:
-        return [((name,), f"{name} must be an https URL")]
-    if parts.fragment or not parts.path.rstrip("/").endswith(_WELL_KNOWN):
-        return [((name,), f"{name} must end in {_WELL_KNOWN} (the OIDC discovery document)")]
-    return []

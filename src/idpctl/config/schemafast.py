@@ -17,7 +17,7 @@ import functools
 import math
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
 from typing import Any
 
 __all__ = ["Check", "checker", "compile_check", "has_duplicates", "json_key"]
@@ -238,7 +238,7 @@ def _pattern(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -
     return lambda value: not isinstance(value, str) or regex.search(value) is not None
 
 
-def _sized(kind: type, compare: Callable[[int, Any], bool]) -> Callable[..., Check]:
+def _sized(kind: type[Sized], compare: Callable[[int, Any], bool]) -> Callable[..., Check]:
     def make(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
         return lambda value: not isinstance(value, kind) or compare(len(value), arg)
     return make
@@ -250,11 +250,18 @@ def _bound(compare: Callable[[Any, Any], bool]) -> Callable[..., Check]:
     return make
 
 
-def _simple(test: Callable[[Any, Any, Check | None], bool], *, sub: bool = False
-            ) -> Callable[..., Check]:
+def _simple(test: Callable[[Any, Any], bool]) -> Callable[..., Check]:
+    """A keyword checked with its argument alone."""
     def make(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
-        check = c.compile(arg, resolver) if sub else None
-        return lambda value: test(value, arg, check)
+        return lambda value: test(value, arg)
+    return make
+
+
+def _sub(test: Callable[[Any, Check], bool]) -> Callable[..., Check]:
+    """A keyword whose argument is a subschema, compiled once."""
+    def make(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
+        check = c.compile(arg, resolver)
+        return lambda value: test(value, check)
     return make
 
 
@@ -262,12 +269,11 @@ _KEYWORDS: dict[str, Callable[..., Check]] = {
     "type": _type,
     "properties": _properties,
     "additionalProperties": _additional,
-    "required": _simple(lambda v, arg, _: not isinstance(v, dict) or all(k in v for k in arg)),
-    "enum": _simple(lambda v, arg, _: any(_equal(v, e) for e in arg)),
-    "const": _simple(lambda v, arg, _: _equal(v, arg)),
-    "not": _simple(lambda v, arg, check: not check(v), sub=True),
-    "propertyNames": _simple(lambda v, arg, check: not isinstance(v, dict)
-                             or all(check(k) for k in v), sub=True),
+    "required": _simple(lambda v, arg: not isinstance(v, dict) or all(k in v for k in arg)),
+    "enum": _simple(lambda v, arg: any(_equal(v, e) for e in arg)),
+    "const": _simple(lambda v, arg: _equal(v, arg)),
+    "not": _sub(lambda v, check: not check(v)),
+    "propertyNames": _sub(lambda v, check: not isinstance(v, dict) or all(check(k) for k in v)),
     "$ref": lambda c, arg, schema, resolver: c.ref(arg, schema, resolver),
     "if": _if,
     "allOf": _of("allOf"),

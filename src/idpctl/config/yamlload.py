@@ -14,8 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,21 @@ from yaml.composer import Composer
 from yaml.resolver import BaseResolver
 
 try:
-    from yaml.cyaml import CParser
+    from yaml._yaml import CParser  # what yaml.cyaml builds its loaders on
 except ImportError:  # PyYAML built without libyaml: the pure-Python loader does it all
-    CParser = None
+    _LIBYAML = False
+else:
+    _LIBYAML = True
 
+from idpctl.config.document import (
+    Document,
+    KeyPath,
+    Locations,
+    display_path,
+    pack,
+    problem_at,
+    unpack,
+)
 from idpctl.errors import ConfigError, Problem
 from idpctl.model import Location
 from idpctl.net.endpoints import read_regular
@@ -37,10 +47,7 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_SCALAR_CHARS",
-    "Document",
     "DocumentProblems",
-    "Locations",
-    "display_path",
     "load_file",
     "load_text",
 ]
@@ -53,7 +60,6 @@ MAX_ALIAS_NODES = 10_000  # values produced by expanding aliases, in one documen
 # displayName's 256 is in the schemas); an assumption: nothing
 # legitimate comes near 16 KiB, and a 900,000-character clientId must not reach Graph.
 MAX_SCALAR_CHARS = 16 * 1024
-_COLUMNS = 1 << 32  # a packed location is line * _COLUMNS + column
 
 _TAG = "tag:yaml.org,2002:"
 _MAPPING, _SEQUENCE = f"{_TAG}map", f"{_TAG}seq"
@@ -65,69 +71,6 @@ _FLOAT = re.compile(
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def display_path(path: Path | str) -> str:
-    """The path as the user should see it: relative to the working directory when inside it."""
-    try:
-        cwd = os.getcwd()
-        absolute = os.path.abspath(path)
-        if absolute.startswith(cwd.rstrip(os.sep) + os.sep):  # the common case, no syscalls
-            return os.path.relpath(absolute, cwd)
-        # through a symbolic link, a path may still lie inside the working directory
-        return str(Path(path).resolve().relative_to(Path(cwd).resolve()))
-    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symbolic link loop
-        return str(path)
-
-
-class Locations(Mapping[tuple[str | int, ...], Location]):
-    """Path -> Location, stored packed (one int a node, not a Location object) so that
-    thousands of loaded files stay small; a Location is made when one is asked for."""
-
-    __slots__ = ("_file", "_packed")
-
-    def __init__(self, file: str, packed: dict[tuple[str | int, ...], int]) -> None:
-        self._file = file
-        self._packed = packed
-
-    def __getitem__(self, path: tuple[str | int, ...]) -> Location:
-        line, column = divmod(self._packed[path], _COLUMNS)
-        return Location(self._file, line, column)
-
-    def __contains__(self, path: object) -> bool:
-        return path in self._packed
-
-    def __iter__(self) -> Iterator[tuple[str | int, ...]]:
-        return iter(self._packed)
-
-    def __len__(self) -> int:
-        return len(self._packed)
-
-
-@dataclass(frozen=True)
-class Document:
-    """One YAML document as plain Python values, with the location of each key and value.
-
-    Paths are tuples of mapping keys (str) and list indexes (int) from the root.
-    """
-
-    file: str  # as shown to the user
-    path: Path | None
-    data: Any
-    locations: Mapping[tuple[str | int, ...], Location] = field(repr=False)
-    key_locations: Mapping[tuple[str | int, ...], Location] = field(repr=False)
-
-    def locate(self, path: Sequence[str | int] = (), *, key: bool = False) -> Location:
-        """Where the value at `path` (or its key, with `key=True`) is; the nearest ancestor's
-        location when the path does not exist (a missing field is reported at its parent)."""
-        path = tuple(path)
-        if key and path in self.key_locations:
-            return self.key_locations[path]
-        while path:
-            if path in self.locations:
-                return self.locations[path]
-            path = path[:-1]
-        return self.locations.get((), Location(self.file, 1, 1))
 
 
 class _DepthLimit:
@@ -163,7 +106,7 @@ for _tag, _regex, _first in (
 ):
     _Loader.add_implicit_resolver(f"{_TAG}{_tag}", _regex, list(_first))
 
-if CParser is not None:
+if _LIBYAML:
 
     class _CLoader(_DepthLimit, Composer, CParser, BaseResolver):
         """libyaml's parser (C) under PyYAML's composer: the same nodes, marks and limits as
@@ -183,8 +126,8 @@ class _Builder:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.locations: dict[tuple[str | int, ...], int] = {}  # packed: see Locations
-        self.key_locations: dict[tuple[str | int, ...], int] = {}
+        self.locations: dict[KeyPath, int] = {}  # packed: see Locations
+        self.key_locations: dict[KeyPath, int] = {}
         self.problems: list[Problem] = []
         self._seen: set[int] = set()
         self._alias_nodes = 0
@@ -196,13 +139,12 @@ class _Builder:
 
     def packed(self, node: yaml.Node) -> int:
         mark = node.start_mark
-        return (mark.line + 1) * _COLUMNS + mark.column + 1
+        return pack(mark.line + 1, mark.column + 1)
 
     def problem(self, node: yaml.Node, message: str) -> None:
-        loc = self.loc(node)
-        self.problems.append(Problem(loc.file, loc.line, loc.column, message))
+        self.problems.append(problem_at(self.loc(node), message))
 
-    def build(self, node: yaml.Node, path: tuple[str | int, ...] = ()) -> Any:
+    def build(self, node: yaml.Node, path: KeyPath = ()) -> Any:
         if len(path) > MAX_DEPTH:
             raise self._fatal(node, f"nested deeper than {MAX_DEPTH} levels (recursive alias?)")
         repeated = id(node) in self._seen
@@ -221,7 +163,9 @@ class _Builder:
                 if node.tag != _SEQUENCE:
                     self.problem(node, f"unsupported YAML tag {_short(node.tag)!r}")
                 return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-            return self._scalar(node)
+            if isinstance(node, yaml.ScalarNode):
+                return self._scalar(node)
+            raise self._fatal(node, f"unsupported YAML node {type(node).__name__}")
         finally:
             self._in_alias -= repeated
 
@@ -233,10 +177,9 @@ class _Builder:
             return ""
 
     def _fatal(self, node: yaml.Node, message: str) -> ConfigError:
-        loc = self.loc(node)
-        return ConfigError([Problem(loc.file, loc.line, loc.column, message)])
+        return ConfigError([problem_at(self.loc(node), message)])
 
-    def _mapping(self, node: yaml.MappingNode, path: tuple[str | int, ...]) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         if node.tag != _MAPPING:
             self.problem(node, f"unsupported YAML tag {_short(node.tag)!r}")
         result: dict[str, Any] = {}
@@ -252,7 +195,7 @@ class _Builder:
             if _SURROGATE.search(key):
                 key = self._surrogates(key_node)
             if key in result:
-                first = self.key_locations[(*path, key)] // _COLUMNS
+                first, _ = unpack(self.key_locations[(*path, key)])
                 self.problem(key_node, f"duplicate key {key!r} (first at line {first})")
                 continue
             self.key_locations[(*path, key)] = self.packed(key_node)
@@ -261,7 +204,7 @@ class _Builder:
             result.setdefault(key, value)
         return result
 
-    def _merge(self, node: yaml.Node, path: tuple[str | int, ...]) -> dict[str, Any]:
+    def _merge(self, node: yaml.Node, path: KeyPath) -> dict[str, Any]:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         merged: dict[str, Any] = {}
         for source in reversed(sources):
@@ -389,7 +332,7 @@ def load_text(text: str, *, file: str = "<string>", path: Path | None = None) ->
     parser, so every message (and its line and column) is the same whichever parser ran."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    if CParser is not None:
+    if _LIBYAML:
         try:
             return _load(text, file, path, _CLoader)
         except ConfigError:
@@ -411,12 +354,11 @@ def _load(text: str, file: str, path: Path | None, loader_class: type) -> Docume
     finally:
         if loader is not None:
             loader.dispose()
+    document = Document(file, path, data, Locations(file, builder.locations),
+                        Locations(file, builder.key_locations))
     if builder.problems:
-        raise DocumentProblems(builder.problems, Document(
-            file, path, data, Locations(file, builder.locations),
-            Locations(file, builder.key_locations)))
-    return Document(file, path, data, Locations(file, builder.locations),
-                    Locations(file, builder.key_locations))
+        raise DocumentProblems(builder.problems, document)
+    return document
 
 
 def load_file(path: Path, *, file: str | None = None) -> Document:
