@@ -39,6 +39,12 @@ __all__ = ["Store"]
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = "idpctl-emulator-store/1"
+
+# `Store.list` hides the builtin `list` inside the class body: the types it needs, spelled here
+Names = list[str]
+Records = list[dict]
+
+
 class Store:
     """The identity providers of one emulated tenant. Thread-safe."""
 
@@ -60,14 +66,14 @@ class Store:
 
     # ---- Graph operations -------------------------------------------------------------------
 
-    def list(self, version: str, *, select: list[str] | None = None) -> list[dict]:
+    def list(self, version: str, *, select: Names | None = None) -> Records:
         fields = self._select(version, select)
         with self._lock:
             return [self._render(item, version, select=fields) for item in self._items.values()
                     if self._visible(item["id"]) and self._in_version(item, version)]
 
     def page(self, version: str, *, offset: int, size: int,
-             select: list[str] | None = None) -> tuple[list[dict], bool]:
+             select: Names | None = None) -> tuple[Records, bool]:
         """Items `offset` .. `offset + size` of `list`, and whether more follow: only the
         page's items are rendered, so a page costs what it holds."""
         fields = self._select(version, select)
@@ -80,7 +86,7 @@ class Store:
             return ([self._render(item, version, select=fields) for item in window[:size]],
                     len(window) > size)
 
-    def get(self, version: str, provider_id: str, *, select: list[str] | None = None) -> dict:
+    def get(self, version: str, provider_id: str, *, select: Names | None = None) -> dict:
         fields = self._select(version, select)
         with self._lock:
             item = self._find(provider_id, visible_only=True)
@@ -96,7 +102,7 @@ class Store:
         if "id" in body:
             raise GraphFault(400, "invalidRequest",
                              "Property 'id' is read-only: the server assigns it.")
-        record = {name: None for name in spec.props}
+        record: dict[str, Any] = {name: None for name in spec.props}
         record.update(self._check_fields(spec, body))
         if spec.name == B2C_OIDC and record["domainHint"] is None:
             record["domainHint"] = ""
@@ -137,11 +143,11 @@ class Store:
             self._visible_at.pop(provider_id, None)
         log.debug("deleted %s %s", spec.name, provider_id)
 
-    def available_provider_types(self, version: str) -> list[str]:
+    def available_provider_types(self, version: str) -> Names:
         self._check_version_name(version)
         return available_provider_types(self.tenant_kind, version)
 
-    def context_url(self, version: str, base_url: str, *, select: list[str] | None = None,
+    def context_url(self, version: str, base_url: str, *, select: Names | None = None,
                     entity: bool = False) -> str:
         """`@odata.context` for a list (or, with entity=True, for one item)."""
         url = f"{base_url.rstrip('/')}/{version}/$metadata#identity/identityProviders"
@@ -361,7 +367,7 @@ class Store:
         return {k: v for k, v in body.items()
                 if not (k in spec.immutable and item.get(k) == v)}
 
-    def _select(self, version: str, select: list[str] | None) -> set[str] | None:
+    def _select(self, version: str, select: Names | None) -> set[str] | None:
         """GRAPH.md 5.5: `$select` of known property names (case-sensitive)."""
         self._check_version_name(version)
         names = {name.strip() for name in (select or []) if name.strip()}
