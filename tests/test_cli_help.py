@@ -103,3 +103,23 @@ def test_the_readme_shows_drift_help_as_the_program_prints_it(
     drift = next(p for w, p in VERBS if w == ("drift",))
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     assert f"```text\n{drift.format_help()}```" in readme, "README: paste `idpctl drift --help`"
+
+
+def test_each_verb_declares_its_flags_in_its_own_module() -> None:
+    """`idpctl VERB`'s flags live next to its run, in idpctl/cli/VERB.py (HELP, EXAMPLES,
+    add_arguments, run); main.py lists the verbs and declares none of their options."""
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    import idpctl.cli
+
+    declared = set()
+    for info in pkgutil.iter_modules(idpctl.cli.__path__):
+        module = importlib.import_module(f"idpctl.cli.{info.name}")
+        if hasattr(module, "add_arguments"):
+            assert all(hasattr(module, name) for name in ("HELP", "EXAMPLES", "run")), info.name
+            declared.add(info.name.rstrip("_"))
+    assert declared == set(cli.VERBS)
+    source = Path(cli.__file__).read_text(encoding="utf-8")
+    assert source.count("option(") == 1  # --version, the top-level parser's own

@@ -12,8 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from idpctl_emulator.graphvalues import GraphFault
 from idpctl_emulator.readings import Readings
-from idpctl_emulator.store import GraphFault, Store, redact, retired_api
+from idpctl_emulator.records import retired_api
+from idpctl_emulator.redaction import redact
+from idpctl_emulator.store import Store
 
 SECRET = "CANARY-store-secret-1"
 SECRET2 = "CANARY-store-secret-2"

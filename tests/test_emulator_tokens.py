@@ -477,6 +477,23 @@ def test_certificates_are_reused_and_private(tmp_path: Path) -> None:
     assert again.ca_cert.read_bytes() == ca_before  # clients keep trusting the same CA
 
 
+def test_a_ca_whose_key_does_not_match_its_certificate_is_made_again(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    first = ensure_certificates(tmp_path)
+    ca_before = first.ca_cert.read_bytes()
+    other = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "ca-key.pem").write_bytes(other.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    again = ensure_certificates(tmp_path)
+    assert again.ca_cert.read_bytes() != ca_before  # a CA that cannot sign is not kept
+    ca = x509.load_pem_x509_certificate(again.ca_cert.read_bytes())
+    server = x509.load_pem_x509_certificate(again.server_cert.read_bytes())
+    server.verify_directly_issued_by(ca)
+
+
 def test_a_kept_signing_key_lets_tokens_survive_a_restart(tmp_path: Path) -> None:
     registry = ClientRegistry()
     registry.register({"clientId": "app", "secret": "CANARY-k"})

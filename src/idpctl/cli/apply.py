@@ -8,17 +8,40 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from idpctl.cli import common
+from idpctl.cli import common, options
+from idpctl.cli.options import option
 from idpctl.errors import IdpctlError, SafetyError, StalePlanError
 from idpctl.fileio import parse_duration
 from idpctl.model import LiveProvider, Plan, State
-from idpctl.preflight import checks
 
-__all__ = ["run"]
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
+
+HELP = "make the tenant match the files"
+EXAMPLES = (
+    "idpctl apply plan.json",
+    "idpctl apply --auto-approve --lock-timeout 30s",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("planfile", nargs="?", metavar="PLANFILE")
+    option(p, "--auto-approve", "-auto-approve", action="store_true",
+           help="do not ask before applying (a saved plan file is never asked about)",
+           example="--auto-approve")
+    option(p, "--allow-destroy", action="store_true", help="allow deletes and replaces",
+           example="--allow-destroy")
+    options.preflight(p)
+    options.targets(p)
+    options.rotate(p)
+    options.lock_timeout(p)
+    option(p, "--quiet", "-q", action="store_true",
+           help="no progress lines on stderr while waiting for Graph's budget",
+           example="--quiet")
 
 
 def run(args: argparse.Namespace) -> int:
     from idpctl.cli import pipeline
+    from idpctl.preflight import checks
 
     saved = common.load_planfile(Path(args.planfile)) if args.planfile else None
     if saved is not None and (args.target or args.rotate):

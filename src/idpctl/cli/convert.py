@@ -15,28 +15,57 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from idpctl.cli.options import option
 from idpctl.errors import IdpctlError
 
-__all__ = ["run"]
+if TYPE_CHECKING:  # yaml is imported by the run, not by `idpctl --help`
+    import yaml
+
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
+
+HELP = "rewrite B2C provider files as External ID ones into a new folder"
+EXAMPLES = (
+    "idpctl convert --to external providers --out external/providers",
+    "idpctl convert --to external --offline --issuer Contoso=https://idp.contoso.com/"
+    " --out external/providers",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    option(p, "--to", choices=("external",), required=True, help="the target tenant kind",
+           example="--to external")
+    option(p, "--out", metavar="DIR", required=True,
+           help="folder to write into (never over the originals)",
+           example="--out external/providers")
+    option(p, "--issuer", action="append", metavar="NAME=URL",
+           help="an OIDC provider's issuer, by displayName (else read from discovery)",
+           example="--issuer Contoso=https://idp.contoso.com/")
+    option(p, "--offline", action="store_true", example="--offline",
+           help="do not fetch discovery documents (issuers left as placeholders)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="provider files or folders (default: those of idpctl.yaml)")
+
 
 _REF_KEYS = frozenset({"env", "file", "vault", "keyVault", "keep"})
 
 
-class _Dumper(yaml.SafeDumper):
-    """Secret references on one line, as people write them."""
+@cache
+def _dumper() -> type[yaml.SafeDumper]:
+    """A YAML dumper that writes secret references on one line, as people write them."""
+    import yaml
 
-    def represent_dict(self, data: Any) -> Any:  # type: ignore[override]
-        flow = len(data) == 1 and next(iter(data)) in _REF_KEYS
-        return self.represent_mapping("tag:yaml.org,2002:map", data,
-                                      flow_style=True if flow else None)
+    class Dumper(yaml.SafeDumper):
+        def represent_dict(self, data: Any) -> Any:
+            flow = len(data) == 1 and next(iter(data)) in _REF_KEYS
+            return self.represent_mapping("tag:yaml.org,2002:map", data,
+                                          flow_style=True if flow else None)
 
-
-_Dumper.add_representer(dict, _Dumper.represent_dict)
+    Dumper.add_representer(dict, Dumper.represent_dict)
+    return Dumper
 
 
 def run(args: argparse.Namespace) -> int:
@@ -214,11 +243,13 @@ def _rebase_files(value: Any, old: Path, new: Path) -> Any:
 
 
 def _text(document: Any, header: Sequence[str], source: Path, target: Path) -> str:
+    import yaml
+
     from idpctl.config import repofiles
     from idpctl.reports import export
 
     ref = repofiles.schema_ref(Path.cwd(), target.parent) or export.SCHEMA_ID
-    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+    body = yaml.dump(document, Dumper=_dumper(), sort_keys=False, allow_unicode=True,
                      default_flow_style=False, width=100)
     lines = [f"# yaml-language-server: $schema={ref}",
              f"# converted from B2C by `idpctl convert --to external` ({source.name}); "

@@ -15,10 +15,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from idpctl import output
+from idpctl.cli import options
+from idpctl.cli.options import option
 from idpctl.errors import GraphError
 from idpctl.render.annotations import Annotator
 
-__all__ = ["run"]
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
+
+HELP = "read-only: how the tenant differs from the files (exit 2 on drift)"
+EXAMPLES = (
+    "idpctl drift --format markdown",
+    "idpctl drift --all-envs --format json",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    options.output_format(p)
+    option(p, "--ignore-unmanaged", action="store_true", example="--ignore-unmanaged",
+           help="no finding for live providers that are not in the files")
+    options.github_annotations(p)
+    options.fleet(p)
+
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,28 @@ import contextlib
 from pathlib import Path
 
 from idpctl import output
+from idpctl.cli import options
+from idpctl.cli.options import option
 from idpctl.config import repofiles
 from idpctl.errors import IdpctlError
 from idpctl.fileio import write_atomic
 
-__all__ = ["run"]
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
+
+HELP = "write the tenant's providers as idpctl files"
+EXAMPLES = (
+    "idpctl export --out providers",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    option(p, "--out", metavar="DIR", default="providers",
+           help="folder to write into (default: providers)", example="--out providers")
+    options.force(p)
+    option(p, "--secrets", choices=("keep", "env"), default="keep",
+           help="keep: write each secret {keep: live}, the value the tenant holds "
+                "(default); env: write an {env: NAME} reference to supply",
+           example="--secrets env")
 
 
 def run(args: argparse.Namespace) -> int:

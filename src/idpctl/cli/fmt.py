@@ -21,19 +21,33 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from idpctl import output
-from idpctl.config.document import Document, display_path
-from idpctl.config.providers import provider_files
-from idpctl.config.settings import resolve_settings
-from idpctl.config.yamlload import MAX_BYTES, load_text
+from idpctl.cli.options import option
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import Kinds, load_kinds, migrate_legacy
 
-__all__ = ["migrate_text", "run", "tidy_text"]
+if TYPE_CHECKING:  # yaml is imported by the run, not by `idpctl --help`
+    from idpctl.config.document import Document
+
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "migrate_text", "run", "tidy_text"]
+
+HELP = "format provider files; --migrate rewrites legacy shapes"
+EXAMPLES = (
+    "idpctl fmt",
+    "idpctl fmt --check    # in CI: exit 1 if a file would change",
+    "idpctl fmt --migrate providers/legacy.yaml",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    option(p, "--migrate", action="store_true", example="--migrate providers/legacy.yaml",
+           help="rewrite openIdConnectProvider files as openIdConnectIdentityProvider")
+    option(p, "--check", action="store_true", example="--check",
+           help="change nothing; exit 1 if a file would change (for CI)")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+
 
 _BOM = "\ufeff"
 
@@ -41,6 +55,8 @@ _BOM = "\ufeff"
 def _files(paths: Sequence[str], args: argparse.Namespace) -> list[Path]:
     if not paths:
         from idpctl.cli.pipeline import allowance, providers_root
+        from idpctl.config.providers import provider_files
+        from idpctl.config.settings import resolve_settings
 
         settings = resolve_settings(getattr(args, "config", None), env=getattr(args, "env", None),
                                     allowance=allowance(args), providers_root=providers_root(args))
@@ -121,6 +137,10 @@ def _line_edits(text: str, doc: Document, kinds: Kinds) -> str | None:
 
 def migrate_text(text: str, kinds: Kinds, *, file: str = "<string>") -> tuple[str, int, bool]:
     """(new text, providers migrated, comments kept). Raises ConfigError if unreadable."""
+    import yaml
+
+    from idpctl.config.yamlload import load_text
+
     doc = load_text(text, file=file)
     expected, count = _expected(doc, kinds)
     if not count:
@@ -138,6 +158,8 @@ def migrate_text(text: str, kinds: Kinds, *, file: str = "<string>") -> tuple[st
 
 def tidy_text(text: str, *, file: str = "<string>") -> str:
     """Whitespace made uniform, if that leaves the parsed content unchanged."""
+    from idpctl.config.yamlload import load_text
+
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     tidy = "\n".join(line.rstrip(" \t") for line in lines).rstrip("\n") + "\n"
     if tidy == text:
@@ -161,6 +183,9 @@ def _write(path: Path, text: str) -> None:
 
 
 def _one(path: Path, kinds: Kinds, *, migrate: bool, check: bool = False) -> bool:
+    from idpctl.config.document import display_path
+    from idpctl.config.yamlload import MAX_BYTES, load_text
+
     shown = output.inline(display_path(path))  # a file name may hold anything but `/`
     if path.stat().st_size > MAX_BYTES:
         raise ConfigError([Problem(shown, 1, 1, "file is larger than 1 MiB")])
@@ -186,6 +211,8 @@ def _one(path: Path, kinds: Kinds, *, migrate: bool, check: bool = False) -> boo
 
 
 def run(args: argparse.Namespace) -> int:
+    from idpctl.config.document import display_path
+
     kinds = load_kinds()
     failed = changed = 0
     check = bool(getattr(args, "check", False))

@@ -13,11 +13,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from idpctl import output
+from idpctl.cli import options
+from idpctl.cli.options import option
 from idpctl.errors import IdpctlError, PlanError
 from idpctl.fileio import parse_duration
 from idpctl.model import LiveProvider, ManagedRecord, Provider, SecretRef, State
 
-__all__ = ["run"]
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
+
+HELP = "take live providers under management (state only, no Graph write)"
+EXAMPLES = (
+    "idpctl import --all",
+    "idpctl import socialIdentityProvider/Google",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    option(p, "--all", action="store_true", help="every live provider in the files",
+           example="--all")
+    p.add_argument("addresses", nargs="*", metavar="KIND/NAME")
+    options.lock_timeout(p)
+
 
 _PRIVATE_JWT = "oidcprivatejwtkeyclientauthentication"
 

@@ -14,11 +14,40 @@ import argparse
 import json
 from pathlib import Path
 
+from idpctl.cli import options
+from idpctl.cli.options import option
 from idpctl.config import repofiles
 from idpctl.errors import IdpctlError
 from idpctl.fileio import write_atomic
 
-__all__ = ["GITIGNORE", "run", "settings_text"]
+__all__ = ["EXAMPLES", "GITIGNORE", "HELP", "add_arguments", "run", "settings_text"]
+
+HELP = "start a repository: idpctl.yaml, .gitignore, schemas/, providers/"
+EXAMPLES = (
+    "idpctl init --tenant-kind external --tenant contoso.onmicrosoft.com",
+    "idpctl init --workflows    # also the three example workflows",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="default: here")
+    option(p, "--tenant", default="contoso.onmicrosoft.com",
+           help="tenant id or domain (default: a placeholder to edit)",
+           example="--tenant contoso.onmicrosoft.com")
+    option(p, "--tenant-kind", choices=("external", "b2c", "workforce"), default="external",
+           help="the kind of tenant (default: external)", example="--tenant-kind b2c")
+    option(p, "--graph-url", metavar="URL",
+           help="a custom Graph and sign-in endpoint (the emulator)",
+           example="--graph-url https://127.0.0.1:8443")
+    option(p, "--ca-bundle", metavar="FILE", help="a PEM to trust for --graph-url",
+           example="--ca-bundle .idpctl/emulator-ca.pem")
+    option(p, "--client-id", metavar="ID",
+           help="the app idpctl signs in as (default: {env: AZURE_CLIENT_ID})",
+           example="--client-id 00000000-0000-0000-0000-000000000001")
+    option(p, "--workflows", action="store_true", example="--workflows",
+           help="also write the example GitHub workflows to .github/workflows/")
+    options.force(p)
+
 
 GITIGNORE = """\
 # idpctl: local state, its lock, and saved plans (they name Graph ids; never commit them)

@@ -7,15 +7,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from idpctl.cli import common
-from idpctl.preflight import checks
+from idpctl.cli import common, options
+from idpctl.cli.options import option
 from idpctl.render.annotations import Annotator
 
-__all__ = ["run"]
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
+
+HELP = "show what apply would change"
+EXAMPLES = (
+    "idpctl plan --out plan.json --detailed-exitcode",
+    "idpctl plan --env prod -var REGION=emea --target oidcIdentityProvider/Contoso",
+    "idpctl plan --all-envs --parallel 8 --format markdown",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    option(p, "--out", "-out", metavar="FILE", help="save the plan for apply",
+           example="--out plan.json")
+    options.preflight(p)
+    options.output_format(p)
+    option(p, "--detailed-exitcode", "-detailed-exitcode", action="store_true",
+           help="exit 2 when there are changes", example="--detailed-exitcode")
+    options.targets(p)
+    options.rotate(p)
+    options.github_annotations(p)
+    options.fleet(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from idpctl.cli import pipeline
+    from idpctl.preflight import checks
 
     notes = Annotator(args, machine_output=args.format != "text")
     with notes.config_errors("idpctl plan"):

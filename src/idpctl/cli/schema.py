@@ -12,9 +12,24 @@ import argparse
 import json
 import sys
 
+from idpctl.cli import options
+from idpctl.cli.options import option
 from idpctl.kinds import default_schema_dir, load_kinds
 
-__all__ = ["run"]
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
+
+HELP = "print the JSON Schemas idpctl validates against"
+EXAMPLES = (
+    "idpctl schema oidcIdentityProvider > oidc.schema.json",
+    "idpctl schema --write schemas    # for editors",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="one schema (e.g. oidcIdentityProvider)")
+    option(p, "--write", metavar="DIR",
+           help="copy every schema into DIR for editors", example="--write schemas")
+    options.force(p, "with --write: overwrite schema files that differ")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,9 +15,25 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from idpctl.cli import common
+from idpctl.cli import common, options
+from idpctl.cli.options import option
 
-__all__ = ["run"]
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
+
+HELP = "secret governance: ages, sources and methods of providers' secrets"
+EXAMPLES = (
+    "idpctl secrets report --format markdown",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="secrets_verb", metavar="ACTION", required=True)
+    sp = options.sub_verb(actions, "report", "per provider: method, secret source, age, "
+                                             "version, policy status and a recommendation")
+    options.output_format(sp)
+    option(sp, "--offline", action="store_true", example="--offline",
+           help="do not fetch the IdPs' discovery documents")
+
 
 MAX_WORKERS = 8
 

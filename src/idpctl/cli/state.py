@@ -18,11 +18,37 @@ import difflib
 import sys
 
 from idpctl import output
-from idpctl.cli import state_repair
+from idpctl.cli import options, state_repair
 from idpctl.errors import StateError
 from idpctl.model import ManagedRecord
 
-__all__ = ["run"]
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
+
+HELP = "inspect or repair the state"
+EXAMPLES = (
+    "idpctl state list",
+    "idpctl state mv oidcIdentityProvider/Old oidcIdentityProvider/New",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="state_verb", metavar="ACTION", required=True)
+    options.sub_verb(actions, "list", "list managed providers")
+    sp = options.sub_verb(actions, "show", "show one managed provider")
+    sp.add_argument("address", metavar="KIND/KEY")
+    sp = options.sub_verb(actions, "unlock", "break a lock whose holder is gone")
+    sp.add_argument("lock_id", metavar="LOCK_ID")
+    sp = options.sub_verb(actions, "mv", "rename a managed address (same kind)")
+    sp.add_argument("source", metavar="OLD")
+    sp.add_argument("destination", metavar="NEW")
+    sp = options.sub_verb(actions, "rm", "forget a provider (Graph is never touched)")
+    sp.add_argument("address", metavar="KIND/KEY")
+    options.sub_verb(actions, "pull", "print the state JSON (no secret values, but the "
+                                      "fingerprint key: keep it private)")
+    sp = options.sub_verb(actions, "push", "replace the state with FILE after validating it")
+    sp.add_argument("file", metavar="FILE")
+    options.force(sp, "allow a state of another lineage (a lower serial is always refused)")
+
 
 _REPAIRS = frozenset({"mv", "rm", "push"})
 

@@ -14,17 +14,30 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from idpctl import output
-from idpctl.cli.pipeline import providers_root
-from idpctl.config.environments import parse_variables
-from idpctl.config.providers import load_providers, provider_files
-from idpctl.config.settings import find_settings, lenient_settings, resolve_settings
+from idpctl.cli import options
+from idpctl.cli.options import option
 from idpctl.errors import ConfigError, Problem
 from idpctl.kinds import load_kinds
 from idpctl.model import Provider
 from idpctl.net.endpoints import Allowance
 from idpctl.render.annotations import Annotator
 
-__all__ = ["check", "run"]
+__all__ = ["EXAMPLES", "HELP", "add_arguments", "check", "run"]
+
+HELP = "check provider files against the schemas and semantic rules"
+EXAMPLES = (
+    "idpctl validate",
+    "idpctl validate --all-envs --format markdown",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    option(p, "--online", action="store_true", help="also run the discovery preflight",
+           example="--online")
+    options.github_annotations(p)
+    options.fleet(p)
+    options.output_format(p, help_text="the --all-envs report's format (validate alone "
+                                       "prints text)")
 
 
 def check(
@@ -35,6 +48,10 @@ def check(
     """(errors, warnings, providers, number of provider files) for the configuration. A
     problem in `idpctl.yaml` does not hide the provider files' problems: they are read with
     what of the settings is valid (`lenient_settings`) and both are reported."""
+    from idpctl.config.environments import parse_variables
+    from idpctl.config.providers import load_providers, provider_files
+    from idpctl.config.settings import resolve_settings
+
     allowance: Allowance | None = None
     try:
         allowance = Allowance.from_sources(endpoints=allow_endpoints, paths=allow_paths)
@@ -67,6 +84,9 @@ def check(
 def _with_provider_problems(problems: list[Problem], config: str | None, *,
                             env: str | None, allowance: Allowance,
                             providers_root: Path | None) -> list[Problem]:
+    from idpctl.config.providers import load_providers
+    from idpctl.config.settings import find_settings, lenient_settings
+
     path = Path(config) if config else None
     if path is None:
         try:
@@ -102,6 +122,8 @@ def report(errors: Sequence[Problem], warnings: Sequence[Problem]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from idpctl.cli.pipeline import providers_root
+
     errors, warnings, providers, files = check(
         getattr(args, "config", None), env=getattr(args, "env", None),
         online=getattr(args, "online", False), providers_root=providers_root(args),

@@ -10,7 +10,18 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["WRITE_PERMISSION", "describe", "run"]
+__all__ = ["EXAMPLES", "HELP", "WRITE_PERMISSION", "add_arguments", "describe", "run"]
+
+HELP = "sign in and show the tenant, client, auth mode and granted roles"
+EXAMPLES = (
+    "idpctl whoami",
+    "idpctl whoami --env prod",
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """No flags of its own: the global ones say which tenant and credentials."""
+
 
 WRITE_PERMISSION = "IdentityProvider.ReadWrite.All"
 READ_PERMISSION = "IdentityProvider.Read.All"

@@ -84,7 +84,9 @@ def _load_ca(cert_path: Path, key_path: Path) -> _CA | None:
         return None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not _fresh(cert):
         return None
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+    public = cert.public_key()
+    if (not isinstance(public, ec.EllipticCurvePublicKey)
+            or public.public_numbers() != key.public_key().public_numbers()):
         return None
     return cert, key
 

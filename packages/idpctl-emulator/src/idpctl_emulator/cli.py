@@ -181,7 +181,7 @@ def parse_ready(line: str) -> dict[str, str] | None:
     if len(parts) < 2 or parts[0] != "READY":
         return None
     out = {"base_url": parts[1]}
-    out.update(part.split("=", 1) for part in parts[2:] if "=" in part)
+    out.update(part.partition("=")[::2] for part in parts[2:] if "=" in part)
     return out
 
 

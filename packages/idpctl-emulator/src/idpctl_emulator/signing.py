@@ -8,11 +8,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+if TYPE_CHECKING:
+    from jwt.types import Options
 
 __all__ = ["InvalidToken", "Signer", "b64url"]
 
@@ -96,7 +99,7 @@ class Signer:
                 f"the token is malformed or its signature is invalid ({exc})") from None
 
 
-_NO_CLAIM_CHECKS = {
+_NO_CLAIM_CHECKS: Options = {
     "verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
     "verify_iss": False, "require": [],
 }

@@ -39,14 +39,6 @@ def _json(status: int, payload: Any) -> wire.Response:
 class GitHubTokenService:
     """Mints GitHub Actions-style OIDC tokens from the issuer `<base>/_github`."""
 
-    @property
-    def _signer(self) -> Signer:
-        """Made on first use: an RSA key costs start-up time most runs never need."""
-        with self._signer_lock:
-            if self._signer_made is None:
-                self._signer_made = Signer.generate()
-            return self._signer_made
-
     def __init__(self, *, base_url_fn: Callable[[], str], clock: Callable[[], float]) -> None:
         self._base_url_fn = base_url_fn
         self._clock = clock
@@ -57,6 +49,14 @@ class GitHubTokenService:
         self.subject = DEFAULT_GITHUB_SUBJECT
         self.lifetime = _GITHUB_LIFETIME
         self.extra_claims: dict[str, Any] = {}
+
+    @property
+    def _signer(self) -> Signer:
+        """Made on first use: an RSA key costs start-up time most runs never need."""
+        with self._signer_lock:
+            if self._signer_made is None:
+                self._signer_made = Signer.generate()
+            return self._signer_made
 
     @property
     def issuer(self) -> str:
@@ -224,9 +224,8 @@ class ManagedIdentityEndpoint:
                            "client_id": client.client_id})
 
     def _select(self, request: wire.Request) -> Client | None:
-        wanted = [(name, request.query_one(name)) for name in ("client_id", "object_id",
-                                                                 "mi_res_id")]
-        wanted = [(n, v) for n, v in wanted if v]
+        wanted = [(name, value) for name in ("client_id", "object_id", "mi_res_id")
+                  if (value := request.query_one(name))]
         if not wanted:
             return self._system()
         name, value = wanted[0]

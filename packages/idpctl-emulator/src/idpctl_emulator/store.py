@@ -9,18 +9,14 @@ Every rule and choice is listed in docs/emulator-graph.md.
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import logging
-import re
 import threading
 import time
-import urllib.parse
-import uuid
 from collections.abc import Callable
 from typing import Any
 
+from idpctl_emulator import records
 from idpctl_emulator.graphtypes import (
     APPLE,
     B2C_OIDC,
@@ -29,143 +25,24 @@ from idpctl_emulator.graphtypes import (
     SOCIAL,
     TENANT_KINDS,
     VERSIONS,
-    GraphFault,
     TypeSpec,
     available_provider_types,
     resolve_type,
     selectable,
 )
+from idpctl_emulator.graphvalues import GraphFault
 from idpctl_emulator.readings import DEFAULT, DELAYED_SECONDS, Readings
+from idpctl_emulator.redaction import redact
 
-__all__ = ["WRITE_ONLY_KEYS", "GraphFault", "Store", "redact", "retired_api"]
+__all__ = ["Store"]
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = "idpctl-emulator-store/1"
-# keys whose string values are credentials wherever they appear in a logged body
-WRITE_ONLY_KEYS = frozenset({"clientSecret", "certificateData", "client_secret",
-                             "client_assertion"})
 
-
-def _sha256(value: str) -> dict[str, str]:
-    return {"sha256": hashlib.sha256(value.encode("utf-8")).hexdigest()}
-
-
-def _is_mask(value: str) -> bool:
-    return bool(value) and set(value) == {"*"}
-
-
-def redact(body: Any) -> Any:
-    """A copy of a request/response body with each write-only string as `{"sha256": hex}`.
-
-    Masks (all asterisks) stay as they are. A str/bytes body is parsed as JSON, else as a form
-    (token requests); what cannot be parsed comes back unchanged.
-    """
-    if not isinstance(body, bytes | str):
-        return _redact(body)
-    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    try:
-        return _redact(json.loads(raw))
-    except ValueError:
-        pass
-    if "=" in raw and not any(ch.isspace() for ch in raw):
-        return _redact(dict(urllib.parse.parse_qsl(raw, keep_blank_values=True)))
-    return body
-
-
-def _redact(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_redact(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if key in WRITE_ONLY_KEYS and isinstance(item, str) and not _is_mask(item):
-            out[key] = _sha256(item)
-        else:
-            out[key] = _redact(item)
-    return out
-
-
-def retired_api(version: str, method: str, *, with_id: bool = False) -> tuple[int, dict]:
-    """The retired `/identityProviders` API (GRAPH.md 1.4, 6): it stopped returning data.
-
-    GET of the collection answers 200 with an empty `value`; everything else is an error, given
-    as `(status, {"error": {"code", "message"}})` for the server to wrap in Graph's error shape.
-    """
-    if version not in VERSIONS:
-        raise ValueError(f"unknown Graph version {version!r}")
-    if method.upper() == "GET" and not with_id:
-        return 200, {"value": []}
-    if method.upper() == "GET":
-        return 404, {"error": {"code": "itemNotFound", "message":
-                               "The identityProvider API was retired after March 2023 and "
-                               "returns no data; use /identity/identityProviders."}}
-    return 400, {"error": {"code": "notSupported", "message":
-                           "The identityProvider API was retired after March 2023; "
-                           "use /identity/identityProviders."}}
-
-
-def _get_path(item: dict, path: tuple[str, ...]) -> tuple[dict | None, str]:
-    holder: Any = item
-    for key in path[:-1]:
-        holder = holder.get(key) if isinstance(holder, dict) else None
-    return (holder if isinstance(holder, dict) else None), path[-1]
-
-
-def _seal(spec: TypeSpec, record: dict) -> dict:
-    """The record with each plain write-only string replaced by its hash (in place)."""
-    for path in spec.secrets:
-        holder, key = _get_path(record, path)
-        if holder is not None and isinstance(holder.get(key), str):
-            holder[key] = _sha256(holder[key])
-    return record
-
-
-def _mask(spec: TypeSpec, out: dict, mask: str | None, *, shape: str = "mask") -> dict:
-    """Each set write-only value as `mask` (reading `secret=mask`), null or left out."""
-    for path in spec.secrets:
-        holder, key = _get_path(out, path)
-        if mask is None or holder is None or holder.get(key) is None:
-            continue
-        if shape == "absent":
-            del holder[key]
-        else:
-            holder[key] = mask if shape == "mask" else None
-    return out
-
-
-# complex properties a PATCH merges under the reading `patch=merge` (OData 4.01 Protocol
-# 11.4.3 reads so; the Graph pages say nothing): the claim mappings. clientAuthentication is
-# always replaced whole: its subtype comes with it (`@odata.type`), so nothing merges across.
-MERGEABLE = frozenset({"claimsMapping", "inboundClaimMapping"})
-
-
-def _merge(old: Any, new: Any) -> Any:
-    """`new` laid over `old`: members `new` names (null included) win, the rest are kept."""
-    if not isinstance(old, dict) or not isinstance(new, dict):
-        return copy.deepcopy(new)
-    out = {k: copy.deepcopy(v) for k, v in old.items()}
-    for key, value in new.items():
-        out[key] = _merge(old.get(key), value) if isinstance(value, dict) else value
-    return out
-
-
-def _auth_subtype(value: Any) -> str | None:
-    return value.get("@odata.type") if isinstance(value, dict) else None
-
-
-def _new_id(spec: TypeSpec, record: dict) -> str:
-    """Server-assigned ids (GRAPH.md 2.2)."""
-    if spec.name in (SOCIAL, BUILTIN):
-        return f"{record.get('identityProviderType')}-OAUTH"
-    if spec.name == APPLE:
-        return "Apple-Managed-OIDC"
-    if spec.name == B2C_OIDC:
-        name = re.sub(r"[^A-Za-z0-9]", "", str(record.get("displayName") or ""))
-        client = re.sub(r"[^A-Za-z0-9._-]", "", str(record.get("clientId") or ""))
-        return f"{name}-OIDC-{client}" if name else f"OIDC-{client}"
-    return str(uuid.uuid4())
+# `Store.list` hides the builtin `list` inside the class body: the types it needs, spelled here
+Names = list[str]
+Records = list[dict]
 
 
 class Store:
@@ -189,14 +66,14 @@ class Store:
 
     # ---- Graph operations -------------------------------------------------------------------
 
-    def list(self, version: str, *, select: list[str] | None = None) -> list[dict]:
+    def list(self, version: str, *, select: Names | None = None) -> Records:
         fields = self._select(version, select)
         with self._lock:
             return [self._render(item, version, select=fields) for item in self._items.values()
                     if self._visible(item["id"]) and self._in_version(item, version)]
 
     def page(self, version: str, *, offset: int, size: int,
-             select: list[str] | None = None) -> tuple[list[dict], bool]:
+             select: Names | None = None) -> tuple[Records, bool]:
         """Items `offset` .. `offset + size` of `list`, and whether more follow: only the
         page's items are rendered, so a page costs what it holds."""
         fields = self._select(version, select)
@@ -209,7 +86,7 @@ class Store:
             return ([self._render(item, version, select=fields) for item in window[:size]],
                     len(window) > size)
 
-    def get(self, version: str, provider_id: str, *, select: list[str] | None = None) -> dict:
+    def get(self, version: str, provider_id: str, *, select: Names | None = None) -> dict:
         fields = self._select(version, select)
         with self._lock:
             item = self._find(provider_id, visible_only=True)
@@ -225,19 +102,19 @@ class Store:
         if "id" in body:
             raise GraphFault(400, "invalidRequest",
                              "Property 'id' is read-only: the server assigns it.")
-        record = {name: None for name in spec.props}
+        record: dict[str, Any] = {name: None for name in spec.props}
         record.update(self._check_fields(spec, body))
         if spec.name == B2C_OIDC and record["domainHint"] is None:
             record["domainHint"] = ""
         self._check_whole(spec, record)
         with self._lock:
-            provider_id = _new_id(spec, record)
+            provider_id = records.new_id(spec, record)
             self._check_unique(spec, provider_id, record)
             plain = {"@odata.type": spec.odata, "id": provider_id, **record}
-            self._items[provider_id] = _seal(spec, copy.deepcopy(plain))
+            self._items[provider_id] = records.seal(spec, copy.deepcopy(plain))
             self._visible_at[provider_id] = self._clock() + self._delay()
         log.debug("created %s %s", spec.name, provider_id)
-        return _mask(spec, self._shape(spec, plain, version, None), spec.create_mask)
+        return records.mask(spec, self._shape(spec, plain, version, None), spec.create_mask)
 
     def update(self, version: str, provider_id: str, body: dict) -> None:
         self._check_version_name(version)
@@ -246,7 +123,7 @@ class Store:
             changes = self._patch_fields(spec, item, body)
             merged = {**copy.deepcopy(item), **changes}
             self._check_whole(spec, merged)
-            self._items[provider_id] = _seal(spec, merged)
+            self._items[provider_id] = records.seal(spec, merged)
         log.debug("updated %s %s: %s", spec.name, provider_id, sorted(changes))
 
     def _writable(self, version: str, provider_id: str) -> tuple[dict, Any]:
@@ -266,11 +143,11 @@ class Store:
             self._visible_at.pop(provider_id, None)
         log.debug("deleted %s %s", spec.name, provider_id)
 
-    def available_provider_types(self, version: str) -> list[str]:
+    def available_provider_types(self, version: str) -> Names:
         self._check_version_name(version)
         return available_provider_types(self.tenant_kind, version)
 
-    def context_url(self, version: str, base_url: str, *, select: list[str] | None = None,
+    def context_url(self, version: str, base_url: str, *, select: Names | None = None,
                     entity: bool = False) -> str:
         """`@odata.context` for a list (or, with entity=True, for one item)."""
         url = f"{base_url.rstrip('/')}/{version}/$metadata#identity/identityProviders"
@@ -290,11 +167,11 @@ class Store:
         record.update({k: copy.deepcopy(v) for k, v in body.items()
                        if k not in ("@odata.type", "id")})
         with self._lock:
-            provider_id = str(body.get("id") or _new_id(spec, record))
+            provider_id = str(body.get("id") or records.new_id(spec, record))
             if provider_id in self._items:
                 raise GraphFault(409, "nameAlreadyExists",
                                  f"An identity provider with id '{provider_id}' already exists.")
-            item = _seal(spec, {"@odata.type": spec.odata, "id": provider_id, **record})
+            item = records.seal(spec, {"@odata.type": spec.odata, "id": provider_id, **record})
             self._items[provider_id] = item
             self._visible_at[provider_id] = self._clock()
             return self._render(item, "beta")
@@ -308,7 +185,7 @@ class Store:
             spec = self._spec(item)
             item.update({k: copy.deepcopy(v) for k, v in body.items()
                          if k not in ("@odata.type", "id")})
-            _seal(spec, item)
+            records.seal(spec, item)
             return self._render(item, "beta")
 
     def dump(self) -> dict:
@@ -357,7 +234,8 @@ class Store:
                 spec = resolve_type(raw.get("@odata.type"))
             except GraphFault as err:
                 raise ValueError(f"provider {raw['id']!r} in the snapshot: {err.message}") from None
-            items[str(raw["id"])] = _seal(spec, {**copy.deepcopy(raw), "@odata.type": spec.odata})
+            items[str(raw["id"])] = records.seal(spec, {**copy.deepcopy(raw),
+                                                        "@odata.type": spec.odata})
         with self._lock:
             self._items = items
             self._visible_at = {}
@@ -468,12 +346,14 @@ class Store:
                 raise GraphFault(400, "notAllowed",
                                  f"Property '{name}' cannot be changed after creation.")
         if self.readings.patch == "merge":
-            body = {k: _merge(item.get(k), v) if k in MERGEABLE else v for k, v in body.items()}
+            body = {k: records.merge(item.get(k), v) if k in records.MERGEABLE else v
+                    for k, v in body.items()}
         changes = self._check_fields(spec, body)
         if not changes:
             raise GraphFault(400, "invalidRequest", "The request body names no property.")
-        new_auth = _auth_subtype(changes.get("clientAuthentication"))
-        if new_auth is not None and new_auth != _auth_subtype(item.get("clientAuthentication")):
+        new_auth = records.auth_subtype(changes.get("clientAuthentication"))
+        old_auth = records.auth_subtype(item.get("clientAuthentication"))
+        if new_auth is not None and new_auth != old_auth:
             raise GraphFault(400, "notAllowed",
                              "The clientAuthentication type cannot be changed after creation; "
                              "delete and recreate the identity provider.")
@@ -487,7 +367,7 @@ class Store:
         return {k: v for k, v in body.items()
                 if not (k in spec.immutable and item.get(k) == v)}
 
-    def _select(self, version: str, select: list[str] | None) -> set[str] | None:
+    def _select(self, version: str, select: Names | None) -> set[str] | None:
         """GRAPH.md 5.5: `$select` of known property names (case-sensitive)."""
         self._check_version_name(version)
         names = {name.strip() for name in (select or []) if name.strip()}
@@ -503,7 +383,7 @@ class Store:
 
     def _render(self, item: dict, version: str, *, select: set[str] | None = None) -> dict:
         spec = self._spec(item)
-        return _mask(spec, self._shape(spec, item, version, select), spec.read_mask,
+        return records.mask(spec, self._shape(spec, item, version, select), spec.read_mask,
                      shape=self.readings.secret)
 
     @staticmethod

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from idpctl_emulator import wire
-from idpctl_emulator.graphtypes import GraphFault
+from idpctl_emulator.graphvalues import GraphFault
 
 __all__ = ["COLLECTIONS", "UserFlows", "roles_for"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Request", "Response", "graph_error", "json_response"]
+__all__ = ["Request", "Response", "finish", "graph_error", "json_response"]
 
 
 @dataclass
@@ -66,3 +66,11 @@ def graph_error(
     out.update(headers or {})
     return json_response(status, {"error": {"code": code, "message": message, "innerError": inner}},
                          out)
+
+
+def finish(request: Request, response: Response) -> Response:
+    """The response with the request-id and client-request-id headers Graph always sends."""
+    response.headers.setdefault("request-id", request.request_id)
+    response.headers.setdefault("client-request-id",
+                                request.headers.get("client-request-id") or request.request_id)
+    return response
