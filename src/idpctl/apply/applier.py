@@ -262,7 +262,7 @@ def _requests(change: Change, *, root: str) -> list[dict[str, Any]]:
     user-flow links: unlinks before a delete (which depends on them: the batching layer sends
     them as one line), links of a kept object alongside; links of a created object follow its
     batch (`_attach_created`). `root` is the Graph version root the link bodies name."""
-    from idpctl.plan import userflows
+    from idpctl.graph import userflows
 
     items = _writes(change)
     if not change.links or change.graph_id is None:
@@ -506,8 +506,8 @@ def _attach_created(chunk: Sequence[Change], outcome: _Round, *, graph: Any,
     """Add the user-flow links of providers this batch created: their ids exist only now. A
     link that fails (or whose outcome is unknown) stops the run; the next plan shows it.
     Once every link of a provider is in place, its pending `relink` flows are cleared."""
+    from idpctl.graph import userflows
     from idpctl.graph.client import BatchRequest
-    from idpctl.plan import userflows
 
     items = []
     for change in chunk:
@@ -565,7 +565,7 @@ def _retry_after(result: Any) -> float:
 
 def _gone_is_deleted(result: Any) -> Any:
     """A DELETE answered 404 (say, a retry after a lost answer) finds what it wanted."""
-    from idpctl.plan import userflows
+    from idpctl.graph import userflows
 
     if result is not None and result.id.endswith("#delete") and result.status == 404:
         return replace(result, status=204)
