@@ -73,8 +73,9 @@ def _plan_delete(provider: Provider | None, record: ManagedRecord | None,
                  lp: LiveProvider | None) -> Change | None:
     if record is None and lp is None:
         return None
-    assert record is not None or provider is not None
-    kind, key = (provider.kind, provider.key) if provider else (record.kind, record.key)
+    owner = provider if provider is not None else record
+    assert owner is not None  # record or live exists, and live alone is never planned
+    kind, key = owner.kind, owner.key
     if lp is None:
         why = Reason.FORGET_DELETED_OUTSIDE
     elif record is None:

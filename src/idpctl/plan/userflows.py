@@ -197,7 +197,7 @@ def _spelled(provider: Provider | None, flows: Flows) -> dict[str, str]:
     """Flow id -> the name as the configuration writes it."""
     if provider is None or not provider.user_flows:
         return {}
-    out = {}
+    out: dict[str, str] = {}
     for name in provider.user_flows:
         flow = flows.find(name)
         if flow is not None:
