@@ -24,6 +24,7 @@ from idpctl.model import (
     State,
 )
 from idpctl.plan import build as planner
+from idpctl.plan.secretfields import SECRET_METHODS, secret_paths
 from idpctl.secrets.fingerprint import fingerprint
 
 G = "#microsoft.graph."
@@ -106,7 +107,7 @@ def _mask(value: Any) -> Any:
 def record_of(provider: Provider, graph_id: str, *, version: str | None = None,
               fp: str | None = None, auth_method: str | None = None) -> ManagedRecord:
     secrets = {}
-    for path, leaf in planner._secret_paths(provider.fields):
+    for path, leaf in secret_paths(provider.fields):
         secrets[path] = SecretRecord(fp or fingerprint(KEY, leaf), "2026-01-01T00:00:00Z",
                                      leaf.source, version or leaf.version)
     return ManagedRecord(provider.kind, provider.key, graph_id,
@@ -680,7 +681,7 @@ def worlds(draw: Any) -> tuple[list[Provider], list[LiveProvider], State]:
     values = st.sampled_from(["CANARY-1", "CANARY-2"])
     candidates = [
         lambda: oidc("A", secret(draw(values)),
-                     method=draw(st.sampled_from(sorted(planner.SECRET_METHODS)))),
+                     method=draw(st.sampled_from(sorted(SECRET_METHODS)))),
         lambda: oidc("A"),
         lambda: oidc("B", secret(draw(values)), scope=draw(st.sampled_from(["openid", "x"]))),
         lambda: social("Google", draw(st.sampled_from(["Google", "G2"])), draw(values)),

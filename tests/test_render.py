@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from idpctl.model import Finding, Plan, Provider, State
+from idpctl.model import Finding, Flow, Flows, Plan, Provider, State
 from idpctl.plan import build as planner
-from idpctl.plan.userflows import Flow, Flows, plan_links
+from idpctl.plan.userflows import plan_links
 from idpctl.render import markdown as render_markdown
 from idpctl.render import plans as render
 from test_plan import managed, oidc, plan_of, rich_plan, secret, state_of

@@ -14,13 +14,15 @@ from idpctl.model import (
     Action,
     Change,
     FieldChange,
+    Flow,
+    Flows,
     LiveProvider,
     ManagedRecord,
     Plan,
     Provider,
     State,
 )
-from idpctl.plan.userflows import Flow, Flows, needed, plan_links
+from idpctl.plan.userflows import needed, plan_links
 from workspace import CLIENT_SECRET_ENV, actions
 
 GOOGLE = """\
@@ -387,8 +389,8 @@ def test_saved_plan_is_stale_when_a_flow_link_moved_in_the_portal(workspace: Any
 def test_a_link_names_the_configured_graph_host(root: str) -> None:
     """Sovereign clouds: the `$ref` body's @odata.id names the Graph host idpctl talks to,
     never graph.microsoft.com (issue 12.4)."""
+    from idpctl.graph.userflows import link_items
     from idpctl.model import FlowLink
-    from idpctl.plan.userflows import link_items
 
     change = Change(action=Action.UPDATE, kind="socialIdentityProvider", key="Google",
                     graph_id="Google-OAUTH", links=(FlowLink("B2C_1_A", "A", "/p", True),))
@@ -433,8 +435,8 @@ def test_planning_gets_the_flows_as_data_never_the_client(monkeypatch: Any) -> N
     from types import SimpleNamespace
 
     from idpctl.cli import pipeline
+    from idpctl.graph import userflows
     from idpctl.kinds import load_kinds
-    from idpctl.plan import userflows
 
     class Tenant:
         def __init__(self) -> None:

@@ -23,7 +23,7 @@ def requests(change: Change, *, root: str) -> list[dict[str, Any]]:
     user-flow links: unlinks before a delete (which depends on them: the batching layer sends
     them as one line), links of a kept object alongside; links of a created object follow its
     batch (`settle.attach_created`). `root` is the Graph version root the link bodies name."""
-    from idpctl.plan import userflows
+    from idpctl.graph import userflows
 
     items = _writes(change)
     if not change.links or change.graph_id is None:

@@ -104,7 +104,7 @@ def attach_created(chunk: Sequence[Change], outcome: Round, *, graph: GraphWrite
     """Add the user-flow links of providers this batch created: their ids exist only now. A
     link that fails (or whose outcome is unknown) stops the run; the next plan shows it.
     Once every link of a provider is in place, its pending `relink` flows are cleared."""
-    from idpctl.plan import userflows
+    from idpctl.graph import userflows
 
     items = []
     for change in chunk:
@@ -153,7 +153,7 @@ def _retry_after(result: BatchResult) -> float:
 
 def _gone_is_deleted(result: BatchResult | None) -> BatchResult | None:
     """A DELETE answered 404 (say, a retry after a lost answer) finds what it wanted."""
-    from idpctl.plan import userflows
+    from idpctl.graph import userflows
 
     if result is not None and result.id.endswith("#delete") and result.status == 404:
         return replace(result, status=204)

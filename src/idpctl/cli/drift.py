@@ -77,11 +77,12 @@ def run(args: argparse.Namespace) -> int:
 def _flows(graph: Any, desired: Any) -> Any:
     """The user flows, read only when some provider sets `userFlows` (drift never deletes,
     so no other case needs them): a flow link removed in the portal is then drift."""
+    from idpctl.graph.userflows import read
     from idpctl.plan import userflows
 
     if not userflows.wanted(desired.providers):
         return None
-    return userflows.read(graph, desired.settings.tenant_kind)
+    return read(graph, desired.settings.tenant_kind)
 
 
 def _render(report: Any, fmt: str) -> str:

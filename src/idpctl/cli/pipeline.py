@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from idpctl.errors import ConfigError, PlanError
-from idpctl.model import Kind, LiveProvider, Plan, Provider, State
-from idpctl.plan.userflows import Flows
+from idpctl.model import Flows, Kind, LiveProvider, Plan, Provider, State
 
 __all__ = [
     "Desired",
@@ -221,11 +220,12 @@ def read_flows(graph: Any, desired: Desired, draft: Plan, state: State) -> Flows
     """The user flows, read only when `draft` needs them (userflows.needed: a provider sets
     `userFlows`, the plan deletes or replaces one, or the state keeps flows to re-attach);
     None when not read."""
+    from idpctl.graph.userflows import read
     from idpctl.plan import userflows
 
     if not userflows.needed(draft, desired.providers, state):
         return None
-    return userflows.read(graph, desired.settings.tenant_kind)
+    return read(graph, desired.settings.tenant_kind)
 
 
 def build_plan(draft: Plan, desired: Desired, live: Sequence[LiveProvider], state: State, *,

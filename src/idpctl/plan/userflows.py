@@ -1,32 +1,29 @@
-"""User flows: which flows offer each provider, read from Graph and planned as links.
+"""User flows planned as links: which flows must offer each provider, from the flows read.
 
 A provider's `userFlows: [...]` names the flows that must offer it; absent means "not
-managed", `[]` means "in no flow". The read side (`read`) goes through documented endpoints
-only: the tenant kind's flow collection, then (B2C, B2X) each flow's
-`userFlowIdentityProviders` list, sent as parallel `$batch` GETs; External ID lists its
-providers inline. It is made only when `needed`: some provider sets `userFlows`, the plan
-deletes or replaces a provider (a flow may still offer it: it is detached first), or the state
-keeps flows to re-attach (`relink`: a replace deleted the old object and failed to create the
-new one). A plan with none of these costs no request. `plan_links` is pure: it takes the
-flows read and adds to a Plan a `userFlows` field change and the `FlowLink`s apply executes
-(detach before a delete, attach after a create). Endpoints, request counts and
-permissions: docs/userflows.md.
+managed", `[]` means "in no flow". The flows are read before planning (`graph.userflows.read`,
+in the pipeline) and only when `needed`: some provider sets `userFlows`, the plan deletes or
+replaces a provider (a flow may still offer it: it is detached first), or the state keeps
+flows to re-attach (`relink`: a replace deleted the old object and failed to create the new
+one). A plan with none of these costs no request. `plan_links` is pure: it takes the flows
+read and adds to a Plan a `userFlows` field change and the `FlowLink`s apply executes
+(detach before a delete, attach after a create; the requests: `graph.userflows.link_items`).
+Endpoints, request counts and permissions: docs/userflows.md.
 """
 
 from __future__ import annotations
 
-import logging
-import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
-from idpctl.errors import AuthError, GraphError, PlanError
+from idpctl.errors import PlanError
 from idpctl.model import (
     Action,
     Change,
     FieldChange,
+    Flow,
     FlowLink,
+    Flows,
     LiveProvider,
     Plan,
     Provider,
@@ -34,32 +31,11 @@ from idpctl.model import (
     State,
     in_apply_order,
 )
+from idpctl.model.flows import COLLECTIONS, permission
 
-__all__ = ["FIELD", "Flow", "Flows", "link_items", "link_permissions", "needed", "permission",
-           "plan_links", "read", "settled"]
-
-log = logging.getLogger(__name__)
+__all__ = ["FIELD", "link_permissions", "needed", "plan_links", "wanted"]
 
 FIELD = "userFlows"
-COLLECTIONS = {"b2c": "/identity/b2cUserFlows", "workforce": "/identity/b2xUserFlows",
-               "external": "/identity/authenticationEventsFlows"}
-_EVENTS = ("microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"
-           "onAuthenticationMethodLoadStart/"
-           "microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp/"
-           "identityProviders")
-_PREFIX = {"b2c": "B2C_1_", "workforce": "B2X_1_"}
-_PROVIDERS = "/identity/identityProviders/"
-MAX_PAGES = 100
-
-
-def permission(tenant_kind: str, *, write: bool) -> str:
-    """The least-privileged application permission for user-flow links (docs/userflows.md 3).
-    Reading the links of B2C and B2X flows goes through each flow's
-    `userFlowIdentityProviders` list, whose pages name only `IdentityUserFlow.ReadWrite.All`
-    (MGD api-reference/beta/api/b2cidentityuserflow-list-userflowidentityproviders.md)."""
-    family = "EventListener" if tenant_kind == "external" else "IdentityUserFlow"
-    writes = write or tenant_kind != "external"
-    return f"{family}.{'ReadWrite' if writes else 'Read'}.All"
 
 
 def link_permissions(plan: Plan) -> dict[str, str]:
@@ -72,130 +48,6 @@ def link_permissions(plan: Plan) -> dict[str, str]:
     why = (f"to change the user flows of {linked[0].address}"
            + (f" and {len(linked) - 1} more" if len(linked) > 1 else ""))
     return {permission("external" if external else "b2c", write=True): why}
-
-
-@dataclass(frozen=True)
-class Flow:
-    id: str
-    name: str  # displayName, else the id (B2C and B2X flows are named by their id)
-    providers: tuple[str, ...]  # Graph ids of the providers it offers
-    path: str  # its provider-links collection, relative to the version root
-
-
-@dataclass(frozen=True)
-class Flows:
-    """The tenant's user flows and their links, as read once."""
-
-    tenant_kind: str
-    flows: tuple[Flow, ...]
-
-    def find(self, name: str) -> Flow | None:
-        """By id or display name: exact first, then case-insensitive, then (B2C, B2X) with
-        the `B2C_1_`/`B2X_1_` prefix Graph adds."""
-        wanted = [name, _PREFIX.get(self.tenant_kind, "") + name]
-        for candidate in wanted:
-            for flow in self.flows:
-                if candidate in (flow.id, flow.name):
-                    return flow
-            for flow in self.flows:
-                if candidate.casefold() in (flow.id.casefold(), flow.name.casefold()):
-                    return flow
-        return None
-
-    def offering(self, provider_id: str) -> tuple[Flow, ...]:
-        return tuple(f for f in self.flows
-                     if any(p.casefold() == provider_id.casefold() for p in f.providers))
-
-
-def read(graph: Any, tenant_kind: str) -> Flows:
-    """Every flow of the tenant kind with the providers it offers. External ID: one GET of
-    `authenticationEventsFlows` (plus pages), providers inline (MGD api-reference/v1.0/api/
-    identitycontainer-list-authenticationeventsflows.md, example 1). B2C and B2X: one GET of
-    the flow list (plus pages), then each flow's `userFlowIdentityProviders` list, 20 GETs a
-    `$batch` (MGD .../b2cidentityuserflow-list-userflowidentityproviders.md,
-    .../b2xidentityuserflow-list-userflowidentityproviders.md): 1 + ceil(flows / 20)."""
-    items = _pages(graph, COLLECTIONS[tenant_kind], tenant_kind)
-    flows = [_flow(item, tenant_kind) for item in items]
-    if tenant_kind != "external" and flows:
-        flows = _with_linked(graph, flows, tenant_kind)
-    return Flows(tenant_kind, tuple(flows))
-
-
-def _pages(graph: Any, url: str | None, tenant_kind: str) -> list[Any]:
-    items: list[Any] = []
-    for _ in range(MAX_PAGES):
-        if url is None:
-            break
-        try:
-            page = graph.request("GET", url).body
-        except AuthError as error:
-            raise _refused(error, tenant_kind) from None
-        if not isinstance(page, dict) or not isinstance(page.get("value"), list):
-            raise GraphError("Graph answered a user-flow list without a 'value' array")
-        items.extend(page["value"])
-        url = _next(graph, page.get("@odata.nextLink"))
-    return items
-
-
-def _with_linked(graph: Any, flows: list[Flow], tenant_kind: str) -> list[Flow]:
-    """The flows with the ids each one's `userFlowIdentityProviders` list holds."""
-    from idpctl.graph.batch import BatchRequest
-
-    requests = [BatchRequest(id=f"flow{n}", method="GET", url=flow.path)
-                for n, flow in enumerate(flows)]
-    results = graph.batch(requests)
-    out = []
-    for request, flow in zip(requests, flows, strict=True):
-        result = results.get(request.id.lower()) or results.get(request.id)
-        if result is not None and result.status in (401, 403):
-            raise _refused(AuthError(f"Graph answered {result.status}", status=result.status),
-                           tenant_kind)
-        body = result.body if result is not None else None
-        if result is None or not result.ok or not isinstance(body, dict) \
-                or not isinstance(body.get("value"), list):
-            status = "no answer" if result is None else f"status {result.status}"
-            raise GraphError(f"Graph did not list the providers of user flow {flow.id!r} "
-                             f"({status})")
-        linked = list(body["value"])
-        if body.get("@odata.nextLink") is not None:
-            linked += _pages(graph, _next(graph, body["@odata.nextLink"]), tenant_kind)
-        out.append(replace(flow, providers=_ids(linked)))
-    return out
-
-
-def _refused(error: AuthError, tenant_kind: str) -> AuthError:
-    return AuthError(f"Graph refused to read the user flows ({error.status}): the app needs "
-                     f"{permission(tenant_kind, write=False)} with admin consent (docs/"
-                     "userflows.md 3)", status=error.status, code=error.code,
-                     request_id=error.request_id)
-
-
-def _next(graph: Any, link: Any) -> str | None:
-    if link is None:
-        return None
-    if not isinstance(link, str) or not link.startswith(str(graph.base_url) + "/"):
-        raise GraphError("Graph's user-flow @odata.nextLink points elsewhere: refused")
-    return link
-
-
-def _ids(linked: Any) -> tuple[str, ...]:
-    return tuple(p["id"] for p in linked or () if isinstance(p, Mapping)
-                 and isinstance(p.get("id"), str))
-
-
-def _flow(item: Any, tenant_kind: str) -> Flow:
-    if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
-        raise GraphError("Graph listed a user flow without an id")
-    flow_id = item["id"]
-    linked: Any = ()
-    segment = "userFlowIdentityProviders"
-    if tenant_kind == "external":
-        handler = item.get("onAuthenticationMethodLoadStart") or {}
-        linked = handler.get("identityProviders") if isinstance(handler, Mapping) else None
-        segment = _EVENTS
-    name = item.get("displayName") if isinstance(item.get("displayName"), str) else flow_id
-    path = f"{COLLECTIONS[tenant_kind]}/{urllib.parse.quote(flow_id, safe='')}/{segment}"
-    return Flow(id=flow_id, name=name or flow_id, providers=_ids(linked), path=path)
 
 
 # ---- planning (pure) ---------------------------------------------------------------------
@@ -345,7 +197,7 @@ def _spelled(provider: Provider | None, flows: Flows) -> dict[str, str]:
     """Flow id -> the name as the configuration writes it."""
     if provider is None or not provider.user_flows:
         return {}
-    out = {}
+    out: dict[str, str] = {}
     for name in provider.user_flows:
         flow = flows.find(name)
         if flow is not None:
@@ -370,39 +222,3 @@ def _note(detach: Sequence[Flow], attach: Sequence[Flow], names: Mapping[str, st
     if again:
         parts.append("re-attach to " + ", ".join(names[f.id] for f in again))
     return "; ".join(parts)
-
-
-# ---- apply: batch items ------------------------------------------------------------------
-
-
-def link_items(change: Change, provider_id: str, *, attach: bool,
-               root: str) -> list[dict[str, Any]]:
-    """Batch items (apply's item shape) adding or removing the change's links for
-    `provider_id`; ids are `<address>#link:<flow>` / `<address>#unlink:<flow>`. `root` is the
-    configured Graph version root (`https://graph.microsoft.us/beta` in a national cloud):
-    the `@odata.id` names the provider on that host, never graph.microsoft.com."""
-    items = []
-    quoted = urllib.parse.quote(provider_id, safe="")
-    for link in change.links:
-        if link.attach != attach:
-            continue
-        if attach:
-            items.append({"id": f"{change.address}#link:{link.flow_id}", "method": "POST",
-                          "url": f"{link.path}/$ref", "depends_on": (),
-                          "body": {"@odata.id": root.rstrip("/") + _PROVIDERS + quoted}})
-        else:
-            items.append({"id": f"{change.address}#unlink:{link.flow_id}", "method": "DELETE",
-                          "url": f"{link.path}/{quoted}/$ref", "body": None, "depends_on": ()})
-    return items
-
-
-def settled(result: Any) -> Any:
-    """A link answer that finds what it wanted counts as done: an unlink answered 404 (not
-    linked any more) and a link answered 400 'already exist' (a retry after a lost answer)."""
-    if result is None or not isinstance(getattr(result, "id", None), str):
-        return result
-    if "#unlink:" in result.id and result.status == 404:
-        return replace(result, status=204)
-    if "#link:" in result.id and result.status == 400 and "already exist" in str(result.body):
-        return replace(result, status=204)
-    return result

@@ -77,10 +77,6 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-_LIMIT_KEYS = {"timeout": "timeout", "providerDeadline": "provider_deadline",
-               "runDeadline": "run_deadline"}
-
-
 def limits(settings: Any) -> Limits:
     """The fetch limits of idpctl.yaml's `preflight:` (defaults for what it does not set;
     the schema bounds each: docs/preflight.md)."""
@@ -88,9 +84,15 @@ def limits(settings: Any) -> Limits:
     section = raw.get("preflight") if isinstance(raw, Mapping) else None
     if not isinstance(section, Mapping):
         return Limits()
-    given = {name: float(section[key]) for key, name in _LIMIT_KEYS.items()
-             if isinstance(section.get(key), int | float)}
-    return Limits(**given)
+    base = Limits()
+    return Limits(timeout=_seconds(section, "timeout", base.timeout),
+                  provider_deadline=_seconds(section, "providerDeadline", base.provider_deadline),
+                  run_deadline=_seconds(section, "runDeadline", base.run_deadline))
+
+
+def _seconds(section: Mapping[str, Any], key: str, default: float) -> float:
+    value = section.get(key)
+    return float(value) if isinstance(value, int | float) else default
 
 
 def run(providers: Iterable[Provider], *, ca_bundle: Path | None = None,

@@ -276,7 +276,7 @@ def _bound_by_deadlines(client: httpx.Client) -> None:
     """
     transports = [client._transport, *client._mounts.values()]
     for transport in filter(None, transports):
-        pool = getattr(transport, "_pool", None)
+        pool: Any = getattr(transport, "_pool", None)  # httpcore's pool: untyped internals
         backend = getattr(pool, "_network_backend", None)
         if not isinstance(backend, httpcore.NetworkBackend):
             raise RuntimeError("the preflight cannot bound its fetches with this httpx/httpcore"

@@ -137,8 +137,8 @@ class _Guard:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, error: Any, tb: Any) -> bool:
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
+        """Annotate a ConfigError's problems; the error itself goes on (never swallowed)."""
         if isinstance(error, ConfigError):
             self.annotator.problems(error.problems or (), title=self.title)
-        return False
 

@@ -30,6 +30,7 @@ from typing import Any
 from idpctl.model import (
     Action,
     Change,
+    Flows,
     KeepLive,
     Kind,
     LiveProvider,
@@ -44,7 +45,6 @@ from idpctl.model import (
 from idpctl.output import inline, json_text
 from idpctl.plan import build as planner
 from idpctl.plan import userflows
-from idpctl.plan.userflows import Flows
 from idpctl.render.markdown import span
 
 __all__ = [

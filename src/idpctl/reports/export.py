@@ -211,7 +211,7 @@ def _text(document: Mapping[str, Any], schema_ref: str) -> str:
     return f"# yaml-language-server: $schema={schema_ref}\n{body}"
 
 
-def _comments(value: Any, node: yaml.Node, parent: str = "") -> list[tuple[int, str]]:
+def _comments(value: Any, node: yaml.Node | None, parent: str = "") -> list[tuple[int, str]]:
     """(character index where the value's node ends, comment) for each value that gets one:
     `document` and its composed `node` walked together."""
     if not isinstance(value, Mapping) or not isinstance(node, yaml.MappingNode):
