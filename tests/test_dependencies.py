@@ -46,8 +46,8 @@ TOOLS = {
     "pytest-xdist": ("scripts/test", "pytest -n "),
     "pytest-cov": ("scripts/test", "--cov=idpctl"),
     "ruff": ("scripts/test", ".venv/bin/ruff "),
-    # the type checker; pinned so every machine reports the same errors
-    "mypy": ("pyproject.toml", '"mypy=='),
+    # the type checker; pinned so every machine reports the same errors; `make test` runs it
+    "mypy": ("scripts/test", ".venv/bin/mypy"),
     "types-pyyaml": ("pyproject.toml", "[tool.mypy]"),
     "types-requests": ("pyproject.toml", "[tool.mypy]"),
     "types-jsonschema": ("pyproject.toml", "[tool.mypy]"),
