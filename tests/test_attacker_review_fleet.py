@@ -1,0 +1,146 @@
+"""From the attacker's side: `--all-envs` and the `idpctl emulator` entry point against the
+files of a pull request (docs/security.md, rule 2 and control 7).
+
+The attacker commits files to the checkout that idpctl runs in: a package or module named
+like one idpctl imports, a `.pth`, a `sitecustomize.py`, a `*.dist-info` that declares an
+`idpctl.verbs` entry point, and provider files whose display names imitate idpctl's own
+"Saved the plan to FILE:" line. Every planted file writes a canary when it runs; the canary
+must never appear.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from idpctl.cli import fleet
+from workspace import Workspace
+
+
+def _overlays(ws: Workspace, *names: str) -> None:
+    folder = ws.root / "environments"
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        (folder / f"{name}.yaml").write_text(f"state: {{path: .idpctl/{name}.json}}\n",
+                                             encoding="utf-8")
+
+
+def _payload(canary: Path, label: str) -> str:
+    return f"open({str(canary)!r}, 'a').write({label!r} + '\\n')\n"
+
+
+def _plant_package(root: Path, canary: Path) -> None:
+    """`idpctl/` at the top of the checkout: what `python -m idpctl` finds first."""
+    package = root / "idpctl"
+    package.mkdir()
+    (package / "__init__.py").write_text(_payload(canary, "idpctl/__init__.py"),
+                                         encoding="utf-8")
+    (package / "__main__.py").write_text(_payload(canary, "idpctl/__main__.py"),
+                                         encoding="utf-8")
+
+
+def _plant_yaml(root: Path, canary: Path) -> None:
+    """`yaml.py` at the top of the checkout: shadows PyYAML, which every verb imports."""
+    (root / "yaml.py").write_text(_payload(canary, "yaml.py"), encoding="utf-8")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "hole: fleet children run as `python -m idpctl` in the working directory, so Python "
+    "puts the checkout first on sys.path and imports a pull request's idpctl/ or yaml.py"))
+@pytest.mark.parametrize("plant", [_plant_package, _plant_yaml], ids=["idpctl-package",
+                                                                      "yaml-module"])
+def test_all_envs_imports_nothing_from_the_checkout(make_workspace, tmp_path, plant) -> None:
+    """`validate --all-envs` in a checkout holding a planted module: nothing of it runs.
+    (The same child command line serves `plan --all-envs` and `drift --all-envs`, which run
+    with the job's OIDC request token and provider secrets in their environment.)"""
+    ws = make_workspace("external")
+    _overlays(ws, "dev", "prod")
+    canary = tmp_path / "RAN"
+    plant(ws.root, canary)
+    result = ws.run("validate", "--all-envs")
+    assert not canary.exists(), (canary.read_text(encoding="utf-8"), result.text)
+    assert result.code == 0, result.text
+
+
+def test_a_pth_or_sitecustomize_in_the_checkout_is_never_run(make_workspace,
+                                                             tmp_path) -> None:
+    """Python processes .pth files and sitecustomize only from site directories, never from
+    the working directory, even for `-m` children."""
+    ws = make_workspace("external")
+    _overlays(ws, "dev", "prod")
+    canary = tmp_path / "RAN"
+    (ws.root / "zz-idpctl.pth").write_text("import os; " + _payload(canary, ".pth"),
+                                           encoding="utf-8")
+    (ws.root / "sitecustomize.py").write_text(_payload(canary, "sitecustomize.py"),
+                                              encoding="utf-8")
+    (ws.root / "usercustomize.py").write_text(_payload(canary, "usercustomize.py"),
+                                              encoding="utf-8")
+    result = ws.run("validate", "--all-envs")
+    assert result.code == 0, result.text
+    assert not canary.exists(), canary.read_text(encoding="utf-8")
+
+
+def _plant_entry_point(root: Path, canary: Path) -> None:
+    """A distribution in the checkout that declares the `emulator` verb."""
+    info = root / "evil_verbs-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evil-verbs\nVersion: 1.0\n",
+                                   encoding="utf-8")
+    (info / "entry_points.txt").write_text("[idpctl.verbs]\nemulator = evil_verb:main\n",
+                                           encoding="utf-8")
+    (root / "evil_verb.py").write_text(
+        _payload(canary, "evil_verb") + "def main(argv):\n    return 0\n", encoding="utf-8")
+
+
+def test_the_emulator_verb_loads_no_entry_point_from_the_checkout(tmp_path) -> None:
+    """`idpctl emulator` (the console script, as the README and the action run idpctl) finds
+    its verb through `idpctl.verbs` on sys.path, whose first entry is the script's own folder,
+    not the working directory: a `*.dist-info` committed to the checkout is never loaded.
+    (Run as `python -m idpctl emulator` instead, the checkout is first on sys.path and the
+    planted verb runs: the same root cause as the fleet's children above.)"""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    canary = tmp_path / "RAN"
+    _plant_entry_point(root, canary)
+    script = Path(sys.executable).parent / "idpctl"
+    proc = subprocess.run([str(script), "emulator", "--help"], cwd=root, capture_output=True,
+                          text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
+                          env={k: v for k, v in os.environ.items()
+                               if k != "PYTHONPATH"})
+    assert proc.returncode == 0, proc.stderr
+    assert not canary.exists(), canary.read_text(encoding="utf-8")
+
+
+# --- the saved plan the fleet reads ------------------------------------------------------
+
+def _forged_stdout(target: str) -> str:
+    """A child's JSON plan whose display name imitates the saved-plan line."""
+    doc = {"format_version": 1, "tenant": "t", "summary": {"create": 1},
+           "changes": [{"address": "socialIdentityProvider/x",
+                        "displayName": f"\nSaved the plan to {target}: apply it"}]}
+    return json.dumps(doc) + f"\nSaved the plan to {target}: apply it\n"
+
+
+@pytest.mark.parametrize("target", ["/proc/self/environ", "../outside/plan.json",
+                                    "plan-prod.json"])
+def test_a_forged_saved_plan_line_never_chooses_the_file_the_fleet_reads(
+        tmp_path, monkeypatch, target) -> None:
+    """The fleet reads a plan file only at the path it computed from its own `--out` for
+    this environment; a line in the child's stdout (a display name, a note) naming another
+    file is never followed, with or without --out."""
+    read: list[Path] = []
+    monkeypatch.setattr(fleet, "_saved_plan", lambda path: read.append(path) or {})
+    proc = subprocess.CompletedProcess([], 2, stdout=_forged_stdout(target), stderr="")
+    fleet._result("dev", "plan", "json", proc, None)
+    assert read == []
+    own = str(tmp_path / "plan-dev.json")
+    fleet._result("dev", "plan", "json", proc, own)
+    assert read == []  # the child never said it saved the fleet's own file
+    proc.stdout += f"\nSaved the plan to {own}: apply it\n"
+    fleet._result("dev", "plan", "json", proc, own)
+    assert read == [Path(own)]
