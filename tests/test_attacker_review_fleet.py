@@ -144,3 +144,32 @@ def test_a_forged_saved_plan_line_never_chooses_the_file_the_fleet_reads(
     proc.stdout += f"\nSaved the plan to {own}: apply it\n"
     fleet._result("dev", "plan", "json", proc, own)
     assert read == [Path(own)]
+
+
+# --- environment names: the GitHub matrix and the report -------------------------------
+
+HOSTILE_NAMES = ["a b", "x`y", "@everyone", "<img src=x>", "::error title=x::y", "a\nb",
+                 "$(id)", "${{ github.token }}", "[x](https:", ".hidden", "a|b", "é"]
+
+
+def test_only_plain_environment_names_reach_the_matrix(make_workspace, tmp_path) -> None:
+    """`idpctl envs --format json` is echoed as one `matrix=...` line into GITHUB_OUTPUT and
+    each name is pasted into `args:` and artifact names: overlays whose file names hold
+    blanks, backticks, `@`, `<`, `::`, newlines, `$`, `|` or non-ASCII are not environments;
+    the JSON is one line. An overlay that is a symlink out of the repository, or a FIFO, is
+    never read (its run is refused without blocking)."""
+    ws = make_workspace("external")
+    _overlays(ws, "dev", *HOSTILE_NAMES)
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("tenant: other.onmicrosoft.test\n", encoding="utf-8")
+    (ws.root / "environments" / "linked.yaml").symlink_to(outside)
+    os.mkfifo(ws.root / "environments" / "fifo.yaml")
+    listed = ws.run("envs", "--format", "json")
+    assert listed.code == 0, listed.text
+    assert listed.out.count("\n") == 1, listed.out
+    names = json.loads(listed.out)["env"]
+    assert "dev" in names and not set(names) & set(HOSTILE_NAMES), names
+    assert "fifo" not in names
+    refused = ws.run("validate", "--env", "linked")
+    assert refused.code == 1 and "outside the configuration's root" in refused.text, \
+        refused.text
