@@ -173,3 +173,57 @@ def test_only_plain_environment_names_reach_the_matrix(make_workspace, tmp_path)
     refused = ws.run("validate", "--env", "linked")
     assert refused.code == 1 and "outside the configuration's root" in refused.text, \
         refused.text
+
+
+# --- two environments, one state ---------------------------------------------------------
+
+def _shared(root: Path) -> dict[str, str]:
+    import argparse
+
+    from idpctl.config import settings as config
+
+    path = root / "idpctl.yaml"
+    args = argparse.Namespace(config=str(path), allow_path=[], allow_endpoint=[],
+                              providers_root=None)
+    return fleet.shared_state(args, path, config.environment_names(path))
+
+
+def _fleet_root(tmp_path: Path, overlays: dict[str, str]) -> Path:
+    root = tmp_path / "repo"
+    (root / "providers").mkdir(parents=True)
+    (root / "environments").mkdir()
+    (root / "idpctl.yaml").write_text("tenant: contoso.onmicrosoft.com\ntenantKind: external\n"
+                                      "providers: providers/\n", encoding="utf-8")
+    for name, text in overlays.items():
+        (root / "environments" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return root
+
+
+def test_the_same_state_spelled_the_same_is_refused(tmp_path) -> None:
+    """The case the control was written for (both overlays name one state): refused."""
+    same = "state: {backend: azureblob, url: 'https://acct.blob.core.windows.net/c/s.json'}\n"
+    assert set(_shared(_fleet_root(tmp_path, {"dev": same, "prod": same}))) == {"dev", "prod"}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "hole: fleet.shared_state compares the state settings as written, so one blob whose "
+    "account host differs in case, or one local state file reached through a symlink, is "
+    "two environments' state and is not refused"))
+@pytest.mark.parametrize("spelling", ["blob-host-case", "local-symlink"])
+def test_one_state_spelled_two_ways_is_refused(tmp_path, spelling) -> None:
+    """docs/security.md control 7: "two environments with the same state: are refused
+    before anything runs". A host name is case-insensitive, so ACCT.blob... and acct.blob...
+    are one storage account and one blob (one lease, one set of records); a symlink
+    committed next to the overlays makes two paths one file."""
+    if spelling == "blob-host-case":
+        overlays = {
+            "dev": "state: {backend: azureblob, url: 'https://acct.blob.core.windows.net/c/s.json'}\n",
+            "prod": "state: {backend: azureblob, url: 'https://ACCT.blob.core.windows.net/c/s.json'}\n",
+        }
+        root = _fleet_root(tmp_path, overlays)
+    else:
+        root = _fleet_root(tmp_path, {"dev": "state: {path: dev.json}\n",
+                                      "prod": "state: {path: prod.json}\n"})
+        (root / "environments" / "dev.json").write_text("{}", encoding="utf-8")
+        (root / "environments" / "prod.json").symlink_to("dev.json")
+    assert set(_shared(root)) == {"dev", "prod"}
