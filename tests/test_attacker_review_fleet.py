@@ -49,9 +49,6 @@ def _plant_yaml(root: Path, canary: Path) -> None:
     (root / "yaml.py").write_text(_payload(canary, "yaml.py"), encoding="utf-8")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: fleet children run as `python -m idpctl` in the working directory, so Python "
-    "puts the checkout first on sys.path and imports a pull request's idpctl/ or yaml.py"))
 @pytest.mark.parametrize("plant", [_plant_package, _plant_yaml], ids=["idpctl-package",
                                                                       "yaml-module"])
 def test_all_envs_imports_nothing_from_the_checkout(make_workspace, tmp_path, plant) -> None:
@@ -205,10 +202,6 @@ def test_the_same_state_spelled_the_same_is_refused(tmp_path) -> None:
     assert set(_shared(_fleet_root(tmp_path, {"dev": same, "prod": same}))) == {"dev", "prod"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: fleet.shared_state compares the state settings as written, so one blob whose "
-    "account host differs in case, or one local state file reached through a symlink, is "
-    "two environments' state and is not refused"))
 @pytest.mark.parametrize("spelling", ["blob-host-case", "local-symlink"])
 def test_one_state_spelled_two_ways_is_refused(tmp_path, spelling) -> None:
     """docs/security.md control 7: "two environments with the same state: are refused

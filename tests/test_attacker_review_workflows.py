@@ -59,10 +59,6 @@ const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r"
     return list(json.loads(result.stdout))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: drift.yml and drift-fleet.yml cut the issue body at 60,000 characters mid-line "
-    "(report.slice(0, 60000)), so a live value's code span is left open and its @mention "
-    "and image render"))
 @pytest.mark.parametrize("workflow", ["drift.yml", "drift-fleet.yml"])
 def test_a_long_drift_report_is_cut_at_a_line_end(make_workspace, tmp_path,
                                                   workflow) -> None:

@@ -15,7 +15,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,11 +103,25 @@ def shared_state(args: argparse.Namespace, path: Path, names: Sequence[str]) -> 
                                             providers_root=pipeline.providers_root(args))
         except IdpctlError:
             continue
-        key = json.dumps(dict(settings.state), sort_keys=True, default=str)
-        groups.setdefault(key, []).append(name)
+        groups.setdefault(state_identity(settings.state), []).append(name)
     return {name: f"shares its state with {', '.join(n for n in group if n != name)}: give "
                   f"environments/{name}.yaml its own state:"
             for group in groups.values() if len(group) > 1 for name in group}
+
+
+def state_identity(state: Mapping[str, Any]) -> str:
+    """One spelling of the state a `state:` block names: a local file with its symlinks
+    resolved, a blob with its account host in lower case; else the block as written."""
+    spec = dict(state)
+    backend = spec.get("backend", "local")
+    if backend == "local" and spec.get("path"):
+        return json.dumps(["local", str(Path(str(spec["path"])).resolve())])
+    if backend == "azureblob" and spec.get("url"):
+        parts = urllib.parse.urlsplit(str(spec["url"]))
+        account = f"{parts.hostname or ''}{parts.path.rstrip('/')}"  # hostname is lower case
+        return json.dumps(["azureblob", account, str(spec.get("container")),
+                           str(spec.get("blob"))])
+    return json.dumps(spec, sort_keys=True, default=str)
 
 
 @dataclass
@@ -169,7 +184,9 @@ def _runner(args: argparse.Namespace, verb: str, fmt: str) -> Callable[[str], _D
 
     def one(name: str) -> _Done:
         proc = subprocess.run(
-            [sys.executable, "-m", "idpctl", *child_argv(argv, verb, name, out)],
+            # -P: the working directory (a pull request's checkout) is not put on sys.path, so
+            # an `idpctl/` or `yaml.py` committed there is never imported (docs/security.md)
+            [sys.executable, "-P", "-m", "idpctl", *child_argv(argv, verb, name, out)],
             capture_output=True, text=True, env=environ, check=False, stdin=subprocess.DEVNULL,
         )
         saved = out.replace("{env}", name) if out and verb == "plan" else None
