@@ -82,6 +82,18 @@ def test_the_log_filter_masks_a_sas_signature(caplog: pytest.LogCaptureFixture) 
     assert "sig=(sensitive)" in caplog.text
 
 
+@pytest.mark.parametrize("line", [f"GET https://a/c?sv=1&sig={SIG}",
+                                  f"GET https://a/c?sv=1&SIG={SIG}"])
+def test_the_log_filter_masks_a_message_without_arguments(
+        caplog: pytest.LogCaptureFixture, line: str) -> None:
+    """A line logged whole (no %-arguments) is masked too, in any case of `sig=`."""
+    sa.install_redaction()
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        logging.getLogger("httpx").info(line)
+    assert SIG not in caplog.text
+    assert "(sensitive)" in caplog.text
+
+
 def test_secret_values_stay_wrapped() -> None:
     key = Secret(KEY, source="key")
     assert KEY not in repr(sa.SharedKey("acct", key))

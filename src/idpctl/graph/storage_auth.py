@@ -37,11 +37,14 @@ class _RedactSas(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(self._SIG.sub(r"\1(sensitive)", str(a)) if "sig=" in str(a)
-                                else a for a in record.args)
-        elif isinstance(record.msg, str) and "sig=" in record.msg:
-            record.msg = self._SIG.sub(r"\1(sensitive)", record.msg)
+            record.args = tuple(self._masked(str(a)) if self._SIG.search(str(a)) else a
+                                for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self._masked(record.msg)
         return True
+
+    def _masked(self, text: str) -> str:
+        return self._SIG.sub(r"\1(sensitive)", text)
 
 
 def install_redaction() -> None:
