@@ -59,16 +59,27 @@ def _desired(root: Path) -> dict[str, dict[str, Any]]:
 def _client(settings: Mapping[str, str]) -> httpx.Client:
     verify = ssl.create_default_context(cafile=settings["ca"])
     token = httpx.post(
-        f"{settings['base_url']}/{settings['tenant']}/oauth2/v2.0/token", verify=verify,
-        trust_env=False, timeout=60,
-        data={"grant_type": "client_credentials", "client_id": settings["client_id"],
-              "client_secret": os.environ["IDPCTL_BENCH_CLIENT_SECRET"],
-              "scope": "https://graph.microsoft.com/.default"})
+        f"{settings['base_url']}/{settings['tenant']}/oauth2/v2.0/token",
+        verify=verify,
+        trust_env=False,
+        timeout=60,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": settings["client_id"],
+            "client_secret": os.environ["IDPCTL_BENCH_CLIENT_SECRET"],
+            "scope": "https://graph.microsoft.com/.default",
+        },
+    )
     token.raise_for_status()
     limits = httpx.Limits(max_connections=PARALLELISM, max_keepalive_connections=PARALLELISM)
-    return httpx.Client(base_url=settings["base_url"], verify=verify, trust_env=False,
-                        timeout=60, limits=limits,
-                        headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+    return httpx.Client(
+        base_url=settings["base_url"],
+        verify=verify,
+        trust_env=False,
+        timeout=60,
+        limits=limits,
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+    )
 
 
 def apply(root: Path, client: httpx.Client) -> int:
@@ -104,8 +115,11 @@ def _refresh(root: Path, client: httpx.Client) -> tuple[dict[str, Any], dict[str
 
 
 def _changes(root: Path, live: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: doc for name, doc in _desired(root).items()
-            if name not in live or _differs(doc, live[name])}
+    return {
+        name: doc
+        for name, doc in _desired(root).items()
+        if name not in live or _differs(doc, live[name])
+    }
 
 
 def plan(root: Path, client: httpx.Client) -> int:
@@ -119,8 +133,11 @@ def update(root: Path, client: httpx.Client) -> int:
     todo = [(state[name], doc) for name, doc in _changes(root, live).items() if name in state]
 
     def patch(item: tuple[str, dict[str, Any]]) -> None:
-        body = {k: v for k, v in item[1].items()
-                if k not in ("kind", "clientAuthentication", "displayName")}
+        body = {
+            k: v
+            for k, v in item[1].items()
+            if k not in ("kind", "clientAuthentication", "displayName")
+        }
         body["@odata.type"] = OIDC
         client.patch(f"{COLLECTION}/{item[0]}", json=body).raise_for_status()
 
@@ -131,8 +148,11 @@ def update(root: Path, client: httpx.Client) -> int:
 
 
 def _differs(doc: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
-    return any(_set_differs(v, live.get(k)) for k, v in doc.items()
-               if k not in ("kind", "clientAuthentication"))
+    return any(
+        _set_differs(v, live.get(k))
+        for k, v in doc.items()
+        if k not in ("kind", "clientAuthentication")
+    )
 
 
 def _set_differs(want: Any, have: Any) -> bool:

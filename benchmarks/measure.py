@@ -45,26 +45,42 @@ def idpctl_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "idpctl"]
 
 
-def run_process(argv: Sequence[str], *, cwd: Path | None = None,
-                env: Mapping[str, str] | None = None, check: bool = True,
-                timeout: float = 1800.0) -> Sample:
+def run_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 1800.0,
+) -> Sample:
     """Run `argv` to completion; its wall time and peak RSS (MiB)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env) if env else None,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env else None,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+        )
         _, status, usage = _wait4(proc, timeout)
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        sample = Sample(seconds, usage.ru_maxrss / 1024, proc.returncode,
-                        out.read().decode("utf-8", "replace"),
-                        err.read().decode("utf-8", "replace"),
-                        usage.ru_utime + usage.ru_stime)
+        sample = Sample(
+            seconds,
+            usage.ru_maxrss / 1024,
+            proc.returncode,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+            usage.ru_utime + usage.ru_stime,
+        )
     if check and sample.code not in (0, 2):
-        raise BenchError(f"{' '.join(argv)} exited {sample.code}:\n{sample.err[-3000:]}"
-                         f"\n{sample.out[-2000:]}")
+        raise BenchError(
+            f"{' '.join(argv)} exited {sample.code}:\n{sample.err[-3000:]}\n{sample.out[-2000:]}"
+        )
     return sample
 
 
@@ -90,6 +106,8 @@ def graph_requests(log: Sequence[Mapping[str, Any]]) -> int:
     """HTTP requests to Graph (`/v1.0`, `/beta`) in the emulator's request log. A `$batch`
     is one request; its items are logged too (with `batch` set) and are not counted again;
     the token endpoint is not Graph."""
-    return sum(1 for entry in log
-               if str(entry.get("path", "")).startswith(("/v1.0/", "/beta/"))
-               and not entry.get("batch"))
+    return sum(
+        1
+        for entry in log
+        if str(entry.get("path", "")).startswith(("/v1.0/", "/beta/")) and not entry.get("batch")
+    )

@@ -61,11 +61,15 @@ class Bench:
         self.repeat = repeat
         self.idpctl = idpctl_command()
         # the operator's allowance lets idpctl send its credentials to the emulator on loopback
-        self.env = {**os.environ, SECRET_ENV: emulator.client_secret,
-                    OIDC_SECRET_ENV: OIDC_SECRET,
-                    "IDPCTL_ALLOW_ENDPOINTS": emulator.base_url.removeprefix("https://")}
-        self.offline = "--offline" in run_process(
-            [*self.idpctl, "plan", "--help"], env=self.env).out
+        self.env = {
+            **os.environ,
+            SECRET_ENV: emulator.client_secret,
+            OIDC_SECRET_ENV: OIDC_SECRET,
+            "IDPCTL_ALLOW_ENDPOINTS": emulator.base_url.removeprefix("https://"),
+        }
+        self.offline = (
+            "--offline" in run_process([*self.idpctl, "plan", "--help"], env=self.env).out
+        )
         self.emu.admin.reset()
         self.builtins = len(self.emu.admin.store()["providers"])
 
@@ -81,11 +85,24 @@ class Bench:
 
     def workspace(self, n: int) -> Workspace:
         emu = self.emu
-        ws = make_workspace(self.root / f"n{n}", n, base_url=emu.base_url, tenant=emu.tenant,
-                            client_id=emu.client_id, ca_path=emu.ca_path)
-        (ws.root / "baseline.json").write_text(json.dumps({
-            "base_url": emu.base_url, "tenant": emu.tenant, "client_id": emu.client_id,
-            "ca": emu.ca_path}))
+        ws = make_workspace(
+            self.root / f"n{n}",
+            n,
+            base_url=emu.base_url,
+            tenant=emu.tenant,
+            client_id=emu.client_id,
+            ca_path=emu.ca_path,
+        )
+        (ws.root / "baseline.json").write_text(
+            json.dumps(
+                {
+                    "base_url": emu.base_url,
+                    "tenant": emu.tenant,
+                    "client_id": emu.client_id,
+                    "ca": emu.ca_path,
+                }
+            )
+        )
         return ws
 
     def fresh_tenant(self, latency_ms: int) -> None:
@@ -107,28 +124,60 @@ class Bench:
         return run_process([*self.idpctl, *args, *extra], cwd=ws.root, env=self.env)
 
     def run_baseline(self, ws: Workspace, verb: str) -> Sample:
-        return run_process([sys.executable, "-m", "benchmarks.baseline", verb, str(ws.root)],
-                           cwd=Path(__file__).resolve().parent.parent, env=self.env)
+        return run_process(
+            [sys.executable, "-m", "benchmarks.baseline", verb, str(ws.root)],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=self.env,
+        )
 
     # -- the work ----------------------------------------------------------------------------
 
     def reconcile_rows(self, ws: Workspace, latency_ms: int) -> list[Row]:
         """apply all creates, plan (no change), plan of one change: idpctl, then baseline."""
-        ours = self._sequence(ws, latency_ms, lambda *a: self.run_idpctl(ws, *a),
-                              apply_args=("apply", "--auto-approve"), plan_args=("plan",))
-        theirs = self._sequence(ws, latency_ms, lambda *a: self.run_baseline(ws, a[0]),
-                                apply_args=("apply",), plan_args=("plan",))
+        ours = self._sequence(
+            ws,
+            latency_ms,
+            lambda *a: self.run_idpctl(ws, *a),
+            apply_args=("apply", "--auto-approve"),
+            plan_args=("plan",),
+        )
+        theirs = self._sequence(
+            ws,
+            latency_ms,
+            lambda *a: self.run_baseline(ws, a[0]),
+            apply_args=("apply",),
+            plan_args=("plan",),
+        )
         n = ws.count
-        floors = {"apply": self.apply_floor(n), "plan": self.list_floor(n),
-                  "plan 1 change": self.list_floor(n)}
-        return [Row(work, n, latency_ms, ours[work][0].seconds, ours[work][1],
-                    theirs[work][0].seconds, theirs[work][1], floors[work],
-                    ours[work][0].maxrss_mb)
-                for work in ("apply", "plan", "plan 1 change")]
+        floors = {
+            "apply": self.apply_floor(n),
+            "plan": self.list_floor(n),
+            "plan 1 change": self.list_floor(n),
+        }
+        return [
+            Row(
+                work,
+                n,
+                latency_ms,
+                ours[work][0].seconds,
+                ours[work][1],
+                theirs[work][0].seconds,
+                theirs[work][1],
+                floors[work],
+                ours[work][0].maxrss_mb,
+            )
+            for work in ("apply", "plan", "plan 1 change")
+        ]
 
-    def _sequence(self, ws: Workspace, latency_ms: int, run: Callable[..., Sample], *,
-                  apply_args: Sequence[str], plan_args: Sequence[str]
-                  ) -> dict[str, tuple[Sample, int]]:
+    def _sequence(
+        self,
+        ws: Workspace,
+        latency_ms: int,
+        run: Callable[..., Sample],
+        *,
+        apply_args: Sequence[str],
+        plan_args: Sequence[str],
+    ) -> dict[str, tuple[Sample, int]]:
         self.fresh_tenant(latency_ms)
         ws.forget_state()
         (ws.root / "baseline-state.json").unlink(missing_ok=True)
@@ -144,17 +193,33 @@ class Bench:
     def validate_row(self, ws: Workspace) -> Row:
         """idpctl validate against a bare C-loader parse of the same files."""
         ours = best([self.run_idpctl(ws, "validate") for _ in range(self.repeat)])
-        bare = best([run_process([sys.executable, "-c", BARE_PARSE, str(ws.providers)])
-                      for _ in range(self.repeat)])
-        return Row("validate (baseline: bare CLoader parse)", ws.count, None, ours.seconds,
-                   base_seconds=bare.seconds, peak_mb=ours.maxrss_mb)
+        bare = best(
+            [
+                run_process([sys.executable, "-c", BARE_PARSE, str(ws.providers)])
+                for _ in range(self.repeat)
+            ]
+        )
+        return Row(
+            "validate (baseline: bare CLoader parse)",
+            ws.count,
+            None,
+            ours.seconds,
+            base_seconds=bare.seconds,
+            peak_mb=ours.maxrss_mb,
+        )
 
     def help_row(self) -> Row:
         times = max(5, self.repeat * 3)
         ours = best([run_process([*self.idpctl, "--help"]) for _ in range(times)])
         bare = best([run_process([sys.executable, "-c", "pass"]) for _ in range(times)])
-        return Row("idpctl --help (baseline: python -c pass)", 0, None, ours.seconds,
-                   base_seconds=bare.seconds, peak_mb=ours.maxrss_mb)
+        return Row(
+            "idpctl --help (baseline: python -c pass)",
+            0,
+            None,
+            ours.seconds,
+            base_seconds=bare.seconds,
+            peak_mb=ours.maxrss_mb,
+        )
 
     def memory_rows(self, n: int) -> list[Row]:
         """plan and validate of `n` providers at 0 ms: time and peak memory. The tenant is
@@ -165,9 +230,18 @@ class Bench:
         self.seed(ws)
         plan_run, plan_requests = self.counted(lambda: self.run_idpctl(ws, "plan"))
         validate = self.run_idpctl(ws, "validate")
-        return [Row("plan, all adopted (memory)", n, 0, plan_run.seconds, plan_requests,
-                    floor=self.list_floor(n), peak_mb=plan_run.maxrss_mb),
-                Row("validate (memory)", n, None, validate.seconds, peak_mb=validate.maxrss_mb)]
+        return [
+            Row(
+                "plan, all adopted (memory)",
+                n,
+                0,
+                plan_run.seconds,
+                plan_requests,
+                floor=self.list_floor(n),
+                peak_mb=plan_run.maxrss_mb,
+            ),
+            Row("validate (memory)", n, None, validate.seconds, peak_mb=validate.maxrss_mb),
+        ]
 
     def seed(self, ws: Workspace) -> None:
         """Create the workspace's providers in the tenant as if made in the portal."""
@@ -190,9 +264,16 @@ BARE_PARSE = (
 )
 
 
-def collect(emulator, root: Path, *, sizes: Sequence[int], latencies: Sequence[int] = LATENCIES,
-            memory_size: int | None = MEMORY_SIZE, repeat: int = 3,
-            progress: Callable[[str], None] = lambda line: None) -> list[Row]:
+def collect(
+    emulator,
+    root: Path,
+    *,
+    sizes: Sequence[int],
+    latencies: Sequence[int] = LATENCIES,
+    memory_size: int | None = MEMORY_SIZE,
+    repeat: int = 3,
+    progress: Callable[[str], None] = lambda line: None,
+) -> list[Row]:
     """Every row of the table, against a running emulator."""
     bench = Bench(emulator, root, repeat=repeat)
     rows = [bench.help_row()]
@@ -210,21 +291,31 @@ def collect(emulator, root: Path, *, sizes: Sequence[int], latencies: Sequence[i
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true",
-                        help="N = 10 and 100 only, no 10,000-provider memory run")
+    parser.add_argument(
+        "--quick", action="store_true", help="N = 10 and 100 only, no 10,000-provider memory run"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per plan/validate (best)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args(argv)
     from idpctl_emulator.harness import running_emulator
 
     sizes = QUICK_SIZES if args.quick else SIZES
-    with tempfile.TemporaryDirectory(prefix="idpctl-bench-") as tmp, running_emulator(
-            subprocess=True, rate_limit="off", page_size=PAGE_SIZE) as emu:
-        rows = collect(emu, Path(tmp), sizes=sizes, repeat=args.repeat,
-                       memory_size=None if args.quick else MEMORY_SIZE,
-                       progress=lambda line: print(f"... {line}", file=sys.stderr, flush=True))
-    header = (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {len(os.sched_getaffinity(0))}, "
-              f"Python {sys.version.split()[0]}, page size {PAGE_SIZE}")
+    with (
+        tempfile.TemporaryDirectory(prefix="idpctl-bench-") as tmp,
+        running_emulator(subprocess=True, rate_limit="off", page_size=PAGE_SIZE) as emu,
+    ):
+        rows = collect(
+            emu,
+            Path(tmp),
+            sizes=sizes,
+            repeat=args.repeat,
+            memory_size=None if args.quick else MEMORY_SIZE,
+            progress=lambda line: print(f"... {line}", file=sys.stderr, flush=True),
+        )
+    header = (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {len(os.sched_getaffinity(0))}, "
+        f"Python {sys.version.split()[0]}, page size {PAGE_SIZE}"
+    )
     print(report.render(rows, header=header))
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=1))

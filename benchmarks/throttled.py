@@ -63,49 +63,77 @@ class Throttled:
     def __init__(self, emu, root: Path, window: float) -> None:
         self.emu, self.root, self.window = emu, root, window
         self.idpctl = idpctl_command()
-        self.env = {**os.environ, SECRET_ENV: emu.client_secret, OIDC_SECRET_ENV: OIDC_SECRET,
-                    "IDPCTL_ALLOW_ENDPOINTS": emu.base_url.removeprefix("https://")}
+        self.env = {
+            **os.environ,
+            SECRET_ENV: emu.client_secret,
+            OIDC_SECRET_ENV: OIDC_SECRET,
+            "IDPCTL_ALLOW_ENDPOINTS": emu.base_url.removeprefix("https://"),
+        }
 
     def workspace(self, n: int, *, throttled: bool) -> Workspace:
         emu = self.emu
-        ws = make_workspace(self.root / f"n{n}", n, base_url=emu.base_url, tenant=emu.tenant,
-                            client_id=emu.client_id, ca_path=emu.ca_path)
+        ws = make_workspace(
+            self.root / f"n{n}",
+            n,
+            base_url=emu.base_url,
+            tenant=emu.tenant,
+            client_id=emu.client_id,
+            ca_path=emu.ca_path,
+        )
         budget = f"budget: {{windowSeconds: {self.window:g}}}" if throttled else 'rateLimit: "off"'
         config = ws.root / "idpctl.yaml"
         config.write_text(config.read_text().replace('rateLimit: "off"', budget))
         (ws.root / "baseline.json").write_text(
             f'{{"base_url": "{emu.base_url}", "tenant": "{emu.tenant}", '
-            f'"client_id": "{emu.client_id}", "ca": "{emu.ca_path}"}}')
+            f'"client_id": "{emu.client_id}", "ca": "{emu.ca_path}"}}'
+        )
         return ws
 
     def tenant(self, *, throttled: bool) -> None:
         self.emu.admin.reset()
-        self.emu.admin.set_rate_limit(PER_TENANT if throttled else None,
-                                      per_app=PER_APP if throttled else None,
-                                      window_seconds=self.window if throttled else None)
+        self.emu.admin.set_rate_limit(
+            PER_TENANT if throttled else None,
+            per_app=PER_APP if throttled else None,
+            window_seconds=self.window if throttled else None,
+        )
         self.emu.admin.clear_requests()
 
     def idpctl_run(self, ws: Workspace, *args: str) -> Sample:
-        return run_process([*self.idpctl, *args, "--offline"], cwd=ws.root, env=self.env,
-                           check=False)
+        return run_process(
+            [*self.idpctl, *args, "--offline"], cwd=ws.root, env=self.env, check=False
+        )
 
     def baseline_run(self, ws: Workspace, verb: str) -> Sample:
-        return run_process([sys.executable, "-m", "benchmarks.baseline", verb, str(ws.root)],
-                           cwd=Path(__file__).resolve().parent.parent, env=self.env,
-                           check=False)
+        return run_process(
+            [sys.executable, "-m", "benchmarks.baseline", verb, str(ws.root)],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=self.env,
+            check=False,
+        )
 
     def row(self, work: str, who: str, sample: Sample, n: int, floor: float | None) -> Row:
         log = self.emu.admin.requests()
         full = len(log) >= LOG_LIMIT
         graph = [e for e in log if str(e.get("path", "")).startswith("/beta/")]
-        names = Counter(p.get("displayName") for p in self.emu.admin.store()["providers"]
-                        if str(p.get("displayName", "")).startswith("Bench "))
+        names = Counter(
+            p.get("displayName")
+            for p in self.emu.admin.store()["providers"]
+            if str(p.get("displayName", "")).startswith("Bench ")
+        )
         created = len(names)
-        return Row(work, who + ("" if sample.code == 0 else f" (exit {sample.code})"),
-                   sample.seconds, floor, None if full else graph_requests(log),
-                   None if full else sum(e["status"] == 429 for e in graph), created,
-                   max(0, n - created) if n else 0, sum(c - 1 for c in names.values()),
-                   sample.cpu_seconds, sample.maxrss_mb)
+        return Row(
+            work,
+            who + ("" if sample.code == 0 else f" (exit {sample.code})"),
+            sample.seconds,
+            floor,
+            None if full else graph_requests(log),
+            None if full else sum(e["status"] == 429 for e in graph),
+            created,
+            max(0, n - created) if n else 0,
+            sum(c - 1 for c in names.values()),
+            sample.cpu_seconds,
+            sample.maxrss_mb,
+        )
 
     def floor(self, n: int, per_window: int = PER_APP) -> float:
         """N / the per-app budget, in windows: the least time Graph's limit allows."""
@@ -116,8 +144,7 @@ class Throttled:
         label = f"{n} creates" + ("" if throttled else " (throttling off)")
         floor = self.floor(n) if throttled else None
         self.tenant(throttled=throttled)
-        rows = [self.row(label, "idpctl", self.idpctl_run(ws, "apply", "--auto-approve"), n,
-                         floor)]
+        rows = [self.row(label, "idpctl", self.idpctl_run(ws, "apply", "--auto-approve"), n, floor)]
         if baseline:
             self.tenant(throttled=throttled)
             rows.append(self.row(label, "baseline", self.baseline_run(ws, "apply"), n, floor))
@@ -142,16 +169,22 @@ class Throttled:
                 ws.provider_file(i).write_text(provider_yaml(i, scope=scope))
             self._spent_window()
             self.emu.admin.clear_requests()
-            sample = (self.idpctl_run(ws, "apply", "--auto-approve") if who == "idpctl"
-                      else self.baseline_run(ws, "update"))
+            sample = (
+                self.idpctl_run(ws, "apply", "--auto-approve")
+                if who == "idpctl"
+                else self.baseline_run(ws, "update")
+            )
             rows.append(self.row(f"10% update of {n}", who, sample, n, self.floor(tenth)))
         return rows
 
     def _baseline_state(self, ws: Workspace) -> None:
         """The baseline's state (name -> id) for providers idpctl created, so that its
         plan and update refresh the same providers."""
-        ids = {p["displayName"]: p["id"] for p in self.emu.admin.store()["providers"]
-               if str(p.get("displayName", "")).startswith("Bench ")}
+        ids = {
+            p["displayName"]: p["id"]
+            for p in self.emu.admin.store()["providers"]
+            if str(p.get("displayName", "")).startswith("Bench ")
+        }
         (ws.root / "baseline-state.json").write_text(json.dumps(ids))
 
     def _spent_window(self) -> None:
@@ -176,15 +209,25 @@ class Throttled:
         finally:
             stop.set()
             thread.join()
-        return [self.row(f"{n} creates, another app spends half the tenant", "idpctl", sample,
-                         n, self.floor(n, PER_TENANT // 2))]
+        return [
+            self.row(
+                f"{n} creates, another app spends half the tenant",
+                "idpctl",
+                sample,
+                n,
+                self.floor(n, PER_TENANT // 2),
+            )
+        ]
 
 
 def render(rows: Sequence[Row], header: str) -> str:
-    lines = [header, "",
-             "| work | who | wall s | floor s | x floor | requests | throttled | created |"
-             " missing | duplicated | CPU s | peak MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        header,
+        "",
+        "| work | who | wall s | floor s | x floor | requests | throttled | created |"
+        " missing | duplicated | CPU s | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ratio = f"{r.seconds / r.floor:.2f}" if r.floor else "-"
         lines.append(
@@ -192,23 +235,36 @@ def render(rows: Sequence[Row], header: str) -> str:
             f"{f'{r.floor:.1f}' if r.floor else '-'} | {ratio} | "
             f"{r.requests if r.requests is not None else 'n/a (log full)'} | "
             f"{r.throttled if r.throttled is not None else 'n/a'} | {r.created} | {r.missing} | "
-            f"{r.duplicated} | {r.cpu:.1f} | {r.peak_mb:.0f} |")
+            f"{r.duplicated} | {r.cpu:.1f} | {r.peak_mb:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throttled", description=__doc__)
-    parser.add_argument("--window", type=float, default=2.0,
-                        help="the compressed throttling window in seconds (Graph: 60)")
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=2.0,
+        help="the compressed throttling window in seconds (Graph: 60)",
+    )
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10_000])
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args(argv)
     from idpctl_emulator.harness import running_emulator
 
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="idpctl-throttled-") as tmp, running_emulator(
-            subprocess=True, rate_limit=PER_TENANT, per_app=PER_APP, rate_window=args.window,
-            page_size=100, request_log_size=LOG_LIMIT) as emu:
+    with (
+        tempfile.TemporaryDirectory(prefix="idpctl-throttled-") as tmp,
+        running_emulator(
+            subprocess=True,
+            rate_limit=PER_TENANT,
+            per_app=PER_APP,
+            rate_window=args.window,
+            page_size=100,
+            request_log_size=LOG_LIMIT,
+        ) as emu,
+    ):
         bench = Throttled(emu, Path(tmp), args.window)
         for n in args.sizes:
             print(f"... {n} creates", file=sys.stderr, flush=True)
@@ -218,8 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += bench.update_and_plan(20)[:2]
         rows += bench.update_and_plan(1000)
         rows += bench.neighbour(1000)
-    header = (f"window {args.window:g} s (Graph: 60 s), limits {PER_APP}/app {PER_TENANT}/tenant"
-              f" per window, nproc {len(os.sched_getaffinity(0))}, one run")
+    header = (
+        f"window {args.window:g} s (Graph: 60 s), limits {PER_APP}/app {PER_TENANT}/tenant"
+        f" per window, nproc {len(os.sched_getaffinity(0))}, one run"
+    )
     print(render(rows, header))
     return 0
 

@@ -70,13 +70,15 @@ class Workspace:
         shutil.rmtree(self.root / ".idpctl", ignore_errors=True)
 
 
-def make_workspace(root: Path, count: int, *, base_url: str, tenant: str, client_id: str,
-                   ca_path: str) -> Workspace:
+def make_workspace(
+    root: Path, count: int, *, base_url: str, tenant: str, client_id: str, ca_path: str
+) -> Workspace:
     """Write idpctl.yaml (rate limit off, as the benchmark asks) and `count` provider files."""
     if root.exists():
         shutil.rmtree(root)
     (root / "providers").mkdir(parents=True)
-    (root / "idpctl.yaml").write_text(textwrap.dedent(f"""\
+    (root / "idpctl.yaml").write_text(
+        textwrap.dedent(f"""\
         tenant: {tenant}
         tenantKind: external
         graph:
@@ -91,7 +93,9 @@ def make_workspace(root: Path, count: int, *, base_url: str, tenant: str, client
           clientSecret: {{env: {SECRET_ENV}}}
         state: {{backend: local, path: state.json}}
         providers: providers/
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     workspace = Workspace(root, count)
     for i in range(count):
         workspace.provider_file(i).write_text(provider_yaml(i), encoding="utf-8")

@@ -59,8 +59,10 @@ class Target:
     def config(self) -> str:
         """idpctl.yaml for this target (state beside it, providers in providers/)."""
         graph = f"graph:\n{textwrap.indent(self.graph, '  ')}" if self.graph else ""
-        return (f"tenant: {self.tenant}\ntenantKind: {self.kind}\n{graph}{self.auth}"
-                "state: {backend: local, path: state.json}\nproviders: providers/\n")
+        return (
+            f"tenant: {self.tenant}\ntenantKind: {self.kind}\n{graph}{self.auth}"
+            "state: {backend: local, path: state.json}\nproviders: providers/\n"
+        )
 
 
 def tenant_target(environ: Mapping[str, str] = os.environ) -> Target | str:
@@ -74,25 +76,40 @@ def tenant_target(environ: Mapping[str, str] = os.environ) -> Target | str:
         return f"{ENABLE}=1 but not set: {', '.join(missing)}"
     if environ.get("IDPCTL_ACC_CERTIFICATE"):
         path = environ["IDPCTL_ACC_CERTIFICATE"]
-        auth = ("auth:\n  mode: certificate\n  clientId: {env: IDPCTL_ACC_CLIENT_ID}\n"
-                f"  certificate: {{path: {path}}}\n")
+        auth = (
+            "auth:\n  mode: certificate\n  clientId: {env: IDPCTL_ACC_CLIENT_ID}\n"
+            f"  certificate: {{path: {path}}}\n"
+        )
     else:
-        auth = ("auth:\n  mode: secret\n  clientId: {env: IDPCTL_ACC_CLIENT_ID}\n"
-                f"  clientSecret: {{env: {SECRET_ENV}}}\n")
+        auth = (
+            "auth:\n  mode: secret\n  clientId: {env: IDPCTL_ACC_CLIENT_ID}\n"
+            f"  clientSecret: {{env: {SECRET_ENV}}}\n"
+        )
     cloud = environ.get("IDPCTL_ACC_CLOUD")
-    return Target("tenant", environ["IDPCTL_ACC_TENANT"], environ["IDPCTL_ACC_TENANT_KIND"],
-                  environ["IDPCTL_ACC_CLIENT_ID"], auth=auth + (f"cloud: {cloud}\n" if cloud
-                                                                else ""))
+    return Target(
+        "tenant",
+        environ["IDPCTL_ACC_TENANT"],
+        environ["IDPCTL_ACC_TENANT_KIND"],
+        environ["IDPCTL_ACC_CLIENT_ID"],
+        auth=auth + (f"cloud: {cloud}\n" if cloud else ""),
+    )
 
 
 def emulator_target(handle: Any, secret_env: str) -> Target:
     return Target(
-        "emulator", handle.tenant, handle.kind, handle.client_id,
-        graph=(f"url: {handle.base_url}\nauthority: {handle.base_url}\n"
-               f"caBundle: {handle.ca_path}\n"),
-        auth=("auth:\n  mode: secret\n"
-              f"  clientId: {handle.client_id}\n  clientSecret: {{env: {secret_env}}}\n"),
-        env={secret_env: handle.client_secret})
+        "emulator",
+        handle.tenant,
+        handle.kind,
+        handle.client_id,
+        graph=(
+            f"url: {handle.base_url}\nauthority: {handle.base_url}\ncaBundle: {handle.ca_path}\n"
+        ),
+        auth=(
+            "auth:\n  mode: secret\n"
+            f"  clientId: {handle.client_id}\n  clientSecret: {{env: {secret_env}}}\n"
+        ),
+        env={secret_env: handle.client_secret},
+    )
 
 
 def run_prefix() -> str:
@@ -111,8 +128,7 @@ def prefixed_folder(source: Path, target: Path, prefix: str) -> None:
             data["displayName"] = prefix + data["displayName"]
         if isinstance(data, dict) and isinstance(data.get("name"), str):  # legacy shape
             data["name"] = prefix + data["name"]
-        (target / path.name).write_text(yaml.safe_dump(data, sort_keys=False),
-                                        encoding="utf-8")
+        (target / path.name).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def prefixed_address(address: str, prefix: str) -> str:
@@ -124,8 +140,9 @@ def owned(item: Mapping[str, Any], prefix: str) -> bool:
     """A provider this run (or, with PREFIX_ROOT, any run) made: never built in, and its
     display name carries the prefix."""
     kind = str(item.get("@odata.type") or "").lower()
-    return "builtinidentityprovider" not in kind and str(
-        item.get("displayName") or "").startswith(prefix)
+    return "builtinidentityprovider" not in kind and str(item.get("displayName") or "").startswith(
+        prefix
+    )
 
 
 def sweep(graph: Any, prefix: str) -> list[str]:
@@ -140,8 +157,7 @@ def sweep(graph: Any, prefix: str) -> list[str]:
                 graph.delete_provider(item["id"])
                 deleted.append(item["id"])
             except Exception as error:  # report and go on: the rest still goes
-                print(f"acceptance sweep: could not delete {item['id']}: {error}",
-                      file=sys.stderr)
+                print(f"acceptance sweep: could not delete {item['id']}: {error}", file=sys.stderr)
     return deleted
 
 

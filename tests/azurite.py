@@ -39,8 +39,9 @@ __all__ = ["ACCOUNT", "ACCOUNT_KEY", "Azurite", "running_azurite", "tls_certific
 
 ACCOUNT = "devstoreaccount1"
 # Azurite's published development account key: not a secret.
-ACCOUNT_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
-               "KBHBeksoGMGw==")
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 SAS_VERSION = "2019-12-12"
 
 
@@ -57,18 +58,29 @@ class Azurite:
 
     @property
     def connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-                f"BlobEndpoint={self.account_url};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint={self.account_url};"
+        )
 
     def account_sas(self, *, permissions: str = "rwdlacup", hours: float = 1) -> str:
         """An account SAS for the blob service, signed with the development key."""
         expiry = (datetime.now(UTC) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
         fields = [ACCOUNT, permissions, "b", "sco", "", expiry, "", "http", SAS_VERSION, ""]
-        digest = hmac.new(base64.b64decode(ACCOUNT_KEY), "\n".join(fields).encode(),
-                          hashlib.sha256).digest()
-        return urlencode({"sv": SAS_VERSION, "ss": "b", "srt": "sco", "sp": permissions,
-                          "se": expiry, "spr": "http",
-                          "sig": base64.b64encode(digest).decode()})
+        digest = hmac.new(
+            base64.b64decode(ACCOUNT_KEY), "\n".join(fields).encode(), hashlib.sha256
+        ).digest()
+        return urlencode(
+            {
+                "sv": SAS_VERSION,
+                "ss": "b",
+                "srt": "sco",
+                "sp": permissions,
+                "se": expiry,
+                "spr": "http",
+                "sig": base64.b64encode(digest).decode(),
+            }
+        )
 
 
 def _free_port() -> int:
@@ -88,39 +100,51 @@ def tls_certificate(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "azurite-cert.pem", directory / "azurite-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
-def _wait_until_answering(port: int, process: subprocess.Popen[bytes], log: Path,
-                          *, scheme: str) -> None:
+def _wait_until_answering(
+    port: int, process: subprocess.Popen[bytes], log: Path, *, scheme: str
+) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"azurite-blob exited with {process.returncode}:\n"
-                               f"{log.read_text(errors='replace')}")
+            raise RuntimeError(
+                f"azurite-blob exited with {process.returncode}:\n{log.read_text(errors='replace')}"
+            )
         with contextlib.suppress(httpx.HTTPError):
-            httpx.get(f"{scheme}://127.0.0.1:{port}/{ACCOUNT}?comp=list", timeout=1,
-                      verify=False)
+            httpx.get(f"{scheme}://127.0.0.1:{port}/{ACCOUNT}?comp=list", timeout=1, verify=False)
             return  # any HTTP answer (403 without auth) means it is serving
         time.sleep(0.05)
     raise RuntimeError(f"azurite-blob did not answer on port {port} within 30 s")
 
 
 @contextlib.contextmanager
-def running_azurite(*extra_args: str,
-                    https: tuple[Path, Path] | None = None) -> Iterator[Azurite]:
+def running_azurite(*extra_args: str, https: tuple[Path, Path] | None = None) -> Iterator[Azurite]:
     """Start azurite-blob (over HTTPS with `https=(cert, key)`; extra_args e.g. `--oauth
     basic`), yield it, then stop it by its process id."""
     if https is not None:
@@ -132,10 +156,23 @@ def running_azurite(*extra_args: str,
         log = Path(workdir) / "azurite.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [node(), str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port),
-                 "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
-                 "--silent", *extra_args],
-                cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    node(),
+                    str(binary),
+                    "--blobHost",
+                    "127.0.0.1",
+                    "--blobPort",
+                    str(port),
+                    "--inMemoryPersistence",
+                    "--skipApiVersionCheck",
+                    "--disableTelemetry",
+                    "--silent",
+                    *extra_args,
+                ],
+                cwd=workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         try:

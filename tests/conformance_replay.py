@@ -29,8 +29,10 @@ from idpctl_emulator.harness import EmulatorHandle, running_emulator
 
 DOCS = Path(__file__).parent / "conformance" / "docs"
 WRITE_ONLY = frozenset({"clientSecret", "certificateData"})
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
-                  r"[0-9a-fA-F]{12}$")
+GUID = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12}$"
+)
 
 # every normal difference, normalised on both sides before comparing
 NORMALISATIONS = (
@@ -74,10 +76,12 @@ class Report:
         return [d for d in self.differences if d.known is None]
 
     def text(self) -> str:
-        lines = [f"conformance: {self.fixtures} fixture(s), {self.exchanges} exchange(s), "
-                 f"{len(self.unexpected)} unexpected and "
-                 f"{len(self.differences) - len(self.unexpected)} known difference(s)",
-                 "normalised:"]
+        lines = [
+            f"conformance: {self.fixtures} fixture(s), {self.exchanges} exchange(s), "
+            f"{len(self.unexpected)} unexpected and "
+            f"{len(self.differences) - len(self.unexpected)} known difference(s)",
+            "normalised:",
+        ]
         lines += [f"  - {n}" for n in NORMALISATIONS]
         for d in self.differences:
             tag = f"known ({d.known})" if d.known else "DIFFERENCE"
@@ -108,14 +112,24 @@ def replay_all(paths: Sequence[Path]) -> Report:
                 # docs examples stand alone; recordings continue one another, in name order
                 recorded = not data.get("truncated")
                 report.differences += replay(
-                    emu, path.name, data, reset=not recorded or first_recording,
-                    ids=ids if recorded else None)
+                    emu,
+                    path.name,
+                    data,
+                    reset=not recorded or first_recording,
+                    ids=ids if recorded else None,
+                )
                 first_recording = first_recording and not recorded
     return report
 
 
-def replay(emu: EmulatorHandle, name: str, data: dict[str, Any], *, reset: bool = True,
-           ids: dict[str, str] | None = None) -> list[Difference]:
+def replay(
+    emu: EmulatorHandle,
+    name: str,
+    data: dict[str, Any],
+    *,
+    reset: bool = True,
+    ids: dict[str, str] | None = None,
+) -> list[Difference]:
     """One fixture on a reset emulator: its setup, then each exchange in order. Recordings of
     one run replay in order on one emulator: `reset=False` and one `ids` map for them all."""
     if reset:
@@ -132,31 +146,42 @@ def replay(emu: EmulatorHandle, name: str, data: dict[str, Any], *, reset: bool 
             path = _substitute(request["path"], ids)
             sent = request.get("body")
             if sent is not None:  # a $batch item's url names ids too, an @odata.id the host
-                sent = json.loads(_substitute(json.dumps(sent), ids)
-                                  .replace(DOCS_HOST, emu.base_url.rstrip("/")))
+                sent = json.loads(
+                    _substitute(json.dumps(sent), ids).replace(DOCS_HOST, emu.base_url.rstrip("/"))
+                )
             answer = graph.request(request["method"], path, json=sent)
             body = answer.json() if answer.content else None
             got = {"status": answer.status_code, "body": body}
             want = exchange["response"]
             _learn_ids(want.get("body"), body, ids)
-            detail = compare(want, got, truncated=bool(data.get("truncated")),
-                             scope=data.get("scope"))
+            detail = compare(
+                want, got, truncated=bool(data.get("truncated")), scope=data.get("scope")
+            )
             if detail:
-                found.append(Difference(name, number, f"{request['method']} {path}", detail,
-                                        exchange.get("known")))
+                found.append(
+                    Difference(
+                        name, number, f"{request['method']} {path}", detail, exchange.get("known")
+                    )
+                )
             elif exchange.get("known"):
-                found.append(Difference(name, number, f"{request['method']} {path}",
-                                        "the known difference is gone: drop `known`"))
+                found.append(
+                    Difference(
+                        name,
+                        number,
+                        f"{request['method']} {path}",
+                        "the known difference is gone: drop `known`",
+                    )
+                )
     return found
 
 
-def compare(want: dict[str, Any], got: dict[str, Any], *, truncated: bool,
-            scope: str | None = None) -> str:
+def compare(
+    want: dict[str, Any], got: dict[str, Any], *, truncated: bool, scope: str | None = None
+) -> str:
     """'' when equal after normalising, else deepdiff's account of what differs."""
     expected, actual = normalise(want, scope), normalise(got, scope)
     if truncated:
-        actual = {"status": actual["status"], "body": _project(actual["body"],
-                                                               expected["body"])}
+        actual = {"status": actual["status"], "body": _project(actual["body"], expected["body"])}
     diff = DeepDiff(expected, actual, ignore_order=True, verbose_level=2)
     return "" if not diff else diff.pretty()
 
@@ -165,8 +190,11 @@ def normalise(response: dict[str, Any], scope: str | None = None) -> dict[str, A
     body = copy.deepcopy(response.get("body"))
     body = _errors_by_code(body)
     if scope is not None and isinstance(body, dict) and isinstance(body.get("value"), list):
-        body["value"] = [i for i in body["value"] if isinstance(i, dict)
-                         and str(i.get("displayName") or "").startswith(scope)]
+        body["value"] = [
+            i
+            for i in body["value"]
+            if isinstance(i, dict) and str(i.get("displayName") or "").startswith(scope)
+        ]
     return {"status": response.get("status"), "body": _clean(body)}
 
 
@@ -175,16 +203,19 @@ def _errors_by_code(body: Any) -> Any:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return {"error": {"code": body["error"].get("code")}}
     if isinstance(body, dict) and isinstance(body.get("responses"), list):
-        return {**body, "responses": [
-            {**r, "body": _errors_by_code(r.get("body"))} if isinstance(r, dict) else r
-            for r in body["responses"]]}
+        return {
+            **body,
+            "responses": [
+                {**r, "body": _errors_by_code(r.get("body"))} if isinstance(r, dict) else r
+                for r in body["responses"]
+            ],
+        }
     return body
 
 
 def _clean(value: Any, key: str = "") -> Any:
     if isinstance(value, dict):
-        return {k: _clean(v, k) for k, v in value.items()
-                if k not in ("@odata.context", "headers")}
+        return {k: _clean(v, k) for k, v in value.items() if k not in ("@odata.context", "headers")}
     if isinstance(value, list):
         return [_clean(v) for v in value]
     if not isinstance(value, str):
@@ -204,11 +235,17 @@ def _project(actual: Any, expected: Any) -> Any:
     """`actual` cut down to what `expected` shows (a truncated docs example)."""
     if isinstance(actual, dict) and isinstance(expected, dict):
         return {k: _project(v, expected[k]) for k, v in actual.items() if k in expected}
-    if isinstance(actual, list) and isinstance(expected, list) and all(
-            isinstance(e, dict) and "id" in e for e in expected):
+    if (
+        isinstance(actual, list)
+        and isinstance(expected, list)
+        and all(isinstance(e, dict) and "id" in e for e in expected)
+    ):
         wanted = {e["id"]: e for e in expected}
-        return [_project(a, wanted[a["id"]]) for a in actual
-                if isinstance(a, dict) and a.get("id") in wanted]
+        return [
+            _project(a, wanted[a["id"]])
+            for a in actual
+            if isinstance(a, dict) and a.get("id") in wanted
+        ]
     return actual
 
 
@@ -222,8 +259,11 @@ def _learn_ids(want: Any, got: Any, ids: dict[str, str]) -> None:
             if isinstance(item, dict) and str(item.get("id")) in answers:
                 _learn_ids(item.get("body"), answers[str(item.get("id"))].get("body"), ids)
         return
-    if isinstance(want.get("id"), str) and isinstance(got.get("id"), str) \
-            and want["id"] != got["id"]:
+    if (
+        isinstance(want.get("id"), str)
+        and isinstance(got.get("id"), str)
+        and want["id"] != got["id"]
+    ):
         ids[want["id"]] = got["id"]
 
 
@@ -237,8 +277,7 @@ def main(argv: Sequence[str]) -> int:
     paths = [Path(a) for a in argv] or [DOCS]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        print(f"conformance: no such fixture file or folder: {', '.join(missing)}",
-              file=sys.stderr)
+        print(f"conformance: no such fixture file or folder: {', '.join(missing)}", file=sys.stderr)
         return 1
     report = replay_all(paths)
     print(report.text())

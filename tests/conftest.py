@@ -82,16 +82,16 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorHandle]]:
 
 
 @pytest.fixture
-def make_workspace(tmp_path: Path, request: pytest.FixtureRequest
-                   ) -> Iterator[Callable[..., Workspace]]:
+def make_workspace(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Workspace]]:
     """make_workspace(tenant_kind="external") -> a Workspace on that kind's reset emulator."""
     made: list[Workspace] = []
     start = len(TRANSCRIPTS)
 
     def make(tenant_kind: str = "external", **options: object) -> Workspace:
         handle = reset_emulator(request.getfixturevalue(f"emulator_{tenant_kind}"))
-        ws = Workspace(tmp_path / f"repo{len(made)}", handle, tenant_kind=tenant_kind,
-                       **options)  # type: ignore[arg-type]
+        ws = Workspace(tmp_path / f"repo{len(made)}", handle, tenant_kind=tenant_kind, **options)  # type: ignore[arg-type]
         made.append(ws)
         return ws
 

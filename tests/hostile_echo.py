@@ -26,9 +26,11 @@ from idpctl_emulator.harness import EmulatorHandle
 __all__ = ["PAYLOAD", "Echo", "echo_server"]
 
 # what an attacker's server puts in its error text: forged lines of every kind
-PAYLOAD = ("FORGED\n::add-mask::FORGED\r\nError: FORGED\n::warning file=README.md,line=1::FORGED"
-           "\u2028::stop-commands::FORGED\x1b[2J\x1b]0;FORGED\x07 ##[error]FORGED\x85"
-           "Error: FORGED\x00`````\n</details>@octocat")
+PAYLOAD = (
+    "FORGED\n::add-mask::FORGED\r\nError: FORGED\n::warning file=README.md,line=1::FORGED"
+    "\u2028::stop-commands::FORGED\x1b[2J\x1b]0;FORGED\x07 ##[error]FORGED\x85"
+    "Error: FORGED\x00`````\n</details>@octocat"
+)
 
 
 @dataclass
@@ -49,17 +51,25 @@ class Echo:
         self.bodies.append(text)
         form = "form-urlencoded" in (headers.get("Content-Type") or "")
         decoded = urllib.parse.unquote_plus(text) if form else text
-        echo = (f"{method} {path} Authorization: {auth} X-Vault-Token: {vault} body: {text} "
-                f"decoded: {decoded} {PAYLOAD}")
-        return json.dumps({"error": {"code": "Echo", "message": echo},
-                           "error_description": echo, "errors": [echo]}).encode()
+        echo = (
+            f"{method} {path} Authorization: {auth} X-Vault-Token: {vault} body: {text} "
+            f"decoded: {decoded} {PAYLOAD}"
+        )
+        return json.dumps(
+            {
+                "error": {"code": "Echo", "message": echo},
+                "error_description": echo,
+                "errors": [echo],
+            }
+        ).encode()
 
 
 @contextlib.contextmanager
 def echo_server(emu: EmulatorHandle, echo: Echo) -> Iterator[str]:
     """Run the server; yields its base URL."""
-    upstream = httpx.Client(base_url=emu.base_url, verify=emu.ssl_context(), timeout=30,
-                            trust_env=False)
+    upstream = httpx.Client(
+        base_url=emu.base_url, verify=emu.ssl_context(), timeout=30, trust_env=False
+    )
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -69,13 +79,20 @@ def echo_server(emu: EmulatorHandle, echo: Echo) -> Iterator[str]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if echo.when(self.command, self.path):
-                status, content, kind = echo.status, echo.answer(
-                    self.command, self.path, self.headers, body), "application/json"
+                status, content, kind = (
+                    echo.status,
+                    echo.answer(self.command, self.path, self.headers, body),
+                    "application/json",
+                )
             else:
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "content-length", "accept-encoding")}
-                reply = upstream.request(self.command, self.path, content=body or None,
-                                         headers=headers)
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "content-length", "accept-encoding")
+                }
+                reply = upstream.request(
+                    self.command, self.path, content=body or None, headers=headers
+                )
                 status, content = reply.status_code, reply.content
                 if echo.rebase:
                     own = f"https://127.0.0.1:{self.server.server_address[1]}"

@@ -36,8 +36,9 @@ class Rewrite:
 @contextlib.contextmanager
 def hostile_graph(emu: EmulatorHandle, rewrite: Rewrite) -> Iterator[str]:
     """Run the proxy; yields its base URL (use it for graph.url and graph.authority)."""
-    upstream = httpx.Client(base_url=emu.base_url, verify=emu.ssl_context(), timeout=30,
-                            trust_env=False)
+    upstream = httpx.Client(
+        base_url=emu.base_url, verify=emu.ssl_context(), timeout=30, trust_env=False
+    )
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -46,8 +47,11 @@ def hostile_graph(emu: EmulatorHandle, rewrite: Rewrite) -> Iterator[str]:
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
-            headers = {k: v for k, v in self.headers.items()
-                       if k.lower() not in ("host", "content-length", "accept-encoding")}
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in ("host", "content-length", "accept-encoding")
+            }
             reply = upstream.request(self.command, self.path, content=body, headers=headers)
             content = reply.content
             if self.command == "GET" and self.path == LIST_PATH and reply.status_code == 200:
@@ -59,8 +63,12 @@ def hostile_graph(emu: EmulatorHandle, rewrite: Rewrite) -> Iterator[str]:
                     content = json.dumps(page).encode()
             self.send_response(reply.status_code)
             for name, value in reply.headers.items():
-                if name.lower() not in ("content-length", "transfer-encoding", "connection",
-                                        "content-encoding"):
+                if name.lower() not in (
+                    "content-length",
+                    "transfer-encoding",
+                    "connection",
+                    "content-encoding",
+                ):
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()

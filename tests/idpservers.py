@@ -28,8 +28,14 @@ from typing import Any
 
 from nodetools import NODE_DIR, node
 
-__all__ = ["LocalIdP", "OidcProvider", "Route", "running_local_idp", "running_oidc_provider",
-           "tls_pair"]
+__all__ = [
+    "LocalIdP",
+    "OidcProvider",
+    "Route",
+    "running_local_idp",
+    "running_oidc_provider",
+    "tls_pair",
+]
 
 
 def tls_pair(directory: Path, name: str = "idp") -> tuple[Path, Path]:
@@ -42,18 +48,30 @@ def tls_pair(directory: Path, name: str = "idp") -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"idpctl test {name}")])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
@@ -72,16 +90,28 @@ class OidcProvider:
 
 
 @contextlib.contextmanager
-def running_oidc_provider(methods: tuple[str, ...], tls: tuple[Path, Path]
-                          ) -> Iterator[OidcProvider]:
+def running_oidc_provider(
+    methods: tuple[str, ...], tls: tuple[Path, Path]
+) -> Iterator[OidcProvider]:
     """Start tests/node/oidc-server.cjs, wait for READY, stop it by its process id."""
     node_path = node()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
-            [node_path, str(NODE_DIR / "oidc-server.cjs"), str(tls[0]), str(tls[1]),
-             ",".join(methods)],
-            cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-            start_new_session=True, text=True, env={**os.environ, "NODE_ENV": "test"})
+            [
+                node_path,
+                str(NODE_DIR / "oidc-server.cjs"),
+                str(tls[0]),
+                str(tls[1]),
+                ",".join(methods),
+            ],
+            cwd=NODE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            text=True,
+            env={**os.environ, "NODE_ENV": "test"},
+        )
         try:
             issuer = _ready(process, log)
             yield OidcProvider(issuer, methods, process.pid)
@@ -94,15 +124,15 @@ def running_oidc_provider(methods: tuple[str, ...], tls: tuple[Path, Path]
 def _ready(process: subprocess.Popen[str], log: Any) -> str:
     assert process.stdout is not None
     found: list[str] = []
-    reader = threading.Thread(target=lambda: found.append(process.stdout.readline()),
-                              daemon=True)
+    reader = threading.Thread(target=lambda: found.append(process.stdout.readline()), daemon=True)
     reader.start()
     reader.join(30)
     line = found[0] if found else ""
     if not line.startswith("READY "):
         log.seek(0)
-        raise RuntimeError(f"oidc-server.cjs did not start: {line!r}\n"
-                           f"{log.read().decode(errors='replace')}")
+        raise RuntimeError(
+            f"oidc-server.cjs did not start: {line!r}\n{log.read().decode(errors='replace')}"
+        )
     return line.split()[1]
 
 
@@ -115,8 +145,7 @@ class Route:
 
     body: bytes | Callable[[str], bytes] = b""
     status: int = 200
-    headers: dict[str, str] = field(default_factory=lambda: {
-        "Content-Type": "application/json"})
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
     delay: float = 0.0
     chunks: int = 1  # send the body in this many writes (chunked), without Content-Length
     drip: float = 0.0  # > 0: send one byte, wait this long, send the next, ... (slowloris)
@@ -166,15 +195,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _drip(self, route: Route, body: bytes) -> None:
-        head = (f"HTTP/1.1 {route.status} OK\r\nContent-Type: application/json\r\n"
-                f"X-Padding: {'x' * 200}\r\n"  # headers alone outlast any deadline
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"HTTP/1.1 {route.status} OK\r\nContent-Type: application/json\r\n"
+            f"X-Padding: {'x' * 200}\r\n"  # headers alone outlast any deadline
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         if not route.drip_headers:
             self.wfile.write(head)
             head = b""
         try:
             for index in range(len(head + body)):
-                self.wfile.write((head + body)[index:index + 1])
+                self.wfile.write((head + body)[index : index + 1])
                 route.sent += 1
                 time.sleep(route.drip)
         except OSError:
@@ -187,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
         size = max(1, len(body) // chunks)
         with contextlib.suppress(OSError):
             for start in range(0, len(body), size):
-                part = body[start:start + size]
+                part = body[start : start + size]
                 self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
 
@@ -203,8 +234,9 @@ def running_local_idp(tls: tuple[Path, Path]) -> Iterator[LocalIdP]:
     context.load_cert_chain(str(tls[0]), str(tls[1]))
     server.socket = context.wrap_socket(server.socket, server_side=True)
     server.idp = LocalIdP(server, tls[0])  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield server.idp  # type: ignore[attr-defined]

@@ -27,7 +27,10 @@ def node_modules() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = subprocess.run(
             [str(ROOT / "scripts" / "bootstrap-node")],
-            capture_output=True, text=True, timeout=600, check=False,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
     if result.returncode != 0:
         raise RuntimeError(f"scripts/bootstrap-node failed:\n{result.stderr}{result.stdout}")

@@ -60,8 +60,7 @@ def contoso(*, scope: str = "openid profile", method: str = "client_secret_post"
 
 def facebooks(count: int) -> dict[str, str]:
     """`count` OIDC providers (enough of them make more than one $batch)."""
-    return {f"p{i:02}.yaml": contoso().replace("Contoso", f"Partner{i:02}")
-            for i in range(count)}
+    return {f"p{i:02}.yaml": contoso().replace("Contoso", f"Partner{i:02}") for i in range(count)}
 
 
 @dataclass(frozen=True)
@@ -78,18 +77,33 @@ class Scenario:
 
 
 BASE = {"google.yaml": GOOGLE, "contoso.yaml": contoso()}
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
-    Scenario("create", after=BASE),
-    Scenario("update", before=BASE,
-             after={**BASE, "contoso.yaml": contoso(scope="openid profile email")}),
-    Scenario("rotate", before=BASE, after=BASE,
-             env_after={**ENV, "GOOGLE_SECRET": "CANARY-g2"}),
-    Scenario("replace", before=BASE,
-             after={**BASE, "contoso.yaml": contoso(method="private_key_jwt")},
-             args=("--allow-destroy",)),
-    Scenario("delete", before=BASE, after={"google.yaml": GOOGLE},
-             args=("--allow-destroy",), gone=("oidcIdentityProvider/Contoso",)),
-)}
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("create", after=BASE),
+        Scenario(
+            "update",
+            before=BASE,
+            after={**BASE, "contoso.yaml": contoso(scope="openid profile email")},
+        ),
+        Scenario(
+            "rotate", before=BASE, after=BASE, env_after={**ENV, "GOOGLE_SECRET": "CANARY-g2"}
+        ),
+        Scenario(
+            "replace",
+            before=BASE,
+            after={**BASE, "contoso.yaml": contoso(method="private_key_jwt")},
+            args=("--allow-destroy",),
+        ),
+        Scenario(
+            "delete",
+            before=BASE,
+            after={"google.yaml": GOOGLE},
+            args=("--allow-destroy",),
+            gone=("oidcIdentityProvider/Contoso",),
+        ),
+    )
+}
 # the slow matrix adds one with two $batch round trips (more than 20 writes)
 BIG = Scenario("create-two-batches", after={"google.yaml": GOOGLE, **facebooks(21)})
 
@@ -148,8 +162,11 @@ def positions(ws: Workspace, scenario: Scenario, *, auth: bool = False) -> list[
     for entry in ws.emulator.admin.requests():
         method, path = entry["method"], entry["path"]
         if entry.get("batch"):
-            pattern = r"^/identity/identityProviders$" if method == "POST" else (
-                r"^/identity/identityProviders/[^/]+$")
+            pattern = (
+                r"^/identity/identityProviders$"
+                if method == "POST"
+                else (r"^/identity/identityProviders/[^/]+$")
+            )
             label = f"item {method}"
         elif path in ("/beta/$batch", "/v1.0/$batch"):
             pattern, label = "^" + re.escape(path) + "$", "$batch"
@@ -167,8 +184,14 @@ def positions(ws: Workspace, scenario: Scenario, *, auth: bool = False) -> list[
 
 
 def fault_rule(position: Position, fault: str, when: str) -> dict[str, Any]:
-    return {"method": position.method, "path": position.path, "nth": position.nth,
-            "count": 1, "when": when, **FAULTS[fault]}
+    return {
+        "method": position.method,
+        "path": position.path,
+        "nth": position.nth,
+        "count": 1,
+        "when": when,
+        **FAULTS[fault],
+    }
 
 
 def one_line_error(result: Result, *, debug: bool = False) -> str | None:
@@ -194,8 +217,9 @@ class Census:
 
     @property
     def clean(self) -> bool:
-        return not (self.duplicates or self.lost or self.mismatched or self.unrecorded
-                    or self.lingering)
+        return not (
+            self.duplicates or self.lost or self.mismatched or self.unrecorded or self.lingering
+        )
 
 
 _KINDS = load_kinds()
@@ -210,8 +234,9 @@ def census(ws: Workspace, scenario: Scenario) -> Census:
     return Census(
         duplicates=sum(n - 1 for n in counts.values() if n > 1),
         lost=tuple(a for a in wanted if not counts[a]),
-        mismatched=tuple(a for a, r in state.items()
-                         if r["id"] not in by_id or by_id[r["id"]].address != a),
+        mismatched=tuple(
+            a for a, r in state.items() if r["id"] not in by_id or by_id[r["id"]].address != a
+        ),
         unrecorded=tuple(a for a in wanted if a not in state),
         lingering=tuple(a for a in scenario.gone if counts[a]),
     )

@@ -24,16 +24,27 @@ from workspace import CANARY, Workspace
 TARGETS = ("emulator", "tenant")
 # providers made "in the portal" on the emulator, which the run must leave alone
 BYSTANDERS: Mapping[str, dict[str, Any]] = {
-    "external": {"@odata.type": "#microsoft.graph.oidcIdentityProvider",
-                 "displayName": "Bystander", "clientId": "b", "issuer": "https://b.test/",
-                 "wellKnownEndpoint": "https://b.test/.well-known/openid-configuration",
-                 "responseType": "code", "scope": "openid",
-                 "clientAuthentication": {
-                     "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-                     "clientSecret": "CANARY-bystander"},
-                 "inboundClaimMapping": {"email": "email"}},
-    "b2c": {"@odata.type": "#microsoft.graph.socialIdentityProvider", "displayName": "GitHub",
-            "identityProviderType": "GitHub", "clientId": "b", "clientSecret": "CANARY-b"},
+    "external": {
+        "@odata.type": "#microsoft.graph.oidcIdentityProvider",
+        "displayName": "Bystander",
+        "clientId": "b",
+        "issuer": "https://b.test/",
+        "wellKnownEndpoint": "https://b.test/.well-known/openid-configuration",
+        "responseType": "code",
+        "scope": "openid",
+        "clientAuthentication": {
+            "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+            "clientSecret": "CANARY-bystander",
+        },
+        "inboundClaimMapping": {"email": "email"},
+    },
+    "b2c": {
+        "@odata.type": "#microsoft.graph.socialIdentityProvider",
+        "displayName": "GitHub",
+        "identityProviderType": "GitHub",
+        "clientId": "b",
+        "clientSecret": "CANARY-b",
+    },
 }
 
 
@@ -58,8 +69,7 @@ class TargetWorkspace(Workspace):
             return acceptance.sweep(graph, prefix)
 
 
-def _workspace(root: Path, target: acceptance.Target, extra_env: dict[str, str]
-               ) -> TargetWorkspace:
+def _workspace(root: Path, target: acceptance.Target, extra_env: dict[str, str]) -> TargetWorkspace:
     TargetWorkspace.target = target  # read by write_config during __post_init__
     ws = TargetWorkspace(root, None, tenant_kind=target.kind)  # type: ignore[arg-type]
     ws.extra_env = extra_env
@@ -95,8 +105,9 @@ def _guard(ws: TargetWorkspace, prefix: str) -> None:
     signal.signal(signal.SIGTERM, on_term)
 
 
-def _skip_reason(spec: dict[str, Any], folder: Path, ws: TargetWorkspace,
-                 prefix: str) -> str | None:
+def _skip_reason(
+    spec: dict[str, Any], folder: Path, ws: TargetWorkspace, prefix: str
+) -> str | None:
     if spec["tenantKind"] != ws.target.kind:
         return f"a {spec['tenantKind']} scenario; the target is a {ws.target.kind} tenant"
     texts = [p.read_text(encoding="utf-8") for p in folder.rglob("*.yaml")]
@@ -104,14 +115,19 @@ def _skip_reason(spec: dict[str, Any], folder: Path, ws: TargetWorkspace,
         return "links user flows, which a shared tenant's flows must not be used for"
     if ws.target.name != "tenant":
         return None
-    taken = {(str(i.get("@odata.type", "")).lower().lstrip("#"), i.get("identityProviderType"))
-             for i in ws.live() if not acceptance.owned(i, prefix)}
+    taken = {
+        (str(i.get("@odata.type", "")).lower().lstrip("#"), i.get("identityProviderType"))
+        for i in ws.live()
+        if not acceptance.owned(i, prefix)
+    }
     singletons = {("microsoft.graph.appleManagedIdentityProvider".lower(), None)}
     for step in spec["steps"]:
         for path in (folder / step["dir"]).iterdir():
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            key = (f"microsoft.graph.{data.get('kind', '')}".lower(),
-                   data.get("identityProviderType"))
+            key = (
+                f"microsoft.graph.{data.get('kind', '')}".lower(),
+                data.get("identityProviderType"),
+            )
             if key in taken or (key[0], None) in singletons & taken:
                 return f"the tenant already has a {data.get('kind')} {key[1] or ''}: untouched"
     return None
@@ -130,8 +146,9 @@ def _prefixed_expect(step: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("folder", _scenarios(), ids=lambda p: p.name)
-def test_scenario_on_target(folder: Path, target: str, request: pytest.FixtureRequest,
-                            tmp_path: Path) -> None:
+def test_scenario_on_target(
+    folder: Path, target: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     spec = yaml.safe_load((folder / "scenario.yaml").read_text(encoding="utf-8"))
     prefix = acceptance.run_prefix()
     if target == "tenant":
@@ -145,8 +162,9 @@ def test_scenario_on_target(folder: Path, target: str, request: pytest.FixtureRe
             handle.admin.seed(BYSTANDERS[spec["tenantKind"]])
     kept = os.environ.get("IDPCTL_ACC_RECORD_DIR")  # keep the fixtures for make conformance
     record = Path(kept) / prefix.rstrip("-") if kept else tmp_path / "recorded"
-    ws = _workspace(tmp_path / "repo", goal, {"IDPCTL_RECORD_DIR": str(record),
-                                              "IDPCTL_RECORD_SCOPE": prefix})
+    ws = _workspace(
+        tmp_path / "repo", goal, {"IDPCTL_RECORD_DIR": str(record), "IDPCTL_RECORD_SCOPE": prefix}
+    )
     reason = _skip_reason(spec, folder, ws, prefix)
     if reason:
         pytest.skip(reason)
@@ -154,8 +172,9 @@ def test_scenario_on_target(folder: Path, target: str, request: pytest.FixtureRe
     # what the run must leave alone, judged without the code under test
     before = [i for i in ws.live() if not str(i.get("displayName") or "").startswith(prefix)]
     if target == "emulator" and spec["tenantKind"] in BYSTANDERS:
-        assert any(i.get("displayName") == BYSTANDERS[spec["tenantKind"]]["displayName"]
-                   for i in before)
+        assert any(
+            i.get("displayName") == BYSTANDERS[spec["tenantKind"]]["displayName"] for i in before
+        )
     try:
         for step in spec["steps"]:
             env = {**spec.get("env", {}), **step.get("env", {})}
@@ -168,7 +187,8 @@ def test_scenario_on_target(folder: Path, target: str, request: pytest.FixtureRe
     assert not [i for i in after if acceptance.owned(i, prefix)], "the sweep left some"
     # nothing without the prefix was touched (ids and display names as before)
     assert sorted((i["id"], i.get("displayName")) for i in after) == sorted(
-        (i["id"], i.get("displayName")) for i in before)
+        (i["id"], i.get("displayName")) for i in before
+    )
     for path in record.glob("*.json"):
         text = path.read_text(encoding="utf-8")
         assert CANARY not in text and "Bearer" not in text, path
@@ -185,7 +205,13 @@ def test_without_configuration_the_tenant_target_says_why() -> None:
     assert "IDPCTL_ACCEPTANCE=1 is not set" in str(acceptance.tenant_target({}))
     reason = acceptance.tenant_target({"IDPCTL_ACCEPTANCE": "1", "IDPCTL_ACC_TENANT": "t"})
     assert isinstance(reason, str) and "IDPCTL_ACC_CLIENT_ID" in reason
-    found = acceptance.tenant_target({
-        "IDPCTL_ACCEPTANCE": "1", "IDPCTL_ACC_TENANT": "t", "IDPCTL_ACC_TENANT_KIND": "external",
-        "IDPCTL_ACC_CLIENT_ID": "c", "IDPCTL_ACC_CLIENT_SECRET": "CANARY-s"})
+    found = acceptance.tenant_target(
+        {
+            "IDPCTL_ACCEPTANCE": "1",
+            "IDPCTL_ACC_TENANT": "t",
+            "IDPCTL_ACC_TENANT_KIND": "external",
+            "IDPCTL_ACC_CLIENT_ID": "c",
+            "IDPCTL_ACC_CLIENT_SECRET": "CANARY-s",
+        }
+    )
     assert isinstance(found, acceptance.Target) and "CANARY" not in found.config()

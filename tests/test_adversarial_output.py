@@ -53,8 +53,9 @@ def test_a_saved_plan_is_stale_when_a_secret_value_changed(workspace) -> None:
     workspace.write("contoso.yaml", OIDC.format(name="Contoso"))
     env = {"CONTOSO_SECRET": "CANARY-first-value"}
     workspace.apply(env=env)
-    saved = workspace.run("plan", "--out", "plan.json", "--rotate",
-                          "oidcIdentityProvider/Contoso", env=env)
+    saved = workspace.run(
+        "plan", "--out", "plan.json", "--rotate", "oidcIdentityProvider/Contoso", env=env
+    )
     assert saved.code == 0, saved.text
     text = (workspace.root / "plan.json").read_text(encoding="utf-8")
     assert '"format_version": 3' in text and "fingerprint" not in text and "salt" not in text
@@ -66,7 +67,7 @@ def test_a_saved_plan_is_stale_when_a_secret_value_changed(workspace) -> None:
 # -- canaries --------------------------------------------------------------------------------
 
 # JSON-special characters, quotes, backslashes, spaces, unicode, URL and Markdown specials
-_POOL = '"\\ \'{}%+&<>é/ß=?#:;,@!$^*()[]|~`Ω\t'
+_POOL = "\"\\ '{}%+&<>é/ß=?#:;,@!$^*()[]|~`Ω\t"
 
 
 def canary(length: int, tag: str = "") -> str:
@@ -79,16 +80,25 @@ def canary(length: int, tag: str = "") -> str:
     return head + middle + "Z"
 
 
-PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\u2603pemLineOneXyZ\n"
-       "bKcwggSjAgEAAoIBAQDsecondPemLine\u2603Qq\n-----END PRIVATE KEY-----\n")
+PEM = (
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\u2603pemLineOneXyZ\n"
+    "bKcwggSjAgEAAoIBAQDsecondPemLine\u2603Qq\n-----END PRIVATE KEY-----\n"
+)
 
 
 def spellings(value: str) -> set[str]:
     """Every way a value can be spelled in output, written independently of idpctl.redact."""
-    out = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
-           urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value),
-           urllib.parse.quote(value), html.escape(value), repr(value)[1:-1],
-           " ".join(value.split())}
+    out = {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote_plus(value),
+        urllib.parse.quote(value),
+        html.escape(value),
+        repr(value)[1:-1],
+        " ".join(value.split()),
+    }
     out |= {line for line in value.splitlines() if len(line) >= 8 and "-----" not in line}
     return {s for s in out if s}
 
@@ -118,11 +128,12 @@ WINDOW = 16  # a run this long of a longer secret is a partial leak (a cut error
 def _pieces(value: str) -> set[str]:
     if len(value) < 2 * WINDOW:
         return set()
-    return {value[i:i + WINDOW] for i in range(0, len(value) - WINDOW + 1, 4)}
+    return {value[i : i + WINDOW] for i in range(0, len(value) - WINDOW + 1, 4)}
 
 
-def assert_nothing_of(secrets: list[str], texts: list[str], roots: list[Path],
-                      skip: tuple[str, ...] = ("secrets",)) -> None:
+def assert_nothing_of(
+    secrets: list[str], texts: list[str], roots: list[Path], skip: tuple[str, ...] = ("secrets",)
+) -> None:
     forms = {form for value in secrets for form in spellings(value) | _pieces(value)}
     for text in texts:
         for form in forms:
@@ -156,8 +167,7 @@ def test_an_annotation_idpctl_builds_is_the_one_way_to_start_a_line_with_two_col
     raw = io.StringIO()
     gate = output.Gate(raw)
     gate.write("::error::forged by text\n")
-    gate.command(annotation("warning", PAYLOAD, file="prov\n::x.yaml", line=3,
-                            title="t::\n"))
+    gate.command(annotation("warning", PAYLOAD, file="prov\n::x.yaml", line=3, title="t::\n"))
     gate.flush()
     lines = raw.getvalue().splitlines()
     assert lines[0].startswith("\\x3a:error") and lines[1].startswith("::warning file=")
@@ -184,15 +194,29 @@ def test_every_registered_secret_is_scrubbed_in_every_spelling() -> None:
 # -- every verb, success and failure paths, with and without --debug -----------------------
 
 SUCCESS_RUNS = (
-    ("validate",), ("plan",), ("plan", "--format", "json"), ("plan", "--format", "markdown"),
-    ("plan", "--out", "saved.json"), ("show", "saved.json"),
-    ("show", "saved.json", "--format", "json"), ("show", "saved.json", "--format", "markdown"),
-    ("apply", "saved.json"), ("plan", "--detailed-exitcode"), ("drift",),
-    ("drift", "--format", "json"), ("drift", "--format", "markdown"),
-    ("secrets", "report", "--offline"), ("secrets", "report", "--offline", "--format", "json"),
-    ("secrets", "report", "--offline", "--format", "markdown"), ("state", "list"),
-    ("state", "show", "oidcIdentityProvider/P08"), ("state", "pull"), ("whoami",),
-    ("export", "--out", "exported", "--force"), ("import", "--all"), ("fmt",),
+    ("validate",),
+    ("plan",),
+    ("plan", "--format", "json"),
+    ("plan", "--format", "markdown"),
+    ("plan", "--out", "saved.json"),
+    ("show", "saved.json"),
+    ("show", "saved.json", "--format", "json"),
+    ("show", "saved.json", "--format", "markdown"),
+    ("apply", "saved.json"),
+    ("plan", "--detailed-exitcode"),
+    ("drift",),
+    ("drift", "--format", "json"),
+    ("drift", "--format", "markdown"),
+    ("secrets", "report", "--offline"),
+    ("secrets", "report", "--offline", "--format", "json"),
+    ("secrets", "report", "--offline", "--format", "markdown"),
+    ("state", "list"),
+    ("state", "show", "oidcIdentityProvider/P08"),
+    ("state", "pull"),
+    ("whoami",),
+    ("export", "--out", "exported", "--force"),
+    ("import", "--all"),
+    ("fmt",),
 )
 PEM_PROVIDER = """\
 kind: socialIdentityProvider
@@ -207,8 +231,10 @@ def _canary_repo(workspace, lengths: range, tag: str) -> dict[str, str]:
     """One provider per canary length; returns the environment holding the canaries."""
     env = {}
     for n in lengths:
-        workspace.write(f"p{n:02d}.yaml", OIDC.format(name=f"P{n:02d}").replace(
-            "CONTOSO_SECRET", f"SECRET_{n:02d}"))
+        workspace.write(
+            f"p{n:02d}.yaml",
+            OIDC.format(name=f"P{n:02d}").replace("CONTOSO_SECRET", f"SECRET_{n:02d}"),
+        )
         env[f"SECRET_{n:02d}"] = canary(n, tag)
     secrets = workspace.root / "secrets"
     secrets.mkdir(exist_ok=True)
@@ -219,8 +245,15 @@ def _canary_repo(workspace, lengths: range, tag: str) -> dict[str, str]:
     return env
 
 
-def _run(workspace, results: list, args: tuple[str, ...], env: dict[str, str], *,
-         debug: bool, codes: tuple[int, ...] = (0, 2)):
+def _run(
+    workspace,
+    results: list,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    *,
+    debug: bool,
+    codes: tuple[int, ...] = (0, 2),
+):
     argv = (*args[:1], "--debug", *args[1:]) if debug else args
     if args[0] in ("state", "secrets") and debug:
         argv = (*args[:2], "--debug", *args[2:])
@@ -238,9 +271,14 @@ def _scan(workspace, results: list, secrets: list[str]) -> None:
 
 
 READ_RUNS = (
-    ("validate",), ("plan",), ("plan", "--format", "json"), ("plan", "--format", "markdown"),
-    ("plan", "--out", "saved.json"), ("show", "saved.json"),
-    ("show", "saved.json", "--format", "markdown"), ("drift", "--format", "markdown"),
+    ("validate",),
+    ("plan",),
+    ("plan", "--format", "json"),
+    ("plan", "--format", "markdown"),
+    ("plan", "--out", "saved.json"),
+    ("show", "saved.json"),
+    ("show", "saved.json", "--format", "markdown"),
+    ("drift", "--format", "markdown"),
     ("secrets", "report", "--offline", "--format", "markdown"),
 )
 # the write side runs on a few lengths (each create is a Graph write); the read side on all
@@ -278,8 +316,10 @@ def test_canaries_shorter_than_the_minimum_are_refused_at_resolve(workspace) -> 
     for debug in (False, True):
         refused = _run(workspace, results, ("plan",), env, debug=debug, codes=(1,))
         for n in range(1, redact.MIN_LENGTH):
-            assert f"oidcIdentityProvider/P{n:02d} clientAuthentication.clientSecret: the value " \
-                   f"of env:SECRET_{n:02d} is shorter than {redact.MIN_LENGTH}" in refused.err
+            assert (
+                f"oidcIdentityProvider/P{n:02d} clientAuthentication.clientSecret: the value "
+                f"of env:SECRET_{n:02d} is shorter than {redact.MIN_LENGTH}" in refused.err
+            )
         assert "p01.yaml:10:" in refused.err  # located
     _run(workspace, results, ("apply", "--auto-approve"), env, debug=False, codes=(1,))
     assert workspace.live() == [] or all(p["displayName"] != "P01" for p in workspace.live())
@@ -287,6 +327,7 @@ def test_canaries_shorter_than_the_minimum_are_refused_at_resolve(workspace) -> 
 
 
 # -- servers that echo what they were sent, with forged lines ----------------------------------
+
 
 def _point(workspace, *, graph: str | None = None, authority: str | None = None) -> None:
     text = workspace.config.read_text(encoding="utf-8")
@@ -335,9 +376,11 @@ def test_sign_in_errors_echoing_the_token_request(workspace) -> None:
 
 
 KEY_VAULT_PROVIDER = OIDC.format(name="KV").replace(
-    "{env: CONTOSO_SECRET}", '{keyVault: "%s/secrets/kv"}')
+    "{env: CONTOSO_SECRET}", '{keyVault: "%s/secrets/kv"}'
+)
 VAULT_PROVIDER = OIDC.format(name="Vault").replace(
-    "{env: CONTOSO_SECRET}", "{vault: {path: idp/vault, key: client_secret}}")
+    "{env: CONTOSO_SECRET}", "{vault: {path: idp/vault, key: client_secret}}"
+)
 
 
 # a header value is ASCII: the Vault token canary is ASCII specials only
@@ -352,38 +395,64 @@ def test_key_vault_and_vault_errors_echoing_tokens_and_login_bodies(workspace) -
         echo.when = lambda method, path: "/secrets/" in path or path.startswith("/v1/")
         workspace.write("facebook.yaml", KEY_VAULT_PROVIDER % url)
         workspace.write("amazon.yaml", VAULT_PROVIDER)
-        env |= {"VAULT_ADDR": url, "VAULT_CACERT": workspace.emulator.ca_path,
-                "VAULT_TOKEN": VAULT_TOKEN}
+        env |= {
+            "VAULT_ADDR": url,
+            "VAULT_CACERT": workspace.emulator.ca_path,
+            "VAULT_TOKEN": VAULT_TOKEN,
+        }
         for debug in (False, True):
             _run(workspace, results, ("plan",), env, debug=debug, codes=(1,))
-        workspace.extra_config = ("vault:\n  auth: {method: approle, roleId: role-1, "
-                                  "secretId: {env: SECRET_ID_APPROLE}}\n")
+        workspace.extra_config = (
+            "vault:\n  auth: {method: approle, roleId: role-1, "
+            "secretId: {env: SECRET_ID_APPROLE}}\n"
+        )
         workspace.write_config()
         env["SECRET_ID_APPROLE"] = canary(36, "p")
         for debug in (False, True):
             _run(workspace, results, ("apply", "--auto-approve"), env, debug=debug, codes=(1,))
     assert any("secret_id" in body for body in echo.bodies)
     assert VAULT_TOKEN in echo.seen
-    _scan(workspace, results, [VAULT_TOKEN, canary(36, "p"), *echo.seen,
-                               *(v for k, v in env.items() if k.startswith("SECRET_"))])
+    _scan(
+        workspace,
+        results,
+        [
+            VAULT_TOKEN,
+            canary(36, "p"),
+            *echo.seen,
+            *(v for k, v in env.items() if k.startswith("SECRET_")),
+        ],
+    )
 
 
 # -- outside strings that try to write lines of their own ------------------------------------
 
+
 def test_hostile_file_names_display_names_and_lock_holders(workspace) -> None:
     results: list = []
     env = {"CONTOSO_SECRET": canary(20, "h")}
-    workspace.write("evil\n::warning file=README.md::FORGED\nError: FORGED.yaml",
-                    OIDC.format(name=json.dumps(PAYLOAD)))
+    workspace.write(
+        "evil\n::warning file=README.md::FORGED\nError: FORGED.yaml",
+        OIDC.format(name=json.dumps(PAYLOAD)),
+    )
     workspace.write("ok.yaml", OIDC.format(name="Fine"))
     for args in (("validate",), ("plan",), ("fmt",), ("fmt", "--migrate")):
         _run(workspace, results, args, env, debug=False, codes=(0, 1))
     assert "FORGED.yaml:2:14:" in results[0].out  # refused, located (NUL or control char)
     workspace.remove("evil\n::warning file=README.md::FORGED\nError: FORGED.yaml")
     lock = workspace.root / "state.json.lock"
-    lock.write_text(json.dumps({"lock_id": "lock-1", "host": PAYLOAD, "pid": 1,
-                                "started_at": PAYLOAD, "operation": PAYLOAD,
-                                "user": PAYLOAD}), encoding="utf-8")
+    lock.write_text(
+        json.dumps(
+            {
+                "lock_id": "lock-1",
+                "host": PAYLOAD,
+                "pid": 1,
+                "started_at": PAYLOAD,
+                "operation": PAYLOAD,
+                "user": PAYLOAD,
+            }
+        ),
+        encoding="utf-8",
+    )
     _run(workspace, results, ("apply", "--auto-approve"), env, debug=False, codes=(1,))
     assert "state is locked by" in results[-1].err
     _run(workspace, results, ("state", "unlock", "lock-1"), env, debug=False, codes=(0,))
@@ -402,8 +471,10 @@ def test_a_variable_holding_forged_lines_is_refused_as_a_display_name(workspace)
     _scan(workspace, results, [canary(20, "v")])
 
 
-@pytest.mark.parametrize("space", ["\u00a0", "\u2000", "\u2007", "\u3000", "\u1680", "\u202f",
-                                   "\u205f", "\r", "\f", "\v", " \t"])
+@pytest.mark.parametrize(
+    "space",
+    ["\u00a0", "\u2000", "\u2007", "\u3000", "\u1680", "\u202f", "\u205f", "\r", "\f", "\v", " \t"],
+)
 def test_a_line_behind_any_unicode_white_space_is_defused(space: str) -> None:
     """The runner trims every Unicode white space (.NET TrimStart) before it looks for `::`."""
     cleaned = output.clean(f"{space}::warning title=FORGED::x\nok\n{space}::add-mask::y\n")
@@ -420,14 +491,26 @@ def test_field_names_from_a_crafted_plan_file_stay_on_their_line() -> None:
     from idpctl.render.plans import text
 
     forged = "clientId\n\u00a0::warning title=FORGED::x\nError: FORGED error line"
-    fields = (FieldChange(name=forged, before="a", after="b"),
-              FieldChange(name=forged, after="b"),
-              FieldChange(name=forged, sensitive=True, note="will be set"),
-              FieldChange(name=forged, before={"a": 1}, after={"a": 2}))
-    plan = Plan(changes=(Change(action=Action.UPDATE, kind="socialIdentityProvider",
-                                key="Google", graph_id="g", fields=fields),
-                         Change(action=Action.CREATE, kind="socialIdentityProvider",
-                                key="Facebook", fields=fields)))
+    fields = (
+        FieldChange(name=forged, before="a", after="b"),
+        FieldChange(name=forged, after="b"),
+        FieldChange(name=forged, sensitive=True, note="will be set"),
+        FieldChange(name=forged, before={"a": 1}, after={"a": 2}),
+    )
+    plan = Plan(
+        changes=(
+            Change(
+                action=Action.UPDATE,
+                kind="socialIdentityProvider",
+                key="Google",
+                graph_id="g",
+                fields=fields,
+            ),
+            Change(
+                action=Action.CREATE, kind="socialIdentityProvider", key="Facebook", fields=fields
+            ),
+        )
+    )
     shown = output.clean(text(plan))
     assert_safe_lines(shown)
     assert not any(line.startswith("Error: FORGED") for line in shown.splitlines())

@@ -51,13 +51,16 @@ def test_on_by_default_in_github_actions_and_off_on_request(workspace) -> None:
 def test_plan_annotates_config_errors_and_changes(workspace) -> None:
     workspace.write("google.yaml", BAD)
     failed = workspace.run("plan", "--annotations", "github", env=ENV)
-    assert failed.code == 1 and any(x.startswith("::error file=providers/google.yaml,line=")
-                                    for x in annotations(failed.out))
+    assert failed.code == 1 and any(
+        x.startswith("::error file=providers/google.yaml,line=") for x in annotations(failed.out)
+    )
     workspace.write("google.yaml", GOOGLE)
     planned = workspace.run("plan", "--annotations", "github", env=ENV)
     assert planned.code == 0, planned.text
-    assert ("::notice file=providers/google.yaml,line=1,col=1,title=idpctl plan%3A create"
-            "::socialIdentityProvider/Google will be created") in annotations(planned.out)
+    assert (
+        "::notice file=providers/google.yaml,line=1,col=1,title=idpctl plan%3A create"
+        "::socialIdentityProvider/Google will be created"
+    ) in annotations(planned.out)
     as_json = workspace.run("plan", "--format", "json", "--annotations", "github", env=ENV)
     assert annotations(as_json.out) == [] and annotations(as_json.err)
 
@@ -78,17 +81,21 @@ def test_paths_are_relative_to_the_workspace_root_from_a_subfolder(workspace) ->
     annotation must name `identity/providers/google.yaml`, the path GitHub knows."""
     workspace.write("google.yaml", BAD)
     repository = workspace.root.parent
-    result = workspace.run("validate", "--annotations", "github",
-                           env={"GITHUB_WORKSPACE": str(repository)})
+    result = workspace.run(
+        "validate", "--annotations", "github", env={"GITHUB_WORKSPACE": str(repository)}
+    )
     found = annotations(result.out)
     folder = workspace.root.name
-    assert found and all(x.startswith(f"::error file={folder}/providers/google.yaml,line=")
-                         for x in found), found
+    assert found and all(
+        x.startswith(f"::error file={folder}/providers/google.yaml,line=") for x in found
+    ), found
 
 
 def test_paths_outside_the_workspace_stay_as_given(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path / "elsewhere"))
     assert annotation("error", "x", file="p/a.yaml") == "::error file=p/a.yaml::x"
-    assert annotation("error", "x", file=str(tmp_path / "elsewhere" / "b.yaml")) == \
-        "::error file=b.yaml::x"
+    assert (
+        annotation("error", "x", file=str(tmp_path / "elsewhere" / "b.yaml"))
+        == "::error file=b.yaml::x"
+    )

@@ -22,9 +22,12 @@ CONTOSO = contoso()
 def test_defaults_follow_the_v1_docs_and_metadata() -> None:
     versions = apiversions.choose(KINDS, None, tenant_kind="external")
     assert {k: versions.of(k) for k in KINDS} == {
-        "socialIdentityProvider": "v1.0", "appleManagedIdentityProvider": "v1.0",
-        "builtInIdentityProvider": "v1.0", "oidcIdentityProvider": "beta",
-        "openIdConnectIdentityProvider": "beta"}
+        "socialIdentityProvider": "v1.0",
+        "appleManagedIdentityProvider": "v1.0",
+        "builtInIdentityProvider": "v1.0",
+        "oidcIdentityProvider": "beta",
+        "openIdConnectIdentityProvider": "beta",
+    }
     # external manages a beta kind: one beta list sees everything
     assert versions.list_version == "beta"
     assert apiversions.choose(KINDS, None, tenant_kind="workforce").list_version == "v1.0"
@@ -37,15 +40,20 @@ def test_overrides_per_kind_and_for_all() -> None:
     everything = apiversions.choose(KINDS, "beta", tenant_kind="workforce")
     assert {everything.of(k) for k in KINDS} == {"beta"} and everything.list_version == "beta"
     # one version for all: kinds whose metadata lacks it keep beta
-    assert apiversions.choose(KINDS, "v1.0", tenant_kind="b2c").of(
-        "openIdConnectIdentityProvider") == "beta"
+    assert (
+        apiversions.choose(KINDS, "v1.0", tenant_kind="b2c").of("openIdConnectIdentityProvider")
+        == "beta"
+    )
 
 
-@pytest.mark.parametrize(("override", "words"), [
-    ({"openIdConnectIdentityProvider": "v1.0"}, "is not in Graph v1.0"),
-    ({"nope": "beta"}, "not a provider kind"),
-    (3, "expected v1.0 or beta"),
-])
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ({"openIdConnectIdentityProvider": "v1.0"}, "is not in Graph v1.0"),
+        ({"nope": "beta"}, "not a provider kind"),
+        (3, "expected v1.0 or beta"),
+    ],
+)
 def test_impossible_overrides_are_refused(override: Any, words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         apiversions.choose(KINDS, override, tenant_kind="b2c")
@@ -55,8 +63,9 @@ def test_a_change_with_user_flow_links_goes_wholly_to_beta() -> None:
     versions = apiversions.choose(KINDS, None, tenant_kind="external")
     link = FlowLink(flow="Customers", flow_id="f1", path="/identity/x", attach=False)
     plain = Change(Action.DELETE, "socialIdentityProvider", "Google", graph_id="Google-OAUTH")
-    linked = Change(Action.DELETE, "socialIdentityProvider", "Google", graph_id="Google-OAUTH",
-                    links=(link,))
+    linked = Change(
+        Action.DELETE, "socialIdentityProvider", "Google", graph_id="Google-OAUTH", links=(link,)
+    )
     forgotten = Change(Action.DELETE, "socialIdentityProvider", "Google")
     plan = apiversions.annotate(Plan(changes=(plain, linked, forgotten)), versions)
     assert [c.api_version for c in plan.changes] == ["v1.0", "beta", None]
@@ -64,13 +73,17 @@ def test_a_change_with_user_flow_links_goes_wholly_to_beta() -> None:
 
 def _api_version(ws: Workspace, value: str) -> None:
     text = ws.config.read_text(encoding="utf-8")
-    ws.config.write_text(text.replace("graph:\n", f"graph:\n  apiVersion: {value}\n", 1),
-                         encoding="utf-8")
+    ws.config.write_text(
+        text.replace("graph:\n", f"graph:\n  apiVersion: {value}\n", 1), encoding="utf-8"
+    )
 
 
 def _graph_paths(ws: Workspace) -> list[str]:
-    return [f"{r['method']} {r['path']}" for r in ws.emulator.admin.requests()
-            if r["path"].startswith(("/v1.0/", "/beta/")) and not r.get("batch")]
+    return [
+        f"{r['method']} {r['path']}"
+        for r in ws.emulator.admin.requests()
+        if r["path"].startswith(("/v1.0/", "/beta/")) and not r.get("batch")
+    ]
 
 
 def test_plan_says_and_apply_sends_each_kind_to_its_version(workspace: Workspace) -> None:
@@ -78,7 +91,9 @@ def test_plan_says_and_apply_sends_each_kind_to_its_version(workspace: Workspace
     workspace.write("contoso.yaml", CONTOSO)
     plan = workspace.plan(env=ENV)
     assert {c["address"]: c["api_version"] for c in plan["changes"]} == {
-        "socialIdentityProvider/Google": "v1.0", "oidcIdentityProvider/Contoso": "beta"}
+        "socialIdentityProvider/Google": "v1.0",
+        "oidcIdentityProvider/Contoso": "beta",
+    }
     text = workspace.run("plan", env=ENV).out
     assert "socialIdentityProvider/Google will be created (Graph v1.0)" in text
     markdown = workspace.run("plan", "--format", "markdown", env=ENV).out
@@ -89,10 +104,13 @@ def test_plan_says_and_apply_sends_each_kind_to_its_version(workspace: Workspace
     # one list walk (beta: a beta kind is managed), then one $batch per version
     assert paths.count("GET /beta/identity/identityProviders") == 1
     assert "POST /v1.0/$batch" in paths and "POST /beta/$batch" in paths
-    items = {(r["method"], r["path"]) for r in workspace.emulator.admin.requests()
-             if r.get("batch")}
-    assert items == {("POST", "/v1.0/identity/identityProviders"),
-                     ("POST", "/beta/identity/identityProviders")}
+    items = {
+        (r["method"], r["path"]) for r in workspace.emulator.admin.requests() if r.get("batch")
+    }
+    assert items == {
+        ("POST", "/v1.0/identity/identityProviders"),
+        ("POST", "/beta/identity/identityProviders"),
+    }
     workspace.assert_converged(env=ENV)
 
 

@@ -42,14 +42,22 @@ def by_name(ws, name: str) -> dict:
 
 
 def test_adopts_a_provider_made_in_the_portal(workspace) -> None:
-    workspace.emulator.admin.seed({"@odata.type": SOCIAL, "displayName": "Google",
-                                   "identityProviderType": "Google", "clientId": "old",
-                                   "clientSecret": "portal-secret"})
+    workspace.emulator.admin.seed(
+        {
+            "@odata.type": SOCIAL,
+            "displayName": "Google",
+            "identityProviderType": "Google",
+            "clientId": "old",
+            "clientSecret": "portal-secret",
+        }
+    )
     workspace.write("google.yaml", GOOGLE)
     plan = workspace.plan(env=ENV)
     assert actions(plan) == {"adopt": ["socialIdentityProvider/Google"]}
     assert sorted(changed_fields(plan, "socialIdentityProvider/Google")) == [
-        "clientId", "clientSecret"]
+        "clientId",
+        "clientSecret",
+    ]
     workspace.apply(env=ENV)
     workspace.assert_converged(env=ENV)
     googles = [p for p in workspace.live() if p.get("identityProviderType") == "Google"]
@@ -58,9 +66,15 @@ def test_adopts_a_provider_made_in_the_portal(workspace) -> None:
 
 
 def test_never_touches_an_unmanaged_provider(workspace) -> None:
-    seeded = workspace.emulator.admin.seed({
-        "@odata.type": SOCIAL, "displayName": "Facebook", "identityProviderType": "Facebook",
-        "clientId": "fb", "clientSecret": "portal"})
+    seeded = workspace.emulator.admin.seed(
+        {
+            "@odata.type": SOCIAL,
+            "displayName": "Facebook",
+            "identityProviderType": "Facebook",
+            "clientId": "fb",
+            "clientSecret": "portal",
+        }
+    )
     workspace.write("google.yaml", GOOGLE)
     plan = workspace.plan(env=ENV)
     assert "socialIdentityProvider/Facebook" not in json.dumps(plan["changes"])
@@ -100,25 +114,31 @@ def test_show_and_apply_refuse_a_format_2_plan_file_in_one_line(workspace) -> No
     workspace.write("google.yaml", GOOGLE)
     assert workspace.run("plan", "--out", "plan.json", env=ENV).code == 0
     path = workspace.root / "plan.json"
-    path.write_text(json.dumps(format_2(json.loads(path.read_text(encoding="utf-8")))),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(format_2(json.loads(path.read_text(encoding="utf-8")))), encoding="utf-8"
+    )
     for args in (("show", "plan.json"), ("apply", "plan.json")):
         refused = workspace.run(*args, env=ENV)
         assert refused.code == 1 and refused.out == "", refused.text
         assert refused.err.strip().splitlines() == [
             "Error: plan.json: plan file format_version 2 is not supported (this idpctl "
-            "reads 3): make a new one with idpctl plan --out"], refused.err
+            "reads 3): make a new one with idpctl plan --out"
+        ], refused.err
     assert not [p for p in workspace.live() if p.get("identityProviderType") == "Google"]
 
 
 def test_second_concurrent_apply_is_refused_naming_the_holder(make_workspace) -> None:
     workspace = make_workspace("external", graph_timeout=4)
     workspace.write("google.yaml", GOOGLE)
-    workspace.emulator.admin.add_fault(method="POST", path=r"/(v1\.0|beta)/\$batch", action="hang",
-                                       count=1)
+    workspace.emulator.admin.add_fault(
+        method="POST", path=r"/(v1\.0|beta)/\$batch", action="hang", count=1
+    )
     first: dict = {}
-    thread = threading.Thread(target=lambda: first.setdefault(
-        "result", workspace.run_process("apply", "--auto-approve", env=ENV)))
+    thread = threading.Thread(
+        target=lambda: first.setdefault(
+            "result", workspace.run_process("apply", "--auto-approve", env=ENV)
+        )
+    )
     thread.start()
     try:
         lock = workspace.state_path.with_name("state.json.lock")
@@ -141,8 +161,11 @@ def test_issuer_change_sends_the_fresh_secret_with_it(workspace) -> None:
     env = {**ENV, "CONTOSO_SECRET": "CANARY-c2"}
     workspace.write("contoso.yaml", contoso("https://idp2.contoso.test/"))
     workspace.apply(env=env)
-    patches = [r for r in workspace.emulator.admin.requests()
-               if r["method"] == "PATCH" or r["path"].endswith("$batch")]
+    patches = [
+        r
+        for r in workspace.emulator.admin.requests()
+        if r["method"] == "PATCH" or r["path"].endswith("$batch")
+    ]
     body = json.dumps([r.get("body") for r in patches])
     assert hashlib.sha256(b"CANARY-c2").hexdigest() in body
     workspace.assert_converged(env=env)
@@ -163,9 +186,15 @@ def test_claims_member_added_in_the_portal_is_shown_then_removed(workspace) -> N
 
 
 def test_ensure_absent_on_a_provider_never_managed(workspace) -> None:
-    workspace.emulator.admin.seed({"@odata.type": SOCIAL, "displayName": "Google",
-                                   "identityProviderType": "Google", "clientId": "x",
-                                   "clientSecret": "y"})
+    workspace.emulator.admin.seed(
+        {
+            "@odata.type": SOCIAL,
+            "displayName": "Google",
+            "identityProviderType": "Google",
+            "clientId": "x",
+            "clientSecret": "y",
+        }
+    )
     workspace.write("google.yaml", GOOGLE + "ensure: absent\n")
     plan = workspace.plan(env=ENV)
     assert actions(plan) == {"delete": ["socialIdentityProvider/Google"]}
@@ -211,8 +240,9 @@ def test_rotate_resends_an_unchanged_secret(workspace) -> None:
 
 def test_dropped_connection_after_a_create_makes_no_twin(workspace) -> None:
     workspace.write("contoso.yaml", contoso())
-    workspace.emulator.admin.add_fault(method="POST", path=r"/(v1\.0|beta)/\$batch", when="after",
-                                       action="drop", count=1)
+    workspace.emulator.admin.add_fault(
+        method="POST", path=r"/(v1\.0|beta)/\$batch", when="after", action="drop", count=1
+    )
     result = workspace.run("apply", "--auto-approve", env=ENV)
     assert result.code == 0, result.text
     assert "outcome" in result.out
@@ -244,8 +274,14 @@ def test_throttled_create_is_settled_by_a_reread_never_a_twin(workspace) -> None
     for when in ("before", "after"):
         workspace.emulator.admin.reset()
         workspace.state_path.unlink(missing_ok=True)
-        workspace.emulator.admin.add_fault(method="POST", path="^/beta/identity/identityProviders$",
-                                           status=429, retryAfter=0.1, when=when, count=1)
+        workspace.emulator.admin.add_fault(
+            method="POST",
+            path="^/beta/identity/identityProviders$",
+            status=429,
+            retryAfter=0.1,
+            when=when,
+            count=1,
+        )
         result = workspace.run("apply", "--auto-approve", env=ENV)
         assert result.code == 0, result.text
         twins = [p for p in workspace.live() if p.get("displayName") == "Contoso"]

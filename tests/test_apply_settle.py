@@ -21,12 +21,10 @@ NOW = "2026-12-03T12:00:00Z"
 CREATED = "2026-01-01T00:00:00Z"
 
 
-def _settle(change: Change, state: State, answers: dict[str, BatchResult | None]
-            ) -> settle.Round:
+def _settle(change: Change, state: State, answers: dict[str, BatchResult | None]) -> settle.Round:
     outcome = settle.Round(state=state)
     results = {k: v for k, v in answers.items() if v is not None}
-    settle.settle(change, results, set(), outcome, progress=lambda _line: None,
-                  now=lambda: NOW)
+    settle.settle(change, results, set(), outcome, progress=lambda _line: None, now=lambda: NOW)
     return outcome
 
 
@@ -42,8 +40,9 @@ def _update() -> tuple[Change, State]:
 @pytest.mark.parametrize("status", [300, 304, 199, 404, 412])
 def test_an_answer_outside_2xx_is_a_failure(status: int) -> None:
     change, state = _update()
-    outcome = _settle(change, state, {f"{change.address}#patch":
-                                      BatchResult(f"{change.address}#patch", status)})
+    outcome = _settle(
+        change, state, {f"{change.address}#patch": BatchResult(f"{change.address}#patch", status)}
+    )
     assert (outcome.done, len(outcome.failed)) == ([], 1)
     assert outcome.state == state
 
@@ -59,8 +58,9 @@ def test_an_update_keeps_the_creation_time() -> None:
     """`created_at` is when idpctl created the object; the replication guard reads it, so an
     update must not make an old object look freshly created."""
     change, state = _update()
-    outcome = _settle(change, state, {f"{change.address}#patch":
-                                      BatchResult(f"{change.address}#patch", 204)})
+    outcome = _settle(
+        change, state, {f"{change.address}#patch": BatchResult(f"{change.address}#patch", 204)}
+    )
     assert outcome.done == [change.address]
     assert outcome.state.providers[change.address].created_at == CREATED
 
@@ -69,15 +69,20 @@ def test_a_replace_records_only_the_new_objects_secrets() -> None:
     p = b2c("Partner", secret("CANARY-b2c"))
     lp, rec = managed(p, "OIDC-1", metadataUrl="https://old.test/.well-known/openid-configuration")
     stale = SecretRecord("hmac-sha256:00", CREATED, "env:OLD", None)
-    state = state_of(replace(rec, created_at=CREATED,
-                             secrets={**rec.secrets, "certificate.password": stale}))
+    state = state_of(
+        replace(rec, created_at=CREATED, secrets={**rec.secrets, "certificate.password": stale})
+    )
     change = only(plan_of([p], [lp], state))
     assert change.action is Action.REPLACE
     created: Any = {"id": "OIDC-2"}
-    outcome = _settle(change, state, {
-        f"{change.address}#delete": BatchResult(f"{change.address}#delete", 204),
-        f"{change.address}#create": BatchResult(f"{change.address}#create", 201, body=created),
-    })
+    outcome = _settle(
+        change,
+        state,
+        {
+            f"{change.address}#delete": BatchResult(f"{change.address}#delete", 204),
+            f"{change.address}#create": BatchResult(f"{change.address}#create", 201, body=created),
+        },
+    )
     record = outcome.state.providers[change.address]
     assert (record.id, record.created_at) == ("OIDC-2", NOW)
     assert set(record.secrets) == set(rec.secrets)
@@ -91,7 +96,8 @@ def test_a_delete_answered_404_is_done_and_forgotten() -> None:
     state = state_of(rec)
     change = only(plan_of([], [lp], state))
     assert change.action is Action.DELETE
-    outcome = _settle(change, state, {f"{change.address}#delete":
-                                      BatchResult(f"{change.address}#delete", 404)})
+    outcome = _settle(
+        change, state, {f"{change.address}#delete": BatchResult(f"{change.address}#delete", 404)}
+    )
     assert (outcome.done, outcome.failed) == ([change.address], [])
     assert change.address not in outcome.state.providers

@@ -26,9 +26,12 @@ def package_rules(doc: str) -> dict[str, frozenset[str]]:
         if len(cells) == 3 and cells[0].startswith("`idpctl"):
             package = cells[0].split("`")[1]
             rows[TOP if package == TOP else package.removeprefix("idpctl.")] = cells[2]
-    return {name: frozenset(rows) if may == "every package"
-            else frozenset(re.findall(r"`(\w+)`", may)) | {name, TOP}
-            for name, may in rows.items()}
+    return {
+        name: frozenset(rows)
+        if may == "every package"
+        else frozenset(re.findall(r"`(\w+)`", may)) | {name, TOP}
+        for name, may in rows.items()
+    }
 
 
 def shared_packages(doc: str) -> frozenset[str]:
@@ -38,8 +41,11 @@ def shared_packages(doc: str) -> frozenset[str]:
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 3 and cells[0] == f"`{TOP}` (top)":
-            return frozenset(name for name in re.findall(r"`(\w+)`", cells[1])
-                             if (CORE / name / "__init__.py").is_file())
+            return frozenset(
+                name
+                for name in re.findall(r"`(\w+)`", cells[1])
+                if (CORE / name / "__init__.py").is_file()
+            )
     return frozenset()
 
 
@@ -98,29 +104,39 @@ def core_imports() -> list[tuple[str, str, int]]:
 
 def test_the_map_names_every_package_on_disk() -> None:
     rules = package_rules(DOC.read_text("utf-8"))
-    on_disk = {p.name for p in CORE.iterdir()
-               if (p / "__init__.py").is_file() and p.name not in SHARED} | {TOP}
+    on_disk = {
+        p.name for p in CORE.iterdir() if (p / "__init__.py").is_file() and p.name not in SHARED
+    } | {TOP}
     assert set(rules) == on_disk
 
 
 def test_every_import_is_allowed_by_the_package_map() -> None:
     rules = package_rules(DOC.read_text("utf-8"))
-    broken = [f"{CORE.parent / name.replace('.', '/')}:{line}: {package_of(name)} -> {target}"
-              for name, target, line in core_imports()
-              if package_of(target) not in rules[package_of(name)]]
+    broken = [
+        f"{CORE.parent / name.replace('.', '/')}:{line}: {package_of(name)} -> {target}"
+        for name, target, line in core_imports()
+        if package_of(target) not in rules[package_of(name)]
+    ]
     assert not broken, "\n".join(broken)
 
 
-@pytest.mark.parametrize(("root", "top", "forbidden"), [
-    (CORE, "idpctl", "idpctl_emulator"),
-    (EMULATOR, "idpctl_emulator", "idpctl"),
-])
-def test_idpctl_and_the_emulator_never_import_each_other(root: Path, top: str,
-                                                          forbidden: str) -> None:
+@pytest.mark.parametrize(
+    ("root", "top", "forbidden"),
+    [
+        (CORE, "idpctl", "idpctl_emulator"),
+        (EMULATOR, "idpctl_emulator", "idpctl"),
+    ],
+)
+def test_idpctl_and_the_emulator_never_import_each_other(
+    root: Path, top: str, forbidden: str
+) -> None:
     known = modules(root, top)
-    crossing = [f"{path}:{line}: {target}" for name, path in known.items()
-                for target, line in imported(path, name, known)
-                if target == forbidden or target.startswith(f"{forbidden}.")]
+    crossing = [
+        f"{path}:{line}: {target}"
+        for name, path in known.items()
+        for target, line in imported(path, name, known)
+        if target == forbidden or target.startswith(f"{forbidden}.")
+    ]
     assert not crossing, "\n".join(crossing)
     text = "\n".join(p.read_text("utf-8") for p in known.values())
     assert f'import_module("{forbidden}' not in text

@@ -31,8 +31,13 @@ clientSecret: %s
 """
 OUTSIDE_CANARY = "OUTSIDE-the-repository-7f3a"  # not CANARY-: the workspace scan follows links
 # every verb that loads the provider files; each resolves secrets or refuses before it would
-VERBS = (("validate",), ("plan",), ("drift",), ("apply", "--auto-approve"),
-         ("secrets", "report", "--offline"))
+VERBS = (
+    ("validate",),
+    ("plan",),
+    ("drift",),
+    ("apply", "--auto-approve"),
+    ("secrets", "report", "--offline"),
+)
 
 
 class Listener:
@@ -89,20 +94,23 @@ def listener() -> Iterator[Listener]:
 def refused(result: Result, where: str, reason: str) -> None:
     """Exit 1 and exactly one located line naming `where` (file:line) and `reason`."""
     assert result.code == 1, result.text
-    lines = [line for line in result.text.splitlines()
-             if line.startswith("Error:") or where in line]
+    lines = [
+        line for line in result.text.splitlines() if line.startswith("Error:") or where in line
+    ]
     assert len(lines) == 1, result.text
     assert where in lines[0] and reason in lines[0], result.text
 
 
 def managed(ws: Workspace) -> list[str]:
     """Display names of the live providers idpctl could have written (built-ins left out)."""
-    return sorted(p["displayName"] for p in ws.live()
-                  if p.get("@odata.type") != "#microsoft.graph.builtInIdentityProvider")
+    return sorted(
+        p["displayName"]
+        for p in ws.live()
+        if p.get("@odata.type") != "#microsoft.graph.builtInIdentityProvider"
+    )
 
 
-def run_every_verb(ws: Workspace, where: str, reason: str, listener: Listener, **env: str
-                   ) -> None:
+def run_every_verb(ws: Workspace, where: str, reason: str, listener: Listener, **env: str) -> None:
     results = [ws.run(*verb, env=env) for verb in VERBS]
     listener.assert_untouched()  # first: what matters most is that nothing was sent
     for result in results:
@@ -114,62 +122,84 @@ def run_every_verb(ws: Workspace, where: str, reason: str, listener: Listener, *
 
 
 def test_a_key_vault_reference_to_the_attackers_host_sends_nothing(
-        workspace: Workspace, listener: Listener) -> None:
+    workspace: Workspace, listener: Listener
+) -> None:
     workspace.write("evil.yaml", GOOGLE % f'{{keyVault: "{listener.url}/secrets/x"}}')
     run_every_verb(workspace, "evil.yaml:5:", "keyVault host is not a Key Vault", listener)
 
 
 def test_an_http_key_vault_or_lookalike_host_is_refused_at_validate(workspace: Workspace) -> None:
-    for spec in ("https://kv.vault.azure.net.attacker.example/secrets/x",
-                 "https://kv.vault.azure.net:8443/secrets/x",
-                 "https://vault.azure.net/secrets/x"):
+    for spec in (
+        "https://kv.vault.azure.net.attacker.example/secrets/x",
+        "https://kv.vault.azure.net:8443/secrets/x",
+        "https://vault.azure.net/secrets/x",
+    ):
         workspace.write("evil.yaml", GOOGLE % f'{{keyVault: "{spec}"}}')
         refused(workspace.run("validate"), "evil.yaml:5:", "not a Key Vault of the global cloud")
 
 
 @pytest.mark.parametrize("key", ["url", "authority"])
 def test_graph_url_or_authority_pointed_at_the_attacker_sends_nothing(
-        workspace: Workspace, listener: Listener, key: str) -> None:
+    workspace: Workspace, listener: Listener, key: str
+) -> None:
     text = workspace.config.read_text()
-    workspace.config.write_text(text.replace(f"{key}: {workspace.emulator.base_url}",
-                                             f"{key}: {listener.url}"))
+    workspace.config.write_text(
+        text.replace(f"{key}: {workspace.emulator.base_url}", f"{key}: {listener.url}")
+    )
     workspace.write("google.yaml", GOOGLE % "{env: GOOGLE_SECRET}")
     line = 4 if key == "url" else 5
-    run_every_verb(workspace, f"idpctl.yaml:{line}:", "not one the configured cloud owns",
-                   listener, GOOGLE_SECRET="CANARY-google")
+    run_every_verb(
+        workspace,
+        f"idpctl.yaml:{line}:",
+        "not one the configured cloud owns",
+        listener,
+        GOOGLE_SECRET="CANARY-google",
+    )
 
 
 def test_http_to_an_allowed_https_endpoint_is_still_refused(
-        workspace: Workspace, listener: Listener) -> None:
+    workspace: Workspace, listener: Listener
+) -> None:
     """The allowance names https://127.0.0.1:PORT: plain http to the same port is refused."""
     text = workspace.config.read_text()
-    workspace.config.write_text(text.replace(f"url: {workspace.emulator.base_url}",
-                                             f"url: http://127.0.0.1:{listener.port}"))
+    workspace.config.write_text(
+        text.replace(
+            f"url: {workspace.emulator.base_url}", f"url: http://127.0.0.1:{listener.port}"
+        )
+    )
     allowed = f"{os.environ.get(ALLOW_ENV, '')},{origin(listener.url)}"
     for verb in VERBS:
-        refused(workspace.run(*verb, env={ALLOW_ENV: allowed}), "idpctl.yaml:4:",
-                "must be https")
+        refused(workspace.run(*verb, env={ALLOW_ENV: allowed}), "idpctl.yaml:4:", "must be https")
     listener.assert_untouched()
 
 
 def test_a_vault_address_in_the_file_sends_no_vault_credential(
-        workspace: Workspace, listener: Listener) -> None:
-    workspace.extra_config = f"vault: {{address: \"{listener.url}\"}}\n"
+    workspace: Workspace, listener: Listener
+) -> None:
+    workspace.extra_config = f'vault: {{address: "{listener.url}"}}\n'
     workspace.write_config()
     workspace.write("google.yaml", GOOGLE % "{vault: {path: idp/google, key: secret}}")
-    run_every_verb(workspace, "idpctl.yaml:", "outside the operator's allowance", listener,
-                   VAULT_TOKEN="CANARY-vault-token")
+    run_every_verb(
+        workspace,
+        "idpctl.yaml:",
+        "outside the operator's allowance",
+        listener,
+        VAULT_TOKEN="CANARY-vault-token",
+    )
 
 
 def test_a_state_account_url_in_the_file_sends_no_storage_token(
-        workspace: Workspace, listener: Listener) -> None:
+    workspace: Workspace, listener: Listener
+) -> None:
     text = workspace.config.read_text().replace(
         "state: {backend: local, path: state.json}",
-        f"state: {{backend: azureblob, url: \"{listener.url}\", container: c, blob: b}}")
+        f'state: {{backend: azureblob, url: "{listener.url}", container: c, blob: b}}',
+    )
     workspace.config.write_text(text)
     workspace.write("google.yaml", GOOGLE % "{env: GOOGLE_SECRET}")
-    run_every_verb(workspace, "idpctl.yaml:", "state.url host", listener,
-                   GOOGLE_SECRET="CANARY-google")
+    run_every_verb(
+        workspace, "idpctl.yaml:", "state.url host", listener, GOOGLE_SECRET="CANARY-google"
+    )
 
 
 def test_a_connection_string_endpoint_gets_no_account_key(listener: Listener) -> None:
@@ -180,18 +210,25 @@ def test_a_connection_string_endpoint_gets_no_account_key(listener: Listener) ->
 
     os.environ["ATTACK_CONNECTION"] = (
         "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=Q0FOQVJZLWtleQ==;"
-        f"BlobEndpoint={listener.url}/a;")
+        f"BlobEndpoint={listener.url}/a;"
+    )
     try:
         with pytest.raises(ConfigError, match=r"state account URL host 127\.0\.0\.1"):
-            AzureBlobStateStore.from_settings({"connectionString": SecretRef(
-                "env", "ATTACK_CONNECTION"), "container": "c", "blob": "b"})
+            AzureBlobStateStore.from_settings(
+                {
+                    "connectionString": SecretRef("env", "ATTACK_CONNECTION"),
+                    "container": "c",
+                    "blob": "b",
+                }
+            )
     finally:
         del os.environ["ATTACK_CONNECTION"]
     listener.assert_untouched()
 
 
 def test_vault_addr_and_actions_url_over_http_send_nothing(
-        workspace: Workspace, listener: Listener) -> None:
+    workspace: Workspace, listener: Listener
+) -> None:
     """From the environment (the operator's) a host is trusted, plain http is not: neither
     the Vault token nor the GitHub request token crosses the wire in clear text."""
     plain = f"http://127.0.0.1:{listener.port}"
@@ -201,9 +238,14 @@ def test_vault_addr_and_actions_url_over_http_send_nothing(
     jwt = "vault: {auth: {method: jwt, role: ci}}\n"
     workspace.extra_config = jwt
     workspace.write_config()
-    result = workspace.run("plan", env={"VAULT_ADDR": "https://vault.corp.example",
-                                        "ACTIONS_ID_TOKEN_REQUEST_URL": f"{plain}/token",
-                                        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "CANARY-request"})
+    result = workspace.run(
+        "plan",
+        env={
+            "VAULT_ADDR": "https://vault.corp.example",
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{plain}/token",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "CANARY-request",
+        },
+    )
     assert result.code == 1 and "ACTIONS_ID_TOKEN_REQUEST_URL must be https" in result.text
     listener.assert_untouched()
 
@@ -212,22 +254,33 @@ def test_federated_sign_in_refuses_an_http_request_url(listener: Listener) -> No
     from idpctl.errors import AuthError
     from idpctl.graph.auth import token_provider
 
-    env = {"AZURE_CLIENT_ID": "c", "ACTIONS_ID_TOKEN_REQUEST_URL":
-           f"http://127.0.0.1:{listener.port}/token", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "CANARY-r"}
+    env = {
+        "AZURE_CLIENT_ID": "c",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": f"http://127.0.0.1:{listener.port}/token",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "CANARY-r",
+    }
     with pytest.raises(AuthError, match="ACTIONS_ID_TOKEN_REQUEST_URL must be https"):
-        token_provider({"mode": "federated"}, tenant="t", authority_root="https://login."
-                       "microsoftonline.com", env=env)
+        token_provider(
+            {"mode": "federated"},
+            tenant="t",
+            authority_root="https://login.microsoftonline.com",
+            env=env,
+        )
     listener.assert_untouched()
 
 
-@pytest.mark.parametrize(("field", "value", "reason"), [
-    ("path", "../../sys/raw", "must not hold '..'"),
-    ("path", "/sys/raw", "must be relative"),
-    ("path", "idp//google", "empty segments"),
-    ("mount", "secret/../sys", "must not hold '..'"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("path", "../../sys/raw", "must not hold '..'"),
+        ("path", "/sys/raw", "must be relative"),
+        ("path", "idp//google", "empty segments"),
+        ("mount", "secret/../sys", "must not hold '..'"),
+    ],
+)
 def test_a_vault_mount_or_path_that_steers_the_request_is_refused(
-        workspace: Workspace, field: str, value: str, reason: str) -> None:
+    workspace: Workspace, field: str, value: str, reason: str
+) -> None:
     spec = {"path": "idp/google", "key": "secret", field: value}
     inner = ", ".join(f"{k}: {v!r}" for k, v in spec.items())
     workspace.write("evil.yaml", GOOGLE % f"{{vault: {{{inner}}}}}")
@@ -258,7 +311,8 @@ def outside(tmp_path: Path) -> Path:
 
 
 def test_a_file_reference_outside_the_repository_is_refused(
-        workspace: Workspace, outside: Path) -> None:
+    workspace: Workspace, outside: Path
+) -> None:
     relative = os.path.relpath(outside, workspace.providers)  # ../../outside/secret.txt
     workspace.write("evil.yaml", GOOGLE % f"{{file: {relative}}}")
     for verb in VERBS:
@@ -270,7 +324,8 @@ def test_a_file_reference_outside_the_repository_is_refused(
 
 
 def test_a_symlink_out_of_the_repository_is_refused_and_never_echoed(
-        workspace: Workspace, outside: Path) -> None:
+    workspace: Workspace, outside: Path
+) -> None:
     target = outside.parent / "stolen.yaml"
     target.write_text(f"kind: {OUTSIDE_CANARY}\n")
     (workspace.providers / "link.yaml").symlink_to(target)
@@ -283,7 +338,8 @@ def test_a_symlink_out_of_the_repository_is_refused_and_never_echoed(
 
 
 def test_an_environment_overlay_symlinked_out_of_the_repository_is_refused(
-        workspace: Workspace, outside: Path) -> None:
+    workspace: Workspace, outside: Path
+) -> None:
     overlay = outside.parent / "prod.yaml"
     overlay.write_text(f"tenant: {OUTSIDE_CANARY}\n")
     (workspace.root / "environments").mkdir()
@@ -295,10 +351,16 @@ def test_an_environment_overlay_symlinked_out_of_the_repository_is_refused(
 
 @pytest.mark.parametrize("key", ["auth.certificate.path", "auth.federatedToken.file"])
 def test_credential_files_outside_the_repository_need_the_allowance(
-        workspace: Workspace, outside: Path, key: str) -> None:
-    text = workspace.config.read_text().replace("  mode: secret\n", "  mode: secret\n" + {
-        "auth.certificate.path": f"  certificate: {{path: {outside}}}\n",
-        "auth.federatedToken.file": f"  federatedToken: {{file: {outside}}}\n"}[key])
+    workspace: Workspace, outside: Path, key: str
+) -> None:
+    text = workspace.config.read_text().replace(
+        "  mode: secret\n",
+        "  mode: secret\n"
+        + {
+            "auth.certificate.path": f"  certificate: {{path: {outside}}}\n",
+            "auth.federatedToken.file": f"  federatedToken: {{file: {outside}}}\n",
+        }[key],
+    )
     workspace.config.write_text(text)
     refused(workspace.run("validate"), "idpctl.yaml:", f"{key} is outside")
     assert workspace.run("validate", "--allow-path", str(outside.parent)).code == 0
@@ -331,8 +393,9 @@ def test_a_fifo_file_reference_is_refused_without_blocking(workspace: Workspace)
 def test_a_fifo_certificate_is_refused_without_blocking(workspace: Workspace) -> None:
     os.mkfifo(workspace.root / "cert.pem")
     text = workspace.config.read_text().replace("mode: secret", "mode: certificate")
-    workspace.config.write_text(text.replace("  clientSecret:", "  certificate: {path: cert.pem}\n"
-                                                                "  clientSecret:"))
+    workspace.config.write_text(
+        text.replace("  clientSecret:", "  certificate: {path: cert.pem}\n  clientSecret:")
+    )
     workspace.write("google.yaml", GOOGLE % "{env: GOOGLE_SECRET}")
     result = _timed(lambda: workspace.run("plan", env={"GOOGLE_SECRET": "CANARY-g"}))
     assert result.code == 1 and "is a FIFO, not a regular file" in result.text, result.text
@@ -340,7 +403,8 @@ def test_a_fifo_certificate_is_refused_without_blocking(workspace: Workspace) ->
 
 @pytest.mark.parametrize("breakage", ["dangling", "loop", "fifo"])
 def test_a_broken_provider_file_is_an_error_not_a_planned_delete(
-        workspace: Workspace, breakage: str) -> None:
+    workspace: Workspace, breakage: str
+) -> None:
     """Before: a provider file turned into a dangling symlink (or loop, or FIFO) was skipped,
     so plan proposed deleting the provider it held. Now it is a located error."""
     path = workspace.write("google.yaml", GOOGLE % "{env: GOOGLE_SECRET}")
@@ -353,8 +417,7 @@ def test_a_broken_provider_file_is_an_error_not_a_planned_delete(
         path.symlink_to(path)
     else:
         os.mkfifo(path)
-    reason = {"dangling": "dangling symlink", "loop": "symlink loop",
-              "fifo": "is a FIFO"}[breakage]
+    reason = {"dangling": "dangling symlink", "loop": "symlink loop", "fifo": "is a FIFO"}[breakage]
     for verb in (("plan",), ("apply", "--auto-approve", "--allow-destroy"), ("drift",)):
         result = _timed(lambda verb=verb: workspace.run(*verb, env=env))
         refused(result, "google.yaml:1:1:", reason)
@@ -363,7 +426,8 @@ def test_a_broken_provider_file_is_an_error_not_a_planned_delete(
 
 
 def test_an_unreadable_folder_under_providers_is_an_error(
-        workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Root reads any folder, so the permission error is injected where the walk lists one."""
     sub = workspace.providers / "team"
     sub.mkdir()

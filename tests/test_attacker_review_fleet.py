@@ -26,8 +26,9 @@ def _overlays(ws: Workspace, *names: str) -> None:
     folder = ws.root / "environments"
     folder.mkdir(exist_ok=True)
     for name in names:
-        (folder / f"{name}.yaml").write_text(f"state: {{path: .idpctl/{name}.json}}\n",
-                                             encoding="utf-8")
+        (folder / f"{name}.yaml").write_text(
+            f"state: {{path: .idpctl/{name}.json}}\n", encoding="utf-8"
+        )
 
 
 def _payload(canary: Path, label: str) -> str:
@@ -38,10 +39,8 @@ def _plant_package(root: Path, canary: Path) -> None:
     """`idpctl/` at the top of the checkout: what `python -m idpctl` finds first."""
     package = root / "idpctl"
     package.mkdir()
-    (package / "__init__.py").write_text(_payload(canary, "idpctl/__init__.py"),
-                                         encoding="utf-8")
-    (package / "__main__.py").write_text(_payload(canary, "idpctl/__main__.py"),
-                                         encoding="utf-8")
+    (package / "__init__.py").write_text(_payload(canary, "idpctl/__init__.py"), encoding="utf-8")
+    (package / "__main__.py").write_text(_payload(canary, "idpctl/__main__.py"), encoding="utf-8")
 
 
 def _plant_yaml(root: Path, canary: Path) -> None:
@@ -49,8 +48,9 @@ def _plant_yaml(root: Path, canary: Path) -> None:
     (root / "yaml.py").write_text(_payload(canary, "yaml.py"), encoding="utf-8")
 
 
-@pytest.mark.parametrize("plant", [_plant_package, _plant_yaml], ids=["idpctl-package",
-                                                                      "yaml-module"])
+@pytest.mark.parametrize(
+    "plant", [_plant_package, _plant_yaml], ids=["idpctl-package", "yaml-module"]
+)
 def test_all_envs_imports_nothing_from_the_checkout(make_workspace, tmp_path, plant) -> None:
     """`validate --all-envs` in a checkout holding a planted module: nothing of it runs.
     (The same child command line serves `plan --all-envs` and `drift --all-envs`, which run
@@ -64,19 +64,21 @@ def test_all_envs_imports_nothing_from_the_checkout(make_workspace, tmp_path, pl
     assert result.code == 0, result.text
 
 
-def test_a_pth_or_sitecustomize_in_the_checkout_is_never_run(make_workspace,
-                                                             tmp_path) -> None:
+def test_a_pth_or_sitecustomize_in_the_checkout_is_never_run(make_workspace, tmp_path) -> None:
     """Python processes .pth files and sitecustomize only from site directories, never from
     the working directory, even for `-m` children."""
     ws = make_workspace("external")
     _overlays(ws, "dev", "prod")
     canary = tmp_path / "RAN"
-    (ws.root / "zz-idpctl.pth").write_text("import os; " + _payload(canary, ".pth"),
-                                           encoding="utf-8")
-    (ws.root / "sitecustomize.py").write_text(_payload(canary, "sitecustomize.py"),
-                                              encoding="utf-8")
-    (ws.root / "usercustomize.py").write_text(_payload(canary, "usercustomize.py"),
-                                              encoding="utf-8")
+    (ws.root / "zz-idpctl.pth").write_text(
+        "import os; " + _payload(canary, ".pth"), encoding="utf-8"
+    )
+    (ws.root / "sitecustomize.py").write_text(
+        _payload(canary, "sitecustomize.py"), encoding="utf-8"
+    )
+    (ws.root / "usercustomize.py").write_text(
+        _payload(canary, "usercustomize.py"), encoding="utf-8"
+    )
     result = ws.run("validate", "--all-envs")
     assert result.code == 0, result.text
     assert not canary.exists(), canary.read_text(encoding="utf-8")
@@ -86,12 +88,15 @@ def _plant_entry_point(root: Path, canary: Path) -> None:
     """A distribution in the checkout that declares the `emulator` verb."""
     info = root / "evil_verbs-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: evil-verbs\nVersion: 1.0\n",
-                                   encoding="utf-8")
-    (info / "entry_points.txt").write_text("[idpctl.verbs]\nemulator = evil_verb:main\n",
-                                           encoding="utf-8")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: evil-verbs\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[idpctl.verbs]\nemulator = evil_verb:main\n", encoding="utf-8"
+    )
     (root / "evil_verb.py").write_text(
-        _payload(canary, "evil_verb") + "def main(argv):\n    return 0\n", encoding="utf-8")
+        _payload(canary, "evil_verb") + "def main(argv):\n    return 0\n", encoding="utf-8"
+    )
 
 
 def test_the_emulator_verb_loads_no_entry_point_from_the_checkout(tmp_path) -> None:
@@ -105,28 +110,43 @@ def test_the_emulator_verb_loads_no_entry_point_from_the_checkout(tmp_path) -> N
     canary = tmp_path / "RAN"
     _plant_entry_point(root, canary)
     script = Path(sys.executable).parent / "idpctl"
-    proc = subprocess.run([str(script), "emulator", "--help"], cwd=root, capture_output=True,
-                          text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
-                          env={k: v for k, v in os.environ.items()
-                               if k != "PYTHONPATH"})
+    proc = subprocess.run(
+        [str(script), "emulator", "--help"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert not canary.exists(), canary.read_text(encoding="utf-8")
 
 
 # --- the saved plan the fleet reads ------------------------------------------------------
 
+
 def _forged_stdout(target: str) -> str:
     """A child's JSON plan whose display name imitates the saved-plan line."""
-    doc = {"format_version": 1, "tenant": "t", "summary": {"create": 1},
-           "changes": [{"address": "socialIdentityProvider/x",
-                        "displayName": f"\nSaved the plan to {target}: apply it"}]}
+    doc = {
+        "format_version": 1,
+        "tenant": "t",
+        "summary": {"create": 1},
+        "changes": [
+            {
+                "address": "socialIdentityProvider/x",
+                "displayName": f"\nSaved the plan to {target}: apply it",
+            }
+        ],
+    }
     return json.dumps(doc) + f"\nSaved the plan to {target}: apply it\n"
 
 
-@pytest.mark.parametrize("target", ["/proc/self/environ", "../outside/plan.json",
-                                    "plan-prod.json"])
+@pytest.mark.parametrize("target", ["/proc/self/environ", "../outside/plan.json", "plan-prod.json"])
 def test_a_forged_saved_plan_line_never_chooses_the_file_the_fleet_reads(
-        tmp_path, monkeypatch, target) -> None:
+    tmp_path, monkeypatch, target
+) -> None:
     """The fleet reads a plan file only at the path it computed from its own `--out` for
     this environment; a line in the child's stdout (a display name, a note) naming another
     file is never followed, with or without --out."""
@@ -145,8 +165,20 @@ def test_a_forged_saved_plan_line_never_chooses_the_file_the_fleet_reads(
 
 # --- environment names: the GitHub matrix and the report -------------------------------
 
-HOSTILE_NAMES = ["a b", "x`y", "@everyone", "<img src=x>", "::error title=x::y", "a\nb",
-                 "$(id)", "${{ github.token }}", "[x](https:", ".hidden", "a|b", "é"]
+HOSTILE_NAMES = [
+    "a b",
+    "x`y",
+    "@everyone",
+    "<img src=x>",
+    "::error title=x::y",
+    "a\nb",
+    "$(id)",
+    "${{ github.token }}",
+    "[x](https:",
+    ".hidden",
+    "a|b",
+    "é",
+]
 
 
 def test_only_plain_environment_names_reach_the_matrix(make_workspace, tmp_path) -> None:
@@ -168,11 +200,11 @@ def test_only_plain_environment_names_reach_the_matrix(make_workspace, tmp_path)
     assert "dev" in names and not set(names) & set(HOSTILE_NAMES), names
     assert "fifo" not in names
     refused = ws.run("validate", "--env", "linked")
-    assert refused.code == 1 and "outside the configuration's root" in refused.text, \
-        refused.text
+    assert refused.code == 1 and "outside the configuration's root" in refused.text, refused.text
 
 
 # --- two environments, one state ---------------------------------------------------------
+
 
 def _shared(root: Path) -> dict[str, str]:
     import argparse
@@ -180,8 +212,9 @@ def _shared(root: Path) -> dict[str, str]:
     from idpctl.config import settings as config
 
     path = root / "idpctl.yaml"
-    args = argparse.Namespace(config=str(path), allow_path=[], allow_endpoint=[],
-                              providers_root=None)
+    args = argparse.Namespace(
+        config=str(path), allow_path=[], allow_endpoint=[], providers_root=None
+    )
     return fleet.shared_state(args, path, config.environment_names(path))
 
 
@@ -189,8 +222,10 @@ def _fleet_root(tmp_path: Path, overlays: dict[str, str]) -> Path:
     root = tmp_path / "repo"
     (root / "providers").mkdir(parents=True)
     (root / "environments").mkdir()
-    (root / "idpctl.yaml").write_text("tenant: contoso.onmicrosoft.com\ntenantKind: external\n"
-                                      "providers: providers/\n", encoding="utf-8")
+    (root / "idpctl.yaml").write_text(
+        "tenant: contoso.onmicrosoft.com\ntenantKind: external\nproviders: providers/\n",
+        encoding="utf-8",
+    )
     for name, text in overlays.items():
         (root / "environments" / f"{name}.yaml").write_text(text, encoding="utf-8")
     return root
@@ -215,8 +250,9 @@ def test_one_state_spelled_two_ways_is_refused(tmp_path, spelling) -> None:
         }
         root = _fleet_root(tmp_path, overlays)
     else:
-        root = _fleet_root(tmp_path, {"dev": "state: {path: dev.json}\n",
-                                      "prod": "state: {path: prod.json}\n"})
+        root = _fleet_root(
+            tmp_path, {"dev": "state: {path: dev.json}\n", "prod": "state: {path: prod.json}\n"}
+        )
         (root / "environments" / "dev.json").write_text("{}", encoding="utf-8")
         (root / "environments" / "prod.json").symlink_to("dev.json")
     assert set(_shared(root)) == {"dev", "prod"}

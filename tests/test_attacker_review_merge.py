@@ -29,8 +29,11 @@ def _checksum(data: dict[str, Any]) -> str:
 
 
 def _graph_writes(ws: Workspace) -> list[str]:
-    return [f"{r.get('method')} {r.get('path')}" for r in ws.emulator.admin.requests()
-            if r.get("method") in WRITES and "identityProviders" in str(r.get("path"))]
+    return [
+        f"{r.get('method')} {r.get('path')}"
+        for r in ws.emulator.admin.requests()
+        if r.get("method") in WRITES and "identityProviders" in str(r.get("path"))
+    ]
 
 
 def _assert_inert(text: str) -> None:
@@ -40,8 +43,10 @@ def _assert_inert(text: str) -> None:
     assert sum(line.startswith("Error:") for line in lines) <= 1, text
 
 
-HOSTILE_KEY = ("Google\n::error file=README.md,line=1::forged\n"
-               "Error: forged ``` @everyone ![x](https://attacker.example/x.png)")
+HOSTILE_KEY = (
+    "Google\n::error file=README.md,line=1::forged\n"
+    "Error: forged ``` @everyone ![x](https://attacker.example/x.png)"
+)
 
 
 def test_a_crafted_artifact_is_refused_inert_and_writes_nothing(make_workspace) -> None:

@@ -29,9 +29,13 @@ def _issue_script(workflow: str) -> tuple[str, str]:
     """The github-script body of the drift job and the report file it reads (for the
     environment `dev`)."""
     document = yaml.safe_load((EXAMPLES / workflow).read_text(encoding="utf-8"))
-    steps = [s for job in document["jobs"].values() for s in job.get("steps", ())
-             if str(s.get("uses", "")).startswith("actions/github-script@")
-             and "issues.create" in s["with"]["script"]]
+    steps = [
+        s
+        for job in document["jobs"].values()
+        for s in job.get("steps", ())
+        if str(s.get("uses", "")).startswith("actions/github-script@")
+        and "issues.create" in s["with"]["script"]
+    ]
     (step,) = steps
     report = "drift-dev.md" if "IDPCTL_ENV_NAME" in step["with"]["script"] else "drift.md"
     return step["with"]["script"], report
@@ -39,7 +43,8 @@ def _issue_script(workflow: str) -> tuple[str, str]:
 
 def _run_issue_script(script: str, cwd: Path) -> list[Any]:
     harness = cwd / "issue.cjs"
-    harness.write_text("""
+    harness.write_text(
+        """
 const calls = [];
 const record = (name, answer) => async (args) => { calls.push([name, args]); return answer; };
 const github = { rest: { issues: {
@@ -48,20 +53,28 @@ const github = { rest: { issues: {
   update: record("update", {}), createComment: record("createComment", {}) } } };
 const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7 };
 (async function (github, context, core, require) {
-""" + script + """
+"""
+        + script
+        + """
 })(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
-""", encoding="utf-8")
-    result = subprocess.run([node(), str(harness)], capture_output=True, text=True, timeout=30,
-                            check=False, cwd=cwd,
-                            env={"PATH": "/usr/bin:/bin", "DRIFT_EXIT_CODE": "2",
-                                 "IDPCTL_ENV_NAME": "dev"})
+""",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [node(), str(harness)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "DRIFT_EXIT_CODE": "2", "IDPCTL_ENV_NAME": "dev"},
+    )
     assert result.returncode == 0, result.stderr
     return list(json.loads(result.stdout))
 
 
 @pytest.mark.parametrize("workflow", ["drift.yml", "drift-fleet.yml"])
-def test_a_long_drift_report_is_cut_at_a_line_end(make_workspace, tmp_path,
-                                                  workflow) -> None:
+def test_a_long_drift_report_is_cut_at_a_line_end(make_workspace, tmp_path, workflow) -> None:
     """A display name edited in the portal, long enough that the 60,000th character of
     idpctl's drift report falls inside its code span: the issue body must keep every code
     span closed, so the mention and the image stay text."""

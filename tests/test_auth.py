@@ -26,21 +26,39 @@ CANARY = "CANARY-auth-secret-5678"
 # -- choosing a mode ---------------------------------------------------------------------------
 
 FULL_ENV = {
-    "AZURE_FEDERATED_TOKEN_FILE": "/tmp/t", "ACTIONS_ID_TOKEN_REQUEST_URL": "https://x",
-    "AZURE_CLIENT_CERTIFICATE_PATH": "/tmp/c.pem", "AZURE_CLIENT_SECRET": CANARY,
+    "AZURE_FEDERATED_TOKEN_FILE": "/tmp/t",
+    "ACTIONS_ID_TOKEN_REQUEST_URL": "https://x",
+    "AZURE_CLIENT_CERTIFICATE_PATH": "/tmp/c.pem",
+    "AZURE_CLIENT_SECRET": CANARY,
     "IDENTITY_ENDPOINT": "http://127.0.0.1:1",
 }
 
 
-@pytest.mark.parametrize(("drop", "expected"), [
-    ((), "federated"),
-    (("AZURE_FEDERATED_TOKEN_FILE",), "federated"),
-    (("AZURE_FEDERATED_TOKEN_FILE", "ACTIONS_ID_TOKEN_REQUEST_URL"), "certificate"),
-    (("AZURE_FEDERATED_TOKEN_FILE", "ACTIONS_ID_TOKEN_REQUEST_URL",
-      "AZURE_CLIENT_CERTIFICATE_PATH"), "secret"),
-    (("AZURE_FEDERATED_TOKEN_FILE", "ACTIONS_ID_TOKEN_REQUEST_URL",
-      "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_SECRET"), "managedIdentity"),
-])
+@pytest.mark.parametrize(
+    ("drop", "expected"),
+    [
+        ((), "federated"),
+        (("AZURE_FEDERATED_TOKEN_FILE",), "federated"),
+        (("AZURE_FEDERATED_TOKEN_FILE", "ACTIONS_ID_TOKEN_REQUEST_URL"), "certificate"),
+        (
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                "AZURE_CLIENT_CERTIFICATE_PATH",
+            ),
+            "secret",
+        ),
+        (
+            (
+                "AZURE_FEDERATED_TOKEN_FILE",
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                "AZURE_CLIENT_CERTIFICATE_PATH",
+                "AZURE_CLIENT_SECRET",
+            ),
+            "managedIdentity",
+        ),
+    ],
+)
 def test_auto_order_follows_the_environment(drop: tuple[str, ...], expected: str) -> None:
     env = {k: v for k, v in FULL_ENV.items() if k not in drop}
     assert choose_mode({}, env) == expected
@@ -53,7 +71,8 @@ def test_auto_from_the_file_and_env_refs_only_count_when_set() -> None:
     assert choose_mode({"clientSecret": ref}, {"AZURE_CLIENT_SECRET": "x"}) == "secret"
     # the default `clientSecret: {env: AZURE_CLIENT_SECRET}` must not shadow managed identity
     assert choose_mode({"clientSecret": ref}, {"MSI_ENDPOINT": "http://127.0.0.1:1"}) == (
-        "managedIdentity")
+        "managedIdentity"
+    )
     assert choose_mode({"clientSecret": SecretRef("file", "/s")}, {}) == "secret"
     assert choose_mode({"mode": "secret"}, FULL_ENV) == "secret"
 
@@ -80,8 +99,12 @@ def test_secret_from_a_missing_env_ref_names_the_ref_not_a_value() -> None:
 
 
 def test_provider_repr_and_detail_hold_no_secret() -> None:
-    provider = token_provider({}, tenant="t", authority_root="https://127.0.0.1:9",
-                              env={"AZURE_CLIENT_ID": "app", "AZURE_CLIENT_SECRET": CANARY})
+    provider = token_provider(
+        {},
+        tenant="t",
+        authority_root="https://127.0.0.1:9",
+        env={"AZURE_CLIENT_ID": "app", "AZURE_CLIENT_SECRET": CANARY},
+    )
     assert provider.mode == "secret" and provider.client_id == "app"
     assert CANARY not in repr(provider) and CANARY not in provider.detail
 
@@ -90,13 +113,16 @@ def test_provider_repr_and_detail_hold_no_secret() -> None:
 
 
 def test_describe_failure_is_one_line_with_the_aadsts_code() -> None:
-    result = {"error": "invalid_client", "error_codes": [7000215],
-              "error_description": "AADSTS7000215: Invalid client secret provided.\r\n"
-                                   "Trace ID: 1\r\nCorrelation ID: 2"}
+    result = {
+        "error": "invalid_client",
+        "error_codes": [7000215],
+        "error_description": "AADSTS7000215: Invalid client secret provided.\r\n"
+        "Trace ID: 1\r\nCorrelation ID: 2",
+    }
     assert describe_failure(result) == "AADSTS7000215: Invalid client secret provided."
-    assert describe_failure({"error": "x", "error_codes": [50034],
-                             "error_description": "User not found"}) == (
-        "AADSTS50034: User not found")
+    assert describe_failure(
+        {"error": "x", "error_codes": [50034], "error_description": "User not found"}
+    ) == ("AADSTS50034: User not found")
     assert describe_failure(None) == "no token in the answer"
 
 
@@ -114,10 +140,16 @@ def _key_and_cert() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idpctl-test")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -127,22 +159,29 @@ def key_and_cert() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
 
 
 def _pem(key: rsa.RSAPrivateKey, cert: x509.Certificate, password: bytes | None) -> bytes:
-    encryption = (serialization.BestAvailableEncryption(password) if password
-                  else serialization.NoEncryption())
-    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              encryption)
-            + cert.public_bytes(serialization.Encoding.PEM))
+    encryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    ) + cert.public_bytes(serialization.Encoding.PEM)
 
 
 @pytest.mark.parametrize("password", [None, "CANARY-cert-pass"])
 @pytest.mark.parametrize("form", ["pem", "pfx", "pem-cert-first"])
-def test_load_certificate_pem_and_pfx(tmp_path: Path, key_and_cert, form: str,
-                                      password: str | None) -> None:
+def test_load_certificate_pem_and_pfx(
+    tmp_path: Path, key_and_cert, form: str, password: str | None
+) -> None:
     key, cert = key_and_cert
     secret = password.encode() if password else None
     if form == "pfx":
-        encryption = (serialization.BestAvailableEncryption(secret) if secret
-                      else serialization.NoEncryption())
+        encryption = (
+            serialization.BestAvailableEncryption(secret)
+            if secret
+            else serialization.NoEncryption()
+        )
         data = pkcs12.serialize_key_and_certificates(b"idpctl", key, cert, None, encryption)
     else:
         data = _pem(key, cert, secret)
@@ -179,8 +218,13 @@ def test_load_certificate_failures_are_clear(tmp_path: Path, key_and_cert) -> No
 
 
 def _provider(emu, auth: dict | None = None, env: dict | None = None):
-    return token_provider(auth or {}, tenant=emu.tenant, authority_root=emu.base_url,
-                          verify=emu.ca_path, env=env or {})
+    return token_provider(
+        auth or {},
+        tenant=emu.tenant,
+        authority_root=emu.base_url,
+        verify=emu.ca_path,
+        env=env or {},
+    )
 
 
 def test_secret_mode_signs_in_and_caches(emulator) -> None:
@@ -196,10 +240,14 @@ def test_secret_mode_signs_in_and_caches(emulator) -> None:
 
 
 def test_secret_mode_from_a_reference(emulator, monkeypatch) -> None:
-    auth = {"mode": "secret", "clientId": SecretRef("env", "MY_APP"),
-            "clientSecret": SecretRef("env", "MY_SECRET")}
-    provider = _provider(emulator, auth, {"MY_APP": emulator.client_id,
-                                          "MY_SECRET": emulator.client_secret})
+    auth = {
+        "mode": "secret",
+        "clientId": SecretRef("env", "MY_APP"),
+        "clientSecret": SecretRef("env", "MY_SECRET"),
+    }
+    provider = _provider(
+        emulator, auth, {"MY_APP": emulator.client_id, "MY_SECRET": emulator.client_secret}
+    )
     assert provider.claims()["appid"] == emulator.client_id
     assert provider.detail == "env:MY_SECRET"
 
@@ -226,13 +274,16 @@ def test_certificate_mode(emulator, tmp_path: Path, key_and_cert, form: str) -> 
     password = "CANARY-pfx-pass"
     if form == "pfx":
         data = pkcs12.serialize_key_and_certificates(
-            b"idpctl", key, cert, None, serialization.BestAvailableEncryption(password.encode()))
+            b"idpctl", key, cert, None, serialization.BestAvailableEncryption(password.encode())
+        )
     else:
         data = _pem(key, cert, password.encode())
     path = tmp_path / f"idpctl.{form}"
     path.write_bytes(data)
-    auth = {"clientId": "cert-app",
-            "certificate": {"path": str(path), "password": SecretRef("env", "CERT_PASSWORD")}}
+    auth = {
+        "clientId": "cert-app",
+        "certificate": {"path": str(path), "password": SecretRef("env", "CERT_PASSWORD")},
+    }
     provider = _provider(emulator, auth, {"CERT_PASSWORD": password})
     assert provider.mode == "certificate"
     assert provider.claims()["appid"] == "cert-app"
@@ -241,21 +292,42 @@ def test_certificate_mode(emulator, tmp_path: Path, key_and_cert, form: str) -> 
 def test_certificate_not_registered_is_refused(emulator, tmp_path: Path, key_and_cert) -> None:
     other_key, other_cert = _key_and_cert()
     _, cert = key_and_cert
-    emulator.admin.register_client({"clientId": "cert-app2", "certificatePem": cert.public_bytes(
-        serialization.Encoding.PEM).decode()})
+    emulator.admin.register_client(
+        {
+            "clientId": "cert-app2",
+            "certificatePem": cert.public_bytes(serialization.Encoding.PEM).decode(),
+        }
+    )
     path = tmp_path / "other.pem"
     path.write_bytes(_pem(other_key, other_cert, None))
     with pytest.raises(AuthError, match="AADSTS"):
-        _provider(emulator, {"clientId": "cert-app2"},
-                  {"AZURE_CLIENT_CERTIFICATE_PATH": str(path)}).token()
+        _provider(
+            emulator, {"clientId": "cert-app2"}, {"AZURE_CLIENT_CERTIFICATE_PATH": str(path)}
+        ).token()
 
 
-def _federated_token(key: rsa.RSAPrivateKey, *, issuer: str, subject: str, minutes: int = 10,
-                     audience: str = "api://AzureADTokenExchange") -> str:
+def _federated_token(
+    key: rsa.RSAPrivateKey,
+    *,
+    issuer: str,
+    subject: str,
+    minutes: int = 10,
+    audience: str = "api://AzureADTokenExchange",
+) -> str:
     now = dt.datetime.now(dt.UTC)
-    return jwt.encode({"iss": issuer, "sub": subject, "aud": audience, "iat": now,
-                       "nbf": now, "exp": now + dt.timedelta(minutes=minutes)},
-                      key, algorithm="RS256", headers={"kid": "k1"})
+    return jwt.encode(
+        {
+            "iss": issuer,
+            "sub": subject,
+            "aud": audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + dt.timedelta(minutes=minutes),
+        },
+        key,
+        algorithm="RS256",
+        headers={"kid": "k1"},
+    )
 
 
 def _jwks(key: rsa.RSAPrivateKey) -> dict:
@@ -266,11 +338,22 @@ def _jwks(key: rsa.RSAPrivateKey) -> dict:
 def test_federated_token_file_is_read_fresh(emulator, tmp_path: Path, key_and_cert) -> None:
     key, _ = key_and_cert
     issuer = "https://oidc.example.test/workload"
-    emulator.admin.register_client({"clientId": "wi-app", "federated": [
-        {"issuer": issuer, "subject": "system:serviceaccount:idp:idpctl", "jwks": _jwks(key)}]})
+    emulator.admin.register_client(
+        {
+            "clientId": "wi-app",
+            "federated": [
+                {
+                    "issuer": issuer,
+                    "subject": "system:serviceaccount:idp:idpctl",
+                    "jwks": _jwks(key),
+                }
+            ],
+        }
+    )
     token_file = tmp_path / "azure-identity-token"
-    token_file.write_text(_federated_token(key, issuer=issuer,
-                                           subject="system:serviceaccount:idp:idpctl") + "\n")
+    token_file.write_text(
+        _federated_token(key, issuer=issuer, subject="system:serviceaccount:idp:idpctl") + "\n"
+    )
     env = {"AZURE_CLIENT_ID": "wi-app", "AZURE_FEDERATED_TOKEN_FILE": str(token_file)}
     provider = _provider(emulator, env=env)
     assert provider.mode == "federated" and provider.claims()["appid"] == "wi-app"
@@ -283,17 +366,23 @@ def test_federated_token_file_is_read_fresh(emulator, tmp_path: Path, key_and_ce
 def test_federated_expired_assertion_is_refused(emulator, tmp_path: Path, key_and_cert) -> None:
     key, _ = key_and_cert
     issuer = "https://oidc.example.test/expired"
-    emulator.admin.register_client({"clientId": "wi-old", "federated": [
-        {"issuer": issuer, "subject": "s", "jwks": _jwks(key)}]})
+    emulator.admin.register_client(
+        {
+            "clientId": "wi-old",
+            "federated": [{"issuer": issuer, "subject": "s", "jwks": _jwks(key)}],
+        }
+    )
     token_file = tmp_path / "token"
     token_file.write_text(_federated_token(key, issuer=issuer, subject="s", minutes=-10))
     with pytest.raises(AuthError, match="AADSTS"):
-        _provider(emulator, {"clientId": "wi-old", "federatedToken": {"file": str(token_file)}}
-                  ).token()
+        _provider(
+            emulator, {"clientId": "wi-old", "federatedToken": {"file": str(token_file)}}
+        ).token()
     (tmp_path / "empty").write_text("")
     with pytest.raises(AuthError, match="empty"):
-        _provider(emulator, {"clientId": "wi-old",
-                             "federatedToken": {"file": str(tmp_path / "empty")}}).token()
+        _provider(
+            emulator, {"clientId": "wi-old", "federatedToken": {"file": str(tmp_path / "empty")}}
+        ).token()
 
 
 # -- GitHub Actions OIDC and managed identity, through the emulator's stand-ins ----------------
@@ -312,17 +401,25 @@ def stand_ins(tmp_path_factory):
     from idpctl_emulator.cli import EmulatorConfig, start
     from idpctl_emulator.harness import AdminClient
 
-    config = EmulatorConfig(rate_limit=None, client_id=str(uuid.uuid4()),
-                            client_secret=f"emu-{uuid.uuid4().hex}",
-                            data_dir=tmp_path_factory.mktemp("emulator"))
+    config = EmulatorConfig(
+        rate_limit=None,
+        client_id=str(uuid.uuid4()),
+        client_secret=f"emu-{uuid.uuid4().hex}",
+        data_dir=tmp_path_factory.mktemp("emulator"),
+    )
     running = start(config)
-    thread = threading.Thread(target=running.server.serve_forever,
-                              kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=running.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     admin = AdminClient(running.base_url, ca_path=str(running.ca_path))
-    yield SimpleNamespace(base_url=running.base_url, tenant=running.tenant,
-                          ca_path=str(running.ca_path), identity=running.app.identity,
-                          admin=admin)
+    yield SimpleNamespace(
+        base_url=running.base_url,
+        tenant=running.tenant,
+        ca_path=str(running.ca_path),
+        identity=running.app.identity,
+        admin=admin,
+    )
     admin.close()
     running.stop()
     thread.join(timeout=5)
@@ -333,18 +430,23 @@ def github(stand_ins):
     service = stand_ins.identity.github
     settings = service.settings()
     yield settings
-    service.configure({"subject": settings["subject"],
-                       "lifetimeSeconds": settings["lifetimeSeconds"]})
+    service.configure(
+        {"subject": settings["subject"], "lifetimeSeconds": settings["lifetimeSeconds"]}
+    )
 
 
 def _github_env(settings: dict, client_id: str) -> dict:
-    return {"AZURE_CLIENT_ID": client_id, "ACTIONS_ID_TOKEN_REQUEST_URL": settings["requestUrl"],
-            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": settings["requestToken"]}
+    return {
+        "AZURE_CLIENT_ID": client_id,
+        "ACTIONS_ID_TOKEN_REQUEST_URL": settings["requestUrl"],
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": settings["requestToken"],
+    }
 
 
 def test_github_actions_federation(stand_ins, github) -> None:
-    stand_ins.admin.register_client({"clientId": "gh-app", "federated": [
-        {"issuer": github["issuer"], "subject": BRANCH}]})
+    stand_ins.admin.register_client(
+        {"clientId": "gh-app", "federated": [{"issuer": github["issuer"], "subject": BRANCH}]}
+    )
     provider = _provider(stand_ins, env=_github_env(github, "gh-app"))
     assert provider.mode == "federated" and provider.detail == "github"
     assert provider.claims()["appid"] == "gh-app"
@@ -358,14 +460,16 @@ def test_github_token_is_fetched_afresh_near_expiry(stand_ins, github) -> None:
     from idpctl.graph.credentials import GitHubAssertion
 
     stand_ins.identity.github.configure({"lifetimeSeconds": 30})  # inside the 60 s margin
-    assertion = GitHubAssertion(github["requestUrl"], github["requestToken"],
-                                verify=stand_ins.ca_path)
+    assertion = GitHubAssertion(
+        github["requestUrl"], github["requestToken"], verify=stand_ins.ca_path
+    )
     first, second = assertion(), assertion()
     assert decode_claims(first)["aud"] == "api://AzureADTokenExchange"
     assert decode_claims(first)["jti"] != decode_claims(second)["jti"]
     stand_ins.identity.github.configure({"lifetimeSeconds": 600})
-    lasting = GitHubAssertion(github["requestUrl"], github["requestToken"],
-                              verify=stand_ins.ca_path)
+    lasting = GitHubAssertion(
+        github["requestUrl"], github["requestToken"], verify=stand_ins.ca_path
+    )
     assert lasting() == lasting()
 
 
@@ -395,8 +499,9 @@ def test_managed_identity_system_and_user_assigned(stand_ins, msi_env) -> None:
     stand_ins.admin.register_client({"clientId": "mi-user", "managedIdentity": "user"})
     user = _provider(stand_ins, {"mode": "managedIdentity", "managedIdentityClientId": "mi-user"})
     assert user.client_id == "mi-user" and user.claims()["appid"] == "mi-user"
-    missing = _provider(stand_ins, {"mode": "managedIdentity",
-                                    "managedIdentityClientId": "mi-nobody"})
+    missing = _provider(
+        stand_ins, {"mode": "managedIdentity", "managedIdentityClientId": "mi-nobody"}
+    )
     with pytest.raises(AuthError, match="sign-in failed"):
         missing.token()
 
@@ -404,8 +509,9 @@ def test_managed_identity_system_and_user_assigned(stand_ins, msi_env) -> None:
 # -- idpctl whoami -----------------------------------------------------------------------------
 
 
-def _whoami(emu, tmp_path: Path, client_id: str, secret: str, capsys,
-            monkeypatch) -> tuple[int, str]:
+def _whoami(
+    emu, tmp_path: Path, client_id: str, secret: str, capsys, monkeypatch
+) -> tuple[int, str]:
     import argparse
 
     from idpctl.cli import whoami
@@ -416,19 +522,21 @@ def _whoami(emu, tmp_path: Path, client_id: str, secret: str, capsys,
         f"graph: {{url: '{emu.base_url}', authority: '{emu.base_url}', "
         f"caBundle: '{emu.ca_path}'}}\n"
         "auth:\n  mode: secret\n  clientId: {env: WHOAMI_ID}\n"
-        "  clientSecret: {env: WHOAMI_SECRET}\n")
+        "  clientSecret: {env: WHOAMI_SECRET}\n"
+    )
     monkeypatch.setenv("WHOAMI_ID", client_id)
     monkeypatch.setenv("WHOAMI_SECRET", secret)
-    code = whoami.run(argparse.Namespace(config=str(tmp_path / "idpctl.yaml"), env=None,
-                                         debug=False))
+    code = whoami.run(
+        argparse.Namespace(config=str(tmp_path / "idpctl.yaml"), env=None, debug=False)
+    )
     out = capsys.readouterr()
     return code, out.out + out.err
 
 
-def test_whoami_reports_identity_and_grant(emulator, tmp_path: Path, capsys,
-                                           monkeypatch) -> None:
-    code, out = _whoami(emulator, tmp_path, emulator.client_id, emulator.client_secret, capsys,
-                        monkeypatch)
+def test_whoami_reports_identity_and_grant(emulator, tmp_path: Path, capsys, monkeypatch) -> None:
+    code, out = _whoami(
+        emulator, tmp_path, emulator.client_id, emulator.client_secret, capsys, monkeypatch
+    )
     assert code == 0, out
     assert f"client id:  {emulator.client_id}" in out
     assert "auth mode:  secret (env:WHOAMI_SECRET)" in out
@@ -439,8 +547,9 @@ def test_whoami_reports_identity_and_grant(emulator, tmp_path: Path, capsys,
 
 
 def test_whoami_says_what_is_missing(emulator, tmp_path: Path, capsys, monkeypatch) -> None:
-    emulator.admin.register_client({"clientId": "ro-app", "secret": "CANARY-ro",
-                                    "roles": ["IdentityProvider.Read.All"]})
+    emulator.admin.register_client(
+        {"clientId": "ro-app", "secret": "CANARY-ro", "roles": ["IdentityProvider.Read.All"]}
+    )
     code, out = _whoami(emulator, tmp_path, "ro-app", "CANARY-ro", capsys, monkeypatch)
     assert code == 1
     assert "missing:    IdentityProvider.ReadWrite.All is not granted to ro-app" in out
@@ -449,11 +558,18 @@ def test_whoami_says_what_is_missing(emulator, tmp_path: Path, capsys, monkeypat
 
 
 def test_federated_github_in_the_file_wins_over_a_token_file_in_the_env() -> None:
-    env = {"AZURE_CLIENT_ID": "app", "AZURE_FEDERATED_TOKEN_FILE": "/tmp/token",
-           "ACTIONS_ID_TOKEN_REQUEST_URL": "https://127.0.0.1:9/t?x=1",
-           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": CANARY}
-    github = token_provider({"federatedToken": {"github": True}}, tenant="t",
-                            authority_root="https://127.0.0.1:9", env=env)
+    env = {
+        "AZURE_CLIENT_ID": "app",
+        "AZURE_FEDERATED_TOKEN_FILE": "/tmp/token",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://127.0.0.1:9/t?x=1",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": CANARY,
+    }
+    github = token_provider(
+        {"federatedToken": {"github": True}},
+        tenant="t",
+        authority_root="https://127.0.0.1:9",
+        env=env,
+    )
     assert (github.mode, github.detail) == ("federated", "github")
     from_env = token_provider({}, tenant="t", authority_root="https://127.0.0.1:9", env=env)
     assert (from_env.mode, from_env.detail) == ("federated", "file:/tmp/token")

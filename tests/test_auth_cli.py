@@ -44,8 +44,12 @@ print(json.dumps({{"accessToken": token, "expiresOn": "2030-01-01 00:00:00.00000
                   "expires_on": int(time.time()) + 3600, "subscription": "s",
                   "tenant": "t", "tokenType": "Bearer"}}))
 """
-PERSON = {"upn": "ada@contoso.test", "scp": "Directory.AccessAsUser.All User.Read",
-          "tid": "t", "wids": ["be2f45a1-457d-42af-a067-6ec1fa63bc45"]}
+PERSON = {
+    "upn": "ada@contoso.test",
+    "scp": "Directory.AccessAsUser.All User.Read",
+    "tid": "t",
+    "wids": ["be2f45a1-457d-42af-a067-6ec1fa63bc45"],
+}
 GOOGLE = """\
 kind: socialIdentityProvider
 identityProviderType: Google
@@ -63,13 +67,17 @@ def az(tmp_path: Path) -> dict[str, str]:
     script = folder / "az"
     script.write_text(STAND_IN.format(python=sys.executable), encoding="utf-8")
     script.chmod(0o755)
-    return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}",
-            "FAKE_AZ_ARGV": str(tmp_path / "az-argv")}
+    return {
+        "PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}",
+        "FAKE_AZ_ARGV": str(tmp_path / "az-argv"),
+    }
 
 
 def _calls(env: dict[str, str]) -> list[list[str]]:
-    return [json.loads(line) for line in
-            Path(env["FAKE_AZ_ARGV"]).read_text(encoding="utf-8").splitlines()]
+    return [
+        json.loads(line)
+        for line in Path(env["FAKE_AZ_ARGV"]).read_text(encoding="utf-8").splitlines()
+    ]
 
 
 def _cli_workspace(workspace, az: dict[str, str]) -> dict[str, str]:
@@ -77,11 +85,17 @@ def _cli_workspace(workspace, az: dict[str, str]) -> dict[str, str]:
     text = workspace.config.read_text(encoding="utf-8")
     start = text.index("auth:\n")
     end = text.index("state:")
-    workspace.config.write_text(text[:start] + "auth: {mode: azureCli}\n" + text[end:],
-                                encoding="utf-8")
-    return {**az, "FAKE_AZ_TOKEN_URL": f"{e.base_url}/{e.tenant}/oauth2/v2.0/token",
-            "FAKE_AZ_CA": str(e.ca_path), "FAKE_AZ_CLIENT_ID": e.client_id,
-            "FAKE_AZ_SECRET": e.client_secret, "GOOGLE_SECRET": "CANARY-azcli-google"}
+    workspace.config.write_text(
+        text[:start] + "auth: {mode: azureCli}\n" + text[end:], encoding="utf-8"
+    )
+    return {
+        **az,
+        "FAKE_AZ_TOKEN_URL": f"{e.base_url}/{e.tenant}/oauth2/v2.0/token",
+        "FAKE_AZ_CA": str(e.ca_path),
+        "FAKE_AZ_CLIENT_ID": e.client_id,
+        "FAKE_AZ_SECRET": e.client_secret,
+        "GOOGLE_SECRET": "CANARY-azcli-google",
+    }
 
 
 def test_plan_and_apply_with_the_cli_login(workspace, az) -> None:
@@ -94,14 +108,25 @@ def test_plan_and_apply_with_the_cli_login(workspace, az) -> None:
     workspace.assert_converged(env=env)
     calls = _calls(env)
     resource = calls[0][calls[0].index("--scope") + 1]
-    assert calls[0] == ["account", "get-access-token", "--output", "json", "--scope", resource,
-                        "--tenant", workspace.emulator.tenant]
+    assert calls[0] == [
+        "account",
+        "get-access-token",
+        "--output",
+        "json",
+        "--scope",
+        resource,
+        "--tenant",
+        workspace.emulator.tenant,
+    ]
     assert resource.endswith("/.default")
 
 
 def test_whoami_names_the_person_and_what_their_roles_allow(workspace, az) -> None:
-    env = {**_cli_workspace(workspace, az), "FAKE_AZ_MODE": "person",
-           "FAKE_AZ_CLAIMS": json.dumps(PERSON)}
+    env = {
+        **_cli_workspace(workspace, az),
+        "FAKE_AZ_MODE": "person",
+        "FAKE_AZ_CLAIMS": json.dumps(PERSON),
+    }
     result = workspace.run("whoami", env=env)
     assert result.code == 0, result.text
     assert "signed in:  ada@contoso.test" in result.out
@@ -122,7 +147,8 @@ def test_not_logged_in_is_one_line_that_says_az_login(workspace, az) -> None:
     assert errors == [
         "Error: auth.mode azureCli: az account get-access-token failed: ERROR: Please run "
         f"'az login' to setup account. (sign in with `az login --tenant "
-        f"{workspace.emulator.tenant}`)"]
+        f"{workspace.emulator.tenant}`)"
+    ]
     assert "Traceback" not in result.err
 
 
@@ -136,8 +162,13 @@ def test_tokens_are_cached_and_registered_with_the_scrubber(az) -> None:
     env = {**az, "FAKE_AZ_MODE": "person", "FAKE_AZ_CLAIMS": json.dumps(PERSON)}
     from idpctl.graph.tokens import TokenProvider
 
-    tokens = TokenProvider(mode="azureCli", detail="Azure CLI login", client_id=None,
-                           tenant="t", make_app=lambda: AzureCli(tenant="t", env=env))
+    tokens = TokenProvider(
+        mode="azureCli",
+        detail="Azure CLI login",
+        client_id=None,
+        tenant="t",
+        make_app=lambda: AzureCli(tenant="t", env=env),
+    )
     token = tokens.token("https://graph.microsoft.com")
     assert tokens.token("https://graph.microsoft.com") == token
     assert len(_calls(env)) == 1  # reused until 5 minutes before it expires
@@ -152,14 +183,27 @@ def test_a_403_for_a_person_asks_for_a_directory_role_and_delegated_scope(emulat
     from idpctl.graph.tokens import TokenProvider
     from test_graph import _oidc
 
-    emulator.admin.register_client({"clientId": "reader-person", "secret": "CANARY-reader",
-                                    "roles": ["IdentityProvider.Read.All"]})
-    env = {**az, "FAKE_AZ_TOKEN_URL": f"{emulator.base_url}/{emulator.tenant}/oauth2/v2.0/token",
-           "FAKE_AZ_CA": str(emulator.ca_path), "FAKE_AZ_CLIENT_ID": "reader-person",
-           "FAKE_AZ_SECRET": "CANARY-reader"}
-    tokens = TokenProvider(mode="azureCli", detail="Azure CLI login", client_id=None,
-                           tenant=emulator.tenant,
-                           make_app=lambda: AzureCli(tenant=emulator.tenant, env=env))
+    emulator.admin.register_client(
+        {
+            "clientId": "reader-person",
+            "secret": "CANARY-reader",
+            "roles": ["IdentityProvider.Read.All"],
+        }
+    )
+    env = {
+        **az,
+        "FAKE_AZ_TOKEN_URL": f"{emulator.base_url}/{emulator.tenant}/oauth2/v2.0/token",
+        "FAKE_AZ_CA": str(emulator.ca_path),
+        "FAKE_AZ_CLIENT_ID": "reader-person",
+        "FAKE_AZ_SECRET": "CANARY-reader",
+    }
+    tokens = TokenProvider(
+        mode="azureCli",
+        detail="Azure CLI login",
+        client_id=None,
+        tenant=emulator.tenant,
+        make_app=lambda: AzureCli(tenant=emulator.tenant, env=env),
+    )
     with GraphClient(emulator.base_url, token_provider=tokens, verify=emulator.ca_path) as client:
         client.list_providers()
         with pytest.raises(AuthError, match=r"^Graph 403 ") as caught:
@@ -174,29 +218,45 @@ def test_a_403_for_a_person_asks_for_a_directory_role_and_delegated_scope(emulat
 def test_auto_prefers_a_pipeline_credential_then_the_cli_login(az) -> None:
     assert choose_mode({}, {"PATH": az["PATH"]}) == "azureCli"
     assert choose_mode({}, {"PATH": az["PATH"], "AZURE_CLIENT_SECRET": "x"}) == "secret"
-    assert choose_mode({}, {"PATH": az["PATH"], "ACTIONS_ID_TOKEN_REQUEST_URL": "https://x"}) \
+    assert (
+        choose_mode({}, {"PATH": az["PATH"], "ACTIONS_ID_TOKEN_REQUEST_URL": "https://x"})
         == "federated"
-    assert choose_mode({}, {"PATH": az["PATH"], "MSI_ENDPOINT": "http://127.0.0.1:1"}) == \
-        "managedIdentity"
+    )
+    assert (
+        choose_mode({}, {"PATH": az["PATH"], "MSI_ENDPOINT": "http://127.0.0.1:1"})
+        == "managedIdentity"
+    )
     with pytest.raises(AuthError, match="az login"):
         choose_mode({}, {"PATH": "/nonexistent"})
 
 
 def test_describe_an_app_is_unchanged_by_the_person_rules() -> None:
-    lines, ok = describe({"roles": ["IdentityProvider.ReadWrite.All"], "appid": "a"},
-                         tenant="t", mode="secret", detail="env:X", client_id="a",
-                         authority="https://login", graph_url="https://graph")
+    lines, ok = describe(
+        {"roles": ["IdentityProvider.ReadWrite.All"], "appid": "a"},
+        tenant="t",
+        mode="secret",
+        detail="env:X",
+        client_id="a",
+        authority="https://login",
+        graph_url="https://graph",
+    )
     assert ok and not any(line.startswith("signed in:") for line in lines)
 
 
 # docs/auth.md's person samples are this run's output: a stand-in `az` that hands out a person's
 # token, whoami against the emulator; the emulator's port is the one thing replaced
-DOC_PERSON = {"upn": "ada@contoso.com", "scp": "Directory.AccessAsUser.All User.Read",
-              "tid": "4bc8a210-5f7e-4c1a-9d3b-2e6f8a0c7d15",
-              "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
-              "wids": ["be2f45a1-457d-42af-a067-6ec1fa63bc45"]}
-DOC_SAMPLE = re.compile(r"(<!-- captured by tests/test_auth_cli.py: whoami (\w+) -->\n```text\n)"
-                        r"(.*?)(```)", re.S)
+DOC_PERSON = {
+    "upn": "ada@contoso.com",
+    "scp": "Directory.AccessAsUser.All User.Read",
+    "tid": "4bc8a210-5f7e-4c1a-9d3b-2e6f8a0c7d15",
+    "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+    "wids": ["be2f45a1-457d-42af-a067-6ec1fa63bc45"],
+}
+DOC_SAMPLE = re.compile(
+    r"(<!-- captured by tests/test_auth_cli.py: whoami (\w+) -->\n```text\n)"
+    r"(.*?)(```)",
+    re.S,
+)
 
 
 def test_docs_auth_whoami_samples_are_captured_from_a_run(workspace, az) -> None:
@@ -204,10 +264,13 @@ def test_docs_auth_whoami_samples_are_captured_from_a_run(workspace, az) -> None
     env = {**_cli_workspace(workspace, az), "FAKE_AZ_MODE": "person"}
     # the emulator's tenant is a fresh GUID each session: the sample names a stable one
     # (a person's whoami reads the CLI's token and sends nothing to Graph)
-    workspace.config.write_text(workspace.config.read_text(encoding="utf-8").replace(
-        workspace.emulator.tenant, "contoso.onmicrosoft.com"), encoding="utf-8")
-    runs = {"allowed": DOC_PERSON, "denied": {**DOC_PERSON, "upn": "sam@contoso.com",
-                                              "wids": []}}
+    workspace.config.write_text(
+        workspace.config.read_text(encoding="utf-8").replace(
+            workspace.emulator.tenant, "contoso.onmicrosoft.com"
+        ),
+        encoding="utf-8",
+    )
+    runs = {"allowed": DOC_PERSON, "denied": {**DOC_PERSON, "upn": "sam@contoso.com", "wids": []}}
     doc_path = Path(__file__).parents[1] / "docs" / "auth.md"
     doc = doc_path.read_text(encoding="utf-8")
     samples = {}
@@ -215,7 +278,8 @@ def test_docs_auth_whoami_samples_are_captured_from_a_run(workspace, az) -> None
         result = workspace.run("whoami", env={**env, "FAKE_AZ_CLAIMS": json.dumps(claims)})
         assert result.code == (0 if name == "allowed" else 1), result.text
         samples[name] = "$ idpctl whoami\n" + result.out.replace(
-            workspace.emulator.base_url, "https://127.0.0.1:<port>")
+            workspace.emulator.base_url, "https://127.0.0.1:<port>"
+        )
     captured = DOC_SAMPLE.sub(lambda m: m[1] + samples[m[2]] + m[4], doc)
     if os.environ.get("IDPCTL_UPDATE_DOCS") == "1":
         doc_path.write_text(captured, encoding="utf-8")

@@ -29,18 +29,24 @@ def _device_workspace(workspace, cache: Path) -> None:
     start, end = text.index("auth:\n"), text.index("state:")
     workspace.config.write_text(
         text[:start] + f"auth: {{mode: deviceCode, clientId: {e.client_id}, "
-                       f"tokenCache: {cache}}}\n" + text[end:], encoding="utf-8")
+        f"tokenCache: {cache}}}\n" + text[end:],
+        encoding="utf-8",
+    )
 
 
-def _approver(admin: AdminClient, wids: list[str], done: threading.Event,
-              approved: list[str]) -> threading.Thread:
+def _approver(
+    admin: AdminClient, wids: list[str], done: threading.Event, approved: list[str]
+) -> threading.Thread:
     def approve() -> None:
         deadline = time.time() + 30
         while time.time() < deadline and not done.is_set():
             pending = admin.call("GET", "/device")["pending"]
             if pending:
-                admin.call("POST", "/device/approve",
-                           {"user_code": pending[0], "upn": "ada@contoso.test", "wids": wids})
+                admin.call(
+                    "POST",
+                    "/device/approve",
+                    {"user_code": pending[0], "upn": "ada@contoso.test", "wids": wids},
+                )
                 approved.append(pending[0])
                 return
             time.sleep(0.1)
@@ -89,8 +95,9 @@ def test_a_person_without_a_managing_role_is_refused_by_graph(workspace, tmp_pat
     assert os.path.exists(cache)
 
 
-def test_the_token_cache_stays_in_the_repository_and_is_never_followed(workspace,
-                                                                        tmp_path: Path) -> None:
+def test_the_token_cache_stays_in_the_repository_and_is_never_followed(
+    workspace, tmp_path: Path
+) -> None:
     """A branch's idpctl.yaml cannot choose where a person's refresh token is written: a
     cache outside the repository, or a symlink out of it, is a located error before any
     sign-in; an existing cache file is written 0600 and never through a symlink."""

@@ -100,8 +100,14 @@ def _links(draw: Any, action: Action) -> tuple[FlowLink, ...]:
     out = []
     for flow in flows:
         attach = {Action.DELETE: False, Action.CREATE: True}.get(action) or draw(st.booleans())
-        out.append(FlowLink(flow, flow, f"/identity/b2cUserFlows/{flow}/"
-                            "userFlowIdentityProviders", attach=attach))
+        out.append(
+            FlowLink(
+                flow,
+                flow,
+                f"/identity/b2cUserFlows/{flow}/userFlowIdentityProviders",
+                attach=attach,
+            )
+        )
     return tuple(out)
 
 
@@ -110,16 +116,25 @@ def plans(draw: Any) -> Plan:
     """Random plans in the planner's order (updates, creates, replaces, deletes)."""
     changes = []
     for n in range(draw(st.integers(0, 30))):
-        action = draw(st.sampled_from([Action.CREATE, Action.UPDATE, Action.DELETE,
-                                       Action.REPLACE]))
+        action = draw(
+            st.sampled_from([Action.CREATE, Action.UPDATE, Action.DELETE, Action.REPLACE])
+        )
         body = {"displayName": f"p{n}"}
         graph_id = None if action is Action.CREATE else f"id-{n}"
         if action is Action.UPDATE and draw(st.booleans()):
             body = None  # a link-only update
         if action is Action.DELETE:
             body = None
-        changes.append(Change(action=action, kind="socialIdentityProvider", key=f"p{n}",
-                              graph_id=graph_id, body=body, links=_links(draw, action)))
+        changes.append(
+            Change(
+                action=action,
+                kind="socialIdentityProvider",
+                key=f"p{n}",
+                graph_id=graph_id,
+                body=body,
+                links=_links(draw, action),
+            )
+        )
     changes.sort(key=lambda c: APPLY_ORDER[c.action])
     return Plan(changes=tuple(changes))
 
@@ -155,8 +170,7 @@ def test_pack_makes_chains_of_dependency_groups(deps: list[int], rng: Any) -> No
     requests = []
     for n, pick in enumerate(deps):
         earlier = [f"r{m}" for m in range(n) if (pick >> (m % 6)) & 1 and m >= n - 6]
-        requests.append(batching.BatchRequest(f"r{n}", "GET", "/x",
-                                              depends_on=tuple(earlier)))
+        requests.append(batching.BatchRequest(f"r{n}", "GET", "/x", depends_on=tuple(earlier)))
     rng.shuffle(requests)
     try:
         batches = batching.pack(requests)
@@ -171,39 +185,66 @@ def test_pack_makes_chains_of_dependency_groups(deps: list[int], rng: Any) -> No
             assert where[dep][1] < where[request.id][1]
     for batch in batches:
         assert batching.is_sequential_or_parallel(batch)
-        _judged([{"id": r.id, "method": "GET", "url": "/x",
-                  **({"dependsOn": list(r.depends_on)} if r.depends_on else {})}
-                 for r in batch])
+        _judged(
+            [
+                {
+                    "id": r.id,
+                    "method": "GET",
+                    "url": "/x",
+                    **({"dependsOn": list(r.depends_on)} if r.depends_on else {}),
+                }
+                for r in batch
+            ]
+        )
 
 
 def _change(action: Action, n: int, *flows: str) -> Change:
-    links = tuple(FlowLink(f, f, f"/identity/b2cUserFlows/{f}/userFlowIdentityProviders",
-                           attach=False) for f in flows)
-    return Change(action=action, kind="socialIdentityProvider", key=f"p{n}",
-                  graph_id=None if action is Action.CREATE else f"id-{n}",
-                  body=None if action is Action.DELETE else {"displayName": f"p{n}"},
-                  links=links)
+    links = tuple(
+        FlowLink(f, f, f"/identity/b2cUserFlows/{f}/userFlowIdentityProviders", attach=False)
+        for f in flows
+    )
+    return Change(
+        action=action,
+        kind="socialIdentityProvider",
+        key=f"p{n}",
+        graph_id=None if action is Action.CREATE else f"id-{n}",
+        body=None if action is Action.DELETE else {"displayName": f"p{n}"},
+        links=links,
+    )
 
 
-@pytest.mark.parametrize(("changes", "posts"), [
-    # a replace next to five updates: five PATCHes in parallel, the replace's chain alone
-    ([*(_change(Action.UPDATE, n) for n in range(5)), _change(Action.REPLACE, 9)],
-     [["p0#patch", "p1#patch", "p2#patch", "p3#patch", "p4#patch"],
-      ["p9#delete", "p9#create"]]),
-    # two replaces: two chains, never one batch
-    ([_change(Action.REPLACE, 1), _change(Action.REPLACE, 2)],
-     [["p1#delete", "p1#create"], ["p2#delete", "p2#create"]]),
-    # a delete of a provider two flows offer: one line, unlink, unlink, DELETE
-    ([_change(Action.DELETE, 3, "B2C_1_a", "B2C_1_b")],
-     [["p3#unlink:B2C_1_a", "p3#unlink:B2C_1_b", "p3#delete"]]),
-])
-def test_request_floor_of_the_issue_cases(changes: list[Change],
-                                          posts: list[list[str]]) -> None:
+@pytest.mark.parametrize(
+    ("changes", "posts"),
+    [
+        # a replace next to five updates: five PATCHes in parallel, the replace's chain alone
+        (
+            [*(_change(Action.UPDATE, n) for n in range(5)), _change(Action.REPLACE, 9)],
+            [
+                ["p0#patch", "p1#patch", "p2#patch", "p3#patch", "p4#patch"],
+                ["p9#delete", "p9#create"],
+            ],
+        ),
+        # two replaces: two chains, never one batch
+        (
+            [_change(Action.REPLACE, 1), _change(Action.REPLACE, 2)],
+            [["p1#delete", "p1#create"], ["p2#delete", "p2#create"]],
+        ),
+        # a delete of a provider two flows offer: one line, unlink, unlink, DELETE
+        (
+            [_change(Action.DELETE, 3, "B2C_1_a", "B2C_1_b")],
+            [["p3#unlink:B2C_1_a", "p3#unlink:B2C_1_b", "p3#delete"]],
+        ),
+    ],
+)
+def test_request_floor_of_the_issue_cases(changes: list[Change], posts: list[list[str]]) -> None:
     graph = RecordingGraph()
-    apply.run(Plan(changes=tuple(changes)), graph=graph, store=_Store(), state=new_state(),
-              kinds={})
-    sent = [[item["id"].removeprefix("socialIdentityProvider/") for item in batch]
-            for batch in graph.posts]
+    apply.run(
+        Plan(changes=tuple(changes)), graph=graph, store=_Store(), state=new_state(), kinds={}
+    )
+    sent = [
+        [item["id"].removeprefix("socialIdentityProvider/") for item in batch]
+        for batch in graph.posts
+    ]
     assert sent == posts
     for batch in graph.posts:
         _judged(batch)

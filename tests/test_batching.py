@@ -20,22 +20,31 @@ OIDC = "#microsoft.graph.oidcIdentityProvider"
 
 def _oidc(name: str) -> dict:
     return {
-        "@odata.type": OIDC, "displayName": name, "clientId": f"client-{name}",
+        "@odata.type": OIDC,
+        "displayName": name,
+        "clientId": f"client-{name}",
         "issuer": f"https://{name}.example.com/",
         "wellKnownEndpoint": f"https://{name}.example.com/.well-known/openid-configuration",
-        "responseType": "code", "scope": "openid profile email",
+        "responseType": "code",
+        "scope": "openid profile email",
         "inboundClaimMapping": {"sub": "sub", "name": "name", "email": "email"},
-        "clientAuthentication": {"@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-                                 "clientSecret": Secret("CANARY-batching", source="env:T")},
+        "clientAuthentication": {
+            "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+            "clientSecret": Secret("CANARY-batching", source="env:T"),
+        },
     }
 
 
 def _graph(emu, **kwargs: object) -> GraphClient:
     from idpctl.graph.auth import token_provider
 
-    tokens = token_provider({}, tenant=emu.tenant, authority_root=emu.base_url,
-                            verify=emu.ca_path, env={"AZURE_CLIENT_ID": emu.client_id,
-                                                     "AZURE_CLIENT_SECRET": emu.client_secret})
+    tokens = token_provider(
+        {},
+        tenant=emu.tenant,
+        authority_root=emu.base_url,
+        verify=emu.ca_path,
+        env={"AZURE_CLIENT_ID": emu.client_id, "AZURE_CLIENT_SECRET": emu.client_secret},
+    )
     kwargs.setdefault("backoff_base", 0.01)
     return GraphClient(emu.base_url, token_provider=tokens, verify=emu.ca_path, **kwargs)
 
@@ -48,9 +57,13 @@ def test_partly_failed_batch_maps_each_item_and_runs_the_rest(emulator) -> None:
     bad = _oidc("bad")
     del bad["issuer"]
     with _graph(emulator) as graph:
-        results = graph.batch([BatchRequest("a", "POST", COLLECTION, _oidc("a")),
-                               BatchRequest("bad", "POST", COLLECTION, bad),
-                               BatchRequest("b", "POST", COLLECTION, _oidc("b"))])
+        results = graph.batch(
+            [
+                BatchRequest("a", "POST", COLLECTION, _oidc("a")),
+                BatchRequest("bad", "POST", COLLECTION, bad),
+                BatchRequest("b", "POST", COLLECTION, _oidc("b")),
+            ]
+        )
         names = {p.get("displayName") for p in graph.list_providers()}
     assert results["a"].status == results["b"].status == 201
     assert results["bad"].status == 400 and results["bad"].body["error"]["code"]
@@ -59,7 +72,9 @@ def test_partly_failed_batch_maps_each_item_and_runs_the_rest(emulator) -> None:
 
 def _write_providers(ws, count: int) -> None:
     for i in range(count):
-        ws.write(f"p{i:02d}.yaml", f"""\
+        ws.write(
+            f"p{i:02d}.yaml",
+            f"""\
             kind: oidcIdentityProvider
             displayName: Batch {i:02d}
             clientId: client-{i:02d}
@@ -71,7 +86,8 @@ def _write_providers(ws, count: int) -> None:
               method: client_secret_post
               clientSecret: {{env: BATCH_SECRET}}
             inboundClaimMapping: {{sub: sub, name: name, email: email}}
-            """)
+            """,
+        )
 
 
 def test_apply_with_a_failed_batch_keeps_the_state_of_every_item_done(workspace) -> None:
@@ -80,15 +96,18 @@ def test_apply_with_a_failed_batch_keeps_the_state_of_every_item_done(workspace)
     state must hold exactly what was created, and the next apply creates only the rest."""
     _write_providers(workspace, 45)
     text = workspace.config.read_text(encoding="utf-8")  # no client budget: fast
-    workspace.config.write_text(text.replace("  caBundle:", '  rateLimit: "off"\n  caBundle:', 1),
-                                encoding="utf-8")
+    workspace.config.write_text(
+        text.replace("  caBundle:", '  rateLimit: "off"\n  caBundle:', 1), encoding="utf-8"
+    )
     env = {"BATCH_SECRET": "CANARY-batch-state"}
-    workspace.emulator.admin.add_fault(method="POST", path=r"^/(v1\.0|beta)/\$batch$", nth=2,
-                                       status=400)
+    workspace.emulator.admin.add_fault(
+        method="POST", path=r"^/(v1\.0|beta)/\$batch$", nth=2, status=400
+    )
     result = workspace.run("apply", "--auto-approve", env=env)
     assert result.code == 1, result.text
-    live = {p["displayName"] for p in workspace.live() if p.get("displayName", "")
-            .startswith("Batch ")}
+    live = {
+        p["displayName"] for p in workspace.live() if p.get("displayName", "").startswith("Batch ")
+    }
     recorded = {address.split("/", 1)[1] for address in workspace.state()["providers"]}
     assert recorded == live
     assert len(live) in (20, 25, 40)  # a whole chunk refused (and maybe the ones after)
@@ -149,8 +168,10 @@ def test_batches_of_one_call_share_the_budget(emulator, concurrency: int) -> Non
     with _graph(emulator, budget=spec) as graph:
         graph.list_providers()  # in the window too: 21, 20, 4 items per window
         started = time.monotonic()
-        results = graph.batch([BatchRequest(f"c{i}", "POST", COLLECTION, _oidc(f"q{i}"))
-                               for i in range(45)], concurrency=concurrency)
+        results = graph.batch(
+            [BatchRequest(f"c{i}", "POST", COLLECTION, _oidc(f"q{i}")) for i in range(45)],
+            concurrency=concurrency,
+        )
         elapsed = time.monotonic() - started
     assert {r.status for r in results.values()} == {201}
     assert elapsed >= 2 * spec.window - 0.1

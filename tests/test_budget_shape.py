@@ -22,7 +22,9 @@ SECRET = {"BUDGET_SECRET": "CANARY-budget-shape"}
 
 def _providers(ws, count: int) -> None:
     for i in range(count):
-        ws.write(f"b{i:02d}.yaml", f"""\
+        ws.write(
+            f"b{i:02d}.yaml",
+            f"""\
             kind: oidcIdentityProvider
             displayName: Budget {i:02d}
             clientId: client-{i:02d}
@@ -34,16 +36,17 @@ def _providers(ws, count: int) -> None:
               method: client_secret_post
               clientSecret: {{env: BUDGET_SECRET}}
             inboundClaimMapping: {{sub: sub, name: name, email: email}}
-            """)
+            """,
+        )
 
 
 def _throttled_workspace(ws, count: int) -> None:
     """`count` providers, the emulator at Graph's limits over WINDOW, idpctl's model too."""
     text = ws.config.read_text(encoding="utf-8")
-    budget = (f"  budget: {{perApp: {PER_APP}, perTenant: {PER_TENANT}, "
-              f"windowSeconds: {WINDOW:g}}}\n")
-    ws.config.write_text(text.replace("  caBundle:", budget + "  caBundle:", 1),
-                         encoding="utf-8")
+    budget = (
+        f"  budget: {{perApp: {PER_APP}, perTenant: {PER_TENANT}, windowSeconds: {WINDOW:g}}}\n"
+    )
+    ws.config.write_text(text.replace("  caBundle:", budget + "  caBundle:", 1), encoding="utf-8")
     _providers(ws, count)
     ws.emulator.admin.set_rate_limit(PER_TENANT, per_app=PER_APP, window_seconds=WINDOW)
     ws.emulator.admin.clear_requests()
@@ -55,19 +58,27 @@ def _when(entry: dict) -> float:
 
 def _counted(ws) -> list[dict]:
     """What the emulator's throttle counts: each `$batch` item and each plain Graph call."""
-    return [e for e in ws.emulator.admin.requests()
-            if e["path"].startswith("/beta/") and not e["path"].endswith("/$batch")]
+    return [
+        e
+        for e in ws.emulator.admin.requests()
+        if e["path"].startswith("/beta/") and not e["path"].endswith("/$batch")
+    ]
 
 
 def _creates(ws) -> list[dict]:
-    return [e for e in _counted(ws) if e["method"] == "POST"
-            and e["path"].endswith("/identityProviders")]
+    return [
+        e
+        for e in _counted(ws)
+        if e["method"] == "POST" and e["path"].endswith("/identityProviders")
+    ]
 
 
 def _busiest_window(times: list[float]) -> int:
     times = sorted(times)
-    return max((sum(1 for t in times[i:] if t - start < WINDOW)
-                for i, start in enumerate(times)), default=0)
+    return max(
+        (sum(1 for t in times[i:] if t - start < WINDOW) for i, start in enumerate(times)),
+        default=0,
+    )
 
 
 def _assert_all_created_once(ws, count: int) -> None:
@@ -92,8 +103,9 @@ def test_no_window_exceeds_the_limits_and_the_first_is_a_burst(workspace) -> Non
 
 def test_a_throttled_create_is_sent_again_once_after_its_retry_after(workspace) -> None:
     _throttled_workspace(workspace, 5)
-    workspace.emulator.admin.add_fault(method="POST", path="identityProviders$", status=429,
-                                       retry_after=3.0, count=1)
+    workspace.emulator.admin.add_fault(
+        method="POST", path="identityProviders$", status=429, retry_after=3.0, count=1
+    )
     workspace.apply(env=SECRET)
     sent = Counter(e["body"]["displayName"] for e in _creates(workspace))
     assert sorted(sent.values()) == [1, 1, 1, 1, 2], sent
@@ -102,8 +114,12 @@ def test_a_throttled_create_is_sent_again_once_after_its_retry_after(workspace) 
     assert (first["status"], second["status"]) == (429, 201)
     assert _when(second) - _when(first) >= 3.0
     # settled by a re-read of the tenant before it went again, never re-sent blindly
-    assert any(e["method"] == "GET" and e["path"].endswith("/identityProviders")
-               and _when(first) < _when(e) < _when(second) for e in _counted(workspace))
+    assert any(
+        e["method"] == "GET"
+        and e["path"].endswith("/identityProviders")
+        and _when(first) < _when(e) < _when(second)
+        for e in _counted(workspace)
+    )
     _assert_all_created_once(workspace, 5)
 
 
@@ -128,8 +144,7 @@ def test_another_app_spending_most_of_the_tenant_budget_loses_nothing(workspace)
     assert result.code == 0, result.text
     throttled = [e for e in _counted(workspace) if e["status"] == 429]
     assert throttled, "Graph never throttled idpctl: the test proves nothing"
-    created = Counter(e["body"]["displayName"] for e in _creates(workspace)
-                      if e["status"] == 201)
+    created = Counter(e["body"]["displayName"] for e in _creates(workspace) if e["status"] == 201)
     assert set(created.values()) == {1} and len(created) == 120
     _assert_all_created_once(workspace, 120)
 

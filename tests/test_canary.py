@@ -56,11 +56,19 @@ def test_every_verb_with_debug_on_the_happy_path(workspace) -> None:
     assert applied.code == 0, applied.err
     assert "Authorization" in applied.err or "POST" in applied.err  # the trace is really on
     assert _run_all(workspace, "state", "show", "oidcIdentityProvider/Contoso").code == 0
-    rotated = _run_all(workspace, "apply", "--auto-approve",
-                       env={"CONTOSO_SECRET": "CANARY-contoso-rotated"})
+    rotated = _run_all(
+        workspace, "apply", "--auto-approve", env={"CONTOSO_SECRET": "CANARY-contoso-rotated"}
+    )
     assert rotated.code == 0
-    assert _run_all(workspace, "plan", "--detailed-exitcode",
-                    env={"CONTOSO_SECRET": "CANARY-contoso-rotated"}).code == 0
+    assert (
+        _run_all(
+            workspace,
+            "plan",
+            "--detailed-exitcode",
+            env={"CONTOSO_SECRET": "CANARY-contoso-rotated"},
+        ).code
+        == 0
+    )
 
 
 def test_failure_paths_with_debug(workspace) -> None:
@@ -70,8 +78,14 @@ def test_failure_paths_with_debug(workspace) -> None:
     failed = _run_all(workspace, "apply", "--auto-approve")
     assert failed.code in (0, 1)
     admin.clear_faults()
-    admin.add_fault(method="GET", path="identityProviders", status=400, count=10,
-                    code="invalidRequest", message="bad CANARY-contoso-debug echo")
+    admin.add_fault(
+        method="GET",
+        path="identityProviders",
+        status=400,
+        count=10,
+        code="invalidRequest",
+        message="bad CANARY-contoso-debug echo",
+    )
     refused = _run_all(workspace, "plan")
     assert refused.code == 1
     admin.clear_faults()
@@ -96,6 +110,5 @@ def _converges(workspace) -> bool:
 def test_secret_file_is_the_only_place_the_value_lives(workspace) -> None:
     _repo(workspace)
     assert workspace.run_process("apply", "--auto-approve", env=ENV).code == 0
-    holders = [p for p in workspace.root.rglob("*")
-               if p.is_file() and b"CANARY-" in p.read_bytes()]
+    holders = [p for p in workspace.root.rglob("*") if p.is_file() and b"CANARY-" in p.read_bytes()]
     assert holders == [Path(workspace.root / "secrets" / "google.txt")]

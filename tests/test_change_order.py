@@ -17,7 +17,12 @@ def _changes() -> list[Change]:
 
 def test_changes_run_keep_and_add_first_remove_last() -> None:
     assert [a for a, _ in sorted(APPLY_ORDER.items(), key=lambda item: item[1])] == [
-        Action.ADOPT, Action.UPDATE, Action.CREATE, Action.REPLACE, Action.DELETE]
+        Action.ADOPT,
+        Action.UPDATE,
+        Action.CREATE,
+        Action.REPLACE,
+        Action.DELETE,
+    ]
     assert set(APPLY_ORDER) == set(Action)
 
 
@@ -26,8 +31,8 @@ def test_in_apply_order_sorts_by_action_then_kind_then_key() -> None:
     random.Random(3).shuffle(shuffled)
     ordered = in_apply_order(shuffled)
     assert [(c.action, c.kind, c.key) for c in ordered] == sorted(
-        ((c.action, c.kind, c.key) for c in shuffled),
-        key=lambda t: (APPLY_ORDER[t[0]], t[1], t[2]))
+        ((c.action, c.kind, c.key) for c in shuffled), key=lambda t: (APPLY_ORDER[t[0]], t[1], t[2])
+    )
     assert ordered[0].action is Action.ADOPT and ordered[-1].action is Action.DELETE
     assert (ordered[0].kind, ordered[0].key) == ("openIdConnectIdentityProvider", "a")
 
@@ -44,9 +49,9 @@ def test_the_planner_and_the_user_flow_pass_use_the_table() -> None:
 def test_renderers_list_actions_in_declaration_order() -> None:
     plan = Plan(changes=tuple(in_apply_order(_changes()[::4])))
     line = render.summary_line(plan)
-    assert line.startswith("Plan: 1 to create, 1 to update, 1 to replace, 1 to delete, "
-                           "1 to adopt;"), line
-    table = [row for row in render_markdown.markdown(plan).splitlines()
-             if row.startswith("| `")]
+    assert line.startswith(
+        "Plan: 1 to create, 1 to update, 1 to replace, 1 to delete, 1 to adopt;"
+    ), line
+    table = [row for row in render_markdown.markdown(plan).splitlines() if row.startswith("| `")]
     assert [row.split("`")[1] for row in table] == [a.value for a in Action]
     assert plan.summary() == "Creates=1, Updates=1, Replaces=1, Deletes=1, Adopts=1"

@@ -45,12 +45,14 @@ clientSecret: {env: GOOGLE_SECRET}
 """
 
 
-def preflight_workspace(make_workspace: Callable[..., Workspace], *,
-                        idp_base: str | None = None, kind: str = "external") -> Workspace:
+def preflight_workspace(
+    make_workspace: Callable[..., Workspace], *, idp_base: str | None = None, kind: str = "external"
+) -> Workspace:
     ws = make_workspace(kind, preflight=True)
     base = idp_base or ws.emulator.base_url
-    ws.extra_config = (f"variables: {{idpBase: '{base}'}}\n"
-                       f"preflight: {{caBundle: {ws.emulator.ca_path}}}\n")
+    ws.extra_config = (
+        f"variables: {{idpBase: '{base}'}}\npreflight: {{caBundle: {ws.emulator.ca_path}}}\n"
+    )
     ws.write_config()
     return ws
 
@@ -81,8 +83,12 @@ def test_sample_idps_are_served(emulator) -> None:
 def test_a_good_idp_plans_and_applies_with_the_preflight_on(make_workspace) -> None:
     ws = preflight_workspace(make_workspace)
     oidc_file(ws, "contoso", method="private_key_jwt")
-    ws.write("contoso.yaml", OIDC.format(name="contoso", method="private_key_jwt")
-             .replace("  clientSecret: {env: CONTOSO_SECRET}\n", ""))
+    ws.write(
+        "contoso.yaml",
+        OIDC.format(name="contoso", method="private_key_jwt").replace(
+            "  clientSecret: {env: CONTOSO_SECRET}\n", ""
+        ),
+    )
     plan = ws.plan(env=ENV)
     assert plan["findings"] == [] and plan["summary"]["create"] == 1
     ws.apply(env=ENV)
@@ -94,8 +100,10 @@ def test_a_wrong_issuer_stops_plan_and_apply(make_workspace) -> None:
     oidc_file(ws, "wrong-issuer")
     text = ws.run("plan", env=ENV)
     assert text.code == 1, text.text
-    assert "Preflight findings:\n  oidcIdentityProvider/Contoso:\n    error [discovery.issuer]" \
+    assert (
+        "Preflight findings:\n  oidcIdentityProvider/Contoso:\n    error [discovery.issuer]"
         in text.out
+    )
     assert "Plan: 1 to create" in text.out
     assert text.err.startswith("Error: preflight: oidcIdentityProvider/Contoso: issuer ")
     as_json = ws.run("plan", "--format", "json", env=ENV)
@@ -140,8 +148,9 @@ def test_validate_online_locates_findings(make_workspace) -> None:
     oidc_file(ws, "wrong-issuer")
     result = ws.run("validate", "--online")
     assert result.code == 1
-    assert result.out.startswith("providers/contoso.yaml:1:1: oidcIdentityProvider/Contoso: "
-                                 "issuer "), result.out
+    assert result.out.startswith(
+        "providers/contoso.yaml:1:1: oidcIdentityProvider/Contoso: issuer "
+    ), result.out
     assert result.err == "validate: 1 problem found\n"
     oidc_file(ws, "contoso")
     assert ws.run("validate", "--online").code == 0
@@ -153,8 +162,9 @@ def test_validate_online_locates_findings(make_workspace) -> None:
 def test_apply_without_the_write_permission_says_what_to_grant(make_workspace) -> None:
     ws = make_workspace("external")
     client_id, secret = str(uuid.uuid4()), f"CANARY-reader-{uuid.uuid4().hex}"
-    ws.emulator.admin.register_client({"clientId": client_id, "secret": secret,
-                                       "roles": ["IdentityProvider.Read.All"]})
+    ws.emulator.admin.register_client(
+        {"clientId": client_id, "secret": secret, "roles": ["IdentityProvider.Read.All"]}
+    )
     ws.config.write_text(ws.config.read_text().replace(ws.emulator.client_id, client_id))
     ws.write("google.yaml", GOOGLE)
     env = {**ENV, CLIENT_SECRET_ENV: secret}
@@ -164,8 +174,11 @@ def test_apply_without_the_write_permission_says_what_to_grant(make_workspace) -
     assert refused.code == 1 and refused.err.count("\n") == 1, refused.err
     assert "lacks IdentityProvider.ReadWrite.All" in refused.err
     assert "External Identity Provider Administrator" in refused.err
-    writes = [r for r in ws.emulator.admin.requests() if r["method"] != "GET"
-              and not r["path"].endswith("/token")]
+    writes = [
+        r
+        for r in ws.emulator.admin.requests()
+        if r["method"] != "GET" and not r["path"].endswith("/token")
+    ]
     assert writes == []
     graph_refuses = ws.run("apply", "--auto-approve", "--skip-preflight", env=env)
     assert graph_refuses.code == 1 and "403" in graph_refuses.err
@@ -179,8 +192,9 @@ def test_needed_permissions_follow_the_plan() -> None:
     assert checks.needed_permissions(Plan(changes=(forget, state_only))) == {}
     assert list(checks.needed_permissions(Plan(changes=(create,)))) == [checks.WRITE_PROVIDERS]
     flows = {"IdentityUserFlow.ReadWrite.All": "to link flows"}
-    needed = checks.needed_permissions(Plan(changes=(create,)),
-                                       rules=[*checks.PERMISSION_RULES, lambda plan: flows])
+    needed = checks.needed_permissions(
+        Plan(changes=(create,)), rules=[*checks.PERMISSION_RULES, lambda plan: flows]
+    )
     assert set(needed) == {checks.WRITE_PROVIDERS, "IdentityUserFlow.ReadWrite.All"}
     checks.require_permissions(Plan(changes=(create,)), {"scp": "IdentityProvider.ReadWrite.All"})
     with pytest.raises(AuthError, match=r"lacks IdentityProvider\.ReadWrite\.All"):
@@ -222,22 +236,36 @@ certificateData: {env: CONTOSO_SECRET}
 """
 
 
-@pytest.mark.parametrize(("tenant_kind", "refused"), [
-    ("workforce", ["appleManagedIdentityProvider", "openIdConnectIdentityProvider",
-                   "oidcIdentityProvider"]),
-    ("b2c", ["oidcIdentityProvider"]),
-    ("external", ["openIdConnectIdentityProvider"]),
-])
+@pytest.mark.parametrize(
+    ("tenant_kind", "refused"),
+    [
+        (
+            "workforce",
+            [
+                "appleManagedIdentityProvider",
+                "openIdConnectIdentityProvider",
+                "oidcIdentityProvider",
+            ],
+        ),
+        ("b2c", ["oidcIdentityProvider"]),
+        ("external", ["openIdConnectIdentityProvider"]),
+    ],
+)
 def test_validate_refuses_kinds_the_tenant_kind_cannot_have(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], tenant_kind: str,
-        refused: list[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tenant_kind: str, refused: list[str]
+) -> None:
     providers = tmp_path / "providers"
     providers.mkdir()
-    (tmp_path / "idpctl.yaml").write_text(f"tenant: t.onmicrosoft.com\ntenantKind: {tenant_kind}\n"
-                                          "variables: {idpBase: 'https://idp.test'}\n")
-    files = {"oidcIdentityProvider": OIDC.format(name="x", method="client_secret_post"),
-             "openIdConnectIdentityProvider": B2C_OIDC,
-             "appleManagedIdentityProvider": APPLE, "socialIdentityProvider": GOOGLE}
+    (tmp_path / "idpctl.yaml").write_text(
+        f"tenant: t.onmicrosoft.com\ntenantKind: {tenant_kind}\n"
+        "variables: {idpBase: 'https://idp.test'}\n"
+    )
+    files = {
+        "oidcIdentityProvider": OIDC.format(name="x", method="client_secret_post"),
+        "openIdConnectIdentityProvider": B2C_OIDC,
+        "appleManagedIdentityProvider": APPLE,
+        "socialIdentityProvider": GOOGLE,
+    }
     for kind, text in files.items():
         (providers / f"{kind}.yaml").write_text(text)
     assert main(["validate", "-c", str(tmp_path / "idpctl.yaml")]) == 1
@@ -251,9 +279,12 @@ def test_social_types_the_tenant_does_not_offer() -> None:
     amazon = Change(Action.CREATE, "socialIdentityProvider", "Amazon")
     assert checks.social_type_findings([google], ["Google", "Facebook"]) == []
     (finding,) = checks.social_type_findings([google, amazon], ["google", "Facebook"])
-    assert finding == Finding("socialIdentityProvider/Amazon", "error", "tenant.provider_types",
-                              "this tenant does not offer Amazon (availableProviderTypes: "
-                              "google, Facebook)")
+    assert finding == Finding(
+        "socialIdentityProvider/Amazon",
+        "error",
+        "tenant.provider_types",
+        "this tenant does not offer Amazon (availableProviderTypes: google, Facebook)",
+    )
 
 
 def test_plan_reads_available_provider_types_for_new_social_providers(make_workspace) -> None:

@@ -21,8 +21,9 @@ VERBS = [((), PARSER), *((w, p) for w, p in _verbs(PARSER) if w != ("emulator",)
 
 
 def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    return [a for a in parser._actions
-            if a.option_strings and not isinstance(a, argparse._HelpAction)]
+    return [
+        a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)
+    ]
 
 
 OPTIONS = [(words, parser, action) for words, parser in VERBS for action in _options(parser)]
@@ -42,9 +43,9 @@ def test_the_walk_finds_every_verb_and_option() -> None:
 
 
 @pytest.mark.parametrize(("words", "parser", "action"), OPTIONS, ids=_id)
-def test_every_option_has_an_example_shown_in_help(words: tuple[str, ...],
-                                                   parser: argparse.ArgumentParser,
-                                                   action: argparse.Action) -> None:
+def test_every_option_has_an_example_shown_in_help(
+    words: tuple[str, ...], parser: argparse.ArgumentParser, action: argparse.Action
+) -> None:
     example = getattr(action, "example", None)
     assert example, f"idpctl {' '.join(words)} {action.option_strings[-1]}: no example"
     first = shlex.split(example)[0].split("=", 1)[0]
@@ -54,8 +55,9 @@ def test_every_option_has_an_example_shown_in_help(words: tuple[str, ...],
 
 
 @pytest.mark.parametrize(("words", "parser", "action"), OPTIONS, ids=_id)
-def test_every_example_parses(words: tuple[str, ...], parser: argparse.ArgumentParser,
-                              action: argparse.Action) -> None:
+def test_every_example_parses(
+    words: tuple[str, ...], parser: argparse.ArgumentParser, action: argparse.Action
+) -> None:
     if isinstance(action, argparse._VersionAction):
         return  # --version prints and exits: its example is the bare option
     argv = [*words, *_required(parser, but=action), *shlex.split(action.example)]
@@ -90,13 +92,15 @@ def test_a_verb_help_shows_examples_and_exit_codes(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         cli.main(["plan", "--help"])
     out = capsys.readouterr().out
-    assert re.search(r"--out FILE, -out FILE\s+save the plan for apply \(e\.g\. --out plan\.json\)",
-                     out), out
+    assert re.search(
+        r"--out FILE, -out FILE\s+save the plan for apply \(e\.g\. --out plan\.json\)", out
+    ), out
     assert "examples:\n  idpctl plan --out plan.json" in out and "exit codes:" in out
 
 
 def test_the_readme_shows_drift_help_as_the_program_prints_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from pathlib import Path
 
     monkeypatch.setenv("COLUMNS", "100")

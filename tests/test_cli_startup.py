@@ -28,8 +28,14 @@ _PROBE = textwrap.dedent("""\
 
 
 def _loaded(*args: str, cwd: Path | None = None) -> tuple[int, set[str]]:
-    proc = subprocess.run([sys.executable, "-c", _PROBE, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     return result["code"], set(result["loaded"])
 
@@ -44,11 +50,13 @@ def test_validate_imports_no_http_or_msal(tmp_path: Path) -> None:
     (tmp_path / "providers").mkdir()
     (tmp_path / "idpctl.yaml").write_text(
         "tenant: contoso.onmicrosoft.com\ntenantKind: external\nproviders: providers/\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (tmp_path / "providers" / "google.yaml").write_text(
         "kind: socialIdentityProvider\nidentityProviderType: Google\ndisplayName: Google\n"
         "clientId: abc.apps.googleusercontent.com\nclientSecret: {env: GOOGLE_SECRET}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     code, loaded = _loaded("validate", cwd=tmp_path)
     assert code == 0
     assert "yaml" in loaded  # it did read the files
@@ -58,9 +66,17 @@ def test_validate_imports_no_http_or_msal(tmp_path: Path) -> None:
 
 
 def test_python_dash_x_importtime_of_help_names_no_http_module() -> None:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "idpctl", "--help"],
-                          capture_output=True, text=True, timeout=60, check=True)
-    imported = {line.split("|")[-1].strip().split(".")[0]
-                for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "idpctl", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "idpctl" in imported
     assert not imported & set(HEAVY)

@@ -21,8 +21,9 @@ from idpctl.cli import common
 from idpctl.cli import main as cli
 
 
-def _verbs(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
-           ) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def _verbs(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     """(words, parser) for every verb and sub-verb (`state show`, `secrets report`)."""
     found = []
     for action in parser._actions:
@@ -34,16 +35,33 @@ def _verbs(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
 
 
 VERBS = _verbs(cli.build_parser())
-VALUED = [(words, option) for words, sub in VERBS for action in sub._actions
-          if action.option_strings and action.nargs is None and action.const is None
-          and not isinstance(action, argparse._HelpAction | argparse._VersionAction)
-          for option in action.option_strings[:1]]
-CHOICES = [(words, action.option_strings[0]) for words, sub in VERBS for action in sub._actions
-           if action.option_strings and action.choices]
-EMULATOR = [("emulator", "--bogus"), ("emulator", "--port"), ("emulator", "--port", "x"),
-            ("emulator", "--tenant-kind", "externl"), ("emulator", "--rate-window", "nan"),
-            ("emulator", "--replication-delay", "inf"), ("emulator", "--rate-window", "1e308"),
-            ("emulator", "--page-size", "0"), ("emulator", "--rate-limit", "-1")]
+VALUED = [
+    (words, option)
+    for words, sub in VERBS
+    for action in sub._actions
+    if action.option_strings
+    and action.nargs is None
+    and action.const is None
+    and not isinstance(action, argparse._HelpAction | argparse._VersionAction)
+    for option in action.option_strings[:1]
+]
+CHOICES = [
+    (words, action.option_strings[0])
+    for words, sub in VERBS
+    for action in sub._actions
+    if action.option_strings and action.choices
+]
+EMULATOR = [
+    ("emulator", "--bogus"),
+    ("emulator", "--port"),
+    ("emulator", "--port", "x"),
+    ("emulator", "--tenant-kind", "externl"),
+    ("emulator", "--rate-window", "nan"),
+    ("emulator", "--replication-delay", "inf"),
+    ("emulator", "--rate-window", "1e308"),
+    ("emulator", "--page-size", "0"),
+    ("emulator", "--rate-limit", "-1"),
+]
 
 
 def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
@@ -60,48 +78,81 @@ def _usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_every_verb_is_covered() -> None:
     names = {words[0] for words, _ in VERBS}
-    assert {"validate", "plan", "drift", "apply", "show", "state", "secrets", "schema", "fmt",
-            "export", "import", "whoami", "emulator"} <= names
+    assert {
+        "validate",
+        "plan",
+        "drift",
+        "apply",
+        "show",
+        "state",
+        "secrets",
+        "schema",
+        "fmt",
+        "export",
+        "import",
+        "whoami",
+        "emulator",
+    } <= names
     assert len(VALUED) >= 20 and len(CHOICES) >= 5
 
 
 @pytest.mark.parametrize("words", [w for w, _ in VERBS if w != ("emulator",)], ids=" ".join)
-def test_unknown_option_exits_1(words: tuple[str, ...],
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_option_exits_1(words: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
     _usage_error([*words, "--no-such-option"], capsys)
 
 
-@pytest.mark.parametrize(("words", "option"), VALUED, ids=lambda v: " ".join(v)
-                         if isinstance(v, tuple) else v)
-def test_missing_value_exits_1(words: tuple[str, ...], option: str,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("words", "option"), VALUED, ids=lambda v: " ".join(v) if isinstance(v, tuple) else v
+)
+def test_missing_value_exits_1(
+    words: tuple[str, ...], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     _usage_error([*words, option], capsys)
 
 
-@pytest.mark.parametrize(("words", "option"), CHOICES, ids=lambda v: " ".join(v)
-                         if isinstance(v, tuple) else v)
-def test_bad_choice_exits_1(words: tuple[str, ...], option: str,
-                            capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("words", "option"), CHOICES, ids=lambda v: " ".join(v) if isinstance(v, tuple) else v
+)
+def test_bad_choice_exits_1(
+    words: tuple[str, ...], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     _usage_error([*words, option, "nonsense"], capsys)
 
 
-@pytest.mark.parametrize("argv", [["frob"], ["state"], ["state", "show"], ["secrets"],
-                                  ["state", "mv", "a"], ["show"], ["state", "unlock"],
-                                  ["--config"], ["--env"], *map(list, EMULATOR)],
-                         ids=" ".join)
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["frob"],
+        ["state"],
+        ["state", "show"],
+        ["secrets"],
+        ["state", "mv", "a"],
+        ["show"],
+        ["state", "unlock"],
+        ["--config"],
+        ["--env"],
+        *map(list, EMULATOR),
+    ],
+    ids=" ".join,
+)
 def test_missing_arguments_and_unknown_verbs_exit_1(
-        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     _usage_error(argv, capsys)
 
 
-@pytest.mark.parametrize(("argv", "hint"), [
-    (["drift", "--ignore-unmanged"], "did you mean --ignore-unmanaged?"),
-    (["plan", "--detailed-exitcode", "--bogus"], "(see idpctl --help)"),
-    (["plan", "--format", "jsn"], "did you mean json?"),
-    (["apply", "--auto-aprove"], "did you mean --auto-approve?"),
-])
-def test_usage_error_names_the_nearest_option(argv: list[str], hint: str,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["drift", "--ignore-unmanged"], "did you mean --ignore-unmanaged?"),
+        (["plan", "--detailed-exitcode", "--bogus"], "(see idpctl --help)"),
+        (["plan", "--format", "jsn"], "did you mean json?"),
+        (["apply", "--auto-aprove"], "did you mean --auto-approve?"),
+    ],
+)
+def test_usage_error_names_the_nearest_option(
+    argv: list[str], hint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert hint in _usage_error(argv, capsys)
 
 
@@ -110,8 +161,13 @@ def test_unrelated_option_gets_no_guess(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_usage_error_in_a_process_exits_1(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "idpctl", "drift", "--ignore-unmanged"],
-                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "idpctl", "drift", "--ignore-unmanged"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert (result.returncode, result.stdout) == (1, "")
     assert len(result.stderr.splitlines()) == 1
 
@@ -131,15 +187,29 @@ class _ClosedPipe(io.StringIO):
         raise BrokenPipeError(32, "Broken pipe")
 
 
-@pytest.mark.parametrize("argv", [["schema"], ["schema", "oidcIdentityProvider"], ["--help"],
-                                  [], ["validate"], ["state", "pull"], ["state", "list"]],
-                         ids=lambda a: " ".join(a) or "no-verb")
-def test_closed_stdout_ends_quietly(argv: list[str], tmp_path: Path,
-                                    monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["schema"],
+        ["schema", "oidcIdentityProvider"],
+        ["--help"],
+        [],
+        ["validate"],
+        ["state", "pull"],
+        ["state", "list"],
+    ],
+    ids=lambda a: " ".join(a) or "no-verb",
+)
+def test_closed_stdout_ends_quietly(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     providers = Path(__file__).parent / "corpus" / "valid"
     (tmp_path / "idpctl.yaml").write_text(
-        f"tenant: t.onmicrosoft.com\ntenantKind: external\nproviders: {providers}\n")
+        f"tenant: t.onmicrosoft.com\ntenantKind: external\nproviders: {providers}\n"
+    )
     (tmp_path / ".idpctl").mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "stdout", _ClosedPipe())
@@ -159,9 +229,14 @@ def test_schema_into_a_closed_pipe_in_a_process(tmp_path: Path) -> None:
     read, write = os.pipe()
     os.close(read)
     try:
-        result = subprocess.run([sys.executable, "-m", "idpctl", "schema", "idpctl"],
-                                stdout=write, stderr=subprocess.PIPE, text=True, timeout=60,
-                                cwd=tmp_path)
+        result = subprocess.run(
+            [sys.executable, "-m", "idpctl", "schema", "idpctl"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
     finally:
         os.close(write)
     assert (result.returncode, result.stderr) == (cli.EXIT_PIPE_CLOSED, "")

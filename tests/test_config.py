@@ -41,8 +41,10 @@ def _write(path: Path, text: str) -> Path:
 
 def _repo(tmp_path: Path, extra: str = "", tenant_kind: str = "external") -> Path:
     (tmp_path / "providers").mkdir(exist_ok=True)
-    return _write(tmp_path / "idpctl.yaml",
-                  f"tenant: contoso.onmicrosoft.com\ntenantKind: {tenant_kind}\n" + extra)
+    return _write(
+        tmp_path / "idpctl.yaml",
+        f"tenant: contoso.onmicrosoft.com\ntenantKind: {tenant_kind}\n" + extra,
+    )
 
 
 def test_find_settings_walks_up(tmp_path: Path) -> None:
@@ -66,17 +68,22 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.allow_destroy is True and settings.env is None
 
 
-@pytest.mark.parametrize(("cloud", "graph", "authority"), [
-    ("usgov", "https://graph.microsoft.us", "https://login.microsoftonline.us"),
-    ("china", "https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
-])
+@pytest.mark.parametrize(
+    ("cloud", "graph", "authority"),
+    [
+        ("usgov", "https://graph.microsoft.us", "https://login.microsoftonline.us"),
+        ("china", "https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn"),
+    ],
+)
 def test_clouds(tmp_path: Path, cloud: str, graph: str, authority: str) -> None:
     settings = load_settings(_repo(tmp_path, f"cloud: {cloud}\n"))
     assert (settings.cloud, settings.graph_url, settings.authority) == (cloud, graph, authority)
 
 
 def test_explicit_endpoints_paths_and_secret_refs(tmp_path: Path) -> None:
-    config = _repo(tmp_path, """\
+    config = _repo(
+        tmp_path,
+        """\
 graph: {url: "https://127.0.0.1:8443/", authority: "https://127.0.0.1:8443", caBundle: ca.pem,
         timeout: 2.5, rateLimit: off}
 auth:
@@ -87,11 +94,13 @@ auth:
 state: {path: state/s.json}
 providers: [providers, more/one.yaml]
 variables: {REGION: eu, COUNT: 3}
-""")
+""",
+    )
     _write(tmp_path / "more" / "one.yaml", OIDC.format(name="One"))
     _write(tmp_path / "ca.pem", PEM)
-    settings = load_settings(config, allowance=Allowance.from_sources(
-        {}, endpoints=["127.0.0.1:8443"]))
+    settings = load_settings(
+        config, allowance=Allowance.from_sources({}, endpoints=["127.0.0.1:8443"])
+    )
     assert settings.graph_url == "https://127.0.0.1:8443"
     assert settings.ca_bundle == tmp_path / "ca.pem"
     assert settings.timeout == 2.5 and settings.rate_limit == "off"
@@ -111,11 +120,15 @@ def test_missing_provider_path_is_located(tmp_path: Path) -> None:
 
 
 def test_environment_overlay(tmp_path: Path) -> None:
-    config = _repo(tmp_path, "graph: {timeout: 5, caBundle: ca.pem}\nvariables: {A: base}\n"
-                             "providers: [providers]\n")
-    _write(tmp_path / "environments" / "prod.yaml",
-           "tenant: prod.onmicrosoft.com\ngraph: {timeout: 9, caBundle: prod-ca.pem}\n"
-           "variables: {B: prod}\nallowDestroy: false\n")
+    config = _repo(
+        tmp_path,
+        "graph: {timeout: 5, caBundle: ca.pem}\nvariables: {A: base}\nproviders: [providers]\n",
+    )
+    _write(
+        tmp_path / "environments" / "prod.yaml",
+        "tenant: prod.onmicrosoft.com\ngraph: {timeout: 9, caBundle: prod-ca.pem}\n"
+        "variables: {B: prod}\nallowDestroy: false\n",
+    )
     _write(tmp_path / "ca.pem", PEM)
     _write(tmp_path / "environments" / "prod-ca.pem", PEM)
     settings = load_settings(config, env="prod")
@@ -143,15 +156,22 @@ def test_provider_files(tmp_path: Path) -> None:
         _write(tmp_path / "providers" / name, "x: 1\n")
     files = provider_files(load_settings(config))
     assert [f.relative_to(tmp_path / "providers").as_posix() for f in files] == [
-        "a.yml", "b.yaml", "sub/c.yaml"]
+        "a.yml",
+        "b.yaml",
+        "sub/c.yaml",
+    ]
 
 
 def test_load_providers_graph_shape(tmp_path: Path) -> None:
     config = _repo(tmp_path)
-    _write(tmp_path / "providers" / "oidc.yaml", OIDC.format(name="Contoso") +
-           "protected: true\nuserFlows: [signup]\n")
-    _write(tmp_path / "providers" / "gone.yaml",
-           "kind: socialIdentityProvider\nidentityProviderType: Facebook\nensure: absent\n")
+    _write(
+        tmp_path / "providers" / "oidc.yaml",
+        OIDC.format(name="Contoso") + "protected: true\nuserFlows: [signup]\n",
+    )
+    _write(
+        tmp_path / "providers" / "gone.yaml",
+        "kind: socialIdentityProvider\nidentityProviderType: Facebook\nensure: absent\n",
+    )
     providers = load_providers(load_settings(config), KINDS)
     gone, oidc = providers
     assert oidc.address == "oidcIdentityProvider/Contoso"
@@ -159,7 +179,8 @@ def test_load_providers_graph_shape(tmp_path: Path) -> None:
     assert oidc.user_flows == ("signup",)
     assert oidc.fields["clientAuthentication"] == {
         "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-        "clientSecret": SecretRef("file", str(tmp_path / "providers/secrets/oidc.txt"))}
+        "clientSecret": SecretRef("file", str(tmp_path / "providers/secrets/oidc.txt")),
+    }
     assert "protected" not in oidc.fields and "kind" not in oidc.fields
     assert oidc.location is not None and oidc.location.line == 1
     assert oidc.fields["clientAuthentication"]["clientSecret"].location.line == 10
@@ -169,10 +190,14 @@ def test_load_providers_graph_shape(tmp_path: Path) -> None:
 
 def test_every_problem_in_every_file(tmp_path: Path) -> None:
     config = _repo(tmp_path)
-    _write(tmp_path / "providers" / "a.yaml", OIDC.format(name="Contoso").replace(
-        "clientId:", "clientID:"))
-    _write(tmp_path / "providers" / "b.yaml", OIDC.format(name="Other").replace(
-        "scope: openid profile email", "scope: profile"))
+    _write(
+        tmp_path / "providers" / "a.yaml",
+        OIDC.format(name="Contoso").replace("clientId:", "clientID:"),
+    )
+    _write(
+        tmp_path / "providers" / "b.yaml",
+        OIDC.format(name="Other").replace("scope: openid profile email", "scope: profile"),
+    )
     _write(tmp_path / "providers" / "c.yaml", "kind: [\n")
     with pytest.raises(ConfigError) as info:
         load_providers(load_settings(config), KINDS)
@@ -188,7 +213,9 @@ def test_every_problem_in_every_file(tmp_path: Path) -> None:
 
 def test_legacy_shape_is_translated_with_a_warning(tmp_path: Path) -> None:
     config = _repo(tmp_path, tenant_kind="b2c")
-    _write(tmp_path / "providers" / "legacy.yaml", """\
+    _write(
+        tmp_path / "providers" / "legacy.yaml",
+        """\
         kind: openIdConnectProvider
         name: Litware
         type: OpenIDConnect
@@ -199,7 +226,8 @@ def test_legacy_shape_is_translated_with_a_warning(tmp_path: Path) -> None:
         responseType: code
         scope: openid
         claimsMapping: {userId: oid, displayName: name}
-        """)
+        """,
+    )
     warnings: list[Problem] = []
     (provider,) = load_providers(load_settings(config), KINDS, warnings=warnings)
     assert provider.address == "openIdConnectIdentityProvider/Litware"
@@ -211,8 +239,10 @@ def test_legacy_shape_is_translated_with_a_warning(tmp_path: Path) -> None:
 
 def test_variables_are_substituted(tmp_path: Path) -> None:
     config = _repo(tmp_path, "variables: {CLIENT: from-vars}\n")
-    _write(tmp_path / "providers" / "o.yaml", OIDC.format(name="C").replace(
-        "clientId: abc", "clientId: ${var.CLIENT}-x"))
+    _write(
+        tmp_path / "providers" / "o.yaml",
+        OIDC.format(name="C").replace("clientId: abc", "clientId: ${var.CLIENT}-x"),
+    )
     (provider,) = load_providers(load_settings(config), KINDS)
     assert provider.fields["clientId"] == "from-vars-x"
 
@@ -228,10 +258,10 @@ def test_graph_budget_reaches_the_client_with_graphs_values_as_defaults(tmp_path
     assert parse_budget("off").off and parse_budget(None, rate_limit="off").off
 
 
-@pytest.mark.parametrize("budget", ["{perApp: 0}", "{margin: 1}", "{windowSeconds: -1}",
-                                    "{burst: 5}", "fast"])
-def test_graph_budget_nonsense_is_one_line_naming_the_setting(tmp_path: Path,
-                                                              budget: str) -> None:
+@pytest.mark.parametrize(
+    "budget", ["{perApp: 0}", "{margin: 1}", "{windowSeconds: -1}", "{burst: 5}", "fast"]
+)
+def test_graph_budget_nonsense_is_one_line_naming_the_setting(tmp_path: Path, budget: str) -> None:
     with pytest.raises(ConfigError, match="budget") as caught:
         load_settings(_repo(tmp_path, f"graph: {{budget: {budget}}}\n"))
     assert "\n" not in str(caught.value)

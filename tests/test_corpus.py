@@ -39,8 +39,10 @@ def _config_for(case: Path, tmp_path: Path) -> Path:
     match = re.match(rb"# tenant: (\w+)", case.read_bytes()[:40])
     tenant = match.group(1).decode() if match else "external"
     config = tmp_path / "idpctl.yaml"
-    config.write_text(f"tenant: t.onmicrosoft.com\ntenantKind: {tenant}\n"
-                      f"providers: {json.dumps(str(case.resolve()))}\n")
+    config.write_text(
+        f"tenant: t.onmicrosoft.com\ntenantKind: {tenant}\n"
+        f"providers: {json.dumps(str(case.resolve()))}\n"
+    )
     return config
 
 
@@ -74,8 +76,9 @@ def test_corpus_case(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_corpus_is_large_enough() -> None:
     assert len(EXPECTED) >= 100
-    assert {p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.yaml")
-            if p.parent.name != "valid"} == set(EXPECTED)
+    assert {
+        p.relative_to(CORPUS).as_posix() for p in CORPUS.rglob("*.yaml") if p.parent.name != "valid"
+    } == set(EXPECTED)
 
 
 def test_file_over_one_mebibyte(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,17 +90,21 @@ def test_file_over_one_mebibyte(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def test_900000_character_client_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     case = tmp_path / "huge-client-id.yaml"
-    case.write_text("kind: oidcIdentityProvider\ndisplayName: Contoso\n"
-                    f"clientId: {'x' * 900_000}\n")
+    case.write_text(
+        f"kind: oidcIdentityProvider\ndisplayName: Contoso\nclientId: {'x' * 900_000}\n"
+    )
     code, out, err = _validate(_config_for(case, tmp_path), capsys)
     _assert_located(case, code, out, err, "900,000 characters long (at most 16,384)")
 
 
-def test_900000_character_client_id_in_settings(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_900000_character_client_id_in_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "idpctl.yaml"
-    config.write_text(f"tenant: t\ntenantKind: external\nproviders: {CORPUS / 'valid'}\n"
-                      f"auth: {{clientId: {'a' * 900_000}}}\n")
+    config.write_text(
+        f"tenant: t\ntenantKind: external\nproviders: {CORPUS / 'valid'}\n"
+        f"auth: {{clientId: {'a' * 900_000}}}\n"
+    )
     code, out, err = _validate(config, capsys)
     _assert_located(config, code, out, err, "characters long (at most 16,384)")
 
@@ -112,8 +119,9 @@ def _settings_case(tmp_path: Path, kind: str) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["directory", "symlink-loop"])
-def test_settings_file_that_cannot_be_read(kind: str, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_settings_file_that_cannot_be_read(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = _settings_case(tmp_path, kind)
     code, out, err = _validate(config, capsys)
     expected = "not a regular file" if kind == "directory" else "cannot read"
@@ -122,8 +130,8 @@ def test_settings_file_that_cannot_be_read(kind: str, tmp_path: Path,
 
 @pytest.mark.parametrize("kind", ["directory", "symlink-loop"])
 def test_settings_file_found_upwards_that_cannot_be_read(
-        kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """An unreadable idpctl.yaml in the working directory is reported, never skipped for a
     parent directory's idpctl.yaml (which would plan against another tenant)."""
     (tmp_path / "idpctl.yaml").write_text("tenant: parent\ntenantKind: external\n")
@@ -136,16 +144,24 @@ def test_settings_file_found_upwards_that_cannot_be_read(
     assert "parent" not in out + err
 
 
-@pytest.mark.parametrize(("settings", "expected"), [
-    ("tenantKind: externl\ngraph: {timeout: 1e308}\n", ["did you mean 'external'?",
-                                                        "graph.timeout: must be at most 600"]),
-    ("tenantKind: external\ngraph: {timeout: .nan}\ntenant: again\n",
-     ["not a finite number", "duplicate key 'tenant'"]),
-    ('tenantKind: external\nstate: {path: "/"}\n', ["state.path: / is a directory"]),
-], ids=["schema", "loader", "paths"])
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            "tenantKind: externl\ngraph: {timeout: 1e308}\n",
+            ["did you mean 'external'?", "graph.timeout: must be at most 600"],
+        ),
+        (
+            "tenantKind: external\ngraph: {timeout: .nan}\ntenant: again\n",
+            ["not a finite number", "duplicate key 'tenant'"],
+        ),
+        ('tenantKind: external\nstate: {path: "/"}\n', ["state.path: / is a directory"]),
+    ],
+    ids=["schema", "loader", "paths"],
+)
 def test_settings_and_provider_problems_in_one_run(
-        settings: str, expected: list[str], tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    settings: str, expected: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A problem in idpctl.yaml does not hide the provider files' problems."""
     case = CORPUS / "field-missing-clientid.yaml"
     config = tmp_path / "idpctl.yaml"
@@ -167,10 +183,16 @@ def test_secret_file_that_is_a_fifo_or_a_device(kind: str, tmp_path: Path) -> No
         target = "/dev/zero"
     (tmp_path / "p.yaml").write_text(
         "kind: socialIdentityProvider\nidentityProviderType: Google\ndisplayName: Google\n"
-        f"clientId: abc\nclientSecret: {{file: {target}}}\n")
+        f"clientId: abc\nclientSecret: {{file: {target}}}\n"
+    )
     (tmp_path / "idpctl.yaml").write_text("tenant: t\ntenantKind: external\nproviders: p.yaml\n")
-    result = subprocess.run([sys.executable, "-m", "idpctl", "plan", "--offline"],
-                            capture_output=True, text=True, timeout=10, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "idpctl", "plan", "--offline"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        cwd=tmp_path,
+    )
     lines = result.stderr.splitlines()
     assert (result.returncode, len(lines)) == (1, 1), result.stderr
     assert lines[0].startswith("Error: p.yaml:5:"), lines
@@ -178,7 +200,8 @@ def test_secret_file_that_is_a_fifo_or_a_device(kind: str, tmp_path: Path) -> No
 
 
 def test_provider_files_outside_the_root_stay_unread_when_settings_are_broken(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """validate's second reading (settings with problems) keeps the repository boundary:
     a `providers:` entry outside the root is refused, never read for its problems."""
     outside = tmp_path / "outside"
@@ -195,28 +218,44 @@ def test_provider_files_outside_the_root_stay_unread_when_settings_are_broken(
 
 def test_valid_inputs_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "idpctl.yaml"
-    config.write_text(f"tenant: t\ntenantKind: external\n"
-                      f"providers: {json.dumps(str(CORPUS / 'valid'))}\n")
+    config.write_text(
+        f"tenant: t\ntenantKind: external\nproviders: {json.dumps(str(CORPUS / 'valid'))}\n"
+    )
     code, out, err = _validate(config, capsys)
     assert (code, err) == (0, "")
     assert out.startswith("OK: 4 providers in 3 files")
 
 
-@pytest.mark.parametrize("name", ["binary-random.yaml", "alias-bomb.yaml",
-                                  "secret-literal-string.yaml", "settings/tab.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    ["binary-random.yaml", "alias-bomb.yaml", "secret-literal-string.yaml", "settings/tab.yaml"],
+)
 def test_corpus_in_a_subprocess(name: str, tmp_path: Path) -> None:
     case = CORPUS / name
     config = _config_for(case, tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "idpctl", "validate", "-c", str(config)],
-        capture_output=True, text=True, timeout=60, cwd=Path.cwd(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path.cwd(),
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     _assert_located(case, result.returncode, result.stdout, result.stderr, EXPECTED[name])
 
 
-_TOKENS = [*"ab:- \n\t[]{},&*!|>'\"#%@`?~0.9\x00\x85\u2028\ufeff\xe9",
-           "kind", "<<", "&a", "*a", "!!str", "---", "...", "\n  ", "\n- "]
+_TOKENS = [
+    *"ab:- \n\t[]{},&*!|>'\"#%@`?~0.9\x00\x85\u2028\ufeff\xe9",
+    "kind",
+    "<<",
+    "&a",
+    "*a",
+    "!!str",
+    "---",
+    "...",
+    "\n  ",
+    "\n- ",
+]
 _YAMLISH = st.lists(st.sampled_from(_TOKENS), max_size=120).map("".join)
 
 
@@ -236,35 +275,91 @@ _NO_NUL = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers()
-                   | st.text(_NO_NUL, max_size=8),
-                    lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=4),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(_NO_NUL, max_size=8),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
 def test_loader_round_trips_json_values(value: object) -> None:
     text = json.dumps({"v": value})
     assert load_text(text, file="j.yaml").data == {"v": value}
 
 
-_FIELD_NAMES = ["kind", "displayName", "clientId", "clientSecret", "issuer", "wellKnownEndpoint",
-                "responseType", "scope", "clientAuthentication", "method", "inboundClaimMapping",
-                "email", "identityProviderType", "certificateData", "env", "file", "vault",
-                "keyVault", "path", "key", "version", "protected", "ensure", "userFlows",
-                "metadataUrl", "claimsMapping", "userId", "name", "type", "providers"]
+_FIELD_NAMES = [
+    "kind",
+    "displayName",
+    "clientId",
+    "clientSecret",
+    "issuer",
+    "wellKnownEndpoint",
+    "responseType",
+    "scope",
+    "clientAuthentication",
+    "method",
+    "inboundClaimMapping",
+    "email",
+    "identityProviderType",
+    "certificateData",
+    "env",
+    "file",
+    "vault",
+    "keyVault",
+    "path",
+    "key",
+    "version",
+    "protected",
+    "ensure",
+    "userFlows",
+    "metadataUrl",
+    "claimsMapping",
+    "userId",
+    "name",
+    "type",
+    "providers",
+]
 _VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(
-        ["oidcIdentityProvider", "socialIdentityProvider", "appleManagedIdentityProvider",
-         "openIdConnectIdentityProvider", "openIdConnectProvider", "builtInIdentityProvider",
-         "Google", "code", "id_token", "absent", "private_key_jwt", "client_secret_post",
-         "https://x/.well-known/openid-configuration", "openid", "X", "", "${var.V}"]),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(_FIELD_NAMES), inner, max_size=6),
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.sampled_from(
+        [
+            "oidcIdentityProvider",
+            "socialIdentityProvider",
+            "appleManagedIdentityProvider",
+            "openIdConnectIdentityProvider",
+            "openIdConnectProvider",
+            "builtInIdentityProvider",
+            "Google",
+            "code",
+            "id_token",
+            "absent",
+            "private_key_jwt",
+            "client_secret_post",
+            "https://x/.well-known/openid-configuration",
+            "openid",
+            "X",
+            "",
+            "${var.V}",
+        ]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(_FIELD_NAMES), inner, max_size=6)
+    ),
     max_leaves=25,
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(st.dictionaries(st.sampled_from(_FIELD_NAMES), _VALUES, max_size=10))
 def test_provider_loading_raises_only_config_error(tmp_path: Path, data: dict) -> None:
     from idpctl.config.providers import load_providers
@@ -280,19 +375,60 @@ def test_provider_loading_raises_only_config_error(tmp_path: Path, data: dict) -
         assert all(p.line >= 1 and "\n" not in p.message for p in error.problems)
 
 
-_SETTING_PATHS = [("tenant",), ("tenantKind",), ("cloud",), ("graph", "timeout"),
-                  ("graph", "rateLimit"), ("graph", "caBundle"), ("graph", "url"),
-                  ("preflight", "caBundle"), ("vault", "caCert"), ("state", "path"),
-                  ("state", "backend"), ("providers",), ("auth", "clientId"),
-                  ("secretPolicy", "maxAge"), ("variables", "A"), ("allowDestroy",)]
+_SETTING_PATHS = [
+    ("tenant",),
+    ("tenantKind",),
+    ("cloud",),
+    ("graph", "timeout"),
+    ("graph", "rateLimit"),
+    ("graph", "caBundle"),
+    ("graph", "url"),
+    ("preflight", "caBundle"),
+    ("vault", "caCert"),
+    ("state", "path"),
+    ("state", "backend"),
+    ("providers",),
+    ("auth", "clientId"),
+    ("secretPolicy", "maxAge"),
+    ("variables", "A"),
+    ("allowDestroy",),
+]
 _HOSTILE = st.sampled_from(
-    [".inf", ".nan", "-.inf", "1e308", "1e999", "0", "-1", "/", ".", "..", "../../x",
-     '"a\\0b"', '"a\\nb"', '"x/../y?#"', "''", "null", "[]", "{}", "/dev/null", "/etc",
-     "external", "t.onmicrosoft.com", "99999999999999999999999d", "1d", "x" * 20_000])
+    [
+        ".inf",
+        ".nan",
+        "-.inf",
+        "1e308",
+        "1e999",
+        "0",
+        "-1",
+        "/",
+        ".",
+        "..",
+        "../../x",
+        '"a\\0b"',
+        '"a\\nb"',
+        '"x/../y?#"',
+        "''",
+        "null",
+        "[]",
+        "{}",
+        "/dev/null",
+        "/etc",
+        "external",
+        "t.onmicrosoft.com",
+        "99999999999999999999999d",
+        "1d",
+        "x" * 20_000,
+    ]
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(st.dictionaries(st.sampled_from(_SETTING_PATHS), _HOSTILE, min_size=1, max_size=5))
 def test_settings_loading_raises_only_config_error(tmp_path: Path, values: dict) -> None:
     """Any hostile value at any setting: Settings or a ConfigError of located one-line

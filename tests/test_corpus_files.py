@@ -28,6 +28,7 @@ def _set(path: tuple[Any, ...], value: Any) -> Edit:
             target = target[step]
         target[path[-1]] = value
         return data
+
     return edit
 
 
@@ -38,6 +39,7 @@ def _drop(path: tuple[Any, ...]) -> Edit:
             target = target[step]
         del target[path[-1]]
         return data
+
     return edit
 
 
@@ -71,8 +73,9 @@ STATE_EDITS: dict[str, Edit | bytes] = {
     "record-unknown-key": _set((*GOOGLE_AT, "surprise"), True),
     "record-protected-string": _set((*GOOGLE_AT, "protected"), "yes"),
     "record-secrets-list": _set((*GOOGLE_AT, "secrets"), []),
-    "secret-fingerprint-plain": _set((*GOOGLE_AT, "secrets", "clientSecret", "fingerprint"),
-                                     "CANARY-leaked-secret"),
+    "secret-fingerprint-plain": _set(
+        (*GOOGLE_AT, "secrets", "clientSecret", "fingerprint"), "CANARY-leaked-secret"
+    ),
     "secret-fingerprint-missing": _drop((*GOOGLE_AT, "secrets", "clientSecret", "fingerprint")),
     "secret-record-string": _set((*GOOGLE_AT, "secrets", "clientSecret"), "CANARY-value"),
 }
@@ -144,18 +147,27 @@ def _ws(make_workspace, originals: dict[str, str]) -> Workspace:
     ws = make_workspace("external")
     ws.write("google.yaml", GOOGLE)
     ws.write("contoso.yaml", contoso())
-    ws.emulator.admin.seed({"@odata.type": "#microsoft.graph.socialIdentityProvider",
-                            "id": "Google-OAUTH", "displayName": "Google",
-                            "identityProviderType": "Google", "clientId": "google-client",
-                            "clientSecret": "portal"})
+    ws.emulator.admin.seed(
+        {
+            "@odata.type": "#microsoft.graph.socialIdentityProvider",
+            "id": "Google-OAUTH",
+            "displayName": "Google",
+            "identityProviderType": "Google",
+            "clientId": "google-client",
+            "clientSecret": "portal",
+        }
+    )
     ws.state_path.write_text(originals["state"])
     ws.emulator.admin.clear_requests()
     return ws
 
 
 def _no_writes(ws: Workspace) -> None:
-    writes = [r for r in ws.emulator.admin.requests()
-              if r["method"] in ("POST", "PATCH", "DELETE") and "/identity/" in r["path"]]
+    writes = [
+        r
+        for r in ws.emulator.admin.requests()
+        if r["method"] in ("POST", "PATCH", "DELETE") and "/identity/" in r["path"]
+    ]
     assert writes == []
 
 

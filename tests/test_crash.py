@@ -47,8 +47,9 @@ class Tally:
 
 
 @pytest.fixture(scope="module")
-def crash_workspace(emulator_external: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
-                    ) -> Iterator[Workspace]:
+def crash_workspace(
+    emulator_external: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Workspace]:
     with scanned_workspace(emulator_external, tmp_path_factory.mktemp("crash")) as ws:
         yield ws
 
@@ -63,14 +64,22 @@ def wait_for_hang(ws: Workspace, proc, *, limit: float = 30.0) -> bool:
     return False
 
 
-def crash(ws: Workspace, scenario: Scenario, position: Position, when: str, tally: Tally,
-          *, debug: bool = False) -> None:
+def crash(
+    ws: Workspace,
+    scenario: Scenario,
+    position: Position,
+    when: str,
+    tally: Tally,
+    *,
+    debug: bool = False,
+) -> None:
     name = f"{scenario.name} {position.describe()} hang {when}"
     prepare(ws, scenario)
     ws.emulator.admin.add_fault(**fault_rule(position, "hang", when))
     extra = ("--debug",) if debug else ()
-    proc = ws.start_process(*extra, "apply", "--auto-approve", *scenario.args,
-                            env=scenario.env_after)
+    proc = ws.start_process(
+        *extra, "apply", "--auto-approve", *scenario.args, env=scenario.env_after
+    )
     hung = wait_for_hang(ws, proc)
     proc.kill()
     ws.finish(proc)
@@ -84,10 +93,15 @@ def crash(ws: Workspace, scenario: Scenario, position: Position, when: str, tall
         json.loads(ws.state_path.read_text(encoding="utf-8"))  # whole, never half-written
     refused = ws.run("apply", "--auto-approve", *scenario.args, env=scenario.env_after)
     found = UNLOCK.search(refused.err)
-    if refused.code != 1 or not found or "pid" not in refused.err or "no longer running" \
-            not in refused.err:
-        tally.problems.append(f"{name}: apply after the crash was not refused by the lock:\n"
-                              f"{refused.text[-1500:]}")
+    if (
+        refused.code != 1
+        or not found
+        or "pid" not in refused.err
+        or "no longer running" not in refused.err
+    ):
+        tally.problems.append(
+            f"{name}: apply after the crash was not refused by the lock:\n{refused.text[-1500:]}"
+        )
         return
     unlocked = ws.run("state", "unlock", found.group(1))
     if unlocked.code != 0:
@@ -104,11 +118,15 @@ def _check_plan_adopts(ws: Workspace, scenario: Scenario, name: str, tally: Tall
         tally.problems.append(f"{name}: plan after unlock failed:\n{result.text[-1500:]}")
         return
     plan = json.loads(result.out)
-    live = {f"{kind}/{p['displayName']}" for p in ws.live()
-            for kind in ("oidcIdentityProvider", "socialIdentityProvider")
-            if p.get("@odata.type", "").endswith(kind)}
-    twins = [c["address"] for c in plan["changes"]
-             if c["action"] == "create" and c["address"] in live]
+    live = {
+        f"{kind}/{p['displayName']}"
+        for p in ws.live()
+        for kind in ("oidcIdentityProvider", "socialIdentityProvider")
+        if p.get("@odata.type", "").endswith(kind)
+    }
+    twins = [
+        c["address"] for c in plan["changes"] if c["action"] == "create" and c["address"] in live
+    ]
     if twins:
         tally.problems.append(f"{name}: plan would create a twin of {twins}")
     tally.adopted += sum(c["action"] == "adopt" for c in plan["changes"])
@@ -139,10 +157,12 @@ def run_crashes(ws: Workspace, trials: int) -> Tally:
         position = rng.choice(found[name])
         when = rng.choice(("before", "after"))
         crash(ws, SCENARIOS[name], position, when, tally, debug=i % 4 == 1)
-    print(f"\ncrashes: {tally.crashes} kill -9 trials (seed {SEED}; {tally.after_write} after a "
-          f"write took effect; {tally.adopted} adoptions planned); duplicates {tally.duplicates},"
-          f" lost {tally.lost}, state mismatches {tally.mismatched}; "
-          f"{time.monotonic() - started:.1f}s")
+    print(
+        f"\ncrashes: {tally.crashes} kill -9 trials (seed {SEED}; {tally.after_write} after a "
+        f"write took effect; {tally.adopted} adoptions planned); duplicates {tally.duplicates},"
+        f" lost {tally.lost}, state mismatches {tally.mismatched}; "
+        f"{time.monotonic() - started:.1f}s"
+    )
     assert not tally.problems, "\n\n".join(tally.problems[:6])
     assert tally.duplicates == tally.lost == tally.mismatched == 0
     return tally

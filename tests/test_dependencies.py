@@ -98,8 +98,12 @@ def imports_in_source(text: str, where: str) -> Iterator[Use]:
 def _dynamic_import(node: ast.Call) -> bool:
     func = node.func
     called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-    return (called in ("import_module", "importorskip") and bool(node.args)
-            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str))
+    return (
+        called in ("import_module", "importorskip")
+        and bool(node.args)
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    )
 
 
 def python_files(folder: Path) -> Iterator[Path]:
@@ -149,16 +153,25 @@ class Distribution:
     def packages(self) -> set[str]:
         if not self.src.is_dir():
             return set()
-        return {p.stem if p.suffix == ".py" else p.name for p in self.src.iterdir()
-                if p.suffix == ".py" or (p / "__init__.py").is_file()}
+        return {
+            p.stem if p.suffix == ".py" else p.name
+            for p in self.src.iterdir()
+            if p.suffix == ".py" or (p / "__init__.py").is_file()
+        }
 
 
 def load(folder: Path) -> Distribution:
     project = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    extras = {extra: requirement_names(reqs)
-              for extra, reqs in project.get("optional-dependencies", {}).items()}
-    return Distribution(folder, normalise(project["name"]), requirement_names(
-        project.get("dependencies", [])), extras)
+    extras = {
+        extra: requirement_names(reqs)
+        for extra, reqs in project.get("optional-dependencies", {}).items()
+    }
+    return Distribution(
+        folder,
+        normalise(project["name"]),
+        requirement_names(project.get("dependencies", [])),
+        extras,
+    )
 
 
 @functools.cache
@@ -188,21 +201,27 @@ def declared_as(module: str) -> str:
 
 
 def third_party(uses: list[Use], local: set[str]) -> list[Use]:
-    return [use for use in uses
-            if use.module not in sys.stdlib_module_names and use.module not in local]
+    return [
+        use for use in uses if use.module not in sys.stdlib_module_names and use.module not in local
+    ]
 
 
 def src_problems(dist: Distribution) -> list[str]:
     """A distribution's own code imports only its core dependencies, and uses all of them."""
     own = dist.packages()
     uses = third_party(imports_under(dist.src), own)
-    problems = [f"{use.where} imports {use.module}: declare `{declared_as(use.module)}`"
-                f" in [project].dependencies of {rel(dist.folder / 'pyproject.toml')}"
-                for use in uses if declared_as(use.module) not in dist.core]
+    problems = [
+        f"{use.where} imports {use.module}: declare `{declared_as(use.module)}`"
+        f" in [project].dependencies of {rel(dist.folder / 'pyproject.toml')}"
+        for use in uses
+        if declared_as(use.module) not in dist.core
+    ]
     imported = {declared_as(use.module) for use in uses}
-    problems += [f"{rel(dist.folder / 'pyproject.toml')} declares `{name}` in "
-                 f"[project].dependencies but nothing under {rel(dist.src)} imports it"
-                 for name in sorted(dist.core - imported)]
+    problems += [
+        f"{rel(dist.folder / 'pyproject.toml')} declares `{name}` in "
+        f"[project].dependencies but nothing under {rel(dist.src)} imports it"
+        for name in sorted(dist.core - imported)
+    ]
     return problems
 
 
@@ -215,15 +234,17 @@ def area_uses() -> list[Use]:
 def area_problems(root: Distribution, uses: list[Use]) -> list[str]:
     """Tests, benchmarks and scripts import only core or test-extra packages."""
     allowed = root.core | root.extras.get("test", set())
-    return [f"{use.where} imports {use.module}: declare `{dist_of(use.module)}` in the test extra"
-            for use in uses if dist_of(use.module) not in allowed]
+    return [
+        f"{use.where} imports {use.module}: declare `{dist_of(use.module)}` in the test extra"
+        for use in uses
+        if dist_of(use.module) not in allowed
+    ]
 
 
 def repo_uses() -> set[str]:
     """This repository's own distributions (the emulator) the tests import."""
     uses = imports_under(ROOT / "tests") + imports_under(ROOT / "benchmarks")
-    return {normalise(repo_packages()[use.module]) for use in uses
-            if use.module in repo_packages()}
+    return {normalise(repo_packages()[use.module]) for use in uses if use.module in repo_packages()}
 
 
 def unused_test_extra(root: Distribution, uses: list[Use]) -> list[str]:
@@ -232,8 +253,10 @@ def unused_test_extra(root: Distribution, uses: list[Use]) -> list[str]:
     for name in sorted(root.extras.get("test", set()) - imported):
         tool = TOOLS.get(name)
         if tool is None:
-            problems.append(f"the test extra declares `{name}` but nothing under "
-                            f"{', '.join(TEST_AREAS)} imports it (nor is it in TOOLS)")
+            problems.append(
+                f"the test extra declares `{name}` but nothing under "
+                f"{', '.join(TEST_AREAS)} imports it (nor is it in TOOLS)"
+            )
         elif tool[1] not in (ROOT / tool[0]).read_text(encoding="utf-8"):
             problems.append(f"`{name}` is in TOOLS as used by {tool[0]}, which no longer uses it")
     return problems
@@ -259,12 +282,17 @@ def test_import_names_map_to_the_installed_distributions() -> None:
     """IMPORT_TO_DIST is right for every imported module that is installed here."""
     installed = importlib.metadata.packages_distributions()
     local = local_modules() | set(repo_packages())
-    uses = third_party(area_uses() + [u for d in distributions() for u in imports_under(d.src)],
-                       local)
-    wrong = sorted({f"{use.module} -> {dist_of(use.module)}, installed as "
-                    f"{sorted(installed[use.module])}" for use in uses
-                    if use.module in installed
-                    and dist_of(use.module) not in {normalise(d) for d in installed[use.module]}})
+    uses = third_party(
+        area_uses() + [u for d in distributions() for u in imports_under(d.src)], local
+    )
+    wrong = sorted(
+        {
+            f"{use.module} -> {dist_of(use.module)}, installed as {sorted(installed[use.module])}"
+            for use in uses
+            if use.module in installed
+            and dist_of(use.module) not in {normalise(d) for d in installed[use.module]}
+        }
+    )
     assert not wrong, "\n".join(wrong)
 
 
@@ -274,4 +302,5 @@ def test_the_checks_see_an_undeclared_and_a_misplaced_import() -> None:
     assert [u.module for u in imports_in_source(code, "x.py")] == ["requests", "deepdiff"]
     dist = Distribution(ROOT, "example", {"pyyaml"}, {"test": {"pytest"}})
     assert area_problems(dist, [Use("left_pad", "tests/x.py:1")]) == [
-        "tests/x.py:1 imports left_pad: declare `left-pad` in the test extra"]
+        "tests/x.py:1 imports left_pad: declare `left-pad` in the test extra"
+    ]

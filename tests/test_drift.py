@@ -56,8 +56,10 @@ def test_clean_tenant_exits_0_with_only_informational_findings(workspace) -> Non
     converged(workspace)
     code, report = run_drift(workspace)  # no secret in the environment: drift needs none
     assert code == 0 and report["status"] == "clean" and report["format_version"] == 1
-    assert kinds_of(report) == [("secret-unverifiable", "oidcIdentityProvider/Contoso"),
-                                ("secret-unverifiable", "socialIdentityProvider/Google")]
+    assert kinds_of(report) == [
+        ("secret-unverifiable", "oidcIdentityProvider/Contoso"),
+        ("secret-unverifiable", "socialIdentityProvider/Google"),
+    ]
     assert all(f["informational"] for f in report["findings"])
     text = workspace.run("drift")
     assert text.code == 0 and "No drift" in text.out
@@ -70,8 +72,9 @@ def test_changed_field_by_field(workspace) -> None:
     assert code == 2 and report["status"] == "drift"
     changed = [f for f in report["findings"] if f["kind"] == "changed"]
     assert len(changed) == 1 and changed[0]["address"] == "socialIdentityProvider/Google"
-    assert changed[0]["fields"] == [{"name": "clientId", "desired": "google-client",
-                                     "live": "portal-edit"}]
+    assert changed[0]["fields"] == [
+        {"name": "clientId", "desired": "google-client", "live": "portal-edit"}
+    ]
     assert changed[0]["location"]["file"].endswith("google.yaml")
     text = workspace.run("drift")
     assert text.code == 2 and 'files "google-client", tenant "portal-edit"' in text.out
@@ -95,8 +98,10 @@ def test_missing_provider(workspace) -> None:
     code, report = run_drift(workspace)
     assert code == 2
     missing = [f for f in report["findings"] if f["kind"] == "missing"]
-    assert [f["address"] for f in missing] == ["socialIdentityProvider/Facebook",
-                                               "socialIdentityProvider/Google"]
+    assert [f["address"] for f in missing] == [
+        "socialIdentityProvider/Facebook",
+        "socialIdentityProvider/Google",
+    ]
     assert "deleted outside idpctl" in missing[1]["message"]
 
 
@@ -110,15 +115,21 @@ def test_a_provider_just_created_and_not_listed_yet_is_not_missing(workspace) ->
 
 def test_unmanaged_and_ignore_unmanaged_builtins_never(workspace) -> None:
     converged(workspace)
-    workspace.emulator.admin.seed({"@odata.type": SOCIAL, "displayName": "Facebook",
-                                   "identityProviderType": "Facebook", "clientId": "fb",
-                                   "clientSecret": "portal"})
+    workspace.emulator.admin.seed(
+        {
+            "@odata.type": SOCIAL,
+            "displayName": "Facebook",
+            "identityProviderType": "Facebook",
+            "clientId": "fb",
+            "clientSecret": "portal",
+        }
+    )
     code, report = run_drift(workspace)
     assert code == 2
     assert [a for k, a in kinds_of(report) if k == "unmanaged"] == [
-        "socialIdentityProvider/Facebook"]
-    assert any(p["@odata.type"].endswith("builtInIdentityProvider")
-               for p in workspace.live())
+        "socialIdentityProvider/Facebook"
+    ]
+    assert any(p["@odata.type"].endswith("builtInIdentityProvider") for p in workspace.live())
     assert not any(a and a.startswith("builtInIdentityProvider") for _, a in kinds_of(report))
     code, report = run_drift(workspace, "--ignore-unmanaged")
     assert code == 0 and "unmanaged" not in json.dumps(report["summary"])
@@ -128,18 +139,23 @@ def test_markdown_and_step_summary(workspace, tmp_path) -> None:
     converged(workspace)
     workspace.emulator.admin.drift("Google-OAUTH", {"clientId": "portal-edit"})
     summary = tmp_path / "summary.md"
-    result = workspace.run("drift", "--format", "markdown",
-                           env={"GITHUB_STEP_SUMMARY": str(summary)})
+    result = workspace.run(
+        "drift", "--format", "markdown", env={"GITHUB_STEP_SUMMARY": str(summary)}
+    )
     assert result.code == 2
     assert result.out.startswith("## ⚠️ idpctl drift") and "### Changed" in result.out
-    assert "`clientId`: files `\"google-client\"`, tenant `\"portal-edit\"`" in result.out
+    assert '`clientId`: files `"google-client"`, tenant `"portal-edit"`' in result.out
     assert summary.read_text() == result.out
 
 
-@pytest.mark.parametrize("rule", [
-    {"status": 429, "retry_after": 600, "count": -1},
-    {"status": 500, "retry_after": 600, "count": -1},
-], ids=["throttled", "500-storm"])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"status": 429, "retry_after": 600, "count": -1},
+        {"status": 500, "retry_after": 600, "count": -1},
+    ],
+    ids=["throttled", "500-storm"],
+)
 def test_failed_read_is_an_error_never_drift(workspace, rule) -> None:
     converged(workspace)
     workspace.emulator.admin.add_fault(method="GET", path="identityProviders", **rule)
@@ -162,8 +178,11 @@ def test_drift_never_writes(workspace) -> None:
     assert workspace.run("drift", "--format", "json").code == 2
     assert workspace.state_path.read_bytes() == before
     assert not workspace.state_path.with_name("state.json.lock").exists()
-    graph = [r for r in workspace.emulator.admin.requests()
-             if "/identity/" in r["path"] or "$batch" in r["path"]]
+    graph = [
+        r
+        for r in workspace.emulator.admin.requests()
+        if "/identity/" in r["path"] or "$batch" in r["path"]
+    ]
     assert graph and {r["method"] for r in graph} == {"GET"}
 
 
@@ -172,8 +191,10 @@ def test_annotations(workspace) -> None:
     workspace.emulator.admin.drift("Google-OAUTH", {"clientId": "portal-edit"})
     result = workspace.run("drift", env={"GITHUB_ACTIONS": "true"})
     lines = [x for x in result.out.splitlines() if x.startswith("::")]
-    assert ("::warning file=providers/google.yaml,line=1,col=1,title=idpctl drift%3A changed"
-            "::changed: socialIdentityProvider/Google: differs: clientId") in lines
+    assert (
+        "::warning file=providers/google.yaml,line=1,col=1,title=idpctl drift%3A changed"
+        "::changed: socialIdentityProvider/Google: differs: clientId"
+    ) in lines
     assert any(x.startswith("::notice file=providers/contoso.yaml,line=1,col=1,") for x in lines)
     off = workspace.run("drift", "--annotations", "none", env={"GITHUB_ACTIONS": "true"})
     assert "::" not in off.out
@@ -185,7 +206,8 @@ def test_annotation_escaping() -> None:
     from idpctl.render.annotations import annotation
 
     assert annotation("error", "a%b\nc", file="p/x,y.yaml", line=3, col=5, title="t: u") == (
-        "::error file=p/x%2Cy.yaml,line=3,col=5,title=t%3A u::a%25b%0Ac")
+        "::error file=p/x%2Cy.yaml,line=3,col=5,title=t%3A u::a%25b%0Ac"
+    )
     assert annotation("warning", "plain") == "::warning::plain"
 
 
@@ -203,11 +225,22 @@ def test_unknown_types_and_builtins_are_never_findings() -> None:
     from idpctl.state.codec import new_state
 
     kinds = load_kinds()
-    live = [LiveProvider("x1", "#microsoft.graph.futureIdentityProvider", None, None,
-                         {"displayName": "From the future"}),
-            LiveProvider("AADSignup-OAUTH", "#microsoft.graph.builtInIdentityProvider",
-                         "builtInIdentityProvider", "AADSignup",
-                         {"identityProviderType": "AADSignup"})]
+    live = [
+        LiveProvider(
+            "x1",
+            "#microsoft.graph.futureIdentityProvider",
+            None,
+            None,
+            {"displayName": "From the future"},
+        ),
+        LiveProvider(
+            "AADSignup-OAUTH",
+            "#microsoft.graph.builtInIdentityProvider",
+            "builtInIdentityProvider",
+            "AADSignup",
+            {"identityProviderType": "AADSignup"},
+        ),
+    ]
     report = drift.findings([], live, new_state(), kinds=kinds)
     assert report.findings == () and report.exit_code == 0
 
@@ -223,8 +256,10 @@ def test_expired_secret_from_governance_counts_as_drift(workspace) -> None:
     code, report = run_drift(workspace)
     assert code == 2
     expired = [f for f in report["findings"] if f["kind"] == "secret-expired"]
-    assert sorted(f["address"] for f in expired) == ["oidcIdentityProvider/Contoso",
-                                                     "socialIdentityProvider/Google"]
+    assert sorted(f["address"] for f in expired) == [
+        "oidcIdentityProvider/Contoso",
+        "socialIdentityProvider/Google",
+    ]
     assert all("env:" in f["message"] and f["location"] for f in expired)
 
 
@@ -236,15 +271,19 @@ def test_a_flow_link_removed_in_the_portal_is_drift(workspace) -> None:
     workspace.write("google.yaml", GOOGLE + "userFlows: [Customers]\n")
     workspace.apply(env=ENV)
     assert run_drift(workspace)[0] == 0
-    workspace.emulator.admin.call("PATCH", f"/userflows/{flow['id']}",
-                                  {"identityProviders": ["EmailPassword-OAUTH"]})
+    workspace.emulator.admin.call(
+        "PATCH", f"/userflows/{flow['id']}", {"identityProviders": ["EmailPassword-OAUTH"]}
+    )
     code, report = run_drift(workspace)
     assert code == 2 and report["status"] == "drift"
-    assert kinds_of(report) == [("flow-link", "socialIdentityProvider/Google"),
-                                ("secret-unverifiable", "socialIdentityProvider/Google")]
+    assert kinds_of(report) == [
+        ("flow-link", "socialIdentityProvider/Google"),
+        ("secret-unverifiable", "socialIdentityProvider/Google"),
+    ]
     finding = report["findings"][0]
-    assert finding["fields"] == [{"name": "userFlows", "desired": ["Customers"], "live": [],
-                                  "note": "attach to Customers"}]
+    assert finding["fields"] == [
+        {"name": "userFlows", "desired": ["Customers"], "live": [], "note": "attach to Customers"}
+    ]
     assert finding["location"]["file"].endswith("google.yaml")
     text = workspace.run("drift")
     assert text.code == 2 and "flow-link: socialIdentityProvider/Google" in text.out

@@ -17,8 +17,13 @@ from idpctl_emulator.cli import EmulatorConfig, start
 from idpctl_emulator.harness import AdminError, EmulatorHandle, running_emulator
 
 COLLECTION = "/beta/identity/identityProviders"
-SOCIAL = {"@odata.type": "microsoft.graph.SOCIALIdentityProvider", "displayName": "Google",
-          "identityProviderType": "Google", "clientId": "c", "clientSecret": "CANARY-admin"}
+SOCIAL = {
+    "@odata.type": "microsoft.graph.SOCIALIdentityProvider",
+    "displayName": "Google",
+    "identityProviderType": "Google",
+    "clientId": "c",
+    "clientSecret": "CANARY-admin",
+}
 
 
 def _ids(emu: EmulatorHandle) -> list[str]:
@@ -44,8 +49,13 @@ def test_seed_assigns_ids_like_graph_without_validation(emulator: EmulatorHandle
     assert seeded["id"] == "Google-OAUTH"
     assert seeded["@odata.type"] == "#microsoft.graph.socialIdentityProvider"
     assert seeded["clientSecret"] == "******"
-    loose = emulator.admin.seed({"@odata.type": "#microsoft.graph.oidcIdentityProvider",
-                                 "id": "my-id", "displayName": "no issuer at all"})
+    loose = emulator.admin.seed(
+        {
+            "@odata.type": "#microsoft.graph.oidcIdentityProvider",
+            "id": "my-id",
+            "displayName": "no issuer at all",
+        }
+    )
     assert loose["id"] == "my-id"
     with emulator.graph() as graph:
         assert graph.get(f"{COLLECTION}/my-id").json()["displayName"] == "no issuer at all"
@@ -70,8 +80,7 @@ def test_store_shows_write_only_values_as_sha256(emulator: EmulatorHandle) -> No
     assert stored["clientSecret"] == {"sha256": hashlib.sha256(b"CANARY-admin").hexdigest()}
 
 
-def test_requests_log_redacts_bodies_and_includes_token_requests(
-        emulator: EmulatorHandle) -> None:
+def test_requests_log_redacts_bodies_and_includes_token_requests(emulator: EmulatorHandle) -> None:
     with emulator.graph() as graph:
         graph.post(COLLECTION, json=SOCIAL)
         graph.get(COLLECTION, params={"$select": "id"})
@@ -89,18 +98,38 @@ def test_requests_log_redacts_bodies_and_includes_token_requests(
 
 
 def test_requests_log_redacts_other_credentials_too(emulator: EmulatorHandle) -> None:
-    httpx.put(f"{emulator.base_url}/secrets/probe", json={"value": "CANARY-vault"},
-              verify=emulator.ssl_context())
+    httpx.put(
+        f"{emulator.base_url}/secrets/probe",
+        json={"value": "CANARY-vault"},
+        verify=emulator.ssl_context(),
+    )
     entry = emulator.admin.requests()[-1]
     assert entry["path"] == "/secrets/probe"
     assert entry["body"]["value"] == {"sha256": hashlib.sha256(b"CANARY-vault").hexdigest()}
 
 
 def test_faults_endpoints(emulator: EmulatorHandle) -> None:
-    added = emulator.admin.add_fault(method="get", path="x", nth=2, count=3, when="after",
-                                     status=504, retry_after=1.5, delay_ms=1)
-    assert added == {"id": added["id"], "method": "GET", "path": "x", "nth": 2, "count": 3,
-                     "when": "after", "status": 504, "retryAfter": 1.5, "delayMs": 1}
+    added = emulator.admin.add_fault(
+        method="get",
+        path="x",
+        nth=2,
+        count=3,
+        when="after",
+        status=504,
+        retry_after=1.5,
+        delay_ms=1,
+    )
+    assert added == {
+        "id": added["id"],
+        "method": "GET",
+        "path": "x",
+        "nth": 2,
+        "count": 3,
+        "when": "after",
+        "status": 504,
+        "retryAfter": 1.5,
+        "delayMs": 1,
+    }
     assert emulator.admin.faults()[0]["matched"] == 0
     emulator.admin.clear_faults()
     assert emulator.admin.faults() == []
@@ -108,8 +137,9 @@ def test_faults_endpoints(emulator: EmulatorHandle) -> None:
 
 def test_latency_applies_once_per_http_request(emulator: EmulatorHandle) -> None:
     emulator.admin.set_latency(250)
-    requests = [{"id": str(n), "method": "GET", "url": "/identity/identityProviders"}
-                for n in range(6)]
+    requests = [
+        {"id": str(n), "method": "GET", "url": "/identity/identityProviders"} for n in range(6)
+    ]
     with emulator.graph() as graph:
         started = time.monotonic()
         assert graph.get(COLLECTION).status_code == 200
@@ -124,8 +154,7 @@ def test_latency_applies_once_per_http_request(emulator: EmulatorHandle) -> None
 
 def test_rate_limit_endpoint(emulator: EmulatorHandle) -> None:
     assert emulator.admin.call("GET", "/rate-limit") == {"off": True}
-    assert emulator.admin.set_rate_limit(30) == {"perMinute": 30, "perApp": 20,
-                                                 "windowSeconds": 60}
+    assert emulator.admin.set_rate_limit(30) == {"perMinute": 30, "perApp": 20, "windowSeconds": 60}
     assert emulator.admin.set_rate_limit(30, per_app=5, window_seconds=2)["perApp"] == 5
     assert emulator.admin.set_rate_limit(None) == {"off": True}
     for bad in ({}, {"perMinute": 0}, {"perMinute": "x"}, {"perMinute": 5, "windowSeconds": 0}):
@@ -135,7 +164,8 @@ def test_rate_limit_endpoint(emulator: EmulatorHandle) -> None:
 
 def test_clients_endpoint(emulator: EmulatorHandle) -> None:
     registered = emulator.admin.register_client(
-        {"clientId": "reader-2", "secret": "CANARY-client", "roles": ["IdentityProvider.Read.All"]})
+        {"clientId": "reader-2", "secret": "CANARY-client", "roles": ["IdentityProvider.Read.All"]}
+    )
     assert registered["clientId"] == "reader-2"
     listed = emulator.admin.call("GET", "/clients")["clients"]
     assert "reader-2" in [c["clientId"] for c in listed]
@@ -175,8 +205,13 @@ def test_state_file_survives_a_restart(tmp_path: Path) -> None:
     with running_emulator(**options) as first:
         with first.graph() as graph:
             assert graph.post(COLLECTION, json=SOCIAL).status_code == 201
-        first.admin.seed({"@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
-                          "displayName": "Apple", "certificateData": "CANARY-apple-state"})
+        first.admin.seed(
+            {
+                "@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
+                "displayName": "Apple",
+                "certificateData": "CANARY-apple-state",
+            }
+        )
         tenant = first.tenant
     saved = state.read_text()
     assert "CANARY" not in saved and json.loads(saved)["providers"]

@@ -13,8 +13,13 @@ from idpctl_emulator.faults import Faults, RuleError, parse_rule
 from idpctl_emulator.harness import AdminError, EmulatorHandle
 
 COLLECTION = "/beta/identity/identityProviders"
-SOCIAL = {"@odata.type": "#microsoft.graph.socialIdentityProvider", "displayName": "Google",
-          "identityProviderType": "Google", "clientId": "c", "clientSecret": "CANARY-fault"}
+SOCIAL = {
+    "@odata.type": "#microsoft.graph.socialIdentityProvider",
+    "displayName": "Google",
+    "identityProviderType": "Google",
+    "clientId": "c",
+    "clientSecret": "CANARY-fault",
+}
 
 
 def _created(emu: EmulatorHandle) -> bool:
@@ -23,8 +28,9 @@ def _created(emu: EmulatorHandle) -> bool:
 
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_status_fault(emulator: EmulatorHandle, when: str) -> None:
-    emulator.admin.add_fault(method="POST", path=f"^{COLLECTION}$", when=when, status=503,
-                             retry_after=2)
+    emulator.admin.add_fault(
+        method="POST", path=f"^{COLLECTION}$", when=when, status=503, retry_after=2
+    )
     with emulator.graph() as graph:
         response = graph.post(COLLECTION, json=SOCIAL)
         assert response.status_code == 503
@@ -78,16 +84,14 @@ def test_delay_fault(emulator: EmulatorHandle, when: str) -> None:
 
 
 def test_delay_after_write_outlasts_client_timeout(emulator: EmulatorHandle) -> None:
-    emulator.admin.add_fault(method="POST", path="identityProviders$", when="after",
-                             delay_ms=1500)
+    emulator.admin.add_fault(method="POST", path="identityProviders$", when="after", delay_ms=1500)
     with emulator.graph(timeout=0.3) as graph, pytest.raises(httpx.TimeoutException):
         graph.post(COLLECTION, json=SOCIAL)
     assert _created(emulator)
 
 
 def test_nth_and_count(emulator: EmulatorHandle) -> None:
-    emulator.admin.add_fault(method="GET", path="identityProviders$", nth=2, count=2,
-                             status=500)
+    emulator.admin.add_fault(method="GET", path="identityProviders$", nth=2, count=2, status=500)
     with emulator.graph() as graph:
         statuses = [graph.get(COLLECTION).status_code for _ in range(5)]
     assert statuses == [200, 500, 500, 200, 200]
@@ -101,14 +105,23 @@ def test_count_minus_one_fires_forever_and_method_filters(emulator: EmulatorHand
         assert graph.get(COLLECTION).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["^/identity/identityProviders$",
-                                  "^/beta/identity/identityProviders$"])
+@pytest.mark.parametrize(
+    "path", ["^/identity/identityProviders$", "^/beta/identity/identityProviders$"]
+)
 def test_batch_items_match_by_their_own_url(emulator: EmulatorHandle, path: str) -> None:
     emulator.admin.add_fault(method="POST", path=path, status=503, retry_after=1)
-    body = {"requests": [
-        {"id": "1", "method": "POST", "url": "/identity/identityProviders",
-         "headers": {"Content-Type": "application/json"}, "body": SOCIAL},
-        {"id": "2", "method": "GET", "url": "/identity/identityProviders"}]}
+    body = {
+        "requests": [
+            {
+                "id": "1",
+                "method": "POST",
+                "url": "/identity/identityProviders",
+                "headers": {"Content-Type": "application/json"},
+                "body": SOCIAL,
+            },
+            {"id": "2", "method": "GET", "url": "/identity/identityProviders"},
+        ]
+    }
     with emulator.graph() as graph:
         response = graph.post("/beta/$batch", json=body)
     assert response.status_code == 200
@@ -119,10 +132,18 @@ def test_batch_items_match_by_their_own_url(emulator: EmulatorHandle, path: str)
 
 
 def test_drop_on_a_batch_item_drops_the_whole_request(emulator: EmulatorHandle) -> None:
-    emulator.admin.add_fault(method="POST", path="identityProviders$", when="after",
-                             action="drop")
-    body = {"requests": [{"id": "1", "method": "POST", "url": "/identity/identityProviders",
-                          "headers": {"Content-Type": "application/json"}, "body": SOCIAL}]}
+    emulator.admin.add_fault(method="POST", path="identityProviders$", when="after", action="drop")
+    body = {
+        "requests": [
+            {
+                "id": "1",
+                "method": "POST",
+                "url": "/identity/identityProviders",
+                "headers": {"Content-Type": "application/json"},
+                "body": SOCIAL,
+            }
+        ]
+    }
     with emulator.graph() as graph, pytest.raises(httpx.TransportError):
         graph.post("/beta/$batch", json=body)
     assert _created(emulator)
@@ -145,11 +166,19 @@ def test_faults_apply_to_the_token_endpoint(emulator: EmulatorHandle) -> None:
 
 
 def test_bad_rules_are_refused(emulator: EmulatorHandle) -> None:
-    for rule in ({"method": "GET"}, {"path": "("}, {"path": "x", "when": "during"},
-                 {"path": "x", "action": "explode"}, {"path": "x", "nth": 0},
-                 {"path": "x", "status": 700}, {"path": "x", "status": 204},
-                 {"path": "x", "bogus": 1}, {"path": "x", "count": 0},
-                 {"path": "x", "delayMs": -1}, {"path": "x", "retryAfter": "soon"}):
+    for rule in (
+        {"method": "GET"},
+        {"path": "("},
+        {"path": "x", "when": "during"},
+        {"path": "x", "action": "explode"},
+        {"path": "x", "nth": 0},
+        {"path": "x", "status": 700},
+        {"path": "x", "status": 204},
+        {"path": "x", "bogus": 1},
+        {"path": "x", "count": 0},
+        {"path": "x", "delayMs": -1},
+        {"path": "x", "retryAfter": "soon"},
+    ):
         with pytest.raises(AdminError, match="400"):
             emulator.admin.add_fault(**rule)
 
@@ -157,7 +186,12 @@ def test_bad_rules_are_refused(emulator: EmulatorHandle) -> None:
 def test_parse_rule_defaults_and_oldest_rule_wins() -> None:
     rule = parse_rule(1, {"path": "x"})
     assert (rule.method, rule.nth, rule.count, rule.when, rule.answers_status) == (
-        "*", 1, 1, "before", 503)
+        "*",
+        1,
+        1,
+        "before",
+        503,
+    )
     assert parse_rule(2, {"path": "x", "delayMs": 5}).answers_status is None
     with pytest.raises(RuleError):
         parse_rule(3, ["not", "a", "rule"])

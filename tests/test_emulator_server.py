@@ -13,39 +13,70 @@ import pytest
 from idpctl_emulator.harness import EmulatorHandle
 
 PROVIDERS = "/identity/identityProviders"
-CLAIMS = {"userId": "sub", "displayName": "name", "givenName": "given_name",
-          "surname": "family_name", "email": "email"}
+CLAIMS = {
+    "userId": "sub",
+    "displayName": "name",
+    "givenName": "given_name",
+    "surname": "family_name",
+    "email": "email",
+}
 
 BODIES: dict[str, dict[str, Any]] = {
-    "social": {"@odata.type": "#microsoft.graph.socialIdentityProvider",
-               "displayName": "Google", "identityProviderType": "Google",
-               "clientId": "google-client", "clientSecret": "CANARY-social"},
-    "apple": {"@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
-              "displayName": "Sign in with Apple", "developerId": "TEAM1",
-              "serviceId": "com.contoso.app", "keyId": "KEY1",
-              "certificateData": "CANARY-apple"},
-    "b2coidc": {"@odata.type": "#microsoft.graph.openIdConnectIdentityProvider",
-                "displayName": "Contoso", "clientId": "contoso-client",
-                "clientSecret": "CANARY-b2c", "claimsMapping": CLAIMS, "domainHint": "contoso",
-                "metadataUrl": "https://idp.contoso.com/.well-known/openid-configuration",
-                "responseMode": "form_post", "responseType": "code", "scope": "openid"},
-    "oidc": {"@odata.type": "#microsoft.graph.oidcIdentityProvider",
-             "displayName": "Contoso IdP", "clientId": "contoso-client",
-             "issuer": "https://idp.contoso.com/t/v2.0/",
-             "wellKnownEndpoint": "https://idp.contoso.com/t/v2.0/.well-known/openid-configuration",
-             "responseType": "code", "scope": "openid profile email",
-             "clientAuthentication": {
-                 "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-                 "clientSecret": "CANARY-oidc"},
-             "inboundClaimMapping": {"sub": "sub", "name": "name", "email": "email"}},
+    "social": {
+        "@odata.type": "#microsoft.graph.socialIdentityProvider",
+        "displayName": "Google",
+        "identityProviderType": "Google",
+        "clientId": "google-client",
+        "clientSecret": "CANARY-social",
+    },
+    "apple": {
+        "@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
+        "displayName": "Sign in with Apple",
+        "developerId": "TEAM1",
+        "serviceId": "com.contoso.app",
+        "keyId": "KEY1",
+        "certificateData": "CANARY-apple",
+    },
+    "b2coidc": {
+        "@odata.type": "#microsoft.graph.openIdConnectIdentityProvider",
+        "displayName": "Contoso",
+        "clientId": "contoso-client",
+        "clientSecret": "CANARY-b2c",
+        "claimsMapping": CLAIMS,
+        "domainHint": "contoso",
+        "metadataUrl": "https://idp.contoso.com/.well-known/openid-configuration",
+        "responseMode": "form_post",
+        "responseType": "code",
+        "scope": "openid",
+    },
+    "oidc": {
+        "@odata.type": "#microsoft.graph.oidcIdentityProvider",
+        "displayName": "Contoso IdP",
+        "clientId": "contoso-client",
+        "issuer": "https://idp.contoso.com/t/v2.0/",
+        "wellKnownEndpoint": "https://idp.contoso.com/t/v2.0/.well-known/openid-configuration",
+        "responseType": "code",
+        "scope": "openid profile email",
+        "clientAuthentication": {
+            "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+            "clientSecret": "CANARY-oidc",
+        },
+        "inboundClaimMapping": {"sub": "sub", "name": "name", "email": "email"},
+    },
 }
 # which bodies each tenant kind accepts on /beta (GRAPH.md 2.1)
-KINDS = {"workforce": ("social",), "b2c": ("social", "apple", "b2coidc"),
-         "external": ("social", "apple", "oidc")}
-PATCHES = {"social": {"displayName": "Google 2"}, "apple": {"keyId": "KEY2"},
-           "b2coidc": {"responseType": "id_token"}, "oidc": {"displayName": "Contoso 2"}}
-SECRET_FIELDS = {"social": "clientSecret", "apple": "certificateData",
-                 "b2coidc": "clientSecret"}
+KINDS = {
+    "workforce": ("social",),
+    "b2c": ("social", "apple", "b2coidc"),
+    "external": ("social", "apple", "oidc"),
+}
+PATCHES = {
+    "social": {"displayName": "Google 2"},
+    "apple": {"keyId": "KEY2"},
+    "b2coidc": {"responseType": "id_token"},
+    "oidc": {"displayName": "Contoso 2"},
+}
+SECRET_FIELDS = {"social": "clientSecret", "apple": "certificateData", "b2coidc": "clientSecret"}
 
 
 def _error(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -105,8 +136,11 @@ def test_v1_serves_social_and_external_oidc(emulator: EmulatorHandle) -> None:
         assert oidc.status_code == 201, oidc.text
         v1_ids = [i["id"] for i in graph.get(f"/v1.0{PROVIDERS}").json()["value"]]
         assert oidc.json()["id"] in v1_ids and created.json()["id"] in v1_ids
-        assert graph.get(f"/v1.0{PROVIDERS}").json()["@odata.context"].startswith(
-            f"{emulator.base_url}/v1.0/$metadata")
+        assert (
+            graph.get(f"/v1.0{PROVIDERS}")
+            .json()["@odata.context"]
+            .startswith(f"{emulator.base_url}/v1.0/$metadata")
+        )
 
 
 def test_paging_follows_next_link(emulator_factory: Any) -> None:
@@ -155,8 +189,14 @@ def test_error_shape_request_id_and_client_request_id(emulator: EmulatorHandle) 
         assert response.headers["client-request-id"] == mine
         _error(graph.put(f"/beta{PROVIDERS}", json={}), 405)
         _error(graph.get("/beta/identity/nothing"), 400)
-        _error(graph.post(f"/beta{PROVIDERS}", content=b"{not json",
-                          headers={"Content-Type": "application/json"}), 400)
+        _error(
+            graph.post(
+                f"/beta{PROVIDERS}",
+                content=b"{not json",
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+        )
         ok = graph.get(f"/beta{PROVIDERS}")
         assert ok.headers["request-id"] != response.headers["request-id"]
 
@@ -173,8 +213,9 @@ def test_missing_invalid_and_underprivileged_tokens(emulator: EmulatorHandle) ->
     url = f"{emulator.base_url}/beta{PROVIDERS}"
     _error(httpx.get(url, verify=verify), 401)
     _error(httpx.get(url, verify=verify, headers={"Authorization": "Bearer nope"}), 401)
-    emulator.admin.register_client({"clientId": "reader", "secret": "CANARY-reader",
-                                    "roles": ["IdentityProvider.Read.All"]})
+    emulator.admin.register_client(
+        {"clientId": "reader", "secret": "CANARY-reader", "roles": ["IdentityProvider.Read.All"]}
+    )
     reader = emulator.token(client_id="reader", client_secret="CANARY-reader")
     with emulator.graph(token=reader) as graph:
         assert graph.get(f"/beta{PROVIDERS}").status_code == 200
@@ -189,8 +230,12 @@ def test_msal_client_credentials_against_the_emulator(emulator: EmulatorHandle) 
     session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
     session.verify = emulator.ca_path
     app = msal.ConfidentialClientApplication(
-        emulator.client_id, client_credential=emulator.client_secret,
-        authority=emulator.authority, http_client=session, instance_discovery=False)
+        emulator.client_id,
+        client_credential=emulator.client_secret,
+        authority=emulator.authority,
+        http_client=session,
+        instance_discovery=False,
+    )
     result = app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
     assert "access_token" in result, result.get("error_description")
     with emulator.graph(token=result["access_token"]) as graph:
@@ -200,8 +245,10 @@ def test_msal_client_credentials_against_the_emulator(emulator: EmulatorHandle) 
 def test_tenant_and_app_budgets_answer_429_with_retry_after(emulator_factory: Any) -> None:
     emu = emulator_factory(rate_limit=6, per_app=4)
     emu.admin.register_client({"clientId": "second", "secret": "CANARY-second"})
-    with emu.graph() as first, emu.graph(token=emu.token(client_id="second",
-                                                         client_secret="CANARY-second")) as b:
+    with (
+        emu.graph() as first,
+        emu.graph(token=emu.token(client_id="second", client_secret="CANARY-second")) as b,
+    ):
         assert [first.get(f"/beta{PROVIDERS}").status_code for _ in range(4)] == [200] * 4
         app_limited = first.get(f"/beta{PROVIDERS}")
         _error(app_limited, 429)
@@ -286,8 +333,10 @@ def test_unreadable_requests_get_graphs_error_shape(emulator: EmulatorHandle) ->
     import socket
 
     host, port = emulator.base_url.removeprefix("https://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as raw, \
-            emulator.ssl_context().wrap_socket(raw, server_hostname=host) as tls:
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        emulator.ssl_context().wrap_socket(raw, server_hostname=host) as tls,
+    ):
         tls.sendall(b"BREW /beta HTTP/1.1\r\nHost: x\r\n\r\n")
         reply = b""
         while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):

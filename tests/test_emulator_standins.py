@@ -32,8 +32,11 @@ def admin(emu: Emu, method: str, path: str, body: Any = None) -> wire.Response: 
 
 def github_token(emu: Emu, **params: str) -> httpx.Response:  # noqa: F811
     settings = admin(emu, "GET", "/_emulator/github").json()
-    return emu.http.get(settings["requestUrl"], params=params,
-                        headers={"Authorization": f"Bearer {settings['requestToken']}"})
+    return emu.http.get(
+        settings["requestUrl"],
+        params=params,
+        headers={"Authorization": f"Bearer {settings['requestToken']}"},
+    )
 
 
 def test_github_issuer_metadata_and_token(emu: Emu) -> None:  # noqa: F811
@@ -48,8 +51,9 @@ def test_github_issuer_metadata_and_token(emu: Emu) -> None:  # noqa: F811
     assert claims["exp"] - claims["iat"] <= 600
     default_aud = claims_of(github_token(emu).json()["value"])["aud"]
     assert default_aud == "https://github.com/contoso"
-    env = claims_of(github_token(emu, subject="repo:contoso/idp-config:environment:prod")
-                    .json()["value"])
+    env = claims_of(
+        github_token(emu, subject="repo:contoso/idp-config:environment:prod").json()["value"]
+    )
     assert env["environment"] == "prod"
 
 
@@ -71,26 +75,42 @@ def test_github_federation_through_real_msal(emu: Emu) -> None:  # noqa: F811
     assert emu.graph(result["access_token"]).status_code == 200
     pr = github_token(emu, audience=EXCHANGE, subject="repo:contoso/idp-config:pull_request")
     refused = emu.post_token(
-        client_id=client, client_assertion=pr.json()["value"],
-        client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        client_id=client,
+        client_assertion=pr.json()["value"],
+        client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    )
     assert aadsts(refused) == 700213
 
 
 def test_github_settings_can_be_changed(emu: Emu) -> None:  # noqa: F811
     before = admin(emu, "GET", "/_emulator/github").json()
     try:
-        changed = admin(emu, "PUT", "/_emulator/github",
-                        {"subject": "repo:fabrikam/idp:ref:refs/heads/dev", "lifetimeSeconds": 60,
-                         "claims": {"workflow": "plan"}}).json()
+        changed = admin(
+            emu,
+            "PUT",
+            "/_emulator/github",
+            {
+                "subject": "repo:fabrikam/idp:ref:refs/heads/dev",
+                "lifetimeSeconds": 60,
+                "claims": {"workflow": "plan"},
+            },
+        ).json()
         assert changed["subject"] == "repo:fabrikam/idp:ref:refs/heads/dev"
         claims = claims_of(github_token(emu, audience=EXCHANGE).json()["value"])
         assert claims["sub"] == changed["subject"] and claims["workflow"] == "plan"
         assert claims["exp"] - claims["iat"] == 60
         assert admin(emu, "PUT", "/_emulator/github", {"lifetimeSeconds": 0}).status == 400
     finally:
-        admin(emu, "PUT", "/_emulator/github",
-              {"subject": before["subject"], "lifetimeSeconds": before["lifetimeSeconds"],
-               "claims": {}})
+        admin(
+            emu,
+            "PUT",
+            "/_emulator/github",
+            {
+                "subject": before["subject"],
+                "lifetimeSeconds": before["lifetimeSeconds"],
+                "claims": {},
+            },
+        )
 
 
 # -- managed identity (App Service protocol) -----------------------------------------------
@@ -121,13 +141,21 @@ def test_system_assigned_identity_through_real_msal(emu: Emu, msi_env: dict) -> 
     assert emu.graph(result["access_token"]).status_code == 200
 
 
-def test_user_assigned_identity_by_client_id_and_resource_id(emu: Emu,  # noqa: F811
-                                                             msi_env: dict) -> None:
+def test_user_assigned_identity_by_client_id_and_resource_id(
+    emu: Emu,  # noqa: F811
+    msi_env: dict,
+) -> None:
     mi_id = str(uuid.uuid4())
-    arm_id = "/subscriptions/0000/resourceGroups/ci/providers/Microsoft.ManagedIdentity/" \
-             "userAssignedIdentities/idpctl"
-    emu.register(clientId=mi_id, managedIdentity="user", resourceId=arm_id,
-                 roles=["IdentityProvider.Read.All"])
+    arm_id = (
+        "/subscriptions/0000/resourceGroups/ci/providers/Microsoft.ManagedIdentity/"
+        "userAssignedIdentities/idpctl"
+    )
+    emu.register(
+        clientId=mi_id,
+        managedIdentity="user",
+        resourceId=arm_id,
+        roles=["IdentityProvider.Read.All"],
+    )
     by_client = mi_token(msal.UserAssignedManagedIdentity(client_id=mi_id))
     claims = claims_of(by_client["access_token"])
     assert claims["appid"] == mi_id and claims["roles"] == ["IdentityProvider.Read.All"]
@@ -137,8 +165,10 @@ def test_user_assigned_identity_by_client_id_and_resource_id(emu: Emu,  # noqa: 
     assert "access_token" not in unknown and "No User Assigned" in unknown["error_description"]
 
 
-def test_managed_identity_endpoint_checks_header_and_version(emu: Emu,  # noqa: F811
-                                                             msi_env: dict) -> None:
+def test_managed_identity_endpoint_checks_header_and_version(
+    emu: Emu,  # noqa: F811
+    msi_env: dict,
+) -> None:
     url = msi_env["endpoint"]
     params = {"api-version": "2019-08-01", "resource": "https://graph.microsoft.com"}
     good = {"X-IDENTITY-HEADER": msi_env["header"]}
@@ -184,7 +214,8 @@ def test_key_vault_challenge_and_token_checks(emu: Emu, vault_token: str) -> Non
     assert missing.status_code == 401
     assert missing.json()["error"]["code"] == "Unauthorized"
     assert missing.headers["WWW-Authenticate"] == (
-        f'Bearer authorization="{emu.base}/{emu.tenant}", resource="https://vault.azure.net"')
+        f'Bearer authorization="{emu.base}/{emu.tenant}", resource="https://vault.azure.net"'
+    )
     client = emu.register(secret="CANARY-kv-graph")
     graph_token = emu.token(client, "CANARY-kv-graph")["access_token"]
     wrong_aud = vault_get(emu, "/secrets/challenge", graph_token)
@@ -194,8 +225,7 @@ def test_key_vault_challenge_and_token_checks(emu: Emu, vault_token: str) -> Non
 
 
 def test_key_vault_forbidden_not_found_and_bad_requests(emu: Emu, vault_token: str) -> None:  # noqa: F811
-    admin(emu, "PUT", "/_emulator/keyvault/secrets/locked", {"value": "CANARY-l",
-                                                              "enabled": False})
+    admin(emu, "PUT", "/_emulator/keyvault/secrets/locked", {"value": "CANARY-l", "enabled": False})
     graph_only = emu.register(secret="CANARY-kv-no", roles=["IdentityProvider.ReadWrite.All"])
     no_role = emu.token(graph_only, "CANARY-kv-no", VAULT)["access_token"]
     forbidden = vault_get(emu, "/secrets/locked", no_role)
@@ -209,8 +239,9 @@ def test_key_vault_forbidden_not_found_and_bad_requests(emu: Emu, vault_token: s
     assert "(name/id) nothing-here " in gone.json()["error"]["message"]
     no_version = vault_get(emu, "/secrets/locked/" + "0" * 32, vault_token)
     assert no_version.status_code == 404
-    no_api = emu.http.get(emu.base + "/secrets/locked",
-                          headers={"Authorization": f"Bearer {vault_token}"})
+    no_api = emu.http.get(
+        emu.base + "/secrets/locked", headers={"Authorization": f"Bearer {vault_token}"}
+    )
     assert no_api.status_code == 400 and no_api.json()["error"]["code"] == "BadParameter"
     bad_seed = admin(emu, "PUT", "/_emulator/keyvault/secrets/x", {"value": 3})
     assert bad_seed.status == 400

@@ -28,35 +28,59 @@ def sha(value: str) -> dict[str, str]:
 
 
 def social(kind: str = "Google", **extra) -> dict:
-    return {"@odata.type": "#microsoft.graph.socialIdentityProvider",
-            "displayName": f"{kind} login", "identityProviderType": kind,
-            "clientId": "social-client", "clientSecret": SECRET, **extra}
+    return {
+        "@odata.type": "#microsoft.graph.socialIdentityProvider",
+        "displayName": f"{kind} login",
+        "identityProviderType": kind,
+        "clientId": "social-client",
+        "clientSecret": SECRET,
+        **extra,
+    }
 
 
 def apple(**extra) -> dict:
-    return {"@odata.type": "microsoft.graph.appleManagedIdentityProvider",
-            "displayName": "Sign in with Apple", "developerId": "TEAM123", "serviceId":
-            "com.contoso.app", "keyId": "KEY123", "certificateData": SECRET, **extra}
+    return {
+        "@odata.type": "microsoft.graph.appleManagedIdentityProvider",
+        "displayName": "Sign in with Apple",
+        "developerId": "TEAM123",
+        "serviceId": "com.contoso.app",
+        "keyId": "KEY123",
+        "certificateData": SECRET,
+        **extra,
+    }
 
 
 def b2c_oidc(**extra) -> dict:
-    return {"@odata.type": "microsoft.graph.openIdConnectIdentityProvider",
-            "displayName": "Contoso IdP", "clientId": "b2c-client", "clientSecret": SECRET,
-            "claimsMapping": {"userId": "sub", "displayName": "name", "email": "email"},
-            "metadataUrl": "https://idp.contoso.com/.well-known/openid-configuration",
-            "responseMode": "form_post", "responseType": "code", "scope": "openid profile",
-            **extra}
+    return {
+        "@odata.type": "microsoft.graph.openIdConnectIdentityProvider",
+        "displayName": "Contoso IdP",
+        "clientId": "b2c-client",
+        "clientSecret": SECRET,
+        "claimsMapping": {"userId": "sub", "displayName": "name", "email": "email"},
+        "metadataUrl": "https://idp.contoso.com/.well-known/openid-configuration",
+        "responseMode": "form_post",
+        "responseType": "code",
+        "scope": "openid profile",
+        **extra,
+    }
 
 
 def oidc(**extra) -> dict:
-    return {"@odata.type": "#microsoft.graph.oidcIdentityProvider", "displayName": "Contoso",
-            "clientId": "ext-client", "issuer": "https://idp.contoso.com/t/v2.0/",
-            "wellKnownEndpoint": "https://idp.contoso.com/t/v2.0/.well-known/openid-configuration",
-            "responseType": "code", "scope": "openid profile email",
-            "clientAuthentication": {
-                "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-                "clientSecret": SECRET},
-            "inboundClaimMapping": {"sub": "sub", "email": "email", "name": "name"}, **extra}
+    return {
+        "@odata.type": "#microsoft.graph.oidcIdentityProvider",
+        "displayName": "Contoso",
+        "clientId": "ext-client",
+        "issuer": "https://idp.contoso.com/t/v2.0/",
+        "wellKnownEndpoint": "https://idp.contoso.com/t/v2.0/.well-known/openid-configuration",
+        "responseType": "code",
+        "scope": "openid profile email",
+        "clientAuthentication": {
+            "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+            "clientSecret": SECRET,
+        },
+        "inboundClaimMapping": {"sub": "sub", "email": "email", "name": "name"},
+        **extra,
+    }
 
 
 def without(body: dict, name: str) -> dict:
@@ -91,9 +115,16 @@ def expect(status: int, code: str, call, *args, **kwargs) -> GraphFault:
 
 # ---- types, tenant kinds, versions ---------------------------------------------------------
 
-@pytest.mark.parametrize("odata", [
-    "#microsoft.graph.socialIdentityProvider", "microsoft.graph.socialIdentityProvider",
-    "#Microsoft.Graph.SOCIALIDENTITYPROVIDER", "microsoft.graph.socialidentityprovider"])
+
+@pytest.mark.parametrize(
+    "odata",
+    [
+        "#microsoft.graph.socialIdentityProvider",
+        "microsoft.graph.socialIdentityProvider",
+        "#Microsoft.Graph.SOCIALIDENTITYPROVIDER",
+        "microsoft.graph.socialidentityprovider",
+    ],
+)
 def test_odata_type_matched_case_insensitively_with_or_without_hash(odata):
     s = store()
     created = s.create("beta", social(**{"@odata.type": odata}))
@@ -101,8 +132,16 @@ def test_odata_type_matched_case_insensitively_with_or_without_hash(odata):
     assert s.get("beta", "Google-OAUTH")["@odata.type"] == "#microsoft.graph.socialIdentityProvider"
 
 
-@pytest.mark.parametrize("odata", [None, "socialIdentityProvider", "#microsoft.graph.nope",
-                                   "#microsoft.graph.identityProviderBase", 7])
+@pytest.mark.parametrize(
+    "odata",
+    [
+        None,
+        "socialIdentityProvider",
+        "#microsoft.graph.nope",
+        "#microsoft.graph.identityProviderBase",
+        7,
+    ],
+)
 def test_missing_or_unknown_odata_type_is_invalid_request(odata):
     body = social() if odata is None else social(**{"@odata.type": odata})
     if odata is None:
@@ -172,17 +211,58 @@ def test_social_and_apple_work_on_v1(kind):
     expect(404, "itemNotFound", s.get, "v1.0", "Facebook-OAUTH")
 
 
-@pytest.mark.parametrize(("kind", "version", "expected"), [
-    ("workforce", "beta", ["MicrosoftAccount", "EmailOTP", "Facebook", "Google"]),
-    ("b2c", "beta", ["Microsoft", "Google", "Facebook", "Amazon", "LinkedIn", "Weibo", "QQ",
-                     "WeChat", "Twitter", "GitHub", "AppleManaged", "OpenIdConnect"]),
-    ("external", "v1.0", ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged",
-                          "OpenIdConnect"]),
-    ("b2c", "v1.0", ["Microsoft", "Google", "Facebook", "Amazon", "LinkedIn", "Weibo", "QQ",
-                     "WeChat", "Twitter", "GitHub", "AppleManaged", "OpenIdConnect"]),
-    ("external", "beta", ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged",
-                          "OpenIdConnect"]),
-])
+@pytest.mark.parametrize(
+    ("kind", "version", "expected"),
+    [
+        ("workforce", "beta", ["MicrosoftAccount", "EmailOTP", "Facebook", "Google"]),
+        (
+            "b2c",
+            "beta",
+            [
+                "Microsoft",
+                "Google",
+                "Facebook",
+                "Amazon",
+                "LinkedIn",
+                "Weibo",
+                "QQ",
+                "WeChat",
+                "Twitter",
+                "GitHub",
+                "AppleManaged",
+                "OpenIdConnect",
+            ],
+        ),
+        (
+            "external",
+            "v1.0",
+            ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged", "OpenIdConnect"],
+        ),
+        (
+            "b2c",
+            "v1.0",
+            [
+                "Microsoft",
+                "Google",
+                "Facebook",
+                "Amazon",
+                "LinkedIn",
+                "Weibo",
+                "QQ",
+                "WeChat",
+                "Twitter",
+                "GitHub",
+                "AppleManaged",
+                "OpenIdConnect",
+            ],
+        ),
+        (
+            "external",
+            "beta",
+            ["EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged", "OpenIdConnect"],
+        ),
+    ],
+)
 def test_available_provider_types(kind, version, expected):
     assert store(kind).available_provider_types(version) == expected
 
@@ -194,11 +274,15 @@ def test_unknown_version_is_a_programming_error():
 
 # ---- built-ins -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("kind", "ids"), [
-    ("workforce", ["AADSignup-OAUTH", "MSASignup-OAUTH", "EmailOtpSignup-OAUTH"]),
-    ("b2c", []),
-    ("external", ["AADSignup-OAUTH", "EmailOtpSignup-OAUTH", "EmailPassword-OAUTH"]),
-])
+
+@pytest.mark.parametrize(
+    ("kind", "ids"),
+    [
+        ("workforce", ["AADSignup-OAUTH", "MSASignup-OAUTH", "EmailOtpSignup-OAUTH"]),
+        ("b2c", []),
+        ("external", ["AADSignup-OAUTH", "EmailOtpSignup-OAUTH", "EmailPassword-OAUTH"]),
+    ],
+)
 def test_builtins_seeded_per_tenant_kind(kind, ids):
     s = store(kind)
     assert [item["id"] for item in s.list("beta")] == ids
@@ -210,9 +294,17 @@ def test_builtins_seeded_per_tenant_kind(kind, ids):
 
 def test_builtins_are_read_only():
     s = store("workforce")
-    expect(400, "notSupported", s.create, "beta",
-           {"@odata.type": "#microsoft.graph.builtInIdentityProvider",
-            "displayName": "x", "identityProviderType": "EmailOTP"})
+    expect(
+        400,
+        "notSupported",
+        s.create,
+        "beta",
+        {
+            "@odata.type": "#microsoft.graph.builtInIdentityProvider",
+            "displayName": "x",
+            "identityProviderType": "EmailOTP",
+        },
+    )
     expect(400, "notSupported", s.update, "beta", "MSASignup-OAUTH", {"displayName": "x"})
     expect(400, "notSupported", s.delete, "beta", "MSASignup-OAUTH")
     assert s.get("v1.0", "MSASignup-OAUTH")["displayName"] == "MicrosoftAccount"
@@ -220,12 +312,30 @@ def test_builtins_are_read_only():
 
 # ---- social ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("kind", "ok", "refused"), [
-    ("workforce", ["Google", "Facebook"], ["Amazon", "Microsoft", "GitHub"]),
-    ("external", ["Google", "Facebook"], ["LinkedIn", "Twitter"]),
-    ("b2c", ["Microsoft", "Google", "Amazon", "LinkedIn", "Facebook", "GitHub", "Twitter",
-             "Weibo", "QQ", "WeChat"], []),
-])
+
+@pytest.mark.parametrize(
+    ("kind", "ok", "refused"),
+    [
+        ("workforce", ["Google", "Facebook"], ["Amazon", "Microsoft", "GitHub"]),
+        ("external", ["Google", "Facebook"], ["LinkedIn", "Twitter"]),
+        (
+            "b2c",
+            [
+                "Microsoft",
+                "Google",
+                "Amazon",
+                "LinkedIn",
+                "Facebook",
+                "GitHub",
+                "Twitter",
+                "Weibo",
+                "QQ",
+                "WeChat",
+            ],
+            [],
+        ),
+    ],
+)
 def test_social_types_per_tenant_kind_and_ids(kind, ok, refused):
     s = store(kind)
     for name in ok:
@@ -247,15 +357,24 @@ def test_one_provider_per_social_type():
     s.create("beta", social("Facebook"))
 
 
-@pytest.mark.parametrize("name", ["displayName", "identityProviderType", "clientId",
-                                  "clientSecret"])
+@pytest.mark.parametrize(
+    "name", ["displayName", "identityProviderType", "clientId", "clientSecret"]
+)
 def test_social_required_properties(name):
     expect(400, "invalidRequest", store().create, "beta", without(social(), name))
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("clientId", 5), ("clientSecret", ["x"]), ("displayName", None), ("clientSecret", None),
-    ("displayName", {"a": 1}), ("clientId", "  ")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("clientId", 5),
+        ("clientSecret", ["x"]),
+        ("displayName", None),
+        ("clientSecret", None),
+        ("displayName", {"a": 1}),
+        ("clientId", "  "),
+    ],
+)
 def test_social_type_errors(name, value):
     err = expect(400, "invalidRequest", store().create, "beta", social(**{name: value}))
     assert name in err.message
@@ -278,6 +397,7 @@ def test_social_create_echoes_secret_and_reads_mask():
 
 # ---- Apple -----------------------------------------------------------------------------------
 
+
 def test_apple_singleton_id_and_mask():
     s = store("b2c")
     created = s.create("beta", apple())
@@ -287,13 +407,15 @@ def test_apple_singleton_id_and_mask():
     expect(409, "nameAlreadyExists", s.create, "beta", apple(displayName="Apple 2"))
 
 
-@pytest.mark.parametrize("name", ["displayName", "developerId", "serviceId", "keyId",
-                                  "certificateData"])
+@pytest.mark.parametrize(
+    "name", ["displayName", "developerId", "serviceId", "keyId", "certificateData"]
+)
 def test_apple_required_properties(name):
     expect(400, "invalidRequest", store("external").create, "beta", without(apple(), name))
 
 
 # ---- B2C custom OIDC -------------------------------------------------------------------------
+
 
 def test_b2c_oidc_id_defaults_and_masks():
     s = store("b2c")
@@ -303,35 +425,59 @@ def test_b2c_oidc_id_defaults_and_masks():
     assert created["domainHint"] == ""
     got = s.get("beta", created["id"])
     assert got["clientSecret"] == "******"
-    assert got["claimsMapping"] == {"userId": "sub", "displayName": "name", "givenName": None,
-                                    "surname": None, "email": "email"}
+    assert got["claimsMapping"] == {
+        "userId": "sub",
+        "displayName": "name",
+        "givenName": None,
+        "surname": None,
+        "email": "email",
+    }
     expect(409, "nameAlreadyExists", s.create, "beta", b2c_oidc())
     assert s.create("beta", b2c_oidc(clientId="other"))["id"] == "ContosoIdP-OIDC-other"
 
 
-@pytest.mark.parametrize("name", ["displayName", "clientId", "claimsMapping", "metadataUrl",
-                                  "responseMode", "responseType", "scope"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "displayName",
+        "clientId",
+        "claimsMapping",
+        "metadataUrl",
+        "responseMode",
+        "responseType",
+        "scope",
+    ],
+)
 def test_b2c_oidc_required_properties(name):
     expect(400, "invalidRequest", store("b2c").create, "beta", without(b2c_oidc(), name))
 
 
-@pytest.mark.parametrize(("extra", "code"), [
-    ({"responseType": "token"}, "notSupported"),
-    ({"responseType": "code id_token"}, "invalidRequest"),
-    ({"responseMode": "fragment"}, "invalidRequest"),
-    ({"scope": "profile email"}, "invalidRequest"),
-    ({"scope": "openidx"}, "invalidRequest"),
-    ({"metadataUrl": "https://idp.contoso.com/metadata"}, "invalidRequest"),
-    ({"metadataUrl": "http://idp.contoso.com/.well-known/openid-configuration"},
-     "invalidRequest"),
-    ({"metadataUrl": "https://idp.contoso.com/.well-known/openid-configuration?x=1"},
-     "invalidRequest"),
-    ({"claimsMapping": {"userId": "sub"}}, "invalidRequest"),
-    ({"claimsMapping": {"userId": "sub", "displayName": "name", "phone": "p"}},
-     "invalidRequest"),
-    ({"claimsMapping": "sub"}, "invalidRequest"),
-    ({"domainHint": 3}, "invalidRequest"),
-])
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"responseType": "token"}, "notSupported"),
+        ({"responseType": "code id_token"}, "invalidRequest"),
+        ({"responseMode": "fragment"}, "invalidRequest"),
+        ({"scope": "profile email"}, "invalidRequest"),
+        ({"scope": "openidx"}, "invalidRequest"),
+        ({"metadataUrl": "https://idp.contoso.com/metadata"}, "invalidRequest"),
+        (
+            {"metadataUrl": "http://idp.contoso.com/.well-known/openid-configuration"},
+            "invalidRequest",
+        ),
+        (
+            {"metadataUrl": "https://idp.contoso.com/.well-known/openid-configuration?x=1"},
+            "invalidRequest",
+        ),
+        ({"claimsMapping": {"userId": "sub"}}, "invalidRequest"),
+        (
+            {"claimsMapping": {"userId": "sub", "displayName": "name", "phone": "p"}},
+            "invalidRequest",
+        ),
+        ({"claimsMapping": "sub"}, "invalidRequest"),
+        ({"domainHint": 3}, "invalidRequest"),
+    ],
+)
 def test_b2c_oidc_value_rules(extra, code):
     expect(400, code, store("b2c").create, "beta", b2c_oidc(**extra))
 
@@ -349,8 +495,11 @@ def test_b2c_oidc_secret_required_only_for_code():
 
 def test_b2c_claims_mapping_accepts_its_odata_type_and_drops_it():
     s = store("b2c")
-    mapping = {"@odata.type": "#microsoft.graph.claimsMapping", "userId": "oid",
-               "displayName": "name"}
+    mapping = {
+        "@odata.type": "#microsoft.graph.claimsMapping",
+        "userId": "oid",
+        "displayName": "name",
+    }
     created = s.create("beta", b2c_oidc(claimsMapping=mapping))
     assert "@odata.type" not in s.get("beta", created["id"])["claimsMapping"]
     bad = dict(mapping, **{"@odata.type": "#microsoft.graph.other"})
@@ -359,38 +508,65 @@ def test_b2c_claims_mapping_accepts_its_odata_type_and_drops_it():
 
 # ---- External ID custom OIDC -----------------------------------------------------------------
 
+
 def test_oidc_guid_id_and_masks():
     s = store("external")
     created = s.create("beta", oidc())
     assert GUID.match(created["id"])
     assert created["clientAuthentication"] == {
-        "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": "*****"}
+        "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+        "clientSecret": "*****",
+    }
     got = s.get("beta", created["id"])
     assert got["clientAuthentication"]["clientSecret"] == "***********"
     assert got["inboundClaimMapping"]["email"] == "email"
     assert got["inboundClaimMapping"]["phone_number"] is None
 
 
-@pytest.mark.parametrize("name", ["displayName", "clientId", "issuer", "wellKnownEndpoint",
-                                  "responseType", "scope", "clientAuthentication",
-                                  "inboundClaimMapping"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "displayName",
+        "clientId",
+        "issuer",
+        "wellKnownEndpoint",
+        "responseType",
+        "scope",
+        "clientAuthentication",
+        "inboundClaimMapping",
+    ],
+)
 def test_oidc_required_properties(name):
     expect(400, "invalidRequest", store().create, "beta", without(oidc(), name))
 
 
-@pytest.mark.parametrize("value", [
-    "http://idp.contoso.com/v2.0", "HTTPS://idp.contoso.com/v2.0", "https://idp.contoso.com/?a=1",
-    "https://idp.contoso.com/v2.0#frag", "https://login.microsoftonline.com/t/v2.0",
-    "https://sts.MicrosoftOnline.com/t/", "idp.contoso.com", "https://", ""])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://idp.contoso.com/v2.0",
+        "HTTPS://idp.contoso.com/v2.0",
+        "https://idp.contoso.com/?a=1",
+        "https://idp.contoso.com/v2.0#frag",
+        "https://login.microsoftonline.com/t/v2.0",
+        "https://sts.MicrosoftOnline.com/t/",
+        "idp.contoso.com",
+        "https://",
+        "",
+    ],
+)
 def test_oidc_issuer_rules(value):
     expect(400, "invalidRequest", store().create, "beta", oidc(issuer=value))
 
 
-@pytest.mark.parametrize("value", [
-    "https://idp.contoso.com/v2.0/openid-configuration",
-    "http://idp.contoso.com/.well-known/openid-configuration",
-    "https://idp.contoso.com/.well-known/openid-configuration#x",
-    "https://idp.contoso.com/?q=.well-known/openid-configuration"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://idp.contoso.com/v2.0/openid-configuration",
+        "http://idp.contoso.com/.well-known/openid-configuration",
+        "https://idp.contoso.com/.well-known/openid-configuration#x",
+        "https://idp.contoso.com/?q=.well-known/openid-configuration",
+    ],
+)
 def test_oidc_well_known_endpoint_rules(value):
     expect(400, "invalidRequest", store().create, "beta", oidc(wellKnownEndpoint=value))
 
@@ -400,66 +576,100 @@ def test_oidc_well_known_endpoint_query_allowed():
     assert store().create("beta", oidc(wellKnownEndpoint=url))["wellKnownEndpoint"] == url
 
 
-@pytest.mark.parametrize(("extra", "code"), [
-    ({"responseType": "id_token"}, "notSupported"),
-    ({"responseType": "token"}, "notSupported"),
-    ({"responseType": "Code"}, "invalidRequest"),
-    ({"responseType": ["code"]}, "invalidRequest"),
-    ({"scope": "profile email"}, "invalidRequest"),
-    ({"supportedTenantTypes": "String"}, "invalidRequest"),
-])
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"responseType": "id_token"}, "notSupported"),
+        ({"responseType": "token"}, "notSupported"),
+        ({"responseType": "Code"}, "invalidRequest"),
+        ({"responseType": ["code"]}, "invalidRequest"),
+        ({"scope": "profile email"}, "invalidRequest"),
+        ({"supportedTenantTypes": "String"}, "invalidRequest"),
+    ],
+)
 def test_oidc_value_rules(extra, code):
     expect(400, code, store().create, "beta", oidc(**extra))
 
 
-@pytest.mark.parametrize("auth", [
-    {"clientSecret": SECRET},
-    {"@odata.type": "#microsoft.graph.oidcClientAuthentication", "clientSecret": SECRET},
-    {"@odata.type": "#microsoft.graph.clientSecretBasic", "clientSecret": SECRET},
-    {"@odata.type": "#microsoft.graph.oidcClientSecretAuthentication"},
-    {"@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": ""},
-    {"@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": 5},
-    {"@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication",
-     "clientSecret": SECRET},
-    "client_secret_post",
-])
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"clientSecret": SECRET},
+        {"@odata.type": "#microsoft.graph.oidcClientAuthentication", "clientSecret": SECRET},
+        {"@odata.type": "#microsoft.graph.clientSecretBasic", "clientSecret": SECRET},
+        {"@odata.type": "#microsoft.graph.oidcClientSecretAuthentication"},
+        {"@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": ""},
+        {"@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": 5},
+        {
+            "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication",
+            "clientSecret": SECRET,
+        },
+        "client_secret_post",
+    ],
+)
 def test_oidc_client_authentication_shapes_refused(auth):
     expect(400, "invalidRequest", store().create, "beta", oidc(clientAuthentication=auth))
 
 
 def test_oidc_private_key_jwt_and_odd_casing_accepted():
     s = store()
-    created = s.create("beta", oidc(clientAuthentication={
-        "@odata.type": "microsoft.graph.OIDCPrivateJwtKeyClientAuthentication"}))
+    created = s.create(
+        "beta",
+        oidc(
+            clientAuthentication={
+                "@odata.type": "microsoft.graph.OIDCPrivateJwtKeyClientAuthentication"
+            }
+        ),
+    )
     assert created["clientAuthentication"] == {
-        "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"}
-    casing = {"@odata.type": "#microsoft.graph.OIDCClientSecretAuthentication",
-              "clientSecret": SECRET}
-    assert s.create("beta", oidc(clientAuthentication=casing))["clientAuthentication"][
-        "@odata.type"] == "#microsoft.graph.oidcClientSecretAuthentication"
+        "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"
+    }
+    casing = {
+        "@odata.type": "#microsoft.graph.OIDCClientSecretAuthentication",
+        "clientSecret": SECRET,
+    }
+    assert (
+        s.create("beta", oidc(clientAuthentication=casing))["clientAuthentication"]["@odata.type"]
+        == "#microsoft.graph.oidcClientSecretAuthentication"
+    )
 
 
-@pytest.mark.parametrize("mapping", [
-    {"sub": "sub"},
-    {"email": "email", "nickname": "n"},
-    {"email": "email", "name": 3},
-    {"email": "email", "address": {"city": "c"}},
-    {"email": "email", "address": "street"},
-    {"@odata.type": "#microsoft.graph.claimsMapping", "email": "email"},
-    [],
-])
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {"sub": "sub"},
+        {"email": "email", "nickname": "n"},
+        {"email": "email", "name": 3},
+        {"email": "email", "address": {"city": "c"}},
+        {"email": "email", "address": "street"},
+        {"@odata.type": "#microsoft.graph.claimsMapping", "email": "email"},
+        [],
+    ],
+)
 def test_oidc_inbound_claim_mapping_shapes_refused(mapping):
     expect(400, "invalidRequest", store().create, "beta", oidc(inboundClaimMapping=mapping))
 
 
 def test_oidc_inbound_claim_mapping_full_shape():
-    full = {"@odata.type": "#microsoft.graph.oidcInboundClaimMappingOverride",
-            "sub": "sub", "name": "name", "given_name": "given_name",
-            "family_name": "family_name", "email": "email", "email_verified": "email_verified",
-            "phone_number": "phone_number", "phone_number_verified": "phone_number_verified",
-            "address": {"@odata.type": "microsoft.graph.oidcAddressInboundClaims",
-                        "street_address": "street_address", "locality": "locality",
-                        "region": "region", "postal_code": "postal_code", "country": "country"}}
+    full = {
+        "@odata.type": "#microsoft.graph.oidcInboundClaimMappingOverride",
+        "sub": "sub",
+        "name": "name",
+        "given_name": "given_name",
+        "family_name": "family_name",
+        "email": "email",
+        "email_verified": "email_verified",
+        "phone_number": "phone_number",
+        "phone_number_verified": "phone_number_verified",
+        "address": {
+            "@odata.type": "microsoft.graph.oidcAddressInboundClaims",
+            "street_address": "street_address",
+            "locality": "locality",
+            "region": "region",
+            "postal_code": "postal_code",
+            "country": "country",
+        },
+    }
     created = store().create("beta", oidc(inboundClaimMapping=full))
     expected = {k: v for k, v in full.items() if k != "@odata.type"}
     expected["address"] = {k: v for k, v in full["address"].items() if k != "@odata.type"}
@@ -468,15 +678,22 @@ def test_oidc_inbound_claim_mapping_full_shape():
 
 # ---- PATCH -----------------------------------------------------------------------------------
 
+
 def test_patch_is_partial_and_display_name_patchable():
     s = store()
     s.create("beta", social())
     assert s.update("beta", "Google-OAUTH", {"displayName": "New"}) is None
     got = s.get("beta", "Google-OAUTH")
     assert (got["displayName"], got["clientId"], got["identityProviderType"]) == (
-        "New", "social-client", "Google")
-    s.update("beta", "Google-OAUTH", {"@odata.type": "microsoft.graph.SocialIdentityProvider",
-                                      "clientSecret": SECRET2})
+        "New",
+        "social-client",
+        "Google",
+    )
+    s.update(
+        "beta",
+        "Google-OAUTH",
+        {"@odata.type": "microsoft.graph.SocialIdentityProvider", "clientSecret": SECRET2},
+    )
     assert s.dump()["providers"][-1]["clientSecret"] == sha(SECRET2)
 
 
@@ -486,41 +703,71 @@ def test_patch_complex_property_replaced_whole():
     s.update("beta", pid, {"inboundClaimMapping": {"email": "mail"}})
     mapping = s.get("beta", pid)["inboundClaimMapping"]
     assert (mapping["email"], mapping["sub"], mapping["name"]) == ("mail", None, None)
-    s.update("beta", pid, {"clientAuthentication": {
-        "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": SECRET2}})
+    s.update(
+        "beta",
+        pid,
+        {
+            "clientAuthentication": {
+                "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                "clientSecret": SECRET2,
+            }
+        },
+    )
     stored = next(p for p in s.dump()["providers"] if p["id"] == pid)
     assert stored["clientAuthentication"]["clientSecret"] == sha(SECRET2)
     b = store("b2c", readings=Readings(patch="replace"))
-    bid = b.create("beta", b2c_oidc(claimsMapping={"userId": "sub", "displayName": "name",
-                                                   "email": "email", "surname": "sn"}))["id"]
+    bid = b.create(
+        "beta",
+        b2c_oidc(
+            claimsMapping={
+                "userId": "sub",
+                "displayName": "name",
+                "email": "email",
+                "surname": "sn",
+            }
+        ),
+    )["id"]
     b.update("beta", bid, {"claimsMapping": {"userId": "oid", "displayName": "name"}})
-    assert b.get("beta", bid)["claimsMapping"] == {"userId": "oid", "displayName": "name",
-                                                   "givenName": None, "surname": None,
-                                                   "email": None}
+    assert b.get("beta", bid)["claimsMapping"] == {
+        "userId": "oid",
+        "displayName": "name",
+        "givenName": None,
+        "surname": None,
+        "email": None,
+    }
 
 
 def test_patch_claim_mapping_merged_by_default():
     """Reading patch=merge (the default): members not named stay, a null removes one; the
     explicit null idpctl sends for a dropped member works under both readings."""
     s = store()
-    pid = s.create("beta", oidc(inboundClaimMapping={
-        "sub": "sub", "email": "email", "name": "name",
-        "address": {"locality": "city", "country": "country"}}))["id"]
-    s.update("beta", pid, {"inboundClaimMapping": {"email": "mail", "address": {
-        "locality": None}}})
+    pid = s.create(
+        "beta",
+        oidc(
+            inboundClaimMapping={
+                "sub": "sub",
+                "email": "email",
+                "name": "name",
+                "address": {"locality": "city", "country": "country"},
+            }
+        ),
+    )["id"]
+    s.update("beta", pid, {"inboundClaimMapping": {"email": "mail", "address": {"locality": None}}})
     mapping = s.get("beta", pid)["inboundClaimMapping"]
     assert (mapping["email"], mapping["sub"], mapping["name"]) == ("mail", "sub", "name")
     assert (mapping["address"]["locality"], mapping["address"]["country"]) == (None, "country")
     for reading in ("merge", "replace"):
         r = store(readings=Readings(patch=reading))
         rid = r.create("beta", oidc())["id"]
-        r.update("beta", rid, {"inboundClaimMapping": {"sub": "sub", "email": "email",
-                                                       "name": None}})
+        r.update(
+            "beta", rid, {"inboundClaimMapping": {"sub": "sub", "email": "email", "name": None}}
+        )
         assert r.get("beta", rid)["inboundClaimMapping"]["name"] is None, reading
 
 
-@pytest.mark.parametrize(("shape", "expected"), [
-    ("mask", "******"), ("null", None), ("absent", "absent")])
+@pytest.mark.parametrize(
+    ("shape", "expected"), [("mask", "******"), ("null", None), ("absent", "absent")]
+)
 def test_secret_read_back_readings(shape, expected):
     s = store(readings=Readings(secret=shape))
     s.create("beta", social())
@@ -533,31 +780,57 @@ def test_immutable_same_value_reading():
     strict, lenient = store(), store(readings=Readings(immutable="same-ok"))
     for s in (strict, lenient):
         s.create("beta", social())
-    expect(400, "notAllowed", strict.update, "beta", "Google-OAUTH",
-           {"identityProviderType": "Google", "displayName": "G"})
-    lenient.update("beta", "Google-OAUTH", {"identityProviderType": "Google",
-                                            "displayName": "G"})
-    expect(400, "notAllowed", lenient.update, "beta", "Google-OAUTH",
-           {"identityProviderType": "Facebook"})
+    expect(
+        400,
+        "notAllowed",
+        strict.update,
+        "beta",
+        "Google-OAUTH",
+        {"identityProviderType": "Google", "displayName": "G"},
+    )
+    lenient.update("beta", "Google-OAUTH", {"identityProviderType": "Google", "displayName": "G"})
+    expect(
+        400,
+        "notAllowed",
+        lenient.update,
+        "beta",
+        "Google-OAUTH",
+        {"identityProviderType": "Facebook"},
+    )
 
 
 def test_readings_parse_and_refuse_unknown():
     assert Readings.parse(["patch=replace", "secret=absent"]) == Readings(
-        patch="replace", secret="absent")
+        patch="replace", secret="absent"
+    )
     for bad in (["patch"], ["nope=1"], ["patch=sideways"]):
         with pytest.raises(ValueError):
             Readings.parse(bad)
     assert Readings().label() == "default"
 
 
-@pytest.mark.parametrize(("kind", "make", "body"), [
-    ("external", social, {"id": "Other-OAUTH"}),
-    ("external", social, {"identityProviderType": "Facebook"}),
-    ("external", social, {"identityProviderType": "Google"}),
-    ("b2c", b2c_oidc, {"metadataUrl": "https://other.example/.well-known/openid-configuration"}),
-    ("external", oidc, {"clientAuthentication": {
-        "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"}}),
-])
+@pytest.mark.parametrize(
+    ("kind", "make", "body"),
+    [
+        ("external", social, {"id": "Other-OAUTH"}),
+        ("external", social, {"identityProviderType": "Facebook"}),
+        ("external", social, {"identityProviderType": "Google"}),
+        (
+            "b2c",
+            b2c_oidc,
+            {"metadataUrl": "https://other.example/.well-known/openid-configuration"},
+        ),
+        (
+            "external",
+            oidc,
+            {
+                "clientAuthentication": {
+                    "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"
+                }
+            },
+        ),
+    ],
+)
 def test_patch_immutable_properties_refused(kind, make, body):
     s = store(kind)
     pid = s.create("beta", make())["id"]
@@ -568,22 +841,42 @@ def test_patch_immutable_properties_refused(kind, make, body):
 
 def test_patch_client_authentication_private_to_secret_refused():
     s = store()
-    pid = s.create("beta", oidc(clientAuthentication={
-        "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"}))["id"]
-    expect(400, "notAllowed", s.update, "beta", pid, {"clientAuthentication": {
-        "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": SECRET}})
+    pid = s.create(
+        "beta",
+        oidc(
+            clientAuthentication={
+                "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"
+            }
+        ),
+    )["id"]
+    expect(
+        400,
+        "notAllowed",
+        s.update,
+        "beta",
+        pid,
+        {
+            "clientAuthentication": {
+                "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                "clientSecret": SECRET,
+            }
+        },
+    )
 
 
-@pytest.mark.parametrize("body", [
-    {"@odata.type": "#microsoft.graph.socialIdentityProvider", "displayName": "x"},
-    {"@odata.type": "#microsoft.graph.unknown", "displayName": "x"},
-    {},
-    {"@odata.type": "#microsoft.graph.appleManagedIdentityProvider"},
-    {"developerId": None},
-    {"keyId": 5},
-    {"colour": "red"},
-    "displayName=x",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"@odata.type": "#microsoft.graph.socialIdentityProvider", "displayName": "x"},
+        {"@odata.type": "#microsoft.graph.unknown", "displayName": "x"},
+        {},
+        {"@odata.type": "#microsoft.graph.appleManagedIdentityProvider"},
+        {"developerId": None},
+        {"keyId": 5},
+        {"colour": "red"},
+        "displayName=x",
+    ],
+)
 def test_patch_validation(body):
     s = store("b2c")
     s.create("beta", apple())
@@ -593,8 +886,14 @@ def test_patch_validation(body):
 def test_patch_runs_value_rules():
     s = store()
     pid = s.create("beta", oidc())["id"]
-    expect(400, "invalidRequest", s.update, "beta", pid,
-           {"issuer": "https://login.microsoftonline.com/x/v2.0"})
+    expect(
+        400,
+        "invalidRequest",
+        s.update,
+        "beta",
+        pid,
+        {"issuer": "https://login.microsoftonline.com/x/v2.0"},
+    )
     expect(400, "notSupported", s.update, "beta", pid, {"responseType": "id_token"})
     s.update("beta", pid, {"issuer": "https://other.example/v2.0", "scope": "openid"})
     assert s.get("beta", pid)["issuer"] == "https://other.example/v2.0"
@@ -603,8 +902,9 @@ def test_patch_runs_value_rules():
 def test_patch_and_delete_unknown_id_not_found():
     s = store()
     err = expect(404, "itemNotFound", s.update, "beta", "Amazon-OAUTH", {"displayName": "x"})
-    assert err.message == ("IdentityProvider with 'id': 'Amazon-OAUTH' cannot be found in the "
-                           "directory 'tenant-1'.")
+    assert err.message == (
+        "IdentityProvider with 'id': 'Amazon-OAUTH' cannot be found in the directory 'tenant-1'."
+    )
     expect(404, "itemNotFound", s.delete, "beta", "Amazon-OAUTH")
     expect(404, "itemNotFound", s.get, "beta", "Amazon-OAUTH")
     s.create("beta", social())
@@ -620,6 +920,7 @@ def test_delete_then_recreate():
 
 
 # ---- replication delay -----------------------------------------------------------------------
+
 
 def test_replication_delay_hides_new_item_from_get_and_list():
     clock = FakeClock()
@@ -655,14 +956,18 @@ def test_hide_per_id_and_delete_while_hidden():
 
 # ---- $select ---------------------------------------------------------------------------------
 
+
 def test_select_returns_named_properties_plus_id_and_type():
     s = store()
     s.create("beta", social())
     pid = s.create("beta", oidc())["id"]
     items = {i["id"]: i for i in s.list("beta", select=["displayName", "clientSecret"])}
-    assert items["Google-OAUTH"] == {"@odata.type": "#microsoft.graph.socialIdentityProvider",
-                                     "id": "Google-OAUTH", "displayName": "Google login",
-                                     "clientSecret": "******"}
+    assert items["Google-OAUTH"] == {
+        "@odata.type": "#microsoft.graph.socialIdentityProvider",
+        "id": "Google-OAUTH",
+        "displayName": "Google login",
+        "clientSecret": "******",
+    }
     assert set(items[pid]) == {"@odata.type", "id", "displayName"}
     got = s.get("beta", pid, select=["issuer", "clientAuthentication"])
     assert set(got) == {"@odata.type", "id", "issuer", "clientAuthentication"}
@@ -679,13 +984,16 @@ def test_context_url():
     s = store()
     base = "https://127.0.0.1:8443/"
     assert s.context_url("beta", base) == (
-        "https://127.0.0.1:8443/beta/$metadata#identity/identityProviders")
+        "https://127.0.0.1:8443/beta/$metadata#identity/identityProviders"
+    )
     assert s.context_url("v1.0", base, select=["displayName", "id"]) == (
-        "https://127.0.0.1:8443/v1.0/$metadata#identity/identityProviders(displayName,id)")
+        "https://127.0.0.1:8443/v1.0/$metadata#identity/identityProviders(displayName,id)"
+    )
     assert s.context_url("beta", base, entity=True).endswith("identityProviders/$entity")
 
 
 # ---- admin support ---------------------------------------------------------------------------
+
 
 def test_dump_shows_write_only_values_as_sha256():
     s = store()
@@ -701,18 +1009,24 @@ def test_dump_shows_write_only_values_as_sha256():
 
 
 def test_redact_bodies_for_the_request_log():
-    batch = {"requests": [{"id": "1", "method": "POST", "body": social()},
-                          {"id": "2", "body": oidc()}]}
+    batch = {
+        "requests": [{"id": "1", "method": "POST", "body": social()}, {"id": "2", "body": oidc()}]
+    }
     out = redact(batch)
     assert SECRET not in json.dumps(out)
     assert out["requests"][0]["body"]["clientSecret"] == sha(SECRET)
     assert out["requests"][1]["body"]["clientAuthentication"]["clientSecret"] == sha(SECRET)
     assert batch["requests"][0]["body"]["clientSecret"] == SECRET  # input untouched
     assert redact({"clientSecret": "******", "value": [1, None]}) == {
-        "clientSecret": "******", "value": [1, None]}
+        "clientSecret": "******",
+        "value": [1, None],
+    }
     form = f"grant_type=client_credentials&client_id=abc&client_secret={SECRET}"
-    assert redact(form) == {"grant_type": "client_credentials", "client_id": "abc",
-                            "client_secret": sha(SECRET)}
+    assert redact(form) == {
+        "grant_type": "client_credentials",
+        "client_id": "abc",
+        "client_secret": sha(SECRET),
+    }
     assert redact(json.dumps(social()).encode())["clientSecret"] == sha(SECRET)
     assert redact(b"") == b"" and redact(None) is None
     assert store().redact({"certificateData": SECRET}) == {"certificateData": sha(SECRET)}
@@ -720,18 +1034,36 @@ def test_redact_bodies_for_the_request_log():
 
 def test_seed_without_validation_and_assigned_ids():
     s = store("workforce")
-    seeded = s.seed({"@odata.type": "microsoft.graph.socialIdentityProvider",
-                     "displayName": "Portal Amazon", "identityProviderType": "Amazon",
-                     "clientId": "c", "clientSecret": SECRET})
+    seeded = s.seed(
+        {
+            "@odata.type": "microsoft.graph.socialIdentityProvider",
+            "displayName": "Portal Amazon",
+            "identityProviderType": "Amazon",
+            "clientId": "c",
+            "clientSecret": SECRET,
+        }
+    )
     assert seeded["id"] == "Amazon-OAUTH" and seeded["clientSecret"] == "******"
     assert s.get("beta", "Amazon-OAUTH")["displayName"] == "Portal Amazon"
-    assert GUID.match(s.seed({"@odata.type": "#microsoft.graph.oidcIdentityProvider",
-                              "displayName": "x"})["id"])
-    assert s.seed({"@odata.type": "#microsoft.graph.socialIdentityProvider", "id": "Mine",
-                   "identityProviderType": "Google"})["id"] == "Mine"
-    expect(409, "nameAlreadyExists", s.seed, {"@odata.type":
-                                              "#microsoft.graph.socialIdentityProvider",
-                                              "id": "Mine"})
+    assert GUID.match(
+        s.seed({"@odata.type": "#microsoft.graph.oidcIdentityProvider", "displayName": "x"})["id"]
+    )
+    assert (
+        s.seed(
+            {
+                "@odata.type": "#microsoft.graph.socialIdentityProvider",
+                "id": "Mine",
+                "identityProviderType": "Google",
+            }
+        )["id"]
+        == "Mine"
+    )
+    expect(
+        409,
+        "nameAlreadyExists",
+        s.seed,
+        {"@odata.type": "#microsoft.graph.socialIdentityProvider", "id": "Mine"},
+    )
     expect(400, "invalidRequest", s.seed, {"displayName": "no type"})
 
 
@@ -744,8 +1076,9 @@ def test_seed_visible_despite_replication_delay():
 def test_drift_changes_behind_the_tools_back():
     s = store()
     s.create("beta", social())
-    out = s.drift("Google-OAUTH", {"displayName": "Drifted", "clientSecret": SECRET2,
-                                   "id": "ignored"})
+    out = s.drift(
+        "Google-OAUTH", {"displayName": "Drifted", "clientSecret": SECRET2, "id": "ignored"}
+    )
     assert out["displayName"] == "Drifted" and out["clientSecret"] == "******"
     assert s.get("beta", "Google-OAUTH")["displayName"] == "Drifted"
     assert s.dump()["providers"][-1]["clientSecret"] == sha(SECRET2)
@@ -756,8 +1089,11 @@ def test_reset_empties_and_reseeds_builtins():
     s = store("workforce")
     s.create("beta", social())
     s.reset()
-    assert [i["id"] for i in s.list("beta")] == ["AADSignup-OAUTH", "MSASignup-OAUTH",
-                                                  "EmailOtpSignup-OAUTH"]
+    assert [i["id"] for i in s.list("beta")] == [
+        "AADSignup-OAUTH",
+        "MSASignup-OAUTH",
+        "EmailOtpSignup-OAUTH",
+    ]
 
 
 def test_snapshot_restore_round_trip_through_json():
@@ -784,10 +1120,16 @@ def test_snapshot_restore_round_trip_through_json():
 def test_restore_seals_plain_secrets_in_a_hand_written_state():
     s = store()
     data = copy.deepcopy(s.snapshot())
-    data["providers"].append({"@odata.type": "#microsoft.graph.socialIdentityProvider",
-                              "id": "Google-OAUTH", "displayName": "G",
-                              "identityProviderType": "Google", "clientId": "c",
-                              "clientSecret": SECRET})
+    data["providers"].append(
+        {
+            "@odata.type": "#microsoft.graph.socialIdentityProvider",
+            "id": "Google-OAUTH",
+            "displayName": "G",
+            "identityProviderType": "Google",
+            "clientId": "c",
+            "clientSecret": SECRET,
+        }
+    )
     s.restore(data)
     assert s.dump()["providers"][-1]["clientSecret"] == sha(SECRET)
 
@@ -801,17 +1143,27 @@ def test_retired_api():
         assert (status, body["error"]["code"]) == (400, "notSupported")
 
 
-@pytest.mark.parametrize("make", [
-    lambda: social(SECRET), lambda: social(clientSecret=7), lambda: social(clientId=SECRET * 0),
-    lambda: oidc(issuer=SECRET), lambda: oidc(issuer=f"https://{SECRET}.example/?{SECRET}"),
-    lambda: oidc(wellKnownEndpoint=f"https://x.example/{SECRET}"),
-    lambda: oidc(responseType=SECRET), lambda: oidc(scope=SECRET),
-    lambda: oidc(clientAuthentication={
-        "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication",
-        "clientSecret": SECRET}),
-    lambda: oidc(inboundClaimMapping={"email": SECRET, "sub": 5}),
-    lambda: b2c_oidc(metadataUrl=SECRET),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: social(SECRET),
+        lambda: social(clientSecret=7),
+        lambda: social(clientId=SECRET * 0),
+        lambda: oidc(issuer=SECRET),
+        lambda: oidc(issuer=f"https://{SECRET}.example/?{SECRET}"),
+        lambda: oidc(wellKnownEndpoint=f"https://x.example/{SECRET}"),
+        lambda: oidc(responseType=SECRET),
+        lambda: oidc(scope=SECRET),
+        lambda: oidc(
+            clientAuthentication={
+                "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication",
+                "clientSecret": SECRET,
+            }
+        ),
+        lambda: oidc(inboundClaimMapping={"email": SECRET, "sub": 5}),
+        lambda: b2c_oidc(metadataUrl=SECRET),
+    ],
+)
 def test_no_error_message_carries_a_value(make):
     s = store("b2c") if make()["@odata.type"].endswith("openIdConnectIdentityProvider") else store()
     err = fault(s.create, "beta", make())  # fault() asserts the secret is not in the message
@@ -842,14 +1194,23 @@ def test_concurrent_creates_of_one_social_type_yield_one():
 def test_a_secret_never_leaves_the_store_on_read(tail):
     secret = "CANARY-" + tail
     s = store()
-    body = oidc(clientAuthentication={
-        "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": secret})
+    body = oidc(
+        clientAuthentication={
+            "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+            "clientSecret": secret,
+        }
+    )
     body["clientId"] = "c-" + hashlib.sha256(secret.encode()).hexdigest()[:8]
     pid = s.create("beta", body)["id"]
     s.create("beta", social(clientSecret=secret))
     s.update("beta", "Google-OAUTH", {"clientSecret": secret + "2"})
-    reads = [s.list("beta"), s.get("beta", pid), s.dump(), s.snapshot(),
-             s.drift(pid, {"displayName": "d"})]
+    reads = [
+        s.list("beta"),
+        s.get("beta", pid),
+        s.dump(),
+        s.snapshot(),
+        s.drift(pid, {"displayName": "d"}),
+    ]
     for read in reads:
         for value in _strings(read):
             assert secret not in value

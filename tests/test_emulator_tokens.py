@@ -59,8 +59,12 @@ class Emu:
 
     def app(self, client_id: str, credential: Any, *, authority: str | None = None):
         return msal.ConfidentialClientApplication(
-            client_id, authority=authority or self.authority, client_credential=credential,
-            instance_discovery=False, verify=self.ca)
+            client_id,
+            authority=authority or self.authority,
+            client_credential=credential,
+            instance_discovery=False,
+            verify=self.ca,
+        )
 
     def token(self, client_id: str, credential: Any, scope: str = GRAPH) -> dict[str, Any]:
         return self.app(client_id, credential).acquire_token_for_client([scope])
@@ -77,11 +81,16 @@ class Emu:
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emu]:
-    config = EmulatorConfig(tenant=TENANT, rate_limit=None, client_secret="unused-default",
-                            data_dir=tmp_path_factory.mktemp("emulator"))
+    config = EmulatorConfig(
+        tenant=TENANT,
+        rate_limit=None,
+        client_secret="unused-default",
+        data_dir=tmp_path_factory.mktemp("emulator"),
+    )
     running = start(config)
-    thread = threading.Thread(target=running.server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=running.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     ca = str(running.ca_path)
     # requests (msal's HTTP client) lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override `verify=`
@@ -100,8 +109,14 @@ def claims_of(token: str) -> dict[str, Any]:
 
 def aadsts(response: httpx.Response) -> int:
     body = response.json()
-    assert set(body) >= {"error", "error_description", "error_codes", "timestamp", "trace_id",
-                         "correlation_id"}
+    assert set(body) >= {
+        "error",
+        "error_description",
+        "error_codes",
+        "timestamp",
+        "trace_id",
+        "correlation_id",
+    }
     assert body["error_description"].startswith(f"AADSTS{body['error_codes'][0]}:")
     return body["error_codes"][0]
 
@@ -110,20 +125,35 @@ def make_cert(common_name: str = "idpctl-test") -> tuple[str, str, x509.Certific
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode(), cert
 
 
-def cert_assertion(key_pem: str, cert: x509.Certificate, client_id: str, aud: str,
-                   **overrides: Any) -> str:
+def cert_assertion(
+    key_pem: str, cert: x509.Certificate, client_id: str, aud: str, **overrides: Any
+) -> str:
     now = int(time.time())
-    claims = {"aud": aud, "iss": client_id, "sub": client_id, "jti": str(uuid.uuid4()),
-              "nbf": now, "iat": now, "exp": now + 600}
+    claims = {
+        "aud": aud,
+        "iss": client_id,
+        "sub": client_id,
+        "jti": str(uuid.uuid4()),
+        "nbf": now,
+        "iat": now,
+        "exp": now + 600,
+    }
     claims.update(overrides)
     headers = {"x5t#S256": b64url(cert.fingerprint(hashes.SHA256()))}
     return jwt.encode(claims, key_pem, algorithm="PS256", headers=headers)
@@ -181,16 +211,28 @@ def test_msal_with_a_domain_name_authority(emu: Emu) -> None:
     assert claims_of(result["access_token"])["tid"] == emu.tenant
 
 
-@pytest.mark.parametrize(("form", "status", "error", "code"), [
-    ({"client_secret": "CANARY-wrong"}, 401, "invalid_client", 7000215),
-    ({}, 401, "invalid_client", 7000218),
-    ({"client_secret": "CANARY-secret-3", "scope": "https://graph.microsoft.com/User.Read"},
-     400, "invalid_scope", 1002012),
-    ({"client_secret": "CANARY-secret-3", "grant_type": "password"},
-     400, "unsupported_grant_type", 70003),
-])
-def test_token_endpoint_errors(emu: Emu, form: dict[str, str], status: int, error: str,
-                               code: int) -> None:
+@pytest.mark.parametrize(
+    ("form", "status", "error", "code"),
+    [
+        ({"client_secret": "CANARY-wrong"}, 401, "invalid_client", 7000215),
+        ({}, 401, "invalid_client", 7000218),
+        (
+            {"client_secret": "CANARY-secret-3", "scope": "https://graph.microsoft.com/User.Read"},
+            400,
+            "invalid_scope",
+            1002012,
+        ),
+        (
+            {"client_secret": "CANARY-secret-3", "grant_type": "password"},
+            400,
+            "unsupported_grant_type",
+            70003,
+        ),
+    ],
+)
+def test_token_endpoint_errors(
+    emu: Emu, form: dict[str, str], status: int, error: str, code: int
+) -> None:
     client = emu.register(secret="CANARY-secret-3")
     response = emu.post_token(client_id=client, **form)
     assert response.status_code == status
@@ -202,9 +244,15 @@ def test_unknown_client_and_multi_tenant_authority(emu: Emu) -> None:
     response = emu.post_token(client_id=str(uuid.uuid4()), client_secret="x")
     assert response.status_code == 400 and aadsts(response) == 700016
     assert response.json()["error"] == "unauthorized_client"
-    common = emu.http.post(f"{emu.base}/common/oauth2/v2.0/token",
-                           data={"grant_type": "client_credentials", "client_id": "a",
-                                 "client_secret": "b", "scope": GRAPH})
+    common = emu.http.post(
+        f"{emu.base}/common/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "a",
+            "client_secret": "b",
+            "scope": GRAPH,
+        },
+    )
     assert common.status_code == 400 and aadsts(common) == 50059
 
 
@@ -216,8 +264,9 @@ def test_msal_reports_a_bad_secret(emu: Emu) -> None:
 
 def test_storage_audience_token_has_the_v1_issuer_azurite_wants(emu: Emu) -> None:
     client = emu.register(secret="CANARY-secret-5")
-    claims = claims_of(emu.token(client, "CANARY-secret-5",
-                                 "https://storage.azure.com/.default")["access_token"])
+    claims = claims_of(
+        emu.token(client, "CANARY-secret-5", "https://storage.azure.com/.default")["access_token"]
+    )
     assert claims["aud"] == "https://storage.azure.com"
     assert claims["iss"] == f"https://sts.windows.net/{emu.tenant}/"
 
@@ -225,14 +274,25 @@ def test_storage_audience_token_has_the_v1_issuer_azurite_wants(emu: Emu) -> Non
 def test_v1_token_endpoint_takes_a_resource(emu: Emu) -> None:
     client = emu.register(secret="CANARY-secret-8")
     v1 = emu.http.get(f"{emu.authority}/.well-known/openid-configuration").json()
-    response = emu.http.post(v1["token_endpoint"], data={
-        "grant_type": "client_credentials", "client_id": client,
-        "client_secret": "CANARY-secret-8", "resource": "https://storage.azure.com/"})
+    response = emu.http.post(
+        v1["token_endpoint"],
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client,
+            "client_secret": "CANARY-secret-8",
+            "resource": "https://storage.azure.com/",
+        },
+    )
     assert response.status_code == 200, response.text
     assert claims_of(response.json()["access_token"])["aud"] == "https://storage.azure.com"
-    missing = emu.http.post(v1["token_endpoint"], data={
-        "grant_type": "client_credentials", "client_id": client,
-        "client_secret": "CANARY-secret-8"})
+    missing = emu.http.post(
+        v1["token_endpoint"],
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client,
+            "client_secret": "CANARY-secret-8",
+        },
+    )
     assert aadsts(missing) == 900144
     log = emu.http.get(f"{emu.base}/_emulator/requests").text
     assert "CANARY" not in log  # token request bodies are logged redacted
@@ -247,8 +307,9 @@ def test_msal_certificate_flows_sha256_and_sha1(emu: Emu) -> None:
     modern = emu.token(client, {"private_key": key_pem, "public_certificate": cert_pem})
     assert "access_token" in modern, modern
     assert claims_of(modern["access_token"])["appidacr"] == "2"
-    legacy = emu.token(client, {"private_key": key_pem,
-                                "thumbprint": cert.fingerprint(hashes.SHA1()).hex()})
+    legacy = emu.token(
+        client, {"private_key": key_pem, "thumbprint": cert.fingerprint(hashes.SHA1()).hex()}
+    )
     assert "access_token" in legacy, legacy
 
 
@@ -258,23 +319,28 @@ def test_certificate_assertion_failures(emu: Emu) -> None:
     now = int(time.time())
 
     def send(assertion: str) -> httpx.Response:
-        return emu.post_token(client_id=client, client_assertion_type=ASSERTION_TYPE,
-                              client_assertion=assertion)
+        return emu.post_token(
+            client_id=client, client_assertion_type=ASSERTION_TYPE, client_assertion=assertion
+        )
 
     good = cert_assertion(key_pem, cert, client, emu.token_url)
     assert send(good).status_code == 200
     replay = send(good)
     assert replay.status_code == 401 and aadsts(replay) == 50013
-    expired = send(cert_assertion(key_pem, cert, client, emu.token_url, exp=now - 900,
-                                  nbf=now - 1800))
+    expired = send(
+        cert_assertion(key_pem, cert, client, emu.token_url, exp=now - 900, nbf=now - 1800)
+    )
     assert expired.status_code == 401 and aadsts(expired) == 700024
     wrong_aud = send(cert_assertion(key_pem, cert, client, "https://example.invalid/token"))
     assert aadsts(wrong_aud) == 700023
     other_key, _, other_cert = make_cert("other")
     assert aadsts(send(cert_assertion(other_key, other_cert, client, emu.token_url))) == 700027
-    forged = jwt.encode(claims_of(cert_assertion(key_pem, cert, client, emu.token_url)),
-                        other_key, algorithm="PS256",
-                        headers={"x5t#S256": b64url(cert.fingerprint(hashes.SHA256()))})
+    forged = jwt.encode(
+        claims_of(cert_assertion(key_pem, cert, client, emu.token_url)),
+        other_key,
+        algorithm="PS256",
+        headers={"x5t#S256": b64url(cert.fingerprint(hashes.SHA256()))},
+    )
     assert aadsts(send(forged)) == 700027
 
 
@@ -292,17 +358,30 @@ class Issuer:
 
     def token(self, **claims: Any) -> str:
         now = int(time.time())
-        body = {"iss": self.url, "sub": "system:serviceaccount:ci:idpctl",
-                "aud": "api://AzureADTokenExchange", "iat": now, "nbf": now, "exp": now + 600,
-                "jti": str(uuid.uuid4())}
+        body = {
+            "iss": self.url,
+            "sub": "system:serviceaccount:ci:idpctl",
+            "aud": "api://AzureADTokenExchange",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 600,
+            "jti": str(uuid.uuid4()),
+        }
         body.update(claims)
         return jwt.encode(body, self.key, algorithm="RS256", headers={"kid": "test-key"})
 
 
 def test_msal_federated_assertion_with_inline_jwks(emu: Emu) -> None:
     issuer = Issuer("https://oidc.ci.example/tenant-a")
-    client = emu.register(federated=[{"issuer": issuer.url, "jwks": issuer.jwks,
-                                      "subject": "system:serviceaccount:ci:idpctl"}])
+    client = emu.register(
+        federated=[
+            {
+                "issuer": issuer.url,
+                "jwks": issuer.jwks,
+                "subject": "system:serviceaccount:ci:idpctl",
+            }
+        ]
+    )
     result = emu.token(client, {"client_assertion": issuer.token})
     claims = claims_of(result["access_token"])
     assert claims["appid"] == client and claims["appidacr"] == "2"
@@ -315,14 +394,22 @@ def test_msal_federated_assertion_with_inline_jwks(emu: Emu) -> None:
 
 def test_federated_assertion_failures(emu: Emu) -> None:
     issuer = Issuer("https://oidc.ci.example/tenant-b")
-    client = emu.register(federated=[{"issuer": issuer.url, "subject": "repo:contoso/x:ref:main",
-                                      "audience": "api://AzureADTokenExchange",
-                                      "jwks": issuer.jwks}])
+    client = emu.register(
+        federated=[
+            {
+                "issuer": issuer.url,
+                "subject": "repo:contoso/x:ref:main",
+                "audience": "api://AzureADTokenExchange",
+                "jwks": issuer.jwks,
+            }
+        ]
+    )
     now = int(time.time())
 
     def send(assertion: str) -> httpx.Response:
-        return emu.post_token(client_id=client, client_assertion_type=ASSERTION_TYPE,
-                              client_assertion=assertion)
+        return emu.post_token(
+            client_id=client, client_assertion_type=ASSERTION_TYPE, client_assertion=assertion
+        )
 
     sub = "repo:contoso/x:ref:main"
     assert send(issuer.token(sub=sub)).status_code == 200
@@ -343,8 +430,11 @@ def jwks_server(emu: Emu, tmp_path: Path) -> Iterator[tuple[str, Issuer]]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             issuer: Issuer = box["issuer"]
-            doc = ({"issuer": issuer.url, "jwks_uri": issuer.url + "/keys"}
-                   if self.path.endswith("openid-configuration") else issuer.jwks)
+            doc = (
+                {"issuer": issuer.url, "jwks_uri": issuer.url + "/keys"}
+                if self.path.endswith("openid-configuration")
+                else issuer.jwks
+            )
             body = wire.json.dumps(doc).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -389,8 +479,11 @@ def test_graph_rejects_missing_malformed_foreign_and_wrong_audience_tokens(emu: 
     client = emu.register(secret="CANARY-secret-6")
     storage = emu.token(client, "CANARY-secret-6", "https://storage.azure.com/.default")
     foreign_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    foreign = jwt.encode(claims_of(emu.token(client, "CANARY-secret-6")["access_token"]),
-                         foreign_key, algorithm="RS256")
+    foreign = jwt.encode(
+        claims_of(emu.token(client, "CANARY-secret-6")["access_token"]),
+        foreign_key,
+        algorithm="RS256",
+    )
     for token in (None, "not-a-jwt", foreign, storage["access_token"]):
         response = emu.graph(token)
         assert response.status_code == 401, token
@@ -398,11 +491,14 @@ def test_graph_rejects_missing_malformed_foreign_and_wrong_audience_tokens(emu: 
         assert response.headers["WWW-Authenticate"].startswith("Bearer ")
 
 
-@pytest.mark.parametrize(("roles", "read", "write"), [
-    ([], 403, 403),
-    (["IdentityProvider.Read.All"], 200, 403),
-    (["IdentityProvider.ReadWrite.All"], 200, 400),
-])
+@pytest.mark.parametrize(
+    ("roles", "read", "write"),
+    [
+        ([], 403, 403),
+        (["IdentityProvider.Read.All"], 200, 403),
+        (["IdentityProvider.ReadWrite.All"], 200, 400),
+    ],
+)
 def test_graph_roles(emu: Emu, roles: list[str], read: int, write: int) -> None:
     client = emu.register(secret="CANARY-secret-7", roles=roles)
     token = emu.token(client, "CANARY-secret-7")["access_token"]
@@ -419,8 +515,12 @@ def test_expired_token_is_401_and_verified_tokens_are_cached() -> None:
     now = [1_800_000_000.0]
     registry = ClientRegistry()
     registry.register({"clientId": "app", "secret": "CANARY-s"})
-    service = IdentityService(tenant_id=TENANT, registry=registry,
-                              base_url_fn=lambda: "https://127.0.0.1:1", clock=lambda: now[0])
+    service = IdentityService(
+        tenant_id=TENANT,
+        registry=registry,
+        base_url_fn=lambda: "https://127.0.0.1:1",
+        clock=lambda: now[0],
+    )
     token, _ = service.issue(registry.get("app"), "https://graph.microsoft.com")
     request = wire.Request("GET", PROVIDERS, {}, {"authorization": f"Bearer {token}"})
     started = time.perf_counter()
@@ -443,18 +543,23 @@ def test_registry_validation_and_secret_masking(tmp_path: Path) -> None:
     shown = registry.register({"clientId": "a", "secret": "CANARY-reg"})
     assert "CANARY" not in repr(shown) + repr(registry.get("a")) + repr(registry.all())
     assert shown["hasSecret"] is True and tuple(shown["roles"]) == DEFAULT_ROLES
-    for bad in ({}, {"clientId": "a b"}, {"clientId": "a", "roles": "x"},
-                {"clientId": "a", "certificatePem": "nope"},
-                {"clientId": "a", "federated": [{"issuer": "http://x", "subject": "s"}]},
-                {"clientId": "a", "federated": [{"issuer": "https://x"}]},
-                {"clientId": "a", "managedIdentity": "both"}):
+    for bad in (
+        {},
+        {"clientId": "a b"},
+        {"clientId": "a", "roles": "x"},
+        {"clientId": "a", "certificatePem": "nope"},
+        {"clientId": "a", "federated": [{"issuer": "http://x", "subject": "s"}]},
+        {"clientId": "a", "federated": [{"issuer": "https://x"}]},
+        {"clientId": "a", "managedIdentity": "both"},
+    ):
         with pytest.raises(ValueError):
             registry.register(bad)
     listed = tmp_path / "clients.yaml"
     listed.write_text("- {clientId: b, secret: x}\n- clientId: c\n  roles: []\n")
     mapped = tmp_path / "more.yaml"
     mapped.write_text(
-        "clients:\n  - {clientId: d, federated: [{issuer: 'https://i', subject: s}]}\n")
+        "clients:\n  - {clientId: d, federated: [{issuer: 'https://i', subject: s}]}\n"
+    )
     registry.load_file(listed)
     registry.load_file(mapped)
     assert registry.get("c").roles == ()
@@ -484,9 +589,13 @@ def test_a_ca_whose_key_does_not_match_its_certificate_is_made_again(tmp_path: P
     first = ensure_certificates(tmp_path)
     ca_before = first.ca_cert.read_bytes()
     other = ec.generate_private_key(ec.SECP256R1())
-    (tmp_path / "ca-key.pem").write_bytes(other.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (tmp_path / "ca-key.pem").write_bytes(
+        other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     again = ensure_certificates(tmp_path)
     assert again.ca_cert.read_bytes() != ca_before  # a CA that cannot sign is not kept
     ca = x509.load_pem_x509_certificate(again.ca_cert.read_bytes())
@@ -499,9 +608,12 @@ def test_a_kept_signing_key_lets_tokens_survive_a_restart(tmp_path: Path) -> Non
     registry.register({"clientId": "app", "secret": "CANARY-k"})
 
     def service() -> IdentityService:
-        return IdentityService(tenant_id=TENANT, registry=registry,
-                               base_url_fn=lambda: "https://127.0.0.1:1",
-                               signing_key=tmp_path / "signing-key.pem")
+        return IdentityService(
+            tenant_id=TENANT,
+            registry=registry,
+            base_url_fn=lambda: "https://127.0.0.1:1",
+            signing_key=tmp_path / "signing-key.pem",
+        )
 
     token, _ = service().issue(registry.get("app"), "https://graph.microsoft.com")
     request = wire.Request("GET", PROVIDERS, {}, {"authorization": f"Bearer {token}"})

@@ -12,12 +12,19 @@ from conftest import reset_emulator
 from idpctl_emulator.harness import EmulatorHandle
 
 PROVIDERS = "/beta/identity/identityProviders"
-EVENTS = ("microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"
-          "onAuthenticationMethodLoadStart/"
-          "microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp/"
-          "identityProviders")
-GOOGLE = {"@odata.type": "#microsoft.graph.socialIdentityProvider", "displayName": "Google",
-          "identityProviderType": "Google", "clientId": "g", "clientSecret": "CANARY-g"}
+EVENTS = (
+    "microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"
+    "onAuthenticationMethodLoadStart/"
+    "microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp/"
+    "identityProviders"
+)
+GOOGLE = {
+    "@odata.type": "#microsoft.graph.socialIdentityProvider",
+    "displayName": "Google",
+    "identityProviderType": "Google",
+    "clientId": "g",
+    "clientSecret": "CANARY-g",
+}
 # tenant kind -> (flow collection, link segment, seed body)
 KINDS = {
     "b2c": ("b2cUserFlows", "userFlowIdentityProviders", {"id": "SignUpSignIn"}),
@@ -67,10 +74,14 @@ def test_attach_list_detach(emu: EmulatorHandle) -> None:
         before = _linked(graph, links)
         assert graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")).status_code == 204
         assert _linked(graph, links) == [*before, "Google-OAUTH"]
-        flows = graph.get(base, params={"$expand": "identityProviders"}
-                          if emu.kind != "external" else None).json()["value"]
-        inline = (flows[0]["onAuthenticationMethodLoadStart"]["identityProviders"]
-                  if emu.kind == "external" else flows[0]["identityProviders"])
+        flows = graph.get(
+            base, params={"$expand": "identityProviders"} if emu.kind != "external" else None
+        ).json()["value"]
+        inline = (
+            flows[0]["onAuthenticationMethodLoadStart"]["identityProviders"]
+            if emu.kind == "external"
+            else flows[0]["identityProviders"]
+        )
         assert [p["id"] for p in inline] == [*before, "Google-OAUTH"]
         assert all(p.get("clientSecret") != "CANARY-g" for p in inline)
         assert graph.delete(f"{links}/Google-OAUTH/$ref").status_code == 204
@@ -86,10 +97,12 @@ def test_documented_errors(emu: EmulatorHandle) -> None:
         assert graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")).status_code == 204
         error = _error(graph.post(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")), 400)
         assert "already exist" in error["message"]
-        wrong = _error(graph.put(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")), 400,
-                       "BadRequest")
-        assert wrong["message"] == ("The request is currently not supported on the targeted "
-                                    "entity set")
+        wrong = _error(
+            graph.put(f"{links}/$ref", json=_ref(emu, "Google-OAUTH")), 400, "BadRequest"
+        )
+        assert wrong["message"] == (
+            "The request is currently not supported on the targeted entity set"
+        )
         _error(graph.get(f"{base}/NoSuchFlow"), 404, "itemNotFound")
         missing = links.replace(links.split("/")[4], "NoSuchFlow")
         _error(graph.post(f"{missing}/$ref", json=_ref(emu, "Google-OAUTH")), 404, "itemNotFound")
@@ -105,8 +118,9 @@ def test_patch_on_a_ref_is_405_as_graph_answers(emu: EmulatorHandle) -> None:
     with emu.graph() as graph:
         before = _linked(graph, links)
         for url in (f"{links}/$ref", f"{links}/Google-OAUTH/$ref"):
-            error = _error(graph.patch(url, json=_ref(emu, "Google-OAUTH")), 405,
-                           "MethodNotAllowed")
+            error = _error(
+                graph.patch(url, json=_ref(emu, "Google-OAUTH")), 405, "MethodNotAllowed"
+            )
             assert "PATCH" in error["message"]
         assert _linked(graph, links) == before  # still readable, unchanged
 
@@ -120,8 +134,12 @@ def test_only_documented_query_options(emu: EmulatorHandle) -> None:
     with emu.graph() as graph:
         expanded = graph.get(base, params={"$expand": "identityProviders"})
         assert expanded.status_code == (400 if emu.kind == "external" else 200)
-        for params in ({"$expand": "userFlowIdentityProviders"}, {"$filter": "id eq 'x'"},
-                       {"$top": "1"}, {"$expand": "*"}):
+        for params in (
+            {"$expand": "userFlowIdentityProviders"},
+            {"$filter": "id eq 'x'"},
+            {"$top": "1"},
+            {"$expand": "*"},
+        ):
             for url in (base, flow, links):
                 _error(graph.get(url, params=params), 400, "BadRequest")
 
@@ -131,8 +149,9 @@ def test_a_reference_must_name_this_service(emu: EmulatorHandle) -> None:
     the emulator's): a graph.microsoft.com reference sent elsewhere is refused."""
     _, links = _setup(emu)
     with emu.graph() as graph:
-        foreign = {"@odata.id": "https://graph.microsoft.com/beta/identity/identityProviders/"
-                                "Google-OAUTH"}
+        foreign = {
+            "@odata.id": "https://graph.microsoft.com/beta/identity/identityProviders/Google-OAUTH"
+        }
         _error(graph.post(f"{links}/$ref", json=foreign), 400, "BadRequest")
         assert "Google-OAUTH" not in _linked(graph, links)
 
@@ -151,9 +170,11 @@ def test_a_provider_in_a_flow_is_not_deleted(emu: EmulatorHandle) -> None:
 def test_permissions(emu: EmulatorHandle) -> None:
     _, links = _setup(emu)
     family = "EventListener" if emu.kind == "external" else "IdentityUserFlow"
-    clients = {"idp-only": ["IdentityProvider.ReadWrite.All"],
-               "flow-reader": ["IdentityProvider.Read.All", f"{family}.Read.All"],
-               "flow-writer": [f"{family}.ReadWrite.All"]}
+    clients = {
+        "idp-only": ["IdentityProvider.ReadWrite.All"],
+        "flow-reader": ["IdentityProvider.Read.All", f"{family}.Read.All"],
+        "flow-writer": [f"{family}.ReadWrite.All"],
+    }
     tokens = {}
     for name, roles in clients.items():
         emu.admin.register_client({"clientId": name, "secret": "CANARY-c", "roles": roles})
@@ -171,16 +192,29 @@ def test_permissions(emu: EmulatorHandle) -> None:
 
 def test_links_in_a_batch(emu: EmulatorHandle) -> None:
     _, links = _setup(emu)
-    rel = links[len("/beta"):]
-    body = {"requests": [
-        {"id": "1", "method": "POST", "url": f"{rel}/$ref", "body": _ref(emu, "Google-OAUTH"),
-         "headers": {"Content-Type": "application/json"}},
-        {"id": "2", "method": "DELETE", "url": f"{rel}/Google-OAUTH/$ref", "dependsOn": ["1"]},
-        {"id": "3", "method": "DELETE", "url": "/identity/identityProviders/Google-OAUTH",
-         "dependsOn": ["2"]}]}
+    rel = links[len("/beta") :]
+    body = {
+        "requests": [
+            {
+                "id": "1",
+                "method": "POST",
+                "url": f"{rel}/$ref",
+                "body": _ref(emu, "Google-OAUTH"),
+                "headers": {"Content-Type": "application/json"},
+            },
+            {"id": "2", "method": "DELETE", "url": f"{rel}/Google-OAUTH/$ref", "dependsOn": ["1"]},
+            {
+                "id": "3",
+                "method": "DELETE",
+                "url": "/identity/identityProviders/Google-OAUTH",
+                "dependsOn": ["2"],
+            },
+        ]
+    }
     with emu.graph() as graph:
-        answers = {r["id"]: r["status"] for r in graph.post("/beta/$batch", json=body)
-                   .json()["responses"]}
+        answers = {
+            r["id"]: r["status"] for r in graph.post("/beta/$batch", json=body).json()["responses"]
+        }
     assert answers == {"1": 204, "2": 204, "3": 204}
 
 
@@ -191,8 +225,9 @@ def test_admin_seed_links_and_reset(emu: EmulatorHandle) -> None:
     flow = flows[0]
     if emu.kind == "b2c":
         assert flow["id"] == "B2C_1_SignUpSignIn"
-    patched = emu.admin.call("PATCH", f"/userflows/{flow['id']}",
-                             {"identityProviders": ["Google-OAUTH"]})
+    patched = emu.admin.call(
+        "PATCH", f"/userflows/{flow['id']}", {"identityProviders": ["Google-OAUTH"]}
+    )
     assert patched["identityProviders"] == ["Google-OAUTH"]
     with emu.graph() as graph:
         assert _linked(graph, links) == ["Google-OAUTH"]

@@ -32,20 +32,29 @@ def overlay(ws: Workspace, name: str, text: str) -> None:
 @pytest.fixture
 def promoted(make_workspace, emulator_factory) -> tuple[Workspace, EmulatorHandle]:
     ws = make_workspace("external")
-    prod = emulator_factory(tenant_kind="external", rate_limit="off",
-                            tenant="prod.onmicrosoft.test")
-    overlay(ws, "dev", """\
+    prod = emulator_factory(
+        tenant_kind="external", rate_limit="off", tenant="prod.onmicrosoft.test"
+    )
+    overlay(
+        ws,
+        "dev",
+        """\
         variables: {LABEL: dev, GOOGLE_CLIENT_ID: dev-google-client}
         state: {path: .idpctl/dev.json}
-        """)
-    overlay(ws, "prod", f"""\
+        """,
+    )
+    overlay(
+        ws,
+        "prod",
+        f"""\
         tenant: {prod.tenant}
         graph: {{url: {prod.base_url}, authority: {prod.base_url}, caBundle: {prod.ca_path}}}
         auth: {{clientId: {prod.client_id}, clientSecret: {{env: {PROD_SECRET}}}}}
         state: {{path: .idpctl/prod.json}}
         variables: {{LABEL: prod, GOOGLE_CLIENT_ID: prod-google-client}}
         allowDestroy: false
-        """)
+        """,
+    )
     ws.write("google.yaml", GOOGLE)
     return ws, prod
 
@@ -59,15 +68,20 @@ def test_same_files_two_tenants_different_variables(promoted) -> None:
     prod_env = {"GOOGLE_SECRET": "CANARY-prod", PROD_SECRET: prod.client_secret}
     ws.apply("--env", "dev", env=DEV)
     ws.assert_converged(env={**DEV, "IDPCTL_ENV": "dev"})
-    assert not any(p.get("identityProviderType") == "Google"
-                   for p in prod.admin.store()["providers"])
+    assert not any(
+        p.get("identityProviderType") == "Google" for p in prod.admin.store()["providers"]
+    )
     ws.apply(env={**prod_env, "IDPCTL_ENV": "prod"})
     ws.assert_converged(env={**prod_env, "IDPCTL_ENV": "prod"})
     dev_google, prod_google = google(ws.live()), google(prod.admin.store()["providers"])
     assert (dev_google["clientId"], dev_google["displayName"]) == (
-        "dev-google-client", "Google (dev)")
+        "dev-google-client",
+        "Google (dev)",
+    )
     assert (prod_google["clientId"], prod_google["displayName"]) == (
-        "prod-google-client", "Google (prod)")
+        "prod-google-client",
+        "Google (prod)",
+    )
     # relative paths are relative to the file that holds them: here the overlay
     assert (ws.root / "environments" / ".idpctl" / "dev.json").is_file()
     assert (ws.root / "environments" / ".idpctl" / "prod.json").is_file()
@@ -107,10 +121,19 @@ def test_unresolved_variable_is_a_located_error(promoted) -> None:
 # --- config.environments as plain calls -------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "valid"), [
-    ("prod", True), ("eu-west.2_b", True), (".hidden", False), ("a/b", False), ("..", False),
-    ("", False), ("p rod", False), ("prod\n", False),
-])
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("prod", True),
+        ("eu-west.2_b", True),
+        (".hidden", False),
+        ("a/b", False),
+        ("..", False),
+        ("", False),
+        ("p rod", False),
+        ("prod\n", False),
+    ],
+)
 def test_an_environment_name_is_letters_digits_and_dot_dash_underscore(
     name: str, valid: bool
 ) -> None:

@@ -16,39 +16,65 @@ from workspace import Workspace
 
 CLAIMS = {"userId": "sub", "displayName": "name", "email": "email"}
 SEEDS = {
-    "social": {"@odata.type": "#microsoft.graph.socialIdentityProvider",
-               "displayName": "Google", "identityProviderType": "Google",
-               "clientId": "google-client", "clientSecret": "CANARY-portal-social"},
-    "apple": {"@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
-              "displayName": "Sign in with Apple", "developerId": "TEAM1",
-              "serviceId": "com.contoso.app", "keyId": "KEY1",
-              "certificateData": "CANARY-portal-apple"},
-    "b2coidc": {"@odata.type": "#microsoft.graph.openIdConnectIdentityProvider",
-                "displayName": "Contoso B2C", "clientId": "contoso-client",
-                "clientSecret": "CANARY-portal-b2c", "claimsMapping": CLAIMS,
-                "domainHint": "contoso",
-                "metadataUrl": "https://idp.contoso.com/.well-known/openid-configuration",
-                "responseMode": "form_post", "responseType": "code", "scope": "openid"},
-    "oidc": {"@odata.type": "#microsoft.graph.oidcIdentityProvider",
-             "displayName": "Contoso Partners", "clientId": "contoso-client",
-             "issuer": "https://idp.contoso.com/t/v2.0/",
-             "wellKnownEndpoint": "https://idp.contoso.com/t/v2.0/.well-known/openid-configuration",
-             "responseType": "code", "scope": "openid profile email",
-             "clientAuthentication": {
-                 "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-                 "clientSecret": "CANARY-portal-oidc"},
-             "inboundClaimMapping": {"sub": "sub", "name": "name", "email": "email"}},
-    "oidc-jwt": {"@odata.type": "#microsoft.graph.oidcIdentityProvider",
-                 "displayName": "Fabrikam", "clientId": "fabrikam-client",
-                 "issuer": "https://login.fabrikam.test/",
-                 "wellKnownEndpoint": "https://login.fabrikam.test/.well-known/openid-configuration",
-                 "responseType": "code", "scope": "openid",
-                 "clientAuthentication": {
-                     "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"},
-                 "inboundClaimMapping": {"sub": "sub", "email": "email"}},
+    "social": {
+        "@odata.type": "#microsoft.graph.socialIdentityProvider",
+        "displayName": "Google",
+        "identityProviderType": "Google",
+        "clientId": "google-client",
+        "clientSecret": "CANARY-portal-social",
+    },
+    "apple": {
+        "@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
+        "displayName": "Sign in with Apple",
+        "developerId": "TEAM1",
+        "serviceId": "com.contoso.app",
+        "keyId": "KEY1",
+        "certificateData": "CANARY-portal-apple",
+    },
+    "b2coidc": {
+        "@odata.type": "#microsoft.graph.openIdConnectIdentityProvider",
+        "displayName": "Contoso B2C",
+        "clientId": "contoso-client",
+        "clientSecret": "CANARY-portal-b2c",
+        "claimsMapping": CLAIMS,
+        "domainHint": "contoso",
+        "metadataUrl": "https://idp.contoso.com/.well-known/openid-configuration",
+        "responseMode": "form_post",
+        "responseType": "code",
+        "scope": "openid",
+    },
+    "oidc": {
+        "@odata.type": "#microsoft.graph.oidcIdentityProvider",
+        "displayName": "Contoso Partners",
+        "clientId": "contoso-client",
+        "issuer": "https://idp.contoso.com/t/v2.0/",
+        "wellKnownEndpoint": "https://idp.contoso.com/t/v2.0/.well-known/openid-configuration",
+        "responseType": "code",
+        "scope": "openid profile email",
+        "clientAuthentication": {
+            "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+            "clientSecret": "CANARY-portal-oidc",
+        },
+        "inboundClaimMapping": {"sub": "sub", "name": "name", "email": "email"},
+    },
+    "oidc-jwt": {
+        "@odata.type": "#microsoft.graph.oidcIdentityProvider",
+        "displayName": "Fabrikam",
+        "clientId": "fabrikam-client",
+        "issuer": "https://login.fabrikam.test/",
+        "wellKnownEndpoint": "https://login.fabrikam.test/.well-known/openid-configuration",
+        "responseType": "code",
+        "scope": "openid",
+        "clientAuthentication": {
+            "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"
+        },
+        "inboundClaimMapping": {"sub": "sub", "email": "email"},
+    },
 }
-TENANTS = {"external": ("social", "apple", "oidc", "oidc-jwt"),
-           "b2c": ("social", "apple", "b2coidc")}
+TENANTS = {
+    "external": ("social", "apple", "oidc", "oidc-jwt"),
+    "b2c": ("social", "apple", "b2coidc"),
+}
 
 
 def seeded(ws: Workspace) -> None:
@@ -79,8 +105,11 @@ def test_export_import_round_trip_to_an_empty_plan(make_workspace, tenant_kind) 
     imported = ws.run("import", "--all")
     assert imported.code == 0, imported.text
     assert imported.out.count("Imported ") == len(files)
-    assert {r["method"] for r in ws.emulator.admin.requests()
-            if "/identity/" in r["path"] or "$batch" in r["path"]} == {"GET"}
+    assert {
+        r["method"]
+        for r in ws.emulator.admin.requests()
+        if "/identity/" in r["path"] or "$batch" in r["path"]
+    } == {"GET"}
     assert ws.live() == before
     plan = ws.plan(env=env)
     for change in plan["changes"]:
@@ -101,7 +130,11 @@ def test_export_files_names_placeholders_and_comment(workspace) -> None:
     assert out.code == 0, out.text
     folder = workspace.root / "exported"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "apple.yaml", "oidc-contoso-partners.yaml", "oidc-fabrikam.yaml", "social-google.yaml"]
+        "apple.yaml",
+        "oidc-contoso-partners.yaml",
+        "oidc-fabrikam.yaml",
+        "social-google.yaml",
+    ]
     text = (folder / "oidc-contoso-partners.yaml").read_text()
     lines = text.splitlines()
     assert lines[0].startswith("# yaml-language-server: $schema=")
@@ -109,13 +142,24 @@ def test_export_files_names_placeholders_and_comment(workspace) -> None:
     assert "  clientSecret: {env: IDPCTL_OIDC_CONTOSO_PARTNERS_CLIENT_SECRET}" in lines
     assert any(x.startswith("  method: client_secret_post   # Graph cannot tell") for x in lines)
     keys = list(yaml.safe_load(text))
-    assert keys == ["kind", "displayName", "clientId", "issuer", "wellKnownEndpoint",
-                    "responseType", "scope", "clientAuthentication", "inboundClaimMapping"]
+    assert keys == [
+        "kind",
+        "displayName",
+        "clientId",
+        "issuer",
+        "wellKnownEndpoint",
+        "responseType",
+        "scope",
+        "clientAuthentication",
+        "inboundClaimMapping",
+    ]
     jwt = yaml.safe_load((folder / "oidc-fabrikam.yaml").read_text())
     assert jwt["clientAuthentication"] == {"method": "private_key_jwt"}
-    assert "certificateData: {env: IDPCTL_APPLE_CERTIFICATE_DATA}" in (
-        folder / "apple.yaml").read_text()
-    tail = out.out[out.out.index("Secrets to supply"):]
+    assert (
+        "certificateData: {env: IDPCTL_APPLE_CERTIFICATE_DATA}"
+        in (folder / "apple.yaml").read_text()
+    )
+    tail = out.out[out.out.index("Secrets to supply") :]
     assert "IDPCTL_SOCIAL_GOOGLE_CLIENT_SECRET" in tail and "IDPCTL_APPLE_CERTIFICATE_DATA" in tail
 
 
@@ -127,8 +171,11 @@ def test_export_refuses_to_overwrite_unless_forced(workspace) -> None:
     assert (workspace.providers / "social-google.yaml").read_text() == "# mine\n"
     assert not (workspace.providers / "apple.yaml").exists()
     forced = workspace.run("export", "--force")
-    assert forced.code == 0 and "kind: socialIdentityProvider" in (
-        workspace.providers / "social-google.yaml").read_text()
+    assert (
+        forced.code == 0
+        and "kind: socialIdentityProvider"
+        in (workspace.providers / "social-google.yaml").read_text()
+    )
 
 
 def test_import_named_addresses_and_refusals(workspace) -> None:
@@ -160,18 +207,35 @@ def test_import_refused_while_locked(workspace) -> None:
 
 
 def test_env_names_and_file_names_are_stable() -> None:
-    assert export.env_name("oidcIdentityProvider", "Contoso", "clientAuthentication.clientSecret"
-                           ) == "IDPCTL_OIDC_CONTOSO_CLIENT_SECRET"
-    assert export.env_name("appleManagedIdentityProvider", "Apple", "certificateData"
-                           ) == "IDPCTL_APPLE_CERTIFICATE_DATA"
-    assert export.file_name("openIdConnectIdentityProvider", "Contoso B2C"
-                            ) == "b2c-oidc-contoso-b2c.yaml"
+    assert (
+        export.env_name("oidcIdentityProvider", "Contoso", "clientAuthentication.clientSecret")
+        == "IDPCTL_OIDC_CONTOSO_CLIENT_SECRET"
+    )
+    assert (
+        export.env_name("appleManagedIdentityProvider", "Apple", "certificateData")
+        == "IDPCTL_APPLE_CERTIFICATE_DATA"
+    )
+    assert (
+        export.file_name("openIdConnectIdentityProvider", "Contoso B2C")
+        == "b2c-oidc-contoso-b2c.yaml"
+    )
     kinds = load_kinds()
-    twins = [LiveProvider(i, "#microsoft.graph.oidcIdentityProvider", "oidcIdentityProvider",
-                          name, {"displayName": name, "clientAuthentication": {
-                              "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-                              "clientSecret": UNKNOWN}})
-             for i, name in (("a", "Contoso!"), ("b", "Contoso?"))]
+    twins = [
+        LiveProvider(
+            i,
+            "#microsoft.graph.oidcIdentityProvider",
+            "oidcIdentityProvider",
+            name,
+            {
+                "displayName": name,
+                "clientAuthentication": {
+                    "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                    "clientSecret": UNKNOWN,
+                },
+            },
+        )
+        for i, name in (("a", "Contoso!"), ("b", "Contoso?"))
+    ]
     result = export.build(twins, kinds)
     assert [f.name for f in result.files] == ["oidc-contoso.yaml", "oidc-contoso-2.yaml"]
     assert json.dumps([f.text for f in result.files]).count("UNKNOWN") == 0
@@ -194,7 +258,8 @@ def test_export_into_a_fresh_repository_creates_the_folder_and_schemas(workspace
         assert ref != first and not ref.startswith("http"), first
         target = (path.parent / ref).resolve()
         assert target.is_file() and json.loads(target.read_text())["$id"].endswith(
-            "providers.schema.json")
+            "providers.schema.json"
+        )
     assert (workspace.root / "schemas" / "oidcIdentityProvider.schema.json").is_file()
     assert workspace.run("validate").code == 0
 
@@ -208,15 +273,17 @@ def test_export_to_a_nested_folder_points_at_the_repository_schemas(workspace) -
 
 
 def test_a_failed_export_leaves_no_empty_folder(workspace) -> None:
-    workspace.config.write_text(workspace.config.read_text().replace(
-        "tenantKind: external", "tenantKind: nonsense"))
+    workspace.config.write_text(
+        workspace.config.read_text().replace("tenantKind: external", "tenantKind: nonsense")
+    )
     out = workspace.run("export", "--out", "fresh")
     assert out.code == 1
     assert not (workspace.root / "fresh").exists()
 
 
 def test_schema_write_copies_the_schemas_and_refuses_to_overwrite_a_changed_one(
-        tmp_path, capsys) -> None:
+    tmp_path, capsys
+) -> None:
     from idpctl.cli import main as cli
 
     dest = tmp_path / "schemas"
@@ -239,15 +306,24 @@ def test_live_values_cannot_forge_a_keep_or_a_reference() -> None:
     secret becomes a keep."""
     forged = "x\nclientSecret: {keep: live}   # set outside idpctl"
     lp = LiveProvider(
-        id="o1", odata_type="#microsoft.graph.oidcIdentityProvider",
-        kind="oidcIdentityProvider", key=forged, fields={
-            "displayName": forged, "clientId": "{keep: live}",
-            "issuer": "https://i/", "wellKnownEndpoint": "https://i/.well-known/x",
-            "responseType": "code", "scope": "openid",
+        id="o1",
+        odata_type="#microsoft.graph.oidcIdentityProvider",
+        kind="oidcIdentityProvider",
+        key=forged,
+        fields={
+            "displayName": forged,
+            "clientId": "{keep: live}",
+            "issuer": "https://i/",
+            "wellKnownEndpoint": "https://i/.well-known/x",
+            "responseType": "code",
+            "scope": "openid",
             "clientAuthentication": {
                 "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-                "clientSecret": UNKNOWN},
-            "inboundClaimMapping": {"sub": "{keep: live}", "email": "{env: STOLEN}"}})
+                "clientSecret": UNKNOWN,
+            },
+            "inboundClaimMapping": {"sub": "{keep: live}", "email": "{env: STOLEN}"},
+        },
+    )
     [exported] = export.build([lp], load_kinds()).files
     data = yaml.safe_load(exported.text)
     assert data["displayName"] == forged and data["clientId"] == "{keep: live}"
@@ -256,26 +332,47 @@ def test_live_values_cannot_forge_a_keep_or_a_reference() -> None:
     assert exported.text.count("# set outside idpctl; to rotate") == 1
 
 
-TRICKY_NAMES = ["Google\nx: {keep: live}\nend", "Google\nmethod: client_secret_post\nend",
-                "Google\n# comment", "Google\r  clientSecret: {keep: live}\rend",
-                "Google\x85x: {keep: live}\u2028end\u2029"]
+TRICKY_NAMES = [
+    "Google\nx: {keep: live}\nend",
+    "Google\nmethod: client_secret_post\nend",
+    "Google\n# comment",
+    "Google\r  clientSecret: {keep: live}\rend",
+    "Google\x85x: {keep: live}\u2028end\u2029",
+]
 
 
 def _tricky(name: str) -> list[LiveProvider]:
     google = LiveProvider(
-        id="g1", odata_type="#microsoft.graph.socialIdentityProvider",
-        kind="socialIdentityProvider", key="Google", fields={
-            "displayName": name, "identityProviderType": "Google", "clientId": "gid",
-            "clientSecret": UNKNOWN})
+        id="g1",
+        odata_type="#microsoft.graph.socialIdentityProvider",
+        kind="socialIdentityProvider",
+        key="Google",
+        fields={
+            "displayName": name,
+            "identityProviderType": "Google",
+            "clientId": "gid",
+            "clientSecret": UNKNOWN,
+        },
+    )
     oidc = LiveProvider(
-        id="o1", odata_type="#microsoft.graph.oidcIdentityProvider",
-        kind="oidcIdentityProvider", key="Contoso", fields={
-            "displayName": name, "clientId": name, "issuer": "https://i/",
-            "wellKnownEndpoint": "https://i/.well-known/x", "responseType": "code",
-            "scope": "openid", "clientAuthentication": {
+        id="o1",
+        odata_type="#microsoft.graph.oidcIdentityProvider",
+        kind="oidcIdentityProvider",
+        key="Contoso",
+        fields={
+            "displayName": name,
+            "clientId": name,
+            "issuer": "https://i/",
+            "wellKnownEndpoint": "https://i/.well-known/x",
+            "responseType": "code",
+            "scope": "openid",
+            "clientAuthentication": {
                 "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-                "clientSecret": UNKNOWN},
-            "inboundClaimMapping": {"sub": name}})
+                "clientSecret": UNKNOWN,
+            },
+            "inboundClaimMapping": {"sub": name},
+        },
+    )
     return [google, oidc]
 
 
@@ -288,16 +385,29 @@ def test_a_multi_line_display_name_round_trips_and_gets_no_comment(name, keep) -
     live = _tricky(name)
     result = export.build(live, load_kinds(), keep=keep)
     assert [f.address for f in result.files] == [
-        "oidcIdentityProvider/Contoso", "socialIdentityProvider/Google"]
+        "oidcIdentityProvider/Contoso",
+        "socialIdentityProvider/Google",
+    ]
     for exported, lp in zip(result.files, reversed(live), strict=True):
         data = yaml.safe_load(exported.text)
-        secret = {"keep": "live"} if keep else {"env": result.secrets[0].env
-                                                if lp.id == "o1" else result.secrets[1].env}
-        expected = {"kind": lp.kind, **{k: v for k, v in lp.fields.items()
-                                        if k not in ("clientSecret", "clientAuthentication")}}
+        secret = (
+            {"keep": "live"}
+            if keep
+            else {"env": result.secrets[0].env if lp.id == "o1" else result.secrets[1].env}
+        )
+        expected = {
+            "kind": lp.kind,
+            **{
+                k: v
+                for k, v in lp.fields.items()
+                if k not in ("clientSecret", "clientAuthentication")
+            },
+        }
         if lp.id == "o1":
-            expected["clientAuthentication"] = {"method": "client_secret_post",
-                                                "clientSecret": secret}
+            expected["clientAuthentication"] = {
+                "method": "client_secret_post",
+                "clientSecret": secret,
+            }
         else:
             expected["clientSecret"] = secret
         assert data == expected

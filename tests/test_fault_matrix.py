@@ -52,18 +52,31 @@ class Tally:
 
 
 @pytest.fixture(scope="module")
-def matrix_workspace(emulator_external: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
-                     ) -> Iterator[Workspace]:
-    with pytest.MonkeyPatch.context() as patch, scanned_workspace(
-            emulator_external, tmp_path_factory.mktemp("matrix"), graph_timeout=TIMEOUT) as ws:
+def matrix_workspace(
+    emulator_external: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Workspace]:
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        scanned_workspace(
+            emulator_external, tmp_path_factory.mktemp("matrix"), graph_timeout=TIMEOUT
+        ) as ws,
+    ):
         # no replication delay here: a re-read shows a create at once, so the applier need
         # not wait for one to appear (tests/test_reliability.py covers that wait)
         patch.setattr(reread, "SETTLE_SECONDS", 0.0)
         yield ws
 
 
-def trial(ws: Workspace, scenario: Scenario, position: Position, fault: str, when: str,
-          tally: Tally, *, debug: bool = False) -> None:
+def trial(
+    ws: Workspace,
+    scenario: Scenario,
+    position: Position,
+    fault: str,
+    when: str,
+    tally: Tally,
+    *,
+    debug: bool = False,
+) -> None:
     name = f"{scenario.name} {position.describe()} {fault} {when}"
     prepare(ws, scenario)
     ws.emulator.admin.add_fault(**fault_rule(position, fault, when))
@@ -95,8 +108,9 @@ def trial(ws: Workspace, scenario: Scenario, position: Position, fault: str, whe
         tally.problems.append(f"{name}: {seen}")
 
 
-def default_subset(scenario: Scenario, found: list[Position]
-                   ) -> Iterator[tuple[Position, str, str]]:
+def default_subset(
+    scenario: Scenario, found: list[Position]
+) -> Iterator[tuple[Position, str, str]]:
     """Every write position x fault x timing; each read position with two faults, rotating
     through the fault kinds and timings from scenario to scenario."""
     kinds = list(FAULTS)
@@ -126,9 +140,14 @@ def two_batch_matrix(found: list[Position]) -> Iterator[tuple[Position, str, str
             yield position, kinds[position.k % len(kinds)], TIMINGS[position.k % 2]
 
 
-def run_matrix(ws: Workspace, scenarios: list[Scenario], *, full: bool, auth: bool = False,
-               choose: Callable[[list[Position]], Iterable[tuple[Position, str, str]]]
-               | None = None) -> Tally:
+def run_matrix(
+    ws: Workspace,
+    scenarios: list[Scenario],
+    *,
+    full: bool,
+    auth: bool = False,
+    choose: Callable[[list[Position]], Iterable[tuple[Position, str, str]]] | None = None,
+) -> Tally:
     tally = Tally()
     started = time.monotonic()
     positions_tried = 0
@@ -142,17 +161,20 @@ def run_matrix(ws: Workspace, scenarios: list[Scenario], *, full: bool, auth: bo
             chosen = list(full_matrix(found) if full else default_subset(scenario, found))
         for i, (position, fault, when) in enumerate(chosen):
             trial(ws, scenario, position, fault, when, tally, debug=i % 7 == 3)
-    print(f"\nfault matrix {', '.join(s.name for s in scenarios)}: {positions_tried} positions, "
-          f"{len(FAULTS)} fault kinds x {len(TIMINGS)} timings -> {tally.trials} trials "
-          f"({tally.completed} completed, {tally.stopped} stopped cleanly and converged on the "
-          f"second apply); duplicates {tally.duplicates}, lost {tally.lost}, "
-          f"state mismatches {tally.mismatched}; {time.monotonic() - started:.1f}s")
+    print(
+        f"\nfault matrix {', '.join(s.name for s in scenarios)}: {positions_tried} positions, "
+        f"{len(FAULTS)} fault kinds x {len(TIMINGS)} timings -> {tally.trials} trials "
+        f"({tally.completed} completed, {tally.stopped} stopped cleanly and converged on the "
+        f"second apply); duplicates {tally.duplicates}, lost {tally.lost}, "
+        f"state mismatches {tally.mismatched}; {time.monotonic() - started:.1f}s"
+    )
     return tally
 
 
 def check(tally: Tally) -> None:
     assert not tally.problems, "\n\n".join(tally.problems[:8]) + (
-        f"\n... {len(tally.problems)} problems in all")
+        f"\n... {len(tally.problems)} problems in all"
+    )
     assert tally.duplicates == 0 and tally.lost == 0 and tally.mismatched == 0
 
 
@@ -181,4 +203,3 @@ def test_positions_cover_list_batch_and_items(matrix_workspace: Workspace) -> No
     labels = [p.label for p in found]
     assert labels[0] == "GET identityProviders#1"
     assert "$batch#1" in labels and "item DELETE#1" in labels and "item POST#1" in labels
-

@@ -24,7 +24,8 @@ def test_write_atomic_creates_folders_and_sets_the_mode(tmp_path: Path) -> None:
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "plan.json"
     write_atomic(path, "old")
 
@@ -38,10 +39,18 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("30", 30.0), ("30s", 30.0), (" 2m ", 120.0), ("1h", 3600.0), ("500ms", 0.5),
-    ("1.5m", 90.0), ("24h", MAX_WAIT_SECONDS),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30", 30.0),
+        ("30s", 30.0),
+        (" 2m ", 120.0),
+        ("1h", 3600.0),
+        ("500ms", 0.5),
+        ("1.5m", 90.0),
+        ("24h", MAX_WAIT_SECONDS),
+    ],
+)
 def test_parse_duration_reads_the_units(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -36,23 +36,32 @@ def fleet_ws(make_workspace, emulator_factory) -> tuple[Workspace, EmulatorHandl
     """dev and prod, two emulated tenants; `broken`, whose client secret is never set. The
     base names no tenant and requires an environment."""
     ws = make_workspace("external")
-    prod = emulator_factory(tenant_kind="external", rate_limit="off",
-                            tenant="prod.onmicrosoft.test")
+    prod = emulator_factory(
+        tenant_kind="external", rate_limit="off", tenant="prod.onmicrosoft.test"
+    )
     lines = ws.config.read_text(encoding="utf-8").splitlines(keepends=True)
     dev_tenant = lines[0].split(":", 1)[1].strip()
     ws.config.write_text("requireEnv: true\n" + "".join(lines[1:]), encoding="utf-8")
     overlay(ws, "dev", f"tenant: {dev_tenant}\nstate: {{path: .idpctl/dev.json}}\n")
-    overlay(ws, "prod", f"""\
+    overlay(
+        ws,
+        "prod",
+        f"""\
         tenant: {prod.tenant}
         graph: {{url: {prod.base_url}, authority: {prod.base_url}, caBundle: {prod.ca_path}}}
         auth: {{clientId: {prod.client_id}, clientSecret: {{env: {PROD_SECRET}}}}}
         state: {{path: .idpctl/prod.json}}
-        """)
-    overlay(ws, "broken", f"""\
+        """,
+    )
+    overlay(
+        ws,
+        "broken",
+        f"""\
         tenant: {dev_tenant}
         auth: {{clientSecret: {{env: IDPCTL_TEST_NEVER_SET}}}}
         state: {{path: .idpctl/broken.json}}
-        """)
+        """,
+    )
     ws.write("google.yaml", GOOGLE)
     ws.env.update({"GOOGLE_SECRET": "CANARY-fleet-google", PROD_SECRET: prod.client_secret})
     return ws, prod
@@ -70,8 +79,9 @@ def test_require_env_refuses_a_run_without_env(fleet_ws) -> None:
 
 def test_tenant_may_be_left_to_every_overlay(fleet_ws) -> None:
     ws, prod = fleet_ws
-    ws.config.write_text(ws.config.read_text(encoding="utf-8").replace("requireEnv: true\n",
-                                                                       ""), encoding="utf-8")
+    ws.config.write_text(
+        ws.config.read_text(encoding="utf-8").replace("requireEnv: true\n", ""), encoding="utf-8"
+    )
     plan = ws.plan("--env", "prod")
     assert plan["tenant"] == prod.tenant
     missing = ws.run("plan")
@@ -90,10 +100,18 @@ def test_plan_all_envs_reports_every_tenant_and_one_failure_stops_none(fleet_ws)
     assert out.index("=== broken") < out.index("=== dev") < out.index("=== prod")
     assert f"=== prod ({prod.tenant}) ===" in out
     assert out.count("socialIdentityProvider/Google") >= 2
-    table = out[out.index("idpctl plan --all-envs:"):].splitlines()
+    table = out[out.index("idpctl plan --all-envs:") :].splitlines()
     assert table[0] == "idpctl plan --all-envs: 3 environments, 1 failed, 2 with changes or drift"
-    assert table[1].split() == ["env", "tenant", "create", "update", "replace", "delete",
-                                "drift", "error"]
+    assert table[1].split() == [
+        "env",
+        "tenant",
+        "create",
+        "update",
+        "replace",
+        "delete",
+        "drift",
+        "error",
+    ]
     rows = {line.split()[0]: line.split() for line in table[2:]}
     assert rows["dev"][2:7] == ["1", "0", "0", "0", "-"]
     assert rows["prod"][1:3] == [prod.tenant, "1"]
@@ -112,7 +130,11 @@ def test_exit_2_with_changes_and_0_once_every_tenant_is_applied(fleet_ws) -> Non
     document = json.loads(result.out)
     assert document["exit_code"] == 0 and set(document["environments"]) == {"dev", "prod"}
     assert document["environments"]["dev"]["counts"] == {
-        "create": 0, "update": 0, "replace": 0, "delete": 0}
+        "create": 0,
+        "update": 0,
+        "replace": 0,
+        "delete": 0,
+    }
     assert document["environments"]["prod"]["plan"]["summary"]["has_changes"] is False
 
 
@@ -120,8 +142,9 @@ def test_plan_files_per_environment_and_markdown_report(fleet_ws) -> None:
     ws, prod = fleet_ws
     refused = ws.run("plan", "--all-envs", "--out", "plan.json")
     assert refused.code == 1 and "{env}" in refused.err
-    result = ws.run("plan", "--all-envs", "--offline", "--out", "plan-{env}.json",
-                    "--format", "markdown")
+    result = ws.run(
+        "plan", "--all-envs", "--offline", "--out", "plan-{env}.json", "--format", "markdown"
+    )
     assert result.code == 1
     assert (ws.root / "plan-dev.json").is_file() and (ws.root / "plan-prod.json").is_file()
     assert not (ws.root / "plan-broken.json").exists()
@@ -130,14 +153,17 @@ def test_plan_files_per_environment_and_markdown_report(fleet_ws) -> None:
     assert "| env | tenant | create | update | replace | delete | drift | error |" in md
     assert "<details><summary><code>prod</code></summary>" in md
     assert "```text\n" in md  # the broken tenant's error, fenced
-    sections = {name: md[md.index(f"<summary><code>{name}</code>"):]
-                .split("</details>", 1)[0] for name in ("dev", "prod")}
+    sections = {
+        name: md[md.index(f"<summary><code>{name}</code>") :].split("</details>", 1)[0]
+        for name in ("dev", "prod")
+    }
     for name, section in sections.items():  # the plan the child wrote, not an empty section
         assert "socialIdentityProvider/Google" in section, (name, md)
     assert f"| `{prod.tenant}` |" in md and "| 1 | 0 | 0 | 0 |" in md
     assert "CANARY-" not in result.text
-    as_json = ws.run("plan", "--all-envs", "--offline", "--out", "plan-{env}.json",
-                     "--format", "json")
+    as_json = ws.run(
+        "plan", "--all-envs", "--offline", "--out", "plan-{env}.json", "--format", "json"
+    )
     envs = json.loads(as_json.out)["environments"]
     assert envs["prod"]["plan"]["summary"]["has_changes"] is True
     assert envs["dev"]["counts"]["create"] == 1 and envs["prod"]["tenant"] == prod.tenant
@@ -173,11 +199,30 @@ def test_envs_prints_a_github_actions_matrix(fleet_ws) -> None:
 
 
 def test_child_command_line() -> None:
-    argv = ["-c", "x.yaml", "plan", "--all-envs", "--parallel=3", "--format", "markdown",
-            "--out", "p-{env}.json", "--offline"]
+    argv = [
+        "-c",
+        "x.yaml",
+        "plan",
+        "--all-envs",
+        "--parallel=3",
+        "--format",
+        "markdown",
+        "--out",
+        "p-{env}.json",
+        "--offline",
+    ]
     assert fleet.child_argv(argv, "plan", "dev", "p-{env}.json") == [
-        "-c", "x.yaml", "plan", "--env", "dev", "--format", "json", "--out", "p-dev.json",
-        "--offline"]
+        "-c",
+        "x.yaml",
+        "plan",
+        "--env",
+        "dev",
+        "--format",
+        "json",
+        "--out",
+        "p-dev.json",
+        "--offline",
+    ]
 
 
 def test_run_all_keeps_going_after_an_exception() -> None:
@@ -207,8 +252,10 @@ def test_environments_sharing_a_state_are_refused_and_the_others_run(fleet_ws) -
 
 
 # what a pull request's provider file can make a child's error or validate output say
-HOSTILE = ("</details><img src=https://x/t.png> ![i](https://x/p.png) @octo-org/admins "
-           "[Approved](https://x) ``` `` ` | *bold* _it_")
+HOSTILE = (
+    "</details><img src=https://x/t.png> ![i](https://x/p.png) @octo-org/admins "
+    "[Approved](https://x) ``` `` ` | *bold* _it_"
+)
 
 
 def assert_inert_fleet_markdown(md: str) -> None:
@@ -250,9 +297,14 @@ def test_fleet_markdown_keeps_a_pull_requests_text_inert(verb: str) -> None:
     text) hold no live link, image, mention or HTML; a backtick run closes nothing."""
     results = [
         fleet.TenantResult(env=f"dev{HOSTILE}", code=1, tenant=HOSTILE, error=HOSTILE),
-        fleet.TenantResult(env="prod", code=1, error=HOSTILE,
-                           section=f"providers/x.yaml:6:1: unknown field {HOSTILE}\n"
-                                   f"```\n{HOSTILE}\n" if verb == "validate" else ""),
+        fleet.TenantResult(
+            env="prod",
+            code=1,
+            error=HOSTILE,
+            section=f"providers/x.yaml:6:1: unknown field {HOSTILE}\n```\n{HOSTILE}\n"
+            if verb == "validate"
+            else "",
+        ),
     ]
     md = fleet.markdown(verb, results)
     assert "Approved" in md and "octo-org" in md  # the text is shown, as text
@@ -283,7 +335,9 @@ def test_a_plan_stopped_after_its_plan_file_shows_the_plan_and_the_error(fleet_w
     result = ws.run(*args)
     assert result.code == 1, result.text
     assert (ws.root / "plan-prod.json").is_file()
-    prod_text = result.out[result.out.index("=== prod"):result.out.index("idpctl plan --all-envs")]
+    prod_text = result.out[
+        result.out.index("=== prod") : result.out.index("idpctl plan --all-envs")
+    ]
     assert "socialIdentityProvider/Google" in prod_text
     assert "Error: preflight: socialIdentityProvider/Google: could not read" in prod_text
     rows = {line.split()[0]: line.split() for line in result.out.splitlines()[-2:]}
@@ -291,7 +345,7 @@ def test_a_plan_stopped_after_its_plan_file_shows_the_plan_and_the_error(fleet_w
     assert rows["dev"][2:7] == ["1", "0", "0", "0", "-"] and len(rows["dev"]) == 7
 
     md = ws.run(*args, "--format", "markdown").out
-    section = md[md.index("<summary><code>prod</code>"):]  # prod is the last section
+    section = md[md.index("<summary><code>prod</code>") :]  # prod is the last section
     assert "socialIdentityProvider/Google" in section
     assert "```text\nError: preflight: socialIdentityProvider/Google" in section
     assert_inert_fleet_markdown(md)
@@ -319,8 +373,17 @@ def test_a_stopped_plans_error_after_its_plan_stays_inert() -> None:
     """The error under a plan section is outside text too: fenced so it cannot close the
     section or the block."""
     said = "preflight: x: ```\n</details> @everyone"
-    md = fleet.markdown("plan", [fleet.TenantResult(env="dev", code=1, error=said,
-                                                    counts=dict.fromkeys(fleet.COUNTED, 1),
-                                                    section="**Plan: 1 to create**\n")])
+    md = fleet.markdown(
+        "plan",
+        [
+            fleet.TenantResult(
+                env="dev",
+                code=1,
+                error=said,
+                counts=dict.fromkeys(fleet.COUNTED, 1),
+                section="**Plan: 1 to create**\n",
+            )
+        ],
+    )
     assert "**Plan: 1 to create**" in md and "````text\nError: preflight: x: ```" in md
     assert_inert_fleet_markdown(md)

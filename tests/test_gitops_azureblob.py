@@ -38,9 +38,12 @@ def shared(workspace: Workspace, azurite: Azurite) -> tuple[Workspace, str]:
     folder.mkdir()
     (folder / "shared.yaml").write_text(
         "state: {backend: azureblob, connectionString: {env: IDPCTL_TEST_STATE_CS}, "
-        f"container: idpctl, blob: {blob}}}\n", encoding="utf-8")
-    workspace.env.update({"IDPCTL_ENV": "shared",
-                          "IDPCTL_TEST_STATE_CS": azurite.connection_string})
+        f"container: idpctl, blob: {blob}}}\n",
+        encoding="utf-8",
+    )
+    workspace.env.update(
+        {"IDPCTL_ENV": "shared", "IDPCTL_TEST_STATE_CS": azurite.connection_string}
+    )
     workspace.write("google.yaml", GOOGLE)
     workspace.apply(env=ENV)
     assert not workspace.state_path.exists()
@@ -69,13 +72,17 @@ def test_drift_takes_no_lease_and_writes_nothing(shared, azurite) -> None:
 def test_repairs_take_the_lease_and_are_refused_while_it_is_held(shared, azurite) -> None:
     ws, blob = shared
     pulled = ws.run("state", "pull")
-    assert pulled.code == 0 and "socialIdentityProvider/Google" in json.loads(pulled.out)[
-        "providers"]
+    assert (
+        pulled.code == 0 and "socialIdentityProvider/Google" in json.loads(pulled.out)["providers"]
+    )
     url, auth = parse_connection_string(azurite.connection_string)
     holder = AzureBlobStateStore(account_url=url, container="idpctl", blob=blob, auth=auth)
     with holder.lock(operation="apply") as info:
-        for argv in (("state", "rm", "socialIdentityProvider/Google"), ("state", "pull"),
-                     ("import", "--all")):
+        for argv in (
+            ("state", "rm", "socialIdentityProvider/Google"),
+            ("state", "pull"),
+            ("import", "--all"),
+        ):
             refused = ws.run(*argv)
             assert refused.code == 1 and info.lock_id in refused.err, (argv, refused.text)
     removed = ws.run("state", "rm", "socialIdentityProvider/Google")

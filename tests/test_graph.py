@@ -43,8 +43,10 @@ def _client(**kwargs: object) -> GraphClient:
 
 
 def test_encoder_reveals_secrets_and_the_answer_stays_data() -> None:
-    body = {"clientAuthentication": {"clientSecret": Secret(CANARY, source="env:X")},
-            "list": (1, Secret("CANARY-two", source="env:Y"))}
+    body = {
+        "clientAuthentication": {"clientSecret": Secret(CANARY, source="env:X")},
+        "list": (1, Secret("CANARY-two", source="env:Y")),
+    }
     sent = json.loads(wire.encode(body))
     assert sent["clientAuthentication"]["clientSecret"] == CANARY
     assert sent["list"] == [1, "CANARY-two"]
@@ -60,21 +62,32 @@ def test_encoder_refuses_unknown() -> None:
 
 def test_trace_redaction_masks_secret_named_fields() -> None:
     body = {"clientSecret": "plain", "nested": [{"certificateData": "pem", "keyId": "k"}]}
-    assert redact_sensitive(body) == {"clientSecret": "(sensitive)",
-                             "nested": [{"certificateData": "(sensitive)", "keyId": "k"}]}
+    assert redact_sensitive(body) == {
+        "clientSecret": "(sensitive)",
+        "nested": [{"certificateData": "(sensitive)", "keyId": "k"}],
+    }
 
 
 def test_error_line_has_status_code_message_and_request_id() -> None:
     wire.encode({"s": Secret(CANARY, source="env:X")})
     hint = permission_hint(_NoTokens())  # an app's sign-in: the application permission
-    error = wire.error_for(400, {"request-id": "hdr"}, hint=hint, body={"error": {
-        "code": "invalidRequest", "message": f"secret {CANARY}\nis wrong",
-        "innerError": {"request-id": "abc-123"}}})
+    error = wire.error_for(
+        400,
+        {"request-id": "hdr"},
+        hint=hint,
+        body={
+            "error": {
+                "code": "invalidRequest",
+                "message": f"secret {CANARY}\nis wrong",
+                "innerError": {"request-id": "abc-123"},
+            }
+        },
+    )
     assert str(error) == (
-        "Graph 400 invalidRequest: secret (sensitive) is wrong (request-id abc-123)")
+        "Graph 400 invalidRequest: secret (sensitive) is wrong (request-id abc-123)"
+    )
     assert error.status == 400 and error.code == "invalidRequest"
-    auth = wire.error_for(403, {}, {"error": {"code": "accessDenied", "message": "no"}},
-                          hint=hint)
+    auth = wire.error_for(403, {}, {"error": {"code": "accessDenied", "message": "no"}}, hint=hint)
     assert "IdentityProvider.ReadWrite.All" in str(auth)
     assert type(auth).__name__ == "AuthError"
     odd = wire.error_for(502, {"request-id": "r9"}, None, hint=hint)
@@ -119,8 +132,11 @@ def test_budget_admits_a_burst_then_waits_for_the_window() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    budget = Budget(BudgetSpec(per_app=10, per_tenant=30, window=10.0, margin=0.0),
-                    clock=lambda: now[0], sleep=sleep)
+    budget = Budget(
+        BudgetSpec(per_app=10, per_tenant=30, window=10.0, margin=0.0),
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
     first = budget.acquire(4)
     budget.acquire(6)
     assert slept == []  # a burst of the whole window
@@ -156,11 +172,14 @@ def test_pack_keeps_dependency_groups_together() -> None:
     assert all(len(b) <= MAX_BATCH for b in batches)
 
 
-@pytest.mark.parametrize("requests", [
-    [_req("a"), _req("A")],
-    [_req("a", "missing")],
-    [_req("0")] + [_req(str(i), str(i - 1)) for i in range(1, 21)],
-])
+@pytest.mark.parametrize(
+    "requests",
+    [
+        [_req("a"), _req("A")],
+        [_req("a", "missing")],
+        [_req("0")] + [_req(str(i), str(i - 1)) for i in range(1, 21)],
+    ],
+)
 def test_pack_refuses_bad_input(requests: list[BatchRequest]) -> None:
     with pytest.raises(ValueError):
         pack(requests)
@@ -173,22 +192,31 @@ OIDC = "#microsoft.graph.oidcIdentityProvider"
 
 def _oidc(name: str, secret: str = CANARY) -> dict:
     return {
-        "@odata.type": OIDC, "displayName": name, "clientId": f"client-{name}",
+        "@odata.type": OIDC,
+        "displayName": name,
+        "clientId": f"client-{name}",
         "issuer": f"https://{name}.example.com/",
         "wellKnownEndpoint": f"https://{name}.example.com/.well-known/openid-configuration",
-        "responseType": "code", "scope": "openid profile email",
+        "responseType": "code",
+        "scope": "openid profile email",
         "inboundClaimMapping": {"sub": "sub", "name": "name", "email": "email"},
-        "clientAuthentication": {"@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-                                 "clientSecret": Secret(secret, source="env:TEST")},
+        "clientAuthentication": {
+            "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+            "clientSecret": Secret(secret, source="env:TEST"),
+        },
     }
 
 
 def _graph(emu, **kwargs: object) -> GraphClient:
     from idpctl.graph.auth import token_provider
 
-    tokens = token_provider({}, tenant=emu.tenant, authority_root=emu.base_url,
-                            verify=emu.ca_path, env={"AZURE_CLIENT_ID": emu.client_id,
-                                                     "AZURE_CLIENT_SECRET": emu.client_secret})
+    tokens = token_provider(
+        {},
+        tenant=emu.tenant,
+        authority_root=emu.base_url,
+        verify=emu.ca_path,
+        env={"AZURE_CLIENT_ID": emu.client_id, "AZURE_CLIENT_SECRET": emu.client_secret},
+    )
     kwargs.setdefault("backoff_base", 0.01)
     return GraphClient(emu.base_url, token_provider=tokens, verify=emu.ca_path, **kwargs)
 
@@ -234,8 +262,9 @@ def test_paging_follows_every_next_link(emulator_factory) -> None:
 
 
 def test_get_retries_429_honouring_retry_after(emulator, graph) -> None:
-    emulator.admin.add_fault(method="GET", path="identityProviders$", status=429,
-                             retry_after=0.3, count=2)
+    emulator.admin.add_fault(
+        method="GET", path="identityProviders$", status=429, retry_after=0.3, count=2
+    )
     started = time.monotonic()
     graph.list_providers()
     assert time.monotonic() - started >= 0.6
@@ -246,16 +275,16 @@ def test_503_then_success_and_throttled_past_the_budget(emulator) -> None:
     emulator.admin.add_fault(method="GET", path="identityProviders$", status=503, count=1)
     client = _graph(emulator, max_retries=2)
     assert isinstance(client.list_providers(), list)
-    emulator.admin.add_fault(method="GET", path="identityProviders$", status=429,
-                             retry_after=0.01, count=-1)
+    emulator.admin.add_fault(
+        method="GET", path="identityProviders$", status=429, retry_after=0.01, count=-1
+    )
     with pytest.raises(ThrottledError, match=r"^Graph 429 TooManyRequests: .*request-id"):
         client.list_providers()
     client.close()
 
 
 def test_write_dropped_after_it_took_effect_is_never_resent(emulator, graph) -> None:
-    emulator.admin.add_fault(method="POST", path="identityProviders$", action="drop",
-                             when="after")
+    emulator.admin.add_fault(method="POST", path="identityProviders$", action="drop", when="after")
     with pytest.raises(WriteOutcomeUnknown) as caught:
         graph.create_provider(_oidc("dropped"))
     assert CANARY not in str(caught.value)
@@ -263,13 +292,16 @@ def test_write_dropped_after_it_took_effect_is_never_resent(emulator, graph) -> 
     assert any(p.get("displayName") == "dropped" for p in graph.list_providers())
 
 
-@pytest.mark.parametrize("rule", [
-    {"status": 500, "when": "after"},
-    {"status": 502},
-    {"status": 504, "when": "after"},
-    {"status": 503},  # no Retry-After: Graph may have done it
-    {"delay_ms": 900, "when": "after"},  # read timeout after sending
-])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"status": 500, "when": "after"},
+        {"status": 502},
+        {"status": 504, "when": "after"},
+        {"status": 503},  # no Retry-After: Graph may have done it
+        {"delay_ms": 900, "when": "after"},  # read timeout after sending
+    ],
+)
 def test_write_outcome_unknown_cases(emulator, rule: dict) -> None:
     client = _graph(emulator, timeout=0.4)
     emulator.admin.add_fault(method="PATCH", path="identityProviders/", **rule)
@@ -283,8 +315,9 @@ def test_write_outcome_unknown_cases(emulator, rule: dict) -> None:
     client.close()
 
 
-@pytest.mark.parametrize("rule", [{"status": 429, "retry_after": 0.05},
-                                  {"status": 503, "retry_after": 0.05}])
+@pytest.mark.parametrize(
+    "rule", [{"status": 429, "retry_after": 0.05}, {"status": 503, "retry_after": 0.05}]
+)
 def test_write_refused_by_throttling_is_retried_and_done_once(emulator, graph, rule) -> None:
     emulator.admin.add_fault(method="POST", path="identityProviders$", **rule)
     created = graph.create_provider(_oidc("once"))
@@ -305,18 +338,27 @@ def test_graph_error_is_one_line_with_request_id_and_no_secret(emulator, graph) 
 
 
 def test_missing_permission_is_an_auth_error_naming_it(emulator) -> None:
-    emulator.admin.register_client({"clientId": "reader-app", "secret": "CANARY-reader",
-                                    "roles": ["IdentityProvider.Read.All"]})
+    emulator.admin.register_client(
+        {
+            "clientId": "reader-app",
+            "secret": "CANARY-reader",
+            "roles": ["IdentityProvider.Read.All"],
+        }
+    )
     from idpctl.graph.auth import token_provider
 
-    tokens = token_provider({}, tenant=emulator.tenant, authority_root=emulator.base_url,
-                            verify=emulator.ca_path,
-                            env={"AZURE_CLIENT_ID": "reader-app",
-                                 "AZURE_CLIENT_SECRET": "CANARY-reader"})
+    tokens = token_provider(
+        {},
+        tenant=emulator.tenant,
+        authority_root=emulator.base_url,
+        verify=emulator.ca_path,
+        env={"AZURE_CLIENT_ID": "reader-app", "AZURE_CLIENT_SECRET": "CANARY-reader"},
+    )
     with GraphClient(emulator.base_url, token_provider=tokens, verify=emulator.ca_path) as client:
         client.list_providers()
-        with pytest.raises(AuthError, match=r"^Graph 403 .*IdentityProvider\.ReadWrite\.All"
-                           ) as caught:
+        with pytest.raises(
+            AuthError, match=r"^Graph 403 .*IdentityProvider\.ReadWrite\.All"
+        ) as caught:
             client.create_provider(_oidc("nope"))
     assert "application permission with admin consent" in str(caught.value)
     assert "directory role" not in str(caught.value)  # an app has no role to ask for
@@ -336,10 +378,16 @@ def test_trace_redacts_authorization_and_secrets(emulator, caplog) -> None:
     client = _graph(emulator, trace=True)
     token = client._tokens.token(client.resource)
     created = client.create_provider(_oidc("traced"))
-    client.update_provider(created["id"], {
-        "@odata.type": OIDC, "clientAuthentication": {
-            "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-            "clientSecret": Secret("CANARY-rotated", source="env:R")}})
+    client.update_provider(
+        created["id"],
+        {
+            "@odata.type": OIDC,
+            "clientAuthentication": {
+                "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                "clientSecret": Secret("CANARY-rotated", source="env:R"),
+            },
+        },
+    )
     client.close()
     text = caplog.text
     assert "Bearer (redacted)" in text and "-> PATCH" in text and "<- 201" in text
@@ -357,8 +405,9 @@ def _create(i: int | str, *deps: str) -> BatchRequest:
 
 
 def _batch_posts(emu) -> list[dict]:
-    return [r for r in emu.admin.requests()
-            if r["method"] == "POST" and r["path"].endswith("/$batch")]
+    return [
+        r for r in emu.admin.requests() if r["method"] == "POST" and r["path"].endswith("/$batch")
+    ]
 
 
 def test_batch_of_45_goes_in_3_requests_and_maps_every_result(emulator, graph) -> None:
@@ -368,26 +417,31 @@ def test_batch_of_45_goes_in_3_requests_and_maps_every_result(emulator, graph) -
     assert results["c7"].body["displayName"] == "b7"
     assert CANARY not in json.dumps([r.body for r in results.values()])
     assert len(_batch_posts(emulator)) == 3
-    assert len([p for p in graph.list_providers() if p.get("displayName", "").startswith("b")
-                ]) == 45
+    assert (
+        len([p for p in graph.list_providers() if p.get("displayName", "").startswith("b")]) == 45
+    )
 
 
 def test_batch_depends_on_orders_delete_before_create(emulator, graph) -> None:
     old = graph.create_provider(_oidc("replace-me"))
-    results = graph.batch([
-        BatchRequest("del", "DELETE", f"{COLLECTION}/{old['id']}"),
-        BatchRequest("new", "POST", COLLECTION, _oidc("replace-me"), ("del",)),
-    ])
+    results = graph.batch(
+        [
+            BatchRequest("del", "DELETE", f"{COLLECTION}/{old['id']}"),
+            BatchRequest("new", "POST", COLLECTION, _oidc("replace-me"), ("del",)),
+        ]
+    )
     assert results["del"].status == 204 and results["new"].status == 201
     live = [p for p in graph.list_providers() if p.get("displayName") == "replace-me"]
     assert [p["id"] for p in live] == [results["new"].body["id"]]
 
 
 def test_batch_failed_dependency_fails_its_dependents(emulator, graph) -> None:
-    results = graph.batch([
-        BatchRequest("del", "DELETE", f"{COLLECTION}/no-such-id"),
-        BatchRequest("new", "POST", COLLECTION, _oidc("after-failure"), ("del",)),
-    ])
+    results = graph.batch(
+        [
+            BatchRequest("del", "DELETE", f"{COLLECTION}/no-such-id"),
+            BatchRequest("new", "POST", COLLECTION, _oidc("after-failure"), ("del",)),
+        ]
+    )
     assert results["del"].status == 404 and results["new"].status == 424
     assert not [p for p in graph.list_providers() if p.get("displayName") == "after-failure"]
 
@@ -396,14 +450,25 @@ def test_batch_throttled_item_is_retried_alone(emulator, graph) -> None:
     created = graph.batch([_create(i) for i in range(5)])
     ids = {key: result.body["id"] for key, result in created.items()}
     emulator.admin.clear_requests()
-    emulator.admin.add_fault(method="PATCH", path="^/beta/identity/identityProviders/",
-                             status=429, retry_after=0.2, nth=3)
+    emulator.admin.add_fault(
+        method="PATCH",
+        path="^/beta/identity/identityProviders/",
+        status=429,
+        retry_after=0.2,
+        nth=3,
+    )
     started = time.monotonic()
-    results = graph.batch([
-        BatchRequest(f"p{i}", "PATCH", f"{COLLECTION}/{ids[f'c{i}']}",
-                     {"@odata.type": "#microsoft.graph.oidcIdentityProvider",
-                      "scope": "openid email"})
-        for i in range(5)])
+    results = graph.batch(
+        [
+            BatchRequest(
+                f"p{i}",
+                "PATCH",
+                f"{COLLECTION}/{ids[f'c{i}']}",
+                {"@odata.type": "#microsoft.graph.oidcIdentityProvider", "scope": "openid email"},
+            )
+            for i in range(5)
+        ]
+    )
     assert time.monotonic() - started >= 0.2
     assert {r.status for r in results.values()} == {204}
     sent = [[item["id"] for item in p["body"]["requests"]] for p in _batch_posts(emulator)]
@@ -412,8 +477,9 @@ def test_batch_throttled_item_is_retried_alone(emulator, graph) -> None:
 
 
 def test_batch_throttled_create_is_handed_back_not_resent(emulator, graph) -> None:
-    emulator.admin.add_fault(method="POST", path="^/beta/identity/identityProviders$",
-                             status=429, retry_after=0.2, nth=3)
+    emulator.admin.add_fault(
+        method="POST", path="^/beta/identity/identityProviders$", status=429, retry_after=0.2, nth=3
+    )
     results = graph.batch([_create(i) for i in range(5)])
     assert sorted(r.status for r in results.values()) == [201, 201, 201, 201, 429]
     assert len(_batch_posts(emulator)) == 1
@@ -424,8 +490,7 @@ def test_batch_throttled_create_is_handed_back_not_resent(emulator, graph) -> No
 def test_batch_lost_answer_makes_its_writes_outcome_unknown(emulator, graph) -> None:
     emulator.admin.add_fault(method="POST", path=r"/\$batch$", action="drop", when="after")
     with pytest.raises(BatchOutcomeUnknown) as caught:
-        graph.batch([_create(i) for i in range(3)] + [
-            BatchRequest("read", "GET", COLLECTION)])
+        graph.batch([_create(i) for i in range(3)] + [BatchRequest("read", "GET", COLLECTION)])
     assert sorted(caught.value.ids) == ["c0", "c1", "c2"]
     assert isinstance(caught.value, WriteOutcomeUnknown)
     assert len(_batch_posts(emulator)) == 1
@@ -460,13 +525,19 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def hostile():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
 
-    def answer(body: bytes | str | object, *, status: int = 200, ctype: str = "application/json",
-               path: str = "/beta/identity/identityProviders") -> GraphClient:
+    def answer(
+        body: bytes | str | object,
+        *,
+        status: int = 200,
+        ctype: str = "application/json",
+        path: str = "/beta/identity/identityProviders",
+    ) -> GraphClient:
         if not isinstance(body, bytes):
             body = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         _Hostile.answers[path] = (status, ctype, body)
@@ -479,15 +550,18 @@ def hostile():
     server.server_close()
 
 
-@pytest.mark.parametrize(("body", "match"), [
-    ("<html>sign in</html>", "not JSON"),
-    (b"\xff\xfe\x00garbage", "not JSON"),
-    ({"values": []}, "without a 'value' array"),
-    ({"value": {"a": 1}}, "without a 'value' array"),
-    ([1, 2], "without a 'value' array"),
-    ({"value": [], "@odata.nextLink": 7}, "not a string"),
-    ({"value": [], "@odata.nextLink": "https://elsewhere.example/beta/x"}, "refused"),
-])
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("<html>sign in</html>", "not JSON"),
+        (b"\xff\xfe\x00garbage", "not JSON"),
+        ({"values": []}, "without a 'value' array"),
+        ({"value": {"a": 1}}, "without a 'value' array"),
+        ([1, 2], "without a 'value' array"),
+        ({"value": [], "@odata.nextLink": 7}, "not a string"),
+        ({"value": [], "@odata.nextLink": "https://elsewhere.example/beta/x"}, "refused"),
+    ],
+)
 def test_hostile_list_answers_are_clear_graph_errors(hostile, body, match: str) -> None:
     with pytest.raises(GraphError, match=match):
         hostile(body).list_providers()
@@ -497,7 +571,10 @@ def test_paging_loop_is_stopped(hostile) -> None:
     client = hostile({"value": []})
     loop = f"{hostile.base}/beta/identity/identityProviders"
     _Hostile.answers["/beta/identity/identityProviders"] = (
-        200, "application/json", json.dumps({"value": [], "@odata.nextLink": loop}).encode())
+        200,
+        "application/json",
+        json.dumps({"value": [], "@odata.nextLink": loop}).encode(),
+    )
     with pytest.raises(GraphError, match="paging did not end"):
         client.list_providers()
 
@@ -523,8 +600,10 @@ def test_hostile_item_types_reach_live_as_graph_errors(hostile) -> None:
     assert got[0].kind is None
 
 
-@pytest.mark.parametrize(("value", "limit"), [
-    (None, 200), ("off", None), ("OFF", None), ("default", 200), (90, 90), ("120", 120)])
+@pytest.mark.parametrize(
+    ("value", "limit"),
+    [(None, 200), ("off", None), ("OFF", None), ("default", 200), (90, 90), ("120", 120)],
+)
 def test_rate_limit_setting_forms(value: object, limit: int | None) -> None:
     spec = _client(rate_limit=value).budget.spec
     assert (None if spec.off else spec.per_app) == limit
@@ -583,12 +662,15 @@ def test_throttle_percentage_header_slows_the_client_down() -> None:
     client._ease_off({})
 
 
-@pytest.mark.parametrize(("url", "resource"), [
-    ("https://graph.microsoft.com", "https://graph.microsoft.com"),
-    ("https://graph.microsoft.us/", "https://graph.microsoft.us"),
-    ("https://microsoftgraph.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
-    ("https://127.0.0.1:8443", "https://graph.microsoft.com"),
-])
+@pytest.mark.parametrize(
+    ("url", "resource"),
+    [
+        ("https://graph.microsoft.com", "https://graph.microsoft.com"),
+        ("https://graph.microsoft.us/", "https://graph.microsoft.us"),
+        ("https://microsoftgraph.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
+        ("https://127.0.0.1:8443", "https://graph.microsoft.com"),
+    ],
+)
 def test_token_is_asked_for_the_clouds_graph(url: str, resource: str) -> None:
     client = GraphClient(url, token_provider=_NoTokens())
     assert client.resource == resource

@@ -27,8 +27,9 @@ def client():
     graph.close()
 
 
-@pytest.mark.parametrize("seam", [seams.GraphWriter, seams.GraphReader, seams.ClaimsSource,
-                                  seams.ProviderLister])
+@pytest.mark.parametrize(
+    "seam", [seams.GraphWriter, seams.GraphReader, seams.ClaimsSource, seams.ProviderLister]
+)
 def test_the_graph_client_has_every_seam(client: GraphClient, seam: type) -> None:
     if seam is seams.ProviderLister:  # live.ProviderSource is not runtime-checkable
         assert callable(client.list_providers)
@@ -54,11 +55,16 @@ def test_one_token_protocol_in_the_core() -> None:
     homes = []
     for path in sorted(root.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ClassDef) and any(
+            if (
+                isinstance(node, ast.ClassDef)
+                and any(
                     getattr(base, "id", getattr(base, "attr", None)) == "Protocol"
-                    for base in node.bases) and any(
-                    isinstance(item, ast.FunctionDef) and item.name == "token"
-                    for item in node.body):
+                    for base in node.bases
+                )
+                and any(
+                    isinstance(item, ast.FunctionDef) and item.name == "token" for item in node.body
+                )
+            ):
                 homes.append(f"{path.relative_to(root).as_posix()}:{node.name}")
     assert homes == ["net/bearer.py:TokenSource"]
     assert TokenSource.__module__ == "idpctl.net.bearer"

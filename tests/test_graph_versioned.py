@@ -12,12 +12,14 @@ P = "/identity/identityProviders"
 
 
 def test_requests_are_grouped_by_version_prefix_stripped_in_order() -> None:
-    groups = by_version([
-        BatchRequest(id="a", method="GET", url=f"/v1.0{P}"),
-        BatchRequest(id="b", method="GET", url=P),
-        BatchRequest(id="c", method="GET", url=f"/beta{P}/x"),
-        BatchRequest(id="d", method="GET", url=f"/v1.0{P}/y", depends_on=("a",)),
-    ])
+    groups = by_version(
+        [
+            BatchRequest(id="a", method="GET", url=f"/v1.0{P}"),
+            BatchRequest(id="b", method="GET", url=P),
+            BatchRequest(id="c", method="GET", url=f"/beta{P}/x"),
+            BatchRequest(id="d", method="GET", url=f"/v1.0{P}/y", depends_on=("a",)),
+        ]
+    )
     assert {v: [(r.id, r.url) for r in rs] for v, rs in groups.items()} == {
         "v1.0": [("a", P), ("d", f"{P}/y")],
         "beta": [("b", P), ("c", f"{P}/x")],
@@ -26,5 +28,9 @@ def test_requests_are_grouped_by_version_prefix_stripped_in_order() -> None:
 
 def test_a_dependency_across_versions_is_refused() -> None:
     with pytest.raises(ValueError, match="another Graph version"):
-        by_version([BatchRequest(id="a", method="POST", url=f"/v1.0{P}", body={}),
-                    BatchRequest(id="b", method="GET", url=f"/beta{P}/x", depends_on=("A",))])
+        by_version(
+            [
+                BatchRequest(id="a", method="POST", url=f"/v1.0{P}", body={}),
+                BatchRequest(id="b", method="GET", url=f"/beta{P}/x", depends_on=("A",)),
+            ]
+        )

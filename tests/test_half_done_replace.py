@@ -45,14 +45,17 @@ def test_a_failed_create_after_the_delete_is_reported_half_done(workspace: Any) 
     workspace.apply(env=ENV)
     [old_id] = contoso_ids(workspace)
     workspace.write("contoso.yaml", CONTOSO % JWT_AUTH)
-    workspace.emulator.admin.add_fault(method="POST", path="^/beta/identity/identityProviders$",
-                                       status=400, count=1)
+    workspace.emulator.admin.add_fault(
+        method="POST", path="^/beta/identity/identityProviders$", status=400, count=1
+    )
     result = workspace.run("apply", "--auto-approve", "--allow-destroy", env=ENV)
     assert result.code == 1, result.text
     assert contoso_ids(workspace) == [] and old_id not in customers(workspace)
     assert ADDRESS not in workspace.state()["providers"]  # the old id is dead: forgotten
-    assert (f"{ADDRESS}: half done: the old object (id {old_id}) was deleted and left user "
-            "flow(s) Customers; the new one was not created") in result.err, result.err
+    assert (
+        f"{ADDRESS}: half done: the old object (id {old_id}) was deleted and left user "
+        "flow(s) Customers; the new one was not created"
+    ) in result.err, result.err
     assert "0 change(s) done, 1 half done, 0 not done" in result.err
     assert "half done: the old object" in result.out  # the progress line says it too
     assert "Traceback" not in result.text
@@ -70,9 +73,17 @@ def test_a_failed_create_after_the_delete_is_reported_half_done(workspace: Any) 
 # ---- a provider whose file does not set userFlows: the state keeps the flows to re-join ----
 
 OIDC = {
-    "external": ("oidcIdentityProvider/Contoso", CONTOSO.replace("userFlows: [Customers]\n", ""),
-                 SECRET_AUTH, JWT_AUTH, {"displayName": "Customers"}, "Customers"),
-    "b2c": ("openIdConnectIdentityProvider/Partner", """\
+    "external": (
+        "oidcIdentityProvider/Contoso",
+        CONTOSO.replace("userFlows: [Customers]\n", ""),
+        SECRET_AUTH,
+        JWT_AUTH,
+        {"displayName": "Customers"},
+        "Customers",
+    ),
+    "b2c": (
+        "openIdConnectIdentityProvider/Partner",
+        """\
 kind: openIdConnectIdentityProvider
 displayName: Partner
 clientId: c
@@ -82,7 +93,12 @@ responseMode: form_post
 responseType: code
 scope: openid
 claimsMapping: {userId: sub, displayName: name}
-""", "partner", "partner2", {"id": "SignUpSignIn"}, "B2C_1_SignUpSignIn"),
+""",
+        "partner",
+        "partner2",
+        {"id": "SignUpSignIn"},
+        "B2C_1_SignUpSignIn",
+    ),
 }
 
 
@@ -97,8 +113,9 @@ def _half_done(ws: Any, kind: str) -> tuple[str, str, str]:
     keep = ["EmailPassword-OAUTH"] if kind == "external" else []
     ws.emulator.admin.call("PATCH", f"/userflows/{flow_id}", {"identityProviders": [*keep, old]})
     ws.write("p.yaml", text % after)
-    ws.emulator.admin.add_fault(method="POST", path="^/beta/identity/identityProviders$",
-                                status=400, count=1)
+    ws.emulator.admin.add_fault(
+        method="POST", path="^/beta/identity/identityProviders$", status=400, count=1
+    )
     result = ws.run("apply", "--auto-approve", "--allow-destroy", env=ENV)
     assert result.code == 1, result.text
     assert f"deleted and left user flow(s) {name}" in result.err, result.err
@@ -111,8 +128,9 @@ def _offered(ws: Any, flow_id: str) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", ["external", "b2c"])
-def test_the_next_plan_re_attaches_a_half_done_replace_to_its_old_flows(make_workspace: Any,
-                                                                        kind: str) -> None:
+def test_the_next_plan_re_attaches_a_half_done_replace_to_its_old_flows(
+    make_workspace: Any, kind: str
+) -> None:
     """No file sets userFlows: the state keeps the flows the old object left, the next plan
     creates the provider and re-attaches it to exactly those, apply clears them."""
     ws = make_workspace(kind)
@@ -164,13 +182,18 @@ def test_flows_re_attached_by_hand_are_cleared_in_the_state(workspace: Any) -> N
     workspace.emulator.admin.add_fault(method="POST", path=r"/\$ref$", status=400, count=1)
     assert workspace.run("apply", "--auto-approve", env=ENV).code == 1
     new = workspace.state()["providers"][address]["id"]
-    workspace.emulator.admin.call("PATCH", f"/userflows/{flow_id}",
-                                  {"identityProviders": ["EmailPassword-OAUTH", new]})
+    workspace.emulator.admin.call(
+        "PATCH", f"/userflows/{flow_id}", {"identityProviders": ["EmailPassword-OAUTH", new]}
+    )
     plan = workspace.plan(env=ENV)
     assert actions(plan) == {"update": [address]}
     [field] = plan["changes"][0]["fields"]
     assert (field["name"], field["before"], field["after"], field["state_only"]) == (
-        "relink", [name], [], True)
+        "relink",
+        [name],
+        [],
+        True,
+    )
     workspace.apply(env=ENV)
     assert "relink" not in workspace.state()["providers"][address]
     workspace.assert_converged(env=ENV)
@@ -185,11 +208,13 @@ def test_a_create_of_unknown_outcome_re_attaches_in_the_same_apply(workspace: An
     workspace.write("p.yaml", text % before)
     workspace.apply(env=ENV)
     [old] = contoso_ids(workspace)
-    workspace.emulator.admin.call("PATCH", f"/userflows/{flow_id}",
-                                  {"identityProviders": ["EmailPassword-OAUTH", old]})
+    workspace.emulator.admin.call(
+        "PATCH", f"/userflows/{flow_id}", {"identityProviders": ["EmailPassword-OAUTH", old]}
+    )
     workspace.write("p.yaml", text % after)
-    workspace.emulator.admin.add_fault(method="POST", path="^/beta/identity/identityProviders$",
-                                       status=500, count=1)
+    workspace.emulator.admin.add_fault(
+        method="POST", path="^/beta/identity/identityProviders$", status=500, count=1
+    )
     workspace.apply("--allow-destroy", env=ENV)
     [new] = contoso_ids(workspace)
     assert new != old and new in _offered(workspace, flow_id)

@@ -24,13 +24,14 @@ from idpservers import LocalIdP, Route, running_local_idp, tls_pair
 from test_adversarial_output import assert_safe_lines
 
 # every kind of forged line and markup a discovery value can carry
-HOSTILE = ("FORGED\n::warning file=README.md,line=1::FORGED\n::add-mask::FORGED\r"
-           "Error: FORGED\x1b[2J\x1b]0;FORGED\x07\u2028::error::FORGED\x85##[error]FORGED\n"
-           "```\n<img src=x onerror=alert(1)></details><summary>FORGED</summary>"
-           "@octocat [link](http://x.example) ![image](http://x.example/i.png) | cell")
+HOSTILE = (
+    "FORGED\n::warning file=README.md,line=1::FORGED\n::add-mask::FORGED\r"
+    "Error: FORGED\x1b[2J\x1b]0;FORGED\x07\u2028::error::FORGED\x85##[error]FORGED\n"
+    "```\n<img src=x onerror=alert(1)></details><summary>FORGED</summary>"
+    "@octocat [link](http://x.example) ![image](http://x.example/i.png) | cell"
+)
 # what a header value can hold (no CR/LF): the redirects' Location (with ESC, httpx refuses it)
-HOSTILE_HEADER = ("http://x.example/::add-mask::FORGED```<img src=x>@octocat"
-                  "[link](http://x.example)")
+HOSTILE_HEADER = "http://x.example/::add-mask::FORGED```<img src=x>@octocat[link](http://x.example)"
 
 PROVIDER = """\
 kind: oidcIdentityProvider
@@ -60,17 +61,20 @@ def hostile(tls: tuple[Path, Path]) -> Iterator[LocalIdP]:
 
 
 def _document(base: str, name: str, *, jwks: str) -> bytes:
-    return json.dumps({
-        "issuer": HOSTILE,
-        "authorization_endpoint": f"{base}/{name}/authorize",
-        "token_endpoint": f"{base}/{name}/token",
-        "jwks_uri": jwks,
-        "response_types_supported": [HOSTILE, "id_token"],
-        "scopes_supported": [HOSTILE],
-        "token_endpoint_auth_methods_supported": [HOSTILE, "private_key_jwt"],
-        "response_modes_supported": [HOSTILE],
-        "error": HOSTILE, "error_description": HOSTILE,
-    }).encode()
+    return json.dumps(
+        {
+            "issuer": HOSTILE,
+            "authorization_endpoint": f"{base}/{name}/authorize",
+            "token_endpoint": f"{base}/{name}/token",
+            "jwks_uri": jwks,
+            "response_types_supported": [HOSTILE, "id_token"],
+            "scopes_supported": [HOSTILE],
+            "token_endpoint_auth_methods_supported": [HOSTILE, "private_key_jwt"],
+            "response_modes_supported": [HOSTILE],
+            "error": HOSTILE,
+            "error_description": HOSTILE,
+        }
+    ).encode()
 
 
 def _serve(idp: LocalIdP) -> None:
@@ -78,17 +82,22 @@ def _serve(idp: LocalIdP) -> None:
     well_known = "/.well-known/openid-configuration"
     # the values are hostile; jwks_uri holds the forged lines too
     idp.routes[f"/Contoso{well_known}"] = Route(
-        lambda b: _document(b, "Contoso", jwks=f"{b}/jwks/{HOSTILE}"))
+        lambda b: _document(b, "Contoso", jwks=f"{b}/jwks/{HOSTILE}")
+    )
     # a JWKS that answers with hostile error text
     idp.routes[f"/Partner{well_known}"] = Route(
-        lambda b: _document(b, "Partner", jwks=f"{b}/jwks/partner"))
-    idp.routes["/jwks/partner"] = Route(json.dumps(
-        {"error": HOSTILE, "keys": HOSTILE}).encode(), status=400)
+        lambda b: _document(b, "Partner", jwks=f"{b}/jwks/partner")
+    )
+    idp.routes["/jwks/partner"] = Route(
+        json.dumps({"error": HOSTILE, "keys": HOSTILE}).encode(), status=400
+    )
     # a redirect whose Location carries what a header can
-    idp.routes[f"/Fabrikam{well_known}"] = Route(b"", status=302,
-                                                   headers={"Location": HOSTILE_HEADER})
+    idp.routes[f"/Fabrikam{well_known}"] = Route(
+        b"", status=302, headers={"Location": HOSTILE_HEADER}
+    )
     idp.routes[f"/Woodgrove{well_known}"] = Route(
-        b"", status=302, headers={"Location": HOSTILE_HEADER + "\x1b[2J\x1b]0;FORGED\x07"})
+        b"", status=302, headers={"Location": HOSTILE_HEADER + "\x1b[2J\x1b]0;FORGED\x07"}
+    )
     assert base.startswith("https://127.0.0.1:")
 
 

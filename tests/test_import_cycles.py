@@ -67,8 +67,7 @@ def import_graph(known: Mapping[str, Path]) -> dict[str, dict[str, int]]:
     for name, path in known.items():
         package = _package_of(name, path)
         edges: dict[str, int] = {}
-        for target, line in _imported(ast.parse(path.read_text(encoding="utf-8")), package,
-                                      known):
+        for target, line in _imported(ast.parse(path.read_text(encoding="utf-8")), package, known):
             for runs in _runs(target, importer=name):
                 if runs in known and runs != name:
                     edges.setdefault(runs, line)
@@ -81,8 +80,7 @@ def _runs(target: str, *, importer: str) -> list[str]:
     is inside (already running when its import statement is reached)."""
     parts = target.split(".")
     chain = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
-    return [m for m in chain if not (importer == m or importer.startswith(m + "."))
-            or m == target]
+    return [m for m in chain if not (importer == m or importer.startswith(m + ".")) or m == target]
 
 
 def cycles(graph: Mapping[str, Mapping[str, int]]) -> list[list[str]]:
@@ -133,11 +131,18 @@ def _one_cycle(graph: Mapping[str, Mapping[str, int]], group: set[str]) -> list[
     raise AssertionError("a strongly connected group always holds a cycle")
 
 
-def describe(cycle: list[str], graph: Mapping[str, Mapping[str, int]],
-             known: Mapping[str, Path], *, root: Path = SRC.parent) -> str:
+def describe(
+    cycle: list[str],
+    graph: Mapping[str, Mapping[str, int]],
+    known: Mapping[str, Path],
+    *,
+    root: Path = SRC.parent,
+) -> str:
     """The cycle, then each step with the file (from `root`) and line of its import."""
-    steps = [f"{a} -> {b} ({known[a].relative_to(root)}:{graph[a][b]})"
-             for a, b in itertools.pairwise(cycle)]
+    steps = [
+        f"{a} -> {b} ({known[a].relative_to(root)}:{graph[a][b]})"
+        for a, b in itertools.pairwise(cycle)
+    ]
     return "import cycle: " + " -> ".join(cycle) + "\n    " + "\n    ".join(steps)
 
 
@@ -169,21 +174,24 @@ def test_a_cycle_is_found_wherever_it_hides(tmp_path: Path) -> None:
     """A function-local `from idpctl import module`; relative and TYPE_CHECKING imports
     inside a nested package; a cycle closed by the `__init__` an import runs: each is found
     and printed with the path through it. The emulator's own imports are not looked at."""
-    _write(tmp_path, {
-        "idpctl/__init__.py": "",
-        "idpctl/a.py": "def f():\n    from idpctl import b\n",
-        "idpctl/b.py": "from idpctl.a import f\n",
-        "idpctl/render/__init__.py": "",
-        "idpctl/render/text.py": "from .markdown import m\n",
-        "idpctl/render/markdown.py": "from typing import TYPE_CHECKING\n"
-                                     "if TYPE_CHECKING:\n    from idpctl.render.text import t\n",
-        "idpctl/state/__init__.py": "from idpctl.state.local import Store\n",
-        "idpctl/state/local.py": "from idpctl.c import x\n",
-        "idpctl/c.py": "from idpctl.state import codec\n",
-        "idpctl/state/codec.py": "",
-        "idpctl/emulator/__init__.py": "from idpctl.emulator import x\n",
-        "idpctl/emulator/x.py": "from idpctl import emulator\n",
-    })
+    _write(
+        tmp_path,
+        {
+            "idpctl/__init__.py": "",
+            "idpctl/a.py": "def f():\n    from idpctl import b\n",
+            "idpctl/b.py": "from idpctl.a import f\n",
+            "idpctl/render/__init__.py": "",
+            "idpctl/render/text.py": "from .markdown import m\n",
+            "idpctl/render/markdown.py": "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from idpctl.render.text import t\n",
+            "idpctl/state/__init__.py": "from idpctl.state.local import Store\n",
+            "idpctl/state/local.py": "from idpctl.c import x\n",
+            "idpctl/c.py": "from idpctl.state import codec\n",
+            "idpctl/state/codec.py": "",
+            "idpctl/emulator/__init__.py": "from idpctl.emulator import x\n",
+            "idpctl/emulator/x.py": "from idpctl import emulator\n",
+        },
+    )
     known = modules(tmp_path)
     graph = import_graph(known)
     found = sorted(cycles(graph))
@@ -192,18 +200,23 @@ def test_a_cycle_is_found_wherever_it_hides(tmp_path: Path) -> None:
         ["idpctl.c", "idpctl.state", "idpctl.state.local", "idpctl.c"],
         ["idpctl.render.markdown", "idpctl.render.text", "idpctl.render.markdown"],
     ]
-    assert describe(found[0], graph, known, root=tmp_path).splitlines()[1].strip() == \
-        "idpctl.a -> idpctl.b (idpctl/a.py:2)"
+    assert (
+        describe(found[0], graph, known, root=tmp_path).splitlines()[1].strip()
+        == "idpctl.a -> idpctl.b (idpctl/a.py:2)"
+    )
 
 
 def test_a_package_importing_its_own_modules_is_no_cycle(tmp_path: Path) -> None:
     """`pkg/__init__` re-exporting `pkg.mod`, and `pkg.mod` importing a sibling, is fine: a
     module inside a package never re-runs the package's `__init__`."""
-    _write(tmp_path, {
-        "idpctl/__init__.py": "",
-        "idpctl/graph/__init__.py": "from idpctl.graph.client import Client\n",
-        "idpctl/graph/client.py": "from idpctl.graph.batch import run\n",
-        "idpctl/graph/batch.py": "from idpctl import model\n",
-        "idpctl/model.py": "",
-    })
+    _write(
+        tmp_path,
+        {
+            "idpctl/__init__.py": "",
+            "idpctl/graph/__init__.py": "from idpctl.graph.client import Client\n",
+            "idpctl/graph/client.py": "from idpctl.graph.batch import run\n",
+            "idpctl/graph/batch.py": "from idpctl import model\n",
+            "idpctl/model.py": "",
+        },
+    )
     assert cycles(import_graph(modules(tmp_path))) == []

@@ -18,9 +18,20 @@ def _fresh(ws) -> None:
 
 def _init(ws, *extra: str):
     e = ws.emulator
-    return ws.run("init", "--tenant", e.tenant, "--tenant-kind", ws.tenant_kind,
-                  "--graph-url", e.base_url, "--ca-bundle", str(e.ca_path),
-                  "--client-id", e.client_id, *extra)
+    return ws.run(
+        "init",
+        "--tenant",
+        e.tenant,
+        "--tenant-kind",
+        ws.tenant_kind,
+        "--graph-url",
+        e.base_url,
+        "--ca-bundle",
+        str(e.ca_path),
+        "--client-id",
+        e.client_id,
+        *extra,
+    )
 
 
 def test_init_to_a_first_plan_against_the_emulator(workspace) -> None:
@@ -29,27 +40,35 @@ def test_init_to_a_first_plan_against_the_emulator(workspace) -> None:
     assert made.code == 0, made.text
     env = {"AZURE_CLIENT_SECRET": workspace.emulator.client_secret}
     assert workspace.run("validate").code == 0
-    workspace.write("google.yaml", """\
+    workspace.write(
+        "google.yaml",
+        """\
         # yaml-language-server: $schema=../schemas/providers.schema.json
         kind: socialIdentityProvider
         displayName: Google
         identityProviderType: Google
         clientId: google-client
         clientSecret: {env: GOOGLE_SECRET}
-        """)
+        """,
+    )
     planned = workspace.run("plan", "--detailed-exitcode", env={**env, "GOOGLE_SECRET": "CANARY-g"})
     assert planned.code == 2, planned.text
     assert "+ socialIdentityProvider/Google" in planned.out
-    assert workspace.run("apply", "--auto-approve",
-                         env={**env, "GOOGLE_SECRET": "CANARY-g"}).code == 0
+    assert (
+        workspace.run("apply", "--auto-approve", env={**env, "GOOGLE_SECRET": "CANARY-g"}).code == 0
+    )
     assert (workspace.root / ".idpctl" / "state.json").is_file()
     again = workspace.run("plan", "--detailed-exitcode", env={**env, "GOOGLE_SECRET": "CANARY-g"})
     assert again.code == 0, again.text
 
 
 def test_init_writes_commented_settings_gitignore_and_schemas(tmp_path, capsys) -> None:
-    assert cli.main(["init", str(tmp_path), "--tenant", "fabrikam.onmicrosoft.com",
-                     "--tenant-kind", "b2c"]) == 0
+    assert (
+        cli.main(
+            ["init", str(tmp_path), "--tenant", "fabrikam.onmicrosoft.com", "--tenant-kind", "b2c"]
+        )
+        == 0
+    )
     text = (tmp_path / "idpctl.yaml").read_text()
     assert text.startswith("# yaml-language-server: $schema=schemas/idpctl.schema.json")
     data = yaml.safe_load(text)

@@ -54,8 +54,10 @@ def _adopted(ws):
 def test_export_import_plan_is_empty_with_no_secret_supplied(workspace) -> None:
     out = _adopted(workspace)
     text = (workspace.providers / "oidc-contoso-partners.yaml").read_text()
-    assert ("  clientSecret: {keep: live}   # set outside idpctl; to rotate, write "
-            "{env: IDPCTL_OIDC_CONTOSO_PARTNERS_CLIENT_SECRET}") in text.splitlines()
+    assert (
+        "  clientSecret: {keep: live}   # set outside idpctl; to rotate, write "
+        "{env: IDPCTL_OIDC_CONTOSO_PARTNERS_CLIENT_SECRET}"
+    ) in text.splitlines()
     assert "IDPCTL_SOCIAL_GOOGLE_CLIENT_SECRET" in out.out
     workspace.emulator.admin.clear_requests()
     planned = workspace.run("plan", "--detailed-exitcode")
@@ -72,15 +74,18 @@ def test_export_import_plan_is_empty_with_no_secret_supplied(workspace) -> None:
 def test_other_fields_stay_managed_and_the_secret_is_never_sent(workspace) -> None:
     _adopted(workspace)
     path = workspace.providers / "social-google.yaml"
-    path.write_text(path.read_text().replace("displayName: Google", "displayName: Google"
-                                             ).replace("clientId: google-client",
-                                                       "clientId: google-client"))
+    path.write_text(
+        path.read_text()
+        .replace("displayName: Google", "displayName: Google")
+        .replace("clientId: google-client", "clientId: google-client")
+    )
     apple = workspace.providers / "apple.yaml"
     apple.write_text(apple.read_text().replace("keyId: KEY1", "keyId: KEY2"))
     plan = workspace.plan()
     [change] = plan["changes"]
     assert change["action"] == "update" and change["address"].startswith(
-        "appleManagedIdentityProvider/")
+        "appleManagedIdentityProvider/"
+    )
     assert [f["name"] for f in change["fields"]] == ["keyId"]
     assert any("kept as set outside idpctl" in n for n in change["notes"])
     workspace.emulator.admin.clear_requests()
@@ -105,8 +110,9 @@ def test_writing_a_reference_in_place_of_the_keep_rotates_it(workspace) -> None:
     _adopted(workspace)
     path = workspace.providers / "social-google.yaml"
     text = path.read_text()
-    path.write_text(text.replace("clientSecret: {keep: live}",
-                                 "clientSecret: {env: GOOGLE_SECRET}"))
+    path.write_text(
+        text.replace("clientSecret: {keep: live}", "clientSecret: {env: GOOGLE_SECRET}")
+    )
     env = {"GOOGLE_SECRET": "CANARY-rotated-google"}
     plan = workspace.plan(env=env)
     [change] = plan["changes"]
@@ -119,11 +125,16 @@ def test_writing_a_reference_in_place_of_the_keep_rotates_it(workspace) -> None:
 
 
 def test_keep_is_refused_in_idpctl_yaml(workspace) -> None:
-    workspace.config.write_text(workspace.config.read_text().replace(
-        "clientSecret: {env: IDPCTL_TEST_CLIENT_SECRET}", "clientSecret: {keep: live}"))
+    workspace.config.write_text(
+        workspace.config.read_text().replace(
+            "clientSecret: {env: IDPCTL_TEST_CLIENT_SECRET}", "clientSecret: {keep: live}"
+        )
+    )
     out = workspace.run("validate")
-    assert out.code == 1 and "idpctl.yaml:11:17: {keep: live} is for a provider's secret only" \
-        in out.text
+    assert (
+        out.code == 1
+        and "idpctl.yaml:11:17: {keep: live} is for a provider's secret only" in out.text
+    )
 
 
 # -- the planner and governance, as plain calls ---------------------------------------------
@@ -132,22 +143,36 @@ WHERE = Location("providers/google.yaml", 6, 15)
 
 
 def _google(client_id: str = "google-client", secret: object = None) -> Provider:
-    return Provider(kind="socialIdentityProvider", key="Google", fields={
-        "displayName": "Google", "identityProviderType": "Google", "clientId": client_id,
-        "clientSecret": secret if secret is not None else KeepLive(WHERE)})
+    return Provider(
+        kind="socialIdentityProvider",
+        key="Google",
+        fields={
+            "displayName": "Google",
+            "identityProviderType": "Google",
+            "clientId": client_id,
+            "clientSecret": secret if secret is not None else KeepLive(WHERE),
+        },
+    )
 
 
 def _live(client_id: str = "google-client") -> LiveProvider:
-    return LiveProvider(id="g1", odata_type="#microsoft.graph.socialIdentityProvider",
-                        kind="socialIdentityProvider", key="Google", fields={
-                            "displayName": "Google", "identityProviderType": "Google",
-                            "clientId": client_id, "clientSecret": UNKNOWN})
+    return LiveProvider(
+        id="g1",
+        odata_type="#microsoft.graph.socialIdentityProvider",
+        kind="socialIdentityProvider",
+        key="Google",
+        fields={
+            "displayName": "Google",
+            "identityProviderType": "Google",
+            "clientId": client_id,
+            "clientSecret": UNKNOWN,
+        },
+    )
 
 
 def _state() -> State:
     record = ManagedRecord(kind="socialIdentityProvider", key="Google", id="g1")
-    return State(serial=1, lineage="l", fingerprint_key=b"k" * 32,
-                 providers={GOOGLE: record})
+    return State(serial=1, lineage="l", fingerprint_key=b"k" * 32, providers={GOOGLE: record})
 
 
 def _plan(desired, live, state=None):
@@ -179,18 +204,41 @@ def test_planner_sends_a_reference_that_replaces_the_keep() -> None:
 def test_a_keep_never_reaches_a_body_even_when_the_mapping_is_sent() -> None:
     """An oidc clientAuthentication whose subtype changes is a replace: refused with keep."""
     kind = KINDS["oidcIdentityProvider"]
-    fields = {"displayName": "C", "clientId": "c", "issuer": "https://i/",
-              "wellKnownEndpoint": "https://i/.well-known/openid-configuration",
-              "responseType": "code", "scope": "openid",
-              "inboundClaimMapping": {"sub": "sub", "email": "email"}}
-    desired = Provider(kind=kind.name, key="C", fields={**fields, "clientAuthentication": {
-        "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
-        "clientSecret": KeepLive()}}, auth_method="client_secret_post")
+    fields = {
+        "displayName": "C",
+        "clientId": "c",
+        "issuer": "https://i/",
+        "wellKnownEndpoint": "https://i/.well-known/openid-configuration",
+        "responseType": "code",
+        "scope": "openid",
+        "inboundClaimMapping": {"sub": "sub", "email": "email"},
+    }
+    desired = Provider(
+        kind=kind.name,
+        key="C",
+        fields={
+            **fields,
+            "clientAuthentication": {
+                "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+                "clientSecret": KeepLive(),
+            },
+        },
+        auth_method="client_secret_post",
+    )
     jwt = "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"
-    live = LiveProvider(id="o1", odata_type=kind.odata_type, kind=kind.name, key="C",
-                        fields={**fields, "clientAuthentication": {"@odata.type": jwt}})
-    state = State(serial=1, lineage="l", fingerprint_key=b"k" * 32, providers={
-        "oidcIdentityProvider/C": ManagedRecord(kind=kind.name, key="C", id="o1")})
+    live = LiveProvider(
+        id="o1",
+        odata_type=kind.odata_type,
+        kind=kind.name,
+        key="C",
+        fields={**fields, "clientAuthentication": {"@odata.type": jwt}},
+    )
+    state = State(
+        serial=1,
+        lineage="l",
+        fingerprint_key=b"k" * 32,
+        providers={"oidcIdentityProvider/C": ManagedRecord(kind=kind.name, key="C", id="o1")},
+    )
     with pytest.raises(PlanError, match="must be replaced"):
         _plan([desired], [live], state)
 
@@ -221,8 +269,9 @@ def test_rotation_deadline_must_be_a_day() -> None:
 
 def test_the_deadline_counts_as_drift_end_to_end(workspace) -> None:
     _adopted(workspace)
-    workspace.config.write_text(workspace.config.read_text()
-                                + "secretPolicy: {rotateUnknownBy: '2000-01-01'}\n")
+    workspace.config.write_text(
+        workspace.config.read_text() + "secretPolicy: {rotateUnknownBy: '2000-01-01'}\n"
+    )
     drift = workspace.run("drift")
     assert drift.code == 2, drift.text
     assert "rotateUnknownBy 2000-01-01 has passed" in drift.out
@@ -232,23 +281,51 @@ def test_a_secret_graph_leaves_out_of_the_read_is_no_difference_either() -> None
     """Where Graph omits the write-only member instead of masking it (a reading the emulator
     offers: docs/emulator-graph.md), a kept secret still compares equal."""
     live = _live()
-    bare = LiveProvider(id=live.id, odata_type=live.odata_type, kind=live.kind, key=live.key,
-                        fields={k: v for k, v in live.fields.items() if k != "clientSecret"})
+    bare = LiveProvider(
+        id=live.id,
+        odata_type=live.odata_type,
+        kind=live.kind,
+        key=live.key,
+        fields={k: v for k, v in live.fields.items() if k != "clientSecret"},
+    )
     assert not _plan([_google()], [bare]).has_changes
     kind = KINDS["oidcIdentityProvider"]
-    fields = {"displayName": "C", "clientId": "c", "issuer": "https://i/",
-              "wellKnownEndpoint": "https://i/.well-known/openid-configuration",
-              "responseType": "code", "scope": "openid",
-              "inboundClaimMapping": {"sub": "sub", "email": "email"}}
+    fields = {
+        "displayName": "C",
+        "clientId": "c",
+        "issuer": "https://i/",
+        "wellKnownEndpoint": "https://i/.well-known/openid-configuration",
+        "responseType": "code",
+        "scope": "openid",
+        "inboundClaimMapping": {"sub": "sub", "email": "email"},
+    }
     secret_auth = "#microsoft.graph.oidcClientSecretAuthentication"
-    desired = Provider(kind=kind.name, key="C", fields={**fields, "clientAuthentication": {
-        "@odata.type": secret_auth, "clientSecret": KeepLive()}},
-        auth_method="client_secret_post")
-    oidc = LiveProvider(id="o1", odata_type=kind.odata_type, kind=kind.name, key="C",
-                        fields={**fields, "clientAuthentication": {"@odata.type": secret_auth}})
-    state = State(serial=1, lineage="l", fingerprint_key=b"k" * 32, providers={
-        "oidcIdentityProvider/C": ManagedRecord(kind=kind.name, key="C", id="o1",
-                                                auth_method="client_secret_post")})
+    desired = Provider(
+        kind=kind.name,
+        key="C",
+        fields={
+            **fields,
+            "clientAuthentication": {"@odata.type": secret_auth, "clientSecret": KeepLive()},
+        },
+        auth_method="client_secret_post",
+    )
+    oidc = LiveProvider(
+        id="o1",
+        odata_type=kind.odata_type,
+        kind=kind.name,
+        key="C",
+        fields={**fields, "clientAuthentication": {"@odata.type": secret_auth}},
+    )
+    state = State(
+        serial=1,
+        lineage="l",
+        fingerprint_key=b"k" * 32,
+        providers={
+            "oidcIdentityProvider/C": ManagedRecord(
+                kind=kind.name, key="C", id="o1", auth_method="client_secret_post"
+            )
+        },
+    )
     assert not _plan([desired], [oidc], state).has_changes
 
 
@@ -257,9 +334,16 @@ def test_a_keep_over_a_secret_idpctl_set_keeps_its_known_age() -> None:
     the advice is to write a reference, not to put a value in "keep: live"."""
     from idpctl.model import SecretRecord
 
-    record = ManagedRecord(kind="socialIdentityProvider", key="Google", id="g1", secrets={
-        "clientSecret": SecretRecord(fingerprint="hmac-sha256:00", set_at="2026-01-01T00:00:00Z",
-                                     source="env:G")})
+    record = ManagedRecord(
+        kind="socialIdentityProvider",
+        key="Google",
+        id="g1",
+        secrets={
+            "clientSecret": SecretRecord(
+                fingerprint="hmac-sha256:00", set_at="2026-01-01T00:00:00Z", source="env:G"
+            )
+        },
+    )
     state = State(serial=1, lineage="l", fingerprint_key=b"k" * 32, providers={GOOGLE: record})
     [found] = governance.findings([_google()], state, now=NOW)
     assert found.status is governance.Status.EXPIRED

@@ -23,9 +23,13 @@ KINDS = load_kinds()
 
 
 def test_the_graph_kinds_and_their_marks() -> None:
-    assert set(KINDS) == {"oidcIdentityProvider", "openIdConnectIdentityProvider",
-                          "socialIdentityProvider", "appleManagedIdentityProvider",
-                          "builtInIdentityProvider"}
+    assert set(KINDS) == {
+        "oidcIdentityProvider",
+        "openIdConnectIdentityProvider",
+        "socialIdentityProvider",
+        "appleManagedIdentityProvider",
+        "builtInIdentityProvider",
+    }
     oidc = KINDS["oidcIdentityProvider"]
     assert oidc.odata_type == "#microsoft.graph.oidcIdentityProvider"
     assert oidc.key_field == "displayName" and oidc.singleton_key is None
@@ -52,11 +56,16 @@ def test_meta_fields_match_the_schemas() -> None:
         assert not META_FIELDS & set(kind.fields)
 
 
-@pytest.mark.parametrize("spelling", [
-    "#microsoft.graph.oidcIdentityProvider", "microsoft.graph.oidcIdentityProvider",
-    "#microsoft.graph.OidcIdentityProvider", "oidcIdentityProvider",
-    "#MICROSOFT.GRAPH.OIDCIDENTITYPROVIDER",
-])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "#microsoft.graph.oidcIdentityProvider",
+        "microsoft.graph.oidcIdentityProvider",
+        "#microsoft.graph.OidcIdentityProvider",
+        "oidcIdentityProvider",
+        "#MICROSOFT.GRAPH.OIDCIDENTITYPROVIDER",
+    ],
+)
 def test_by_odata_type_any_spelling(spelling: str) -> None:
     kind = KINDS.by_odata_type(spelling)
     assert kind is not None and kind.name == "oidcIdentityProvider"
@@ -69,19 +78,29 @@ def test_by_odata_type_unknown() -> None:
 
 
 def test_canonical_odata() -> None:
-    assert (KINDS.canonical_odata("#microsoft.graph.OIDCClientSecretAuthentication")
-            == "#microsoft.graph.oidcClientSecretAuthentication")
-    assert (KINDS.canonical_odata("microsoft.graph.socialIdentityProvider")
-            == "#microsoft.graph.socialIdentityProvider")
-    assert (KINDS.canonical_odata("oidcPrivateJwtKeyClientAuthentication")
-            == "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication")
+    assert (
+        KINDS.canonical_odata("#microsoft.graph.OIDCClientSecretAuthentication")
+        == "#microsoft.graph.oidcClientSecretAuthentication"
+    )
+    assert (
+        KINDS.canonical_odata("microsoft.graph.socialIdentityProvider")
+        == "#microsoft.graph.socialIdentityProvider"
+    )
+    assert (
+        KINDS.canonical_odata("oidcPrivateJwtKeyClientAuthentication")
+        == "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"
+    )
     assert KINDS.canonical_odata("samlOrWsFedProvider") == "#microsoft.graph.samlOrWsFedProvider"
 
 
 def test_natural_key() -> None:
     assert natural_key(KINDS["oidcIdentityProvider"], {"displayName": "Contoso"}) == "Contoso"
-    assert natural_key(KINDS["socialIdentityProvider"],
-                       {"identityProviderType": "Google", "displayName": "G"}) == "Google"
+    assert (
+        natural_key(
+            KINDS["socialIdentityProvider"], {"identityProviderType": "Google", "displayName": "G"}
+        )
+        == "Google"
+    )
     assert natural_key(KINDS["appleManagedIdentityProvider"], {}) == "Apple"
     with pytest.raises(ValueError):
         natural_key(KINDS["oidcIdentityProvider"], {})
@@ -89,32 +108,58 @@ def test_natural_key() -> None:
 
 def test_graph_fields_client_authentication_subtypes() -> None:
     ref = SecretRef("env", "X")
-    yaml_fields = {"kind": "oidcIdentityProvider", "displayName": "C", "protected": True,
-                   "clientAuthentication": {"method": "client_secret_jwt", "clientSecret": ref}}
+    yaml_fields = {
+        "kind": "oidcIdentityProvider",
+        "displayName": "C",
+        "protected": True,
+        "clientAuthentication": {"method": "client_secret_jwt", "clientSecret": ref},
+    }
     fields, method = graph_fields(KINDS["oidcIdentityProvider"], yaml_fields, KINDS)
     assert method == "client_secret_jwt"
-    assert fields == {"displayName": "C", "clientAuthentication": {
-        "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication", "clientSecret": ref}}
-    fields, method = graph_fields(KINDS["oidcIdentityProvider"],
-                                  {"clientAuthentication": {"method": "private_key_jwt"}}, KINDS)
+    assert fields == {
+        "displayName": "C",
+        "clientAuthentication": {
+            "@odata.type": "#microsoft.graph.oidcClientSecretAuthentication",
+            "clientSecret": ref,
+        },
+    }
+    fields, method = graph_fields(
+        KINDS["oidcIdentityProvider"],
+        {"clientAuthentication": {"method": "private_key_jwt"}},
+        KINDS,
+    )
     assert method == "private_key_jwt"
     assert fields["clientAuthentication"] == {
-        "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"}
+        "@odata.type": "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"
+    }
 
 
 def test_to_graph_body() -> None:
-    provider = Provider("socialIdentityProvider", "Google",
-                        {"displayName": "G", "identityProviderType": "Google"})
-    assert to_graph_body(provider) == {"@odata.type": "#microsoft.graph.socialIdentityProvider",
-                                       "displayName": "G", "identityProviderType": "Google"}
+    provider = Provider(
+        "socialIdentityProvider", "Google", {"displayName": "G", "identityProviderType": "Google"}
+    )
+    assert to_graph_body(provider) == {
+        "@odata.type": "#microsoft.graph.socialIdentityProvider",
+        "displayName": "G",
+        "identityProviderType": "Google",
+    }
 
 
 def test_migrate_legacy() -> None:
-    legacy = {"kind": "openIdConnectProvider", "name": "Litware", "type": "OpenIDConnect",
-              "clientId": "c", "scope": "openid"}
+    legacy = {
+        "kind": "openIdConnectProvider",
+        "name": "Litware",
+        "type": "OpenIDConnect",
+        "clientId": "c",
+        "scope": "openid",
+    }
     migrated, renames = migrate_legacy(legacy, KINDS)
-    assert migrated == {"kind": "openIdConnectIdentityProvider", "displayName": "Litware",
-                        "clientId": "c", "scope": "openid"}
+    assert migrated == {
+        "kind": "openIdConnectIdentityProvider",
+        "displayName": "Litware",
+        "clientId": "c",
+        "scope": "openid",
+    }
     assert renames == {"name": "displayName"}
     text = legacy_warning(legacy, KINDS)
     assert "`kind: openIdConnectIdentityProvider`" in text

@@ -8,13 +8,16 @@ import pytest
 from idpctl.render.markdown import fenced, html, span
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("plain", "`plain`"),
-    ("a`b", "``a`b``"),
-    ("``x", "``` ``x ```"),
-    ("a|b", "`a\\|b`"),
-    ("  ", "`    `"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("plain", "`plain`"),
+        ("a`b", "``a`b``"),
+        ("``x", "``` ``x ```"),
+        ("a|b", "`a\\|b`"),
+        ("  ", "`    `"),
+    ],
+)
 def test_span_is_one_code_span_whatever_it_holds(value: str, expected: str) -> None:
     assert span(value) == expected
 
@@ -30,6 +33,5 @@ def test_fenced_outlasts_any_backtick_run() -> None:
 
 
 def test_html_escapes_markup_and_mentions() -> None:
-    assert html('<img src="x"> & @team') == (
-        "&lt;img src=&quot;x&quot;&gt; &amp; &#64;team")
+    assert html('<img src="x"> & @team') == ("&lt;img src=&quot;x&quot;&gt; &amp; &#64;team")
     assert "\n" not in html("a\nb")

@@ -40,8 +40,9 @@ def _applied(ws):
 
 def test_a_rename_by_moved_is_an_in_place_update_then_a_no_op(workspace) -> None:
     graph_id = _applied(workspace)
-    workspace.write("google.yaml", GOOGLE.format(name="Contoso Partners",
-                                                 extra=f"moved: {{from: \"{OLD}\"}}\n"))
+    workspace.write(
+        "google.yaml", GOOGLE.format(name="Contoso Partners", extra=f'moved: {{from: "{OLD}"}}\n')
+    )
     plan = workspace.plan(env=ENV)
     [change] = plan["changes"]
     assert change["action"] == "update" and change["address"] == NEW
@@ -62,8 +63,9 @@ def test_a_rename_by_moved_is_an_in_place_update_then_a_no_op(workspace) -> None
 
 def test_a_saved_plan_carries_the_rename(workspace) -> None:
     graph_id = _applied(workspace)
-    workspace.write("google.yaml", GOOGLE.format(name="Contoso Partners",
-                                                 extra=f"moved: {{from: \"{OLD}\"}}\n"))
+    workspace.write(
+        "google.yaml", GOOGLE.format(name="Contoso Partners", extra=f'moved: {{from: "{OLD}"}}\n')
+    )
     saved = workspace.run("plan", "--out", "rename.plan.json", env=ENV)
     assert saved.code == 0, saved.text
     assert workspace.run("apply", "rename.plan.json", env=ENV).code == 0
@@ -84,27 +86,48 @@ def test_without_moved_the_same_edit_is_a_delete_and_a_create(workspace) -> None
 
 K = "oidcIdentityProvider"
 AUTH = "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"
-SAME = {"clientId": "c", "issuer": "https://i/", "responseType": "code", "scope": "openid",
-        "wellKnownEndpoint": "https://i/.well-known/openid-configuration",
-        "inboundClaimMapping": {"sub": "sub", "email": "email"},
-        "clientAuthentication": {"@odata.type": AUTH}}
+SAME = {
+    "clientId": "c",
+    "issuer": "https://i/",
+    "responseType": "code",
+    "scope": "openid",
+    "wellKnownEndpoint": "https://i/.well-known/openid-configuration",
+    "inboundClaimMapping": {"sub": "sub", "email": "email"},
+    "clientAuthentication": {"@odata.type": AUTH},
+}
 
 
 def _p(key: str, moved: str | None = None, line: int = 1, kind: str = K) -> Provider:
-    return Provider(kind=kind, key=key, fields={"displayName": key, **SAME},
-                    auth_method="private_key_jwt",
-                    location=Location(f"providers/{key}.yaml", line, 1), moved_from=moved)
+    return Provider(
+        kind=kind,
+        key=key,
+        fields={"displayName": key, **SAME},
+        auth_method="private_key_jwt",
+        location=Location(f"providers/{key}.yaml", line, 1),
+        moved_from=moved,
+    )
 
 
 def _live(key: str, graph_id: str) -> LiveProvider:
-    return LiveProvider(id=graph_id, odata_type=f"#microsoft.graph.{K}", kind=K, key=key,
-                        fields={"displayName": key, **SAME})
+    return LiveProvider(
+        id=graph_id,
+        odata_type=f"#microsoft.graph.{K}",
+        kind=K,
+        key=key,
+        fields={"displayName": key, **SAME},
+    )
 
 
 def _state(*keys: str) -> State:
-    return State(serial=1, lineage="l", fingerprint_key=b"k" * 32, providers={
-        f"{K}/{k}": ManagedRecord(kind=K, key=k, id=f"id-{k}", auth_method="private_key_jwt")
-        for k in keys})
+    return State(
+        serial=1,
+        lineage="l",
+        fingerprint_key=b"k" * 32,
+        providers={
+            f"{K}/{k}": ManagedRecord(kind=K, key=k, id=f"id-{k}", auth_method="private_key_jwt")
+            for k in keys
+        },
+    )
 
 
 def _plan(desired, live, state):
@@ -120,28 +143,61 @@ def test_planner_renames_in_place() -> None:
 
 
 def test_planner_applied_move_is_a_no_op() -> None:
-    state = State(serial=1, lineage="l", fingerprint_key=b"k" * 32, providers={
-        f"{K}/B": ManagedRecord(kind=K, key="B", id="id-A", auth_method="private_key_jwt")})
+    state = State(
+        serial=1,
+        lineage="l",
+        fingerprint_key=b"k" * 32,
+        providers={
+            f"{K}/B": ManagedRecord(kind=K, key="B", id="id-A", auth_method="private_key_jwt")
+        },
+    )
     assert not _plan([_p("B", f"{K}/A")], [_live("B", "id-A")], state).has_changes
 
 
-@pytest.mark.parametrize(("desired", "live", "managed", "message"), [
-    ([_p("B", "oidcIdentityProvider/A", 3), _p("C", "oidcIdentityProvider/A", 4)],
-     [_live("A", "id-A")], ("A",),
-     r"^providers/C.yaml:4:1: oidcIdentityProvider/C moved.from oidcIdentityProvider/A: "
-     r"also claimed by oidcIdentityProvider/B at providers/B.yaml:3:1"),
-    ([_p("B", "oidcIdentityProvider/A"), _p("C", "oidcIdentityProvider/B", 7)],
-     [_live("A", "id-A")], ("A",), r"^providers/C.yaml:7:1: .*a chain"),
-    ([_p("A"), _p("B", "oidcIdentityProvider/A", 2)], [_live("A", "id-A")], ("A",),
-     r"^providers/B.yaml:2:1: .*oidcIdentityProvider/A is still declared at providers/A.yaml"),
-    ([_p("B", "oidcIdentityProvider/A", 5)], [_live("A", "id-A"), _live("B", "id-B")], ("A",),
-     r"^providers/B.yaml:5:1: .*already has a provider oidcIdentityProvider/B \(id id-B\)"),
-    ([_p("B", "openIdConnectIdentityProvider/A", 6)], [], (),
-     r"^providers/B.yaml:6:1: .*keeps the kind"),
-    ([_p("B", "socialIdentityProvider/A", 6, kind="socialIdentityProvider")], [], (),
-     r"keyed by identityProviderType, which Graph cannot change in place"),
-    ([_p("B", "oidcIdentityProvider/B", 6)], [], (), r"names the provider itself"),
-])
+@pytest.mark.parametrize(
+    ("desired", "live", "managed", "message"),
+    [
+        (
+            [_p("B", "oidcIdentityProvider/A", 3), _p("C", "oidcIdentityProvider/A", 4)],
+            [_live("A", "id-A")],
+            ("A",),
+            r"^providers/C.yaml:4:1: oidcIdentityProvider/C moved.from oidcIdentityProvider/A: "
+            r"also claimed by oidcIdentityProvider/B at providers/B.yaml:3:1",
+        ),
+        (
+            [_p("B", "oidcIdentityProvider/A"), _p("C", "oidcIdentityProvider/B", 7)],
+            [_live("A", "id-A")],
+            ("A",),
+            r"^providers/C.yaml:7:1: .*a chain",
+        ),
+        (
+            [_p("A"), _p("B", "oidcIdentityProvider/A", 2)],
+            [_live("A", "id-A")],
+            ("A",),
+            r"^providers/B.yaml:2:1: .*oidcIdentityProvider/A is still declared at "
+            r"providers/A.yaml",
+        ),
+        (
+            [_p("B", "oidcIdentityProvider/A", 5)],
+            [_live("A", "id-A"), _live("B", "id-B")],
+            ("A",),
+            r"^providers/B.yaml:5:1: .*already has a provider oidcIdentityProvider/B \(id id-B\)",
+        ),
+        (
+            [_p("B", "openIdConnectIdentityProvider/A", 6)],
+            [],
+            (),
+            r"^providers/B.yaml:6:1: .*keeps the kind",
+        ),
+        (
+            [_p("B", "socialIdentityProvider/A", 6, kind="socialIdentityProvider")],
+            [],
+            (),
+            r"keyed by identityProviderType, which Graph cannot change in place",
+        ),
+        ([_p("B", "oidcIdentityProvider/B", 6)], [], (), r"names the provider itself"),
+    ],
+)
 def test_planner_move_conflicts_are_located_errors(desired, live, managed, message) -> None:
     with pytest.raises(PlanError, match=message):
         _plan(desired, live, _state(*managed))
@@ -149,9 +205,12 @@ def test_planner_move_conflicts_are_located_errors(desired, live, managed, messa
 
 def test_validate_reports_a_wrong_moved_at_its_line(workspace) -> None:
     workspace.write("a.yaml", GOOGLE.format(name="Contoso", extra=""))
-    workspace.write("b.yaml", GOOGLE.format(name="Contoso Partners",
-                                            extra=f"moved: {{from: \"{OLD}\"}}\n"))
+    workspace.write(
+        "b.yaml", GOOGLE.format(name="Contoso Partners", extra=f'moved: {{from: "{OLD}"}}\n')
+    )
     out = workspace.run("validate")
     assert out.code == 1
-    assert ("b.yaml:10:15: moved.from oidcIdentityProvider/Contoso: oidcIdentityProvider/"
-            "Contoso is still declared at") in out.out, out.text
+    assert (
+        "b.yaml:10:15: moved.from oidcIdentityProvider/Contoso: oidcIdentityProvider/"
+        "Contoso is still declared at"
+    ) in out.out, out.text

@@ -27,8 +27,7 @@ class _Service(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         type(self).seen.append((self.path, self.headers.get("Authorization")))
-        status, headers, body = (self.queue.pop(0) if self.queue
-                                 else (200, {}, {"value": TOKEN}))
+        status, headers, body = self.queue.pop(0) if self.queue else (200, {}, {"value": TOKEN})
         data = json.dumps(body).encode()
         self.send_response(status)
         for name, value in headers.items():
@@ -68,15 +67,19 @@ def test_request_from_env_needs_both_variables() -> None:
     assert request_from_env({}, allowance=none) is None
     assert request_from_env({"ACTIONS_ID_TOKEN_REQUEST_URL": "https://x"}, allowance=none) is None
     assert request_from_env({"ACTIONS_ID_TOKEN_REQUEST_TOKEN": BEARER}, allowance=none) is None
-    request = request_from_env({"ACTIONS_ID_TOKEN_REQUEST_URL": "https://x/t",
-                                "ACTIONS_ID_TOKEN_REQUEST_TOKEN": BEARER}, allowance=none)
+    request = request_from_env(
+        {"ACTIONS_ID_TOKEN_REQUEST_URL": "https://x/t", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": BEARER},
+        allowance=none,
+    )
     assert request == TokenRequest("https://x/t", BEARER)
     assert BEARER not in repr(request)
 
 
 def test_request_from_env_refuses_plain_http_and_registers_the_bearer_first() -> None:
-    env = {"ACTIONS_ID_TOKEN_REQUEST_URL": "http://127.0.0.1:9/t",
-           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": BEARER}
+    env = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "http://127.0.0.1:9/t",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": BEARER,
+    }
     with pytest.raises(TokenServiceError, match="ACTIONS_ID_TOKEN_REQUEST_URL must be https"):
         request_from_env(env, allowance=Allowance())
     assert BEARER not in redact.scrub(f"leaked {BEARER}")
@@ -109,11 +112,14 @@ def test_fetch_gives_up_after_three_tries_with_a_clear_line(service: str) -> Non
     assert len(_Service.seen) == 3 and BEARER not in str(caught.value)
 
 
-@pytest.mark.parametrize(("answer", "message"), [
-    ((401, {}, {"message": "bad token"}), "answered 401 .*id-token: write"),
-    ((200, {}, {"value": ""}), "answered no token"),
-    ((200, {}, ["value"]), "answered no token"),
-])
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ((401, {}, {"message": "bad token"}), "answered 401 .*id-token: write"),
+        ((200, {}, {"value": ""}), "answered no token"),
+        ((200, {}, ["value"]), "answered no token"),
+    ],
+)
 def test_fetch_refusals_are_not_retried(service: str, answer: tuple, message: str) -> None:
     _Service.queue = [answer]
     with pytest.raises(TokenServiceError, match=message):
@@ -146,13 +152,22 @@ def test_both_callers_use_this_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(github_oidc, "fetch_token", fake)
     with pytest.raises(AuthError, match="answered 403"):
         GitHubAssertion("https://gh.example/t", BEARER, verify=True)()
-    env = {"ACTIONS_ID_TOKEN_REQUEST_URL": "https://gh.example/v",
-           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": BEARER}
-    settings = VaultSettings.from_block({"auth": {"method": "jwt", "role": "ci",
-                                                  "audience": "vault"}}, env)
-    client = VaultClient(settings, resolve=lambda ref: None, env=env,  # type: ignore[arg-type]
-                         allowance=Allowance())
+    env = {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://gh.example/v",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": BEARER,
+    }
+    settings = VaultSettings.from_block(
+        {"auth": {"method": "jwt", "role": "ci", "audience": "vault"}}, env
+    )
+    client = VaultClient(
+        settings,
+        resolve=lambda ref: None,
+        env=env,  # type: ignore[arg-type]
+        allowance=Allowance(),
+    )
     with pytest.raises(SourceError, match="answered 403"):
         client._jwt()
-    assert asked == [(TokenRequest("https://gh.example/t", BEARER), "api://AzureADTokenExchange"),
-                     (TokenRequest("https://gh.example/v", BEARER), "vault")]
+    assert asked == [
+        (TokenRequest("https://gh.example/t", BEARER), "api://AzureADTokenExchange"),
+        (TokenRequest("https://gh.example/v", BEARER), "vault"),
+    ]

@@ -25,17 +25,20 @@ NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 # -- parse_retry_after ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("headers", "seconds"), [
-    ({}, None),
-    ({"Retry-After": "7"}, 7.0),
-    ({"retry-after": "0.25"}, 0.25),
-    ({"Retry-After": " 3 "}, 3.0),
-    ({"Retry-After": "-4"}, 0.0),
-    ({"Retry-After": "soon"}, None),
-    ({"Retry-After": "nan"}, None),
-    ({"Retry-After": format_datetime(NOW + timedelta(seconds=30), usegmt=True)}, 30.0),
-    ({"Retry-After": format_datetime(NOW - timedelta(seconds=30), usegmt=True)}, 0.0),
-])
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({}, None),
+        ({"Retry-After": "7"}, 7.0),
+        ({"retry-after": "0.25"}, 0.25),
+        ({"Retry-After": " 3 "}, 3.0),
+        ({"Retry-After": "-4"}, 0.0),
+        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "nan"}, None),
+        ({"Retry-After": format_datetime(NOW + timedelta(seconds=30), usegmt=True)}, 30.0),
+        ({"Retry-After": format_datetime(NOW - timedelta(seconds=30), usegmt=True)}, 0.0),
+    ],
+)
 def test_retry_after_reads_seconds_and_http_dates(headers: dict, seconds: float | None) -> None:
     assert parse_retry_after(headers, now=NOW) == seconds
 
@@ -87,7 +90,7 @@ def _answers(*items: int | dict | Exception) -> tuple[Callable[[], httpx.Respons
         if isinstance(item, Exception):
             raise item
         if isinstance(item, dict):
-            (status, headers), = item.items()
+            ((status, headers),) = item.items()
             return httpx.Response(status, headers=headers)
         return httpx.Response(item)
 
@@ -143,4 +146,3 @@ def test_read_retries_a_timeout_but_not_a_refused_connection() -> None:
     with pytest.raises(httpx.ReadTimeout):
         _read(send)
     assert len(sent) == READ_ATTEMPTS
-

@@ -11,15 +11,20 @@ SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]
 
 
 def test_declared_packages_are_the_folders_under_src() -> None:
-    on_disk = {".".join(p.parent.relative_to(ROOT / "src").parts)
-               for p in (ROOT / "src" / "idpctl").rglob("__init__.py")}
+    on_disk = {
+        ".".join(p.parent.relative_to(ROOT / "src").parts)
+        for p in (ROOT / "src" / "idpctl").rglob("__init__.py")
+    }
     data = {name for name in SETUPTOOLS["package-dir"] if name}
     assert set(SETUPTOOLS["packages"]) == on_disk | data
 
 
 def test_data_packages_map_to_the_files_people_read() -> None:
-    assert SETUPTOOLS["package-dir"] == {"": "src", "idpctl.schemas": "schemas",
-                                         "idpctl.workflows": "examples/workflows"}
+    assert SETUPTOOLS["package-dir"] == {
+        "": "src",
+        "idpctl.schemas": "schemas",
+        "idpctl.workflows": "examples/workflows",
+    }
     assert any((ROOT / "schemas").glob("*.schema.json"))
     assert any((ROOT / "examples" / "workflows").glob("*.yml"))
 

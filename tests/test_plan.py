@@ -34,26 +34,65 @@ KEY = b"k" * 32
 
 KINDS: dict[str, Kind] = {
     "socialIdentityProvider": Kind(
-        "socialIdentityProvider", G + "socialIdentityProvider", "identityProviderType", None,
+        "socialIdentityProvider",
+        G + "socialIdentityProvider",
+        "identityProviderType",
+        None,
         ("displayName", "identityProviderType", "clientId", "clientSecret"),
-        write_only=frozenset({"clientSecret"})),
+        write_only=frozenset({"clientSecret"}),
+    ),
     "appleManagedIdentityProvider": Kind(
-        "appleManagedIdentityProvider", G + "appleManagedIdentityProvider", None, "Apple",
+        "appleManagedIdentityProvider",
+        G + "appleManagedIdentityProvider",
+        None,
+        "Apple",
         ("displayName", "developerId", "serviceId", "keyId", "certificateData"),
-        write_only=frozenset({"certificateData"})),
+        write_only=frozenset({"certificateData"}),
+    ),
     "openIdConnectIdentityProvider": Kind(
-        "openIdConnectIdentityProvider", G + "openIdConnectIdentityProvider", "displayName",
-        None, ("displayName", "clientId", "clientSecret", "claimsMapping", "domainHint",
-               "metadataUrl", "responseMode", "responseType", "scope"),
-        write_only=frozenset({"clientSecret"}), immutable=frozenset({"metadataUrl"})),
+        "openIdConnectIdentityProvider",
+        G + "openIdConnectIdentityProvider",
+        "displayName",
+        None,
+        (
+            "displayName",
+            "clientId",
+            "clientSecret",
+            "claimsMapping",
+            "domainHint",
+            "metadataUrl",
+            "responseMode",
+            "responseType",
+            "scope",
+        ),
+        write_only=frozenset({"clientSecret"}),
+        immutable=frozenset({"metadataUrl"}),
+    ),
     "oidcIdentityProvider": Kind(
-        "oidcIdentityProvider", G + "oidcIdentityProvider", "displayName", None,
-        ("displayName", "clientId", "issuer", "wellKnownEndpoint", "responseType", "scope",
-         "clientAuthentication", "inboundClaimMapping"),
-        write_only=frozenset({"clientAuthentication.clientSecret"})),
+        "oidcIdentityProvider",
+        G + "oidcIdentityProvider",
+        "displayName",
+        None,
+        (
+            "displayName",
+            "clientId",
+            "issuer",
+            "wellKnownEndpoint",
+            "responseType",
+            "scope",
+            "clientAuthentication",
+            "inboundClaimMapping",
+        ),
+        write_only=frozenset({"clientAuthentication.clientSecret"}),
+    ),
     "builtInIdentityProvider": Kind(
-        "builtInIdentityProvider", G + "builtInIdentityProvider", "displayName", None,
-        ("displayName", "identityProviderType", "state"), managed=False),
+        "builtInIdentityProvider",
+        G + "builtInIdentityProvider",
+        "displayName",
+        None,
+        ("displayName", "identityProviderType", "state"),
+        managed=False,
+    ),
 }
 
 
@@ -69,9 +108,12 @@ def oidc_fields(name: str, value: Secret | None = None, **extra: Any) -> dict[st
     else:
         auth = {"@odata.type": JWT_AUTH}
     fields = {
-        "displayName": name, "clientId": f"client-{name}", "issuer": f"https://{name}.test/",
+        "displayName": name,
+        "clientId": f"client-{name}",
+        "issuer": f"https://{name}.test/",
         "wellKnownEndpoint": f"https://{name}.test/.well-known/openid-configuration",
-        "responseType": "code", "scope": "openid profile email",
+        "responseType": "code",
+        "scope": "openid profile email",
         "clientAuthentication": auth,
         "inboundClaimMapping": {"sub": "sub", "email": "email"},
     }
@@ -79,12 +121,14 @@ def oidc_fields(name: str, value: Secret | None = None, **extra: Any) -> dict[st
     return fields
 
 
-def oidc(name: str, value: Secret | None = None, *, method: str = "client_secret_post",
-         **extra: Any) -> Provider:
+def oidc(
+    name: str, value: Secret | None = None, *, method: str = "client_secret_post", **extra: Any
+) -> Provider:
     if value is None:
         method = "private_key_jwt"
-    return Provider("oidcIdentityProvider", name, oidc_fields(name, value, **extra),
-                    auth_method=method)
+    return Provider(
+        "oidcIdentityProvider", name, oidc_fields(name, value, **extra), auth_method=method
+    )
 
 
 def live_of(provider: Provider, graph_id: str, **changes: Any) -> LiveProvider:
@@ -92,8 +136,14 @@ def live_of(provider: Provider, graph_id: str, **changes: Any) -> LiveProvider:
     fields = {k: _mask(v) for k, v in provider.fields.items()}
     fields.update(changes)
     kind = KINDS[provider.kind]
-    return LiveProvider(graph_id, kind.odata_type, provider.kind, provider.key, fields,
-                        raw={"id": graph_id, "@odata.type": kind.odata_type, **fields})
+    return LiveProvider(
+        graph_id,
+        kind.odata_type,
+        provider.kind,
+        provider.key,
+        fields,
+        raw={"id": graph_id, "@odata.type": kind.odata_type, **fields},
+    )
 
 
 def _mask(value: Any) -> Any:
@@ -104,28 +154,44 @@ def _mask(value: Any) -> Any:
     return value
 
 
-def record_of(provider: Provider, graph_id: str, *, version: str | None = None,
-              fp: str | None = None, auth_method: str | None = None) -> ManagedRecord:
+def record_of(
+    provider: Provider,
+    graph_id: str,
+    *,
+    version: str | None = None,
+    fp: str | None = None,
+    auth_method: str | None = None,
+) -> ManagedRecord:
     secrets = {}
     for path, leaf in secret_paths(provider.fields):
-        secrets[path] = SecretRecord(fp or fingerprint(KEY, leaf), "2026-01-01T00:00:00Z",
-                                     leaf.source, version or leaf.version)
-    return ManagedRecord(provider.kind, provider.key, graph_id,
-                         auth_method=auth_method or provider.auth_method, secrets=secrets)
+        secrets[path] = SecretRecord(
+            fp or fingerprint(KEY, leaf),
+            "2026-01-01T00:00:00Z",
+            leaf.source,
+            version or leaf.version,
+        )
+    return ManagedRecord(
+        provider.kind,
+        provider.key,
+        graph_id,
+        auth_method=auth_method or provider.auth_method,
+        secrets=secrets,
+    )
 
 
 def state_of(*records: ManagedRecord, serial: int = 3) -> State:
     return State(serial, "lineage-1", KEY, {r.address: r for r in records})
 
 
-def plan_of(desired: list[Provider], live: list[LiveProvider], state: State | None = None,
-            **options: Any) -> Plan:
-    return planner.build(tuple(desired), tuple(live), state or state_of(), kinds=KINDS,
-                         **options)
+def plan_of(
+    desired: list[Provider], live: list[LiveProvider], state: State | None = None, **options: Any
+) -> Plan:
+    return planner.build(tuple(desired), tuple(live), state or state_of(), kinds=KINDS, **options)
 
 
-def managed(provider: Provider, graph_id: str, **live_changes: Any
-            ) -> tuple[LiveProvider, ManagedRecord]:
+def managed(
+    provider: Provider, graph_id: str, **live_changes: Any
+) -> tuple[LiveProvider, ManagedRecord]:
     return live_of(provider, graph_id, **live_changes), record_of(provider, graph_id)
 
 
@@ -170,8 +236,10 @@ def test_update_only_fields_the_user_set_and_changed() -> None:
     assert change.action is Action.UPDATE and change.graph_id == "id-1"
     assert [f.name for f in change.fields] == ["scope"]
     assert change.fields[0].before == "openid"
-    assert change.body == {"@odata.type": G + "oidcIdentityProvider",
-                           "scope": "openid profile email"}
+    assert change.body == {
+        "@odata.type": G + "oidcIdentityProvider",
+        "scope": "openid profile email",
+    }
 
 
 def test_member_added_in_the_portal_is_shown_and_removed_by_the_patch() -> None:
@@ -188,32 +256,62 @@ def test_member_added_in_the_portal_is_shown_and_removed_by_the_patch() -> None:
 
 
 def test_dropped_nested_member_gets_an_explicit_null_and_nothing_else_does() -> None:
-    p = oidc("Contoso", secret("CANARY-x"), inboundClaimMapping={
-        "sub": "sub", "email": "email", "address": {"country": "country"}})
-    lp, rec = managed(p, "id-1", inboundClaimMapping={
-        "sub": "sub", "email": "email", "given_name": None, "phone_number": UNKNOWN,
-        "address": {"country": "country", "locality": "city", "region": None},
-        "@odata.type": G + "oidcInboundClaimMappingOverride"})
+    p = oidc(
+        "Contoso",
+        secret("CANARY-x"),
+        inboundClaimMapping={"sub": "sub", "email": "email", "address": {"country": "country"}},
+    )
+    lp, rec = managed(
+        p,
+        "id-1",
+        inboundClaimMapping={
+            "sub": "sub",
+            "email": "email",
+            "given_name": None,
+            "phone_number": UNKNOWN,
+            "address": {"country": "country", "locality": "city", "region": None},
+            "@odata.type": G + "oidcInboundClaimMappingOverride",
+        },
+    )
     change = only(plan_of([p], [lp], state_of(rec)))
     assert change.body is not None
     assert change.body["inboundClaimMapping"] == {
-        "sub": "sub", "email": "email", "address": {"country": "country", "locality": None}}
+        "sub": "sub",
+        "email": "email",
+        "address": {"country": "country", "locality": None},
+    }
 
 
 def test_null_members_and_nested_type_spelling_are_not_differences() -> None:
     p = oidc("Contoso", secret("CANARY-x"))
-    lp, rec = managed(p, "id-1", inboundClaimMapping={
-        "sub": "sub", "email": "email", "name": None,
-        "@odata.type": G + "oidcInboundClaimMappingOverride"},
-        clientAuthentication={"@odata.type": "#Microsoft.Graph.OIDCClientSecretAuthentication",
-                              "clientSecret": UNKNOWN})
+    lp, rec = managed(
+        p,
+        "id-1",
+        inboundClaimMapping={
+            "sub": "sub",
+            "email": "email",
+            "name": None,
+            "@odata.type": G + "oidcInboundClaimMappingOverride",
+        },
+        clientAuthentication={
+            "@odata.type": "#Microsoft.Graph.OIDCClientSecretAuthentication",
+            "clientSecret": UNKNOWN,
+        },
+    )
     assert plan_of([p], [lp], state_of(rec)).changes == ()
 
 
 def test_masked_secret_is_never_a_difference_by_itself() -> None:
-    social = Provider("socialIdentityProvider", "Google", {
-        "displayName": "Google", "identityProviderType": "Google", "clientId": "g",
-        "clientSecret": secret("CANARY-g")})
+    social = Provider(
+        "socialIdentityProvider",
+        "Google",
+        {
+            "displayName": "Google",
+            "identityProviderType": "Google",
+            "clientId": "g",
+            "clientSecret": secret("CANARY-g"),
+        },
+    )
     lp, rec = managed(social, "Google-OAUTH")
     assert lp.fields["clientSecret"] is UNKNOWN
     assert plan_of([social], [lp], state_of(rec)).changes == ()
@@ -235,15 +333,26 @@ def test_rotation_by_fingerprint_sends_the_whole_complex_value() -> None:
     assert field.note == "rotate" and field.before is None and field.after is None
     assert change.body is not None
     assert change.body["clientAuthentication"] == new.fields["clientAuthentication"]
-    assert change.body["clientAuthentication"]["clientSecret"] is \
-        new.fields["clientAuthentication"]["clientSecret"]
+    assert (
+        change.body["clientAuthentication"]["clientSecret"]
+        is new.fields["clientAuthentication"]["clientSecret"]
+    )
 
 
 def test_version_aware_rotation_note() -> None:
     def apple(value: str, version: str) -> Provider:
-        return Provider("appleManagedIdentityProvider", "Apple", {
-            "displayName": "Sign in with Apple", "developerId": "D", "serviceId": "S",
-            "keyId": "K", "certificateData": secret(value, "apple", version)})
+        return Provider(
+            "appleManagedIdentityProvider",
+            "Apple",
+            {
+                "displayName": "Sign in with Apple",
+                "developerId": "D",
+                "serviceId": "S",
+                "keyId": "K",
+                "certificateData": secret(value, "apple", version),
+            },
+        )
+
     lp, rec = managed(apple("CANARY-7", "7"), "Apple-Managed-OIDC")
     change = only(plan_of([apple("CANARY-8", "8")], [lp], state_of(rec)))
     assert change.fields[0].note == "rotate (vault version 7 -> 8)"
@@ -297,10 +406,14 @@ def test_rebinding_guard_on_b2c_metadata_clientid_top_level_secret() -> None:
 
 def b2c(name: str, value: Secret | None = None, **extra: Any) -> Provider:
     fields: dict[str, Any] = {
-        "displayName": name, "clientId": "b2c-client",
+        "displayName": name,
+        "clientId": "b2c-client",
         "claimsMapping": {"userId": "sub", "displayName": "name"},
         "metadataUrl": f"https://{name}.test/.well-known/openid-configuration",
-        "responseMode": "form_post", "responseType": "code", "scope": "openid"}
+        "responseMode": "form_post",
+        "responseType": "code",
+        "scope": "openid",
+    }
     if value is not None:
         fields["clientSecret"] = value
     fields.update(extra)
@@ -309,17 +422,23 @@ def b2c(name: str, value: Secret | None = None, **extra: Any) -> Provider:
 
 def test_no_unknown_in_any_body_even_when_live_is_masked() -> None:
     p = oidc("Contoso", secret("CANARY-x"))
-    lp, rec = managed(p, "id-1", issuer="https://other.test/",
-                      inboundClaimMapping={"sub": UNKNOWN})
+    lp, rec = managed(p, "id-1", issuer="https://other.test/", inboundClaimMapping={"sub": UNKNOWN})
     for result in (plan_of([p], [lp], state_of(rec)), plan_of([p], [lp])):
         for change in result.changes:
             assert UNKNOWN not in walk(change.body or {})
 
 
 def test_unresolved_reference_is_refused() -> None:
-    p = Provider("socialIdentityProvider", "Google", {
-        "displayName": "G", "identityProviderType": "Google", "clientId": "g",
-        "clientSecret": SecretRef("env", "G")})
+    p = Provider(
+        "socialIdentityProvider",
+        "Google",
+        {
+            "displayName": "G",
+            "identityProviderType": "Google",
+            "clientId": "g",
+            "clientSecret": SecretRef("env", "G"),
+        },
+    )
     with pytest.raises(PlanError, match="env:G was not resolved"):
         plan_of([p], [])
 
@@ -374,14 +493,24 @@ def test_b2c_metadata_url_change_is_replace_with_full_body() -> None:
 
 def test_social_rename_is_an_update() -> None:
     def google(name: str) -> Provider:
-        return Provider("socialIdentityProvider", "Google", {
-            "displayName": name, "identityProviderType": "Google", "clientId": "g",
-            "clientSecret": secret("CANARY-g")})
+        return Provider(
+            "socialIdentityProvider",
+            "Google",
+            {
+                "displayName": name,
+                "identityProviderType": "Google",
+                "clientId": "g",
+                "clientSecret": secret("CANARY-g"),
+            },
+        )
+
     lp, rec = managed(google("Google"), "Google-OAUTH")
     change = only(plan_of([google("Sign in with Google")], [lp], state_of(rec)))
     assert change.action is Action.UPDATE and change.address == "socialIdentityProvider/Google"
-    assert change.body == {"@odata.type": G + "socialIdentityProvider",
-                           "displayName": "Sign in with Google"}
+    assert change.body == {
+        "@odata.type": G + "socialIdentityProvider",
+        "displayName": "Sign in with Google",
+    }
 
 
 # ---- adopt, delete, unmanaged --------------------------------------------------------------
@@ -394,7 +523,9 @@ def test_adopt_a_live_provider_with_the_same_key_never_a_twin() -> None:
     change = only(plan_of([p], [lp]))
     assert change.action is Action.ADOPT and change.graph_id == "id-9"
     assert {f.name: f.note for f in change.fields} == {
-        "scope": None, "clientAuthentication.clientSecret": "will be set"}
+        "scope": None,
+        "clientAuthentication.clientSecret": "will be set",
+    }
     assert change.body is not None and change.body["clientAuthentication"]["clientSecret"] is s
 
 
@@ -453,18 +584,25 @@ def test_record_whose_provider_is_gone_is_forgotten_without_destroying() -> None
 
 def test_unmanaged_built_in_and_unknown_types_are_listed_and_untouched() -> None:
     live = [
-        LiveProvider("MSASignup-OAUTH", G + "builtInIdentityProvider",
-                     "builtInIdentityProvider", "MicrosoftAccount",
-                     {"displayName": "MicrosoftAccount"}),
-        LiveProvider("fed-1", G + "samlOrWsFedExternalDomainFederation", None, None,
-                     {"displayName": "Fed"}),
+        LiveProvider(
+            "MSASignup-OAUTH",
+            G + "builtInIdentityProvider",
+            "builtInIdentityProvider",
+            "MicrosoftAccount",
+            {"displayName": "MicrosoftAccount"},
+        ),
+        LiveProvider(
+            "fed-1", G + "samlOrWsFedExternalDomainFederation", None, None, {"displayName": "Fed"}
+        ),
         live_of(oidc("Portal"), "id-portal"),
     ]
     result = plan_of([], live)
     assert result.changes == ()
     assert sorted((u.id, u.reason) for u in result.unmanaged) == [
-        ("MSASignup-OAUTH", "built-in"), ("fed-1", "unsupported type"),
-        ("id-portal", "not in config")]
+        ("MSASignup-OAUTH", "built-in"),
+        ("fed-1", "unsupported type"),
+        ("id-portal", "not in config"),
+    ]
 
 
 def test_desired_built_in_or_unknown_kind_or_twice_is_refused() -> None:
@@ -510,8 +648,13 @@ def test_protected_is_refused_even_with_allow_destroy() -> None:
 def test_order_is_adopt_update_create_replace_delete_then_kind_and_key() -> None:
     result = rich_plan()
     order = [(c.action.name, c.address) for c in result.changes]
-    assert order == sorted(order, key=lambda item: (
-        ["ADOPT", "UPDATE", "CREATE", "REPLACE", "DELETE"].index(item[0]), item[1]))
+    assert order == sorted(
+        order,
+        key=lambda item: (
+            ["ADOPT", "UPDATE", "CREATE", "REPLACE", "DELETE"].index(item[0]),
+            item[1],
+        ),
+    )
     assert planner.to_data(rich_plan()) == planner.to_data(result)
 
 
@@ -540,8 +683,10 @@ def test_basis_names_what_moved() -> None:
     assert first.basis is not None and second.basis is not None
     assert planner.basis_differences(first.basis, first.basis) == []
     assert planner.basis_differences(first.basis, second.basis) == [
-        "state changed (serial 3 -> 4)", "a secret's value changed",
-        "live provider oidcIdentityProvider/Contoso changed"]
+        "state changed (serial 3 -> 4)",
+        "a secret's value changed",
+        "live provider oidcIdentityProvider/Contoso changed",
+    ]
     assert "CANARY" not in repr(first.basis)
 
 
@@ -562,53 +707,97 @@ def rich_plan(kinds: Mapping[str, Kind] = KINDS) -> Plan:
     northwind = oidc("Northwind", secret("CANARY-nw", "NW"), method="client_secret_jwt")
     woodgrove_old = oidc("Woodgrove", secret("CANARY-wg", "WG"))
     partner_old = b2c("Partner", secret("CANARY-b2c", "B2C"))
-    partner = b2c("Partner", secret("CANARY-b2c", "B2C"),
-                  metadataUrl="https://new.test/.well-known/openid-configuration")
+    partner = b2c(
+        "Partner",
+        secret("CANARY-b2c", "B2C"),
+        metadataUrl="https://new.test/.well-known/openid-configuration",
+    )
     google_old = social("Google", "Google", "CANARY-g1")
     google = social("Google", "Sign in with Google", "CANARY-g2")
     facebook = social("Facebook", "Facebook", "CANARY-fb")
     apple_old, apple = apple_of("CANARY-a7", "7"), apple_of("CANARY-a8", "8")
     old = oidc("Old", secret("CANARY-gone"))
-    desired = [oidc("Contoso", secret("CANARY-create", "CONTOSO")), fabrikam, northwind,
-               oidc("Woodgrove"), partner, google, facebook, apple,
-               Provider("oidcIdentityProvider", "Stray", oidc_fields("Stray"), absent=True)]
-    pairs = [managed(fabrikam_old, "id-fabrikam", inboundClaimMapping={
-                 "sub": "sub", "email": "email", "name": "name"}),
-             managed(oidc("Northwind", secret("CANARY-nw", "NW")), "id-northwind"),
-             managed(woodgrove_old, "id-woodgrove"), managed(partner_old, "OIDC-partner"),
-             managed(google_old, "Google-OAUTH"), managed(apple_old, "Apple-Managed-OIDC"),
-             managed(old, "id-old")]
+    desired = [
+        oidc("Contoso", secret("CANARY-create", "CONTOSO")),
+        fabrikam,
+        northwind,
+        oidc("Woodgrove"),
+        partner,
+        google,
+        facebook,
+        apple,
+        Provider("oidcIdentityProvider", "Stray", oidc_fields("Stray"), absent=True),
+    ]
+    pairs = [
+        managed(
+            fabrikam_old,
+            "id-fabrikam",
+            inboundClaimMapping={"sub": "sub", "email": "email", "name": "name"},
+        ),
+        managed(oidc("Northwind", secret("CANARY-nw", "NW")), "id-northwind"),
+        managed(woodgrove_old, "id-woodgrove"),
+        managed(partner_old, "OIDC-partner"),
+        managed(google_old, "Google-OAUTH"),
+        managed(apple_old, "Apple-Managed-OIDC"),
+        managed(old, "id-old"),
+    ]
     live = [lp for lp, _ in pairs] + [
         live_of(facebook, "Facebook-OAUTH", clientId="old-client"),
-        live_of(oidc("Stray"), "id-stray"), live_of(oidc("Portal"), "id-portal"),
-        LiveProvider("MSASignup-OAUTH", G + "builtInIdentityProvider",
-                     "builtInIdentityProvider", "MicrosoftAccount",
-                     {"displayName": "MicrosoftAccount"}),
-        LiveProvider("fed-1", G + "samlOrWsFedExternalDomainFederation", None, None,
-                     {"displayName": "Federation"})]
+        live_of(oidc("Stray"), "id-stray"),
+        live_of(oidc("Portal"), "id-portal"),
+        LiveProvider(
+            "MSASignup-OAUTH",
+            G + "builtInIdentityProvider",
+            "builtInIdentityProvider",
+            "MicrosoftAccount",
+            {"displayName": "MicrosoftAccount"},
+        ),
+        LiveProvider(
+            "fed-1",
+            G + "samlOrWsFedExternalDomainFederation",
+            None,
+            None,
+            {"displayName": "Federation"},
+        ),
+    ]
     state = state_of(*(rec for _, rec in pairs))
-    return planner.build(tuple(desired), tuple(live), state, kinds=kinds,
-                         tenant="contoso.onmicrosoft.com")
+    return planner.build(
+        tuple(desired), tuple(live), state, kinds=kinds, tenant="contoso.onmicrosoft.com"
+    )
 
 
 def social(kind_key: str, name: str, value: str) -> Provider:
-    return Provider("socialIdentityProvider", kind_key, {
-        "displayName": name, "identityProviderType": kind_key, "clientId": f"{kind_key}-id",
-        "clientSecret": secret(value, kind_key.upper())})
+    return Provider(
+        "socialIdentityProvider",
+        kind_key,
+        {
+            "displayName": name,
+            "identityProviderType": kind_key,
+            "clientId": f"{kind_key}-id",
+            "clientSecret": secret(value, kind_key.upper()),
+        },
+    )
 
 
 def apple_of(value: str, version: str) -> Provider:
-    return Provider("appleManagedIdentityProvider", "Apple", {
-        "displayName": "Sign in with Apple", "developerId": "DEV", "serviceId": "svc",
-        "keyId": "KEY1", "certificateData": secret(value, "apple", version)})
+    return Provider(
+        "appleManagedIdentityProvider",
+        "Apple",
+        {
+            "displayName": "Sign in with Apple",
+            "developerId": "DEV",
+            "serviceId": "svc",
+            "keyId": "KEY1",
+            "certificateData": secret(value, "apple", version),
+        },
+    )
 
 
 def test_rich_plan_covers_every_action() -> None:
     result = rich_plan()
     assert {c.action for c in result.changes} == set(Action)
     assert any(c.state_only for c in result.changes)
-    assert {u.reason for u in result.unmanaged} == {"built-in", "unsupported type",
-                                                    "not in config"}
+    assert {u.reason for u in result.unmanaged} == {"built-in", "unsupported type", "not in config"}
     assert result.unchanged == ()
 
 
@@ -619,7 +808,11 @@ def test_the_schema_kinds_plan_the_same_as_the_fixture() -> None:
     for name, kind in KINDS.items():
         have = real[name]
         assert (have.odata_type, have.singleton_key, have.managed, have.write_only) == (
-            kind.odata_type, kind.singleton_key, kind.managed, kind.write_only), name
+            kind.odata_type,
+            kind.singleton_key,
+            kind.managed,
+            kind.write_only,
+        ), name
         assert have.immutable - {have.key_field} == kind.immutable, name
         if kind.managed:
             assert (have.key_field, have.fields) == (kind.key_field, kind.fields), name
@@ -637,8 +830,9 @@ def _key_of(kind: str, fields: Mapping[str, Any]) -> str:
     return k.singleton_key or str(fields[k.key_field])
 
 
-def simulate_apply(result: Plan, live: list[LiveProvider], state: State
-                   ) -> tuple[list[LiveProvider], State]:
+def simulate_apply(
+    result: Plan, live: list[LiveProvider], state: State
+) -> tuple[list[LiveProvider], State]:
     """What a faithful apply does to Graph (masked on read); the state is recorded by the
     applier's own bookkeeping (`apply.records.record`), so a change there is tested here too."""
     from idpctl.apply import records
@@ -657,8 +851,13 @@ def simulate_apply(result: Plan, live: list[LiveProvider], state: State
         else:
             assert change.graph_id is not None
             graph_id, fields = change.graph_id, {**by_id[change.graph_id].fields, **body}
-        by_id[graph_id] = LiveProvider(graph_id, KINDS[change.kind].odata_type, change.kind,
-                                       _key_of(change.kind, fields), fields)
+        by_id[graph_id] = LiveProvider(
+            graph_id,
+            KINDS[change.kind].odata_type,
+            change.kind,
+            _key_of(change.kind, fields),
+            fields,
+        )
         assert change.desired is not None
         current = records.record(current, change, graph_id=graph_id, now=lambda: "t")
     return list(by_id.values()), current
@@ -680,13 +879,17 @@ def replace_state(state: State, **changes: Any) -> State:
 def worlds(draw: Any) -> tuple[list[Provider], list[LiveProvider], State]:
     values = st.sampled_from(["CANARY-1", "CANARY-2"])
     candidates = [
-        lambda: oidc("A", secret(draw(values)),
-                     method=draw(st.sampled_from(sorted(SECRET_METHODS)))),
+        lambda: oidc(
+            "A", secret(draw(values)), method=draw(st.sampled_from(sorted(SECRET_METHODS)))
+        ),
         lambda: oidc("A"),
         lambda: oidc("B", secret(draw(values)), scope=draw(st.sampled_from(["openid", "x"]))),
         lambda: social("Google", draw(st.sampled_from(["Google", "G2"])), draw(values)),
-        lambda: b2c("Partner", secret(draw(values)),
-                    metadataUrl=draw(st.sampled_from(["https://m1", "https://m2"]))),
+        lambda: b2c(
+            "Partner",
+            secret(draw(values)),
+            metadataUrl=draw(st.sampled_from(["https://m1", "https://m2"])),
+        ),
         lambda: apple_of(draw(values), draw(st.sampled_from(["7", "8"]))),
     ]
     desired, live, records = {}, [], []
@@ -695,17 +898,28 @@ def worlds(draw: Any) -> tuple[list[Provider], list[LiveProvider], State]:
         if draw(st.booleans()) and provider.address not in desired:
             absent = draw(st.booleans()) and draw(st.booleans())
             desired[provider.address] = replace_provider(
-                provider, absent=absent, protected=not absent and draw(st.booleans()))
+                provider, absent=absent, protected=not absent and draw(st.booleans())
+            )
         if draw(st.booleans()) and provider.address not in {lp.address for lp in live}:
             old = make()
-            drift = draw(st.sampled_from([
-                {}, {"scope": "drifted"}, {"clientId": "drifted"}, {"displayName": "Portal"},
-                {"inboundClaimMapping": {"sub": "sub", "email": "email", "name": "name"}},
-                {"claimsMapping": {"userId": "oid"}}, {"metadataUrl": "https://m0"}]))
+            drift = draw(
+                st.sampled_from(
+                    [
+                        {},
+                        {"scope": "drifted"},
+                        {"clientId": "drifted"},
+                        {"displayName": "Portal"},
+                        {"inboundClaimMapping": {"sub": "sub", "email": "email", "name": "name"}},
+                        {"claimsMapping": {"userId": "oid"}},
+                        {"metadataUrl": "https://m0"},
+                    ]
+                )
+            )
             if "displayName" in drift and KINDS[old.kind].key_field == "displayName":
                 drift = {}
-            live.append(live_of(old, f"id-{i}", **{k: v for k, v in drift.items()
-                                                    if k in old.fields}))
+            live.append(
+                live_of(old, f"id-{i}", **{k: v for k, v in drift.items() if k in old.fields})
+            )
             if draw(st.booleans()):
                 record = record_of(old, draw(st.sampled_from([f"id-{i}", "stale"])))
                 records.append(replace_record(record, protected=draw(st.booleans())))
@@ -721,8 +935,7 @@ def replace_provider(provider: Provider, **changes: Any) -> Provider:
 
 @hypothesis.settings(max_examples=300, deadline=None)
 @hypothesis.given(worlds())
-def test_apply_then_plan_converges(world: tuple[list[Provider], list[LiveProvider], State]
-                                   ) -> None:
+def test_apply_then_plan_converges(world: tuple[list[Provider], list[LiveProvider], State]) -> None:
     desired, live, state = world
     first = plan_of(desired, live, state)
     for change in first.changes:

@@ -47,8 +47,13 @@ def test_no_twin_and_no_stray_delete(world: World) -> None:
 @given(worlds(), st.sampled_from(["A", "B", "Google", "Partner", "Apple", "Portal"]))
 def test_unknown_types_are_never_touched(world: World, name: str) -> None:
     desired, live, state = world
-    stranger = LiveProvider(id="unknown-1", odata_type="#microsoft.graph.futureIdentityProvider",
-                            kind=None, key=None, fields={"displayName": name})
+    stranger = LiveProvider(
+        id="unknown-1",
+        odata_type="#microsoft.graph.futureIdentityProvider",
+        kind=None,
+        key=None,
+        fields={"displayName": name},
+    )
     result = plan_of(desired, [*live, stranger], state)
     assert all(c.graph_id != "unknown-1" for c in result.changes)
     assert any(u.id == "unknown-1" and u.reason == "unsupported type" for u in result.unmanaged)
@@ -68,8 +73,16 @@ def test_plan_does_not_depend_on_list_order(world: World, rng: random.Random) ->
 
 
 NOW = datetime(2026, 11, 22, 21, 0, tzinfo=UTC)
-_CREATED = [None, "", "not a date", "2026-11-22T20:59:30Z", "2026-11-22T20:58:00+00:00",
-            "2026-11-22T20:00:00Z", "2026-11-22T21:05:00Z", "2026-11-22T20:59:30"]
+_CREATED = [
+    None,
+    "",
+    "not a date",
+    "2026-11-22T20:59:30Z",
+    "2026-11-22T20:58:00+00:00",
+    "2026-11-22T20:00:00Z",
+    "2026-11-22T21:05:00Z",
+    "2026-11-22T20:59:30",
+]
 
 
 @st.composite
@@ -78,8 +91,10 @@ def clocked_worlds(draw: Any) -> World:
     naive, unparsable, none), and some of whose managed providers are not listed (deleted in
     the portal, or not replicated yet): the two things the replication guard looks at."""
     desired, live, state = draw(worlds())
-    records = {address: dc_replace(record, created_at=draw(st.sampled_from(_CREATED)))
-               for address, record in state.providers.items()}
+    records = {
+        address: dc_replace(record, created_at=draw(st.sampled_from(_CREATED)))
+        for address, record in state.providers.items()
+    }
     unlisted = draw(st.sets(st.sampled_from(sorted(records)))) if records else set()
     live = [lp for lp in live if lp.address not in unlisted]
     return desired, live, dc_replace(state, providers=records)
@@ -114,10 +129,12 @@ def test_the_clock_only_holds_changes_back() -> None:
 
 def test_dead_state_id_is_rebound_to_the_live_one() -> None:
     provider = oidc("Contoso")
-    result = plan_of([provider], [live_of(provider, "new-id")],
-                     state_of(record_of(provider, "old-id")))
+    result = plan_of(
+        [provider], [live_of(provider, "new-id")], state_of(record_of(provider, "old-id"))
+    )
     (change,) = result.changes
     assert (change.action, change.graph_id, change.body) == (Action.UPDATE, "new-id", None)
     assert [(f.name, f.before, f.after, f.state_only) for f in change.fields] == [
-        ("id", "old-id", "new-id", True)]
+        ("id", "old-id", "new-id", True)
+    ]
     assert any("matched by key" in note for note in change.notes)

@@ -75,8 +75,10 @@ def test_a_version_2_plan_file_is_refused_with_one_line_naming_the_fix() -> None
     rather than read by guessing reasons from the English."""
     with pytest.raises(PlanError) as caught:
         planner.from_data(format_2(planner.to_data(rich_plan())))
-    assert str(caught.value) == ("plan file format_version 2 is not supported (this idpctl "
-                                 "reads 3): make a new one with idpctl plan --out")
+    assert str(caught.value) == (
+        "plan file format_version 2 is not supported (this idpctl "
+        "reads 3): make a new one with idpctl plan --out"
+    )
 
 
 def test_masked_values_round_trip_as_unknown() -> None:
@@ -109,12 +111,15 @@ def _edited(edit: Any) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize("edit", [
-    lambda d: d["changes"][0].__setitem__("graph_id", "someone-else"),
-    lambda d: d["changes"].pop(),
-    lambda d: d["basis"]["desired"].clear(),
-    lambda d: d["unchanged"].append("oidcIdentityProvider/Extra"),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["changes"][0].__setitem__("graph_id", "someone-else"),
+        lambda d: d["changes"].pop(),
+        lambda d: d["basis"]["desired"].clear(),
+        lambda d: d["unchanged"].append("oidcIdentityProvider/Extra"),
+    ],
+)
 def test_edited_file_is_rejected_by_checksum(edit: Any) -> None:
     with pytest.raises(PlanError, match="edited or is corrupt"):
         planner.from_data(_edited(edit))
@@ -130,15 +135,18 @@ def _resealed(edit: Any) -> dict[str, Any]:
     return data
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda d: d["changes"][0].__setitem__("action", "explode"), r"changes\[0\]\.action"),
-    (lambda d: d["changes"][0].__setitem__("address", "x/y"), "does not match"),
-    (lambda d: d["changes"][0].__setitem__("fields", {}), r"changes\[0\]\.fields"),
-    (lambda d: d["basis"].__setitem__("state_serial", "3"), "state_serial"),
-    (lambda d: d["basis"]["live"].__setitem__("x", 1), r"basis\.live"),
-    (lambda d: d["unmanaged"].append(3), r"unmanaged\[3\]"),
-    (lambda d: d.__setitem__("format_version", 4), "format_version 4"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["changes"][0].__setitem__("action", "explode"), r"changes\[0\]\.action"),
+        (lambda d: d["changes"][0].__setitem__("address", "x/y"), "does not match"),
+        (lambda d: d["changes"][0].__setitem__("fields", {}), r"changes\[0\]\.fields"),
+        (lambda d: d["basis"].__setitem__("state_serial", "3"), "state_serial"),
+        (lambda d: d["basis"]["live"].__setitem__("x", 1), r"basis\.live"),
+        (lambda d: d["unmanaged"].append(3), r"unmanaged\[3\]"),
+        (lambda d: d.__setitem__("format_version", 4), "format_version 4"),
+    ],
+)
 def test_structurally_wrong_file_is_rejected_with_its_path(edit: Any, message: str) -> None:
     with pytest.raises(PlanError, match=message):
         planner.from_data(_resealed(edit))
@@ -167,8 +175,18 @@ def test_a_never_saved_state_gives_no_secret_digest() -> None:
     assert compute_basis([p], [], fresh).secrets is None
 
 
-WORDS = ["password", "Password1", "letmein!", "hunter22", "CANARY-1", "correcthorse",
-         "Summer2024", "qwertyuiop", "CANARY-weak-guess", "changeme"]
+WORDS = [
+    "password",
+    "Password1",
+    "letmein!",
+    "hunter22",
+    "CANARY-1",
+    "correcthorse",
+    "Summer2024",
+    "qwertyuiop",
+    "CANARY-weak-guess",
+    "changeme",
+]
 
 
 def _strings(value: Any) -> list[str]:
@@ -195,8 +213,10 @@ def test_a_word_list_attack_on_a_saved_plan_confirms_nothing() -> None:
     for word in WORDS:
         value = word.encode()
         for key in keys:
-            tried = {"hmac-sha256:" + hmac.new(key, value, hashlib.sha256).hexdigest(),
-                     "sha256:" + hashlib.sha256(key + value).hexdigest()}
+            tried = {
+                "hmac-sha256:" + hmac.new(key, value, hashlib.sha256).hexdigest(),
+                "sha256:" + hashlib.sha256(key + value).hexdigest(),
+            }
             if tried & held:
                 confirmed.add(word)
         guess = [oidc("Contoso", secret(word), scope="openid email")]
@@ -206,9 +226,12 @@ def test_a_word_list_attack_on_a_saved_plan_confirms_nothing() -> None:
                 confirmed.add(word)
     assert confirmed == set()
     # the per-provider digests are the same whatever the guess: they test nothing
-    assert {compute_basis([oidc("Contoso", secret(w), scope="openid email")], [lp],
-                          state_of(rec)).desired["oidcIdentityProvider/Contoso"]
-            for w in WORDS} == {data["basis"]["desired"]["oidcIdentityProvider/Contoso"]}
+    assert {
+        compute_basis(
+            [oidc("Contoso", secret(w), scope="openid email")], [lp], state_of(rec)
+        ).desired["oidcIdentityProvider/Contoso"]
+        for w in WORDS
+    } == {data["basis"]["desired"]["oidcIdentityProvider/Contoso"]}
 
 
 def test_basis_names_added_removed_and_replaced_lineage() -> None:
@@ -220,9 +243,11 @@ def test_basis_names_added_removed_and_replaced_lineage() -> None:
     new = compute_basis([b], [lb], other)
     assert planner.basis_differences(old, new) == [
         "state replaced (lineage lineage-1 -> lineage-2)",
-        "desired oidcIdentityProvider/A removed", "desired oidcIdentityProvider/B added",
+        "desired oidcIdentityProvider/A removed",
+        "desired oidcIdentityProvider/B added",
         "live provider oidcIdentityProvider/A disappeared",
-        "live provider oidcIdentityProvider/B appeared"]
+        "live provider oidcIdentityProvider/B appeared",
+    ]
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -239,19 +264,27 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 RICH_DATA = planner.to_data(rich_plan())
 RICH_PATHS = [p for p in _paths(RICH_DATA) if p and p[0] != "checksum"]
 json_values = hypothesis.strategies.recursive(
-    hypothesis.strategies.none() | hypothesis.strategies.booleans()
-    | hypothesis.strategies.integers() | hypothesis.strategies.text(max_size=5),
-    lambda inner: hypothesis.strategies.lists(inner, max_size=3)
-    | hypothesis.strategies.dictionaries(hypothesis.strategies.text(max_size=5), inner,
-                                         max_size=3),
-    max_leaves=6)
+    hypothesis.strategies.none()
+    | hypothesis.strategies.booleans()
+    | hypothesis.strategies.integers()
+    | hypothesis.strategies.text(max_size=5),
+    lambda inner: (
+        hypothesis.strategies.lists(inner, max_size=3)
+        | hypothesis.strategies.dictionaries(
+            hypothesis.strategies.text(max_size=5), inner, max_size=3
+        )
+    ),
+    max_leaves=6,
+)
 
 
 @hypothesis.settings(max_examples=300, deadline=None)
-@hypothesis.given(hypothesis.strategies.sampled_from(RICH_PATHS), json_values,
-                  hypothesis.strategies.booleans())
-def test_any_resealed_edit_gives_a_plan_or_a_plan_error(path: tuple[Any, ...], value: Any,
-                                                         delete: bool) -> None:
+@hypothesis.given(
+    hypothesis.strategies.sampled_from(RICH_PATHS), json_values, hypothesis.strategies.booleans()
+)
+def test_any_resealed_edit_gives_a_plan_or_a_plan_error(
+    path: tuple[Any, ...], value: Any, delete: bool
+) -> None:
     from idpctl.plan.planfile import _digest
 
     data = copy.deepcopy(RICH_DATA)

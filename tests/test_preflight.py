@@ -41,8 +41,10 @@ def real(tls: tuple[Path, Path]) -> Iterator[dict[str, OidcProvider]]:
     import contextlib
 
     with contextlib.ExitStack() as stack:
-        yield {name: stack.enter_context(running_oidc_provider(methods, tls))
-               for name, methods in SETS.items()}
+        yield {
+            name: stack.enter_context(running_oidc_provider(methods, tls))
+            for name, methods in SETS.items()
+        }
 
 
 @pytest.fixture
@@ -51,23 +53,35 @@ def local(tls: tuple[Path, Path]) -> Iterator[LocalIdP]:
         yield idp
 
 
-def oidc(issuer: str, url: str, *, method: str = "client_secret_post",
-         scope: str = "openid profile email", response_type: str = "code",
-         key: str = "Contoso") -> Provider:
-    return Provider("oidcIdentityProvider", key,
-                    {"issuer": issuer, "wellKnownEndpoint": url, "responseType": response_type,
-                     "scope": scope}, auth_method=method, location=Location("p.yaml", 3, 1))
+def oidc(
+    issuer: str,
+    url: str,
+    *,
+    method: str = "client_secret_post",
+    scope: str = "openid profile email",
+    response_type: str = "code",
+    key: str = "Contoso",
+) -> Provider:
+    return Provider(
+        "oidcIdentityProvider",
+        key,
+        {"issuer": issuer, "wellKnownEndpoint": url, "responseType": response_type, "scope": scope},
+        auth_method=method,
+        location=Location("p.yaml", 3, 1),
+    )
 
 
-def b2c(url: str, *, mode: str = "form_post", response_type: str = "code",
-        scope: str = "openid") -> Provider:
-    return Provider("openIdConnectIdentityProvider", "Partner",
-                    {"metadataUrl": url, "responseMode": mode, "responseType": response_type,
-                     "scope": scope})
+def b2c(
+    url: str, *, mode: str = "form_post", response_type: str = "code", scope: str = "openid"
+) -> Provider:
+    return Provider(
+        "openIdConnectIdentityProvider",
+        "Partner",
+        {"metadataUrl": url, "responseMode": mode, "responseType": response_type, "scope": scope},
+    )
 
 
-def found(providers: list[Provider], tls: tuple[Path, Path] | None, **kw: object
-          ) -> list[Finding]:
+def found(providers: list[Provider], tls: tuple[Path, Path] | None, **kw: object) -> list[Finding]:
     return list(preflight.run(providers, ca_bundle=tls[0] if tls else None, **kw))
 
 
@@ -89,8 +103,7 @@ def test_issuer_must_match_exactly_including_the_trailing_slash(real, tls) -> No
     idp = real["all"]
     (finding,) = found([oidc(idp.issuer + "/", idp.well_known)], tls)
     assert (finding.check, finding.severity) == ("discovery.issuer", "error")
-    assert f"'{idp.issuer}/' does not equal the metadata's issuer '{idp.issuer}'" \
-        in finding.message
+    assert f"'{idp.issuer}/' does not equal the metadata's issuer '{idp.issuer}'" in finding.message
 
 
 def test_a_method_the_token_endpoint_does_not_accept_is_an_error(real, tls) -> None:
@@ -98,8 +111,10 @@ def test_a_method_the_token_endpoint_does_not_accept_is_an_error(real, tls) -> N
     assert found([oidc(idp.issuer, idp.well_known, method="client_secret_post")], tls) == []
     (finding,) = found([oidc(idp.issuer, idp.well_known, method="private_key_jwt")], tls)
     assert finding.check == "discovery.auth_method" and finding.severity == "error"
-    assert "private_key_jwt is not in token_endpoint_auth_methods_supported " \
+    assert (
+        "private_key_jwt is not in token_endpoint_auth_methods_supported "
         "(client_secret_post)" in finding.message
+    )
 
 
 def test_basic_only_is_an_error_because_entra_refuses_it(real, tls) -> None:
@@ -134,7 +149,8 @@ def test_b2c_metadata_url_and_response_mode(real, tls) -> None:
 def test_b2c_code_needs_client_secret_post(real, tls) -> None:
     assert found([b2c(real["post"].well_known)], tls) == []
     assert checks(found([b2c(real["basic"].well_known)], tls)) == {
-        ("discovery.auth_method", "error")}
+        ("discovery.auth_method", "error")
+    }
     assert found([b2c(real["basic"].well_known, response_type="id_token")], tls) == []
 
 
@@ -151,10 +167,13 @@ def test_tls_is_verified_against_the_ca_bundle(real, tls) -> None:
 
 def metadata(base: str, **changes: object) -> dict[str, object]:
     doc: dict[str, object] = {
-        "issuer": f"{base}/tenant/", "authorization_endpoint": f"{base}/authorize",
-        "token_endpoint": f"{base}/token", "jwks_uri": f"{base}/jwks",
+        "issuer": f"{base}/tenant/",
+        "authorization_endpoint": f"{base}/authorize",
+        "token_endpoint": f"{base}/token",
+        "jwks_uri": f"{base}/jwks",
         "token_endpoint_auth_methods_supported": list(ALL),
-        "response_types_supported": ["code"], "response_modes_supported": ["query"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
     }
     doc.update(changes)
     return {k: v for k, v in doc.items() if v is not None}
@@ -162,9 +181,15 @@ def metadata(base: str, **changes: object) -> dict[str, object]:
 
 def serve(idp: LocalIdP, *, jwks: object = None, **changes: object) -> Provider:
     idp.routes["/tenant/.well-known/openid-configuration"] = Route(
-        lambda base: json.dumps(metadata(base, **changes)).encode())
-    keys = jwks if jwks is not None else {"keys": [{"kty": "EC", "kid": "k1", "use": "sig",
-                                                    "crv": "P-256", "x": "x", "y": "y"}]}
+        lambda base: json.dumps(metadata(base, **changes)).encode()
+    )
+    keys = (
+        jwks
+        if jwks is not None
+        else {
+            "keys": [{"kty": "EC", "kid": "k1", "use": "sig", "crv": "P-256", "x": "x", "y": "y"}]
+        }
+    )
     idp.routes["/jwks"] = Route(json.dumps(keys).encode())
     return oidc(f"{idp.base}/tenant/", f"{idp.base}/tenant/.well-known/openid-configuration")
 
@@ -199,8 +224,9 @@ def test_unreachable_jwks_is_a_warning(local, tls) -> None:
 def test_jwks_needs_a_signing_key(local, tls) -> None:
     no_use = {"keys": [{"kty": "RSA", "kid": "a", "n": "n", "e": "AQAB"}]}
     assert found([serve(local, jwks=no_use)], tls) == []
-    encryption_only = {"keys": [{"kty": "RSA", "kid": "a", "use": "enc"},
-                                {"kty": "RSA", "use": "sig"}]}  # the second has no kid
+    encryption_only = {
+        "keys": [{"kty": "RSA", "kid": "a", "use": "enc"}, {"kty": "RSA", "use": "sig"}]
+    }  # the second has no kid
     (finding,) = found([serve(local, jwks=encryption_only)], tls)
     assert (finding.check, finding.severity) == ("jwks.keys", "error")
     assert checks(found([serve(local, jwks={"nokeys": 1})], tls)) == {("jwks.keys", "error")}
@@ -230,11 +256,13 @@ def test_redirects_are_followed_up_to_a_limit(local, tls) -> None:
     real_doc = local.routes.pop("/tenant/.well-known/openid-configuration")
     local.routes["/moved/.well-known/openid-configuration"] = real_doc
     local.routes["/tenant/.well-known/openid-configuration"] = Route(
-        status=302, headers={"Location": "/moved/.well-known/openid-configuration"})
+        status=302, headers={"Location": "/moved/.well-known/openid-configuration"}
+    )
     assert found([provider], tls) == []
     local.routes["/loop"] = Route(status=302, headers={"Location": "/loop"})
     local.routes["/tenant/.well-known/openid-configuration"] = Route(
-        status=301, headers={"Location": "{base}/loop"})
+        status=301, headers={"Location": "{base}/loop"}
+    )
     (finding,) = found([provider], tls)
     assert (finding.check, finding.severity) == ("discovery.fetch", "error")
     assert "more than 3 redirects" in finding.message
@@ -243,7 +271,8 @@ def test_redirects_are_followed_up_to_a_limit(local, tls) -> None:
 def test_a_redirect_to_plain_http_is_refused(local, tls) -> None:
     provider = serve(local)
     local.routes["/tenant/.well-known/openid-configuration"] = Route(
-        status=302, headers={"Location": "http://127.0.0.1:9/x"})
+        status=302, headers={"Location": "http://127.0.0.1:9/x"}
+    )
     assert "is not an https URL" in found([provider], tls)[0].message
 
 
@@ -295,15 +324,17 @@ def test_the_whole_preflight_ends_at_the_run_deadline(local, tls) -> None:
     findings = found(providers, tls, limits=limits, workers=1)
     assert [f.severity for f in findings] == ["warning"] * 3
     assert "stopped at the" in findings[0].message
-    assert "not fetched: stopped at the 1.5 s deadline (preflight.runDeadline)" \
-        in findings[2].message
+    assert (
+        "not fetched: stopped at the 1.5 s deadline (preflight.runDeadline)" in findings[2].message
+    )
     assert "/three/.well-known/openid-configuration" not in local.hits
     for route in routes[:2]:
         assert_hung_up_early(route)
 
 
 def test_every_connection_pool_is_bounded_including_a_proxys(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The deadline lives in the network backend of every pool the client may use: the direct
     one and each proxy's from the environment."""
     from idpctl.preflight import fetch as preflight_fetch
@@ -323,9 +354,11 @@ def test_limits_come_from_idpctl_yaml_within_bounds(tmp_path: Path) -> None:
     head = "tenant: contoso.onmicrosoft.com\ntenantKind: external\n"
     config.write_text(head + "preflight: {timeout: 2, providerDeadline: 7.5}\n")
     assert preflight.limits(load_settings(config)) == preflight.Limits(
-        timeout=2.0, provider_deadline=7.5)
+        timeout=2.0, provider_deadline=7.5
+    )
     assert preflight.limits(object()) == preflight.Limits(
-        timeout=5.0, provider_deadline=15.0, run_deadline=60.0)
+        timeout=5.0, provider_deadline=15.0, run_deadline=60.0
+    )
     config.write_text(head + "preflight: {runDeadline: 3600}\n")
     with pytest.raises(ConfigError, match=r"idpctl.yaml:3:.*runDeadline"):
         load_settings(config)
@@ -336,8 +369,7 @@ def test_scope_checks_are_not_pairwise() -> None:
     so the check is a set lookup, not a comparison of every pair (counted, not timed)."""
     listed, asked = strings(2000, "listed"), strings(2000, "asked")
     doc = {**metadata("https://idp.test"), "scopes_supported": listed}
-    target = preflight.Target("a/b", "https://idp.test/x", None, "code", None, None,
-                              tuple(asked))
+    target = preflight.Target("a/b", "https://idp.test/x", None, "code", None, None, tuple(asked))
     (finding,) = preflight._document_checks(target, doc)
     assert finding.check == "discovery.scopes"
     assert Counted.calls < 20 * 2000
@@ -353,7 +385,8 @@ def test_a_redirect_never_leaves_https(local, tls) -> None:
         provider = serve(local)
         for location in (f"http://127.0.0.1:{port}/x", f"HTTP://127.0.0.1:{port}/x"):
             local.routes["/tenant/.well-known/openid-configuration"] = Route(
-                status=307, headers={"Location": location})
+                status=307, headers={"Location": location}
+            )
             (finding,) = found([provider], tls)
             assert (finding.check, finding.severity) == ("discovery.fetch", "error")
             assert "is not an https URL" in finding.message
@@ -371,8 +404,9 @@ def test_status_codes(local, tls) -> None:
 
 def test_unreachable_discovery_is_a_warning(tls) -> None:
     port = closed_port()
-    provider = oidc(f"https://127.0.0.1:{port}/",
-                    f"https://127.0.0.1:{port}/.well-known/openid-configuration")
+    provider = oidc(
+        f"https://127.0.0.1:{port}/", f"https://127.0.0.1:{port}/.well-known/openid-configuration"
+    )
     (finding,) = found([provider], tls)
     assert (finding.check, finding.severity) == ("discovery.fetch", "warning")
     assert "unreachable" in finding.message
@@ -381,8 +415,9 @@ def test_unreachable_discovery_is_a_warning(tls) -> None:
 def test_each_url_is_fetched_once_and_absent_providers_are_skipped(local, tls) -> None:
     first = serve(local)
     second = oidc(first.fields["issuer"], first.fields["wellKnownEndpoint"], key="Twin")
-    gone = Provider("oidcIdentityProvider", "Gone", {"wellKnownEndpoint": "https://x.test/"},
-                    absent=True)
+    gone = Provider(
+        "oidcIdentityProvider", "Gone", {"wellKnownEndpoint": "https://x.test/"}, absent=True
+    )
     assert found([first, second, gone], tls) == []
     assert local.hits.count("/tenant/.well-known/openid-configuration") == 1
     assert local.hits.count("/jwks") == 1

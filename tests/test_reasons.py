@@ -86,8 +86,9 @@ def _moved() -> Plan:
 
 
 def _graph_id_changed() -> Plan:
-    return plan_of([_contoso()], [live_of(_contoso(), "id-new")],
-                   state_of(record_of(_contoso(), "id-old")))
+    return plan_of(
+        [_contoso()], [live_of(_contoso(), "id-new")], state_of(record_of(_contoso(), "id-old"))
+    )
 
 
 def _auth_method() -> Plan:
@@ -108,8 +109,9 @@ def _secret_source() -> Plan:
 
 
 def _relink_cleared() -> Plan:
-    record = ManagedRecord(kind="socialIdentityProvider", key="Google", id="Google-OAUTH",
-                           relink=("B2C_1_A",))
+    record = ManagedRecord(
+        kind="socialIdentityProvider", key="Google", id="Google-OAUTH", relink=("B2C_1_A",)
+    )
     state = State(serial=1, lineage="l", fingerprint_key=b"k", providers={ADDRESS: record})
     plan = Plan(changes=(), unchanged=(ADDRESS,))
     return plan_links(plan, [_provider(None)], LIVE, state, flows=FLOWS)
@@ -169,10 +171,15 @@ SCENARIOS: dict[Reason, Callable[[], Plan]] = {
     Reason.FORGET_DELETED_OUTSIDE: _forget,
 }
 # the actions a reason may explain, by the prefix of its value
-_ACTIONS = {"create_": {Action.CREATE}, "adopt_": {Action.ADOPT, Action.REPLACE},
-            "update_": {Action.UPDATE, Action.ADOPT}, "state_only_": {Action.UPDATE},
-            "replace_": {Action.REPLACE}, "delete_": {Action.DELETE},
-            "forget_": {Action.DELETE}}
+_ACTIONS = {
+    "create_": {Action.CREATE},
+    "adopt_": {Action.ADOPT, Action.REPLACE},
+    "update_": {Action.UPDATE, Action.ADOPT},
+    "state_only_": {Action.UPDATE},
+    "replace_": {Action.REPLACE},
+    "delete_": {Action.DELETE},
+    "forget_": {Action.DELETE},
+}
 
 
 def _only(plan: Plan) -> Change:
@@ -183,8 +190,7 @@ def _only(plan: Plan) -> Change:
 def test_every_reason_is_produced_by_some_scenario() -> None:
     """Fails when a reason is added that no scenario produces, or a scenario stops producing
     its reason: every value the JSON plan documents is one a plan can carry."""
-    produced = {r for scenario in SCENARIOS.values() for c in scenario().changes
-                for r in c.reasons}
+    produced = {r for scenario in SCENARIOS.values() for c in scenario().changes for r in c.reasons}
     missing = sorted(r.value for r in set(Reason) - produced)
     assert not missing, f"no scenario produces: {', '.join(missing)}"
 
@@ -229,6 +235,9 @@ def test_the_renderings_keep_the_english_and_notes_do_not_repeat_it(reason: Reas
 def test_an_unknown_reason_in_a_plan_file_is_refused_by_path() -> None:
     data = planfile.to_data(_forget())
     data["changes"][0]["reasons"] = ["delete_because_i_said_so"]
-    with pytest.raises(planfile.PlanError, match=r"plan\.changes\[0\]\.reasons\[0\] is not a "
-                                                 "reason this idpctl knows"):
+    with pytest.raises(
+        planfile.PlanError,
+        match=r"plan\.changes\[0\]\.reasons\[0\] is not a "
+        "reason this idpctl knows",
+    ):
         planfile.from_data(data)

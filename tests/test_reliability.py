@@ -35,9 +35,11 @@ DELETES = re.compile(r"[1-9]\d* to delete|will be deleted")
 
 def _writes(ws: Workspace) -> list[dict]:
     """Graph writes in the emulator log ($batch envelopes are listed through their items)."""
-    return [r for r in ws.emulator.admin.requests()
-            if r["method"] in WRITES and r["path"].startswith(("/beta/identity/",
-                                                                 "/v1.0/identity/"))]
+    return [
+        r
+        for r in ws.emulator.admin.requests()
+        if r["method"] in WRITES and r["path"].startswith(("/beta/identity/", "/v1.0/identity/"))
+    ]
 
 
 def _set_up(ws: Workspace) -> bytes:
@@ -67,8 +69,9 @@ def test_replicating_provider_is_not_created_twice_nor_missing(workspace: Worksp
     assert workspace.run("apply", "--auto-approve", env=ENV).code == 0
     if _has_drift_command(workspace):
         drift = workspace.run("drift", "--format", "json", env=ENV)
-        assert "missing" not in [f.get("kind") for f in json.loads(drift.out)["findings"]], \
+        assert "missing" not in [f.get("kind") for f in json.loads(drift.out)["findings"]], (
             drift.text
+        )
     assert duplicates_only(workspace) == 0
     time.sleep(4.2)
     workspace.assert_converged(env=ENV)
@@ -76,8 +79,9 @@ def test_replicating_provider_is_not_created_twice_nor_missing(workspace: Worksp
 
 
 @pytest.mark.parametrize("fault", ["drop", "500"])
-def test_unknown_create_outcome_while_replicating_makes_no_twin(workspace: Workspace,
-                                                                 fault: str) -> None:
+def test_unknown_create_outcome_while_replicating_makes_no_twin(
+    workspace: Workspace, fault: str
+) -> None:
     """The worst case: the create ran, its answer was lost, and the re-read cannot see it."""
     admin = workspace.emulator.admin
     admin.add_fault(method="POST", path=FLOWS, count=-1, replicationDelay=3)
@@ -110,22 +114,31 @@ READ_FAULTS = {
 
 @pytest.mark.parametrize("fault", sorted(READ_FAULTS))
 @pytest.mark.parametrize("verb", ["plan", "apply", "drift"])
-def test_read_error_aborts_without_deletes_or_writes(workspace: Workspace, fault: str,
-                                                     verb: str) -> None:
+def test_read_error_aborts_without_deletes_or_writes(
+    workspace: Workspace, fault: str, verb: str
+) -> None:
     before = _set_up(workspace)
     if verb == "drift" and not _has_drift_command(workspace):
         pytest.skip("idpctl drift is not built yet")
-    workspace.emulator.admin.add_fault(method="GET", path="^/beta/identity/identityProviders$",
-                                       count=-1, **READ_FAULTS[fault])
-    args = {"plan": ("plan", "--out", "plan.json"), "apply": ("apply", "--auto-approve",
-            "--allow-destroy"), "drift": ("drift", "--format", "json")}[verb]
-    result = workspace.run("--debug", *args, env=ENV) if fault == "500" else workspace.run(
-        *args, env=ENV)
+    workspace.emulator.admin.add_fault(
+        method="GET", path="^/beta/identity/identityProviders$", count=-1, **READ_FAULTS[fault]
+    )
+    args = {
+        "plan": ("plan", "--out", "plan.json"),
+        "apply": ("apply", "--auto-approve", "--allow-destroy"),
+        "drift": ("drift", "--format", "json"),
+    }[verb]
+    result = (
+        workspace.run("--debug", *args, env=ENV)
+        if fault == "500"
+        else workspace.run(*args, env=ENV)
+    )
     assert one_line_error(result, debug=fault == "500") is None, result.text
     assert not DELETES.search(result.out), result.text
     if verb == "drift" and result.out.strip():
-        assert [f for f in json.loads(result.out)["findings"]
-                if f.get("kind") != "read-error"] == []
+        assert [
+            f for f in json.loads(result.out)["findings"] if f.get("kind") != "read-error"
+        ] == []
     assert not (workspace.root / "plan.json").exists()
     assert workspace.state_path.read_bytes() == before
     assert _writes(workspace) == []
@@ -140,8 +153,9 @@ def test_failing_second_page_plans_no_delete(emulator_factory, tmp_path: Path) -
     ws.apply(env=ENV)
     before = ws.state_path.read_bytes()
     emu.admin.clear_requests()
-    emu.admin.add_fault(method="GET", path="^/beta/identity/identityProviders$", nth=2,
-                        count=-1, status=503)
+    emu.admin.add_fault(
+        method="GET", path="^/beta/identity/identityProviders$", nth=2, count=-1, status=503
+    )
     result = ws.run("plan", env=ENV)
     assert one_line_error(result) is None and not DELETES.search(result.out), result.text
     assert ws.state_path.read_bytes() == before and _writes(ws) == []
@@ -179,8 +193,9 @@ def test_lock_timeout_expires_naming_the_holder(workspace: Workspace) -> None:
 
 def test_lock_of_a_killed_run_is_broken_only_by_its_id(workspace: Workspace) -> None:
     workspace.write("google.yaml", GOOGLE)
-    workspace.emulator.admin.add_fault(method="GET", path="^/beta/identity/identityProviders$",
-                                       action="hang")
+    workspace.emulator.admin.add_fault(
+        method="GET", path="^/beta/identity/identityProviders$", action="hang"
+    )
     proc = workspace.start_process("apply", "--auto-approve", env=ENV)
     deadline = time.monotonic() + 30
     while not any(r.get("action") == "hang" for r in workspace.emulator.admin.requests()):
@@ -219,9 +234,16 @@ def test_concurrent_applies_never_corrupt_the_state(workspace: Workspace) -> Non
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    procs = [workspace.start_process("apply", "--auto-approve", "--lock-timeout", "60s",
-                                     env={**ENV, "GOOGLE_SECRET": f"CANARY-rot{i}"})
-             for i in range(6)]
+    procs = [
+        workspace.start_process(
+            "apply",
+            "--auto-approve",
+            "--lock-timeout",
+            "60s",
+            env={**ENV, "GOOGLE_SECRET": f"CANARY-rot{i}"},
+        )
+        for i in range(6)
+    ]
     results = [workspace.finish(p, timeout=90) for p in procs]
     stop.set()
     watcher.join()
@@ -235,9 +257,16 @@ def test_concurrent_applies_never_corrupt_the_state(workspace: Workspace) -> Non
 
 
 OIDC = "#microsoft.graph.oidcIdentityProvider"
-SEED = {"@odata.type": OIDC, "displayName": "Hostile", "clientId": "h", "clientSecret": "s",
-        "issuer": "https://hostile.test/", "responseType": "code", "scope": "openid",
-        "wellKnownEndpoint": "https://hostile.test/.well-known/openid-configuration"}
+SEED = {
+    "@odata.type": OIDC,
+    "displayName": "Hostile",
+    "clientId": "h",
+    "clientSecret": "s",
+    "issuer": "https://hostile.test/",
+    "responseType": "code",
+    "scope": "openid",
+    "wellKnownEndpoint": "https://hostile.test/.well-known/openid-configuration",
+}
 # the admin PATCH merges without validation: a well-formed item, then made hostile
 HOSTILE_PATCHES = {
     "displayName-number": {"displayName": 42},
@@ -277,12 +306,18 @@ def _through(ws: Workspace, url: str) -> None:
     ws.config.write_text(ws.config.read_text().replace(ws.emulator.base_url, url))
 
 
-QUANTUM = {"@odata.type": "#microsoft.graph.quantumIdentityProvider", "id": "quantum-1",
-           "displayName": "Contoso", "clientId": "q", "clientSecret": "CANARY-quantum"}
+QUANTUM = {
+    "@odata.type": "#microsoft.graph.quantumIdentityProvider",
+    "id": "quantum-1",
+    "displayName": "Contoso",
+    "clientId": "q",
+    "clientSecret": "CANARY-quantum",
+}
 
 
 def test_unknown_odata_type_is_listed_as_unsupported_and_never_touched(
-        workspace: Workspace) -> None:
+    workspace: Workspace,
+) -> None:
     with hostile_graph(workspace.emulator, Rewrite(extra=[QUANTUM])) as url:
         _through(workspace, url)
         workspace.write("google.yaml", GOOGLE)
@@ -317,29 +352,46 @@ HOSTILE_LISTS: dict[str, Callable[[dict], bytes]] = {
     "item-without-id": _page([{"@odata.type": OIDC, "displayName": "Contoso"}]),
     "item-id-number": _page([{"@odata.type": OIDC, "id": 5, "displayName": "Contoso"}]),
     "duplicate-ids": lambda page: json.dumps(
-        {**page, "value": page["value"] + page["value"][-1:]}).encode(),
+        {**page, "value": page["value"] + page["value"][-1:]}
+    ).encode(),
     "type-number": _page([{"@odata.type": 12, "id": "odd", "displayName": "Odd"}]),
     "nextlink-off-host": lambda page: json.dumps(
         {**page, "@odata.nextLink": "https://attacker.test/beta/identity/identityProviders"}
     ).encode(),
     "nextlink-number": lambda page: json.dumps({**page, "@odata.nextLink": 3}).encode(),
-    "nested-garbage": lambda page: json.dumps({**page, "value": [*page["value"], {
-        **SEED, "id": "g", "displayName": "Garbage", "inboundClaimMapping": [[[["deep"]]]],
-        "clientId": None, "clientAuthentication": {"@odata.type": 5}}]}).encode(),
-    "huge-body": lambda page: json.dumps(
-        {**page, "junk": "x" * (17 * 1024 * 1024)}).encode(),
+    "nested-garbage": lambda page: json.dumps(
+        {
+            **page,
+            "value": [
+                *page["value"],
+                {
+                    **SEED,
+                    "id": "g",
+                    "displayName": "Garbage",
+                    "inboundClaimMapping": [[[["deep"]]]],
+                    "clientId": None,
+                    "clientAuthentication": {"@odata.type": 5},
+                },
+            ],
+        }
+    ).encode(),
+    "huge-body": lambda page: json.dumps({**page, "junk": "x" * (17 * 1024 * 1024)}).encode(),
     "deep-nesting": lambda page: b'{"value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
 }
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_LISTS))
-def test_hostile_provider_list_is_a_clear_error_not_a_crash(workspace: Workspace,
-                                                             name: str) -> None:
+def test_hostile_provider_list_is_a_clear_error_not_a_crash(
+    workspace: Workspace, name: str
+) -> None:
     before = _set_up(workspace)
     with hostile_graph(workspace.emulator, Rewrite(body=HOSTILE_LISTS[name])) as url:
         _through(workspace, url)
-        for args in (("plan", "--out", "plan.json"), ("apply", "--auto-approve",
-                                                        "--allow-destroy"), ("drift",)):
+        for args in (
+            ("plan", "--out", "plan.json"),
+            ("apply", "--auto-approve", "--allow-destroy"),
+            ("drift",),
+        ):
             result = workspace.run(*args, env=ENV)
             assert result.code in (0, 2) or one_line_error(result) is None, result.text
             assert not DELETES.search(result.out), result.text

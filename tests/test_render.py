@@ -28,28 +28,50 @@ def empty_plan() -> Plan:
 
 
 FINDINGS = (
-    Finding("oidcIdentityProvider/Contoso", "error", "discovery.issuer",
-            "issuer 'https://idp.contoso.test/' does not equal the metadata's issuer "
-            "'https://idp.contoso.test' (compared exactly: case and trailing slash)"),
-    Finding("oidcIdentityProvider/Contoso", "warning", "discovery.scopes",
-            "scopes_supported does not list offline_access"),
+    Finding(
+        "oidcIdentityProvider/Contoso",
+        "error",
+        "discovery.issuer",
+        "issuer 'https://idp.contoso.test/' does not equal the metadata's issuer "
+        "'https://idp.contoso.test' (compared exactly: case and trailing slash)",
+    ),
+    Finding(
+        "oidcIdentityProvider/Contoso",
+        "warning",
+        "discovery.scopes",
+        "scopes_supported does not list offline_access",
+    ),
 )
 
 
-FLOWS = Flows("b2c", (
-    Flow("B2C_1_SignUpSignIn", "B2C_1_SignUpSignIn", ("id-old", "id-woodgrove"),
-         "/identity/b2cUserFlows/B2C_1_SignUpSignIn/userFlowIdentityProviders"),
-    Flow("B2C_1_Partners", "B2C_1_Partners", (),
-         "/identity/b2cUserFlows/B2C_1_Partners/userFlowIdentityProviders")))
+FLOWS = Flows(
+    "b2c",
+    (
+        Flow(
+            "B2C_1_SignUpSignIn",
+            "B2C_1_SignUpSignIn",
+            ("id-old", "id-woodgrove"),
+            "/identity/b2cUserFlows/B2C_1_SignUpSignIn/userFlowIdentityProviders",
+        ),
+        Flow(
+            "B2C_1_Partners",
+            "B2C_1_Partners",
+            (),
+            "/identity/b2cUserFlows/B2C_1_Partners/userFlowIdentityProviders",
+        ),
+    ),
+)
 
 
 def with_flows(plan: Plan) -> Plan:
     """User-flow links: Contoso created into two flows, Woodgrove's replace carried over, Old
     deleted out of its flow."""
-    contoso = Provider("oidcIdentityProvider", "Contoso", {},
-                       user_flows=("SignUpSignIn", "B2C_1_Partners"))
-    return plan_links(plan, [contoso], (), State(serial=0, lineage="l", fingerprint_key=b"k"),
-                      flows=FLOWS)
+    contoso = Provider(
+        "oidcIdentityProvider", "Contoso", {}, user_flows=("SignUpSignIn", "B2C_1_Partners")
+    )
+    return plan_links(
+        plan, [contoso], (), State(serial=0, lineage="l", fingerprint_key=b"k"), flows=FLOWS
+    )
 
 
 def renderings() -> dict[str, str]:
@@ -82,17 +104,21 @@ def test_no_secret_value_in_any_rendering(name: str) -> None:
 
 def test_text_symbols_summary_and_notes() -> None:
     out = render.text(rich_plan())
-    for line in ("  + oidcIdentityProvider/Contoso", "  -/+ oidcIdentityProvider/Woodgrove",
-                 "    - oidcIdentityProvider/Old", "   <= socialIdentityProvider/Facebook",
-                 '~ displayName: "Google" -> "Sign in with Google"',
-                 "~ clientSecret: (sensitive)  # rotate",
-                 "~ certificateData: (sensitive)  # rotate (vault version 7 -> 8)",
-                 "~ clientSecret: (sensitive)  # will be set",
-                 "changes in the state only",
-                 '- name: "name"  # not in the configuration: removed',
-                 "oidcIdentityProvider/Portal (id id-portal): not in config",
-                 "builtInIdentityProvider/MicrosoftAccount (id MSASignup-OAUTH): built-in",
-                 "Plan: 1 to create, 4 to update, 2 to replace, 2 to delete, 1 to adopt"):
+    for line in (
+        "  + oidcIdentityProvider/Contoso",
+        "  -/+ oidcIdentityProvider/Woodgrove",
+        "    - oidcIdentityProvider/Old",
+        "   <= socialIdentityProvider/Facebook",
+        '~ displayName: "Google" -> "Sign in with Google"',
+        "~ clientSecret: (sensitive)  # rotate",
+        "~ certificateData: (sensitive)  # rotate (vault version 7 -> 8)",
+        "~ clientSecret: (sensitive)  # will be set",
+        "changes in the state only",
+        '- name: "name"  # not in the configuration: removed',
+        "oidcIdentityProvider/Portal (id id-portal): not in config",
+        "builtInIdentityProvider/MicrosoftAccount (id MSASignup-OAUTH): built-in",
+        "Plan: 1 to create, 4 to update, 2 to replace, 2 to delete, 1 to adopt",
+    ):
         assert line in out, line
     assert "\x1b[" not in out
     assert "\x1b[32m" in render.text(rich_plan(), color=True)
@@ -100,8 +126,9 @@ def test_text_symbols_summary_and_notes() -> None:
 
 def test_no_changes_text() -> None:
     out = render.text(empty_plan())
-    assert out.rstrip().endswith("No changes. The tenant matches the configuration "
-                                 "(1 unchanged, 0 unmanaged).")
+    assert out.rstrip().endswith(
+        "No changes. The tenant matches the configuration (1 unchanged, 0 unmanaged)."
+    )
 
 
 def test_json_rendering_is_the_plan_file_data() -> None:
@@ -135,8 +162,10 @@ def test_markdown_escapes_hostile_names() -> None:
     assert "a\\|b" in out
 
 
-HOSTILE = ("@octocat <img src=x onerror=alert(1)> [click](https://evil.test) "
-           "![i](https://evil.test/i.png) ```` </details> <!-- x")
+HOSTILE = (
+    "@octocat <img src=x onerror=alert(1)> [click](https://evil.test) "
+    "![i](https://evil.test/i.png) ```` </details> <!-- x"
+)
 
 
 def _outside_code(markdown: str) -> str:
@@ -148,8 +177,7 @@ def _outside_code(markdown: str) -> str:
 def test_markdown_keeps_outside_text_inert() -> None:
     """No raw HTML, @mention, link or image from outside text; one line per <summary>."""
     p = oidc(HOSTILE, secret("CANARY-h"))
-    plan = replace(plan_of([p], []), warnings=(HOSTILE + "\n## forged heading",),
-                               tenant=HOSTILE)
+    plan = replace(plan_of([p], []), warnings=(HOSTILE + "\n## forged heading",), tenant=HOSTILE)
     out = render_markdown.markdown(plan)
     rest = _outside_code(out)
     for bad in ("@octocat", "<img", "](https://evil.test", "<!--", "\n## forged"):
@@ -170,6 +198,7 @@ def test_markdown_of_a_huge_plan_fits_one_comment() -> None:
     creates = render_markdown.markdown(plan_of(many, []))
     assert len(creates) < 65_536 and "more change(s) not shown" in creates
     live = [managed(p, f"id-{i}")[0] for i, p in enumerate(many)]
-    noop = render_markdown.markdown(plan_of(many, live, state_of(
-        *(managed(p, f"id-{i}")[1] for i, p in enumerate(many)))))
+    noop = render_markdown.markdown(
+        plan_of(many, live, state_of(*(managed(p, f"id-{i}")[1] for i, p in enumerate(many))))
+    )
     assert len(noop) < 65_536 and "_... and 2800 more._" in noop

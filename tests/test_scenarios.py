@@ -71,8 +71,10 @@ def _run_step(ws: Any, step: dict[str, Any], env: dict[str, str]) -> None:
     # under replication=delayed this plan runs before Graph lists what apply made: it must
     # still plan nothing (no second create); the next step waits until the tenant caught up
     ws.assert_converged(env=env)
-    if ws.emulator is not None and ws.emulator.admin.call("GET", "/readings").get(
-            "replication") == "delayed":
+    if (
+        ws.emulator is not None
+        and ws.emulator.admin.call("GET", "/readings").get("replication") == "delayed"
+    ):
         time.sleep(DELAYED_SECONDS)
 
 
@@ -86,8 +88,11 @@ def _assert_refused_writes_nothing(ws: Any, flag: str, env: dict[str, str]) -> N
     assert refused.code == 1, refused.text
     assert flag in refused.err and "Traceback" not in refused.text, refused.text
     if ws.emulator is not None:  # a real tenant (the acceptance run) has no request log
-        writes = [r for r in ws.emulator.admin.requests()
-                  if r["method"] in ("POST", "PATCH", "DELETE") and "/identity/" in r["path"]]
+        writes = [
+            r
+            for r in ws.emulator.admin.requests()
+            if r["method"] in ("POST", "PATCH", "DELETE") and "/identity/" in r["path"]
+        ]
         assert writes == [], writes
     assert ws.live() == live
     assert _state_bytes(ws) == state

@@ -37,10 +37,26 @@ def _documents() -> tuple[Any, ...]:
 
 
 CORNERS: list[Any] = [
-    None, True, 1, 1.0, 2.5, "", "x", [], {}, [1, True], [1, 1.0], {"kind": True},
+    None,
+    True,
+    1,
+    1.0,
+    2.5,
+    "",
+    "x",
+    [],
+    {},
+    [1, True],
+    [1, 1.0],
+    {"kind": True},
     {"kind": "oidcIdentityProvider", "displayName": 1},
-    {"kind": "socialIdentityProvider", "identityProviderType": "Google", "displayName": "G",
-     "clientId": "c", "clientSecret": {"env": "X", "file": "y"}},
+    {
+        "kind": "socialIdentityProvider",
+        "identityProviderType": "Google",
+        "displayName": "G",
+        "clientId": "c",
+        "clientSecret": {"env": "X", "file": "y"},
+    },
     {"tenant": "t", "tenantKind": "external", "graph": {"timeout": True}},
     {"tenant": "t", "tenantKind": "external", "graph": {"timeout": 0}},
     {"tenant": "t", "tenantKind": "external", "graph": {"rateLimit": 10.0}},
@@ -67,8 +83,30 @@ def test_unknown_keyword_falls_back_to_jsonschema() -> None:
     assert schemafast.compile_check({"type": "decimal"}, None) is None
 
 
-CORNERS = [True, False, 1, 1.0, 0, 0.0, "1", "", None, [], {}, [1], [1.0], [True], {"a": 1},
-           {"a": 1.0}, {"a": True}, {"b": 1}, [[1, "x"]], [[1.0, "x"]], float("nan"), 2**70]
+CORNERS = [
+    True,
+    False,
+    1,
+    1.0,
+    0,
+    0.0,
+    "1",
+    "",
+    None,
+    [],
+    {},
+    [1],
+    [1.0],
+    [True],
+    {"a": 1},
+    {"a": 1.0},
+    {"a": True},
+    {"b": 1},
+    [[1, "x"]],
+    [[1.0, "x"]],
+    float("nan"),
+    2**70,
+]
 
 
 @pytest.mark.parametrize("a", CORNERS, ids=repr)

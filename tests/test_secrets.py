@@ -65,8 +65,10 @@ def test_env_bad_name(spec) -> None:
         (CANARY, CANARY),
         (CANARY + "\n\n", CANARY + "\n"),  # only one trailing newline goes
         ("\ufeff" + CANARY + "\n", CANARY),
-        ("-----BEGIN KEY-----\nabc\n-----END KEY-----\n",
-         "-----BEGIN KEY-----\nabc\n-----END KEY-----"),
+        (
+            "-----BEGIN KEY-----\nabc\n-----END KEY-----\n",
+            "-----BEGIN KEY-----\nabc\n-----END KEY-----",
+        ),
     ],
 )
 def test_file_success(tmp_path: Path, content: str, expected: str) -> None:

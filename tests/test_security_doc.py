@@ -15,8 +15,13 @@ def _defined() -> set[str]:
     found: set[str] = set()
     for path in (REPO / "tests").glob("*.py"):
         found.add(path.stem)  # a test module named as a whole
-        found.update(re.findall(r"^\s*(?:async\s+)?def (test_[a-z0-9_]+)",
-                                path.read_text(encoding="utf-8"), flags=re.M))
+        found.update(
+            re.findall(
+                r"^\s*(?:async\s+)?def (test_[a-z0-9_]+)",
+                path.read_text(encoding="utf-8"),
+                flags=re.M,
+            )
+        )
     return found
 
 

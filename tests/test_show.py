@@ -15,8 +15,9 @@ from test_plan import rich_plan
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
-def test_show_renders_the_saved_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                     fmt: str) -> None:
+def test_show_renders_the_saved_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
     path = tmp_path / "plan.json"
     common.save_planfile(path, rich_plan(), targets=[], rotate=[])
     saved = common.load_planfile(path)

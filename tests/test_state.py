@@ -89,8 +89,7 @@ def test_file_layout_and_mode(store) -> None:
     assert list(data) == ["format_version", "serial", "lineage", "fingerprint_key", "providers"]
     assert data["format_version"] == 1 and data["serial"] == 1
     entry = data["providers"]["oidcIdentityProvider/Contoso"]
-    assert list(entry) == ["kind", "key", "id", "auth_method", "created_at", "protected",
-                           "secrets"]
+    assert list(entry) == ["kind", "key", "id", "auth_method", "created_at", "protected", "secrets"]
     secret = entry["secrets"]["clientAuthentication.clientSecret"]
     assert list(secret) == ["fingerprint", "set_at", "source", "version"]
     assert secret["fingerprint"].startswith("hmac-sha256:")
@@ -252,8 +251,9 @@ def test_pending_flows_are_kept_only_while_pending(store) -> None:
     assert list(entry)[-2:] == ["relink", "secrets"]
     loaded = st.LocalStateStore(store.path).load()
     assert loaded.providers["oidcIdentityProvider/Contoso"].relink == ("B2C_1_A", "B2C_1_B")
-    cleared = codec.with_record(loaded, replace(loaded.providers["oidcIdentityProvider/Contoso"],
-                                             relink=()))
+    cleared = codec.with_record(
+        loaded, replace(loaded.providers["oidcIdentityProvider/Contoso"], relink=())
+    )
     assert "relink" not in codec.to_data(cleared)["providers"]["oidcIdentityProvider/Contoso"]
 
 
@@ -275,21 +275,39 @@ def _good(store) -> dict:
         (lambda d: d.update(extra=1), "unknown key"),
         (lambda d: d.pop("providers"), "missing providers"),
         (lambda d: d.update(providers=[]), "providers must be an object"),
-        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(key="Other"),
-         "address does not match"),
+        (
+            lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(key="Other"),
+            "address does not match",
+        ),
         (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(id=None), ".id must"),
-        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(created_at=5),
-         ".created_at must"),
-        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].pop("secrets"),
-         "missing secrets"),
-        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(relink="B2C_1_A"),
-         ".relink must be a list of user-flow ids"),
-        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(relink=[""]),
-         ".relink must be a list of user-flow ids"),
-        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"]["secrets"][
-            "clientAuthentication.clientSecret"].update(fingerprint=CANARY), "fingerprint"),
-        (lambda d: d["providers"]["oidcIdentityProvider/Contoso"]["secrets"][
-            "clientAuthentication.clientSecret"].update(value=CANARY), "unknown key"),
+        (
+            lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(created_at=5),
+            ".created_at must",
+        ),
+        (
+            lambda d: d["providers"]["oidcIdentityProvider/Contoso"].pop("secrets"),
+            "missing secrets",
+        ),
+        (
+            lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(relink="B2C_1_A"),
+            ".relink must be a list of user-flow ids",
+        ),
+        (
+            lambda d: d["providers"]["oidcIdentityProvider/Contoso"].update(relink=[""]),
+            ".relink must be a list of user-flow ids",
+        ),
+        (
+            lambda d: d["providers"]["oidcIdentityProvider/Contoso"]["secrets"][
+                "clientAuthentication.clientSecret"
+            ].update(fingerprint=CANARY),
+            "fingerprint",
+        ),
+        (
+            lambda d: d["providers"]["oidcIdentityProvider/Contoso"]["secrets"][
+                "clientAuthentication.clientSecret"
+            ].update(value=CANARY),
+            "unknown key",
+        ),
     ],
 )
 def test_edited_files_are_refused(store, mutate, message) -> None:
@@ -305,8 +323,13 @@ def test_edited_files_are_refused(store, mutate, message) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("", "is empty"), ("   \n", "is empty"), ("{\"format_version\": 1, \"ser", "not valid JSON"),
-     ("[1, 2]", "not a JSON object"), ("null", "not a JSON object")],
+    [
+        ("", "is empty"),
+        ("   \n", "is empty"),
+        ('{"format_version": 1, "ser', "not valid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ("null", "not a JSON object"),
+    ],
 )
 def test_corrupt_or_truncated_files_are_refused(store, content, message) -> None:
     _write(store, content)
@@ -345,8 +368,9 @@ _HOLDER = textwrap.dedent(
 
 
 def _hold(path: Path, seconds: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path), str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     lock_id = proc.stdout.readline().strip()
     assert lock_id, "holder process did not take the lock"
     return proc, lock_id
@@ -387,8 +411,10 @@ def test_lock_timeout_expires_with_holder_named(store) -> None:
     proc, lock_id = _hold(store.path, 30)
     try:
         started = time.monotonic()
-        with pytest.raises(LockError, match=f"timed out after 0.5s waiting: .*{lock_id}"), \
-                store.lock(operation="apply", timeout=0.5):
+        with (
+            pytest.raises(LockError, match=f"timed out after 0.5s waiting: .*{lock_id}"),
+            store.lock(operation="apply", timeout=0.5),
+        ):
             pass
         assert time.monotonic() - started >= 0.5
     finally:
@@ -440,8 +466,10 @@ def test_created_at_is_optional_on_load(store) -> None:
     data = _good(store)
     del data["providers"]["oidcIdentityProvider/Contoso"]["created_at"]
     _write(store, json.dumps(data))
-    assert st.LocalStateStore(store.path).load().providers[
-        "oidcIdentityProvider/Contoso"].created_at is None
+    assert (
+        st.LocalStateStore(store.path).load().providers["oidcIdentityProvider/Contoso"].created_at
+        is None
+    )
 
 
 # -- idpctl state list|show|unlock --------------------------------------------------------------
@@ -452,7 +480,8 @@ def project(tmp_path: Path, monkeypatch) -> st.LocalStateStore:
     (tmp_path / "providers").mkdir()
     (tmp_path / "idpctl.yaml").write_text(
         "tenant: contoso.onmicrosoft.com\ntenantKind: external\n"
-        "state: {backend: local, path: .idpctl/state.json}\nproviders: providers/\n")
+        "state: {backend: local, path: .idpctl/state.json}\nproviders: providers/\n"
+    )
     monkeypatch.chdir(tmp_path)
     return st.LocalStateStore(tmp_path / ".idpctl" / "state.json")
 
@@ -483,8 +512,10 @@ def test_cli_state_show_unknown_address(project, capsys) -> None:
     project.save(codec.with_record(state, _record(state, "Contoso")))
     assert _cli("state", "show", "oidcIdentityProvider/Contso") == 1
     err = capsys.readouterr().err
-    assert err.strip() == (f"Error: oidcIdentityProvider/Contso is not in the state "
-                           f"({project.path}); did you mean oidcIdentityProvider/Contoso?")
+    assert err.strip() == (
+        f"Error: oidcIdentityProvider/Contso is not in the state "
+        f"({project.path}); did you mean oidcIdentityProvider/Contoso?"
+    )
 
 
 def test_cli_state_unlock(project, capsys) -> None:
@@ -516,7 +547,9 @@ _text = hs.text(hs.characters(blacklist_categories=("Cs",)), min_size=1, max_siz
 _secret_records = hs.builds(
     SecretRecord,
     fingerprint=hs.binary(min_size=32, max_size=32).map(lambda b: "hmac-sha256:" + b.hex()),
-    set_at=_text, source=_text, version=hs.none() | _text,
+    set_at=_text,
+    source=_text,
+    version=hs.none() | _text,
 )
 
 
@@ -526,9 +559,12 @@ def _states(draw) -> State:
     for _ in range(draw(hs.integers(0, 4))):
         record = ManagedRecord(
             kind=draw(hs.sampled_from(["oidcIdentityProvider", "socialIdentityProvider"])),
-            key=draw(_text), id=draw(_text), auth_method=draw(hs.none() | _text),
+            key=draw(_text),
+            id=draw(_text),
+            auth_method=draw(hs.none() | _text),
             secrets=draw(hs.dictionaries(_text, _secret_records, max_size=2)),
-            created_at=draw(hs.none() | _text), protected=draw(hs.booleans()),
+            created_at=draw(hs.none() | _text),
+            protected=draw(hs.booleans()),
             relink=tuple(draw(hs.lists(_text.filter(bool), max_size=2))),
         )
         state = codec.with_record(state, record)

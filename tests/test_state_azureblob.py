@@ -53,11 +53,18 @@ def _store(azurite: Azurite, blob: str, *, container: str = "idpctl") -> AzureBl
 
 
 def _record(name: str) -> ManagedRecord:
-    secret = SecretRecord(fingerprint="hmac-sha256:" + "ab" * 32, set_at="2026-01-02T03:04:05Z",
-                          source="env:CONTOSO_SECRET")
-    return ManagedRecord(kind="oidcIdentityProvider", key=name, id=f"id-{name}",
-                         auth_method="client_secret_post",
-                         secrets={"clientAuthentication.clientSecret": secret})
+    secret = SecretRecord(
+        fingerprint="hmac-sha256:" + "ab" * 32,
+        set_at="2026-01-02T03:04:05Z",
+        source="env:CONTOSO_SECRET",
+    )
+    return ManagedRecord(
+        kind="oidcIdentityProvider",
+        key=name,
+        id=f"id-{name}",
+        auth_method="client_secret_post",
+        secrets={"clientAuthentication.clientSecret": secret},
+    )
 
 
 def _next(store: AzureBlobStateStore, name: str) -> State:
@@ -94,8 +101,10 @@ def test_a_second_lock_is_refused_naming_the_holder(azurite: Azurite, blob: str)
     assert second.read_lock() is None
     with second.lock(operation="apply"):
         second.save(_next(second, "Fabrikam"))
-    assert set(first.load().providers) == {"oidcIdentityProvider/Contoso",
-                                           "oidcIdentityProvider/Fabrikam"}
+    assert set(first.load().providers) == {
+        "oidcIdentityProvider/Contoso",
+        "oidcIdentityProvider/Fabrikam",
+    }
 
 
 def test_lock_timeout_waits_for_the_holder(azurite: Azurite, blob: str) -> None:
@@ -115,8 +124,11 @@ def test_lock_timeout_waits_for_the_holder(azurite: Azurite, blob: str) -> None:
         assert time.monotonic() - started >= 0.3
         assert second.read_lock() == info
     thread.join()
-    with first.lock(operation="apply"), pytest.raises(LockError, match=r"timed out after 0\.3s"), \
-            second.lock(operation="apply", timeout=0.3):
+    with (
+        first.lock(operation="apply"),
+        pytest.raises(LockError, match=r"timed out after 0\.3s"),
+        second.lock(operation="apply", timeout=0.3),
+    ):
         pass
 
 
@@ -133,8 +145,12 @@ with store.lock(operation="apply") as info:
 
 
 def test_a_stale_lease_is_broken_by_unlock_with_its_id(azurite: Azurite, blob: str) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, azurite.connection_string, blob],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, azurite.connection_string, blob],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         lock_id = holder.stdout.readline().strip()  # type: ignore[union-attr]
     finally:
@@ -160,7 +176,8 @@ def test_a_stale_lease_is_broken_by_unlock_with_its_id(azurite: Azurite, blob: s
 
 
 def test_a_holder_whose_lock_was_broken_leaves_the_new_lock_alone(
-        azurite: Azurite, blob: str) -> None:
+    azurite: Azurite, blob: str
+) -> None:
     old, new = _store(azurite, blob), _store(azurite, blob)
     context = old.lock(operation="apply")
     broken = context.__enter__()
@@ -179,16 +196,17 @@ def test_etag_checked_writes_refuse_a_lost_update(azurite: Azurite, blob: str) -
     second.save(theirs)
     with pytest.raises(StateError, match="changed since it was loaded"):
         first.save(mine)
-    assert set(first.load().providers) == {"oidcIdentityProvider/Base",
-                                           "oidcIdentityProvider/Theirs"}
+    assert set(first.load().providers) == {
+        "oidcIdentityProvider/Base",
+        "oidcIdentityProvider/Theirs",
+    }
     older = first.load()
     first.save(codec.with_record(older, _record("Newer")))
     with pytest.raises(StateError, match="older one"):
         first.save(older)
 
 
-def test_a_lock_taken_after_load_does_not_count_as_a_conflict(
-        azurite: Azurite, blob: str) -> None:
+def test_a_lock_taken_after_load_does_not_count_as_a_conflict(azurite: Azurite, blob: str) -> None:
     store, other = _store(azurite, blob), _store(azurite, blob)
     store.save(_next(store, "Base"))
     loaded = _next(store, "After")
@@ -212,38 +230,46 @@ def test_locking_before_any_state_exists(azurite: Azurite, blob: str) -> None:
     assert list(store.load().providers) == ["oidcIdentityProvider/First"]
 
 
-def test_a_released_lock_leaves_no_lock_record_in_the_metadata(azurite: Azurite,
-                                                                 blob: str) -> None:
+def test_a_released_lock_leaves_no_lock_record_in_the_metadata(azurite: Azurite, blob: str) -> None:
     store = _store(azurite, blob)
     with store.lock(operation="apply"):
         store.save(_next(store, "Kept"))
     head = httpx.head(f"{store.url}?{azurite.account_sas()}")
     assert head.status_code == 200 and head.headers.get("x-ms-lease-status") == "unlocked"
-    assert not [name for name in head.headers if name.lower().startswith("x-ms-meta-idpctl")
-                and name.lower() != "x-ms-meta-idpctlplaceholder"]
+    assert not [
+        name
+        for name in head.headers
+        if name.lower().startswith("x-ms-meta-idpctl")
+        and name.lower() != "x-ms-meta-idpctlplaceholder"
+    ]
 
 
-def test_an_empty_blob_that_is_not_our_placeholder_is_an_error(
-        azurite: Azurite, blob: str) -> None:
+def test_an_empty_blob_that_is_not_our_placeholder_is_an_error(azurite: Azurite, blob: str) -> None:
     store = _store(azurite, blob)
     store.load()
     # the container may not exist yet when this test runs first (201 made, 409 already there)
     made = httpx.put(f"{store.container_url}?restype=container&{azurite.account_sas()}")
     assert made.status_code in (201, 409)
-    answer = httpx.put(f"{store.url}?{azurite.account_sas()}", content=b"",
-                       headers={"x-ms-blob-type": "BlockBlob"})
+    answer = httpx.put(
+        f"{store.url}?{azurite.account_sas()}", content=b"", headers={"x-ms-blob-type": "BlockBlob"}
+    )
     assert answer.status_code == 201
     with pytest.raises(StateError, match="is empty"):
         store.load()
 
 
-def test_sas_from_settings_with_a_reference(azurite: Azurite, blob: str,
-                                            monkeypatch: pytest.MonkeyPatch,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_sas_from_settings_with_a_reference(
+    azurite: Azurite, blob: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     sas = azurite.account_sas()
     monkeypatch.setenv("IDPCTL_TEST_STATE_SAS", sas)
-    spec = {"backend": "azureblob", "url": azurite.account_url, "container": "idpctl",
-            "blob": blob, "sasToken": SecretRef("env", "IDPCTL_TEST_STATE_SAS")}
+    spec = {
+        "backend": "azureblob",
+        "url": azurite.account_url,
+        "container": "idpctl",
+        "blob": blob,
+        "sasToken": SecretRef("env", "IDPCTL_TEST_STATE_SAS"),
+    }
     caplog.set_level(logging.DEBUG)
     store = AzureBlobStateStore.from_settings(spec)
     with store.lock(operation="apply"):
@@ -254,12 +280,12 @@ def test_sas_from_settings_with_a_reference(azurite: Azurite, blob: str,
 
 
 def test_a_read_only_or_wrong_sas_is_refused_without_echoing_it(
-        azurite: Azurite, blob: str) -> None:
+    azurite: Azurite, blob: str
+) -> None:
     seed = _store(azurite, blob)
     seed.save(_next(seed, "Seed"))
     read_only = azurite.account_sas(permissions="rl")
-    spec = {"url": azurite.account_url, "container": "idpctl", "blob": blob,
-            "sasToken": read_only}
+    spec = {"url": azurite.account_url, "container": "idpctl", "blob": blob, "sasToken": read_only}
     store = AzureBlobStateStore.from_settings(spec)
     assert store.load().serial == 1
     with pytest.raises(StateError, match="403") as refused:
@@ -271,27 +297,37 @@ def test_a_read_only_or_wrong_sas_is_refused_without_echoing_it(
         assert "sig=" not in str(error)
 
 
-def test_connection_string_from_an_env_reference(azurite: Azurite, blob: str,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connection_string_from_an_env_reference(
+    azurite: Azurite, blob: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IDPCTL_TEST_STATE_CS", azurite.connection_string)
-    store = AzureBlobStateStore.from_settings({
-        "backend": "azureblob", "container": "idpctl", "blob": blob,
-        "connectionString": SecretRef("env", "IDPCTL_TEST_STATE_CS")})
+    store = AzureBlobStateStore.from_settings(
+        {
+            "backend": "azureblob",
+            "container": "idpctl",
+            "blob": blob,
+            "connectionString": SecretRef("env", "IDPCTL_TEST_STATE_CS"),
+        }
+    )
     store.save(_next(store, "ViaEnv"))
     assert store.load().serial == 1
     wrong = azurite.connection_string.replace(ACCOUNT_KEY, "d3Jvbmc=")
     with pytest.raises(StateError, match="403") as refused:
-        AzureBlobStateStore.from_settings({"container": "idpctl", "blob": blob,
-                                           "connectionString": wrong}).load()
+        AzureBlobStateStore.from_settings(
+            {"container": "idpctl", "blob": blob, "connectionString": wrong}
+        ).load()
     assert "d3Jvbmc=" not in str(refused.value) and ACCOUNT_KEY not in str(refused.value)
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"url": "http://127.0.0.1:1/x", "blob": "b"}, "needs container and blob"),
-    ({"container": "c", "blob": "b"}, "needs url or connectionString"),
-    ({"container": "c", "blob": "b", "connectionString": "AccountName=a"}, "AccountKey"),
-    ({"container": "c", "blob": "b", "connectionString": "Foo=bar"}, "no BlobEndpoint"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"url": "http://127.0.0.1:1/x", "blob": "b"}, "needs container and blob"),
+        ({"container": "c", "blob": "b"}, "needs url or connectionString"),
+        ({"container": "c", "blob": "b", "connectionString": "AccountName=a"}, "AccountKey"),
+        ({"container": "c", "blob": "b", "connectionString": "Foo=bar"}, "no BlobEndpoint"),
+    ],
+)
 def test_settings_errors(spec: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         AzureBlobStateStore.from_settings(spec)
@@ -305,15 +341,21 @@ def test_development_storage_shorthand() -> None:
 def test_unreachable_account_is_one_clear_error(blob: str) -> None:
     allow_endpoint("http://127.0.0.1:9")
     store = AzureBlobStateStore.from_settings(
-        {"url": "http://127.0.0.1:9/devstoreaccount1", "container": "c", "blob": blob,
-         "sasToken": "sv=1&sig=abc"})
+        {
+            "url": "http://127.0.0.1:9/devstoreaccount1",
+            "container": "c",
+            "blob": blob,
+            "sasToken": "sv=1&sig=abc",
+        }
+    )
     store.http.backoff_base = 0.01  # a refused connection is retried: keep the waits short here
     with pytest.raises(StateError, match=r"cannot reach state blob .*ConnectError"):
         store.load()
 
 
-def test_state_document_matches_the_local_store(azurite: Azurite, blob: str,
-                                                tmp_path: Path) -> None:
+def test_state_document_matches_the_local_store(
+    azurite: Azurite, blob: str, tmp_path: Path
+) -> None:
     store = _store(azurite, blob)
     state = _next(store, "Same")
     store.save(state)
@@ -324,8 +366,9 @@ def test_state_document_matches_the_local_store(azurite: Azurite, blob: str,
     assert remote == json.loads((tmp_path / "state.json").read_text())
 
 
-def test_entra_token_from_idpctls_own_sign_in(emulator: Any, tmp_path: Path, blob: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entra_token_from_idpctls_own_sign_in(
+    emulator: Any, tmp_path: Path, blob: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Azurite with `--oauth basic` over HTTPS takes the emulator's token for Azure Storage
     (audience https://storage.azure.com, issuer https://sts.windows.net/<tenant>/); the store
     comes from idpctl.yaml through the pipeline, as `idpctl apply` builds it."""
@@ -336,7 +379,8 @@ def test_entra_token_from_idpctls_own_sign_in(emulator: Any, tmp_path: Path, blo
     monkeypatch.setenv("IDPCTL_TEST_CLIENT_ID", emulator.client_id)
     monkeypatch.setenv("IDPCTL_TEST_CLIENT_SECRET", emulator.client_secret)
     with running_azurite("--oauth", "basic", https=(cert, key)) as server:
-        (tmp_path / "idpctl.yaml").write_text(textwrap.dedent(f"""\
+        (tmp_path / "idpctl.yaml").write_text(
+            textwrap.dedent(f"""\
             tenant: {emulator.tenant}
             tenantKind: external
             graph: {{url: {emulator.base_url}, authority: {emulator.base_url},
@@ -346,18 +390,21 @@ def test_entra_token_from_idpctls_own_sign_in(emulator: Any, tmp_path: Path, blo
               clientSecret: {{env: IDPCTL_TEST_CLIENT_SECRET}}
             state: {{backend: azureblob, url: "{server.account_url}", container: idpctl,
                      blob: {blob}}}
-            """))
+            """)
+        )
         settings = config.load_settings(tmp_path / "idpctl.yaml")
         store = pipeline.state_store(settings)
         with store.lock(operation="apply"):
             store.save(_next(store, "ViaEntra"))
         assert list(store.load().providers) == ["oidcIdentityProvider/ViaEntra"]
         trust = ssl.create_default_context(cafile=str(cert))
-        anonymous = httpx.get(f"{store.url}", verify=trust,
-                              headers={"x-ms-version": "2021-12-02"})
+        anonymous = httpx.get(f"{store.url}", verify=trust, headers={"x-ms-version": "2021-12-02"})
         assert anonymous.status_code in (401, 403, 404)
-        forged = httpx.get(f"{store.url}", verify=trust, headers={
-            "x-ms-version": "2021-12-02", "Authorization": "Bearer not-a-token"})
+        forged = httpx.get(
+            f"{store.url}",
+            verify=trust,
+            headers={"x-ms-version": "2021-12-02", "Authorization": "Bearer not-a-token"},
+        )
         assert forged.status_code in (401, 403)
     tokens = [r for r in emulator.admin.requests() if "/oauth2/" in r["path"]]
     assert any("storage.azure.com" in json.dumps(r["body"]) for r in tokens)
@@ -366,14 +413,17 @@ def test_entra_token_from_idpctls_own_sign_in(emulator: Any, tmp_path: Path, blo
 
 def _cli_project(tmp_path: Path, emulator: Any, azurite: Azurite, blob: str) -> Path:
     (tmp_path / "providers").mkdir()
-    (tmp_path / "providers" / "google.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "providers" / "google.yaml").write_text(
+        textwrap.dedent("""\
         kind: socialIdentityProvider
         identityProviderType: Google
         displayName: Google
         clientId: 123456789012-abc.apps.googleusercontent.com
         clientSecret: {env: IDPCTL_TEST_GOOGLE_SECRET}
-        """))
-    (tmp_path / "idpctl.yaml").write_text(textwrap.dedent(f"""\
+        """)
+    )
+    (tmp_path / "idpctl.yaml").write_text(
+        textwrap.dedent(f"""\
         tenant: {emulator.tenant}
         tenantKind: external
         graph: {{url: {emulator.base_url}, authority: {emulator.base_url},
@@ -383,7 +433,8 @@ def _cli_project(tmp_path: Path, emulator: Any, azurite: Azurite, blob: str) -> 
           clientSecret: {{env: IDPCTL_TEST_CLIENT_SECRET}}
         state: {{backend: azureblob, container: idpctl, blob: {blob},
                  connectionString: {{env: IDPCTL_TEST_STATE_CS}}}}
-        """))
+        """)
+    )
     return tmp_path / "idpctl.yaml"
 
 
@@ -391,17 +442,22 @@ _NOBODY = LockInfo(lock_id="", host="", pid=0, started_at="", operation="", user
 
 
 def test_two_concurrent_cli_applies_one_refused_then_unlock(
-        emulator: Any, azurite: Azurite, blob: str, tmp_path: Path) -> None:
+    emulator: Any, azurite: Azurite, blob: str, tmp_path: Path
+) -> None:
     settings = _cli_project(tmp_path, emulator, azurite, blob)
-    env = {**os.environ, "IDPCTL_TEST_CLIENT_ID": emulator.client_id,
-           "IDPCTL_TEST_CLIENT_SECRET": emulator.client_secret,
-           "IDPCTL_TEST_STATE_CS": azurite.connection_string,
-           "IDPCTL_TEST_GOOGLE_SECRET": "CANARY-google-secret"}
+    env = {
+        **os.environ,
+        "IDPCTL_TEST_CLIENT_ID": emulator.client_id,
+        "IDPCTL_TEST_CLIENT_SECRET": emulator.client_secret,
+        "IDPCTL_TEST_STATE_CS": azurite.connection_string,
+        "IDPCTL_TEST_GOOGLE_SECRET": "CANARY-google-secret",
+    }
     idpctl = [sys.executable, "-m", "idpctl"]
     apply = [*idpctl, "apply", "--auto-approve", "-c", str(settings)]
     emulator.admin.set_latency(400)
-    first = subprocess.Popen(apply, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+    first = subprocess.Popen(
+        apply, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     store = _store(azurite, blob)
     deadline = time.monotonic() + 30
     while first.poll() is None and time.monotonic() < deadline:
@@ -423,9 +479,13 @@ def test_two_concurrent_cli_applies_one_refused_then_unlock(
     abandoned = stale.__enter__()
     refused = subprocess.run(apply, env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and f"idpctl state unlock {abandoned.lock_id}" in refused.stderr
-    unlocked = subprocess.run([*idpctl, "state", "unlock", abandoned.lock_id, "-c",
-                               str(settings)], env=env, capture_output=True, text=True,
-                              timeout=60)
+    unlocked = subprocess.run(
+        [*idpctl, "state", "unlock", abandoned.lock_id, "-c", str(settings)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert unlocked.returncode == 0, unlocked.stderr
     assert abandoned.lock_id in unlocked.stdout
     again = subprocess.run(apply, env=env, capture_output=True, text=True, timeout=60)
@@ -434,15 +494,23 @@ def test_two_concurrent_cli_applies_one_refused_then_unlock(
 
 
 def test_a_lease_without_an_idpctl_record_is_reported_not_broken(
-        azurite: Azurite, blob: str) -> None:
+    azurite: Azurite, blob: str
+) -> None:
     store = _store(azurite, blob)
     store.save(_next(store, "Base"))
-    foreign = httpx.put(f"{store.url}?comp=lease&{azurite.account_sas()}", headers={
-        "x-ms-lease-action": "acquire", "x-ms-lease-duration": "-1",
-        "x-ms-version": "2021-12-02"})
+    foreign = httpx.put(
+        f"{store.url}?comp=lease&{azurite.account_sas()}",
+        headers={
+            "x-ms-lease-action": "acquire",
+            "x-ms-lease-duration": "-1",
+            "x-ms-version": "2021-12-02",
+        },
+    )
     assert foreign.status_code == 201
-    with pytest.raises(LockError, match="no idpctl lock record") as refused, \
-            store.lock(operation="apply"):
+    with (
+        pytest.raises(LockError, match="no idpctl lock record") as refused,
+        store.lock(operation="apply"),
+    ):
         pass
     assert refused.value.holder == {}
     with pytest.raises(LockError, match="does not match"):

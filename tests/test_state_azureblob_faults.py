@@ -42,8 +42,9 @@ class Flaky(httpx.BaseTransport):
         self.rules: list[_Rule] = []
         self.hits: list[str] = []
 
-    def add(self, match: Match, fault: str, *, times: int = 1,
-            before: Callable[[], None] | None = None) -> None:
+    def add(
+        self, match: Match, fault: str, *, times: int = 1, before: Callable[[], None] | None = None
+    ) -> None:
         self.rules.append(_Rule(match, fault, times, before))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -55,8 +56,9 @@ class Flaky(httpx.BaseTransport):
         if rule.before is not None:
             rule.before()
         if rule.fault == "busy":
-            return httpx.Response(503, headers={"x-ms-error-code": "ServerBusy",
-                                                "retry-after": "0"})
+            return httpx.Response(
+                503, headers={"x-ms-error-code": "ServerBusy", "retry-after": "0"}
+            )
         if rule.fault == "connect":
             raise httpx.ConnectError("connection refused", request=request)
         answer = self.inner.handle_request(request)  # it runs on the server
@@ -71,13 +73,17 @@ class Flaky(httpx.BaseTransport):
 
 
 def put_blob(request: httpx.Request) -> bool:
-    return request.method == "PUT" and "comp" not in request.url.params \
+    return (
+        request.method == "PUT"
+        and "comp" not in request.url.params
         and "restype" not in request.url.params
+    )
 
 
 def lease(action: str) -> Match:
-    return lambda r: r.url.params.get("comp") == "lease" \
-        and r.headers.get("x-ms-lease-action") == action
+    return lambda r: (
+        r.url.params.get("comp") == "lease" and r.headers.get("x-ms-lease-action") == action
+    )
 
 
 def comp(name: str, method: str = "PUT") -> Match:
@@ -99,12 +105,20 @@ def blob() -> str:
     return f"state-{uuid.uuid4().hex[:12]}.json"
 
 
-def store(azurite: Azurite, blob: str, transport: httpx.BaseTransport | None = None,
-          **options: float) -> AzureBlobStateStore:
+def store(
+    azurite: Azurite, blob: str, transport: httpx.BaseTransport | None = None, **options: float
+) -> AzureBlobStateStore:
     url, auth = parse_connection_string(azurite.connection_string)
-    return AzureBlobStateStore(account_url=url, container="idpctl", blob=blob, auth=auth,
-                               transport=transport, backoff_base=0.01,
-                               sleep=lambda seconds: None, **options)  # type: ignore[arg-type]
+    return AzureBlobStateStore(
+        account_url=url,
+        container="idpctl",
+        blob=blob,
+        auth=auth,
+        transport=transport,
+        backoff_base=0.01,
+        sleep=lambda seconds: None,
+        **options,
+    )  # type: ignore[arg-type]
 
 
 def grown(target: AzureBlobStateStore, name: str) -> State:
@@ -125,8 +139,7 @@ def test_a_retried_save_that_had_landed_is_not_a_conflict(azurite: Azurite, blob
     mine.save(grown(mine, "Amazon"))  # the ETag it keeps is the blob's real one
 
 
-def test_a_retried_new_blob_that_had_landed_is_not_a_conflict(azurite: Azurite,
-                                                              blob: str) -> None:
+def test_a_retried_new_blob_that_had_landed_is_not_a_conflict(azurite: Azurite, blob: str) -> None:
     flaky = Flaky()
     mine = store(azurite, blob, flaky)
     flaky.add(put_blob, "late500")
@@ -144,8 +157,10 @@ def test_a_real_conflict_is_still_refused_after_a_retry(azurite: Azurite, blob: 
     flaky.add(put_blob, "busy", before=lambda: theirs.save(competing))
     with pytest.raises(StateError, match="changed since it was loaded"):
         mine.save(loaded)
-    assert set(theirs.load().providers) == {"socialIdentityProvider/Base",
-                                            "socialIdentityProvider/Theirs"}
+    assert set(theirs.load().providers) == {
+        "socialIdentityProvider/Base",
+        "socialIdentityProvider/Theirs",
+    }
 
 
 def test_a_lost_lease_answer_still_takes_the_lease(azurite: Azurite, blob: str) -> None:
@@ -162,8 +177,9 @@ def test_a_lost_lease_answer_still_takes_the_lease(azurite: Azurite, blob: str) 
     assert other.read_lock() is None and flaky.hits == ["lost PUT lease"]
 
 
-def test_a_lease_held_by_another_is_not_taken_for_a_lost_answer(azurite: Azurite,
-                                                                blob: str) -> None:
+def test_a_lease_held_by_another_is_not_taken_for_a_lost_answer(
+    azurite: Azurite, blob: str
+) -> None:
     flaky = Flaky()
     mine, other = store(azurite, blob, flaky), store(azurite, blob)
     mine.save(grown(mine, "Base"))
@@ -189,9 +205,9 @@ def test_a_whole_locked_run_survives_storage_blinking(azurite: Azurite, blob: st
         state = mine.load()
         for name in ("Google", "Facebook", "Amazon"):
             state = codec.with_record(
-                state, ManagedRecord(kind="socialIdentityProvider", key=name, id=name))
-            state = State(state.serial + 1, state.lineage, state.fingerprint_key,
-                          state.providers)
+                state, ManagedRecord(kind="socialIdentityProvider", key=name, id=name)
+            )
+            state = State(state.serial + 1, state.lineage, state.fingerprint_key, state.providers)
             mine.save(state)
     assert all(rule.times == 0 for rule in flaky.rules), flaky.hits
     other = store(azurite, blob)
@@ -251,8 +267,12 @@ class BlinkingStorage:
         with self._lock:
             self.count += 1
             busy = self.count % self.every == 0
-            write = handler.command == "PUT" and "comp=" not in handler.path \
-                and "restype=" not in handler.path and b"providers" in body
+            write = (
+                handler.command == "PUT"
+                and "comp=" not in handler.path
+                and "restype=" not in handler.path
+                and b"providers" in body
+            )
             lose = not busy and write and self.lost < self.lose
             self.busy += busy
             self.lost += lose
@@ -262,17 +282,27 @@ class BlinkingStorage:
             handler.send_header("content-length", "0")
             handler.end_headers()
             return
-        headers = {k: v for k, v in handler.headers.items()
-                   if k.lower() not in ("host", "content-length", "connection")}
-        answer = self._http.request(handler.command, self.target + handler.path,
-                                    headers=headers, content=body)
+        headers = {
+            k: v
+            for k, v in handler.headers.items()
+            if k.lower() not in ("host", "content-length", "connection")
+        }
+        answer = self._http.request(
+            handler.command, self.target + handler.path, headers=headers, content=body
+        )
         if lose:
             handler.close_connection = True
             return
         handler.send_response(answer.status_code)
         for name, value in answer.headers.items():
-            if name.lower() not in ("transfer-encoding", "content-length", "connection",
-                                    "content-encoding", "date", "server"):
+            if name.lower() not in (
+                "transfer-encoding",
+                "content-length",
+                "connection",
+                "content-encoding",
+                "date",
+                "server",
+            ):
                 handler.send_header(name, value)
         handler.send_header("content-length", str(len(answer.content)))
         handler.end_headers()
@@ -287,15 +317,20 @@ class BlinkingStorage:
 
 GOOGLE_AND_FACEBOOK = {
     "google.yaml": "kind: socialIdentityProvider\nidentityProviderType: Google\n"
-                   "displayName: Google\nclientId: g\nclientSecret: {env: G_SECRET}\n",
+    "displayName: Google\nclientId: g\nclientSecret: {env: G_SECRET}\n",
     "facebook.yaml": "kind: socialIdentityProvider\nidentityProviderType: Facebook\n"
-                     "displayName: Facebook\nclientId: f\nclientSecret: {env: F_SECRET}\n",
+    "displayName: Facebook\nclientId: f\nclientSecret: {env: F_SECRET}\n",
 }
 
 
 def test_an_apply_with_blinking_state_storage_completes(
-        emulator: Any, azurite: Azurite, blob: str, tmp_path: Any,
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    emulator: Any,
+    azurite: Azurite,
+    blob: str,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from idpctl.cli.main import main
 
     storage = BlinkingStorage(azurite.account_url.rsplit("/", 1)[0], every=3, lose=1)
@@ -309,16 +344,22 @@ def test_an_apply_with_blinking_state_storage_completes(
             f"caBundle: {emulator.ca_path}}}\n"
             "auth: {clientId: {env: T_CLIENT_ID}, clientSecret: {env: T_CLIENT_SECRET}}\n"
             f"state: {{backend: azureblob, container: idpctl, blob: {blob}, "
-            "connectionString: {env: T_STATE_CS}}\n")
+            "connectionString: {env: T_STATE_CS}}\n"
+        )
         for name, value in {
-                "T_CLIENT_ID": emulator.client_id, "T_CLIENT_SECRET": emulator.client_secret,
-                "T_STATE_CS": f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};"
-                              f"AccountKey={ACCOUNT_KEY};BlobEndpoint={storage.url}/{ACCOUNT};",
-                "G_SECRET": "CANARY-blink-g", "F_SECRET": "CANARY-blink-f"}.items():
+            "T_CLIENT_ID": emulator.client_id,
+            "T_CLIENT_SECRET": emulator.client_secret,
+            "T_STATE_CS": f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};"
+            f"AccountKey={ACCOUNT_KEY};BlobEndpoint={storage.url}/{ACCOUNT};",
+            "G_SECRET": "CANARY-blink-g",
+            "F_SECRET": "CANARY-blink-f",
+        }.items():
             monkeypatch.setenv(name, value)
         # the operator lets idpctl send the account key to the blinking proxy (docs/auth.md)
-        monkeypatch.setenv(ALLOW_ENV, ",".join(
-            e for e in (os.environ.get(ALLOW_ENV, ""), origin(storage.url)) if e))
+        monkeypatch.setenv(
+            ALLOW_ENV,
+            ",".join(e for e in (os.environ.get(ALLOW_ENV, ""), origin(storage.url)) if e),
+        )
         config = str(tmp_path / "idpctl.yaml")
         assert main(["apply", "--auto-approve", "-c", config]) == 0, capsys.readouterr()
         assert storage.busy >= 3 and storage.lost == 1, (storage.busy, storage.lost)
@@ -328,6 +369,8 @@ def test_an_apply_with_blinking_state_storage_completes(
     finally:
         storage.close()
     state = store(azurite, blob).load()
-    assert set(state.providers) == {"socialIdentityProvider/Google",
-                                    "socialIdentityProvider/Facebook"}
+    assert set(state.providers) == {
+        "socialIdentityProvider/Google",
+        "socialIdentityProvider/Facebook",
+    }
     assert store(azurite, blob).read_lock() is None

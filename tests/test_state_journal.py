@@ -15,8 +15,13 @@ from idpctl.state import store as st
 
 
 def _record(key: str) -> ManagedRecord:
-    return ManagedRecord(kind="oidcIdentityProvider", key=key, id=f"id-{key}",
-                         auth_method="client_secret_post", created_at="2026-12-03T12:00:00Z")
+    return ManagedRecord(
+        kind="oidcIdentityProvider",
+        key=key,
+        id=f"id-{key}",
+        auth_method="client_secret_post",
+        created_at="2026-12-03T12:00:00Z",
+    )
 
 
 @pytest.fixture
@@ -32,8 +37,9 @@ def _with_file(store: st.LocalStateStore, *keys: str) -> State:
     return state
 
 
-def _batch(store: st.LocalStateStore, state: State, *keys: str,
-           drop: tuple[str, ...] = ()) -> State:
+def _batch(
+    store: st.LocalStateStore, state: State, *keys: str, drop: tuple[str, ...] = ()
+) -> State:
     for key in keys:
         state = codec.with_record(state, _record(key))
     for address in drop:
@@ -50,8 +56,10 @@ def test_a_batch_record_appends_only_what_changed_and_load_replays_it(store) -> 
     assert store.path.read_bytes() == before  # the state file is not rewritten per batch
     lines = store.journal_path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3  # header and two batches
-    assert set(json.loads(lines[1])["set"]) == {"oidcIdentityProvider/New1",
-                                                "oidcIdentityProvider/New2"}
+    assert set(json.loads(lines[1])["set"]) == {
+        "oidcIdentityProvider/New1",
+        "oidcIdentityProvider/New2",
+    }
     reloaded = st.LocalStateStore(store.path).load()  # a crash here: the next run replays
     assert codec.to_data(reloaded) == codec.to_data(state)
 
@@ -68,8 +76,9 @@ def test_a_torn_last_record_is_dropped_like_a_batch_never_saved(store) -> None:
     kept = _batch(store, _with_file(store, "Old"), "New1")
     _batch(store, kept, "New2")
     text = store.journal_path.read_text(encoding="utf-8")
-    store.journal_path.write_text(text[: -len(text.splitlines()[-1]) // 2 - 1],
-                                  encoding="utf-8")  # the last line cut half way
+    store.journal_path.write_text(
+        text[: -len(text.splitlines()[-1]) // 2 - 1], encoding="utf-8"
+    )  # the last line cut half way
     assert codec.to_data(st.LocalStateStore(store.path).load()) == codec.to_data(kept)
 
 
@@ -86,8 +95,9 @@ def test_a_journal_of_another_state_file_is_ignored(store) -> None:
 def test_damage_inside_the_journal_is_refused(store) -> None:
     _batch(store, _with_file(store, "Old"), "New")
     lines = store.journal_path.read_text(encoding="utf-8").splitlines()
-    store.journal_path.write_text("\n".join([lines[0], "{not json", lines[1]]) + "\n",
-                                  encoding="utf-8")
+    store.journal_path.write_text(
+        "\n".join([lines[0], "{not json", lines[1]]) + "\n", encoding="utf-8"
+    )
     with pytest.raises(StateError, match=r"state journal .* line 2 is not JSON"):
         st.LocalStateStore(store.path).load()
 
@@ -107,7 +117,9 @@ def test_a_killed_apply_leaves_a_journal_the_next_run_replays(workspace) -> None
     import time
 
     for i in range(45):
-        workspace.write(f"j{i:02d}.yaml", f"""\
+        workspace.write(
+            f"j{i:02d}.yaml",
+            f"""\
             kind: oidcIdentityProvider
             displayName: Journal {i:02d}
             clientId: client-{i:02d}
@@ -119,16 +131,20 @@ def test_a_killed_apply_leaves_a_journal_the_next_run_replays(workspace) -> None
               method: client_secret_post
               clientSecret: {{env: JOURNAL_SECRET}}
             inboundClaimMapping: {{sub: sub, name: name, email: email}}
-            """)
+            """,
+        )
     env = {"JOURNAL_SECRET": "CANARY-journal"}
     workspace.apply(env=env)  # a state file to extend: the first batch of a new state is a save
     first = (workspace.providers / "j00.yaml").read_text()
     for i in range(45, 145):
         (workspace.providers / f"k{i:03d}.yaml").write_text(
-            first.replace("j00", f"j{i:03d}").replace("Journal 00", f"Journal {i:03d}")
-            .replace("client-00", f"client-{i:03d}"))
-    workspace.emulator.admin.add_fault(method="POST", path=r"/\$batch$", nth=5, count=1,
-                                       action="hang", when="before")
+            first.replace("j00", f"j{i:03d}")
+            .replace("Journal 00", f"Journal {i:03d}")
+            .replace("client-00", f"client-{i:03d}")
+        )
+    workspace.emulator.admin.add_fault(
+        method="POST", path=r"/\$batch$", nth=5, count=1, action="hang", when="before"
+    )
     proc = workspace.start_process("apply", "--auto-approve", "--quiet", env=env)
     deadline = time.monotonic() + 60
     while not any(r.get("action") == "hang" for r in workspace.emulator.admin.requests()):

@@ -24,9 +24,14 @@ from workspace import actions
 
 G = "#microsoft.graph."
 KEY = b"k" * 32
-SOCIAL = Kind("socialIdentityProvider", G + "socialIdentityProvider", "identityProviderType",
-              None, ("displayName", "identityProviderType", "clientId", "clientSecret"),
-              write_only=frozenset({"clientSecret"}))
+SOCIAL = Kind(
+    "socialIdentityProvider",
+    G + "socialIdentityProvider",
+    "identityProviderType",
+    None,
+    ("displayName", "identityProviderType", "clientId", "clientSecret"),
+    write_only=frozenset({"clientSecret"}),
+)
 KINDS = {"socialIdentityProvider": SOCIAL}
 ADDRESS = "socialIdentityProvider/Google"
 
@@ -40,26 +45,47 @@ clientSecret: {env: %s}
 ENV = {"GOOGLE_SECRET": "CANARY-g1", "OTHER_SECRET": "CANARY-g1"}
 
 
-def google(*, protected: bool = False, source: str = "env:GOOGLE_SECRET",
-           value: str = "CANARY-same") -> Provider:
-    return Provider("socialIdentityProvider", "Google",
-                    {"displayName": "Google", "identityProviderType": "Google",
-                     "clientId": "c", "clientSecret": Secret(value, source=source)},
-                    protected=protected)
+def google(
+    *, protected: bool = False, source: str = "env:GOOGLE_SECRET", value: str = "CANARY-same"
+) -> Provider:
+    return Provider(
+        "socialIdentityProvider",
+        "Google",
+        {
+            "displayName": "Google",
+            "identityProviderType": "Google",
+            "clientId": "c",
+            "clientSecret": Secret(value, source=source),
+        },
+        protected=protected,
+    )
 
 
-def state(*, protected: bool = False, source: str = "env:GOOGLE_SECRET",
-          value: str = "CANARY-same") -> State:
-    secret = SecretRecord(fingerprint(KEY, Secret(value, source=source)), "2026-01-01T00:00:00Z",
-                          source)
-    record = ManagedRecord("socialIdentityProvider", "Google", "Google-OAUTH",
-                           secrets={"clientSecret": secret}, protected=protected)
+def state(
+    *, protected: bool = False, source: str = "env:GOOGLE_SECRET", value: str = "CANARY-same"
+) -> State:
+    secret = SecretRecord(
+        fingerprint(KEY, Secret(value, source=source)), "2026-01-01T00:00:00Z", source
+    )
+    record = ManagedRecord(
+        "socialIdentityProvider",
+        "Google",
+        "Google-OAUTH",
+        secrets={"clientSecret": secret},
+        protected=protected,
+    )
     return State(serial=1, lineage="l", fingerprint_key=KEY, providers={ADDRESS: record})
 
 
-LIVE = (LiveProvider("Google-OAUTH", G + "socialIdentityProvider", "socialIdentityProvider",
-                     "Google", {"displayName": "Google", "identityProviderType": "Google",
-                                "clientId": "c"}),)
+LIVE = (
+    LiveProvider(
+        "Google-OAUTH",
+        G + "socialIdentityProvider",
+        "socialIdentityProvider",
+        "Google",
+        {"displayName": "Google", "identityProviderType": "Google", "clientId": "c"},
+    ),
+)
 
 
 def build(provider: Provider, recorded: State) -> planner.Plan:
@@ -75,7 +101,11 @@ def test_adding_protected_alone_is_a_state_only_change() -> None:
     assert change.action is Action.UPDATE and change.state_only and change.body is None
     [field] = change.fields
     assert (field.name, field.before, field.after, field.state_only) == (
-        "protected", False, True, True)
+        "protected",
+        False,
+        True,
+        True,
+    )
     assert "protected: false -> true" in render.text(plan, color=False)
     assert "`protected`" in render_markdown.markdown(plan)
     data = planner.to_data(plan)
@@ -129,11 +159,15 @@ def test_a_new_source_with_the_same_value_is_a_state_only_change() -> None:
     assert change.state_only and change.body is None
     [field] = change.fields
     assert (field.name, field.before, field.after, field.state_only) == (
-        "clientSecret.source", "env:GOOGLE_SECRET", "env:OTHER", True)
+        "clientSecret.source",
+        "env:GOOGLE_SECRET",
+        "env:OTHER",
+        True,
+    )
     text = render.text(plan, color=False)
     assert 'clientSecret.source: "env:GOOGLE_SECRET" -> "env:OTHER"' in text, text
     assert "CANARY" not in text
-    assert "| `\"env:OTHER\"` |" in render_markdown.markdown(plan)
+    assert '| `"env:OTHER"` |' in render_markdown.markdown(plan)
     assert "CANARY" not in json.dumps(planner.to_data(plan))
 
 
@@ -157,8 +191,11 @@ def test_apply_records_the_new_source_and_keeps_set_at(workspace) -> None:
     assert actions(plan) == {"update": [ADDRESS]} and plan["changes"][0]["state_only"]
     workspace.emulator.admin.clear_requests()
     workspace.apply(env=ENV)
-    writes = [r for r in workspace.emulator.admin.requests()
-              if r.get("method") != "GET" and "/oauth2/" not in r["path"]]
+    writes = [
+        r
+        for r in workspace.emulator.admin.requests()
+        if r.get("method") != "GET" and "/oauth2/" not in r["path"]
+    ]
     assert writes == []
     after = workspace.state()["providers"][ADDRESS]["secrets"]["clientSecret"]
     assert after["source"] == "env:OTHER_SECRET"
@@ -177,8 +214,13 @@ def test_apply_never_relabels_a_value_it_did_not_send() -> None:
     recorded = state(source="env:GOOGLE_SECRET", value="CANARY-same")
     for value, expected in (("CANARY-same", "env:OTHER"), ("CANARY-other", "env:GOOGLE_SECRET")):
         desired = google(source="env:OTHER", value=value)
-        change = Change(action=Action.UPDATE, kind="socialIdentityProvider", key="Google",
-                        graph_id="Google-OAUTH", desired=desired)
+        change = Change(
+            action=Action.UPDATE,
+            kind="socialIdentityProvider",
+            key="Google",
+            graph_id="Google-OAUTH",
+            desired=desired,
+        )
         after = records.record(recorded, change, graph_id="Google-OAUTH", now=lambda: "t")
         secret = after.providers[ADDRESS].secrets["clientSecret"]
         assert (secret.source, secret.set_at) == (expected, "2026-01-01T00:00:00Z")

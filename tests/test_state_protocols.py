@@ -18,9 +18,13 @@ from idpctl.state.store import JournalledStore, LocalStateStore, StateStore
 
 def _blob() -> AzureBlobStateStore:
     refuse = httpx.MockTransport(lambda request: httpx.Response(500))
-    return AzureBlobStateStore(account_url="https://acct.blob.core.windows.net",
-                               container="idpctl", blob="prod.json",
-                               auth=httpx.BasicAuth("u", "p"), transport=refuse)
+    return AzureBlobStateStore(
+        account_url="https://acct.blob.core.windows.net",
+        container="idpctl",
+        blob="prod.json",
+        auth=httpx.BasicAuth("u", "p"),
+        transport=refuse,
+    )
 
 
 def test_both_stores_meet_the_protocol_and_only_the_local_one_journals(tmp_path: Path) -> None:

@@ -44,8 +44,11 @@ def applied(workspace):
 
 
 def graph_requests(ws) -> list[dict]:
-    return [r for r in ws.emulator.admin.requests()
-            if "/identity/" in r["path"] or "$batch" in r["path"]]
+    return [
+        r
+        for r in ws.emulator.admin.requests()
+        if "/identity/" in r["path"] or "$batch" in r["path"]
+    ]
 
 
 def test_mv_follows_a_rename_in_the_files(applied) -> None:
@@ -63,12 +66,15 @@ def test_mv_follows_a_rename_in_the_files(applied) -> None:
     ws.assert_converged(env=ENV)
 
 
-@pytest.mark.parametrize(("old", "new", "message"), [
-    (OIDC + "Contoso", "socialIdentityProvider/Contoso", "kind cannot change"),
-    (OIDC + "Contoso", "socialIdentityProvider/Google", "kind cannot change"),
-    ("socialIdentityProvider/Google", "socialIdentityProvider/Google", "already in the state"),
-    (OIDC + "Contosso", OIDC + "X", "did you mean oidcIdentityProvider/Contoso"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (OIDC + "Contoso", "socialIdentityProvider/Contoso", "kind cannot change"),
+        (OIDC + "Contoso", "socialIdentityProvider/Google", "kind cannot change"),
+        ("socialIdentityProvider/Google", "socialIdentityProvider/Google", "already in the state"),
+        (OIDC + "Contosso", OIDC + "X", "did you mean oidcIdentityProvider/Contoso"),
+    ],
+)
 def test_mv_refusals(applied, old, new, message) -> None:
     before = applied.state_path.read_bytes()
     refused = applied.run("state", "mv", old, new)
@@ -125,12 +131,15 @@ def test_push_refuses_another_lineage_unless_forced_and_invalid_files(applied, t
     assert ws.state_path.read_bytes() == before
 
 
-@pytest.mark.parametrize("argv", [
-    ("mv", OIDC + "Contoso", OIDC + "Other"),
-    ("rm", "socialIdentityProvider/Google"),
-    ("push", "state.json"),
-    ("pull",),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("mv", OIDC + "Contoso", OIDC + "Other"),
+        ("rm", "socialIdentityProvider/Google"),
+        ("push", "state.json"),
+        ("pull",),
+    ],
+)
 def test_each_repair_is_refused_while_locked(applied, argv) -> None:
     before = applied.state_path.read_bytes()
     with LocalStateStore(applied.state_path).lock(operation="apply") as info:

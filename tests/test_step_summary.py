@@ -61,8 +61,7 @@ def test_a_registered_secret_in_the_summary_text_is_scrubbed(workspace, verb: st
 
 
 @pytest.mark.parametrize("verb", ["plan", "drift"])
-def test_forged_lines_in_the_summary_text_are_defused(workspace, monkeypatch,
-                                                      verb: str) -> None:
+def test_forged_lines_in_the_summary_text_are_defused(workspace, monkeypatch, verb: str) -> None:
     """Whatever a rendering lets through, the summary file cannot hold a workflow command or
     a control character: the writer's own gate, tried with a rendering that lets all through."""
     workspace.write("contoso.yaml", OIDC.format(name="Contoso"))

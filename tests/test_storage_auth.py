@@ -17,10 +17,14 @@ KEY = base64.b64encode(b"CANARY-storage-account-key-bytes").decode()
 SIG = "CANARY-sas-signature"
 
 
-def _signed(auth: httpx.Auth, url: str = "https://acct.blob.core.windows.net/c/state.json"
-            ) -> httpx.Request:
-    request = httpx.Request("GET", url, headers={"x-ms-date": "Thu, 03 Dec 2026 12:00:00 GMT",
-                                                 "x-ms-version": "2021-08-06"})
+def _signed(
+    auth: httpx.Auth, url: str = "https://acct.blob.core.windows.net/c/state.json"
+) -> httpx.Request:
+    request = httpx.Request(
+        "GET",
+        url,
+        headers={"x-ms-date": "Thu, 03 Dec 2026 12:00:00 GMT", "x-ms-version": "2021-08-06"},
+    )
     return next(auth.auth_flow(request))
 
 
@@ -43,7 +47,8 @@ def test_account_key_signs_each_request_and_never_shows_the_key() -> None:
 
 def test_a_sas_goes_into_the_query_and_not_into_repr() -> None:
     url, auth = sa.parse_connection_string(
-        f"BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=?sv=1&sig={SIG}")
+        f"BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=?sv=1&sig={SIG}"
+    )
     assert url == "https://acct.blob.core.windows.net"
     assert isinstance(auth, sa.Sas)
     assert dict(_signed(auth).url.params) == {"sv": "1", "sig": SIG}
@@ -57,13 +62,17 @@ def test_bearer_asks_for_a_token_per_request() -> None:
     assert _signed(auth).headers["Authorization"] == "Bearer t2"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("AccountKey=abc", "names no BlobEndpoint and no AccountName"),
-    ("AccountName=acct", "needs AccountName and AccountKey"),
-    (f"BlobEndpoint=https://x/;AccountKey={KEY}", "needs AccountName and AccountKey"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("AccountKey=abc", "names no BlobEndpoint and no AccountName"),
+        ("AccountName=acct", "needs AccountName and AccountKey"),
+        (f"BlobEndpoint=https://x/;AccountKey={KEY}", "needs AccountName and AccountKey"),
+    ],
+)
 def test_incomplete_connection_strings_are_refused_without_echoing_them(
-        text: str, message: str) -> None:
+    text: str, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
         sa.parse_connection_string(text)
     assert KEY not in str(caught.value)
@@ -76,16 +85,24 @@ def test_the_log_filter_masks_a_sas_signature(caplog: pytest.LogCaptureFixture) 
     assert sum(isinstance(f, sa._RedactSas) for f in log.filters) == 1
     with caplog.at_level(logging.INFO, logger="httpx"):
         # the form httpx logs each request in (its arguments hold the URL)
-        log.info('HTTP Request: %s %s "%s %d %s"', "GET",
-                 httpx.URL(f"https://a/c?sv=1&sig={SIG}"), "HTTP/1.1", 200, "OK")
+        log.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            "GET",
+            httpx.URL(f"https://a/c?sv=1&sig={SIG}"),
+            "HTTP/1.1",
+            200,
+            "OK",
+        )
     assert SIG not in caplog.text
     assert "sig=(sensitive)" in caplog.text
 
 
-@pytest.mark.parametrize("line", [f"GET https://a/c?sv=1&sig={SIG}",
-                                  f"GET https://a/c?sv=1&SIG={SIG}"])
+@pytest.mark.parametrize(
+    "line", [f"GET https://a/c?sv=1&sig={SIG}", f"GET https://a/c?sv=1&SIG={SIG}"]
+)
 def test_the_log_filter_masks_a_message_without_arguments(
-        caplog: pytest.LogCaptureFixture, line: str) -> None:
+    caplog: pytest.LogCaptureFixture, line: str
+) -> None:
     """A line logged whole (no %-arguments) is masked too, in any case of `sig=`."""
     sa.install_redaction()
     with caplog.at_level(logging.INFO, logger="httpx"):

@@ -22,39 +22,69 @@ JWT_AUTH = "#microsoft.graph.oidcPrivateJwtKeyClientAuthentication"
 
 def _oidc(name: str, n: int, *, jwt: bool = False) -> dict:
     host = f"https://login.partner{n}.test"
-    auth = {"@odata.type": JWT_AUTH} if jwt else {"@odata.type": SECRET_AUTH,
-                                                  "clientSecret": f"CANARY-portal-oidc-{n}"}
-    return {"@odata.type": "#microsoft.graph.oidcIdentityProvider", "displayName": name,
-            "clientId": f"client-{n}", "issuer": f"{host}/",
-            "wellKnownEndpoint": f"{host}/.well-known/openid-configuration",
-            "responseType": "code", "scope": "openid profile email",
-            "clientAuthentication": auth, "inboundClaimMapping": {"sub": "sub", "email": "email"}}
+    auth = (
+        {"@odata.type": JWT_AUTH}
+        if jwt
+        else {"@odata.type": SECRET_AUTH, "clientSecret": f"CANARY-portal-oidc-{n}"}
+    )
+    return {
+        "@odata.type": "#microsoft.graph.oidcIdentityProvider",
+        "displayName": name,
+        "clientId": f"client-{n}",
+        "issuer": f"{host}/",
+        "wellKnownEndpoint": f"{host}/.well-known/openid-configuration",
+        "responseType": "code",
+        "scope": "openid profile email",
+        "clientAuthentication": auth,
+        "inboundClaimMapping": {"sub": "sub", "email": "email"},
+    }
 
 
 def _b2c_oidc(name: str, n: int) -> dict:
-    return {"@odata.type": "#microsoft.graph.openIdConnectIdentityProvider",
-            "displayName": name, "clientId": f"client-{n}",
-            "clientSecret": f"CANARY-portal-b2c-{n}", "claimsMapping": CLAIMS_B2C,
-            "metadataUrl": f"https://login.partner{n}.test/.well-known/openid-configuration",
-            "responseMode": "form_post", "responseType": "code", "scope": "openid"}
+    return {
+        "@odata.type": "#microsoft.graph.openIdConnectIdentityProvider",
+        "displayName": name,
+        "clientId": f"client-{n}",
+        "clientSecret": f"CANARY-portal-b2c-{n}",
+        "claimsMapping": CLAIMS_B2C,
+        "metadataUrl": f"https://login.partner{n}.test/.well-known/openid-configuration",
+        "responseMode": "form_post",
+        "responseType": "code",
+        "scope": "openid",
+    }
 
 
 def _social(kind: str) -> dict:
-    return {"@odata.type": "#microsoft.graph.socialIdentityProvider", "displayName": kind,
-            "identityProviderType": kind, "clientId": f"{kind.lower()}-client",
-            "clientSecret": f"CANARY-portal-{kind.lower()}"}
+    return {
+        "@odata.type": "#microsoft.graph.socialIdentityProvider",
+        "displayName": kind,
+        "identityProviderType": kind,
+        "clientId": f"{kind.lower()}-client",
+        "clientSecret": f"CANARY-portal-{kind.lower()}",
+    }
 
 
-APPLE = {"@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
-         "displayName": "Sign in with Apple", "developerId": "TEAM1",
-         "serviceId": "com.contoso.app", "keyId": "KEY1", "certificateData": "CANARY-portal-apple"}
+APPLE = {
+    "@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
+    "displayName": "Sign in with Apple",
+    "developerId": "TEAM1",
+    "serviceId": "com.contoso.app",
+    "keyId": "KEY1",
+    "certificateData": "CANARY-portal-apple",
+}
 SEEDS = {
-    "external": [*(_oidc(f"Partner {n}", n) for n in range(1, 9)),
-                 _oidc("Partner JWT", 9, jwt=True), _social("Google"), _social("Facebook"),
-                 APPLE],
-    "b2c": [*(_b2c_oidc(f"Partner {n}", n) for n in range(1, 6)),
-            *(_social(t) for t in ("Google", "Facebook", "Microsoft", "Amazon", "GitHub",
-                                   "LinkedIn")), APPLE],
+    "external": [
+        *(_oidc(f"Partner {n}", n) for n in range(1, 9)),
+        _oidc("Partner JWT", 9, jwt=True),
+        _social("Google"),
+        _social("Facebook"),
+        APPLE,
+    ],
+    "b2c": [
+        *(_b2c_oidc(f"Partner {n}", n) for n in range(1, 6)),
+        *(_social(t) for t in ("Google", "Facebook", "Microsoft", "Amazon", "GitHub", "LinkedIn")),
+        APPLE,
+    ],
 }
 RENAMED = {"external": "oidcIdentityProvider", "b2c": "openIdConnectIdentityProvider"}
 
@@ -65,8 +95,12 @@ class _Transcript:
 
     def run(self, *args: str, env: dict | None = None):
         result = self.ws.run(*args, env=env)
-        self.lines += [f"$ idpctl {' '.join(args)}", *result.text.rstrip().splitlines(),
-                       f"(exit {result.code})", ""]
+        self.lines += [
+            f"$ idpctl {' '.join(args)}",
+            *result.text.rstrip().splitlines(),
+            f"(exit {result.code})",
+            "",
+        ]
         return result
 
     def save(self) -> None:
@@ -77,14 +111,19 @@ class _Transcript:
 
 
 def _writes(ws) -> list[dict]:
-    return [r for r in ws.emulator.admin.requests()
-            if r["method"] in ("POST", "PATCH", "DELETE", "PUT") and "/token" not in r["path"]
-            and "oauth2" not in r["path"]]
+    return [
+        r
+        for r in ws.emulator.admin.requests()
+        if r["method"] in ("POST", "PATCH", "DELETE", "PUT")
+        and "/token" not in r["path"]
+        and "oauth2" not in r["path"]
+    ]
 
 
 @pytest.mark.parametrize("tenant_kind", ["external", "b2c"])
-def test_take_over_a_tenant_of_a_dozen_providers_in_one_sitting(make_workspace,
-                                                                tenant_kind) -> None:
+def test_take_over_a_tenant_of_a_dozen_providers_in_one_sitting(
+    make_workspace, tenant_kind
+) -> None:
     ws = make_workspace(tenant_kind)
     for seed in SEEDS[tenant_kind]:
         ws.emulator.admin.seed(dict(seed))
@@ -94,8 +133,22 @@ def test_take_over_a_tenant_of_a_dozen_providers_in_one_sitting(make_workspace,
     e, t = ws.emulator, _Transcript(ws)
     ws.emulator.admin.clear_requests()
 
-    assert t.run("init", "--tenant", e.tenant, "--tenant-kind", tenant_kind, "--graph-url",
-                 e.base_url, "--ca-bundle", str(e.ca_path), "--client-id", e.client_id).code == 0
+    assert (
+        t.run(
+            "init",
+            "--tenant",
+            e.tenant,
+            "--tenant-kind",
+            tenant_kind,
+            "--graph-url",
+            e.base_url,
+            "--ca-bundle",
+            str(e.ca_path),
+            "--client-id",
+            e.client_id,
+        ).code
+        == 0
+    )
     exported = t.run("export")
     assert exported.code == 0, exported.text
     assert f"Exported {len(SEEDS[tenant_kind])} provider(s)" in exported.out
@@ -106,8 +159,11 @@ def test_take_over_a_tenant_of_a_dozen_providers_in_one_sitting(make_workspace,
     assert _writes(ws) == []  # nothing written to the tenant so far
 
     kind = RENAMED[tenant_kind]
-    old = ws.providers / "b2c-oidc-partner-1.yaml" if tenant_kind == "b2c" else \
-        ws.providers / "oidc-partner-1.yaml"
+    old = (
+        ws.providers / "b2c-oidc-partner-1.yaml"
+        if tenant_kind == "b2c"
+        else ws.providers / "oidc-partner-1.yaml"
+    )
     moved = f'moved: {{from: "{kind}/Partner 1"}}'
     text = old.read_text().replace("displayName: Partner 1", f"displayName: Partner One\n{moved}")
     old.unlink()
@@ -122,8 +178,11 @@ def test_take_over_a_tenant_of_a_dozen_providers_in_one_sitting(make_workspace,
     assert not any("clientSecret" in json.dumps(r) for r in _writes(ws))
 
     google = ws.providers / "social-google.yaml"
-    google.write_text(google.read_text().replace(
-        "clientSecret: {keep: live}", "clientSecret: {env: GOOGLE_SECRET}"))
+    google.write_text(
+        google.read_text().replace(
+            "clientSecret: {keep: live}", "clientSecret: {env: GOOGLE_SECRET}"
+        )
+    )
     env = {"GOOGLE_SECRET": "CANARY-rotated-google"}
     rotated = t.run("plan", env=env)
     assert rotated.code == 0 and "clientSecret: (sensitive)  # will be set" in rotated.out

@@ -23,8 +23,12 @@ ENV = {"GOOGLE_SECRET": "CANARY-tk-g"}
 
 
 def builtin(type_: str) -> dict[str, Any]:
-    return {"id": f"{type_}-OAUTH", "@odata.type": G + "builtInIdentityProvider",
-            "displayName": type_, "identityProviderType": type_}
+    return {
+        "id": f"{type_}-OAUTH",
+        "@odata.type": G + "builtInIdentityProvider",
+        "displayName": type_,
+        "identityProviderType": type_,
+    }
 
 
 def kind_of(*items: dict[str, Any]) -> str | None:
@@ -33,33 +37,73 @@ def kind_of(*items: dict[str, Any]) -> str | None:
 
 
 def test_the_kind_follows_from_built_ins_and_types() -> None:
-    assert kind_of(builtin("AADSignup"), builtin("EmailOTP"), builtin("EmailPassword")) \
-        == "external"
-    assert kind_of(builtin("AADSignup"), builtin("MicrosoftAccount"), builtin("EmailOTP")) \
+    assert (
+        kind_of(builtin("AADSignup"), builtin("EmailOTP"), builtin("EmailPassword")) == "external"
+    )
+    assert (
+        kind_of(builtin("AADSignup"), builtin("MicrosoftAccount"), builtin("EmailOTP"))
         == "workforce"
+    )
     assert kind_of() == "b2c"  # workforce and external tenants always list built-ins
-    assert kind_of({"id": "OIDC-1", "@odata.type": G + "openIdConnectIdentityProvider",
-                    "displayName": "Partner"}) == "b2c"
-    assert kind_of({"id": "Amazon-OAUTH", "@odata.type": G + "socialIdentityProvider",
-                    "identityProviderType": "Amazon", "displayName": "Amazon"}) == "b2c"
-    assert kind_of(builtin("AADSignup"), builtin("EmailOTP"),
-                   {"id": "g", "@odata.type": G + "oidcIdentityProvider",
-                    "displayName": "C"}) == "external"
+    assert (
+        kind_of(
+            {
+                "id": "OIDC-1",
+                "@odata.type": G + "openIdConnectIdentityProvider",
+                "displayName": "Partner",
+            }
+        )
+        == "b2c"
+    )
+    assert (
+        kind_of(
+            {
+                "id": "Amazon-OAUTH",
+                "@odata.type": G + "socialIdentityProvider",
+                "identityProviderType": "Amazon",
+                "displayName": "Amazon",
+            }
+        )
+        == "b2c"
+    )
+    assert (
+        kind_of(
+            builtin("AADSignup"),
+            builtin("EmailOTP"),
+            {"id": "g", "@odata.type": G + "oidcIdentityProvider", "displayName": "C"},
+        )
+        == "external"
+    )
 
 
 def test_contradicting_or_thin_evidence_is_no_answer() -> None:
     assert kind_of(builtin("AADSignup"), builtin("EmailOTP")) is None
     assert kind_of(builtin("EmailPassword"), builtin("MicrosoftAccount")) is None
-    assert kind_of(builtin("EmailPassword"),
-                   {"id": "OIDC-1", "@odata.type": G + "openIdConnectIdentityProvider",
-                    "displayName": "Partner"}) is None
+    assert (
+        kind_of(
+            builtin("EmailPassword"),
+            {
+                "id": "OIDC-1",
+                "@odata.type": G + "openIdConnectIdentityProvider",
+                "displayName": "Partner",
+            },
+        )
+        is None
+    )
 
 
-@pytest.mark.parametrize(("configured", "actual"), [
-    (c, a) for c in ("external", "b2c", "workforce") for a in ("external", "b2c", "workforce")
-    if c != a])
-def test_plan_refuses_a_tenant_of_another_kind(make_workspace: Any, configured: str,
-                                               actual: str) -> None:
+@pytest.mark.parametrize(
+    ("configured", "actual"),
+    [
+        (c, a)
+        for c in ("external", "b2c", "workforce")
+        for a in ("external", "b2c", "workforce")
+        if c != a
+    ],
+)
+def test_plan_refuses_a_tenant_of_another_kind(
+    make_workspace: Any, configured: str, actual: str
+) -> None:
     ws = make_workspace(actual)
     ws.tenant_kind = configured
     ws.write_config()
@@ -69,8 +113,11 @@ def test_plan_refuses_a_tenant_of_another_kind(make_workspace: Any, configured: 
     assert result.code == 1, result.text
     [line] = result.err.strip().splitlines()
     assert f"tenantKind: {configured}" in line and f"{_a(actual)} tenant" in line, line
-    reads = [r["path"] for r in ws.emulator.admin.requests()
-             if r["path"].startswith(("/beta/", "/v1.0/"))]
+    reads = [
+        r["path"]
+        for r in ws.emulator.admin.requests()
+        if r["path"].startswith(("/beta/", "/v1.0/"))
+    ]
     # nothing read besides the one provider list (v1.0 or beta by the kinds, docs/api-versions.md)
     assert [r.split("/", 2)[2] for r in reads] == ["identity/identityProviders"], reads
     applied = ws.run("apply", "--auto-approve", env=ENV)

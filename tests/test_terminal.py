@@ -19,8 +19,10 @@ ENV = {"GOOGLE_SECRET": "CANARY-terminal-google"}
 
 
 def test_var_sets_and_overrides_variables(workspace) -> None:
-    workspace.config.write_text(workspace.config.read_text(encoding="utf-8")
-                                + "variables: {LABEL: from-file}\n", encoding="utf-8")
+    workspace.config.write_text(
+        workspace.config.read_text(encoding="utf-8") + "variables: {LABEL: from-file}\n",
+        encoding="utf-8",
+    )
     workspace.write("google.yaml", GOOGLE)
     plan = workspace.plan(env=ENV)
     assert "Google (from-file)" in str(plan["changes"])
@@ -52,8 +54,9 @@ def test_fmt_check_changes_nothing_and_exits_1_when_a_file_would_change(workspac
 def test_no_color_sets_no_color_for_the_run_only(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str | None] = []
     monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.setattr(cli, "_handler",
-                        lambda verb: lambda args: seen.append(os.environ.get("NO_COLOR")) or 0)
+    monkeypatch.setattr(
+        cli, "_handler", lambda verb: lambda args: seen.append(os.environ.get("NO_COLOR")) or 0
+    )
     assert cli.main(["--no-color", "whoami"]) == 0
     assert cli.main(["whoami", "--no-color"]) == 0
     assert cli.main(["whoami"]) == 0

@@ -43,11 +43,16 @@ clientSecret: {env: FACEBOOK_SECRET}
 userFlows: [Customers]
 """
 ADDRESS = "socialIdentityProvider/Google"
-SEEDS = {"external": [{"displayName": "Customers"}, {"displayName": "Partners"}],
-         "b2c": [{"id": "SignUpSignIn"}, {"id": "Partners"}],
-         "workforce": [{"id": "Customers"}, {"id": "Partners"}]}
-NAMES = {"external": ("Customers", "Partners"), "b2c": ("B2C_1_SignUpSignIn", "Partners"),
-         "workforce": ("Customers", "B2X_1_Partners")}
+SEEDS = {
+    "external": [{"displayName": "Customers"}, {"displayName": "Partners"}],
+    "b2c": [{"id": "SignUpSignIn"}, {"id": "Partners"}],
+    "workforce": [{"id": "Customers"}, {"id": "Partners"}],
+}
+NAMES = {
+    "external": ("Customers", "Partners"),
+    "b2c": ("B2C_1_SignUpSignIn", "Partners"),
+    "workforce": ("Customers", "B2X_1_Partners"),
+}
 
 
 def google(flows: list[str] | None) -> str:
@@ -86,8 +91,9 @@ def test_attach_then_detach_replans_empty(make_workspace: Any, kind: str) -> Non
     assert flow_field(plan)["after"] == [first]
     ws.apply(env=ENV)
     ws.assert_converged(env=ENV)
-    assert "Google-OAUTH" in next(v for k, v in links(ws).items() if first.endswith(k)
-                                  or k.endswith(first))
+    assert "Google-OAUTH" in next(
+        v for k, v in links(ws).items() if first.endswith(k) or k.endswith(first)
+    )
     ws.write("google.yaml", google([second]))
     plan = ws.plan(env=ENV)
     assert actions(plan) == {"update": [ADDRESS]}
@@ -130,8 +136,11 @@ def test_portal_link_is_drift_and_removed(workspace: Any) -> None:
     ids = seeded(workspace)
     workspace.write("google.yaml", google(["Customers"]))
     workspace.apply(env=ENV)
-    workspace.emulator.admin.call("PATCH", f"/userflows/{ids['Partners']}",
-                                  {"identityProviders": ["EmailPassword-OAUTH", "Google-OAUTH"]})
+    workspace.emulator.admin.call(
+        "PATCH",
+        f"/userflows/{ids['Partners']}",
+        {"identityProviders": ["EmailPassword-OAUTH", "Google-OAUTH"]},
+    )
     plan = workspace.plan(env=ENV)
     assert actions(plan) == {"update": [ADDRESS]}
     assert flow_field(plan)["note"] == "detach from Partners"
@@ -158,8 +167,10 @@ def test_delete_of_a_linked_provider(workspace: Any) -> None:
     workspace.apply("--allow-destroy", env=ENV)
     workspace.assert_converged(env=ENV)
     assert not any(p["id"] == "Google-OAUTH" for p in workspace.live())
-    assert links(workspace) == {"Customers": ["EmailPassword-OAUTH", "Facebook-OAUTH"],
-                                "Partners": ["EmailPassword-OAUTH"]}
+    assert links(workspace) == {
+        "Customers": ["EmailPassword-OAUTH", "Facebook-OAUTH"],
+        "Partners": ["EmailPassword-OAUTH"],
+    }
 
 
 def test_unmanaged_flows_are_detached_before_a_delete(workspace: Any) -> None:
@@ -167,9 +178,11 @@ def test_unmanaged_flows_are_detached_before_a_delete(workspace: Any) -> None:
     workspace.write("google.yaml", google(None))
     workspace.write("facebook.yaml", FACEBOOK)
     workspace.apply(env=ENV)
-    workspace.emulator.admin.call("PATCH", f"/userflows/{ids['Customers']}",
-                                  {"identityProviders": ["EmailPassword-OAUTH", "Facebook-OAUTH",
-                                                         "Google-OAUTH"]})
+    workspace.emulator.admin.call(
+        "PATCH",
+        f"/userflows/{ids['Customers']}",
+        {"identityProviders": ["EmailPassword-OAUTH", "Facebook-OAUTH", "Google-OAUTH"]},
+    )
     workspace.write("google.yaml", GOOGLE + "ensure: absent\n")
     plan = workspace.plan(env=ENV)
     assert actions(plan) == {"delete": [ADDRESS]}
@@ -189,8 +202,9 @@ def test_a_delete_always_detaches_from_the_flows_first(make_workspace: Any, kind
     first, second = (ids[n] for n in NAMES[kind])
     keep = ["EmailPassword-OAUTH"] if kind == "external" else []  # a flow keeps one
     for flow_id in (first, second):
-        ws.emulator.admin.call("PATCH", f"/userflows/{flow_id}",
-                               {"identityProviders": [*keep, "Google-OAUTH"]})
+        ws.emulator.admin.call(
+            "PATCH", f"/userflows/{flow_id}", {"identityProviders": [*keep, "Google-OAUTH"]}
+        )
     ws.remove("google.yaml")
     plan = ws.plan(env=ENV)
     assert actions(plan) == {"delete": [ADDRESS]}
@@ -219,19 +233,29 @@ def test_no_flow_reads_unless_asked(workspace: Any) -> None:
     workspace.write("google.yaml", google(["Customers"]))
     workspace.emulator.admin.clear_requests()
     workspace.plan(env=ENV)
-    flow_reads = [r for r in workspace.emulator.admin.requests()
-                  if "authenticationEventsFlows" in r["path"]]
+    flow_reads = [
+        r for r in workspace.emulator.admin.requests() if "authenticationEventsFlows" in r["path"]
+    ]
     assert len(flow_reads) == 1
     workspace.write("google.yaml", GOOGLE + "ensure: absent\n")
     workspace.emulator.admin.clear_requests()
     workspace.plan(env=ENV)
-    assert len([r for r in workspace.emulator.admin.requests()
-                if "authenticationEventsFlows" in r["path"]]) == 1
+    assert (
+        len(
+            [
+                r
+                for r in workspace.emulator.admin.requests()
+                if "authenticationEventsFlows" in r["path"]
+            ]
+        )
+        == 1
+    )
 
 
 @pytest.mark.parametrize("kind", ["b2c", "workforce"])
-def test_b2c_and_b2x_links_are_read_through_documented_endpoints(make_workspace: Any,
-                                                                 kind: str) -> None:
+def test_b2c_and_b2x_links_are_read_through_documented_endpoints(
+    make_workspace: Any, kind: str
+) -> None:
     """The flow list without a query, then each flow's userFlowIdentityProviders list in one
     parallel $batch: 1 + ceil(flows / 20) requests, no undocumented $expand (issue 12.2)."""
     ws = make_workspace(kind)
@@ -247,19 +271,31 @@ def test_b2c_and_b2x_links_are_read_through_documented_endpoints(make_workspace:
     batch_ids = {r["requestId"] for r in outer if r["path"].endswith("/$batch")}
     items = [r for r in log if r.get("batch") in batch_ids]
     assert len(batch_ids) == 1 and len(items) == 2
-    assert all(r["method"] == "GET" and r["path"].endswith("/userFlowIdentityProviders")
-               for r in items)
+    assert all(
+        r["method"] == "GET" and r["path"].endswith("/userFlowIdentityProviders") for r in items
+    )
     assert "expand" not in str([r["path"] + str(r.get("query", "")) for r in log]).lower()
 
 
 # ---- the pure part ------------------------------------------------------------------------
 
-FLOWS = Flows("b2c", (
-    Flow("B2C_1_A", "B2C_1_A", ("Google-OAUTH",), "/identity/b2cUserFlows/B2C_1_A/x"),
-    Flow("B2C_1_B", "B2C_1_B", (), "/identity/b2cUserFlows/B2C_1_B/x")))
+FLOWS = Flows(
+    "b2c",
+    (
+        Flow("B2C_1_A", "B2C_1_A", ("Google-OAUTH",), "/identity/b2cUserFlows/B2C_1_A/x"),
+        Flow("B2C_1_B", "B2C_1_B", (), "/identity/b2cUserFlows/B2C_1_B/x"),
+    ),
+)
 STATE = State(serial=1, lineage="l", fingerprint_key=b"k")
-LIVE = (LiveProvider(id="Google-OAUTH", odata_type="#microsoft.graph.socialIdentityProvider",
-                     kind="socialIdentityProvider", key="Google", fields={}),)
+LIVE = (
+    LiveProvider(
+        id="Google-OAUTH",
+        odata_type="#microsoft.graph.socialIdentityProvider",
+        kind="socialIdentityProvider",
+        key="Google",
+        fields={},
+    ),
+)
 
 
 def _provider(flows: tuple[str, ...] | None) -> Provider:
@@ -270,8 +306,9 @@ def test_flows_are_read_only_when_needed() -> None:
     plan = Plan(changes=(), unchanged=(ADDRESS,))
     assert not needed(plan, [_provider(None)])
     assert needed(plan, [_provider(())])
-    delete = Change(action=Action.DELETE, kind="socialIdentityProvider", key="Google",
-                    graph_id="Google-OAUTH")
+    delete = Change(
+        action=Action.DELETE, kind="socialIdentityProvider", key="Google", graph_id="Google-OAUTH"
+    )
     assert needed(Plan(changes=(delete,)), [])
     assert not needed(Plan(changes=(replace_(delete, graph_id=None),)), [])
     assert plan_links(plan, [_provider(None)], LIVE, STATE, flows=None) is plan
@@ -284,34 +321,50 @@ def test_flows_are_read_only_when_needed() -> None:
 
 
 def test_replace_moves_the_links_to_the_new_object() -> None:
-    replace = Change(action=Action.REPLACE, kind="socialIdentityProvider", key="Google",
-                     graph_id="Google-OAUTH", fields=(FieldChange("clientId", "a", "b"),),
-                     body={})
+    replace = Change(
+        action=Action.REPLACE,
+        kind="socialIdentityProvider",
+        key="Google",
+        graph_id="Google-OAUTH",
+        fields=(FieldChange("clientId", "a", "b"),),
+        body={},
+    )
     other = Provider(kind="socialIdentityProvider", key="Facebook", fields={}, user_flows=())
-    plan = plan_links(Plan(changes=(replace,)), [_provider(None), other], LIVE, STATE,
-                      flows=FLOWS)
+    plan = plan_links(Plan(changes=(replace,)), [_provider(None), other], LIVE, STATE, flows=FLOWS)
     change = plan.changes[0]
     assert [(link.flow_id, link.attach) for link in change.links] == [
-        ("B2C_1_A", False), ("B2C_1_A", True)]
-    assert any("the old object leaves user flow(s) B2C_1_A; the new one joins B2C_1_A" in note
-               for note in change.notes)
+        ("B2C_1_A", False),
+        ("B2C_1_A", True),
+    ]
+    assert any(
+        "the old object leaves user flow(s) B2C_1_A; the new one joins B2C_1_A" in note
+        for note in change.notes
+    )
 
 
 def test_unknown_flow_names_provider_and_flow() -> None:
     with pytest.raises(PlanError, match=r"socialIdentityProvider/Google: userFlows: .*'C'"):
-        plan_links(Plan(changes=(), unchanged=(ADDRESS,)), [_provider(("C",))], LIVE, STATE,
-                   flows=FLOWS)
+        plan_links(
+            Plan(changes=(), unchanged=(ADDRESS,)), [_provider(("C",))], LIVE, STATE, flows=FLOWS
+        )
 
 
-@pytest.mark.parametrize(("kind", "family"), [("b2c", "IdentityUserFlow"),
-                                              ("external", "EventListener")])
-def test_apply_without_the_flow_permission_writes_nothing(make_workspace: Any, kind: str,
-                                                           family: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "family"), [("b2c", "IdentityUserFlow"), ("external", "EventListener")]
+)
+def test_apply_without_the_flow_permission_writes_nothing(
+    make_workspace: Any, kind: str, family: str
+) -> None:
     ws = make_workspace(kind)
     seeded(ws)
     client_id, secret = f"flow-reader-{kind}", f"CANARY-flow-reader-{kind}"
-    ws.emulator.admin.register_client({"clientId": client_id, "secret": secret, "roles": [
-        "IdentityProvider.ReadWrite.All", f"{family}.Read.All"]})
+    ws.emulator.admin.register_client(
+        {
+            "clientId": client_id,
+            "secret": secret,
+            "roles": ["IdentityProvider.ReadWrite.All", f"{family}.Read.All"],
+        }
+    )
     ws.config.write_text(ws.config.read_text().replace(ws.emulator.client_id, client_id))
     ws.write("google.yaml", google([NAMES[kind][0]]))
     env = {**ENV, CLIENT_SECRET_ENV: secret}
@@ -326,11 +379,13 @@ def test_apply_without_the_flow_permission_writes_nothing(make_workspace: Any, k
             assert "Traceback" not in result.text and len(result.err.splitlines()) == 1
     else:
         assert planned.code == 2
-        assert refused.code == 1 and f"lacks {family}.ReadWrite.All" in refused.err, \
-            refused.text
+        assert refused.code == 1 and f"lacks {family}.ReadWrite.All" in refused.err, refused.text
         assert "External ID User Flow Administrator" in refused.err
-    writes = [r for r in ws.emulator.admin.requests() if r["method"] != "GET"
-              and not r["path"].endswith(("/token", "/$batch"))]  # batch items count alone
+    writes = [
+        r
+        for r in ws.emulator.admin.requests()
+        if r["method"] != "GET" and not r["path"].endswith(("/token", "/$batch"))
+    ]  # batch items count alone
     assert writes == []
 
 
@@ -360,8 +415,10 @@ def test_replace_moves_the_provider_to_its_new_object(workspace: Any) -> None:
     workspace.write("contoso.yaml", CONTOSO % JWT_AUTH)
     plan = workspace.plan(env=ENV)
     assert actions(plan) == {"replace": ["oidcIdentityProvider/Contoso"]}
-    assert any("the old object leaves user flow(s) Customers; the new one joins Customers"
-               in note for note in plan["changes"][0]["notes"])
+    assert any(
+        "the old object leaves user flow(s) Customers; the new one joins Customers" in note
+        for note in plan["changes"][0]["notes"]
+    )
     workspace.apply("--allow-destroy", env=ENV)
     workspace.assert_converged(env=ENV)
     new_id = next(p["id"] for p in workspace.live() if p.get("displayName") == "Contoso")
@@ -376,27 +433,37 @@ def test_saved_plan_is_stale_when_a_flow_link_moved_in_the_portal(workspace: Any
     workspace.write("google.yaml", google(["Customers", "Partners"]))
     saved = workspace.run("plan", "--offline", "--out", "plan.json", env=ENV)
     assert saved.code == 0, saved.text
-    workspace.emulator.admin.call("PATCH", f"/userflows/{ids['Partners']}",
-                                  {"identityProviders": ["EmailPassword-OAUTH", "Google-OAUTH"]})
+    workspace.emulator.admin.call(
+        "PATCH",
+        f"/userflows/{ids['Partners']}",
+        {"identityProviders": ["EmailPassword-OAUTH", "Google-OAUTH"]},
+    )
     refused = workspace.run("apply", "plan.json", env=ENV)
     assert refused.code == 1 and "stale" in refused.err and ADDRESS in refused.err
     assert "differs from the saved plan" in refused.err  # the basis does not digest links
     assert links(workspace)["Partners"] == ["EmailPassword-OAUTH", "Google-OAUTH"]
 
 
-@pytest.mark.parametrize("root", ["https://graph.microsoft.us/beta",
-                                  "https://microsoftgraph.chinacloudapi.cn/beta/"])
+@pytest.mark.parametrize(
+    "root", ["https://graph.microsoft.us/beta", "https://microsoftgraph.chinacloudapi.cn/beta/"]
+)
 def test_a_link_names_the_configured_graph_host(root: str) -> None:
     """Sovereign clouds: the `$ref` body's @odata.id names the Graph host idpctl talks to,
     never graph.microsoft.com (issue 12.4)."""
     from idpctl.graph.userflows import link_items
     from idpctl.model import FlowLink
 
-    change = Change(action=Action.UPDATE, kind="socialIdentityProvider", key="Google",
-                    graph_id="Google-OAUTH", links=(FlowLink("B2C_1_A", "A", "/p", True),))
+    change = Change(
+        action=Action.UPDATE,
+        kind="socialIdentityProvider",
+        key="Google",
+        graph_id="Google-OAUTH",
+        links=(FlowLink("B2C_1_A", "A", "/p", True),),
+    )
     [item] = link_items(change, "Google-OAUTH", attach=True, root=root)
-    assert item["body"] == {"@odata.id": root.rstrip("/")
-                            + "/identity/identityProviders/Google-OAUTH"}
+    assert item["body"] == {
+        "@odata.id": root.rstrip("/") + "/identity/identityProviders/Google-OAUTH"
+    }
     assert "graph.microsoft.com" not in str(item)
 
 
@@ -404,28 +471,37 @@ def test_a_pending_re_link_is_planned_from_the_state() -> None:
     """A record whose replace did not finish keeps the flows its old object left: the create
     re-attaches to exactly those (the file does not set userFlows); a file that sets it
     wins; once the provider is back in them the record is cleared (state only). Pure."""
-    record = ManagedRecord(kind="socialIdentityProvider", key="Google", id="gone",
-                           relink=("B2C_1_B",))
+    record = ManagedRecord(
+        kind="socialIdentityProvider", key="Google", id="gone", relink=("B2C_1_B",)
+    )
     state = State(serial=1, lineage="l", fingerprint_key=b"k", providers={ADDRESS: record})
     create = Change(action=Action.CREATE, kind="socialIdentityProvider", key="Google", body={})
     plan = Plan(changes=(create,))
     assert needed(plan, [_provider(None)], state) and not needed(plan, [_provider(None)])
     change = plan_links(plan, [_provider(None)], (), state, flows=FLOWS).changes[0]
     assert [(link.flow_id, link.attach) for link in change.links] == [("B2C_1_B", True)]
-    assert change.fields[-1].after == ["B2C_1_B"] and "re-attach to B2C_1_B" in \
-        change.fields[-1].note
+    assert (
+        change.fields[-1].after == ["B2C_1_B"] and "re-attach to B2C_1_B" in change.fields[-1].note
+    )
     assert any("B2C_1_B" in note for note in change.notes)
     filed = plan_links(plan, [_provider(("A",))], (), state, flows=FLOWS).changes[0]
     assert [(link.flow_id, link.attach) for link in filed.links] == [("B2C_1_A", True)]
-    back = State(serial=1, lineage="l", fingerprint_key=b"k",
-                 providers={ADDRESS: replace_(record, id="Google-OAUTH", relink=("B2C_1_A",))})
-    cleared = plan_links(Plan(changes=(), unchanged=(ADDRESS,)), [_provider(None)], LIVE, back,
-                         flows=FLOWS)
+    back = State(
+        serial=1,
+        lineage="l",
+        fingerprint_key=b"k",
+        providers={ADDRESS: replace_(record, id="Google-OAUTH", relink=("B2C_1_A",))},
+    )
+    cleared = plan_links(
+        Plan(changes=(), unchanged=(ADDRESS,)), [_provider(None)], LIVE, back, flows=FLOWS
+    )
     [done] = cleared.changes
     assert done.action is Action.UPDATE and done.links == () and done.fields[0].state_only
     assert (done.fields[0].name, done.fields[0].before, done.fields[0].after) == (
-        "relink", ["B2C_1_A"], [])
-
+        "relink",
+        ["B2C_1_A"],
+        [],
+    )
 
 
 def test_planning_gets_the_flows_as_data_never_the_client(monkeypatch: Any) -> None:
@@ -451,8 +527,7 @@ def test_planning_gets_the_flows_as_data_never_the_client(monkeypatch: Any) -> N
     assert type(live) is tuple and tenant.reads == ["providers"]
     asked: list[Any] = []
     monkeypatch.setattr(userflows, "read", lambda graph, kind: asked.append(graph) or FLOWS)
-    settings = SimpleNamespace(tenant="t", tenant_kind="b2c", api_version=None,
-                               path="idpctl.yaml")
+    settings = SimpleNamespace(tenant="t", tenant_kind="b2c", api_version=None, path="idpctl.yaml")
     for flows_set, read in ((None, False), (("A", "b"), True)):
         asked.clear()
         desired = pipeline.Desired(settings, kinds, (_provider(flows_set),))

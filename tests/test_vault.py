@@ -45,10 +45,18 @@ def vault() -> Iterator[VaultServer]:
         _approle(server)
         _jwt(server)
         server.request("POST", "sys/namespaces/team-a", json={})
-        server.request("POST", "sys/mounts/kv", namespace="team-a",
-                       json={"type": "kv", "options": {"version": "2"}})
-        server.request("POST", "kv/data/idp/contoso", namespace="team-a",
-                       json={"data": {"client_secret": "CANARY-namespaced"}})
+        server.request(
+            "POST",
+            "sys/mounts/kv",
+            namespace="team-a",
+            json={"type": "kv", "options": {"version": "2"}},
+        )
+        server.request(
+            "POST",
+            "kv/data/idp/contoso",
+            namespace="team-a",
+            json={"data": {"client_secret": "CANARY-namespaced"}},
+        )
         yield server
 
 
@@ -65,26 +73,42 @@ _KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 def _jwt(server: VaultServer) -> None:
     server.enable_auth("jwt", "jwt")
-    public = _KEY.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        _KEY.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     server.request("POST", "auth/jwt/config", json={"jwt_validation_pubkeys": [public]})
-    server.request("POST", "auth/jwt/role/ci", json={
-        "role_type": "jwt", "user_claim": "sub", "bound_audiences": [AUDIENCE],
-        "bound_claims": {"repository": "contoso/idp"}, "token_policies": ["read-idp"],
-    })
+    server.request(
+        "POST",
+        "auth/jwt/role/ci",
+        json={
+            "role_type": "jwt",
+            "user_claim": "sub",
+            "bound_audiences": [AUDIENCE],
+            "bound_claims": {"repository": "contoso/idp"},
+            "token_policies": ["read-idp"],
+        },
+    )
 
 
 def _oidc_token(audience: str = AUDIENCE, repository: str = "contoso/idp") -> str:
     now = int(time.time())
-    claims = {"iss": "https://token.actions.githubusercontent.com", "sub": "repo:contoso/idp:ref",
-              "aud": audience, "repository": repository, "iat": now, "nbf": now - 5,
-              "exp": now + 300}
+    claims = {
+        "iss": "https://token.actions.githubusercontent.com",
+        "sub": "repo:contoso/idp:ref",
+        "aud": audience,
+        "repository": repository,
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 300,
+    }
     return jwt.encode(claims, _KEY, algorithm="RS256")
 
 
-def _ctx(vault: VaultServer | None, env: dict[str, str] | None = None,
-         block: dict | None = None) -> SecretContext:
+def _ctx(
+    vault: VaultServer | None, env: dict[str, str] | None = None, block: dict | None = None
+) -> SecretContext:
     base = {"VAULT_ADDR": vault.address, "VAULT_TOKEN": vault.root_token} if vault else {}
     return SecretContext(env={**base, **(env or {})}, vault=block, timeout=5)
 
@@ -128,9 +152,11 @@ def test_mount_defaults_to_secret(vault) -> None:
 
 
 def test_settings_block_overrides_environment(vault) -> None:
-    context = _ctx(None, env={"VAULT_ADDR": "http://127.0.0.1:9", "MY_TOKEN": vault.root_token},
-                   block={"address": vault.address,
-                          "auth": {"method": "token", "token": {"env": "MY_TOKEN"}}})
+    context = _ctx(
+        None,
+        env={"VAULT_ADDR": "http://127.0.0.1:9", "MY_TOKEN": vault.root_token},
+        block={"address": vault.address, "auth": {"method": "token", "token": {"env": "MY_TOKEN"}}},
+    )
     assert resolve_ref(_ref(), context=context).reveal() == V3
 
 
@@ -192,12 +218,15 @@ def test_no_address_and_no_token(vault) -> None:
     assert "no Vault token" in _fails(_ref(), _ctx(None, env={"VAULT_ADDR": vault.address}))
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"path": "", "key": "k"}, "needs a path"),
-    ({"path": "p"}, "needs a key"),
-    ({"path": "p", "key": "k", "version": 0}, "positive integer"),
-    ("secret/p#k", "needs {mount, path, key, version}"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"path": "", "key": "k"}, "needs a path"),
+        ({"path": "p"}, "needs a key"),
+        ({"path": "p", "key": "k", "version": 0}, "positive integer"),
+        ("secret/p#k", "needs {mount, path, key, version}"),
+    ],
+)
 def test_malformed_reference(vault, spec, message) -> None:
     assert message in _fails(SecretRef("vault", spec), _ctx(vault))
 
@@ -207,9 +236,17 @@ def test_malformed_reference(vault, spec, message) -> None:
 
 def _approle_ctx(vault, secret_id: str) -> SecretContext:
     role_id, _ = vault.approle
-    return _ctx(None, env={"VAULT_ADDR": vault.address, "ROLE_ID": role_id, "SECRET_ID": secret_id},
-                block={"auth": {"method": "approle", "roleId": {"env": "ROLE_ID"},
-                                "secretId": {"env": "SECRET_ID"}}})
+    return _ctx(
+        None,
+        env={"VAULT_ADDR": vault.address, "ROLE_ID": role_id, "SECRET_ID": secret_id},
+        block={
+            "auth": {
+                "method": "approle",
+                "roleId": {"env": "ROLE_ID"},
+                "secretId": {"env": "SECRET_ID"},
+            }
+        },
+    )
 
 
 def test_approle_login(vault) -> None:
@@ -224,14 +261,19 @@ def test_approle_wrong_secret_id(vault) -> None:
 
 def test_approle_secret_id_reference_missing(vault) -> None:
     context = _approle_ctx(vault, "x")
-    context = SecretContext(env={k: v for k, v in context.env.items() if k != "SECRET_ID"},
-                            vault=context.vault)
+    context = SecretContext(
+        env={k: v for k, v in context.env.items() if k != "SECRET_ID"}, vault=context.vault
+    )
     assert "vault.auth.secretId: cannot resolve env:SECRET_ID" in _fails(_ref(), context)
 
 
 def test_approle_literal_secret_id_refused(vault) -> None:
-    context = SecretContext(env={"VAULT_ADDR": vault.address}, vault={
-        "auth": {"method": "approle", "roleId": vault.approle[0], "secretId": "CANARY-literal"}})
+    context = SecretContext(
+        env={"VAULT_ADDR": vault.address},
+        vault={
+            "auth": {"method": "approle", "roleId": vault.approle[0], "secretId": "CANARY-literal"}
+        },
+    )
     assert "must be a reference" in _fails(_ref(), context)
 
 
@@ -241,16 +283,22 @@ def test_approle_literal_secret_id_refused(vault) -> None:
 def test_jwt_login_with_token_file(vault, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(_oidc_token() + "\n")
-    context = _ctx(None, env={"VAULT_ADDR": vault.address}, block={
-        "auth": {"method": "jwt", "role": "ci", "jwt": {"file": str(token_file)}}})
+    context = _ctx(
+        None,
+        env={"VAULT_ADDR": vault.address},
+        block={"auth": {"method": "jwt", "role": "ci", "jwt": {"file": str(token_file)}}},
+    )
     assert resolve_ref(_ref(), context=context).reveal() == V3
 
 
 def test_jwt_login_refused_for_wrong_claims(vault, tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(_oidc_token(repository="evil/fork"))
-    context = _ctx(None, env={"VAULT_ADDR": vault.address}, block={
-        "auth": {"method": "jwt", "role": "ci", "jwt": {"file": str(token_file)}}})
+    context = _ctx(
+        None,
+        env={"VAULT_ADDR": vault.address},
+        block={"auth": {"method": "jwt", "role": "ci", "jwt": {"file": str(token_file)}}},
+    )
     assert "Vault jwt login failed" in _fails(_ref(), context)
 
 
@@ -293,8 +341,11 @@ def actions_service() -> Iterator[str]:
 
 
 def test_jwt_login_with_github_actions_token(vault, actions_service) -> None:
-    env = {"VAULT_ADDR": vault.address, "ACTIONS_ID_TOKEN_REQUEST_URL": actions_service,
-           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token"}
+    env = {
+        "VAULT_ADDR": vault.address,
+        "ACTIONS_ID_TOKEN_REQUEST_URL": actions_service,
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
+    }
     block = {"auth": {"method": "jwt", "role": "ci", "audience": AUDIENCE}}
     assert resolve_ref(_ref(), context=_ctx(None, env=env, block=block)).reveal() == V3
     assert _ActionsTokenService.seen[-1].endswith("audience=https%3A%2F%2Fgithub.com%2Fidpctl-test")
@@ -303,8 +354,9 @@ def test_jwt_login_with_github_actions_token(vault, actions_service) -> None:
 
 
 def test_jwt_without_any_token_source(vault) -> None:
-    context = _ctx(None, env={"VAULT_ADDR": vault.address},
-                   block={"auth": {"method": "jwt", "role": "ci"}})
+    context = _ctx(
+        None, env={"VAULT_ADDR": vault.address}, block={"auth": {"method": "jwt", "role": "ci"}}
+    )
     assert "ACTIONS_ID_TOKEN_REQUEST_URL" in _fails(_ref(), context)
 
 
@@ -318,10 +370,14 @@ def test_resolve_run_signs_in_once_and_collects_failures(vault) -> None:
     client = resolver._vault
     assert isinstance(client._token, str)  # signed in once, reused below
     providers = [
-        Provider(kind="socialIdentityProvider", key="Google",
-                 fields={"clientSecret": _ref(version=2)}),
-        Provider(kind="socialIdentityProvider", key="Facebook",
-                 fields={"clientSecret": _ref("idp/missing")}),
+        Provider(
+            kind="socialIdentityProvider", key="Google", fields={"clientSecret": _ref(version=2)}
+        ),
+        Provider(
+            kind="socialIdentityProvider",
+            key="Facebook",
+            fields={"clientSecret": _ref("idp/missing")},
+        ),
     ]
     with pytest.raises(SecretError) as caught:
         resolver.resolve(providers)
@@ -345,17 +401,27 @@ def tls_vault() -> Iterator[VaultServer]:
 
 
 def test_tls_with_ca_from_the_settings_block(tls_vault) -> None:
-    context = SecretContext(env={"VAULT_TOKEN": tls_vault.root_token},
-                            vault={"address": tls_vault.address, "caCert": tls_vault.ca_cert})
+    context = SecretContext(
+        env={"VAULT_TOKEN": tls_vault.root_token},
+        vault={"address": tls_vault.address, "caCert": tls_vault.ca_cert},
+    )
     assert resolve_ref(_ref(), context=context).reveal() == V1
 
 
 def test_tls_with_vault_cacert(tls_vault) -> None:
-    env = {"VAULT_ADDR": tls_vault.address, "VAULT_TOKEN": tls_vault.root_token,
-           "VAULT_CACERT": tls_vault.ca_cert}
+    env = {
+        "VAULT_ADDR": tls_vault.address,
+        "VAULT_TOKEN": tls_vault.root_token,
+        "VAULT_CACERT": tls_vault.ca_cert,
+    }
     assert resolve_ref(_ref(), context=SecretContext(env=env)).reveal() == V1
-    assert resolve_ref(_ref(), context=SecretContext(env={
-        **env, "VAULT_CACERT": "", "VAULT_SKIP_VERIFY": "true"})).reveal() == V1
+    assert (
+        resolve_ref(
+            _ref(),
+            context=SecretContext(env={**env, "VAULT_CACERT": "", "VAULT_SKIP_VERIFY": "true"}),
+        ).reveal()
+        == V1
+    )
 
 
 def test_tls_untrusted_and_missing_ca(tls_vault, tmp_path: Path) -> None:
@@ -377,20 +443,43 @@ def test_jwt_login_with_the_emulators_github_token_service(vault, emulator) -> N
         pytest.skip(f"the emulator's GitHub stand-in admin API is not wired yet ({error!s:.60})")
     mount = f"jwt-{int(time.time() * 1000)}"
     vault.enable_auth(mount, "jwt")
-    vault.request("POST", f"auth/{mount}/config", json={
-        "oidc_discovery_url": github["issuer"],
-        "oidc_discovery_ca_pem": Path(emulator.ca_path).read_text()})
-    vault.request("POST", f"auth/{mount}/role/ci", json={
-        "role_type": "jwt", "user_claim": "sub", "bound_audiences": ["https://vault.idpctl.test"],
-        "bound_subject": github["subject"], "token_policies": ["read-idp"]})
-    env = {"VAULT_ADDR": vault.address, "ACTIONS_ID_TOKEN_REQUEST_URL": github["requestUrl"],
-           "ACTIONS_ID_TOKEN_REQUEST_TOKEN": github["requestToken"]}
-    block = {"auth": {"method": "jwt", "mount": mount, "role": "ci",
-                      "audience": "https://vault.idpctl.test"}}
+    vault.request(
+        "POST",
+        f"auth/{mount}/config",
+        json={
+            "oidc_discovery_url": github["issuer"],
+            "oidc_discovery_ca_pem": Path(emulator.ca_path).read_text(),
+        },
+    )
+    vault.request(
+        "POST",
+        f"auth/{mount}/role/ci",
+        json={
+            "role_type": "jwt",
+            "user_claim": "sub",
+            "bound_audiences": ["https://vault.idpctl.test"],
+            "bound_subject": github["subject"],
+            "token_policies": ["read-idp"],
+        },
+    )
+    env = {
+        "VAULT_ADDR": vault.address,
+        "ACTIONS_ID_TOKEN_REQUEST_URL": github["requestUrl"],
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": github["requestToken"],
+    }
+    block = {
+        "auth": {
+            "method": "jwt",
+            "mount": mount,
+            "role": "ci",
+            "audience": "https://vault.idpctl.test",
+        }
+    }
     context = SecretContext(env=env, vault=block, verify=emulator.ca_path, timeout=10)
     assert resolve_ref(_ref(), context=context).reveal() == V3
-    wrong = SecretContext(env={**env, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "wrong"}, vault=block,
-                          verify=emulator.ca_path)
+    wrong = SecretContext(
+        env={**env, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "wrong"}, vault=block, verify=emulator.ca_path
+    )
     assert "GitHub Actions OIDC token request answered 401" in _fails(_ref(), wrong)
 
 
@@ -437,8 +526,10 @@ def test_a_failing_vault_reference_writes_nothing(vault, workspace) -> None:
     result = workspace.run("apply", "--auto-approve", env=env)
     assert result.code == 1
     assert result.err.startswith("Error: ") and result.err.count("\n") == 1, result.err
-    assert ("socialIdentityProvider/Google clientSecret: cannot resolve vault:secret/e2e/missing"
-            "#client_secret: secret secret/e2e/missing not found") in result.err
+    assert (
+        "socialIdentityProvider/Google clientSecret: cannot resolve vault:secret/e2e/missing"
+        "#client_secret: secret secret/e2e/missing not found"
+    ) in result.err
     methods = {r["method"] for r in workspace.emulator.admin.requests()}
     assert methods <= {"GET"}, methods
 
@@ -450,8 +541,11 @@ def test_rate_limited_read_is_retried(vault) -> None:
     vault.request("POST", "sys/mounts/throttled", json={"type": "kv", "options": {"version": "2"}})
     vault.request("POST", "throttled/data/idp", json={"data": {"k": "CANARY-throttled"}})
     vault.request("POST", "sys/quotas/config", json={"enable_rate_limit_response_headers": True})
-    vault.request("POST", "sys/quotas/rate-limit/throttled",
-                  json={"path": "throttled/", "rate": 1, "interval": "1s"})
+    vault.request(
+        "POST",
+        "sys/quotas/rate-limit/throttled",
+        json={"path": "throttled/", "rate": 1, "interval": "1s"},
+    )
     ref = _ref("idp", "k", mount="throttled")
     try:
         assert resolve_ref(ref, context=_ctx(vault)).reveal() == "CANARY-throttled"

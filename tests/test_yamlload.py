@@ -34,17 +34,32 @@ def test_missing_path_is_located_at_nearest_ancestor() -> None:
 
 
 def test_yaml_1_2_core_scalars() -> None:
-    doc = load_text("on: on\nno: no\nt: true\nf: False\nn: ~\ni: 0x1F\no: 0o17\n"
-                    "d: 2024-01-01\nx: '.inf'\ns: '1'\nv: 1.5\n")
-    assert doc.data == {"on": "on", "no": "no", "t": True, "f": False, "n": None, "i": 31,
-                        "o": 15, "d": "2024-01-01", "x": ".inf", "s": "1", "v": 1.5}
+    doc = load_text(
+        "on: on\nno: no\nt: true\nf: False\nn: ~\ni: 0x1F\no: 0o17\n"
+        "d: 2024-01-01\nx: '.inf'\ns: '1'\nv: 1.5\n"
+    )
+    assert doc.data == {
+        "on": "on",
+        "no": "no",
+        "t": True,
+        "f": False,
+        "n": None,
+        "i": 31,
+        "o": 15,
+        "d": "2024-01-01",
+        "x": ".inf",
+        "s": "1",
+        "v": 1.5,
+    }
 
 
 def test_values_no_setting_or_field_can_take_are_located() -> None:
     """Non-finite numbers, a NUL and an absurd length are refused where they are, and the
     document read so far is kept for callers that report more (validate)."""
-    text = ("a: .inf\nb: -.Inf\nc: .nan\nd: 1e999\ne: 1e308\nf: \"x\\0y\"\n"
-            f"g: {'x' * 16_385}\nh: {'x' * 16_384}\n")
+    text = (
+        'a: .inf\nb: -.Inf\nc: .nan\nd: 1e999\ne: 1e308\nf: "x\\0y"\n'
+        f"g: {'x' * 16_385}\nh: {'x' * 16_384}\n"
+    )
     assert _problems(text) == [
         "f.yaml:1:4: not a finite number (.inf, .nan and numbers past 1e308 are not allowed)",
         "f.yaml:2:4: not a finite number (.inf, .nan and numbers past 1e308 are not allowed)",
@@ -74,11 +89,12 @@ def test_duplicate_keys_are_all_reported() -> None:
 def test_tab_indentation_is_located() -> None:
     assert _problems("a:\n\tb: 1\n") == [
         "f.yaml:2:1: a tab character is not allowed here: YAML indents with spaces (quote a "
-        "value that holds a tab)"]
+        "value that holds a tab)"
+    ]
 
 
 def test_tab_inside_a_quoted_value_is_fine() -> None:
-    assert load_text('a: "x\\ty"\nb: \'x\ty\'\n').data == {"a": "x\ty", "b": "x\ty"}
+    assert load_text("a: \"x\\ty\"\nb: 'x\ty'\n").data == {"a": "x\ty", "b": "x\ty"}
 
 
 def test_merge_keys_and_aliases() -> None:
@@ -101,8 +117,10 @@ def test_recursive_alias_and_deep_nesting() -> None:
     assert load_text("[" * 60 + "]" * 60).data is not None
 
 
-@pytest.mark.parametrize("text", ["a: !!python/object:os.system x\n", "a: !vault x\n",
-                                  "a: !!binary aGk=\n", "a: !!set {x}\n"])
+@pytest.mark.parametrize(
+    "text",
+    ["a: !!python/object:os.system x\n", "a: !vault x\n", "a: !!binary aGk=\n", "a: !!set {x}\n"],
+)
 def test_tags_beyond_plain_values_are_refused(text: str) -> None:
     assert "unsupported YAML tag" in _problems(text)[0]
 
@@ -129,16 +147,18 @@ def test_file_limits(tmp_path: Path) -> None:
     bad.write_bytes(b"a: 1\nb: caf\xe9\n")
     with pytest.raises(ConfigError) as info:
         load_file(bad)
-    assert str(info.value).endswith("bad.yaml:2:7: not valid UTF-8 (byte 0xe9); files idpctl "
-                                    "reads must be UTF-8")
+    assert str(info.value).endswith(
+        "bad.yaml:2:7: not valid UTF-8 (byte 0xe9); files idpctl reads must be UTF-8"
+    )
     with pytest.raises(ConfigError, match="cannot read"):
         load_file(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="not a regular file"):
         load_file(tmp_path)
 
 
-def test_display_path_is_relative_inside_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                             ) -> None:
+def test_display_path_is_relative_inside_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "p").mkdir()
     assert display_path(tmp_path / "p" / "x.yaml") == "p/x.yaml"

@@ -55,13 +55,26 @@ class VaultServer:
     def _verify(self) -> Any:
         return ssl.create_default_context(cafile=self.ca_cert) if self.ca_cert else True
 
-    def request(self, method: str, path: str, *, token: str | None = None,
-                json: Any = None, namespace: str | None = None) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Any = None,
+        namespace: str | None = None,
+    ) -> httpx.Response:
         headers = {"X-Vault-Token": token or self.root_token}
         if namespace:
             headers["X-Vault-Namespace"] = namespace
-        response = httpx.request(method, f"{self.address}/v1/{path.lstrip('/')}",
-                                 headers=headers, json=json, timeout=10, verify=self._verify())
+        response = httpx.request(
+            method,
+            f"{self.address}/v1/{path.lstrip('/')}",
+            headers=headers,
+            json=json,
+            timeout=10,
+            verify=self._verify(),
+        )
         if response.status_code >= 400:
             raise AssertionError(f"{method} {path}: {response.status_code} {response.text}")
         return response
@@ -79,8 +92,11 @@ class VaultServer:
         self.request("PUT", f"sys/policies/acl/{name}", json={"policy": hcl})
 
     def token(self, *policies: str) -> str:
-        answer = self.request("POST", "auth/token/create",
-                              json={"policies": list(policies), "no_default_policy": True})
+        answer = self.request(
+            "POST",
+            "auth/token/create",
+            json={"policies": list(policies), "no_default_policy": True},
+        )
         return answer.json()["auth"]["client_token"]
 
     def enable_auth(self, mount: str, kind: str) -> None:
@@ -98,17 +114,32 @@ def running_vault(*, tls: bool = False, startup_timeout: float = 30.0) -> Iterat
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
     env["HOME"] = str(home)
     log_path = home / "bao.log"
-    command = [binary, "server", "-dev", f"-dev-root-token-id={ROOT_TOKEN}",
-               f"-dev-listen-address=127.0.0.1:{port}"]
+    command = [
+        binary,
+        "server",
+        "-dev",
+        f"-dev-root-token-id={ROOT_TOKEN}",
+        f"-dev-listen-address=127.0.0.1:{port}",
+    ]
     if tls:
         (home / "tls").mkdir()
         command += ["-dev-tls", f"-dev-tls-cert-dir={home / 'tls'}"]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, cwd=home)
+        proc = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=home,
+        )
     scheme = "https" if tls else "http"
-    server = VaultServer(address=f"{scheme}://127.0.0.1:{port}", root_token=ROOT_TOKEN,
-                         pid=proc.pid, ca_cert=str(home / "tls" / "vault-ca.pem") if tls else None)
+    server = VaultServer(
+        address=f"{scheme}://127.0.0.1:{port}",
+        root_token=ROOT_TOKEN,
+        pid=proc.pid,
+        ca_cert=str(home / "tls" / "vault-ca.pem") if tls else None,
+    )
     try:
         _wait_healthy(server, proc, log_path, startup_timeout)
         yield server
@@ -122,16 +153,18 @@ def running_vault(*, tls: bool = False, startup_timeout: float = 30.0) -> Iterat
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _wait_healthy(server: VaultServer, proc: subprocess.Popen, log_path: Path,
-                  timeout: float) -> None:
+def _wait_healthy(
+    server: VaultServer, proc: subprocess.Popen, log_path: Path, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"bao server exited with {proc.returncode}:\n{tail}")
         with contextlib.suppress(httpx.TransportError, OSError):
-            answer = httpx.get(f"{server.address}/v1/sys/health", timeout=2,
-                               verify=server._verify())
+            answer = httpx.get(
+                f"{server.address}/v1/sys/health", timeout=2, verify=server._verify()
+            )
             if answer.status_code == 200:
                 return
         time.sleep(0.1)

@@ -70,7 +70,8 @@ class Workspace:
 
     def write_config(self) -> None:
         e = self.emulator
-        self.config.write_text(textwrap.dedent(f"""\
+        self.config.write_text(
+            textwrap.dedent(f"""\
             tenant: {e.tenant}
             tenantKind: {self.tenant_kind}
             graph:
@@ -84,7 +85,10 @@ class Workspace:
               clientSecret: {{env: {CLIENT_SECRET_ENV}}}
             state: {{backend: local, path: state.json}}
             providers: providers/
-            """) + self.extra_config, encoding="utf-8")
+            """)
+            + self.extra_config,
+            encoding="utf-8",
+        )
         WRITTEN_FILES.append(self.state_path)
 
     def write(self, name: str, text: str) -> Path:
@@ -101,15 +105,19 @@ class Workspace:
         (self.providers / name).unlink()
 
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
-        allowed = ",".join(e for e in (os.environ.get(ALLOW_ENV, ""),
-                                       origin(self.emulator.base_url)) if e)
-        merged = {CLIENT_SECRET_ENV: self.emulator.client_secret, ALLOW_ENV: allowed,
-                  **self.env, **(env or {})}
+        allowed = ",".join(
+            e for e in (os.environ.get(ALLOW_ENV, ""), origin(self.emulator.base_url)) if e
+        )
+        merged = {
+            CLIENT_SECRET_ENV: self.emulator.client_secret,
+            ALLOW_ENV: allowed,
+            **self.env,
+            **(env or {}),
+        }
         return merged
 
     def _args(self, args: tuple[str, ...]) -> list[str]:
-        if self.preflight or not args or args[0] not in ("plan", "apply") \
-                or "--offline" in args:
+        if self.preflight or not args or args[0] not in ("plan", "apply") or "--offline" in args:
             return list(args)
         return [args[0], "--offline", *args[1:]]
 
@@ -118,8 +126,12 @@ class Workspace:
         apply with --offline unless `preflight` is set)."""
         args = tuple(self._args(args))
         out, err = io.StringIO(), io.StringIO()
-        with _environ(self._env(env)), _cwd(self.root), contextlib.redirect_stdout(out), \
-                contextlib.redirect_stderr(err):
+        with (
+            _environ(self._env(env)),
+            _cwd(self.root),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
             try:
                 code = cli.main(list(args))
             except SystemExit as exit_:  # argparse errors
@@ -128,26 +140,39 @@ class Workspace:
         TRANSCRIPTS.append(result.text)
         return result
 
-    def run_process(self, *args: str, env: Mapping[str, str] | None = None,
-                    timeout: float = 60) -> Result:
+    def run_process(
+        self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+    ) -> Result:
         """Run the idpctl console script in a child process."""
         full_env = {**os.environ, **self._env(env)}
         proc = subprocess.run(
-            [sys.executable, "-m", "idpctl", *self._args(args)], cwd=self.root, env=full_env,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            [sys.executable, "-m", "idpctl", *self._args(args)],
+            cwd=self.root,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         result = Result(proc.returncode, proc.stdout, proc.stderr)
         TRANSCRIPTS.append(result.text)
         return result
 
-    def start_process(self, *args: str, env: Mapping[str, str] | None = None,
-                      ) -> subprocess.Popen[str]:
+    def start_process(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.Popen[str]:
         """Start idpctl in a child process and return at once (the caller waits or kills it,
         then passes it to `finish`)."""
         full_env = {**os.environ, **self._env(env)}
         return subprocess.Popen(
-            [sys.executable, "-m", "idpctl", *self._args(args)], cwd=self.root, env=full_env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-m", "idpctl", *self._args(args)],
+            cwd=self.root,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def finish(self, proc: subprocess.Popen[str], timeout: float = 60) -> Result:
@@ -232,8 +257,12 @@ def _cwd(path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-def assert_no_canary(texts: list[str], roots: list[Path], *, skip: tuple[str, ...] = ("secrets",),
-                     ) -> None:
+def assert_no_canary(
+    texts: list[str],
+    roots: list[Path],
+    *,
+    skip: tuple[str, ...] = ("secrets",),
+) -> None:
     """No CANARY- value in anything idpctl printed or wrote under `roots`."""
     for text in texts:
         assert CANARY not in text, f"a secret value leaked into idpctl's output:\n{text}"

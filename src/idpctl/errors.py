@@ -133,8 +133,6 @@ class StalePlanError(PlanError):
     """A saved plan no longer matches the live state, state file or desired state."""
 
 
-
-
 class SafetyError(PlanError):
     """A destructive change was not allowed (no --allow-destroy, or the provider is protected)."""
 

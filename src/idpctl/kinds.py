@@ -51,7 +51,7 @@ def default_schema_dir() -> Path:
 def _bare(odata_type: str) -> str:
     text = odata_type.strip().lstrip("#")
     if text.casefold().startswith(_PREFIX):
-        text = text[len(_PREFIX):]
+        text = text[len(_PREFIX) :]
     return text.casefold()
 
 
@@ -221,9 +221,7 @@ def to_graph_body(provider: Provider) -> dict[str, Any]:
     return body
 
 
-def migrate_legacy(
-    data: Mapping[str, Any], kinds: Kinds
-) -> tuple[dict[str, Any], dict[str, str]]:
+def migrate_legacy(data: Mapping[str, Any], kinds: Kinds) -> tuple[dict[str, Any], dict[str, str]]:
     """A legacy shape (e.g. `openIdConnectProvider`) rewritten as the kind it migrates to,
     and the renames made (old name -> new name), read from the legacy schema's marks."""
     schema = kinds.schema(data["kind"])

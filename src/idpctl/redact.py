@@ -64,8 +64,7 @@ def forms(value: str) -> set[str]:
         " ".join(value.split()),
     }
     if "\n" in value or "\r" in value:
-        spelled |= {line.strip() for line in value.splitlines()
-                    if len(line.strip()) >= MIN_LENGTH}
+        spelled |= {line.strip() for line in value.splitlines() if len(line.strip()) >= MIN_LENGTH}
     return {form for form in spelled if len(form) >= MIN_LENGTH}
 
 

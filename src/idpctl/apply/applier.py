@@ -80,12 +80,26 @@ def run(
 ) -> ApplyResult:
     """Carry out `plan`, saving state after each batch. Raises ApplyError if it stops part way.
     `heartbeat` gets a status line at least every `heartbeat_every` seconds until it ends."""
-    with Heartbeat(heartbeat, total=len(plan.changes), graph=graph,
-                   every=heartbeat_every or _heartbeat.HEARTBEAT_SECONDS) as beat:
+    with Heartbeat(
+        heartbeat,
+        total=len(plan.changes),
+        graph=graph,
+        every=heartbeat_every or _heartbeat.HEARTBEAT_SECONDS,
+    ) as beat:
         try:
-            result = _rounds(plan, graph=graph, store=store, state=state, kinds=kinds,
-                             progress=progress, reread=reread, replan=replan, now=now,
-                             sleep=sleep, beat=beat)
+            result = _rounds(
+                plan,
+                graph=graph,
+                store=store,
+                state=state,
+                kinds=kinds,
+                progress=progress,
+                reread=reread,
+                replan=replan,
+                now=now,
+                sleep=sleep,
+                beat=beat,
+            )
         except BaseException:
             # the state file holds what was done however the apply stops; the error that
             # stopped it is the one to report (a journal left behind is replayed anyway)
@@ -114,16 +128,33 @@ def _compact(store: StateStore) -> None:
         store.compact()
 
 
-def _rounds(plan: Plan, *, graph: GraphWriter, store: StateStore, state: State,
-            kinds: Mapping[str, Kind], progress: Progress, reread: Reread | None,
-            replan: Replan | None, now: Callable[[], str], sleep: Callable[[float], None],
-            beat: Heartbeat) -> ApplyResult:
+def _rounds(
+    plan: Plan,
+    *,
+    graph: GraphWriter,
+    store: StateStore,
+    state: State,
+    kinds: Mapping[str, Kind],
+    progress: Progress,
+    reread: Reread | None,
+    replan: Replan | None,
+    now: Callable[[], str],
+    sleep: Callable[[float], None],
+    beat: Heartbeat,
+) -> ApplyResult:
     done: list[str] = []
     stalled = 0
     for round_no in range(1, MAX_ROUNDS + 1):
         beat.current = Round(state=state)
-        outcome = _execute(plan, graph=graph, store=store, state=state, progress=progress,
-                           now=now, outcome=beat.current)
+        outcome = _execute(
+            plan,
+            graph=graph,
+            store=store,
+            state=state,
+            progress=progress,
+            now=now,
+            outcome=beat.current,
+        )
         beat.current, beat.finished = None, beat.finished + len(outcome.done)
         done.extend(outcome.done)
         stalled = 0 if outcome.done else stalled + 1
@@ -151,8 +182,11 @@ def _rounds(plan: Plan, *, graph: GraphWriter, store: StateStore, state: State,
         plan = replan(state, live)
         if not plan.changes:
             return ApplyResult(state=state, done=tuple(done), rounds=round_no)
-    raise ApplyError(f"apply gave up after {MAX_ROUNDS} rounds of writes with unknown outcomes; "
-                     "run plan to see what is left", report=ApplyReport(done=done))
+    raise ApplyError(
+        f"apply gave up after {MAX_ROUNDS} rounds of writes with unknown outcomes; "
+        "run plan to see what is left",
+        report=ApplyReport(done=done),
+    )
 
 
 def _stopped(plan: Plan, outcome: Round, done: Sequence[str]) -> ApplyError:
@@ -162,17 +196,26 @@ def _stopped(plan: Plan, outcome: Round, done: Sequence[str]) -> ApplyError:
     more = len(outcome.failed) - 1
     half = f", {len(outcome.half_done)} half done" if outcome.half_done else ""
     return ApplyError(
-        f"apply stopped: {outcome.failed[0]}" + (f" (and {more} more)" if more > 0 else "")
+        f"apply stopped: {outcome.failed[0]}"
+        + (f" (and {more} more)" if more > 0 else "")
         + f"; {len(done)} change(s) done{half}, {len(not_done)} not done; the state records "
         "what was done, run apply again after fixing the cause",
-        report=ApplyReport(done=list(done), failed=outcome.failed, not_done=not_done,
-                           half_done=outcome.half_done),
+        report=ApplyReport(
+            done=list(done), failed=outcome.failed, not_done=not_done, half_done=outcome.half_done
+        ),
     )
 
 
-def _execute(plan: Plan, *, graph: GraphWriter, store: StateStore, state: State,
-             progress: Progress, now: Callable[[], str],
-             outcome: Round | None = None) -> Round:
+def _execute(
+    plan: Plan,
+    *,
+    graph: GraphWriter,
+    store: StateStore,
+    state: State,
+    progress: Progress,
+    now: Callable[[], str],
+    outcome: Round | None = None,
+) -> Round:
     """Send the plan's chunks, up to CONCURRENCY batches at once, and settle each result in
     plan order, saving the state after every one. The first failure or unknown outcome
     stops the sending (a throttled create does not: `_unsettled`); the batches already in
@@ -185,19 +228,41 @@ def _execute(plan: Plan, *, graph: GraphWriter, store: StateStore, state: State,
         for chunk in chunks(plan.changes):
             alone = runs_alone(chunk)
             while flight and (alone or len(flight) >= CONCURRENCY):
-                error = _finish(*flight.popleft(), outcome, graph=graph, store=store,
-                                progress=progress, now=now) or error
+                error = (
+                    _finish(
+                        *flight.popleft(),
+                        outcome,
+                        graph=graph,
+                        store=store,
+                        progress=progress,
+                        now=now,
+                    )
+                    or error
+                )
             if error is not None or outcome.failed or _unsettled(outcome):
                 break
             if alone:
                 outcome.state = before_destroy(chunk, outcome.state, store=store)
             flight.append((chunk, pool.submit(_send, graph, chunk)))
             if alone:
-                error = _finish(*flight.popleft(), outcome, graph=graph, store=store,
-                                progress=progress, now=now) or error
+                error = (
+                    _finish(
+                        *flight.popleft(),
+                        outcome,
+                        graph=graph,
+                        store=store,
+                        progress=progress,
+                        now=now,
+                    )
+                    or error
+                )
         while flight:
-            error = _finish(*flight.popleft(), outcome, graph=graph, store=store,
-                            progress=progress, now=now) or error
+            error = (
+                _finish(
+                    *flight.popleft(), outcome, graph=graph, store=store, progress=progress, now=now
+                )
+                or error
+            )
     if error is not None:
         raise error
     return outcome
@@ -215,8 +280,16 @@ def _send(graph: GraphWriter, chunk: Sequence[Change]) -> _Sent:
     items = [req for change in chunk for req in requests(change, root=graph.root)]
     if not items:
         return {}, set(), 0.0
-    batch = [BatchRequest(id=i["id"], method=i["method"], url=i["url"], body=i["body"],
-                          depends_on=tuple(i["depends_on"])) for i in items]
+    batch = [
+        BatchRequest(
+            id=i["id"],
+            method=i["method"],
+            url=i["url"],
+            body=i["body"],
+            depends_on=tuple(i["depends_on"]),
+        )
+        for i in items
+    ]
     try:
         return graph.batch(batch), set(), 0.0
     except WriteOutcomeUnknown as error:
@@ -224,9 +297,16 @@ def _send(graph: GraphWriter, chunk: Sequence[Change]) -> _Sent:
         return getattr(error, "results", None) or {}, unknown_ids, error.retry_after or 0.0
 
 
-def _finish(chunk: list[Change], future: Future[_Sent], outcome: Round, *,
-            graph: GraphWriter, store: StateStore, progress: Progress,
-            now: Callable[[], str]) -> BaseException | None:
+def _finish(
+    chunk: list[Change],
+    future: Future[_Sent],
+    outcome: Round,
+    *,
+    graph: GraphWriter,
+    store: StateStore,
+    progress: Progress,
+    now: Callable[[], str],
+) -> BaseException | None:
     """Settle one sent chunk into `outcome` and save the state; the chunk's exception (a
     refused batch) is returned, to be raised once every batch in flight is settled."""
     try:

@@ -32,8 +32,11 @@ def requests(change: Change, *, root: str) -> list[dict[str, Any]]:
     if change.action in (Action.DELETE, Action.REPLACE):
         items[0]["depends_on"] = (*items[0]["depends_on"], *(u["id"] for u in unlinks))
         return [*unlinks, *items]
-    return [*items, *unlinks,
-            *userflows.link_items(change, change.graph_id, attach=True, root=root)]
+    return [
+        *items,
+        *unlinks,
+        *userflows.link_items(change, change.graph_id, attach=True, root=root),
+    ]
 
 
 def shape(change: Change) -> list[dict[str, Any]]:
@@ -58,14 +61,16 @@ def _writes(change: Change) -> list[dict[str, Any]]:
         return [_item(f"{base}#delete", "DELETE", f"{collection}/{change.graph_id}")]
     if change.action is Action.REPLACE:
         delete = _item(f"{base}#delete", "DELETE", f"{collection}/{change.graph_id}")
-        create = _item(f"{base}#create", "POST", collection, change.body,
-                       depends_on=(delete["id"],))
+        create = _item(
+            f"{base}#create", "POST", collection, change.body, depends_on=(delete["id"],)
+        )
         return [delete, create]
     raise ValueError(f"unknown action {change.action}")
 
 
-def _item(item_id: str, method: str, url: str, body: Any = None,
-          depends_on: tuple[str, ...] = ()) -> dict[str, Any]:
+def _item(
+    item_id: str, method: str, url: str, body: Any = None, depends_on: tuple[str, ...] = ()
+) -> dict[str, Any]:
     return {"id": item_id, "method": method, "url": url, "body": body, "depends_on": depends_on}
 
 

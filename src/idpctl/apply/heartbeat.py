@@ -42,8 +42,9 @@ class Heartbeat:
         done = self.finished + (len(self.current.done) if self.current else 0)
         budget: ThrottleBudget | None = getattr(self._graph, "budget", None)
         throttled = getattr(budget, "throttled_items", 0)
-        wait = max(self.waiting_until - time.monotonic(),
-                   budget.resume_in() if budget is not None else 0.0)
+        wait = max(
+            self.waiting_until - time.monotonic(), budget.resume_in() if budget is not None else 0.0
+        )
         text = f"apply: {done}/{self._total} done, {throttled} throttled"
         return text + (f", resuming in {math.ceil(wait)} s" if wait > 0 else ", sending")
 

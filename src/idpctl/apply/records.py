@@ -34,14 +34,19 @@ def record(state: State, change: Change, *, graph_id: str | None, now: Callable[
     for path, secret in _secrets_in(change.body or {}):
         secrets[path] = SecretRecord(
             fingerprint=fingerprint(state.fingerprint_key, secret),
-            set_at=now(), source=secret.source, version=secret.version,
+            set_at=now(),
+            source=secret.source,
+            version=secret.version,
         )
     desired = change.desired
     if desired is not None:
         secrets = _with_sources(secrets, desired.fields, state.fingerprint_key)
     made = ManagedRecord(
-        kind=change.kind, key=change.key, id=graph_id or (previous.id if previous else ""),
-        auth_method=desired.auth_method if desired
+        kind=change.kind,
+        key=change.key,
+        id=graph_id or (previous.id if previous else ""),
+        auth_method=desired.auth_method
+        if desired
         else (previous.auth_method if previous else None),
         secrets=secrets,
     )
@@ -49,21 +54,28 @@ def record(state: State, change: Change, *, graph_id: str | None, now: Callable[
     protected = desired.protected if desired else bool(previous and previous.protected)
     # a created object's pending flows stay until its links are in place
     # (settle.attach_created); an update that succeeded carried them all
-    relink = previous.relink if previous and not keeps_object \
-        and any(link.attach for link in change.links) else ()
-    return with_record(state, replace(made, created_at=created_at, protected=protected,
-                                      relink=relink))
+    relink = (
+        previous.relink
+        if previous and not keeps_object and any(link.attach for link in change.links)
+        else ()
+    )
+    return with_record(
+        state, replace(made, created_at=created_at, protected=protected, relink=relink)
+    )
 
 
-def _with_sources(secrets: dict[str, SecretRecord], fields: Mapping[str, Any],
-                  key: bytes) -> dict[str, SecretRecord]:
+def _with_sources(
+    secrets: dict[str, SecretRecord], fields: Mapping[str, Any], key: bytes
+) -> dict[str, SecretRecord]:
     """Records of unchanged values say where each comes from now (a source the plan showed
     moving, env:A -> env:B with the same value); `set_at` stays: the value was not set."""
     for path, secret in _secrets_in(fields):
         known = secrets.get(path)
-        if known is not None and (known.source, known.version) != (secret.source,
-                                                                   secret.version) \
-                and fingerprint(key, secret) == known.fingerprint:
+        if (
+            known is not None
+            and (known.source, known.version) != (secret.source, secret.version)
+            and fingerprint(key, secret) == known.fingerprint
+        ):
             secrets[path] = replace(known, source=secret.source, version=secret.version)
     return secrets
 
@@ -91,8 +103,7 @@ def lost(state: State, change: Change) -> State:
     provider and re-attaches it (the flow list is gone with the old object)."""
     kept = state.providers.get(change.address)
     flows = tuple(dict.fromkeys(link.flow_id for link in change.links if link.attach))
-    if kept is None or not flows or change.desired is None \
-            or change.desired.user_flows is not None:
+    if kept is None or not flows or change.desired is None or change.desired.user_flows is not None:
         return forget(state, change.address)
     return with_record(state, replace(kept, created_at=None, relink=flows))
 

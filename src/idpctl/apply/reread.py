@@ -24,16 +24,19 @@ Reread = Callable[[], Sequence[LiveProvider]]
 Replan = Callable[[State, Sequence[LiveProvider]], Plan]
 
 
-def reread_settled(unknown: Sequence[Change], reread: Reread, *,
-                   sleep: Callable[[float], None], progress: Progress) -> Sequence[LiveProvider]:
+def reread_settled(
+    unknown: Sequence[Change], reread: Reread, *, sleep: Callable[[float], None], progress: Progress
+) -> Sequence[LiveProvider]:
     """Re-read the tenant; while a create of unknown outcome is not listed, read again with
     growing pauses for up to SETTLE_SECONDS (it may be there, not yet replicated). A create
     Graph answered 429 was not executed (GRAPH.md 1.5) and is not waited for."""
     live = reread()
     waited, pause = 0.0, 0.5
     while waited < SETTLE_SECONDS and _unseen_creates(unknown, live):
-        progress(f"  not listed yet: {', '.join(_unseen_creates(unknown, live))}; "
-                 f"reading again in {pause:g}s (replication)")
+        progress(
+            f"  not listed yet: {', '.join(_unseen_creates(unknown, live))}; "
+            f"reading again in {pause:g}s (replication)"
+        )
         sleep(pause)
         waited += pause
         pause = min(pause * 2, 4.0, SETTLE_SECONDS - waited) or 0.5
@@ -43,12 +46,22 @@ def reread_settled(unknown: Sequence[Change], reread: Reread, *,
 
 def _unseen_creates(unknown: Sequence[Change], live: Sequence[LiveProvider]) -> list[str]:
     shown = {(p.address, p.id) for p in live if p.address}
-    return [c.address for c in unknown if c.action in (Action.CREATE, Action.REPLACE)
-            and not any(a == c.address and i != c.graph_id for a, i in shown)]
+    return [
+        c.address
+        for c in unknown
+        if c.action in (Action.CREATE, Action.REPLACE)
+        and not any(a == c.address and i != c.graph_id for a, i in shown)
+    ]
 
 
-def reconcile(unknown: Sequence[Change], live: Sequence[LiveProvider], state: State, *,
-              kinds: Mapping[str, Kind], store: StateStore) -> State:
+def reconcile(
+    unknown: Sequence[Change],
+    live: Sequence[LiveProvider],
+    state: State,
+    *,
+    kinds: Mapping[str, Kind],
+    store: StateStore,
+) -> State:
     """Record what the re-read shows of writes whose outcome was unknown.
 
     A create found live by natural key is recorded (adopted), so it is never created twice; a
@@ -63,9 +76,12 @@ def reconcile(unknown: Sequence[Change], live: Sequence[LiveProvider], state: St
         found = by_address.get(change.address)
         if change.action in (Action.CREATE, Action.REPLACE) and found is not None:
             if change.action is Action.CREATE or found.id != change.graph_id:
-                adopted = ManagedRecord(kind=change.kind, key=change.key, id=found.id,
-                                        auth_method=change.desired.auth_method
-                                        if change.desired else None)
+                adopted = ManagedRecord(
+                    kind=change.kind,
+                    key=change.key,
+                    id=found.id,
+                    auth_method=change.desired.auth_method if change.desired else None,
+                )
                 state = with_record(state, adopted)
         elif change.action is Action.DELETE and found is None:
             state = records.forget(state, change.address)

@@ -40,8 +40,15 @@ class Round:
         self.resume_at = max(self.resume_at, time.monotonic() + seconds)
 
 
-def settle(change: Change, results: Mapping[str, BatchResult], unknown_ids: set[str],
-           outcome: Round, *, progress: Progress, now: Callable[[], str]) -> None:
+def settle(
+    change: Change,
+    results: Mapping[str, BatchResult],
+    unknown_ids: set[str],
+    outcome: Round,
+    *,
+    progress: Progress,
+    now: Callable[[], str],
+) -> None:
     """Fold one change's batch results into the state and the round's report."""
     symbol = change.action.value
     ids = [req["id"] for req in shape(change)]
@@ -95,12 +102,15 @@ def _half_done(change: Change) -> str:
     """What a replace whose delete ran and whose create failed left behind."""
     left = sorted({link.flow for link in change.links if not link.attach})
     flows = f" and left user flow(s) {', '.join(left)}" if left else ""
-    return (f"half done: the old object (id {change.graph_id}) was deleted{flows}; the new "
-            "one was not created (the next plan creates it)")
+    return (
+        f"half done: the old object (id {change.graph_id}) was deleted{flows}; the new "
+        "one was not created (the next plan creates it)"
+    )
 
 
-def attach_created(chunk: Sequence[Change], outcome: Round, *, graph: GraphWriter,
-                   progress: Progress) -> None:
+def attach_created(
+    chunk: Sequence[Change], outcome: Round, *, graph: GraphWriter, progress: Progress
+) -> None:
     """Add the user-flow links of providers this batch created: their ids exist only now. A
     link that fails (or whose outcome is unknown) stops the run; the next plan shows it.
     Once every link of a provider is in place, its pending `relink` flows are cleared."""
@@ -109,16 +119,24 @@ def attach_created(chunk: Sequence[Change], outcome: Round, *, graph: GraphWrite
     items = []
     for change in chunk:
         kept = outcome.state.providers.get(change.address)
-        if change.action in (Action.CREATE, Action.REPLACE) and change.links and kept \
-                and change.address in outcome.done:
+        if (
+            change.action in (Action.CREATE, Action.REPLACE)
+            and change.links
+            and kept
+            and change.address in outcome.done
+        ):
             items += userflows.link_items(change, kept.id, attach=True, root=graph.root)
     if not items:
         return
     names = {(c.address, link.flow_id): link.flow for c in chunk for link in c.links}
     results: Mapping[str, BatchResult]
     try:
-        results = graph.batch([BatchRequest(id=i["id"], method=i["method"], url=i["url"],
-                                            body=i["body"]) for i in items])
+        results = graph.batch(
+            [
+                BatchRequest(id=i["id"], method=i["method"], url=i["url"], body=i["body"])
+                for i in items
+            ]
+        )
     except WriteOutcomeUnknown as error:
         results = getattr(error, "results", None) or {}
     for item in items:

@@ -101,18 +101,22 @@ def load_planfile(path: Path) -> SavedPlan:
     except UnicodeDecodeError:
         raise PlanError(f"{path}: not a plan file (not UTF-8 text)") from None
     except json.JSONDecodeError as error:
-        raise PlanError(f"{path}:{error.lineno}:{error.colno}: not a plan file "
-                        f"(invalid JSON: {error.msg})") from None
+        raise PlanError(
+            f"{path}:{error.lineno}:{error.colno}: not a plan file (invalid JSON: {error.msg})"
+        ) from None
     if not isinstance(data, dict):
         raise PlanError(f"{path}: not a plan file (expected a JSON object)")
     options = data.pop("options", None)
     options = {} if options is None else options
     if not isinstance(options, dict) or not all(
-            isinstance(options.get(name, []), list)
-            and all(isinstance(a, str) for a in options.get(name, []))
-            for name in ("targets", "rotate")):
-        raise PlanError(f"{path}: not a plan file (options must be an object whose targets "
-                        "and rotate are lists of addresses)")
+        isinstance(options.get(name, []), list)
+        and all(isinstance(a, str) for a in options.get(name, []))
+        for name in ("targets", "rotate")
+    ):
+        raise PlanError(
+            f"{path}: not a plan file (options must be an object whose targets "
+            "and rotate are lists of addresses)"
+        )
     try:
         plan = planner.from_data(data)
     except PlanError as error:
@@ -139,7 +143,10 @@ def preflight_stops(plan: Plan, args: object) -> bool:
         return False
     first = stop[0]
     more = f" and {len(stop) - 1} more" if len(stop) > 1 else ""
-    print(f"Error: preflight: {output.inline(first.address)}: {output.inline(first.message)}"
-          f"{more}; fix the configuration "
-          "or the identity provider, or pass --skip-preflight", file=sys.stderr)
+    print(
+        f"Error: preflight: {output.inline(first.address)}: {output.inline(first.message)}"
+        f"{more}; fix the configuration "
+        "or the identity provider, or pass --skip-preflight",
+        file=sys.stderr,
+    )
     return True

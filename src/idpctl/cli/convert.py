@@ -36,18 +36,43 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    option(p, "--to", choices=("external",), required=True, help="the target tenant kind",
-           example="--to external")
-    option(p, "--out", metavar="DIR", required=True,
-           help="folder to write into (never over the originals)",
-           example="--out external/providers")
-    option(p, "--issuer", action="append", metavar="NAME=URL",
-           help="an OIDC provider's issuer, by displayName (else read from discovery)",
-           example="--issuer Contoso=https://idp.contoso.com/")
-    option(p, "--offline", action="store_true", example="--offline",
-           help="do not fetch discovery documents (issuers left as placeholders)")
-    p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="provider files or folders (default: those of idpctl.yaml)")
+    option(
+        p,
+        "--to",
+        choices=("external",),
+        required=True,
+        help="the target tenant kind",
+        example="--to external",
+    )
+    option(
+        p,
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="folder to write into (never over the originals)",
+        example="--out external/providers",
+    )
+    option(
+        p,
+        "--issuer",
+        action="append",
+        metavar="NAME=URL",
+        help="an OIDC provider's issuer, by displayName (else read from discovery)",
+        example="--issuer Contoso=https://idp.contoso.com/",
+    )
+    option(
+        p,
+        "--offline",
+        action="store_true",
+        example="--offline",
+        help="do not fetch discovery documents (issuers left as placeholders)",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="provider files or folders (default: those of idpctl.yaml)",
+    )
 
 
 _REF_KEYS = frozenset({"env", "file", "vault", "keyVault", "keep"})
@@ -61,8 +86,9 @@ def _dumper() -> type[yaml.SafeDumper]:
     class Dumper(yaml.SafeDumper):
         def represent_dict(self, data: Any) -> Any:
             flow = len(data) == 1 and next(iter(data)) in _REF_KEYS
-            return self.represent_mapping("tag:yaml.org,2002:map", data,
-                                          flow_style=True if flow else None)
+            return self.represent_mapping(
+                "tag:yaml.org,2002:map", data, flow_style=True if flow else None
+            )
 
     Dumper.add_representer(dict, Dumper.represent_dict)
     return Dumper
@@ -86,23 +112,25 @@ def run(args: argparse.Namespace) -> int:
             target = out / source.relative_to(base)
             label = str(source.relative_to(base))
             data, header = _read(source)
-            result = convert.convert_document(data, kinds=kinds, issuer_for=lookup,
-                                              label=label)
+            result = convert.convert_document(data, kinds=kinds, issuer_for=lookup, label=label)
             notes += list(result.notes)
             if result.document is None:
                 continue
             document = _rebase_files(result.document, source.parent, target.parent)
             planned.append((target, _text(document, header, source, target), result.providers))
             if _inner_comments(source):
-                notes.append(convert.Note(label, "(comments)",
-                                          "comments inside providers are not kept"))
+                notes.append(
+                    convert.Note(label, "(comments)", "comments inside providers are not kept")
+                )
     finally:
         lookup.close()
     notes += lookup.problems
     existing = [t for t, _, _ in planned if t.exists()]
     if existing:
-        raise IdpctlError(f"convert: {existing[0]} exists; refusing to overwrite it (write into "
-                          "an empty folder); nothing was written")
+        raise IdpctlError(
+            f"convert: {existing[0]} exists; refusing to overwrite it (write into "
+            "an empty folder); nothing was written"
+        )
     from idpctl.fileio import write_atomic
 
     for target, text, count in planned:
@@ -114,9 +142,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"Could not carry ({len(notes)}):")
         for note in notes:
             print(f"  {note}")
-    print("Out of scope: custom policies (Identity Experience Framework) and their policy keys; "
-          "user flows (create them in the new tenant). Next: `idpctl init --tenant-kind "
-          "external`, point providers: at the new files, `idpctl validate` and `idpctl plan`.")
+    print(
+        "Out of scope: custom policies (Identity Experience Framework) and their policy keys; "
+        "user flows (create them in the new tenant). Next: `idpctl init --tenant-kind "
+        "external`, point providers: at the new files, `idpctl validate` and `idpctl plan`."
+    )
     return 0
 
 
@@ -126,9 +156,17 @@ def _sources(args: argparse.Namespace) -> list[Path]:
         for raw in args.paths:
             path = Path(raw)
             if path.is_dir():
-                found += _inside(path, sorted(
-                    p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-                    and not any(part.startswith(".") for part in p.parts[-1:])), args)
+                found += _inside(
+                    path,
+                    sorted(
+                        p
+                        for p in path.rglob("*")
+                        if p.suffix in (".yaml", ".yml")
+                        and p.is_file()
+                        and not any(part.startswith(".") for part in p.parts[-1:])
+                    ),
+                    args,
+                )
             elif path.is_file():
                 found.append(path)
             else:
@@ -152,8 +190,9 @@ def _inside(folder: Path, files: list[Path], args: argparse.Namespace) -> list[P
 
     allowance = pipeline.allowance(args)
     for path in files:
-        reason = endpoints.check_path(path, roots=[folder], allowance=allowance,
-                                      what=f"convert: {path}")
+        reason = endpoints.check_path(
+            path, roots=[folder], allowance=allowance, what=f"convert: {path}"
+        )
         if reason:
             raise IdpctlError(reason)
     return files
@@ -163,8 +202,10 @@ def _refuse_overlap(out: Path, sources: Sequence[Path]) -> None:
     target = out.resolve()
     for source in sources:
         if target == source.parent or target in source.parents:
-            raise IdpctlError(f"convert: --out {out} holds the original {source}; write into "
-                              "a new folder (convert never writes over the originals)")
+            raise IdpctlError(
+                f"convert: --out {out} holds the original {source}; write into "
+                "a new folder (convert never writes over the originals)"
+            )
 
 
 def _issuer_options(values: Sequence[str]) -> dict[str, str]:
@@ -172,8 +213,10 @@ def _issuer_options(values: Sequence[str]) -> dict[str, str]:
     for value in values:
         name, sep, url = value.partition("=")
         if not sep or not name or not url.startswith("https://"):
-            raise IdpctlError(f"convert: --issuer {value!r}: write NAME=https://issuer/ (NAME "
-                              "is the provider's displayName)")
+            raise IdpctlError(
+                f"convert: --issuer {value!r}: write NAME=https://issuer/ (NAME "
+                "is the provider's displayName)"
+            )
         out[name] = url
     return out
 
@@ -224,16 +267,20 @@ def _read(path: Path) -> tuple[Any, list[str]]:
 
 def _inner_comments(path: Path) -> bool:
     lines = path.read_text(encoding="utf-8").splitlines()
-    body = lines[next((i for i, line in enumerate(lines) if not line.startswith("#")),
-                      len(lines)):]
+    body = lines[
+        next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines)) :
+    ]
     return any("#" in line for line in body)
 
 
 def _rebase_files(value: Any, old: Path, new: Path) -> Any:
     """`{file: PATH}` relative to the original file's folder, made relative to the new one."""
     if isinstance(value, Mapping):
-        if set(value) == {"file"} and isinstance(value["file"], str) \
-                and not os.path.isabs(value["file"]):
+        if (
+            set(value) == {"file"}
+            and isinstance(value["file"], str)
+            and not os.path.isabs(value["file"])
+        ):
             moved = os.path.relpath(old / value["file"], new.resolve())
             return {"file": moved.replace(os.sep, "/")}
         return {k: _rebase_files(v, old, new) for k, v in value.items()}
@@ -249,9 +296,18 @@ def _text(document: Any, header: Sequence[str], source: Path, target: Path) -> s
     from idpctl.reports import export
 
     ref = repofiles.schema_ref(Path.cwd(), target.parent) or export.SCHEMA_ID
-    body = yaml.dump(document, Dumper=_dumper(), sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100)
-    lines = [f"# yaml-language-server: $schema={ref}",
-             f"# converted from B2C by `idpctl convert --to external` ({source.name}); "
-             "see docs/migration.md", *header]
+    body = yaml.dump(
+        document,
+        Dumper=_dumper(),
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )
+    lines = [
+        f"# yaml-language-server: $schema={ref}",
+        f"# converted from B2C by `idpctl convert --to external` ({source.name}); "
+        "see docs/migration.md",
+        *header,
+    ]
     return "\n".join(lines) + "\n" + body

@@ -31,8 +31,13 @@ EXAMPLES = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     options.output_format(p)
-    option(p, "--ignore-unmanaged", action="store_true", example="--ignore-unmanaged",
-           help="no finding for live providers that are not in the files")
+    option(
+        p,
+        "--ignore-unmanaged",
+        action="store_true",
+        example="--ignore-unmanaged",
+        help="no finding for live providers that are not in the files",
+    )
     options.github_annotations(p)
     options.fleet(p)
 
@@ -60,14 +65,21 @@ def run(args: argparse.Namespace) -> int:
         if fmt != "text":
             sys.stdout.write(_render(report, fmt))
         _publish(report, notes)
-        print("Error: drift: could not read the tenant, no drift reported: "
-              f"{output.inline(error)}",
-              file=sys.stderr)
+        print(
+            f"Error: drift: could not read the tenant, no drift reported: {output.inline(error)}",
+            file=sys.stderr,
+        )
         return report.exit_code
     report = drift.findings(
-        desired.providers, live, state, kinds=desired.kinds, tenant=tenant,
-        ignore_unmanaged=args.ignore_unmanaged, extra=_governance(desired, state),
-        now=datetime.now(UTC), flows=flows,
+        desired.providers,
+        live,
+        state,
+        kinds=desired.kinds,
+        tenant=tenant,
+        ignore_unmanaged=args.ignore_unmanaged,
+        extra=_governance(desired, state),
+        now=datetime.now(UTC),
+        flows=flows,
     )
     sys.stdout.write(_render(report, fmt))
     _publish(report, notes)
@@ -96,15 +108,27 @@ def _publish(report: Any, notes: Annotator) -> None:
     from idpctl.reports import drift
 
     for finding in report.findings:
-        level = ("notice" if finding.informational
-                 else "error" if finding.kind == drift.READ_ERROR else "warning")
+        level = (
+            "notice"
+            if finding.informational
+            else "error"
+            if finding.kind == drift.READ_ERROR
+            else "warning"
+        )
         where: dict[str, Any] = {}
         if finding.location is not None:
-            where = {"file": finding.location.file, "line": finding.location.line,
-                     "col": finding.location.column}
+            where = {
+                "file": finding.location.file,
+                "line": finding.location.line,
+                "col": finding.location.column,
+            }
         subject = f"{finding.address}: " if finding.address else ""
-        notes.emit(level, f"{finding.kind}: {subject}{finding.message}",
-                   title=f"idpctl drift: {finding.kind}", **where)
+        notes.emit(
+            level,
+            f"{finding.kind}: {subject}{finding.message}",
+            title=f"idpctl drift: {finding.kind}",
+            **where,
+        )
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if target:
         with open(target, "a", encoding="utf-8") as handle:
@@ -121,12 +145,19 @@ def _governance(desired: Any, state: Any) -> list[Any]:
     except ImportError:  # governance not built into this copy
         return []
     policy = governance.policy_from_settings(desired.settings)
-    judged = governance.findings(desired.providers, state, now=datetime.now(UTC),
-                                 default_policy=policy)
+    judged = governance.findings(
+        desired.providers, state, now=datetime.now(UTC), default_policy=policy
+    )
     where = {p.address: p.location for p in desired.providers}
     expired = governance.drift_findings(judged)
     warned = [f for f in judged if f.status is governance.Status.WARN]
-    return [drift.Finding(f.code, f.address, f.message(address=False),
-                          location=where.get(f.address),
-                          informational=f.status is governance.Status.WARN)
-            for f in (*expired, *warned)]
+    return [
+        drift.Finding(
+            f.code,
+            f.address,
+            f.message(address=False),
+            location=where.get(f.address),
+            informational=f.status is governance.Status.WARN,
+        )
+        for f in (*expired, *warned)
+    ]

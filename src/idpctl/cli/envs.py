@@ -12,8 +12,9 @@ from idpctl.cli import options
 
 __all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
 
-HELP = ("list the environments (environments/<NAME>.yaml); --format json prints "
-        "a GitHub Actions matrix")
+HELP = (
+    "list the environments (environments/<NAME>.yaml); --format json prints a GitHub Actions matrix"
+)
 EXAMPLES = (
     "idpctl envs",
     "idpctl envs --format json    # a GitHub Actions matrix",
@@ -21,8 +22,11 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    options.output_format(p, choices=("text", "json"),
-                          help_text="text: one name a line; json: a GitHub Actions matrix")
+    options.output_format(
+        p,
+        choices=("text", "json"),
+        help_text="text: one name a line; json: a GitHub Actions matrix",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,19 +26,28 @@ from idpctl.fileio import write_atomic
 __all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
 
 HELP = "write the tenant's providers as idpctl files"
-EXAMPLES = (
-    "idpctl export --out providers",
-)
+EXAMPLES = ("idpctl export --out providers",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    option(p, "--out", metavar="DIR", default="providers",
-           help="folder to write into (default: providers)", example="--out providers")
+    option(
+        p,
+        "--out",
+        metavar="DIR",
+        default="providers",
+        help="folder to write into (default: providers)",
+        example="--out providers",
+    )
     options.force(p)
-    option(p, "--secrets", choices=("keep", "env"), default="keep",
-           help="keep: write each secret {keep: live}, the value the tenant holds "
-                "(default); env: write an {env: NAME} reference to supply",
-           example="--secrets env")
+    option(
+        p,
+        "--secrets",
+        choices=("keep", "env"),
+        default="keep",
+        help="keep: write each secret {keep: live}, the value the tenant holds "
+        "(default); env: write an {env: NAME} reference to supply",
+        example="--secrets env",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,14 +80,16 @@ def _export(args: argparse.Namespace, out: Path) -> int:
     existing = [out / f.name for f in result.files if (out / f.name).exists()]
     if existing and not args.force:
         names = ", ".join(str(p) for p in existing)
-        raise IdpctlError(f"export: refusing to overwrite {names} (use --force); "
-                          "nothing was written")
+        raise IdpctlError(
+            f"export: refusing to overwrite {names} (use --force); nothing was written"
+        )
     if ref is None and result.files:
         repofiles.write_schemas(root / repofiles.SCHEMA_DIR)
         ref = repofiles.schema_ref(root, out)
         result = export.build(live, kinds, schema_ref=ref or export.SCHEMA_ID, keep=keep)
-        print(output.inline(f"Wrote the JSON Schemas to {root / repofiles.SCHEMA_DIR} "
-                            "(for editors)"))
+        print(
+            output.inline(f"Wrote the JSON Schemas to {root / repofiles.SCHEMA_DIR} (for editors)")
+        )
     for item in result.files:
         write_atomic(out / item.name, item.text, mode=0o644)
         print(output.inline(f"Wrote {out / item.name} ({item.address})"))
@@ -87,15 +98,18 @@ def _export(args: argparse.Namespace, out: Path) -> int:
         print(output.inline(f"Skipped {skip.id}{name} ({skip.odata_type}): {skip.reason}"))
     print(f"\nExported {len(result.files)} provider(s), skipped {len(result.skipped)}.")
     if result.secrets and keep:
-        print("Secrets kept as the tenant holds them ({keep: live}, set outside idpctl); to "
-              "rotate one, write its reference in place of the keep:")
+        print(
+            "Secrets kept as the tenant holds them ({keep: live}, set outside idpctl); to "
+            "rotate one, write its reference in place of the keep:"
+        )
     elif result.secrets:
         print("Secrets to supply (Graph never shows them; each file names its variable):")
     if result.secrets:
         for need in result.secrets:
             print(output.inline(f"  {need.env}  ({need.address} {need.path})"))
     if result.files:
-        print("Next: review the files, then `idpctl import --all` to take them under "
-              "management without changing the tenant.")
+        print(
+            "Next: review the files, then `idpctl import --all` to take them under "
+            "management without changing the tenant."
+        )
     return 0
-

@@ -54,12 +54,19 @@ class TenantResult:
 
 def environments(args: argparse.Namespace) -> tuple[Path, list[str]]:
     """The idpctl.yaml this run uses and its environments; ConfigError when there are none."""
-    path = Path(args.config) if getattr(args, "config", None) else \
-        config.find_settings(Path.cwd())
+    path = Path(args.config) if getattr(args, "config", None) else config.find_settings(Path.cwd())
     names = environment_names(path)
     if not names:
-        raise ConfigError([Problem(display_path(path), 1, 1,
-                                   "--all-envs: no environments/<name>.yaml next to this file")])
+        raise ConfigError(
+            [
+                Problem(
+                    display_path(path),
+                    1,
+                    1,
+                    "--all-envs: no environments/<name>.yaml next to this file",
+                )
+            ]
+        )
     return path, names
 
 
@@ -69,8 +76,17 @@ def run(args: argparse.Namespace, verb: str) -> int:
     _path, names = environments(args)
     out = getattr(args, "out", None)
     if out and "{env}" not in out:
-        raise ConfigError([Problem("idpctl", 0, 0, "--out with --all-envs needs {env} in the "
-                                                   "file name, e.g. --out plan-{env}.json")])
+        raise ConfigError(
+            [
+                Problem(
+                    "idpctl",
+                    0,
+                    0,
+                    "--out with --all-envs needs {env} in the "
+                    "file name, e.g. --out plan-{env}.json",
+                )
+            ]
+        )
     fmt = getattr(args, "format", "text") or "text"
     shared = shared_state(args, _path, names) if verb != "validate" else {}
     runner = _runner(args, verb, fmt)
@@ -99,14 +115,22 @@ def shared_state(args: argparse.Namespace, path: Path, names: Sequence[str]) -> 
     groups: dict[str, list[str]] = {}
     for name in names:
         try:
-            settings = config.load_settings(path, env=name, allowance=pipeline.allowance(args),
-                                            providers_root=pipeline.providers_root(args))
+            settings = config.load_settings(
+                path,
+                env=name,
+                allowance=pipeline.allowance(args),
+                providers_root=pipeline.providers_root(args),
+            )
         except IdpctlError:
             continue
         groups.setdefault(state_identity(settings.state), []).append(name)
-    return {name: f"shares its state with {', '.join(n for n in group if n != name)}: give "
-                  f"environments/{name}.yaml its own state:"
-            for group in groups.values() if len(group) > 1 for name in group}
+    return {
+        name: f"shares its state with {', '.join(n for n in group if n != name)}: give "
+        f"environments/{name}.yaml its own state:"
+        for group in groups.values()
+        if len(group) > 1
+        for name in group
+    }
 
 
 def state_identity(state: Mapping[str, Any]) -> str:
@@ -119,8 +143,7 @@ def state_identity(state: Mapping[str, Any]) -> str:
     if backend == "azureblob" and spec.get("url"):
         parts = urllib.parse.urlsplit(str(spec["url"]))
         account = f"{parts.hostname or ''}{parts.path.rstrip('/')}"  # hostname is lower case
-        return json.dumps(["azureblob", account, str(spec.get("container")),
-                           str(spec.get("blob"))])
+        return json.dumps(["azureblob", account, str(spec.get("container")), str(spec.get("blob"))])
     return json.dumps(spec, sort_keys=True, default=str)
 
 
@@ -138,8 +161,7 @@ def run_all(names: Sequence[str], one: Callable[[str], _Done], *, parallel: int)
         try:
             return one(name)
         except Exception as error:  # one tenant's failure is that tenant's row
-            return _Done(TenantResult(env=name, code=1,
-                                      error=f"{type(error).__name__}: {error}"))
+            return _Done(TenantResult(env=name, code=1, error=f"{type(error).__name__}: {error}"))
 
     with ThreadPoolExecutor(max_workers=min(parallel, len(names))) as pool:
         return list(pool.map(guarded, names))
@@ -179,40 +201,52 @@ def child_argv(argv: Sequence[str], verb: str, env: str, out: str | None) -> lis
 def _runner(args: argparse.Namespace, verb: str, fmt: str) -> Callable[[str], _Done]:
     argv = list(getattr(args, "argv", None) or [verb])
     out = getattr(args, "out", None)
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ("IDPCTL_ENV", "GITHUB_STEP_SUMMARY")}
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("IDPCTL_ENV", "GITHUB_STEP_SUMMARY")
+    }
 
     def one(name: str) -> _Done:
         proc = subprocess.run(
             # -P: the working directory (a pull request's checkout) is not put on sys.path, so
             # an `idpctl/` or `yaml.py` committed there is never imported (docs/security.md)
             [sys.executable, "-P", "-m", "idpctl", *child_argv(argv, verb, name, out)],
-            capture_output=True, text=True, env=environ, check=False, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=environ,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
         saved = out.replace("{env}", name) if out and verb == "plan" else None
-        return _Done(_result(name, verb, fmt, proc, saved),
-                     "".join(line + "\n" for line in proc.stderr.splitlines()
-                             if line.startswith("::")))
+        return _Done(
+            _result(name, verb, fmt, proc, saved),
+            "".join(line + "\n" for line in proc.stderr.splitlines() if line.startswith("::")),
+        )
 
     return one
 
 
-def _result(name: str, verb: str, fmt: str, proc: subprocess.CompletedProcess[str],
-            saved: str | None = None) -> TenantResult:
+def _result(
+    name: str, verb: str, fmt: str, proc: subprocess.CompletedProcess[str], saved: str | None = None
+) -> TenantResult:
     """What one environment's run said. With `--out` the plan is the file the child wrote,
     read as `idpctl show` reads it: the child's stdout says "Saved the plan to FILE" only once
     this run wrote it, so a file left by an earlier run is never taken. A plan that exits 1
     after its plan (a preflight that stops it) keeps both its plan and its error."""
     result = TenantResult(env=name, code=proc.returncode)
-    errors = [line[len("Error: "):] for line in proc.stderr.splitlines()
-              if line.startswith("Error: ")]
+    errors = [
+        line[len("Error: ") :] for line in proc.stderr.splitlines() if line.startswith("Error: ")
+    ]
     if proc.returncode not in (0, 2):
-        lines = [line for line in (proc.stdout + proc.stderr).splitlines()
-                 if line and not line.startswith("::")]
+        lines = [
+            line
+            for line in (proc.stdout + proc.stderr).splitlines()
+            if line and not line.startswith("::")
+        ]
         result.error = (errors or lines or [f"exit {proc.returncode}"])[0]
     if verb == "validate":
-        result.section = "".join(line + "\n" for line in proc.stdout.splitlines()
-                                 if not line.startswith("::"))
+        result.section = "".join(
+            line + "\n" for line in proc.stdout.splitlines() if not line.startswith("::")
+        )
         return result
     wrote = saved is not None and f"Saved the plan to {saved}:" in proc.stdout
     document = _saved_plan(Path(saved)) if wrote and saved else _stdout_document(proc.stdout)
@@ -246,8 +280,9 @@ def _read(result: TenantResult, verb: str, fmt: str, document: dict[str, Any]) -
         summary = document.get("summary") or {}
         result.counts = {k: int(summary.get(k, 0)) for k in COUNTED}
         if fmt != "json":
-            result.section = common.render(planfile.from_data(document), fmt,
-                                           color=common.use_color())
+            result.section = common.render(
+                planfile.from_data(document), fmt, color=common.use_color()
+            )
     else:
         from idpctl.reports import drift
 
@@ -260,6 +295,7 @@ def _read(result: TenantResult, verb: str, fmt: str, document: dict[str, Any]) -
 
 
 # --- the report --------------------------------------------------------------------------
+
 
 def _row(r: TenantResult) -> list[str]:
     counts = [str(r.counts[k]) if r.counts else "-" for k in COUNTED]
@@ -280,26 +316,42 @@ def text(verb: str, results: Sequence[TenantResult]) -> str:
         parts.append("\n")
     rows = [HEADER, *(_row(r) for r in results)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    table = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
-                      .rstrip() for row in rows)
+    table = "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
     return "".join(parts) + f"idpctl {verb} --all-envs: {_verdict(results)}\n{table}\n"
 
 
 def _verdict(results: Sequence[TenantResult]) -> str:
     failed = sum(1 for r in results if r.error or r.code not in (0, 2))
     changed = sum(1 for r in results if r.changed or r.code == 2)
-    return (f"{len(results)} environment{'s' if len(results) != 1 else ''}, "
-            f"{failed} failed, {changed} with changes or drift")
+    return (
+        f"{len(results)} environment{'s' if len(results) != 1 else ''}, "
+        f"{failed} failed, {changed} with changes or drift"
+    )
 
 
 def markdown(verb: str, results: Sequence[TenantResult]) -> str:
-    lines = [f"## idpctl {verb}: {len(results)} environments", "", _verdict(results), "",
-             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines = [
+        f"## idpctl {verb}: {len(results)} environments",
+        "",
+        _verdict(results),
+        "",
+        "| " + " | ".join(HEADER) + " |",
+        "|" + "---|" * len(HEADER),
+    ]
     lines += [_md_row(r) for r in results]
     lines.append("")
     for r in results:
-        lines += [f"<details><summary><code>{html(r.env)}</code></summary>", "",
-                  _md_section(verb, r), "", "</details>", ""]
+        lines += [
+            f"<details><summary><code>{html(r.env)}</code></summary>",
+            "",
+            _md_section(verb, r),
+            "",
+            "</details>",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -329,10 +381,16 @@ def to_json(verb: str, results: Sequence[TenantResult]) -> str:
         "verb": verb,
         "exit_code": exit_code(results),
         "summary": [dict(zip(HEADER, _row(r), strict=True)) for r in results],
-        "environments": {r.env: {"tenant": r.tenant or None, "exit_code": r.code,
-                                 "error": r.error or None,
-                                 **({"counts": r.counts} if r.counts else {}),
-                                 **({"drift": r.drift} if r.drift is not None else {}),
-                                 verb: r.document} for r in results},
+        "environments": {
+            r.env: {
+                "tenant": r.tenant or None,
+                "exit_code": r.code,
+                "error": r.error or None,
+                **({"counts": r.counts} if r.counts else {}),
+                **({"drift": r.drift} if r.drift is not None else {}),
+                verb: r.document,
+            }
+            for r in results
+        },
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

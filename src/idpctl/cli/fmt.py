@@ -42,10 +42,20 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    option(p, "--migrate", action="store_true", example="--migrate providers/legacy.yaml",
-           help="rewrite openIdConnectProvider files as openIdConnectIdentityProvider")
-    option(p, "--check", action="store_true", example="--check",
-           help="change nothing; exit 1 if a file would change (for CI)")
+    option(
+        p,
+        "--migrate",
+        action="store_true",
+        example="--migrate providers/legacy.yaml",
+        help="rewrite openIdConnectProvider files as openIdConnectIdentityProvider",
+    )
+    option(
+        p,
+        "--check",
+        action="store_true",
+        example="--check",
+        help="change nothing; exit 1 if a file would change (for CI)",
+    )
     p.add_argument("paths", nargs="*", metavar="PATH")
 
 
@@ -58,8 +68,12 @@ def _files(paths: Sequence[str], args: argparse.Namespace) -> list[Path]:
         from idpctl.config.providers import provider_files
         from idpctl.config.settings import resolve_settings
 
-        settings = resolve_settings(getattr(args, "config", None), env=getattr(args, "env", None),
-                                    allowance=allowance(args), providers_root=providers_root(args))
+        settings = resolve_settings(
+            getattr(args, "config", None),
+            env=getattr(args, "env", None),
+            allowance=allowance(args),
+            providers_root=providers_root(args),
+        )
         return list(provider_files(settings))
     found: list[Path] = []
     for entry in map(Path, paths):
@@ -72,8 +86,9 @@ def _files(paths: Sequence[str], args: argparse.Namespace) -> list[Path]:
 
 def _items(data: Any) -> list[tuple[str | int, ...]]:
     if isinstance(data, dict) and isinstance(data.get("providers"), list) and "kind" not in data:
-        return [("providers", i) for i, item in enumerate(data["providers"])
-                if isinstance(item, dict)]
+        return [
+            ("providers", i) for i, item in enumerate(data["providers"]) if isinstance(item, dict)
+        ]
     return [()] if isinstance(data, dict) else []
 
 
@@ -128,10 +143,10 @@ def _line_edits(text: str, doc: Document, kinds: Kinds) -> str | None:
                 drop.add(loc.line - 1)
     for index, col, old, new in sorted(replace, key=lambda r: (r[0], -r[1])):
         line = lines[index]
-        start = col + 1 if line[col:col + 1] in ("'", '"') else col
-        if line[start:start + len(old)] != old or index in drop:
+        start = col + 1 if line[col : col + 1] in ("'", '"') else col
+        if line[start : start + len(old)] != old or index in drop:
             return None
-        lines[index] = line[:start] + new + line[start + len(old):]
+        lines[index] = line[:start] + new + line[start + len(old) :]
     return "".join(line for i, line in enumerate(lines) if i not in drop)
 
 
@@ -193,8 +208,10 @@ def _one(path: Path, kinds: Kinds, *, migrate: bool, check: bool = False) -> boo
     bom, text = (_BOM, raw[1:]) if raw.startswith(_BOM) else ("", raw)
     new, count, kept = migrate_text(text, kinds, file=shown) if migrate else (text, 0, True)
     if not migrate and _expected(load_text(text, file=shown), kinds)[1]:
-        print(f"{shown}: holds a deprecated provider shape; run `idpctl fmt --migrate {shown}`",
-              file=sys.stderr)
+        print(
+            f"{shown}: holds a deprecated provider shape; run `idpctl fmt --migrate {shown}`",
+            file=sys.stderr,
+        )
     new = tidy_text(new, file=shown)
     if new == text:
         return False
@@ -204,8 +221,11 @@ def _one(path: Path, kinds: Kinds, *, migrate: bool, check: bool = False) -> boo
     _write(path, bom + new)
     if count:
         note = "" if kept else " (comments could not be kept: the file was re-written)"
-        print(f"{shown}: migrated {count} provider{'s' if count != 1 else ''} to "
-              f"openIdConnectIdentityProvider{note}", file=sys.stderr)
+        print(
+            f"{shown}: migrated {count} provider{'s' if count != 1 else ''} to "
+            f"openIdConnectIdentityProvider{note}",
+            file=sys.stderr,
+        )
     print(f"formatted {shown}")
     return True
 
@@ -218,14 +238,15 @@ def run(args: argparse.Namespace) -> int:
     check = bool(getattr(args, "check", False))
     for path in _files(getattr(args, "paths", []) or [], args):
         try:
-            changed += _one(path, kinds, migrate=bool(getattr(args, "migrate", False)),
-                            check=check)
+            changed += _one(path, kinds, migrate=bool(getattr(args, "migrate", False)), check=check)
         except ConfigError as error:
             failed += 1
             for problem in error.problems or ():
                 print(str(problem))
         except (OSError, UnicodeDecodeError) as error:
             failed += 1
-            print(f"{output.inline(display_path(path))}:1:1: cannot format: "
-                  f"{error.__class__.__name__}")
+            print(
+                f"{output.inline(display_path(path))}:1:1: cannot format: "
+                f"{error.__class__.__name__}"
+            )
     return 1 if failed or (check and changed) else 0

@@ -29,8 +29,9 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    option(p, "--all", action="store_true", help="every live provider in the files",
-           example="--all")
+    option(
+        p, "--all", action="store_true", help="every live provider in the files", example="--all"
+    )
     p.add_argument("addresses", nargs="*", metavar="KIND/NAME")
     options.lock_timeout(p)
 
@@ -47,12 +48,13 @@ def run(args: argparse.Namespace) -> int:
     desired = pipeline.load_desired(args, resolve_secrets=False)
     files = {p.address: p for p in desired.providers if not p.absent}
     store = pipeline.state_store(desired.settings)
-    with store.lock(operation="import", timeout=parse_duration(args.lock_timeout)), \
-            pipeline.graph_session(desired.settings, debug=args.debug) as graph:
+    with (
+        store.lock(operation="import", timeout=parse_duration(args.lock_timeout)),
+        pipeline.graph_session(desired.settings, debug=args.debug) as graph,
+    ):
         state = store.load()
         live = _by_address(pipeline.read_live(graph, desired.kinds), desired.kinds)
-        chosen = (_all(live, files, state) if args.all
-                  else _named(requested, live, files, state))
+        chosen = _all(live, files, state) if args.all else _named(requested, live, files, state)
         if not chosen:
             print("Nothing to import.")
             return 0
@@ -66,36 +68,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _by_address(live: Sequence[LiveProvider], kinds: Mapping[str, Any]
-                ) -> dict[str, LiveProvider]:
+def _by_address(live: Sequence[LiveProvider], kinds: Mapping[str, Any]) -> dict[str, LiveProvider]:
     out: dict[str, LiveProvider] = {}
     for lp in live:
         kind = kinds.get(lp.kind) if lp.kind else None
         if lp.address is None or kind is None or not kind.managed:
             continue
         if lp.address in out:
-            raise PlanError(f"import: two live providers share the address {lp.address} "
-                            f"(ids {out[lp.address].id}, {lp.id}); remove one in the portal")
+            raise PlanError(
+                f"import: two live providers share the address {lp.address} "
+                f"(ids {out[lp.address].id}, {lp.id}); remove one in the portal"
+            )
         out[lp.address] = lp
     return out
 
 
-def _all(live: Mapping[str, LiveProvider], files: Mapping[str, Provider],
-         state: State) -> list[str]:
+def _all(
+    live: Mapping[str, LiveProvider], files: Mapping[str, Provider], state: State
+) -> list[str]:
     chosen = []
     for address in sorted(live):
         if address in state.providers:
             continue
         if address not in files:
-            print(f"Skipped {output.inline(address)}: not in the provider files (write it, or "
-                  "run idpctl export, then import it)")
+            print(
+                f"Skipped {output.inline(address)}: not in the provider files (write it, or "
+                "run idpctl export, then import it)"
+            )
             continue
         chosen.append(address)
     return chosen
 
 
-def _named(requested: Sequence[str], live: Mapping[str, LiveProvider],
-           files: Mapping[str, Provider], state: State) -> list[str]:
+def _named(
+    requested: Sequence[str],
+    live: Mapping[str, LiveProvider],
+    files: Mapping[str, Provider],
+    state: State,
+) -> list[str]:
     problems, chosen = [], []
     for address in requested:
         record = state.providers.get(address)
@@ -105,8 +115,10 @@ def _named(requested: Sequence[str], live: Mapping[str, LiveProvider],
             if record.id != live[address].id:
                 problems.append(f"{address} is already managed (Graph id {record.id})")
         elif address not in files:
-            problems.append(f"{address} is not in the provider files: the next plan would "
-                            "delete it (write it or run idpctl export first)")
+            problems.append(
+                f"{address} is not in the provider files: the next plan would "
+                "delete it (write it or run idpctl export first)"
+            )
         else:
             chosen.append(address)
     if problems:
@@ -117,10 +129,16 @@ def _named(requested: Sequence[str], live: Mapping[str, LiveProvider],
 def _record(state: State, provider: Provider, lp: LiveProvider) -> State:
     from idpctl.state import codec as state_module
 
-    return state_module.with_record(state, ManagedRecord(
-        kind=provider.kind, key=provider.key, id=lp.id,
-        auth_method=provider.auth_method or _method(lp), protected=provider.protected,
-    ))
+    return state_module.with_record(
+        state,
+        ManagedRecord(
+            kind=provider.kind,
+            key=provider.key,
+            id=lp.id,
+            auth_method=provider.auth_method or _method(lp),
+            protected=provider.protected,
+        ),
+    )
 
 
 def _method(lp: LiveProvider) -> str | None:
@@ -135,8 +153,10 @@ def _secret_notes(providers: Sequence[Provider]) -> None:
     refs = [(p.address, path, ref) for p in providers for path, ref in _refs(p.fields)]
     if not refs:
         return
-    print("\nGraph never shows secrets, so idpctl has none recorded: the next apply sets each "
-          "from its reference. Supply the values first:")
+    print(
+        "\nGraph never shows secrets, so idpctl has none recorded: the next apply sets each "
+        "from its reference. Supply the values first:"
+    )
     for address, path, ref in refs:
         print(output.inline(f"  {ref.describe()}  ({address} {path})"))
 
@@ -145,6 +165,9 @@ def _refs(value: Any, prefix: str = "") -> list[tuple[str, SecretRef]]:
     if isinstance(value, SecretRef):
         return [(prefix, value)]
     if isinstance(value, Mapping):
-        return [item for key in sorted(value)
-                for item in _refs(value[key], f"{prefix}.{key}" if prefix else key)]
+        return [
+            item
+            for key in sorted(value)
+            for item in _refs(value[key], f"{prefix}.{key}" if prefix else key)
+        ]
     return []

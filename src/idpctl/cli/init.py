@@ -31,21 +31,49 @@ EXAMPLES = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="default: here")
-    option(p, "--tenant", default="contoso.onmicrosoft.com",
-           help="tenant id or domain (default: a placeholder to edit)",
-           example="--tenant contoso.onmicrosoft.com")
-    option(p, "--tenant-kind", choices=("external", "b2c", "workforce"), default="external",
-           help="the kind of tenant (default: external)", example="--tenant-kind b2c")
-    option(p, "--graph-url", metavar="URL",
-           help="a custom Graph and sign-in endpoint (the emulator)",
-           example="--graph-url https://127.0.0.1:8443")
-    option(p, "--ca-bundle", metavar="FILE", help="a PEM to trust for --graph-url",
-           example="--ca-bundle .idpctl/emulator-ca.pem")
-    option(p, "--client-id", metavar="ID",
-           help="the app idpctl signs in as (default: {env: AZURE_CLIENT_ID})",
-           example="--client-id 00000000-0000-0000-0000-000000000001")
-    option(p, "--workflows", action="store_true", example="--workflows",
-           help="also write the example GitHub workflows to .github/workflows/")
+    option(
+        p,
+        "--tenant",
+        default="contoso.onmicrosoft.com",
+        help="tenant id or domain (default: a placeholder to edit)",
+        example="--tenant contoso.onmicrosoft.com",
+    )
+    option(
+        p,
+        "--tenant-kind",
+        choices=("external", "b2c", "workforce"),
+        default="external",
+        help="the kind of tenant (default: external)",
+        example="--tenant-kind b2c",
+    )
+    option(
+        p,
+        "--graph-url",
+        metavar="URL",
+        help="a custom Graph and sign-in endpoint (the emulator)",
+        example="--graph-url https://127.0.0.1:8443",
+    )
+    option(
+        p,
+        "--ca-bundle",
+        metavar="FILE",
+        help="a PEM to trust for --graph-url",
+        example="--ca-bundle .idpctl/emulator-ca.pem",
+    )
+    option(
+        p,
+        "--client-id",
+        metavar="ID",
+        help="the app idpctl signs in as (default: {env: AZURE_CLIENT_ID})",
+        example="--client-id 00000000-0000-0000-0000-000000000001",
+    )
+    option(
+        p,
+        "--workflows",
+        action="store_true",
+        example="--workflows",
+        help="also write the example GitHub workflows to .github/workflows/",
+    )
     options.force(p)
 
 
@@ -58,15 +86,23 @@ plan.json
 WORKFLOWS = ("plan-on-pr.yml", "apply-on-merge.yml", "drift.yml")
 
 
-def settings_text(*, tenant: str, tenant_kind: str, graph_url: str | None = None,
-                  ca_bundle: str | None = None, client_id: str | None = None) -> str:
+def settings_text(
+    *,
+    tenant: str,
+    tenant_kind: str,
+    graph_url: str | None = None,
+    ca_bundle: str | None = None,
+    client_id: str | None = None,
+) -> str:
     """The commented idpctl.yaml init writes (values quoted as JSON strings, valid YAML)."""
     q = json.dumps
     if graph_url:
-        graph = ("# a custom Graph and sign-in endpoint (the emulator); idpctl sends credentials\n"
-                 "# there only with IDPCTL_ALLOW_ENDPOINTS=HOST:PORT (docs/auth.md)\n"
-                 f"graph:\n  url: {q(graph_url)}\n  authority: {q(graph_url)}\n"
-                 + (f"  caBundle: {q(ca_bundle)}\n" if ca_bundle else ""))
+        graph = (
+            "# a custom Graph and sign-in endpoint (the emulator); idpctl sends credentials\n"
+            "# there only with IDPCTL_ALLOW_ENDPOINTS=HOST:PORT (docs/auth.md)\n"
+            f"graph:\n  url: {q(graph_url)}\n  authority: {q(graph_url)}\n"
+            + (f"  caBundle: {q(ca_bundle)}\n" if ca_bundle else "")
+        )
     else:
         graph = "# graph: {url: ..., authority: ..., caBundle: ...}   # a custom endpoint only\n"
     client = q(client_id) if client_id else "{env: AZURE_CLIENT_ID}"
@@ -101,26 +137,38 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     files = {
         root / "idpctl.yaml": settings_text(
-            tenant=args.tenant, tenant_kind=args.tenant_kind, graph_url=args.graph_url,
-            ca_bundle=args.ca_bundle, client_id=args.client_id),
+            tenant=args.tenant,
+            tenant_kind=args.tenant_kind,
+            graph_url=args.graph_url,
+            ca_bundle=args.ca_bundle,
+            client_id=args.client_id,
+        ),
         root / ".gitignore": GITIGNORE,
     }
     if args.workflows:
         source = _workflow_dir()
-        files.update({root / ".github" / "workflows" / name:
-                      (source / name).read_text(encoding="utf-8") for name in WORKFLOWS})
+        files.update(
+            {
+                root / ".github" / "workflows" / name: (source / name).read_text(encoding="utf-8")
+                for name in WORKFLOWS
+            }
+        )
     existing = [path for path in files if path.exists()]
     if existing and not args.force:
-        raise IdpctlError(f"init: {existing[0]} exists; refusing to overwrite it (use --force); "
-                          "nothing was written")
+        raise IdpctlError(
+            f"init: {existing[0]} exists; refusing to overwrite it (use --force); "
+            "nothing was written"
+        )
     schemas = repofiles.write_schemas(root / repofiles.SCHEMA_DIR, force=args.force)
     for path, text in files.items():
         write_atomic(path, text, mode=0o644)
         print(f"Wrote {path}")
     (root / "providers").mkdir(exist_ok=True)
     print(f"Wrote {len(schemas)} schema file(s) to {root / repofiles.SCHEMA_DIR}")
-    print(f"\nNext: add provider files under {root / 'providers'} (or `idpctl export` a live "
-          "tenant's), then `idpctl validate` and `idpctl plan`.")
+    print(
+        f"\nNext: add provider files under {root / 'providers'} (or `idpctl export` a live "
+        "tenant's), then `idpctl validate` and `idpctl plan`."
+    )
     return 0
 
 

@@ -34,8 +34,23 @@ EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a writer whose
 
 # the verbs in the order --help lists them; each module declares HELP, EXAMPLES,
 # add_arguments(parser) and run(args)
-VERBS = ("init", "validate", "plan", "drift", "envs", "export", "convert", "import", "apply",
-         "show", "state", "whoami", "secrets", "schema", "fmt")
+VERBS = (
+    "init",
+    "validate",
+    "plan",
+    "drift",
+    "envs",
+    "export",
+    "convert",
+    "import",
+    "apply",
+    "show",
+    "state",
+    "whoami",
+    "secrets",
+    "schema",
+    "fmt",
+)
 
 
 class VerbModule(Protocol):
@@ -64,19 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = UsageParser(
         prog="idpctl",
         description="Microsoft Entra identity providers as code: validate, plan, apply.",
-        epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=HelpFormatter,
         # no prefix matching at the top: a verb's `--all` must not read as `--allow-...`
         allow_abbrev=False,
     )
-    option(parser, "--version", action="version", version=f"idpctl {__version__}",
-           help="print idpctl's version and exit", example="--version")
+    option(
+        parser,
+        "--version",
+        action="version",
+        version=f"idpctl {__version__}",
+        help="print idpctl's version and exit",
+        example="--version",
+    )
     add_globals(parser, suppress=False)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     for name in VERBS:
         module = _verb_module(name)
-        sub = verbs.add_parser(name, help=module.HELP, description=module.HELP,
-                               epilog=f"{_examples(module.EXAMPLES)}\n\n{EXIT_CODES_HELP}",
-                               formatter_class=HelpFormatter)
+        sub = verbs.add_parser(
+            name,
+            help=module.HELP,
+            description=module.HELP,
+            epilog=f"{_examples(module.EXAMPLES)}\n\n{EXIT_CODES_HELP}",
+            formatter_class=HelpFormatter,
+        )
         add_globals(sub, suppress=True)
         module.add_arguments(sub)
     verbs.add_parser("emulator", help="run the local Microsoft Graph emulator", add_help=False)
@@ -134,8 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 PLUGIN_GROUP = "idpctl.verbs"
-PLUGIN_INSTALL = {"emulator": "pip install 'idpctl[emulator]' (from a source checkout: "
-                              "pip install ./packages/idpctl-emulator)"}
+PLUGIN_INSTALL = {
+    "emulator": "pip install 'idpctl[emulator]' (from a source checkout: "
+    "pip install ./packages/idpctl-emulator)"
+}
 
 
 def _run_plugin(verb: str, argv: list[str]) -> int:
@@ -226,8 +254,10 @@ def _run(args: argparse.Namespace) -> int:
         raise  # main() ends the run quietly
     except Exception as error:  # a bug: still one line, the traceback only with --debug
         _traceback(args)
-        _error(f"internal error: {type(error).__name__}: {error} "
-               "(run again with --debug for the traceback, and please report it)")
+        _error(
+            f"internal error: {type(error).__name__}: {error} "
+            "(run again with --debug for the traceback, and please report it)"
+        )
         return EXIT_ERROR
 
 

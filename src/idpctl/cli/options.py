@@ -39,17 +39,18 @@ _GLOBAL_HELP = {
     "debug": "show tracebacks and an HTTP trace with every secret redacted",
     "env": "environment overlay environments/<NAME>.yaml (default: $IDPCTL_ENV)",
     "allow_endpoint": "let credentials go to [http://]HOST[:PORT] besides the cloud's own hosts "
-                      "(the emulator, a private Vault); adds to $IDPCTL_ALLOW_ENDPOINTS",
+    "(the emulator, a private Vault); adds to $IDPCTL_ALLOW_ENDPOINTS",
     "allow_path": "let idpctl read files under DIR, outside the folder of idpctl.yaml; adds to "
-                  "$IDPCTL_ALLOW_PATHS",
+    "$IDPCTL_ALLOW_PATHS",
     "providers_root": "read idpctl.yaml's providers: entries under DIR instead of next to "
-                      "idpctl.yaml (a pull request's checkout, with idpctl.yaml from the base "
-                      "branch: docs/security.md)",
+    "idpctl.yaml (a pull request's checkout, with idpctl.yaml from the base "
+    "branch: docs/security.md)",
 }
 
 
-def option(parser: argparse.ArgumentParser, *flags: str, example: str,
-           **kwargs: Any) -> argparse.Action:
+def option(
+    parser: argparse.ArgumentParser, *flags: str, example: str, **kwargs: Any
+) -> argparse.Action:
     """`parser.add_argument` for an option, with its example: written once, here where the
     option is declared, and shown at the end of its --help line (`e.g. --out plan.json`).
     tests/test_cli_help.py walks every verb and fails on an option without one, or with one
@@ -71,8 +72,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _split_lines(self, text: str, width: int) -> list[str]:
         import textwrap
 
-        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False,
-                             break_long_words=False)
+        return textwrap.wrap(
+            " ".join(text.split()), width, break_on_hyphens=False, break_long_words=False
+        )
 
 
 def add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -80,32 +82,81 @@ def add_globals(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     verb and sub-verb with `suppress` (so `idpctl plan --debug` and `idpctl --debug plan`
     both work and the verb's copy never overwrites the top-level value)."""
     default = argparse.SUPPRESS if suppress else None
-    option(parser, "-c", "--config", metavar="FILE", default=default,
-           help=_GLOBAL_HELP["config"], example="--config tenants/contoso/idpctl.yaml")
-    option(parser, "--debug", action="store_true",
-           default=argparse.SUPPRESS if suppress else False,
-           help=_GLOBAL_HELP["debug"], example="--debug")
-    option(parser, "--env", metavar="NAME", default=default, help=_GLOBAL_HELP["env"],
-           example="--env prod")
-    option(parser, "--allow-endpoint", action="append", metavar="HOST:PORT",
-           default=argparse.SUPPRESS if suppress else [],
-           help=_GLOBAL_HELP["allow_endpoint"], example="--allow-endpoint 127.0.0.1:8443")
-    option(parser, "--allow-path", action="append", metavar="DIR",
-           default=argparse.SUPPRESS if suppress else [],
-           help=_GLOBAL_HELP["allow_path"], example="--allow-path ../shared-certs")
-    option(parser, "--providers-root", metavar="DIR", default=default,
-           help=_GLOBAL_HELP["providers_root"], example="--providers-root pr-checkout")
-    option(parser, "-var", "--var", action="append", metavar="NAME=VALUE",
-           default=argparse.SUPPRESS if suppress else [],
-           help="set a variable for ${var.NAME} (over variables: in idpctl.yaml "
-                "and the environment overlay); repeatable", example="-var REGION=emea")
-    option(parser, "--no-color", action="store_true",
-           default=argparse.SUPPRESS if suppress else False,
-           help="no colour in the output (as NO_COLOR=1 does)", example="--no-color")
+    option(
+        parser,
+        "-c",
+        "--config",
+        metavar="FILE",
+        default=default,
+        help=_GLOBAL_HELP["config"],
+        example="--config tenants/contoso/idpctl.yaml",
+    )
+    option(
+        parser,
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help=_GLOBAL_HELP["debug"],
+        example="--debug",
+    )
+    option(
+        parser,
+        "--env",
+        metavar="NAME",
+        default=default,
+        help=_GLOBAL_HELP["env"],
+        example="--env prod",
+    )
+    option(
+        parser,
+        "--allow-endpoint",
+        action="append",
+        metavar="HOST:PORT",
+        default=argparse.SUPPRESS if suppress else [],
+        help=_GLOBAL_HELP["allow_endpoint"],
+        example="--allow-endpoint 127.0.0.1:8443",
+    )
+    option(
+        parser,
+        "--allow-path",
+        action="append",
+        metavar="DIR",
+        default=argparse.SUPPRESS if suppress else [],
+        help=_GLOBAL_HELP["allow_path"],
+        example="--allow-path ../shared-certs",
+    )
+    option(
+        parser,
+        "--providers-root",
+        metavar="DIR",
+        default=default,
+        help=_GLOBAL_HELP["providers_root"],
+        example="--providers-root pr-checkout",
+    )
+    option(
+        parser,
+        "-var",
+        "--var",
+        action="append",
+        metavar="NAME=VALUE",
+        default=argparse.SUPPRESS if suppress else [],
+        help="set a variable for ${var.NAME} (over variables: in idpctl.yaml "
+        "and the environment overlay); repeatable",
+        example="-var REGION=emea",
+    )
+    option(
+        parser,
+        "--no-color",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="no colour in the output (as NO_COLOR=1 does)",
+        example="--no-color",
+    )
 
 
-def sub_verb(actions: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
-             help_text: str) -> argparse.ArgumentParser:
+def sub_verb(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse.ArgumentParser:
     """A sub-verb (`state mv`, `secrets report`) with the global options."""
     sub = actions.add_parser(name, help=help_text, formatter_class=HelpFormatter)
     add_globals(sub, suppress=True)
@@ -114,30 +165,67 @@ def sub_verb(actions: argparse._SubParsersAction[argparse.ArgumentParser], name:
 
 def preflight(parser: argparse.ArgumentParser) -> None:
     """Preflight flags of plan and apply (docs/preflight.md)."""
-    option(parser, "--offline", action="store_true", example="--offline",
-           help="skip the discovery preflight (no requests to identity providers)")
-    option(parser, "--skip-preflight", action="store_true", example="--skip-preflight",
-           help="show preflight findings but do not stop on them")
-    option(parser, "--strict-preflight", action="store_true", example="--strict-preflight",
-           help="stop on preflight warnings too (unreachable IdP, timeout, TLS)")
+    option(
+        parser,
+        "--offline",
+        action="store_true",
+        example="--offline",
+        help="skip the discovery preflight (no requests to identity providers)",
+    )
+    option(
+        parser,
+        "--skip-preflight",
+        action="store_true",
+        example="--skip-preflight",
+        help="show preflight findings but do not stop on them",
+    )
+    option(
+        parser,
+        "--strict-preflight",
+        action="store_true",
+        example="--strict-preflight",
+        help="stop on preflight warnings too (unreachable IdP, timeout, TLS)",
+    )
 
 
 def targets(parser: argparse.ArgumentParser) -> None:
-    option(parser, "--target", action="append", default=[], metavar="KIND/KEY",
-           help="limit to this provider (repeatable)",
-           example="--target socialIdentityProvider/Google")
+    option(
+        parser,
+        "--target",
+        action="append",
+        default=[],
+        metavar="KIND/KEY",
+        help="limit to this provider (repeatable)",
+        example="--target socialIdentityProvider/Google",
+    )
 
 
 def rotate(parser: argparse.ArgumentParser) -> None:
-    option(parser, "--rotate", action="append", default=[], metavar="KIND/KEY",
-           help="re-send this provider's secrets even when unchanged",
-           example="--rotate oidcIdentityProvider/Contoso")
+    option(
+        parser,
+        "--rotate",
+        action="append",
+        default=[],
+        metavar="KIND/KEY",
+        help="re-send this provider's secrets even when unchanged",
+        example="--rotate oidcIdentityProvider/Contoso",
+    )
 
 
-def output_format(parser: argparse.ArgumentParser, *, choices: tuple[str, ...] = (
-        "text", "json", "markdown"), help_text: str = "output format (default: text)") -> None:
-    option(parser, "--format", choices=choices, default="text", help=help_text,
-           example=f"--format {choices[-1]}")
+def output_format(
+    parser: argparse.ArgumentParser,
+    *,
+    choices: tuple[str, ...] = ("text", "json", "markdown"),
+    help_text: str = "output format (default: text)",
+) -> None:
+    option(
+        parser,
+        "--format",
+        choices=choices,
+        default="text",
+        help=help_text,
+        example=f"--format {choices[-1]}",
+    )
 
 
 def force(parser: argparse.ArgumentParser, help_text: str = "overwrite existing files") -> None:
@@ -145,23 +233,45 @@ def force(parser: argparse.ArgumentParser, help_text: str = "overwrite existing 
 
 
 def lock_timeout(parser: argparse.ArgumentParser) -> None:
-    option(parser, "--lock-timeout", metavar="DURATION", default="0s",
-           help="wait this long for the state lock (default 0s: fail at once)",
-           example="--lock-timeout 30s")
+    option(
+        parser,
+        "--lock-timeout",
+        metavar="DURATION",
+        default="0s",
+        help="wait this long for the state lock (default 0s: fail at once)",
+        example="--lock-timeout 30s",
+    )
 
 
 def fleet(parser: argparse.ArgumentParser) -> None:
     """--all-envs and --parallel: every environment, one report (docs/fleets.md)."""
-    option(parser, "--all-envs", action="store_true", example="--all-envs",
-           help="run every environments/<NAME>.yaml (one tenant each): a section "
-                "per environment and a summary table; exit 1 if any failed, "
-                "else 2 if any has changes or drift")
-    option(parser, "--parallel", type=int, default=4, metavar="N",
-           help="with --all-envs: environments run at once (default 4)",
-           example="--all-envs --parallel 8")
+    option(
+        parser,
+        "--all-envs",
+        action="store_true",
+        example="--all-envs",
+        help="run every environments/<NAME>.yaml (one tenant each): a section "
+        "per environment and a summary table; exit 1 if any failed, "
+        "else 2 if any has changes or drift",
+    )
+    option(
+        parser,
+        "--parallel",
+        type=int,
+        default=4,
+        metavar="N",
+        help="with --all-envs: environments run at once (default 4)",
+        example="--all-envs --parallel 8",
+    )
 
 
 def github_annotations(parser: argparse.ArgumentParser) -> None:
-    option(parser, "--annotations", choices=("github", "none"), default=None,
-           help="GitHub Actions annotations on located problems (default: github "
-                "when GITHUB_ACTIONS=true, else none)", example="--annotations none")
+    option(
+        parser,
+        "--annotations",
+        choices=("github", "none"),
+        default=None,
+        help="GitHub Actions annotations on located problems (default: github "
+        "when GITHUB_ACTIONS=true, else none)",
+        example="--annotations none",
+    )

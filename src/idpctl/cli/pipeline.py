@@ -48,9 +48,13 @@ def load_settings(args: argparse.Namespace) -> Any:
     from idpctl.config import settings as config
 
     path = Path(args.config) if getattr(args, "config", None) else config.find_settings(Path.cwd())
-    return config.load_settings(path, env=getattr(args, "env", None),
-                                providers_root=providers_root(args), allowance=allowance(args),
-                                variables=variables(args))
+    return config.load_settings(
+        path,
+        env=getattr(args, "env", None),
+        providers_root=providers_root(args),
+        allowance=allowance(args),
+        variables=variables(args),
+    )
 
 
 def variables(args: argparse.Namespace) -> dict[str, str]:
@@ -71,8 +75,10 @@ def allowance(args: argparse.Namespace) -> Any:
     --allow-path (endpoints.Allowance)."""
     from idpctl.net.endpoints import Allowance
 
-    return Allowance.from_sources(endpoints=getattr(args, "allow_endpoint", None) or (),
-                                  paths=getattr(args, "allow_path", None) or ())
+    return Allowance.from_sources(
+        endpoints=getattr(args, "allow_endpoint", None) or (),
+        paths=getattr(args, "allow_path", None) or (),
+    )
 
 
 def load_desired(args: argparse.Namespace, *, resolve_secrets: bool = True) -> Desired:
@@ -125,7 +131,8 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
     versions = apiversions.for_settings(settings, load_kinds())
     recorder = recording.from_environment(
         tenant_kind=settings.tenant_kind,
-        source=f"recorded by idpctl from {settings.graph_url} ({settings.tenant_kind} tenant)")
+        source=f"recorded by idpctl from {settings.graph_url} ({settings.tenant_kind} tenant)",
+    )
     verify = tls.bundle_verify(settings.ca_bundle)
     tokens = auth.token_provider(
         settings.auth,
@@ -168,8 +175,9 @@ def parse_addresses(values: Sequence[str]) -> tuple[str, ...]:
     for value in values:
         kind, sep, key = value.partition("/")
         if not sep or not kind or not key:
-            raise PlanError(f"{value!r} is not an address: write KIND/KEY, e.g. "
-                            "socialIdentityProvider/Google")
+            raise PlanError(
+                f"{value!r} is not an address: write KIND/KEY, e.g. socialIdentityProvider/Google"
+            )
         out.append(f"{kind}/{key}")
     return tuple(out)
 
@@ -210,9 +218,14 @@ def draft_plan(
         if address not in known:
             raise PlanError(f"{address}: no such provider in the files, the state or the tenant")
     return planner.build(
-        desired.providers, tuple(live), state, kinds=desired.kinds,
-        targets=tuple(targets), rotate=tuple(rotate),
-        tenant=desired.settings.tenant, now=datetime.now(UTC),
+        desired.providers,
+        tuple(live),
+        state,
+        kinds=desired.kinds,
+        targets=tuple(targets),
+        rotate=tuple(rotate),
+        tenant=desired.settings.tenant,
+        now=datetime.now(UTC),
     )
 
 
@@ -228,8 +241,14 @@ def read_flows(graph: Any, desired: Desired, draft: Plan, state: State) -> Flows
     return read(graph, desired.settings.tenant_kind)
 
 
-def build_plan(draft: Plan, desired: Desired, live: Sequence[LiveProvider], state: State, *,
-               flows: Flows | None) -> Plan:
+def build_plan(
+    draft: Plan,
+    desired: Desired,
+    live: Sequence[LiveProvider],
+    state: State,
+    *,
+    flows: Flows | None,
+) -> Plan:
     """`draft` with the user-flow links planned from `flows` (the data `read_flows` gave;
     None: not read, no links) and each change's API version. Pure: no I/O."""
     from idpctl.config import apiversions
@@ -248,9 +267,11 @@ def _refuse_other_tenant_kind(settings: Any, live: Sequence[LiveProvider]) -> No
     if found is None or found[0] == settings.tenant_kind:
         return
     kind, evidence = found
-    raise PlanError(f"{settings.path}: tenantKind: {settings.tenant_kind}, but tenant "
-                    f"{settings.tenant} is {_a(kind)} tenant ({evidence}); set tenantKind: "
-                    f"{kind} or point tenant at {_a(settings.tenant_kind)} tenant")
+    raise PlanError(
+        f"{settings.path}: tenantKind: {settings.tenant_kind}, but tenant "
+        f"{settings.tenant} is {_a(kind)} tenant ({evidence}); set tenantKind: "
+        f"{kind} or point tenant at {_a(settings.tenant_kind)} tenant"
+    )
 
 
 def _a(word: str) -> str:

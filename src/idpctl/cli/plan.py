@@ -22,12 +22,24 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    option(p, "--out", "-out", metavar="FILE", help="save the plan for apply",
-           example="--out plan.json")
+    option(
+        p,
+        "--out",
+        "-out",
+        metavar="FILE",
+        help="save the plan for apply",
+        example="--out plan.json",
+    )
     options.preflight(p)
     options.output_format(p)
-    option(p, "--detailed-exitcode", "-detailed-exitcode", action="store_true",
-           help="exit 2 when there are changes", example="--detailed-exitcode")
+    option(
+        p,
+        "--detailed-exitcode",
+        "-detailed-exitcode",
+        action="store_true",
+        help="exit 2 when there are changes",
+        example="--detailed-exitcode",
+    )
     options.targets(p)
     options.rotate(p)
     options.github_annotations(p)
@@ -49,11 +61,14 @@ def run(args: argparse.Namespace) -> int:
     state = store.load()
     with pipeline.graph_session(desired.settings, debug=args.debug) as graph:
         live = pipeline.read_live(graph, desired.kinds)
-        plan = pipeline.plan_tenant(graph, desired, live, state, targets=targets,
-                                    rotate=rotate)
-        plan = checks.with_findings(plan, providers=desired.providers,
-                                    settings=desired.settings, graph=graph,
-                                    offline=args.offline)
+        plan = pipeline.plan_tenant(graph, desired, live, state, targets=targets, rotate=rotate)
+        plan = checks.with_findings(
+            plan,
+            providers=desired.providers,
+            settings=desired.settings,
+            graph=graph,
+            offline=args.offline,
+        )
     plan = _governed(plan, desired, state, targets)
     if args.out:
         common.save_planfile(Path(args.out), plan, targets=targets, rotate=rotate)
@@ -74,5 +89,11 @@ def _governed(plan: Any, desired: Any, state: Any, targets: tuple[str, ...]) -> 
     from idpctl.config import governance
 
     policy = governance.policy_from_settings(desired.settings)
-    return governance.annotate_plan(plan, desired.providers, state, now=datetime.now(UTC),
-                                    default_policy=policy, targets=targets)
+    return governance.annotate_plan(
+        plan,
+        desired.providers,
+        state,
+        now=datetime.now(UTC),
+        default_policy=policy,
+        targets=targets,
+    )

@@ -27,8 +27,13 @@ EXAMPLES = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", help="one schema (e.g. oidcIdentityProvider)")
-    option(p, "--write", metavar="DIR",
-           help="copy every schema into DIR for editors", example="--write schemas")
+    option(
+        p,
+        "--write",
+        metavar="DIR",
+        help="copy every schema into DIR for editors",
+        example="--write schemas",
+    )
     options.force(p, "with --write: overwrite schema files that differ")
 
 
@@ -39,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
         from idpctl.config.repofiles import write_schemas
 
         written = write_schemas(Path(args.write), force=args.force)
-        print(f"Wrote {len(written)} schema file(s) to {args.write}"
-              + ("" if written else " (all already up to date)"))
+        print(
+            f"Wrote {len(written)} schema file(s) to {args.write}"
+            + ("" if written else " (all already up to date)")
+        )
         return 0
     kinds = load_kinds()
     name = getattr(args, "name", None)

@@ -11,9 +11,7 @@ from idpctl.cli import common, options
 __all__ = ["EXAMPLES", "HELP", "add_arguments", "run"]
 
 HELP = "render a saved plan file"
-EXAMPLES = (
-    "idpctl show plan.json --format markdown",
-)
+EXAMPLES = ("idpctl show plan.json --format markdown",)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -43,8 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sp.add_argument("destination", metavar="NEW")
     sp = options.sub_verb(actions, "rm", "forget a provider (Graph is never touched)")
     sp.add_argument("address", metavar="KIND/KEY")
-    options.sub_verb(actions, "pull", "print the state JSON (no secret values, but the "
-                                      "fingerprint key: keep it private)")
+    options.sub_verb(
+        actions,
+        "pull",
+        "print the state JSON (no secret values, but the fingerprint key: keep it private)",
+    )
     sp = options.sub_verb(actions, "push", "replace the state with FILE after validating it")
     sp.add_argument("file", metavar="FILE")
     options.force(sp, "allow a state of another lineage (a lower serial is always refused)")
@@ -57,9 +60,13 @@ def run(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.state_verb == "unlock":
         broken = store.unlock(args.lock_id)
-        print(output.inline(f"Lock {broken.lock_id} broken (was held by {broken.user}@"
-                            f"{broken.host} pid {broken.pid} since {broken.started_at} for "
-                            f"{broken.operation})."))
+        print(
+            output.inline(
+                f"Lock {broken.lock_id} broken (was held by {broken.user}@"
+                f"{broken.host} pid {broken.pid} since {broken.started_at} for "
+                f"{broken.operation})."
+            )
+        )
         return 0
     if args.state_verb in _REPAIRS:
         return _repair(args, store)

@@ -49,14 +49,16 @@ def move(state: State, source: str, destination: str, *, where: str) -> tuple[St
     record = _record(state, source, where)
     kind, key = split_address(destination)
     if kind != record.kind:
-        raise StateError(f"state mv: {source} -> {destination}: the kind cannot change "
-                         f"({record.kind} -> {kind})")
+        raise StateError(
+            f"state mv: {source} -> {destination}: the kind cannot change ({record.kind} -> {kind})"
+        )
     if destination in state.providers:
         raise StateError(f"state mv: {destination} is already in the state ({where})")
     providers = {a: r for a, r in state.providers.items() if a != source}
     providers[destination] = replace(record, key=key)
-    return _derive(state, providers), (f"Moved {source} to {destination} (Graph id "
-                                       f"{record.id}); nothing was sent to Graph.")
+    return _derive(state, providers), (
+        f"Moved {source} to {destination} (Graph id {record.id}); nothing was sent to Graph."
+    )
 
 
 def remove(state: State, address: str, *, where: str) -> tuple[State, str]:
@@ -64,7 +66,8 @@ def remove(state: State, address: str, *, where: str) -> tuple[State, str]:
     providers = {a: r for a, r in state.providers.items() if a != address}
     return _derive(state, providers), (
         f"Removed {address} from the state (Graph id {record.id} left as it is in the "
-        "tenant). While it stays in the files the next plan adopts it again.")
+        "tenant). While it stays in the files the next plan adopts it again."
+    )
 
 
 def _read(path: Path) -> State:
@@ -92,12 +95,16 @@ def push(current: State, path: Path, *, force: bool, where: str) -> tuple[State 
         return pushed, f"Pushed {path} to {where} (serial {pushed.serial})."
     lineage = current.lineage
     if pushed.lineage != current.lineage and not force:
-        raise StateError(f"state push: {path} is of lineage {pushed.lineage}, {where} of "
-                         f"{current.lineage}: another state (or another tenant's); "
-                         "--force pushes it anyway")
+        raise StateError(
+            f"state push: {path} is of lineage {pushed.lineage}, {where} of "
+            f"{current.lineage}: another state (or another tenant's); "
+            "--force pushes it anyway"
+        )
     if pushed.serial < current.serial:
-        raise StateError(f"state push: {path} has serial {pushed.serial}, lower than "
-                         f"{current.serial} in {where}: it is older; pull the state again")
+        raise StateError(
+            f"state push: {path} has serial {pushed.serial}, lower than "
+            f"{current.serial} in {where}: it is older; pull the state again"
+        )
     if state_module.to_data(replace(pushed, lineage=lineage)) == state_module.to_data(current):
         return None, f"{path} is the state already; nothing pushed."
     serial = max(pushed.serial, current.serial + 1)

@@ -32,18 +32,29 @@ EXAMPLES = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    option(p, "--online", action="store_true", help="also run the discovery preflight",
-           example="--online")
+    option(
+        p,
+        "--online",
+        action="store_true",
+        help="also run the discovery preflight",
+        example="--online",
+    )
     options.github_annotations(p)
     options.fleet(p)
-    options.output_format(p, help_text="the --all-envs report's format (validate alone "
-                                       "prints text)")
+    options.output_format(
+        p, help_text="the --all-envs report's format (validate alone prints text)"
+    )
 
 
 def check(
-    config: str | None, *, env: str | None = None, online: bool = False,
-    allow_endpoints: Sequence[str] = (), allow_paths: Sequence[str] = (),
-    providers_root: Path | None = None, variables: Sequence[str] = (),
+    config: str | None,
+    *,
+    env: str | None = None,
+    online: bool = False,
+    allow_endpoints: Sequence[str] = (),
+    allow_paths: Sequence[str] = (),
+    providers_root: Path | None = None,
+    variables: Sequence[str] = (),
 ) -> tuple[list[Problem], list[Problem], tuple[Provider, ...], int]:
     """(errors, warnings, providers, number of provider files) for the configuration. A
     problem in `idpctl.yaml` does not hide the provider files' problems: they are read with
@@ -55,14 +66,19 @@ def check(
     allowance: Allowance | None = None
     try:
         allowance = Allowance.from_sources(endpoints=allow_endpoints, paths=allow_paths)
-        settings = resolve_settings(config, env=env, allowance=allowance,
-                                    providers_root=providers_root,
-                                    variables=parse_variables(variables))
+        settings = resolve_settings(
+            config,
+            env=env,
+            allowance=allowance,
+            providers_root=providers_root,
+            variables=parse_variables(variables),
+        )
     except ConfigError as error:
         problems = _problems(error)
         if allowance is not None:
-            problems = _with_provider_problems(problems, config, env=env, allowance=allowance,
-                                               providers_root=providers_root)
+            problems = _with_provider_problems(
+                problems, config, env=env, allowance=allowance, providers_root=providers_root
+            )
         return problems, [], (), 0
     kinds = load_kinds()
     warnings: list[Problem] = []
@@ -81,9 +97,14 @@ def check(
     return errors, warnings, providers, files
 
 
-def _with_provider_problems(problems: list[Problem], config: str | None, *,
-                            env: str | None, allowance: Allowance,
-                            providers_root: Path | None) -> list[Problem]:
+def _with_provider_problems(
+    problems: list[Problem],
+    config: str | None,
+    *,
+    env: str | None,
+    allowance: Allowance,
+    providers_root: Path | None,
+) -> list[Problem]:
     from idpctl.config.providers import load_providers
     from idpctl.config.settings import find_settings, lenient_settings
 
@@ -93,8 +114,7 @@ def _with_provider_problems(problems: list[Problem], config: str | None, *,
             path = find_settings(Path.cwd())
         except ConfigError:
             return problems
-    settings = lenient_settings(path, env=env, allowance=allowance,
-                                providers_root=providers_root)
+    settings = lenient_settings(path, env=env, allowance=allowance, providers_root=providers_root)
     if settings is None:
         return problems
     try:
@@ -112,8 +132,9 @@ def _line(problem: Problem) -> str:
     if problem.line <= 0:
         return output.inline(problem.message)
     prefix = "warning: " if problem.severity == "warning" else ""
-    return output.inline(f"{problem.file}:{problem.line}:{problem.column}: {prefix}"
-                         f"{problem.message}")
+    return output.inline(
+        f"{problem.file}:{problem.line}:{problem.column}: {prefix}{problem.message}"
+    )
 
 
 def report(errors: Sequence[Problem], warnings: Sequence[Problem]) -> None:
@@ -125,18 +146,23 @@ def run(args: argparse.Namespace) -> int:
     from idpctl.cli.pipeline import providers_root
 
     errors, warnings, providers, files = check(
-        getattr(args, "config", None), env=getattr(args, "env", None),
-        online=getattr(args, "online", False), providers_root=providers_root(args),
+        getattr(args, "config", None),
+        env=getattr(args, "env", None),
+        online=getattr(args, "online", False),
+        providers_root=providers_root(args),
         allow_endpoints=getattr(args, "allow_endpoint", None) or (),
         allow_paths=getattr(args, "allow_path", None) or (),
-        variables=getattr(args, "var", None) or ())
+        variables=getattr(args, "var", None) or (),
+    )
     report(errors, warnings)
     Annotator(args).problems([*warnings, *errors], title="idpctl validate")
     if errors:
         count = len(errors)
         print(f"validate: {count} problem{'s' if count != 1 else ''} found", file=sys.stderr)
         return 1
-    print(f"OK: {len(providers)} provider{'s' if len(providers) != 1 else ''} in {files} "
-          f"file{'s' if files != 1 else ''}"
-          + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""))
+    print(
+        f"OK: {len(providers)} provider{'s' if len(providers) != 1 else ''} in {files} "
+        f"file{'s' if files != 1 else ''}"
+        + (f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else "")
+    )
     return 0

@@ -45,24 +45,42 @@ def run(args: argparse.Namespace) -> int:
 
     settings = pipeline.load_settings(args)
     verify = tls.bundle_verify(settings.ca_bundle)
-    tokens = auth.token_provider(settings.auth, tenant=settings.tenant,
-                                 authority_root=settings.authority, verify=verify,
-                                 secret_context=pipeline.secret_context(settings),
-                                 allowance=settings.allowance)
+    tokens = auth.token_provider(
+        settings.auth,
+        tenant=settings.tenant,
+        authority_root=settings.authority,
+        verify=verify,
+        secret_context=pipeline.secret_context(settings),
+        allowance=settings.allowance,
+    )
     client = GraphClient(settings.graph_url, token_provider=tokens, verify=verify)
     try:
         claims = tokens.claims(tokens.token(client.resource))
     finally:
         client.close()
-    lines, ok = describe(claims, tenant=settings.tenant, mode=tokens.mode, detail=tokens.detail,
-                         client_id=tokens.client_id, authority=settings.authority,
-                         graph_url=settings.graph_url)
+    lines, ok = describe(
+        claims,
+        tenant=settings.tenant,
+        mode=tokens.mode,
+        detail=tokens.detail,
+        client_id=tokens.client_id,
+        authority=settings.authority,
+        graph_url=settings.graph_url,
+    )
     print("\n".join(lines))
     return 0 if ok else 1
 
 
-def describe(claims: Mapping[str, Any], *, tenant: str, mode: str, detail: str,
-             client_id: str | None, authority: str, graph_url: str) -> tuple[list[str], bool]:
+def describe(
+    claims: Mapping[str, Any],
+    *,
+    tenant: str,
+    mode: str,
+    detail: str,
+    client_id: str | None,
+    authority: str,
+    graph_url: str,
+) -> tuple[list[str], bool]:
     """The report's lines and whether the identity may write identity providers."""
     roles = sorted(str(r) for r in claims.get("roles") or [] if isinstance(r, str))
     scopes = sorted(str(claims.get("scp") or "").split())
@@ -80,16 +98,18 @@ def describe(claims: Mapping[str, Any], *, tenant: str, mode: str, detail: str,
         lines.append(f"scopes:     {', '.join(scopes)}")
     person = claims.get("upn") or claims.get("unique_name") or claims.get("preferred_username")
     if person or (scopes and not roles):
-        return _person(lines, claims, str(person or claims.get("oid") or "(unknown)"),
-                       set(scopes))
+        return _person(lines, claims, str(person or claims.get("oid") or "(unknown)"), set(scopes))
     if WRITE_PERMISSION in granted:
         lines.append(f"ok:         {WRITE_PERMISSION} is granted: plan and apply can run")
         return lines, True
     can_read = READ_PERMISSION in granted
     lines.append(
         f"missing:    {WRITE_PERMISSION} is not granted to {app}, so apply will fail"
-        + (f" (plan works: {READ_PERMISSION} is granted)." if can_read
-           else f" and plan will too ({READ_PERMISSION} is not granted either).")
+        + (
+            f" (plan works: {READ_PERMISSION} is granted)."
+            if can_read
+            else f" and plan will too ({READ_PERMISSION} is not granted either)."
+        )
     )
     lines.append(
         "fix:        Entra admin center > App registrations > this app > API permissions > "
@@ -100,8 +120,9 @@ def describe(claims: Mapping[str, Any], *, tenant: str, mode: str, detail: str,
     return lines, False
 
 
-def _person(lines: list[str], claims: Mapping[str, Any], person: str,
-            scopes: set[str]) -> tuple[list[str], bool]:
+def _person(
+    lines: list[str], claims: Mapping[str, Any], person: str, scopes: set[str]
+) -> tuple[list[str], bool]:
     """A signed-in person: the scopes and the account's directory roles together decide."""
     held = [MANAGING_ROLES[w] for w in claims.get("wids") or [] if w in MANAGING_ROLES]
     can_write = bool(scopes & WRITE_SCOPES) and bool(held)
@@ -112,7 +133,9 @@ def _person(lines: list[str], claims: Mapping[str, Any], person: str,
     lines.append(f"plan:       {'allowed' if can_read else 'not allowed'}")
     lines.append(f"apply:      {'allowed' if can_write else 'not allowed'}")
     if not held:
-        lines.append("fix:        ask an administrator for the External Identity Provider "
-                     "Administrator role (Entra admin center > Roles and administrators), "
-                     "then sign in again (`az login`)")
+        lines.append(
+            "fix:        ask an administrator for the External Identity Provider "
+            "Administrator role (Entra admin center > Roles and administrators), "
+            "then sign in again (`az login`)"
+        )
     return lines, can_write

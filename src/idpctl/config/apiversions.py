@@ -25,8 +25,17 @@ from typing import Any
 from idpctl.errors import ConfigError, Problem
 from idpctl.model import Action, Change, Kind, Plan
 
-__all__ = ["AVAILABLE_TYPES", "BETA", "USER_FLOWS", "V1", "VERSIONS", "Versions", "annotate",
-           "choose", "for_settings"]
+__all__ = [
+    "AVAILABLE_TYPES",
+    "BETA",
+    "USER_FLOWS",
+    "V1",
+    "VERSIONS",
+    "Versions",
+    "annotate",
+    "choose",
+    "for_settings",
+]
 
 V1 = "v1.0"
 BETA = "beta"
@@ -47,14 +56,20 @@ class Versions:
 
     def for_change(self, change: Change) -> str | None:
         """The version of the change's requests; None when nothing goes to Graph."""
-        if change.state_only or (change.action is Action.DELETE and change.graph_id is None
-                                 and not change.links):
+        if change.state_only or (
+            change.action is Action.DELETE and change.graph_id is None and not change.links
+        ):
             return None
         return USER_FLOWS if change.links else self.of(change.kind)
 
 
-def choose(kinds: Mapping[str, Kind], override: Any, *, tenant_kind: str,
-           locate: Callable[[tuple[str, ...]], Any] | None = None) -> Versions:
+def choose(
+    kinds: Mapping[str, Kind],
+    override: Any,
+    *,
+    tenant_kind: str,
+    locate: Callable[[tuple[str, ...]], Any] | None = None,
+) -> Versions:
     """Each kind's default version, with `override` (a version for every kind, or a mapping
     kind -> version) laid over it. A version a kind's metadata lacks is a ConfigError, located
     by `locate(path)` (a `Document.locate`) when given. A single version applies to the kinds
@@ -69,21 +84,26 @@ def choose(kinds: Mapping[str, Kind], override: Any, *, tenant_kind: str,
 
     chosen = {name: kind.api_version for name, kind in kinds.items()}
     if isinstance(override, str):
-        chosen.update({name: override for name, kind in kinds.items()
-                       if override in kind.api_versions})
+        chosen.update(
+            {name: override for name, kind in kinds.items() if override in kind.api_versions}
+        )
     elif isinstance(override, Mapping):
         for name, version in override.items():
             kind = kinds.get(name)
             if kind is None:
                 raise refuse(name, "not a provider kind")
             if version not in kind.api_versions:
-                raise refuse(name, f"{name} is not in Graph {version} (its metadata is in "
-                             f"{', '.join(sorted(kind.api_versions))})")
+                raise refuse(
+                    name,
+                    f"{name} is not in Graph {version} (its metadata is in "
+                    f"{', '.join(sorted(kind.api_versions))})",
+                )
             chosen[name] = version
     elif override is not None:
         raise refuse("", "expected v1.0 or beta, or a mapping of kind to version")
-    mine = [name for name, kind in kinds.items()
-            if kind.managed and tenant_kind in kind.tenant_kinds]
+    mine = [
+        name for name, kind in kinds.items() if kind.managed and tenant_kind in kind.tenant_kinds
+    ]
     listed = V1 if mine and all(chosen[name] == V1 for name in mine) else BETA
     return Versions(by_kind=chosen, list_version=listed)
 
@@ -91,8 +111,12 @@ def choose(kinds: Mapping[str, Kind], override: Any, *, tenant_kind: str,
 def for_settings(settings: Any, kinds: Mapping[str, Kind]) -> Versions:
     """The versions an `idpctl.yaml` (`config.Settings`) asks for."""
     document = getattr(settings, "document", None)
-    return choose(kinds, settings.api_version, tenant_kind=settings.tenant_kind,
-                  locate=document.locate if document is not None else None)
+    return choose(
+        kinds,
+        settings.api_version,
+        tenant_kind=settings.tenant_kind,
+        locate=document.locate if document is not None else None,
+    )
 
 
 def annotate(plan: Plan, versions: Versions) -> Plan:

@@ -43,8 +43,16 @@ def parse_variables(items: Sequence[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not VAR_NAME.fullmatch(name):
-            raise ConfigError([Problem("idpctl", 0, 0, f"-var {item!r}: expected NAME=VALUE "
-                                                       "(NAME: letters, digits and _)")])
+            raise ConfigError(
+                [
+                    Problem(
+                        "idpctl",
+                        0,
+                        0,
+                        f"-var {item!r}: expected NAME=VALUE (NAME: letters, digits and _)",
+                    )
+                ]
+            )
         found[name] = value
     return found
 
@@ -64,10 +72,15 @@ def overlay(doc: Document, env: str, allowance: Allowance) -> Document:
         raise ConfigError([Problem(doc.file, 1, 1, f"environment name {env!r} is not valid")])
     path = Path(doc.file).resolve().parent / "environments" / f"{env}.yaml"
     if not path.is_file():
-        raise ConfigError([Problem(doc.file, 1, 1, f"environment {env!r}: "
-                                                   f"{display_path(path)} does not exist")])
-    reason = endpoints.check_path(path, roots=(path.parent.parent,), allowance=allowance,
-                                  what=f"environment {env!r}: the overlay")
+        raise ConfigError(
+            [Problem(doc.file, 1, 1, f"environment {env!r}: {display_path(path)} does not exist")]
+        )
+    reason = endpoints.check_path(
+        path,
+        roots=(path.parent.parent,),
+        allowance=allowance,
+        what=f"environment {env!r}: the overlay",
+    )
     if reason:
         raise ConfigError([Problem(display_path(path), 1, 1, reason)])
     over = load_file(path)
@@ -77,9 +90,13 @@ def overlay(doc: Document, env: str, allowance: Allowance) -> Document:
     problems = [p for p in problems if not p.message.startswith("missing required field")]
     if problems:
         raise ConfigError(problems)
-    return Document(doc.file, doc.path, _merge(doc.data, over.data),
-                    {**doc.locations, **over.locations},
-                    {**doc.key_locations, **over.key_locations})
+    return Document(
+        doc.file,
+        doc.path,
+        _merge(doc.data, over.data),
+        {**doc.locations, **over.locations},
+        {**doc.key_locations, **over.key_locations},
+    )
 
 
 def environment_names(config: Path) -> list[str]:
@@ -88,12 +105,14 @@ def environment_names(config: Path) -> list[str]:
     folder = Path(config).resolve().parent / "environments"
     if not folder.is_dir():
         return []
-    return sorted(p.stem for p in folder.glob("*.yaml")
-                  if p.is_file() and is_environment_name(p.stem))
+    return sorted(
+        p.stem for p in folder.glob("*.yaml") if p.is_file() and is_environment_name(p.stem)
+    )
 
 
-def substitute(data: Any, variables: Mapping[str, str],
-               unresolved: Callable[[KeyPath, str], None]) -> Any:
+def substitute(
+    data: Any, variables: Mapping[str, str], unresolved: Callable[[KeyPath, str], None]
+) -> Any:
     """`data` with each `${var.NAME}` replaced by its variable; `unresolved(path, NAME)` is
     called for each one without a value (it is left as written)."""
 

@@ -72,8 +72,7 @@ class SecretPolicy:
         return f"{text}, rotateUnknownBy {self.unknown_by}" if self.unknown_by else text
 
     def to_data(self) -> dict[str, str]:
-        data = {"maxAge": format_duration(self.max_age),
-                "warnAt": format_duration(self.warn_at)}
+        data = {"maxAge": format_duration(self.max_age), "warnAt": format_duration(self.warn_at)}
         if self.unknown_by:
             data["rotateUnknownBy"] = self.unknown_by.isoformat()
         return data
@@ -116,22 +115,32 @@ class GovernanceFinding:
         if self.age is None:
             return f"{head}: {self._unknown()}"
         when = f"set {_day(self.set_at)}, {format_duration(self.age)} ago"
-        todo = ("write a reference in place of {keep: live} and apply"
-                if self.source == KEPT_SOURCE else f"put a new value in {self.source} and apply")
+        todo = (
+            "write a reference in place of {keep: live} and apply"
+            if self.source == KEPT_SOURCE
+            else f"put a new value in {self.source} and apply"
+        )
         if self.status is Status.EXPIRED:
             over = format_duration(self.age - self.policy.max_age)
-            return (f"{head}: secret expired ({when}; past maxAge "
-                    f"{format_duration(self.policy.max_age)} by {over}): {todo}")
+            return (
+                f"{head}: secret expired ({when}; past maxAge "
+                f"{format_duration(self.policy.max_age)} by {over}): {todo}"
+            )
         if self.status is Status.WARN:
-            return (f"{head}: secret due for rotation ({when}; past warnAt "
-                    f"{format_duration(self.policy.warn_at)}, expires {_day(self.expires_at)} "
-                    f"at maxAge {format_duration(self.policy.max_age)}): {todo}")
+            return (
+                f"{head}: secret due for rotation ({when}; past warnAt "
+                f"{format_duration(self.policy.warn_at)}, expires {_day(self.expires_at)} "
+                f"at maxAge {format_duration(self.policy.max_age)}): {todo}"
+            )
         return f"{head}: ok ({when}; {self.policy.describe()})"
 
     def _unknown(self) -> str:
         kept = self.source == KEPT_SOURCE
-        what = ("set outside idpctl ({keep: live}), of unknown age" if kept
-                else "age unknown (idpctl has not set this secret; apply records it)")
+        what = (
+            "set outside idpctl ({keep: live}), of unknown age"
+            if kept
+            else "age unknown (idpctl has not set this secret; apply records it)"
+        )
         todo = "write a reference in place of {keep: live} and apply" if kept else "apply"
         deadline = self.policy.unknown_by
         if deadline is None:
@@ -142,11 +151,17 @@ class GovernanceFinding:
 
     def to_data(self) -> dict[str, object]:
         return {
-            "address": self.address, "path": self.path, "status": self.status.value,
-            "code": self.code, "source": self.source, "version": self.version,
-            "setAt": _iso(self.set_at), "ageSeconds": _seconds(self.age),
+            "address": self.address,
+            "path": self.path,
+            "status": self.status.value,
+            "code": self.code,
+            "source": self.source,
+            "version": self.version,
+            "setAt": _iso(self.set_at),
+            "ageSeconds": _seconds(self.age),
             "age": format_duration(self.age) if self.age is not None else None,
-            "expiresAt": _iso(self.expires_at), "policy": self.policy.to_data(),
+            "expiresAt": _iso(self.expires_at),
+            "policy": self.policy.to_data(),
         }
 
 
@@ -173,8 +188,12 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
-def parse_policy(raw: Mapping[str, object] | None, *, base: SecretPolicy = DEFAULT_POLICY,
-                 where: Location | None = None) -> SecretPolicy:
+def parse_policy(
+    raw: Mapping[str, object] | None,
+    *,
+    base: SecretPolicy = DEFAULT_POLICY,
+    where: Location | None = None,
+) -> SecretPolicy:
     """`{maxAge, warnAt}` over `base`, field by field. A `maxAge` given without `warnAt`
     brings its own warnAt at five sixths of it (75d of 90d). ConfigError, located at `where`,
     for a bad duration, a zero maxAge or warnAt past maxAge."""
@@ -188,15 +207,19 @@ def parse_policy(raw: Mapping[str, object] | None, *, base: SecretPolicy = DEFAU
             warn_at = timedelta(seconds=int(max_age.total_seconds()) * 5 // 6)
         else:
             warn_at = base.warn_at
-        unknown_by = (_parse_day(raw["rotateUnknownBy"]) if "rotateUnknownBy" in raw
-                      else base.unknown_by)
+        unknown_by = (
+            _parse_day(raw["rotateUnknownBy"]) if "rotateUnknownBy" in raw else base.unknown_by
+        )
     except ValueError as error:
         raise _policy_error(where, f"secretPolicy: {error}") from None
     if max_age <= timedelta(0):
         raise _policy_error(where, "secretPolicy.maxAge must be longer than 0")
     if warn_at > max_age:
-        raise _policy_error(where, f"secretPolicy.warnAt {format_duration(warn_at)} is past "
-                                   f"maxAge {format_duration(max_age)}")
+        raise _policy_error(
+            where,
+            f"secretPolicy.warnAt {format_duration(warn_at)} is past "
+            f"maxAge {format_duration(max_age)}",
+        )
     return SecretPolicy(max_age=max_age, warn_at=warn_at, unknown_by=unknown_by)
 
 
@@ -257,8 +280,13 @@ def describe_leaf(leaf: object) -> str:
     return "(unknown source)"
 
 
-def findings(desired: Sequence[Provider], state: State, *, now: datetime,
-             default_policy: SecretPolicy = DEFAULT_POLICY) -> list[GovernanceFinding]:
+def findings(
+    desired: Sequence[Provider],
+    state: State,
+    *,
+    now: datetime,
+    default_policy: SecretPolicy = DEFAULT_POLICY,
+) -> list[GovernanceFinding]:
     """One finding per secret of each desired (not absent) provider, by address then path."""
     out = []
     for provider in sorted(desired, key=lambda p: p.address):
@@ -275,28 +303,44 @@ def findings(desired: Sequence[Provider], state: State, *, now: datetime,
     return out
 
 
-def _judge(address: str, path: str, source: str, policy: SecretPolicy, known: object,
-           now: datetime) -> GovernanceFinding:
+def _judge(
+    address: str, path: str, source: str, policy: SecretPolicy, known: object, now: datetime
+) -> GovernanceFinding:
     set_at = _parse_time(getattr(known, "set_at", None))
     version = getattr(known, "version", None)
     if set_at is None:
         if known is not None:
             log.warning("%s %s: the state's set_at is not a UTC time; age unknown", address, path)
         late = policy.unknown_by is not None and now.date() >= policy.unknown_by
-        return GovernanceFinding(address, path, Status.EXPIRED if late else Status.UNKNOWN,
-                                 policy, source, version=version)
+        return GovernanceFinding(
+            address,
+            path,
+            Status.EXPIRED if late else Status.UNKNOWN,
+            policy,
+            source,
+            version=version,
+        )
     age = max(now - set_at, timedelta(0))  # a clock behind the writer's counts as fresh
-    status = (Status.EXPIRED if age >= policy.max_age
-              else Status.WARN if age >= policy.warn_at else Status.OK)
+    status = (
+        Status.EXPIRED
+        if age >= policy.max_age
+        else Status.WARN
+        if age >= policy.warn_at
+        else Status.OK
+    )
     return GovernanceFinding(address, path, status, policy, source, set_at, age, version)
 
 
 def plan_warnings(found: Iterable[GovernanceFinding], plan: Plan | None = None) -> list[str]:
     """Warnings for secrets past warnAt (expired included), except those `plan` re-sends."""
     sending = _sent_by(plan) if plan is not None else set()
-    return [f.message() for f in found
-            if f.status in (Status.WARN, Status.EXPIRED)
-            and (f.address, f.path) not in sending and (f.address, "*") not in sending]
+    return [
+        f.message()
+        for f in found
+        if f.status in (Status.WARN, Status.EXPIRED)
+        and (f.address, f.path) not in sending
+        and (f.address, "*") not in sending
+    ]
 
 
 def drift_findings(found: Iterable[GovernanceFinding]) -> list[GovernanceFinding]:
@@ -311,8 +355,9 @@ def _sent_by(plan: Plan) -> set[tuple[str, str]]:
         if change.action in (Action.CREATE, Action.REPLACE):
             out.add((change.address, "*"))
         elif change.body is not None:
-            out |= {(change.address, f.name) for f in change.fields
-                    if f.sensitive and not f.state_only}
+            out |= {
+                (change.address, f.name) for f in change.fields if f.sensitive and not f.state_only
+            }
     return out
 
 
@@ -340,9 +385,15 @@ def _day(value: datetime | None) -> str:
     return value.date().isoformat() if value is not None else "?"
 
 
-def annotate_plan(plan: Plan, desired: Sequence[Provider], state: State, *, now: datetime,
-                  default_policy: SecretPolicy = DEFAULT_POLICY,
-                  targets: Sequence[str] = ()) -> Plan:
+def annotate_plan(
+    plan: Plan,
+    desired: Sequence[Provider],
+    state: State,
+    *,
+    now: datetime,
+    default_policy: SecretPolicy = DEFAULT_POLICY,
+    targets: Sequence[str] = (),
+) -> Plan:
     """`plan` with a warning per secret past warnAt that it does not re-send (in `targets`
     only, when given). The warnings travel in `Plan.warnings`, so every rendering shows them."""
     chosen = [p for p in desired if not targets or p.address in targets]

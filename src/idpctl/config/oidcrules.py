@@ -18,9 +18,16 @@ __all__ = ["ENTRA_ISSUER_DOMAINS", "is_entra_host", "oidc_rules"]
 # Microsoft Entra sign-in hosts in every cloud (a host or any subdomain of one): an issuer
 # there is another Entra tenant, which cannot be an OIDC provider (GRAPH.md 2.6, ed-oidc)
 ENTRA_ISSUER_DOMAINS = (
-    "microsoftonline.com", "microsoftonline.us", "microsoftonline.de", "microsoftonline.cn",
-    "login.chinacloudapi.cn", "sts.chinacloudapi.cn", "sts.windows.net", "login.windows.net",
-    "login.microsoft.com", "ciamlogin.com",
+    "microsoftonline.com",
+    "microsoftonline.us",
+    "microsoftonline.de",
+    "microsoftonline.cn",
+    "login.chinacloudapi.cn",
+    "sts.chinacloudapi.cn",
+    "sts.windows.net",
+    "login.windows.net",
+    "login.microsoft.com",
+    "ciamlogin.com",
 )
 _WELL_KNOWN = ".well-known/openid-configuration"
 
@@ -34,20 +41,30 @@ def oidc_rules(provider: Provider) -> list[tuple[KeyPath, str]]:
         found += _issuer_rules(fields.get("issuer"))
         found += _discovery_rules("wellKnownEndpoint", fields.get("wellKnownEndpoint"))
         if fields.get("responseType") in ("id_token", "token"):
-            found.append((("responseType",), "responseType: only code works for "
-                                             "oidcIdentityProvider (id_token and token are not "
-                                             "supported)"))
+            found.append(
+                (
+                    ("responseType",),
+                    "responseType: only code works for "
+                    "oidcIdentityProvider (id_token and token are not "
+                    "supported)",
+                )
+            )
     elif provider.kind == "openIdConnectIdentityProvider":
         found += _discovery_rules("metadataUrl", fields.get("metadataUrl"))
         if fields.get("responseType") == "token":
-            found.append((("responseType",), "responseType: token is not supported by B2C "
-                                             "(use code or id_token)"))
+            found.append(
+                (
+                    ("responseType",),
+                    "responseType: token is not supported by B2C (use code or id_token)",
+                )
+            )
     else:
         return found
     scope = fields.get("scope")
     if isinstance(scope, str) and "openid" not in scope.split():
-        found.append((("scope",), "scope must contain openid (space-separated, e.g. "
-                                  "'openid profile email')"))
+        found.append(
+            (("scope",), "scope must contain openid (space-separated, e.g. 'openid profile email')")
+        )
     return found
 
 
@@ -70,8 +87,13 @@ def _issuer_rules(issuer: Any) -> list[tuple[KeyPath, str]]:
     if "?" in issuer or "#" in issuer:
         return [(("issuer",), "issuer must not have a query or fragment")]
     if is_entra_host(host):
-        return [(("issuer",), "issuer on a Microsoft Entra sign-in host is refused: another "
-                              "Entra tenant cannot be configured as an OIDC provider")]
+        return [
+            (
+                ("issuer",),
+                "issuer on a Microsoft Entra sign-in host is refused: another "
+                "Entra tenant cannot be configured as an OIDC provider",
+            )
+        ]
     return []
 
 

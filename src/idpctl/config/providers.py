@@ -104,12 +104,21 @@ class _Walk:
         except OSError as error:
             dangling = isinstance(error, FileNotFoundError) or error.errno == errno.ENOENT
             loop = error.errno == errno.ELOOP
-            self._problem(path, "symlink loop" if loop else
-                          "dangling symlink (its target does not exist)" if dangling else
-                          f"cannot follow the symlink ({error.strerror})")
+            self._problem(
+                path,
+                "symlink loop"
+                if loop
+                else "dangling symlink (its target does not exist)"
+                if dangling
+                else f"cannot follow the symlink ({error.strerror})",
+            )
             return False
-        reason = endpoints.check_path(path, roots=self.settings.roots,
-                                      allowance=self.settings.allowance, what="symlink target")
+        reason = endpoints.check_path(
+            path,
+            roots=self.settings.roots,
+            allowance=self.settings.allowance,
+            what="symlink target",
+        )
         if reason:
             self._problem(path, reason)
             return False
@@ -131,8 +140,11 @@ class _Walk:
         if mode is None:
             return
         if not stat.S_ISREG(mode):
-            self._problem(path, f"{endpoints.file_kind(mode)}, not a regular file: a provider "
-                                "file must be a regular file")
+            self._problem(
+                path,
+                f"{endpoints.file_kind(mode)}, not a regular file: a provider "
+                "file must be a regular file",
+            )
             return
         self.found.append(path)
 
@@ -176,8 +188,7 @@ class _ProviderLoader:
 
     def finish(self) -> list[Problem]:
         problems = list(self.problems)
-        problems += semantic_problems(self._checked, self.settings, self.kinds,
-                                      locate=self._locate)
+        problems += semantic_problems(self._checked, self.settings, self.kinds, locate=self._locate)
         return unique_problems(problems)
 
     def _locate(self, provider: Provider, path: KeyPath) -> Location:
@@ -190,9 +201,13 @@ class _ProviderLoader:
 
     def _substitute(self, doc: Document) -> Document:
         def unresolved(path: KeyPath, name: str) -> None:
-            self._problem(doc, path, f"unresolved variable ${{var.{name}}} (define it under "
-                                     f"variables: in {SETTINGS_FILE} or the environment "
-                                     "overlay)")
+            self._problem(
+                doc,
+                path,
+                f"unresolved variable ${{var.{name}}} (define it under "
+                f"variables: in {SETTINGS_FILE} or the environment "
+                "overlay)",
+            )
 
         data = substitute(doc.data, self.settings.variables, unresolved)
         return Document(doc.file, doc.path, data, doc.locations, doc.key_locations)
@@ -202,9 +217,13 @@ class _ProviderLoader:
         if isinstance(data, dict) and "providers" in data and "kind" not in data:
             for key in data:
                 if key != "providers":
-                    self._problem(doc, (key,), f"unknown field {key!r} next to providers: "
-                                               "(a file holds one provider or a providers: list)",
-                                  key=True)
+                    self._problem(
+                        doc,
+                        (key,),
+                        f"unknown field {key!r} next to providers: "
+                        "(a file holds one provider or a providers: list)",
+                        key=True,
+                    )
             if not isinstance(data["providers"], list):
                 self._problem(doc, ("providers",), "providers: expected a list of providers")
                 return []
@@ -212,8 +231,9 @@ class _ProviderLoader:
         if isinstance(data, dict):
             return [()]
         what = "empty" if data is None else "not a mapping"
-        self._problem(doc, (), f"provider file is {what}: write one provider (kind: ...) or "
-                               "providers: [...]")
+        self._problem(
+            doc, (), f"provider file is {what}: write one provider (kind: ...) or providers: [...]"
+        )
         return []
 
     def _item(self, doc: Document, at: KeyPath) -> None:
@@ -230,12 +250,19 @@ class _ProviderLoader:
             self.problems.extend(problems)
             if not problems:
                 loc = doc.locate((*at, "kind"))
-                self.warnings.append(Problem(loc.file, loc.line, loc.column,
-                                             legacy_warning(item, self.kinds), "warning"))
+                self.warnings.append(
+                    Problem(
+                        loc.file, loc.line, loc.column, legacy_warning(item, self.kinds), "warning"
+                    )
+                )
             item, renames = migrate_legacy(item, self.kinds)
         elif not self.kinds[kind_name].managed:
-            self._problem(doc, (*at, "kind"), f"{kind_name} is built in: idpctl never creates, "
-                                              "changes or deletes it; remove it from the file")
+            self._problem(
+                doc,
+                (*at, "kind"),
+                f"{kind_name} is built in: idpctl never creates, "
+                "changes or deletes it; remove it from the file",
+            )
             return
         else:
             problems = validate_document(doc, kind_name, kinds=self.kinds, at=at, label=kind_name)
@@ -246,12 +273,20 @@ class _ProviderLoader:
         names = [*self.kinds, *self.kinds.legacy]
         kind = item.get("kind")
         if kind is None:
-            self._problem(doc, at, "missing field 'kind' (one of " + ", ".join(
-                n for n in names if self.kinds.get(n) is None or self.kinds[n].managed) + ")")
+            self._problem(
+                doc,
+                at,
+                "missing field 'kind' (one of "
+                + ", ".join(n for n in names if self.kinds.get(n) is None or self.kinds[n].managed)
+                + ")",
+            )
             return None
         if not isinstance(kind, str):
-            self._problem(doc, (*at, "kind"), "kind: expected a string, the Graph type name "
-                                              "(e.g. oidcIdentityProvider)")
+            self._problem(
+                doc,
+                (*at, "kind"),
+                "kind: expected a string, the Graph type name (e.g. oidcIdentityProvider)",
+            )
             return None
         if kind not in names:
             guess = did_you_mean(kind, names)
@@ -261,8 +296,16 @@ class _ProviderLoader:
             return None
         return kind
 
-    def _build(self, doc: Document, at: KeyPath, item: dict[str, Any], kind: Kind,
-               renames: Mapping[str, str], *, valid: bool) -> None:
+    def _build(
+        self,
+        doc: Document,
+        at: KeyPath,
+        item: dict[str, Any],
+        kind: Kind,
+        renames: Mapping[str, str],
+        *,
+        valid: bool,
+    ) -> None:
         """Add the provider; an invalid one is built as far as it goes, for the semantic rules
         only, so one run reports every problem."""
         try:

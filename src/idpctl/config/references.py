@@ -81,8 +81,11 @@ def secret_refs(
 # paths in idpctl.yaml that name a credential file
 # a person's token cache (deviceCode) holds a refresh token: a pull request must not choose
 # where it is written (people run idpctl on a branch's own idpctl.yaml)
-_CREDENTIAL_FILES = (("auth", "certificate", "path"), ("auth", "federatedToken", "file"),
-                     ("auth", "tokenCache"))
+_CREDENTIAL_FILES = (
+    ("auth", "certificate", "path"),
+    ("auth", "federatedToken", "file"),
+    ("auth", "tokenCache"),
+)
 
 
 def endpoint_problems(settings: Configured, doc: Document) -> list[Problem]:
@@ -100,15 +103,17 @@ def endpoint_problems(settings: Configured, doc: Document) -> list[Problem]:
         value = lookup(settings.raw, key)
         if value is None:
             continue
-        reason = endpoints.check_url(value, what=".".join(key), hosts=hosts, suffixes=suffixes,
-                                     allowance=settings.allowance)
+        reason = endpoints.check_url(
+            value, what=".".join(key), hosts=hosts, suffixes=suffixes, allowance=settings.allowance
+        )
         if reason:
             problems.append(problem_at(doc.locate(key), reason))
     for key in _CREDENTIAL_FILES:
         value = lookup(settings.raw, key)
         if isinstance(value, str):
-            reason = endpoints.check_path(Path(value), roots=settings.roots,
-                                          allowance=settings.allowance, what=".".join(key))
+            reason = endpoints.check_path(
+                Path(value), roots=settings.roots, allowance=settings.allowance, what=".".join(key)
+            )
             if reason:
                 problems.append(problem_at(doc.locate(key), reason))
     mount = lookup(settings.raw, ("vault", "auth", "mount"))
@@ -135,8 +140,13 @@ def keep_problems(value: Any) -> list[Problem]:
     """`{keep: live}` says "the provider's secret the tenant holds": idpctl's own credentials
     have no such thing."""
     if isinstance(value, KeepLive) and value.location is not None:
-        return [problem_at(value.location, "{keep: live} is for a provider's secret only: "
-                                           "write a reference ({env: NAME}, {file: PATH}, ...)")]
+        return [
+            problem_at(
+                value.location,
+                "{keep: live} is for a provider's secret only: "
+                "write a reference ({env: NAME}, {file: PATH}, ...)",
+            )
+        ]
     if isinstance(value, Mapping):
         return [p for v in value.values() for p in keep_problems(v)]
     return []
@@ -154,12 +164,15 @@ def _refs(value: Any) -> list[SecretRef]:
 
 def _ref_problem(ref: SecretRef, settings: Boundary) -> str | None:
     if ref.scheme == "keyVault":
-        return endpoints.check_keyvault_url(ref.spec, cloud=settings.cloud,
-                                            allowance=settings.allowance)
+        return endpoints.check_keyvault_url(
+            ref.spec, cloud=settings.cloud, allowance=settings.allowance
+        )
     if ref.scheme == "file" and isinstance(ref.spec, str):
-        return endpoints.check_path(Path(ref.spec), roots=settings.roots,
-                                    allowance=settings.allowance, what="file:")
+        return endpoints.check_path(
+            Path(ref.spec), roots=settings.roots, allowance=settings.allowance, what="file:"
+        )
     if ref.scheme == "vault" and isinstance(ref.spec, Mapping):
-        return (endpoints.check_vault_path(ref.spec.get("mount"), what="vault.mount")
-                or endpoints.check_vault_path(ref.spec.get("path"), what="vault.path"))
+        return endpoints.check_vault_path(
+            ref.spec.get("mount"), what="vault.mount"
+        ) or endpoints.check_vault_path(ref.spec.get("path"), what="vault.path")
     return None

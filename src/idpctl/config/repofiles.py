@@ -29,11 +29,16 @@ def write_schemas(dest: Path, *, force: bool = False) -> list[Path]:
     """Copy every schema into `dest`; returns the files written (unchanged ones are not).
     Refuses, writing nothing, when a file there differs and `force` is not given."""
     sources = _sources()
-    differing = [dest / s.name for s in sources if (dest / s.name).exists()
-                 and (dest / s.name).read_bytes() != s.read_bytes()]
+    differing = [
+        dest / s.name
+        for s in sources
+        if (dest / s.name).exists() and (dest / s.name).read_bytes() != s.read_bytes()
+    ]
     if differing and not force:
-        raise IdpctlError(f"refusing to overwrite {differing[0]} (it differs from idpctl's "
-                          "schema; use --force); nothing was written")
+        raise IdpctlError(
+            f"refusing to overwrite {differing[0]} (it differs from idpctl's "
+            "schema; use --force); nothing was written"
+        )
     written = []
     for source in sources:
         target = dest / source.name

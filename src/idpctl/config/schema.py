@@ -32,13 +32,20 @@ __all__ = [
 ]
 
 REFERENCE_HINT = "{env: NAME}, {file: PATH}, {vault: {path: P, key: K}} or {keyVault: URL}"
-_TYPES = {"object": "a mapping", "array": "a list", "string": "a string",
-          "integer": "an integer", "number": "a number", "boolean": "true or false",
-          "null": "null"}
+_TYPES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
 _FIELD_HINTS = {
     "id": "YAML never holds Graph ids: idpctl finds a provider by its natural key",
     "@odata.type": "the kind: field names the Graph type",
 }
+
 
 class _Settings(Protocol):
     """What the semantic rules read of the settings (`config.settings.Settings`)."""
@@ -76,8 +83,9 @@ def _validator(kinds: Kinds, schema_name: str) -> jsonschema.protocols.Validator
     schema = kinds.schema(schema_name)
     # jsonschema's uniqueItems compares every pair when the items do not sort (e.g. a list
     # of strings and numbers): the same linear check as the fast path instead
-    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator,
-                                             {"uniqueItems": _unique_items})
+    validator = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator, {"uniqueItems": _unique_items}
+    )
     return validator(schema, registry=registry)
 
 
@@ -89,7 +97,11 @@ def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> It
 
 
 def validate_document(
-    doc: Document, schema_name: str, *, kinds: Kinds | None = None, at: KeyPath = (),
+    doc: Document,
+    schema_name: str,
+    *,
+    kinds: Kinds | None = None,
+    at: KeyPath = (),
     label: str | None = None,
 ) -> list[Problem]:
     """Every schema problem in the value at `at` of `doc`, each located. `label` names the
@@ -122,8 +134,11 @@ def _convert(error: Any, doc: Document, at: KeyPath, label: str) -> list[Problem
         return _unknown_fields(error, doc, (*at, *rel), name or label)
     if "x-message" in schema:
         message = schema["x-message"]
-        return [problem_at(loc, message if not name or message.startswith(name)
-                         else f"{name}: {message}")]
+        return [
+            problem_at(
+                loc, message if not name or message.startswith(name) else f"{name}: {message}"
+            )
+        ]
     if error.validator == "required":
         missing = [r for r in error.validator_value if r not in error.instance]
         where = f" in {name}" if name else f" for {label}"
@@ -135,8 +150,10 @@ def _describe(error: Any, schema: Mapping[str, Any]) -> str:
     kind, value = error.validator, error.validator_value
     if kind == "type" and schema.get("writeOnly"):
         field_name = next((p for p in reversed(error.absolute_path) if isinstance(p, str)), "")
-        return (f"a literal secret is not allowed: write a reference such as {field_name}: "
-                "{env: NAME} (or {file: PATH}, {vault: {path: P, key: K}}, {keyVault: URL})")
+        return (
+            f"a literal secret is not allowed: write a reference such as {field_name}: "
+            "{env: NAME} (or {file: PATH}, {vault: {path: P, key: K}}, {keyVault: URL})"
+        )
     if kind == "type":
         wanted = [value] if isinstance(value, str) else list(value)
         got = _TYPES.get(_json_type(error.instance), "something else")
@@ -144,8 +161,9 @@ def _describe(error: Any, schema: Mapping[str, Any]) -> str:
     if kind == "enum":
         choices = [str(v) for v in value if v is not None]
         guess = did_you_mean(error.instance, choices) if isinstance(error.instance, str) else None
-        return "must be one of " + ", ".join(choices) + (f"; did you mean {guess!r}?"
-                                                         if guess else "")
+        return (
+            "must be one of " + ", ".join(choices) + (f"; did you mean {guess!r}?" if guess else "")
+        )
     if kind == "const":
         return f"must be {value}"
     if kind in ("minProperties", "maxProperties") and schema.get("writeOnly"):
@@ -168,8 +186,14 @@ def _describe(error: Any, schema: Mapping[str, Any]) -> str:
 
 
 def _json_type(value: Any) -> str:
-    for json_name, python in (("boolean", bool), ("integer", int), ("number", float),
-                              ("string", str), ("array", list), ("object", dict)):
+    for json_name, python in (
+        ("boolean", bool),
+        ("integer", int),
+        ("number", float),
+        ("string", str),
+        ("array", list),
+        ("object", dict),
+    ):
         if isinstance(value, python):
             return json_name
     return "null" if value is None else "other"
@@ -184,8 +208,9 @@ def _unknown_fields(error: Any, doc: Document, full: KeyPath, where: str) -> lis
             continue
         message = f"unknown field {key!r} in {where}"
         if key in _FIELD_HINTS:
-            problems.append(problem_at(doc.locate((*full, key), key=True),
-                                     f"{message}: {_FIELD_HINTS[key]}"))
+            problems.append(
+                problem_at(doc.locate((*full, key), key=True), f"{message}: {_FIELD_HINTS[key]}")
+            )
             continue
         guess = _nested_guess(key, schema) or did_you_mean(key, known)
         if guess:
@@ -213,7 +238,10 @@ def _default_locate(provider: Provider, path: KeyPath) -> Location:
 
 
 def semantic_problems(
-    providers: Sequence[Provider], settings: _Settings, kinds: Kinds, *,
+    providers: Sequence[Provider],
+    settings: _Settings,
+    kinds: Kinds,
+    *,
     locate: Locate | None = None,
 ) -> list[Problem]:
     """Rules across and within providers that the schemas cannot express."""
@@ -224,8 +252,9 @@ def semantic_problems(
         first = seen.setdefault(provider.address, provider)
         if first is not provider:
             also = f" (also at {first.location})" if first.location else ""
-            problems.append(problem_at(where(provider, ()), f"duplicate provider "
-                                     f"{provider.address}{also}"))
+            problems.append(
+                problem_at(where(provider, ()), f"duplicate provider {provider.address}{also}")
+            )
         problems.extend(_provider_problems(provider, settings, kinds, where))
     problems.extend(_case_twins(providers, kinds, where))
     problems.extend(_move_problems(providers, kinds, where))
@@ -235,8 +264,12 @@ def semantic_problems(
 def _move_problems(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> list[Problem]:
     """`moved: {from: ...}` declarations wrong whatever the state says (config.moves)."""
     wanted = {p.address: p for p in providers if kinds.get(p.kind) is not None}
-    return [problem_at(where(provider, ("moved", "from")), f"moved.from {provider.moved_from}: "
-                     f"{message}") for provider, message in move_problems(wanted, kinds)]
+    return [
+        problem_at(
+            where(provider, ("moved", "from")), f"moved.from {provider.moved_from}: {message}"
+        )
+        for provider, message in move_problems(wanted, kinds)
+    ]
 
 
 def _case_twins(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> list[Problem]:
@@ -253,10 +286,14 @@ def _case_twins(providers: Sequence[Provider], kinds: Kinds, where: Locate) -> l
                 if other.key == provider.key:
                     continue
                 field = kinds[provider.kind].key_field or "key"
-                problems.append(problem_at(where(provider, (field,)),
-                                         f"{field} {provider.key} differs from {other.key} "
-                                         f"({where(other, (field,))}) only in case: Graph "
-                                         "takes them for one provider"))
+                problems.append(
+                    problem_at(
+                        where(provider, (field,)),
+                        f"{field} {provider.key} differs from {other.key} "
+                        f"({where(other, (field,))}) only in case: Graph "
+                        "takes them for one provider",
+                    )
+                )
     return problems
 
 
@@ -266,16 +303,30 @@ def _provider_problems(
     kind = kinds[provider.kind]
     found: list[tuple[KeyPath, str]] = []
     if not kind.managed:
-        found.append((("kind",), f"{kind.name} is built in: idpctl never creates, changes or "
-                                 "deletes it; remove it from the file"))
+        found.append(
+            (
+                ("kind",),
+                f"{kind.name} is built in: idpctl never creates, changes or "
+                "deletes it; remove it from the file",
+            )
+        )
     tenant_kind = settings.tenant_kind
     if kind.tenant_kinds and tenant_kind and tenant_kind not in kind.tenant_kinds:
         allowed = ", ".join(sorted(kind.tenant_kinds))
-        found.append((("kind",), f"{kind.name} is not available in {_a(tenant_kind)} tenant "
-                                 f"(only {allowed})"))
+        found.append(
+            (
+                ("kind",),
+                f"{kind.name} is not available in {_a(tenant_kind)} tenant (only {allowed})",
+            )
+        )
     if provider.protected and provider.absent:
-        found.append((("ensure",), "ensure: absent contradicts protected: true (a protected "
-                                   "provider is never deleted)"))
+        found.append(
+            (
+                ("ensure",),
+                "ensure: absent contradicts protected: true (a protected "
+                "provider is never deleted)",
+            )
+        )
     found.extend(_name_rules(provider, kind))
     found.extend(_social_rules(provider, kinds, tenant_kind))
     if not provider.absent:
@@ -313,8 +364,13 @@ def _name_rules(provider: Provider, kind: Any) -> list[tuple[KeyPath, str]]:
             continue
         control = first_control(value)
         if control:
-            found.append(((name,), f"{name} holds a control or layout character ({control}); "
-                                   "names are shown to reviewers and must be plain text"))
+            found.append(
+                (
+                    (name,),
+                    f"{name} holds a control or layout character ({control}); "
+                    "names are shown to reviewers and must be plain text",
+                )
+            )
         elif not value.strip():
             found.append(((name,), f"{name} must not be only whitespace"))
         elif value != value.strip():
@@ -334,5 +390,10 @@ def _social_rules(provider: Provider, kinds: Kinds, tenant_kind: str) -> list[tu
     value = provider.fields.get("identityProviderType")
     if allowed is None or value not in prop.get("enum", ()) or value in allowed:
         return []
-    return [(("identityProviderType",), f"identityProviderType {value} is not available in "
-                                        f"{_a(tenant_kind)} tenant (only {', '.join(allowed)})")]
+    return [
+        (
+            ("identityProviderType",),
+            f"identityProviderType {value} is not available in "
+            f"{_a(tenant_kind)} tenant (only {', '.join(allowed)})",
+        )
+    ]

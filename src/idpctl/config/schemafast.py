@@ -24,10 +24,24 @@ __all__ = ["Check", "checker", "compile_check", "has_duplicates", "json_key"]
 
 Check = Callable[[Any], bool]
 
-ANNOTATIONS = frozenset({
-    "$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples",
-    "format", "writeOnly", "readOnly", "deprecated", "then", "else",  # then/else: under "if"
-})
+ANNOTATIONS = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$defs",
+        "$comment",
+        "title",
+        "description",
+        "default",
+        "examples",
+        "format",
+        "writeOnly",
+        "readOnly",
+        "deprecated",
+        "then",
+        "else",  # then/else: under "if"
+    }
+)
 
 
 _TYPE_NAMES = frozenset({"object", "array", "string", "boolean", "null", "number", "integer"})
@@ -189,8 +203,10 @@ def _type(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> C
 
 def _properties(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
     checks = tuple((name, c.compile(sub, resolver)) for name, sub in arg.items())
-    return lambda value: not isinstance(value, dict) or all(
-        check(value[name]) for name, check in checks if name in value)
+    return lambda value: (
+        not isinstance(value, dict)
+        or all(check(value[name]) for name, check in checks if name in value)
+    )
 
 
 def _additional(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
@@ -198,8 +214,10 @@ def _additional(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any
         raise _Unsupported("patternProperties")
     known = frozenset(schema.get("properties", {}))
     check = c.compile(arg, resolver)
-    return lambda value: not isinstance(value, dict) or all(
-        check(value[name]) for name in value if name not in known)
+    return lambda value: (
+        not isinstance(value, dict)
+        or all(check(value[name]) for name in value if name not in known)
+    )
 
 
 def _if(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
@@ -217,6 +235,7 @@ def _of(kind: str) -> Callable[..., Check]:
         if kind == "anyOf":
             return lambda value: any(check(value) for check in checks)
         return lambda value: sum(1 for check in checks if check(value)) == 1
+
     return make
 
 
@@ -241,27 +260,33 @@ def _pattern(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -
 def _sized(kind: type[Sized], compare: Callable[[int, Any], bool]) -> Callable[..., Check]:
     def make(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
         return lambda value: not isinstance(value, kind) or compare(len(value), arg)
+
     return make
 
 
 def _bound(compare: Callable[[Any, Any], bool]) -> Callable[..., Check]:
     def make(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
         return lambda value: not _number(value) or compare(value, arg)
+
     return make
 
 
 def _simple(test: Callable[[Any, Any], bool]) -> Callable[..., Check]:
     """A keyword checked with its argument alone."""
+
     def make(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
         return lambda value: test(value, arg)
+
     return make
 
 
 def _sub(test: Callable[[Any, Check], bool]) -> Callable[..., Check]:
     """A keyword whose argument is a subschema, compiled once."""
+
     def make(c: _Compiler, arg: Any, schema: Mapping[str, Any], resolver: Any) -> Check:
         check = c.compile(arg, resolver)
         return lambda value: test(value, check)
+
     return make
 
 

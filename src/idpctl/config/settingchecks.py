@@ -18,8 +18,10 @@ __all__ = ["CA_BUNDLE_MAX_BYTES", "TENANT_KINDS", "printable", "settings_problem
 
 # A tenant id (GUID) or a domain name: DNS labels of letters, digits and inner hyphens. It
 # becomes part of sign-in and Graph URLs, so '/', '?', '#', '..', spaces, newlines never pass.
-_TENANT = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?"
-                     r"(?:\.[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?)*")
+_TENANT = re.compile(
+    r"[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?"
+    r"(?:\.[0-9A-Za-z](?:[0-9A-Za-z-]{0,61}[0-9A-Za-z])?)*"
+)
 
 TENANT_KINDS = ("workforce", "b2c", "external")
 _CA_KEYS = (("graph", "caBundle"), ("preflight", "caBundle"), ("vault", "caCert"))
@@ -31,8 +33,10 @@ def settings_problems(doc: Document, data: Mapping[str, Any]) -> list[Problem]:
     """What the schema cannot say about valid-shaped settings: the tenant's form, CA bundles
     that are readable PEM files, a state path that is not a directory. `data` has absolute
     paths."""
-    problems = [problem_at(doc.locate(key), f"{'.'.join(key)}: {message}")
-                for key, message in _tenant_problems(data) + _path_problems(data)]
+    problems = [
+        problem_at(doc.locate(key), f"{'.'.join(key)}: {message}")
+        for key, message in _tenant_problems(data) + _path_problems(data)
+    ]
     return problems
 
 
@@ -40,8 +44,13 @@ def _tenant_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str
     tenant = data.get("tenant")
     if not isinstance(tenant, str) or (len(tenant) <= 253 and _TENANT.fullmatch(tenant)):
         return []
-    return [(("tenant",), "expected a tenant id (a GUID) or a domain name such as "
-                          "contoso.onmicrosoft.com (letters, digits, '-' and '.' only)")]
+    return [
+        (
+            ("tenant",),
+            "expected a tenant id (a GUID) or a domain name such as "
+            "contoso.onmicrosoft.com (letters, digits, '-' and '.' only)",
+        )
+    ]
 
 
 def _path_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
@@ -54,8 +63,12 @@ def _path_problems(data: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]
     state = data.get("state") or {}
     path = state.get("path") if state.get("backend", "local") == "local" else None
     if isinstance(path, str) and os.path.isdir(path):
-        found.append((("state", "path"), f"{_shown(path)} is a directory; name a file "
-                                         "such as .idpctl/state.json"))
+        found.append(
+            (
+                ("state", "path"),
+                f"{_shown(path)} is a directory; name a file such as .idpctl/state.json",
+            )
+        )
     return found
 
 
@@ -75,8 +88,10 @@ def _pem_problem(path: Path) -> str | None:
     if not path.exists():
         return f"{shown} does not exist"
     if not path.is_file():
-        return f"{shown} is {'a directory' if path.is_dir() else 'not a regular file'}, " \
-               "not a PEM file of CA certificates"
+        return (
+            f"{shown} is {'a directory' if path.is_dir() else 'not a regular file'}, "
+            "not a PEM file of CA certificates"
+        )
     try:
         with open(path, "rb") as handle:
             head = handle.read(CA_BUNDLE_MAX_BYTES + 1)

@@ -50,10 +50,17 @@ log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "idpctl.yaml"
 CLOUDS: Mapping[str, tuple[str, str]] = {
-    name: (cloud.graph, cloud.authority) for name, cloud in endpoints.CLOUDS.items()}
-_PATH_KEYS = (("graph", "caBundle"), ("auth", "certificate", "path"),
-              ("auth", "federatedToken", "file"), ("auth", "tokenCache"), ("state", "path"),
-              ("vault", "caCert"), ("preflight", "caBundle"))
+    name: (cloud.graph, cloud.authority) for name, cloud in endpoints.CLOUDS.items()
+}
+_PATH_KEYS = (
+    ("graph", "caBundle"),
+    ("auth", "certificate", "path"),
+    ("auth", "federatedToken", "file"),
+    ("auth", "tokenCache"),
+    ("state", "path"),
+    ("vault", "caCert"),
+    ("preflight", "caBundle"),
+)
 
 
 @dataclass(frozen=True)
@@ -109,20 +116,29 @@ def find_settings(start: Path) -> Path:
     raise ConfigError(f"no {SETTINGS_FILE} in {start} or any parent directory (use -c FILE)")
 
 
-def resolve_settings(config: str | None, *, env: str | None = None,
-                     allowance: Allowance | None = None,
-                     providers_root: Path | None = None,
-                     variables: Mapping[str, str] | None = None) -> Settings:
+def resolve_settings(
+    config: str | None,
+    *,
+    env: str | None = None,
+    allowance: Allowance | None = None,
+    providers_root: Path | None = None,
+    variables: Mapping[str, str] | None = None,
+) -> Settings:
     """Settings from `-c FILE`, else found from the working directory upwards."""
     path = Path(config) if config else find_settings(Path.cwd())
-    return load_settings(path, env=env, allowance=allowance, providers_root=providers_root,
-                         variables=variables)
+    return load_settings(
+        path, env=env, allowance=allowance, providers_root=providers_root, variables=variables
+    )
 
 
-def load_settings(path: Path, *, env: str | None = None,
-                  allowance: Allowance | None = None,
-                  providers_root: Path | None = None,
-                  variables: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    path: Path,
+    *,
+    env: str | None = None,
+    allowance: Allowance | None = None,
+    providers_root: Path | None = None,
+    variables: Mapping[str, str] | None = None,
+) -> Settings:
     """Read `idpctl.yaml` (and `environments/<env>.yaml` over it). Raises ConfigError.
 
     `allowance` defaults to the environment's (IDPCTL_ALLOW_ENDPOINTS, IDPCTL_ALLOW_PATHS).
@@ -135,8 +151,14 @@ def load_settings(path: Path, *, env: str | None = None,
         allowance = Allowance.from_sources()
     doc = load_file(Path(path))
     if not isinstance(doc.data, dict):
-        raise ConfigError([problem_at(doc.locate(), f"{SETTINGS_FILE} must be a mapping "
-                                                    "(tenant:, tenantKind:, providers: ...)")])
+        raise ConfigError(
+            [
+                problem_at(
+                    doc.locate(),
+                    f"{SETTINGS_FILE} must be a mapping (tenant:, tenantKind:, providers: ...)",
+                )
+            ]
+        )
     problems = validate_document(doc, "idpctl", label=SETTINGS_FILE)
     if problems:
         more = settings_problems(doc, _absolute_paths(doc.data, doc))
@@ -173,23 +195,44 @@ def _require_env_and_tenant(doc: Document, env: str | None) -> None:
     names = environment_names(Path(doc.file))
     listed = ", ".join(names) or "none found in environments/"
     if not env and data.get("requireEnv") is True:
-        raise ConfigError([problem_at(doc.locate(("requireEnv",)),
-                                      "requireEnv: true: choose an environment with --env NAME "
-                                      f"(or IDPCTL_ENV), or run them all with --all-envs "
-                                      f"({listed})")])
+        raise ConfigError(
+            [
+                problem_at(
+                    doc.locate(("requireEnv",)),
+                    "requireEnv: true: choose an environment with --env NAME "
+                    f"(or IDPCTL_ENV), or run them all with --all-envs "
+                    f"({listed})",
+                )
+            ]
+        )
     if data.get("tenant"):
         return
     if env:
-        raise ConfigError([problem_at(doc.locate(), f"environment {env!r}: no tenant: set "
-                                                    f"tenant: in environments/{env}.yaml or in "
-                                                    f"{SETTINGS_FILE}")])
-    raise ConfigError([problem_at(doc.locate(), "no tenant: set tenant: here, or in every "
-                                                "environments/<name>.yaml and run with --env "
-                                                f"NAME or --all-envs ({listed})")])
+        raise ConfigError(
+            [
+                problem_at(
+                    doc.locate(),
+                    f"environment {env!r}: no tenant: set "
+                    f"tenant: in environments/{env}.yaml or in "
+                    f"{SETTINGS_FILE}",
+                )
+            ]
+        )
+    raise ConfigError(
+        [
+            problem_at(
+                doc.locate(),
+                "no tenant: set tenant: here, or in every "
+                "environments/<name>.yaml and run with --env "
+                f"NAME or --all-envs ({listed})",
+            )
+        ]
+    )
 
 
-def lenient_settings(path: Path, *, env: str | None = None, allowance: Allowance,
-                     providers_root: Path | None = None) -> Settings | None:
+def lenient_settings(
+    path: Path, *, env: str | None = None, allowance: Allowance, providers_root: Path | None = None
+) -> Settings | None:
     """Settings good enough to read the provider files when `idpctl.yaml` has problems, so
     `validate` reports both in one run: the `providers:` entries that pass every check of
     `_provider_paths` (the same roots and allowance), the valid `variables:` and `tenantKind:`
@@ -216,14 +259,22 @@ def lenient_settings(path: Path, *, env: str | None = None, allowance: Allowance
                 paths += _provider_paths(doc, data, [entry], allowance, providers_root)
     variables = data.get("variables")
     return Settings(
-        path=Path(doc.file).resolve(), tenant="", document=doc, allowance=allowance,
+        path=Path(doc.file).resolve(),
+        tenant="",
+        document=doc,
+        allowance=allowance,
         providers_root=providers_root,
         tenant_kind=str(data["tenantKind"]) if data.get("tenantKind") in TENANT_KINDS else "",
         provider_paths=tuple(paths),
-        variables={k: _text(v) for k, v in variables.items()
-                   if isinstance(k, str) and VAR_NAME.fullmatch(k)
-                   and isinstance(v, str | int | float | bool)}
-        if isinstance(variables, dict) else {},
+        variables={
+            k: _text(v)
+            for k, v in variables.items()
+            if isinstance(k, str)
+            and VAR_NAME.fullmatch(k)
+            and isinstance(v, str | int | float | bool)
+        }
+        if isinstance(variables, dict)
+        else {},
     )
 
 
@@ -248,8 +299,13 @@ def _absolute(data: dict[str, Any], key: tuple[str, ...], doc: Document) -> dict
     return out
 
 
-def _settings(doc: Document, data: dict[str, Any], env: str | None,
-              allowance: Allowance, providers_root: Path | None = None) -> Settings:
+def _settings(
+    doc: Document,
+    data: dict[str, Any],
+    env: str | None,
+    allowance: Allowance,
+    providers_root: Path | None = None,
+) -> Settings:
     folder = Path(doc.file).resolve().parent
     cloud = data.get("cloud", "global")
     graph = data.get("graph") or {}
@@ -294,29 +350,36 @@ def _opt_path(value: Any) -> Path | None:
     return Path(value) if value else None
 
 
-def _provider_paths(doc: Document, data: dict[str, Any], entries: list[str],
-                    allowance: Allowance, root: Path | None = None) -> tuple[Path, ...]:
+def _provider_paths(
+    doc: Document,
+    data: dict[str, Any],
+    entries: list[str],
+    allowance: Allowance,
+    root: Path | None = None,
+) -> tuple[Path, ...]:
     problems, paths = [], []
     listed = isinstance(data.get("providers"), list)
     for index, entry in enumerate(entries):
         where = ("providers", index) if listed else ("providers",)
         path = (root or base_dir(doc, where)) / entry
         if not path.exists():
-            message = (f"providers: {printable(entry)} does not exist under --providers-root "
-                       f"{root}" if root else f"providers: {printable(entry)} does not exist"
-                       if "providers" in data
-                       else f"no providers/ folder next to {SETTINGS_FILE} (set providers: to "
-                            "the files or folders of provider files)")
+            message = (
+                f"providers: {printable(entry)} does not exist under --providers-root {root}"
+                if root
+                else f"providers: {printable(entry)} does not exist"
+                if "providers" in data
+                else f"no providers/ folder next to {SETTINGS_FILE} (set providers: to "
+                "the files or folders of provider files)"
+            )
             problems.append(problem_at(doc.locate(where), message))
         else:
             roots = (Path(doc.file).resolve().parent, *((root.resolve(),) if root else ()))
-            reason = endpoints.check_path(path, roots=roots, allowance=allowance,
-                                          what=f"providers: {entry}")
+            reason = endpoints.check_path(
+                path, roots=roots, allowance=allowance, what=f"providers: {entry}"
+            )
             if reason:
                 problems.append(problem_at(doc.locate(where), reason))
         paths.append(path.resolve())
     if problems:
         raise ConfigError(problems)
     return tuple(paths)
-
-

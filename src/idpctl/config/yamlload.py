@@ -154,8 +154,9 @@ class _Builder:
             if self._in_alias:
                 self._alias_nodes += 1
                 if self._alias_nodes > MAX_ALIAS_NODES:
-                    raise self._fatal(node, f"aliases expand to more than {MAX_ALIAS_NODES} "
-                                            "values (alias bomb?)")
+                    raise self._fatal(
+                        node, f"aliases expand to more than {MAX_ALIAS_NODES} values (alias bomb?)"
+                    )
             self.locations.setdefault(path, self.packed(node))
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node, path)
@@ -219,8 +220,9 @@ class _Builder:
         if _SURROGATE.search(value):
             value = self._surrogates(node)
         if len(value) > MAX_SCALAR_CHARS:
-            self.problem(node, f"value is {len(value):,} characters long (at most "
-                               f"{MAX_SCALAR_CHARS:,})")
+            self.problem(
+                node, f"value is {len(value):,} characters long (at most {MAX_SCALAR_CHARS:,})"
+            )
             return value
         if "\0" in value:
             self.problem(node, "a NUL character (\\0) is not allowed in a value")
@@ -242,11 +244,11 @@ class _Builder:
         self.problem(node, f"unsupported YAML tag {_short(tag)!r}")
         return value
 
-
     def _finite(self, node: yaml.ScalarNode, number: float) -> float:
         if not math.isfinite(number):
-            self.problem(node, "not a finite number (.inf, .nan and numbers past 1e308 are "
-                               "not allowed)")
+            self.problem(
+                node, "not a finite number (.inf, .nan and numbers past 1e308 are not allowed)"
+            )
         return number
 
 
@@ -266,7 +268,7 @@ def _join_surrogates(value: str) -> str:
 
 
 def _short(tag: str) -> str:
-    return "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
+    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
 
 
 def _to_int(value: str) -> int:
@@ -302,21 +304,35 @@ def _decode(raw: bytes, file: str) -> str:
         prefix = raw[: error.start].decode("utf-8", errors="replace")
         line, col = _line_col(prefix, len(prefix))
         byte = raw[error.start]
-        raise ConfigError([Problem(file, line, col, f"not valid UTF-8 (byte 0x{byte:02x}); "
-                                                    "files idpctl reads must be UTF-8")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    file,
+                    line,
+                    col,
+                    f"not valid UTF-8 (byte 0x{byte:02x}); files idpctl reads must be UTF-8",
+                )
+            ]
+        ) from None
     return text[1:] if text.startswith("\ufeff") else text
 
 
 def _syntax_problem(error: yaml.YAMLError, text: str, file: str) -> Problem:
     if isinstance(error, yaml.reader.ReaderError):
         line, col = _line_col(text, error.position)
-        return Problem(file, line, col, f"character #x{error.character:04x} is not allowed in "
-                                        "YAML (binary data?)")
+        return Problem(
+            file,
+            line,
+            col,
+            f"character #x{error.character:04x} is not allowed in YAML (binary data?)",
+        )
     mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
     problem = str(getattr(error, "problem", None) or "invalid YAML")
     if "'\\t'" in problem:
-        message = ("a tab character is not allowed here: YAML indents with spaces (quote a "
-                   "value that holds a tab)")
+        message = (
+            "a tab character is not allowed here: YAML indents with spaces (quote a "
+            "value that holds a tab)"
+        )
     else:
         context = getattr(error, "context", None)
         message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
@@ -354,8 +370,9 @@ def _load(text: str, file: str, path: Path | None, loader_class: type) -> Docume
     finally:
         if loader is not None:
             loader.dispose()
-    document = Document(file, path, data, Locations(file, builder.locations),
-                        Locations(file, builder.key_locations))
+    document = Document(
+        file, path, data, Locations(file, builder.locations), Locations(file, builder.key_locations)
+    )
     if builder.problems:
         raise DocumentProblems(builder.problems, document)
     return document

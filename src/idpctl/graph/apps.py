@@ -23,30 +23,52 @@ if TYPE_CHECKING:
 
 __all__ = ["KNOWN_AUTHORITY_HOSTS", "AzureCli", "DeviceCode", "az_path", "make_app"]
 
-KNOWN_AUTHORITY_HOSTS = frozenset({
-    "login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn",
-    "login.partner.microsoftonline.cn", "login.microsoft.com", "login.windows.net",
-})
+KNOWN_AUTHORITY_HOSTS = frozenset(
+    {
+        "login.microsoftonline.com",
+        "login.microsoftonline.us",
+        "login.chinacloudapi.cn",
+        "login.partner.microsoftonline.cn",
+        "login.microsoft.com",
+        "login.windows.net",
+    }
+)
 
 
-def make_app(cred: Credential, *, client_id: str | None, authority: str, verify: str | bool,
-              env: Mapping[str, str]) -> Any:
+def make_app(
+    cred: Credential,
+    *,
+    client_id: str | None,
+    authority: str,
+    verify: str | bool,
+    env: Mapping[str, str],
+) -> Any:
     if cred.mode == "azureCli":
         return AzureCli(tenant=authority.rstrip("/").rsplit("/", 1)[-1], env=env)
     import msal  # type: ignore[import-untyped]  # msal ships no type hints
 
     session = _session(verify)
     if cred.mode == "deviceCode":
-        return DeviceCode(client_id=str(client_id), authority=authority, session=session,
-                          cache_path=str(cred.credential))
+        return DeviceCode(
+            client_id=str(client_id),
+            authority=authority,
+            session=session,
+            cache_path=str(cred.credential),
+        )
     if cred.mode == "managedIdentity":
-        identity = (msal.UserAssignedManagedIdentity(client_id=client_id) if client_id
-                    else msal.SystemAssignedManagedIdentity())
+        identity = (
+            msal.UserAssignedManagedIdentity(client_id=client_id)
+            if client_id
+            else msal.SystemAssignedManagedIdentity()
+        )
         return msal.ManagedIdentityClient(identity, http_client=session)
     host = (urllib.parse.urlsplit(authority).hostname or "").lower()
     return msal.ConfidentialClientApplication(
-        client_id, authority=authority, client_credential=cred.credential,
-        instance_discovery=host in KNOWN_AUTHORITY_HOSTS, http_client=session,
+        client_id,
+        authority=authority,
+        client_credential=cred.credential,
+        instance_discovery=host in KNOWN_AUTHORITY_HOSTS,
+        http_client=session,
     )
 
 
@@ -74,10 +96,19 @@ class AzureCli:
     def command(self, resource: str) -> list[str]:
         az = az_path(self.env)
         if not az:
-            raise AuthError("auth.mode azureCli: the Azure CLI (az) is not on PATH: install "
-                            "it and run `az login`, or choose another auth.mode")
-        command = [az, "account", "get-access-token", "--output", "json",
-                   "--scope", f"{resource}/.default"]
+            raise AuthError(
+                "auth.mode azureCli: the Azure CLI (az) is not on PATH: install "
+                "it and run `az login`, or choose another auth.mode"
+            )
+        command = [
+            az,
+            "account",
+            "get-access-token",
+            "--output",
+            "json",
+            "--scope",
+            f"{resource}/.default",
+        ]
         return [*command, "--tenant", self.tenant] if self.tenant else command
 
     def _run(self, resource: str) -> dict[str, Any]:
@@ -86,26 +117,42 @@ class AzureCli:
         import time
 
         try:
-            proc = subprocess.run(self.command(resource), capture_output=True, text=True,
-                                  timeout=self.TIMEOUT, env=dict(self.env), check=False,
-                                  stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                self.command(resource),
+                capture_output=True,
+                text=True,
+                timeout=self.TIMEOUT,
+                env=dict(self.env),
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired:
-            raise AuthError(f"auth.mode azureCli: az account get-access-token did not answer "
-                            f"in {self.TIMEOUT:g} s") from None
+            raise AuthError(
+                f"auth.mode azureCli: az account get-access-token did not answer "
+                f"in {self.TIMEOUT:g} s"
+            ) from None
         if proc.returncode != 0:
-            said = next((line.strip() for line in proc.stderr.splitlines() if line.strip()),
-                        f"exit {proc.returncode}")
-            raise AuthError(f"auth.mode azureCli: az account get-access-token failed: "
-                            f"{said[:300]} (sign in with `az login --tenant {self.tenant}`)")
+            said = next(
+                (line.strip() for line in proc.stderr.splitlines() if line.strip()),
+                f"exit {proc.returncode}",
+            )
+            raise AuthError(
+                f"auth.mode azureCli: az account get-access-token failed: "
+                f"{said[:300]} (sign in with `az login --tenant {self.tenant}`)"
+            )
         try:
             answer = json.loads(proc.stdout)
             token = str(answer["accessToken"])
         except (ValueError, KeyError, TypeError):
-            raise AuthError("auth.mode azureCli: az account get-access-token printed no "
-                            "access token") from None
+            raise AuthError(
+                "auth.mode azureCli: az account get-access-token printed no access token"
+            ) from None
         expires = answer.get("expires_on")
-        expires_on = float(expires) if isinstance(expires, int | float | str) and \
-            str(expires).replace(".", "", 1).isdigit() else time.time() + 300
+        expires_on = (
+            float(expires)
+            if isinstance(expires, int | float | str) and str(expires).replace(".", "", 1).isdigit()
+            else time.time() + 300
+        )
         return {"access_token": token, "expires_on": expires_on}
 
 
@@ -114,8 +161,15 @@ class DeviceCode:
     has one (refreshed silently), else a code to enter in a browser (printed on stderr), then
     msal polls until the person has signed in. The cache is msal's, in a 0600 file."""
 
-    def __init__(self, *, client_id: str, authority: str, session: Any, cache_path: str,
-                 prompt: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        authority: str,
+        session: Any,
+        cache_path: str,
+        prompt: Callable[[str], None] | None = None,
+    ) -> None:
         import msal
 
         self.cache_path = cache_path
@@ -125,8 +179,12 @@ class DeviceCode:
                 self.cache.deserialize(handle.read())
         host = (urllib.parse.urlsplit(authority).hostname or "").lower()
         self.app = msal.PublicClientApplication(
-            client_id, authority=authority, token_cache=self.cache, http_client=session,
-            instance_discovery=host in KNOWN_AUTHORITY_HOSTS)
+            client_id,
+            authority=authority,
+            token_cache=self.cache,
+            http_client=session,
+            instance_discovery=host in KNOWN_AUTHORITY_HOSTS,
+        )
         self.prompt = prompt or _to_stderr
 
     def acquire(self, resource: str) -> Any:
@@ -171,8 +229,9 @@ def _session(verify: str | bool, timeout: float = 30.0) -> requests.Session:
     import requests
 
     class Session(requests.Session):
-        def request(self, method: str | bytes, url: str | bytes, *args: Any,
-                    **kwargs: Any) -> requests.Response:
+        def request(
+            self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+        ) -> requests.Response:
             kwargs.setdefault("verify", verify)
             kwargs.setdefault("timeout", timeout)
             return super().request(method, url, *args, **kwargs)

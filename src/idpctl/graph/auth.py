@@ -41,8 +41,7 @@ __all__ = ["MODES", "choose_mode", "secret_context", "token_provider"]
 
 log = logging.getLogger(__name__)
 
-MODES = ("auto", "secret", "certificate", "federated", "managedIdentity", "azureCli",
-         "deviceCode")
+MODES = ("auto", "secret", "certificate", "federated", "managedIdentity", "azureCli", "deviceCode")
 # a person's sign-in with no app registration of their own: azure-identity's default
 # (DEVELOPER_SIGN_ON_CLIENT_ID, the Azure CLI's public client)
 DEVELOPER_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
@@ -73,10 +72,12 @@ def token_provider(
         raise AuthError("no tenant: set `tenant` in idpctl.yaml or AZURE_TENANT_ID")
     mode = choose_mode(auth, env)
     client_id = setting_text(auth.get("clientId"), "auth.clientId", secret_context) or env.get(
-        "AZURE_CLIENT_ID")
+        "AZURE_CLIENT_ID"
+    )
     if mode == "managedIdentity":
-        client_id = setting_text(auth.get("managedIdentityClientId"),
-                                 "auth.managedIdentityClientId", secret_context)
+        client_id = setting_text(
+            auth.get("managedIdentityClientId"), "auth.managedIdentityClientId", secret_context
+        )
     elif mode == "azureCli":
         client_id = None  # the CLI's own sign-in
     elif mode == "deviceCode":
@@ -85,12 +86,19 @@ def token_provider(
         raise AuthError("no client id: set auth.clientId in idpctl.yaml or AZURE_CLIENT_ID")
     cred = credential_for(mode, auth, env, verify=verify, ctx=secret_context, allowance=allowance)
     authority = f"{authority_root.rstrip('/')}/{tenant}"
-    log.debug("signing in: mode=%s (%s) client=%s authority=%s", mode, cred.detail, client_id,
-              authority)
+    log.debug(
+        "signing in: mode=%s (%s) client=%s authority=%s", mode, cred.detail, client_id, authority
+    )
     return TokenProvider(
-        mode=mode, detail=cred.detail, client_id=client_id, tenant=tenant, secrets=cred.secrets,
-        make_app=lambda: make_app(cred, client_id=client_id, authority=authority,
-                                  verify=verify, env=env))
+        mode=mode,
+        detail=cred.detail,
+        client_id=client_id,
+        tenant=tenant,
+        secrets=cred.secrets,
+        make_app=lambda: make_app(
+            cred, client_id=client_id, authority=authority, verify=verify, env=env
+        ),
+    )
 
 
 def choose_mode(auth: Mapping[str, Any], env: Mapping[str, str]) -> str:
@@ -117,7 +125,8 @@ def choose_mode(auth: Mapping[str, Any], env: Mapping[str, str]) -> str:
         "no sign-in configured: set auth in idpctl.yaml, or AZURE_CLIENT_ID with one of "
         "AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_SECRET "
         "(or run in GitHub Actions with id-token: write, or with a managed identity, or sign "
-        "in with `az login`)")
+        "in with `az login`)"
+    )
 
 
 def _get(value: Any, key: str) -> Any:
@@ -155,7 +164,10 @@ class _FirstUse:
         if self._provider is None:
             settings = self._settings
             self._provider = token_provider(
-                getattr(settings, "auth", None), tenant=settings.tenant,
-                authority_root=settings.authority, verify=settings_verify(settings),
-                env=self._env)
+                getattr(settings, "auth", None),
+                tenant=settings.tenant,
+                authority_root=settings.authority,
+                verify=settings_verify(settings),
+                env=self._env,
+            )
         return self._provider.token(resource)

@@ -26,8 +26,17 @@ from idpctl.errors import GraphError, WriteOutcomeUnknown
 from idpctl.net.ratelimit import Budget
 from idpctl.net.retry import Backoff, parse_retry_after
 
-__all__ = ["MAX_BATCH", "BatchClient", "BatchOutcomeUnknown", "BatchRequest", "BatchResult",
-           "chain", "is_sequential_or_parallel", "pack", "run"]
+__all__ = [
+    "MAX_BATCH",
+    "BatchClient",
+    "BatchOutcomeUnknown",
+    "BatchRequest",
+    "BatchResult",
+    "chain",
+    "is_sequential_or_parallel",
+    "pack",
+    "run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +60,16 @@ class BatchClient(Protocol):
     @property
     def bucket(self) -> Budget: ...
 
-    def request(self, method: str, url: str, *, body: Any = None, cost: int = 1,
-                write: bool | None = None, resend: bool = True) -> Any: ...
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        cost: int = 1,
+        write: bool | None = None,
+        resend: bool = True,
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -88,8 +105,15 @@ class BatchOutcomeUnknown(WriteOutcomeUnknown):
     """A `$batch` POST got no usable answer: the writes in `ids` may or may not have run.
     `results` holds every item result that did come back (from other batches or rounds)."""
 
-    def __init__(self, message: str, *, ids: Sequence[str], results: Mapping[str, BatchResult],
-                 status: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        ids: Sequence[str],
+        results: Mapping[str, BatchResult],
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message, status=status, retry_after=retry_after)
         self.ids = tuple(ids)
         self.results = dict(results)
@@ -116,8 +140,9 @@ def pack(requests: Sequence[BatchRequest]) -> list[list[BatchRequest]]:
             parallel.append(group[0])
             continue
         if len(group) > MAX_BATCH:
-            raise ValueError(f"{len(group)} requests depend on each other; a batch holds "
-                             f"{MAX_BATCH}")
+            raise ValueError(
+                f"{len(group)} requests depend on each other; a batch holds {MAX_BATCH}"
+            )
         batches.append(chain(group))
     if parallel:
         batches.append(parallel)
@@ -142,8 +167,10 @@ def is_sequential_or_parallel(batch: Sequence[BatchRequest]) -> bool:
     request depends on nothing, every other one on exactly the request before it)."""
     if not any(r.depends_on for r in batch):
         return True
-    return all(tuple(d.lower() for d in r.depends_on)
-               == ((batch[n - 1].id.lower(),) if n else ()) for n, r in enumerate(batch))
+    return all(
+        tuple(d.lower() for d in r.depends_on) == ((batch[n - 1].id.lower(),) if n else ())
+        for n, r in enumerate(batch)
+    )
 
 
 def _by_id(requests: Sequence[BatchRequest]) -> dict[str, BatchRequest]:
@@ -159,8 +186,9 @@ def _by_id(requests: Sequence[BatchRequest]) -> dict[str, BatchRequest]:
     return by_id
 
 
-def _groups(requests: Sequence[BatchRequest],
-            by_id: Mapping[str, BatchRequest]) -> list[list[BatchRequest]]:
+def _groups(
+    requests: Sequence[BatchRequest], by_id: Mapping[str, BatchRequest]
+) -> list[list[BatchRequest]]:
     """Requests joined by `depends_on` (either way), each group in the given order."""
     parent = {key: key for key in by_id}
 
@@ -186,8 +214,10 @@ def _topological(group: Sequence[BatchRequest]) -> list[BatchRequest]:
     while pending:
         ready = next((r for r in pending if all(d.lower() in done for d in r.depends_on)), None)
         if ready is None:
-            raise ValueError("batch requests depend on each other in a cycle: "
-                             + ", ".join(r.id for r in pending))
+            raise ValueError(
+                "batch requests depend on each other in a cycle: "
+                + ", ".join(r.id for r in pending)
+            )
         pending.remove(ready)
         done.add(ready.id.lower())
         ordered.append(ready)
@@ -217,7 +247,10 @@ def run(
     if lost:
         raise BatchOutcomeUnknown(
             f"no answer came back for $batch writes {', '.join(lost)}; re-read before retrying",
-            ids=lost, results=results, retry_after=max(waits, default=None))
+            ids=lost,
+            results=results,
+            retry_after=max(waits, default=None),
+        )
     if first is not None:
         raise first
     return results
@@ -243,8 +276,11 @@ def _run_one(client: BatchClient, batch: list[BatchRequest]) -> dict[str, BatchR
             return results
         waits = [parse_retry_after(answers[k].headers) for k in retry]
         given = [w for w in waits if w is not None]
-        wait = None if round_no == client.max_retries else backoff.next_wait(
-            max(given) if given else None)
+        wait = (
+            None
+            if round_no == client.max_retries
+            else backoff.next_wait(max(given) if given else None)
+        )
         if wait is None:
             results.update({k: answers[k] for k in retry})
             return results
@@ -260,20 +296,28 @@ def _post(
 ) -> dict[str, BatchResult]:
     payload = {"requests": [_item(r, done) for r in items]}
     try:
-        reply = client.request("POST", "/$batch", body=payload, cost=len(items),
-                               write=any(r.write for r in items),
-                               resend=not any(r.method.upper() == "POST" for r in items))
+        reply = client.request(
+            "POST",
+            "/$batch",
+            body=payload,
+            cost=len(items),
+            write=any(r.write for r in items),
+            resend=not any(r.method.upper() == "POST" for r in items),
+        )
     except WriteOutcomeUnknown as error:
         ids = [r.id for r in items if r.write]
-        raise BatchOutcomeUnknown(f"{error} (batch items {', '.join(ids)})", ids=ids,
-                                  results={}, status=error.status,
-                                  retry_after=error.retry_after) from None
+        raise BatchOutcomeUnknown(
+            f"{error} (batch items {', '.join(ids)})",
+            ids=ids,
+            results={},
+            status=error.status,
+            retry_after=error.retry_after,
+        ) from None
     return _answers(reply.body, items)
 
 
 def _item(request: BatchRequest, done: Mapping[str, BatchResult]) -> dict[str, Any]:
-    item: dict[str, Any] = {"id": request.id, "method": request.method.upper(),
-                            "url": request.url}
+    item: dict[str, Any] = {"id": request.id, "method": request.method.upper(), "url": request.url}
     deps = [d for d in request.depends_on if d.lower() not in done]
     if deps:
         item["dependsOn"] = deps
@@ -298,15 +342,21 @@ def _answers(body: Any, items: list[BatchRequest]) -> dict[str, BatchResult]:
             raise GraphError(f"Graph answered $batch for an id it was not sent: {key!r}")
         given = entry.get("headers")
         headers: dict[str, Any] = given if isinstance(given, dict) else {}
-        answers[key] = BatchResult(wanted[key], entry["status"],
-                                   {str(k).lower(): str(v) for k, v in headers.items()},
-                                   entry.get("body"))
+        answers[key] = BatchResult(
+            wanted[key],
+            entry["status"],
+            {str(k).lower(): str(v) for k, v in headers.items()},
+            entry.get("body"),
+        )
     missing = [wanted[k] for k in wanted if k not in answers]
     if missing:
         unknown = [r.id for r in items if r.write and r.id in missing]
         if unknown:
-            raise BatchOutcomeUnknown(f"$batch answered nothing for {', '.join(unknown)}",
-                                      ids=unknown, results={v.id: v for v in answers.values()})
+            raise BatchOutcomeUnknown(
+                f"$batch answered nothing for {', '.join(unknown)}",
+                ids=unknown,
+                results={v.id: v for v in answers.values()},
+            )
         raise GraphError(f"$batch answered nothing for {', '.join(missing)}")
     return answers
 
@@ -326,8 +376,11 @@ def _to_retry(items: list[BatchRequest], answers: Mapping[str, BatchResult]) -> 
     retry = {r.id.lower() for r in items if _not_executed(r, answers[r.id.lower()])}
     for request in items:
         deps = [answers.get(d.lower()) for d in request.depends_on]
-        if answers[request.id.lower()].status == 424 and deps and all(
-                d is not None and d.ok for d in deps):
+        if (
+            answers[request.id.lower()].status == 424
+            and deps
+            and all(d is not None and d.ok for d in deps)
+        ):
             retry.add(request.id.lower())
     changed = True
     while changed:

@@ -59,8 +59,14 @@ log = logging.getLogger(__name__)
 
 PROVIDERS = "/identity/identityProviders"
 MAX_PAGES = 1000
-GRAPH_HOSTS = frozenset({"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us",
-                         "microsoftgraph.chinacloudapi.cn"})
+GRAPH_HOSTS = frozenset(
+    {
+        "graph.microsoft.com",
+        "graph.microsoft.us",
+        "dod-graph.microsoft.us",
+        "microsoftgraph.chinacloudapi.cn",
+    }
+)
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
@@ -97,8 +103,9 @@ class GraphClient:
         # a sovereign cloud's token is for its own Graph; any other host (the emulator, a
         # proxy) stands in for the global one
         host = (parts.hostname or "").lower()
-        self.resource = resource or (f"https://{host}" if host in GRAPH_HOSTS
-                                     else "https://graph.microsoft.com")
+        self.resource = resource or (
+            f"https://{host}" if host in GRAPH_HOSTS else "https://graph.microsoft.com"
+        )
         self._origin = (parts.scheme, parts.netloc.lower())
         self._tokens = token_provider
         self.max_retries = max_retries
@@ -108,8 +115,12 @@ class GraphClient:
         self.budget = Budget(budget or parse_budget(rate_limit=rate_limit))
         self.bucket = self.budget  # the name batching.py pauses through
         self.trace = trace
-        self._http = httpx.Client(verify=tls.verify(verify), timeout=timeout, transport=transport,
-                                  headers={"Accept": "application/json"})
+        self._http = httpx.Client(
+            verify=tls.verify(verify),
+            timeout=timeout,
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
 
     # -- the public surface ------------------------------------------------------------------
 
@@ -137,20 +148,21 @@ class GraphClient:
             url = self._next_link(page.get("@odata.nextLink"))
         return items
 
-    def get_provider(self, provider_id: str,
-                     version: str | None = None) -> dict[str, Any] | None:
+    def get_provider(self, provider_id: str, version: str | None = None) -> dict[str, Any] | None:
         reply = self.request("GET", self._item(provider_id, version), missing_ok=True)
         if reply.status == 404:
             return None
         return expect_object(reply.body, "provider")
 
-    def create_provider(self, body: Mapping[str, Any],
-                        version: str | None = None) -> dict[str, Any]:
+    def create_provider(
+        self, body: Mapping[str, Any], version: str | None = None
+    ) -> dict[str, Any]:
         reply = self.request("POST", self.version_root(version) + PROVIDERS, body=body)
         return expect_object(reply.body, "created provider")
 
-    def update_provider(self, provider_id: str, body: Mapping[str, Any],
-                        version: str | None = None) -> None:
+    def update_provider(
+        self, provider_id: str, body: Mapping[str, Any], version: str | None = None
+    ) -> None:
         self.request("PATCH", self._item(provider_id, version), body=body)
 
     def delete_provider(self, provider_id: str, version: str | None = None) -> None:
@@ -217,8 +229,7 @@ class GraphClient:
             last = attempt == self.max_retries
             ticket = self.budget.acquire(cost)
             try:
-                outcome = self._attempt(method, url, content, write=write,
-                                        missing_ok=missing_ok)
+                outcome = self._attempt(method, url, content, write=write, missing_ok=missing_ok)
             finally:
                 self.budget.answered(ticket)
             if isinstance(outcome, Reply):
@@ -229,8 +240,12 @@ class GraphClient:
             if write and not resend and outcome.status in (429, 503):
                 raise WriteOutcomeUnknown(
                     f"{method} {url_path(url)} got {outcome}; not re-sent, as it holds a create "
-                    "(re-read before retrying)", status=outcome.status, code=outcome.code,
-                    request_id=outcome.request_id, retry_after=outcome.retry_after)
+                    "(re-read before retrying)",
+                    status=outcome.status,
+                    code=outcome.code,
+                    request_id=outcome.request_id,
+                    retry_after=outcome.retry_after,
+                )
             wait = None if last else backoff.next_wait(outcome.retry_after)
             if wait is None:
                 raise outcome
@@ -253,10 +268,10 @@ class GraphClient:
             with self._http.stream(method, url, content=content, headers=headers) as response:
                 raw = read_capped(response)
         except _NOT_SENT as error:
-            failure = GraphError(f"cannot reach Graph at {self.base_url}: "
-                                 f"{redact.shorten(error)}")
+            failure = GraphError(f"cannot reach Graph at {self.base_url}: {redact.shorten(error)}")
             if "CERTIFICATE_VERIFY_FAILED" in str(error) or isinstance(
-                    error, httpx.UnsupportedProtocol):
+                error, httpx.UnsupportedProtocol
+            ):
                 raise GraphError(f"{failure} (check graph.url and graph.caBundle)") from None
             return failure
         except httpx.TransportError as error:
@@ -265,14 +280,21 @@ class GraphClient:
                     f"{method} {url_path(url)} was sent but no answer came back "
                     f"({type(error).__name__}); re-read before retrying"
                 ) from None
-            return GraphError(f"Graph read failed: {type(error).__name__}: "
-                              f"{redact.shorten(error)}")
-        return self._judge(method, url, response, raw, write=write, missing_ok=missing_ok,
-                           sent=content)
+            return GraphError(f"Graph read failed: {type(error).__name__}: {redact.shorten(error)}")
+        return self._judge(
+            method, url, response, raw, write=write, missing_ok=missing_ok, sent=content
+        )
 
     def _judge(
-        self, method: str, url: str, response: httpx.Response, raw: bytes, *, write: bool,
-        missing_ok: bool, sent: bytes | None = None,
+        self,
+        method: str,
+        url: str,
+        response: httpx.Response,
+        raw: bytes,
+        *,
+        write: bool,
+        missing_ok: bool,
+        sent: bytes | None = None,
     ) -> Reply | GraphError:
         status = response.status_code
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -280,8 +302,9 @@ class GraphClient:
             parsed = parse(raw, headers, status)
         except GraphError as error:
             if write:
-                raise WriteOutcomeUnknown(f"{method} {url_path(url)}: {error}", status=status,
-                                          request_id=error.request_id) from None
+                raise WriteOutcomeUnknown(
+                    f"{method} {url_path(url)}: {error}", status=status, request_id=error.request_id
+                ) from None
             raise
         if self.trace:
             tracing.response_line(status, headers, parsed)
@@ -300,7 +323,9 @@ class GraphClient:
         if status in (500, 502, 503, 504):
             raise WriteOutcomeUnknown(
                 f"{method} {url_path(url)} got {failure}; it may or may not have taken effect",
-                status=status, code=failure.code, request_id=failure.request_id,
+                status=status,
+                code=failure.code,
+                request_id=failure.request_id,
             )
         raise failure
 
@@ -323,12 +348,19 @@ class GraphClient:
         if not url.endswith("/$batch") or not isinstance(reply.body, dict):
             return
         responses = reply.body.get("responses")
-        items = [r for r in responses if isinstance(r, dict) and r.get("status") == 429] \
-            if isinstance(responses, list) else []
+        items = (
+            [r for r in responses if isinstance(r, dict) and r.get("status") == 429]
+            if isinstance(responses, list)
+            else []
+        )
         if not items:
             return
-        waits = [parse_retry_after({str(k).lower(): str(v) for k, v in r["headers"].items()})
-                 if isinstance(r.get("headers"), dict) else None for r in items]
+        waits = [
+            parse_retry_after({str(k).lower(): str(v) for k, v in r["headers"].items()})
+            if isinstance(r.get("headers"), dict)
+            else None
+            for r in items
+        ]
         given = [w for w in waits if w is not None]
         self.budget.throttled(max(given) if given else None, items=len(items))
 

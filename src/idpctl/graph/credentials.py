@@ -49,8 +49,15 @@ class Credential:
     secrets: tuple[str, ...] = ()  # values to scrub from msal's error text
 
 
-def credential_for(mode: str, auth: Mapping[str, Any], env: Mapping[str, str], *,
-                   verify: str | bool, ctx: SecretContext, allowance: Allowance) -> Credential:
+def credential_for(
+    mode: str,
+    auth: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    verify: str | bool,
+    ctx: SecretContext,
+    allowance: Allowance,
+) -> Credential:
     """The credential `mode` signs in with (AuthError with a value-free reason)."""
     if mode == "secret":
         ref = auth.get("clientSecret")
@@ -68,8 +75,9 @@ def credential_for(mode: str, auth: Mapping[str, Any], env: Mapping[str, str], *
     if mode == "azureCli":
         return Credential("azureCli", "Azure CLI login")
     if mode == "deviceCode":
-        cache = auth.get("tokenCache") or os.path.join(os.path.expanduser("~"), ".idpctl",
-                                                       "msal-token-cache.json")
+        cache = auth.get("tokenCache") or os.path.join(
+            os.path.expanduser("~"), ".idpctl", "msal-token-cache.json"
+        )
         return Credential("deviceCode", f"device code, cache {cache}", str(cache))
     return Credential("managedIdentity", "managed identity")
 
@@ -98,8 +106,10 @@ def _certificate(spec: Any, env: Mapping[str, str], ctx: SecretContext) -> Crede
     spec = dict(spec or {})
     path = spec.get("path") or env.get("AZURE_CLIENT_CERTIFICATE_PATH")
     if not path:
-        raise AuthError("auth.mode certificate: no certificate path (auth.certificate.path or "
-                        "AZURE_CLIENT_CERTIFICATE_PATH)")
+        raise AuthError(
+            "auth.mode certificate: no certificate path (auth.certificate.path or "
+            "AZURE_CLIENT_CERTIFICATE_PATH)"
+        )
     password = spec.get("password")
     if password is not None:
         password = _reveal(password, "auth.certificate.password", ctx)
@@ -107,8 +117,12 @@ def _certificate(spec: Any, env: Mapping[str, str], ctx: SecretContext) -> Crede
         password = env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None
     key_pem, cert_pem = load_certificate(str(path), password)
     secrets = (key_pem, password) if password else (key_pem,)
-    return Credential("certificate", f"file:{path}",
-                      {"private_key": key_pem, "public_certificate": cert_pem}, secrets)
+    return Credential(
+        "certificate",
+        f"file:{path}",
+        {"private_key": key_pem, "public_certificate": cert_pem},
+        secrets,
+    )
 
 
 def load_certificate(path: str, password: str | None) -> tuple[str, str]:
@@ -133,12 +147,14 @@ def load_certificate(path: str, password: str | None) -> tuple[str, str]:
             key, cert, _ = pkcs12.load_key_and_certificates(data, secret)
     except (ValueError, TypeError) as error:
         reason = "wrong or missing password" if "password" in str(error).lower() else "unreadable"
-        raise AuthError(f"certificate {path}: {reason} (PEM with key and certificate, or PFX)"
-                        ) from None
+        raise AuthError(
+            f"certificate {path}: {reason} (PEM with key and certificate, or PFX)"
+        ) from None
     if key is None or cert is None:
         raise AuthError(f"certificate {path} must hold both the private key and the certificate")
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode("ascii")
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
@@ -148,28 +164,33 @@ def _pem_block(data: bytes, label: bytes) -> bytes:
         start = block.rfind(b"-----BEGIN ")
         header = block[start:].split(b"\n", 1)[0]
         if start >= 0 and header.rstrip(b"- \r").endswith(label):
-            tail = block[start + 11:].split(b"-----", 1)[0]
+            tail = block[start + 11 :].split(b"-----", 1)[0]
             return block[start:] + b"-----END " + tail + b"-----\n"
     raise ValueError(f"no {label.decode()} block")
 
 
-def _federated(spec: Any, env: Mapping[str, str], *, verify: str | bool,
-               allowance: Allowance) -> Credential:
+def _federated(
+    spec: Any, env: Mapping[str, str], *, verify: str | bool, allowance: Allowance
+) -> Credential:
     spec = dict(spec) if isinstance(spec, Mapping) else {}
     # what the file asks for wins over the environment; `github: true` skips a token file
-    path = spec.get("file") or (None if spec.get("github") else
-                                env.get("AZURE_FEDERATED_TOKEN_FILE"))
+    path = spec.get("file") or (
+        None if spec.get("github") else env.get("AZURE_FEDERATED_TOKEN_FILE")
+    )
     if path:
-        return Credential("federated", f"file:{path}",
-                          {"client_assertion": FileAssertion(str(path))})
+        return Credential(
+            "federated", f"file:{path}", {"client_assertion": FileAssertion(str(path))}
+        )
     try:  # the request token is a credential: never over plain http
         request = github_oidc.request_from_env(env, allowance=allowance)
     except github_oidc.TokenServiceError as error:
         raise AuthError(str(error)) from None
     if request is None:
-        raise AuthError("auth.mode federated: no token file (AZURE_FEDERATED_TOKEN_FILE) and no "
-                        "GitHub Actions OIDC (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN; the workflow "
-                        "needs `permissions: id-token: write`)")
+        raise AuthError(
+            "auth.mode federated: no token file (AZURE_FEDERATED_TOKEN_FILE) and no "
+            "GitHub Actions OIDC (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN; the workflow "
+            "needs `permissions: id-token: write`)"
+        )
     assertion = GitHubAssertion(request.url, request.bearer, verify=verify)
     return Credential("federated", "github", {"client_assertion": assertion}, (request.bearer,))
 
@@ -184,8 +205,9 @@ class FileAssertion:
         try:
             token = read_regular(self.path, limit=64 * 1024).decode("utf-8", "replace").strip()
         except OSError as error:
-            raise AuthError(f"cannot read federated token file {self.path}: {error.strerror}"
-                            ) from None
+            raise AuthError(
+                f"cannot read federated token file {self.path}: {error.strerror}"
+            ) from None
         if not token:
             raise AuthError(f"federated token file {self.path} is empty")
         redact.register(token)
@@ -216,7 +238,8 @@ class GitHubAssertion:
 
     def _fetch(self) -> str:
         try:
-            return github_oidc.fetch_token(self._request, audience=GITHUB_AUDIENCE,
-                                           verify=self._verify)
+            return github_oidc.fetch_token(
+                self._request, audience=GITHUB_AUDIENCE, verify=self._verify
+            )
         except github_oidc.TokenServiceError as error:
             raise AuthError(str(error)) from None

@@ -28,5 +28,8 @@ PERSON_MODES = frozenset({"azureCli", "deviceCode"})  # auth.mode values where a
 def permission_hint(tokens: object) -> str:
     """Delegated wording when a person signed in (a token source whose `mode` is azureCli or
     deviceCode, as `tokens.TokenProvider` has), else the application permission."""
-    return DELEGATED_PERMISSION_HINT if getattr(tokens, "mode", None) in PERSON_MODES \
+    return (
+        DELEGATED_PERMISSION_HINT
+        if getattr(tokens, "mode", None) in PERSON_MODES
         else PERMISSION_HINT
+    )

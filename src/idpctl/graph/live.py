@@ -87,7 +87,7 @@ def canonical_type(value: str) -> str:
     """`#microsoft.graph.<name>` with the name in its known casing; unknown names kept."""
     name = value.strip().lstrip("#")
     if name.lower().startswith(NAMESPACE):
-        name = name[len(NAMESPACE):]
+        name = name[len(NAMESPACE) :]
     for known in NESTED_TYPES:
         if known.lower() == name.lower():
             name = known
@@ -113,8 +113,11 @@ def tenant_kind(live: Iterable[LiveProvider]) -> tuple[str, str] | None:
                 found.setdefault(kind, f"it lists the built-in provider {type_}")
         elif provider.kind in _KIND_BY_TYPE:
             found.setdefault(_KIND_BY_TYPE[provider.kind], f"it lists a {provider.kind}")
-        elif provider.kind == "socialIdentityProvider" and isinstance(type_, str) \
-                and type_ not in _WORKFORCE_SOCIAL:
+        elif (
+            provider.kind == "socialIdentityProvider"
+            and isinstance(type_, str)
+            and type_ not in _WORKFORCE_SOCIAL
+        ):
             found.setdefault("b2c", f"it lists the social provider {type_}")
     if not builtins:
         found.setdefault("b2c", "it lists no built-in provider")

@@ -31,8 +31,9 @@ SCOPE_ENV = "IDPCTL_RECORD_SCOPE"  # a display-name prefix: list items outside i
 class FixtureRecorder:
     """Collects exchanges (thread-safe) and writes them as one fixture file."""
 
-    def __init__(self, folder: Path, *, tenant_kind: str, source: str,
-                 scope: str | None = None) -> None:
+    def __init__(
+        self, folder: Path, *, tenant_kind: str, source: str, scope: str | None = None
+    ) -> None:
         self.folder = folder
         self.tenant_kind = tenant_kind
         self.source = source
@@ -48,13 +49,18 @@ class FixtureRecorder:
         """A list answer keeps only the items this run owns (display name with the prefix):
         a real tenant's other providers are none of the fixture's business."""
         body = exchange["response"].get("body")
-        if self.scope is None or not isinstance(body, dict) or not isinstance(
-                body.get("value"), list):
+        if (
+            self.scope is None
+            or not isinstance(body, dict)
+            or not isinstance(body.get("value"), list)
+        ):
             return exchange
-        kept = [item for item in body["value"] if isinstance(item, dict)
-                and str(item.get("displayName") or "").startswith(self.scope)]
-        return {**exchange, "response": {**exchange["response"],
-                                         "body": {**body, "value": kept}}}
+        kept = [
+            item
+            for item in body["value"]
+            if isinstance(item, dict) and str(item.get("displayName") or "").startswith(self.scope)
+        ]
+        return {**exchange, "response": {**exchange["response"], "body": {**body, "value": kept}}}
 
     def save(self) -> Path | None:
         """Write the fixture (0600); None when nothing was recorded."""
@@ -65,8 +71,13 @@ class FixtureRecorder:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         path = self.folder / f"recorded-{stamp}-{uuid.uuid4().hex[:8]}.json"
-        data = {"source": self.source, "tenantKind": self.tenant_kind, "truncated": False,
-                "scope": self.scope, "exchanges": exchanges}
+        data = {
+            "source": self.source,
+            "tenantKind": self.tenant_kind,
+            "truncated": False,
+            "scope": self.scope,
+            "exchanges": exchanges,
+        }
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2, ensure_ascii=False)
@@ -79,5 +90,9 @@ def from_environment(*, tenant_kind: str, source: str) -> FixtureRecorder | None
     folder = os.environ.get(RECORD_DIR_ENV)
     if not folder:
         return None
-    return FixtureRecorder(Path(folder), tenant_kind=tenant_kind, source=source,
-                           scope=os.environ.get(SCOPE_ENV) or None)
+    return FixtureRecorder(
+        Path(folder),
+        tenant_kind=tenant_kind,
+        source=source,
+        scope=os.environ.get(SCOPE_ENV) or None,
+    )

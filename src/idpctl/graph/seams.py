@@ -64,6 +64,7 @@ class ClaimsSource(Protocol):
 if TYPE_CHECKING:  # the type checker proves GraphClient has every seam's shape
     from idpctl.graph.client import GraphClient
 
-    def _client_fits(client: GraphClient) -> tuple[GraphWriter, GraphReader, ProviderLister,
-                                                   ClaimsSource]:
+    def _client_fits(
+        client: GraphClient,
+    ) -> tuple[GraphWriter, GraphReader, ProviderLister, ClaimsSource]:
         return client, client, client, client

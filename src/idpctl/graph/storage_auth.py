@@ -23,11 +23,22 @@ __all__ = ["Bearer", "Sas", "SharedKey", "install_redaction", "parse_connection_
 
 _DEV_ACCOUNT = "devstoreaccount1"
 # Azurite's published development key (the `UseDevelopmentStorage=true` shorthand): not a secret.
-_DEV_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
-            "KBHBeksoGMGw==")
-_SIGNED_HEADERS = ("content-encoding", "content-language", "content-length", "content-md5",
-                   "content-type", "date", "if-modified-since", "if-match", "if-none-match",
-                   "if-unmodified-since", "range")
+_DEV_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+_SIGNED_HEADERS = (
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-md5",
+    "content-type",
+    "date",
+    "if-modified-since",
+    "if-match",
+    "if-none-match",
+    "if-unmodified-since",
+    "range",
+)
 
 
 class _RedactSas(logging.Filter):
@@ -37,8 +48,9 @@ class _RedactSas(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(self._masked(str(a)) if self._SIG.search(str(a)) else a
-                                for a in record.args)
+            record.args = tuple(
+                self._masked(str(a)) if self._SIG.search(str(a)) else a for a in record.args
+            )
         if isinstance(record.msg, str):
             record.msg = self._masked(record.msg)
         return True
@@ -68,8 +80,9 @@ class SharedKey(httpx.Auth):
         headers = {k.lower(): v.strip() for k, v in request.headers.items()}
         if headers.get("content-length") == "0":
             headers["content-length"] = ""
-        canonical_headers = "".join(f"{k}:{headers[k]}\n" for k in sorted(headers)
-                                    if k.startswith("x-ms-"))
+        canonical_headers = "".join(
+            f"{k}:{headers[k]}\n" for k in sorted(headers) if k.startswith("x-ms-")
+        )
         path = request.url.raw_path.split(b"?", 1)[0].decode("ascii")
         resource = f"/{self._account}{path}"
         params: dict[str, list[str]] = {}
@@ -114,8 +127,10 @@ class Bearer(httpx.Auth):
 def parse_connection_string(text: str) -> tuple[str, httpx.Auth]:
     """(account URL, auth) from an Azure Storage connection string. Never echoes it."""
     if text.strip().rstrip(";") == "UseDevelopmentStorage=true":
-        return (f"http://127.0.0.1:10000/{_DEV_ACCOUNT}",
-                SharedKey(_DEV_ACCOUNT, Secret(_DEV_KEY, source="development storage")))
+        return (
+            f"http://127.0.0.1:10000/{_DEV_ACCOUNT}",
+            SharedKey(_DEV_ACCOUNT, Secret(_DEV_KEY, source="development storage")),
+        )
     parts: dict[str, str] = {}
     for item in text.split(";"):
         name, sep, value = item.strip().partition("=")
@@ -131,6 +146,7 @@ def parse_connection_string(text: str) -> tuple[str, httpx.Auth]:
     if parts.get("sharedaccesssignature"):
         return url.rstrip("/"), Sas(Secret(parts["sharedaccesssignature"], source="sas"))
     if not (account and parts.get("accountkey")):
-        raise ConfigError("state.connectionString needs AccountName and AccountKey, "
-                          "or SharedAccessSignature")
+        raise ConfigError(
+            "state.connectionString needs AccountName and AccountKey, or SharedAccessSignature"
+        )
     return url.rstrip("/"), SharedKey(account, Secret(parts["accountkey"], source="key"))

@@ -23,8 +23,16 @@ GRAPH_RESOURCE = "https://graph.microsoft.com"
 class TokenProvider:
     """Access tokens for one signed-in identity, cached by msal. Thread-safe."""
 
-    def __init__(self, *, mode: str, detail: str, client_id: str | None, tenant: str,
-                 make_app: Callable[[], Any], secrets: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        mode: str,
+        detail: str,
+        client_id: str | None,
+        tenant: str,
+        make_app: Callable[[], Any],
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self.mode = mode
         self.detail = detail
         self.client_id = client_id
@@ -49,15 +57,20 @@ class TokenProvider:
             except AuthError:
                 raise
             except Exception as error:  # msal and requests raise many kinds
-                raise AuthError(self._scrub(
-                    f"sign-in failed ({self.mode}): {type(error).__name__}: {error}")) from None
+                raise AuthError(
+                    self._scrub(f"sign-in failed ({self.mode}): {type(error).__name__}: {error}")
+                ) from None
         if isinstance(result, dict) and result.get("access_token"):
             token = str(result["access_token"])
             redact.register(token)
             return token
-        raise AuthError(self._scrub(f"sign-in failed ({self.mode}, client "
-                                    f"{self.client_id or 'managed identity'}): "
-                                    f"{describe_failure(result)}"))
+        raise AuthError(
+            self._scrub(
+                f"sign-in failed ({self.mode}, client "
+                f"{self.client_id or 'managed identity'}): "
+                f"{describe_failure(result)}"
+            )
+        )
 
     def claims(self, token: str | None = None) -> dict[str, Any]:
         """The claims of `token` (default: a fresh Graph token), decoded WITHOUT verifying."""

@@ -23,10 +23,12 @@ from idpctl.model.flows import COLLECTIONS, permission
 
 __all__ = ["MAX_PAGES", "FlowReader", "link_items", "read", "settled"]
 
-_EVENTS = ("microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"
-           "onAuthenticationMethodLoadStart/"
-           "microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp/"
-           "identityProviders")
+_EVENTS = (
+    "microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"
+    "onAuthenticationMethodLoadStart/"
+    "microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp/"
+    "identityProviders"
+)
 _PROVIDERS = "/identity/identityProviders/"
 MAX_PAGES = 100
 
@@ -79,21 +81,28 @@ def _pages(graph: FlowReader, url: str | None, tenant_kind: str) -> list[Any]:
 
 def _with_linked(graph: FlowReader, flows: list[Flow], tenant_kind: str) -> list[Flow]:
     """The flows with the ids each one's `userFlowIdentityProviders` list holds."""
-    requests = [BatchRequest(id=f"flow{n}", method="GET", url=flow.path)
-                for n, flow in enumerate(flows)]
+    requests = [
+        BatchRequest(id=f"flow{n}", method="GET", url=flow.path) for n, flow in enumerate(flows)
+    ]
     results = graph.batch(requests)
     out = []
     for request, flow in zip(requests, flows, strict=True):
         result = results.get(request.id.lower()) or results.get(request.id)
         if result is not None and result.status in (401, 403):
-            raise _refused(AuthError(f"Graph answered {result.status}", status=result.status),
-                           tenant_kind)
+            raise _refused(
+                AuthError(f"Graph answered {result.status}", status=result.status), tenant_kind
+            )
         body = result.body if result is not None else None
-        if result is None or not result.ok or not isinstance(body, dict) \
-                or not isinstance(body.get("value"), list):
+        if (
+            result is None
+            or not result.ok
+            or not isinstance(body, dict)
+            or not isinstance(body.get("value"), list)
+        ):
             status = "no answer" if result is None else f"status {result.status}"
-            raise GraphError(f"Graph did not list the providers of user flow {flow.id!r} "
-                             f"({status})")
+            raise GraphError(
+                f"Graph did not list the providers of user flow {flow.id!r} ({status})"
+            )
         linked = list(body["value"])
         if body.get("@odata.nextLink") is not None:
             linked += _pages(graph, _next(graph, body["@odata.nextLink"]), tenant_kind)
@@ -102,10 +111,14 @@ def _with_linked(graph: FlowReader, flows: list[Flow], tenant_kind: str) -> list
 
 
 def _refused(error: AuthError, tenant_kind: str) -> AuthError:
-    return AuthError(f"Graph refused to read the user flows ({error.status}): the app needs "
-                     f"{permission(tenant_kind, write=False)} with admin consent (docs/"
-                     "userflows.md 3)", status=error.status, code=error.code,
-                     request_id=error.request_id)
+    return AuthError(
+        f"Graph refused to read the user flows ({error.status}): the app needs "
+        f"{permission(tenant_kind, write=False)} with admin consent (docs/"
+        "userflows.md 3)",
+        status=error.status,
+        code=error.code,
+        request_id=error.request_id,
+    )
 
 
 def _next(graph: FlowReader, link: Any) -> str | None:
@@ -117,8 +130,9 @@ def _next(graph: FlowReader, link: Any) -> str | None:
 
 
 def _ids(linked: Any) -> tuple[str, ...]:
-    return tuple(p["id"] for p in linked or () if isinstance(p, Mapping)
-                 and isinstance(p.get("id"), str))
+    return tuple(
+        p["id"] for p in linked or () if isinstance(p, Mapping) and isinstance(p.get("id"), str)
+    )
 
 
 def _flow(item: Any, tenant_kind: str) -> Flow:
@@ -139,8 +153,9 @@ def _flow(item: Any, tenant_kind: str) -> Flow:
 # ---- apply: batch items ------------------------------------------------------------------
 
 
-def link_items(change: Change, provider_id: str, *, attach: bool,
-               root: str) -> list[dict[str, Any]]:
+def link_items(
+    change: Change, provider_id: str, *, attach: bool, root: str
+) -> list[dict[str, Any]]:
     """Batch items (apply's item shape) adding or removing the change's links for
     `provider_id`; ids are `<address>#link:<flow>` / `<address>#unlink:<flow>`. `root` is the
     configured Graph version root (`https://graph.microsoft.us/beta` in a national cloud):
@@ -151,12 +166,25 @@ def link_items(change: Change, provider_id: str, *, attach: bool,
         if link.attach != attach:
             continue
         if attach:
-            items.append({"id": f"{change.address}#link:{link.flow_id}", "method": "POST",
-                          "url": f"{link.path}/$ref", "depends_on": (),
-                          "body": {"@odata.id": root.rstrip("/") + _PROVIDERS + quoted}})
+            items.append(
+                {
+                    "id": f"{change.address}#link:{link.flow_id}",
+                    "method": "POST",
+                    "url": f"{link.path}/$ref",
+                    "depends_on": (),
+                    "body": {"@odata.id": root.rstrip("/") + _PROVIDERS + quoted},
+                }
+            )
         else:
-            items.append({"id": f"{change.address}#unlink:{link.flow_id}", "method": "DELETE",
-                          "url": f"{link.path}/{quoted}/$ref", "body": None, "depends_on": ()})
+            items.append(
+                {
+                    "id": f"{change.address}#unlink:{link.flow_id}",
+                    "method": "DELETE",
+                    "url": f"{link.path}/{quoted}/$ref",
+                    "body": None,
+                    "depends_on": (),
+                }
+            )
     return items
 
 

@@ -25,8 +25,9 @@ class VersionedClient(BatchClient, Protocol):
     def version_root(self, version: str | None) -> str: ...
 
 
-def run(client: VersionedClient, requests: Sequence[BatchRequest], *,
-        concurrency: int = 4) -> dict[str, BatchResult]:
+def run(
+    client: VersionedClient, requests: Sequence[BatchRequest], *, concurrency: int = 4
+) -> dict[str, BatchResult]:
     """Every request's result by id, one `batch.run` per version; a lost batch's
     `BatchOutcomeUnknown` carries the results of the versions already sent."""
     results: dict[str, BatchResult] = {}
@@ -49,12 +50,14 @@ def by_version(requests: Sequence[BatchRequest]) -> dict[str, list[BatchRequest]
         version, url = BETA, request.url
         for candidate in VERSIONS:
             if url.startswith(f"/{candidate}/"):
-                version, url = candidate, url[len(candidate) + 1:]
+                version, url = candidate, url[len(candidate) + 1 :]
         version_of[request.id.lower()] = version
         for dep in request.depends_on:
             if version_of.get(dep.lower(), version) != version:
-                raise ValueError(f"batch request {request.id!r} ({version}) depends on "
-                                 f"{dep!r} of another Graph version")
+                raise ValueError(
+                    f"batch request {request.id!r} ({version}) depends on "
+                    f"{dep!r} of another Graph version"
+                )
         groups.setdefault(version, []).append(replace(request, url=url))
     return groups
 

@@ -19,8 +19,16 @@ from idpctl.errors import AuthError, GraphError, ThrottledError
 from idpctl.model import UNKNOWN, Secret
 from idpctl.net.retry import parse_retry_after
 
-__all__ = ["MAX_RESPONSE_BYTES", "Reply", "encode", "error_for", "expect_object", "parse",
-           "read_capped", "url_path"]
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "Reply",
+    "encode",
+    "error_for",
+    "expect_object",
+    "parse",
+    "read_capped",
+    "url_path",
+]
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
@@ -52,8 +60,11 @@ def parse(raw: bytes, headers: Mapping[str, str], status: int) -> Any:
         if status >= 400:
             return None
         kind = headers.get("content-type", "no content type")
-        raise GraphError(f"Graph answered {status} with a body that is not JSON ({kind})",
-                         status=status, request_id=headers.get("request-id")) from None
+        raise GraphError(
+            f"Graph answered {status} with a body that is not JSON ({kind})",
+            status=status,
+            request_id=headers.get("request-id"),
+        ) from None
 
 
 def error_for(status: int, headers: Mapping[str, str], body: Any, *, hint: str) -> GraphError:
@@ -66,15 +77,21 @@ def error_for(status: int, headers: Mapping[str, str], body: Any, *, hint: str) 
     message = error.get("message") if isinstance(error.get("message"), str) else None
     inner = error.get("innerError") or error.get("innererror")
     request_id = (inner.get("request-id") if isinstance(inner, dict) else None) or headers.get(
-        "request-id")
+        "request-id"
+    )
     message = redact.shorten(message or "no error details")
     text = f"Graph {status} {code or 'error'}: {message}"
     if request_id:
         text += f" (request-id {request_id})"
     retry_after = parse_retry_after(headers)
     if status in (401, 403):
-        return AuthError(f"{text}; {hint}", status=status, code=code, request_id=request_id,
-                         retry_after=retry_after)
+        return AuthError(
+            f"{text}; {hint}",
+            status=status,
+            code=code,
+            request_id=request_id,
+            retry_after=retry_after,
+        )
     kind = ThrottledError if status == 429 else GraphError
     return kind(text, status=status, code=code, request_id=request_id, retry_after=retry_after)
 
@@ -86,8 +103,10 @@ def read_capped(response: httpx.Response) -> bytes:
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
-            raise GraphError(f"Graph's answer exceeded {MAX_RESPONSE_BYTES} bytes: refused",
-                             status=response.status_code)
+            raise GraphError(
+                f"Graph's answer exceeded {MAX_RESPONSE_BYTES} bytes: refused",
+                status=response.status_code,
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 

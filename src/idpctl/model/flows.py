@@ -8,8 +8,11 @@ from dataclasses import dataclass
 
 __all__ = ["COLLECTIONS", "Flow", "Flows", "permission"]
 
-COLLECTIONS = {"b2c": "/identity/b2cUserFlows", "workforce": "/identity/b2xUserFlows",
-               "external": "/identity/authenticationEventsFlows"}
+COLLECTIONS = {
+    "b2c": "/identity/b2cUserFlows",
+    "workforce": "/identity/b2xUserFlows",
+    "external": "/identity/authenticationEventsFlows",
+}
 _PREFIX = {"b2c": "B2C_1_", "workforce": "B2X_1_"}
 
 
@@ -52,5 +55,8 @@ class Flows:
         return None
 
     def offering(self, provider_id: str) -> tuple[Flow, ...]:
-        return tuple(f for f in self.flows
-                     if any(p.casefold() == provider_id.casefold() for p in f.providers))
+        return tuple(
+            f
+            for f in self.flows
+            if any(p.casefold() == provider_id.casefold() for p in f.providers)
+        )

@@ -16,8 +16,19 @@ from typing import Any
 
 from idpctl.model.providers import Provider
 
-__all__ = ["APPLY_ORDER", "Action", "Change", "FieldChange", "Finding", "FlowLink", "Plan",
-           "PlanBasis", "Reason", "Unmanaged", "in_apply_order"]
+__all__ = [
+    "APPLY_ORDER",
+    "Action",
+    "Change",
+    "FieldChange",
+    "Finding",
+    "FlowLink",
+    "Plan",
+    "PlanBasis",
+    "Reason",
+    "Unmanaged",
+    "in_apply_order",
+]
 
 
 class Action(enum.Enum):
@@ -65,7 +76,8 @@ class Reason(enum.Enum):
 # a provider first, what removes one last, so a run stopped half way has removed the least.
 # Declaration order above is the display order (counts, summaries, tables).
 APPLY_ORDER: Mapping[Action, int] = MappingProxyType(
-    {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3, Action.DELETE: 4})
+    {Action.ADOPT: 0, Action.UPDATE: 1, Action.CREATE: 2, Action.REPLACE: 3, Action.DELETE: 4}
+)
 
 
 def in_apply_order(changes: Iterable[Change]) -> list[Change]:
@@ -133,8 +145,7 @@ class Change:
 
     @property
     def state_only(self) -> bool:
-        return (self.body is None and not self.links
-                and self.action in (Action.UPDATE, Action.ADOPT))
+        return self.body is None and not self.links and self.action in (Action.UPDATE, Action.ADOPT)
 
 
 @dataclass(frozen=True)

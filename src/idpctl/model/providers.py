@@ -13,8 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["UNKNOWN", "KeepLive", "Kind", "LiveProvider", "Location", "Provider", "Secret",
-           "SecretRef"]
+__all__ = [
+    "UNKNOWN",
+    "KeepLive",
+    "Kind",
+    "LiveProvider",
+    "Location",
+    "Provider",
+    "Secret",
+    "SecretRef",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,4 +199,3 @@ class LiveProvider:
     @property
     def address(self) -> str | None:
         return f"{self.kind}/{self.key}" if self.kind and self.key is not None else None
-

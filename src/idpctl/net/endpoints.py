@@ -58,12 +58,16 @@ __all__ = [
 
 ENV_ENDPOINTS = "IDPCTL_ALLOW_ENDPOINTS"
 ENV_PATHS = "IDPCTL_ALLOW_PATHS"
-HINT = (f"a custom endpoint needs {ENV_ENDPOINTS}=HOST:PORT or --allow-endpoint HOST:PORT "
-        "(never a repository file)")
+HINT = (
+    f"a custom endpoint needs {ENV_ENDPOINTS}=HOST:PORT or --allow-endpoint HOST:PORT "
+    "(never a repository file)"
+)
 PATH_HINT = f"reading outside it needs {ENV_PATHS}=DIR or --allow-path DIR"
 _DEFAULT_PORTS = {"https": 443, "http": 80}
-_ENTRY = re.compile(r"(?:(?P<scheme>https?)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+)"
-                    r"(?::(?P<port>\d{1,5}))?/?")
+_ENTRY = re.compile(
+    r"(?:(?P<scheme>https?)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+)"
+    r"(?::(?P<port>\d{1,5}))?/?"
+)
 
 
 @dataclass(frozen=True)
@@ -80,21 +84,29 @@ class Cloud:
 
 CLOUDS: Mapping[str, Cloud] = {
     "global": Cloud(
-        "https://graph.microsoft.com", "https://login.microsoftonline.com",
+        "https://graph.microsoft.com",
+        "https://login.microsoftonline.com",
         frozenset({"graph.microsoft.com"}),
         frozenset({"login.microsoftonline.com", "login.microsoft.com", "login.windows.net"}),
-        (".vault.azure.net", ".managedhsm.azure.net"), (".blob.core.windows.net",)),
+        (".vault.azure.net", ".managedhsm.azure.net"),
+        (".blob.core.windows.net",),
+    ),
     "usgov": Cloud(
-        "https://graph.microsoft.us", "https://login.microsoftonline.us",
+        "https://graph.microsoft.us",
+        "https://login.microsoftonline.us",
         frozenset({"graph.microsoft.us", "dod-graph.microsoft.us"}),
         frozenset({"login.microsoftonline.us"}),
         (".vault.usgovcloudapi.net", ".managedhsm.usgovcloudapi.net"),
-        (".blob.core.usgovcloudapi.net",)),
+        (".blob.core.usgovcloudapi.net",),
+    ),
     "china": Cloud(
-        "https://microsoftgraph.chinacloudapi.cn", "https://login.chinacloudapi.cn",
+        "https://microsoftgraph.chinacloudapi.cn",
+        "https://login.chinacloudapi.cn",
         frozenset({"microsoftgraph.chinacloudapi.cn"}),
         frozenset({"login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}),
-        (".vault.azure.cn", ".managedhsm.azure.cn"), (".blob.core.chinacloudapi.cn",)),
+        (".vault.azure.cn", ".managedhsm.azure.cn"),
+        (".blob.core.chinacloudapi.cn",),
+    ),
 }
 
 
@@ -108,16 +120,24 @@ class Allowance:
     sources: tuple[str, ...] = field(default=(), compare=False)  # where it came from, for docs
 
     @classmethod
-    def from_sources(cls, env: Mapping[str, str] | None = None, *,
-                     endpoints: Sequence[str] = (), paths: Sequence[str] = ()) -> Allowance:
+    def from_sources(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        endpoints: Sequence[str] = (),
+        paths: Sequence[str] = (),
+    ) -> Allowance:
         """The allowance from IDPCTL_ALLOW_ENDPOINTS / IDPCTL_ALLOW_PATHS plus the flags.
         Raises ConfigError naming a malformed entry."""
         env = os.environ if env is None else env
         entries = [e for e in (env.get(ENV_ENDPOINTS) or "").split(",") if e.strip()]
         folders = [p for p in (env.get(ENV_PATHS) or "").split(os.pathsep) if p.strip()]
-        return cls(frozenset(_endpoint(e.strip()) for e in (*entries, *endpoints)),
-                   tuple(Path(os.path.realpath(os.path.expanduser(p.strip())))
-                         for p in (*folders, *paths)))
+        return cls(
+            frozenset(_endpoint(e.strip()) for e in (*entries, *endpoints)),
+            tuple(
+                Path(os.path.realpath(os.path.expanduser(p.strip()))) for p in (*folders, *paths)
+            ),
+        )
 
     def allows_url(self, url: str) -> bool:
         origin = _origin(url)
@@ -132,8 +152,9 @@ def _endpoint(entry: str) -> tuple[str, str, int]:
     match = _ENTRY.fullmatch(entry)
     port = int(match["port"]) if match and match["port"] else None
     if match is None or (port is not None and not 0 < port < 65536):
-        raise ConfigError(f"{ENV_ENDPOINTS}/--allow-endpoint: {entry!r} is not "
-                          "[https://|http://]HOST[:PORT]")
+        raise ConfigError(
+            f"{ENV_ENDPOINTS}/--allow-endpoint: {entry!r} is not [https://|http://]HOST[:PORT]"
+        )
     scheme = match["scheme"] or "https"
     host = match["host"].strip("[]").lower()
     return scheme, host, port or _DEFAULT_PORTS[scheme]
@@ -151,8 +172,14 @@ def _origin(url: str) -> tuple[str, str, int] | None:
     return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
 
-def check_url(url: object, *, what: str, hosts: Iterable[str] = (), suffixes: Sequence[str] = (),
-              allowance: Allowance) -> str | None:
+def check_url(
+    url: object,
+    *,
+    what: str,
+    hosts: Iterable[str] = (),
+    suffixes: Sequence[str] = (),
+    allowance: Allowance,
+) -> str | None:
     """None when credentials may be sent to `url`; else the reason, one value-free line.
 
     Allowed: an endpoint of the allowance (http only if the entry says http), or an https URL
@@ -197,8 +224,10 @@ def check_keyvault_url(url: object, *, cloud: str, allowance: Allowance) -> str 
     suffixes = CLOUDS[cloud].keyvault_suffixes if cloud in CLOUDS else ()
     reason = check_url(url, what="keyVault", suffixes=suffixes, allowance=allowance)
     if reason and "not one the configured cloud owns" in reason:
-        return (f"keyVault host is not a Key Vault of the {cloud} cloud "
-                f"(*{', *'.join(suffixes)}); {HINT}")
+        return (
+            f"keyVault host is not a Key Vault of the {cloud} cloud "
+            f"(*{', *'.join(suffixes)}); {HINT}"
+        )
     return reason
 
 
@@ -206,11 +235,11 @@ def keyvault_resource(url: str, *, cloud: str) -> str:
     """The resource a Key Vault token for `url` is asked for: the suffix of the configured
     cloud's vault or managed HSM the host ends with, as `https://vault.azure.net`. A stand-in
     the operator allowed (no such suffix) gets the cloud's vault resource."""
-    suffixes = CLOUDS[cloud].keyvault_suffixes if cloud in CLOUDS else \
-        CLOUDS["global"].keyvault_suffixes
+    suffixes = (
+        CLOUDS[cloud].keyvault_suffixes if cloud in CLOUDS else CLOUDS["global"].keyvault_suffixes
+    )
     host = (urlsplit(url).hostname or "").lower()
-    suffix = next((s for s in suffixes if host.endswith(s) and len(host) > len(s)),
-                  suffixes[0])
+    suffix = next((s for s in suffixes if host.endswith(s) and len(host) > len(s)), suffixes[0])
     return "https://" + suffix.lstrip(".")
 
 
@@ -234,13 +263,11 @@ def inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def check_path(path: Path, *, roots: Sequence[Path], allowance: Allowance,
-               what: str) -> str | None:
+def check_path(path: Path, *, roots: Sequence[Path], allowance: Allowance, what: str) -> str | None:
     """None when `path` (after following symlinks) lies inside one of `roots` (the folder
     of idpctl.yaml, and --providers-root when given) or the allowance."""
     real = Path(os.path.realpath(path))
-    if any(inside(real, Path(os.path.realpath(r))) for r in roots) \
-            or allowance.allows_path(real):
+    if any(inside(real, Path(os.path.realpath(r))) for r in roots) or allowance.allows_path(real):
         return None
     shown = " or ".join(str(r) for r in roots)
     return f"{what} is outside the configuration's root {shown}; {PATH_HINT}"
@@ -279,9 +306,13 @@ class NotRegularFile(OSError):
 
 def file_kind(mode: int) -> str:
     """`is a FIFO`, `is a folder`, ... for a mode that is not a regular file's."""
-    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"),
-                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device")):
+    for test, name in (
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
         if test(mode):
             return f"is a {name}"
     return "is a special file"

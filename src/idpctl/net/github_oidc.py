@@ -76,18 +76,24 @@ def fetch_token(
     headers = {"Authorization": f"Bearer {request.bearer}"}
     try:
         with httpx.Client(verify=tls.verify(verify), timeout=timeout) as client:
-            response = read_with_retries(lambda: client.get(url, headers=headers),
-                                         what="GitHub Actions OIDC token service", sleep=sleep)
+            response = read_with_retries(
+                lambda: client.get(url, headers=headers),
+                what="GitHub Actions OIDC token service",
+                sleep=sleep,
+            )
     except httpx.TransportError as error:
         raise TokenServiceError(
-            f"GitHub Actions OIDC token service unreachable ({type(error).__name__})") from None
+            f"GitHub Actions OIDC token service unreachable ({type(error).__name__})"
+        ) from None
     except (OSError, ValueError) as error:  # a bad CA bundle path
-        raise TokenServiceError(f"cannot reach the GitHub Actions OIDC token service "
-                                f"({type(error).__name__})") from None
+        raise TokenServiceError(
+            f"cannot reach the GitHub Actions OIDC token service ({type(error).__name__})"
+        ) from None
     if response.status_code != 200:
         raise TokenServiceError(
             f"GitHub Actions OIDC token request answered {response.status_code} "
-            "(does the workflow have `permissions: id-token: write`?)")
+            "(does the workflow have `permissions: id-token: write`?)"
+        )
     try:
         token = response.json().get("value")
     except (ValueError, AttributeError):

@@ -209,8 +209,12 @@ class Budget:
         self._ceiling, self._ceiling_at = value, now
 
 
-_BUDGET_KEYS = {"perApp": "per_app", "perTenant": "per_tenant", "windowSeconds": "window",
-                "margin": "margin"}
+_BUDGET_KEYS = {
+    "perApp": "per_app",
+    "perTenant": "per_tenant",
+    "windowSeconds": "window",
+    "margin": "margin",
+}
 
 
 def parse_budget(budget: Any = None, *, rate_limit: Any = None) -> BudgetSpec:
@@ -221,14 +225,16 @@ def parse_budget(budget: Any = None, *, rate_limit: Any = None) -> BudgetSpec:
     if _is_off(budget) or _is_off(rate_limit):
         return OFF
     values: dict[str, Any] = {}
-    if rate_limit is not None and not (isinstance(rate_limit, str)
-                                       and rate_limit.strip().lower() == "default"):
+    if rate_limit is not None and not (
+        isinstance(rate_limit, str) and rate_limit.strip().lower() == "default"
+    ):
         values["per_app"] = _positive(rate_limit, "graph.rateLimit", whole=False)
     if isinstance(budget, Mapping):
         for key, value in budget.items():
             if key not in _BUDGET_KEYS:
-                raise GraphError(f"graph.budget.{key} is not a budget setting "
-                                 f"({', '.join(_BUDGET_KEYS)})")
+                raise GraphError(
+                    f"graph.budget.{key} is not a budget setting ({', '.join(_BUDGET_KEYS)})"
+                )
             values[_BUDGET_KEYS[key]] = _budget_value(key, value)
     elif budget is not None:
         raise GraphError(f"graph.budget {budget!r} is not a mapping or 'off'")

@@ -25,8 +25,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-__all__ = ["READ_ATTEMPTS", "RETRY_STATUSES", "Backoff", "parse_retry_after",
-           "read_with_retries"]
+__all__ = ["READ_ATTEMPTS", "RETRY_STATUSES", "Backoff", "parse_retry_after", "read_with_retries"]
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +94,9 @@ class Backoff:
         return wait
 
 
-def read_with_retries(send: Callable[[], httpx.Response], *, what: str,
-                      sleep: Callable[[float], None] = time.sleep) -> httpx.Response:
+def read_with_retries(
+    send: Callable[[], httpx.Response], *, what: str, sleep: Callable[[float], None] = time.sleep
+) -> httpx.Response:
     """Send a read, retrying `RETRY_STATUSES` answers and timeouts up to `READ_ATTEMPTS`.
 
     A read is safe to repeat. Waits honour a positive `Retry-After` (seconds or an HTTP-date),
@@ -105,8 +105,12 @@ def read_with_retries(send: Callable[[], httpx.Response], *, what: str,
     at `READ_MAX_WAIT`, without jitter. A refused connection or TLS failure is raised at once:
     it does not heal within a run. The last answer is returned whatever its status; the last
     transport error is raised."""
-    backoff = Backoff(base=READ_FIRST_WAIT, cap=READ_MAX_WAIT,
-                      max_total=READ_MAX_WAIT * READ_ATTEMPTS, jitter=False)
+    backoff = Backoff(
+        base=READ_FIRST_WAIT,
+        cap=READ_MAX_WAIT,
+        max_total=READ_MAX_WAIT * READ_ATTEMPTS,
+        jitter=False,
+    )
     for attempt in range(1, READ_ATTEMPTS + 1):
         after: float | None = None
         try:

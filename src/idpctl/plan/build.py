@@ -45,8 +45,18 @@ from idpctl.plan.safety import check_safety
 from idpctl.plan.secretfields import secret_paths
 
 # the planner's surface, wherever each part lives in this package
-__all__ = ["MOVED_FIELD", "basis_differences", "build", "check_safety", "from_data", "kept_paths",
-           "moved_from", "pending_moves", "split_address", "to_data"]
+__all__ = [
+    "MOVED_FIELD",
+    "basis_differences",
+    "build",
+    "check_safety",
+    "from_data",
+    "kept_paths",
+    "moved_from",
+    "pending_moves",
+    "split_address",
+    "to_data",
+]
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +88,21 @@ def build(
     matched = {a: matcher.match(a, a in planned.providers) for a in addresses}
     targeted = set(targets)
     chosen = [a for a in addresses if not targeted or a in targeted]
-    ctx = Context(kinds=kinds, state=planned, rotate=frozenset(rotate), now=now,
-                  grace=timedelta(seconds=replication_grace), moves=moves)
+    ctx = Context(
+        kinds=kinds,
+        state=planned,
+        rotate=frozenset(rotate),
+        now=now,
+        grace=timedelta(seconds=replication_grace),
+        moves=moves,
+    )
     changes, unchanged, waiting = _plan_all(chosen, wanted, matched, ctx)
     warnings = [*matcher.warnings, *waiting, *_rotate_warnings(rotate, wanted)]
     if targets:
-        warnings.append(f"--target: planned {len(chosen)} address(es) only; "
-                        f"{len(addresses) - len(chosen)} other(s) left out of this plan")
+        warnings.append(
+            f"--target: planned {len(chosen)} address(es) only; "
+            f"{len(addresses) - len(chosen)} other(s) left out of this plan"
+        )
     log.debug("planned %s change(s), %s unchanged", len(changes), len(unchanged))
     return Plan(
         changes=tuple(changes),
@@ -96,18 +114,23 @@ def build(
     )
 
 
-def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
-              matched: Mapping[str, LiveProvider | None], ctx: Context
-              ) -> tuple[list[Change], list[str], list[str]]:
+def _plan_all(
+    addresses: Sequence[str],
+    wanted: Mapping[str, Provider],
+    matched: Mapping[str, LiveProvider | None],
+    ctx: Context,
+) -> tuple[list[Change], list[str], list[str]]:
     changes: list[Change] = []
     unchanged: list[str] = []
     waiting: list[str] = []
     for address in addresses:
         record, lp = ctx.state.providers.get(address), matched[address]
         if record is not None and lp is None and replicating(record, ctx.now, ctx.grace):
-            waiting.append(f"{address} (id {record.id}) was created at {record.created_at} and "
-                           "is not listed yet: Graph replicates new providers with a delay; "
-                           "left as it is, plan again shortly")
+            waiting.append(
+                f"{address} (id {record.id}) was created at {record.created_at} and "
+                "is not listed yet: Graph replicates new providers with a delay; "
+                "left as it is, plan again shortly"
+            )
             unchanged.append(address)
             continue
         change = plan_one(wanted.get(address), record, lp, ctx)
@@ -115,9 +138,12 @@ def _plan_all(addresses: Sequence[str], wanted: Mapping[str, Provider],
             change = with_move(change, wanted[address], ctx.moves[address], record, lp)
         if change is not None and change.desired is not None:
             change = refuse_kept(change)
-        moved = (record is not None and lp is not None and record.id != lp.id
-                 and f"matched by key: its Graph id changed outside idpctl "
-                 f"({record.id} -> {lp.id})")
+        moved = (
+            record is not None
+            and lp is not None
+            and record.id != lp.id
+            and f"matched by key: its Graph id changed outside idpctl ({record.id} -> {lp.id})"
+        )
         provider = wanted.get(address)
         if change is None and moved and provider and record and lp:
             change = rebind(provider, record.id, lp)  # else the state keeps a dead id
@@ -137,8 +163,9 @@ def _index_desired(desired: Iterable[Provider], kinds: Mapping[str, Kind]) -> di
         if kind is None:
             raise PlanError(f"{provider.address}: unknown provider kind {provider.kind!r}")
         if not kind.managed:
-            raise PlanError(f"{provider.address}: idpctl never creates, changes or deletes "
-                            f"a {provider.kind}")
+            raise PlanError(
+                f"{provider.address}: idpctl never creates, changes or deletes a {provider.kind}"
+            )
         if provider.address in out:
             raise PlanError(f"{provider.address}: declared twice")
         out[provider.address] = provider
@@ -152,8 +179,10 @@ def _rotate_warnings(rotate: Sequence[str], wanted: Mapping[str, Provider]) -> l
         if provider is None or provider.absent:
             out.append(f"--rotate {address}: not in the configuration; nothing to rotate")
         elif kept_paths(provider.fields):
-            out.append(f"--rotate {address}: its secret says {{keep: live}}; write a reference "
-                       "in its place to rotate it")
+            out.append(
+                f"--rotate {address}: its secret says {{keep: live}}; write a reference "
+                "in its place to rotate it"
+            )
         elif not secret_paths(provider.fields):
             out.append(f"--rotate {address}: has no secret to re-send")
     return out

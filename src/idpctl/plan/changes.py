@@ -57,20 +57,27 @@ class Context:
     moves: Mapping[str, str] = field(default_factory=dict)  # new address -> old address
 
 
-def plan_one(provider: Provider | None, record: ManagedRecord | None,
-             lp: LiveProvider | None, ctx: Context) -> Change | None:
+def plan_one(
+    provider: Provider | None, record: ManagedRecord | None, lp: LiveProvider | None, ctx: Context
+) -> Change | None:
     if provider is None or provider.absent:
         return _plan_delete(provider, record, lp)
     kind = ctx.kinds[provider.kind]
     if lp is None:
-        why = (Reason.CREATE_NEW if record is None else Reason.CREATE_REPLACE_UNFINISHED
-               if record.relink else Reason.CREATE_DELETED_OUTSIDE)
+        why = (
+            Reason.CREATE_NEW
+            if record is None
+            else Reason.CREATE_REPLACE_UNFINISHED
+            if record.relink
+            else Reason.CREATE_DELETED_OUTSIDE
+        )
         return _create(provider, kind, Action.CREATE, None, (why,))
     return _plan_existing(provider, record, lp, kind, ctx)
 
 
-def _plan_delete(provider: Provider | None, record: ManagedRecord | None,
-                 lp: LiveProvider | None) -> Change | None:
+def _plan_delete(
+    provider: Provider | None, record: ManagedRecord | None, lp: LiveProvider | None
+) -> Change | None:
     if record is None and lp is None:
         return None
     owner = provider if provider is not None else record
@@ -83,12 +90,25 @@ def _plan_delete(provider: Provider | None, record: ManagedRecord | None,
     else:
         why = Reason.DELETE_ENSURE_ABSENT if provider else Reason.DELETE_REMOVED_FROM_CONFIG
     protected = provider.protected if provider else bool(record and record.protected)
-    return Change(action=Action.DELETE, kind=kind, key=key, graph_id=lp.id if lp else None,
-                  desired=provider, reasons=(why,), protected=protected)
+    return Change(
+        action=Action.DELETE,
+        kind=kind,
+        key=key,
+        graph_id=lp.id if lp else None,
+        desired=provider,
+        reasons=(why,),
+        protected=protected,
+    )
 
 
-def _create(provider: Provider, kind: Kind, action: Action, lp: LiveProvider | None,
-            reasons: tuple[Reason, ...], notes: tuple[str, ...] = ()) -> Change:
+def _create(
+    provider: Provider,
+    kind: Kind,
+    action: Action,
+    lp: LiveProvider | None,
+    reasons: tuple[Reason, ...],
+    notes: tuple[str, ...] = (),
+) -> Change:
     body: dict[str, Any] = {"@odata.type": kind.odata_type}
     fields = []
     for name in ordered(provider.fields, kind):
@@ -100,19 +120,32 @@ def _create(provider: Provider, kind: Kind, action: Action, lp: LiveProvider | N
         else:
             fields.append(FieldChange(name, before=copy_value(before), after=copy_value(value)))
     refuse_unresolved(provider)
-    return Change(action=action, kind=provider.kind, key=provider.key,
-                  graph_id=lp.id if lp is not None else None, fields=tuple(fields),
-                  body=body, desired=provider, reasons=reasons, notes=notes)
+    return Change(
+        action=action,
+        kind=provider.kind,
+        key=provider.key,
+        graph_id=lp.id if lp is not None else None,
+        fields=tuple(fields),
+        body=body,
+        desired=provider,
+        reasons=reasons,
+        notes=notes,
+    )
 
 
-def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LiveProvider,
-                   kind: Kind, ctx: Context) -> Change | None:
+def _plan_existing(
+    provider: Provider, record: ManagedRecord | None, lp: LiveProvider, kind: Kind, ctx: Context
+) -> Change | None:
     refuse_unresolved(provider)
-    diffs = [name for name in ordered(provider.fields, kind)
-             if not equal(provider.fields[name], lp.fields.get(name))]
+    diffs = [
+        name
+        for name in ordered(provider.fields, kind)
+        if not equal(provider.fields[name], lp.fields.get(name))
+    ]
     adopt = () if record else (Reason.ADOPT_SAME_KEY,)
-    forcing = [name for name in diffs
-               if name in kind.immutable or _subtype_changed(name, provider, lp)]
+    forcing = [
+        name for name in diffs if name in kind.immutable or _subtype_changed(name, provider, lp)
+    ]
     if forcing:
         return _plan_replace(provider, lp, kind, diffs, forcing, adopt)
     method = method_change(provider, record)
@@ -121,18 +154,30 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
         rebind.append("auth method")  # alone it is state-only: nothing goes to Graph
     kept = kept_paths(provider.fields)
     if rebind and kept:
-        raise keep_error(provider.address, kept[0][0], kept[0][1],
-                         f"changes {', '.join(rebind)}, which needs the secret re-sent")
-    secrets = secret_changes(provider, record, rotate=provider.address in ctx.rotate,
-                             state=ctx.state, rebind=rebind)
-    fields = [FieldChange(name, before=copy_value(lp.fields.get(name)),
-                          after=copy_value(provider.fields[name])) for name in diffs]
+        raise keep_error(
+            provider.address,
+            kept[0][0],
+            kept[0][1],
+            f"changes {', '.join(rebind)}, which needs the secret re-sent",
+        )
+    secrets = secret_changes(
+        provider, record, rotate=provider.address in ctx.rotate, state=ctx.state, rebind=rebind
+    )
+    fields = [
+        FieldChange(
+            name, before=copy_value(lp.fields.get(name)), after=copy_value(provider.fields[name])
+        )
+        for name in diffs
+    ]
     fields += [change for _, change, _ in secrets]
     recorded = recorded_changes(provider, record, {path for path, _, _ in secrets})
-    reasons = [*adopt, *([Reason.UPDATE_FIELDS_DIFFER] if diffs else []),
-               *(why for _, _, why in secrets if why is not None),
-               *([Reason.STATE_ONLY_AUTH_METHOD] if method is not None else []),
-               *(why for why, _ in recorded)]
+    reasons = [
+        *adopt,
+        *([Reason.UPDATE_FIELDS_DIFFER] if diffs else []),
+        *(why for _, _, why in secrets if why is not None),
+        *([Reason.STATE_ONLY_AUTH_METHOD] if method is not None else []),
+        *(why for why, _ in recorded),
+    ]
     if method is not None:
         fields.append(method)
     fields += [change for _, change in recorded]
@@ -141,26 +186,52 @@ def _plan_existing(provider: Provider, record: ManagedRecord | None, lp: LivePro
     send = set(diffs) | {path.split(".")[0] for path, _, _ in secrets}
     body = None
     if send:
-        body = {"@odata.type": kind.odata_type,
-                **{name: with_dropped(provider.fields[name], lp.fields.get(name))
-                   for name in ordered(send, kind)}}
-    return Change(action=Action.UPDATE if record else Action.ADOPT, kind=provider.kind,
-                  key=provider.key, graph_id=lp.id, fields=tuple(fields), body=body,
-                  desired=provider, reasons=tuple(dict.fromkeys(reasons)),
-                  notes=supply_notes(provider, secrets) if record else ())
+        body = {
+            "@odata.type": kind.odata_type,
+            **{
+                name: with_dropped(provider.fields[name], lp.fields.get(name))
+                for name in ordered(send, kind)
+            },
+        }
+    return Change(
+        action=Action.UPDATE if record else Action.ADOPT,
+        kind=provider.kind,
+        key=provider.key,
+        graph_id=lp.id,
+        fields=tuple(fields),
+        body=body,
+        desired=provider,
+        reasons=tuple(dict.fromkeys(reasons)),
+        notes=supply_notes(provider, secrets) if record else (),
+    )
 
 
-def _plan_replace(provider: Provider, lp: LiveProvider, kind: Kind, diffs: Sequence[str],
-                  forcing: Sequence[str], adopt: tuple[Reason, ...]) -> Change:
-    reasons = [Reason.REPLACE_IMMUTABLE_FIELD if name in kind.immutable
-               else Reason.REPLACE_SUBTYPE_CHANGED for name in forcing]
-    notes = tuple(f"{name} cannot change in place" if name in kind.immutable
-                  else f"{name} changes subtype, which Graph cannot switch in place"
-                  for name in forcing)
-    change = _create(provider, kind, Action.REPLACE, lp,
-                     tuple(dict.fromkeys((*adopt, *reasons))), notes)
-    keep = [replace(f, note="forces replacement") if f.name in forcing else f
-            for f in change.fields if f.sensitive or f.name in diffs]
+def _plan_replace(
+    provider: Provider,
+    lp: LiveProvider,
+    kind: Kind,
+    diffs: Sequence[str],
+    forcing: Sequence[str],
+    adopt: tuple[Reason, ...],
+) -> Change:
+    reasons = [
+        Reason.REPLACE_IMMUTABLE_FIELD if name in kind.immutable else Reason.REPLACE_SUBTYPE_CHANGED
+        for name in forcing
+    ]
+    notes = tuple(
+        f"{name} cannot change in place"
+        if name in kind.immutable
+        else f"{name} changes subtype, which Graph cannot switch in place"
+        for name in forcing
+    )
+    change = _create(
+        provider, kind, Action.REPLACE, lp, tuple(dict.fromkeys((*adopt, *reasons))), notes
+    )
+    keep = [
+        replace(f, note="forces replacement") if f.name in forcing else f
+        for f in change.fields
+        if f.sensitive or f.name in diffs
+    ]
     return replace(change, fields=tuple(keep))
 
 
@@ -177,7 +248,21 @@ def _subtype_changed(name: str, provider: Provider, lp: LiveProvider) -> bool:
 def rebind(provider: Provider, old_id: str, lp: LiveProvider) -> Change:
     """A state-only update: the live object matches the files but the state names another id
     (say, a replace killed after Graph ran it); nothing is sent, the new id is recorded."""
-    return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key, graph_id=lp.id,
-                  fields=(FieldChange("id", before=old_id, after=lp.id, state_only=True,
-                                      note="state only: record the id Graph lists now"),),
-                  body=None, desired=provider, reasons=(Reason.STATE_ONLY_GRAPH_ID_CHANGED,))
+    return Change(
+        action=Action.UPDATE,
+        kind=provider.kind,
+        key=provider.key,
+        graph_id=lp.id,
+        fields=(
+            FieldChange(
+                "id",
+                before=old_id,
+                after=lp.id,
+                state_only=True,
+                note="state only: record the id Graph lists now",
+            ),
+        ),
+        body=None,
+        desired=provider,
+        reasons=(Reason.STATE_ONLY_GRAPH_ID_CHANGED,),
+    )

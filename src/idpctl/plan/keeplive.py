@@ -32,20 +32,25 @@ def refuse_kept(change: Change) -> Change:
         return change
     path, keep = kept[0]
     if change.action in (Action.CREATE, Action.REPLACE):
-        why = ("is not in the tenant, so there is no live secret to keep"
-               if change.action is Action.CREATE else
-               "must be replaced (" + "; ".join(change.notes[-1:]) + "), which sends the secret")
+        why = (
+            "is not in the tenant, so there is no live secret to keep"
+            if change.action is Action.CREATE
+            else "must be replaced (" + "; ".join(change.notes[-1:]) + "), which sends the secret"
+        )
         raise keep_error(change.address, path, keep, why)
     if change.body is not None and kept_paths(change.body):
         raise keep_error(change.address, path, keep, "changes in a way that sends the secret")
-    notes = tuple(f"{p}: kept as set outside idpctl ({{keep: live}}), of unknown age"
-                  for p, _ in kept)
+    notes = tuple(
+        f"{p}: kept as set outside idpctl ({{keep: live}}), of unknown age" for p, _ in kept
+    )
     return change.because(notes=notes)
 
 
 def keep_error(address: str, path: str, keep: KeepLive, why: str) -> PlanError:
     where = f"{keep.location}: " if keep.location else ""
     leaf = path.rsplit(".", 1)[-1]
-    return PlanError(f"{where}{address} {why}, but {path} says {{keep: live}}: write the "
-                     f"secret's reference in its place ({leaf}: {{env: NAME}} or another "
-                     "source) so idpctl sends it")
+    return PlanError(
+        f"{where}{address} {why}, but {path} says {{keep: live}}: write the "
+        f"secret's reference in its place ({leaf}: {{env: NAME}} or another "
+        "source) so idpctl sends it"
+    )

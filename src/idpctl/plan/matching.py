@@ -19,8 +19,9 @@ REPLICATION_GRACE = 300.0
 class Matcher:
     """Pairs addresses with live providers: state ids first, then natural keys."""
 
-    def __init__(self, live: Sequence[LiveProvider], state: State,
-                 kinds: Mapping[str, Kind]) -> None:
+    def __init__(
+        self, live: Sequence[LiveProvider], state: State, kinds: Mapping[str, Kind]
+    ) -> None:
         self.warnings: list[str] = []
         self.live = sorted(live, key=lambda lp: lp.id)
         self.by_id = {lp.id: lp for lp in self.live}
@@ -31,8 +32,10 @@ class Matcher:
                 continue
             first = self.by_address.setdefault(lp.address, lp)
             if first is not lp:
-                self.warnings.append(f"two live providers share the address {lp.address} "
-                                     f"(ids {first.id}, {lp.id}); matched {first.id}")
+                self.warnings.append(
+                    f"two live providers share the address {lp.address} "
+                    f"(ids {first.id}, {lp.id}); matched {first.id}"
+                )
         self.claimed: set[str] = set()
         self.records = state.providers
         for record in sorted(state.providers.values(), key=lambda r: r.address):
@@ -55,12 +58,23 @@ class Matcher:
             if lp.id in self.claimed:
                 continue
             kind = kinds.get(lp.kind) if lp.kind else None
-            reason = ("unsupported type" if kind is None
-                      else "built-in" if not kind.managed else "not in config")
+            reason = (
+                "unsupported type"
+                if kind is None
+                else "built-in"
+                if not kind.managed
+                else "not in config"
+            )
             name = lp.fields.get("displayName")
-            out.append(Unmanaged(id=lp.id, odata_type=lp.odata_type,
-                                 display_name=name if isinstance(name, str) else None,
-                                 reason=reason, address=lp.address))
+            out.append(
+                Unmanaged(
+                    id=lp.id,
+                    odata_type=lp.odata_type,
+                    display_name=name if isinstance(name, str) else None,
+                    reason=reason,
+                    address=lp.address,
+                )
+            )
         return tuple(out)
 
 

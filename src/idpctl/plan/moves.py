@@ -21,8 +21,14 @@ from idpctl.model import (
     State,
 )
 
-__all__ = ["MOVED_FIELD", "moved_from", "moved_state", "pending_moves", "split_address",
-           "with_move"]
+__all__ = [
+    "MOVED_FIELD",
+    "moved_from",
+    "moved_state",
+    "pending_moves",
+    "split_address",
+    "with_move",
+]
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -44,8 +50,12 @@ def moved_from(change: Change) -> str | None:
     return None
 
 
-def pending_moves(wanted: Mapping[str, Provider], state: State, live: Sequence[LiveProvider],
-                  kinds: Mapping[str, Kind]) -> dict[str, str]:
+def pending_moves(
+    wanted: Mapping[str, Provider],
+    state: State,
+    live: Sequence[LiveProvider],
+    kinds: Mapping[str, Kind],
+) -> dict[str, str]:
     """New address -> old address of each `moved: {from: ...}` not applied yet (the state
     still has the old address, not the new one). An applied move, or one from an address
     idpctl never managed, is a no-op. Conflicts are PlanErrors located at the file."""
@@ -59,18 +69,26 @@ def pending_moves(wanted: Mapping[str, Provider], state: State, live: Sequence[L
         record = state.providers.get(old)
         if provider.address in state.providers or record is None:
             continue
-        taken = [lp for lp in live if lp.address == provider.address and lp.id != record.id
-                 and (kinds.get(lp.kind or "") is not None)]
+        taken = [
+            lp
+            for lp in live
+            if lp.address == provider.address
+            and lp.id != record.id
+            and (kinds.get(lp.kind or "") is not None)
+        ]
         if taken:
             where = f"{provider.location}: " if provider.location else ""
-            problems.append(f"{where}{provider.address} moved.from {old}: the tenant already "
-                            f"has a provider {provider.address} (id {taken[0].id}); a rename "
-                            "cannot land on a live key: rename or remove that one first")
+            problems.append(
+                f"{where}{provider.address} moved.from {old}: the tenant already "
+                f"has a provider {provider.address} (id {taken[0].id}); a rename "
+                "cannot land on a live key: rename or remove that one first"
+            )
             continue
         moves[provider.address] = old
     if problems:
-        error = PlanError(problems[0] if len(problems) == 1
-                          else f"{problems[0]} (and {len(problems) - 1} more)")
+        error = PlanError(
+            problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more)"
+        )
         # PlanError declares no `problems`; cli.main reads every line of it with getattr
         error.problems = tuple(problems)  # type: ignore[attr-defined]
         raise error
@@ -87,16 +105,33 @@ def moved_state(state: State, moves: Mapping[str, str]) -> State:
     return replace(state, providers=providers)
 
 
-def with_move(change: Change | None, provider: Provider, old: str, record: ManagedRecord,
-              lp: LiveProvider | None) -> Change:
+def with_move(
+    change: Change | None,
+    provider: Provider,
+    old: str,
+    record: ManagedRecord,
+    lp: LiveProvider | None,
+) -> Change:
     """The change that renames `old` to the provider's address, in place."""
-    moved = FieldChange(MOVED_FIELD, before=old, after=provider.address, state_only=True,
-                        note=f"moved from {old}: the same Graph object, renamed in place")
+    moved = FieldChange(
+        MOVED_FIELD,
+        before=old,
+        after=provider.address,
+        state_only=True,
+        note=f"moved from {old}: the same Graph object, renamed in place",
+    )
     if change is None:
         graph_id = lp.id if lp is not None else record.id
-        return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key,
-                      graph_id=graph_id, fields=(moved,), body=None, desired=provider,
-                      reasons=(Reason.STATE_ONLY_MOVED,))
+        return Change(
+            action=Action.UPDATE,
+            kind=provider.kind,
+            key=provider.key,
+            graph_id=graph_id,
+            fields=(moved,),
+            body=None,
+            desired=provider,
+            reasons=(Reason.STATE_ONLY_MOVED,),
+        )
     if change.action is Action.DELETE:
         return change
     return replace(change, fields=(moved, *change.fields)).because(Reason.STATE_ONLY_MOVED)

@@ -120,26 +120,38 @@ def _secret_leaves(value: Any, path: str) -> list[tuple[str, Secret]]:
     return []
 
 
-def compute_basis(desired: Sequence[Provider], live: Sequence[LiveProvider],
-                  state: State) -> PlanBasis:
+def compute_basis(
+    desired: Sequence[Provider], live: Sequence[LiveProvider], state: State
+) -> PlanBasis:
     """Digests of everything a plan was computed from; secret values enter only the one
     keyed `secrets` digest."""
     wanted = {}
     for p in desired:
-        wanted[p.address] = _digest({
-            "kind": p.kind, "key": p.key, "fields": encode_value(p.fields),
-            "auth_method": p.auth_method, "protected": p.protected, "absent": p.absent,
-            "user_flows": list(p.user_flows) if p.user_flows is not None else None,
-        })
+        wanted[p.address] = _digest(
+            {
+                "kind": p.kind,
+                "key": p.key,
+                "fields": encode_value(p.fields),
+                "auth_method": p.auth_method,
+                "protected": p.protected,
+                "absent": p.absent,
+                "user_flows": list(p.user_flows) if p.user_flows is not None else None,
+            }
+        )
     seen, names = {}, {}
     for lp in live:
         # the normalised fields: a write-only value Graph sent back is UNKNOWN there
         seen[lp.id] = _digest(encode_value({"@odata.type": lp.odata_type, **lp.fields}))
         names[lp.id] = lp.address or str(lp.fields.get("displayName") or lp.id)
     lineage = state.lineage if _saved(state) else "none"
-    return PlanBasis(secrets=_secrets_digest(desired, state), desired=dict(sorted(wanted.items())),
-                     live=dict(sorted(seen.items())), state_serial=state.serial,
-                     state_lineage=lineage, live_names=dict(sorted(names.items())))
+    return PlanBasis(
+        secrets=_secrets_digest(desired, state),
+        desired=dict(sorted(wanted.items())),
+        live=dict(sorted(seen.items())),
+        state_serial=state.serial,
+        state_lineage=lineage,
+        live_names=dict(sorted(names.items())),
+    )
 
 
 def basis_differences(old: PlanBasis, new: PlanBasis) -> list[str]:
@@ -160,8 +172,7 @@ def basis_differences(old: PlanBasis, new: PlanBasis) -> list[str]:
         before, after = old.live.get(graph_id), new.live.get(graph_id)
         if before != after:
             name = new.live_names.get(graph_id) or old.live_names.get(graph_id) or graph_id
-            what = "appeared" if before is None else "disappeared" if after is None \
-                else "changed"
+            what = "appeared" if before is None else "disappeared" if after is None else "changed"
             out.append(f"live provider {name} {what}")
     return out
 
@@ -172,16 +183,29 @@ def to_data(plan: Plan) -> dict[str, Any]:
     data: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "tenant": plan.tenant,
-        "summary": {**counts, "unchanged": len(plan.unchanged),
-                    "unmanaged": len(plan.unmanaged), "has_changes": plan.has_changes},
+        "summary": {
+            **counts,
+            "unchanged": len(plan.unchanged),
+            "unmanaged": len(plan.unmanaged),
+            "has_changes": plan.has_changes,
+        },
         "changes": [_change_data(c) for c in plan.changes],
         "unchanged": list(plan.unchanged),
-        "unmanaged": [{"address": u.address, "id": u.id, "odata_type": u.odata_type,
-                       "display_name": u.display_name, "reason": u.reason}
-                      for u in plan.unmanaged],
+        "unmanaged": [
+            {
+                "address": u.address,
+                "id": u.id,
+                "odata_type": u.odata_type,
+                "display_name": u.display_name,
+                "reason": u.reason,
+            }
+            for u in plan.unmanaged
+        ],
         "warnings": list(plan.warnings),
-        "findings": [{"address": f.address, "severity": f.severity, "check": f.check,
-                      "message": f.message} for f in plan.findings],
+        "findings": [
+            {"address": f.address, "severity": f.severity, "check": f.check, "message": f.message}
+            for f in plan.findings
+        ],
         "basis": _basis_data(plan.basis),
     }
     data["checksum"] = _digest(data)
@@ -202,15 +226,24 @@ def _change_data(change: Change) -> dict[str, Any]:
         "reasons": [reason.value for reason in change.reasons],
         "notes": list(change.notes),
         "protected": change.protected,
-        "desired": None if desired is None else {
-            "auth_method": desired.auth_method, "protected": desired.protected,
-            "absent": desired.absent},
-        "fields": [{
-            "name": f.name,
-            "before": None if f.sensitive else encode_value(f.before),
-            "after": None if f.sensitive else encode_value(f.after),
-            "sensitive": f.sensitive, "state_only": f.state_only, "note": f.note,
-        } for f in change.fields],
+        "desired": None
+        if desired is None
+        else {
+            "auth_method": desired.auth_method,
+            "protected": desired.protected,
+            "absent": desired.absent,
+        },
+        "fields": [
+            {
+                "name": f.name,
+                "before": None if f.sensitive else encode_value(f.before),
+                "after": None if f.sensitive else encode_value(f.after),
+                "sensitive": f.sensitive,
+                "state_only": f.state_only,
+                "note": f.note,
+            }
+            for f in change.fields
+        ],
         "body": None if change.body is None else encode_value(change.body),
     }
 
@@ -218,10 +251,14 @@ def _change_data(change: Change) -> dict[str, Any]:
 def _basis_data(basis: PlanBasis | None) -> dict[str, Any] | None:
     if basis is None:
         return None
-    return {"secrets": basis.secrets, "state_serial": basis.state_serial,
-            "state_lineage": basis.state_lineage, "desired": dict(sorted(basis.desired.items())),
-            "live": dict(sorted(basis.live.items())),
-            "live_names": dict(sorted(basis.live_names.items()))}
+    return {
+        "secrets": basis.secrets,
+        "state_serial": basis.state_serial,
+        "state_lineage": basis.state_lineage,
+        "desired": dict(sorted(basis.desired.items())),
+        "live": dict(sorted(basis.live.items())),
+        "live_names": dict(sorted(basis.live_names.items())),
+    }
 
 
 # ---- reading back -------------------------------------------------------------------------
@@ -232,9 +269,11 @@ def from_data(data: Any) -> Plan:
     r = _Reader(data, "plan")
     version = r.get("format_version", int)
     if version != FORMAT_VERSION:
-        raise PlanError(f"plan file format_version {version} is not supported "
-                        f"(this idpctl reads {FORMAT_VERSION}): make a new one with "
-                        "idpctl plan --out")
+        raise PlanError(
+            f"plan file format_version {version} is not supported "
+            f"(this idpctl reads {FORMAT_VERSION}): make a new one with "
+            "idpctl plan --out"
+        )
     checksum = r.get("checksum", str)
     plan = Plan(
         changes=tuple(_change(c) for c in r.items("changes", dict)),
@@ -245,11 +284,14 @@ def from_data(data: Any) -> Plan:
         tenant=r.get("tenant", str, optional=True),
         # absent in plan files written before the preflight existed
         findings=tuple(_finding(f) for f in r.items("findings", dict))
-        if "findings" in r.data else (),
+        if "findings" in r.data
+        else (),
     )
     if _digest({k: v for k, v in data.items() if k != "checksum"}) != checksum:
-        raise PlanError("plan file was edited or is corrupt (checksum mismatch); "
-                        "make a new one with idpctl plan --out")
+        raise PlanError(
+            "plan file was edited or is corrupt (checksum mismatch); "
+            "make a new one with idpctl plan --out"
+        )
     return plan
 
 
@@ -276,8 +318,10 @@ class _Reader:
         for i, value in enumerate(values):
             if not isinstance(value, kind):
                 raise PlanError(f"plan file: {self.path}.{key}[{i}] has the wrong type")
-        return [_Reader(v, f"{self.path}.{key}[{i}]") if kind is dict else v
-                for i, v in enumerate(values)]
+        return [
+            _Reader(v, f"{self.path}.{key}[{i}]") if kind is dict else v
+            for i, v in enumerate(values)
+        ]
 
     def child(self, key: str, *, optional: bool = False) -> _Reader | None:
         value = self.get(key, dict, optional=optional)
@@ -298,25 +342,42 @@ def _change(r: _Reader) -> Change:
     if r.get("address", str) != f"{kind}/{key}":
         raise PlanError(f"plan file: {r.path}.address does not match its kind and key")
     wanted = r.child("desired", optional=True)
-    desired = None if wanted is None else Provider(
-        kind=kind, key=key, fields={}, auth_method=wanted.get("auth_method", str, optional=True),
-        protected=wanted.get("protected", bool), absent=wanted.get("absent", bool))
+    desired = (
+        None
+        if wanted is None
+        else Provider(
+            kind=kind,
+            key=key,
+            fields={},
+            auth_method=wanted.get("auth_method", str, optional=True),
+            protected=wanted.get("protected", bool),
+            absent=wanted.get("absent", bool),
+        )
+    )
     body = r.get("body", dict, optional=True)
-    return Change(action=action, kind=kind, key=key,
-                  graph_id=r.get("graph_id", str, optional=True),
-                  api_version=_api_version(r),
-                  fields=tuple(_field(f) for f in r.items("fields", dict)),
-                  body=None if body is None else _decode(body), desired=desired,
-                  reasons=_reasons(r), notes=tuple(r.items("notes", str)),
-                  protected=bool(r.get("protected", bool, optional=True)))
+    return Change(
+        action=action,
+        kind=kind,
+        key=key,
+        graph_id=r.get("graph_id", str, optional=True),
+        api_version=_api_version(r),
+        fields=tuple(_field(f) for f in r.items("fields", dict)),
+        body=None if body is None else _decode(body),
+        desired=desired,
+        reasons=_reasons(r),
+        notes=tuple(r.items("notes", str)),
+        protected=bool(r.get("protected", bool, optional=True)),
+    )
 
 
 def _reasons(r: _Reader) -> tuple[Reason, ...]:
     out = []
     for i, value in enumerate(r.items("reasons", str)):
         if value not in _REASONS:
-            raise PlanError(f"plan file: {r.path}.reasons[{i}] is not a reason this idpctl "
-                            "knows (docs/plan-format.md lists them)")
+            raise PlanError(
+                f"plan file: {r.path}.reasons[{i}] is not a reason this idpctl "
+                "knows (docs/plan-format.md lists them)"
+            )
         out.append(_REASONS[value])
     return tuple(out)
 
@@ -331,40 +392,55 @@ def _api_version(r: _Reader) -> str | None:
 
 def _field(r: _Reader) -> FieldChange:
     r.get("before", object, optional=True)
-    return FieldChange(name=r.get("name", str), before=_decode(r.data.get("before")),
-                       after=_decode(r.get("after", object, optional=True)),
-                       sensitive=r.get("sensitive", bool), state_only=r.get("state_only", bool),
-                       note=r.get("note", str, optional=True))
+    return FieldChange(
+        name=r.get("name", str),
+        before=_decode(r.data.get("before")),
+        after=_decode(r.get("after", object, optional=True)),
+        sensitive=r.get("sensitive", bool),
+        state_only=r.get("state_only", bool),
+        note=r.get("note", str, optional=True),
+    )
 
 
 def _unmanaged(r: _Reader) -> Unmanaged:
-    return Unmanaged(id=r.get("id", str), odata_type=r.get("odata_type", str),
-                     display_name=r.get("display_name", str, optional=True),
-                     reason=r.get("reason", str), address=r.get("address", str, optional=True))
+    return Unmanaged(
+        id=r.get("id", str),
+        odata_type=r.get("odata_type", str),
+        display_name=r.get("display_name", str, optional=True),
+        reason=r.get("reason", str),
+        address=r.get("address", str, optional=True),
+    )
 
 
 def _finding(r: _Reader) -> Finding:
     severity = r.get("severity", str)
     if severity not in ("error", "warning"):
         raise PlanError(f"plan file: {r.path}.severity is not error or warning")
-    return Finding(address=r.get("address", str), severity=severity, check=r.get("check", str),
-                   message=r.get("message", str))
+    return Finding(
+        address=r.get("address", str),
+        severity=severity,
+        check=r.get("check", str),
+        message=r.get("message", str),
+    )
 
 
 def _basis(r: _Reader | None) -> PlanBasis | None:
     if r is None:
         return None
-    return PlanBasis(secrets=r.get("secrets", str, optional=True), desired=r.mapping("desired"),
-                     live=r.mapping("live"), state_serial=r.get("state_serial", int),
-                     state_lineage=r.get("state_lineage", str),
-                     live_names=r.mapping("live_names"))
+    return PlanBasis(
+        secrets=r.get("secrets", str, optional=True),
+        desired=r.mapping("desired"),
+        live=r.mapping("live"),
+        state_serial=r.get("state_serial", int),
+        state_lineage=r.get("state_lineage", str),
+        live_names=r.mapping("live_names"),
+    )
 
 
 def _decode(value: Any) -> Any:
     if isinstance(value, dict):
         if value.get("sensitive") is True and set(value) <= {"sensitive", "source", "version"}:
-            return SecretPlaceholder(source=str(value.get("source")),
-                                     version=value.get("version"))
+            return SecretPlaceholder(source=str(value.get("source")), version=value.get("version"))
         if value == {"unknown": True}:
             return UNKNOWN
         return {k: _decode(v) for k, v in value.items()}

@@ -45,8 +45,9 @@ def link_permissions(plan: Plan) -> dict[str, str]:
     if not linked:
         return {}
     external = linked[0].links[0].path.startswith(COLLECTIONS["external"])
-    why = (f"to change the user flows of {linked[0].address}"
-           + (f" and {len(linked) - 1} more" if len(linked) > 1 else ""))
+    why = f"to change the user flows of {linked[0].address}" + (
+        f" and {len(linked) - 1} more" if len(linked) > 1 else ""
+    )
     return {permission("external" if external else "b2c", write=True): why}
 
 
@@ -63,14 +64,25 @@ def needed(plan: Plan, providers: Sequence[Provider], state: State | None = None
     plan deletes or replaces a provider that exists in Graph (a flow may still offer it, and
     it must leave the flow first), or a desired provider's record keeps flows to re-attach."""
     pending = state is not None and any(
-        state.providers[p.address].relink for p in providers
-        if not p.absent and p.address in state.providers)
-    return wanted(providers) or pending or any(c.action.destructive and c.graph_id
-                                               for c in plan.changes)
+        state.providers[p.address].relink
+        for p in providers
+        if not p.absent and p.address in state.providers
+    )
+    return (
+        wanted(providers)
+        or pending
+        or any(c.action.destructive and c.graph_id for c in plan.changes)
+    )
 
 
-def plan_links(plan: Plan, providers: Sequence[Provider], live: Sequence[LiveProvider],
-               state: State, *, flows: Flows | None) -> Plan:
+def plan_links(
+    plan: Plan,
+    providers: Sequence[Provider],
+    live: Sequence[LiveProvider],
+    state: State,
+    *,
+    flows: Flows | None,
+) -> Plan:
     """`plan` with user-flow links added, from the `flows` read (None: not read, `plan` as it
     is). A delete or replace of any provider a flow offers detaches it first, whether or not
     that provider sets `userFlows`; other links move only for providers that set it, or, for
@@ -81,12 +93,20 @@ def plan_links(plan: Plan, providers: Sequence[Provider], live: Sequence[LivePro
     ids = _live_ids(live, state)
     changes = {c.address: c for c in plan.changes}
     for address in [*changes, *plan.unchanged]:
-        change = _linked(changes.get(address), desired.get(address), ids.get(address), flows,
-                         _pending(state, address, flows))
+        change = _linked(
+            changes.get(address),
+            desired.get(address),
+            ids.get(address),
+            flows,
+            _pending(state, address, flows),
+        )
         if change is not None:
             changes[address] = change
-    return replace(plan, changes=tuple(in_apply_order(changes.values())),
-                   unchanged=tuple(a for a in plan.unchanged if a not in changes))
+    return replace(
+        plan,
+        changes=tuple(in_apply_order(changes.values())),
+        unchanged=tuple(a for a in plan.unchanged if a not in changes),
+    )
 
 
 def _live_ids(live: Sequence[LiveProvider], state: State) -> dict[str, str]:
@@ -106,8 +126,13 @@ def _pending(state: State, address: str, flows: Flows) -> tuple[Flow, ...] | Non
     return tuple(f for flow_id in record.relink for f in flows.flows if f.id == flow_id)
 
 
-def _linked(change: Change | None, provider: Provider | None, live_id: str | None,
-            flows: Flows, pending: tuple[Flow, ...] | None = None) -> Change | None:
+def _linked(
+    change: Change | None,
+    provider: Provider | None,
+    live_id: str | None,
+    flows: Flows,
+    pending: tuple[Flow, ...] | None = None,
+) -> Change | None:
     """The change with its links, a new link-only update, or None when nothing moves."""
     old_id = change.graph_id if change is not None else live_id
     if change is None and old_id is None:
@@ -126,52 +151,91 @@ def _linked(change: Change | None, provider: Provider | None, live_id: str | Non
         return _cleared(provider, old_id, pending) if change is None else None
     names = {f.id: f.name for f in (*current, *(pending or ()))} | _spelled(provider, flows)
     replacing = change is not None and change.action is Action.REPLACE
-    again = [f for f in attach if pending and f in pending and provider is not None
-             and provider.user_flows is None]
-    field = FieldChange(FIELD, before=[names[f.id] for f in current] if change is None
-                        or change.action is not Action.CREATE else None,
-                        after=[names[f.id] for f in target],
-                        note=_note(detach, attach, names, replacing=replacing, again=again))
-    links = tuple([FlowLink(f.id, names[f.id], f.path, attach=False) for f in detach]
-                  + [FlowLink(f.id, names[f.id], f.path, attach=True) for f in attach])
+    again = [
+        f
+        for f in attach
+        if pending and f in pending and provider is not None and provider.user_flows is None
+    ]
+    field = FieldChange(
+        FIELD,
+        before=[names[f.id] for f in current]
+        if change is None or change.action is not Action.CREATE
+        else None,
+        after=[names[f.id] for f in target],
+        note=_note(detach, attach, names, replacing=replacing, again=again),
+    )
+    links = tuple(
+        [FlowLink(f.id, names[f.id], f.path, attach=False) for f in detach]
+        + [FlowLink(f.id, names[f.id], f.path, attach=True) for f in attach]
+    )
     if change is None:
         assert provider is not None and old_id is not None
-        return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key,
-                      graph_id=old_id, fields=(field,), desired=provider, links=links,
-                      reasons=(Reason.UPDATE_USER_FLOWS,))
+        return Change(
+            action=Action.UPDATE,
+            kind=provider.kind,
+            key=provider.key,
+            graph_id=old_id,
+            fields=(field,),
+            desired=provider,
+            links=links,
+            reasons=(Reason.UPDATE_USER_FLOWS,),
+        )
     notes = change.notes
     if again and not replacing:
-        notes = (*notes, f"re-attaches to user flow(s) {', '.join(names[f.id] for f in again)}"
-                 ": the old object left them in a replace that did not finish (kept in the "
-                 "state)")
+        notes = (
+            *notes,
+            f"re-attaches to user flow(s) {', '.join(names[f.id] for f in again)}"
+            ": the old object left them in a replace that did not finish (kept in the "
+            "state)",
+        )
     if change.action.destructive and current:
         left = ", ".join(names[f.id] for f in current)
-        notes = (*notes, f"leaves user flow(s) {left}" if not replacing else
-                 f"the old object leaves user flow(s) {left}"
-                 + (f"; the new one joins {', '.join(names[f.id] for f in attach)}"
-                    if attach else ""))
+        notes = (
+            *notes,
+            f"leaves user flow(s) {left}"
+            if not replacing
+            else f"the old object leaves user flow(s) {left}"
+            + (f"; the new one joins {', '.join(names[f.id] for f in attach)}" if attach else ""),
+        )
     linked = replace(change, fields=(*change.fields, field), links=links, notes=notes)
     if change.action in (Action.UPDATE, Action.ADOPT):
         return linked.because(Reason.UPDATE_USER_FLOWS)
     return linked
 
 
-def _cleared(provider: Provider | None, old_id: str | None,
-             pending: tuple[Flow, ...] | None) -> Change | None:
+def _cleared(
+    provider: Provider | None, old_id: str | None, pending: tuple[Flow, ...] | None
+) -> Change | None:
     """A state-only update clearing a record's pending flows once nothing is left to attach
     (the provider is back in them, or they are gone from the tenant)."""
     if pending is None or provider is None or old_id is None:
         return None
-    field = FieldChange("relink", before=[f.name for f in pending], after=[], state_only=True,
-                        note="state only: nothing left to re-attach (already in these flows, "
-                             "or they are gone); cleared")
-    return Change(action=Action.UPDATE, kind=provider.kind, key=provider.key, graph_id=old_id,
-                  fields=(field,), desired=provider, reasons=(Reason.STATE_ONLY_RELINK_CLEARED,))
+    field = FieldChange(
+        "relink",
+        before=[f.name for f in pending],
+        after=[],
+        state_only=True,
+        note="state only: nothing left to re-attach (already in these flows, "
+        "or they are gone); cleared",
+    )
+    return Change(
+        action=Action.UPDATE,
+        kind=provider.kind,
+        key=provider.key,
+        graph_id=old_id,
+        fields=(field,),
+        desired=provider,
+        reasons=(Reason.STATE_ONLY_RELINK_CLEARED,),
+    )
 
 
-def _target(provider: Provider | None, current: tuple[Flow, ...], flows: Flows,
-            change: Change | None,
-            pending: tuple[Flow, ...] | None = None) -> tuple[Flow, ...] | None:
+def _target(
+    provider: Provider | None,
+    current: tuple[Flow, ...],
+    flows: Flows,
+    change: Change | None,
+    pending: tuple[Flow, ...] | None = None,
+) -> tuple[Flow, ...] | None:
     if change is not None and change.action is Action.DELETE:
         return ()
     if provider is None or provider.user_flows is None:
@@ -186,8 +250,10 @@ def _target(provider: Provider | None, current: tuple[Flow, ...], flows: Flows,
         if flow is None:
             where = f"{provider.location}: " if provider.location else ""
             known = ", ".join(sorted(f.name for f in flows.flows)) or "none"
-            raise PlanError(f"{where}{provider.address}: userFlows: no user flow named "
-                            f"{name!r} in the tenant (flows: {known})")
+            raise PlanError(
+                f"{where}{provider.address}: userFlows: no user flow named "
+                f"{name!r} in the tenant (flows: {known})"
+            )
         if flow not in out:
             out.append(flow)
     return tuple(out)
@@ -205,14 +271,24 @@ def _spelled(provider: Provider | None, flows: Flows) -> dict[str, str]:
     return out
 
 
-def _note(detach: Sequence[Flow], attach: Sequence[Flow], names: Mapping[str, str], *,
-          replacing: bool = False, again: Sequence[Flow] = ()) -> str:
+def _note(
+    detach: Sequence[Flow],
+    attach: Sequence[Flow],
+    names: Mapping[str, str],
+    *,
+    replacing: bool = False,
+    again: Sequence[Flow] = (),
+) -> str:
     if replacing:
-        return (("detach the old object from " + ", ".join(names[f.id] for f in detach)
-                 if detach else "")
-                + ("; " if detach and attach else "")
-                + ("attach the new one to " + ", ".join(names[f.id] for f in attach)
-                   if attach else ""))
+        return (
+            (
+                "detach the old object from " + ", ".join(names[f.id] for f in detach)
+                if detach
+                else ""
+            )
+            + ("; " if detach and attach else "")
+            + ("attach the new one to " + ", ".join(names[f.id] for f in attach) if attach else "")
+        )
     parts = []
     if detach:
         parts.append("detach from " + ", ".join(names[f.id] for f in detach))

@@ -50,13 +50,17 @@ _ROLE_HINT = {
 _NEW = (Action.CREATE, Action.REPLACE)
 
 
-def with_findings(plan: Plan, *, providers: Sequence[Provider], settings: Any, graph: Any,
-                  offline: bool = False) -> Plan:
+def with_findings(
+    plan: Plan, *, providers: Sequence[Provider], settings: Any, graph: Any, offline: bool = False
+) -> Plan:
     """`plan` with its preflight findings (discovery unless `offline`, then capabilities)."""
     found: list[Finding] = []
     if not offline:
-        found += discovery(providers, ca_bundle=getattr(settings, "preflight_ca_bundle", None),
-                           limits=limits(settings))
+        found += discovery(
+            providers,
+            ca_bundle=getattr(settings, "preflight_ca_bundle", None),
+            limits=limits(settings),
+        )
     found += _capability_findings(plan, graph)
     order = {p.address: i for i, p in enumerate(providers)}
     found.sort(key=lambda f: (order.get(f.address, len(order)), f.address))
@@ -64,15 +68,21 @@ def with_findings(plan: Plan, *, providers: Sequence[Provider], settings: Any, g
 
 
 def _capability_findings(plan: Plan, graph: Any) -> list[Finding]:
-    social = [c for c in plan.changes
-              if c.kind == "socialIdentityProvider" and c.action in _NEW]
+    social = [c for c in plan.changes if c.kind == "socialIdentityProvider" and c.action in _NEW]
     if not social:
         return []
     try:
         available = graph.available_provider_types()
     except GraphError as error:
-        return [Finding(c.address, "warning", "tenant.provider_types",
-                        f"could not read availableProviderTypes: {error}") for c in social]
+        return [
+            Finding(
+                c.address,
+                "warning",
+                "tenant.provider_types",
+                f"could not read availableProviderTypes: {error}",
+            )
+            for c in social
+        ]
     return social_type_findings(social, available)
 
 
@@ -83,9 +93,15 @@ def social_type_findings(changes: Iterable[Change], available: Sequence[str]) ->
     for change in changes:
         wanted = change.key
         if wanted.casefold() not in offered:
-            found.append(Finding(change.address, "error", "tenant.provider_types",
-                                 f"this tenant does not offer {wanted} "
-                                 f"(availableProviderTypes: {', '.join(available) or 'none'})"))
+            found.append(
+                Finding(
+                    change.address,
+                    "error",
+                    "tenant.provider_types",
+                    f"this tenant does not offer {wanted} "
+                    f"(availableProviderTypes: {', '.join(available) or 'none'})",
+                )
+            )
     return found
 
 
@@ -95,13 +111,19 @@ PermissionRule = Callable[[Plan], Mapping[str, str]]
 
 
 def _provider_writes(plan: Plan) -> Mapping[str, str]:
-    writes = [c for c in plan.changes if c.body is not None
-              or (c.action is Action.DELETE and c.graph_id is not None)
-              or c.action is Action.REPLACE]
+    writes = [
+        c
+        for c in plan.changes
+        if c.body is not None
+        or (c.action is Action.DELETE and c.graph_id is not None)
+        or c.action is Action.REPLACE
+    ]
     if not writes:
         return {}
-    return {WRITE_PROVIDERS: f"to write {writes[0].address}"
-            + (f" and {len(writes) - 1} more" if len(writes) > 1 else "")}
+    return {
+        WRITE_PROVIDERS: f"to write {writes[0].address}"
+        + (f" and {len(writes) - 1} more" if len(writes) > 1 else "")
+    }
 
 
 # Each rule maps a plan to {permission: why}. Extend this list for other Graph writes.
@@ -110,8 +132,9 @@ def _provider_writes(plan: Plan) -> Mapping[str, str]:
 PERMISSION_RULES: list[PermissionRule] = [_provider_writes, userflows.link_permissions]
 
 
-def needed_permissions(plan: Plan, *, rules: Sequence[PermissionRule] | None = None
-                       ) -> dict[str, str]:
+def needed_permissions(
+    plan: Plan, *, rules: Sequence[PermissionRule] | None = None
+) -> dict[str, str]:
     """{permission: why} for everything the plan would write."""
     needed: dict[str, str] = {}
     for rule in PERMISSION_RULES if rules is None else rules:
@@ -120,8 +143,9 @@ def needed_permissions(plan: Plan, *, rules: Sequence[PermissionRule] | None = N
     return needed
 
 
-def require_permissions(plan: Plan, claims: Mapping[str, Any], *,
-                        rules: Sequence[PermissionRule] | None = None) -> None:
+def require_permissions(
+    plan: Plan, claims: Mapping[str, Any], *, rules: Sequence[PermissionRule] | None = None
+) -> None:
     """AuthError (one line) when the token lacks a permission the plan needs."""
     roles = {str(r) for r in claims.get("roles") or () if isinstance(r, str)}
     scopes = set(str(claims.get("scp") or "").split())
@@ -133,7 +157,8 @@ def require_permissions(plan: Plan, claims: Mapping[str, Any], *,
             f"permission preflight: {who} lacks {permission} ({why}); grant the application "
             f"permission {permission} with admin consent, or sign in as a user holding "
             f"{_ROLE_HINT.get(permission, 'a directory role that allows it')}; nothing was "
-            "written")
+            "written"
+        )
 
 
 # -- the capability matrix --------------------------------------------------------------------

@@ -27,14 +27,18 @@ from idpctl.errors import Problem
 from idpctl.model import Finding, Location, Provider
 from idpctl.preflight.fetch import DEFAULT_LIMITS, NOT_JSON, Fetched, Fetcher, Limits
 
-__all__ = ["REQUIRED_FIELDS", "Limits", "Target", "blocking", "check", "limits", "run",
-           "targets"]
+__all__ = ["REQUIRED_FIELDS", "Limits", "Target", "blocking", "check", "limits", "run", "targets"]
 
 log = logging.getLogger(__name__)
 
-REQUIRED_FIELDS = ("issuer", "authorization_endpoint", "token_endpoint",
-                   "token_endpoint_auth_methods_supported", "response_types_supported",
-                   "jwks_uri")
+REQUIRED_FIELDS = (
+    "issuer",
+    "authorization_endpoint",
+    "token_endpoint",
+    "token_endpoint_auth_methods_supported",
+    "response_types_supported",
+    "jwks_uri",
+)
 MAX_WORKERS = 8
 _B2C_METHOD = "client_secret_post"
 
@@ -62,14 +66,33 @@ def targets(providers: Iterable[Provider]) -> list[Target]:
         if p.absent:
             continue
         if p.kind == "oidcIdentityProvider" and isinstance(f.get("wellKnownEndpoint"), str):
-            out.append(Target(p.address, f["wellKnownEndpoint"], _str(f.get("issuer")),
-                              _str(f.get("responseType")), None, p.auth_method, scopes,
-                              p.location))
+            out.append(
+                Target(
+                    p.address,
+                    f["wellKnownEndpoint"],
+                    _str(f.get("issuer")),
+                    _str(f.get("responseType")),
+                    None,
+                    p.auth_method,
+                    scopes,
+                    p.location,
+                )
+            )
         elif p.kind == "openIdConnectIdentityProvider" and isinstance(f.get("metadataUrl"), str):
             response_type = _str(f.get("responseType"))
             method = _B2C_METHOD if response_type == "code" else None
-            out.append(Target(p.address, f["metadataUrl"], None, response_type,
-                              _str(f.get("responseMode")), method, scopes, p.location))
+            out.append(
+                Target(
+                    p.address,
+                    f["metadataUrl"],
+                    None,
+                    response_type,
+                    _str(f.get("responseMode")),
+                    method,
+                    scopes,
+                    p.location,
+                )
+            )
     return out
 
 
@@ -85,9 +108,11 @@ def limits(settings: Any) -> Limits:
     if not isinstance(section, Mapping):
         return Limits()
     base = Limits()
-    return Limits(timeout=_seconds(section, "timeout", base.timeout),
-                  provider_deadline=_seconds(section, "providerDeadline", base.provider_deadline),
-                  run_deadline=_seconds(section, "runDeadline", base.run_deadline))
+    return Limits(
+        timeout=_seconds(section, "timeout", base.timeout),
+        provider_deadline=_seconds(section, "providerDeadline", base.provider_deadline),
+        run_deadline=_seconds(section, "runDeadline", base.run_deadline),
+    )
 
 
 def _seconds(section: Mapping[str, Any], key: str, default: float) -> float:
@@ -95,15 +120,22 @@ def _seconds(section: Mapping[str, Any], key: str, default: float) -> float:
     return float(value) if isinstance(value, int | float) else default
 
 
-def run(providers: Iterable[Provider], *, ca_bundle: Path | None = None,
-        limits: Limits = DEFAULT_LIMITS, workers: int = MAX_WORKERS) -> tuple[Finding, ...]:
+def run(
+    providers: Iterable[Provider],
+    *,
+    ca_bundle: Path | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    workers: int = MAX_WORKERS,
+) -> tuple[Finding, ...]:
     """Fetch and check every target concurrently (each distinct URL once), all of it by
     `limits.run_deadline` and each provider's fetches by `limits.provider_deadline`."""
     wanted = targets(providers)
     if not wanted:
         return ()
-    with Fetcher(ca_bundle=ca_bundle, limits=limits) as fetcher, \
-            ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted)))) as pool:
+    with (
+        Fetcher(ca_bundle=ca_bundle, limits=limits) as fetcher,
+        ThreadPoolExecutor(max_workers=max(1, min(workers, len(wanted)))) as pool,
+    ):
         results = list(pool.map(lambda t: check_target(t, fetcher), wanted))
     return tuple(finding for found in results for finding in found)
 
@@ -121,8 +153,13 @@ def check_target(target: Target, fetcher: Fetcher) -> list[Finding]:
     missing = [name for name in REQUIRED_FIELDS if name not in doc]
     found = []
     if missing:
-        found.append(_error(target, "discovery.fields", "the discovery document lacks "
-                            + ", ".join(missing) + " (Entra requires them)"))
+        found.append(
+            _error(
+                target,
+                "discovery.fields",
+                "the discovery document lacks " + ", ".join(missing) + " (Entra requires them)",
+            )
+        )
     found += _document_checks(target, doc)
     jwks_uri = doc.get("jwks_uri")
     if isinstance(jwks_uri, str):
@@ -134,35 +171,63 @@ def _document_checks(target: Target, doc: Mapping[str, Any]) -> list[Finding]:
     found = []
     issuer = doc.get("issuer")
     if target.issuer is not None and "issuer" in doc and issuer != target.issuer:
-        found.append(_error(target, "discovery.issuer",
-                            f"issuer {target.issuer!r} does not equal the metadata's issuer "
-                            f"{_text(issuer)} (compared exactly: case and trailing slash)"))
-    found += _listed(target, doc, "response_types_supported", target.response_type,
-                     "discovery.response_type", "responseType")
+        found.append(
+            _error(
+                target,
+                "discovery.issuer",
+                f"issuer {target.issuer!r} does not equal the metadata's issuer "
+                f"{_text(issuer)} (compared exactly: case and trailing slash)",
+            )
+        )
+    found += _listed(
+        target,
+        doc,
+        "response_types_supported",
+        target.response_type,
+        "discovery.response_type",
+        "responseType",
+    )
     if target.response_mode is not None and "response_modes_supported" in doc:
-        found += _listed(target, doc, "response_modes_supported", target.response_mode,
-                         "discovery.response_mode", "responseMode")
+        found += _listed(
+            target,
+            doc,
+            "response_modes_supported",
+            target.response_mode,
+            "discovery.response_mode",
+            "responseMode",
+        )
     found += _method_checks(target, doc)
     scopes = doc.get("scopes_supported")
     if isinstance(scopes, list):
         listed = {s for s in scopes if isinstance(s, str)}  # a set: both lists are outside input
         absent = [s for s in target.scopes if s not in listed]
         if absent:
-            found.append(Finding(target.address, "warning", "discovery.scopes",
-                                 "scopes_supported does not list " + ", ".join(absent)))
+            found.append(
+                Finding(
+                    target.address,
+                    "warning",
+                    "discovery.scopes",
+                    "scopes_supported does not list " + ", ".join(absent),
+                )
+            )
     return found
 
 
-def _listed(target: Target, doc: Mapping[str, Any], name: str, wanted: str | None,
-            check_name: str, field: str) -> list[Finding]:
+def _listed(
+    target: Target,
+    doc: Mapping[str, Any],
+    name: str,
+    wanted: str | None,
+    check_name: str,
+    field: str,
+) -> list[Finding]:
     values = doc.get(name)
     if wanted is None or name not in doc:
         return []
     if not isinstance(values, list):
         return [_error(target, check_name, f"{name} is not a list")]
     if wanted not in values:
-        return [_error(target, check_name, f"{field} {wanted} is not in {name} "
-                                           f"({_join(values)})")]
+        return [_error(target, check_name, f"{field} {wanted} is not in {name} ({_join(values)})")]
     return []
 
 
@@ -174,13 +239,23 @@ def _method_checks(target: Target, doc: Mapping[str, Any]) -> list[Finding]:
     if not isinstance(methods, list):
         return [_error(target, "discovery.auth_method", f"{name} is not a list")]
     if methods == ["client_secret_basic"]:
-        return [_error(target, "discovery.auth_method", "the token endpoint accepts only "
-                       "client_secret_basic, which Entra refuses (it needs client_secret_post,"
-                       " client_secret_jwt or private_key_jwt)")]
+        return [
+            _error(
+                target,
+                "discovery.auth_method",
+                "the token endpoint accepts only "
+                "client_secret_basic, which Entra refuses (it needs client_secret_post,"
+                " client_secret_jwt or private_key_jwt)",
+            )
+        ]
     if target.method not in methods:
-        return [_error(target, "discovery.auth_method",
-                       f"client authentication {target.method} is not in {name} "
-                       f"({_join(methods)})")]
+        return [
+            _error(
+                target,
+                "discovery.auth_method",
+                f"client authentication {target.method} is not in {name} ({_join(methods)})",
+            )
+        ]
     return []
 
 
@@ -189,20 +264,33 @@ def _jwks_checks(target: Target, fetched: Fetched) -> list[Finding]:
         return [_fetch_finding(target, "jwks.fetch", "the JWKS (jwks_uri)", fetched)]
     keys = fetched.data.get("keys") if isinstance(fetched.data, Mapping) else None
     if not isinstance(keys, list):
-        return [_error(target, "jwks.keys", "the JWKS (jwks_uri) is not a JSON key set "
-                                            "(no keys list)")]
-    signing = [k for k in keys if isinstance(k, Mapping) and k.get("use", "sig") == "sig"
-               and isinstance(k.get("kty"), str) and isinstance(k.get("kid"), str)]
+        return [
+            _error(target, "jwks.keys", "the JWKS (jwks_uri) is not a JSON key set (no keys list)")
+        ]
+    signing = [
+        k
+        for k in keys
+        if isinstance(k, Mapping)
+        and k.get("use", "sig") == "sig"
+        and isinstance(k.get("kty"), str)
+        and isinstance(k.get("kid"), str)
+    ]
     if not signing:
-        return [_error(target, "jwks.keys", "the JWKS (jwks_uri) holds no signing key "
-                                            "(use: sig or no use, with kty and kid)")]
+        return [
+            _error(
+                target,
+                "jwks.keys",
+                "the JWKS (jwks_uri) holds no signing key (use: sig or no use, with kty and kid)",
+            )
+        ]
     return []
 
 
 def _fetch_finding(target: Target, check_name: str, what: str, fetched: Fetched) -> Finding:
     severity = "warning" if fetched.network else "error"
-    return Finding(target.address, severity, check_name,
-                   f"{what} at {fetched.url}: {fetched.problem}")
+    return Finding(
+        target.address, severity, check_name, f"{what} at {fetched.url}: {fetched.problem}"
+    )
 
 
 def _error(target: Target, check_name: str, message: str) -> Finding:
@@ -224,14 +312,20 @@ def blocking(findings: Iterable[Finding], *, strict: bool = False) -> list[Findi
 
 def check(providers: Sequence[Provider], *, settings: Any, kinds: Any = None) -> list[Problem]:
     """`validate --online`: the findings as located problems (at each provider's file:line)."""
-    findings = run(providers, ca_bundle=getattr(settings, "preflight_ca_bundle", None),
-                   limits=limits(settings))
+    findings = run(
+        providers, ca_bundle=getattr(settings, "preflight_ca_bundle", None), limits=limits(settings)
+    )
     where = {p.address: p.location for p in providers}
     problems = []
     for finding in findings:
-        loc = where.get(finding.address) or Location(str(getattr(settings, "path", "idpctl")),
-                                                     1, 1)
-        problems.append(Problem(loc.file, loc.line, loc.column,
-                                f"{finding.address}: {finding.message}",
-                                severity=finding.severity))
+        loc = where.get(finding.address) or Location(str(getattr(settings, "path", "idpctl")), 1, 1)
+        problems.append(
+            Problem(
+                loc.file,
+                loc.line,
+                loc.column,
+                f"{finding.address}: {finding.message}",
+                severity=finding.severity,
+            )
+        )
     return problems

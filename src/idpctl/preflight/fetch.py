@@ -34,8 +34,16 @@ import httpx
 
 from idpctl.net import tls
 
-__all__ = ["DEFAULT_LIMITS", "DEFAULT_MAX_BYTES", "NOT_JSON", "Deadline", "Fetched", "Fetcher",
-           "Limits", "ssl_context"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_BYTES",
+    "NOT_JSON",
+    "Deadline",
+    "Fetched",
+    "Fetcher",
+    "Limits",
+    "ssl_context",
+]
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +116,15 @@ class Fetcher:
         self.timeout = limits.timeout
         self.max_bytes = limits.max_bytes
         self.max_redirects = limits.max_redirects
-        self.run_deadline = Deadline(time.monotonic() + limits.run_deadline,
-                                     "preflight.runDeadline", limits.run_deadline)
-        self._client = httpx.Client(verify=ssl_context(ca_bundle), timeout=limits.timeout,
-                                    follow_redirects=False,
-                                    headers={"Accept": "application/json"})
+        self.run_deadline = Deadline(
+            time.monotonic() + limits.run_deadline, "preflight.runDeadline", limits.run_deadline
+        )
+        self._client = httpx.Client(
+            verify=ssl_context(ca_bundle),
+            timeout=limits.timeout,
+            follow_redirects=False,
+            headers={"Accept": "application/json"},
+        )
         _bound_by_deadlines(self._client)
         self._lock = threading.Lock()
         self._seen: dict[str, Future[Fetched]] = {}
@@ -144,8 +156,9 @@ class Fetcher:
             try:
                 future.set_result(self._fetch(url, deadline))
             except Exception as error:  # never leave waiters hanging
-                future.set_result(Fetched(url, problem=f"{type(error).__name__}: {error}",
-                                          network=True))
+                future.set_result(
+                    Fetched(url, problem=f"{type(error).__name__}: {error}", network=True)
+                )
         try:
             return future.result(timeout=max(0.0, deadline.left()))
         except TimeoutError:
@@ -164,8 +177,7 @@ class Fetcher:
                 current = urljoin(current, outcome)
         finally:
             _CURRENT.deadline = None
-        return Fetched(url, problem=f"more than {self.max_redirects} redirects "
-                                    "(a redirect loop?)")
+        return Fetched(url, problem=f"more than {self.max_redirects} redirects (a redirect loop?)")
 
     def _attempt(self, url: str, deadline: Deadline) -> Fetched | str:
         try:
@@ -184,8 +196,9 @@ class Fetcher:
                 return response.headers["location"]
             if response.status_code != 200:
                 network = response.status_code >= 500 or response.status_code == 429
-                return Fetched(url, problem=f"answered HTTP {response.status_code}",
-                               network=network)
+                return Fetched(
+                    url, problem=f"answered HTTP {response.status_code}", network=network
+                )
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self.max_bytes:
                 return Fetched(url, problem=self._too_large())
@@ -236,10 +249,15 @@ class _BoundedStream(httpcore.NetworkStream):
     def close(self) -> None:
         self._inner.close()
 
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        inner = self._inner.start_tls(ssl_context, server_hostname,
-                                      _clamp(timeout, httpcore.ConnectTimeout))
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(
+            ssl_context, server_hostname, _clamp(timeout, httpcore.ConnectTimeout)
+        )
         return _BoundedStream(inner)
 
     def get_extra_info(self, info: str) -> Any:
@@ -252,17 +270,27 @@ class _BoundedBackend(httpcore.NetworkBackend):
     def __init__(self, inner: httpcore.NetworkBackend) -> None:
         self._inner = inner
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None, socket_options: Any = None
-                    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, _clamp(timeout, httpcore.ConnectTimeout),
-                                         local_address, socket_options)
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            host, port, _clamp(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
         return _BoundedStream(stream)
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Any = None) -> httpcore.NetworkStream:
-        return _BoundedStream(self._inner.connect_unix_socket(
-            path, _clamp(timeout, httpcore.ConnectTimeout), socket_options))
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        return _BoundedStream(
+            self._inner.connect_unix_socket(
+                path, _clamp(timeout, httpcore.ConnectTimeout), socket_options
+            )
+        )
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -279,8 +307,10 @@ def _bound_by_deadlines(client: httpx.Client) -> None:
         pool: Any = getattr(transport, "_pool", None)  # httpcore's pool: untyped internals
         backend = getattr(pool, "_network_backend", None)
         if not isinstance(backend, httpcore.NetworkBackend):
-            raise RuntimeError("the preflight cannot bound its fetches with this httpx/httpcore"
-                               f" ({httpx.__version__}/{httpcore.__version__})")
+            raise RuntimeError(
+                "the preflight cannot bound its fetches with this httpx/httpcore"
+                f" ({httpx.__version__}/{httpcore.__version__})"
+            )
         if not isinstance(backend, _BoundedBackend):
             pool._network_backend = _BoundedBackend(backend)
 

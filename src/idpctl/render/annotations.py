@@ -54,8 +54,15 @@ def _relative(file: str) -> str:
     return path.as_posix()
 
 
-def annotation(level: str, message: str, *, file: str | None = None, line: int | None = None,
-               col: int | None = None, title: str | None = None) -> str:
+def annotation(
+    level: str,
+    message: str,
+    *,
+    file: str | None = None,
+    line: int | None = None,
+    col: int | None = None,
+    title: str | None = None,
+) -> str:
     """One workflow command line, properties and message escaped as the runner expects."""
     if level not in LEVELS:
         raise ValueError(f"annotation level {level!r}")
@@ -92,8 +99,14 @@ class Annotator:
     def problem(self, problem: Problem, *, title: str = "idpctl") -> None:
         level = "warning" if problem.severity == "warning" else "error"
         located = problem.line > 0
-        self.emit(level, problem.message, file=problem.file if located else None,
-                  line=problem.line, col=problem.column, title=title)
+        self.emit(
+            level,
+            problem.message,
+            file=problem.file if located else None,
+            line=problem.line,
+            col=problem.column,
+            title=title,
+        )
 
     def problems(self, problems: Any, *, title: str = "idpctl") -> None:
         for problem in problems:
@@ -114,16 +127,25 @@ class Annotator:
 
         for finding in getattr(plan, "findings", ()):
             level = "error" if finding.severity == "error" else "warning"
-            self.emit(level, f"{finding.address}: {finding.check}: {finding.message}",
-                      title="idpctl preflight", **at(finding.address))
+            self.emit(
+                level,
+                f"{finding.address}: {finding.check}: {finding.message}",
+                title="idpctl preflight",
+                **at(finding.address),
+            )
         for warning in plan.warnings:
             self.emit("warning", str(warning), title="idpctl plan")
         for change in plan.changes:
             level = "warning" if change.action.destructive else "notice"
             verb = change.action.name.lower()
-            self.emit(level, f"{change.address} will be {verb}d" if verb != "adopt"
-                      else f"{change.address} will be adopted", title=f"idpctl plan: {verb}",
-                      **at(change.address))
+            self.emit(
+                level,
+                f"{change.address} will be {verb}d"
+                if verb != "adopt"
+                else f"{change.address} will be adopted",
+                title=f"idpctl plan: {verb}",
+                **at(change.address),
+            )
 
     def config_errors(self, title: str) -> _Guard:
         """A context manager: a ConfigError raised inside is annotated, then re-raised."""
@@ -141,4 +163,3 @@ class _Guard:
         """Annotate a ConfigError's problems; the error itself goes on (never swallowed)."""
         if isinstance(error, ConfigError):
             self.annotator.problems(error.problems or (), title=self.title)
-

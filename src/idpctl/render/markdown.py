@@ -20,8 +20,13 @@ from idpctl.render.plans import change_notes, format_value, summary_line
 
 __all__ = ["fenced", "html", "markdown", "span"]
 
-_TITLES = {Action.CREATE: "Create", Action.UPDATE: "Update", Action.REPLACE: "Replace",
-           Action.DELETE: "Delete", Action.ADOPT: "Adopt"}
+_TITLES = {
+    Action.CREATE: "Create",
+    Action.UPDATE: "Update",
+    Action.REPLACE: "Replace",
+    Action.DELETE: "Delete",
+    Action.ADOPT: "Adopt",
+}
 # GitHub refuses comments over 65,536 characters; leave room for a header a workflow adds
 MAX_CHARS = 60_000
 _BACKTICKS = re.compile("`+")
@@ -35,8 +40,11 @@ def markdown(plan: Plan) -> str:
     out = "\n".join([*head, *sections, *tail])
     if len(out) <= MAX_CHARS:
         return out + "\n"
-    note = ["_Field tables left out: the full plan is longer than a comment allows. "
-            "Run `idpctl show PLANFILE` for every field._", ""]
+    note = [
+        "_Field tables left out: the full plan is longer than a comment allows. "
+        "Run `idpctl show PLANFILE` for every field._",
+        "",
+    ]
     budget = MAX_CHARS - len("\n".join([*head, *note, *tail])) - 200
     short: list[str] = []
     for i, change in enumerate(plan.changes):
@@ -56,8 +64,11 @@ def _header(plan: Plan) -> list[str]:
         counts = plan.counts()
         lines += ["| Action | Count |", "|---|---:|"]
         lines += [f"| `{a.value}` {_TITLES[a]} | {counts[a.name.lower()]} |" for a in Action]
-        lines += [f"| Unchanged | {len(plan.unchanged)} |",
-                  f"| Unmanaged (left alone) | {len(plan.unmanaged)} |", ""]
+        lines += [
+            f"| Unchanged | {len(plan.unchanged)} |",
+            f"| Unmanaged (left alone) | {len(plan.unmanaged)} |",
+            "",
+        ]
     lines += _flags(plan)
     lines += _findings(plan)
     return lines
@@ -68,28 +79,35 @@ def _findings(plan: Plan) -> list[str]:
     if not plan.findings:
         return []
     errors = sum(1 for f in plan.findings if f.severity == "error")
-    lines = ["> [!CAUTION]" if errors else "> [!NOTE]",
-             f"> **Preflight**: {errors} error(s), {len(plan.findings) - errors} warning(s)",
-             "", "| Provider | Severity | Check | Finding |", "|---|---|---|---|"]
+    lines = [
+        "> [!CAUTION]" if errors else "> [!NOTE]",
+        f"> **Preflight**: {errors} error(s), {len(plan.findings) - errors} warning(s)",
+        "",
+        "| Provider | Severity | Check | Finding |",
+        "|---|---|---|---|",
+    ]
     for f in plan.findings[:LIST_LIMIT]:
         mark = "❌ error" if f.severity == "error" else "⚠️ warning"
-        lines.append(f"| {span(f.address)} | {mark} | {span(f.check)} | "
-                     f"{_cell(f.message)} |")
+        lines.append(f"| {span(f.address)} | {mark} | {span(f.check)} | {_cell(f.message)} |")
     return [*lines, *_more(len(plan.findings)), ""]
 
 
 def _flags(plan: Plan) -> list[str]:
     deletes = [c.address for c in plan.changes if c.action is Action.DELETE]
     replaces = [c.address for c in plan.changes if c.action is Action.REPLACE]
-    rotations = [f"{span(c.address)} {span(f.name)} ({_cell(f.note or '')})"
-                 for c in plan.changes for f in c.fields
-                 if f.sensitive and f.note and f.note.startswith("rotate")]
+    rotations = [
+        f"{span(c.address)} {span(f.name)} ({_cell(f.note or '')})"
+        for c in plan.changes
+        for f in c.fields
+        if f.sensitive and f.note and f.note.startswith("rotate")
+    ]
     flags = []
     if deletes:
         flags.append(f"**Deletes** (need `--allow-destroy`): {_list(deletes)}")
     if replaces:
-        flags.append("**Replaces** (deleted, then created again; need `--allow-destroy`): "
-                     f"{_list(replaces)}")
+        flags.append(
+            f"**Replaces** (deleted, then created again; need `--allow-destroy`): {_list(replaces)}"
+        )
     if rotations:
         flags.append(f"**Secret rotations**: {', '.join(rotations)}")
     if not flags:
@@ -103,9 +121,11 @@ def _list(addresses: list[str]) -> str:
 
 def _section(change: Change, *, folded_only: bool = False) -> str:
     flags = _change_flags(change)
-    summary = (f"<code>{html(change.action.value)}</code> <b><code>{html(change.address)}"
-               "</code></b>: "
-               f"{_TITLES[change.action].lower()}{flags}")
+    summary = (
+        f"<code>{html(change.action.value)}</code> <b><code>{html(change.address)}"
+        "</code></b>: "
+        f"{_TITLES[change.action].lower()}{flags}"
+    )
     lines = ["<details>", f"<summary>{summary}</summary>", ""]
     if change.graph_id:
         lines += [f"Graph id: {span(change.graph_id)}", ""]
@@ -146,8 +166,7 @@ def _row(field: FieldChange, action: Action) -> str:
         before = "" if action is Action.CREATE else format_value(field.before)
         after = format_value(field.after)
     note = field.note or ("state only" if field.state_only else "")
-    return (f"| {span(field.name)} | {_value_cell(before)} | {_value_cell(after)} | "
-            f"{_cell(note)} |")
+    return f"| {span(field.name)} | {_value_cell(before)} | {_value_cell(after)} | {_cell(note)} |"
 
 
 def _value_cell(value: str) -> str:
@@ -157,13 +176,23 @@ def _value_cell(value: str) -> str:
 def _tail(plan: Plan) -> list[str]:
     lines = []
     if plan.unchanged:
-        lines += [f"<details><summary>Unchanged ({len(plan.unchanged)})</summary>", "",
-                  *(f"- {span(a)}" for a in plan.unchanged[:LIST_LIMIT]),
-                  *_more(len(plan.unchanged)), "", "</details>", ""]
+        lines += [
+            f"<details><summary>Unchanged ({len(plan.unchanged)})</summary>",
+            "",
+            *(f"- {span(a)}" for a in plan.unchanged[:LIST_LIMIT]),
+            *_more(len(plan.unchanged)),
+            "",
+            "</details>",
+            "",
+        ]
     if plan.unmanaged:
-        lines += [f"<details><summary>Left alone, not managed by idpctl "
-                  f"({len(plan.unmanaged)})</summary>", "",
-                  "| Provider | Id | Reason |", "|---|---|---|"]
+        lines += [
+            f"<details><summary>Left alone, not managed by idpctl "
+            f"({len(plan.unmanaged)})</summary>",
+            "",
+            "| Provider | Id | Reason |",
+            "|---|---|---|",
+        ]
         for item in plan.unmanaged[:LIST_LIMIT]:
             name = item.address or item.display_name or item.odata_type
             lines.append(f"| {span(name)} | {span(item.id)} | {_cell(item.reason)} |")
@@ -203,5 +232,11 @@ def fenced(value: str) -> str:
 
 def html(value: str) -> str:
     """Text inside an HTML element on one line: `&`, `<`, `>`, quotes and `@` escaped."""
-    return (inline(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("@", "&#64;"))
+    return (
+        inline(value)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("@", "&#64;")
+    )

@@ -19,16 +19,26 @@ from idpctl.plan.planfile import SecretPlaceholder, to_data
 
 __all__ = ["REASON_TEXT", "change_notes", "format_value", "json", "summary_line", "text"]
 
-_COLORS = {Action.CREATE: "32", Action.UPDATE: "33", Action.REPLACE: "35",
-           Action.DELETE: "31", Action.ADOPT: "36"}
-_VERBS = {Action.CREATE: "created", Action.UPDATE: "updated", Action.REPLACE: "replaced",
-          Action.DELETE: "deleted", Action.ADOPT: "adopted"}
+_COLORS = {
+    Action.CREATE: "32",
+    Action.UPDATE: "33",
+    Action.REPLACE: "35",
+    Action.DELETE: "31",
+    Action.ADOPT: "36",
+}
+_VERBS = {
+    Action.CREATE: "created",
+    Action.UPDATE: "updated",
+    Action.REPLACE: "replaced",
+    Action.DELETE: "deleted",
+    Action.ADOPT: "adopted",
+}
 # the English of a reason that says it all; the others are told by a note (which field
 # forces a replace) or by their field's note (`rotate`, `state only: ...`)
 REASON_TEXT = {
     Reason.CREATE_DELETED_OUTSIDE: "deleted outside idpctl; will be created again",
     Reason.CREATE_REPLACE_UNFINISHED: "deleted by a replace that did not finish; "
-                                      "will be created again",
+    "will be created again",
     Reason.ADOPT_SAME_KEY: "not yet managed: idpctl takes it over",
     Reason.DELETE_REMOVED_FROM_CONFIG: "removed from the configuration",
     Reason.DELETE_ENSURE_ABSENT: "ensure: absent",
@@ -113,6 +123,7 @@ def _finding_lines(plan: Plan, paint: Any) -> list[str]:
 def _painter(color: bool) -> Any:
     def paint(code: str, value: str) -> str:
         return f"\x1b[{code}m{value}\x1b[0m" if color else value
+
     return paint
 
 
@@ -127,8 +138,11 @@ def _headline(change: Change) -> str:
     if change.action is Action.DELETE and change.graph_id is None:
         what = "is already gone from Graph; will be forgotten in the state"
     if change.state_only:
-        what = ("will be adopted (recorded in the state only)" if change.action is Action.ADOPT
-                else "changes in the state only (nothing is sent to Graph)")
+        what = (
+            "will be adopted (recorded in the state only)"
+            if change.action is Action.ADOPT
+            else "changes in the state only (nothing is sent to Graph)"
+        )
     ident = f" [id {change.graph_id}]" if change.graph_id else ""
     via = f" (Graph {change.api_version})" if change.api_version else ""
     return inline(f"{change.address}{ident} {what}{via}")
@@ -158,14 +172,19 @@ def _field_lines(field: FieldChange, action: Action, paint: Any) -> list[str]:
     if action is Action.CREATE or (field.before is None and field.after is not None):
         return [pad + paint("32", "+ ") + f"{name}: {format_value(field.after)}" + note]
     if isinstance(field.before, Mapping) and isinstance(field.after, Mapping):
-        return [pad + paint("33", "~ ") + f"{name}:" + note,
-                *_member_lines(field.before, field.after, pad + "    ", paint)]
-    return [pad + paint("33", "~ ") + f"{name}: {format_value(field.before)} -> "
-            f"{format_value(field.after)}" + note]
+        return [
+            pad + paint("33", "~ ") + f"{name}:" + note,
+            *_member_lines(field.before, field.after, pad + "    ", paint),
+        ]
+    return [
+        pad + paint("33", "~ ") + f"{name}: {format_value(field.before)} -> "
+        f"{format_value(field.after)}" + note
+    ]
 
 
-def _member_lines(before: Mapping[str, Any], after: Mapping[str, Any], pad: str,
-                  paint: Any) -> list[str]:
+def _member_lines(
+    before: Mapping[str, Any], after: Mapping[str, Any], pad: str, paint: Any
+) -> list[str]:
     """Member-level lines of a complex value; members the user left out are removed."""
     lines = []
     for key in [*after, *(k for k in before if k not in after)]:
@@ -176,15 +195,18 @@ def _member_lines(before: Mapping[str, Any], after: Mapping[str, Any], pad: str,
             lines.append(pad + paint("32", "+ ") + f"{key}: {format_value(new)}")
         elif new is None:
             if old is not None and old is not UNKNOWN:
-                lines.append(pad + paint("31", "- ") + f"{key}: {format_value(old)}"
-                             "  # not in the configuration: removed")
+                lines.append(
+                    pad + paint("31", "- ") + f"{key}: {format_value(old)}"
+                    "  # not in the configuration: removed"
+                )
         elif isinstance(old, Mapping) and isinstance(new, Mapping):
             inner = _member_lines(old, new, pad + "    ", paint)
             if inner:
                 lines += [pad + paint("33", "~ ") + f"{key}:", *inner]
         elif not _same(old, new):
-            lines.append(pad + paint("33", "~ ") + f"{key}: {format_value(old)} -> "
-                         f"{format_value(new)}")
+            lines.append(
+                pad + paint("33", "~ ") + f"{key}: {format_value(old)} -> {format_value(new)}"
+            )
     return lines
 
 
@@ -194,4 +216,3 @@ def _same(old: Any, new: Any) -> bool:
     if isinstance(old, str) and isinstance(new, str) and old.startswith("#"):
         return old.lstrip("#").casefold() == new.lstrip("#").casefold()
     return bool(old == new)
-

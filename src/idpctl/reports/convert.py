@@ -32,19 +32,26 @@ from idpctl.kinds import Kinds, migrate_legacy
 
 __all__ = ["CLAIMS", "ISSUER_PLACEHOLDER", "Converted", "Note", "convert_document"]
 
-CLAIMS = {"userId": "sub", "displayName": "name", "givenName": "given_name",
-          "surname": "family_name", "email": "email"}
+CLAIMS = {
+    "userId": "sub",
+    "displayName": "name",
+    "givenName": "given_name",
+    "surname": "family_name",
+    "email": "email",
+}
 ISSUER_PLACEHOLDER = "REPLACE-ME: the issuer of {url}"
 B2C_OIDC = "openIdConnectIdentityProvider"
 OIDC = "oidcIdentityProvider"
 INSTEAD = {
     "Microsoft": "add Microsoft accounts as a custom OIDC provider (oidcIdentityProvider) "
-                 "with issuer https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-"
-                 "36a304b66dad/v2.0, or leave them to workforce federation",
+    "with issuer https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-"
+    "36a304b66dad/v2.0, or leave them to workforce federation",
 }
-INSTEAD_DEFAULT = ("External ID has no {type} social provider: if {type} offers OpenID "
-                   "Connect, declare it as an oidcIdentityProvider; otherwise it cannot sign "
-                   "users in to the new tenant")
+INSTEAD_DEFAULT = (
+    "External ID has no {type} social provider: if {type} offers OpenID "
+    "Connect, declare it as an oidcIdentityProvider; otherwise it cannot sign "
+    "users in to the new tenant"
+)
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,14 @@ class Converted:
 IssuerFor = Callable[[str, str | None], str | None]
 
 
-def convert_document(data: Any, *, kinds: Kinds, issuer_for: IssuerFor, label: str
-                     ) -> Converted:
+def convert_document(data: Any, *, kinds: Kinds, issuer_for: IssuerFor, label: str) -> Converted:
     """One provider file's data (one provider, or `providers: [...]`) converted."""
     notes: list[Note] = []
     if isinstance(data, Mapping) and "providers" in data and "kind" not in data:
-        items = [_item(i, kinds=kinds, issuer_for=issuer_for, label=label, notes=notes)
-                 for i in data.get("providers") or []]
+        items = [
+            _item(i, kinds=kinds, issuer_for=issuer_for, label=label, notes=notes)
+            for i in data.get("providers") or []
+        ]
         kept = [i for i in items if i is not None]
         document = {"providers": kept} if kept else None
         return Converted(document, tuple(notes), len(kept))
@@ -83,8 +91,9 @@ def convert_document(data: Any, *, kinds: Kinds, issuer_for: IssuerFor, label: s
     return Converted(item, tuple(notes), 0 if item is None else 1)
 
 
-def _item(item: Any, *, kinds: Kinds, issuer_for: IssuerFor, label: str,
-          notes: list[Note]) -> dict[str, Any] | None:
+def _item(
+    item: Any, *, kinds: Kinds, issuer_for: IssuerFor, label: str, notes: list[Note]
+) -> dict[str, Any] | None:
     if not isinstance(item, Mapping) or not isinstance(item.get("kind"), str):
         notes.append(Note(label, "(provider)", "not a provider mapping with a kind: left out"))
         return None
@@ -93,8 +102,9 @@ def _item(item: Any, *, kinds: Kinds, issuer_for: IssuerFor, label: str,
         item, _ = migrate_legacy(item, kinds)
         kind = item["kind"]
     name = item.get("displayName") or item.get("identityProviderType") or kind
-    where = f"{label} {kind}/{name}" if kind != "appleManagedIdentityProvider" else \
-        f"{label} {kind}"
+    where = (
+        f"{label} {kind}/{name}" if kind != "appleManagedIdentityProvider" else f"{label} {kind}"
+    )
     out = _common(item, where, notes)
     if kind == B2C_OIDC:
         return {**out, **_oidc(item, where, issuer_for, notes)} | _meta_after(item)
@@ -106,8 +116,10 @@ def _item(item: Any, *, kinds: Kinds, issuer_for: IssuerFor, label: str,
             notes.append(Note(where, "(provider)", f"left out: {reason}"))
             return None
     if kind in ("socialIdentityProvider", "appleManagedIdentityProvider"):
-        return {**out, **{k: v for k, v in item.items() if k not in _META and k != "kind"}} \
-            | _meta_after(item)
+        return {
+            **out,
+            **{k: v for k, v in item.items() if k not in _META and k != "kind"},
+        } | _meta_after(item)
     notes.append(Note(where, "(provider)", f"{kind} has no External ID equivalent: left out"))
     return None
 
@@ -119,9 +131,15 @@ def _common(item: Mapping[str, Any], where: str, notes: list[Note]) -> dict[str,
     kind = OIDC if item["kind"] == B2C_OIDC else item["kind"]
     out: dict[str, Any] = {"kind": kind}
     if "userFlows" in item:
-        notes.append(Note(where, "userFlows", "names B2C user flows, which the External ID "
-                                              "tenant does not have: left out; link the "
-                                              "provider to the new tenant's flows"))
+        notes.append(
+            Note(
+                where,
+                "userFlows",
+                "names B2C user flows, which the External ID "
+                "tenant does not have: left out; link the "
+                "provider to the new tenant's flows",
+            )
+        )
     if "moved" in item:
         notes.append(Note(where, "moved", "names a B2C address: left out"))
     return out
@@ -131,8 +149,9 @@ def _meta_after(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: item[k] for k in ("protected", "ensure", "secretPolicy") if k in item}
 
 
-def _oidc(item: Mapping[str, Any], where: str, issuer_for: IssuerFor,
-          notes: list[Note]) -> dict[str, Any]:
+def _oidc(
+    item: Mapping[str, Any], where: str, issuer_for: IssuerFor, notes: list[Note]
+) -> dict[str, Any]:
     out: dict[str, Any] = {"displayName": item.get("displayName")}
     if item.get("ensure") == "absent":
         return out
@@ -141,14 +160,25 @@ def _oidc(item: Mapping[str, Any], where: str, issuer_for: IssuerFor,
     issuer = issuer_for(str(out["displayName"]), url if isinstance(url, str) else None)
     if issuer is None:
         issuer = ISSUER_PLACEHOLDER.format(url=url)
-        notes.append(Note(where, "issuer", "not known offline: replace the placeholder with "
-                                           "the discovery document's issuer (or give "
-                                           "--issuer 'NAME=URL'); validate refuses it"))
+        notes.append(
+            Note(
+                where,
+                "issuer",
+                "not known offline: replace the placeholder with "
+                "the discovery document's issuer (or give "
+                "--issuer 'NAME=URL'); validate refuses it",
+            )
+        )
     out["issuer"] = issuer
     out["wellKnownEndpoint"] = url
     if item.get("responseType", "code") != "code":
-        notes.append(Note(where, "responseType", f"{item['responseType']}: External ID takes "
-                                                 "code only; written as code"))
+        notes.append(
+            Note(
+                where,
+                "responseType",
+                f"{item['responseType']}: External ID takes code only; written as code",
+            )
+        )
     out["responseType"] = "code"
     out["scope"] = item.get("scope", "openid")
     auth: dict[str, Any] = {"method": "client_secret_post"}
@@ -156,11 +186,14 @@ def _oidc(item: Mapping[str, Any], where: str, issuer_for: IssuerFor,
         auth["clientSecret"] = item["clientSecret"]
     out["clientAuthentication"] = auth
     out["inboundClaimMapping"] = _claims(item.get("claimsMapping") or {}, where, notes)
-    for dropped, why in (("responseMode", "External ID posts the response itself"),
-                         ("domainHint", "External ID has no domain hint per provider")):
+    for dropped, why in (
+        ("responseMode", "External ID posts the response itself"),
+        ("domainHint", "External ID has no domain hint per provider"),
+    ):
         if dropped in item:
-            notes.append(Note(where, dropped, f"{item[dropped]}: no External ID field ({why}): "
-                                              "left out"))
+            notes.append(
+                Note(where, dropped, f"{item[dropped]}: no External ID field ({why}): left out")
+            )
     return out
 
 
@@ -170,13 +203,23 @@ def _claims(mapping: Mapping[str, Any], where: str, notes: list[Note]) -> dict[s
         if key in CLAIMS:
             out[CLAIMS[key]] = value
         else:
-            notes.append(Note(where, f"claimsMapping.{key}",
-                              f"{value}: no inboundClaimMapping field for it: left out"))
+            notes.append(
+                Note(
+                    where,
+                    f"claimsMapping.{key}",
+                    f"{value}: no inboundClaimMapping field for it: left out",
+                )
+            )
     if "email" not in out:
         out["email"] = "email"
-        notes.append(Note(where, "inboundClaimMapping.email",
-                          "External ID requires it and B2C did not map it: written as the "
-                          "`email` claim; check the IdP sends it"))
+        notes.append(
+            Note(
+                where,
+                "inboundClaimMapping.email",
+                "External ID requires it and B2C did not map it: written as the "
+                "`email` claim; check the IdP sends it",
+            )
+        )
     return out
 
 

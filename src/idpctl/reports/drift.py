@@ -162,8 +162,7 @@ def findings(
     and not listed yet, from being reported missing. `flows` is the user flows read (the
     caller reads them when `userflows.wanted(desired)`); None: links are not compared."""
     stripped = [strip_secrets(p) for p in desired]
-    plan = planner.build([p for p, _ in stripped], live, state, kinds=kinds,
-                         tenant=tenant, now=now)
+    plan = planner.build([p for p, _ in stripped], live, state, kinds=kinds, tenant=tenant, now=now)
     plan = userflows.plan_links(plan, [p for p, _ in stripped], live, state, flows=flows)
     found: list[Finding] = []
     for change in plan.changes:
@@ -182,8 +181,7 @@ def read_error(message: str, *, tenant: str | None = None) -> Report:
     return Report(findings=(Finding(READ_ERROR, None, message),), tenant=tenant)
 
 
-_RANK = {READ_ERROR: 0, CHANGED: 1, FLOW_LINK: 2, MISSING: 3, UNMANAGED: 4,
-         SECRET_UNVERIFIABLE: 9}
+_RANK = {READ_ERROR: 0, CHANGED: 1, FLOW_LINK: 2, MISSING: 3, UNMANAGED: 4, SECRET_UNVERIFIABLE: 9}
 
 
 def _order(finding: Finding) -> tuple[int, str, str]:
@@ -197,27 +195,48 @@ def _location(change: Change) -> Location | None:
 def _classify(change: Change) -> Finding | None:
     where = _location(change)
     if change.action is Action.CREATE:
-        gone = ("" if Reason.CREATE_NEW in change.reasons
-                else " (it was managed: deleted outside idpctl)")
-        return Finding(MISSING, change.address, f"in the files, not in the tenant{gone}",
-                       location=where)
+        gone = (
+            ""
+            if Reason.CREATE_NEW in change.reasons
+            else " (it was managed: deleted outside idpctl)"
+        )
+        return Finding(
+            MISSING, change.address, f"in the files, not in the tenant{gone}", location=where
+        )
     if change.action is Action.DELETE:
         if change.graph_id is None:
             return None  # gone from files and tenant alike: only the state remembers it
         if change.desired is not None:
-            return Finding(CHANGED, change.address, "in the tenant, but the files say "
-                           "ensure: absent", location=where, graph_id=change.graph_id)
-        return Finding(UNMANAGED, change.address, "in the tenant and the state, no longer in "
-                       "the files (the next apply deletes it)", graph_id=change.graph_id)
-    diffs = tuple(FieldDrift(f.name, desired=f.after, live=f.before, note=f.note)
-                  for f in change.fields if not f.sensitive and not f.state_only
-                  and f.name != userflows.FIELD)
+            return Finding(
+                CHANGED,
+                change.address,
+                "in the tenant, but the files say ensure: absent",
+                location=where,
+                graph_id=change.graph_id,
+            )
+        return Finding(
+            UNMANAGED,
+            change.address,
+            "in the tenant and the state, no longer in the files (the next apply deletes it)",
+            graph_id=change.graph_id,
+        )
+    diffs = tuple(
+        FieldDrift(f.name, desired=f.after, live=f.before, note=f.note)
+        for f in change.fields
+        if not f.sensitive and not f.state_only and f.name != userflows.FIELD
+    )
     if not diffs:
         return None  # only state bookkeeping (an adoption with nothing to send)
     verb = "would be replaced" if change.action is Action.REPLACE else "differs"
     names = ", ".join(d.name for d in diffs)
-    return Finding(CHANGED, change.address, f"{verb}: {names}", fields=diffs, location=where,
-                   graph_id=change.graph_id)
+    return Finding(
+        CHANGED,
+        change.address,
+        f"{verb}: {names}",
+        fields=diffs,
+        location=where,
+        graph_id=change.graph_id,
+    )
 
 
 def _flow_link(change: Change) -> Finding | None:
@@ -228,10 +247,14 @@ def _flow_link(change: Change) -> Finding | None:
     field = next((f for f in change.fields if f.name == userflows.FIELD), None)
     if field is None:
         return None
-    return Finding(FLOW_LINK, change.address, f"user flows differ: {field.note}",
-                   fields=(FieldDrift(field.name, desired=field.after, live=field.before,
-                                      note=field.note),),
-                   location=_location(change), graph_id=change.graph_id)
+    return Finding(
+        FLOW_LINK,
+        change.address,
+        f"user flows differ: {field.note}",
+        fields=(FieldDrift(field.name, desired=field.after, live=field.before, note=field.note),),
+        location=_location(change),
+        graph_id=change.graph_id,
+    )
 
 
 def _unmanaged(plan: Plan) -> list[Finding]:
@@ -240,13 +263,19 @@ def _unmanaged(plan: Plan) -> list[Finding]:
         if item.reason != "not in config":
             continue  # built-in or a type idpctl does not know: never a finding
         name = f" ({item.display_name})" if item.display_name else ""
-        out.append(Finding(UNMANAGED, item.address, f"in the tenant{name}, not in the files",
-                           graph_id=item.id))
+        out.append(
+            Finding(
+                UNMANAGED, item.address, f"in the tenant{name}, not in the files", graph_id=item.id
+            )
+        )
     return out
 
 
-def _unverifiable(stripped: Sequence[tuple[Provider, tuple[str, ...]]], plan: Plan,
-                  desired: Mapping[str, Provider]) -> list[Finding]:
+def _unverifiable(
+    stripped: Sequence[tuple[Provider, tuple[str, ...]]],
+    plan: Plan,
+    desired: Mapping[str, Provider],
+) -> list[Finding]:
     missing = {c.address for c in plan.changes if c.action is Action.CREATE}
     out = []
     for provider, paths in stripped:
@@ -255,15 +284,27 @@ def _unverifiable(stripped: Sequence[tuple[Provider, tuple[str, ...]]], plan: Pl
         kept = {path for path, _ in planner.kept_paths(desired[provider.address].fields)}
         sent = [p for p in paths if p not in kept]
         if sent:
-            out.append(Finding(SECRET_UNVERIFIABLE, provider.address,
-                               f"{', '.join(sent)}: Graph never shows secrets, so a value set "
-                               "in the portal cannot be seen", location=provider.location,
-                               informational=True))
+            out.append(
+                Finding(
+                    SECRET_UNVERIFIABLE,
+                    provider.address,
+                    f"{', '.join(sent)}: Graph never shows secrets, so a value set "
+                    "in the portal cannot be seen",
+                    location=provider.location,
+                    informational=True,
+                )
+            )
         if kept:
-            out.append(Finding(SECRET_UNVERIFIABLE, provider.address,
-                               f"{', '.join(sorted(kept))}: set outside idpctl ({{keep: live}}), "
-                               "of unknown age", location=provider.location,
-                               informational=True))
+            out.append(
+                Finding(
+                    SECRET_UNVERIFIABLE,
+                    provider.address,
+                    f"{', '.join(sorted(kept))}: set outside idpctl ({{keep: live}}), "
+                    "of unknown age",
+                    location=provider.location,
+                    informational=True,
+                )
+            )
     return out
 
 
@@ -282,18 +323,29 @@ def to_data(report: Report) -> dict[str, Any]:
 
 def from_data(data: dict[str, Any]) -> Report:
     """A Report from its JSON document (to_data), e.g. one environment's in a fleet run."""
+
     def finding(item: dict[str, Any]) -> Finding:
         loc = item.get("location")
         return Finding(
-            kind=str(item["kind"]), address=item.get("address"), message=str(item["message"]),
-            fields=tuple(FieldDrift(str(f["name"]), f.get("desired"), f.get("live"),
-                                    f.get("note")) for f in item.get("fields", ())),
+            kind=str(item["kind"]),
+            address=item.get("address"),
+            message=str(item["message"]),
+            fields=tuple(
+                FieldDrift(str(f["name"]), f.get("desired"), f.get("live"), f.get("note"))
+                for f in item.get("fields", ())
+            ),
             location=Location(str(loc["file"]), int(loc["line"]), int(loc.get("column", 1)))
-            if isinstance(loc, dict) else None,
-            graph_id=item.get("graph_id"), informational=bool(item.get("informational")))
+            if isinstance(loc, dict)
+            else None,
+            graph_id=item.get("graph_id"),
+            informational=bool(item.get("informational")),
+        )
 
-    return Report(findings=tuple(finding(f) for f in data.get("findings", ())),
-                  tenant=data.get("tenant"), checked=int(data.get("checked", 0)))
+    return Report(
+        findings=tuple(finding(f) for f in data.get("findings", ())),
+        tenant=data.get("tenant"),
+        checked=int(data.get("checked", 0)),
+    )
 
 
 def _counts(report: Report) -> dict[str, int]:
@@ -313,11 +365,21 @@ def _finding_data(finding: Finding) -> dict[str, Any]:
     if finding.graph_id:
         data["graph_id"] = finding.graph_id
     if finding.location is not None:
-        data["location"] = {"file": finding.location.file, "line": finding.location.line,
-                            "column": finding.location.column}
+        data["location"] = {
+            "file": finding.location.file,
+            "line": finding.location.line,
+            "column": finding.location.column,
+        }
     if finding.fields:
-        data["fields"] = [{"name": d.name, "desired": _plain(d.desired), "live": _plain(d.live),
-                           **({"note": d.note} if d.note else {})} for d in finding.fields]
+        data["fields"] = [
+            {
+                "name": d.name,
+                "desired": _plain(d.desired),
+                "live": _plain(d.live),
+                **({"note": d.note} if d.note else {}),
+            }
+            for d in finding.fields
+        ]
     return data
 
 
@@ -334,12 +396,16 @@ def _plain(value: Any) -> Any:
         return str(value) if not isinstance(value, Secret | SecretRef) else "(sensitive)"
 
 
-
 # -- renderings -----------------------------------------------------------------------------
 
-_TITLES = {CHANGED: "Changed", FLOW_LINK: "User-flow links", MISSING: "Missing",
-           UNMANAGED: "Unmanaged", SECRET_UNVERIFIABLE: "Secrets Graph cannot show",
-           READ_ERROR: "Read errors"}
+_TITLES = {
+    CHANGED: "Changed",
+    FLOW_LINK: "User-flow links",
+    MISSING: "Missing",
+    UNMANAGED: "Unmanaged",
+    SECRET_UNVERIFIABLE: "Secrets Graph cannot show",
+    READ_ERROR: "Read errors",
+}
 
 
 def _value(value: Any) -> str:
@@ -365,12 +431,12 @@ def text(report: Report) -> str:
     lines = [f"Tenant: {report.tenant}", ""] if report.tenant else []
     for finding in report.findings:
         where = f" [{finding.location}]" if finding.location else ""
-        lines.append(inline(f"{finding.kind}: {finding.address or '-'}: {finding.message}"
-                            f"{where}"))
+        lines.append(inline(f"{finding.kind}: {finding.address or '-'}: {finding.message}{where}"))
         for d in finding.fields:
             note = f"  # {d.note}" if d.note else ""
-            lines.append(inline(f"    {d.name}: files {_value(d.desired)}, tenant "
-                                f"{_value(d.live)}{note}"))
+            lines.append(
+                inline(f"    {d.name}: files {_value(d.desired)}, tenant {_value(d.live)}{note}")
+            )
     if report.findings:
         lines.append("")
     lines.append(summary_line(report))
@@ -380,16 +446,22 @@ def text(report: Report) -> str:
 def markdown(report: Report) -> str:
     """For a job summary or the drift issue a scheduled workflow opens."""
     icon = {"clean": "✅", "drift": "⚠️", "error": "❌"}[report.status]
-    lines = [f"## {icon} idpctl drift" + (f": {span(report.tenant)}" if report.tenant else ""),
-             "", summary_line(report), ""]
+    lines = [
+        f"## {icon} idpctl drift" + (f": {span(report.tenant)}" if report.tenant else ""),
+        "",
+        summary_line(report),
+        "",
+    ]
     for kind in sorted({f.kind for f in report.findings}, key=lambda k: _RANK.get(k, 5)):
         lines += [f"### {_TITLES.get(kind, kind)}", ""]
         for finding in (f for f in report.findings if f.kind == kind):
             where = f" ({span(str(finding.location))})" if finding.location else ""
             lines.append(f"- {span(finding.address or '-')}: {span(finding.message)}{where}")
             for d in finding.fields:
-                lines.append(f"  - {span(d.name)}: files {span(_value(d.desired))}, "
-                             f"tenant {span(_value(d.live))}")
+                lines.append(
+                    f"  - {span(d.name)}: files {span(_value(d.desired))}, "
+                    f"tenant {span(_value(d.live))}"
+                )
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 

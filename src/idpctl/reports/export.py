@@ -37,11 +37,14 @@ __all__ = [
 ]
 
 SCHEMA_ID = "https://idpctl.dev/schemas/providers.schema.json"
-_PREFIX = {"appleManagedIdentityProvider": "apple", "oidcIdentityProvider": "oidc",
-           "openIdConnectIdentityProvider": "b2c-oidc", "socialIdentityProvider": "social"}
+_PREFIX = {
+    "appleManagedIdentityProvider": "apple",
+    "oidcIdentityProvider": "oidc",
+    "openIdConnectIdentityProvider": "b2c-oidc",
+    "socialIdentityProvider": "social",
+}
 _PRIVATE_JWT = "oidcprivatejwtkeyclientauthentication"
-METHOD_COMMENT = ("# Graph cannot tell client_secret_post from client_secret_jwt: "
-                  "check this method")
+METHOD_COMMENT = "# Graph cannot tell client_secret_post from client_secret_jwt: check this method"
 
 
 @dataclass(frozen=True)
@@ -97,11 +100,13 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 _Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(
-    _EnvRef, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", {"env": str(v)},
-                                              flow_style=True))
+    _EnvRef,
+    lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", {"env": str(v)}, flow_style=True),
+)
 _Dumper.add_representer(
-    _Keep, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", {"keep": "live"},
-                                            flow_style=True))
+    _Keep,
+    lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", {"keep": "live"}, flow_style=True),
+)
 
 
 def _slug(text: str) -> str:
@@ -124,8 +129,13 @@ def env_name(kind: str, key: str, path: str) -> str:
     return "IDPCTL_" + re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper()
 
 
-def build(live: Sequence[LiveProvider], kinds: Mapping[str, Kind], *,
-          schema_ref: str = SCHEMA_ID, keep: bool = True) -> Export:
+def build(
+    live: Sequence[LiveProvider],
+    kinds: Mapping[str, Kind],
+    *,
+    schema_ref: str = SCHEMA_ID,
+    keep: bool = True,
+) -> Export:
     """Every managed-kind live provider as a file; the rest listed as skipped. `keep`: each
     secret as `{keep: live}` (else as its `{env: NAME}` reference)."""
     files: list[ExportedFile] = []
@@ -134,18 +144,30 @@ def build(live: Sequence[LiveProvider], kinds: Mapping[str, Kind], *,
     names: set[str] = set()
     for lp in sorted(live, key=lambda p: (p.kind or "", p.key or "", p.id)):
         kind = kinds.get(lp.kind) if lp.kind else None
-        reason = ("unsupported type" if kind is None else "built-in" if not kind.managed
-                  else "no natural key" if lp.key is None else None)
+        reason = (
+            "unsupported type"
+            if kind is None
+            else "built-in"
+            if not kind.managed
+            else "no natural key"
+            if lp.key is None
+            else None
+        )
         if reason is not None or kind is None or lp.key is None:
             name = lp.fields.get("displayName")
-            skipped.append(Skipped(lp.id, lp.odata_type, name if isinstance(name, str) else None,
-                                   reason or "unsupported type"))
+            skipped.append(
+                Skipped(
+                    lp.id,
+                    lp.odata_type,
+                    name if isinstance(name, str) else None,
+                    reason or "unsupported type",
+                )
+            )
             continue
         document, needed = _document(lp, kind, keep=keep)
         secrets += needed
         name = _unique(file_name(kind.name, lp.key), names)
-        files.append(ExportedFile(name, f"{kind.name}/{lp.key}",
-                                  _text(document, schema_ref)))
+        files.append(ExportedFile(name, f"{kind.name}/{lp.key}", _text(document, schema_ref)))
     return Export(tuple(files), tuple(secrets), tuple(skipped))
 
 
@@ -157,8 +179,9 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _document(lp: LiveProvider, kind: Kind, *, keep: bool
-              ) -> tuple[dict[str, Any], list[SecretNeeded]]:
+def _document(
+    lp: LiveProvider, kind: Kind, *, keep: bool
+) -> tuple[dict[str, Any], list[SecretNeeded]]:
     assert lp.key is not None
     doc: dict[str, Any] = {"kind": kind.name}
     needed: list[SecretNeeded] = []
@@ -189,8 +212,11 @@ def _client_auth(value: Mapping[str, Any], secret: Any) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     """A live value as YAML data: nested `@odata.type`, nulls and masks left out."""
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()
-                if k != "@odata.type" and v is not None and v is not UNKNOWN}
+        return {
+            k: _plain(v)
+            for k, v in value.items()
+            if k != "@odata.type" and v is not None and v is not UNKNOWN
+        }
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
@@ -201,8 +227,14 @@ def _text(document: Mapping[str, Any], schema_ref: str) -> str:
     write when rotating, each guessed `client_secret_post` a comment to check it. Comments are
     placed by the composed node of the value they describe, never by matching dumped text, so
     no live value (a multi-line display name) can be taken for a key line."""
-    body = yaml.dump(dict(document), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100)
+    body = yaml.dump(
+        dict(document),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )
     ends = sorted(_comments(document, yaml.compose(body, Loader=yaml.SafeLoader)), reverse=True)
     for end, comment in ends:
         if body[end] != "\n":
@@ -219,10 +251,13 @@ def _comments(value: Any, node: yaml.Node | None, parent: str = "") -> list[tupl
     found: list[tuple[int, str]] = []
     for (_, value_node), (key, item) in zip(node.value, value.items(), strict=True):
         if isinstance(item, _Keep):
-            found.append((value_node.end_mark.index,
-                          f"# set outside idpctl; to rotate, write {{env: {item}}}"))
-        elif parent == "clientAuthentication" and key == "method" \
-                and item == "client_secret_post":
+            found.append(
+                (
+                    value_node.end_mark.index,
+                    f"# set outside idpctl; to rotate, write {{env: {item}}}",
+                )
+            )
+        elif parent == "clientAuthentication" and key == "method" and item == "client_secret_post":
             found.append((value_node.end_mark.index, METHOD_COMMENT))
         elif not isinstance(item, _EnvRef):
             found += _comments(item, value_node, key)

@@ -32,8 +32,17 @@ from idpctl.model import Provider, State
 from idpctl.output import json_text
 from idpctl.render.markdown import span
 
-__all__ = ["FORMAT_VERSION", "Metadata", "ProviderReport", "Report", "build", "json",
-           "markdown", "recommend", "text"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Metadata",
+    "ProviderReport",
+    "Report",
+    "build",
+    "json",
+    "markdown",
+    "recommend",
+    "text",
+]
 
 FORMAT_VERSION = 1
 SECRET_METHODS = frozenset({"client_secret_post", "client_secret_jwt"})
@@ -63,8 +72,13 @@ class Metadata:
         return f"token_endpoint_auth_methods_supported: {listed}"
 
     def to_data(self) -> dict[str, Any]:
-        return {"checked": self.checked, "url": self.url, "note": self.note or None,
-                "error": self.error, "methods": list(self.methods) if self.checked else None}
+        return {
+            "checked": self.checked,
+            "url": self.url,
+            "note": self.note or None,
+            "error": self.error,
+            "methods": list(self.methods) if self.checked else None,
+        }
 
 
 NOT_CHECKED = Metadata(checked=False)
@@ -98,8 +112,10 @@ class Report:
     def summary(self) -> str:
         c = self.counts()
         total = sum(c.values())
-        return (f"{total} secret(s) in {len(self.providers)} provider(s): {c['ok']} ok, "
-                f"{c['warn']} warn, {c['expired']} expired, {c['unknown']} unknown")
+        return (
+            f"{total} secret(s) in {len(self.providers)} provider(s): {c['ok']} ok, "
+            f"{c['warn']} warn, {c['expired']} expired, {c['unknown']} unknown"
+        )
 
 
 def method_of(provider: Provider) -> str:
@@ -110,19 +126,24 @@ def method_of(provider: Provider) -> str:
     return ", ".join(dict.fromkeys(paths)) or "-"
 
 
-def recommend(provider: Provider, found: Sequence[GovernanceFinding],
-              metadata: Metadata | None) -> tuple[str, ...]:
+def recommend(
+    provider: Provider, found: Sequence[GovernanceFinding], metadata: Metadata | None
+) -> tuple[str, ...]:
     """What to do, most urgent first: rotation by status, then the method."""
     out = []
     for f in found:
         if f.age is None and (f.status is Status.EXPIRED or f.source == KEPT_SOURCE):
             out.append(f"{f.path}: {f.message(address=False).split(': ', 1)[1]}")
         elif f.status is Status.EXPIRED:
-            out.append(f"rotate {f.path} now: {format_duration(f.age or f.policy.max_age)} old,"
-                       f" past maxAge {format_duration(f.policy.max_age)}")
+            out.append(
+                f"rotate {f.path} now: {format_duration(f.age or f.policy.max_age)} old,"
+                f" past maxAge {format_duration(f.policy.max_age)}"
+            )
         elif f.status is Status.WARN and f.expires_at is not None:
-            out.append(f"rotate {f.path} before {f.expires_at.date().isoformat()} (maxAge "
-                       f"{format_duration(f.policy.max_age)})")
+            out.append(
+                f"rotate {f.path} before {f.expires_at.date().isoformat()} (maxAge "
+                f"{format_duration(f.policy.max_age)})"
+            )
         elif f.status is Status.UNKNOWN:
             out.append(f"apply to record when {f.path} is set (its age is unknown)")
     out.append(_method_advice(provider, metadata))
@@ -133,28 +154,41 @@ def _method_advice(provider: Provider, metadata: Metadata | None) -> str:
     if provider.auth_method == "private_key_jwt":
         return "none for the method: private_key_jwt shares no secret"
     if provider.kind == "appleManagedIdentityProvider":
-        return ("keep rotating: the Sign in with Apple key is the only method Graph offers "
-                "(make a new key at Apple, put it in the source, apply)")
+        return (
+            "keep rotating: the Sign in with Apple key is the only method Graph offers "
+            "(make a new key at Apple, put it in the source, apply)"
+        )
     if provider.kind != OIDC_KIND or provider.auth_method not in SECRET_METHODS:
         what = provider.key if provider.kind == "socialIdentityProvider" else provider.kind
         return f"keep rotating: Graph offers {what} only a shared client secret"
     if metadata is None or not metadata.checked:
         why = f" ({metadata.note})" if metadata is not None and metadata.note else ""
-        return (f"consider private_key_jwt; IdP metadata not checked{why}, so whether the "
-                "IdP supports it is unknown")
+        return (
+            f"consider private_key_jwt; IdP metadata not checked{why}, so whether the "
+            "IdP supports it is unknown"
+        )
     if metadata.error:
-        return (f"consider private_key_jwt; IdP metadata unreadable ({metadata.error}), so "
-                "whether the IdP supports it is unknown")
+        return (
+            f"consider private_key_jwt; IdP metadata unreadable ({metadata.error}), so "
+            "whether the IdP supports it is unknown"
+        )
     if "private_key_jwt" in metadata.methods:
-        return ("move to private_key_jwt: the IdP lists it in "
-                "token_endpoint_auth_methods_supported, and it needs no shared secret")
+        return (
+            "move to private_key_jwt: the IdP lists it in "
+            "token_endpoint_auth_methods_supported, and it needs no shared secret"
+        )
     return "keep rotating: the IdP's metadata does not list private_key_jwt"
 
 
-def build(desired: Sequence[Provider], state: State, *, now: datetime,
-          default_policy: SecretPolicy = DEFAULT_POLICY,
-          metadata: Mapping[str, Metadata] | None = None,
-          tenant: str | None = None) -> Report:
+def build(
+    desired: Sequence[Provider],
+    state: State,
+    *,
+    now: datetime,
+    default_policy: SecretPolicy = DEFAULT_POLICY,
+    metadata: Mapping[str, Metadata] | None = None,
+    tenant: str | None = None,
+) -> Report:
     """The report over every desired (not absent) provider, by address."""
     metadata = metadata or {}
     found = findings(desired, state, now=now, default_policy=default_policy)
@@ -163,13 +197,22 @@ def build(desired: Sequence[Provider], state: State, *, now: datetime,
         if provider.absent:
             continue
         mine = tuple(f for f in found if f.address == provider.address)
-        meta = (metadata.get(provider.address, NOT_CHECKED)
-                if provider.kind == OIDC_KIND and provider.auth_method in SECRET_METHODS
-                else None)
-        rows.append(ProviderReport(
-            address=provider.address, kind=provider.kind, method=method_of(provider),
-            secrets=mine, policy=policy_for(provider, default_policy), metadata=meta,
-            recommendations=recommend(provider, mine, meta)))
+        meta = (
+            metadata.get(provider.address, NOT_CHECKED)
+            if provider.kind == OIDC_KIND and provider.auth_method in SECRET_METHODS
+            else None
+        )
+        rows.append(
+            ProviderReport(
+                address=provider.address,
+                kind=provider.kind,
+                method=method_of(provider),
+                secrets=mine,
+                policy=policy_for(provider, default_policy),
+                metadata=meta,
+                recommendations=recommend(provider, mine, meta),
+            )
+        )
     return Report(tenant=tenant, generated_at=now, policy=default_policy, providers=tuple(rows))
 
 
@@ -179,14 +222,18 @@ def build(desired: Sequence[Provider], state: State, *, now: datetime,
 def _when(f: GovernanceFinding) -> str:
     if f.set_at is None or f.age is None:
         return "never set by idpctl"
-    return f"{f.set_at.isoformat(timespec='seconds').replace('+00:00', 'Z')} " \
-           f"({format_duration(f.age)} ago)"
+    return (
+        f"{f.set_at.isoformat(timespec='seconds').replace('+00:00', 'Z')} "
+        f"({format_duration(f.age)} ago)"
+    )
 
 
 def _status(f: GovernanceFinding) -> str:
     if f.status is Status.WARN and f.expires_at is not None:
-        return f"warn: past warnAt {format_duration(f.policy.warn_at)}, expires " \
-               f"{f.expires_at.date().isoformat()}"
+        return (
+            f"warn: past warnAt {format_duration(f.policy.warn_at)}, expires "
+            f"{f.expires_at.date().isoformat()}"
+        )
     if f.status is Status.EXPIRED:
         return f"expired: past maxAge {format_duration(f.policy.max_age)}"
     return f.status.value
@@ -226,13 +273,18 @@ def to_data(report: Report) -> dict[str, Any]:
         "generatedAt": report.generated_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "policy": report.policy.to_data(),
         "summary": report.counts(),
-        "providers": [{
-            "address": row.address, "kind": row.kind, "method": row.method,
-            "policy": row.policy.to_data(),
-            "secrets": [f.to_data() for f in row.secrets],
-            "metadata": row.metadata.to_data() if row.metadata is not None else None,
-            "recommendations": list(row.recommendations),
-        } for row in report.providers],
+        "providers": [
+            {
+                "address": row.address,
+                "kind": row.kind,
+                "method": row.method,
+                "policy": row.policy.to_data(),
+                "secrets": [f.to_data() for f in row.secrets],
+                "metadata": row.metadata.to_data() if row.metadata is not None else None,
+                "recommendations": list(row.recommendations),
+            }
+            for row in report.providers
+        ],
     }
 
 
@@ -241,19 +293,28 @@ def json(report: Report) -> str:
 
 
 def markdown(report: Report) -> str:
-    head = "## idpctl secrets report" + (f" for {span(report.tenant)}" if report.tenant
-                                          else "")
-    lines = [head, "", f"**{report.summary()}** (default policy: {report.policy.describe()})",
-             "", "| Provider | Method | Secret | Source | Version | Age | Status | "
-             "Recommendation |", "|---|---|---|---|---|---|---|---|"]
+    head = "## idpctl secrets report" + (f" for {span(report.tenant)}" if report.tenant else "")
+    lines = [
+        head,
+        "",
+        f"**{report.summary()}** (default policy: {report.policy.describe()})",
+        "",
+        "| Provider | Method | Secret | Source | Version | Age | Status | Recommendation |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in report.providers:
         advice = "<br>".join(_cell(a) for a in row.recommendations)
         for f in row.secrets or (None,):
-            cells = [span(row.address), span(row.method),
-                     span(f.path) if f else "-", span(f.source) if f else "-",
-                     _cell(f.version or "-") if f else "-",
-                     format_duration(f.age) if f and f.age is not None else "-",
-                     _badge(f) if f else "-", advice]
+            cells = [
+                span(row.address),
+                span(row.method),
+                span(f.path) if f else "-",
+                span(f.source) if f else "-",
+                _cell(f.version or "-") if f else "-",
+                format_duration(f.age) if f and f.age is not None else "-",
+                _badge(f) if f else "-",
+                advice,
+            ]
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines) + "\n"

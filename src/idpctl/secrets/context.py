@@ -108,9 +108,11 @@ class Resolver:
                 )
                 return ref
             if len(outcome.reveal()) < redact.MIN_LENGTH:
-                failures.append(f"{where}{provider.address} {path}: the value of {ref.describe()} "
-                                f"is shorter than {redact.MIN_LENGTH} characters: too short to "
-                                "be a client secret, and too short to mask in output")
+                failures.append(
+                    f"{where}{provider.address} {path}: the value of {ref.describe()} "
+                    f"is shorter than {redact.MIN_LENGTH} characters: too short to "
+                    "be a client secret, and too short to mask in output"
+                )
                 return ref
             return outcome
 
@@ -139,7 +141,8 @@ def context_for(
     `tokens` (a `net.bearer.TokenSource`; `auth.secret_context` passes one in) for Key Vault
     tokens (None: a `{keyVault:}` reference fails with a reason)."""
     return SecretContext.from_settings(
-        settings, keyvault_token=None if tokens is None else tokens.token, env=env)
+        settings, keyvault_token=None if tokens is None else tokens.token, env=env
+    )
 
 
 def resolve_ref(ref: SecretRef, *, context: SecretContext | None = None) -> Secret:
@@ -175,8 +178,7 @@ def _from_file(spec: Any, *, context: SecretContext) -> str:
         raise SourceError("the file path must be a non-empty string")
     path = Path(spec)
     if context.roots:
-        reason = check_path(path, roots=context.roots, allowance=context.allowed(),
-                            what="the file")
+        reason = check_path(path, roots=context.roots, allowance=context.allowed(), what="the file")
         if reason:
             raise SourceError(reason)
     try:
@@ -185,8 +187,11 @@ def _from_file(spec: Any, *, context: SecretContext) -> str:
         raise SourceError("file not found") from None
     except (IsADirectoryError, NotRegularFile) as error:
         kind = getattr(error, "kind", "is a folder")
-        raise SourceError("is a directory, not a file" if kind == "is a folder"
-                          else f"the path {kind}, not a regular file") from None
+        raise SourceError(
+            "is a directory, not a file"
+            if kind == "is a folder"
+            else f"the path {kind}, not a regular file"
+        ) from None
     except PermissionError:
         raise SourceError("permission denied reading the file") from None
     except OSError as error:

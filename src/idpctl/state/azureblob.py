@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 STORAGE_RESOURCE = "https://storage.azure.com"
 _POLL_SECONDS = 0.25
 
+
 class AzureBlobStateStore:
     """The state as one block blob, locked by an infinite lease on it (see module docstring).
 
@@ -81,17 +82,35 @@ class AzureBlobStateStore:
     `Sas`, `Bearer`, `SharedKey`), or made by `from_settings`.
     """
 
-    def __init__(self, *, account_url: str, container: str, blob: str, auth: httpx.Auth,
-                 verify: str | bool = True, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None, max_retries: int = 5,
-                 backoff_base: float = 0.5, max_wait: float = 60.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        account_url: str,
+        container: str,
+        blob: str,
+        auth: httpx.Auth,
+        verify: str | bool = True,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.url = f"{account_url.rstrip('/')}/{quote(container)}/{quote(blob)}"
         self.container_url = f"{account_url.rstrip('/')}/{quote(container)}"
         install_redaction()
-        self.http = BlobHttp(self.url, auth=auth, verify=verify, timeout=timeout,
-                             transport=transport, max_retries=max_retries,
-                             backoff_base=backoff_base, max_wait=max_wait, sleep=sleep)
+        self.http = BlobHttp(
+            self.url,
+            auth=auth,
+            verify=verify,
+            timeout=timeout,
+            transport=transport,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            max_wait=max_wait,
+            sleep=sleep,
+        )
         self._guard = threading.Lock()
         self._loaded = False
         self._etag: str | None = None  # of the blob as this store last saw it; None: absent
@@ -99,8 +118,13 @@ class AzureBlobStateStore:
         self._lease: tuple[str, LockInfo] | None = None  # (lease id, holder) while locked
 
     @classmethod
-    def from_settings(cls, spec: Mapping[str, Any], *, settings: Any = None,
-                      token: Callable[[], str] | None = None) -> AzureBlobStateStore:
+    def from_settings(
+        cls,
+        spec: Mapping[str, Any],
+        *,
+        settings: Any = None,
+        token: Callable[[], str] | None = None,
+    ) -> AzureBlobStateStore:
         """The store a `state: {backend: azureblob, ...}` block names. Secret values come
         from references; without a connection string or SAS, idpctl's own sign-in supplies a
         token for Azure Storage (`token`, or one made from `settings`)."""
@@ -121,8 +145,14 @@ class AzureBlobStateStore:
         else:
             raise ConfigError("state: backend azureblob needs url or connectionString")
         _check_endpoint(url, settings)
-        return cls(account_url=url, container=str(container), blob=str(blob), auth=auth,
-                   verify=verify, timeout=timeout)
+        return cls(
+            account_url=url,
+            container=str(container),
+            blob=str(blob),
+            auth=auth,
+            verify=verify,
+            timeout=timeout,
+        )
 
     def __repr__(self) -> str:
         return f"AzureBlobStateStore({self.url!r})"
@@ -156,8 +186,9 @@ class AzureBlobStateStore:
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise StateError(f"state blob {self.url} is not valid JSON; it was left "
-                             "unchanged") from None
+            raise StateError(
+                f"state blob {self.url} is not valid JSON; it was left unchanged"
+            ) from None
         return codec.from_data(data, origin=self.url)
 
     def save(self, state: State) -> None:
@@ -169,9 +200,11 @@ class AzureBlobStateStore:
                 if state.lineage != self._basis[1]:
                     raise StateError(f"state blob {self.url} belongs to another lineage")
                 if state.serial <= self._basis[0]:
-                    raise StateError(f"refusing to save serial {state.serial} over serial "
-                                     f"{self._basis[0]} in {self.url}: the state was derived "
-                                     "from an older one")
+                    raise StateError(
+                        f"refusing to save serial {state.serial} over serial "
+                        f"{self._basis[0]} in {self.url}: the state was derived "
+                        "from an older one"
+                    )
             for attempt in (1, 2):
                 response = self._put(text)
                 if response.status_code == 201:
@@ -182,8 +215,9 @@ class AzureBlobStateStore:
                     etag = landed
                     break
                 if attempt == 2 or not self._only_metadata_moved():
-                    raise StateError(f"state blob {self.url} changed since it was loaded; "
-                                     "another run wrote it")
+                    raise StateError(
+                        f"state blob {self.url} changed since it was loaded; another run wrote it"
+                    )
             self._etag = etag
             self._basis = (state.serial, state.lineage)
         log.debug("state saved to %s (serial %s)", self.url, state.serial)
@@ -195,12 +229,15 @@ class AzureBlobStateStore:
             headers["x-ms-lease-id"] = self._lease[0]
             headers.update(lock_headers(self._lease[1]))
         self._ensure_container()
-        response = self.http.send("PUT", self.url, headers=headers, content=text.encode("utf-8"),
-                              ok=(201, 409, 412))
+        response = self.http.send(
+            "PUT", self.url, headers=headers, content=text.encode("utf-8"), ok=(201, 409, 412)
+        )
         if response.headers.get("x-ms-error-code", "").startswith("Lease"):
             holder = self.read_lock()
-            raise LockError(f"cannot save state to {self.url}: "
-                            + holder_text(holder, self.url), holder=holder_data(holder))
+            raise LockError(
+                f"cannot save state to {self.url}: " + holder_text(holder, self.url),
+                holder=holder_data(holder),
+            )
         return response
 
     def _own_write(self, text: str) -> str | None:
@@ -234,8 +271,9 @@ class AzureBlobStateStore:
         self._acquire(lease_id, timeout=timeout)
         try:
             props = self._properties()
-            meta = lock_headers(info, placeholder=props is not None
-                                 and props.metadata.get(PLACEHOLDER) == "true")
+            meta = lock_headers(
+                info, placeholder=props is not None and props.metadata.get(PLACEHOLDER) == "true"
+            )
             self._set_metadata(props, {"x-ms-lease-id": lease_id, **meta}, ok=(200,))
             self._lease = (lease_id, info)
             log.debug("state blob %s leased (lock id %s)", self.url, info.lock_id)
@@ -245,16 +283,19 @@ class AzureBlobStateStore:
             try:
                 self._release(lease_id, info)
             except StateError as error:
-                log.warning("%s; the lock stays until: idpctl state unlock %s", error,
-                            info.lock_id)
+                log.warning("%s; the lock stays until: idpctl state unlock %s", error, info.lock_id)
 
     def _acquire(self, lease_id: str, *, timeout: float) -> None:
         deadline = time.monotonic() + max(timeout, 0)
-        headers = {"x-ms-lease-action": "acquire", "x-ms-lease-duration": "-1",
-                   "x-ms-proposed-lease-id": lease_id}
+        headers = {
+            "x-ms-lease-action": "acquire",
+            "x-ms-lease-duration": "-1",
+            "x-ms-proposed-lease-id": lease_id,
+        }
         while True:
-            response = self.http.send("PUT", self.url, params={"comp": "lease"}, headers=headers,
-                                  ok=(201, 404, 409))
+            response = self.http.send(
+                "PUT", self.url, params={"comp": "lease"}, headers=headers, ok=(201, 404, 409)
+            )
             code = response.headers.get("x-ms-error-code", "")
             if response.status_code == 201:
                 return
@@ -263,8 +304,9 @@ class AzureBlobStateStore:
             elif code == "BlobNotFound":
                 self._create_placeholder()
             elif code != "LeaseAlreadyPresent":
-                raise StateError(f"cannot lease state blob {self.url}: {response.status_code} "
-                                 f"{code}")
+                raise StateError(
+                    f"cannot lease state blob {self.url}: {response.status_code} {code}"
+                )
             elif time.monotonic() >= deadline:
                 holder = self._named_holder()
                 waited = f"timed out after {timeout:g}s waiting: " if timeout > 0 else ""
@@ -284,14 +326,21 @@ class AzureBlobStateStore:
 
     def _release(self, lease_id: str, info: LockInfo) -> None:
         props = self._properties()
-        response = self._set_metadata(props, {"x-ms-lease-id": lease_id,
-                                              **clean_metadata(props)}, ok=(200, 404, 409, 412))
+        response = self._set_metadata(
+            props, {"x-ms-lease-id": lease_id, **clean_metadata(props)}, ok=(200, 404, 409, 412)
+        )
         if response.status_code != 200:
-            log.warning("state lock on %s was broken while held (lock id %s)", self.url,
-                        info.lock_id)
+            log.warning(
+                "state lock on %s was broken while held (lock id %s)", self.url, info.lock_id
+            )
             return
-        self.http.send("PUT", self.url, params={"comp": "lease"}, ok=(200, 409, 412),
-                   headers={"x-ms-lease-action": "release", "x-ms-lease-id": lease_id})
+        self.http.send(
+            "PUT",
+            self.url,
+            params={"comp": "lease"},
+            ok=(200, 409, 412),
+            headers={"x-ms-lease-action": "release", "x-ms-lease-id": lease_id},
+        )
         log.debug("state blob %s lease released", self.url)
 
     def read_lock(self) -> LockInfo | None:
@@ -302,14 +351,23 @@ class AzureBlobStateStore:
         if current is None:
             raise StateError(f"state is not locked (no lease on {self.url})")
         if current is UNKNOWN_HOLDER or current.lock_id != lock_id.strip():
-            raise LockError(f"lock id {lock_id} does not match the current lock: "
-                            + holder_text(current, self.url), holder=holder_data(current))
-        broken = self.http.send("PUT", self.url, params={"comp": "lease"}, ok=(202, 409),
-                            headers={"x-ms-lease-action": "break",
-                                     "x-ms-lease-break-period": "0"})
+            raise LockError(
+                f"lock id {lock_id} does not match the current lock: "
+                + holder_text(current, self.url),
+                holder=holder_data(current),
+            )
+        broken = self.http.send(
+            "PUT",
+            self.url,
+            params={"comp": "lease"},
+            ok=(202, 409),
+            headers={"x-ms-lease-action": "break", "x-ms-lease-break-period": "0"},
+        )
         if broken.status_code == 409 and not retried(broken):  # broken since read_lock
-            raise StateError(f"state blob {self.url}: the lease could not be broken "
-                             f"({broken.headers.get('x-ms-error-code', '409')})")
+            raise StateError(
+                f"state blob {self.url}: the lease could not be broken "
+                f"({broken.headers.get('x-ms-error-code', '409')})"
+            )
         props = self._properties()
         self._set_metadata(props, clean_metadata(props), ok=(200, 412))  # 412: re-leased
         log.info("state lock on %s broken (lock id %s)", self.url, lock_id)
@@ -321,31 +379,43 @@ class AzureBlobStateStore:
         response = self.http.send("HEAD", self.url, ok=(200, 404))
         if response.status_code == 404:
             return None
-        return BlobProperties(etag=response.headers["etag"],
-                              metadata=metadata(response.headers),
-                              leased=response.headers.get("x-ms-lease-status") == "locked")
+        return BlobProperties(
+            etag=response.headers["etag"],
+            metadata=metadata(response.headers),
+            leased=response.headers.get("x-ms-lease-status") == "locked",
+        )
 
-    def _set_metadata(self, props: BlobProperties | None, headers: Mapping[str, str], *,
-                      ok: tuple[int, ...]) -> httpx.Response:
+    def _set_metadata(
+        self, props: BlobProperties | None, headers: Mapping[str, str], *, ok: tuple[int, ...]
+    ) -> httpx.Response:
         """Replace the blob's metadata. Metadata moves the ETag but not the state: when this
         store's ETag was current, it follows."""
-        response = self.http.send("PUT", self.url, params={"comp": "metadata"}, headers=headers,
-                              ok=ok)
+        response = self.http.send(
+            "PUT", self.url, params={"comp": "metadata"}, headers=headers, ok=ok
+        )
         if response.status_code == 200 and props is not None and self._etag == props.etag:
             self._etag = response.headers.get("etag", self._etag)
         return response
 
     def _create_placeholder(self) -> None:
         self._ensure_container()
-        self.http.send("PUT", self.url, content=b"", ok=(201, 409, 412),
-                   headers={"x-ms-blob-type": "BlockBlob", "if-none-match": "*",
-                            f"x-ms-meta-{PLACEHOLDER}": "true"})
+        self.http.send(
+            "PUT",
+            self.url,
+            content=b"",
+            ok=(201, 409, 412),
+            headers={
+                "x-ms-blob-type": "BlockBlob",
+                "if-none-match": "*",
+                f"x-ms-meta-{PLACEHOLDER}": "true",
+            },
+        )
 
     def _ensure_container(self, *, force: bool = False) -> None:
         if force or self._etag is None:
-            self.http.send("PUT", self.container_url, params={"restype": "container"},
-                       ok=(201, 409))
-
+            self.http.send(
+                "PUT", self.container_url, params={"restype": "container"}, ok=(201, 409)
+            )
 
 
 def _reveal(value: Any, settings: Any) -> Secret:
@@ -371,8 +441,9 @@ def _check_endpoint(url: str, settings: Any) -> None:
 
     cloud = CLOUDS.get(getattr(settings, "cloud", "global"), CLOUDS["global"])
     allowance = getattr(settings, "allowance", None) or Allowance.from_sources()
-    reason = check_url(url, what="the state account URL", suffixes=cloud.blob_suffixes,
-                       allowance=allowance)
+    reason = check_url(
+        url, what="the state account URL", suffixes=cloud.blob_suffixes, allowance=allowance
+    )
     if reason:
         raise ConfigError(f"state: {reason}")
 
@@ -383,8 +454,9 @@ def _storage_token(settings: Any) -> Callable[[], str]:
     from idpctl.graph import auth
 
     verify = tls.bundle_verify(settings.ca_bundle)
-    provider = auth.token_provider(settings.auth, tenant=settings.tenant,
-                                   authority_root=settings.authority, verify=verify)
+    provider = auth.token_provider(
+        settings.auth, tenant=settings.tenant, authority_root=settings.authority, verify=verify
+    )
     return lambda: provider.token(STORAGE_RESOURCE)
 
 

@@ -41,8 +41,7 @@ __all__ = [
 
 FORMAT_VERSION = 1
 _TOP_KEYS = ("format_version", "serial", "lineage", "fingerprint_key", "providers")
-_RECORD_KEYS = ("kind", "key", "id", "auth_method", "created_at", "protected", "relink",
-                "secrets")
+_RECORD_KEYS = ("kind", "key", "id", "auth_method", "created_at", "protected", "relink", "secrets")
 _OPTIONAL_KEYS = frozenset({"created_at", "protected", "relink"})
 _SECRET_KEYS = ("fingerprint", "set_at", "source", "version")
 _FINGERPRINT = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
@@ -166,8 +165,7 @@ def from_data(data: Any, *, origin: str) -> State:
     if not isinstance(data["providers"], dict):
         raise StateError(f"{where}: providers must be an object")
     providers = {
-        address: _record(address, raw, where)
-        for address, raw in sorted(data["providers"].items())
+        address: _record(address, raw, where) for address, raw in sorted(data["providers"].items())
     }
     return State(serial=serial, lineage=lineage, fingerprint_key=key, providers=providers)
 

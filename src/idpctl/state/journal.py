@@ -33,8 +33,13 @@ def journal_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".journal")
 
 
-def replay(state: State | None, path: Path, *, to_data: Callable[[State], dict[str, Any]],
-           from_data: Callable[..., State]) -> State | None:
+def replay(
+    state: State | None,
+    path: Path,
+    *,
+    to_data: Callable[[State], dict[str, Any]],
+    from_data: Callable[..., State],
+) -> State | None:
     """`state` (the state file's) with the journal at `path` applied; unchanged when there is
     no journal or it belongs to another state file. `to_data`/`from_data` are the state
     file's codec (`state.to_data`, `state.from_data`), passed in: the journal sits below it."""
@@ -46,15 +51,19 @@ def replay(state: State | None, path: Path, *, to_data: Callable[[State], dict[s
         raise StateError(f"cannot read state journal {path}: {error.strerror}") from None
     lines = raw.split(b"\n")
     lines.pop()  # text after the last newline is a record that never finished: dropped
-    entries = [_parse(line, path, number) for number, line in enumerate(lines, 1)
-               if line.strip()]
+    entries = [_parse(line, path, number) for number, line in enumerate(lines, 1) if line.strip()]
     if not entries or state is None or not _extends(entries[0], state):
         return state
     data = to_data(state)
     for number, entry in enumerate(entries[1:], 2):
-        if not isinstance(entry, dict) or set(entry) != {"serial", "set", "drop"} \
-                or type(entry["serial"]) is not int or entry["serial"] <= data["serial"] \
-                or not isinstance(entry["set"], dict) or not isinstance(entry["drop"], list):
+        if (
+            not isinstance(entry, dict)
+            or set(entry) != {"serial", "set", "drop"}
+            or type(entry["serial"]) is not int
+            or entry["serial"] <= data["serial"]
+            or not isinstance(entry["set"], dict)
+            or not isinstance(entry["drop"], list)
+        ):
             raise StateError(f"state journal {path} line {number} is not a batch record")
         data["serial"] = entry["serial"]
         for address in entry["drop"]:
@@ -63,24 +72,35 @@ def replay(state: State | None, path: Path, *, to_data: Callable[[State], dict[s
     return from_data(data, origin=f"{path} (replayed)")
 
 
-def append(path: Path, *, base: State, state: State, addresses: Iterable[str],
-           record_data: Callable[[ManagedRecord], dict[str, Any]]) -> None:
+def append(
+    path: Path,
+    *,
+    base: State,
+    state: State,
+    addresses: Iterable[str],
+    record_data: Callable[[ManagedRecord], dict[str, Any]],
+) -> None:
     """Record `state`'s records at `addresses` (dropped where `state` has none), fsynced.
     `base` is the state file's own state; a new journal starts with its header.
     `record_data` is the state file's record codec (`state.record_data`)."""
     lines: list[dict[str, Any]] = []
     if not path.exists():
-        lines.append({"journal": JOURNAL_VERSION, "lineage": base.lineage,
-                      "base_serial": base.serial})
+        lines.append(
+            {"journal": JOURNAL_VERSION, "lineage": base.lineage, "base_serial": base.serial}
+        )
     wanted = set(addresses)
-    lines.append({
-        "serial": state.serial,
-        "set": {a: record_data(state.providers[a]) for a in sorted(wanted)
-                if a in state.providers},
-        "drop": sorted(a for a in wanted if a not in state.providers),
-    })
-    text = "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
-                   for line in lines)
+    lines.append(
+        {
+            "serial": state.serial,
+            "set": {
+                a: record_data(state.providers[a]) for a in sorted(wanted) if a in state.providers
+            },
+            "drop": sorted(a for a in wanted if a not in state.providers),
+        }
+    )
+    text = "".join(
+        json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines
+    )
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
@@ -96,11 +116,16 @@ def _parse(line: bytes, path: Path, number: int) -> Any:
     try:
         return json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise StateError(f"state journal {path} line {number} is not JSON; it was left "
-                         "unchanged (move it aside to use the state file alone)") from None
+        raise StateError(
+            f"state journal {path} line {number} is not JSON; it was left "
+            "unchanged (move it aside to use the state file alone)"
+        ) from None
 
 
 def _extends(header: Any, state: State) -> bool:
-    return (isinstance(header, dict) and header.get("journal") == JOURNAL_VERSION
-            and header.get("lineage") == state.lineage
-            and header.get("base_serial") == state.serial)
+    return (
+        isinstance(header, dict)
+        and header.get("journal") == JOURNAL_VERSION
+        and header.get("lineage") == state.lineage
+        and header.get("base_serial") == state.serial
+    )

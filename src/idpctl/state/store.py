@@ -101,8 +101,9 @@ class LocalStateStore:
     def _read(self) -> State | None:
         """The state on disk: the file with its journal replayed."""
         self._file_state = self._read_file()
-        return statejournal.replay(self._file_state, self.journal_path, to_data=to_data,
-                                   from_data=from_data)
+        return statejournal.replay(
+            self._file_state, self.journal_path, to_data=to_data, from_data=from_data
+        )
 
     def _read_file(self) -> State | None:
         try:
@@ -118,11 +119,15 @@ class LocalStateStore:
         except UnicodeDecodeError:
             raise StateError(f"state file {self.path} is not UTF-8 text") from None
         except _DuplicateKey as error:
-            raise StateError(f"state file {self.path} has the key {error} twice in one object "
-                             "(edited by hand?); it was left unchanged") from None
+            raise StateError(
+                f"state file {self.path} has the key {error} twice in one object "
+                "(edited by hand?); it was left unchanged"
+            ) from None
         except RecursionError:
-            raise StateError(f"state file {self.path} is nested too deeply to be a state "
-                             "file; it was left unchanged") from None
+            raise StateError(
+                f"state file {self.path} is nested too deeply to be a state "
+                "file; it was left unchanged"
+            ) from None
         except json.JSONDecodeError as error:
             raise StateError(
                 f"state file {self.path} is not valid JSON (line {error.lineno} column "
@@ -159,8 +164,13 @@ class LocalStateStore:
                 full = True
             else:
                 full = False
-                statejournal.append(self.journal_path, base=base, state=state,
-                                    addresses=addresses, record_data=record_data)
+                statejournal.append(
+                    self.journal_path,
+                    base=base,
+                    state=state,
+                    addresses=addresses,
+                    record_data=record_data,
+                )
                 self._known = (self._stat(), state)
                 self._basis = (state.serial, state.lineage)
         if full:
@@ -191,8 +201,9 @@ class LocalStateStore:
         except FileNotFoundError:
             return
         except OSError as error:
-            raise StateError(f"cannot remove state journal {self.journal_path}: "
-                             f"{error.strerror}") from None
+            raise StateError(
+                f"cannot remove state journal {self.journal_path}: {error.strerror}"
+            ) from None
         _fsync_dir(self.path.parent)
 
     def _check_unchanged(self, state: State) -> State | None:
@@ -219,8 +230,9 @@ class LocalStateStore:
 
     def _write(self, text: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
-                                    suffix=".tmp")
+        fd, temp = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+        )
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 os.fchmod(handle.fileno(), 0o600)

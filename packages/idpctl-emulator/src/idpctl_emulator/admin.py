@@ -37,8 +37,19 @@ logger = logging.getLogger(__name__)
 LOG_LIMIT = 10_000
 # credential-bearing keys of the non-Graph bodies the log also sees (Key Vault's secret
 # `value`, OAuth grants); the store's redaction covers Graph's write-only properties
-_EXTRA_SECRET_KEYS = frozenset({"value", "assertion", "password", "refresh_token", "secret",
-                                "client_secret", "client_assertion", "access_token", "token"})
+_EXTRA_SECRET_KEYS = frozenset(
+    {
+        "value",
+        "assertion",
+        "password",
+        "refresh_token",
+        "secret",
+        "client_secret",
+        "client_assertion",
+        "access_token",
+        "token",
+    }
+)
 
 
 def _scrub(value: Any) -> Any:
@@ -46,9 +57,12 @@ def _scrub(value: Any) -> Any:
         return [_scrub(item) for item in value]
     if not isinstance(value, dict):
         return value
-    return {key: {"sha256": hashlib.sha256(item.encode("utf-8")).hexdigest()}
-            if key in _EXTRA_SECRET_KEYS and isinstance(item, str) else _scrub(item)
-            for key, item in value.items()}
+    return {
+        key: {"sha256": hashlib.sha256(item.encode("utf-8")).hexdigest()}
+        if key in _EXTRA_SECRET_KEYS and isinstance(item, str)
+        else _scrub(item)
+        for key, item in value.items()
+    }
 
 
 class RequestLog:
@@ -59,8 +73,9 @@ class RequestLog:
         self._lock = threading.Lock()
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
 
-    def record(self, request: wire.Request, response: wire.Response, *,
-               batch: str | None = None) -> None:
+    def record(
+        self, request: wire.Request, response: wire.Response, *, batch: str | None = None
+    ) -> None:
         entry: dict[str, Any] = {
             "method": request.method,
             "path": request.path,
@@ -148,8 +163,9 @@ class AdminApi:
 
     def handle(self, request: wire.Request) -> wire.Response:
         if not _loopback(request.client_host):
-            return self._error(request, 403, "accessDenied",
-                               "The admin API answers loopback clients only.")
+            return self._error(
+                request, 403, "accessDenied", "The admin API answers loopback clients only."
+            )
         path_known = False
         for method, pattern, handler in self._routes:
             match = pattern.fullmatch(request.path.rstrip("/"))
@@ -175,8 +191,12 @@ class AdminApi:
     def _from_exception(self, request: wire.Request, error: Exception) -> wire.Response:
         status = getattr(error, "status", None)
         if isinstance(status, int):
-            return self._error(request, status, getattr(error, "code", "BadRequest"),
-                               getattr(error, "message", str(error)))
+            return self._error(
+                request,
+                status,
+                getattr(error, "code", "BadRequest"),
+                getattr(error, "message", str(error)),
+            )
         if isinstance(error, ValueError):
             return self._error(request, 400, "BadRequest", str(error))
         raise error
@@ -214,8 +234,7 @@ class AdminApi:
         return wire.json_response(201, self.app.userflows.seed(_object(request)))
 
     def _flow_links(self, request: wire.Request, id: str) -> wire.Response:
-        return wire.json_response(200, self.app.userflows.set_links(unquote(id),
-                                                                    _object(request)))
+        return wire.json_response(200, self.app.userflows.set_links(unquote(id), _object(request)))
 
     def _store(self, request: wire.Request) -> wire.Response:
         return wire.json_response(200, self.app.store.dump())
@@ -259,7 +278,7 @@ class AdminApi:
     def _set_latency(self, request: wire.Request) -> wire.Response:
         ms = _object(request).get("ms")
         if isinstance(ms, bool) or not isinstance(ms, int | float) or ms < 0:
-            raise _AdminError(400, "BadRequest", "latency is {\"ms\": N} with N >= 0")
+            raise _AdminError(400, "BadRequest", 'latency is {"ms": N} with N >= 0')
         self.app.latency_ms = int(ms)
         return wire.json_response(200, {"ms": self.app.latency_ms})
 
@@ -274,11 +293,12 @@ class AdminApi:
         per_minute, per_app = body.get("perMinute"), body.get("perApp")
         window = body.get("windowSeconds", 60)
         for name, value in (("perMinute", per_minute), ("perApp", per_app)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
                 raise _AdminError(400, "BadRequest", f"{name} must be a positive integer")
         if per_minute is None:
-            raise _AdminError(400, "BadRequest", "send {\"perMinute\": N} or {\"off\": true}")
+            raise _AdminError(400, "BadRequest", 'send {"perMinute": N} or {"off": true}')
         if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
             raise _AdminError(400, "BadRequest", "windowSeconds must be a positive number")
         self.app.throttle.configure(budget_for(per_minute, per_app=per_app, window=window))
@@ -302,16 +322,25 @@ class AdminApi:
 
     def _info(self, request: wire.Request) -> wire.Response:
         store = self.app.store
-        return wire.json_response(200, {"baseUrl": self.app.base_url_fn(),
-                                        "tenant": store.tenant_id, "kind": store.tenant_kind})
+        return wire.json_response(
+            200,
+            {
+                "baseUrl": self.app.base_url_fn(),
+                "tenant": store.tenant_id,
+                "kind": store.tenant_kind,
+            },
+        )
 
 
 def rate_limit_json(app: Emulator) -> dict[str, Any]:
     budget = app.throttle.budget
     if budget.off:
         return {"off": True}
-    return {"perMinute": budget.per_tenant, "perApp": budget.per_app,
-            "windowSeconds": budget.window}
+    return {
+        "perMinute": budget.per_tenant,
+        "perApp": budget.per_app,
+        "windowSeconds": budget.window,
+    }
 
 
 def read_json_file(path: Path) -> Any:

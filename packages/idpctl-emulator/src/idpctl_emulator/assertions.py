@@ -38,8 +38,10 @@ _CERT_ALGS = ("RS256", "PS256")
 _FEDERATED_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384")
 _JWKS_TTL = 300.0
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-_FIC_HINT = (" Please check your federated identity credential Subject, Audience and Issuer "
-             "against the presented assertion.")
+_FIC_HINT = (
+    " Please check your federated identity credential Subject, Audience and Issuer "
+    "against the presented assertion."
+)
 
 
 def _invalid_client(code: int, description: str) -> TokenError:
@@ -83,22 +85,36 @@ class AssertionChecker:
         cert = _find_certificate(client, header)
         if header.get("alg") not in _CERT_ALGS:
             raise _invalid_client(
-                5002738, f"Invalid JWT token. '{header.get('alg')}' is not a supported "
-                "signature algorithm. Supported signing algorithms are: 'RS256, PS256'")
+                5002738,
+                f"Invalid JWT token. '{header.get('alg')}' is not a supported "
+                "signature algorithm. Supported signing algorithms are: 'RS256, PS256'",
+            )
         try:
-            jwt.decode(token, cert.public_key(), algorithms=[header["alg"]],
-                       options={"verify_aud": False, "verify_exp": False, "verify_nbf": False,
-                                "verify_iat": False, "verify_iss": False})
+            jwt.decode(
+                token,
+                cert.public_key(),
+                algorithms=[header["alg"]],
+                options={
+                    "verify_aud": False,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_iss": False,
+                },
+            )
         except jwt.PyJWTError:
             raise _invalid_client(700027, "Client assertion failed signature validation.") from None
         if payload.get("sub") != client.client_id:
             raise _invalid_client(
                 700021,
-                "Client assertion application identifier doesn't match 'client_id' parameter.")
+                "Client assertion application identifier doesn't match 'client_id' parameter.",
+            )
         if payload.get("aud") not in audiences:
             raise _invalid_client(
-                700023, "Client assertion audience claim does not match Realm issuer. "
-                f"Expected one of {sorted(audiences)}.")
+                700023,
+                "Client assertion audience claim does not match Realm issuer. "
+                f"Expected one of {sorted(audiences)}.",
+            )
         self._check_time(payload)
         self._check_replay(client.client_id, payload)
 
@@ -113,8 +129,9 @@ class AssertionChecker:
                 del self._seen_jti[old]
             if key in self._seen_jti:
                 raise _invalid_client(
-                    50013, "Assertion is invalid: the client assertion's 'jti' was already "
-                    "used (replay).")
+                    50013,
+                    "Assertion is invalid: the client assertion's 'jti' was already used (replay).",
+                )
             self._seen_jti[key] = float(payload["exp"]) + CLOCK_SKEW
 
     def _check_time(self, payload: dict) -> None:
@@ -124,9 +141,11 @@ class AssertionChecker:
             raise _invalid_client(50027, "JWT token is invalid: the 'exp' claim is required.")
         if exp + CLOCK_SKEW < now or (isinstance(nbf, int | float) and nbf - CLOCK_SKEW > now):
             raise _invalid_client(
-                700024, f"Client assertion is not within its valid time range. Current time: "
+                700024,
+                f"Client assertion is not within its valid time range. Current time: "
                 f"{_iso(now)}, assertion valid from {_iso(nbf) if nbf else 'unset'}, expiry "
-                f"time of assertion {_iso(exp)}.")
+                f"time of assertion {_iso(exp)}.",
+            )
 
     # -- federated identity credentials --------------------------------------------------
 
@@ -135,44 +154,62 @@ class AssertionChecker:
         by_issuer = [f for f in client.federated if f.issuer == issuer]
         if not by_issuer:
             raise _invalid_client(
-                700211, "No matching federated identity record found for presented assertion "
-                f"issuer '{issuer}'." + _FIC_HINT)
+                700211,
+                "No matching federated identity record found for presented assertion "
+                f"issuer '{issuer}'." + _FIC_HINT,
+            )
         if header.get("alg") not in _FEDERATED_ALGS:
             raise _invalid_client(
-                5002738, f"Invalid JWT token. '{header.get('alg')}' is not a supported "
-                "signature algorithm.")
+                5002738,
+                f"Invalid JWT token. '{header.get('alg')}' is not a supported signature algorithm.",
+            )
         self._verify_federated_signature(by_issuer[0], token, header)
         self._check_time(payload)
         by_subject = [f for f in by_issuer if f.subject == subject]
         if not by_subject:
             raise _invalid_client(
-                700213, "No matching federated identity record found for presented assertion "
-                f"subject '{subject}'." + _FIC_HINT)
+                700213,
+                "No matching federated identity record found for presented assertion "
+                f"subject '{subject}'." + _FIC_HINT,
+            )
         aud = payload.get("aud")
         presented = [aud] if isinstance(aud, str) else list(aud or [])
         if not any(a in f.audiences for f in by_subject for a in presented):
             raise _invalid_client(
-                700212, "No matching federated identity record found for presented assertion "
-                f"audience '{aud}'." + _FIC_HINT)
+                700212,
+                "No matching federated identity record found for presented assertion "
+                f"audience '{aud}'." + _FIC_HINT,
+            )
 
-    def _verify_federated_signature(self, cred: FederatedCredential, token: str,
-                                    header: dict) -> None:
+    def _verify_federated_signature(
+        self, cred: FederatedCredential, token: str, header: dict
+    ) -> None:
         keys = self._issuer_keys(cred)
         kid = header.get("kid")
         candidates = [k for k in keys.get("keys", []) if kid is None or k.get("kid") == kid]
         for jwk in candidates:
             try:
                 key = jwt.PyJWK(jwk, algorithm=header["alg"]).key
-                jwt.decode(token, key, algorithms=[header["alg"]],
-                           options={"verify_aud": False, "verify_exp": False,
-                                    "verify_nbf": False, "verify_iat": False,
-                                    "verify_iss": False})
+                jwt.decode(
+                    token,
+                    key,
+                    algorithms=[header["alg"]],
+                    options={
+                        "verify_aud": False,
+                        "verify_exp": False,
+                        "verify_nbf": False,
+                        "verify_iat": False,
+                        "verify_iss": False,
+                    },
+                )
                 return
             except (jwt.PyJWTError, ValueError, KeyError, TypeError):
                 continue
         raise _invalid_client(
-            700027, "Client assertion failed signature validation. (Reason - The key was not "
-            f"found in the issuer's signing keys, kid: '{kid}'.)")
+            700027,
+            "Client assertion failed signature validation. (Reason - The key was not "
+            f"found in the issuer's signing keys, kid: '{kid}'.)",
+        )
 
     def _issuer_keys(self, cred: FederatedCredential) -> dict[str, Any]:
         local = self._local_issuers().get(cred.issuer)
@@ -181,13 +218,18 @@ class AssertionChecker:
         if cred.jwks is not None:
             return cred.jwks
         try:
-            uri = cred.jwks_uri or self._fetch(
-                cred.issuer.rstrip("/") + "/.well-known/openid-configuration")["jwks_uri"]
+            uri = (
+                cred.jwks_uri
+                or self._fetch(cred.issuer.rstrip("/") + "/.well-known/openid-configuration")[
+                    "jwks_uri"
+                ]
+            )
             return self._cached_fetch(uri)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.info("federated issuer %s keys unavailable: %s", cred.issuer, exc)
             raise _invalid_client(
-                50166, f"Request to External OIDC endpoint failed (issuer '{cred.issuer}').",
+                50166,
+                f"Request to External OIDC endpoint failed (issuer '{cred.issuer}').",
             ) from None
 
     def _cached_fetch(self, uri: str) -> dict[str, Any]:
@@ -220,22 +262,27 @@ def _find_certificate(client: Client, header: dict):
     from cryptography.hazmat.primitives import hashes
 
     # msal keeps the base64url padding; Entra accepts either form
-    wanted_sha256, wanted_sha1 = (str(header[n]).rstrip("=") if header.get(n) else None
-                                  for n in ("x5t#S256", "x5t"))
+    wanted_sha256, wanted_sha1 = (
+        str(header[n]).rstrip("=") if header.get(n) else None for n in ("x5t#S256", "x5t")
+    )
     if not wanted_sha1 and not wanted_sha256:
         raise _invalid_client(
-            700027, "Client assertion failed signature validation. (Reason - The JWT header "
-            "has neither 'x5t' nor 'x5t#S256'.)")
+            700027,
+            "Client assertion failed signature validation. (Reason - The JWT header "
+            "has neither 'x5t' nor 'x5t#S256'.)",
+        )
     for cert in client.certificates():
         if wanted_sha256 and b64url(cert.fingerprint(hashes.SHA256())) == wanted_sha256:
             return cert
         if wanted_sha1 and b64url(cert.fingerprint(hashes.SHA1())) == wanted_sha1:
             return cert
     raise _invalid_client(
-        700027, "Client assertion failed signature validation. (Reason - The key was not found., "
+        700027,
+        "Client assertion failed signature validation. (Reason - The key was not found., "
         f"Thumbprint of key used by client: '{wanted_sha256 or wanted_sha1}', "
         f"Please visit the Azure Portal to verify that the certificate is registered for app "
-        f"'{client.client_id}'.)")
+        f"'{client.client_id}'.)",
+    )
 
 
 def _iso(epoch: float) -> str:

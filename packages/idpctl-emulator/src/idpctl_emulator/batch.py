@@ -78,9 +78,14 @@ def _parse_item(raw: Any) -> BatchItem:
     if not isinstance(headers, dict) or not isinstance(depends, list):
         raise BatchError(f"Request '{item_id}': 'headers' is an object, 'dependsOn' an array.")
     headers = {str(k): str(v) for k, v in headers.items()}
-    return BatchItem(item_id, method.upper(), url, headers,
-                     _body_bytes(item_id, raw.get("body"), headers),
-                     tuple(str(d).lower() for d in depends))
+    return BatchItem(
+        item_id,
+        method.upper(),
+        url,
+        headers,
+        _body_bytes(item_id, raw.get("body"), headers),
+        tuple(str(d).lower() for d in depends),
+    )
 
 
 def parse_batch(payload: Any) -> list[BatchItem]:
@@ -89,7 +94,7 @@ def parse_batch(payload: Any) -> list[BatchItem]:
     sequential nor fully parallel, or a malformed item."""
     requests = payload.get("requests") if isinstance(payload, dict) else None
     if not isinstance(requests, list) or not requests:
-        raise BatchError("The batch body must be {\"requests\": [...]} with at least one request.")
+        raise BatchError('The batch body must be {"requests": [...]} with at least one request.')
     if len(requests) > MAX_ITEMS:
         raise BatchError(f"A batch may hold at most {MAX_ITEMS} requests; got {len(requests)}.")
     items = [_parse_item(raw) for raw in requests]
@@ -120,8 +125,10 @@ def _sequential_or_parallel(items: list[BatchItem]) -> None:
     for n, item in enumerate(items):
         later = [d for d in item.depends_on if position[d] > n]
         if later:
-            raise BatchError(f"Invalid dependency for request Id '{item.id}': '{later[0]}' "
-                             "comes later in the batch.")
+            raise BatchError(
+                f"Invalid dependency for request Id '{item.id}': '{later[0]}' "
+                "comes later in the batch."
+            )
         if item.depends_on != ((items[n - 1].key,) if n else ()):
             raise BatchError("Batch should be either fully sequential or fully parallel.")
 
@@ -142,14 +149,20 @@ def _order(items: list[BatchItem], rng: random.Random) -> list[BatchItem]:
 
 
 def _failed_dependency(item: BatchItem, request_id: str) -> wire.Response:
-    return wire.graph_error(424, "FailedDependency",
-                            f"Request '{item.id}' was not run: a request it depends on failed.",
-                            request_id=request_id)
+    return wire.graph_error(
+        424,
+        "FailedDependency",
+        f"Request '{item.id}' was not run: a request it depends on failed.",
+        request_id=request_id,
+    )
 
 
 def _item_json(item: BatchItem, response: wire.Response) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": item.id, "status": response.status,
-                           "headers": dict(response.headers)}
+    out: dict[str, Any] = {
+        "id": item.id,
+        "status": response.status,
+        "headers": dict(response.headers),
+    }
     if response.body:
         try:
             out["body"] = json.loads(response.body)
@@ -158,9 +171,13 @@ def _item_json(item: BatchItem, response: wire.Response) -> dict[str, Any]:
     return out
 
 
-def run_batch(items: list[BatchItem], execute: Callable[[BatchItem], wire.Response], *,
-              new_request_id: Callable[[], str],
-              rng: random.Random | None = None) -> tuple[dict[str, Any], str | None]:
+def run_batch(
+    items: list[BatchItem],
+    execute: Callable[[BatchItem], wire.Response],
+    *,
+    new_request_id: Callable[[], str],
+    rng: random.Random | None = None,
+) -> tuple[dict[str, Any], str | None]:
     """Run the items; return the batch response body and the first transport action
     (drop or hang) an item's fault asked for, which then applies to the whole HTTP request."""
     rng = rng or random.Random()
@@ -183,8 +200,9 @@ def run_batch(items: list[BatchItem], execute: Callable[[BatchItem], wire.Respon
     return {"responses": results}, action
 
 
-def item_request(outer: wire.Request, version: str,
-                 item: BatchItem) -> tuple[wire.Request, str | None]:
+def item_request(
+    outer: wire.Request, version: str, item: BatchItem
+) -> tuple[wire.Request, str | None]:
     """The item as a request of its own under the version root, carrying the batch's token;
     and its path below the version root (None when the URL is not a relative Graph URL)."""
     split = urlsplit(item.url)
@@ -192,9 +210,14 @@ def item_request(outer: wire.Request, version: str,
     headers = {k.lower(): v for k, v in item.headers.items()}
     if "authorization" in outer.headers:
         headers.setdefault("authorization", outer.headers["authorization"])
-    inner = wire.Request(item.method, f"/{version}{sub}",
-                         parse_qs(split.query, keep_blank_values=True), headers, item.body,
-                         outer.client_host)
+    inner = wire.Request(
+        item.method,
+        f"/{version}{sub}",
+        parse_qs(split.query, keep_blank_values=True),
+        headers,
+        item.body,
+        outer.client_host,
+    )
     if split.scheme or split.netloc or sub == "/$batch":
         return inner, None
     return inner, sub
@@ -203,14 +226,20 @@ def item_request(outer: wire.Request, version: str,
 Execute = Callable[[wire.Request, str, list[str]], wire.Response]  # (item, sub path, paths)
 
 
-def respond(outer: wire.Request, version: str, *, execute: Execute,
-            finish: Callable[[wire.Request, wire.Response], wire.Response],
-            record: Callable[[wire.Request, wire.Response], None]) -> wire.Response:
+def respond(
+    outer: wire.Request,
+    version: str,
+    *,
+    execute: Execute,
+    finish: Callable[[wire.Request, wire.Response], wire.Response],
+    record: Callable[[wire.Request, wire.Response], None],
+) -> wire.Response:
     """Answer `POST /{version}/$batch`: 400 for a malformed batch, else run the items
     through `execute` (with their fault-matching paths) and answer 200 with the responses."""
     if outer.method != "POST":
-        return wire.graph_error(405, "notAllowed", "$batch takes POST only.",
-                                request_id=outer.request_id)
+        return wire.graph_error(
+            405, "notAllowed", "$batch takes POST only.", request_id=outer.request_id
+        )
     try:
         items = parse_batch(outer.json())
     except (BatchError, ValueError, UnicodeDecodeError) as error:
@@ -220,8 +249,12 @@ def respond(outer: wire.Request, version: str, *, execute: Execute,
     def one(item: BatchItem) -> wire.Response:
         inner, sub = item_request(outer, version, item)
         if sub is None:
-            response = wire.graph_error(400, "BadRequest", f"Invalid batch request URL "
-                                        f"'{item.url}'.", request_id=inner.request_id)
+            response = wire.graph_error(
+                400,
+                "BadRequest",
+                f"Invalid batch request URL '{item.url}'.",
+                request_id=inner.request_id,
+            )
         else:
             response = execute(inner, sub, [item.url, inner.path])
         response = finish(inner, response)

@@ -85,8 +85,10 @@ def _load_ca(cert_path: Path, key_path: Path) -> _CA | None:
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not _fresh(cert):
         return None
     public = cert.public_key()
-    if (not isinstance(public, ec.EllipticCurvePublicKey)
-            or public.public_numbers() != key.public_key().public_numbers()):
+    if (
+        not isinstance(public, ec.EllipticCurvePublicKey)
+        or public.public_numbers() != key.public_key().public_numbers()
+    ):
         return None
     return cert, key
 
@@ -123,9 +125,15 @@ def _new_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -140,11 +148,13 @@ def _new_server_cert(
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
-    sans = x509.SubjectAlternativeName([
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("::1")),
-        x509.DNSName("localhost"),
-    ])
+    sans = x509.SubjectAlternativeName(
+        [
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.IPAddress(ipaddress.ip_address("::1")),
+            x509.DNSName("localhost"),
+        ]
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))

@@ -41,8 +41,12 @@ logger = logging.getLogger(__name__)
 SECRET_ENV = "IDPCTL_EMULATOR_CLIENT_SECRET"
 DEFAULT_CLIENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "idpctl-emulator:default-client"))
 # the default client may also manage user flows (docs/userflows.md)
-DEFAULT_ROLES = ["IdentityProvider.ReadWrite.All", "IdentityUserFlow.ReadWrite.All",
-                 "EventListener.ReadWrite.All", "Key Vault Secrets User"]
+DEFAULT_ROLES = [
+    "IdentityProvider.ReadWrite.All",
+    "IdentityUserFlow.ReadWrite.All",
+    "EventListener.ReadWrite.All",
+    "Key Vault Secrets User",
+]
 
 
 def default_data_dir() -> Path:
@@ -150,16 +154,29 @@ def start(config: EmulatorConfig) -> Running:
     if config.clients_file:
         registry.load_file(config.clients_file)
     base: dict[str, str] = {}
-    identity = IdentityService(tenant_id=tenant, registry=registry,
-                               base_url_fn=lambda: base["url"], ca_file=certs.ca_cert,
-                               signing_key=data_dir / "signing-key.pem")
+    identity = IdentityService(
+        tenant_id=tenant,
+        registry=registry,
+        base_url_fn=lambda: base["url"],
+        ca_file=certs.ca_cert,
+        signing_key=data_dir / "signing-key.pem",
+    )
     app = Emulator(
-        store=Store(tenant_kind=config.tenant_kind, tenant_id=tenant,
-                    replication_delay=config.replication_delay, readings=config.readings),
-        identity=identity, registry=registry, page_size=config.page_size,
+        store=Store(
+            tenant_kind=config.tenant_kind,
+            tenant_id=tenant,
+            replication_delay=config.replication_delay,
+            readings=config.readings,
+        ),
+        identity=identity,
+        registry=registry,
+        page_size=config.page_size,
         budget=budget_for(config.rate_limit, per_app=config.per_app, window=config.rate_window),
-        state_file=config.state_file, base_url_fn=lambda: base["url"], hang_cap=config.hang_cap,
-        request_log_size=config.request_log_size)
+        state_file=config.state_file,
+        base_url_fn=lambda: base["url"],
+        hang_cap=config.hang_cap,
+        request_log_size=config.request_log_size,
+    )
     app.load_state()
     context = None if config.http else server_ssl_context(certs.server_cert, certs.server_key)
     server = EmulatorServer(app, host=config.host, port=config.port, ssl_context=context)
@@ -170,8 +187,10 @@ def start(config: EmulatorConfig) -> Running:
 
 
 def ready_line(running: Running, kind: str) -> str:
-    line = (f"READY {running.base_url} tenant={running.tenant} kind={kind} "
-            f"client={running.client_id} ca={running.ca_path}")
+    line = (
+        f"READY {running.base_url} tenant={running.tenant} kind={kind} "
+        f"client={running.client_id} ca={running.ca_path}"
+    )
     return line + (f" secret-file={running.secret_file}" if running.secret_file else "")
 
 
@@ -218,52 +237,89 @@ class UsageParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = UsageParser(prog="idpctl emulator",
-                    description="Run the local Microsoft Graph emulator.")
+    p = UsageParser(prog="idpctl emulator", description="Run the local Microsoft Graph emulator.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 (default): a free port")
-    p.add_argument("--tenant-kind", choices=("workforce", "b2c", "external"),
-                   default="external")
+    p.add_argument("--tenant-kind", choices=("workforce", "b2c", "external"), default="external")
     p.add_argument("--tenant", metavar="ID", help="tenant id (default: a new GUID)")
     p.add_argument("--client-id", metavar="ID", help="the default client's id")
-    p.add_argument("--client-secret", metavar="S",
-                   help=f"its secret (better: ${SECRET_ENV}; default: generated)")
+    p.add_argument(
+        "--client-secret",
+        metavar="S",
+        help=f"its secret (better: ${SECRET_ENV}; default: generated)",
+    )
     p.add_argument("--clients", metavar="FILE", type=Path, help="YAML file of more clients")
     p.add_argument("--page-size", type=_positive_int, default=100, metavar="N")
-    p.add_argument("--rate-limit", type=_rate_limit, default=300, metavar="N|off",
-                   help="requests a window per tenant (per app: 2/3 of it); default 300")
-    p.add_argument("--rate-window", type=_seconds, default=60.0, metavar="SECONDS",
-                   help="the throttling window (default 60; shorter for tests)")
-    p.add_argument("--request-log-size", type=_positive_int, default=LOG_LIMIT, metavar="N",
-                   help=f"requests kept for /_emulator/requests (default {LOG_LIMIT})")
+    p.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=300,
+        metavar="N|off",
+        help="requests a window per tenant (per app: 2/3 of it); default 300",
+    )
+    p.add_argument(
+        "--rate-window",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="the throttling window (default 60; shorter for tests)",
+    )
+    p.add_argument(
+        "--request-log-size",
+        type=_positive_int,
+        default=LOG_LIMIT,
+        metavar="N",
+        help=f"requests kept for /_emulator/requests (default {LOG_LIMIT})",
+    )
     p.add_argument("--replication-delay", type=_seconds, default=0.0, metavar="SECONDS")
-    p.add_argument("--reading", action="append", default=[], metavar="NAME=VALUE",
-                   help="where the docs are silent, behave this way (default: the strictest): "
-                   + "; ".join(f"{k}={'|'.join(v)}" for k, v in CHOICES.items()))
+    p.add_argument(
+        "--reading",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="where the docs are silent, behave this way (default: the strictest): "
+        + "; ".join(f"{k}={'|'.join(v)}" for k, v in CHOICES.items()),
+    )
     p.add_argument("--http", action="store_true", help="plain HTTP (for curl only)")
     p.add_argument("--state", type=Path, metavar="FILE", help="keep the store in this file")
-    p.add_argument("--data-dir", type=Path, metavar="DIR",
-                   help=f"certificates and generated secrets (default {default_data_dir()})")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"certificates and generated secrets (default {default_data_dir()})",
+    )
     p.add_argument("--debug", action="store_true", help="log every request to stderr")
     return p
 
 
 def _config(args: argparse.Namespace) -> EmulatorConfig:
     return EmulatorConfig(
-        host=args.host, port=args.port, tenant_kind=args.tenant_kind, tenant=args.tenant,
+        host=args.host,
+        port=args.port,
+        tenant_kind=args.tenant_kind,
+        tenant=args.tenant,
         client_id=args.client_id,
         client_secret=args.client_secret or os.environ.get(SECRET_ENV) or None,
-        clients_file=args.clients, page_size=args.page_size, rate_limit=args.rate_limit,
-        rate_window=args.rate_window, replication_delay=args.replication_delay,
-        request_log_size=args.request_log_size, http=args.http, state_file=args.state,
+        clients_file=args.clients,
+        page_size=args.page_size,
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
+        replication_delay=args.replication_delay,
+        request_log_size=args.request_log_size,
+        http=args.http,
+        state_file=args.state,
         data_dir=args.data_dir,
-        readings=Readings.parse(args.reading))
+        readings=Readings.parse(args.reading),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         running = start(_config(args))
     except (OSError, ValueError) as error:
@@ -276,8 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    thread = threading.Thread(target=running.server.serve_forever,
-                              kwargs={"poll_interval": 0.1}, daemon=True)
+    thread = threading.Thread(
+        target=running.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    )
     thread.start()
     print(ready_line(running, args.tenant_kind), flush=True)
     while not stop.wait(0.5):

@@ -51,7 +51,9 @@ class FederatedCredential:
 
     def to_data(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "issuer": self.issuer, "subject": self.subject, "audiences": list(self.audiences)
+            "issuer": self.issuer,
+            "subject": self.subject,
+            "audiences": list(self.audiences),
         }
         if self.jwks_uri:
             out["jwksUri"] = self.jwks_uri

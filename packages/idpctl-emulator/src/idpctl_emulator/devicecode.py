@@ -51,9 +51,13 @@ class DeviceCodeService:
             if not client_id:
                 raise oauth.missing("client_id")
             if self.identity.registry.get(client_id) is None:
-                raise TokenError(400, "unauthorized_client", 700016,
-                                 f"Application with identifier '{client_id}' was not found in "
-                                 f"the directory '{self.identity.tenant_id}'.")
+                raise TokenError(
+                    400,
+                    "unauthorized_client",
+                    700016,
+                    f"Application with identifier '{client_id}' was not found in "
+                    f"the directory '{self.identity.tenant_id}'.",
+                )
             resource = _resource(form.get("scope") or "")
         except TokenError as exc:
             return oauth.aad_error(request, exc)
@@ -61,14 +65,25 @@ class DeviceCodeService:
         base = self.identity.base_url().rstrip("/")
         with self._lock:
             self._pending[device_code] = {
-                "user_code": user_code, "client_id": client_id, "resource": resource,
-                "expires": self.identity.now() + EXPIRES_IN, "person": None}
+                "user_code": user_code,
+                "client_id": client_id,
+                "resource": resource,
+                "expires": self.identity.now() + EXPIRES_IN,
+                "person": None,
+            }
         verification = f"{base}/_emulator/device"
-        return oauth.plain_json(200, {
-            "device_code": device_code, "user_code": user_code,
-            "verification_uri": verification, "expires_in": EXPIRES_IN, "interval": 1,
-            "message": f"To sign in, use a web browser to open the page {verification} and "
-                       f"enter the code {user_code} to authenticate."})
+        return oauth.plain_json(
+            200,
+            {
+                "device_code": device_code,
+                "user_code": user_code,
+                "verification_uri": verification,
+                "expires_in": EXPIRES_IN,
+                "interval": 1,
+                "message": f"To sign in, use a web browser to open the page {verification} and "
+                f"enter the code {user_code} to authenticate.",
+            },
+        )
 
     def token(self, request: wire.Request, form: dict[str, str]) -> wire.Response:
         try:
@@ -78,23 +93,32 @@ class DeviceCodeService:
                 person, client_id, resource = self._refreshed(form)
         except TokenError as exc:
             return oauth.aad_error(request, exc)
-        return oauth.plain_json(200, self._tokens(person, client_id, resource),
-                                {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
+        return oauth.plain_json(
+            200,
+            self._tokens(person, client_id, resource),
+            {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"},
+        )
 
     def _device(self, form: dict[str, str]) -> tuple[dict[str, Any], str, str]:
         with self._lock:
             flow = self._pending.get(form.get("device_code") or "")
             if flow is None or flow["client_id"] != form.get("client_id"):
-                raise TokenError(400, "invalid_grant", 70000,
-                                 "The provided value for the 'device_code' is not valid.")
+                raise TokenError(
+                    400,
+                    "invalid_grant",
+                    70000,
+                    "The provided value for the 'device_code' is not valid.",
+                )
             if self.identity.now() > flow["expires"]:
                 del self._pending[form["device_code"]]
-                raise TokenError(400, "expired_token", 70019,
-                                 "Verification code expired.")
+                raise TokenError(400, "expired_token", 70019, "Verification code expired.")
             if flow["person"] is None:
-                raise TokenError(400, "authorization_pending", 70016,
-                                 "OAuth 2.0 device flow error. Authorization is pending. "
-                                 "Continue polling.")
+                raise TokenError(
+                    400,
+                    "authorization_pending",
+                    70016,
+                    "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+                )
             del self._pending[form["device_code"]]
         return flow["person"], flow["client_id"], flow["resource"]
 
@@ -102,32 +126,59 @@ class DeviceCodeService:
         with self._lock:
             held = self._refresh.get(form.get("refresh_token") or "")
         if held is None or held["client_id"] != form.get("client_id"):
-            raise TokenError(400, "invalid_grant", 9002313,
-                             "Invalid request. Request is malformed or invalid.")
+            raise TokenError(
+                400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid."
+            )
         return held["person"], held["client_id"], _resource(form.get("scope") or "")
 
     def _tokens(self, person: dict[str, Any], client_id: str, resource: str) -> dict[str, Any]:
         identity = self.identity
         client = identity.registry.get(client_id)
-        extra = {"idtyp": "user", "upn": person["upn"], "unique_name": person["upn"],
-                 "oid": person["oid"], "sub": person["oid"], "scp": person["scp"],
-                 "wids": list(person["wids"])}
+        extra = {
+            "idtyp": "user",
+            "upn": person["upn"],
+            "unique_name": person["upn"],
+            "oid": person["oid"],
+            "sub": person["oid"],
+            "scp": person["scp"],
+            "wids": list(person["wids"]),
+        }
         access, expires_on = identity.issue(client, resource, extra=extra, app_roles=False)
         refresh = secrets.token_urlsafe(48)
         with self._lock:
             self._refresh[refresh] = {"person": person, "client_id": client_id}
         base, tid = identity.base_url().rstrip("/"), identity.tenant_id
         now = int(identity.now())
-        id_token = identity.sign({
-            "aud": client_id, "iss": f"{base}/{tid}/v2.0", "iat": now, "nbf": now,
-            "exp": now + 3600, "oid": person["oid"], "sub": person["oid"], "tid": tid,
-            "preferred_username": person["upn"], "name": person["upn"], "ver": "2.0"})
-        info = base64.urlsafe_b64encode(json.dumps(
-            {"uid": person["oid"], "utid": tid}).encode()).rstrip(b"=").decode()
-        return {"token_type": "Bearer", "scope": f"{resource}/.default openid profile "
-                "offline_access", "expires_in": int(expires_on - now),
-                "ext_expires_in": int(expires_on - now), "access_token": access,
-                "refresh_token": refresh, "id_token": id_token, "client_info": info}
+        id_token = identity.sign(
+            {
+                "aud": client_id,
+                "iss": f"{base}/{tid}/v2.0",
+                "iat": now,
+                "nbf": now,
+                "exp": now + 3600,
+                "oid": person["oid"],
+                "sub": person["oid"],
+                "tid": tid,
+                "preferred_username": person["upn"],
+                "name": person["upn"],
+                "ver": "2.0",
+            }
+        )
+        info = (
+            base64.urlsafe_b64encode(json.dumps({"uid": person["oid"], "utid": tid}).encode())
+            .rstrip(b"=")
+            .decode()
+        )
+        return {
+            "token_type": "Bearer",
+            "scope": f"{resource}/.default openid profile offline_access",
+            "expires_in": int(expires_on - now),
+            "ext_expires_in": int(expires_on - now),
+            "access_token": access,
+            "refresh_token": refresh,
+            "id_token": id_token,
+            "client_info": info,
+        }
 
     # -- the admin side ---------------------------------------------------------------
 
@@ -141,12 +192,16 @@ class DeviceCodeService:
             body = request.json()
             if not isinstance(body, dict) or not body.get("user_code") or not body.get("upn"):
                 return oauth.plain_json(400, {"error": "user_code and upn are required"})
-            person = {"upn": str(body["upn"]), "oid": str(uuid.uuid4()),
-                      "wids": [str(w) for w in body.get("wids") or []],
-                      "scp": str(body.get("scp") or DEFAULT_SCOPES)}
+            person = {
+                "upn": str(body["upn"]),
+                "oid": str(uuid.uuid4()),
+                "wids": [str(w) for w in body.get("wids") or []],
+                "scp": str(body.get("scp") or DEFAULT_SCOPES),
+            }
             with self._lock:
-                flow = next((f for f in self._pending.values()
-                             if f["user_code"] == body["user_code"]), None)
+                flow = next(
+                    (f for f in self._pending.values() if f["user_code"] == body["user_code"]), None
+                )
                 if flow is None:
                     return oauth.plain_json(404, {"error": "no such pending user code"})
                 flow["person"] = person
@@ -160,5 +215,9 @@ def _resource(scope: str) -> str:
     for item in scope.split():
         if item.endswith("/.default"):
             return item[: -len("/.default")]
-    raise TokenError(400, "invalid_scope", 70011,
-                     "The provided value for the input parameter 'scope' is not valid.")
+    raise TokenError(
+        400,
+        "invalid_scope",
+        70011,
+        "The provided value for the input parameter 'scope' is not valid.",
+    )

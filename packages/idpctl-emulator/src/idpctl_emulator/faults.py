@@ -71,8 +71,7 @@ class FaultRule:
         """The status this rule answers, if it answers one (a bare rule answers 503)."""
         if self.status is not None:
             return self.status
-        if (self.action is None and self.delay_ms is None
-                and self.replication_delay is None):
+        if self.action is None and self.delay_ms is None and self.replication_delay is None:
             return DEFAULT_STATUS
         return None
 
@@ -92,17 +91,32 @@ class FaultRule:
         if self.retry_after is not None:
             headers["Retry-After"] = _format_seconds(self.retry_after)
         return wire.graph_error(
-            status, self.code or ERROR_CODES.get(status, "UnknownError"),
+            status,
+            self.code or ERROR_CODES.get(status, "UnknownError"),
             self.message or f"Injected fault (rule {self.id}).",
-            request_id=request_id, client_request_id=client_request_id, headers=headers)
+            request_id=request_id,
+            client_request_id=client_request_id,
+            headers=headers,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "method": self.method, "path": self.path,
-                               "nth": self.nth, "count": self.count, "when": self.when}
-        for key, value in (("status", self.status), ("retryAfter", self.retry_after),
-                           ("action", self.action), ("delayMs", self.delay_ms),
-                           ("replicationDelay", self.replication_delay),
-                           ("code", self.code), ("message", self.message)):
+        out: dict[str, Any] = {
+            "id": self.id,
+            "method": self.method,
+            "path": self.path,
+            "nth": self.nth,
+            "count": self.count,
+            "when": self.when,
+        }
+        for key, value in (
+            ("status", self.status),
+            ("retryAfter", self.retry_after),
+            ("action", self.action),
+            ("delayMs", self.delay_ms),
+            ("replicationDelay", self.replication_delay),
+            ("code", self.code),
+            ("message", self.message),
+        ):
             if value is not None:
                 out[key] = value
         return out
@@ -112,8 +126,20 @@ def _format_seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
 
 
-_KEYS = {"method", "path", "nth", "count", "when", "status", "retryAfter", "action",
-         "delayMs", "replicationDelay", "code", "message"}
+_KEYS = {
+    "method",
+    "path",
+    "nth",
+    "count",
+    "when",
+    "status",
+    "retryAfter",
+    "action",
+    "delayMs",
+    "replicationDelay",
+    "code",
+    "message",
+}
 
 
 def _number(data: dict[str, Any], key: str, kind: type, *, minimum: float) -> Any:
@@ -152,13 +178,21 @@ def parse_rule(rule_id: int, data: Any) -> FaultRule:
     if status is not None and status > 599:
         raise RuleError("status must be an HTTP error status (400-599)")
     return FaultRule(
-        id=rule_id, method=method.upper(), path=path, when=when, action=action, status=status,
+        id=rule_id,
+        method=method.upper(),
+        path=path,
+        when=when,
+        action=action,
+        status=status,
         nth=_number(data, "nth", int, minimum=1) or 1,
         count=_number(data, "count", int, minimum=1) or 1,
         retry_after=_number(data, "retryAfter", float, minimum=0),
         delay_ms=_number(data, "delayMs", int, minimum=0),
         replication_delay=_number(data, "replicationDelay", float, minimum=0),
-        code=data.get("code"), message=data.get("message"), _regex=regex)
+        code=data.get("code"),
+        message=data.get("message"),
+        _regex=regex,
+    )
 
 
 class Faults:
@@ -198,9 +232,14 @@ class Faults:
             return fired
 
 
-def apply_rule(rule: FaultRule | None, request: wire.Request, run: Callable[[], wire.Response],
-               *, sleep: Callable[[float], None],
-               hide: Callable[[str, float], None]) -> wire.Response:
+def apply_rule(
+    rule: FaultRule | None,
+    request: wire.Request,
+    run: Callable[[], wire.Response],
+    *,
+    sleep: Callable[[float], None],
+    hide: Callable[[str, float], None],
+) -> wire.Response:
     """Run `run` (the real handling) as `rule` says: delay, then answer a status, drop or hang
     instead of running (`before`), or after running (`after`); hide what it created."""
     if rule is None:
@@ -218,8 +257,9 @@ def apply_rule(rule: FaultRule | None, request: wire.Request, run: Callable[[], 
     return _answer(rule, request) if fails else response
 
 
-def _run_hiding(rule: FaultRule, run: Callable[[], wire.Response],
-                hide: Callable[[str, float], None]) -> wire.Response:
+def _run_hiding(
+    rule: FaultRule, run: Callable[[], wire.Response], hide: Callable[[str, float], None]
+) -> wire.Response:
     response = run()
     if rule.replication_delay and response.status == 201:
         created = response.json()

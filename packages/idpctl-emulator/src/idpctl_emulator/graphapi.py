@@ -58,13 +58,13 @@ class GraphApi:
             return self.app.with_fault(rule, request, lambda: self._batch(request, version))
         return self.execute(request, version, sub, [request.path])
 
-    def execute(self, request: wire.Request, version: str, sub: str,
-                paths: list[str]) -> wire.Response:
+    def execute(
+        self, request: wire.Request, version: str, sub: str, paths: list[str]
+    ) -> wire.Response:
         """One Graph request (or batch item): token, throttle, fault, then the store."""
         flows = self.app.userflows
         roles = flows.required_roles(request, sub) if flows.owns(sub.rstrip("/")) else None
-        denied = self.app.identity.authorize(request, write=request.method != "GET",
-                                             roles=roles)
+        denied = self.app.identity.authorize(request, write=request.method != "GET", roles=roles)
         if denied is not None:
             return denied
         throttled = self.app.throttled(request)
@@ -80,10 +80,14 @@ class GraphApi:
             message = fault.message
             if self.app.store.readings.errors == "generic" and not _documented(message):
                 message = GENERIC_MESSAGE  # reading errors=generic: no text to lean on
-            return wire.graph_error(fault.status, fault.code, message,
-                                    request_id=request.request_id,
-                                    client_request_id=request.headers.get("client-request-id"),
-                                    headers=fault.headers)
+            return wire.graph_error(
+                fault.status,
+                fault.code,
+                message,
+                request_id=request.request_id,
+                client_request_id=request.headers.get("client-request-id"),
+                headers=fault.headers,
+            )
 
     def _dispatch(self, request: wire.Request, version: str, sub: str) -> wire.Response:
         method = request.method
@@ -91,12 +95,12 @@ class GraphApi:
         if self.app.userflows.owns(sub):
             return self.app.userflows.handle(request, version, sub)
         if sub == _PROVIDERS or sub.startswith(_PROVIDERS + "("):
-            key = _KEY_FORM.match(sub[len(_PROVIDERS):])
+            key = _KEY_FORM.match(sub[len(_PROVIDERS) :])
             if key:
                 return self._one(request, version, unquote(key.group("id")))
             return self._collection(request, version)
         if sub.startswith(_PROVIDERS + "/"):
-            rest = unquote(sub[len(_PROVIDERS) + 1:])
+            rest = unquote(sub[len(_PROVIDERS) + 1 :])
             if rest in ("availableProviderTypes", "availableProviderTypes()"):
                 _require(method, ("GET",))
                 types = self.app.store.available_provider_types(version)
@@ -108,8 +112,7 @@ class GraphApi:
         if sub == "/identityProviders" or sub.startswith("/identityProviders/"):
             status, payload = retired_api(version, method, with_id=sub != "/identityProviders")
             if "error" in payload:
-                raise GraphFaultError(status, payload["error"]["code"],
-                                      payload["error"]["message"])
+                raise GraphFaultError(status, payload["error"]["code"], payload["error"]["message"])
             return wire.json_response(status, payload)
         raise _segment_not_found(sub.strip("/").split("/")[0] or version)
 
@@ -118,16 +121,20 @@ class GraphApi:
         store = self.app.store
         if request.method == "POST":
             created = store.create(version, _json_body(request))
-            body = {"@odata.context": store.context_url(version, self._base(), entity=True),
-                    **created}
+            body = {
+                "@odata.context": store.context_url(version, self._base(), entity=True),
+                **created,
+            }
             location = f"{self._base()}/{version}{_PROVIDERS}/{quote(created['id'], safe='')}"
             return wire.json_response(201, body, {"Location": location})
         _refuse_query_options(request)
         select = _select(request)
         offset = _decode_skiptoken(request.query_one("$skiptoken"))
         items, more = store.page(version, offset=offset, size=self.page_size, select=select)
-        body = {"@odata.context": store.context_url(version, self._base(), select=select),
-                "value": items}
+        body = {
+            "@odata.context": store.context_url(version, self._base(), select=select),
+            "value": items,
+        }
         if more:
             body["@odata.nextLink"] = self._next_link(version, select, offset + self.page_size)
         return wire.json_response(200, body)
@@ -158,10 +165,14 @@ class GraphApi:
 
     def _batch(self, request: wire.Request, version: str) -> wire.Response:
         return batch.respond(
-            request, version, finish=wire.finish,
+            request,
+            version,
+            finish=wire.finish,
             execute=lambda inner, sub, paths: self.execute(inner, version, sub, paths),
-            record=lambda inner, response: self.app.log.record(inner, response,
-                                                               batch=request.request_id))
+            record=lambda inner, response: self.app.log.record(
+                inner, response, batch=request.request_id
+            ),
+        )
 
 
 def _split(path: str) -> tuple[str, str]:
@@ -180,8 +191,9 @@ def _segment_not_found(segment: str) -> Exception:
 
 def _require(method: str, allowed: tuple[str, ...]) -> None:
     if method not in allowed:
-        raise GraphFaultError(405, "notAllowed",
-                              "Specified HTTP method is not allowed for the request uri.")
+        raise GraphFaultError(
+            405, "notAllowed", "Specified HTTP method is not allowed for the request uri."
+        )
 
 
 def _json_body(request: wire.Request) -> Any:
@@ -200,8 +212,9 @@ def _refuse_query_options(request: wire.Request) -> None:
     """GRAPH.md 5.5: only `$select` is documented (and `$skiptoken` from our own nextLink)."""
     for name in request.query:
         if name.lower() in _UNSUPPORTED_QUERY:
-            raise GraphFaultError(400, "BadRequest",
-                                  f"Query option '{name}' is not supported on this resource.")
+            raise GraphFaultError(
+                400, "BadRequest", f"Query option '{name}' is not supported on this resource."
+            )
 
 
 def _decode_skiptoken(token: str | None) -> int:

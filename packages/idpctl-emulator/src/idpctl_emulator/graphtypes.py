@@ -125,8 +125,15 @@ TYPES: dict[str, TypeSpec] = {
             "responseType": b2c_response_type,
             "scope": scope,
         },
-        required=("displayName", "clientId", "claimsMapping", "metadataUrl", "responseMode",
-                  "responseType", "scope"),
+        required=(
+            "displayName",
+            "clientId",
+            "claimsMapping",
+            "metadataUrl",
+            "responseMode",
+            "responseType",
+            "scope",
+        ),
         immutable=("metadataUrl",),
         secrets=(("clientSecret",),),
         read_mask="******",
@@ -146,8 +153,16 @@ TYPES: dict[str, TypeSpec] = {
             "clientAuthentication": client_authentication,
             "inboundClaimMapping": inbound_claim_mapping,
         },
-        required=("displayName", "clientId", "issuer", "wellKnownEndpoint", "responseType",
-                  "scope", "clientAuthentication", "inboundClaimMapping"),
+        required=(
+            "displayName",
+            "clientId",
+            "issuer",
+            "wellKnownEndpoint",
+            "responseType",
+            "scope",
+            "clientAuthentication",
+            "inboundClaimMapping",
+        ),
         secrets=(("clientAuthentication", "clientSecret"),),
         read_mask="***********",
         create_mask="*****",
@@ -156,8 +171,7 @@ TYPES: dict[str, TypeSpec] = {
     BUILTIN: TypeSpec(
         name=BUILTIN,
         tenant_kinds=frozenset(TENANT_KINDS),
-        props={"displayName": text, "identityProviderType": text,
-               "state": optional_text},
+        props={"displayName": text, "identityProviderType": text, "state": optional_text},
         writable=False,
         beta_props=("state",),
     ),
@@ -183,10 +197,28 @@ BUILTINS: dict[str, tuple[tuple[str, str, str], ...]] = {
 # GRAPH.md 1.1 examples; external chosen by us (docs/emulator-graph.md)
 _AVAILABLE: dict[str, tuple[str, ...]] = {
     "workforce": ("MicrosoftAccount", "EmailOTP", "Facebook", "Google"),
-    "b2c": ("Microsoft", "Google", "Facebook", "Amazon", "LinkedIn", "Weibo", "QQ", "WeChat",
-            "Twitter", "GitHub", "AppleManaged", "OpenIdConnect"),
-    "external": ("EmailPassword", "EmailOTP", "Facebook", "Google", "AppleManaged",
-                 "OpenIdConnect"),
+    "b2c": (
+        "Microsoft",
+        "Google",
+        "Facebook",
+        "Amazon",
+        "LinkedIn",
+        "Weibo",
+        "QQ",
+        "WeChat",
+        "Twitter",
+        "GitHub",
+        "AppleManaged",
+        "OpenIdConnect",
+    ),
+    "external": (
+        "EmailPassword",
+        "EmailOTP",
+        "Facebook",
+        "Google",
+        "AppleManaged",
+        "OpenIdConnect",
+    ),
 }
 
 
@@ -198,18 +230,24 @@ def canonical(odata_type: str) -> str:
 def resolve_type(value: Any) -> TypeSpec:
     """The spec named by an `@odata.type`, case-insensitive, `#` optional (GRAPH.md 2.1, 7.9)."""
     if value is None:
-        raise GraphFault(400, "invalidRequest",
-                         "The request body must carry '@odata.type' naming a derived type of "
-                         "microsoft.graph.identityProviderBase.")
+        raise GraphFault(
+            400,
+            "invalidRequest",
+            "The request body must carry '@odata.type' naming a derived type of "
+            "microsoft.graph.identityProviderBase.",
+        )
     if not isinstance(value, str):
         raise GraphFault(400, "invalidRequest", "'@odata.type' must be a string.")
     name = value.removeprefix("#")
     if not name.lower().startswith(NS):
         raise GraphFault(400, "invalidRequest", f"Unknown type '{value}'.")
-    spec = _BY_LOWER.get(name[len(NS):].lower())
+    spec = _BY_LOWER.get(name[len(NS) :].lower())
     if spec is None:
-        raise GraphFault(400, "invalidRequest",
-                         f"Unknown type '{value}': not a derived type of identityProviderBase.")
+        raise GraphFault(
+            400,
+            "invalidRequest",
+            f"Unknown type '{value}': not a derived type of identityProviderBase.",
+        )
     return spec
 
 

@@ -38,8 +38,9 @@ NS = "microsoft.graph."
 class GraphFault(Exception):
     """A Graph error answer: the server turns it into Graph's error body (GRAPH.md 5.3)."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -76,8 +77,18 @@ def optional_text_empty_ok(name: str, value: Any, kind: str) -> str | None:
 SOCIAL_TYPES = {
     "workforce": ("Facebook", "Google"),
     "external": ("Facebook", "Google"),
-    "b2c": ("Microsoft", "Google", "Amazon", "LinkedIn", "Facebook", "GitHub", "Twitter",
-            "Weibo", "QQ", "WeChat"),
+    "b2c": (
+        "Microsoft",
+        "Google",
+        "Amazon",
+        "LinkedIn",
+        "Facebook",
+        "GitHub",
+        "Twitter",
+        "Weibo",
+        "QQ",
+        "WeChat",
+    ),
 }
 _ALL_SOCIAL = frozenset(t for values in SOCIAL_TYPES.values() for t in values)
 
@@ -88,8 +99,12 @@ def social_type(name: str, value: Any, kind: str) -> str:
     if value in SOCIAL_TYPES[kind]:
         return value
     if value in _ALL_SOCIAL:
-        raise GraphFault(400, "notSupported", f"Property '{name}': this social identity "
-                         f"provider type is not supported in a {kind} tenant.")
+        raise GraphFault(
+            400,
+            "notSupported",
+            f"Property '{name}': this social identity "
+            f"provider type is not supported in a {kind} tenant.",
+        )
     raise _bad(f"Property '{name}' must be one of: {', '.join(SOCIAL_TYPES[kind])}.")
 
 
@@ -120,8 +135,10 @@ def issuer(name: str, value: Any, kind: str) -> str:
     if parts.query or "?" in value:
         raise _bad(f"Property '{name}' must not contain a query string.")
     if (parts.hostname or "").lower().endswith("microsoftonline.com"):
-        raise _bad(f"Property '{name}': a Microsoft Entra tenant (microsoftonline.com) "
-                   "cannot be configured as an OpenID Connect identity provider.")
+        raise _bad(
+            f"Property '{name}': a Microsoft Entra tenant (microsoftonline.com) "
+            "cannot be configured as an OpenID Connect identity provider."
+        )
     return value
 
 
@@ -141,14 +158,18 @@ def scope(name: str, value: Any, kind: str) -> str:
     return value
 
 
-def _enum(name: str, value: Any, kind: str, allowed: tuple[str, ...],
-          unsupported: tuple[str, ...]) -> str:
+def _enum(
+    name: str, value: Any, kind: str, allowed: tuple[str, ...], unsupported: tuple[str, ...]
+) -> str:
     text(name, value, kind)
     if value in allowed:
         return value
     if value in unsupported:
-        raise GraphFault(400, "notSupported", f"Property '{name}': the value {value!r} is "
-                         "documented but not supported.")
+        raise GraphFault(
+            400,
+            "notSupported",
+            f"Property '{name}': the value {value!r} is documented but not supported.",
+        )
     raise _bad(f"Property '{name}' must be one of: {', '.join(allowed)}.")
 
 
@@ -166,14 +187,21 @@ def oidc_response_type(name: str, value: Any, kind: str) -> str:
     return _enum(name, value, kind, ("code",), ("id_token", "token"))
 
 
-def _mapping(name: str, value: Any, *, keys: tuple[str, ...], odata: str,
-             nested: dict[str, Callable[[str, Any], Any]] | None = None) -> dict[str, Any]:
+def _mapping(
+    name: str,
+    value: Any,
+    *,
+    keys: tuple[str, ...],
+    odata: str,
+    nested: dict[str, Callable[[str, Any], Any]] | None = None,
+) -> dict[str, Any]:
     """A claim mapping object; missing keys read back as null, `@odata.type` optional."""
     if not isinstance(value, dict):
         raise _bad(f"Property '{name}' must be an object.")
     given = value.get("@odata.type")
-    if given is not None and (not isinstance(given, str)
-                              or given.removeprefix("#").lower() != f"{NS}{odata}".lower()):
+    if given is not None and (
+        not isinstance(given, str) or given.removeprefix("#").lower() != f"{NS}{odata}".lower()
+    ):
         raise _bad(f"Property '{name}' has the wrong '@odata.type'.")
     out: dict[str, Any] = {}
     for key in value:
@@ -192,8 +220,12 @@ def _mapping(name: str, value: Any, *, keys: tuple[str, ...], odata: str,
 
 def claims_mapping(name: str, value: Any, kind: str) -> dict[str, Any]:
     """GRAPH.md 3.1: userId and displayName required."""
-    out = _mapping(name, value, keys=("userId", "displayName", "givenName", "surname", "email"),
-                   odata="claimsMapping")
+    out = _mapping(
+        name,
+        value,
+        keys=("userId", "displayName", "givenName", "surname", "email"),
+        odata="claimsMapping",
+    )
     for key in ("userId", "displayName"):
         if not out[key]:
             raise _bad(f"Property '{name}.{key}' is required.")
@@ -201,8 +233,17 @@ def claims_mapping(name: str, value: Any, kind: str) -> dict[str, Any]:
 
 
 _ADDRESS = ("street_address", "locality", "region", "postal_code", "country")
-_INBOUND = ("sub", "name", "given_name", "family_name", "email", "email_verified",
-            "phone_number", "phone_number_verified", "address")
+_INBOUND = (
+    "sub",
+    "name",
+    "given_name",
+    "family_name",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+)
 
 
 def _address(name: str, value: Any) -> dict[str, Any]:
@@ -211,8 +252,13 @@ def _address(name: str, value: Any) -> dict[str, Any]:
 
 def inbound_claim_mapping(name: str, value: Any, kind: str) -> dict[str, Any]:
     """GRAPH.md 3.2: email required (ed-claims, stricter)."""
-    out = _mapping(name, value, keys=_INBOUND, odata="oidcInboundClaimMappingOverride",
-                   nested={"address": _address})
+    out = _mapping(
+        name,
+        value,
+        keys=_INBOUND,
+        odata="oidcInboundClaimMappingOverride",
+        nested={"address": _address},
+    )
     if not out["email"]:
         raise _bad(f"Property '{name}.email' is required.")
     return out
@@ -229,13 +275,17 @@ def client_authentication(name: str, value: Any, kind: str) -> dict[str, Any]:
         raise _bad(f"Property '{name}' must be an object.")
     given = value.get("@odata.type")
     if not isinstance(given, str):
-        raise _bad(f"Property '{name}' must carry '@odata.type' naming "
-                   f"{CLIENT_SECRET_AUTH} or {PRIVATE_JWT_AUTH}.")
+        raise _bad(
+            f"Property '{name}' must carry '@odata.type' naming "
+            f"{CLIENT_SECRET_AUTH} or {PRIVATE_JWT_AUTH}."
+        )
     bare = given.removeprefix("#").lower()
     subtype = _AUTH_TYPES.get(bare.removeprefix(NS)) if bare.startswith(NS) else None
     if subtype is None:
-        raise _bad(f"Property '{name}': '@odata.type' must name {CLIENT_SECRET_AUTH} or "
-                   f"{PRIVATE_JWT_AUTH}.")
+        raise _bad(
+            f"Property '{name}': '@odata.type' must name {CLIENT_SECRET_AUTH} or "
+            f"{PRIVATE_JWT_AUTH}."
+        )
     allowed = {"@odata.type", "clientSecret"} if subtype == CLIENT_SECRET_AUTH else {"@odata.type"}
     for key in value:
         if key not in allowed:

@@ -34,8 +34,11 @@ from idpctl_emulator.cli import EmulatorConfig, default_data_dir, parse_ready, s
 __all__ = ["AdminClient", "AdminError", "EmulatorHandle", "running_emulator"]
 
 READY_TIMEOUT = 15.0
-_CAMEL = {"retry_after": "retryAfter", "delay_ms": "delayMs",
-          "replication_delay": "replicationDelay"}
+_CAMEL = {
+    "retry_after": "retryAfter",
+    "delay_ms": "delayMs",
+    "replication_delay": "replicationDelay",
+}
 
 
 class AdminError(RuntimeError):
@@ -48,15 +51,18 @@ class AdminClient:
     def __init__(self, base_url: str, *, ca_path: str | None) -> None:
         verify: Any = ssl.create_default_context(cafile=ca_path) if ca_path else False
         # trust_env=False: no proxy from the environment for a loopback server
-        self._http = httpx.Client(base_url=base_url.rstrip("/") + "/_emulator", verify=verify,
-                                  timeout=30.0, trust_env=False)
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + "/_emulator",
+            verify=verify,
+            timeout=30.0,
+            trust_env=False,
+        )
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """Any admin endpoint: `call("PUT", "/keyvault/secrets/x", {...})` -> parsed JSON."""
         response = self._http.request(method, path, json=body)
         if response.status_code >= 400:
-            raise AdminError(f"{method} /_emulator{path}: {response.status_code} "
-                             f"{response.text}")
+            raise AdminError(f"{method} /_emulator{path}: {response.status_code} {response.text}")
         return response.json() if response.content else None
 
     _call = call  # the name the first tests used
@@ -100,8 +106,13 @@ class AdminClient:
     def set_latency(self, ms: int) -> None:
         self._call("PUT", "/latency", {"ms": ms})
 
-    def set_rate_limit(self, per_minute: int | None, *, per_app: int | None = None,
-                       window_seconds: float | None = None) -> dict[str, Any]:
+    def set_rate_limit(
+        self,
+        per_minute: int | None,
+        *,
+        per_app: int | None = None,
+        window_seconds: float | None = None,
+    ) -> dict[str, Any]:
         """`None` turns throttling off; `per_app` defaults to 2/3 of `per_minute`."""
         if per_minute is None:
             return self._call("PUT", "/rate-limit", {"off": True})
@@ -150,25 +161,40 @@ class EmulatorHandle:
     def _verify(self) -> Any:
         return self.ssl_context() if self.base_url.startswith("https") else False
 
-    def token(self, *, client_id: str | None = None, client_secret: str | None = None,
-              scope: str = "https://graph.microsoft.com/.default") -> str:
+    def token(
+        self,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        scope: str = "https://graph.microsoft.com/.default",
+    ) -> str:
         """An access token from the emulator's token endpoint (client credentials with a
         secret; the default client unless another is named)."""
         response = httpx.post(
-            f"{self.authority}/oauth2/v2.0/token", verify=self._verify(), timeout=30.0,
+            f"{self.authority}/oauth2/v2.0/token",
+            verify=self._verify(),
+            timeout=30.0,
             trust_env=False,
-            data={"grant_type": "client_credentials", "scope": scope,
-                  "client_id": client_id or self.client_id,
-                  "client_secret": client_secret or self.client_secret})
+            data={
+                "grant_type": "client_credentials",
+                "scope": scope,
+                "client_id": client_id or self.client_id,
+                "client_secret": client_secret or self.client_secret,
+            },
+        )
         response.raise_for_status()
         return str(response.json()["access_token"])
 
     def graph(self, *, token: str | None = None, **kw: Any) -> httpx.Client:
         """An httpx client on the base URL with a bearer token, trusting the CA."""
         kw.setdefault("trust_env", False)
-        return httpx.Client(base_url=self.base_url, verify=self._verify(),
-                            timeout=kw.pop("timeout", 30.0),
-                            headers={"Authorization": f"Bearer {token or self.token()}"}, **kw)
+        return httpx.Client(
+            base_url=self.base_url,
+            verify=self._verify(),
+            timeout=kw.pop("timeout", 30.0),
+            headers={"Authorization": f"Bearer {token or self.token()}"},
+            **kw,
+        )
 
 
 def _rate(rate_limit: int | str | None) -> int | None:
@@ -178,19 +204,30 @@ def _rate(rate_limit: int | str | None) -> int | None:
 
 
 @contextlib.contextmanager
-def running_emulator(*, tenant_kind: str = "external", page_size: int = 100,
-                     rate_limit: int | str | None = 300, replication_delay: float = 0.0,
-                     subprocess: bool = False, state_file: str | Path | None = None,
-                     http: bool = False, **kw: Any) -> Iterator[EmulatorHandle]:
+def running_emulator(
+    *,
+    tenant_kind: str = "external",
+    page_size: int = 100,
+    rate_limit: int | str | None = 300,
+    replication_delay: float = 0.0,
+    subprocess: bool = False,
+    state_file: str | Path | None = None,
+    http: bool = False,
+    **kw: Any,
+) -> Iterator[EmulatorHandle]:
     """Run an emulator for the `with` block. `kw` goes to `EmulatorConfig` (tenant,
     client_id, client_secret, clients_file, data_dir, rate_window, per_app, hang_cap, ...)."""
     config = EmulatorConfig(
-        tenant_kind=tenant_kind, page_size=page_size, rate_limit=_rate(rate_limit),
-        replication_delay=replication_delay, http=http,
+        tenant_kind=tenant_kind,
+        page_size=page_size,
+        rate_limit=_rate(rate_limit),
+        replication_delay=replication_delay,
+        http=http,
         state_file=Path(state_file) if state_file else None,
         client_id=kw.pop("client_id", None) or str(uuid.uuid4()),
         client_secret=kw.pop("client_secret", None) or f"emu-{uuid.uuid4().hex}",
-        **kw)
+        **kw,
+    )
     runner = _subprocess if subprocess else _in_process
     with runner(config) as handle:
         try:
@@ -202,30 +239,57 @@ def running_emulator(*, tenant_kind: str = "external", page_size: int = 100,
 @contextlib.contextmanager
 def _in_process(config: EmulatorConfig) -> Iterator[EmulatorHandle]:
     running = start(config)
-    thread = threading.Thread(target=running.server.serve_forever, kwargs={"poll_interval": 0.1},
-                              name="idpctl-emulator", daemon=True)
+    thread = threading.Thread(
+        target=running.server.serve_forever,
+        kwargs={"poll_interval": 0.1},
+        name="idpctl-emulator",
+        daemon=True,
+    )
     thread.start()
     try:
         yield EmulatorHandle(
-            base_url=running.base_url, ca_path=str(running.ca_path), tenant=running.tenant,
-            client_id=running.client_id, client_secret=config.client_secret or "",
+            base_url=running.base_url,
+            ca_path=str(running.ca_path),
+            tenant=running.tenant,
+            client_id=running.client_id,
+            client_secret=config.client_secret or "",
             kind=config.tenant_kind,
-            admin=AdminClient(running.base_url, ca_path=None if config.http
-                              else str(running.ca_path)))
+            admin=AdminClient(
+                running.base_url, ca_path=None if config.http else str(running.ca_path)
+            ),
+        )
     finally:
         running.stop()
         thread.join(timeout=5)
 
 
 def _command(config: EmulatorConfig) -> list[str]:
-    args = [sys.executable, "-m", "idpctl", "emulator", "--host", config.host,
-            "--port", str(config.port), "--tenant-kind", config.tenant_kind,
-            "--page-size", str(config.page_size),
-            "--rate-limit", "off" if config.rate_limit is None else str(config.rate_limit),
-            "--replication-delay", str(config.replication_delay),
-            "--data-dir", str(config.data_dir or default_data_dir())]
-    for flag, value in (("--tenant", config.tenant), ("--client-id", config.client_id),
-                        ("--clients", config.clients_file), ("--state", config.state_file)):
+    args = [
+        sys.executable,
+        "-m",
+        "idpctl",
+        "emulator",
+        "--host",
+        config.host,
+        "--port",
+        str(config.port),
+        "--tenant-kind",
+        config.tenant_kind,
+        "--page-size",
+        str(config.page_size),
+        "--rate-limit",
+        "off" if config.rate_limit is None else str(config.rate_limit),
+        "--replication-delay",
+        str(config.replication_delay),
+        "--data-dir",
+        str(config.data_dir or default_data_dir()),
+    ]
+    for flag, value in (
+        ("--tenant", config.tenant),
+        ("--client-id", config.client_id),
+        ("--clients", config.clients_file),
+        ("--state", config.state_file),
+    ):
         if value:
             args += [flag, str(value)]
     if config.rate_window != 60.0:
@@ -240,16 +304,21 @@ def _command(config: EmulatorConfig) -> list[str]:
 def _subprocess(config: EmulatorConfig) -> Iterator[EmulatorHandle]:
     env = dict(os.environ, IDPCTL_EMULATOR_CLIENT_SECRET=config.client_secret or "")
     with tempfile.TemporaryFile(mode="w+") as stderr:
-        process = subprocess.Popen(_command(config), stdout=subprocess.PIPE, stderr=stderr,
-                                   text=True, env=env)
+        process = subprocess.Popen(
+            _command(config), stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+        )
         try:
             ready = _await_ready(process, stderr)
             yield EmulatorHandle(
-                base_url=ready["base_url"], ca_path=ready["ca"], tenant=ready["tenant"],
-                client_id=ready["client"], client_secret=config.client_secret or "",
-                kind=ready["kind"], process=process,
-                admin=AdminClient(ready["base_url"], ca_path=None if config.http
-                                  else ready["ca"]))
+                base_url=ready["base_url"],
+                ca_path=ready["ca"],
+                tenant=ready["tenant"],
+                client_id=ready["client"],
+                client_secret=config.client_secret or "",
+                kind=ready["kind"],
+                process=process,
+                admin=AdminClient(ready["base_url"], ca_path=None if config.http else ready["ca"]),
+            )
         finally:
             _terminate(process)
 

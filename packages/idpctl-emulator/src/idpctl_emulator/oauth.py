@@ -42,7 +42,6 @@ class TokenError(Exception):
         return f"AADSTS{self.code}: {self.description}"
 
 
-
 def bearer(request: wire.Request) -> str | None:
     value = request.headers.get("authorization", "")
     scheme, _, token = value.partition(" ")
@@ -54,8 +53,12 @@ def bearer(request: wire.Request) -> str | None:
 def form_fields(request: wire.Request) -> dict[str, str]:
     ctype = request.headers.get("content-type", "")
     if "application/x-www-form-urlencoded" not in ctype.lower():
-        raise TokenError(400, "invalid_request", 900144,
-                         "The request body must contain the following parameter: 'grant_type'.")
+        raise TokenError(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        )
     parsed = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
     return {k: v[0] for k, v in parsed.items()}
 
@@ -82,10 +85,14 @@ def resource_of(form: dict[str, str], *, v1: bool = False) -> str:
     if not scopes:
         raise missing("scope")
     if len(scopes) > 1 or not scopes[0].endswith("/.default"):
-        raise TokenError(400, "invalid_scope", 1002012,
-                         f"The provided value for scope {' '.join(scopes)} is not valid. Client "
-                         "credential flows must have a scope value with /.default suffixed to "
-                         "the resource identifier (application ID URI).")
+        raise TokenError(
+            400,
+            "invalid_scope",
+            1002012,
+            f"The provided value for scope {' '.join(scopes)} is not valid. Client "
+            "credential flows must have a scope value with /.default suffixed to "
+            "the resource identifier (application ID URI).",
+        )
     resource = scopes[0][: -len("/.default")].rstrip("/")
     if not resource:
         raise missing("scope")
@@ -93,8 +100,12 @@ def resource_of(form: dict[str, str], *, v1: bool = False) -> str:
 
 
 def missing(name: str) -> TokenError:
-    return TokenError(400, "invalid_request", 900144,
-                      f"The request body must contain the following parameter: '{name}'.")
+    return TokenError(
+        400,
+        "invalid_request",
+        900144,
+        f"The request body must contain the following parameter: '{name}'.",
+    )
 
 
 def plain_json(status: int, payload: Any, headers: dict[str, str] | None = None) -> wire.Response:
@@ -108,11 +119,17 @@ def aad_error(request: wire.Request, exc: TokenError) -> wire.Response:
     trace_id = str(uuid.uuid4())
     correlation = request.headers.get("client-request-id") or str(uuid.uuid4())
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-    description = (f"AADSTS{exc.code}: {exc.description} Trace ID: {trace_id} "
-                   f"Correlation ID: {correlation} Timestamp: {stamp}")
+    description = (
+        f"AADSTS{exc.code}: {exc.description} Trace ID: {trace_id} "
+        f"Correlation ID: {correlation} Timestamp: {stamp}"
+    )
     body = {
-        "error": exc.error, "error_description": description, "error_codes": [exc.code],
-        "timestamp": stamp, "trace_id": trace_id, "correlation_id": correlation,
+        "error": exc.error,
+        "error_description": description,
+        "error_codes": [exc.code],
+        "timestamp": stamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation,
         "error_uri": f"https://login.microsoftonline.com/error?code={exc.code}",
     }
     return plain_json(exc.status, body, {"x-ms-request-id": trace_id})

@@ -54,8 +54,9 @@ class Readings:
     def __post_init__(self) -> None:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"reading {name}={getattr(self, name)}: expected one of "
-                                 f"{', '.join(allowed)}")
+                raise ValueError(
+                    f"reading {name}={getattr(self, name)}: expected one of {', '.join(allowed)}"
+                )
 
     @classmethod
     def parse(cls, items: Iterable[str]) -> Readings:
@@ -65,8 +66,9 @@ class Readings:
             name, sep, value = item.partition("=")
             name = name.strip()
             if not sep or name not in CHOICES:
-                raise ValueError(f"--reading {item!r}: write NAME=VALUE with NAME one of "
-                                 f"{', '.join(CHOICES)}")
+                raise ValueError(
+                    f"--reading {item!r}: write NAME=VALUE with NAME one of {', '.join(CHOICES)}"
+                )
             values[name] = value.strip()
         return cls(**values)
 
@@ -82,8 +84,7 @@ class Readings:
 
     def args(self) -> list[str]:
         """The `--reading` arguments that give this value (non-defaults only)."""
-        return [f"--reading={k}={v}" for k, v in self.to_data().items()
-                if v != CHOICES[k][0]]
+        return [f"--reading={k}={v}" for k, v in self.to_data().items() if v != CHOICES[k][0]]
 
     def label(self) -> str:
         changed = [f"{k}={v}" for k, v in self.to_data().items() if v != CHOICES[k][0]]
@@ -95,5 +96,8 @@ DEFAULT = Readings()
 
 def non_default() -> list[Readings]:
     """Each non-default reading alone (the rest at their defaults)."""
-    return [replace(DEFAULT, **{name: value}) for name, values in CHOICES.items()
-            for value in values[1:]]
+    return [
+        replace(DEFAULT, **{name: value})
+        for name, values in CHOICES.items()
+        for value in values[1:]
+    ]

@@ -25,12 +25,20 @@ def retired_api(version: str, method: str, *, with_id: bool = False) -> tuple[in
     if method.upper() == "GET" and not with_id:
         return 200, {"value": []}
     if method.upper() == "GET":
-        return 404, {"error": {"code": "itemNotFound", "message":
-                               "The identityProvider API was retired after March 2023 and "
-                               "returns no data; use /identity/identityProviders."}}
-    return 400, {"error": {"code": "notSupported", "message":
-                           "The identityProvider API was retired after March 2023; "
-                           "use /identity/identityProviders."}}
+        return 404, {
+            "error": {
+                "code": "itemNotFound",
+                "message": "The identityProvider API was retired after March 2023 and "
+                "returns no data; use /identity/identityProviders.",
+            }
+        }
+    return 400, {
+        "error": {
+            "code": "notSupported",
+            "message": "The identityProvider API was retired after March 2023; "
+            "use /identity/identityProviders.",
+        }
+    }
 
 
 def _get_path(item: dict, path: tuple[str, ...]) -> tuple[dict | None, str]:

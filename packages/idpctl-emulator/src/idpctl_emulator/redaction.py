@@ -14,8 +14,9 @@ from typing import Any
 __all__ = ["WRITE_ONLY_KEYS", "is_mask", "redact", "sha256_of"]
 
 # keys whose string values are credentials wherever they appear in a logged body
-WRITE_ONLY_KEYS = frozenset({"clientSecret", "certificateData", "client_secret",
-                             "client_assertion"})
+WRITE_ONLY_KEYS = frozenset(
+    {"clientSecret", "certificateData", "client_secret", "client_assertion"}
+)
 
 
 def sha256_of(value: str) -> dict[str, str]:

@@ -39,22 +39,33 @@ class Sample:
 
 SAMPLES: Mapping[str, Sample] = {
     "contoso": Sample(_ALL_METHODS, note="every method Entra accepts"),
-    "fabrikam": Sample(("client_secret_post", "client_secret_basic"),
-                       note="secret methods only (a B2C-style IdP)"),
-    "basic-only": Sample(("client_secret_basic",), note="client_secret_basic only: Entra "
-                                                        "refuses it"),
-    "wrong-issuer": Sample(_ALL_METHODS, issuer_suffix="",
-                           note="issuer without the trailing slash: never equals a "
-                                "configured <base>/_idp/wrong-issuer/"),
+    "fabrikam": Sample(
+        ("client_secret_post", "client_secret_basic"), note="secret methods only (a B2C-style IdP)"
+    ),
+    "basic-only": Sample(
+        ("client_secret_basic",), note="client_secret_basic only: Entra refuses it"
+    ),
+    "wrong-issuer": Sample(
+        _ALL_METHODS,
+        issuer_suffix="",
+        note="issuer without the trailing slash: never equals a "
+        "configured <base>/_idp/wrong-issuer/",
+    ),
 }
 
 
 @functools.cache
 def _key() -> dict[str, Any]:
     public = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
-    return {"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256",
-            "kid": "sample-idp-1", "x": b64url(public.x.to_bytes(32, "big")),
-            "y": b64url(public.y.to_bytes(32, "big"))}
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "use": "sig",
+        "alg": "ES256",
+        "kid": "sample-idp-1",
+        "x": b64url(public.x.to_bytes(32, "big")),
+        "y": b64url(public.y.to_bytes(32, "big")),
+    }
 
 
 def discovery(name: str, base_url: str) -> dict[str, Any]:
@@ -73,8 +84,7 @@ def discovery(name: str, base_url: str) -> dict[str, Any]:
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],
-        "claims_supported": ["sub", "name", "given_name", "family_name", "email",
-                             "email_verified"],
+        "claims_supported": ["sub", "name", "given_name", "family_name", "email", "email_verified"],
     }
 
 
@@ -82,7 +92,7 @@ def handle(request: wire.Request, base_url: str) -> wire.Response | None:
     """The answer for a `/_idp/...` path, or None when the path is not one."""
     if not request.path.startswith(PREFIX):
         return None
-    name, _, rest = request.path[len(PREFIX):].partition("/")
+    name, _, rest = request.path[len(PREFIX) :].partition("/")
     if name not in SAMPLES or rest not in (".well-known/openid-configuration", "jwks"):
         return _json(404, {"error": "not_found", "error_description": "no such sample IdP path"})
     if request.method not in ("GET", "HEAD"):
@@ -93,5 +103,6 @@ def handle(request: wire.Request, base_url: str) -> wire.Response | None:
 
 
 def _json(status: int, body: Any) -> wire.Response:
-    return wire.Response(status, json.dumps(body).encode("utf-8"),
-                         {"Content-Type": "application/json"})
+    return wire.Response(
+        status, json.dumps(body).encode("utf-8"), {"Content-Type": "application/json"}
+    )

@@ -37,10 +37,19 @@ HANG_CAP_SECONDS = 60.0
 class Emulator:
     """Everything but the sockets. Thread-safe: the transport calls `handle` concurrently."""
 
-    def __init__(self, *, store: Any, identity: Any, registry: Any, page_size: int = 100,
-                 budget: Budget | None = None, state_file: Path | None = None,
-                 base_url_fn: Callable[[], str], hang_cap: float = HANG_CAP_SECONDS,
-                 request_log_size: int = admin.LOG_LIMIT) -> None:
+    def __init__(
+        self,
+        *,
+        store: Any,
+        identity: Any,
+        registry: Any,
+        page_size: int = 100,
+        budget: Budget | None = None,
+        state_file: Path | None = None,
+        base_url_fn: Callable[[], str],
+        hang_cap: float = HANG_CAP_SECONDS,
+        request_log_size: int = admin.LOG_LIMIT,
+    ) -> None:
         self.store = store
         self.identity = identity
         self.registry = registry
@@ -54,9 +63,11 @@ class Emulator:
         self.log = admin.RequestLog(redact=self._redact, limit=request_log_size)
         self.state_file = state_file
         self.graph = GraphApi(self, page_size=page_size)
-        self.userflows = UserFlows(tenant_kind=store.tenant_kind,
-                                   provider=lambda provider_id: store.get("beta", provider_id),
-                                   base_url=base_url_fn)
+        self.userflows = UserFlows(
+            tenant_kind=store.tenant_kind,
+            provider=lambda provider_id: store.get("beta", provider_id),
+            base_url=base_url_fn,
+        )
         self.admin = admin.AdminApi(self)
 
     # -- the pipeline -----------------------------------------------------------------
@@ -81,12 +92,14 @@ class Emulator:
     def _identity(self, request: wire.Request) -> wire.Response:
         response = sampleidp.handle(request, self.base_url_fn()) or self.identity.handle(request)
         if response is None:
-            return wire.graph_error(404, "UnknownPath", f"No endpoint at {request.path}.",
-                                    request_id=request.request_id)
+            return wire.graph_error(
+                404, "UnknownPath", f"No endpoint at {request.path}.", request_id=request.request_id
+            )
         return response
 
-    def with_fault(self, rule: FaultRule | None, request: wire.Request,
-                   run: Callable[[], wire.Response]) -> wire.Response:
+    def with_fault(
+        self, rule: FaultRule | None, request: wire.Request, run: Callable[[], wire.Response]
+    ) -> wire.Response:
         return apply_rule(rule, request, run, sleep=self.sleep, hide=self.store.hide)
 
     def throttled(self, request: wire.Request) -> wire.Response | None:
@@ -94,8 +107,7 @@ class Emulator:
         verdict = self.throttle.admit(app_id)
         if verdict is None:
             return None
-        return throttled_response(verdict, request, app_id=app_id,
-                                  tenant_id=self.store.tenant_id)
+        return throttled_response(verdict, request, app_id=app_id, tenant_id=self.store.tenant_id)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -134,17 +146,26 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         request = wire.Request(
-            method=self.command.upper(), path=split.path,
+            method=self.command.upper(),
+            path=split.path,
             query=parse_qs(split.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
-            body=body, client_host=self.client_address[0])
+            body=body,
+            client_host=self.client_address[0],
+        )
         try:
             response = self.server.app.handle(request)
         except Exception:
             logger.exception("emulator: unhandled error on %s %s", request.method, request.path)
-            response = wire.finish(request, wire.graph_error(
-                500, "generalException", "The emulator failed on this request.",
-                request_id=request.request_id))
+            response = wire.finish(
+                request,
+                wire.graph_error(
+                    500,
+                    "generalException",
+                    "The emulator failed on this request.",
+                    request_id=request.request_id,
+                ),
+            )
         if response.action == "hang":
             self._hang()
         if response.action:
@@ -152,16 +173,21 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._write(response)
 
-    def send_error(self, code: int, message: str | None = None,
-                   explain: str | None = None) -> None:
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Transport-level errors (bad request line, unsupported method) in Graph's shape."""
         request_id = str(uuid.uuid4())
         self.close_connection = True
-        self._write(wire.finish(
-            wire.Request(self.command or "", "", {}, {}, request_id=request_id),
-            wire.graph_error(code, "BadRequest" if code < 500 else "generalException",
-                             message or "The request could not be read.",
-                             request_id=request_id)))
+        self._write(
+            wire.finish(
+                wire.Request(self.command or "", "", {}, {}, request_id=request_id),
+                wire.graph_error(
+                    code,
+                    "BadRequest" if code < 500 else "generalException",
+                    message or "The request could not be read.",
+                    request_id=request_id,
+                ),
+            )
+        )
 
     def _write(self, response: wire.Response) -> None:
         self.send_response(response.status)
@@ -212,8 +238,14 @@ class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, app: Emulator, *, host: str = "127.0.0.1", port: int = 0,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        app: Emulator,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.app = app
         self.ssl_context = ssl_context
         super().__init__((host, port), _Handler)
@@ -243,8 +275,9 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # a client that gave up (timeout, reset) mid-response: not the emulator's problem
-        logger.debug("emulator: connection from %s ended with an error", client_address,
-                     exc_info=True)
+        logger.debug(
+            "emulator: connection from %s ended with an error", client_address, exc_info=True
+        )
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         self._serving = True

@@ -54,9 +54,11 @@ class Signer:
         except (OSError, ValueError):
             pass
         signer = cls.generate()
-        data = signer.key.private_bytes(serialization.Encoding.PEM,
-                                        serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
+        data = signer.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -75,8 +77,13 @@ class Signer:
     def jwk(self) -> dict[str, Any]:
         numbers = self.key.public_key().public_numbers()
         return {
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid, "x5t": self.kid,
-            "n": _uint(numbers.n), "e": _uint(numbers.e),
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "kid": self.kid,
+            "x5t": self.kid,
+            "n": _uint(numbers.n),
+            "e": _uint(numbers.e),
         }
 
     def jwks(self) -> dict[str, Any]:
@@ -92,16 +99,22 @@ class Signer:
             header = jwt.get_unverified_header(token)
             if header.get("kid") != self.kid or header.get("alg") != "RS256":
                 raise InvalidToken("the token was not signed by this issuer's key")
-            return jwt.decode(token, self.key.public_key(), algorithms=["RS256"],
-                              options=_NO_CLAIM_CHECKS)
+            return jwt.decode(
+                token, self.key.public_key(), algorithms=["RS256"], options=_NO_CLAIM_CHECKS
+            )
         except jwt.PyJWTError as exc:
             raise InvalidToken(
-                f"the token is malformed or its signature is invalid ({exc})") from None
+                f"the token is malformed or its signature is invalid ({exc})"
+            ) from None
 
 
 _NO_CLAIM_CHECKS: Options = {
-    "verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
-    "verify_iss": False, "require": [],
+    "verify_aud": False,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_iss": False,
+    "require": [],
 }
 
 

@@ -32,8 +32,11 @@ _GITHUB_LIFETIME = 300
 
 
 def _json(status: int, payload: Any) -> wire.Response:
-    return wire.Response(status, wire.json.dumps(payload).encode("utf-8"),
-                         {"Content-Type": "application/json; charset=utf-8"})
+    return wire.Response(
+        status,
+        wire.json.dumps(payload).encode("utf-8"),
+        {"Content-Type": "application/json; charset=utf-8"},
+    )
 
 
 class GitHubTokenService:
@@ -71,7 +74,7 @@ class GitHubTokenService:
         return self._signer.jwks()
 
     def handle(self, request: wire.Request) -> wire.Response:
-        route = request.path[len("/_github"):].rstrip("/")
+        route = request.path[len("/_github") :].rstrip("/")
         if request.method != "GET":
             return _json(405, {"message": "Method Not Allowed"})
         if route == "/.well-known/openid-configuration":
@@ -88,8 +91,20 @@ class GitHubTokenService:
             "jwks_uri": self.issuer + "/.well-known/jwks",
             "subject_types_supported": ["public", "pairwise"],
             "response_types_supported": ["id_token"],
-            "claims_supported": ["sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref",
-                                 "repository", "repository_owner", "environment", "event_name"],
+            "claims_supported": [
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "iss",
+                "jti",
+                "nbf",
+                "ref",
+                "repository",
+                "repository_owner",
+                "environment",
+                "event_name",
+            ],
             "id_token_signing_alg_values_supported": ["RS256"],
             "scopes_supported": ["openid", "repo", "repository_owner", "environment"],
         }
@@ -97,7 +112,8 @@ class GitHubTokenService:
     def _token(self, request: wire.Request) -> wire.Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secrets.compare_digest(
-                token.strip().encode(), self.request_token.encode()):
+            token.strip().encode(), self.request_token.encode()
+        ):
             return _json(401, {"message": "Bad credentials"})
         subject = request.query_one("subject") or self.subject
         owner = _repository(subject).split("/")[0]
@@ -109,10 +125,18 @@ class GitHubTokenService:
         now = int(self._clock())
         repository = _repository(subject)
         claims: dict[str, Any] = {
-            "jti": str(uuid.uuid4()), "sub": subject, "aud": audience, "iss": self.issuer,
-            "iat": now, "nbf": now - 5, "exp": now + (lifetime or self.lifetime),
-            "repository": repository, "repository_owner": repository.split("/")[0],
-            "runner_environment": "github-hosted", "run_id": "1", "run_attempt": "1",
+            "jti": str(uuid.uuid4()),
+            "sub": subject,
+            "aud": audience,
+            "iss": self.issuer,
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + (lifetime or self.lifetime),
+            "repository": repository,
+            "repository_owner": repository.split("/")[0],
+            "runner_environment": "github-hosted",
+            "run_id": "1",
+            "run_attempt": "1",
         }
         claims.update(_subject_claims(subject))
         with self._lock:
@@ -120,9 +144,14 @@ class GitHubTokenService:
         return self._signer.sign(claims)
 
     def settings(self) -> dict[str, Any]:
-        return {"issuer": self.issuer, "requestUrl": self.request_url,
-                "requestToken": self.request_token, "subject": self.subject,
-                "lifetimeSeconds": self.lifetime, "claims": dict(self.extra_claims)}
+        return {
+            "issuer": self.issuer,
+            "requestUrl": self.request_url,
+            "requestToken": self.request_token,
+            "subject": self.subject,
+            "lifetimeSeconds": self.lifetime,
+            "claims": dict(self.extra_claims),
+        }
 
     def configure(self, body: dict[str, Any]) -> dict[str, Any]:
         """Apply `{subject?, requestToken?, lifetimeSeconds?, claims?}`; ValueError if bad."""
@@ -158,12 +187,19 @@ def _subject_claims(subject: str) -> dict[str, Any]:
     """ref/environment/event claims implied by a GitHub subject."""
     rest = subject.split(":", 2)[2] if subject.count(":") >= 2 else ""
     if rest.startswith("ref:"):
-        ref = rest[len("ref:"):]
-        return {"ref": ref, "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
-                "event_name": "push"}
+        ref = rest[len("ref:") :]
+        return {
+            "ref": ref,
+            "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
+            "event_name": "push",
+        }
     if rest.startswith("environment:"):
-        return {"environment": rest[len("environment:"):], "event_name": "workflow_dispatch",
-                "ref": "refs/heads/main", "ref_type": "branch"}
+        return {
+            "environment": rest[len("environment:") :],
+            "event_name": "workflow_dispatch",
+            "ref": "refs/heads/main",
+            "ref_type": "branch",
+        }
     if rest == "pull_request":
         return {"event_name": "pull_request", "ref": "refs/pull/1/merge", "ref_type": "branch"}
     return {}
@@ -177,8 +213,9 @@ class ManagedIdentityEndpoint:
     def __init__(self, *, identity: IdentityService) -> None:
         self._identity = identity
         self.header = secrets.token_urlsafe(24)
-        self.system_client_id = str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                               f"idpctl-emulator:msi:{identity.tenant_id}"))
+        self.system_client_id = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"idpctl-emulator:msi:{identity.tenant_id}")
+        )
 
     @property
     def endpoint(self) -> str:
@@ -187,12 +224,21 @@ class ManagedIdentityEndpoint:
 
     def settings(self) -> dict[str, Any]:
         system = self._system()
-        users = [c.to_data() for c in self._identity.registry.managed_identities()
-                 if c.managed_identity == "user"]
-        return {"endpoint": self.endpoint, "header": self.header,
-                "systemAssigned": {"clientId": system.client_id, "objectId": system.object_id,
-                                   "roles": list(system.roles)},
-                "userAssigned": users}
+        users = [
+            c.to_data()
+            for c in self._identity.registry.managed_identities()
+            if c.managed_identity == "user"
+        ]
+        return {
+            "endpoint": self.endpoint,
+            "header": self.header,
+            "systemAssigned": {
+                "clientId": system.client_id,
+                "objectId": system.object_id,
+                "roles": list(system.roles),
+            },
+            "userAssigned": users,
+        }
 
     def _system(self) -> Client:
         for client in self._identity.registry.managed_identities():
@@ -215,30 +261,47 @@ class ManagedIdentityEndpoint:
             return _msi_error(400, "The 'resource' parameter is required.")
         client = self._select(request)
         if client is None:
-            return _msi_error(400, "No User Assigned or Delegated Managed Identity found for "
-                                   "specified ClientId/ResourceId/PrincipalId.")
+            return _msi_error(
+                400,
+                "No User Assigned or Delegated Managed Identity found for "
+                "specified ClientId/ResourceId/PrincipalId.",
+            )
         extra = {"xms_mirid": client.resource_id} if client.resource_id else None
         token, expires_on = self._identity.issue(client, resource, appidacr="2", extra=extra)
-        return _json(200, {"access_token": token, "expires_on": str(expires_on),
-                           "resource": resource, "token_type": "Bearer",
-                           "client_id": client.client_id})
+        return _json(
+            200,
+            {
+                "access_token": token,
+                "expires_on": str(expires_on),
+                "resource": resource,
+                "token_type": "Bearer",
+                "client_id": client.client_id,
+            },
+        )
 
     def _select(self, request: wire.Request) -> Client | None:
-        wanted = [(name, value) for name in ("client_id", "object_id", "mi_res_id")
-                  if (value := request.query_one(name))]
+        wanted = [
+            (name, value)
+            for name in ("client_id", "object_id", "mi_res_id")
+            if (value := request.query_one(name))
+        ]
         if not wanted:
             return self._system()
         name, value = wanted[0]
         for client in self._identity.registry.managed_identities():
             if client.managed_identity != "user":
                 continue
-            have = {"client_id": client.client_id, "object_id": client.object_id,
-                    "mi_res_id": client.resource_id}[name]
+            have = {
+                "client_id": client.client_id,
+                "object_id": client.object_id,
+                "mi_res_id": client.resource_id,
+            }[name]
             if have and have.lower() == value.lower():
                 return client
         return None
 
 
 def _msi_error(status: int, message: str) -> wire.Response:
-    return _json(status, {"statusCode": status, "message": message,
-                          "correlationId": str(uuid.uuid4())})
+    return _json(
+        status, {"statusCode": status, "message": message, "correlationId": str(uuid.uuid4())}
+    )

@@ -48,9 +48,15 @@ Records = list[dict]
 class Store:
     """The identity providers of one emulated tenant. Thread-safe."""
 
-    def __init__(self, *, tenant_kind: str, tenant_id: str, replication_delay: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 readings: Readings = DEFAULT) -> None:
+    def __init__(
+        self,
+        *,
+        tenant_kind: str,
+        tenant_id: str,
+        replication_delay: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        readings: Readings = DEFAULT,
+    ) -> None:
         if tenant_kind not in TENANT_KINDS:
             raise ValueError(f"tenant kind must be one of {', '.join(TENANT_KINDS)}")
         self.tenant_kind = tenant_kind
@@ -69,22 +75,30 @@ class Store:
     def list(self, version: str, *, select: Names | None = None) -> Records:
         fields = self._select(version, select)
         with self._lock:
-            return [self._render(item, version, select=fields) for item in self._items.values()
-                    if self._visible(item["id"]) and self._in_version(item, version)]
+            return [
+                self._render(item, version, select=fields)
+                for item in self._items.values()
+                if self._visible(item["id"]) and self._in_version(item, version)
+            ]
 
-    def page(self, version: str, *, offset: int, size: int,
-             select: Names | None = None) -> tuple[Records, bool]:
+    def page(
+        self, version: str, *, offset: int, size: int, select: Names | None = None
+    ) -> tuple[Records, bool]:
         """Items `offset` .. `offset + size` of `list`, and whether more follow: only the
         page's items are rendered, so a page costs what it holds."""
         fields = self._select(version, select)
         with self._lock:
             now, hidden = self._clock(), self._visible_at  # one clock read for the page
-            shown = (item for item in self._items.values()
-                     if now >= hidden.get(item["id"], float("-inf"))
-                     and self._in_version(item, version))
+            shown = (
+                item
+                for item in self._items.values()
+                if now >= hidden.get(item["id"], float("-inf")) and self._in_version(item, version)
+            )
             window = list(itertools.islice(shown, offset, offset + size + 1))
-            return ([self._render(item, version, select=fields) for item in window[:size]],
-                    len(window) > size)
+            return (
+                [self._render(item, version, select=fields) for item in window[:size]],
+                len(window) > size,
+            )
 
     def get(self, version: str, provider_id: str, *, select: Names | None = None) -> dict:
         fields = self._select(version, select)
@@ -100,8 +114,9 @@ class Store:
         spec = resolve_type(body.get("@odata.type"))
         self._check_allowed(spec, version)
         if "id" in body:
-            raise GraphFault(400, "invalidRequest",
-                             "Property 'id' is read-only: the server assigns it.")
+            raise GraphFault(
+                400, "invalidRequest", "Property 'id' is read-only: the server assigns it."
+            )
         record: dict[str, Any] = {name: None for name in spec.props}
         record.update(self._check_fields(spec, body))
         if spec.name == B2C_OIDC and record["domainHint"] is None:
@@ -147,8 +162,9 @@ class Store:
         self._check_version_name(version)
         return available_provider_types(self.tenant_kind, version)
 
-    def context_url(self, version: str, base_url: str, *, select: Names | None = None,
-                    entity: bool = False) -> str:
+    def context_url(
+        self, version: str, base_url: str, *, select: Names | None = None, entity: bool = False
+    ) -> str:
         """`@odata.context` for a list (or, with entity=True, for one item)."""
         url = f"{base_url.rstrip('/')}/{version}/$metadata#identity/identityProviders"
         names = [name.strip() for name in (select or []) if name.strip()]
@@ -164,13 +180,17 @@ class Store:
             raise GraphFault(400, "invalidRequest", "The request body must be a JSON object.")
         spec = resolve_type(body.get("@odata.type"))
         record = {name: None for name in spec.props}
-        record.update({k: copy.deepcopy(v) for k, v in body.items()
-                       if k not in ("@odata.type", "id")})
+        record.update(
+            {k: copy.deepcopy(v) for k, v in body.items() if k not in ("@odata.type", "id")}
+        )
         with self._lock:
             provider_id = str(body.get("id") or records.new_id(spec, record))
             if provider_id in self._items:
-                raise GraphFault(409, "nameAlreadyExists",
-                                 f"An identity provider with id '{provider_id}' already exists.")
+                raise GraphFault(
+                    409,
+                    "nameAlreadyExists",
+                    f"An identity provider with id '{provider_id}' already exists.",
+                )
             item = records.seal(spec, {"@odata.type": spec.odata, "id": provider_id, **record})
             self._items[provider_id] = item
             self._visible_at[provider_id] = self._clock()
@@ -183,8 +203,9 @@ class Store:
         with self._lock:
             item = self._find(provider_id, visible_only=False)
             spec = self._spec(item)
-            item.update({k: copy.deepcopy(v) for k, v in body.items()
-                         if k not in ("@odata.type", "id")})
+            item.update(
+                {k: copy.deepcopy(v) for k, v in body.items() if k not in ("@odata.type", "id")}
+            )
             records.seal(spec, item)
             return self._render(item, "beta")
 
@@ -204,8 +225,12 @@ class Store:
             self._visible_at.clear()
             for provider_id, display, kind in BUILTINS[self.tenant_kind]:
                 self._items[provider_id] = {
-                    "@odata.type": f"#microsoft.graph.{BUILTIN}", "id": provider_id,
-                    "displayName": display, "identityProviderType": kind, "state": None}
+                    "@odata.type": f"#microsoft.graph.{BUILTIN}",
+                    "id": provider_id,
+                    "displayName": display,
+                    "identityProviderType": kind,
+                    "state": None,
+                }
 
     def hide(self, provider_id: str, seconds: float) -> None:
         """Hide one provider from GET and list for `seconds` (a per-fault replication delay)."""
@@ -215,17 +240,21 @@ class Store:
 
     def snapshot(self) -> dict:
         with self._lock:
-            return {"format": SNAPSHOT_FORMAT, "tenantKind": self.tenant_kind,
-                    "tenantId": self.tenant_id,
-                    "providers": copy.deepcopy(list(self._items.values()))}
+            return {
+                "format": SNAPSHOT_FORMAT,
+                "tenantKind": self.tenant_kind,
+                "tenantId": self.tenant_id,
+                "providers": copy.deepcopy(list(self._items.values())),
+            }
 
     def restore(self, data: dict) -> None:
         """Load a snapshot (replication delays are not kept across restarts)."""
         if not isinstance(data, dict) or data.get("format") != SNAPSHOT_FORMAT:
             raise ValueError("not an idpctl emulator store snapshot")
         if data.get("tenantKind") != self.tenant_kind:
-            raise ValueError(f"the snapshot is of a {data.get('tenantKind')} tenant, "
-                             f"not {self.tenant_kind}")
+            raise ValueError(
+                f"the snapshot is of a {data.get('tenantKind')} tenant, not {self.tenant_kind}"
+            )
         items = {}
         for raw in data.get("providers", []):
             if not isinstance(raw, dict) or not raw.get("id"):
@@ -234,8 +263,9 @@ class Store:
                 spec = resolve_type(raw.get("@odata.type"))
             except GraphFault as err:
                 raise ValueError(f"provider {raw['id']!r} in the snapshot: {err.message}") from None
-            items[str(raw["id"])] = records.seal(spec, {**copy.deepcopy(raw),
-                                                        "@odata.type": spec.odata})
+            items[str(raw["id"])] = records.seal(
+                spec, {**copy.deepcopy(raw), "@odata.type": spec.odata}
+            )
         with self._lock:
             self._items = items
             self._visible_at = {}
@@ -262,9 +292,12 @@ class Store:
     def _find(self, provider_id: str, *, visible_only: bool) -> dict:
         item = self._items.get(provider_id)
         if item is None or (visible_only and not self._visible(provider_id)):
-            raise GraphFault(404, "itemNotFound",
-                             f"IdentityProvider with 'id': '{provider_id}' cannot be found in "
-                             f"the directory '{self.tenant_id}'.")
+            raise GraphFault(
+                404,
+                "itemNotFound",
+                f"IdentityProvider with 'id': '{provider_id}' cannot be found in "
+                f"the directory '{self.tenant_id}'.",
+            )
         return item
 
     @staticmethod
@@ -276,24 +309,30 @@ class Store:
         """GRAPH.md 1.2, 7.1: the custom OIDC types are refused on /v1.0 (stricter)."""
         self._check_version_name(version)
         if version == "v1.0" and spec.beta_only:
-            raise GraphFault(400, "notSupported",
-                             f"The type '{spec.odata[1:]}' is available on /beta only.")
+            raise GraphFault(
+                400, "notSupported", f"The type '{spec.odata[1:]}' is available on /beta only."
+            )
 
     def _check_allowed(self, spec: TypeSpec, version: str) -> None:
         """GRAPH.md 2.1: the type matrix per tenant kind; built-ins are read-only (2.8)."""
         if self.tenant_kind not in spec.tenant_kinds:
-            raise GraphFault(400, "notSupported",
-                             f"The type '{spec.odata[1:]}' is not supported in a "
-                             f"{self.tenant_kind} tenant.")
+            raise GraphFault(
+                400,
+                "notSupported",
+                f"The type '{spec.odata[1:]}' is not supported in a {self.tenant_kind} tenant.",
+            )
         self._check_version(spec, version)
         self._check_writable(spec)
 
     @staticmethod
     def _check_writable(spec: TypeSpec) -> None:
         if not spec.writable:
-            raise GraphFault(400, "notSupported",
-                             f"Identity providers of type '{spec.odata[1:]}' are built in and "
-                             "cannot be created, updated or deleted.")
+            raise GraphFault(
+                400,
+                "notSupported",
+                f"Identity providers of type '{spec.odata[1:]}' are built in and "
+                "cannot be created, updated or deleted.",
+            )
 
     def _check_fields(self, spec: TypeSpec, body: dict) -> dict[str, Any]:
         """Each property in a body: known to the type, of the right shape (GRAPH.md 2.3-2.7)."""
@@ -303,8 +342,11 @@ class Store:
                 continue
             validator = spec.props.get(key)
             if validator is None:
-                raise GraphFault(400, "invalidRequest",
-                                 f"Property '{key}' does not exist on type '{spec.odata[1:]}'.")
+                raise GraphFault(
+                    400,
+                    "invalidRequest",
+                    f"Property '{key}' does not exist on type '{spec.odata[1:]}'.",
+                )
             out[key] = validator(key, value, self.tenant_kind)
         return out
 
@@ -314,10 +356,16 @@ class Store:
         for name in spec.required:
             if record.get(name) is None:
                 raise GraphFault(400, "invalidRequest", f"Property '{name}' is required.")
-        if (spec.name == B2C_OIDC and record.get("responseType") == "code"
-                and record.get("clientSecret") is None):
-            raise GraphFault(400, "invalidRequest",
-                             "Property 'clientSecret' is required when responseType is 'code'.")
+        if (
+            spec.name == B2C_OIDC
+            and record.get("responseType") == "code"
+            and record.get("clientSecret") is None
+        ):
+            raise GraphFault(
+                400,
+                "invalidRequest",
+                "Property 'clientSecret' is required when responseType is 'code'.",
+            )
 
     def _check_unique(self, spec: TypeSpec, provider_id: str, record: dict) -> None:
         """GRAPH.md 2.2: one provider per social type, one Apple provider, unique ids."""
@@ -329,34 +377,43 @@ class Store:
             what = "An Apple identity provider"
         else:
             what = "An identity provider with this display name and client id"
-        raise GraphFault(409, "nameAlreadyExists",
-                         f"{what} already exists in this tenant (id '{provider_id}').")
+        raise GraphFault(
+            409, "nameAlreadyExists", f"{what} already exists in this tenant (id '{provider_id}')."
+        )
 
     def _patch_fields(self, spec: TypeSpec, item: dict, body: Any) -> dict[str, Any]:
         """PATCH: partial, complex properties whole, immutables refused (GRAPH.md 4.5, 7.2)."""
         if not isinstance(body, dict):
             raise GraphFault(400, "invalidRequest", "The request body must be a JSON object.")
         if "@odata.type" in body and resolve_type(body["@odata.type"]) is not spec:
-            raise GraphFault(400, "invalidRequest",
-                             f"'@odata.type' does not match the type of '{item['id']}', "
-                             f"'{spec.odata[1:]}'.")
+            raise GraphFault(
+                400,
+                "invalidRequest",
+                f"'@odata.type' does not match the type of '{item['id']}', '{spec.odata[1:]}'.",
+            )
         body = self._drop_unchanged_immutables(spec, item, body)
         for name in ("id", *spec.immutable):
             if name in body:
-                raise GraphFault(400, "notAllowed",
-                                 f"Property '{name}' cannot be changed after creation.")
+                raise GraphFault(
+                    400, "notAllowed", f"Property '{name}' cannot be changed after creation."
+                )
         if self.readings.patch == "merge":
-            body = {k: records.merge(item.get(k), v) if k in records.MERGEABLE else v
-                    for k, v in body.items()}
+            body = {
+                k: records.merge(item.get(k), v) if k in records.MERGEABLE else v
+                for k, v in body.items()
+            }
         changes = self._check_fields(spec, body)
         if not changes:
             raise GraphFault(400, "invalidRequest", "The request body names no property.")
         new_auth = records.auth_subtype(changes.get("clientAuthentication"))
         old_auth = records.auth_subtype(item.get("clientAuthentication"))
         if new_auth is not None and new_auth != old_auth:
-            raise GraphFault(400, "notAllowed",
-                             "The clientAuthentication type cannot be changed after creation; "
-                             "delete and recreate the identity provider.")
+            raise GraphFault(
+                400,
+                "notAllowed",
+                "The clientAuthentication type cannot be changed after creation; "
+                "delete and recreate the identity provider.",
+            )
         return changes
 
     def _drop_unchanged_immutables(self, spec: TypeSpec, item: dict, body: dict) -> dict:
@@ -364,8 +421,7 @@ class Store:
         (`refuse`, the default, refuses its presence alone)."""
         if self.readings.immutable != "same-ok":
             return body
-        return {k: v for k, v in body.items()
-                if not (k in spec.immutable and item.get(k) == v)}
+        return {k: v for k, v in body.items() if not (k in spec.immutable and item.get(k) == v)}
 
     def _select(self, version: str, select: Names | None) -> set[str] | None:
         """GRAPH.md 5.5: `$select` of known property names (case-sensitive)."""
@@ -376,15 +432,22 @@ class Store:
         known = selectable()
         for name in sorted(names):
             if name not in known:
-                raise GraphFault(400, "invalidRequest",
-                                 f"Could not find a property named '{name}' on type "
-                                 "'microsoft.graph.identityProviderBase'.")
+                raise GraphFault(
+                    400,
+                    "invalidRequest",
+                    f"Could not find a property named '{name}' on type "
+                    "'microsoft.graph.identityProviderBase'.",
+                )
         return names
 
     def _render(self, item: dict, version: str, *, select: set[str] | None = None) -> dict:
         spec = self._spec(item)
-        return records.mask(spec, self._shape(spec, item, version, select), spec.read_mask,
-                     shape=self.readings.secret)
+        return records.mask(
+            spec,
+            self._shape(spec, item, version, select),
+            spec.read_mask,
+            shape=self.readings.secret,
+        )
 
     @staticmethod
     def _shape(spec: TypeSpec, item: dict, version: str, select: set[str] | None) -> dict:

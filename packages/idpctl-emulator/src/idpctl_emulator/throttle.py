@@ -45,14 +45,18 @@ class Budget:
         return self.per_tenant is None and self.per_app is None
 
 
-def budget_for(per_minute: int | None, *, per_app: int | None = None,
-               window: float = 60.0) -> Budget:
+def budget_for(
+    per_minute: int | None, *, per_app: int | None = None, window: float = 60.0
+) -> Budget:
     """The budget `--rate-limit N` means: N per tenant and, unless given, 2/3 of N per app
     (Graph's 300:200 ratio), at least 1. `None` turns throttling off."""
     if per_minute is None:
         return Budget(None, None, window)
-    app = per_app if per_app is not None else max(1, (per_minute * DEFAULT_PER_APP)
-                                                 // DEFAULT_PER_TENANT)
+    app = (
+        per_app
+        if per_app is not None
+        else max(1, (per_minute * DEFAULT_PER_APP) // DEFAULT_PER_TENANT)
+    )
     return Budget(per_minute, app, window)
 
 
@@ -68,8 +72,9 @@ class Verdict:
 class Throttle:
     """Thread-safe sliding-window counters for one tenant and its apps."""
 
-    def __init__(self, budget: Budget | None = None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, budget: Budget | None = None, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._budget = budget or Budget()
         self._clock = clock
         self._lock = threading.Lock()
@@ -113,8 +118,10 @@ class Throttle:
                 while q and q[0] <= now - budget.window:
                     q.popleft()
                 q.append(now)
-            for scope, q, limit in (("tenant", self._tenant, budget.per_tenant),
-                                    ("app", app_q, budget.per_app)):
+            for scope, q, limit in (
+                ("tenant", self._tenant, budget.per_tenant),
+                ("app", app_q, budget.per_app),
+            ):
                 if limit is not None and len(q) > limit:
                     # room again once all but `limit - 1` of the counted requests expire
                     oldest_needed = q[len(q) - limit]
@@ -128,14 +135,21 @@ def retry_after_header(seconds: float) -> str:
     return f"{math.ceil(seconds * 1000) / 1000:.3f}"
 
 
-def throttled_response(verdict: Verdict, request: wire.Request, *, app_id: str | None,
-                       tenant_id: str) -> wire.Response:
+def throttled_response(
+    verdict: Verdict, request: wire.Request, *, app_id: str | None, tenant_id: str
+) -> wire.Response:
     """Graph's 429 (GRAPH.md 5.2) with `Retry-After`, and `x-ms-throttle-scope` naming the
     budget that ran out as `<Scope>/<Limit>/<AppId>/<Tenant>`."""
     scope = "Tenant" if verdict.scope == "tenant" else "Tenant_Application"
     return wire.graph_error(
-        429, "TooManyRequests", "Please retry again later.", request_id=request.request_id,
+        429,
+        "TooManyRequests",
+        "Please retry again later.",
+        request_id=request.request_id,
         client_request_id=request.headers.get("client-request-id"),
-        headers={"Retry-After": retry_after_header(verdict.retry_after),
-                 "x-ms-throttle-scope": f"{scope}/{verdict.limit}/{app_id or '-'}/{tenant_id}",
-                 "x-ms-throttle-information": "RequestLimitExceeded"})
+        headers={
+            "Retry-After": retry_after_header(verdict.retry_after),
+            "x-ms-throttle-scope": f"{scope}/{verdict.limit}/{app_id or '-'}/{tenant_id}",
+            "x-ms-throttle-information": "RequestLimitExceeded",
+        },
+    )

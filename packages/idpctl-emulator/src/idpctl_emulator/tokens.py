@@ -40,10 +40,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GRAPH_AUDIENCES = frozenset({
-    "https://graph.microsoft.com", "https://graph.microsoft.com/",
-    "00000003-0000-0000-c000-000000000000",
-})
+GRAPH_AUDIENCES = frozenset(
+    {
+        "https://graph.microsoft.com",
+        "https://graph.microsoft.com/",
+        "00000003-0000-0000-c000-000000000000",
+    }
+)
 READ_ROLES = frozenset({"IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"})
 WRITE_ROLES = frozenset({"IdentityProvider.ReadWrite.All"})
 TOKEN_LIFETIME = 3599
@@ -85,7 +88,8 @@ class IdentityService:
 
         self.devices = DeviceCodeService(self)
         self._assertions = AssertionChecker(
-            clock=clock, local_issuers=lambda: {self.github.issuer: self.github.jwks()},
+            clock=clock,
+            local_issuers=lambda: {self.github.issuer: self.github.jwks()},
             ca_file=ca_file,
         )
 
@@ -93,9 +97,11 @@ class IdentityService:
 
     def handle(self, request: wire.Request) -> wire.Response | None:
         path = request.path
-        for prefix, handler in (("/_github/", self.github.handle),
-                                ("/_msi/", self.managed_identity.handle),
-                                ("/secrets", self.keyvault.handle)):
+        for prefix, handler in (
+            ("/_github/", self.github.handle),
+            ("/_msi/", self.managed_identity.handle),
+            ("/secrets", self.keyvault.handle),
+        ):
             if path.startswith(prefix):
                 return handler(request)
         match = re.fullmatch(r"/([^/]+)/(.+?)/?", path)
@@ -104,15 +110,27 @@ class IdentityService:
         tenant, route = unquote(match.group(1)), _ROUTES[match.group(2)]
         expected = "POST" if route.startswith("token") or route == "devicecode" else "GET"
         if request.method != expected:
-            return oauth.aad_error(request, TokenError(
-                405, "invalid_request", 900561,
-                f"The endpoint only accepts {expected} requests. Received a {request.method} "
-                "request."))
+            return oauth.aad_error(
+                request,
+                TokenError(
+                    405,
+                    "invalid_request",
+                    900561,
+                    f"The endpoint only accepts {expected} requests. Received a {request.method} "
+                    "request.",
+                ),
+            )
         if not self._known_tenant(tenant):
-            return oauth.aad_error(request, TokenError(
-                400, "invalid_tenant", 90002,
-                f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
-                "and are signing into the correct cloud."))
+            return oauth.aad_error(
+                request,
+                TokenError(
+                    400,
+                    "invalid_tenant",
+                    90002,
+                    f"Tenant '{tenant}' not found. Check to make sure you have the correct "
+                    "tenant ID and are signing into the correct cloud.",
+                ),
+            )
         if route == "devicecode":
             return self.devices.start(request, tenant)
         if route.startswith("token"):
@@ -148,16 +166,23 @@ class IdentityService:
 
     def _known_tenant(self, tenant: str) -> bool:
         t = tenant.lower()
-        return (t == self.tenant_id.lower() or t in _MULTI_TENANT or t in self._domains
-                or t.endswith(".onmicrosoft.com"))
+        return (
+            t == self.tenant_id.lower()
+            or t in _MULTI_TENANT
+            or t in self._domains
+            or t.endswith(".onmicrosoft.com")
+        )
 
     def _discovery(self, tenant: str, *, v2: bool) -> dict[str, Any]:
         base = self._base_url_fn().rstrip("/")
         # a multi-tenant authority keeps its name in the endpoints, as Entra's does
         t = tenant if tenant.lower() in _MULTI_TENANT else self.tenant_id
         version = "v2.0/" if v2 else ""
-        issuer = (f"{base}/{t if tenant.lower() not in _MULTI_TENANT else '{tenantid}'}/v2.0"
-                  if v2 else f"https://sts.windows.net/{self.tenant_id}/")
+        issuer = (
+            f"{base}/{t if tenant.lower() not in _MULTI_TENANT else '{tenantid}'}/v2.0"
+            if v2
+            else f"https://sts.windows.net/{self.tenant_id}/"
+        )
         return {
             "issuer": issuer,
             "token_endpoint": f"{base}/{t}/oauth2/{version}token",
@@ -165,7 +190,10 @@ class IdentityService:
             "device_authorization_endpoint": f"{base}/{t}/oauth2/{version}devicecode",
             "jwks_uri": f"{base}/{t}/discovery/{version}keys",
             "token_endpoint_auth_methods_supported": [
-                "client_secret_post", "private_key_jwt", "client_secret_basic"],
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_basic",
+            ],
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["pairwise"],
@@ -181,9 +209,13 @@ class IdentityService:
     def _token(self, request: wire.Request, tenant: str, *, v1: bool) -> wire.Response:
         try:
             if tenant.lower() in _MULTI_TENANT:
-                raise TokenError(400, "invalid_request", 50059,
-                                 "No tenant-identifying information found in either the request "
-                                 "or implied by any provided credentials.")
+                raise TokenError(
+                    400,
+                    "invalid_request",
+                    50059,
+                    "No tenant-identifying information found in either the request "
+                    "or implied by any provided credentials.",
+                )
             form = oauth.form_fields(request)
             from idpctl_emulator.devicecode import GRANTS
 
@@ -195,52 +227,81 @@ class IdentityService:
             log.info("token request refused: AADSTS%s", exc.code)
             return oauth.aad_error(request, exc)
         token, expires_on = self.issue(client, resource, appidacr=acr)
-        payload = {"token_type": "Bearer", "expires_in": int(expires_on - self._clock()),
-                   "ext_expires_in": int(expires_on - self._clock()), "access_token": token}
-        return oauth.plain_json(200, payload, {"Cache-Control": "no-store, no-cache",
-                                          "Pragma": "no-cache"})
+        payload = {
+            "token_type": "Bearer",
+            "expires_in": int(expires_on - self._clock()),
+            "ext_expires_in": int(expires_on - self._clock()),
+            "access_token": token,
+        }
+        return oauth.plain_json(
+            200, payload, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
+        )
 
-    def _authenticate(self, request: wire.Request, form: dict[str, str],
-                      tenant: str) -> tuple[Client, str]:
+    def _authenticate(
+        self, request: wire.Request, form: dict[str, str], tenant: str
+    ) -> tuple[Client, str]:
         grant = form.get("grant_type")
         if not grant:
             raise oauth.missing("grant_type")
         if grant != "client_credentials":
-            raise TokenError(400, "unsupported_grant_type", 70003,
-                             f"The app requested an unsupported grant type '{grant}'.")
+            raise TokenError(
+                400,
+                "unsupported_grant_type",
+                70003,
+                f"The app requested an unsupported grant type '{grant}'.",
+            )
         basic_id, basic_secret = oauth.basic_auth(request)
         client_id = form.get("client_id") or basic_id
         if not client_id:
             raise oauth.missing("client_id")
         client = self.registry.get(client_id)
         if client is None:
-            raise TokenError(400, "unauthorized_client", 700016,
-                             f"Application with identifier '{client_id}' was not found in the "
-                             f"directory '{self.tenant_id}'. This can happen if the application "
-                             "has not been installed by the administrator of the tenant.")
+            raise TokenError(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the "
+                f"directory '{self.tenant_id}'. This can happen if the application "
+                "has not been installed by the administrator of the tenant.",
+            )
         secret = form.get("client_secret") or basic_secret
         assertion = form.get("client_assertion")
         if secret and assertion:
-            raise TokenError(400, "invalid_request", 90015,
-                             "Requested query string is invalid: both a client secret and a "
-                             "client assertion were presented; send one credential.")
+            raise TokenError(
+                400,
+                "invalid_request",
+                90015,
+                "Requested query string is invalid: both a client secret and a "
+                "client assertion were presented; send one credential.",
+            )
         if assertion:
             if form.get("client_assertion_type") != _ASSERTION_TYPE:
-                raise TokenError(400, "invalid_request", 7000211,
-                                 "The 'client_assertion_type' parameter must be "
-                                 f"'{_ASSERTION_TYPE}'.")
+                raise TokenError(
+                    400,
+                    "invalid_request",
+                    7000211,
+                    f"The 'client_assertion_type' parameter must be '{_ASSERTION_TYPE}'.",
+                )
             self._assertions.check(client, assertion, audiences=self._token_urls(tenant))
             return client, "2"
         if secret:
             if not secret_matches(client, secret):
-                raise TokenError(401, "invalid_client", 7000215,
-                                 "Invalid client secret provided. Ensure the secret being sent in "
-                                 "the request is the client secret value, not the client secret "
-                                 f"ID, for a secret added to app '{client_id}'.")
+                raise TokenError(
+                    401,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided. Ensure the secret being sent in "
+                    "the request is the client secret value, not the client secret "
+                    f"ID, for a secret added to app '{client_id}'.",
+                )
             return client, "1"
-        raise TokenError(401, "invalid_client", 7000218,
-                         "The request body must contain the following parameter: "
-                         "'client_assertion' or 'client_secret'.")
+        raise TokenError(
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: "
+            "'client_assertion' or 'client_secret'.",
+        )
 
     def _token_urls(self, tenant: str) -> set[str]:
         base = self._base_url_fn().rstrip("/")
@@ -256,16 +317,34 @@ class IdentityService:
     def sign(self, claims: dict[str, Any]) -> str:
         return self._signer.sign(claims)
 
-    def issue(self, client: Client, resource: str, *, appidacr: str = "1",
-              extra: dict[str, Any] | None = None, app_roles: bool = True) -> tuple[str, int]:
+    def issue(
+        self,
+        client: Client,
+        resource: str,
+        *,
+        appidacr: str = "1",
+        extra: dict[str, Any] | None = None,
+        app_roles: bool = True,
+    ) -> tuple[str, int]:
         """Mint an access token for `client` and `resource`; returns (jwt, expires_on)."""
         now = int(self._clock())
         issuer = f"https://sts.windows.net/{self.tenant_id}/"
         claims: dict[str, Any] = {
-            "aud": resource, "iss": issuer, "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME,
-            "aio": str(uuid.uuid4()), "appid": client.client_id, "azp": client.client_id,
-            "appidacr": appidacr, "idp": issuer, "idtyp": "app", "oid": client.object_id,
-            "sub": client.object_id, "tid": self.tenant_id, "uti": uuid.uuid4().hex[:22],
+            "aud": resource,
+            "iss": issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + TOKEN_LIFETIME,
+            "aio": str(uuid.uuid4()),
+            "appid": client.client_id,
+            "azp": client.client_id,
+            "appidacr": appidacr,
+            "idp": issuer,
+            "idtyp": "app",
+            "oid": client.object_id,
+            "sub": client.object_id,
+            "tid": self.tenant_id,
+            "uti": uuid.uuid4().hex[:22],
             "ver": "1.0",
         }
         roles = _roles_for(client.roles, resource) if app_roles else []
@@ -298,8 +377,9 @@ class IdentityService:
             raise InvalidToken("Lifetime validation failed, the token is not yet valid.")
         return claims
 
-    def authorize(self, request: wire.Request, *, write: bool,
-                  roles: Collection[str] | None = None) -> wire.Response | None:
+    def authorize(
+        self, request: wire.Request, *, write: bool, roles: Collection[str] | None = None
+    ) -> wire.Response | None:
         """None when the bearer token is valid and holds one of `roles` (default: the
         identity-provider read or write roles); else the 401/403 answer."""
         token = oauth.bearer(request)
@@ -309,16 +389,23 @@ class IdentityService:
             claims = self.verify_access_token(token, audiences=GRAPH_AUDIENCES)
         except InvalidToken as exc:
             return wire.graph_error(
-                401, "InvalidAuthenticationToken", str(exc), request_id=request.request_id,
+                401,
+                "InvalidAuthenticationToken",
+                str(exc),
+                request_id=request.request_id,
                 client_request_id=request.headers.get("client-request-id"),
-                headers={"WWW-Authenticate": self._graph_challenge()})
+                headers={"WWW-Authenticate": self._graph_challenge()},
+            )
         wanted = roles if roles is not None else (WRITE_ROLES if write else READ_ROLES)
         if not set(claims.get("roles") or ()) & set(wanted) and not _person_may(claims, wanted):
             return wire.graph_error(
-                403, "accessDenied",
+                403,
+                "accessDenied",
                 "You cannot perform the requested operation, required scopes are missing in "
-                "the token.", request_id=request.request_id,
-                client_request_id=request.headers.get("client-request-id"))
+                "the token.",
+                request_id=request.request_id,
+                client_request_id=request.headers.get("client-request-id"),
+            )
         return None
 
     def app_id(self, request: wire.Request) -> str | None:
@@ -332,15 +419,18 @@ class IdentityService:
 
     def _graph_challenge(self) -> str:
         base = self._base_url_fn().rstrip("/")
-        return (f'Bearer realm="", authorization_uri="{base}/{self.tenant_id}/oauth2/authorize", '
-                'client_id="00000003-0000-0000-c000-000000000000"')
+        return (
+            f'Bearer realm="", authorization_uri="{base}/{self.tenant_id}/oauth2/authorize", '
+            'client_id="00000003-0000-0000-c000-000000000000"'
+        )
 
 
 # a person's token (delegated): the scope AND a directory role that manages identity providers
 # (api-reference/v1.0/api/identitycontainer-list-identityproviders.md: External Identity
 # Provider Administrator is the least privileged role; Global Administrator may too)
-_MANAGING_ROLES = frozenset({"be2f45a1-457d-42af-a067-6ec1fa63bc45",
-                             "62e90394-69f5-4237-9190-012177145e10"})
+_MANAGING_ROLES = frozenset(
+    {"be2f45a1-457d-42af-a067-6ec1fa63bc45", "62e90394-69f5-4237-9190-012177145e10"}
+)
 
 
 def _person_may(claims: dict[str, Any], wanted: Collection[str]) -> bool:

@@ -33,20 +33,32 @@ from idpctl_emulator.graphvalues import GraphFault
 
 __all__ = ["COLLECTIONS", "UserFlows", "roles_for"]
 
-COLLECTIONS = {"b2c": "b2cUserFlows", "workforce": "b2xUserFlows",
-               "external": "authenticationEventsFlows"}
-_EVENTS = ("microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"
-           "onAuthenticationMethodLoadStart/"
-           "microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp/"
-           "identityProviders")
-_LINKS = {"b2cUserFlows": "userFlowIdentityProviders", "b2xUserFlows": "userFlowIdentityProviders",
-          "authenticationEventsFlows": _EVENTS}
-_FLOW_TYPES = {"b2cUserFlows": "#microsoft.graph.b2cIdentityUserFlow",
-               "b2xUserFlows": "#microsoft.graph.b2xIdentityUserFlow",
-               "authenticationEventsFlows":
-                   "#microsoft.graph.externalUsersSelfServiceSignUpEventsFlow"}
-_PATH = re.compile(r"^/identity/(?P<coll>b2cUserFlows|b2xUserFlows|authenticationEventsFlows)"
-                   r"(?:/(?P<flow>[^/]+)(?P<rest>/.*)?)?$", re.IGNORECASE)
+COLLECTIONS = {
+    "b2c": "b2cUserFlows",
+    "workforce": "b2xUserFlows",
+    "external": "authenticationEventsFlows",
+}
+_EVENTS = (
+    "microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/"
+    "onAuthenticationMethodLoadStart/"
+    "microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp/"
+    "identityProviders"
+)
+_LINKS = {
+    "b2cUserFlows": "userFlowIdentityProviders",
+    "b2xUserFlows": "userFlowIdentityProviders",
+    "authenticationEventsFlows": _EVENTS,
+}
+_FLOW_TYPES = {
+    "b2cUserFlows": "#microsoft.graph.b2cIdentityUserFlow",
+    "b2xUserFlows": "#microsoft.graph.b2xIdentityUserFlow",
+    "authenticationEventsFlows": "#microsoft.graph.externalUsersSelfServiceSignUpEventsFlow",
+}
+_PATH = re.compile(
+    r"^/identity/(?P<coll>b2cUserFlows|b2xUserFlows|authenticationEventsFlows)"
+    r"(?:/(?P<flow>[^/]+)(?P<rest>/.*)?)?$",
+    re.IGNORECASE,
+)
 _ODATA_ID = re.compile(r"/identityProviders/(?P<id>[^/?#]+)$")
 _WRONG_VERB = "The request is currently not supported on the targeted entity set"
 _DEFAULT_LINKS = {"b2c": (), "workforce": (), "external": ("EmailPassword-OAUTH",)}
@@ -57,15 +69,23 @@ def roles_for(tenant_kind: str, *, write: bool) -> frozenset[str]:
     `EventListener.*` for External ID's authentication events flows, `IdentityUserFlow.*`
     for B2C and B2X user flows."""
     family = "EventListener" if tenant_kind == "external" else "IdentityUserFlow"
-    return (frozenset({f"{family}.ReadWrite.All"}) if write
-            else frozenset({f"{family}.Read.All", f"{family}.ReadWrite.All"}))
+    return (
+        frozenset({f"{family}.ReadWrite.All"})
+        if write
+        else frozenset({f"{family}.Read.All", f"{family}.ReadWrite.All"})
+    )
 
 
 class UserFlows:
     """The user flows of one emulated tenant and their provider links. Thread-safe."""
 
-    def __init__(self, *, tenant_kind: str, provider: Callable[[str], dict],
-                 base_url: Callable[[], str] = lambda: "https://graph.microsoft.com") -> None:
+    def __init__(
+        self,
+        *,
+        tenant_kind: str,
+        provider: Callable[[str], dict],
+        base_url: Callable[[], str] = lambda: "https://graph.microsoft.com",
+    ) -> None:
         self.tenant_kind = tenant_kind
         self._base_url = base_url  # this service's root: the host an @odata.id must name
         self.collection = COLLECTIONS[tenant_kind]
@@ -93,8 +113,9 @@ class UserFlows:
         assert match is not None
         coll = match.group("coll")
         if coll.lower() != self.collection.lower():
-            raise GraphFault(400, "BadRequest", f"'{coll}' is not available in a "
-                                                f"{self.tenant_kind} tenant.")
+            raise GraphFault(
+                400, "BadRequest", f"'{coll}' is not available in a {self.tenant_kind} tenant."
+            )
         if version != "beta" and coll.lower() != "authenticationeventsflows":
             raise _segment(coll)
         flow_id = unquote(match.group("flow") or "")
@@ -113,7 +134,7 @@ class UserFlows:
         prefix = "/" + _LINKS[self.collection]
         if not rest.lower().startswith(prefix.lower()):
             raise _segment(rest.strip("/").split("/")[0])
-        tail = rest[len(prefix):].rstrip("/")
+        tail = rest[len(prefix) :].rstrip("/")
         if tail == "":
             _require(request.method, ("GET",))
             _no_query(request)
@@ -146,9 +167,13 @@ class UserFlows:
         with self._lock:
             links = flow["links"]
             if any(p.lower() == provider_id.lower() for p in links):
-                raise GraphFault(400, "BadRequest", "One or more added object references "
-                                 "already exist for the following modified properties: "
-                                 f"'{_LINKS[self.collection].rsplit('/', 1)[-1]}'.")
+                raise GraphFault(
+                    400,
+                    "BadRequest",
+                    "One or more added object references "
+                    "already exist for the following modified properties: "
+                    f"'{_LINKS[self.collection].rsplit('/', 1)[-1]}'.",
+                )
             links.append(provider_id)
 
     def _detach(self, flow: dict[str, Any], provider_id: str) -> None:
@@ -156,11 +181,18 @@ class UserFlows:
             links = flow["links"]
             found = [p for p in links if p.lower() == provider_id.lower()]
             if not found:
-                raise GraphFault(404, "itemNotFound", f"Identity provider '{provider_id}' is "
-                                 f"not linked to user flow '{flow['id']}'.")
+                raise GraphFault(
+                    404,
+                    "itemNotFound",
+                    f"Identity provider '{provider_id}' is not linked to user flow '{flow['id']}'.",
+                )
             if self.tenant_kind == "external" and len(links) == 1:
-                raise GraphFault(400, "BadRequest", "At least one identity provider must be "
-                                 f"specified for user flow '{flow['id']}'.")
+                raise GraphFault(
+                    400,
+                    "BadRequest",
+                    "At least one identity provider must be "
+                    f"specified for user flow '{flow['id']}'.",
+                )
             links.remove(found[0])
 
     def _providers(self, flow: dict[str, Any]) -> list[dict]:
@@ -177,8 +209,9 @@ class UserFlows:
         if self.collection == "authenticationEventsFlows":
             body["onAuthenticationMethodLoadStart"] = {
                 "@odata.type": "#microsoft.graph."
-                               "onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp",
-                "identityProviders": self._providers(flow)}
+                "onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp",
+                "identityProviders": self._providers(flow),
+            }
         elif expand:
             body["identityProviders"] = [_legacy(p) for p in self._providers(flow)]
         return body
@@ -192,12 +225,14 @@ class UserFlows:
         they return is not shown for every form, so they are refused: an assumption)."""
         for name, values in request.query.items():
             if name.lower() != "$expand" or self.collection == "authenticationEventsFlows":
-                raise GraphFault(400, "BadRequest",
-                                 f"Query option '{name}' is not supported on this resource.")
+                raise GraphFault(
+                    400, "BadRequest", f"Query option '{name}' is not supported on this resource."
+                )
             for value in values:
                 if value.strip() != "identityProviders":
-                    raise GraphFault(400, "BadRequest",
-                                     f"Could not find a property named '{value}' to expand.")
+                    raise GraphFault(
+                        400, "BadRequest", f"Could not find a property named '{value}' to expand."
+                    )
         return bool(request.query)
 
     def _referenced_id(self, request: wire.Request) -> str:
@@ -212,9 +247,13 @@ class UserFlows:
         match = _ODATA_ID.search(ref) if isinstance(ref, str) else None
         base = urlsplit(self._base_url())
         if match is None or urlsplit(ref).netloc.lower() != base.netloc.lower():
-            raise GraphFault(400, "BadRequest", "The request body must be {\"@odata.id\": "
-                             f"\"{self._base_url().rstrip('/')}/beta/identity/"
-                             "identityProviders/{id}\"} on this service's host.")
+            raise GraphFault(
+                400,
+                "BadRequest",
+                'The request body must be {"@odata.id": '
+                f'"{self._base_url().rstrip("/")}/beta/identity/'
+                "identityProviders/{id}\"} on this service's host.",
+            )
         return unquote(match.group("id"))
 
     def _find(self, flow_id: str) -> dict[str, Any]:
@@ -229,16 +268,23 @@ class UserFlows:
     def referencing(self, provider_id: str) -> list[str]:
         """Names of the flows that offer `provider_id` (displayName, else id)."""
         with self._lock:
-            return [str(f.get("displayName") or f["id"]) for f in self._flows.values()
-                    if any(p.lower() == provider_id.lower() for p in f["links"])]
+            return [
+                str(f.get("displayName") or f["id"])
+                for f in self._flows.values()
+                if any(p.lower() == provider_id.lower() for p in f["links"])
+            ]
 
     def guard_delete(self, provider_id: str) -> None:
         """GRAPH.md 7.10, the stricter choice: a provider a flow still offers is not deleted."""
         names = self.referencing(provider_id)
         if names:
-            raise GraphFault(409, "Conflict", f"Identity provider '{provider_id}' is still used "
-                             f"by user flow(s) {', '.join(repr(n) for n in names)}; remove it "
-                             "from them first.")
+            raise GraphFault(
+                409,
+                "Conflict",
+                f"Identity provider '{provider_id}' is still used "
+                f"by user flow(s) {', '.join(repr(n) for n in names)}; remove it "
+                "from them first.",
+            )
 
     def seed(self, body: Any) -> dict[str, Any]:
         """Add a flow as if made in the portal: `{id?, displayName?, identityProviders?: [ids],
@@ -255,8 +301,9 @@ class UserFlows:
             raise GraphFault(400, "BadRequest", "displayName is required.")
         with self._lock:
             if any(k.lower() == flow["id"].lower() for k in self._flows):
-                raise GraphFault(409, "nameAlreadyExists",
-                                 f"A user flow with id '{flow['id']}' already exists.")
+                raise GraphFault(
+                    409, "nameAlreadyExists", f"A user flow with id '{flow['id']}' already exists."
+                )
             self._flows[flow["id"]] = {**flow, "links": list(dict.fromkeys(links))}
             return self.describe(flow["id"])
 
@@ -264,7 +311,7 @@ class UserFlows:
         """Replace a flow's links, unchecked (a portal edit): `{"identityProviders": [ids]}`."""
         links = body.get("identityProviders") if isinstance(body, dict) else None
         if not isinstance(links, list) or not all(isinstance(p, str) for p in links):
-            raise GraphFault(400, "BadRequest", "send {\"identityProviders\": [ids]}")
+            raise GraphFault(400, "BadRequest", 'send {"identityProviders": [ids]}')
         with self._lock:
             self._find(flow_id)["links"] = list(dict.fromkeys(links))
             return self.describe(self._find(flow_id)["id"])
@@ -272,8 +319,10 @@ class UserFlows:
     def describe(self, flow_id: str) -> dict[str, Any]:
         with self._lock:
             flow = self._find(flow_id)
-            return {**{k: copy.deepcopy(v) for k, v in flow.items() if k != "links"},
-                    "identityProviders": list(flow["links"])}
+            return {
+                **{k: copy.deepcopy(v) for k, v in flow.items() if k != "links"},
+                "identityProviders": list(flow["links"]),
+            }
 
     def dump(self) -> dict[str, Any]:
         with self._lock:
@@ -296,30 +345,38 @@ class UserFlows:
 def _legacy(provider: dict[str, Any]) -> dict[str, Any]:
     """A provider in the shape the list pages' `$expand=identityProviders` example shows
     (the retired `identityProvider` type: id, type, name, clientId, clientSecret masked)."""
-    return {"id": provider.get("id"),
-            "type": provider.get("identityProviderType") or "OpenIDConnect",
-            "name": provider.get("displayName"), "clientId": provider.get("clientId"),
-            "clientSecret": "*******" if provider.get("clientId") else None}
+    return {
+        "id": provider.get("id"),
+        "type": provider.get("identityProviderType") or "OpenIDConnect",
+        "name": provider.get("displayName"),
+        "clientId": provider.get("clientId"),
+        "clientSecret": "*******" if provider.get("clientId") else None,
+    }
 
 
 def _no_query(request: wire.Request) -> None:
     for name in request.query:
-        raise GraphFault(400, "BadRequest",
-                         f"Query option '{name}' is not supported on this resource.")
+        raise GraphFault(
+            400, "BadRequest", f"Query option '{name}' is not supported on this resource."
+        )
 
 
 def _no_patch_on_ref(request: wire.Request) -> None:
     """docs issue microsoft-graph-docs-contrib#9069: Graph answers a PATCH on a `$ref` with
     405 MethodNotAllowed "Only GET, POST, PUT, DELETE are allowed for $ref requests"."""
     if request.method == "PATCH":
-        raise GraphFault(405, "MethodNotAllowed", "Only GET, POST, PUT, DELETE are allowed for "
-                         "$ref requests, but received: | PATCH")
+        raise GraphFault(
+            405,
+            "MethodNotAllowed",
+            "Only GET, POST, PUT, DELETE are allowed for $ref requests, but received: | PATCH",
+        )
 
 
 def _require(method: str, allowed: tuple[str, ...]) -> None:
     if method not in allowed:
-        raise GraphFault(405, "notAllowed",
-                         "Specified HTTP method is not allowed for the request uri.")
+        raise GraphFault(
+            405, "notAllowed", "Specified HTTP method is not allowed for the request uri."
+        )
 
 
 def _segment(segment: str) -> GraphFault:

@@ -64,13 +64,15 @@ def graph_error(
     }
     out = {"request-id": request_id, "client-request-id": client_request_id or request_id}
     out.update(headers or {})
-    return json_response(status, {"error": {"code": code, "message": message, "innerError": inner}},
-                         out)
+    return json_response(
+        status, {"error": {"code": code, "message": message, "innerError": inner}}, out
+    )
 
 
 def finish(request: Request, response: Response) -> Response:
     """The response with the request-id and client-request-id headers Graph always sends."""
     response.headers.setdefault("request-id", request.request_id)
-    response.headers.setdefault("client-request-id",
-                                request.headers.get("client-request-id") or request.request_id)
+    response.headers.setdefault(
+        "client-request-id", request.headers.get("client-request-id") or request.request_id
+    )
     return response

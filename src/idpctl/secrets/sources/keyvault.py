@@ -40,14 +40,23 @@ _PATH = re.compile(r"/secrets/(?P<name>[0-9A-Za-z-]{1,127})(?:/(?P<version>[0-9A
 def parse_url(spec: Any) -> tuple[str, str, str | None]:
     """`(origin, name, version)` of a Key Vault secret URL; SourceError when malformed."""
     if not isinstance(spec, str) or not spec:
-        raise SourceError("a keyVault reference is a URL: https://<vault>.vault.azure.net/"
-                          "secrets/<name>[/<version>]")
+        raise SourceError(
+            "a keyVault reference is a URL: https://<vault>.vault.azure.net/"
+            "secrets/<name>[/<version>]"
+        )
     parts = urlsplit(spec)
     match = _PATH.fullmatch(parts.path)
-    if parts.scheme != "https" or not parts.netloc or match is None or parts.query \
-            or parts.fragment:
-        raise SourceError("not a Key Vault secret URL: expected https://<vault>.vault.azure.net/"
-                          "secrets/<name>[/<version>]")
+    if (
+        parts.scheme != "https"
+        or not parts.netloc
+        or match is None
+        or parts.query
+        or parts.fragment
+    ):
+        raise SourceError(
+            "not a Key Vault secret URL: expected https://<vault>.vault.azure.net/"
+            "secrets/<name>[/<version>]"
+        )
     return f"https://{parts.netloc}", match["name"], match["version"]
 
 
@@ -76,24 +85,30 @@ def read(spec: Any, *, context: SecretContext) -> tuple[str, str | None]:
 
 def _get(url: str, *, origin: str, token: str, context: SecretContext) -> httpx.Response:
     def send() -> httpx.Response:
-        return httpx.get(url, params={"api-version": API_VERSION},
-                         headers={"Authorization": f"Bearer {token}"},
-                         verify=tls.verify(context.verify), timeout=context.timeout)
+        return httpx.get(
+            url,
+            params={"api-version": API_VERSION},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=tls.verify(context.verify),
+            timeout=context.timeout,
+        )
 
     try:
         return read_with_retries(send, what=f"Key Vault {origin}")
     except httpx.TransportError as error:
-        raise SourceError(f"Key Vault at {origin} is unreachable ({type(error).__name__})") \
-            from None
+        raise SourceError(
+            f"Key Vault at {origin} is unreachable ({type(error).__name__})"
+        ) from None
     except (OSError, ValueError) as error:  # a bad CA bundle path
-        raise SourceError(f"cannot reach Key Vault at {origin} ({type(error).__name__})") \
-            from None
+        raise SourceError(f"cannot reach Key Vault at {origin} ({type(error).__name__})") from None
 
 
 def _token(context: SecretContext, resource: str) -> str:
     if context.keyvault_token is None:
-        raise SourceError("no Key Vault sign-in: idpctl needs its Graph sign-in (auth:) to get "
-                          f"a token for {resource}")
+        raise SourceError(
+            "no Key Vault sign-in: idpctl needs its Graph sign-in (auth:) to get "
+            f"a token for {resource}"
+        )
     try:
         token = context.keyvault_token(resource)
     except IdpctlError as error:

@@ -115,8 +115,14 @@ class VaultClient:
         cls, context: SecretContext, *, resolve: Callable[[SecretRef], Secret]
     ) -> VaultClient:
         settings = VaultSettings.from_block(context.vault, context.env)
-        return cls(settings, resolve=resolve, env=context.env, timeout=context.timeout,
-                   actions_verify=context.verify, allowance=context.allowed())
+        return cls(
+            settings,
+            resolve=resolve,
+            env=context.env,
+            timeout=context.timeout,
+            actions_verify=context.verify,
+            allowance=context.allowed(),
+        )
 
     def __repr__(self) -> str:
         return f"VaultClient(address={self.settings.address!r}, method={self.settings.method!r})"
@@ -164,9 +170,11 @@ class VaultClient:
         s = self.settings
         if not s.address:
             raise SourceError("no Vault address: set VAULT_ADDR or vault.address in idpctl.yaml")
-        reason = (check_url(s.address, what="vault.address", allowance=self._allowance)
-                  if s.address_from_file else
-                  https_or_allowed(s.address, what="VAULT_ADDR", allowance=self._allowance))
+        reason = (
+            check_url(s.address, what="vault.address", allowance=self._allowance)
+            if s.address_from_file
+            else https_or_allowed(s.address, what="VAULT_ADDR", allowance=self._allowance)
+        )
         reason = reason or check_vault_path(s.mount, what="vault.auth.mount")
         if reason:
             raise SourceError(reason)  # before any credential is sent
@@ -177,8 +185,10 @@ class VaultClient:
                 raise SourceError("no Vault token: set VAULT_TOKEN or vault.auth in idpctl.yaml")
             return self._credential(s.token, "token")
         if s.method == "approle":
-            body = {"role_id": self._credential(s.role_id, "roleId"),
-                    "secret_id": self._credential(s.secret_id, "secretId")}
+            body = {
+                "role_id": self._credential(s.role_id, "roleId"),
+                "secret_id": self._credential(s.secret_id, "secretId"),
+            }
         else:
             body = {"jwt": self._jwt(), **({"role": s.role} if s.role else {})}
         mount = s.mount or s.method
@@ -214,14 +224,20 @@ class VaultClient:
             if request is None:
                 raise SourceError(
                     "Vault jwt auth needs vault.auth.jwt or a GitHub Actions OIDC token "
-                    "(ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set; grant id-token: write)")
-            return github_oidc.fetch_token(request, audience=self.settings.audience,
-                                           verify=self._actions_verify, timeout=self._timeout)
+                    "(ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are not set; grant id-token: write)"
+                )
+            return github_oidc.fetch_token(
+                request,
+                audience=self.settings.audience,
+                verify=self._actions_verify,
+                timeout=self._timeout,
+            )
         except github_oidc.TokenServiceError as error:
             raise SourceError(str(error)) from None
 
-    def _request(self, method: str, url: str, *, token: str | None = None,
-                 **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, method: str, url: str, *, token: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """One request; a GET is retried on 429/5xx and timeouts (logins are not: an AppRole
         secret id may be limited in uses)."""
         s = self.settings
@@ -231,8 +247,9 @@ class VaultClient:
         if s.namespace:
             headers["X-Vault-Namespace"] = s.namespace
         try:
-            with httpx.Client(base_url=str(s.address), verify=tls.verify(s.verify),
-                              timeout=self._timeout) as client:
+            with httpx.Client(
+                base_url=str(s.address), verify=tls.verify(s.verify), timeout=self._timeout
+            ) as client:
 
                 def send() -> httpx.Response:
                     return client.request(method, url, headers=headers, **kwargs)
@@ -241,18 +258,20 @@ class VaultClient:
                     return send()
                 return read_with_retries(send, what=f"Vault {s.address}")
         except httpx.TransportError as error:
-            raise SourceError(f"Vault at {s.address} is unreachable ({type(error).__name__})") \
-                from None
+            raise SourceError(
+                f"Vault at {s.address} is unreachable ({type(error).__name__})"
+            ) from None
         except (OSError, ValueError) as error:  # a bad CA file, a malformed address
-            raise SourceError(f"cannot reach Vault at {s.address} ({type(error).__name__})") \
-                from None
+            raise SourceError(
+                f"cannot reach Vault at {s.address} ({type(error).__name__})"
+            ) from None
 
 
 def _as_ref(value: Any) -> SecretRef | None:
     if isinstance(value, SecretRef):
         return value
     if isinstance(value, Mapping) and len(value) == 1:
-        (scheme, spec), = value.items()
+        ((scheme, spec),) = value.items()
         if scheme in ("env", "file"):
             return SecretRef(scheme, spec)
     return None
@@ -271,8 +290,9 @@ def _parse_spec(spec: Any) -> tuple[str, str, str, int | None]:
         if isinstance(version, bool) or not str(version).isdigit() or int(version) < 1:
             raise SourceError("version must be a positive integer")
         version = int(version)
-    reason = (check_vault_path(spec.get("mount"), what="mount")
-              or check_vault_path(path, what="path"))
+    reason = check_vault_path(spec.get("mount"), what="mount") or check_vault_path(
+        path, what="path"
+    )
     if reason:
         raise SourceError(reason)
     return str(mount).strip("/"), path.strip("/"), key, version
@@ -280,7 +300,6 @@ def _parse_spec(spec: Any) -> tuple[str, str, str, int | None]:
 
 def _quote(path: str) -> str:
     return "/".join(quote(part, safe="") for part in path.split("/"))
-
 
 
 def _not_found(body: Mapping[str, Any], mount: str, path: str, version: int | None) -> str:
