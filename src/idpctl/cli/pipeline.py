@@ -14,10 +14,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idpctl.errors import ConfigError, PlanError
 from idpctl.model import Flows, Kind, LiveProvider, Plan, Provider, State
+
+if TYPE_CHECKING:  # the sign-in is imported by the run, not by `idpctl --help`
+    from idpctl.graph.tokens import TokenProvider
 
 __all__ = [
     "Desired",
@@ -118,12 +121,28 @@ def state_store(settings: Any) -> Any:
     raise ConfigError(f"{settings.path}: state.backend: unknown backend {backend!r}")
 
 
+def token_provider(settings: Any) -> TokenProvider:
+    """The sign-in `settings.auth` names, for the tenant and authority they name."""
+    from idpctl.graph import auth
+    from idpctl.net import tls
+
+    return auth.token_provider(
+        settings.auth,
+        tenant=settings.tenant,
+        authority_root=settings.authority,
+        verify=tls.bundle_verify(settings.ca_bundle),
+        env=os.environ,
+        secret_context=secret_context(settings),
+        allowance=settings.allowance,
+    )
+
+
 @contextlib.contextmanager
 def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
     """A signed-in Graph client for the tenant `settings` names."""
     from idpctl.config import apiversions
-    from idpctl.graph import auth, recording
     from idpctl.graph import client as graph
+    from idpctl.graph import recording
     from idpctl.kinds import load_kinds
     from idpctl.net import tls
     from idpctl.net.ratelimit import parse_budget
@@ -134,15 +153,7 @@ def graph_session(settings: Any, *, debug: bool = False) -> Iterator[Any]:
         source=f"recorded by idpctl from {settings.graph_url} ({settings.tenant_kind} tenant)",
     )
     verify = tls.bundle_verify(settings.ca_bundle)
-    tokens = auth.token_provider(
-        settings.auth,
-        tenant=settings.tenant,
-        authority_root=settings.authority,
-        verify=verify,
-        env=os.environ,
-        secret_context=secret_context(settings),
-        allowance=settings.allowance,
-    )
+    tokens = token_provider(settings)
     client = graph.GraphClient(
         settings.graph_url,
         token_provider=tokens,

@@ -39,21 +39,14 @@ WRITE_SCOPES = {WRITE_PERMISSION, "Directory.AccessAsUser.All"}
 
 def run(args: argparse.Namespace) -> int:
     from idpctl.cli import pipeline
-    from idpctl.graph import auth
     from idpctl.graph.client import GraphClient
     from idpctl.net import tls
 
     settings = pipeline.load_settings(args)
-    verify = tls.bundle_verify(settings.ca_bundle)
-    tokens = auth.token_provider(
-        settings.auth,
-        tenant=settings.tenant,
-        authority_root=settings.authority,
-        verify=verify,
-        secret_context=pipeline.secret_context(settings),
-        allowance=settings.allowance,
+    tokens = pipeline.token_provider(settings)
+    client = GraphClient(
+        settings.graph_url, token_provider=tokens, verify=tls.bundle_verify(settings.ca_bundle)
     )
-    client = GraphClient(settings.graph_url, token_provider=tokens, verify=verify)
     try:
         claims = tokens.claims(tokens.token(client.resource))
     finally:
