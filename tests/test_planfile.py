@@ -14,7 +14,8 @@ import pytest
 from idpctl.errors import PlanError
 from idpctl.model import UNKNOWN, Action, State
 from idpctl.plan import build as planner
-from idpctl.plan.planfile import FORMAT_VERSION, SecretPlaceholder, compute_basis
+from idpctl.plan.basis import compute_basis
+from idpctl.plan.planfile import FORMAT_VERSION, SecretPlaceholder
 from idpctl.render import markdown as render_markdown
 from idpctl.render import plans as render
 from test_plan import managed, oidc, plan_of, rich_plan, secret, state_of
@@ -59,14 +60,14 @@ def test_a_version_1_plan_file_is_refused() -> None:
 
 def format_2(data: dict[str, Any]) -> dict[str, Any]:
     """A format-2 plan file as idpctl before typed reasons wrote it: no `reasons`, resealed."""
-    from idpctl.plan.planfile import _digest
+    from idpctl.plan.planfile import digest
 
     old = copy.deepcopy(data)
     old["format_version"] = 2
     for change in old["changes"]:
         change.pop("reasons")
     old.pop("checksum")
-    old["checksum"] = _digest(old)
+    old["checksum"] = digest(old)
     return old
 
 
@@ -127,11 +128,11 @@ def test_edited_file_is_rejected_by_checksum(edit: Any) -> None:
 
 def _resealed(edit: Any) -> dict[str, Any]:
     """An edit that also recomputes the checksum: structure checks must still catch it."""
-    from idpctl.plan.planfile import _digest
+    from idpctl.plan.planfile import digest
 
     data = _edited(edit)
     data.pop("checksum")
-    data["checksum"] = _digest(data)
+    data["checksum"] = digest(data)
     return data
 
 
@@ -285,7 +286,7 @@ json_values = hypothesis.strategies.recursive(
 def test_any_resealed_edit_gives_a_plan_or_a_plan_error(
     path: tuple[Any, ...], value: Any, delete: bool
 ) -> None:
-    from idpctl.plan.planfile import _digest
+    from idpctl.plan.planfile import digest
 
     data = copy.deepcopy(RICH_DATA)
     data.pop("checksum")
@@ -296,7 +297,7 @@ def test_any_resealed_edit_gives_a_plan_or_a_plan_error(
         del parent[path[-1]]
     else:
         parent[path[-1]] = value
-    data["checksum"] = _digest(data)
+    data["checksum"] = digest(data)
     try:
         restored = planner.from_data(data)
     except PlanError as error:

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from idpctl.errors import PlanError
 from idpctl.model import Change, Kind, LiveProvider, Plan, Provider, Reason, State, in_apply_order
-from idpctl.plan import planfile
+from idpctl.plan.basis import basis_differences, compute_basis
 from idpctl.plan.changes import Context, plan_one, rebind
 from idpctl.plan.keeplive import kept_paths, refuse_kept
 from idpctl.plan.matching import REPLICATION_GRACE, Matcher, replicating
@@ -40,7 +40,7 @@ from idpctl.plan.moves import (
     split_address,
     with_move,
 )
-from idpctl.plan.planfile import basis_differences, from_data, to_data
+from idpctl.plan.planfile import from_data, to_data
 from idpctl.plan.safety import check_safety
 from idpctl.plan.secretfields import secret_paths
 
@@ -109,7 +109,7 @@ def build(
         unchanged=tuple(unchanged),
         unmanaged=matcher.unmanaged(kinds),
         warnings=tuple(warnings),
-        basis=planfile.compute_basis(desired, live, state),
+        basis=compute_basis(desired, live, state),
         tenant=tenant,
     )
 
