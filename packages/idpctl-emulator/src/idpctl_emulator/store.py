@@ -2,7 +2,8 @@
 
 One tenant of one kind. Write-only values are kept only as their SHA-256 (`{"sha256": hex}`),
 so neither a dump, a snapshot nor an error can hold one in clear; the one place a plain value
-leaves is the social create echo (GRAPH.md 4.1), built from the request itself.
+leaves is the social create echo (GRAPH.md 4.1), built from the request itself. The checks a
+request must pass first are in providerchecks.py.
 Every rule and choice is listed in docs/emulator-graph.md.
 """
 
@@ -18,19 +19,26 @@ from typing import Any
 
 from idpctl_emulator import records
 from idpctl_emulator.graphtypes import (
-    APPLE,
     B2C_OIDC,
     BUILTIN,
     BUILTINS,
-    SOCIAL,
     TENANT_KINDS,
-    VERSIONS,
     TypeSpec,
     available_provider_types,
     resolve_type,
-    selectable,
 )
 from idpctl_emulator.graphvalues import GraphFault
+from idpctl_emulator.providerchecks import (
+    check_allowed,
+    check_fields,
+    check_unique,
+    check_version,
+    check_version_name,
+    check_whole,
+    check_writable,
+    patch_fields,
+    select_fields,
+)
 from idpctl_emulator.readings import DEFAULT, DELAYED_SECONDS, Readings
 from idpctl_emulator.redaction import redact
 
@@ -73,7 +81,7 @@ class Store:
     # ---- Graph operations -------------------------------------------------------------------
 
     def list(self, version: str, *, select: Names | None = None) -> Records:
-        fields = self._select(version, select)
+        fields = select_fields(version, select)
         with self._lock:
             return [
                 self._render(item, version, select=fields)
@@ -86,7 +94,7 @@ class Store:
     ) -> tuple[Records, bool]:
         """Items `offset` .. `offset + size` of `list`, and whether more follow: only the
         page's items are rendered, so a page costs what it holds."""
-        fields = self._select(version, select)
+        fields = select_fields(version, select)
         with self._lock:
             now, hidden = self._clock(), self._visible_at  # one clock read for the page
             shown = (
@@ -101,30 +109,30 @@ class Store:
             )
 
     def get(self, version: str, provider_id: str, *, select: Names | None = None) -> dict:
-        fields = self._select(version, select)
+        fields = select_fields(version, select)
         with self._lock:
             item = self._find(provider_id, visible_only=True)
-            self._check_version(self._spec(item), version)
+            check_version(self._spec(item), version)
             return self._render(item, version, select=fields)
 
     def create(self, version: str, body: dict) -> dict:
-        self._check_version_name(version)
+        check_version_name(version)
         if not isinstance(body, dict):
             raise GraphFault(400, "invalidRequest", "The request body must be a JSON object.")
         spec = resolve_type(body.get("@odata.type"))
-        self._check_allowed(spec, version)
+        check_allowed(spec, version, self.tenant_kind)
         if "id" in body:
             raise GraphFault(
                 400, "invalidRequest", "Property 'id' is read-only: the server assigns it."
             )
         record: dict[str, Any] = {name: None for name in spec.props}
-        record.update(self._check_fields(spec, body))
+        record.update(check_fields(spec, body, self.tenant_kind))
         if spec.name == B2C_OIDC and record["domainHint"] is None:
             record["domainHint"] = ""
-        self._check_whole(spec, record)
+        check_whole(spec, record)
         with self._lock:
             provider_id = records.new_id(spec, record)
-            self._check_unique(spec, provider_id, record)
+            check_unique(spec, provider_id, record, self._items)
             plain = {"@odata.type": spec.odata, "id": provider_id, **record}
             self._items[provider_id] = records.seal(spec, copy.deepcopy(plain))
             self._visible_at[provider_id] = self._clock() + self._delay()
@@ -132,12 +140,14 @@ class Store:
         return records.mask(spec, self._shape(spec, plain, version, None), spec.create_mask)
 
     def update(self, version: str, provider_id: str, body: dict) -> None:
-        self._check_version_name(version)
+        check_version_name(version)
         with self._lock:
             item, spec = self._writable(version, provider_id)
-            changes = self._patch_fields(spec, item, body)
+            changes = patch_fields(
+                spec, item, body, tenant_kind=self.tenant_kind, readings=self.readings
+            )
             merged = {**copy.deepcopy(item), **changes}
-            self._check_whole(spec, merged)
+            check_whole(spec, merged)
             self._items[provider_id] = records.seal(spec, merged)
         log.debug("updated %s %s: %s", spec.name, provider_id, sorted(changes))
 
@@ -146,12 +156,12 @@ class Store:
         Reaches hidden (replicating) items too, as Graph's writes do."""
         item = self._find(provider_id, visible_only=False)
         spec = self._spec(item)
-        self._check_version(spec, version)
-        self._check_writable(spec)
+        check_version(spec, version)
+        check_writable(spec)
         return item, spec
 
     def delete(self, version: str, provider_id: str) -> None:
-        self._check_version_name(version)
+        check_version_name(version)
         with self._lock:
             _, spec = self._writable(version, provider_id)
             del self._items[provider_id]
@@ -159,7 +169,7 @@ class Store:
         log.debug("deleted %s %s", spec.name, provider_id)
 
     def available_provider_types(self, version: str) -> Names:
-        self._check_version_name(version)
+        check_version_name(version)
         return available_provider_types(self.tenant_kind, version)
 
     def context_url(
@@ -299,146 +309,6 @@ class Store:
                 f"the directory '{self.tenant_id}'.",
             )
         return item
-
-    @staticmethod
-    def _check_version_name(version: str) -> None:
-        if version not in VERSIONS:
-            raise ValueError(f"unknown Graph version {version!r}")
-
-    def _check_version(self, spec: TypeSpec, version: str) -> None:
-        """GRAPH.md 1.2, 7.1: the custom OIDC types are refused on /v1.0 (stricter)."""
-        self._check_version_name(version)
-        if version == "v1.0" and spec.beta_only:
-            raise GraphFault(
-                400, "notSupported", f"The type '{spec.odata[1:]}' is available on /beta only."
-            )
-
-    def _check_allowed(self, spec: TypeSpec, version: str) -> None:
-        """GRAPH.md 2.1: the type matrix per tenant kind; built-ins are read-only (2.8)."""
-        if self.tenant_kind not in spec.tenant_kinds:
-            raise GraphFault(
-                400,
-                "notSupported",
-                f"The type '{spec.odata[1:]}' is not supported in a {self.tenant_kind} tenant.",
-            )
-        self._check_version(spec, version)
-        self._check_writable(spec)
-
-    @staticmethod
-    def _check_writable(spec: TypeSpec) -> None:
-        if not spec.writable:
-            raise GraphFault(
-                400,
-                "notSupported",
-                f"Identity providers of type '{spec.odata[1:]}' are built in and "
-                "cannot be created, updated or deleted.",
-            )
-
-    def _check_fields(self, spec: TypeSpec, body: dict) -> dict[str, Any]:
-        """Each property in a body: known to the type, of the right shape (GRAPH.md 2.3-2.7)."""
-        out: dict[str, Any] = {}
-        for key, value in body.items():
-            if key == "@odata.type":
-                continue
-            validator = spec.props.get(key)
-            if validator is None:
-                raise GraphFault(
-                    400,
-                    "invalidRequest",
-                    f"Property '{key}' does not exist on type '{spec.odata[1:]}'.",
-                )
-            out[key] = validator(key, value, self.tenant_kind)
-        return out
-
-    @staticmethod
-    def _check_whole(spec: TypeSpec, record: dict) -> None:
-        """Required properties and cross-property rules on the item as it would be stored."""
-        for name in spec.required:
-            if record.get(name) is None:
-                raise GraphFault(400, "invalidRequest", f"Property '{name}' is required.")
-        if (
-            spec.name == B2C_OIDC
-            and record.get("responseType") == "code"
-            and record.get("clientSecret") is None
-        ):
-            raise GraphFault(
-                400,
-                "invalidRequest",
-                "Property 'clientSecret' is required when responseType is 'code'.",
-            )
-
-    def _check_unique(self, spec: TypeSpec, provider_id: str, record: dict) -> None:
-        """GRAPH.md 2.2: one provider per social type, one Apple provider, unique ids."""
-        if provider_id not in self._items:
-            return
-        if spec.name == SOCIAL:
-            what = f"A {record['identityProviderType']} identity provider"
-        elif spec.name == APPLE:
-            what = "An Apple identity provider"
-        else:
-            what = "An identity provider with this display name and client id"
-        raise GraphFault(
-            409, "nameAlreadyExists", f"{what} already exists in this tenant (id '{provider_id}')."
-        )
-
-    def _patch_fields(self, spec: TypeSpec, item: dict, body: Any) -> dict[str, Any]:
-        """PATCH: partial, complex properties whole, immutables refused (GRAPH.md 4.5, 7.2)."""
-        if not isinstance(body, dict):
-            raise GraphFault(400, "invalidRequest", "The request body must be a JSON object.")
-        if "@odata.type" in body and resolve_type(body["@odata.type"]) is not spec:
-            raise GraphFault(
-                400,
-                "invalidRequest",
-                f"'@odata.type' does not match the type of '{item['id']}', '{spec.odata[1:]}'.",
-            )
-        body = self._drop_unchanged_immutables(spec, item, body)
-        for name in ("id", *spec.immutable):
-            if name in body:
-                raise GraphFault(
-                    400, "notAllowed", f"Property '{name}' cannot be changed after creation."
-                )
-        if self.readings.patch == "merge":
-            body = {
-                k: records.merge(item.get(k), v) if k in records.MERGEABLE else v
-                for k, v in body.items()
-            }
-        changes = self._check_fields(spec, body)
-        if not changes:
-            raise GraphFault(400, "invalidRequest", "The request body names no property.")
-        new_auth = records.auth_subtype(changes.get("clientAuthentication"))
-        old_auth = records.auth_subtype(item.get("clientAuthentication"))
-        if new_auth is not None and new_auth != old_auth:
-            raise GraphFault(
-                400,
-                "notAllowed",
-                "The clientAuthentication type cannot be changed after creation; "
-                "delete and recreate the identity provider.",
-            )
-        return changes
-
-    def _drop_unchanged_immutables(self, spec: TypeSpec, item: dict, body: dict) -> dict:
-        """Reading `immutable=same-ok`: an immutable sent with its current value is ignored
-        (`refuse`, the default, refuses its presence alone)."""
-        if self.readings.immutable != "same-ok":
-            return body
-        return {k: v for k, v in body.items() if not (k in spec.immutable and item.get(k) == v)}
-
-    def _select(self, version: str, select: Names | None) -> set[str] | None:
-        """GRAPH.md 5.5: `$select` of known property names (case-sensitive)."""
-        self._check_version_name(version)
-        names = {name.strip() for name in (select or []) if name.strip()}
-        if not names or "*" in names:
-            return None
-        known = selectable()
-        for name in sorted(names):
-            if name not in known:
-                raise GraphFault(
-                    400,
-                    "invalidRequest",
-                    f"Could not find a property named '{name}' on type "
-                    "'microsoft.graph.identityProviderBase'.",
-                )
-        return names
 
     def _render(self, item: dict, version: str, *, select: set[str] | None = None) -> dict:
         spec = self._spec(item)

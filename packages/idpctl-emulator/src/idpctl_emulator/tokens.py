@@ -1,10 +1,11 @@
-"""The Entra token endpoint stand-in and Graph's bearer-token check.
+"""The Entra stand-in: its routes and discovery, the tokens it mints, Graph's bearer-token check.
 
 `IdentityService.handle(request)` serves, under the authority root (the emulator's base URL):
 
     GET  /<tenant>/v2.0/.well-known/openid-configuration   discovery (v2; v1 without "v2.0/")
     GET  /<tenant>/discovery/v2.0/keys                     the JWKS (also /<tenant>/discovery/keys)
-    POST /<tenant>/oauth2/v2.0/token                       client_credentials (v1: oauth2/token)
+    POST /<tenant>/oauth2/v2.0/token                       client_credentials (v1: oauth2/token;
+                                                           tokenendpoint.py)
     POST /<tenant>/oauth2/v2.0/devicecode                  a person's device-code sign-in
                                                            (devicecode.py; its token grants too)
     /_github/..., /_msi/token, /secrets/...                the stand-ins (standins.py, keyvault.py)
@@ -15,7 +16,6 @@ role; `app_id` names the calling app for per-app throttling. See docs/emulator-i
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -26,10 +26,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from idpctl_emulator import oauth, wire
-from idpctl_emulator.assertions import AssertionChecker
-from idpctl_emulator.clients import Client, ClientRegistry, secret_matches
+from idpctl_emulator.clients import Client, ClientRegistry
 from idpctl_emulator.oauth import TokenError
 from idpctl_emulator.signing import InvalidToken, Signer
+from idpctl_emulator.tokenendpoint import MULTI_TENANT, TokenEndpoint
 
 __all__ = [
     "GRAPH_AUDIENCES",
@@ -37,8 +37,6 @@ __all__ = [
     "WRITE_ROLES",
     "IdentityService",
 ]
-
-log = logging.getLogger(__name__)
 
 GRAPH_AUDIENCES = frozenset(
     {
@@ -50,8 +48,6 @@ GRAPH_AUDIENCES = frozenset(
 READ_ROLES = frozenset({"IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"})
 WRITE_ROLES = frozenset({"IdentityProvider.ReadWrite.All"})
 TOKEN_LIFETIME = 3599
-_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-_MULTI_TENANT = {"common", "organizations", "consumers"}
 _CACHE_MAX = 20_000
 _VAULT_ROLE_PREFIX = "Key Vault "
 
@@ -87,11 +83,7 @@ class IdentityService:
         from idpctl_emulator.devicecode import DeviceCodeService
 
         self.devices = DeviceCodeService(self)
-        self._assertions = AssertionChecker(
-            clock=clock,
-            local_issuers=lambda: {self.github.issuer: self.github.jwks()},
-            ca_file=ca_file,
-        )
+        self.token_endpoint = TokenEndpoint(self, clock=clock, ca_file=ca_file)
 
     # -- routing -------------------------------------------------------------------------
 
@@ -134,7 +126,7 @@ class IdentityService:
         if route == "devicecode":
             return self.devices.start(request, tenant)
         if route.startswith("token"):
-            return self._token(request, tenant, v1=route == "token-v1")
+            return self.token_endpoint.answer(request, tenant, v1=route == "token-v1")
         if route == "keys":
             return oauth.plain_json(200, self._signer.jwks())
         return oauth.plain_json(200, self._discovery(tenant, v2=route == "discovery-v2"))
@@ -168,7 +160,7 @@ class IdentityService:
         t = tenant.lower()
         return (
             t == self.tenant_id.lower()
-            or t in _MULTI_TENANT
+            or t in MULTI_TENANT
             or t in self._domains
             or t.endswith(".onmicrosoft.com")
         )
@@ -176,10 +168,10 @@ class IdentityService:
     def _discovery(self, tenant: str, *, v2: bool) -> dict[str, Any]:
         base = self._base_url_fn().rstrip("/")
         # a multi-tenant authority keeps its name in the endpoints, as Entra's does
-        t = tenant if tenant.lower() in _MULTI_TENANT else self.tenant_id
+        t = tenant if tenant.lower() in MULTI_TENANT else self.tenant_id
         version = "v2.0/" if v2 else ""
         issuer = (
-            f"{base}/{t if tenant.lower() not in _MULTI_TENANT else '{tenantid}'}/v2.0"
+            f"{base}/{t if tenant.lower() not in MULTI_TENANT else '{tenantid}'}/v2.0"
             if v2
             else f"https://sts.windows.net/{self.tenant_id}/"
         )
@@ -203,110 +195,6 @@ class IdentityService:
             "tenant_region_scope": "EU",
             "cloud_instance_name": "microsoftonline.com",
         }
-
-    # -- the token endpoint --------------------------------------------------------------
-
-    def _token(self, request: wire.Request, tenant: str, *, v1: bool) -> wire.Response:
-        try:
-            if tenant.lower() in _MULTI_TENANT:
-                raise TokenError(
-                    400,
-                    "invalid_request",
-                    50059,
-                    "No tenant-identifying information found in either the request "
-                    "or implied by any provided credentials.",
-                )
-            form = oauth.form_fields(request)
-            from idpctl_emulator.devicecode import GRANTS
-
-            if form.get("grant_type") in GRANTS and not v1:
-                return self.devices.token(request, form)
-            client, acr = self._authenticate(request, form, tenant)
-            resource = oauth.resource_of(form, v1=v1)
-        except TokenError as exc:
-            log.info("token request refused: AADSTS%s", exc.code)
-            return oauth.aad_error(request, exc)
-        token, expires_on = self.issue(client, resource, appidacr=acr)
-        payload = {
-            "token_type": "Bearer",
-            "expires_in": int(expires_on - self._clock()),
-            "ext_expires_in": int(expires_on - self._clock()),
-            "access_token": token,
-        }
-        return oauth.plain_json(
-            200, payload, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
-        )
-
-    def _authenticate(
-        self, request: wire.Request, form: dict[str, str], tenant: str
-    ) -> tuple[Client, str]:
-        grant = form.get("grant_type")
-        if not grant:
-            raise oauth.missing("grant_type")
-        if grant != "client_credentials":
-            raise TokenError(
-                400,
-                "unsupported_grant_type",
-                70003,
-                f"The app requested an unsupported grant type '{grant}'.",
-            )
-        basic_id, basic_secret = oauth.basic_auth(request)
-        client_id = form.get("client_id") or basic_id
-        if not client_id:
-            raise oauth.missing("client_id")
-        client = self.registry.get(client_id)
-        if client is None:
-            raise TokenError(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{client_id}' was not found in the "
-                f"directory '{self.tenant_id}'. This can happen if the application "
-                "has not been installed by the administrator of the tenant.",
-            )
-        secret = form.get("client_secret") or basic_secret
-        assertion = form.get("client_assertion")
-        if secret and assertion:
-            raise TokenError(
-                400,
-                "invalid_request",
-                90015,
-                "Requested query string is invalid: both a client secret and a "
-                "client assertion were presented; send one credential.",
-            )
-        if assertion:
-            if form.get("client_assertion_type") != _ASSERTION_TYPE:
-                raise TokenError(
-                    400,
-                    "invalid_request",
-                    7000211,
-                    f"The 'client_assertion_type' parameter must be '{_ASSERTION_TYPE}'.",
-                )
-            self._assertions.check(client, assertion, audiences=self._token_urls(tenant))
-            return client, "2"
-        if secret:
-            if not secret_matches(client, secret):
-                raise TokenError(
-                    401,
-                    "invalid_client",
-                    7000215,
-                    "Invalid client secret provided. Ensure the secret being sent in "
-                    "the request is the client secret value, not the client secret "
-                    f"ID, for a secret added to app '{client_id}'.",
-                )
-            return client, "1"
-        raise TokenError(
-            401,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: "
-            "'client_assertion' or 'client_secret'.",
-        )
-
-    def _token_urls(self, tenant: str) -> set[str]:
-        base = self._base_url_fn().rstrip("/")
-        names = {tenant, self.tenant_id}
-        return {f"{base}/{n}/oauth2/{v}token" for n in names for v in ("v2.0/", "")}
 
     def base_url(self) -> str:
         return self._base_url_fn()
