@@ -206,7 +206,7 @@ def test_a_connection_string_endpoint_gets_no_account_key(listener: Listener) ->
     """A connection string's endpoint is known only once resolved: checked there."""
     from idpctl.errors import ConfigError
     from idpctl.model import SecretRef
-    from idpctl.state.azureblob import AzureBlobStateStore
+    from idpctl.state.blobsettings import from_settings
 
     os.environ["ATTACK_CONNECTION"] = (
         "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=Q0FOQVJZLWtleQ==;"
@@ -214,7 +214,7 @@ def test_a_connection_string_endpoint_gets_no_account_key(listener: Listener) ->
     )
     try:
         with pytest.raises(ConfigError, match=r"state account URL host 127\.0\.0\.1"):
-            AzureBlobStateStore.from_settings(
+            from_settings(
                 {
                     "connectionString": SecretRef("env", "ATTACK_CONNECTION"),
                     "container": "c",

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from idpctl.apply import applier as apply
 from idpctl.graph import batch as batching
+from idpctl.graph import batchrun
 from idpctl.model import APPLY_ORDER, Action, Change, FlowLink, Plan
 from idpctl.state.codec import new_state
 from idpctl_emulator.batch import parse_batch
@@ -60,7 +61,7 @@ class RecordingGraph:
 
     def batch(self, requests: list[batching.BatchRequest]) -> dict[str, Any]:
         call = _Call(self)
-        results = batching.run(call, requests)
+        results = batchrun.run(call, requests)
         with self._lock:
             if not all("#link:" in r.id for r in requests):
                 self.calls.append(call.posts)

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from azurite import Azurite, running_azurite
-from idpctl.state.azureblob import AzureBlobStateStore, parse_connection_string
+from idpctl.graph.storage_auth import parse_connection_string
+from idpctl.state.azureblob import AzureBlobStateStore
 from workspace import Workspace
 
 GOOGLE = """\

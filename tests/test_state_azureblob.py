@@ -26,9 +26,11 @@ from azurite import ACCOUNT_KEY, Azurite, running_azurite, tls_certificate
 from idpctl.cli import pipeline
 from idpctl.config import settings as config
 from idpctl.errors import ConfigError, LockError, StateError
+from idpctl.graph.storage_auth import parse_connection_string
 from idpctl.model import ManagedRecord, SecretRecord, SecretRef, State
 from idpctl.state import codec
-from idpctl.state.azureblob import AzureBlobStateStore, parse_connection_string
+from idpctl.state.azureblob import AzureBlobStateStore
+from idpctl.state.blobsettings import from_settings
 from idpctl.state.lock import LockInfo
 from idpctl.state.store import LocalStateStore
 from workspace import allow_endpoint
@@ -135,7 +137,8 @@ def test_lock_timeout_waits_for_the_holder(azurite: Azurite, blob: str) -> None:
 HOLDER = """
 import sys
 from idpctl.state.lock import LockInfo
-from idpctl.state.azureblob import AzureBlobStateStore, parse_connection_string
+from idpctl.graph.storage_auth import parse_connection_string
+from idpctl.state.azureblob import AzureBlobStateStore
 url, auth = parse_connection_string(sys.argv[1])
 store = AzureBlobStateStore(account_url=url, container="idpctl", blob=sys.argv[2], auth=auth)
 with store.lock(operation="apply") as info:
@@ -271,7 +274,7 @@ def test_sas_from_settings_with_a_reference(
         "sasToken": SecretRef("env", "IDPCTL_TEST_STATE_SAS"),
     }
     caplog.set_level(logging.DEBUG)
-    store = AzureBlobStateStore.from_settings(spec)
+    store = from_settings(spec)
     with store.lock(operation="apply"):
         store.save(_next(store, "ViaSas"))
     assert _store(azurite, blob).load().providers.keys() == {"oidcIdentityProvider/ViaSas"}
@@ -286,13 +289,13 @@ def test_a_read_only_or_wrong_sas_is_refused_without_echoing_it(
     seed.save(_next(seed, "Seed"))
     read_only = azurite.account_sas(permissions="rl")
     spec = {"url": azurite.account_url, "container": "idpctl", "blob": blob, "sasToken": read_only}
-    store = AzureBlobStateStore.from_settings(spec)
+    store = from_settings(spec)
     assert store.load().serial == 1
     with pytest.raises(StateError, match="403") as refused:
         store.save(_next(store, "Nope"))
     forged = read_only.replace("sp=rl", "sp=rwdlacup")
     with pytest.raises(StateError, match="403") as forged_refused:
-        AzureBlobStateStore.from_settings({**spec, "sasToken": forged}).load()
+        from_settings({**spec, "sasToken": forged}).load()
     for error in (refused.value, forged_refused.value):
         assert "sig=" not in str(error)
 
@@ -301,7 +304,7 @@ def test_connection_string_from_an_env_reference(
     azurite: Azurite, blob: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IDPCTL_TEST_STATE_CS", azurite.connection_string)
-    store = AzureBlobStateStore.from_settings(
+    store = from_settings(
         {
             "backend": "azureblob",
             "container": "idpctl",
@@ -313,9 +316,7 @@ def test_connection_string_from_an_env_reference(
     assert store.load().serial == 1
     wrong = azurite.connection_string.replace(ACCOUNT_KEY, "d3Jvbmc=")
     with pytest.raises(StateError, match="403") as refused:
-        AzureBlobStateStore.from_settings(
-            {"container": "idpctl", "blob": blob, "connectionString": wrong}
-        ).load()
+        from_settings({"container": "idpctl", "blob": blob, "connectionString": wrong}).load()
     assert "d3Jvbmc=" not in str(refused.value) and ACCOUNT_KEY not in str(refused.value)
 
 
@@ -330,7 +331,7 @@ def test_connection_string_from_an_env_reference(
 )
 def test_settings_errors(spec: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        AzureBlobStateStore.from_settings(spec)
+        from_settings(spec)
 
 
 def test_development_storage_shorthand() -> None:
@@ -340,7 +341,7 @@ def test_development_storage_shorthand() -> None:
 
 def test_unreachable_account_is_one_clear_error(blob: str) -> None:
     allow_endpoint("http://127.0.0.1:9")
-    store = AzureBlobStateStore.from_settings(
+    store = from_settings(
         {
             "url": "http://127.0.0.1:9/devstoreaccount1",
             "container": "c",

@@ -18,9 +18,10 @@ import pytest
 
 from azurite import ACCOUNT, ACCOUNT_KEY, Azurite, running_azurite
 from idpctl.errors import LockError, StateError
+from idpctl.graph.storage_auth import parse_connection_string
 from idpctl.model import ManagedRecord, State
 from idpctl.state import codec
-from idpctl.state.azureblob import AzureBlobStateStore, parse_connection_string
+from idpctl.state.azureblob import AzureBlobStateStore
 from workspace import ALLOW_ENV, origin
 
 Match = Callable[[httpx.Request], bool]

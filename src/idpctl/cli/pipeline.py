@@ -115,9 +115,9 @@ def state_store(settings: Any) -> Any:
 
         return LocalStateStore(Path(spec["path"]))
     if backend == "azureblob":
-        from idpctl.state.azureblob import AzureBlobStateStore
+        from idpctl.state import blobsettings
 
-        return AzureBlobStateStore.from_settings(spec, settings=settings)
+        return blobsettings.from_settings(spec, settings=settings)
     raise ConfigError(f"{settings.path}: state.backend: unknown backend {backend!r}")
 
 

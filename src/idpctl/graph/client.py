@@ -180,7 +180,7 @@ class GraphClient:
     def batch(
         self, requests: Sequence[BatchRequest], *, concurrency: int = 4
     ) -> dict[str, BatchResult]:
-        """Run requests through `$batch`, 20 at a time; see `idpctl.graph.batch.run`. A request
+        """Run requests through `$batch`, 20 at a time; see `idpctl.graph.batchrun.run`. A request
         whose url starts with `/v1.0/` or `/beta/` goes in a batch of that version (a batch
         holds one version's requests, GRAPH.md 5.1); one without a version is beta."""
         return versioned.run(self, requests, concurrency=concurrency)

@@ -1,7 +1,7 @@
 """`$batch` across Graph versions: a batch holds one version's requests (GRAPH.md 5.1), so
 requests whose url starts with `/v1.0/` or `/beta/` are grouped by that prefix (stripped) and
-each group goes through `batch.run` against its own version root; a request without a version
-is beta. A dependency across versions cannot be sent (ValueError).
+each group goes through `batchrun.run` against its own version root; a request without a
+version is beta. A dependency across versions cannot be sent (ValueError).
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from idpctl.config.apiversions import BETA, VERSIONS
-from idpctl.graph import batch as batching
-from idpctl.graph.batch import BatchClient, BatchOutcomeUnknown, BatchRequest, BatchResult
+from idpctl.graph import batchrun
+from idpctl.graph.batch import BatchOutcomeUnknown, BatchRequest, BatchResult
+from idpctl.graph.batchrun import BatchClient
 from idpctl.net.ratelimit import Budget
 
 __all__ = ["VersionedClient", "by_version", "run"]
 
 
 class VersionedClient(BatchClient, Protocol):
-    """A `batch.BatchClient` whose relative URLs resolve against beta, and that knows each
+    """A `batchrun.BatchClient` whose relative URLs resolve against beta, and that knows each
     version's root (`GraphClient`)."""
 
     def version_root(self, version: str | None) -> str: ...
@@ -28,13 +29,13 @@ class VersionedClient(BatchClient, Protocol):
 def run(
     client: VersionedClient, requests: Sequence[BatchRequest], *, concurrency: int = 4
 ) -> dict[str, BatchResult]:
-    """Every request's result by id, one `batch.run` per version; a lost batch's
+    """Every request's result by id, one `batchrun.run` per version; a lost batch's
     `BatchOutcomeUnknown` carries the results of the versions already sent."""
     results: dict[str, BatchResult] = {}
     for version, group in by_version(requests).items():
         target = client if version == BETA else _AtVersion(client, version)
         try:
-            results.update(batching.run(target, group, concurrency=concurrency))
+            results.update(batchrun.run(target, group, concurrency=concurrency))
         except BatchOutcomeUnknown as error:
             error.results = {**results, **error.results}
             raise
@@ -64,7 +65,7 @@ def by_version(requests: Sequence[BatchRequest]) -> dict[str, list[BatchRequest]
 
 class _AtVersion:
     """The client with relative URLs resolved against another version's root (what
-    `batch.run` needs to post one version's `$batch`)."""
+    `batchrun.run` needs to post one version's `$batch`)."""
 
     def __init__(self, client: VersionedClient, version: str) -> None:
         self._client = client

@@ -1,11 +1,6 @@
-"""The state in Azure Blob Storage, shared by every pipeline that manages one tenant.
-
-    state: {backend: azureblob, container: idpctl, blob: prod.json,
-            connectionString: {env: AZURE_STORAGE_CONNECTION_STRING}}       # Shared Key
-    state: {backend: azureblob, url: https://acct.blob.core.windows.net, container: ..., blob: ...,
-            sasToken: {env: IDPCTL_STATE_SAS}}                               # SAS
-    state: {backend: azureblob, url: https://acct.blob.core.windows.net, container: ..., blob: ...}
-                                                 # an Entra token from idpctl's own sign-in
+"""The state in Azure Blob Storage, shared by every pipeline that manages one tenant. The
+`state: {backend: azureblob, ...}` block of idpctl.yaml (connection string, SAS token, or
+idpctl's own sign-in) is turned into a store by `state.blobsettings.from_settings`.
 
 The lock is an infinite lease on the state blob itself: while an apply holds it, nobody else
 can write the blob or take the lease, and the holder (host, pid, start time, lock id,
@@ -43,15 +38,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from idpctl.errors import ConfigError, LockError, StateError
-from idpctl.graph.storage_auth import Bearer, Sas, install_redaction, parse_connection_string
-from idpctl.model import Secret, SecretRef, State
-from idpctl.net import tls
+from idpctl.errors import LockError, StateError
+from idpctl.graph.storage_auth import install_redaction
+from idpctl.model import State
 from idpctl.state import codec
 from idpctl.state.blobhttp import BlobHttp, metadata, retried
 from idpctl.state.bloblock import (
@@ -67,11 +60,10 @@ from idpctl.state.bloblock import (
 from idpctl.state.lock import LockInfo
 from idpctl.state.store import StateStore
 
-__all__ = ["STORAGE_RESOURCE", "AzureBlobStateStore", "parse_connection_string"]
+__all__ = ["AzureBlobStateStore"]
 
 log = logging.getLogger(__name__)
 
-STORAGE_RESOURCE = "https://storage.azure.com"
 _POLL_SECONDS = 0.25
 
 
@@ -79,7 +71,7 @@ class AzureBlobStateStore:
     """The state as one block blob, locked by an infinite lease on it (see module docstring).
 
     `auth` is an `httpx.Auth` from `idpctl.graph.storage_auth` (`parse_connection_string`,
-    `Sas`, `Bearer`, `SharedKey`), or made by `from_settings`.
+    `Sas`, `Bearer`, `SharedKey`), or made by `state.blobsettings.from_settings`.
     """
 
     def __init__(
@@ -116,43 +108,6 @@ class AzureBlobStateStore:
         self._etag: str | None = None  # of the blob as this store last saw it; None: absent
         self._basis: tuple[int, str] | None = None  # (serial, lineage) of the loaded state
         self._lease: tuple[str, LockInfo] | None = None  # (lease id, holder) while locked
-
-    @classmethod
-    def from_settings(
-        cls,
-        spec: Mapping[str, Any],
-        *,
-        settings: Any = None,
-        token: Callable[[], str] | None = None,
-    ) -> AzureBlobStateStore:
-        """The store a `state: {backend: azureblob, ...}` block names. Secret values come
-        from references; without a connection string or SAS, idpctl's own sign-in supplies a
-        token for Azure Storage (`token`, or one made from `settings`)."""
-        container, blob = spec.get("container"), spec.get("blob")
-        if not container or not blob:
-            raise ConfigError("state: backend azureblob needs container and blob")
-        verify = tls.bundle_verify(getattr(settings, "ca_bundle", None))
-        timeout = float(getattr(settings, "timeout", 30.0) or 30.0)
-        if spec.get("connectionString") is not None:
-            text = _reveal(spec["connectionString"], settings).reveal()
-            url, auth = parse_connection_string(text)
-        elif spec.get("url"):
-            url = str(spec["url"]).rstrip("/")
-            if spec.get("sasToken") is not None:
-                auth = Sas(_reveal(spec["sasToken"], settings))
-            else:
-                auth = Bearer(token or _storage_token(settings))
-        else:
-            raise ConfigError("state: backend azureblob needs url or connectionString")
-        _check_endpoint(url, settings)
-        return cls(
-            account_url=url,
-            container=str(container),
-            blob=str(blob),
-            auth=auth,
-            verify=verify,
-            timeout=timeout,
-        )
 
     def __repr__(self) -> str:
         return f"AzureBlobStateStore({self.url!r})"
@@ -416,48 +371,6 @@ class AzureBlobStateStore:
             self.http.send(
                 "PUT", self.container_url, params={"restype": "container"}, ok=(201, 409)
             )
-
-
-def _reveal(value: Any, settings: Any) -> Secret:
-    """A `Secret` from a settings value: a reference (resolved), a Secret, or plain text."""
-    if isinstance(value, Secret):
-        return value
-    if isinstance(value, SecretRef):
-        from idpctl.graph import auth
-        from idpctl.secrets import context as secrets
-
-        context = auth.secret_context(settings) if settings is not None else None
-        return secrets.resolve_ref(value, context=context)
-    if isinstance(value, str):
-        return Secret(value, source="settings")
-    raise ConfigError("state: connectionString and sasToken must be secret references")
-
-
-def _check_endpoint(url: str, settings: Any) -> None:
-    """The account URL receives a storage token, SAS or shared-key signature: https on the
-    cloud's blob endpoints, or in the operator's allowance (a connection string's endpoint is
-    known only here, after it is resolved)."""
-    from idpctl.net.endpoints import CLOUDS, Allowance, check_url
-
-    cloud = CLOUDS.get(getattr(settings, "cloud", "global"), CLOUDS["global"])
-    allowance = getattr(settings, "allowance", None) or Allowance.from_sources()
-    reason = check_url(
-        url, what="the state account URL", suffixes=cloud.blob_suffixes, allowance=allowance
-    )
-    if reason:
-        raise ConfigError(f"state: {reason}")
-
-
-def _storage_token(settings: Any) -> Callable[[], str]:
-    if settings is None:
-        raise ConfigError("state: backend azureblob with url only needs idpctl's sign-in")
-    from idpctl.graph import auth
-
-    verify = tls.bundle_verify(settings.ca_bundle)
-    provider = auth.token_provider(
-        settings.auth, tenant=settings.tenant, authority_root=settings.authority, verify=verify
-    )
-    return lambda: provider.token(STORAGE_RESOURCE)
 
 
 def _is_a_state_store(store: AzureBlobStateStore) -> StateStore:
