@@ -141,10 +141,10 @@ def _governance(desired: Any, state: Any) -> list[Any]:
     from idpctl.reports import drift
 
     try:
-        from idpctl.config import governance
+        from idpctl.config import governance, secretpolicy
     except ImportError:  # governance not built into this copy
         return []
-    policy = governance.policy_from_settings(desired.settings)
+    policy = secretpolicy.policy_from_settings(desired.settings)
     judged = governance.findings(
         desired.providers, state, now=datetime.now(UTC), default_policy=policy
     )
