@@ -9,16 +9,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from idpctl.config.governance import (
-    DEFAULT_POLICY,
-    SecretPolicy,
     Status,
     annotate_plan,
     drift_findings,
     findings,
+    plan_warnings,
+)
+from idpctl.config.secretpolicy import (
+    DEFAULT_POLICY,
+    SecretPolicy,
     format_duration,
     parse_duration,
     parse_policy,
-    plan_warnings,
 )
 from idpctl.errors import ConfigError
 from idpctl.model import (

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from idpctl.config import governance
+from idpctl.config import governance, secretpolicy
 from idpctl.errors import PlanError
 from idpctl.kinds import load_kinds
 from idpctl.model import (
@@ -250,10 +250,10 @@ def test_governance_unknown_age_and_the_rotation_deadline() -> None:
     [found] = governance.findings([_google()], _state(), now=NOW)
     assert found.status is governance.Status.UNKNOWN and found.source == "keep: live"
     assert "set outside idpctl ({keep: live}), of unknown age" in found.message()
-    later = governance.parse_policy({"rotateUnknownBy": "2027-03-31"})
+    later = secretpolicy.parse_policy({"rotateUnknownBy": "2027-03-31"})
     [due] = governance.findings([_google()], _state(), now=NOW, default_policy=later)
     assert due.status is governance.Status.UNKNOWN and "rotate by 2027-03-31" in due.message()
-    past = governance.parse_policy({"rotateUnknownBy": "2027-01-10"})
+    past = secretpolicy.parse_policy({"rotateUnknownBy": "2027-01-10"})
     [late] = governance.findings([_google()], _state(), now=NOW, default_policy=past)
     assert late.status is governance.Status.EXPIRED
     assert "rotateUnknownBy 2027-01-10 has passed" in late.message()
@@ -264,7 +264,7 @@ def test_rotation_deadline_must_be_a_day() -> None:
     from idpctl.errors import ConfigError
 
     with pytest.raises(ConfigError, match="not a day"):
-        governance.parse_policy({"rotateUnknownBy": "soon"})
+        secretpolicy.parse_policy({"rotateUnknownBy": "soon"})
 
 
 def test_the_deadline_counts_as_drift_end_to_end(workspace) -> None:

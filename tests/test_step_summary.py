@@ -11,7 +11,7 @@ import pytest
 
 from idpctl import redact
 from idpctl.cli import common
-from idpctl.reports import drift
+from idpctl.reports import drift_render
 
 OIDC = """\
 kind: oidcIdentityProvider
@@ -71,7 +71,7 @@ def test_forged_lines_in_the_summary_text_are_defused(workspace, monkeypatch, ve
     if verb == "plan":
         monkeypatch.setattr(common, "render", lambda plan, fmt, **kw: raw)
     else:
-        monkeypatch.setattr(drift, "markdown", lambda report: raw)
+        monkeypatch.setattr(drift_render, "markdown", lambda report: raw)
     result = workspace.run(verb, env=env)
     assert result.code in (0, 2), result.text
     text = Path(path).read_text(encoding="utf-8")

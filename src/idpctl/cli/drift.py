@@ -98,14 +98,16 @@ def _flows(graph: Any, desired: Any) -> Any:
 
 
 def _render(report: Any, fmt: str) -> str:
-    from idpctl.reports import drift
+    from idpctl.reports import drift_render
 
-    return {"json": drift.json, "markdown": drift.markdown}.get(fmt, drift.text)(report)
+    return {"json": drift_render.json, "markdown": drift_render.markdown}.get(
+        fmt, drift_render.text
+    )(report)
 
 
 def _publish(report: Any, notes: Annotator) -> None:
     """Annotations for each finding and the Markdown report in the job summary."""
-    from idpctl.reports import drift
+    from idpctl.reports import drift, drift_render
 
     for finding in report.findings:
         level = (
@@ -132,7 +134,7 @@ def _publish(report: Any, notes: Annotator) -> None:
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if target:
         with open(target, "a", encoding="utf-8") as handle:
-            handle.write(output.document(drift.markdown(report)))
+            handle.write(output.document(drift_render.markdown(report)))
 
 
 def _governance(desired: Any, state: Any) -> list[Any]:
@@ -141,10 +143,10 @@ def _governance(desired: Any, state: Any) -> list[Any]:
     from idpctl.reports import drift
 
     try:
-        from idpctl.config import governance
+        from idpctl.config import governance, secretpolicy
     except ImportError:  # governance not built into this copy
         return []
-    policy = governance.policy_from_settings(desired.settings)
+    policy = secretpolicy.policy_from_settings(desired.settings)
     judged = governance.findings(
         desired.providers, state, now=datetime.now(UTC), default_policy=policy
     )

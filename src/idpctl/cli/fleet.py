@@ -284,14 +284,16 @@ def _read(result: TenantResult, verb: str, fmt: str, document: dict[str, Any]) -
                 planfile.from_data(document), fmt, color=common.use_color()
             )
     else:
-        from idpctl.reports import drift
+        from idpctl.reports import drift, drift_render
 
-        report = drift.from_data(document)
+        report = drift_render.from_data(document)
         result.drift = len(report.drifted)
         if report.error and not result.error:
             result.error = next(f.message for f in report.findings if f.kind == drift.READ_ERROR)
         if fmt != "json":
-            result.section = (drift.markdown if fmt == "markdown" else drift.text)(report)
+            result.section = (drift_render.markdown if fmt == "markdown" else drift_render.text)(
+                report
+            )
 
 
 # --- the report --------------------------------------------------------------------------

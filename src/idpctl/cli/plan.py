@@ -86,9 +86,9 @@ def _governed(plan: Any, desired: Any, state: Any, targets: tuple[str, ...]) -> 
     """The plan with secret-age warnings (docs/governance.md): past warnAt, not re-sent."""
     from datetime import UTC, datetime
 
-    from idpctl.config import governance
+    from idpctl.config import governance, secretpolicy
 
-    policy = governance.policy_from_settings(desired.settings)
+    policy = secretpolicy.policy_from_settings(desired.settings)
     return governance.annotate_plan(
         plan,
         desired.providers,

@@ -46,13 +46,13 @@ MAX_WORKERS = 8
 
 def run(args: argparse.Namespace) -> int:
     from idpctl.cli import pipeline
-    from idpctl.config import governance
+    from idpctl.config import secretpolicy
     from idpctl.reports import governance as governance_report
 
     desired = pipeline.load_desired(args, resolve_secrets=False)
     common.print_warnings([str(w) for w in desired.warnings])
     state = pipeline.state_store(desired.settings).load()
-    policy = governance.policy_from_settings(desired.settings)
+    policy = secretpolicy.policy_from_settings(desired.settings)
     metadata = _metadata(desired.providers, settings=desired.settings, offline=args.offline)
     report = governance_report.build(
         desired.providers,

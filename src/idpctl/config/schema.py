@@ -338,7 +338,7 @@ def _provider_problems(
 
 def _policy_rules(provider: Provider, settings: _Settings) -> list[tuple[KeyPath, str]]:
     """The provider's secretPolicy over idpctl.yaml's must be coherent (docs/governance.md)."""
-    from idpctl.config.governance import DEFAULT_POLICY, parse_policy
+    from idpctl.config.secretpolicy import DEFAULT_POLICY, parse_policy
     from idpctl.errors import ConfigError
 
     try:

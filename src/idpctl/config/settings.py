@@ -173,7 +173,7 @@ def load_settings(
     if problems:
         raise ConfigError(problems)
     if data.get("secretPolicy"):
-        from idpctl.config.governance import parse_policy
+        from idpctl.config.secretpolicy import parse_policy
 
         parse_policy(data["secretPolicy"], where=doc.locate(("secretPolicy",)))
     settings = _settings(doc, data, env, allowance, providers_root)

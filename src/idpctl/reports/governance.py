@@ -18,16 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from idpctl.config.governance import (
-    DEFAULT_POLICY,
     KEPT_SOURCE,
     GovernanceFinding,
-    SecretPolicy,
     Status,
     findings,
-    format_duration,
-    policy_for,
     secret_leaves,
 )
+from idpctl.config.secretpolicy import DEFAULT_POLICY, SecretPolicy, format_duration, policy_for
 from idpctl.model import Provider, State
 from idpctl.output import json_text
 from idpctl.render.markdown import span
