@@ -140,3 +140,17 @@ def test_idpctl_and_the_emulator_never_import_each_other(
     assert not crossing, "\n".join(crossing)
     text = "\n".join(p.read_text("utf-8") for p in known.values())
     assert f'import_module("{forbidden}' not in text
+
+
+MAX_LINES = 400
+
+
+@pytest.mark.parametrize("root", [CORE, EMULATOR], ids=["idpctl", "idpctl_emulator"])
+def test_no_module_over_400_lines(root: Path) -> None:
+    """One concern a module: none grows past MAX_LINES (as `ruff format` writes it)."""
+    long = {
+        str(path.relative_to(root.parent)): lines
+        for path in sorted(root.rglob("*.py"))
+        if (lines := len(path.read_text("utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, long

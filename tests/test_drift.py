@@ -302,3 +302,17 @@ def test_flow_links_cost_no_read_when_no_provider_sets_them(workspace) -> None:
     workspace.emulator.admin.clear_requests()
     assert run_drift(workspace)[0] == 0
     assert not any("Flows" in r["path"] for r in workspace.emulator.admin.requests())
+
+
+def test_the_json_rendering_never_writes_a_secret_by_value() -> None:
+    """drift takes secret leaves out before it compares; should one reach a finding anyway,
+    the JSON document shows it as `(sensitive)`, never by value."""
+    from idpctl.model import Secret, SecretRef
+    from idpctl.reports import drift_render
+
+    canary = "CANARY-drift-render-4711"
+    value = {"a": Secret(canary, source="env:X"), "b": [SecretRef("env", "Y")], "c": (1, {2})}
+    text = json.dumps(drift_render._plain(value))
+    assert canary not in text
+    assert json.loads(text)["a"] == "(sensitive)"
+    assert json.loads(text)["b"] == ["(sensitive)"]
