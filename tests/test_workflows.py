@@ -1283,11 +1283,23 @@ def test_apply_on_merge_steps_against_the_emulator(tmp_path: Path, workspace: An
 # --- the fleet workflows' matrix jobs, run per tenant against emulated tenants --------------
 
 
+def _step_runs(condition: str, values: dict[str, str], *, failed: bool) -> bool:
+    """A step's `if:` as the runner reads the ones these workflows use: terms joined by &&,
+    `!cancelled()` (else success() is implied) and `EXPRESSION == 'text'` or `!=`."""
+    terms = condition.removeprefix("${{ ").removesuffix(" }}").split(" && ") if condition else []
+    result = "!cancelled()" in terms or not failed
+    for term in (t for t in terms if t != "!cancelled()"):
+        match = re.fullmatch(r"([\w.-]+) ([!=]=) '([^']*)'", term)
+        assert match, f"an if: the test does not read: {condition}"
+        result = result and (values[match[1]] == match[3]) == (match[2] == "==")
+    return result
+
+
 def _run_job(job: dict[str, Any], runner: FakeRunner, values: dict[str, str]) -> dict[str, Any]:
     """One matrix job's steps in order, as the runner runs them: checkouts skipped, idpctl's
     action by its shell steps, `run` steps with bash, upload-artifact by copying its files to
     RUNNER_TEMP/artifacts/NAME and github-script bodies returned (not run). A step after a
-    failure runs only under `if: ${{ !cancelled() }}`. Returns each step's outputs by id or
+    failure runs only under `if: ${{ !cancelled() ... }}`. Returns each step's outputs by id or
     name, the failed steps, and the scripts."""
     temp = Path(runner.env["RUNNER_TEMP"])
     values = {**values, "runner.temp": str(temp)}
@@ -1296,7 +1308,7 @@ def _run_job(job: dict[str, Any], runner: FakeRunner, values: dict[str, str]) ->
     done: dict[str, Any] = {"failed": [], "scripts": [], "artifacts": []}
     for step in job["steps"]:
         uses, key = step.get("uses", ""), step.get("id") or step.get("name") or step["uses"]
-        if done["failed"] and step.get("if") != "${{ !cancelled() }}":
+        if not _step_runs(step.get("if", ""), values, failed=bool(done["failed"])):
             continue
         if uses.startswith("actions/checkout@"):
             continue
@@ -1428,3 +1440,72 @@ def test_plan_on_pr_fleet_steps_against_the_emulator(tmp_path: Path, fleet_ws: A
     assert f"<summary><code>broken</code>: plan failed</summary>\n\n```text\n{error}\n```" in body
     everything = body + "".join(summaries.values()) + json.dumps(runs, default=str)
     assert "CANARY-" not in everything
+
+
+def test_drift_fleet_steps_against_the_emulator(tmp_path: Path, fleet_ws: Any) -> None:
+    """drift-fleet.yml as it runs, for three tenants: the matrix from `idpctl envs`; per
+    tenant drift, the artifact `idpctl-drift-NAME` and that tenant's own issue: dev drifted
+    (exit 2) opens an issue labelled idpctl-drift-dev with its report, prod is clean (exit 0)
+    and closes its open issue, broken fails (exit 1): its job fails and its issue is left as
+    it is; the last job writes the reports to the summary."""
+    ws, _ = fleet_ws
+    runner = FakeRunner(tmp_path, ws)
+    for env in ("dev", "prod"):
+        applied, run = runner.idpctl("apply", f"--env {env} --auto-approve")
+        assert applied["exit-code"] == "0", run.stderr
+    live = next(p for p in ws.live() if p.get("identityProviderType") == "Google")
+    ws.emulator.admin.drift(live["id"], {"displayName": "Google (edited)"})  # dev's tenant
+    jobs = _load(EXAMPLES / "drift-fleet.yml")["jobs"]
+
+    envs = _run_job(jobs["envs"], runner, {})
+    assert not envs["failed"]
+    assert json.loads(envs["matrix"]["matrix"]) == {"env": ["broken", "dev", "prod"]}
+    values = {"needs.envs.outputs.matrix": envs["matrix"]["matrix"]}
+    runs, temps, _ = _matrix_runs(jobs["drift"], runner, tmp_path, values)
+    assert [runs[e]["failed"] for e in ("broken", "dev", "prod")] == [["drift"], [], []]
+    assert {e: runs[e]["drift"]["exit-code"] for e in runs} == {
+        "broken": "1",
+        "dev": "2",
+        "prod": "0",
+    }
+    assert runs["broken"]["drift"]["_code"] == "1"
+    assert "IDPCTL_TEST_NEVER_SET" in runs["broken"]["drift"]["error"]
+    assert all(runs[e]["artifacts"] == [f"idpctl-drift-{e}"] for e in runs)
+    report = (temps["dev"] / "artifacts" / "idpctl-drift-dev" / "drift-dev.md").read_text(
+        encoding="utf-8"
+    )
+    assert "Google (edited)" in report
+
+    open_issues = {"broken": [{"number": 4}], "dev": [], "prod": [{"number": 9}]}
+    calls = {
+        env: [
+            _github_script(script, runner, tmp_path, open_issues=open_issues[env], **script_env)
+            for script, script_env in runs[env]["scripts"]
+        ]
+        for env in runs
+    }
+    assert calls["broken"] == []  # the failed job never reaches its issue step
+    (dev_calls,), (prod_calls,) = calls["dev"], calls["prod"]
+    assert [name for name, _ in dev_calls] == ["listForRepo", "getLabel", "createLabel", "create"]
+    assert dev_calls[0][1]["labels"] == "idpctl-drift-dev"
+    assert prod_calls[0][1]["labels"] == "idpctl-drift-prod"
+    created = dev_calls[-1][1]
+    assert created["labels"] == ["idpctl-drift-dev"] and created["body"].startswith(report)
+    assert created["title"] == "idpctl: dev has drifted from the configuration"
+    assert [name for name, _ in prod_calls] == ["listForRepo", "createComment", "update"]
+    assert prod_calls[-1][1]["issue_number"] == 9 and prod_calls[-1][1]["state"] == "closed"
+
+    (download,) = _steps_using({"jobs": {"s": jobs["summary"]}}, "actions/download-artifact@")
+    assert download["with"]["merge-multiple"] is True
+    reports = ws.root / download["with"]["path"]
+    _download(temps, download["with"]["pattern"], reports, merge=True)
+    runner.summary.write_text("", encoding="utf-8")
+    summary = _run_named(jobs["summary"], "Combined summary", runner)
+    assert summary["_code"] == "0"
+    combined = runner.summary.read_text(encoding="utf-8")
+    assert report in combined and "prod.onmicrosoft.test" in combined
+    # a tenant whose drift run failed is in the summary too, its error an indented code block
+    error = runs["broken"]["drift"]["error"]
+    assert "## idpctl drift: `broken` failed (exit 1)\n\n" in combined
+    assert "".join(f"    {line}\n" for line in error.splitlines()) in combined
+    assert "CANARY-" not in combined + json.dumps(calls) + json.dumps(runs, default=str)
