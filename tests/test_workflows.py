@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -16,8 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
+import test_fleet
 from nodetools import NODE_DIR, ROOT, node
 
+# the fleet workflows run against test_fleet's tenants: dev, prod and broken (no credentials)
+fleet_ws = test_fleet.fleet_ws
 EXAMPLES = ROOT / "examples" / "workflows"
 EXAMPLE_NAMES = (
     "plan-on-pr.yml",
@@ -1274,3 +1278,234 @@ def test_apply_on_merge_steps_against_the_emulator(tmp_path: Path, workspace: An
     assert _run_named(job, "Decide", runner, FOUND="", EXIT_CODE="", ERROR="")["replan"] == "true"
     failed = _run_named(job, "Decide", runner, FOUND="42", EXIT_CODE="1", ERROR="Graph 500")
     assert failed["_code"] == "1" and "::error title=idpctl apply::" in failed["_stdout"]
+
+
+# --- the fleet workflows' matrix jobs, run per tenant against emulated tenants --------------
+
+
+def _step_runs(condition: str, values: dict[str, str], *, failed: bool) -> bool:
+    """A step's `if:` as the runner reads the ones these workflows use: terms joined by &&,
+    `!cancelled()` (else success() is implied) and `EXPRESSION == 'text'` or `!=`."""
+    terms = condition.removeprefix("${{ ").removesuffix(" }}").split(" && ") if condition else []
+    result = "!cancelled()" in terms or not failed
+    for term in (t for t in terms if t != "!cancelled()"):
+        match = re.fullmatch(r"([\w.-]+) ([!=]=) '([^']*)'", term)
+        assert match, f"an if: the test does not read: {condition}"
+        result = result and (values[match[1]] == match[3]) == (match[2] == "==")
+    return result
+
+
+def _run_job(job: dict[str, Any], runner: FakeRunner, values: dict[str, str]) -> dict[str, Any]:
+    """One matrix job's steps in order, as the runner runs them: checkouts skipped, idpctl's
+    action by its shell steps, `run` steps with bash, upload-artifact by copying its files to
+    RUNNER_TEMP/artifacts/NAME and github-script bodies returned (not run). A step after a
+    failure runs only under `if: ${{ !cancelled() ... }}`. Returns each step's outputs by id or
+    name, the failed steps, and the scripts."""
+    temp = Path(runner.env["RUNNER_TEMP"])
+    values = {**values, "runner.temp": str(temp)}
+    for expression in re.findall(r"\$\{\{ (steps\.[\w-]+\.outputs\.[\w-]+) \}\}", str(job)):
+        values[expression] = ""  # a skipped step's outputs are empty
+    done: dict[str, Any] = {"failed": [], "scripts": [], "artifacts": []}
+    for step in job["steps"]:
+        uses, key = step.get("uses", ""), step.get("id") or step.get("name") or step["uses"]
+        if not _step_runs(step.get("if", ""), values, failed=bool(done["failed"])):
+            continue
+        if uses.startswith("actions/checkout@"):
+            continue
+        env = {k: _expand(str(v), values) for k, v in step.get("env", {}).items()}
+        with_ = {k: _expand(str(v), values) for k, v in step.get("with", {}).items()}
+        if uses.startswith(IDPCTL_USES):
+            outputs, result = runner.idpctl(
+                with_["command"],
+                with_.get("args", ""),
+                ok=with_.get("ok-exit-codes", "0"),
+                stdout_file=with_.get("stdout-file", ""),
+                summary=with_.get("step-summary", "true"),
+            )
+            code = result.returncode if outputs["ok"] != "true" else 0
+        elif uses.startswith("actions/upload-artifact@"):
+            files = [Path(runner.ws.root, p) for p in with_["path"].split()]
+            found = [f for f in files if f.is_file()]
+            store = temp / "artifacts" / with_["name"]
+            store.mkdir(parents=True, exist_ok=True)
+            for file in found:  # the files' common folder is the artifact's root
+                (store / file.name).write_bytes(file.read_bytes())
+            done["artifacts"].append(with_["name"])
+            outputs, code = {}, int(not found and with_["if-no-files-found"] == "error")
+        elif uses.startswith("actions/github-script@"):
+            done["scripts"].append((with_["script"], env))
+            outputs, code = {}, 0
+        else:
+            assert not uses, uses
+            outputs = _run_named(job, step["name"], runner, **env)
+            code = int(outputs["_code"])
+        for name, value in outputs.items():
+            values[f"steps.{key}.outputs.{name}"] = value
+        done[key] = {**outputs, "_code": str(code)}
+        if code:
+            done["failed"].append(key)
+    return done
+
+
+def _download(runners: dict[str, Path], pattern: str, into: Path, *, merge: bool) -> None:
+    """download-artifact: every matrix job's artifacts matching `pattern`, each in its own
+    folder under `into` (or all in `into` with merge-multiple)."""
+    for temp in runners.values():
+        for artifact in sorted((temp / "artifacts").glob(pattern)):
+            target = into if merge else into / artifact.name
+            target.mkdir(parents=True, exist_ok=True)
+            for file in artifact.iterdir():
+                (target / file.name).write_bytes(file.read_bytes())
+
+
+def _matrix_runs(
+    job: dict[str, Any], runner: FakeRunner, tmp_path: Path, values: dict[str, str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Path], dict[str, str]]:
+    """`job` once per tenant of the matrix the envs job printed, each on its own runner
+    (RUNNER_TEMP, job summary): each run's steps, temp folder and job summary."""
+    matrix = json.loads(values["needs.envs.outputs.matrix"])
+    runs, temps, summaries = {}, {}, {}
+    for env in matrix["env"]:
+        temps[env] = tmp_path / "jobs" / env
+        temps[env].mkdir(parents=True)
+        runner.env["RUNNER_TEMP"] = str(temps[env])
+        runner.summary.write_text("", encoding="utf-8")
+        runs[env] = _run_job(job, runner, {**values, "matrix.env": env})
+        summaries[env] = runner.summary.read_text(encoding="utf-8")
+    return runs, temps, summaries
+
+
+def test_plan_on_pr_fleet_steps_against_the_emulator(tmp_path: Path, fleet_ws: Any) -> None:
+    """plan-on-pr-fleet.yml as it runs, for three tenants on two emulated tenants: the matrix
+    from the base branch's `idpctl envs`; per tenant validate, plan, show, the job summary,
+    the outcome and the artifact `idpctl-plan-NAME`; dev has no changes (exit 0), prod has
+    changes (exit 2), broken's plan fails (exit 1, its job fails, the others go on); then
+    the one comment, a row and a section per tenant, the failure fenced."""
+    ws, _ = fleet_ws
+    runner = FakeRunner(tmp_path, ws)
+    shutil.copytree(ws.root / "environments", ws.root / ".idpctl-base" / "environments")
+    workflow = _load(PLAN_FLEET)
+    jobs, files = workflow["jobs"], workflow["env"]["IDPCTL_FILES"]
+    values = {"env.IDPCTL_FILES": files, "env.PREFLIGHT_FLAG": ""}
+    applied, run = runner.idpctl("apply", f"{files} --env dev --auto-approve")
+    assert applied["exit-code"] == "0", run.stderr
+
+    envs = _run_job(jobs["envs"], runner, values)
+    assert not envs["failed"]
+    assert json.loads(envs["matrix"]["matrix"]) == {"env": ["broken", "dev", "prod"]}
+    values["needs.envs.outputs.matrix"] = envs["matrix"]["matrix"]
+    runs, temps, summaries = _matrix_runs(jobs["plan"], runner, tmp_path, values)
+
+    assert [runs[e]["failed"] for e in ("broken", "dev", "prod")] == [["plan"], [], []]
+    assert {e: runs[e]["plan"]["exit-code"] for e in runs} == {
+        "broken": "1",
+        "dev": "0",
+        "prod": "2",
+    }
+    assert runs["broken"]["plan"]["_code"] == "1" and runs["broken"]["plan"]["ok"] == "false"
+    assert all(runs[e]["validate"]["exit-code"] == "0" for e in runs)
+    assert "Render the plan as Markdown" not in runs["broken"] and summaries["broken"] == ""
+    assert all(runs[e]["artifacts"] == [f"idpctl-plan-{e}"] for e in runs)
+    for env, code in (("dev", "0"), ("prod", "2")):
+        artifact = temps[env] / "artifacts" / f"idpctl-plan-{env}"
+        assert sorted(p.name for p in artifact.iterdir()) == ["outcome.txt", "plan.json", "plan.md"]
+        assert (artifact / "outcome.txt").read_text(encoding="utf-8") == f"plan {code}\n\n"
+        assert summaries[env] == (artifact / "plan.md").read_text(encoding="utf-8")
+    assert summaries["prod"].startswith("## idpctl plan for `prod.onmicrosoft.test`")
+    assert "**Plan: 1 to create," in summaries["prod"] and "**No changes." in summaries["dev"]
+    broken = temps["broken"] / "artifacts" / "idpctl-plan-broken"
+    error = runs["broken"]["plan"]["error"]
+    assert [p.name for p in broken.iterdir()] == [
+        "outcome.txt"
+    ] and "IDPCTL_TEST_NEVER_SET" in error
+    assert (broken / "outcome.txt").read_text(encoding="utf-8") == f"plan 1\n{error}\n"
+
+    comment_temp = tmp_path / "jobs" / "comment"
+    (download,) = _steps_using({"jobs": {"c": jobs["comment"]}}, "actions/download-artifact@")
+    assert download["with"].get("merge-multiple") is None
+    _download(temps, download["with"]["pattern"], comment_temp / "idpctl-plans", merge=False)
+    script = _steps_using({"jobs": {"c": jobs["comment"]}}, "actions/github-script@")[0]
+    harness = _comment_harness(tmp_path, script["with"]["script"])
+    ((call, args),) = _run_comment(
+        harness, tmp_path, {**runner.env, "RUNNER_TEMP": str(comment_temp)}
+    )
+    body = args["body"]
+    assert call == "create" and args["issue_number"] == 3
+    assert body.startswith(
+        "<!-- idpctl-plan-fleet -->\n### idpctl plan: 3 environments (0123456)\n"
+    )
+    rows = ["| <code>broken</code> | plan failed |", "| <code>dev</code> | no changes |"]
+    assert "\n".join([*rows, "| <code>prod</code> | changes |"]) in body
+    assert summaries["prod"] in body and summaries["dev"] in body
+    assert f"<summary><code>broken</code>: plan failed</summary>\n\n```text\n{error}\n```" in body
+    everything = body + "".join(summaries.values()) + json.dumps(runs, default=str)
+    assert "CANARY-" not in everything
+
+
+def test_drift_fleet_steps_against_the_emulator(tmp_path: Path, fleet_ws: Any) -> None:
+    """drift-fleet.yml as it runs, for three tenants: the matrix from `idpctl envs`; per
+    tenant drift, the artifact `idpctl-drift-NAME` and that tenant's own issue: dev drifted
+    (exit 2) opens an issue labelled idpctl-drift-dev with its report, prod is clean (exit 0)
+    and closes its open issue, broken fails (exit 1): its job fails and its issue is left as
+    it is; the last job writes the reports to the summary."""
+    ws, _ = fleet_ws
+    runner = FakeRunner(tmp_path, ws)
+    for env in ("dev", "prod"):
+        applied, run = runner.idpctl("apply", f"--env {env} --auto-approve")
+        assert applied["exit-code"] == "0", run.stderr
+    live = next(p for p in ws.live() if p.get("identityProviderType") == "Google")
+    ws.emulator.admin.drift(live["id"], {"displayName": "Google (edited)"})  # dev's tenant
+    jobs = _load(EXAMPLES / "drift-fleet.yml")["jobs"]
+
+    envs = _run_job(jobs["envs"], runner, {})
+    assert not envs["failed"]
+    assert json.loads(envs["matrix"]["matrix"]) == {"env": ["broken", "dev", "prod"]}
+    values = {"needs.envs.outputs.matrix": envs["matrix"]["matrix"]}
+    runs, temps, _ = _matrix_runs(jobs["drift"], runner, tmp_path, values)
+    assert [runs[e]["failed"] for e in ("broken", "dev", "prod")] == [["drift"], [], []]
+    assert {e: runs[e]["drift"]["exit-code"] for e in runs} == {
+        "broken": "1",
+        "dev": "2",
+        "prod": "0",
+    }
+    assert runs["broken"]["drift"]["_code"] == "1"
+    assert "IDPCTL_TEST_NEVER_SET" in runs["broken"]["drift"]["error"]
+    assert all(runs[e]["artifacts"] == [f"idpctl-drift-{e}"] for e in runs)
+    report = (temps["dev"] / "artifacts" / "idpctl-drift-dev" / "drift-dev.md").read_text(
+        encoding="utf-8"
+    )
+    assert "Google (edited)" in report
+
+    open_issues = {"broken": [{"number": 4}], "dev": [], "prod": [{"number": 9}]}
+    calls = {
+        env: [
+            _github_script(script, runner, tmp_path, open_issues=open_issues[env], **script_env)
+            for script, script_env in runs[env]["scripts"]
+        ]
+        for env in runs
+    }
+    assert calls["broken"] == []  # the failed job never reaches its issue step
+    (dev_calls,), (prod_calls,) = calls["dev"], calls["prod"]
+    assert [name for name, _ in dev_calls] == ["listForRepo", "getLabel", "createLabel", "create"]
+    assert dev_calls[0][1]["labels"] == "idpctl-drift-dev"
+    assert prod_calls[0][1]["labels"] == "idpctl-drift-prod"
+    created = dev_calls[-1][1]
+    assert created["labels"] == ["idpctl-drift-dev"] and created["body"].startswith(report)
+    assert created["title"] == "idpctl: dev has drifted from the configuration"
+    assert [name for name, _ in prod_calls] == ["listForRepo", "createComment", "update"]
+    assert prod_calls[-1][1]["issue_number"] == 9 and prod_calls[-1][1]["state"] == "closed"
+
+    (download,) = _steps_using({"jobs": {"s": jobs["summary"]}}, "actions/download-artifact@")
+    assert download["with"]["merge-multiple"] is True
+    reports = ws.root / download["with"]["path"]
+    _download(temps, download["with"]["pattern"], reports, merge=True)
+    runner.summary.write_text("", encoding="utf-8")
+    summary = _run_named(jobs["summary"], "Combined summary", runner)
+    assert summary["_code"] == "0"
+    combined = runner.summary.read_text(encoding="utf-8")
+    assert report in combined and "prod.onmicrosoft.test" in combined
+    # a tenant whose drift run failed is in the summary too, its error an indented code block
+    error = runs["broken"]["drift"]["error"]
+    assert "## idpctl drift: `broken` failed (exit 1)\n\n" in combined
+    assert "".join(f"    {line}\n" for line in error.splitlines()) in combined
+    assert "CANARY-" not in combined + json.dumps(calls) + json.dumps(runs, default=str)
