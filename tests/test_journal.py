@@ -10,7 +10,7 @@ import pytest
 from idpctl.errors import StateError
 from idpctl.model import ManagedRecord
 from idpctl.state import journal
-from idpctl.state import store as st
+from idpctl.state import codec as st
 
 CODEC = {"to_data": st.to_data, "from_data": st.from_data}
 
