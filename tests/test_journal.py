@@ -9,8 +9,8 @@ import pytest
 
 from idpctl.errors import StateError
 from idpctl.model import ManagedRecord
-from idpctl.state import journal
 from idpctl.state import codec as st
+from idpctl.state import journal
 
 CODEC = {"to_data": st.to_data, "from_data": st.from_data}
 
