@@ -7,8 +7,9 @@ temporary working directory, and stopped by its own process id.
     with running_azurite() as azurite:
         azurite.connection_string, azurite.account_url, azurite.account_sas(...)
 
-    cert, key = tls_certificate(directory)     # then running_azurite(https=(cert, key)),
-                                               # e.g. for `--oauth basic`
+    cert, key = tls_pair(directory, "azurite")  # (idpservers) then
+                                                # running_azurite(https=(cert, key)), e.g. for
+                                                # `--oauth basic`
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import os
 import signal
 import socket
@@ -35,7 +35,7 @@ import httpx
 from nodetools import node, node_modules
 from workspace import allow_endpoint
 
-__all__ = ["ACCOUNT", "ACCOUNT_KEY", "Azurite", "running_azurite", "tls_certificate"]
+__all__ = ["ACCOUNT", "ACCOUNT_KEY", "Azurite", "running_azurite"]
 
 ACCOUNT = "devstoreaccount1"
 # Azurite's published development account key: not a secret.
@@ -87,44 +87,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def tls_certificate(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem) that Azurite can serve
-    HTTPS with; a client trusts it by its own path."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "azurite-cert.pem", directory / "azurite-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def _wait_until_answering(

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from azurite import ACCOUNT_KEY, Azurite, running_azurite, tls_certificate
+from azurite import ACCOUNT_KEY, Azurite, running_azurite
 from idpctl.cli import pipeline
 from idpctl.config import settings as config
 from idpctl.errors import ConfigError, LockError, StateError
@@ -33,6 +33,7 @@ from idpctl.state.azureblob import AzureBlobStateStore
 from idpctl.state.blobsettings import from_settings
 from idpctl.state.lock import LockInfo
 from idpctl.state.store import LocalStateStore
+from idpservers import tls_pair
 from workspace import allow_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -373,7 +374,7 @@ def test_entra_token_from_idpctls_own_sign_in(
     """Azurite with `--oauth basic` over HTTPS takes the emulator's token for Azure Storage
     (audience https://storage.azure.com, issuer https://sts.windows.net/<tenant>/); the store
     comes from idpctl.yaml through the pipeline, as `idpctl apply` builds it."""
-    cert, key = tls_certificate(tmp_path)
+    cert, key = tls_pair(tmp_path, "azurite")
     (tmp_path / "providers").mkdir()
     bundle = tmp_path / "ca-bundle.pem"
     bundle.write_text(Path(emulator.ca_path).read_text() + cert.read_text())
