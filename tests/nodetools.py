@@ -6,12 +6,14 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import json
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["NODE_DIR", "ROOT", "node", "node_modules"]
+__all__ = ["NODE_DIR", "ROOT", "github_script", "node", "node_json", "node_modules"]
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "tests" / "node"
@@ -44,3 +46,31 @@ def node() -> str:
     if path is None:
         raise RuntimeError("node not found on PATH")
     return path
+
+
+def github_script(
+    path: Path, script: str, stubs: str, *, core: str = "{}", result: str = "calls"
+) -> Path:
+    """Write `path`: an actions/github-script body run as github-script runs it, with the
+    globals `stubs` (JavaScript) defines; it prints the JSON of `result` when done."""
+    path.write_text(
+        f"{stubs}\n(async function (github, context, core, require) {{\n{script}\n}})"
+        f"(github, context, {core}, require).then(() => console.log(JSON.stringify({result})));\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def node_json(harness: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None) -> Any:
+    """Run `harness` under node; it must exit 0; what it printed, as JSON."""
+    result = subprocess.run(
+        [node(), str(harness)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=cwd,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

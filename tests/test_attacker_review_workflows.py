@@ -10,15 +10,13 @@ that loads from the attacker's host, a link) renders.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from nodetools import ROOT, node
+from nodetools import ROOT, github_script, node_json
 from test_apply import ENV, GOOGLE
 
 EXAMPLES = ROOT / "examples" / "workflows"
@@ -42,8 +40,9 @@ def _issue_script(workflow: str) -> tuple[str, str]:
 
 
 def _run_issue_script(script: str, cwd: Path) -> list[Any]:
-    harness = cwd / "issue.cjs"
-    harness.write_text(
+    harness = github_script(
+        cwd / "issue.cjs",
+        script,
         """
 const calls = [];
 const record = (name, answer) => async (args) => { calls.push([name, args]); return answer; };
@@ -52,25 +51,15 @@ const github = { rest: { issues: {
   createLabel: record("createLabel", {}), create: record("create", {}),
   update: record("update", {}), createComment: record("createComment", {}) } } };
 const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7 };
-(async function (github, context, core, require) {
-"""
-        + script
-        + """
-})(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
 """,
-        encoding="utf-8",
     )
-    result = subprocess.run(
-        [node(), str(harness)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "DRIFT_EXIT_CODE": "2", "IDPCTL_ENV_NAME": "dev"},
+    return list(
+        node_json(
+            harness,
+            cwd=cwd,
+            env={"PATH": "/usr/bin:/bin", "DRIFT_EXIT_CODE": "2", "IDPCTL_ENV_NAME": "dev"},
+        )
     )
-    assert result.returncode == 0, result.stderr
-    return list(json.loads(result.stdout))
 
 
 @pytest.mark.parametrize("workflow", ["drift.yml", "drift-fleet.yml"])

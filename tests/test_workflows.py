@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import test_fleet
-from nodetools import NODE_DIR, ROOT, node
+from nodetools import NODE_DIR, ROOT, github_script, node, node_json
 
 # the fleet workflows run against test_fleet's tenants: dev, prod and broken (no credentials)
 fleet_ws = test_fleet.fleet_ws
@@ -658,7 +658,7 @@ def test_the_comment_is_idpctls_markdown_and_errors_stay_fenced(tmp_path: Path) 
         "VALIDATE_EXIT_CODE": "1",
         "VALIDATE_ERROR": "bad\n````\n@everyone <img src=x>\n```",
     }
-    ((call, args),) = _run_comment(harness, tmp_path, env)
+    ((call, args),) = node_json(harness, cwd=tmp_path, env=env)
     assert call == "create"  # the forged comment with the marker is left alone
     body = args["body"]
     fence = "`````"
@@ -683,7 +683,7 @@ def test_a_long_plan_is_cut_at_a_line_end_so_no_code_span_is_left_open(tmp_path:
         "PLAN_EXIT_CODE": "2",
         "RUNNER_TEMP": str(tmp_path / "runner-temp"),
     }
-    ((_, args),) = _run_comment(harness, tmp_path, env)
+    ((_, args),) = node_json(harness, cwd=tmp_path, env=env)
     body = args["body"]
     assert "... cut: the whole plan" in body and "@octocat" not in body
     assert all(line.count("`") % 2 == 0 for line in body.splitlines()), "an open code span"
@@ -704,7 +704,7 @@ def test_the_fleet_comment_has_a_section_per_tenant_and_fences_errors(tmp_path: 
         "plan 1\nbad\n````\n@everyone <img src=x>\n\n", encoding="utf-8"
     )
     env = {**os.environ, "RUNNER_TEMP": str(tmp_path / "runner-temp")}
-    ((call, args),) = _run_comment(harness, tmp_path, env)
+    ((call, args),) = node_json(harness, cwd=tmp_path, env=env)
     body = args["body"]
     assert call == "create" and body.startswith("<!-- idpctl-plan-fleet -->\n")
     assert "| <code>dev</code> | changes |" in body
@@ -715,25 +715,12 @@ def test_the_fleet_comment_has_a_section_per_tenant_and_fences_errors(tmp_path: 
     assert "@everyone" not in outside and "<img" not in outside
 
 
-def _run_comment(harness: Path, cwd: Path, env: dict[str, str]) -> list[Any]:
-    result = subprocess.run(
-        [node(), str(harness)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        cwd=cwd,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr
-    return list(json.loads(result.stdout))
-
-
 def _comment_harness(tmp_path: Path, script: str) -> Path:
     """The comment script under node with a stub of github-script's globals and a forged
     comment that only starts with the marker."""
-    harness = tmp_path / "comment.cjs"
-    harness.write_text(
+    return github_script(
+        tmp_path / "comment.cjs",
+        script,
         """
 const calls = [];
 const github = { paginate: async () => [{ id: 1, body: "<!-- idpctl-plan -->forged",
@@ -743,15 +730,8 @@ const github = { paginate: async () => [{ id: 1, body: "<!-- idpctl-plan -->forg
                                    createComment: async (a) => calls.push(["create", a]) } } };
 const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7,
                   payload: { pull_request: { number: 3, head: { sha: "0123456789" } } } };
-(async function (github, context, core, require) {
-"""
-        + script
-        + """
-})(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
 """,
-        encoding="utf-8",
     )
-    return harness
 
 
 def test_a_stdout_file_symlinked_by_the_pull_request_is_replaced_not_followed(
@@ -912,8 +892,9 @@ class FakeRunner:
         """plan-on-pr's github-script body with github-script's globals stubbed from the
         event payload; returns the comment it posts."""
         script = _steps_using(_load(PLAN), "actions/github-script@")[0]["with"]["script"]
-        harness = tmp_path / "comment.cjs"
-        harness.write_text(
+        harness = github_script(
+            tmp_path / "comment.cjs",
+            script,
             """
 const fs = require("node:fs");
 const calls = [];
@@ -923,25 +904,9 @@ const github = { paginate: async () => [],
                                    createComment: async (a) => calls.push(a) } } };
 const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7,
                   payload: JSON.parse(fs.readFileSync(process.env.GITHUB_EVENT_PATH, "utf8")) };
-(async function (github, context, core, require) {
-"""
-            + script
-            + """
-})(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
 """,
-            encoding="utf-8",
         )
-        result = subprocess.run(
-            [node(), str(harness)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-            cwd=self.ws.root,
-            env={**self.env, **env},
-        )
-        assert result.returncode == 0, result.stderr
-        ((call,),) = [json.loads(result.stdout)]
+        ((call,),) = [node_json(harness, cwd=self.ws.root, env={**self.env, **env})]
         assert call["issue_number"] == 3
         return str(call["body"])
 
@@ -1139,8 +1104,9 @@ def test_apply_on_merge_fleet_asks_approval_only_for_tenants_with_a_new_plan(
     false` (no approval job at all)."""
     job = _load(APPLY_FLEET)["jobs"]["awaiting-approval"]
     script = _steps_using({"jobs": {"w": job}}, "actions/github-script@")[0]["with"]["script"]
-    harness = tmp_path / "approval.cjs"
-    harness.write_text(
+    harness = github_script(
+        tmp_path / "approval.cjs",
+        script,
         """
 const outputs = {};
 const artifacts = JSON.parse(process.env.ARTIFACTS);
@@ -1148,26 +1114,17 @@ const github = { paginate: async () => artifacts,
                  rest: { actions: { listWorkflowRunArtifacts: null } } };
 const context = { repo: { owner: "o", repo: "r" }, runId: 7 };
 const core = { setOutput: (k, v) => { outputs[k] = v; } };
-(async function (github, context, core, require) {
-"""
-        + script
-        + """
-})(github, context, core, require).then(() => console.log(JSON.stringify(outputs)));
 """,
-        encoding="utf-8",
+        core="core",
+        result="outputs",
     )
 
     def outputs(names: list[str]) -> dict[str, str]:
-        result = subprocess.run(
-            [node(), str(harness)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-            env={**os.environ, "ARTIFACTS": json.dumps([{"name": n} for n in names])},
+        return dict(
+            node_json(
+                harness, env={**os.environ, "ARTIFACTS": json.dumps([{"name": n} for n in names])}
+            )
         )
-        assert result.returncode == 0, result.stderr
-        return dict(json.loads(result.stdout))
 
     got = outputs(["idpctl-replan-emea", "idpctl-plan-amer", "idpctl-replan-amer"])
     assert json.loads(got["matrix"]) == {"env": ["amer", "emea"]} and got["any"] == "true"
@@ -1179,8 +1136,9 @@ def _github_script(
 ) -> list[list[Any]]:
     """A github-script body under node, github-script's globals stubbed: the issues API
     answers `open_issues` to listForRepo and 404 to getLabel; returns the calls made."""
-    harness = tmp_path / "script.cjs"
-    harness.write_text(
+    harness = github_script(
+        tmp_path / "script.cjs",
+        script,
         """
 const calls = [];
 const record = (name, answer) => async (args) => { calls.push([name, args]); return answer; };
@@ -1193,25 +1151,15 @@ const github = { rest: { issues: {
   createLabel: record("createLabel", {}), create: record("create", {}),
   update: record("update", {}), createComment: record("createComment", {}) } } };
 const context = { serverUrl: "https://github.com", repo: { owner: "o", repo: "r" }, runId: 7 };
-(async function (github, context, core, require) {
-"""
-        + script
-        + """
-})(github, context, {}, require).then(() => console.log(JSON.stringify(calls)));
 """,
-        encoding="utf-8",
     )
-    result = subprocess.run(
-        [node(), str(harness)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        cwd=runner.ws.root,
-        env={**runner.env, "OPEN_ISSUES": json.dumps(open_issues), **env},
+    return list(
+        node_json(
+            harness,
+            cwd=runner.ws.root,
+            env={**runner.env, "OPEN_ISSUES": json.dumps(open_issues), **env},
+        )
     )
-    assert result.returncode == 0, result.stderr
-    return list(json.loads(result.stdout))
 
 
 def test_drift_steps_against_the_emulator(tmp_path: Path, workspace: Any) -> None:
@@ -1426,8 +1374,8 @@ def test_plan_on_pr_fleet_steps_against_the_emulator(tmp_path: Path, fleet_ws: A
     _download(temps, download["with"]["pattern"], comment_temp / "idpctl-plans", merge=False)
     script = _steps_using({"jobs": {"c": jobs["comment"]}}, "actions/github-script@")[0]
     harness = _comment_harness(tmp_path, script["with"]["script"])
-    ((call, args),) = _run_comment(
-        harness, tmp_path, {**runner.env, "RUNNER_TEMP": str(comment_temp)}
+    ((call, args),) = node_json(
+        harness, cwd=tmp_path, env={**runner.env, "RUNNER_TEMP": str(comment_temp)}
     )
     body = args["body"]
     assert call == "create" and args["issue_number"] == 3
