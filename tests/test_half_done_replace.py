@@ -9,24 +9,11 @@ from typing import Any
 
 import pytest
 
+from test_userflows import CONTOSO, JWT_AUTH
 from workspace import actions
 
 ADDRESS = "oidcIdentityProvider/Contoso"
-CONTOSO = """\
-kind: oidcIdentityProvider
-displayName: Contoso
-clientId: contoso-client
-issuer: https://idp.contoso.test/
-wellKnownEndpoint: https://idp.contoso.test/.well-known/openid-configuration
-responseType: code
-scope: openid profile
-clientAuthentication:
-%s
-inboundClaimMapping: {sub: sub, email: email}
-userFlows: [Customers]
-"""
 SECRET_AUTH = "  method: client_secret_post\n  clientSecret: {env: CONTOSO_SECRET}"
-JWT_AUTH = "  method: private_key_jwt"
 ENV = {"CONTOSO_SECRET": "CANARY-hd-c"}
 
 
