@@ -3,12 +3,12 @@ and no import either way between idpctl and the emulator (cycles: test_import_cy
 
 from __future__ import annotations
 
-import ast
 import re
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from imports import imported, modules
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "src" / "idpctl"
@@ -17,15 +17,18 @@ DOC = ROOT / "docs" / "architecture.md"
 TOP = "idpctl"
 
 
+def map_rows(doc: str) -> list[list[str]]:
+    """The cells (package, owns, may import) of each row of the doc's package-map table."""
+    section = doc.split("## Package map", 1)[1].split("\n## ", 1)[0]
+    rows = (
+        [c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()
+    )
+    return [cells for cells in rows if len(cells) == 3 and cells[0].startswith("`idpctl")]
+
+
 def package_rules(doc: str) -> dict[str, frozenset[str]]:
     """`package -> packages it may import`, read from the doc's package-map table."""
-    section = doc.split("## Package map", 1)[1].split("\n## ", 1)[0]
-    rows: dict[str, str] = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[0].startswith("`idpctl"):
-            package = cells[0].split("`")[1]
-            rows[TOP if package == TOP else package.removeprefix("idpctl.")] = cells[2]
+    rows = {cells[0].split("`")[1].removeprefix(f"{TOP}."): cells[2] for cells in map_rows(doc)}
     return {
         name: frozenset(rows)
         if may == "every package"
@@ -37,48 +40,13 @@ def package_rules(doc: str) -> dict[str, frozenset[str]]:
 def shared_packages(doc: str) -> frozenset[str]:
     """The shared values of the top row that are packages on disk (`model`): they count as
     the top, so every package may import them and they may import only the top."""
-    section = doc.split("## Package map", 1)[1].split("\n## ", 1)[0]
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[0] == f"`{TOP}` (top)":
-            return frozenset(
-                name
-                for name in re.findall(r"`(\w+)`", cells[1])
-                if (CORE / name / "__init__.py").is_file()
-            )
-    return frozenset()
+    top = next(cells for cells in map_rows(doc) if cells[0] == f"`{TOP}` (top)")
+    return frozenset(
+        name for name in re.findall(r"`(\w+)`", top[1]) if (CORE / name / "__init__.py").is_file()
+    )
 
 
 SHARED = shared_packages(DOC.read_text("utf-8"))
-
-
-def module_name(path: Path, root: Path, top: str) -> str:
-    parts = path.relative_to(root).with_suffix("").parts
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join((top, *parts))
-
-
-def modules(root: Path, top: str) -> dict[str, Path]:
-    return {module_name(p, root, top): p for p in sorted(root.rglob("*.py"))}
-
-
-def imported(path: Path, name: str, known: Mapping[str, Path]) -> Iterator[tuple[str, int]]:
-    """Every module `path` imports (top-level or inside a function), with its line; `from x
-    import y` counts as module `x.y` when that is a module, else as `x`."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name, node.lineno
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{anchor}.{base}" if base else anchor
-            for alias in node.names:
-                child = f"{base}.{alias.name}"
-                yield (child if child in known else base), node.lineno
 
 
 def package_of(module: str) -> str:
@@ -93,7 +61,7 @@ def package_of(module: str) -> str:
 
 
 def core_imports() -> list[tuple[str, str, int]]:
-    known = modules(CORE, "idpctl")
+    known = modules(CORE.parent, "idpctl")
     found = []
     for name, path in known.items():
         for target, line in imported(path, name, known):
@@ -130,7 +98,7 @@ def test_every_import_is_allowed_by_the_package_map() -> None:
 def test_idpctl_and_the_emulator_never_import_each_other(
     root: Path, top: str, forbidden: str
 ) -> None:
-    known = modules(root, top)
+    known = modules(root.parent, top)
     crossing = [
         f"{path}:{line}: {target}"
         for name, path in known.items()

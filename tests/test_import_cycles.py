@@ -11,63 +11,19 @@ of the core (its own distribution, `packages/idpctl-emulator`) and is not under 
 
 from __future__ import annotations
 
-import ast
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-PACKAGE = "idpctl"
-EXCLUDED = ("idpctl.emulator",)
-
-
-def modules(src: Path = SRC, package: str = PACKAGE) -> dict[str, Path]:
-    """Dotted module name -> file, for every module of `package` under `src`."""
-    found: dict[str, Path] = {}
-    for path in sorted((src / package).rglob("*.py")):
-        parts = list(path.relative_to(src).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        name = ".".join(parts)
-        if not any(name == e or name.startswith(e + ".") for e in EXCLUDED):
-            found[name] = path
-    return found
-
-
-def _package_of(name: str, path: Path) -> str:
-    return name if path.name == "__init__.py" else name.rpartition(".")[0]
-
-
-def _absolute(node: ast.ImportFrom, package: str) -> str:
-    """The module an ImportFrom names, relative imports resolved against `package`."""
-    if not node.level:
-        return node.module or ""
-    base = package.split(".")
-    base = base[: len(base) - (node.level - 1)]
-    return ".".join([*base, node.module] if node.module else base)
-
-
-def _imported(tree: ast.AST, package: str, known: Mapping[str, Path]) -> Iterator[tuple[str, int]]:
-    """(module, line) for every idpctl module an import statement names, anywhere."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name, node.lineno
-        elif isinstance(node, ast.ImportFrom):
-            module = _absolute(node, package)
-            names = [f"{module}.{alias.name}" for alias in node.names]
-            yield from ((name, node.lineno) for name in names if name in known)
-            if any(name not in known for name in names):  # a name the module itself defines
-                yield module, node.lineno
+from imports import SRC, imported, modules
 
 
 def import_graph(known: Mapping[str, Path]) -> dict[str, dict[str, int]]:
     """module -> {module it imports: first line}; the packages an import runs included."""
     graph: dict[str, dict[str, int]] = {}
     for name, path in known.items():
-        package = _package_of(name, path)
         edges: dict[str, int] = {}
-        for target, line in _imported(ast.parse(path.read_text(encoding="utf-8")), package, known):
+        for target, line in imported(path, name, known):
             for runs in _runs(target, importer=name):
                 if runs in known and runs != name:
                     edges.setdefault(runs, line)
@@ -173,7 +129,7 @@ def _write(root: Path, files: Mapping[str, str]) -> None:
 def test_a_cycle_is_found_wherever_it_hides(tmp_path: Path) -> None:
     """A function-local `from idpctl import module`; relative and TYPE_CHECKING imports
     inside a nested package; a cycle closed by the `__init__` an import runs: each is found
-    and printed with the path through it. The emulator's own imports are not looked at."""
+    and printed with the path through it."""
     _write(
         tmp_path,
         {
@@ -188,8 +144,6 @@ def test_a_cycle_is_found_wherever_it_hides(tmp_path: Path) -> None:
             "idpctl/state/local.py": "from idpctl.c import x\n",
             "idpctl/c.py": "from idpctl.state import codec\n",
             "idpctl/state/codec.py": "",
-            "idpctl/emulator/__init__.py": "from idpctl.emulator import x\n",
-            "idpctl/emulator/x.py": "from idpctl import emulator\n",
         },
     )
     known = modules(tmp_path)
